@@ -1,0 +1,18 @@
+#!/usr/bin/env node
+// Runs the TypeScript sources directly (Node's type stripping) from a checkout;
+// an installed package runs the compiled dist/ instead, because Node does not
+// strip types under node_modules.
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+const [major, minor] = process.versions.node.split('.').map(Number);
+if (major < 22 || (major === 22 && minor < 18)) {
+  process.stderr.write(`sgeventd needs Node.js >= 22.18 (24 LTS recommended); this is ${process.version} at ${process.execPath}\n`);
+  process.exit(1);
+}
+const root = new URL('../', import.meta.url);
+const inNodeModules = fileURLToPath(root).split(/[\\/]/).includes('node_modules');
+const dist = new URL('dist/cli/main.js', root);
+const entry = inNodeModules && existsSync(fileURLToPath(dist)) ? dist : new URL('src/cli/main.ts', root);
+const { main } = await import(entry.href);
+process.exitCode = await main(process.argv.slice(2));

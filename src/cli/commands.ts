@@ -1,0 +1,9 @@
+import type { Command } from 'commander';
+
+/**
+ * Every subcommand registers itself here, one file per command, so main.ts
+ * stays small and the import graph stays one-way (cli → subsystems).
+ */
+export function registerCommands(program: Command): void {
+  void program;
+}
