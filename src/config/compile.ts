@@ -1,0 +1,124 @@
+import { isAbsolute, resolve } from 'node:path';
+import { Secret } from '../shared/index.ts';
+import type { ConfigIssue } from './errors.ts';
+import type { RawConfig } from './schema.ts';
+import type {
+  DaemonConfig, EmailConfig, HttpConfig, LegacyConfig, PluginFolderConfig, PluginOptions, ToolkitConfig, ToolkitProjectConfig,
+} from './types.ts';
+
+export interface CompileContext {
+  source: string;
+  format: DaemonConfig['format'];
+  baseDir: string;
+  env: Readonly<Record<string, string | undefined>>;
+  secretEnvVars: readonly string[];
+  legacy?: LegacyConfig;
+  warnings: readonly string[];
+}
+
+/** Raw (validated, context-free defaults applied) → the compiled, frozen config; checks that span keys. */
+export function compileConfig(raw: RawConfig, ctx: CompileContext): { config?: DaemonConfig; issues: ConfigIssue[] } {
+  const issues: ConfigIssue[] = [];
+  const abs = (p: string): string => (isAbsolute(p) ? p : resolve(ctx.baseDir, p));
+  // A bare command name (python3) is looked up on PATH; anything with a slash is a path.
+  const command = (p: string): string => (p.includes('/') ? abs(p) : p);
+
+  const pluginDefaults = {
+    enabled: true, ignoreOwnEvents: false, retries: 0, retryBackoffMs: 1000, deadLetter: true,
+    callbackTimeoutMs: raw.daemon.callbackTimeoutMs,
+  };
+  const plugins: PluginFolderConfig[] = raw.plugins.map((p) => {
+    const { path, overrides, ...options } = p;
+    const cleanOverrides: Record<string, Partial<PluginOptions>> = {};
+    for (const [name, o] of Object.entries(overrides ?? {})) cleanOverrides[name] = dropUndefined(o);
+    return { ...pluginDefaults, ...dropUndefined(options), path: abs(path), overrides: cleanOverrides };
+  });
+
+  const e = raw.emails;
+  if (e.enabled) {
+    if (e.host === undefined) issues.push({ key: 'emails.host', message: 'emails.host must be an SMTP host when emails.enabled is true, got nothing', expected: 'an SMTP host' });
+    if (e.from === undefined) issues.push({ key: 'emails.from', message: 'emails.from must be an address when emails.enabled is true, got nothing', expected: 'an address' });
+    if (e.to.length === 0) issues.push({ key: 'emails.to', message: 'emails.to must list at least one address when emails.enabled is true, got nothing', expected: 'a list of addresses' });
+  }
+  if (e.password !== undefined && e.username === undefined) {
+    issues.push({ key: 'emails.username', message: 'emails.username must be set when emails.password is set, got nothing', expected: 'a user name' });
+  }
+  const emails: EmailConfig = {
+    ...dropUndefined({ ...e, password: undefined }),
+    ...(e.password === undefined ? {} : { password: new Secret(e.password) }),
+  };
+
+  const h = raw.http;
+  if (h.enabled && h.token === undefined && !isLoopback(h.host)) {
+    issues.push({
+      key: 'http.token',
+      message: `http.token must be set when http.host is not a loopback address, got nothing (http.host is ${JSON.stringify(h.host)})`,
+      expected: 'a bearer token',
+    });
+  }
+  const http: HttpConfig = { enabled: h.enabled, host: h.host, port: h.port, ...(h.token === undefined ? {} : { token: new Secret(h.token) }) };
+
+  const t = raw.toolkit;
+  const configsRoot = abs(t.configsRoot ?? ctx.env.SHOTGUN_BASE ?? '/mnt/sgtk/configs');
+  const projects: Record<string, ToolkitProjectConfig> = {};
+  for (const [key, p] of Object.entries(t.projects)) {
+    projects[key] = p.mode === 'centralized'
+      ? { mode: 'centralized', path: abs(p.path), ...(p.python === undefined ? {} : { python: command(p.python) }) }
+      : { ...dropUndefined(p), ...(p.python === undefined ? {} : { python: command(p.python) }) };
+  }
+  const cores: Record<string, { python: string }> = {};
+  for (const [root, c] of Object.entries(t.cores)) cores[abs(root)] = { python: command(c.python) };
+  const toolkit: ToolkitConfig = {
+    ...t,
+    python: command(t.python),
+    configsRoot,
+    studioCore: abs(t.studioCore ?? resolve(configsRoot, 'studio')),
+    ...(t.bootstrapCore === undefined ? {} : { bootstrapCore: abs(t.bootstrapCore) }),
+    ...(t.bundleCache === undefined ? {} : { bundleCache: abs(t.bundleCache) }),
+    pythonPath: t.pythonPath.map(abs),
+    projects,
+    cores,
+  };
+
+  if (issues.length > 0) return { issues };
+  const config: DaemonConfig = {
+    source: ctx.source,
+    format: ctx.format,
+    site: {
+      url: raw.site.url,
+      script: { name: raw.site.script.name, key: new Secret(raw.site.script.key) },
+      ...(raw.site.proxy === undefined || raw.site.proxy.trim() === '' ? {} : { proxy: raw.site.proxy.trim() }),
+      timeoutMs: raw.site.timeoutMs,
+      maxConnRetries: raw.site.maxConnRetries,
+      connRetrySleepMs: raw.site.connRetrySleepMs,
+      useSessionUuid: raw.site.useSessionUuid,
+    },
+    daemon: { ...raw.daemon, state: abs(raw.daemon.state), pidFile: abs(raw.daemon.pidFile) },
+    plugins,
+    logging: { ...raw.logging, dir: abs(raw.logging.dir) },
+    emails,
+    toolkit,
+    http,
+    secretEnvVars: [...new Set(ctx.secretEnvVars)],
+    ...(ctx.legacy === undefined ? {} : { legacy: ctx.legacy }),
+    warnings: ctx.warnings,
+  };
+  return { config: deepFreeze(config), issues };
+}
+
+export function isLoopback(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, '').toLowerCase();
+  return h === 'localhost' || h === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
+}
+
+function dropUndefined<T extends object>(o: T): { [K in keyof T]: Exclude<T[K], undefined> } {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as { [K in keyof T]: Exclude<T[K], undefined> };
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object' && !(value instanceof Secret) && !Object.isFrozen(value)) {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}

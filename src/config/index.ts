@@ -1,0 +1,11 @@
+export { loadConfig, detectFormat } from './load.ts';
+export { parseConfig, pluginOptionsFor } from './parse.ts';
+export type { ParseConfigOptions } from './parse.ts';
+export { loadShotgunEventsConf } from './shotgunevents-conf.ts';
+export { isLoopback } from './compile.ts';
+export { ConfigValidationError, ConfigReadError } from './errors.ts';
+export type { ConfigIssue } from './errors.ts';
+export type {
+  DaemonConfig, SiteConfig, DaemonOptions, PluginOptions, ResolvedPluginOptions, ProjectFilter, PluginFolderConfig,
+  LogLevel, LoggingConfig, EmailConfig, ToolkitConfig, ToolkitProjectConfig, HttpConfig, LegacyConfig,
+} from './types.ts';

@@ -1,0 +1,145 @@
+import { z } from 'zod';
+
+// Every leaf carries the phrase that completes "<key> must be ..., got <value>".
+const str = () => z.string({ error: 'a non-empty string' }).min(1, { error: 'a non-empty string' });
+const bool = () => z.boolean({ error: 'true or false' });
+const posInt = () =>
+  z.number({ error: 'a positive integer' }).int({ error: 'a positive integer' }).positive({ error: 'a positive integer' });
+const nonNegInt = () =>
+  z.number({ error: 'a non-negative integer' }).int({ error: 'a non-negative integer' }).min(0, { error: 'a non-negative integer' });
+const port = () =>
+  z.number({ error: 'a port number (0-65535)' }).int({ error: 'a port number (0-65535)' })
+    .min(0, { error: 'a port number (0-65535)' }).max(65535, { error: 'a port number (0-65535)' });
+const oneOf = <const T extends readonly [string, ...string[]]>(values: T) =>
+  z.enum(values, { error: `one of ${values.map((v) => `'${v}'`).join(', ')}` });
+const projectRef = () =>
+  z.union([z.number().int().positive(), z.string().min(1)], { error: 'a project id (positive integer) or tank_name (string)' });
+const logLevel = () => oneOf(['trace', 'debug', 'info', 'warn', 'error', 'fatal']);
+
+const pluginOptionsShape = {
+  enabled: bool().optional(),
+  startAt: nonNegInt().optional(),
+  projects: z
+    .strictObject({
+      include: z.array(projectRef(), { error: 'a list of project ids or tank_names' }).optional(),
+      exclude: z.array(projectRef(), { error: 'a list of project ids or tank_names' }).optional(),
+    }, { error: 'a mapping with include and/or exclude' })
+    .optional(),
+  ignoreOwnEvents: bool().optional(),
+  retries: nonNegInt().optional(),
+  retryBackoffMs: nonNegInt().optional(),
+  deadLetter: bool().optional(),
+  callbackTimeoutMs: posInt().optional(),
+};
+
+export const pluginOptionsSchema = z.strictObject(pluginOptionsShape, { error: 'a mapping of plugin options' });
+
+export const pluginFolderSchema = z.strictObject(
+  {
+    path: str(),
+    ...pluginOptionsShape,
+    overrides: z.record(z.string(), pluginOptionsSchema, { error: 'a mapping of plugin name to plugin options' }).optional(),
+  },
+  { error: 'a mapping with at least a path' },
+);
+
+const toolkitProjectSchema = z.discriminatedUnion(
+  'mode',
+  [
+    z.strictObject({ mode: z.literal('centralized'), path: str(), python: str().optional() }),
+    z.strictObject({
+      mode: z.literal('distributed'),
+      pluginId: str(),
+      baseConfiguration: str().optional(),
+      pipelineConfiguration: z.union([str(), posInt()], { error: 'a name or an id' }).optional(),
+      engine: str().optional(),
+      python: str().optional(),
+    }),
+  ],
+  { error: "a mapping with mode 'centralized' (path) or 'distributed' (pluginId)" },
+);
+
+/** The raw native config (after `${ENV}` interpolation); defaults that need no context are applied here. */
+export const rawConfigSchema = z.strictObject({
+  site: z.strictObject({
+    url: z.url({ error: 'an http(s) URL', protocol: /^https?$/ }),
+    script: z.strictObject({ name: str(), key: str() }, { error: 'a mapping with name and key' }),
+    proxy: z.string({ error: 'a proxy address (host:port or URL)' }).optional(),
+    timeoutMs: posInt().default(60000),
+    maxConnRetries: posInt().default(5),
+    connRetrySleepMs: nonNegInt().default(5000),
+    useSessionUuid: bool().default(false),
+  }, { error: 'a mapping with url and script' }),
+  daemon: z.strictObject({
+    state: str().default('./state/sgeventd.db'),
+    pidFile: str().default('./state/sgeventd.pid'),
+    fetchIntervalMs: nonNegInt().default(1000),
+    maxEventBatchSize: posInt().default(500),
+    backlogTimeoutMs: nonNegInt().default(300000),
+    callbackTimeoutMs: posInt().default(600000),
+    stateFlushMs: posInt().default(200),
+    stateFlushEvents: posInt().default(500),
+  }, { error: 'a mapping' }).prefault({}),
+  plugins: z.array(pluginFolderSchema, { error: 'a list of plugin folders' }).default([]),
+  logging: z.strictObject({
+    level: logLevel().default('info'),
+    dir: str().default('./logs'),
+    file: str().default('sgeventd'),
+    mode: oneOf(['per-plugin', 'single']).default('per-plugin'),
+    timing: bool().default(false),
+    rotate: z.strictObject({
+      frequency: oneOf(['daily', 'size']).default('daily'),
+      maxSizeMb: posInt().default(50),
+      keep: posInt().default(14),
+    }, { error: 'a mapping' }).prefault({}),
+  }, { error: 'a mapping' }).prefault({}),
+  emails: z.strictObject({
+    enabled: bool().default(false),
+    host: str().optional(),
+    port: port().default(25),
+    secure: bool().default(false),
+    starttls: bool().optional(),
+    username: str().optional(),
+    password: str().optional(),
+    from: str().optional(),
+    to: z.array(str(), { error: 'a list of addresses' }).default([]),
+    subjectPrefix: z.string({ error: 'a string' }).default('[sgeventd]'),
+    minLevel: logLevel().default('error'),
+    maxPerHour: posInt().default(20),
+  }, { error: 'a mapping' }).prefault({}),
+  toolkit: z.strictObject({
+    python: str().default('python3'),
+    configsRoot: str().optional(),
+    studioCore: str().optional(),
+    bootstrapCore: str().optional(),
+    bundleCache: str().optional(),
+    pythonPath: z.array(str(), { error: 'a list of folders' }).default([]),
+    maxRuntimes: posInt().default(8),
+    idleTtlMs: posInt().default(1800000),
+    callTimeoutMs: posInt().default(300000),
+    maxCallsPerRuntime: posInt().default(10000),
+    maxRssMb: posInt().default(2048),
+    queueLimit: posInt().default(100),
+    crashBudget: z.strictObject({
+      count: posInt().default(3),
+      windowMs: posInt().default(600000),
+      backoffMs: posInt().default(300000),
+    }, { error: 'a mapping' }).prefault({}),
+    shareCoreRuntimes: bool().default(false),
+    isolation: oneOf(['process', 'swap']).default('process'),
+    syncPathCache: bool().default(false),
+    projects: z.record(z.string(), toolkitProjectSchema, { error: 'a mapping of project id or tank_name to a configuration' }).default({}),
+    cores: z.record(z.string(), z.strictObject({ python: str() }, { error: 'a mapping with python' }), { error: 'a mapping of core root to options' }).default({}),
+  }, { error: 'a mapping' }).prefault({}),
+  http: z.strictObject({
+    enabled: bool().default(true),
+    host: str().default('127.0.0.1'),
+    port: port().default(9090),
+    token: str().optional(),
+  }, { error: 'a mapping' }).prefault({}),
+}, { error: 'a mapping' });
+
+export type RawConfig = z.output<typeof rawConfigSchema>;
+
+/** Paths of the values that are secrets: never printed, wrapped in `Secret`. */
+export const SECRET_PATHS: readonly string[] = ['site.script.key', 'emails.password', 'http.token'];

@@ -1,0 +1,167 @@
+import type { Secret } from '../shared/index.ts';
+
+/**
+ * The compiled daemon configuration: every default applied, every relative
+ * path made absolute (against the config file's folder), secrets wrapped in
+ * `Secret`, the whole tree frozen. Other subsystems code against these types.
+ */
+export interface DaemonConfig {
+  /** Where it came from: the config file's absolute path, or a label given to parseConfig. */
+  readonly source: string;
+  readonly format: 'yaml' | 'shotgunevents';
+  readonly site: SiteConfig;
+  readonly daemon: DaemonOptions;
+  readonly plugins: readonly PluginFolderConfig[];
+  readonly logging: LoggingConfig;
+  readonly emails: EmailConfig;
+  readonly toolkit: ToolkitConfig;
+  readonly http: HttpConfig;
+  /**
+   * Names of the environment variables the secrets were read from (`${VAR}` in
+   * YAML, `%(VAR)s` in a shotgunEvents conf). Child processes that run studio
+   * code (Toolkit runtimes) get an environment without them.
+   */
+  readonly secretEnvVars: readonly string[];
+  /** Only for a config read from a shotgunEvents conf: what migration needs. */
+  readonly legacy?: LegacyConfig;
+  /** Things worth a log line that are not errors (e.g. keys of a shotgunEvents conf that sgeventd ignores). */
+  readonly warnings: readonly string[];
+}
+
+export interface SiteConfig {
+  readonly url: string;
+  readonly script: { readonly name: string; readonly key: Secret };
+  /** `host:port` or a URL, as shotgun_api3's `http_proxy`. */
+  readonly proxy?: string;
+  readonly timeoutMs: number;
+  /** Consecutive failed attempts before an error is logged (and mailed), then `connRetrySleepMs`. */
+  readonly maxConnRetries: number;
+  readonly connRetrySleepMs: number;
+  readonly useSessionUuid: boolean;
+}
+
+export interface DaemonOptions {
+  /** Absolute path of the SQLite state file. */
+  readonly state: string;
+  readonly pidFile: string;
+  readonly fetchIntervalMs: number;
+  readonly maxEventBatchSize: number;
+  readonly backlogTimeoutMs: number;
+  /** Default bound on one callback; a plugin folder or plugin may override it. */
+  readonly callbackTimeoutMs: number;
+  /** Dispatcher flushes state at least this often (ms) ... */
+  readonly stateFlushMs: number;
+  /** ... or after this many processed events, whichever comes first. */
+  readonly stateFlushEvents: number;
+}
+
+/** Options that apply to every plugin of a folder, or to one plugin through `overrides`. */
+export interface PluginOptions {
+  readonly enabled: boolean;
+  /** Event id a plugin with no state starts after (instead of the site's newest event). */
+  readonly startAt?: number;
+  readonly projects?: ProjectFilter;
+  readonly ignoreOwnEvents: boolean;
+  readonly retries: number;
+  readonly retryBackoffMs: number;
+  readonly deadLetter: boolean;
+  readonly callbackTimeoutMs: number;
+}
+
+/** Projects by id (number) or tank_name (string). */
+export interface ProjectFilter {
+  readonly include?: readonly (number | string)[];
+  readonly exclude?: readonly (number | string)[];
+}
+
+/** The options in force for one plugin: folder options, then that plugin's overrides. */
+export type ResolvedPluginOptions = PluginOptions;
+
+export interface PluginFolderConfig extends PluginOptions {
+  /** Absolute folder path. */
+  readonly path: string;
+  /** Per plugin name (file name without extension): only the keys given. */
+  readonly overrides: Readonly<Record<string, Partial<PluginOptions>>>;
+}
+
+export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal';
+
+export interface LoggingConfig {
+  readonly level: LogLevel;
+  /** Absolute folder for log files. */
+  readonly dir: string;
+  /** Base name of the engine log file (shotgunEvents `logFile`); plugin logs are `plugin.<name>`. */
+  readonly file: string;
+  /** 'per-plugin': engine log + one file per plugin (shotgunEvents logMode 1); 'single': one file (logMode 0). */
+  readonly mode: 'per-plugin' | 'single';
+  /** Timing log (`<file>.timing`): one line per callback. */
+  readonly timing: boolean;
+  readonly rotate: { readonly frequency: 'daily' | 'size'; readonly maxSizeMb: number; readonly keep: number };
+}
+
+export interface EmailConfig {
+  readonly enabled: boolean;
+  /** SMTP host; present when enabled. */
+  readonly host?: string;
+  readonly port: number;
+  /** Implicit TLS (port 465 style). */
+  readonly secure: boolean;
+  /** Upgrade with STARTTLS (shotgunEvents `useTLS`). */
+  readonly starttls?: boolean;
+  readonly username?: string;
+  readonly password?: Secret;
+  readonly from?: string;
+  readonly to: readonly string[];
+  readonly subjectPrefix: string;
+  readonly minLevel: LogLevel;
+  readonly maxPerHour: number;
+}
+
+export type ToolkitProjectConfig =
+  | { readonly mode: 'centralized'; readonly path: string; readonly python?: string }
+  | {
+      readonly mode: 'distributed';
+      readonly pluginId: string;
+      readonly baseConfiguration?: string;
+      readonly pipelineConfiguration?: string | number;
+      readonly engine?: string;
+      readonly python?: string;
+    };
+
+export interface ToolkitConfig {
+  /** Interpreter: a command name looked up on PATH, or an absolute path. */
+  readonly python: string;
+  readonly configsRoot: string;
+  readonly studioCore: string;
+  readonly bootstrapCore?: string;
+  readonly bundleCache?: string;
+  readonly pythonPath: readonly string[];
+  readonly maxRuntimes: number;
+  readonly idleTtlMs: number;
+  readonly callTimeoutMs: number;
+  readonly maxCallsPerRuntime: number;
+  readonly maxRssMb: number;
+  readonly queueLimit: number;
+  readonly crashBudget: { readonly count: number; readonly windowMs: number; readonly backoffMs: number };
+  readonly shareCoreRuntimes: boolean;
+  readonly isolation: 'process' | 'swap';
+  readonly syncPathCache: boolean;
+  /** By project id (as a decimal string) or tank_name. */
+  readonly projects: Readonly<Record<string, ToolkitProjectConfig>>;
+  /** By absolute core root path. */
+  readonly cores: Readonly<Record<string, { readonly python: string }>>;
+}
+
+export interface HttpConfig {
+  readonly enabled: boolean;
+  readonly host: string;
+  readonly port: number;
+  readonly token?: Secret;
+}
+
+export interface LegacyConfig {
+  /** shotgunEvents `[daemon] eventIdFile`, absolute. */
+  readonly eventIdFile?: string;
+  /** `[plugins] paths` exactly as written (the keys of the pickled state). */
+  readonly pluginPaths: readonly string[];
+}
