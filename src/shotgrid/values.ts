@@ -1,0 +1,103 @@
+import { ShotgunClientError } from './errors.ts';
+
+// The only date_time shape parsed on the way back: exactly 20 characters,
+// no fractional seconds (shotgun.py _transform_inbound: len == 20,
+// _DATE_TIME_PATTERN, then strptime "%Y-%m-%dT%H:%M:%SZ").
+const DATE_TIME_RE = /^(\d{4})-(0[1-9]|1[0-2])-([12]\d|0[1-9]|3[01])T([01]\d|2[0-3]):([0-5]\d):([0-5]\d)Z$/;
+
+function pad(n: number, width: number): string {
+  return String(n).padStart(width, '0');
+}
+
+/**
+ * A `Date` as the site's date_time wire form, `YYYY-MM-DDTHH:MM:SSZ` in UTC,
+ * sub-seconds dropped (shotgun.py _outbound_visitor, strftime "%Y-%m-%dT%H:%M:%SZ").
+ */
+export function formatDateTime(d: Date): string {
+  const t = d.getTime();
+  if (Number.isNaN(t)) throw new ShotgunClientError('SG_INVALID_ARGUMENT', 'invalid Date value');
+  return (
+    `${pad(d.getUTCFullYear(), 4)}-${pad(d.getUTCMonth() + 1, 2)}-${pad(d.getUTCDate(), 2)}` +
+    `T${pad(d.getUTCHours(), 2)}:${pad(d.getUTCMinutes(), 2)}:${pad(d.getUTCSeconds(), 2)}Z`
+  );
+}
+
+/** The wire date_time string as a `Date`, or undefined when it is not one. */
+export function parseDateTime(s: string): Date | undefined {
+  if (s.length !== 20) return undefined;
+  const m = DATE_TIME_RE.exec(s);
+  if (!m) return undefined;
+  const [y, mo, d, h, mi, se] = m.slice(1).map(Number) as [number, number, number, number, number, number];
+  // strptime refuses year 0 and days past the month's end (2023-02-30); the
+  // string then stays a string.
+  if (y < 1) return undefined;
+  const date = new Date(0);
+  date.setUTCFullYear(y, mo - 1, d);
+  date.setUTCHours(h, mi, se, 0);
+  if (date.getUTCMonth() !== mo - 1 || date.getUTCDate() !== d) return undefined;
+  return date;
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Date);
+}
+
+// Walks arrays and plain objects, visiting leaves (shotgun.py _visit_data).
+function visit(data: unknown, visitor: (leaf: unknown) => unknown): unknown {
+  if (Array.isArray(data)) return data.map((v) => visit(v, visitor));
+  if (isPlainObject(data)) {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(data)) out[k] = visit(v, visitor);
+    return out;
+  }
+  return visitor(data);
+}
+
+/**
+ * Everything sent: every `Date`, at any depth, becomes the date_time string
+ * (shotgun.py _transform_outbound over the whole method params). Date-only
+ * fields are sent as the caller's `YYYY-MM-DD` string.
+ */
+export function transformOutbound(data: unknown): unknown {
+  return visit(data, (v) => (v instanceof Date ? formatDateTime(v) : v));
+}
+
+/**
+ * Everything received: every 20-character date_time string, at any depth,
+ * becomes a `Date` (shotgun.py _transform_inbound over the whole response).
+ * Date-only strings `YYYY-MM-DD` stay strings.
+ */
+export function transformInbound(data: unknown): unknown {
+  return visit(data, (v) => (typeof v === 'string' ? (parseDateTime(v) ?? v) : v));
+}
+
+/** The `local_path_<os>` key of url fields shotgun.py picks for this OS (ClientCapabilities). */
+export function localPathField(platform: NodeJS.Platform = process.platform): string | undefined {
+  if (platform === 'darwin') return 'local_path_mac';
+  if (platform === 'linux') return 'local_path_linux';
+  if (platform === 'win32') return 'local_path_windows';
+  return undefined;
+}
+
+/**
+ * Local fix-ups on records read or written (shotgun.py _parse_records):
+ * `&lt;` back to `<` in top-level string fields, and `local_path` + a
+ * `file://` url on local file links. Non-dict items (batch `true`) pass.
+ * Mutates and returns the list.
+ */
+export function parseRecords(records: unknown[], pathField = localPathField()): unknown[] {
+  for (const rec of records) {
+    if (!isPlainObject(rec)) continue;
+    for (const [k, v] of Object.entries(rec)) {
+      if (!v) continue;
+      if (typeof v === 'string') {
+        rec[k] = v.split('&lt;').join('<');
+      } else if (isPlainObject(v) && v['link_type'] === 'local' && pathField !== undefined && pathField in v) {
+        const localPath = v[pathField];
+        v['local_path'] = localPath;
+        v['url'] = `file://${typeof localPath === 'string' ? localPath : ''}`;
+      }
+    }
+  }
+  return records;
+}

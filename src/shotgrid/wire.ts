@@ -1,0 +1,39 @@
+import { z } from 'zod';
+
+// Schemas of what the site answers. Loose objects: a site may add keys.
+
+/** `{exception: true, error_code, message}`: a fault (shotgun.py _response_errors). */
+export const FaultBody = z.looseObject({
+  exception: z.literal(true),
+  error_code: z.number().optional(),
+  message: z.string().optional(),
+});
+
+export const InfoBody = z.looseObject({
+  version: z.array(z.union([z.number(), z.string()])).min(3).refine(
+    (v) => typeof v[0] === 'number' && typeof v[1] === 'number' && typeof v[2] === 'number',
+    'version starts with three numbers',
+  ),
+});
+
+export const RecordBody = z.looseObject({ type: z.string(), id: z.number() });
+
+export const ReadResults = z.looseObject({
+  entities: z.array(RecordBody).optional(),
+  paging_info: z
+    .looseObject({ entity_count: z.number().optional(), has_next_page: z.boolean().optional() })
+    .optional(),
+});
+
+export const BoolResult = z.boolean();
+
+export const BatchResults = z.array(z.union([RecordBody, z.boolean()]));
+
+export const SummarizeBody = z.looseObject({
+  summaries: z.record(z.string(), z.unknown()),
+  groups: z.array(z.looseObject({})).default([]),
+});
+
+export const SchemaBody = z.record(z.string(), z.record(z.string(), z.unknown()));
+
+export const SessionTokenBody = z.looseObject({ session_id: z.string().min(1) });
