@@ -114,9 +114,8 @@ function mapShotgunEventsConf(read: ReaderResult, source: string, env: Readonly<
     return undefined;
   };
   const set = (target: Record<string, unknown>, nativeKey: string, field: string, value: unknown, iniKey: string): void => {
-    if (value === undefined) return;
-    target[field] = value;
     keyNames.set(nativeKey, iniKey);
+    if (value !== undefined) target[field] = value;
   };
 
   const site: Record<string, unknown> = {};
@@ -191,7 +190,9 @@ function mapShotgunEventsConf(read: ReaderResult, source: string, env: Readonly<
     });
   } catch (err) {
     if (!(err instanceof ConfigValidationError)) throw err;
-    issues.push(...err.issues);
+    // A key already reported by the INI checks (unreadable, not an integer...) is not reported twice.
+    const seen = new Set(issues.map((i) => i.key));
+    issues.push(...err.issues.filter((i) => !seen.has(i.key)));
   }
   if (issues.length > 0 || config === undefined) throw new ConfigValidationError(source, issues);
   return config;
