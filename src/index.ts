@@ -1,2 +1,20 @@
 // The public API for plugin authors: types and helpers only.
 export { SgeventdError } from './shared/index.ts';
+export { Secret } from './shared/index.ts';
+export { definePlugin } from './plugins/define.ts';
+export type {
+  CallbackContext,
+  CallbackRegistration,
+  EmailRecipients,
+  EntityLink,
+  EventLogEntry,
+  LogFn,
+  LogLevel,
+  MatchEvents,
+  PluginCallback,
+  PluginLogger,
+  PluginShotgun,
+  PluginToolkit,
+  RegisterCallbacks,
+  Registrar,
+} from './plugins/types.ts';

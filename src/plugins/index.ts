@@ -1,0 +1,27 @@
+export { PluginHost } from './host.ts';
+export type {
+  CallbackFailure,
+  CallbackInfo,
+  CallbackResult,
+  LoadResult,
+  PluginHostOptions,
+  PluginHostState,
+  ProcessResult,
+  RequestHandler,
+} from './host.ts';
+export { canProcess, checkMatchEvents } from './match.ts';
+export type { MatchableEvent } from './match.ts';
+export { PluginError, serializeError, deserializeError } from './errors.ts';
+export type { PluginErrorCode, SerializedError } from './errors.ts';
+export { definePlugin } from './define.ts';
+export type {
+  CallbackContext,
+  CallbackRegistration,
+  EmailRecipients,
+  EventLogEntry,
+  MatchEvents,
+  PluginCallback,
+  PluginLogger,
+  RegisterCallbacks,
+  Registrar,
+} from './types.ts';

@@ -1,0 +1,188 @@
+// The entry point of a plugin's worker thread: imports the plugin file, runs
+// its registerCallbacks, then runs callbacks for the events the host sends.
+// Only the host talks to this file, through the messages of protocol.ts.
+import { parentPort, workerData } from 'node:worker_threads';
+import { pathToFileURL } from 'node:url';
+import { performance } from 'node:perf_hooks';
+import { Agent } from 'undici';
+import { PluginError, serializeError, type PluginErrorCode, type SerializedError } from './errors.ts';
+import { canProcess } from './match.ts';
+import { toWorkerSchema, workerConfigSchema, type ToWorker } from './protocol.ts';
+import { PluginRegistrar, type RegisteredCallback } from './registrar.ts';
+import { createLogger, post, setLogLevel, settleRequest } from './channel.ts';
+import { createCallbackClient, loadShotgunClientClass, type CallbackClient } from './sg.ts';
+import type { CallbackContext, EventLogEntry, PluginLogger, RegisterCallbacks } from './types.ts';
+
+interface LoadedCallback {
+  reg: RegisteredCallback;
+  logger: PluginLogger;
+  client: CallbackClient | PluginError;
+}
+
+const config = workerConfigSchema.parse(workerData);
+setLogLevel(config.logLevel);
+const pluginLogger = createLogger({});
+let callbacks: LoadedCallback[] = [];
+let agent: Agent | undefined;
+
+// A forgotten promise in plugin code must not take the whole thread down.
+process.on('unhandledRejection', (reason) => {
+  pluginLogger.error({ err: serializeError(reason, 'PLUGIN_CALLBACK_ERROR') }, 'unhandled promise rejection in plugin');
+});
+
+function loadFault(err: unknown, code: PluginErrorCode): SerializedError {
+  if (err instanceof PluginError) return serializeError(err, code);
+  const out = serializeError(err, code);
+  // Load faults carry our code; the plugin's own code, if any, stays in details.
+  if (out.code !== code) out.details = { ...out.details, originalCode: out.code };
+  out.code = code;
+  return out;
+}
+
+function findRegisterCallbacks(mod: Record<string, unknown>): RegisterCallbacks | undefined {
+  if (typeof mod.registerCallbacks === 'function') return mod.registerCallbacks as RegisterCallbacks;
+  const def = mod.default;
+  if (typeof def === 'function') return def as RegisterCallbacks;
+  if (typeof def === 'object' && def !== null && typeof (def as Record<string, unknown>).registerCallbacks === 'function') {
+    return (def as { registerCallbacks: RegisterCallbacks }).registerCallbacks;
+  }
+  return undefined;
+}
+
+async function load(): Promise<void> {
+  let mod: Record<string, unknown>;
+  try {
+    mod = await import(pathToFileURL(config.file).href) as Record<string, unknown>;
+  } catch (err) {
+    post({ type: 'load-failed', error: loadFault(err, 'PLUGIN_IMPORT_FAILED') });
+    return;
+  }
+  const register = findRegisterCallbacks(mod);
+  if (register === undefined) {
+    post({ type: 'load-failed', error: serializeError(new PluginError('PLUGIN_NO_REGISTER', `no registerCallbacks function exported by ${config.file}`, { details: { file: config.file } }), 'PLUGIN_NO_REGISTER') });
+    return;
+  }
+  const registrar = new PluginRegistrar(pluginLogger);
+  try {
+    await register(registrar);
+  } catch (err) {
+    post({ type: 'load-failed', error: loadFault(err, 'PLUGIN_REGISTER_FAILED') });
+    return;
+  }
+
+  callbacks = await createClients(registrar.callbacks);
+  post({
+    type: 'loaded',
+    emails: typeof registrar.emails === 'boolean' ? registrar.emails : [...registrar.emails],
+    callbacks: registrar.callbacks.map((c) => ({
+      index: c.index,
+      name: c.name,
+      scriptName: c.scriptName,
+      matchEvents: c.matchEvents === undefined || c.matchEvents === null ? null : structuredClone(c.matchEvents) as Record<string, string[] | string | null>,
+      stopOnError: c.stopOnError,
+      ...cloneable(c.args),
+    })),
+  });
+}
+
+function cloneable(args: unknown): { args?: unknown } {
+  try {
+    return { args: structuredClone(args) };
+  } catch {
+    return {};
+  }
+}
+
+async function createClients(regs: readonly RegisteredCallback[]): Promise<LoadedCallback[]> {
+  if (regs.length === 0) return [];
+  const Client = await loadShotgunClientClass();
+  if (!(Client instanceof PluginError)) agent ??= new Agent({ keepAliveTimeout: 30_000 });
+  return regs.map((reg) => {
+    let client: CallbackClient | PluginError;
+    if (Client instanceof PluginError) client = Client;
+    else {
+      try {
+        client = createCallbackClient(Client, { siteUrl: config.siteUrl, scriptName: reg.scriptName, scriptKey: reg.scriptKey, dispatcher: agent });
+      } catch (err) {
+        client = new PluginError('PLUGIN_SG_UNAVAILABLE', `could not create the api3 client for script ${reg.scriptName}`, { cause: err });
+      }
+    }
+    return { reg, logger: createLogger({ callback: reg.name }), client };
+  });
+}
+
+function contextFor(cb: LoadedCallback, event: EventLogEntry, attempt: number, replay: boolean): CallbackContext {
+  let sg: CallbackClient | undefined;
+  return {
+    get sg(): CallbackClient {
+      if (cb.client instanceof PluginError) throw cb.client;
+      sg ??= config.useSessionUuid ? cb.client.withOptions({ sessionUuid: event.session_uuid ?? null }) : cb.client;
+      return sg;
+    },
+    logger: cb.logger,
+    event,
+    args: cb.reg.args,
+    attempt,
+    replay,
+    key: `${config.site}:${event.id}:${config.plugin}:${cb.reg.name}`,
+    toolkit: undefined,
+  };
+}
+
+async function processEvent(msg: Extract<ToWorker, { type: 'process' }>): Promise<void> {
+  const event = msg.event as unknown as EventLogEntry;
+  for (const cb of callbacks.slice(msg.fromIndex)) {
+    if (!canProcess(cb.reg.matchEvents, event)) continue;
+    post({ type: 'callback-start', seq: msg.seq, index: cb.reg.index, callback: cb.reg.name });
+    const startedAt = new Date();
+    const t0 = performance.now();
+    let error: SerializedError | undefined;
+    try {
+      await cb.reg.callback(contextFor(cb, event, msg.attempt, msg.replay));
+    } catch (err) {
+      error = serializeError(err, 'PLUGIN_CALLBACK_ERROR');
+    }
+    post({ type: 'callback-end', seq: msg.seq, index: cb.reg.index, callback: cb.reg.name, startedAt, durationMs: performance.now() - t0, error });
+    // shotgunEvents' Plugin._process: a failing stopOnError callback ends the event.
+    if (error !== undefined && cb.reg.stopOnError) break;
+  }
+  post({ type: 'processed', seq: msg.seq });
+}
+
+async function shutdown(): Promise<void> {
+  try {
+    await agent?.close();
+  } finally {
+    process.exit(0);
+  }
+}
+
+function onMessage(raw: unknown): void {
+  const parsed = toWorkerSchema.safeParse(raw);
+  if (!parsed.success) {
+    pluginLogger.error({ issues: parsed.error.issues.slice(0, 5) }, 'plugin worker received a malformed message');
+    return;
+  }
+  const msg = parsed.data;
+  switch (msg.type) {
+    case 'load':
+      load().catch((err: unknown) => post({ type: 'load-failed', error: loadFault(err, 'PLUGIN_IMPORT_FAILED') }));
+      break;
+    case 'process':
+      processEvent(msg).catch((err: unknown) => {
+        pluginLogger.fatal({ err: serializeError(err, 'PLUGIN_PROTOCOL') }, 'plugin worker failed while processing');
+        process.exit(70);
+      });
+      break;
+    case 'response':
+      settleRequest(msg.id, msg.ok || msg.error === undefined
+        ? { ok: true, result: msg.result }
+        : { ok: false, error: msg.error });
+      break;
+    case 'shutdown':
+      void shutdown();
+      break;
+  }
+}
+
+parentPort?.on('message', onMessage);
