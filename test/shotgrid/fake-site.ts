@@ -6,6 +6,8 @@ import { ShotgunClient, type ShotgunClientOptions } from '../../src/shotgrid/ind
 /** One request as the fake site saw it. */
 export interface RecordedRequest {
   path: string;
+  /** The client's port: the same port means the same (kept-alive) connection. */
+  remotePort: number | undefined;
   headers: IncomingHttpHeaders;
   /** The parsed JSON body. */
   body: { method_name: string; params: unknown[] };
@@ -48,7 +50,7 @@ export async function startFakeSite(
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as RecordedRequest['body'];
-      const rec: RecordedRequest = { path: req.url ?? '', headers: req.headers, body };
+      const rec: RecordedRequest = { path: req.url ?? '', remotePort: req.socket.remotePort, headers: req.headers, body };
       requests.push(rec);
       let reply = handler(rec, requests.length - 1);
       if (reply === undefined) {
@@ -63,7 +65,9 @@ export async function startFakeSite(
         return;
       }
       const text = 'json' in reply ? JSON.stringify(reply.json) : reply.raw;
-      res.writeHead(reply.status ?? 200, { 'content-type': reply.contentType ?? 'application/json; charset=utf-8' });
+      // An empty contentType sends no content-type header at all.
+      const ct = reply.contentType ?? 'application/json; charset=utf-8';
+      res.writeHead(reply.status ?? 200, ct === '' ? {} : { 'content-type': ct });
       res.end(text);
     });
   });

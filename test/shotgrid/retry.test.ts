@@ -1,0 +1,216 @@
+// Retries: reads, info, schema and summarize retry on 502/503/504, dropped
+// connections and timeouts; writes never retry (no duplicate creates).
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { Agent } from 'undici';
+import { ShotgunTransportError } from '../../src/shotgrid/index.ts';
+import { clientFor, startFakeSite, type Reply } from './fake-site.ts';
+
+const okRead: Reply = { json: { results: { entities: [{ type: 'Shot', id: 1 }], paging_info: { has_next_page: false } } } };
+
+/** Answers the first `failures` calls of `method` with `bad`, then normally. */
+function flaky(method: string, failures: number, bad: Reply, good: Reply) {
+  let seen = 0;
+  return startFakeSite((req) => {
+    if (req.body.method_name !== method) return undefined;
+    seen += 1;
+    return seen <= failures ? bad : good;
+  });
+}
+
+describe('retries for reads', () => {
+  for (const status of [502, 503, 504]) {
+    it(`find retries after HTTP ${status} and succeeds`, async () => {
+      const site = await flaky('read', 2, { raw: 'busy', status, contentType: 'text/html' }, okRead);
+      const sg = clientFor(site);
+      try {
+        assert.deepEqual(await sg.find('Shot', []), [{ type: 'Shot', id: 1 }]);
+        assert.equal(site.calls('read').length, 3);
+      } finally {
+        await sg.close();
+        await site.close();
+      }
+    });
+  }
+
+  it('find retries after a dropped connection', async () => {
+    const site = await flaky('read', 1, { destroy: true }, okRead);
+    const sg = clientFor(site);
+    try {
+      assert.deepEqual(await sg.find('Shot', []), [{ type: 'Shot', id: 1 }]);
+      assert.equal(site.calls('read').length, 2);
+    } finally {
+      await sg.close();
+      await site.close();
+    }
+  });
+
+  it('info, schema and summarize retry too', async () => {
+    let infoSeen = 0;
+    let schemaSeen = 0;
+    let sumSeen = 0;
+    const site = await startFakeSite((req) => {
+      const m = req.body.method_name;
+      if (m === 'info' && ++infoSeen === 1) return { raw: '', status: 503 };
+      if (m === 'schema_field_read' && ++schemaSeen === 1) return { destroy: true };
+      if (m === 'schema_field_read') return { json: { results: { code: {} } } };
+      if (m === 'summarize' && ++sumSeen === 1) return { raw: '', status: 504 };
+      if (m === 'summarize') return { json: { results: { summaries: {}, groups: [] } } };
+      return undefined;
+    });
+    const sg = clientFor(site);
+    try {
+      assert.deepEqual(await sg.schemaFieldRead('Shot'), { code: {} });
+      assert.deepEqual(await sg.summarize('Shot', [], [{ field: 'id', type: 'count' }]), { summaries: {}, groups: [] });
+      assert.deepEqual([infoSeen, schemaSeen, sumSeen], [2, 2, 2]);
+    } finally {
+      await sg.close();
+      await site.close();
+    }
+  });
+
+  it('gives up after 1 + maxRetries attempts with the attempt count', async () => {
+    const site = await flaky('read', 100, { raw: '', status: 502 }, okRead);
+    const sg = clientFor(site, { maxRetries: 2 });
+    try {
+      await assert.rejects(
+        sg.find('Shot', []),
+        (e) => e instanceof ShotgunTransportError && e.code === 'SG_HTTP_STATUS' && e.status === 502 && e.attempts === 3,
+      );
+      assert.equal(site.calls('read').length, 3);
+    } finally {
+      await sg.close();
+      await site.close();
+    }
+  });
+
+  it('maxRetries 0 means one attempt', async () => {
+    const site = await flaky('read', 100, { raw: '', status: 503 }, okRead);
+    const sg = clientFor(site, { maxRetries: 0 });
+    try {
+      await assert.rejects(sg.find('Shot', []), (e) => e instanceof ShotgunTransportError && e.attempts === 1);
+      assert.equal(site.calls('read').length, 1);
+    } finally {
+      await sg.close();
+      await site.close();
+    }
+  });
+});
+
+describe('writes never retry', () => {
+  const writes = [
+    { method: 'create', run: (sg: ReturnType<typeof clientFor>) => sg.create('Shot', { code: 'x' }) },
+    { method: 'update', run: (sg: ReturnType<typeof clientFor>) => sg.update('Shot', 1, { code: 'x' }) },
+    { method: 'delete', run: (sg: ReturnType<typeof clientFor>) => sg.delete('Shot', 1) },
+    { method: 'revive', run: (sg: ReturnType<typeof clientFor>) => sg.revive('Shot', 1) },
+    {
+      method: 'batch',
+      run: (sg: ReturnType<typeof clientFor>) => sg.batch([{ request_type: 'delete', entity_type: 'Shot', entity_id: 1 }]),
+    },
+  ];
+  for (const w of writes) {
+    for (const bad of [{ raw: '', status: 502 }, { raw: '', status: 503 }, { destroy: true }] as Reply[]) {
+      const label = 'destroy' in bad ? 'a dropped connection' : `HTTP ${'status' in bad ? bad.status : ''}`;
+      it(`${w.method} is sent once after ${label}`, async () => {
+        const site = await flaky(w.method, 100, bad, { json: { results: true } });
+        const sg = clientFor(site);
+        try {
+          await assert.rejects(w.run(sg), (e) => e instanceof ShotgunTransportError && e.attempts === 1);
+          assert.equal(site.calls(w.method).length, 1);
+        } finally {
+          await sg.close();
+          await site.close();
+        }
+      });
+    }
+  }
+});
+
+describe('timeouts', () => {
+  it('a read that never answers is SG_TIMEOUT after every retry', async () => {
+    const site = await startFakeSite((req) => (req.body.method_name === 'read' ? { hang: true } : undefined));
+    const sg = clientFor(site, { timeoutMs: 150, maxRetries: 1 });
+    try {
+      await assert.rejects(
+        sg.find('Shot', []),
+        (e) => e instanceof ShotgunTransportError && e.code === 'SG_TIMEOUT' && e.method === 'read' && e.attempts === 2,
+      );
+      assert.equal(site.calls('read').length, 2);
+    } finally {
+      await sg.close();
+      await site.close();
+    }
+  });
+
+  it('a create that never answers is SG_TIMEOUT after one attempt', async () => {
+    const site = await startFakeSite((req) => (req.body.method_name === 'create' ? { hang: true } : undefined));
+    const sg = clientFor(site, { timeoutMs: 150 });
+    try {
+      await assert.rejects(
+        sg.create('Shot', { code: 'x' }),
+        (e) => e instanceof ShotgunTransportError && e.code === 'SG_TIMEOUT' && e.attempts === 1,
+      );
+      assert.equal(site.calls('create').length, 1);
+    } finally {
+      await sg.close();
+      await site.close();
+    }
+  });
+});
+
+describe('connections', () => {
+  it('a refused connection is SG_CONNECTION, retried for info', async () => {
+    // Take a free port, then close it so nothing listens there.
+    const probe = createServer();
+    await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+    const { port } = probe.address() as AddressInfo;
+    await new Promise<void>((resolve) => probe.close(() => resolve()));
+    const sg = clientFor({ url: `http://127.0.0.1:${port}`, requests: [], calls: () => [], close: async () => {} }, { maxRetries: 2 });
+    try {
+      await assert.rejects(
+        sg.info(),
+        (e) =>
+          e instanceof ShotgunTransportError && e.code === 'SG_CONNECTION' && e.attempts === 3 && e.details['errorCode'] === 'ECONNREFUSED',
+      );
+    } finally {
+      await sg.close();
+    }
+  });
+
+  it('reuses one keep-alive connection across calls', async () => {
+    const site = await startFakeSite((req) => (req.body.method_name === 'read' ? okRead : undefined));
+    const sg = clientFor(site);
+    try {
+      for (let i = 0; i < 8; i++) await sg.find('Shot', []);
+      assert.equal(site.requests.length, 9);
+      // undici may open a second socket while the first finishes its answer;
+      // without keep-alive there would be one socket per request.
+      assert.ok(new Set(site.requests.map((r) => r.remotePort)).size <= 2);
+      assert.equal(site.requests[0]?.headers['connection'], 'keep-alive');
+    } finally {
+      await sg.close();
+      await site.close();
+    }
+  });
+
+  it('a shared dispatcher stays open when a client closes; a closed client refuses calls', async () => {
+    const site = await startFakeSite((req) => (req.body.method_name === 'read' ? okRead : undefined));
+    const agent = new Agent();
+    const a = clientFor(site, { dispatcher: agent });
+    const b = clientFor(site, { dispatcher: agent });
+    try {
+      await a.find('Shot', []);
+      await a.close();
+      await a.close();
+      await assert.rejects(a.find('Shot', []), (e) => (e as { code?: string }).code === 'SG_CLIENT_CLOSED');
+      assert.equal(agent.closed, false);
+      assert.deepEqual(await b.find('Shot', []), [{ type: 'Shot', id: 1 }]);
+    } finally {
+      await b.close();
+      await agent.close();
+      await site.close();
+    }
+  });
+});
