@@ -1,0 +1,69 @@
+/**
+ * Splits a byte stream into lines without ever buffering more than `maxBytes`
+ * of one line. `onLine` gets complete lines; `onOverflow` fires once per line
+ * that grew past the bound (the caller decides: truncate a log line, or treat
+ * a protocol line as fatal).
+ */
+export class LineSplitter {
+  readonly #maxBytes: number;
+  readonly #onLine: (line: Buffer) => void;
+  readonly #onOverflow: (bytesSoFar: number) => void;
+  #chunks: Buffer[] = [];
+  #size = 0;
+  #overflowed = false;
+
+  constructor(maxBytes: number, onLine: (line: Buffer) => void, onOverflow: (bytesSoFar: number) => void) {
+    this.#maxBytes = maxBytes;
+    this.#onLine = onLine;
+    this.#onOverflow = onOverflow;
+  }
+
+  push(chunk: Buffer): void {
+    let start = 0;
+    for (;;) {
+      const nl = chunk.indexOf(10, start);
+      if (nl === -1) {
+        this.#append(chunk.subarray(start));
+        return;
+      }
+      this.#append(chunk.subarray(start, nl));
+      const line = this.#chunks.length === 1 ? this.#chunks[0]! : Buffer.concat(this.#chunks);
+      const overflowed = this.#overflowed;
+      this.#chunks = [];
+      this.#size = 0;
+      this.#overflowed = false;
+      if (!overflowed) this.#onLine(line);
+      start = nl + 1;
+    }
+  }
+
+  /** Hands over a last line without a newline (at end of stream). */
+  flush(): void {
+    if (this.#size > 0 && !this.#overflowed) this.#onLine(Buffer.concat(this.#chunks));
+    this.#chunks = [];
+    this.#size = 0;
+    this.#overflowed = false;
+  }
+
+  #append(part: Buffer): void {
+    if (part.length === 0 || this.#overflowed) {
+      if (this.#overflowed) this.#size += part.length;
+      return;
+    }
+    if (this.#size + part.length > this.#maxBytes) {
+      const room = this.#maxBytes - this.#size;
+      if (room > 0) this.#chunks.push(part.subarray(0, room));
+      this.#size += part.length;
+      this.#overflowed = true;
+      this.#onOverflow(this.#size);
+      return;
+    }
+    this.#chunks.push(part);
+    this.#size += part.length;
+  }
+
+  /** What the overflowing line held up to the bound (for truncated log lines). */
+  takePartial(): Buffer {
+    return Buffer.concat(this.#chunks);
+  }
+}

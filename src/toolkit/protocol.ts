@@ -1,0 +1,50 @@
+import { z } from 'zod';
+import type { Secret } from '../shared/secret.ts';
+
+/** What `init` carries. The script key is a Secret until the moment it is written to the pipe. */
+export interface InitParams {
+  site: { url: string; scriptName: string; scriptKey: Secret } | null;
+  mode: 'centralized' | 'shared-core' | 'swap';
+  configPath?: string | undefined;
+  corePython?: string | undefined;
+  pythonPath: readonly string[];
+  syncPathCache: boolean;
+  engine?: string | undefined;
+}
+
+/** What a runtime reports after init (and in `info`). */
+export const InitResultSchema = z.object({
+  pid: z.number(),
+  python: z.string(),
+  mode: z.string(),
+  coreVersion: z.string().nullable().optional(),
+  sgtkVersion: z.string().nullable().optional(),
+  corePath: z.string().optional(),
+  corePython: z.string().nullable().optional(),
+  shotgunApi3: z.string().nullable().optional(),
+});
+export type InitResult = z.infer<typeof InitResultSchema>;
+
+export const InfoSchema = InitResultSchema.extend({
+  configPath: z.string().nullable().optional(),
+  configs: z.array(z.string()),
+  rssKb: z.number().nullable(),
+});
+export type RuntimeInfo = z.infer<typeof InfoSchema>;
+
+const ErrorBody = z.object({
+  code: z.string(),
+  type: z.string(),
+  message: z.string(),
+  traceback: z.string(),
+});
+
+/** One line from the runtime: a result or an error, tagged by which key is present. */
+export const ResponseSchema = z.union([
+  z.object({ id: z.number(), error: ErrorBody }),
+  z.object({ id: z.number().nullable(), error: ErrorBody }),
+  z.object({ id: z.number(), result: z.unknown(), rss: z.number().nullable().optional() }),
+]);
+export type Response = z.infer<typeof ResponseSchema>;
+
+export type CallTarget = 'tk' | 'sgtk' | 'engine' | 'context';

@@ -1,0 +1,398 @@
+"""A project runtime: one Python process started directly on a project's
+Toolkit core, answering JSON-RPC requests from sgeventd.
+
+Requests arrive as JSON lines on fd 3 and responses leave on fd 4; stdout and
+stderr are only logs, so a stray print can never corrupt the channel.
+Standard library only; Python 3.7 or later.
+"""
+import importlib
+import json
+import os
+import sys
+import traceback
+
+IN_FD = 3
+OUT_FD = 4
+
+# Top-level names a core may bring with it (vendored or from its pkgs.zip).
+CORE_PREFIXES = ("tank", "sgtk", "tank_vendor")
+
+
+class RpcError(Exception):
+    def __init__(self, code, message):
+        Exception.__init__(self, message)
+        self.code = code
+
+
+def _rss_kb():
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    try:
+        import resource
+
+        r = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return r // 1024 if sys.platform == "darwin" else r
+    except Exception:  # noqa: BLE001 - no resource module on Windows
+        return None
+
+
+def _maxrss_kb():
+    try:
+        import resource
+
+        r = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return r // 1024 if sys.platform == "darwin" else r
+    except Exception:  # noqa: BLE001
+        return None
+
+
+def to_json(value, depth=0):
+    """Turns Toolkit objects into plain JSON."""
+    if depth > 20:
+        return repr(value)
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if isinstance(value, dict):
+        return dict((str(k), to_json(v, depth + 1)) for k, v in value.items())
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [to_json(v, depth + 1) for v in value]
+    if hasattr(value, "__fspath__"):
+        return os.fspath(value)
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    names = [c.__name__ for c in type(value).__mro__]
+    if "Template" in names and hasattr(value, "definition"):
+        return {"type": "Template", "name": getattr(value, "name", None), "definition": value.definition}
+    if "Context" in names:
+        out = {"type": "Context"}
+        for key in ("project", "entity", "step", "task", "user"):
+            out[key] = to_json(getattr(value, key, None), depth + 1)
+        return out
+    return repr(value)
+
+
+class Project(object):
+    """One configuration served by this process: its tk, engine and context."""
+
+    def __init__(self, config_path):
+        self.config_path = config_path
+        self.tk = None
+        self.engine = None
+
+
+class Runtime(object):
+    def __init__(self):
+        self.params = {}
+        self.mode = None
+        self.core_python = None
+        self.sgtk = None
+        self.projects = {}
+        self.studio_paths = []
+        self.user = None
+
+    # -- core loading -------------------------------------------------------
+
+    def _load_core(self, core_python, config_path):
+        """The API proxy's job: core first on sys.path, TANK_CURRENT_PC set.
+        Old proxies call Python 2's reload(), so the proxy itself is never used."""
+        if config_path:
+            os.environ["TANK_CURRENT_PC"] = config_path
+        else:
+            os.environ.pop("TANK_CURRENT_PC", None)
+        if core_python in sys.path:
+            sys.path.remove(core_python)
+        sys.path.insert(0, core_python)
+        importlib.invalidate_caches()
+        import sgtk  # noqa: the core just put first on sys.path
+
+        core_dir = os.path.normcase(os.path.abspath(core_python))
+        got = os.path.normcase(os.path.abspath(os.path.dirname(os.path.dirname(sgtk.__file__))))
+        if got != core_dir:
+            raise RpcError("TK_WRONG_CORE", "import sgtk gave %s, expected the core at %s" % (sgtk.__file__, core_python))
+        self.sgtk = sgtk
+        self.core_python = core_python
+        self._authenticate()
+
+    def _authenticate(self):
+        site = self.params.get("site") or {}
+        if not site.get("url"):
+            return
+        sgtk = self.sgtk
+        auth = getattr(sgtk, "authentication", None)
+        if auth is None or not hasattr(sgtk, "set_authenticated_user"):
+            return
+        user = auth.ShotgunAuthenticator().create_script_user(
+            api_script=site.get("scriptName"), api_key=site.get("scriptKey"), host=site.get("url")
+        )
+        sgtk.set_authenticated_user(user)
+
+    def _unload_core(self):
+        """Swap isolation: forget the current core completely before the next."""
+        for project in list(self.projects.values()):
+            self._destroy_engine(project)
+        self.projects = {}
+        if self.core_python is None:
+            return
+        core_root = os.path.normcase(os.path.abspath(os.path.dirname(self.core_python)))
+        prefix = core_root + os.sep
+
+        def under(p):
+            return isinstance(p, str) and os.path.normcase(os.path.abspath(p)).startswith(prefix)
+
+        for name, mod in list(sys.modules.items()):
+            top = name.split(".", 1)[0]
+            f = getattr(mod, "__file__", None)
+            if top in CORE_PREFIXES or under(f):
+                del sys.modules[name]
+        sys.path[:] = [p for p in sys.path if not under(p)]
+        for key in list(sys.path_importer_cache.keys()):
+            if under(key):
+                del sys.path_importer_cache[key]
+        importlib.invalidate_caches()
+        os.environ.pop("TANK_CURRENT_PC", None)
+        self.sgtk = None
+        self.core_python = None
+
+    def _destroy_engine(self, project):
+        if project.engine is not None:
+            try:
+                project.engine.destroy()
+            finally:
+                project.engine = None
+
+    def _project(self, params):
+        """The project a request is for: switches core in swap mode, builds tk lazily."""
+        config_path = params.get("configPath") or self.params.get("configPath")
+        if self.mode == "swap":
+            core_python = params.get("corePython")
+            if not core_python or not config_path:
+                raise RpcError("TK_BAD_REQUEST", "swap mode needs configPath and corePython in every request")
+            if core_python != self.core_python or config_path not in self.projects:
+                self._unload_core()
+                self._load_core(core_python, config_path)
+        if not config_path:
+            raise RpcError("TK_BAD_REQUEST", "no configPath")
+        project = self.projects.get(config_path)
+        if project is None:
+            project = Project(config_path)
+            project.tk = self.sgtk.sgtk_from_path(config_path)
+            self.projects[config_path] = project
+        return project
+
+    # -- methods ------------------------------------------------------------
+
+    def m_init(self, params):
+        self.params = params
+        self.mode = params.get("mode", "centralized")
+        self.studio_paths = [p for p in params.get("pythonPath") or [] if p not in sys.path]
+        sys.path.extend(self.studio_paths)
+        out = {"pid": os.getpid(), "python": sys.version.split()[0], "mode": self.mode}
+        if self.mode == "swap":
+            return out
+        if self.mode not in ("centralized", "shared-core"):
+            raise RpcError("TK_BAD_REQUEST", "unknown mode %r" % self.mode)
+        config_path = params.get("configPath") if self.mode == "centralized" else None
+        self._load_core(params["corePython"], config_path)
+        if config_path:
+            self._project(params)
+        out.update(self._core_info())
+        return out
+
+    def _core_info(self):
+        sgtk = self.sgtk
+        version = getattr(sgtk, "__version__", None)
+        try:
+            from tank import pipelineconfig_utils
+
+            running = pipelineconfig_utils.get_currently_running_api_version()
+        except Exception:  # noqa: BLE001 - very old or fake cores
+            running = None
+        api3 = sys.modules.get("shotgun_api3") or sys.modules.get("tank_vendor.shotgun_api3")
+        return {
+            "coreVersion": running if running and running != "HEAD" else version,
+            "sgtkVersion": version,
+            "corePath": os.path.dirname(sgtk.__file__),
+            "corePython": self.core_python,
+            "shotgunApi3": getattr(api3, "__version__", None) if api3 else None,
+        }
+
+    def m_ping(self, params):
+        return "pong"
+
+    def m_info(self, params):
+        out = {
+            "pid": os.getpid(),
+            "python": sys.version.split()[0],
+            "mode": self.mode,
+            "configPath": self.params.get("configPath"),
+            "configs": sorted(self.projects.keys()),
+            "rssKb": _rss_kb(),
+        }
+        if self.mode == "swap" and params.get("corePython"):
+            self._project(params)
+        if self.sgtk is not None:
+            out.update(self._core_info())
+        return out
+
+    def _target(self, project, name):
+        if name == "tk":
+            return project.tk
+        if name == "sgtk":
+            return self.sgtk
+        if name == "engine":
+            return self._engine(project, None)
+        if name == "context":
+            engine = project.engine
+            if engine is not None:
+                return engine.context
+            return project.tk.context_empty()
+        raise RpcError("TK_BAD_REQUEST", "unknown target %r" % name)
+
+    def m_call(self, params):
+        project = self._project(params)
+        if self.params.get("syncPathCache") and params.get("path") in (
+            "paths_from_template", "context_from_path", "entity_from_path", "abstract_paths_from_template",
+        ):
+            project.tk.synchronize_filesystem_structure()
+        obj = self._target(project, params.get("target", "tk"))
+        for part in (params.get("path") or "").split("."):
+            if not part:
+                continue
+            if part.startswith("_") and part not in ("__version__", "__file__"):
+                raise RpcError("TK_BAD_REQUEST", "private attribute %r" % part)
+            if isinstance(obj, dict):
+                obj = obj[part]
+            else:
+                obj = getattr(obj, part)
+        args = [self._arg(project, a) for a in params.get("args") or []]
+        kwargs = dict((k, self._arg(project, v)) for k, v in (params.get("kwargs") or {}).items())
+        if callable(obj):
+            obj = obj(*args, **kwargs)
+        elif args or kwargs:
+            raise RpcError("TK_BAD_REQUEST", "%s is not callable" % params.get("path"))
+        return to_json(obj)
+
+    def _arg(self, project, value):
+        """{"$template": name} stands for tk.templates[name] in arguments."""
+        if isinstance(value, dict) and len(value) == 1 and "$template" in value:
+            return project.tk.templates[value["$template"]]
+        return value
+
+    def m_run(self, params):
+        project = self._project(params)
+        spec = params.get("fn") or ""
+        module_name, _, func_name = spec.partition(":")
+        if not module_name or not func_name:
+            raise RpcError("TK_BAD_REQUEST", "run needs module:function, got %r" % spec)
+        module = importlib.import_module(module_name)
+        fn = getattr(module, func_name)
+        ctx = RunContext(project, self, params.get("event"), params.get("args"))
+        return to_json(fn(ctx))
+
+    def _engine(self, project, name):
+        if project.engine is None:
+            name = name or self.params.get("engine") or "tk-shell"
+            ctx = project.tk.context_empty()
+            project.engine = self.sgtk.platform.start_engine(name, project.tk, ctx)
+        return project.engine
+
+    def m_command(self, params):
+        project = self._project(params)
+        engine = self._engine(project, params.get("engine"))
+        name = params.get("name")
+        commands = getattr(engine, "commands", {}) or {}
+        if name not in commands:
+            raise RpcError("TK_NO_COMMAND", "engine %s has no command %r" % (getattr(engine, "name", "?"), name))
+        args = params.get("args") or []
+        if hasattr(engine, "execute_command"):
+            return to_json(engine.execute_command(name, args))
+        return to_json(commands[name]["callback"](*args))
+
+    def m_shutdown(self, params):
+        for project in list(self.projects.values()):
+            self._destroy_engine(project)
+        return "bye"
+
+
+class RunContext(object):
+    """What a `run` function receives: tk, sgtk, engine (started lazily), event, args."""
+
+    def __init__(self, project, runtime, event, args):
+        self._project = project
+        self._runtime = runtime
+        self.tk = project.tk
+        self.sgtk = runtime.sgtk
+        self.event = event
+        self.args = args
+
+    @property
+    def engine(self):
+        return self._runtime._engine(self._project, None)
+
+
+def serve():
+    runtime = Runtime()
+    inp = os.fdopen(IN_FD, "rb", buffering=1 << 16)
+    writer = os.fdopen(OUT_FD, "wb", buffering=0)
+
+    def send(obj):
+        data = (json.dumps(obj, separators=(",", ":"), default=repr) + "\n").encode("utf-8")
+        view = memoryview(data)
+        while view:
+            n = writer.write(view)
+            view = view[n:]
+
+    initialized = False
+    while True:
+        line = inp.readline()
+        if not line:
+            return 0
+        try:
+            msg = json.loads(line.decode("utf-8"))
+        except ValueError as e:
+            send({"id": None, "error": {"code": "TK_PROTOCOL", "type": "ValueError", "message": str(e), "traceback": ""}})
+            continue
+        mid = msg.get("id")
+        method = msg.get("method")
+        params = msg.get("params") or {}
+        try:
+            if method != "init" and not initialized and method != "shutdown":
+                raise RpcError("TK_NOT_INITIALIZED", "init first")
+            fn = getattr(runtime, "m_" + str(method), None)
+            if fn is None:
+                raise RpcError("TK_NO_METHOD", "unknown method %r" % method)
+            result = fn(params)
+            if method == "init":
+                initialized = True
+            send({"id": mid, "result": result, "rss": _maxrss_kb()})
+        except BaseException as e:  # noqa: BLE001 - everything goes back to the caller
+            if isinstance(e, (KeyboardInterrupt,)):
+                raise
+            if isinstance(e, SystemExit):
+                send({"id": mid, "error": {"code": "TK_PYTHON_ERROR", "type": "SystemExit", "message": str(e), "traceback": ""}})
+                continue
+            code = e.code if isinstance(e, RpcError) else ("TK_INIT_FAILED" if method == "init" else "TK_PYTHON_ERROR")
+            send({
+                "id": mid,
+                "error": {
+                    "code": code,
+                    "type": type(e).__module__ + "." + type(e).__name__ if type(e).__module__ != "builtins" else type(e).__name__,
+                    "message": str(e),
+                    "traceback": traceback.format_exc(),
+                },
+            })
+        if method == "shutdown":
+            sys.stdout.flush()
+            sys.stderr.flush()
+            return 0
+
+
+if __name__ == "__main__":
+    sys.exit(serve())
