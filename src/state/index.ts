@@ -1,0 +1,10 @@
+export { openSqliteState, SqliteStateStore } from './sqlite.ts';
+export type { SqliteStateOptions } from './sqlite.ts';
+export { pluginId, normalizeSiteUrl } from './plugin-id.ts';
+export { StateError } from './errors.ts';
+export type { StateErrorCode } from './errors.ts';
+export { SCHEMA_VERSION } from './sqlite-schema.ts';
+export type {
+  PluginRef, PluginState, PluginRow, BacklogEntry, StateBatch, CounterDelta, NewDeadLetter, CallbackCounters,
+  DeadLetter, DeadLetterStatus, DeadLetterStore, StateStore,
+} from './types.ts';
