@@ -1,0 +1,133 @@
+/**
+ * The local ShotGrid-compatible site: `startSite(options)` serves the api3 JSON
+ * protocol over HTTP from an SQLite store (see server.ts, store.ts, writer.ts).
+ */
+import type { AddressInfo } from 'node:net';
+import { once } from 'node:events';
+import { ConfigError, Secret } from '../shared/index.ts';
+import { buildSchema, loadSchemaFile } from './schema.ts';
+import { SiteStore } from './store.ts';
+import { SiteWriter } from './writer.ts';
+import { SiteAuth } from './auth.ts';
+import { Api3 } from './methods.ts';
+import { createSiteServer, type SiteLogger } from './server.ts';
+import { seedDemo, type SeedName } from './seed.ts';
+
+export interface SiteOptions {
+  host?: string;
+  port?: number;
+  /** SQLite file, or ':memory:' (default). */
+  db?: string;
+  /** Extra entity types and fields (JSON or YAML). */
+  schemaFile?: string;
+  seed?: SeedName;
+  /** Scripts allowed to connect; default one script `sgeventd` / `sgeventd-key`. */
+  scripts?: Array<{ name: string; key: string | Secret }>;
+  /** Share (0..1) of api3 requests answered with a 503 or a dropped connection. */
+  faultRate?: number;
+  /** Delay before every answer. */
+  latencyMs?: number;
+  /** Page size reported by `info` and enforced by `read` (default 500). */
+  maxEntitiesPerPage?: number;
+  /** Largest request body accepted (default 16 MiB). */
+  maxBodyBytes?: number;
+  /** Session token lifetime (default 24 h). */
+  sessionTtlMs?: number;
+  /** Random source of fault injection (tests pin it). */
+  random?: () => number;
+  logger?: SiteLogger;
+}
+
+export const DEFAULT_SCRIPT = { name: 'sgeventd', key: 'sgeventd-key' } as const;
+
+export interface RunningSite {
+  url: string;
+  port: number;
+  store: SiteStore;
+  writer: SiteWriter;
+  auth: SiteAuth;
+  /** The next `count` EventLogEntry ids are allocated but stay invisible until released. */
+  holdEvents(count: number): void;
+  /** Makes held EventLogEntry rows visible (all when `ids` is absent); returns how many. */
+  releaseEvents(ids?: number[]): number;
+  /** Skips `count` EventLogEntry ids forever. */
+  burnEventIds(count: number): void;
+  hiddenEventIds(): number[];
+  /** Invalidates every session token (answers 102 afterwards). */
+  expireSessions(): void;
+  close(): Promise<void>;
+}
+
+function checkNumber(name: string, v: number | undefined, min: number, max: number): number | undefined {
+  if (v === undefined) return undefined;
+  if (!Number.isFinite(v) || v < min || v > max) throw new ConfigError(name, `must be a number in [${min}, ${max}], got ${v}`, { value: v });
+  return v;
+}
+
+/** Starts the site; resolves once it listens. */
+export async function startSite(options: SiteOptions = {}): Promise<RunningSite> {
+  const faultRate = checkNumber('faultRate', options.faultRate, 0, 1) ?? 0;
+  const latencyMs = checkNumber('latencyMs', options.latencyMs, 0, 600_000) ?? 0;
+  const maxPerPage = checkNumber('maxEntitiesPerPage', options.maxEntitiesPerPage, 1, 100_000) ?? 500;
+  const port = checkNumber('port', options.port, 0, 65535) ?? 0;
+  const scripts = (options.scripts ?? [DEFAULT_SCRIPT]).map((s) => ({ name: s.name, key: typeof s.key === 'string' ? new Secret(s.key) : s.key }));
+  if (scripts.length === 0) throw new ConfigError('scripts', 'needs at least one script', { value: [] });
+  const schema = buildSchema(options.schemaFile === undefined ? undefined : loadSchemaFile(options.schemaFile));
+  const store = new SiteStore({ path: options.db ?? ':memory:', schema });
+  try {
+    const writer = new SiteWriter(store);
+    const auth = new SiteAuth(store, scripts, options.sessionTtlMs);
+    auth.ensureApiUsers();
+    if (options.seed === 'demo') {
+      const actor = auth.authenticate({ script_name: scripts[0]!.name, script_key: scripts[0]!.key.reveal() });
+      seedDemo(writer, auth, actor);
+    }
+    const api = new Api3(store, writer, auth, { version: [8, 0, 0], maxPerPage });
+    const hooks = {
+      holdEvents: (count: number) => { writer.holdCount += count; },
+      releaseEvents: (ids?: number[]) => store.releaseEvents(ids),
+      burnEventIds: (count: number) => store.burnEventIds(count),
+      hiddenEventIds: () => store.hiddenEventIds(),
+    };
+    const server = createSiteServer({
+      api, faultRate, latencyMs, maxBodyBytes: options.maxBodyBytes ?? 16 * 1024 * 1024,
+      random: options.random ?? Math.random, logger: options.logger,
+    }, hooks);
+    server.keepAliveTimeout = 5000;
+    const host = options.host ?? '127.0.0.1';
+    server.listen(port, host);
+    await Promise.race([once(server, 'listening'), once(server, 'error').then(([e]) => { throw e; })]);
+    const actual = (server.address() as AddressInfo).port;
+    let closing: Promise<void> | undefined;
+    return {
+      url: `http://${host.includes(':') ? `[${host}]` : host}:${actual}`, port: actual, store, writer, auth, ...hooks,
+      expireSessions: () => auth.expireSessions(),
+      close() {
+        closing ??= (async () => {
+          try {
+            server.closeIdleConnections();
+            const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+            const timer = setTimeout(() => server.closeAllConnections(), 2000);
+            await closed;
+            clearTimeout(timer);
+          } finally {
+            store.close();
+          }
+        })();
+        return closing;
+      },
+    };
+  } catch (err) {
+    store.close();
+    throw err;
+  }
+}
+
+export { SiteStore } from './store.ts';
+export { SiteWriter } from './writer.ts';
+export { SiteAuth } from './auth.ts';
+export { SiteFault, FAULT_CODES } from './faults.ts';
+export { buildSchema, loadSchemaFile, Schema } from './schema.ts';
+export { DEMO_USERS, DEMO_PROJECTS } from './seed.ts';
+export type { SiteLogger } from './server.ts';
+export type { Actor } from './writer.ts';
