@@ -1,0 +1,66 @@
+import type { Command } from 'commander';
+import { ConfigError } from '../shared/index.ts';
+import { DEFAULT_SCRIPT, startSite } from '../site/index.ts';
+
+interface SiteCliOptions {
+  host: string;
+  port: string;
+  db: string;
+  schema?: string;
+  seed: string;
+  script: string[];
+  faultRate: string;
+  latencyMs: string;
+}
+
+function num(name: string, raw: string): number {
+  const v = Number(raw);
+  if (raw.trim() === '' || !Number.isFinite(v)) throw new ConfigError(name, `must be a number, got ${JSON.stringify(raw)}`, { value: raw });
+  return v;
+}
+
+/** `sgeventd site`: the local ShotGrid-compatible server. */
+export function registerSiteCommand(program: Command): void {
+  program
+    .command('site')
+    .description('Run a local ShotGrid-compatible site (api3 JSON over HTTP, SQLite storage)')
+    .option('--host <host>', 'address to bind', '127.0.0.1')
+    .option('--port <port>', 'port (0 picks a free one)', '0')
+    .option('--db <file>', 'SQLite file, or :memory:', ':memory:')
+    .option('--schema <file>', 'extra entity types and fields (JSON or YAML)')
+    .option('--seed <name>', 'demo or empty', 'empty')
+    .option('--script <name:key>', 'a script allowed to connect (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option('--fault-rate <p>', 'share of requests answered with 503 or a dropped connection', '0')
+    .option('--latency-ms <n>', 'delay before every answer', '0')
+    .action(async (o: SiteCliOptions) => {
+      if (o.seed !== 'demo' && o.seed !== 'empty') throw new ConfigError('--seed', `must be demo or empty, got ${JSON.stringify(o.seed)}`, { value: o.seed });
+      const scripts = o.script.map((s) => {
+        const i = s.indexOf(':');
+        if (i <= 0 || i === s.length - 1) throw new ConfigError('--script', 'must be NAME:KEY', { value: s.slice(0, Math.max(i, 0)) });
+        return { name: s.slice(0, i), key: s.slice(i + 1) };
+      });
+      if (scripts.length === 0) {
+        process.stderr.write(`sgeventd site: no --script given; accepting the default script ${DEFAULT_SCRIPT.name}:${DEFAULT_SCRIPT.key} (for local use only)\n`);
+      }
+      const site = await startSite({
+        host: o.host, port: num('--port', o.port), db: o.db, schemaFile: o.schema, seed: o.seed,
+        scripts: scripts.length > 0 ? scripts : undefined, faultRate: num('--fault-rate', o.faultRate), latencyMs: num('--latency-ms', o.latencyMs),
+        logger: {
+          info: () => undefined,
+          warn: (obj, msg) => process.stderr.write(`${msg ?? ''} ${JSON.stringify(obj)}\n`),
+          error: (obj, msg) => process.stderr.write(`${msg ?? ''} ${JSON.stringify(obj)}\n`),
+        },
+      });
+      process.stdout.write(`site listening on ${site.url}\n`);
+      await new Promise<void>((resolve) => {
+        const stop = () => {
+          process.off('SIGINT', stop);
+          process.off('SIGTERM', stop);
+          resolve();
+        };
+        process.on('SIGINT', stop);
+        process.on('SIGTERM', stop);
+      });
+      await site.close();
+    });
+}
