@@ -1,0 +1,184 @@
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startSite, type RunningSite } from '../../src/site/index.ts';
+import { SCRIPT, create, events, faultOf, find, lastEventId, results, update, type Entity } from './helpers.ts';
+
+describe('site writes and the event log', () => {
+  let site: RunningSite;
+  let project: Entity;
+  let apiUser: Entity;
+
+  before(async () => {
+    site = await startSite({ seed: 'demo' });
+    [project] = await find(site, 'Project', [['tank_name', 'is', 'demo_alpha']], ['name']);
+    [apiUser] = await find(site, 'ApiUser', [['firstname', 'is', 'sgeventd']], ['firstname']);
+  });
+  after(async () => site.close());
+
+  it('seeding writes no events; a create writes New then one Change per field set, in_create', async () => {
+    assert.equal(await lastEventId(site), 0);
+    const shot = await create(site, 'Shot', { code: 'ev_010', project, sg_cut_in: 1001 }, ['sg_status_list'], { ...SCRIPT, session_uuid: 'uuid-1' } as typeof SCRIPT);
+    assert.equal(shot.sg_status_list, 'wtg');
+    const evs = await events(site);
+    const user = { type: 'ApiUser', id: apiUser!.id, name: 'sgeventd' };
+    const entity = { type: 'Shot', id: shot.id, name: 'ev_010' };
+    const proj = { type: 'Project', id: project!.id, name: 'Demo Alpha' };
+    assert.equal(evs[0]!.event_type, 'Shotgun_Shot_New');
+    assert.deepEqual(evs[0]!.meta, { type: 'new_entity', entity_type: 'Shot', entity_id: shot.id });
+    assert.deepEqual([evs[0]!.entity, evs[0]!.user, evs[0]!.project, evs[0]!.session_uuid], [entity, user, proj, 'uuid-1']);
+    assert.equal(evs[0]!.attribute_name, null);
+    const changes = evs.slice(1);
+    assert.deepEqual(changes.map((e) => e.attribute_name), ['code', 'project', 'sg_cut_in', 'sg_status_list']);
+    for (const e of changes) {
+      assert.equal(e.event_type, 'Shotgun_Shot_Change');
+      assert.equal((e.meta as Record<string, unknown>).in_create, true);
+    }
+    assert.deepEqual(changes[2]!.meta, { type: 'attribute_change', attribute_name: 'sg_cut_in', entity_type: 'Shot', entity_id: shot.id, field_data_type: 'number', old_value: null, new_value: 1001, in_create: true });
+    const idList = evs.map((e) => e.id);
+    assert.deepEqual(idList, [...idList].sort((x, y) => x - y));
+  });
+
+  it('an update logs only changed fields with old and new values', async () => {
+    const shot = await create(site, 'Shot', { code: 'up_010', project, sg_status_list: 'wtg' });
+    const before = await lastEventId(site);
+    const r = await update(site, 'Shot', shot.id, { sg_status_list: 'ip', code: 'up_010' });
+    assert.deepEqual(r, { type: 'Shot', id: shot.id, sg_status_list: 'ip', code: 'up_010' });
+    const evs = await events(site, before);
+    assert.equal(evs.length, 1);
+    assert.deepEqual(evs[0]!.meta, { type: 'attribute_change', attribute_name: 'sg_status_list', entity_type: 'Shot', entity_id: shot.id, field_data_type: 'status_list', old_value: 'wtg', new_value: 'ip' });
+  });
+
+  it('multi_entity set/add/remove log added/removed, and the other side gets back-reference events', async () => {
+    const [x, y, z] = await Promise.all(['mx', 'my', 'mz'].map((code) => create(site, 'Asset', { code, project })));
+    const shot = await create(site, 'Shot', { code: 'multi_010', project });
+    let before = await lastEventId(site);
+    await update(site, 'Shot', shot.id, { assets: [{ type: 'Asset', id: x!.id }, { type: 'Asset', id: y!.id }] });
+    let evs = await events(site, before);
+    assert.deepEqual(evs.map((e) => [e.event_type, e.attribute_name]), [
+      ['Shotgun_Shot_Change', 'assets'], ['Shotgun_Asset_Change', 'shots'], ['Shotgun_Asset_Change', 'shots'],
+    ]);
+    const main = evs[0]!;
+    assert.deepEqual((main.meta as Record<string, unknown>).added, [{ type: 'Asset', id: x!.id, name: 'mx' }, { type: 'Asset', id: y!.id, name: 'my' }]);
+    assert.deepEqual((main.meta as Record<string, unknown>).removed, []);
+    assert.deepEqual(evs[1]!.entity, { type: 'Asset', id: x!.id, name: 'mx' });
+    assert.deepEqual(evs[1]!.meta, {
+      type: 'attribute_change', attribute_name: 'shots', entity_type: 'Shot', entity_id: shot.id, field_data_type: 'multi_entity',
+      added: [{ type: 'Shot', id: shot.id, name: 'multi_010' }], removed: [], actual_attribute_changed: 'Shot.assets', original_event_log_entry_id: main.id,
+    });
+    before = await lastEventId(site);
+    await update(site, 'Shot', shot.id, { assets: [{ type: 'Asset', id: z!.id }] }, { assets: 'add' });
+    await update(site, 'Shot', shot.id, { assets: [{ type: 'Asset', id: x!.id }] }, { assets: 'remove' });
+    evs = await events(site, before);
+    assert.deepEqual(evs.filter((e) => e.event_type === 'Shotgun_Shot_Change').map((e) => [(e.meta as { added: Entity[] }).added.map((l) => l.id), (e.meta as { removed: Entity[] }).removed.map((l) => l.id)]),
+      [[[z!.id], []], [[], [x!.id]]]);
+    const [s] = await find(site, 'Shot', [['id', 'is', shot.id]], ['assets']);
+    assert.deepEqual((s!.assets as Entity[]).map((l) => l.id), [y!.id, z!.id]);
+    const [ay] = await find(site, 'Asset', [['id', 'is', y!.id]], ['shots']);
+    assert.deepEqual((ay!.shots as Entity[]).map((l) => l.id), [shot.id], 'the reverse field reads the same links');
+  });
+
+  it('writing a back-reference field (Version.playlists) changes the owning side and logs both', async () => {
+    const version = await create(site, 'Version', { code: 'v001', project });
+    const playlist = await create(site, 'Playlist', { code: 'dailies', project });
+    const before = await lastEventId(site);
+    await update(site, 'Version', version.id, { playlists: [playlist] });
+    const [pl] = await find(site, 'Playlist', [['id', 'is', playlist.id]], ['versions']);
+    assert.deepEqual(pl!.versions, [{ type: 'Version', id: version.id, name: 'v001' }]);
+    const evs = await events(site, before);
+    assert.deepEqual(evs.map((e) => [e.event_type, e.attribute_name]), [['Shotgun_Version_Change', 'playlists'], ['Shotgun_Playlist_Change', 'versions']]);
+    assert.equal((evs[1]!.meta as Record<string, unknown>).actual_attribute_changed, 'Version.playlists');
+  });
+
+  it('changing an entity link logs old/new values and back-references on both old and new targets', async () => {
+    const [s1, s2] = await Promise.all(['bk1', 'bk2'].map((code) => create(site, 'Shot', { code, project })));
+    const task = await create(site, 'Task', { content: 'lay', project, entity: s1 });
+    const before = await lastEventId(site);
+    await update(site, 'Task', task.id, { entity: s2 });
+    const evs = await events(site, before);
+    assert.deepEqual(evs.map((e) => [e.event_type, e.attribute_name, (e.entity as Entity).id]), [
+      ['Shotgun_Task_Change', 'entity', task.id], ['Shotgun_Shot_Change', 'tasks', s2!.id], ['Shotgun_Shot_Change', 'tasks', s1!.id],
+    ]);
+    assert.deepEqual((evs[0]!.meta as Record<string, unknown>).old_value, { type: 'Shot', id: s1!.id, name: 'bk1' });
+    assert.deepEqual((evs[2]!.meta as Record<string, unknown>).removed, [{ type: 'Task', id: task.id, name: 'lay' }]);
+  });
+
+  it('retire and revive: events, booleans, unknown id fault, entity null on events of a retired entity', async () => {
+    const shot = await create(site, 'Shot', { code: 'ret_010', project });
+    const before = await lastEventId(site);
+    assert.equal(await results(site, 'delete', { type: 'Shot', id: shot.id }), true);
+    assert.equal(await results(site, 'delete', { type: 'Shot', id: shot.id }), false);
+    let evs = await events(site, before);
+    assert.equal(evs.length, 1);
+    assert.equal(evs[0]!.event_type, 'Shotgun_Shot_Retirement');
+    assert.equal(evs[0]!.entity, null, 'the entity of an event reads null while it is retired');
+    const meta = evs[0]!.meta as Record<string, unknown>;
+    assert.equal(meta.type, 'entity_retirement');
+    assert.deepEqual([meta.class_name, meta.display_name, meta.entity_type, meta.entity_id], ['Shot', 'ret_010', 'Shot', shot.id]);
+    assert.match(String(meta.retirement_date), /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} UTC$/);
+    assert.equal(await results(site, 'revive', { type: 'Shot', id: shot.id }), true);
+    assert.equal(await results(site, 'revive', { type: 'Shot', id: shot.id }), false);
+    evs = await events(site, before);
+    assert.equal(evs[1]!.event_type, 'Shotgun_Shot_Revival');
+    assert.deepEqual(evs[0]!.entity, { type: 'Shot', id: shot.id, name: 'ret_010' }, 'revived: the entity is back on old events');
+    assert.equal((await faultOf(site, 'delete', { type: 'Shot', id: 999999 })).error_code, 103);
+    assert.equal((await faultOf(site, 'update', { type: 'Shot', id: 999999, fields: [] })).error_code, 103);
+  });
+
+  it('sudo_as_login acts as the HumanUser and records sudo_actual_user; an unknown login is 102', async () => {
+    const [alice] = await find(site, 'HumanUser', [['login', 'is', 'alice']], ['name']);
+    const before = await lastEventId(site);
+    const shot = await create(site, 'Shot', { code: 'sudo_010', project }, ['created_by'], { ...SCRIPT, sudo_as_login: 'alice' } as typeof SCRIPT);
+    assert.deepEqual(shot.created_by, { type: 'HumanUser', id: alice!.id, name: 'Alice Artist' });
+    const [ev] = await events(site, before);
+    assert.deepEqual(ev!.user, { type: 'HumanUser', id: alice!.id, name: 'Alice Artist' });
+    assert.deepEqual((ev!.meta as Record<string, unknown>).sudo_actual_user, { type: 'ApiUser', id: apiUser!.id, name: 'sgeventd' });
+    const f = await faultOf(site, 'read', { type: 'Shot', return_fields: ['id'] }, { ...SCRIPT, sudo_as_login: 'nobody' });
+    assert.equal(f.error_code, 102);
+  });
+
+  it('batch is all-or-nothing and answers in request order', async () => {
+    const before = await lastEventId(site);
+    const f = await faultOf(site, 'batch', [
+      { request_type: 'create', type: 'Shot', fields: [{ field_name: 'code', value: 'batch_ok' }], return_fields: ['id'] },
+      { request_type: 'create', type: 'Shot', fields: [{ field_name: 'nope', value: 1 }], return_fields: ['id'] },
+    ]);
+    assert.equal(f.error_code, 103);
+    assert.equal((await find(site, 'Shot', [['code', 'is', 'batch_ok']])).length, 0);
+    assert.equal(await lastEventId(site), before, 'no events from a failed batch');
+    const shot = await create(site, 'Shot', { code: 'batch_target', project });
+    const r = await results<unknown[]>(site, 'batch', [
+      { request_type: 'create', type: 'Shot', fields: [{ field_name: 'code', value: 'batch_a' }], return_fields: ['code'] },
+      { request_type: 'update', type: 'Shot', id: shot.id, fields: [{ field_name: 'description', value: 'hi' }] },
+      { request_type: 'delete', type: 'Shot', id: shot.id },
+    ]);
+    assert.equal((r[0] as Entity).code, 'batch_a');
+    assert.deepEqual(r[1], { type: 'Shot', id: shot.id, description: 'hi' });
+    assert.equal(r[2], true);
+  });
+
+  it('clients may create EventLogEntry rows (Toolkit_Folders_Create); ids keep increasing', async () => {
+    const before = await lastEventId(site);
+    const ev = await create(site, 'EventLogEntry', { event_type: 'Toolkit_Folders_Create', description: 'folders', project, meta: { core_api_rev: 1, sg_folder_ids: [1, 2] } }, ['user', 'meta']);
+    assert.ok(ev.id > before);
+    assert.deepEqual(ev.meta, { core_api_rev: 1, sg_folder_ids: [1, 2] });
+    assert.equal((ev.user as Entity).type, 'ApiUser');
+    const evs = await events(site, before);
+    assert.deepEqual(evs.map((e) => e.event_type), ['Toolkit_Folders_Create']);
+  });
+
+  it('wrong value types, unknown fields, bad links and non-editable fields are faults (103), never crashes', async () => {
+    const bad = async (data: Record<string, unknown>) => (await faultOf(site, 'create', { type: 'Shot', fields: Object.entries(data).map(([field_name, value]) => ({ field_name, value })) })).error_code;
+    assert.equal(await bad({ code: 42 }), 103);
+    assert.equal(await bad({ sg_cut_in: 'ten' }), 103);
+    assert.equal(await bad({ sg_cut_in: 1.5 }), 103);
+    assert.equal(await bad({ sg_status_list: 'bogus' }), 103);
+    assert.equal(await bad({ sg_sequence: { type: 'Asset', id: 1 } }), 103);
+    assert.equal(await bad({ sg_sequence: { type: 'Sequence', id: 424242 } }), 103);
+    assert.equal(await bad({ assets: { type: 'Asset', id: 1 } }), 103);
+    assert.equal(await bad({ no_such_field: 1 }), 103);
+    assert.equal(await bad({ id: 5 }), 103);
+    assert.equal(await bad({ tag_list: 'x' }), 103);
+    assert.equal((await faultOf(site, 'update', { type: 'Shot', id: 1, fields: [{ field_name: 'created_at', value: '2020-01-01T00:00:00Z' }] })).error_code, 103);
+    assert.equal((await find(site, 'Shot', [['id', 'is', 1]])).length, 1, 'still healthy');
+  });
+});
