@@ -1,0 +1,275 @@
+import type { EventLogEntry } from '../shared/index.ts';
+import type { EventSource, SourceLogger } from './types.ts';
+
+/**
+ * A span of the event log read from the site: every event that was visible
+ * with `after < id <= upTo` when it was read, ascending by id.
+ */
+interface Range {
+  after: number;
+  upTo: number;
+  events: EventLogEntry[];
+}
+
+export interface EventLogOptions {
+  batchSize: number;
+  fetchIntervalMs: number;
+  /** Events kept in memory across all ranges; older ones are dropped first. */
+  maxCachedEvents: number;
+  logger: SourceLogger;
+}
+
+export interface EventSlice {
+  events: EventLogEntry[];
+  /** The position the reader may move to: nothing else was visible up to here. */
+  upTo: number;
+}
+
+/**
+ * The daemon's one view of the site's event log, shared by every plugin lane.
+ *
+ * Lanes pull at their own pace (`next(pos)`), so a slow plugin never holds
+ * back the others. Reads are shared: the poller extends a live range at the
+ * frontier when some lane waits there (at most once per `fetchIntervalMs`,
+ * at once after a full batch), and a lane that is behind reads a catch-up
+ * range that lanes at nearby positions then reuse. Memory is bounded by
+ * `maxCachedEvents`: the oldest events are dropped and re-read if needed.
+ */
+export class EventLog {
+  readonly #source: EventSource;
+  readonly #opts: EventLogOptions;
+  #ranges: Range[] = [];
+  #frontier = 0;
+  #cached = 0;
+  #started = false;
+  #waiters = new Set<() => void>();
+  #poll: Promise<void> | null = null;
+  #pollTimer: NodeJS.Timeout | null = null;
+  #lastPollAt = 0;
+  #lastBatchFull = false;
+  #catchUps = new Map<number, Promise<Range | null>>();
+  #lookupQueue: { ids: Set<number>; promise: Promise<Map<number, EventLogEntry>> } | null = null;
+  #closed = new AbortController();
+  readonly stats = { polls: 0, catchUpReads: 0, idLookups: 0, served: 0 };
+
+  constructor(source: EventSource, opts: EventLogOptions) {
+    this.#source = source;
+    this.#opts = opts;
+  }
+
+  /** Highest event id the daemon has seen on the site. */
+  get frontier(): number {
+    return this.#frontier;
+  }
+
+  get lastPollAt(): number {
+    return this.#lastPollAt;
+  }
+
+  get cachedEvents(): number {
+    return this.#cached;
+  }
+
+  /** Reads the site's newest id; the live range starts there. */
+  async start(signal?: AbortSignal): Promise<number> {
+    const newest = await this.#source.newestId(signal);
+    this.#frontier = newest;
+    this.#ranges = [{ after: newest, upTo: newest, events: [] }];
+    this.#lastPollAt = Date.now();
+    this.#started = true;
+    return newest;
+  }
+
+  close(): void {
+    this.#closed.abort();
+    if (this.#pollTimer) clearTimeout(this.#pollTimer);
+    this.#pollTimer = null;
+    for (const w of this.#waiters) w();
+    this.#waiters.clear();
+  }
+
+  /**
+   * Events with `id > pos`, at most `limit`, in id order. At the frontier it
+   * waits for the next poll (or until `signal` aborts, then returns nothing).
+   */
+  async next(pos: number, limit: number, signal?: AbortSignal): Promise<EventSlice> {
+    if (!this.#started) throw new Error('EventLog.next() before start()');
+    for (;;) {
+      if (signal?.aborted || this.#closed.signal.aborted) return { events: [], upTo: pos };
+      const hit = this.#slice(pos, limit);
+      if (hit) return hit;
+      if (pos >= this.#frontier) {
+        await this.#waitForPoll(signal);
+        continue;
+      }
+      // The lane consumes what it read even if the cache drops it at once.
+      const range = await this.#catchUp(pos, limit, signal);
+      if (range !== null) return sliceOf(range, pos, limit);
+    }
+  }
+
+  /**
+   * Looks up late ids (a plugin's backlog). Calls made in the same tick are
+   * merged into one request, so ten plugins with the same gap cost one read.
+   */
+  lookup(ids: readonly number[], signal?: AbortSignal): Promise<Map<number, EventLogEntry>> {
+    if (this.#lookupQueue === null) {
+      const queue = { ids: new Set<number>(), promise: Promise.resolve(new Map<number, EventLogEntry>()) };
+      queue.promise = new Promise<void>((r) => setImmediate(r)).then(async () => {
+        this.#lookupQueue = null;
+        const all = [...queue.ids].sort((a, b) => a - b);
+        const found = new Map<number, EventLogEntry>();
+        for (let i = 0; i < all.length; i += this.#opts.batchSize) {
+          this.stats.idLookups++;
+          for (const e of await this.#source.readIds(all.slice(i, i + this.#opts.batchSize), signal ?? this.#closed.signal)) {
+            found.set(e.id, e);
+          }
+        }
+        return found;
+      });
+      this.#lookupQueue = queue;
+    }
+    for (const id of ids) this.#lookupQueue.ids.add(id);
+    return this.#lookupQueue.promise;
+  }
+
+  #slice(pos: number, limit: number): EventSlice | null {
+    for (const r of this.#ranges) {
+      if (r.after <= pos && pos < r.upTo) {
+        const slice = sliceOf(r, pos, limit);
+        this.stats.served += slice.events.length;
+        return slice;
+      }
+    }
+    return null;
+  }
+
+  #waitForPoll(signal?: AbortSignal): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const done = (): void => {
+        this.#waiters.delete(done);
+        signal?.removeEventListener('abort', done);
+        resolve();
+      };
+      this.#waiters.add(done);
+      signal?.addEventListener('abort', done, { once: true });
+      this.#schedulePoll();
+    });
+  }
+
+  #schedulePoll(): void {
+    if (this.#poll !== null || this.#pollTimer !== null || this.#closed.signal.aborted) return;
+    const due = this.#lastBatchFull ? 0 : Math.max(0, this.#lastPollAt + this.#opts.fetchIntervalMs - Date.now());
+    this.#pollTimer = setTimeout(() => {
+      this.#pollTimer = null;
+      this.#poll = this.#pollOnce().finally(() => {
+        this.#poll = null;
+        const waiters = [...this.#waiters];
+        for (const w of waiters) w();
+      });
+    }, due);
+  }
+
+  async #pollOnce(): Promise<void> {
+    this.#lastPollAt = Date.now();
+    this.stats.polls++;
+    let events: EventLogEntry[];
+    try {
+      events = await this.#source.readAfter(this.#frontier, this.#opts.batchSize, this.#closed.signal);
+    } catch (err) {
+      if (!this.#closed.signal.aborted) this.#opts.logger.error({ err }, 'polling the event log failed');
+      this.#lastBatchFull = false;
+      return;
+    }
+    this.#lastBatchFull = events.length >= this.#opts.batchSize;
+    const last = events.at(-1);
+    if (last === undefined) return;
+    const from = this.#frontier;
+    this.#frontier = last.id;
+    this.#insert({ after: from, upTo: last.id, events });
+  }
+
+  async #catchUp(pos: number, limit: number, signal?: AbortSignal): Promise<Range | null> {
+    let pending = this.#catchUps.get(pos);
+    if (pending === undefined) {
+      pending = (async () => {
+        this.stats.catchUpReads++;
+        // Ids past the frontier belong to the poller's live range; a catch-up
+        // range stops at the frontier as it was when the read was sent.
+        const bound = this.#frontier;
+        const want = Math.max(limit, this.#opts.batchSize);
+        const read = await this.#source.readAfter(pos, want, signal ?? this.#closed.signal);
+        const events = read.filter((e) => e.id <= bound);
+        const complete = read.length < want || events.length < read.length;
+        const upTo = complete ? bound : (events.at(-1)?.id ?? bound);
+        const range = { after: pos, upTo, events };
+        this.#insert({ ...range, events: [...events] });
+        return upTo > pos ? range : null;
+      })().finally(() => this.#catchUps.delete(pos));
+      this.#catchUps.set(pos, pending);
+    }
+    return pending;
+  }
+
+  /** Adds a range, merging it with any it overlaps or touches, then trims. */
+  #insert(range: Range): void {
+    if (range.upTo <= range.after) return;
+    let merged = range;
+    const keep: Range[] = [];
+    for (const r of this.#ranges) {
+      if (r.upTo < merged.after || r.after > merged.upTo) keep.push(r);
+      else merged = mergeRanges(merged, r);
+    }
+    keep.push(merged);
+    keep.sort((a, b) => a.after - b.after);
+    this.#ranges = keep;
+    this.#cached = keep.reduce((n, r) => n + r.events.length, 0);
+    this.#trim();
+  }
+
+  #trim(): void {
+    while (this.#cached > this.#opts.maxCachedEvents) {
+      const oldest = this.#ranges[0];
+      if (oldest === undefined) return;
+      const excess = this.#cached - this.#opts.maxCachedEvents;
+      if (oldest.events.length <= excess && this.#ranges.length > 1) {
+        this.#ranges.shift();
+        this.#cached -= oldest.events.length;
+        continue;
+      }
+      const drop = Math.min(excess, oldest.events.length);
+      const dropped = oldest.events.splice(0, drop);
+      const lastDropped = dropped.at(-1);
+      if (lastDropped !== undefined) oldest.after = lastDropped.id;
+      this.#cached -= drop;
+      if (drop === 0) return;
+    }
+  }
+}
+
+function sliceOf(r: Range, pos: number, limit: number): EventSlice {
+  const start = firstAbove(r.events, pos);
+  const events = r.events.slice(start, start + limit);
+  const last = events.at(-1);
+  return { events, upTo: events.length === limit && last !== undefined ? last.id : r.upTo };
+}
+
+function mergeRanges(a: Range, b: Range): Range {
+  const byId = new Map<number, EventLogEntry>();
+  for (const e of a.events) byId.set(e.id, e);
+  for (const e of b.events) byId.set(e.id, e);
+  const events = [...byId.values()].sort((x, y) => x.id - y.id);
+  return { after: Math.min(a.after, b.after), upTo: Math.max(a.upTo, b.upTo), events };
+}
+
+/** Index of the first event with id > pos (binary search). */
+function firstAbove(events: readonly EventLogEntry[], pos: number): number {
+  let lo = 0;
+  let hi = events.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if ((events[mid]?.id ?? 0) <= pos) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}

@@ -1,0 +1,4 @@
+export type { EventSource, EventQueryClient, SourceLogger } from './types.ts';
+export { Api3EventSource, toEventLogEntry, InvalidEventError } from './api3-source.ts';
+export { ResilientEventSource, type SiteRetryOptions } from './resilient-source.ts';
+export { EventLog, type EventLogOptions, type EventSlice } from './event-log.ts';
