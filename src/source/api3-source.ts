@@ -42,7 +42,7 @@ export function toEventLogEntry(row: Record<string, unknown>): EventLogEntry {
     project: e.project ?? null,
     session_uuid: e.session_uuid ?? null,
     created_at: created !== null && !Number.isNaN(created.getTime()) ? created : null,
-  } as EventLogEntry;
+  };
 }
 
 export class InvalidEventError extends Error {
