@@ -1,5 +1,7 @@
 import type { Command } from 'commander';
 import { registerSiteCommand } from './site.ts';
+import { registerMigrateCommand } from './migrate.ts';
+import { registerDlqCommand } from './dlq.ts';
 
 /**
  * Every subcommand registers itself here, one file per command, so main.ts
@@ -7,4 +9,6 @@ import { registerSiteCommand } from './site.ts';
  */
 export function registerCommands(program: Command): void {
   registerSiteCommand(program);
+  registerMigrateCommand(program);
+  registerDlqCommand(program);
 }

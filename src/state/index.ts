@@ -8,3 +8,5 @@ export type {
   PluginRef, PluginState, PluginRow, BacklogEntry, StateBatch, CounterDelta, NewDeadLetter, CallbackCounters,
   DeadLetter, DeadLetterStatus, DeadLetterStore, StateStore,
 } from './types.ts';
+export { readShotgunEventsEventIdFile, LegacyStateError } from './shotgunevents-eventid.ts';
+export type { LegacyEventIdData, LegacyPluginState } from './shotgunevents-eventid.ts';
