@@ -2,6 +2,13 @@
 // requests to the main thread. One instance per worker thread (module
 // singleton), so code running in the plugin's thread (the toolkit handle
 // later) reaches the host through the same port.
+//
+// Plugin logs travel as `log` messages on that port rather than through a
+// pino instance of the worker's own: the host owns the log files (logMode),
+// the error mails (setEmails) and the timing log, so it must see every
+// record; records stay ordered with the callback results on the same port;
+// and a thread terminated on timeout cannot lose buffered records, since
+// each one is handed over before the next line of plugin code runs.
 import { parentPort } from 'node:worker_threads';
 import { PluginError, type SerializedError, deserializeError } from './errors.ts';
 import type { FromWorker } from './protocol.ts';
@@ -57,7 +64,7 @@ export function settleRequest(id: number, answer: { ok: true; result: unknown } 
 export function createLogger(bindings: Record<string, unknown>): PluginLogger {
   const make = (level: LogLevel): LogFn => {
     const rank = LEVEL_RANK[level] ?? 30;
-    return ((objOrMsg: unknown, msg?: string): void => {
+    return (objOrMsg: unknown, msg?: string): void => {
       if (rank < minRank) return;
       let obj: unknown;
       let text = msg;
@@ -67,7 +74,7 @@ export function createLogger(bindings: Record<string, unknown>): PluginLogger {
         text ??= objOrMsg.message;
       } else obj = toPlain(objOrMsg);
       post({ type: 'log', level, bindings, obj, msg: text });
-    }) as LogFn;
+    };
   };
   const logger = Object.fromEntries(LEVELS.map((l) => [l, make(l)])) as unknown as Omit<PluginLogger, 'child'>;
   return { ...logger, child: (more: Record<string, unknown>) => createLogger({ ...bindings, ...toPlainRecord(more) }) };
@@ -90,7 +97,7 @@ function toPlain(value: unknown): unknown {
     });
     return text === undefined ? undefined : JSON.parse(text) as unknown;
   } catch {
-    return { unserializable: String(value) };
+    return { unserializable: typeof value };
   }
 }
 

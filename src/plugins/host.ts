@@ -2,6 +2,8 @@
 // thread. The dispatcher loads it, asks `matches(event)` on the main thread,
 // and sends matching events through `process()`, one at a time.
 import { Worker, type ResourceLimits, type SHARE_ENV } from 'node:worker_threads';
+import { createInterface } from 'node:readline';
+import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import { PluginError, serializeError, type SerializedError } from './errors.ts';
 import { canProcess, type MatchableEvent } from './match.ts';
@@ -259,11 +261,16 @@ export class PluginHost {
     const worker = new Worker(new URL('./worker.ts', import.meta.url), {
       workerData: config,
       name: `plugin:${this.name}`,
+      stdout: true,
+      stderr: true,
       ...(this.#options.env === undefined ? {} : { env: this.#options.env }),
       ...(this.#options.resourceLimits === undefined ? {} : { resourceLimits: this.#options.resourceLimits }),
     });
     this.#worker = worker;
     this.#crash = null;
+    // A stray console.log in a plugin becomes a log record, not daemon stdout.
+    this.#forwardLines(worker.stdout, 'stdout', 'info');
+    this.#forwardLines(worker.stderr, 'stderr', 'warn');
     worker.on('message', (raw: unknown) => this.#onMessage(worker, raw));
     worker.on('error', (err: unknown) => {
       this.#crash = serializeError(err, 'PLUGIN_WORKER_DIED');
@@ -362,6 +369,11 @@ export class PluginHost {
     if (msg.type === 'log') this.#writeLog(msg);
     else if (msg.type === 'request') void this.#answer(worker, msg);
     else this.#op?.onMessage(msg);
+  }
+
+  #forwardLines(stream: Readable, name: 'stdout' | 'stderr', level: 'info' | 'warn'): void {
+    const lines = createInterface({ input: stream, crlfDelay: Infinity });
+    lines.on('line', (line) => this.#log[level]({ stream: name }, line));
   }
 
   #writeLog(msg: Extract<FromWorker, { type: 'log' }>): void {

@@ -39,7 +39,7 @@ async function fingerprint(entry: PluginFileEntry): Promise<string | null> {
   } catch {
     return null; // Vanished or unreadable mid-scan: judged on the next scan.
   }
-  const extra = entry.kind === 'refused' ? `${entry.error.code}:${String(entry.error.details.files ?? '')}` : '';
+  const extra = entry.kind === 'refused' ? `${entry.error.code}:${JSON.stringify(entry.error.details.files ?? null)}` : '';
   return `${entry.kind}:${entry.file}:${entry.mtimeMs}:${entry.size}:${entry.mode}:${hash}:${extra}`;
 }
 

@@ -294,3 +294,33 @@ describe('PluginHost: timeouts and dying threads', () => {
     assert.equal(result.outcome, 'aborted');
   });
 });
+
+describe('PluginHost: plugin output', () => {
+  it('turns console output of the plugin thread into log records', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'sgeventd-plugin-'));
+    try {
+      const file = path.join(dir, 'chatty.mjs');
+      await writeFile(file, [
+        'export function registerCallbacks(reg) {',
+        '  reg.registerCallback("s", "k", function talk({ event }) {',
+        '    console.log(`out ${event.id}`);',
+        '    console.error(`err ${event.id}`);',
+        '  });',
+        '}',
+      ].join('\n'));
+      const { logger, records } = captureLogger();
+      const host = track(fixtureHost(file, { logger }));
+      assert.ok((await within(host.load(), 20_000, 'load')).ok);
+      assert.equal((await within(host.process(makeEvent(90, 'x')), 20_000, 'process')).outcome, 'ok');
+      // Stream output is asynchronous: wait (bounded) for both lines.
+      const deadline = Date.now() + 10_000;
+      while (records.filter((r) => r.stream !== undefined).length < 2 && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      const lines = records.filter((r) => r.stream !== undefined).map((r) => [r.stream, r.msg, r.level, r.plugin]);
+      assert.deepEqual(lines.sort(), [['stderr', 'err 90', 40, 'chatty'], ['stdout', 'out 90', 30, 'chatty']]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
