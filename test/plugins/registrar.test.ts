@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { inspect } from 'node:util';
 import { PluginRegistrar } from '../../src/plugins/registrar.ts';
-import { Secret, type PluginCallback, type PluginLogger } from '../../src/index.ts';
+import { Secret, type PluginCallback, type PluginLogger, type Registrar } from '../../src/index.ts';
 
 const noop = (): void => {};
 const logger: PluginLogger = { trace: noop, debug: noop, info: noop, warn: noop, error: noop, fatal: noop, child: () => logger };
@@ -53,7 +53,8 @@ describe('PluginRegistrar', () => {
   });
 
   it('rejects bad registrations with PLUGIN_BAD_REGISTRATION', () => {
-    const reg = new PluginRegistrar(logger);
+    const impl = new PluginRegistrar(logger);
+    const reg: Registrar = impl; // what a plugin sees
     const cases: (() => void)[] = [
       () => reg.registerCallback('', 'k', noop),
       () => reg.registerCallback('s', 42 as unknown as string, noop),
@@ -64,7 +65,7 @@ describe('PluginRegistrar', () => {
       () => reg.registerCallback({ scriptName: 's', scriptKey: 'k', callback: noop, name: '' }),
     ];
     for (const c of cases) assert.equal(codeOf(c), 'PLUGIN_BAD_REGISTRATION');
-    assert.equal(reg.callbacks.length, 0);
+    assert.equal(impl.callbacks.length, 0);
   });
 
   it('setEmails: true (default), false, a list, or addresses as arguments', () => {
