@@ -69,3 +69,12 @@ export async function rejectsWith(p: Promise<unknown>, code: string): Promise<Re
   if (e.code !== code) throw new Error(`expected ${code}, got ${e.code}: ${e.message}`);
   return e as unknown as Record<string, unknown> & { code: string; details: Record<string, unknown> };
 }
+
+/** Polls until `cond` holds; fails after `timeoutMs` (never hangs a test). */
+export async function waitFor(cond: () => boolean, timeoutMs = 10_000, what = 'condition'): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}

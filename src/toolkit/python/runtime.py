@@ -297,6 +297,9 @@ class Runtime(object):
         return to_json(fn(ctx))
 
     def _engine(self, project, name):
+        if self.mode == "shared-core":
+            # One engine per process in tk-core: engine work gets a per-configuration runtime.
+            raise RpcError("TK_ENGINE_NEEDS_OWN_RUNTIME", "engines do not run in shared-core runtimes")
         if project.engine is None:
             name = name or self.params.get("engine") or "tk-shell"
             ctx = project.tk.context_empty()

@@ -1,0 +1,18 @@
+export { ToolkitError, PythonError, RuntimeCrashed } from './errors.ts';
+export { RUNTIME_POOL_DEFAULTS, runtimePoolOptions } from './options.ts';
+export type {
+  RuntimePoolOptions, ResolveOptions, ToolkitProjectEntry, CentralizedProjectEntry, DistributedProjectEntry, CrashBudget,
+} from './options.ts';
+export { resolveProject, formatResolution } from './resolve.ts';
+export type {
+  Resolution, CentralizedResolution, DistributedResolution, ResolveHost, ResolveSite, PipelineConfigurationRecord, ProjectRef,
+} from './resolve.ts';
+export type { ToolkitPlatform } from './platform-paths.ts';
+export { RuntimePool } from './pool.ts';
+export type { RuntimePoolDeps, PoolSite, RuntimeStatus } from './pool.ts';
+export { ProjectRuntime, RUNTIME_SCRIPT } from './runtime.ts';
+export type { RuntimeLaunch, RuntimeState } from './runtime.ts';
+export type { ToolkitHandle, ProjectLike } from './handle.ts';
+export type { CallTarget, InitParams, InitResult, RuntimeInfo } from './protocol.ts';
+export type { ToolkitLogger } from './log.ts';
+export { runtimeEnv } from './env.ts';

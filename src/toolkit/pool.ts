@@ -1,0 +1,423 @@
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import path from 'node:path';
+import { describeError } from '../shared/errors.ts';
+import type { Secret } from '../shared/secret.ts';
+import { ToolkitError } from './errors.ts';
+import { runtimeEnv } from './env.ts';
+import { fingerprint } from './fingerprint.ts';
+import type { ProjectLike, ToolkitHandle } from './handle.ts';
+import { silentLogger } from './log.ts';
+import type { ToolkitLogger } from './log.ts';
+import type { RuntimePoolOptions } from './options.ts';
+import { InfoSchema } from './protocol.ts';
+import type { CallTarget, InitParams, RuntimeInfo } from './protocol.ts';
+import { resolveProject } from './resolve.ts';
+import type { CentralizedResolution, ProjectRef, Resolution, ResolveHost, ResolveSite } from './resolve.ts';
+import { ProjectRuntime } from './runtime.ts';
+import type { RuntimeState } from './runtime.ts';
+
+/** The site as the pool needs it; the daemon adapts its api3 client to this. */
+export interface PoolSite extends ResolveSite {
+  /** Gives tank_name for configsRoot/<tank_name>; optional. */
+  findProject?(projectId: number): Promise<{ id: number; name?: string | null; tank_name?: string | null } | null>;
+}
+
+export interface RuntimePoolDeps {
+  /** Credentials runtimes authenticate with; sent over the pipe in init only. */
+  site: { url: string; scriptName: string; scriptKey: Secret } | null;
+  /** The daemon's state folder: runtimes get SHOTGUN_HOME under <stateDir>/toolkit. */
+  stateDir: string;
+  lookup?: PoolSite | undefined;
+  /** What resolution sees; defaults to this machine. */
+  host?: ResolveHost | undefined;
+  /** The environment runtimes start from; defaults to process.env. */
+  env?: Readonly<Record<string, string | undefined>> | undefined;
+  /** Variables holding the daemon's own secrets: never passed to runtimes. */
+  secretVars?: readonly string[] | undefined;
+  logger?: ToolkitLogger | undefined;
+  /** Replaces the bundled runtime.py (tests use misbehaving ones). */
+  runtimeScript?: string | undefined;
+  initTimeoutMs?: number | undefined;
+  stopTimeoutMs?: number | undefined;
+  maxMessageBytes?: number | undefined;
+  maxLogLineBytes?: number | undefined;
+  /** How often the files of a configuration are checked for changes. */
+  changeCheckIntervalMs?: number | undefined;
+}
+
+/** One row of `sgeventd toolkit ps`. */
+export interface RuntimeStatus {
+  key: string;
+  projects: number[];
+  mode: InitParams['mode'];
+  configPaths: string[];
+  coreRoot: string | null;
+  coreVersion: string | null;
+  pid: number | null;
+  rssMb: number | null;
+  calls: number;
+  ageMs: number;
+  idleMs: number;
+  pending: number;
+  state: RuntimeState | 'failed';
+  retryAt?: number | undefined;
+}
+
+interface Entry {
+  key: string;
+  mode: InitParams['mode'];
+  coreRoot: string | null;
+  projects: Set<number>;
+  configPaths: Set<string>;
+  runtime?: ProjectRuntime | undefined;
+  starting?: Promise<ProjectRuntime> | undefined;
+}
+
+interface Health {
+  crashes: number[];
+  failedUntil: number;
+  projects: Set<number>;
+}
+
+interface Resolved {
+  res: Resolution;
+  fp: string;
+  checkedAt: number;
+}
+
+function realHost(env: Readonly<Record<string, string | undefined>>): ResolveHost {
+  const platform = process.platform === 'win32' ? 'win32' : process.platform === 'darwin' ? 'darwin' : 'linux';
+  return { exists: existsSync, readFile: (p) => readFileSync(p, 'utf8'), env, platform, homedir: homedir() };
+}
+
+/**
+ * Warm Python processes, one per resolved (core, configuration), or one per
+ * shared core with `shareCoreRuntimes`, or one for everything with
+ * `isolation: 'swap'`. Started on first use (single flight), evicted LRU past
+ * `maxRuntimes`, stopped after `idleTtlMs`, recycled after
+ * `maxCallsPerRuntime`, past `maxRssMb` or when the configuration changes on
+ * disk; a key that crashes `crashBudget.count` times within the window fails
+ * fast until `backoffMs` passes.
+ */
+export class RuntimePool {
+  readonly options: RuntimePoolOptions;
+  readonly #deps: RuntimePoolDeps;
+  readonly #logger: ToolkitLogger;
+  readonly #host: ResolveHost;
+  readonly #entries = new Map<string, Entry>();
+  readonly #health = new Map<string, Health>();
+  readonly #resolved = new Map<number, Promise<Resolved>>();
+  readonly #retiring = new Set<Promise<void>>();
+  readonly #sweeper: NodeJS.Timeout;
+  #closed: Promise<void> | undefined;
+
+  constructor(options: RuntimePoolOptions, deps: RuntimePoolDeps) {
+    this.options = options;
+    this.#deps = deps;
+    this.#logger = deps.logger ?? silentLogger;
+    this.#host = deps.host ?? realHost(deps.env ?? process.env);
+    const every = Math.max(20, Math.min(options.idleTtlMs / 2, 30_000));
+    this.#sweeper = setInterval(() => this.#sweep(), every);
+    this.#sweeper.unref();
+  }
+
+  /** Toolkit for one project; nothing starts until the first call. */
+  forProject(project: ProjectLike): ToolkitHandle {
+    const ref: ProjectRef = typeof project === 'number'
+      ? { id: project }
+      : { id: project.id, tankName: project.tank_name ?? undefined, name: project.name ?? undefined };
+    return {
+      projectId: ref.id,
+      call: (target: CallTarget, p: string, args?: readonly unknown[], kwargs?: Readonly<Record<string, unknown>>) =>
+        this.#request(ref, 'call', { target, path: p, args: args ?? [], kwargs: kwargs ?? {} }, target === 'engine' || target === 'context'),
+      run: (fn: string, args?: unknown, event?: unknown) => this.#request(ref, 'run', { fn, args: args ?? null, event: event ?? null }, false),
+      info: async (): Promise<RuntimeInfo> => InfoSchema.parse(await this.#request(ref, 'info', {}, false)),
+      command: (name: string, args?: readonly unknown[]) => this.#request(ref, 'command', { name, args: args ?? [] }, true),
+    };
+  }
+
+  /** How a project resolves (for `sgeventd toolkit resolve`); uses the cache. */
+  async resolve(project: ProjectLike): Promise<Resolution> {
+    return (await this.#resolve(typeof project === 'number' ? { id: project } : { id: project.id, tankName: project.tank_name })).res;
+  }
+
+  /** For `sgeventd toolkit ps`. */
+  list(): RuntimeStatus[] {
+    const now = Date.now();
+    const rows: RuntimeStatus[] = [];
+    for (const e of this.#entries.values()) {
+      const rt = e.runtime;
+      rows.push({
+        key: e.key, projects: [...e.projects], mode: e.mode, configPaths: [...e.configPaths], coreRoot: e.coreRoot,
+        coreVersion: rt?.initResult?.coreVersion ?? null, pid: rt?.pid ?? null,
+        rssMb: rt?.rssKb != null ? Math.round(rt.rssKb / 102.4) / 10 : null,
+        calls: rt?.calls ?? 0, ageMs: rt ? now - rt.startedAt : 0, idleMs: rt ? now - rt.lastUsedAt : 0,
+        pending: rt?.pending ?? 0, state: rt?.state ?? 'starting',
+      });
+    }
+    for (const [key, h] of this.#health) {
+      if (h.failedUntil > now && !this.#entries.has(key)) {
+        rows.push({
+          key, projects: [...h.projects], mode: 'centralized', configPaths: [], coreRoot: null, coreVersion: null, pid: null, rssMb: null,
+          calls: 0, ageMs: 0, idleMs: 0, pending: 0, state: 'failed', retryAt: h.failedUntil,
+        });
+      }
+    }
+    return rows;
+  }
+
+  /**
+   * Drains and replaces runtimes by hand: all of them, those serving a
+   * project (id or link), or one key. Forgets the cached resolution too, so a
+   * changed PipelineConfiguration record is read again. Returns how many.
+   */
+  recycle(target?: ProjectLike | string): number {
+    const projectId = target === undefined || typeof target === 'string' ? undefined : typeof target === 'number' ? target : target.id;
+    let n = 0;
+    for (const e of [...this.#entries.values()]) {
+      const hit = target === undefined || (typeof target === 'string' ? e.key === target : projectId !== undefined && e.projects.has(projectId));
+      if (hit) {
+        this.#retire(e, 'recycle');
+        n += 1;
+      }
+    }
+    if (projectId !== undefined) this.#resolved.delete(projectId);
+    else if (target === undefined) this.#resolved.clear();
+    if (typeof target === 'string') this.#health.delete(target);
+    else for (const [key, h] of this.#health) if (projectId === undefined || h.projects.has(projectId)) this.#health.delete(key);
+    return n;
+  }
+
+  /** Stops every runtime (two-phase each); idempotent; every step runs even if one fails. */
+  close(): Promise<void> {
+    this.#closed ??= (async () => {
+      clearInterval(this.#sweeper);
+      const steps: Promise<unknown>[] = [...this.#retiring];
+      for (const e of this.#entries.values()) {
+        if (e.runtime) steps.push(e.runtime.close());
+        if (e.starting) steps.push(e.starting.then((rt) => rt.close()));
+      }
+      this.#entries.clear();
+      for (const r of await Promise.allSettled(steps)) {
+        if (r.status === 'rejected') this.#logger.debug({ err: describeError(r.reason) }, 'toolkit pool: stop step failed');
+      }
+      // Runtimes that finished starting while we waited.
+      await Promise.allSettled([...this.#retiring]);
+    })();
+    return this.#closed;
+  }
+
+  async #request(ref: ProjectRef, method: string, params: Record<string, unknown>, needsEngine: boolean): Promise<unknown> {
+    if (this.#closed) throw new ToolkitError('TK_POOL_CLOSED', 'the toolkit pool is closed', { details: { project: ref.id } });
+    const { res } = await this.#resolve(ref);
+    if (res.mode === 'distributed') {
+      throw new ToolkitError('TK_DISTRIBUTED_UNSUPPORTED', `project ${ref.id} uses a distributed configuration (plugin ${String(res.pluginId)}); sgeventd resolves it but cannot run it yet`, {
+        details: { project: ref.id, pluginId: res.pluginId ?? null, descriptor: res.descriptor ?? null, steps: res.steps },
+      });
+    }
+    const full = { ...params, configPath: res.configPath, corePython: res.corePython };
+    for (let attempt = 0; ; attempt += 1) {
+      const rt = await this.#acquire(res, needsEngine);
+      try {
+        return await rt.request(method, full);
+      } catch (e) {
+        // A call that never reached a runtime that died may go to its replacement, once.
+        const notSent = e instanceof ToolkitError && e.details.sent === false && (e.code === 'TK_RUNTIME_CRASHED' || e.code === 'TK_RUNTIME_CLOSED');
+        if (!notSent || attempt > 0 || this.#closed) throw e;
+      } finally {
+        this.#afterCall(rt);
+      }
+    }
+  }
+
+  async #resolve(ref: ProjectRef): Promise<Resolved> {
+    let p = this.#resolved.get(ref.id);
+    if (!p) {
+      p = (async () => {
+        let project = ref;
+        if (!project.tankName && this.#deps.lookup?.findProject) {
+          const rec = await this.#deps.lookup.findProject(ref.id);
+          project = { ...ref, tankName: rec?.tank_name ?? undefined, name: rec?.name ?? ref.name };
+        }
+        const res = await resolveProject(project, this.options, this.#host, this.#deps.lookup);
+        for (const w of res.warnings) this.#logger.warn({ project: ref.id }, w);
+        this.#logger.info({ project: ref.id, steps: res.steps }, 'toolkit: resolved project');
+        return { res, fp: res.mode === 'centralized' ? fingerprint(res) : '', checkedAt: Date.now() };
+      })();
+      this.#resolved.set(ref.id, p);
+      p.catch(() => this.#resolved.delete(ref.id));
+    }
+    const r = await p;
+    const every = this.#deps.changeCheckIntervalMs ?? 1000;
+    if (r.res.mode === 'centralized' && Date.now() - r.checkedAt >= every) {
+      r.checkedAt = Date.now();
+      if (fingerprint(r.res) !== r.fp) {
+        this.#logger.info({ project: ref.id, configPath: r.res.configPath }, 'toolkit: configuration or core changed on disk; recycling');
+        this.recycle(ref.id);
+        return this.#resolve(ref);
+      }
+    }
+    return r;
+  }
+
+  #keyFor(res: CentralizedResolution, needsEngine: boolean): { key: string; mode: InitParams['mode'] } {
+    if (this.options.isolation === 'swap') return { key: `swap:${res.python}`, mode: 'swap' };
+    if (this.options.shareCoreRuntimes && !needsEngine && res.coreSource !== 'localized') {
+      return { key: `core:${res.coreRoot}|${res.python}`, mode: 'shared-core' };
+    }
+    return { key: `config:${res.configPath}|core:${res.coreRoot}|${res.python}`, mode: 'centralized' };
+  }
+
+  async #acquire(res: CentralizedResolution, needsEngine: boolean): Promise<ProjectRuntime> {
+    const { key, mode } = this.#keyFor(res, needsEngine);
+    const projectId = res.project.id;
+    const health = this.#health.get(key);
+    if (health && health.failedUntil > Date.now()) {
+      throw new ToolkitError('TK_RUNTIME_FAILED', `toolkit runtime ${key} crashed too often; retrying after ${new Date(health.failedUntil).toISOString()}`, {
+        details: { key, project: projectId, retryAt: health.failedUntil },
+      });
+    }
+    let e = this.#entries.get(key);
+    if (e?.runtime && e.runtime.state !== 'dead' && e.runtime.state !== 'stopping') {
+      e.projects.add(projectId);
+      e.configPaths.add(res.configPath);
+      return e.runtime;
+    }
+    if (e?.starting) {
+      e.projects.add(projectId);
+      e.configPaths.add(res.configPath);
+      return e.starting;
+    }
+    this.#makeRoom(key);
+    e = { key, mode, coreRoot: mode === 'swap' ? null : res.coreRoot, projects: new Set([projectId]), configPaths: new Set([res.configPath]) };
+    const entry = e;
+    this.#entries.set(key, entry);
+    entry.starting = this.#start(entry, res).then(
+      (rt) => {
+        entry.starting = undefined;
+        if (this.#entries.get(key) !== entry || this.#closed) {
+          this.#track(rt.close());
+          throw new ToolkitError('TK_POOL_CLOSED', 'the toolkit pool is closed', { details: { key } });
+        }
+        entry.runtime = rt;
+        rt.onExit((reason) => {
+          if (reason) this.#crashed(key, projectId, reason);
+          if (this.#entries.get(key) === entry && entry.runtime === rt) this.#entries.delete(key);
+        });
+        return rt;
+      },
+      (err: unknown) => {
+        entry.starting = undefined;
+        if (this.#entries.get(key) === entry) this.#entries.delete(key);
+        this.#crashed(key, projectId, err);
+        throw err;
+      },
+    );
+    return entry.starting;
+  }
+
+  #start(e: Entry, res: CentralizedResolution): Promise<ProjectRuntime> {
+    const slug = createHash('sha1').update(e.key).digest('hex').slice(0, 12);
+    const shotgunHome = path.join(this.#deps.stateDir, 'toolkit', 'shotgun_home', slug);
+    const cwd = path.join(this.#deps.stateDir, 'toolkit', 'run');
+    mkdirSync(shotgunHome, { recursive: true });
+    mkdirSync(cwd, { recursive: true });
+    const o = this.options;
+    const python = e.mode === 'swap' ? o.python : res.python;
+    return ProjectRuntime.start({
+      label: e.mode === 'centralized' ? `project ${res.project.id}` : e.key,
+      python,
+      script: this.#deps.runtimeScript,
+      cwd,
+      env: runtimeEnv(this.#deps.env ?? process.env, {
+        configPath: e.mode === 'centralized' ? res.configPath : undefined,
+        shotgunHome,
+        secretVars: this.#deps.secretVars ?? [],
+        holdsCore: (d) => existsSync(path.join(d, 'tank')) || existsSync(path.join(d, 'sgtk')),
+      }),
+      init: {
+        site: this.#deps.site, mode: e.mode,
+        configPath: e.mode === 'centralized' ? res.configPath : undefined,
+        corePython: e.mode === 'swap' ? undefined : res.corePython,
+        pythonPath: o.pythonPath, syncPathCache: o.syncPathCache,
+      },
+      initTimeoutMs: this.#deps.initTimeoutMs ?? 120_000,
+      callTimeoutMs: o.callTimeoutMs,
+      queueLimit: o.queueLimit,
+      maxMessageBytes: this.#deps.maxMessageBytes ?? 64 * 1024 * 1024,
+      maxLogLineBytes: this.#deps.maxLogLineBytes ?? 8192,
+      stopTimeoutMs: this.#deps.stopTimeoutMs ?? 5000,
+      logger: this.#logger,
+    });
+  }
+
+  /** maxRuntimes: evict the least recently used idle runtime, or refuse. */
+  #makeRoom(forKey: string): void {
+    if (this.#entries.size < this.options.maxRuntimes) return;
+    let lru: Entry | undefined;
+    for (const e of this.#entries.values()) {
+      const rt = e.runtime;
+      if (!rt || rt.state !== 'ready' || rt.pending > 0) continue;
+      if (!lru?.runtime || rt.lastUsedAt < lru.runtime.lastUsedAt) lru = e;
+    }
+    if (!lru) {
+      throw new ToolkitError('TK_POOL_FULL', `all ${this.options.maxRuntimes} toolkit runtimes are busy; cannot start ${forKey}`, {
+        details: { key: forKey, maxRuntimes: this.options.maxRuntimes },
+      });
+    }
+    this.#retire(lru, 'lru');
+  }
+
+  #afterCall(rt: ProjectRuntime): void {
+    const o = this.options;
+    const tooMany = rt.calls >= o.maxCallsPerRuntime;
+    const tooBig = rt.rssKb !== null && rt.rssKb > o.maxRssMb * 1024;
+    if (!tooMany && !tooBig) return;
+    for (const e of this.#entries.values()) {
+      if (e.runtime === rt) this.#retire(e, tooMany ? 'maxCallsPerRuntime' : 'maxRssMb');
+    }
+  }
+
+  /** Out of the map at once (new calls start a fresh runtime); closed once its queue drains. */
+  #retire(e: Entry, why: string): void {
+    if (this.#entries.get(e.key) === e) this.#entries.delete(e.key);
+    const rt = e.runtime;
+    this.#logger.info({ key: e.key, projects: [...e.projects], why, pid: rt?.pid }, 'toolkit: recycling runtime');
+    if (rt) this.#track(rt.idle().then(() => rt.close()));
+    else if (e.starting) this.#track(e.starting.then((r) => r.close(), () => undefined));
+  }
+
+  #track(p: Promise<void>): void {
+    const t = p.catch((err: unknown) => this.#logger.warn({ err: describeError(err) }, 'toolkit: stopping a runtime failed'));
+    this.#retiring.add(t);
+    void t.finally(() => this.#retiring.delete(t));
+  }
+
+  #crashed(key: string, projectId: number, err: unknown): void {
+    if (this.#closed) return;
+    const { count, windowMs, backoffMs } = this.options.crashBudget;
+    const now = Date.now();
+    const h = this.#health.get(key) ?? { crashes: [], failedUntil: 0, projects: new Set<number>() };
+    h.projects.add(projectId);
+    h.crashes = [...h.crashes.filter((t) => now - t < windowMs), now];
+    const code = err instanceof ToolkitError ? err.code : 'unknown';
+    if (h.crashes.length >= count) {
+      h.failedUntil = now + backoffMs;
+      h.crashes = [];
+      this.#logger.error({ key, project: projectId, code, retryAt: h.failedUntil }, 'toolkit: runtime crashed too often; failing fast');
+    } else {
+      this.#logger.warn({ key, project: projectId, code, crashes: h.crashes.length }, 'toolkit: runtime crashed; the next call starts a new one');
+    }
+    this.#health.set(key, h);
+  }
+
+  #sweep(): void {
+    const now = Date.now();
+    for (const e of [...this.#entries.values()]) {
+      const rt = e.runtime;
+      if (rt && rt.state === 'ready' && rt.pending === 0 && now - rt.lastUsedAt >= this.options.idleTtlMs) this.#retire(e, 'idleTtlMs');
+    }
+  }
+}
