@@ -173,7 +173,7 @@ describe('site server', () => {
       await create(site, 'Sequence', { code: 'held over http' });
       const h = await admin('hidden', {});
       assert.equal((h.json.ids as number[]).length, 1);
-      assert.deepEqual((await admin('release', { ids: h.json.ids as number[] })).json, { released: 1 });
+      assert.deepEqual((await admin('release', { ids: h.json.ids })).json, { released: 1 });
       assert.equal((await admin('burn', { count: 3 })).status, 200);
     });
   });
