@@ -1,20 +1,31 @@
 import { inspect } from 'node:util';
 import { Agent, type Dispatcher } from 'undici';
-import type { Logger } from 'pino';
 import { Secret } from '../shared/secret.ts';
+import { atLeast, ensureSupport, serverCaps, type ServerCaps } from './caps.ts';
 import { ShotgunClientError, ShotgunTransportError } from './errors.ts';
-import { optimizeEntityValue, translateFilters } from './filters.ts';
+import {
+  batchCalls,
+  checkCount,
+  createParams,
+  readParams,
+  summarizeParams,
+  updateParams,
+  withProject,
+  type Params,
+} from './params.ts';
+import { readPages } from './read.ts';
 import { RpcTransport, apiUrl } from './transport.ts';
 import { parseRecords, transformInbound, transformOutbound } from './values.ts';
 import {
   BatchResults,
   BoolResult,
-  InfoBody,
   ReadResults,
   RecordBody,
   SchemaBody,
   SessionTokenBody,
   SummarizeBody,
+  badResponse,
+  parseWire,
 } from './wire.ts';
 import type {
   BatchRequest,
@@ -34,16 +45,6 @@ import type {
   SummaryField,
   UpdateOptions,
 } from './types.ts';
-import type { z } from 'zod';
-
-type Version = readonly [number, number, number];
-
-interface ServerCaps {
-  info: ServerInfo;
-  version: Version;
-  /** shotgun.py _Config.records_per_page: api_max_entities_per_page or 500. */
-  recordsPerPage: number;
-}
 
 /** What a client and all its `withOptions` views share. */
 interface Shared {
@@ -53,14 +54,6 @@ interface Shared {
   caps: Promise<ServerCaps> | undefined;
   sessionToken: Secret | undefined;
   closed: boolean;
-  logger: Logger | undefined;
-}
-
-function atLeast(v: Version, min: Version): boolean {
-  for (let i = 0; i < 3; i++) {
-    if (v[i]! !== min[i]!) return v[i]! > min[i]!;
-  }
-  return true;
 }
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {
@@ -75,43 +68,8 @@ function isFalsyParams(p: unknown): boolean {
   return !p;
 }
 
-// shotgun.py _dict_to_list, with extra_data merged per field.
-function dictToList(
-  data: Readonly<Record<string, unknown>>,
-  extra: Readonly<Record<string, Record<string, unknown>>> = {},
-): Record<string, unknown>[] {
-  return Object.entries(data)
-    .filter(([, v]) => v !== undefined)
-    .map(([k, v]) => ({ field_name: k, value: v, ...extra[k] }));
-}
-
-// shotgun.py _dict_to_extra_data.
-function modesToExtra(modes: Readonly<Record<string, string>> | undefined): Record<string, Record<string, unknown>> {
-  const out: Record<string, Record<string, unknown>> = {};
-  for (const [k, v] of Object.entries(modes ?? {})) out[k] = { multi_entity_update_mode: v };
-  return out;
-}
-
-function checkCount(name: string, v: number | undefined): number {
-  const n = v ?? 0;
-  if (!Number.isInteger(n) || n < 0) {
-    throw new ShotgunClientError('SG_INVALID_ARGUMENT', `${name} must be a non-negative integer`, { [name]: v });
-  }
-  return n;
-}
-
-function badResponse(method: string, cause: unknown): ShotgunTransportError {
-  return new ShotgunTransportError('SG_BAD_RESPONSE', `the site's answer to ${method} has an unexpected shape`, {
-    method,
-    attempts: 1,
-    cause,
-  });
-}
-
-function parseWire<T extends z.ZodType>(schema: T, value: unknown, method: string): z.infer<T> {
-  const r = schema.safeParse(value);
-  if (!r.success) throw badResponse(method, r.error);
-  return r.data;
+function records(list: unknown[]): unknown[] {
+  return parseRecords(list);
 }
 
 // Hands the shared state of a parent to the constructor of its view.
@@ -157,7 +115,7 @@ export class ShotgunClient {
           )
         : undefined;
     const ownsDispatcher = options.dispatcher === undefined;
-    const dispatcher: Dispatcher = options.dispatcher ?? new Agent({ keepAliveTimeout: 30_000 });
+    const dispatcher: Dispatcher = options.dispatcher ?? new Agent();
     const auth = options.auth;
     const shared: Shared = {
       auth,
@@ -165,7 +123,6 @@ export class ShotgunClient {
       caps: undefined,
       sessionToken: undefined,
       closed: false,
-      logger: options.logger,
       transport: new RpcTransport({
         url: apiUrl(options.baseUrl),
         dispatcher,
@@ -238,30 +195,7 @@ export class ShotgunClient {
 
   async #fetchCaps(): Promise<ServerCaps> {
     // info goes without auth params and with empty params (shotgun.py info).
-    const raw = await this.#rpc('info', null, { auth: false, retry: true });
-    const body = InfoBody.safeParse(raw);
-    if (!body.success) throw badResponse('info', body.error);
-    const info = body.data as ServerInfo;
-    const version = body.data.version.slice(0, 3) as unknown as Version;
-    // shotgun.py ServerCapabilities._ensure_json_supported.
-    if (!atLeast(version, [2, 4, 0])) {
-      throw new ShotgunClientError('SG_UNSUPPORTED_BY_SERVER', 'the JSON API needs server version 2.4.0 or later', {
-        version,
-      });
-    }
-    const per = info.api_max_entities_per_page;
-    const recordsPerPage = typeof per === 'number' && Number.isInteger(per) && per > 0 ? per : 500;
-    return { info, version, recordsPerPage };
-  }
-
-  // shotgun.py ServerCapabilities._ensure_support with raise_hell=True.
-  #ensure(caps: ServerCaps, min: Version, label: string): void {
-    if (!atLeast(caps.version, min)) {
-      throw new ShotgunClientError('SG_UNSUPPORTED_BY_SERVER', `${label} requires server version ${min.join('.')} or higher`, {
-        version: caps.version,
-        required: min,
-      });
-    }
+    return serverCaps(await this.#rpc('info', null, { auth: false, retry: true }));
   }
 
   // shotgun.py _auth_params.
@@ -273,14 +207,14 @@ export class ShotgunClient {
     } else if (a.kind === 'script') {
       params = { script_name: a.scriptName, script_key: a.scriptKey.reveal() };
     } else {
-      this.#ensure(caps, [5, 3, 0], 'session token authentication');
+      ensureSupport(caps, [5, 3, 0], 'session token authentication');
       params = { session_token: a.sessionToken.reveal() };
       // Ask the site to refuse expired sessions (added after 5.4.3).
       if (atLeast(caps.version, [5, 4, 4])) params['reject_if_expired'] = true;
     }
     if (this.#sessionUuid) params['session_uuid'] = this.#sessionUuid;
     if (this.#sudoAsLogin) {
-      this.#ensure(caps, [5, 3, 12], 'sudo_as_login');
+      ensureSupport(caps, [5, 3, 12], 'sudo_as_login');
       params['sudo_as_login'] = this.#sudoAsLogin;
     }
     return params;
@@ -328,96 +262,13 @@ export class ShotgunClient {
     options: FindOptions = {},
   ): Promise<EntityRecord[]> {
     const limit = checkCount('limit', options.limit);
-    let page = checkCount('page', options.page);
-    let wireFilters: unknown;
-    if (Array.isArray(filters)) {
-      wireFilters = translateFilters(filters as Parameters<typeof translateFilters>[0], options.filterOperator);
-    } else if (options.filterOperator) {
-      throw new ShotgunClientError('SG_INVALID_ARGUMENT', 'filterOperator is not valid with wire-form filters');
-    } else {
-      wireFilters = filters;
-    }
+    const page = checkCount('page', options.page);
     const caps = await this.#caps();
-    const includeArchived = options.includeArchivedProjects ?? true;
-    if (!includeArchived) this.#ensure(caps, [5, 3, 14], 'include_archived_projects parameter');
-    const presets = options.additionalFilterPresets;
-    if (presets && presets.length > 0) this.#ensure(caps, [7, 0, 0], 'additional_filter_presets parameter');
-
-    // shotgun.py _construct_read_parameters.
-    const paging = { entities_per_page: caps.recordsPerPage, current_page: 1 };
-    const params: Record<string, unknown> = {
-      type: entityType,
-      return_fields: fields && fields.length > 0 ? [...fields] : ['id'],
-      filters: wireFilters,
-      return_only: options.retiredOnly ? 'retired' : 'active',
-      paging,
-    };
-    if (presets && presets.length > 0) params['additional_filter_presets'] = presets;
-    if (!includeArchived) params['include_archived_projects'] = false;
-    if (options.order && options.order.length > 0) {
-      params['sorts'] = options.order.map((o) => ({
-        field_name: o.column ?? o.field_name,
-        direction: o.direction ?? 'asc',
-      }));
-    }
-    if (atLeast(caps.version, [3, 3, 0])) params['api_return_image_urls'] = true;
-    const withoutCounts = atLeast(caps.version, [7, 4, 0]);
-    const flag = withoutCounts ? 'return_paging_info_without_counts' : 'return_paging_info';
-    params[flag] = false;
-
-    // A limit within one page and no page asked: one call (find_one's path).
-    if (limit && limit <= caps.recordsPerPage) {
-      paging.entities_per_page = limit;
-      if (page === 0) page = 1;
-    }
-    if (page !== 0) {
-      paging.current_page = page;
-      const result = await this.#readPage(params);
-      return this.#records(result.entities ?? []);
-    }
-
-    params[flag] = true;
-    let records: EntityRecord[] = [];
-    if (withoutCounts) {
-      // 7.4+: follow has_next_page (shotgun.py find, ensure_paging_info_without_counts_support).
-      let hasNext = true;
-      while (hasNext) {
-        const result = await this.#readPage(params);
-        records.push(...(result.entities ?? []));
-        if (limit && records.length >= limit) {
-          records = records.slice(0, limit);
-          break;
-        }
-        const next = result.paging_info?.has_next_page;
-        if (next === undefined) throw badResponse('read', 'paging_info.has_next_page missing');
-        hasNext = next;
-        paging.current_page += 1;
-      }
-    } else {
-      // Older sites: stop at entity_count or an empty page.
-      let result = await this.#readPage(params);
-      while (result.entities && result.entities.length > 0) {
-        records.push(...result.entities);
-        if (limit && records.length >= limit) {
-          records = records.slice(0, limit);
-          break;
-        }
-        const count = result.paging_info?.entity_count;
-        if (count === undefined) throw badResponse('read', 'paging_info.entity_count missing');
-        if (records.length === count) break;
-        paging.current_page += 1;
-        result = await this.#readPage(params);
-      }
-    }
-    return this.#records(records);
-  }
-
-  async #readPage(params: Record<string, unknown>): Promise<z.infer<typeof ReadResults>> {
-    return parseWire(ReadResults, await this.#rpc('read', params, { retry: true }), 'read');
-  }
-
-  #records(records: unknown[]): EntityRecord[] {
-    return parseRecords(records) as EntityRecord[];
+    const params = readParams(caps, entityType, filters, fields, options);
+    const rows = await readPages(caps, params, limit, page, async (p) =>
+      parseWire(ReadResults, await this.#rpc('read', p, { retry: true }), 'read'),
+    );
+    return records(rows) as EntityRecord[];
   }
 
   /**
@@ -447,17 +298,9 @@ export class ShotgunClient {
     data: Readonly<Record<string, FieldValue | undefined>>,
     returnFields?: readonly string[],
   ): Promise<EntityRecord> {
-    // shotgun.py create uploads these as files; this client has no upload.
-    if ('image' in data || 'filmstrip_image' in data) {
-      throw new ShotgunClientError('SG_NOT_IMPLEMENTED', 'thumbnail upload is not supported by this client');
-    }
-    const params = {
-      type: entityType,
-      fields: dictToList(data),
-      return_fields: returnFields && returnFields.length > 0 ? [...returnFields] : ['id'],
-    };
+    const params = createParams(entityType, data, returnFields);
     const record = await this.#rpc('create', params, { retry: false, first: true });
-    return parseWire(RecordBody, this.#records([record])[0], 'create');
+    return parseWire(RecordBody, records([record])[0], 'create');
   }
 
   /**
@@ -473,20 +316,11 @@ export class ShotgunClient {
     data: Readonly<Record<string, FieldValue | undefined>>,
     options: UpdateOptions = {},
   ): Promise<EntityRecord> {
-    if ((data['image'] !== undefined && data['image'] !== null) || 'filmstrip_image' in data) {
-      throw new ShotgunClientError('SG_NOT_IMPLEMENTED', 'thumbnail upload is not supported by this client');
-    }
-    const fields = dictToList(data, modesToExtra(options.multiEntityUpdateModes));
+    const params = updateParams(entityType, entityId, data, options.multiEntityUpdateModes);
     // Nothing to send: shotgun.py update answers without a call.
-    if (fields.length === 0) return { id: entityId, type: entityType };
-    // shotgun.py _translate_update_params: every value of each field dict trimmed.
-    const params = {
-      type: entityType,
-      id: entityId,
-      fields: fields.map((f) => Object.fromEntries(Object.entries(f).map(([k, v]) => [k, optimizeEntityValue(v)]))),
-    };
+    if (!params) return { id: entityId, type: entityType };
     const record = await this.#rpc('update', params, { retry: false });
-    return parseWire(RecordBody, this.#records([record])[0], 'update');
+    return parseWire(RecordBody, records([record])[0], 'update');
   }
 
   /** Retires a record; true when it was retired (shotgun.py delete). */
@@ -514,42 +348,10 @@ export class ShotgunClient {
   async batch(requests: readonly BatchRequest[]): Promise<BatchResult[]> {
     if (!Array.isArray(requests)) throw new ShotgunClientError('SG_INVALID_ARGUMENT', 'batch expects a list');
     if (requests.length === 0) return [];
-    const calls = requests.map((req: BatchRequest, index) => {
-      const r = req as unknown as Record<string, unknown>;
-      const need = (keys: string[]) => {
-        const missing = keys.filter((k) => !(k in r));
-        if (missing.length > 0) {
-          throw new ShotgunClientError('SG_INVALID_ARGUMENT', 'batched request is missing required keys', {
-            index,
-            missing,
-          });
-        }
-      };
-      need(['request_type', 'entity_type']);
-      const out: Record<string, unknown> = { request_type: req.request_type, type: req.entity_type };
-      if (req.request_type === 'create') {
-        need(['data']);
-        out['fields'] = dictToList(req.data);
-        out['return_fields'] = req.return_fields && req.return_fields.length > 0 ? [...req.return_fields] : ['id'];
-      } else if (req.request_type === 'update') {
-        need(['entity_id', 'data']);
-        out['id'] = req.entity_id;
-        out['fields'] = dictToList(req.data, modesToExtra(req.multi_entity_update_modes));
-        if ('multi_entity_update_mode' in req) out['multi_entity_update_mode'] = req.multi_entity_update_mode;
-      } else if (req.request_type === 'delete') {
-        need(['entity_id']);
-        out['id'] = req.entity_id;
-      } else {
-        throw new ShotgunClientError('SG_INVALID_ARGUMENT', 'invalid request_type for batch', {
-          index,
-          requestType: r['request_type'],
-        });
-      }
-      return out;
-    });
+    const calls = batchCalls(requests);
     const results = await this.#rpc('batch', calls, { retry: false });
     if (!Array.isArray(results)) throw badResponse('batch', 'results is not a list');
-    return parseWire(BatchResults, this.#records(results), 'batch');
+    return parseWire(BatchResults, records(results), 'batch');
   }
 
   /**
@@ -564,28 +366,13 @@ export class ShotgunClient {
     summaryFields: readonly SummaryField[],
     options: SummarizeOptions = {},
   ): Promise<SummarizeResult> {
-    if (options.grouping !== undefined && !Array.isArray(options.grouping)) {
-      throw new ShotgunClientError('SG_INVALID_ARGUMENT', 'grouping must be a list');
-    }
-    const wireFilters = Array.isArray(filters)
-      ? translateFilters(filters as Parameters<typeof translateFilters>[0], options.filterOperator)
-      : filters;
-    const includeArchived = options.includeArchivedProjects ?? true;
-    if (!includeArchived) this.#ensure(await this.#caps(), [5, 3, 14], 'include_archived_projects parameter');
-    const params: Record<string, unknown> = { type: entityType, summaries: summaryFields, filters: wireFilters };
-    if (!includeArchived) params['include_archived_projects'] = false;
-    if (options.grouping !== undefined) params['grouping'] = options.grouping;
+    const params = summarizeParams(await this.#caps(), entityType, filters, summaryFields, options);
     const r = await this.#rpc('summarize', params, { retry: true });
     return parseWire(SummarizeBody, r, 'summarize') as SummarizeResult;
   }
 
-  // shotgun.py _add_project_param.
-  async #projectParam(params: Record<string, unknown>, project: Readonly<Record<string, unknown>> | undefined) {
-    if (project) {
-      this.#ensure(await this.#caps(), [5, 4, 4], 'project parameter');
-      params['project'] = project;
-    }
-    return params;
+  async #projectParam(params: Params, project: Readonly<Params> | undefined): Promise<Params> {
+    return project ? withProject(await this.#caps(), params, project) : params;
   }
 
   /** Every field of every entity type (shotgun.py schema_read). */

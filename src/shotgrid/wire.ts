@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ShotgunTransportError } from './errors.ts';
 
 // Schemas of what the site answers. Loose objects: a site may add keys.
 
@@ -37,3 +38,19 @@ export const SummarizeBody = z.looseObject({
 export const SchemaBody = z.record(z.string(), z.record(z.string(), z.unknown()));
 
 export const SessionTokenBody = z.looseObject({ session_id: z.string().min(1) });
+
+/** A 2xx answer whose shape is not what the protocol promises. */
+export function badResponse(method: string, cause: unknown): ShotgunTransportError {
+  return new ShotgunTransportError('SG_BAD_RESPONSE', `the site's answer to ${method} has an unexpected shape`, {
+    method,
+    attempts: 1,
+    cause,
+  });
+}
+
+/** Parses an answer with `schema`, or throws SG_BAD_RESPONSE. */
+export function parseWire<T extends z.ZodType>(schema: T, value: unknown, method: string): z.infer<T> {
+  const r = schema.safeParse(value);
+  if (!r.success) throw badResponse(method, r.error);
+  return r.data;
+}

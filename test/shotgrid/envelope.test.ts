@@ -217,6 +217,28 @@ describe('request envelope', () => {
     }
   });
 
+  it('thumbnails: a set image is refused (no upload here); empty ones follow shotgun.py create/update', async () => {
+    const site = await startFakeSite(answers);
+    const sg = clientFor(site);
+    try {
+      for (const run of [
+        () => sg.create('Shot', { code: 'a', image: '/tmp/thumb.png' }),
+        () => sg.update('Shot', 5, { filmstrip_image: '/tmp/strip.png' }),
+      ]) {
+        await assert.rejects(run(), (err: { code?: string }) => err.code === 'SG_NOT_IMPLEMENTED');
+      }
+      assert.equal(site.calls().length, 0);
+      // create pops image/filmstrip_image even when None; update sends image None (clears it).
+      await sg.create('Shot', { code: 'a', image: null, filmstrip_image: null });
+      await sg.update('Shot', 5, { image: null, filmstrip_image: null });
+      assert.deepEqual((methodParams(site.calls('create')[0]) as { fields: unknown }).fields, [{ field_name: 'code', value: 'a' }]);
+      assert.deepEqual((methodParams(site.calls('update')[0]) as { fields: unknown }).fields, [{ field_name: 'image', value: null }]);
+    } finally {
+      await sg.close();
+      await site.close();
+    }
+  });
+
   it('delete and revive: {type, id}, boolean answers', async () => {
     const site = await startFakeSite(answers);
     const sg = clientFor(site);
