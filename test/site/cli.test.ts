@@ -30,13 +30,13 @@ describe('sgeventd site (CLI)', () => {
     assert.match(stderr, /default script/);
     const exited = once(child, 'exit');
     child.kill('SIGTERM');
-    const [code] = await Promise.race([exited, new Promise<never>((_, reject) => setTimeout(() => reject(new Error('did not exit')), 10_000).unref())]);
+    const [code] = await Promise.race([exited as Promise<[number | null]>, new Promise<never>((_, reject) => setTimeout(() => reject(new Error('did not exit')), 10_000).unref())]);
     assert.equal(code, 0);
   });
 
   it('rejects a bad --script with a non-zero exit', async () => {
     const child = spawn(process.execPath, [bin, 'site', '--script', 'nokey'], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
-    const [code] = await Promise.race([once(child, 'exit'), new Promise<never>((_, reject) => setTimeout(() => reject(new Error('did not exit')), 20_000).unref())]);
+    const [code] = await Promise.race([once(child, 'exit') as Promise<[number | null]>, new Promise<never>((_, reject) => setTimeout(() => reject(new Error('did not exit')), 20_000).unref())]);
     assert.notEqual(code, 0);
   });
 });
