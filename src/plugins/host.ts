@@ -7,7 +7,7 @@ import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import { PluginError, serializeError, type SerializedError } from './errors.ts';
 import { canProcess, type MatchableEvent } from './match.ts';
-import { fromWorkerSchema, type FromWorker, type ToWorker, type WorkerConfig } from './protocol.ts';
+import { fromWorkerSchema, toWorkerSchema, type FromWorker, type ToWorker, type WorkerConfig } from './protocol.ts';
 import type { EmailRecipients, EventLogEntry, MatchEvents } from './types.ts';
 
 /** A registered callback as the main thread sees it (no script key, no function). */
@@ -100,6 +100,9 @@ type RunOutcome =
   | { kind: 'done'; results: CallbackResult[] }
   | { kind: 'interrupted'; results: CallbackResult[]; index: number | null; callback: string | null; error: SerializedError };
 
+// Sources run as .ts under type stripping and as .js from dist/.
+const WORKER_URL = new URL(`./worker${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url);
+
 function fault(code: ConstructorParameters<typeof PluginError>[0], message: string, details: Record<string, unknown> = {}): SerializedError {
   return serializeError(new PluginError(code, message, { details }), code);
 }
@@ -116,6 +119,7 @@ export class PluginHost {
   #crash: SerializedError | null = null;
   #callbacks: CallbackInfo[] = [];
   #lastLoad: LoadResult | null = null;
+  #loading: Promise<LoadResult> | null = null;
   #seq = 0;
 
   constructor(options: PluginHostOptions) {
@@ -148,14 +152,20 @@ export class PluginHost {
    * registerCallbacks. Used for the first load and for hot reload.
    */
   async load(): Promise<LoadResult> {
+    // Two reloads at once (a file saved twice quickly) share one new thread.
+    if (this.#loading !== null) return this.#loading;
     if (this.#state === 'closed' || this.#state === 'busy') {
       throw new PluginError('PLUGIN_HOST_STATE', `cannot load plugin ${this.name} while ${this.#state}`, { details: { plugin: this.name, state: this.#state } });
     }
     if (this.#state !== 'loading') this.#transition('loading');
-    const result = await this.#restart();
-    if (this.#isClosed()) return result;
-    this.#transition(result.ok ? 'ready' : 'failed');
-    return result;
+    this.#loading = this.#restart();
+    try {
+      const result = await this.#loading;
+      if (!this.#isClosed()) this.#transition(result.ok ? 'ready' : 'failed');
+      return result;
+    } finally {
+      this.#loading = null;
+    }
   }
 
   /** Main-thread matching: true when at least one callback's matchEvents takes the event. */
@@ -166,11 +176,16 @@ export class PluginHost {
   /**
    * Runs the matching callbacks for one event, in registration order, in the
    * worker. Never throws for plugin faults; throws PLUGIN_HOST_STATE when the
-   * host is not ready (not loaded, failed, busy with another event, closed).
+   * host is not ready (not loaded, failed, busy with another event, closed)
+   * and PLUGIN_PROTOCOL for an event without a numeric id and event_type.
    */
   async process(event: EventLogEntry, options: { attempt?: number; replay?: boolean } = {}): Promise<ProcessResult> {
     if (this.#state !== 'ready') {
       throw new PluginError('PLUGIN_HOST_STATE', `plugin ${this.name} cannot process while ${this.#state}`, { details: { plugin: this.name, state: this.#state } });
+    }
+    const shape = toWorkerSchema.safeParse({ type: 'process', seq: 0, event, attempt: options.attempt ?? 1, replay: options.replay ?? false, fromIndex: 0 });
+    if (!shape.success) {
+      throw new PluginError('PLUGIN_PROTOCOL', `not an event or bad options for plugin ${this.name}`, { details: { issues: shape.error.issues.slice(0, 5).map((i) => `${i.path.join('.')}: ${i.message}`) } });
     }
     const results: CallbackResult[] = [];
     const failures: CallbackFailure[] = [];
@@ -258,7 +273,7 @@ export class PluginHost {
       useSessionUuid: this.#options.useSessionUuid,
       logLevel: this.#log.level,
     };
-    const worker = new Worker(new URL('./worker.ts', import.meta.url), {
+    const worker = new Worker(WORKER_URL, {
       workerData: config,
       name: `plugin:${this.name}`,
       stdout: true,

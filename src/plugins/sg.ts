@@ -18,7 +18,8 @@ export type ShotgunClientClass = new (options: {
   dispatcher?: unknown;
 }) => CallbackClient;
 
-const SHOTGRID_MODULE = new URL('../shotgrid/index.ts', import.meta.url).href;
+// Sources run as .ts under type stripping and as .js from dist/.
+const SHOTGRID_MODULE = new URL(`../shotgrid/index${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url).href;
 
 /** Loads the ShotgunClient class, or explains why it is not available. */
 export async function loadShotgunClientClass(): Promise<ShotgunClientClass | PluginError> {

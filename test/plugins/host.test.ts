@@ -324,3 +324,20 @@ describe('PluginHost: plugin output', () => {
     }
   });
 });
+
+describe('PluginHost: misuse', () => {
+  it('shares one thread between concurrent loads, refuses a second event while busy, and bad events', async () => {
+    const { logger, records } = captureLogger();
+    const host = track(fixtureHost('hangs.ts', { logger, callbackTimeoutMs: 60_000 }));
+    const [a, b] = await within(Promise.all([host.load(), host.load()]), 30_000, 'loads');
+    assert.ok(a.ok && b.ok);
+    assert.equal(records.filter((r) => r.msg === 'hangs loaded').length, 1);
+    await assert.rejects(host.process({ ...makeEvent(1, 'x'), id: 'one' as unknown as number }), { code: 'PLUGIN_PROTOCOL' });
+    assert.equal(host.state, 'ready');
+    const running = host.process(makeEvent(2, 'hang'));
+    await assert.rejects(host.process(makeEvent(3, 'x')), { code: 'PLUGIN_HOST_STATE' });
+    await assert.rejects(host.load(), { code: 'PLUGIN_HOST_STATE' });
+    await host.close();
+    assert.equal((await within(running, 20_000, 'abort')).outcome, 'aborted');
+  });
+});
