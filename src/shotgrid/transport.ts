@@ -165,12 +165,13 @@ export class RpcTransport {
     let decoded: unknown;
     try {
       decoded = JSON.parse(text);
-    } catch (cause) {
+    } catch {
+      // No cause: V8's JSON error quotes the body, which may echo credentials.
       throw new ShotgunTransportError('SG_BAD_RESPONSE', `the site answered ${method} with invalid JSON`, {
         method,
         status,
         attempts: attempt,
-        cause,
+        details: { contentType, bodyLength: text.length },
       });
     }
 
