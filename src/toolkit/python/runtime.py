@@ -140,16 +140,29 @@ class Runtime(object):
         self.projects = {}
         if self.core_python is None:
             return
-        core_root = os.path.normcase(os.path.abspath(os.path.dirname(self.core_python)))
-        prefix = core_root + os.sep
+        core_root = os.path.dirname(self.core_python)
+        # Cores find their dependency zips through realpath, studio roots are often symlinks.
+        prefixes = tuple(set(
+            os.path.normcase(f(core_root)) + os.sep for f in (os.path.abspath, os.path.realpath)
+        ))
 
         def under(p):
-            return isinstance(p, str) and os.path.normcase(os.path.abspath(p)).startswith(prefix)
+            if not isinstance(p, str):
+                return False
+            return any(
+                os.path.normcase(f(p)).startswith(prefixes) for f in (os.path.abspath, os.path.realpath)
+            )
 
+        studio = tuple(os.path.normcase(os.path.abspath(p)) + os.sep for p in self.studio_paths)
+
+        def studio_module(f):
+            return isinstance(f, str) and bool(studio) and os.path.normcase(os.path.abspath(f)).startswith(studio)
+
+        # Studio modules go too: they hold references to the old core (`import sgtk` at module level).
         for name, mod in list(sys.modules.items()):
             top = name.split(".", 1)[0]
             f = getattr(mod, "__file__", None)
-            if top in CORE_PREFIXES or under(f):
+            if top in CORE_PREFIXES or under(f) or studio_module(f):
                 del sys.modules[name]
         sys.path[:] = [p for p in sys.path if not under(p)]
         for key in list(sys.path_importer_cache.keys()):
@@ -191,8 +204,8 @@ class Runtime(object):
     def m_init(self, params):
         self.params = params
         self.mode = params.get("mode", "centralized")
-        self.studio_paths = [p for p in params.get("pythonPath") or [] if p not in sys.path]
-        sys.path.extend(self.studio_paths)
+        self.studio_paths = list(params.get("pythonPath") or [])
+        sys.path.extend(p for p in self.studio_paths if p not in sys.path)
         out = {"pid": os.getpid(), "python": sys.version.split()[0], "mode": self.mode}
         if self.mode == "swap":
             return out
@@ -215,6 +228,11 @@ class Runtime(object):
         except Exception:  # noqa: BLE001 - very old or fake cores
             running = None
         api3 = sys.modules.get("shotgun_api3") or sys.modules.get("tank_vendor.shotgun_api3")
+        if api3 is None:
+            try:  # cores up to v0.23.6 vendor it
+                from tank_vendor import shotgun_api3 as api3
+            except Exception:  # noqa: BLE001
+                api3 = None
         return {
             "coreVersion": running if running and running != "HEAD" else version,
             "sgtkVersion": version,
