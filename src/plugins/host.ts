@@ -341,14 +341,18 @@ export class PluginHost {
                 kind: 'interrupted', results, index: at?.index ?? null, callback: at?.callback ?? null,
                 error: fault('PLUGIN_CALLBACK_TIMEOUT', `callback ${at?.callback ?? '?'} of plugin ${this.name} ran over ${timeoutMs} ms`, { plugin: this.name, callback: at?.callback, eventId: event.id, timeoutMs }),
               });
-              this.#log.warn({ callback: at?.callback, eventId: event.id, timeoutMs }, 'callback timed out; terminating the plugin thread');
+              this.#log.error({ callback: at?.callback, eventId: event.id, timeoutMs }, 'callback timed out; terminating the plugin thread');
               void this.#stopWorker();
             }, timeoutMs);
           } else if (msg.type === 'callback-end') {
             clearTimeout(timer);
             current = null;
             const r: CallbackResult = { callback: msg.callback, index: msg.index, startedAt: msg.startedAt, durationMs: msg.durationMs };
-            if (msg.error !== undefined) r.error = msg.error;
+            if (msg.error !== undefined) {
+              r.error = msg.error;
+              // shotgunEvents logs every callback failure with its traceback (and mails it).
+              this.#log.error({ callback: msg.callback, eventId: event.id, err: msg.error }, 'callback failed');
+            }
             results.push(r);
           } else if (msg.type === 'processed') {
             settle({ kind: 'done', results });
@@ -356,6 +360,7 @@ export class PluginHost {
         },
         onExit: (error) => {
           const at = current;
+          if (!this.#isClosed()) this.#log.error({ callback: at?.callback, eventId: event.id, err: error }, 'plugin thread died while processing');
           settle({ kind: 'interrupted', results, index: at?.index ?? null, callback: at?.callback ?? null, error: { ...error, details: { ...error.details, eventId: event.id, callback: at?.callback } } });
         },
       };

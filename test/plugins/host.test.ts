@@ -163,6 +163,8 @@ describe('PluginHost: processing', () => {
     assert.match(result.error.stack ?? '', /throws\.ts/);
     assert.deepEqual(names(result), ['first', 'boom']);
     assert.ok(!records.some((r) => r.msg === 'third'));
+    const logged = records.find((r) => r.msg === 'callback failed');
+    assert.deepEqual([logged?.level, logged?.plugin, logged?.callback, logged?.eventId], [50, 'throws', 'boom', 7]);
     // The thread is still usable: the dispatcher decides what deactivation means.
     assert.equal(host.state, 'ready');
     assert.equal((await within(host.process(makeEvent(8, 'fine')), 20_000, 'process')).outcome, 'ok');
