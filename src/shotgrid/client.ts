@@ -14,7 +14,8 @@ import {
   type Params,
 } from './params.ts';
 import { readPages } from './read.ts';
-import { RpcTransport, apiUrl } from './transport.ts';
+import { compileOptions } from './options.ts';
+import { RpcTransport } from './transport.ts';
 import { parseRecords, transformInbound, transformOutbound } from './values.ts';
 import {
   BatchResults,
@@ -104,19 +105,10 @@ export class ShotgunClient {
       this.#isView = true;
       return;
     }
-    const parsed = new URL(options.baseUrl);
-    const basic =
-      parsed.username !== ''
-        ? new Secret(
-            'Basic ' +
-              Buffer.from(
-                decodeURIComponent(parsed.username) + (parsed.password ? ':' + decodeURIComponent(parsed.password) : ''),
-              ).toString('base64'),
-          )
-        : undefined;
+    const o = compileOptions(options);
     const ownsDispatcher = options.dispatcher === undefined;
     const dispatcher: Dispatcher = options.dispatcher ?? new Agent();
-    const auth = options.auth;
+    const auth = o.auth;
     const shared: Shared = {
       auth,
       ownsDispatcher,
@@ -124,17 +116,17 @@ export class ShotgunClient {
       sessionToken: undefined,
       closed: false,
       transport: new RpcTransport({
-        url: apiUrl(options.baseUrl),
+        url: o.url,
         dispatcher,
-        timeoutMs: options.timeoutMs ?? 60_000,
-        maxRetries: options.maxRetries ?? 3,
-        retryDelayMs: options.retryDelayMs ?? 750,
+        timeoutMs: o.timeoutMs,
+        maxRetries: o.maxRetries,
+        retryDelayMs: o.retryDelayMs,
         logger: options.logger,
-        authorization: basic,
+        authorization: o.basic,
         secrets: () => [
           auth.kind === 'script' ? auth.scriptKey : auth.kind === 'session' ? auth.sessionToken : auth.password,
           shared.sessionToken,
-          basic,
+          o.basic,
         ],
       }),
     };
@@ -283,7 +275,7 @@ export class ShotgunClient {
     fields?: readonly string[],
     options: FindOneOptions = {},
   ): Promise<EntityRecord | null> {
-    const results = await this.find(entityType, filters, fields, { ...options, limit: 1 });
+    const results = await this.find(entityType, filters, fields, { ...options, limit: 1, page: 0 });
     return results[0] ?? null;
   }
 

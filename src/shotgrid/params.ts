@@ -72,7 +72,13 @@ export function readParams(
   // Defaults to true on the site, so only false is sent.
   if (!includeArchived) params['include_archived_projects'] = false;
   if (options.order && options.order.length > 0) {
-    params['sorts'] = options.order.map((o) => ({ field_name: o.column ?? o.field_name, direction: o.direction ?? 'asc' }));
+    params['sorts'] = options.order.map((o, index) => {
+      const field = o.column ?? o.field_name;
+      if (typeof field !== 'string' || field === '') {
+        throw new ShotgunClientError('SG_INVALID_ARGUMENT', 'each order item needs a field_name', { index });
+      }
+      return { field_name: field, direction: o.direction ?? 'asc' };
+    });
   }
   if (atLeast(caps.version, [3, 3, 0])) params['api_return_image_urls'] = true;
   return params;
