@@ -88,15 +88,33 @@ export class Reader {
     const extra = p.return_paging_info_without_counts === true ? 1 : 0;
     const joins = q.scope.joins.join(' ');
     const sql = `SELECT t.* FROM ${q.from} ${joins} WHERE ${q.where} ORDER BY ${order.join(', ')} LIMIT ? OFFSET ?`;
-    const rows = this.store.db.prepare(sql).all(...q.params, perPage + extra, (page - 1) * perPage) as Row[];
+    const rows = this.store.prepare(sql).all(...q.params, perPage + extra, (page - 1) * perPage) as Row[];
     const hasNext = rows.length > perPage;
     if (hasNext) rows.pop();
     const fields = p.return_fields ?? ['id'];
     const cache: LinkCache = new Map();
-    const entities = rows.map((r) => this.record(ent, r, fields, cache));
+    const paths = fields.filter((n) => n !== 'type' && n !== 'id').map((n) => ({ name: n, parts: n.split('.'), field: ent.fields.get(n) }));
+    const refs: Array<{ type: string; id: number }> = [];
+    for (const p of paths) {
+      const st = p.field !== undefined && p.parts.length === 1 ? schema.storage(p.field) : undefined;
+      if (st?.kind !== 'entity') continue;
+      for (const r of rows) {
+        const t = r[st.typeColumn];
+        const i = r[st.idColumn];
+        if (typeof t === 'string' && typeof i === 'number') refs.push({ type: t, id: i });
+      }
+    }
+    this.store.prefetchLinks(refs, cache);
+    const entities = rows.map((r) => {
+      const out: Record<string, unknown> = { type: ent.name, id: r.id };
+      for (const p of paths) {
+        out[p.name] = p.parts.length === 1 ? (p.field === undefined ? null : this.store.value(r, p.field, cache)) : this.#fieldValue(ent, r, p.parts, cache);
+      }
+      return out;
+    });
     if (p.return_paging_info_without_counts === true) return { entities, paging_info: { has_next_page: hasNext } };
     if (p.return_paging_info === true) {
-      const c = this.store.db.prepare(`SELECT COUNT(*) AS n FROM ${q.from} ${joins} WHERE ${q.where}`).get(...q.params) as { n: number };
+      const c = this.store.prepare(`SELECT COUNT(*) AS n FROM ${q.from} ${joins} WHERE ${q.where}`).get(...q.params) as { n: number };
       return { entities, paging_info: { entity_count: c.n, current_page: page, page_count: Math.ceil(c.n / perPage) } };
     }
     return { entities };

@@ -150,7 +150,19 @@ export class Schema {
     return this.entities.get(f.reverseOf.type)?.fields.get(f.reverseOf.field);
   }
 
+  readonly #storage = new Map<FieldDef, FieldStorage>();
+
+  /** Where a field's value lives (memoized: reads ask for every field of every row). */
   storage(f: FieldDef): FieldStorage {
+    let s = this.#storage.get(f);
+    if (s === undefined) {
+      s = this.#computeStorage(f);
+      this.#storage.set(f, s);
+    }
+    return s;
+  }
+
+  #computeStorage(f: FieldDef): FieldStorage {
     if (f.name === 'id') return { kind: 'id' };
     const owner = this.owner(f);
     if (owner !== undefined) return owner.dataType === 'entity' ? { kind: 'reverse-entity', owner } : { kind: 'reverse-links', owner };

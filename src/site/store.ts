@@ -60,6 +60,18 @@ export class SiteStore {
     this.#linksTo = this.db.prepare('SELECT src_id AS id FROM links WHERE src_type = ? AND field = ? AND dst_type = ? AND dst_id = ? ORDER BY src_id');
   }
 
+  readonly #stmts = new Map<string, Statement>();
+
+  /** A prepared statement, cached by its SQL text (the schema bounds how many there are). */
+  prepare(sql: string): Statement {
+    let st = this.#stmts.get(sql);
+    if (st === undefined) {
+      st = this.db.prepare(sql);
+      if (this.#stmts.size < 2000) this.#stmts.set(sql, st);
+    }
+    return st;
+  }
+
   close(): void {
     if (this.db.open) this.db.close();
   }
@@ -134,6 +146,28 @@ export class SiteStore {
     return out;
   }
 
+  /** Loads the names of many links with one query per entity type (reads of 500 events). */
+  prefetchLinks(refs: Iterable<LinkRef>, cache: LinkCache): void {
+    const byType = new Map<string, Set<number>>();
+    for (const r of refs) {
+      if (cache.has(`${r.type}:${r.id}`)) continue;
+      let s = byType.get(r.type);
+      if (s === undefined) byType.set(r.type, (s = new Set()));
+      s.add(r.id);
+    }
+    for (const [type, ids] of byType) {
+      const ent = this.schema.entities.get(type);
+      if (ent === undefined) continue;
+      const df = ent.fields.get(ent.displayField);
+      const col = df !== undefined ? this.schema.storage(df) : undefined;
+      const nameExpr = col?.kind === 'column' ? quoteIdent(col.column) : col?.kind === 'id' ? 'id' : 'NULL';
+      const rows = this.prepare(`SELECT id, ${nameExpr} AS name FROM ${quoteIdent(ent.table)} WHERE id IN (SELECT value FROM json_each(?)) AND _retired = 0 AND _hidden = 0`)
+        .all(JSON.stringify([...ids])) as Array<{ id: number; name: unknown }>;
+      for (const id of ids) cache.set(`${type}:${id}`, null);
+      for (const r of rows) cache.set(`${type}:${r.id}`, { type, id: r.id, name: typeof r.name === 'string' ? r.name : typeof r.name === 'number' ? String(r.name) : null });
+    }
+  }
+
   /** Ids/types linked by a multi_entity field, in order, including retired targets. */
   rawLinks(f: FieldDef, id: number): LinkRef[] {
     const st = this.schema.storage(f);
@@ -143,7 +177,7 @@ export class SiteStore {
     }
     if (st.kind === 'reverse-entity') {
       const owner = this.schema.entity(st.owner.entityType);
-      const rows = this.db.prepare(`SELECT id FROM ${quoteIdent(owner.table)} WHERE ${quoteIdent(`${st.owner.name}__id`)} = ? AND ${quoteIdent(`${st.owner.name}__type`)} = ? AND _retired = 0 ORDER BY id`)
+      const rows = this.prepare(`SELECT id FROM ${quoteIdent(owner.table)} WHERE ${quoteIdent(`${st.owner.name}__id`)} = ? AND ${quoteIdent(`${st.owner.name}__type`)} = ? AND _retired = 0 ORDER BY id`)
         .all(id, f.entityType) as Array<{ id: number }>;
       return rows.map((r) => ({ type: owner.name, id: r.id }));
     }

@@ -108,8 +108,8 @@ export class SiteWriter {
         ? `INSERT INTO ${quoteIdent(ent.table)} (${cols.join(', ')}) VALUES (${cols.map(() => '?').join(', ')})`
         : `INSERT INTO ${quoteIdent(ent.table)} DEFAULT VALUES`;
       const hidden = ent.name === EVENT_TYPE && this.#takeHold();
-      const id = Number(this.store.db.prepare(sql).run(...vals).lastInsertRowid);
-      if (hidden) this.store.db.prepare('UPDATE e_EventLogEntry SET _hidden = 1 WHERE id = ?').run(id);
+      const id = Number(this.store.prepare(sql).run(...vals).lastInsertRowid);
+      if (hidden) this.store.prepare('UPDATE e_EventLogEntry SET _hidden = 1 WHERE id = ?').run(id);
       const self: LinkRef = { type: ent.name, id };
       const logging = this.eventsEnabled && ent.name !== EVENT_TYPE;
       const fieldsSet = [...given.keys()].filter((n) => !(n in auto) || fields.some((w) => w.field_name === n));
@@ -158,12 +158,12 @@ export class SiteWriter {
           if (st.kind === 'column') {
             const enc = encodeScalar(f, w.value);
             if (enc === cur[st.column]) continue;
-            this.store.db.prepare(`UPDATE ${quoteIdent(ent.table)} SET ${quoteIdent(st.column)} = ? WHERE id = ?`).run(enc, row.id);
+            this.store.prepare(`UPDATE ${quoteIdent(ent.table)} SET ${quoteIdent(st.column)} = ? WHERE id = ?`).run(enc, row.id);
           } else {
             const newLink = w.value === null ? null : this.#target(f, w.value);
             if (newLink?.type === cur[st.typeColumn] && newLink?.id === cur[st.idColumn]) continue;
             if (newLink === null && cur[st.idColumn] === null) continue;
-            this.store.db.prepare(`UPDATE ${quoteIdent(ent.table)} SET ${quoteIdent(st.typeColumn)} = ?, ${quoteIdent(st.idColumn)} = ? WHERE id = ?`)
+            this.store.prepare(`UPDATE ${quoteIdent(ent.table)} SET ${quoteIdent(st.typeColumn)} = ?, ${quoteIdent(st.idColumn)} = ? WHERE id = ?`)
               .run(newLink?.type ?? null, newLink?.id ?? null, row.id);
           }
           changed = true;
@@ -183,7 +183,7 @@ export class SiteWriter {
         }
       }
       if (changed && ent.name !== EVENT_TYPE) {
-        this.store.db.prepare(`UPDATE ${quoteIdent(ent.table)} SET updated_at = ?, updated_by__type = ?, updated_by__id = ? WHERE id = ?`)
+        this.store.prepare(`UPDATE ${quoteIdent(ent.table)} SET updated_at = ?, updated_by__type = ?, updated_by__id = ? WHERE id = ?`)
           .run(formatDateTime(this.now()), actor.user.type, actor.user.id, row.id);
       }
       return { fieldsSet };
@@ -196,7 +196,7 @@ export class SiteWriter {
       const row = typeof id === 'number' ? this.store.row(ent, id) : undefined;
       if (row === undefined) throw clientFault('SITE_ENTITY_NOT_FOUND', `${ent.name} with id ${String(id)} does not exist`, { entityType: ent.name, id });
       if (row._retired === 1) return false;
-      this.store.db.prepare(`UPDATE ${quoteIdent(ent.table)} SET _retired = 1 WHERE id = ?`).run(row.id);
+      this.store.prepare(`UPDATE ${quoteIdent(ent.table)} SET _retired = 1 WHERE id = ?`).run(row.id);
       if (this.eventsEnabled && ent.name !== EVENT_TYPE) {
         const now = this.now();
         const display = this.#display(ent, row);
@@ -217,7 +217,7 @@ export class SiteWriter {
       const row = typeof id === 'number' ? this.store.row(ent, id) : undefined;
       if (row === undefined) throw clientFault('SITE_ENTITY_NOT_FOUND', `${ent.name} with id ${String(id)} does not exist`, { entityType: ent.name, id });
       if (row._retired === 0) return false;
-      this.store.db.prepare(`UPDATE ${quoteIdent(ent.table)} SET _retired = 0 WHERE id = ?`).run(row.id);
+      this.store.prepare(`UPDATE ${quoteIdent(ent.table)} SET _retired = 0 WHERE id = ?`).run(row.id);
       if (this.eventsEnabled && ent.name !== EVENT_TYPE) {
         const display = this.#display(ent, row);
         this.#log(actor, {
@@ -251,22 +251,21 @@ export class SiteWriter {
     if (added.length === 0 && removed.length === 0 && !orderChanged) return false;
     const self: LinkRef = { type: ent.name, id: row.id };
     const st = this.#schema.storage(f);
-    const db = this.store.db;
     if (st.kind === 'links') {
-      db.prepare('DELETE FROM links WHERE src_type = ? AND field = ? AND src_id = ?').run(ent.name, f.name, row.id);
-      const ins = db.prepare('INSERT INTO links (src_type, src_id, field, pos, dst_type, dst_id) VALUES (?, ?, ?, ?, ?, ?)');
+      this.store.prepare('DELETE FROM links WHERE src_type = ? AND field = ? AND src_id = ?').run(ent.name, f.name, row.id);
+      const ins = this.store.prepare('INSERT INTO links (src_type, src_id, field, pos, dst_type, dst_id) VALUES (?, ?, ?, ?, ?, ?)');
       next.forEach((l, i) => ins.run(ent.name, row.id, f.name, i, l.type, l.id));
     } else if (st.kind === 'reverse-links') {
       const o = st.owner;
-      const ins = db.prepare(`INSERT INTO links (src_type, src_id, field, pos, dst_type, dst_id)
+      const ins = this.store.prepare(`INSERT INTO links (src_type, src_id, field, pos, dst_type, dst_id)
         VALUES (?, ?, ?, (SELECT COALESCE(MAX(pos), -1) + 1 FROM links WHERE src_type = ? AND field = ? AND src_id = ?), ?, ?)`);
       for (const a of added) ins.run(o.entityType, a.id, o.name, o.entityType, o.name, a.id, ent.name, row.id);
-      const del = db.prepare('DELETE FROM links WHERE src_type = ? AND field = ? AND src_id = ? AND dst_type = ? AND dst_id = ?');
+      const del = this.store.prepare('DELETE FROM links WHERE src_type = ? AND field = ? AND src_id = ? AND dst_type = ? AND dst_id = ?');
       for (const r of removed) del.run(o.entityType, o.name, r.id, ent.name, row.id);
     } else if (st.kind === 'reverse-entity') {
       const o = st.owner;
       const ownerEnt = this.#schema.entity(o.entityType);
-      const set = db.prepare(`UPDATE ${quoteIdent(ownerEnt.table)} SET ${quoteIdent(`${o.name}__type`)} = ?, ${quoteIdent(`${o.name}__id`)} = ? WHERE id = ?`);
+      const set = this.store.prepare(`UPDATE ${quoteIdent(ownerEnt.table)} SET ${quoteIdent(`${o.name}__type`)} = ?, ${quoteIdent(`${o.name}__id`)} = ? WHERE id = ?`);
       for (const a of added) set.run(ent.name, row.id, a.id);
       for (const r of removed) set.run(null, null, r.id);
     }
@@ -359,7 +358,7 @@ export class SiteWriter {
   #log(actor: Actor, e: EventInput): number {
     const meta = actor.sudoActualUser === undefined ? e.meta : { ...e.meta, sudo_actual_user: this.#linkOrRef(actor.sudoActualUser) };
     const hidden = this.#takeHold() ? 1 : 0;
-    const r = this.store.db.prepare(`INSERT INTO e_EventLogEntry (_hidden, event_type, attribute_name, meta, entity__type, entity__id,
+    const r = this.store.prepare(`INSERT INTO e_EventLogEntry (_hidden, event_type, attribute_name, meta, entity__type, entity__id,
       user__type, user__id, project__type, project__id, session_uuid, created_at, description) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
       .run(hidden, e.eventType, e.attributeName, JSON.stringify(meta), e.entity?.type ?? null, e.entity?.id ?? null,
         actor.user.type, actor.user.id, e.project?.type ?? null, e.project?.id ?? null, actor.sessionUuid, formatDateTime(this.now()), e.description);

@@ -5,8 +5,8 @@ import { SCRIPT, create, events, faultOf, find, lastEventId, results, update, ty
 
 describe('site writes and the event log', () => {
   let site: RunningSite;
-  let project: Entity;
-  let apiUser: Entity;
+  let project: Entity | undefined;
+  let apiUser: Entity | undefined;
 
   before(async () => {
     site = await startSite({ seed: 'demo' });
