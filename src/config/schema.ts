@@ -1,15 +1,20 @@
 import { z } from 'zod';
 
+// `${VAR}` interpolation yields strings; numbers and booleans written as
+// quoted or interpolated text are read as such ("9090" → 9090, "true" → true).
+const numeric = (v: unknown): unknown => (typeof v === 'string' && /^\s*-?\d+\s*$/.test(v) ? Number(v) : v);
+const boolean = (v: unknown): unknown => (v === 'true' ? true : v === 'false' ? false : v);
+
 // Every leaf carries the phrase that completes "<key> must be ..., got <value>".
 const str = () => z.string({ error: 'a non-empty string' }).min(1, { error: 'a non-empty string' });
-const bool = () => z.boolean({ error: 'true or false' });
-const posInt = () =>
-  z.number({ error: 'a positive integer' }).int({ error: 'a positive integer' }).positive({ error: 'a positive integer' });
-const nonNegInt = () =>
-  z.number({ error: 'a non-negative integer' }).int({ error: 'a non-negative integer' }).min(0, { error: 'a non-negative integer' });
-const port = () =>
+const bool = () => z.preprocess(boolean, z.boolean({ error: 'true or false' }));
+const posInt = () => z.preprocess(numeric,
+  z.number({ error: 'a positive integer' }).int({ error: 'a positive integer' }).positive({ error: 'a positive integer' }));
+const nonNegInt = () => z.preprocess(numeric,
+  z.number({ error: 'a non-negative integer' }).int({ error: 'a non-negative integer' }).min(0, { error: 'a non-negative integer' }));
+const port = () => z.preprocess(numeric,
   z.number({ error: 'a port number (0-65535)' }).int({ error: 'a port number (0-65535)' })
-    .min(0, { error: 'a port number (0-65535)' }).max(65535, { error: 'a port number (0-65535)' });
+    .min(0, { error: 'a port number (0-65535)' }).max(65535, { error: 'a port number (0-65535)' }));
 const oneOf = <const T extends readonly [string, ...string[]]>(values: T) =>
   z.enum(values, { error: `one of ${values.map((v) => `'${v}'`).join(', ')}` });
 const projectRef = () =>

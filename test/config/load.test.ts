@@ -108,6 +108,15 @@ describe('native YAML config', () => {
     assert.equal(byKey.get('site.url')?.value, 'not a url');
   });
 
+  it('reads interpolated numbers and booleans as such', () => {
+    const c = parseConfig({ ...minimal, http: { port: '${PORT}', enabled: '${HTTP_ON:-false}' }, toolkit: { maxRuntimes: '3' } }, { source: 'test', env: { PORT: '9191' } });
+    assert.equal(c.http.port, 9191);
+    assert.equal(c.http.enabled, false);
+    assert.equal(c.toolkit.maxRuntimes, 3);
+    const issues = issuesOf(() => parseConfig({ ...minimal, http: { port: '${PORT}' } }, { source: 'test', env: { PORT: 'http' } }));
+    assert.deepEqual(issues.map((i) => [i.key, i.value]), [['http.port', 'http']]);
+  });
+
   it('never shows a secret value in an issue', () => {
     const issues = issuesOf(() => parseConfig({ site: { url: 'http://x', script: { name: 'x', key: 12345678 } } }, { source: 'test', env: {} }));
     const key = issues.find((i) => i.key === 'site.script.key');
