@@ -20,7 +20,11 @@ export type Reply =
   /** Drop the connection without an answer. */
   | { destroy: true }
   /** Never answer (until the site closes). */
-  | { hang: true };
+  | { hang: true }
+  /** Send the headers and half a body, then stall (until the site closes). */
+  | { stall: true }
+  /** Send the headers and half a body, then drop the connection. */
+  | { truncate: true };
 
 export type Handler = (req: RecordedRequest, index: number) => Reply | undefined;
 
@@ -62,6 +66,13 @@ export async function startFakeSite(
       }
       if ('hang' in reply) {
         hanging.add(res);
+        return;
+      }
+      if ('stall' in reply || 'truncate' in reply) {
+        res.writeHead(200, { 'content-type': 'application/json', 'content-length': '1000' });
+        res.write('{"results": {"entities": [');
+        if ('truncate' in reply) res.socket?.destroy();
+        else hanging.add(res);
         return;
       }
       const text = 'json' in reply ? JSON.stringify(reply.json) : reply.raw;

@@ -144,6 +144,41 @@ describe('timeouts', () => {
     }
   });
 
+  it('a read whose body stalls is SG_TIMEOUT, retried', async () => {
+    const site = await flaky('read', 1, { stall: true }, okRead);
+    const sg = clientFor(site, { timeoutMs: 150 });
+    try {
+      assert.deepEqual(await sg.find('Shot', []), [{ type: 'Shot', id: 1 }]);
+      assert.equal(site.calls('read').length, 2);
+    } finally {
+      await sg.close();
+      await site.close();
+    }
+  });
+
+  it('a body cut short by a dropped connection is retried for reads, not for writes', async () => {
+    const site = await startFakeSite((req) => {
+      const m = req.body.method_name;
+      if (m === 'read' && site.calls('read').length === 1) return { truncate: true };
+      if (m === 'read') return okRead;
+      if (m === 'create') return { truncate: true };
+      return undefined;
+    });
+    const sg = clientFor(site);
+    try {
+      assert.deepEqual(await sg.find('Shot', []), [{ type: 'Shot', id: 1 }]);
+      assert.equal(site.calls('read').length, 2);
+      await assert.rejects(
+        sg.create('Shot', { code: 'x' }),
+        (e) => e instanceof ShotgunTransportError && e.code === 'SG_CONNECTION' && e.attempts === 1,
+      );
+      assert.equal(site.calls('create').length, 1);
+    } finally {
+      await sg.close();
+      await site.close();
+    }
+  });
+
   it('a create that never answers is SG_TIMEOUT after one attempt', async () => {
     const site = await startFakeSite((req) => (req.body.method_name === 'create' ? { hang: true } : undefined));
     const sg = clientFor(site, { timeoutMs: 150 });
@@ -176,6 +211,25 @@ describe('connections', () => {
       );
     } finally {
       await sg.close();
+    }
+  });
+
+  it('concurrent calls share one info request; a failed info is asked again', async () => {
+    let infos = 0;
+    const site = await startFakeSite((req) => {
+      if (req.body.method_name === 'info' && ++infos === 1) return { json: { exception: true, error_code: 1, message: 'x' } };
+      return req.body.method_name === 'read' ? okRead : undefined;
+    });
+    const sg = clientFor(site);
+    try {
+      await assert.rejects(sg.find('Shot', []), (e) => (e as { code?: string }).code === 'SG_FAULT');
+      const all = await Promise.all(Array.from({ length: 6 }, () => sg.find('Shot', [])));
+      assert.equal(all.length, 6);
+      assert.equal(infos, 2);
+      assert.equal(site.calls('read').length, 6);
+    } finally {
+      await sg.close();
+      await site.close();
     }
   });
 
