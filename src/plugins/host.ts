@@ -88,6 +88,12 @@ export interface PluginHostOptions {
   handleRequest?: RequestHandler;
   /** Heap limits for the thread (a plugin that allocates without bound dies alone). */
   resourceLimits?: ResourceLimits;
+  /**
+   * At most `count` lost threads (timeouts, deaths) within `windowMs` are
+   * restarted; one more and the host stays failed until the next load().
+   * Default 5 in 60 s.
+   */
+  restartBudget?: { count: number; windowMs: number };
 }
 
 /** What the current operation wants to hear from the worker. */
@@ -120,6 +126,7 @@ export class PluginHost {
   #callbacks: CallbackInfo[] = [];
   #lastLoad: LoadResult | null = null;
   #loading: Promise<LoadResult> | null = null;
+  #crashes: number[] = [];
   #seq = 0;
 
   constructor(options: PluginHostOptions) {
@@ -158,6 +165,7 @@ export class PluginHost {
       throw new PluginError('PLUGIN_HOST_STATE', `cannot load plugin ${this.name} while ${this.#state}`, { details: { plugin: this.name, state: this.#state } });
     }
     if (this.#state !== 'loading') this.#transition('loading');
+    this.#crashes = [];
     this.#loading = this.#restart();
     try {
       const result = await this.#loading;
@@ -197,6 +205,12 @@ export class PluginHost {
       for (;;) {
         if (this.#worker === null) {
           // The thread died or was terminated: a new one before the event runs.
+          const spent = this.#budgetSpent();
+          if (spent !== null) {
+            nextState = 'failed';
+            this.#log.error({ err: spent }, 'plugin thread lost too often; not restarting it until the plugin is reloaded');
+            return { outcome: 'deactivate', callback: null, error: spent, results, failures };
+          }
           const loaded = await this.#restart();
           if (this.#isClosed()) return { outcome: 'aborted', error: fault('PLUGIN_HOST_STATE', 'host closed'), results, failures };
           if (!loaded.ok) {
@@ -239,6 +253,14 @@ export class PluginHost {
     if (this.#state === 'closed') return;
     this.#state = 'closed';
     await this.#stopWorker();
+  }
+
+  #budgetSpent(): SerializedError | null {
+    const { count, windowMs } = this.#options.restartBudget ?? { count: 5, windowMs: 60_000 };
+    const now = Date.now();
+    this.#crashes = this.#crashes.filter((t) => now - t < windowMs);
+    if (this.#crashes.length <= count) return null;
+    return fault('PLUGIN_RESTART_BUDGET', `plugin ${this.name} lost its thread ${this.#crashes.length} times within ${windowMs} ms`, { plugin: this.name, crashes: this.#crashes.length, windowMs });
   }
 
   #isClosed(): boolean {
@@ -336,6 +358,7 @@ export class PluginHost {
             current = { index: msg.index, callback: msg.callback };
             const timeoutMs = this.#options.callbackTimeoutMs;
             timer = setTimeout(() => {
+              this.#crashes.push(Date.now());
               const at = current;
               settle({
                 kind: 'interrupted', results, index: at?.index ?? null, callback: at?.callback ?? null,
@@ -421,6 +444,7 @@ export class PluginHost {
   #onExit(worker: Worker, exitCode: number): void {
     if (worker !== this.#worker) return;
     this.#worker = null;
+    this.#crashes.push(Date.now());
     const cause = this.#crash;
     const error = fault('PLUGIN_WORKER_DIED', `plugin ${this.name} thread exited with code ${exitCode}${cause === null ? '' : `: ${cause.message}`}`, {
       plugin: this.name, exitCode, ...(cause === null ? {} : { causeCode: cause.code, causeName: cause.name }),

@@ -343,3 +343,24 @@ describe('PluginHost: misuse', () => {
     assert.equal((await within(running, 20_000, 'abort')).outcome, 'aborted');
   });
 });
+
+describe('PluginHost: restart budget', () => {
+  it('stops restarting a thread lost too often, until the next load()', async () => {
+    const { logger } = captureLogger();
+    const host = track(fixtureHost('exits.ts', { logger, restartBudget: { count: 1, windowMs: 600_000 } }));
+    assert.ok((await within(host.load(), 20_000, 'load')).ok);
+    const first = await within(host.process(makeEvent(1, 'exit')), 20_000, 'first death');
+    assert.equal(first.outcome === 'deactivate' ? first.error.code : null, 'PLUGIN_WORKER_DIED');
+    // One loss is within the budget: the thread comes back for the next event...
+    const second = await within(host.process(makeEvent(2, 'exit')), 20_000, 'second death');
+    assert.equal(second.outcome === 'deactivate' ? second.error.code : null, 'PLUGIN_WORKER_DIED');
+    // ...the second is not.
+    const third = await within(host.process(makeEvent(3, 'fine')), 20_000, 'refused restart');
+    assert.equal(third.outcome, 'deactivate');
+    assert.equal(third.outcome === 'deactivate' ? third.error.code : null, 'PLUGIN_RESTART_BUDGET');
+    assert.equal(host.state, 'failed');
+    // An explicit load (file changed, plugin enabled) starts over.
+    assert.ok((await within(host.load(), 20_000, 'reload')).ok);
+    assert.equal((await within(host.process(makeEvent(4, 'fine')), 20_000, 'after reload')).outcome, 'ok');
+  });
+});
