@@ -6,38 +6,16 @@
  */
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
+import { realpathSync } from 'node:fs';
 import path from 'node:path';
 import { Secret } from '../../src/shared/secret.ts';
 import { RuntimePool } from '../../src/toolkit/pool.ts';
 import { runtimePoolOptions } from '../../src/toolkit/options.ts';
 import { FIXTURES, PYTHON, alive, tempDir } from './helpers.ts';
+import { coreVersion as version, writeRealConfig } from '../fixtures/toolkit/real-config.ts';
 
 const coreA = process.env.SGEVENTD_TK_CORE;
 const coreB = process.env.SGEVENTD_TK_CORE_B ?? coreA;
-
-/** A minimal centralized configuration on a shared core (toolkit.md §4). */
-export function writeRealConfig(root: string, name: string, checkout: string, projectId: number): { config: string; studio: string } {
-  const studio = path.join(root, `studio-${name}`);
-  mkdirSync(path.join(studio, 'install'), { recursive: true });
-  mkdirSync(path.join(studio, 'config', 'core'), { recursive: true });
-  symlinkSync(checkout, path.join(studio, 'install', 'core'));
-  writeFileSync(path.join(studio, 'config', 'core', 'shotgun.yml'), 'host: http://127.0.0.1:9\n');
-  const pc = path.join(root, `pc-${name}`);
-  for (const d of ['config/core/schema', 'install/core', 'data']) mkdirSync(path.join(pc, d), { recursive: true });
-  writeFileSync(path.join(pc, 'install', 'core', 'core_Linux.cfg'), studio);
-  writeFileSync(path.join(pc, 'config', 'core', 'roots.yml'), `primary:\n  default: true\n  linux_path: ${pc}/data\n  mac_path: null\n  windows_path: null\n`);
-  writeFileSync(path.join(pc, 'config', 'core', 'pipeline_configuration.yml'),
-    `project_name: proj_${name}\nproject_id: ${projectId}\npc_id: ${projectId}\npc_name: Primary\npublished_file_entity_type: PublishedFile\nuse_shotgun_path_cache: true\n`);
-  writeFileSync(path.join(pc, 'config', 'core', 'install_location.yml'), `Linux: '${pc}'\nDarwin: ''\nWindows: ''\n`);
-  writeFileSync(path.join(pc, 'config', 'core', 'templates.yml'),
-    "keys:\n  Shot:\n    type: str\n  version:\n    type: int\n    format_spec: '03'\npaths:\n  shot_work: 'shots/{Shot}/work/v{version}.ma'\nstrings: {}\n");
-  return { config: pc, studio };
-}
-
-function version(checkout: string): string {
-  return /^version:\s*"?([^"\n]+)"?/m.exec(readFileSync(path.join(checkout, 'info.yml'), 'utf8'))?.[1] ?? 'unknown';
-}
 
 describe('project runtimes on real tk-core', () => {
   const tmp = tempDir();
@@ -66,7 +44,8 @@ describe('project runtimes on real tk-core', () => {
       const pids = new Set<number>();
       try {
         for (let i = 0; i < 3; i += 1) {
-          for (const [id, cfg, checkout] of [[101, a, coreA], [102, b, coreB]] as const) {
+          const pairs: [number, { config: string; studio: string }, string][] = [[101, a, coreA], [102, b, coreB]];
+          for (const [id, cfg, checkout] of pairs) {
             const r = await pool.forProject(id).run('studio_hooks:core_probe') as Record<string, string | number | null>;
             pids.add(r.pid as number);
             assert.equal(r.config, cfg.config);
