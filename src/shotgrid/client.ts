@@ -127,6 +127,7 @@ export class ShotgunClient {
           auth.kind === 'script' ? auth.scriptKey : auth.kind === 'session' ? auth.sessionToken : auth.password,
           shared.sessionToken,
           o.basic,
+          o.urlPassword,
         ],
       }),
     };

@@ -8,6 +8,8 @@ export interface CompiledOptions {
   url: URL;
   /** Basic auth from `user:pass@` in the site URL (shotgun.py config.authorization). */
   basic: Secret | undefined;
+  /** The password of `user:pass@`, so an echo of it can be masked. */
+  urlPassword: Secret | undefined;
   auth: ShotgunAuth;
   timeoutMs: number;
   maxRetries: number;
@@ -67,6 +69,7 @@ export function compileOptions(options: ShotgunClientOptions): CompiledOptions {
   return {
     url,
     basic,
+    urlPassword: parsed.password ? new Secret(decodeURIComponent(parsed.password)) : undefined,
     auth,
     timeoutMs: count('timeoutMs', options.timeoutMs, 60_000, 1),
     maxRetries: count('maxRetries', options.maxRetries, 3, 0),
