@@ -208,7 +208,7 @@ export class PluginHost {
           const spent = this.#budgetSpent();
           if (spent !== null) {
             nextState = 'failed';
-            this.#log.error({ err: spent }, 'plugin thread lost too often; not restarting it until the plugin is reloaded');
+            this.#log.warn({ err: spent }, 'plugin thread lost too often; not restarting it until the plugin is reloaded');
             return { outcome: 'deactivate', callback: null, error: spent, results, failures };
           }
           const loaded = await this.#restart();
@@ -280,7 +280,8 @@ export class PluginHost {
     this.#lastLoad = result;
     this.#callbacks = result.ok ? result.callbacks : [];
     if (!result.ok) {
-      this.#log.error({ err: result.error, file: this.file }, 'plugin failed to load');
+      // The caller logs load failures with what it does about them; this is the trace.
+      this.#log.debug({ err: result.error, file: this.file }, 'plugin failed to load');
       await this.#stopWorker();
     }
     return result;
@@ -364,7 +365,7 @@ export class PluginHost {
                 kind: 'interrupted', results, index: at?.index ?? null, callback: at?.callback ?? null,
                 error: fault('PLUGIN_CALLBACK_TIMEOUT', `callback ${at?.callback ?? '?'} of plugin ${this.name} ran over ${timeoutMs} ms`, { plugin: this.name, callback: at?.callback, eventId: event.id, timeoutMs }),
               });
-              this.#log.error({ callback: at?.callback, eventId: event.id, timeoutMs }, 'callback timed out; terminating the plugin thread');
+              this.#log.warn({ callback: at?.callback, eventId: event.id, timeoutMs }, 'callback timed out; terminating the plugin thread');
               void this.#stopWorker();
             }, timeoutMs);
           } else if (msg.type === 'callback-end') {
@@ -373,8 +374,8 @@ export class PluginHost {
             const r: CallbackResult = { callback: msg.callback, index: msg.index, startedAt: msg.startedAt, durationMs: msg.durationMs };
             if (msg.error !== undefined) {
               r.error = msg.error;
-              // shotgunEvents logs every callback failure with its traceback (and mails it).
-              this.#log.error({ callback: msg.callback, eventId: event.id, err: msg.error }, 'callback failed');
+              // The dispatcher logs (and mails) failures with what it decided; this is the trace.
+              this.#log.debug({ callback: msg.callback, eventId: event.id, err: msg.error }, 'callback failed');
             }
             results.push(r);
           } else if (msg.type === 'processed') {
@@ -383,7 +384,7 @@ export class PluginHost {
         },
         onExit: (error) => {
           const at = current;
-          if (!this.#isClosed()) this.#log.error({ callback: at?.callback, eventId: event.id, err: error }, 'plugin thread died while processing');
+          if (!this.#isClosed()) this.#log.warn({ callback: at?.callback, eventId: event.id, err: error }, 'plugin thread died while processing');
           settle({ kind: 'interrupted', results, index: at?.index ?? null, callback: at?.callback ?? null, error: { ...error, details: { ...error.details, eventId: event.id, callback: at?.callback } } });
         },
       };

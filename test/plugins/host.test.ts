@@ -70,7 +70,7 @@ describe('PluginHost: loading', () => {
       assert.equal(result.error.code, code);
       assert.equal(typeof result.error.message, 'string');
       assert.equal(host.state, 'failed');
-      assert.ok(records.some((r) => r.level === 50 && r.plugin === host.name), 'load failure logged at error level');
+      assert.ok(records.some((r) => r.level === 20 && r.plugin === host.name && r.msg === 'plugin failed to load'), 'load failure traced');
       await assert.rejects(host.process(makeEvent(1, 'x')), { code: 'PLUGIN_HOST_STATE' });
     });
   }
@@ -164,7 +164,7 @@ describe('PluginHost: processing', () => {
     assert.deepEqual(names(result), ['first', 'boom']);
     assert.ok(!records.some((r) => r.msg === 'third'));
     const logged = records.find((r) => r.msg === 'callback failed');
-    assert.deepEqual([logged?.level, logged?.plugin, logged?.callback, logged?.eventId], [50, 'throws', 'boom', 7]);
+    assert.deepEqual([logged?.level, logged?.plugin, logged?.callback, logged?.eventId], [20, 'throws', 'boom', 7]);
     // The thread is still usable: the dispatcher decides what deactivation means.
     assert.equal(host.state, 'ready');
     assert.equal((await within(host.process(makeEvent(8, 'fine')), 20_000, 'process')).outcome, 'ok');
