@@ -8,11 +8,12 @@
  * the hours a million API creates would; reads then go through the full HTTP stack.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Agent, request } from 'undici';
 import { startSite } from '../src/site/index.ts';
+import { Reader } from '../src/site/read.ts';
 import type { BenchResult } from './run.ts';
 
 const LOG_ROWS = 1_000_000;
@@ -70,6 +71,21 @@ export async function run(): Promise<BenchResult> {
     }
     times.sort((a, b) => a - b);
 
+    // The same read without HTTP: how much of the time is the store's own.
+    const reader = new Reader(site.store, 500);
+    const inProcess: number[] = [];
+    for (let i = 0; i < READS; i++) {
+      const n = Math.floor(Math.random() * (LOG_ROWS - 500));
+      const t0 = performance.now();
+      reader.read({
+        type: 'EventLogEntry', return_fields: ['id', 'event_type', 'attribute_name', 'meta', 'entity', 'user', 'project', 'session_uuid', 'created_at'],
+        filters: { logical_operator: 'and', conditions: [{ path: 'id', relation: 'greater_than', values: [n] }] },
+        sorts: [{ field_name: 'id', direction: 'asc' }], paging: { current_page: 1, entities_per_page: 500 },
+      });
+      inProcess.push(performance.now() - t0);
+    }
+    inProcess.sort((a, b) => a - b);
+
     const before = site.store.lastEventId();
     const c0 = performance.now();
     for (let i = 0; i < CREATES; i++) {
@@ -89,11 +105,14 @@ export async function run(): Promise<BenchResult> {
         'read 500 events id > N, p50 ms': percentile(times, 50),
         'read 500 events id > N, p99 ms': percentile(times, 99),
         'read 500 events id > N, max ms': times.at(-1)!,
+        'same read in process (no HTTP), p50 ms': percentile(inProcess, 50),
+        'same read in process (no HTTP), p99 ms': percentile(inProcess, 99),
         'creates/s (HTTP, sequential)': CREATES / createSeconds,
         'events written per create': eventsWritten / CREATES,
         'events/s written by creates': eventsWritten / createSeconds,
       },
       notes: [
+        `load average at the end: ${loadavg().map((l) => l.toFixed(1)).join(' ')} (the machine is shared; figures are inflated when it is busy)`,
         `${READS} reads after 20 warm-up reads, one keep-alive connection, fields and sort as the event daemon asks`,
         'the log is filled by direct SQL inserts in setup; creates go through the API and write their events in the same transaction',
         'site database is a file in the temp dir (WAL, synchronous=NORMAL)',

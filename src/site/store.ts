@@ -54,6 +54,9 @@ export class SiteStore {
     this.db = new Database(options.path);
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = NORMAL');
+    // Reads of the event log jump to random ids in a large table: keep its pages in memory.
+    this.db.pragma('cache_size = -65536');
+    this.db.pragma('mmap_size = 268435456');
     this.db.defaultSafeIntegers(false);
     this.#migrate();
     this.#linksOf = this.db.prepare('SELECT dst_type AS type, dst_id AS id FROM links WHERE src_type = ? AND field = ? AND src_id = ? ORDER BY pos');
