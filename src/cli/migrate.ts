@@ -95,6 +95,9 @@ export function planMigration(conf: DaemonConfig, data: LegacyEventIdData, listP
         if (s.lastEventId === null) notes.push(`no cursor for ${pluginId({ folder, name })}: it never processed an event (starts as a new plugin)`);
         else seeds.push({ folder, name, lastEventId: s.lastEventId, backlog: s.backlog, origin: String(key) });
       }
+      for (const name of safeList(folder)) {
+        if (!(name in c.plugins)) notes.push(`no cursor for ${pluginId({ folder, name })}: not in the event id file (starts as a new plugin)`);
+      }
     }
   });
   for (const key of Object.keys(data.collections)) {

@@ -88,6 +88,7 @@ describe('sgeventd migrate --from-shotgunevents', () => {
     }
     assert.match(r.stdout, /3 plugins seeded/);
     assert.ok(r.stdout.includes(`ignored /gone`));
+    assert.ok(r.stdout.includes(`no cursor for ${join(root, 'moved', 'delta')}`));
 
     const again = await runCli(['migrate', '--from-shotgunevents', conf()], env);
     assert.equal(again.code, 1);
