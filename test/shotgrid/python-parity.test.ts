@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { Secret } from '../../src/shared/secret.ts';
 import { ShotgunClient, type ShotgunAuth } from '../../src/shotgrid/index.ts';
-import { SCRIPT_KEY, startFakeSite, type RecordedRequest } from './fake-site.ts';
+import { localPathField } from '../../src/shotgrid/values.ts';
+import { SCRIPT_KEY, clientFor, startFakeSite, type RecordedRequest } from './fake-site.ts';
 
 interface Recorded {
   step: string;
@@ -156,6 +157,39 @@ describe('wire parity with shotgun_api3 3.10.0', () => {
       }
     } finally {
       for (const c of clients) await c.close();
+      await site.close();
+    }
+  });
+});
+
+// shotgun_api3-3.10.0-find-result.json: an answer with tricky values, and
+// what shotgun_api3's find() handed back for it on Linux (datetimes written
+// as {"$date": UTC string}).
+const inbound = JSON.parse(
+  readFileSync(new URL('../fixtures/shotgrid/shotgun_api3-3.10.0-find-result.json', import.meta.url), 'utf8'),
+) as { answer: unknown; find_result: unknown };
+
+function datesAsMarkers(v: unknown): unknown {
+  if (v instanceof Date) {
+    const p = (n: number, w = 2) => String(n).padStart(w, '0');
+    return {
+      $date: `${p(v.getUTCFullYear(), 4)}-${p(v.getUTCMonth() + 1)}-${p(v.getUTCDate())}T${p(v.getUTCHours())}:${p(v.getUTCMinutes())}:${p(v.getUTCSeconds())}Z`,
+    };
+  }
+  if (Array.isArray(v)) return v.map(datesAsMarkers);
+  if (typeof v === 'object' && v !== null) return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, datesAsMarkers(x)]));
+  return v;
+}
+
+describe('answer parity with shotgun_api3 3.10.0', () => {
+  it('decodes dates, unescapes &lt; and fills local paths as the Python client does', { skip: localPathField() !== 'local_path_linux' && 'recorded for Linux local paths' }, async () => {
+    const site = await startFakeSite((req) => (req.body.method_name === 'read' ? { json: inbound.answer } : undefined));
+    const sg = clientFor(site);
+    try {
+      const rows = await sg.find('Version', []);
+      assert.deepEqual(datesAsMarkers(rows), inbound.find_result);
+    } finally {
+      await sg.close();
       await site.close();
     }
   });
