@@ -313,7 +313,8 @@ export class ShotgunClient {
     // Nothing to send: shotgun.py update answers without a call.
     if (!params) return { id: entityId, type: entityType };
     const record = await this.#rpc('update', params, { retry: false });
-    return parseWire(RecordBody, records([record])[0], 'update');
+    // shotgun.py _parse_records(record)[0]: a list answer gives its first item.
+    return parseWire(RecordBody, records(Array.isArray(record) ? record : [record])[0], 'update');
   }
 
   /** Retires a record; true when it was retired (shotgun.py delete). */
