@@ -16,7 +16,7 @@ import { startSite } from '../src/site/index.ts';
 import { Reader } from '../src/site/read.ts';
 import type { BenchResult } from './run.ts';
 
-const LOG_ROWS = 1_000_000;
+const LOG_ROWS = Number(process.env.SGEVENTD_BENCH_LOG_ROWS ?? 1_000_000);
 const SHOTS = 1_000;
 const READS = 300;
 const CREATES = 500;

@@ -47,14 +47,14 @@ export class SiteAuth {
 
   /** Makes sure an ApiUser record exists for every configured script (created without events). */
   ensureApiUsers(): void {
-    const find = this.#store.db.prepare('SELECT id FROM e_ApiUser WHERE firstname = ? AND _retired = 0 ORDER BY id LIMIT 1');
+    const find = this.#store.prepare('SELECT id FROM e_ApiUser WHERE firstname = ? AND _retired = 0 ORDER BY id LIMIT 1');
     const now = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
-    const insert = this.#store.db.prepare("INSERT INTO e_ApiUser (firstname, lastname, description, created_at, updated_at) VALUES (?, 'Script', 'sgeventd site script', ?, ?)");
+    const insert = this.#store.prepare("INSERT INTO e_ApiUser (firstname, lastname, description, created_at, updated_at) VALUES (?, 'Script', 'sgeventd site script', ?, ?)");
     for (const s of this.#scripts) if (find.get(s.name) === undefined) insert.run(s.name, now, now);
   }
 
   setPassword(login: string, password: string): void {
-    this.#store.db.prepare('INSERT INTO user_passwords (login, password) VALUES (?, ?) ON CONFLICT(login) DO UPDATE SET password = excluded.password').run(login, password);
+    this.#store.prepare('INSERT INTO user_passwords (login, password) VALUES (?, ?) ON CONFLICT(login) DO UPDATE SET password = excluded.password').run(login, password);
   }
 
   /** True when these are the credentials of a configured script (admin endpoints). */
@@ -63,13 +63,13 @@ export class SiteAuth {
   }
 
   #apiUser(name: string): LinkRef {
-    const r = this.#store.db.prepare('SELECT id FROM e_ApiUser WHERE firstname = ? AND _retired = 0 ORDER BY id LIMIT 1').get(name) as { id: number } | undefined;
+    const r = this.#store.prepare('SELECT id FROM e_ApiUser WHERE firstname = ? AND _retired = 0 ORDER BY id LIMIT 1').get(name) as { id: number } | undefined;
     if (r === undefined) throw authFault('script has no ApiUser');
     return { type: 'ApiUser', id: r.id };
   }
 
   #humanUser(login: string): LinkRef | undefined {
-    const r = this.#store.db.prepare("SELECT id FROM e_HumanUser WHERE login = ? AND _retired = 0 AND COALESCE(sg_status_list, 'act') != 'dis' ORDER BY id LIMIT 1").get(login) as { id: number } | undefined;
+    const r = this.#store.prepare("SELECT id FROM e_HumanUser WHERE login = ? AND _retired = 0 AND COALESCE(sg_status_list, 'act') != 'dis' ORDER BY id LIMIT 1").get(login) as { id: number } | undefined;
     return r === undefined ? undefined : { type: 'HumanUser', id: r.id };
   }
 
@@ -85,7 +85,7 @@ export class SiteAuth {
       user = this.#apiUser(a.script_name!);
       isScript = true;
     } else if (a.user_login !== undefined) {
-      const pw = this.#store.db.prepare('SELECT password FROM user_passwords WHERE login = ?').get(a.user_login) as { password: string } | undefined;
+      const pw = this.#store.prepare('SELECT password FROM user_passwords WHERE login = ?').get(a.user_login) as { password: string } | undefined;
       const u = this.#humanUser(a.user_login);
       if (pw === undefined || u === undefined || pw.password !== a.user_password) throw authFault('Authentication failed: bad login or password');
       user = u;

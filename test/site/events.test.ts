@@ -89,6 +89,26 @@ describe('site writes and the event log', () => {
     assert.equal((evs[1]!.meta as Record<string, unknown>).actual_attribute_changed, 'Version.playlists');
   });
 
+  it('writing a back-reference of an entity field (Sequence.shots) sets the link on the owning side and logs both', async () => {
+    const seq = await create(site, 'Sequence', { code: 'BR_SEQ', project });
+    const [s1, s2] = await Promise.all(['br1', 'br2'].map((code) => create(site, 'Shot', { code, project })));
+    const before = await lastEventId(site);
+    await update(site, 'Sequence', seq.id, { shots: [s1, s2] });
+    await update(site, 'Sequence', seq.id, { shots: [s2] }, { shots: 'remove' });
+    const [r1] = await find(site, 'Shot', [['id', 'is', s1!.id]], ['sg_sequence']);
+    const [r2] = await find(site, 'Shot', [['id', 'is', s2!.id]], ['sg_sequence']);
+    assert.deepEqual(r1!.sg_sequence, { type: 'Sequence', id: seq.id, name: 'BR_SEQ' });
+    assert.equal(r2!.sg_sequence, null);
+    const evs = await events(site, before);
+    assert.deepEqual(evs.map((e) => [e.event_type, e.attribute_name]), [
+      ['Shotgun_Sequence_Change', 'shots'], ['Shotgun_Shot_Change', 'sg_sequence'], ['Shotgun_Shot_Change', 'sg_sequence'],
+      ['Shotgun_Sequence_Change', 'shots'], ['Shotgun_Shot_Change', 'sg_sequence'],
+    ]);
+    const back = evs[1]!.meta as Record<string, unknown>;
+    assert.deepEqual([back.old_value, back.new_value, back.actual_attribute_changed, back.original_event_log_entry_id],
+      [null, { type: 'Sequence', id: seq.id, name: 'BR_SEQ' }, 'Sequence.shots', evs[0]!.id]);
+  });
+
   it('changing an entity link logs old/new values and back-references on both old and new targets', async () => {
     const [s1, s2] = await Promise.all(['bk1', 'bk2'].map((code) => create(site, 'Shot', { code, project })));
     const task = await create(site, 'Task', { content: 'lay', project, entity: s1 });
