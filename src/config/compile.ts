@@ -35,27 +35,13 @@ export function compileConfig(raw: RawConfig, ctx: CompileContext): { config?: D
   });
 
   const e = raw.emails;
-  if (e.enabled) {
-    if (e.host === undefined) issues.push({ key: 'emails.host', message: 'emails.host must be an SMTP host when emails.enabled is true, got nothing', expected: 'an SMTP host' });
-    if (e.from === undefined) issues.push({ key: 'emails.from', message: 'emails.from must be an address when emails.enabled is true, got nothing', expected: 'an address' });
-    if (e.to.length === 0) issues.push({ key: 'emails.to', message: 'emails.to must list at least one address when emails.enabled is true, got nothing', expected: 'a list of addresses' });
-  }
-  if (e.password !== undefined && e.username === undefined) {
-    issues.push({ key: 'emails.username', message: 'emails.username must be set when emails.password is set, got nothing', expected: 'a user name' });
-  }
+  issues.push(...crossFieldIssues(raw));
   const emails: EmailConfig = {
     ...dropUndefined({ ...e, password: undefined }),
     ...(e.password === undefined ? {} : { password: new Secret(e.password) }),
   };
 
   const h = raw.http;
-  if (h.enabled && h.token === undefined && !isLoopback(h.host)) {
-    issues.push({
-      key: 'http.token',
-      message: `http.token must be set when http.host is not a loopback address, got nothing (http.host is ${JSON.stringify(h.host)})`,
-      expected: 'a bearer token',
-    });
-  }
   const http: HttpConfig = { enabled: h.enabled, host: h.host, port: h.port, ...(h.token === undefined ? {} : { token: new Secret(h.token) }) };
 
   const t = raw.toolkit;
@@ -104,6 +90,37 @@ export function compileConfig(raw: RawConfig, ctx: CompileContext): { config?: D
     warnings: ctx.warnings,
   };
   return { config: deepFreeze(config), issues };
+}
+
+/**
+ * Rules that span keys. Takes the raw tree loosely (it also runs when the
+ * schema failed elsewhere, so every problem is reported at once); defaults
+ * are those of the schema.
+ */
+export function crossFieldIssues(raw: unknown): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  const obj = (v: unknown): Record<string, unknown> => (v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : {});
+  const e = obj(obj(raw).emails);
+  if (e.enabled === true || e.enabled === 'true') {
+    if (e.host === undefined) issues.push({ key: 'emails.host', message: 'emails.host must be an SMTP host when emails.enabled is true, got nothing', expected: 'an SMTP host' });
+    if (e.from === undefined) issues.push({ key: 'emails.from', message: 'emails.from must be an address when emails.enabled is true, got nothing', expected: 'an address' });
+    if (e.to === undefined || (Array.isArray(e.to) && e.to.length === 0)) {
+      issues.push({ key: 'emails.to', message: 'emails.to must list at least one address when emails.enabled is true, got nothing', expected: 'a list of addresses' });
+    }
+  }
+  if (e.password !== undefined && e.username === undefined) {
+    issues.push({ key: 'emails.username', message: 'emails.username must be set when emails.password is set, got nothing', expected: 'a user name' });
+  }
+  const h = obj(obj(raw).http);
+  const host = typeof h.host === 'string' ? h.host : '127.0.0.1';
+  if (h.enabled !== false && h.enabled !== 'false' && h.token === undefined && !isLoopback(host)) {
+    issues.push({
+      key: 'http.token',
+      message: `http.token must be set when http.host is not a loopback address, got nothing (http.host is ${JSON.stringify(host)})`,
+      expected: 'a bearer token',
+    });
+  }
+  return issues;
 }
 
 export function isLoopback(host: string): boolean {

@@ -1,5 +1,5 @@
 import { dirname, isAbsolute, resolve } from 'node:path';
-import { compileConfig } from './compile.ts';
+import { compileConfig, crossFieldIssues } from './compile.ts';
 import { ConfigValidationError } from './errors.ts';
 import type { ConfigIssue } from './errors.ts';
 import { interpolateEnv } from './interpolate.ts';
@@ -50,6 +50,7 @@ export function parseConfig(raw: unknown, options: ParseConfigOptions): DaemonCo
   const parsed = rawConfigSchema.safeParse(value, { reportInput: true });
   if (!parsed.success) {
     issues.push(...issuesFromZod(parsed.error, rawConfigSchema, rename));
+    issues.push(...crossFieldIssues(value).map((i) => ({ ...i, key: rename(i.key), message: i.message.replace(i.key, rename(i.key)) })));
     throw new ConfigValidationError(source, dedupe(issues));
   }
   const compiled = compileConfig(parsed.data, {

@@ -1,6 +1,7 @@
 import { SgeventdError } from '../shared/index.ts';
 
 export type StateErrorCode =
+  | 'STATE_MISSING' // mustExist was asked and there is no file
   | 'STATE_CORRUPT' // not a SQLite file, an empty file, or a failed integrity check
   | 'STATE_FOREIGN' // a SQLite file that is not an sgeventd state file
   | 'STATE_TOO_NEW' // written by a newer sgeventd (schema version above ours)

@@ -11,6 +11,8 @@ const SQLITE_HEADER = Buffer.from('SQLite format 3\0', 'latin1');
 export interface OpenDatabaseOptions {
   synchronous: 'full' | 'normal';
   busyTimeoutMs: number;
+  /** Refuse (STATE_MISSING) instead of creating a missing file: for tools that inspect a daemon's state. */
+  mustExist?: boolean;
 }
 
 /**
@@ -24,6 +26,9 @@ export interface OpenDatabaseOptions {
  * with a coded StateError; it is never overwritten.
  */
 export function openStateDatabase(path: string, opts: OpenDatabaseOptions): Db {
+  if (opts.mustExist && !exists(path)) {
+    throw new StateError('STATE_MISSING', `no state file at ${path} (has the daemon run with this config?)`, { details: { path } });
+  }
   mkdirSync(dirname(path), { recursive: true });
   if (!exists(path)) createAtomically(path, opts);
   checkHeader(path);

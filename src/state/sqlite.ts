@@ -17,6 +17,8 @@ export interface SqliteStateOptions {
   synchronous?: 'full' | 'normal';
   /** How long a write waits for another process's write (the CLI beside a running daemon). Default 5000. */
   busyTimeoutMs?: number;
+  /** Fail with STATE_MISSING rather than create the file (CLI tools beside a daemon). Default false. */
+  mustExist?: boolean;
   /** Clock for updated_at columns (tests). */
   now?: () => number;
 }
@@ -52,7 +54,7 @@ export class SqliteStateStore implements StateStore {
   constructor(path: string, opts: SqliteStateOptions) {
     this.path = path;
     this.#now = opts.now ?? Date.now;
-    this.#db = openStateDatabase(path, { synchronous: opts.synchronous ?? 'full', busyTimeoutMs: opts.busyTimeoutMs ?? 5000 });
+    this.#db = openStateDatabase(path, { synchronous: opts.synchronous ?? 'full', busyTimeoutMs: opts.busyTimeoutMs ?? 5000, mustExist: opts.mustExist ?? false });
     this.#s = prepare(this.#db);
     this.deadLetters = {
       list: (filter) => this.#run(() => this.#listDeadLetters(filter ?? {})),

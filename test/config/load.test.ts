@@ -106,6 +106,9 @@ describe('native YAML config', () => {
     assert.equal(byKey.get('plugins.0.retires')?.suggestion, 'retries');
     assert.equal(byKey.get('toolkit.isolation')?.value, 'fork');
     assert.equal(byKey.get('site.url')?.value, 'not a url');
+    // Rules spanning keys are checked even when other keys are wrong.
+    const more = issuesOf(() => parseConfig({ ...minimal, daemon: { fetchIntervalMs: -5 }, http: { host: '10.0.0.1' } }, { source: 'test', env: {} }));
+    assert.deepEqual(more.map((i) => i.key).sort(), ['daemon.fetchIntervalMs', 'http.token']);
   });
 
   it('reads interpolated numbers and booleans as such', () => {

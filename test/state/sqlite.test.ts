@@ -57,6 +57,12 @@ describe('SQLite state store', () => {
     }
   });
 
+  it('refuses to create a file when told it must exist', async () => {
+    const path = join(dir, 'x', 'state.db');
+    await assert.rejects(openSqliteState(path, { mustExist: true }), isCode('STATE_MISSING'));
+    await assert.rejects(stat(join(dir, 'x')), { code: 'ENOENT' });
+  });
+
   it('gives plugins a stable id from folder and name', () => {
     assert.equal(pluginId({ folder: '/srv/plugins/', name: 'notify' }), '/srv/plugins/notify');
     assert.equal(pluginId({ folder: '/srv/./plugins', name: 'notify' }), pluginId({ folder: '/srv/plugins', name: 'notify' }));
