@@ -11,10 +11,10 @@ import type { ProjectLike, ToolkitHandle } from './handle.ts';
 import { silentLogger } from './log.ts';
 import type { ToolkitLogger } from './log.ts';
 import type { RuntimePoolOptions } from './options.ts';
-import { InfoSchema } from './protocol.ts';
+import { InfoSchema, PreparedSchema } from './protocol.ts';
 import type { CallTarget, InitParams, RuntimeInfo } from './protocol.ts';
 import { resolveProject } from './resolve.ts';
-import type { CentralizedResolution, ProjectRef, Resolution, ResolveHost, ResolveSite } from './resolve.ts';
+import type { CentralizedResolution, DistributedResolution, ProjectRef, Resolution, ResolveHost, ResolveSite } from './resolve.ts';
 import { ProjectRuntime } from './runtime.ts';
 import type { RuntimeState } from './runtime.ts';
 
@@ -83,6 +83,8 @@ interface Health {
 
 interface Resolved {
   res: Resolution;
+  /** What runtimes start on: the centralized resolution, or the prepared distributed one. */
+  runnable: CentralizedResolution;
   fp: string;
   checkedAt: number;
 }
@@ -140,7 +142,7 @@ export class RuntimePool {
 
   /** How a project resolves (for `sgeventd toolkit resolve`); uses the cache. */
   async resolve(project: ProjectLike): Promise<Resolution> {
-    return (await this.#resolve(typeof project === 'number' ? { id: project } : { id: project.id, tankName: project.tank_name })).res;
+    return (await this.#resolve(typeof project === 'number' ? { id: project } : { id: project.id, tankName: project.tank_name })).runnable;
   }
 
   /** For `sgeventd toolkit ps`. */
@@ -211,12 +213,7 @@ export class RuntimePool {
 
   async #request(ref: ProjectRef, method: string, params: Record<string, unknown>, needsEngine: boolean): Promise<unknown> {
     if (this.#closed) throw new ToolkitError('TK_POOL_CLOSED', 'the toolkit pool is closed', { details: { project: ref.id } });
-    const { res } = await this.#resolve(ref);
-    if (res.mode === 'distributed') {
-      throw new ToolkitError('TK_DISTRIBUTED_UNSUPPORTED', `project ${ref.id} uses a distributed configuration (plugin ${String(res.pluginId)}); sgeventd resolves it but cannot run it yet`, {
-        details: { project: ref.id, pluginId: res.pluginId ?? null, descriptor: res.descriptor ?? null, steps: res.steps },
-      });
-    }
+    const { runnable: res } = await this.#resolve(ref);
     const full = { ...params, configPath: res.configPath, corePython: res.corePython };
     for (let attempt = 0; ; attempt += 1) {
       const rt = await this.#acquire(res, needsEngine);
@@ -244,17 +241,18 @@ export class RuntimePool {
         const res = await resolveProject(project, this.options, this.#host, this.#deps.lookup);
         for (const w of res.warnings) this.#logger.warn({ project: ref.id }, w);
         this.#logger.info({ project: ref.id, steps: res.steps }, 'toolkit: resolved project');
-        return { res, fp: res.mode === 'centralized' ? fingerprint(res) : '', checkedAt: Date.now() };
+        const runnable = res.mode === 'centralized' ? res : await this.#prepare(res);
+        return { res, runnable, fp: fingerprint(runnable), checkedAt: Date.now() };
       })();
       this.#resolved.set(ref.id, p);
       p.catch(() => this.#resolved.delete(ref.id));
     }
     const r = await p;
     const every = this.#deps.changeCheckIntervalMs ?? 1000;
-    if (r.res.mode === 'centralized' && Date.now() - r.checkedAt >= every) {
+    if (Date.now() - r.checkedAt >= every) {
       r.checkedAt = Date.now();
-      if (fingerprint(r.res) !== r.fp) {
-        this.#logger.info({ project: ref.id, configPath: r.res.configPath }, 'toolkit: configuration or core changed on disk; recycling');
+      if (fingerprint(r.runnable) !== r.fp) {
+        this.#logger.info({ project: ref.id, configPath: r.runnable.configPath }, 'toolkit: configuration or core changed on disk; recycling');
         this.recycle(ref.id);
         return this.#resolve(ref);
       }
@@ -262,8 +260,52 @@ export class RuntimePool {
     return r;
   }
 
+  /**
+   * A distributed configuration: ToolkitManager.prepare_engine in a short-lived
+   * process on toolkit.bootstrapCore, then runtimes start directly on the
+   * prepared configuration's own core (never a core swap in place).
+   */
+  async #prepare(res: DistributedResolution): Promise<CentralizedResolution> {
+    const o = this.options;
+    const projectId = res.project.id;
+    if (o.bootstrapCore === undefined) {
+      throw new ToolkitError('TK_NO_BOOTSTRAP_CORE', `project ${projectId} uses a distributed configuration, which needs toolkit.bootstrapCore`, {
+        details: { project: projectId, pluginId: res.pluginId ?? null, steps: res.steps },
+      });
+    }
+    const installed = path.join(o.bootstrapCore, 'install', 'core', 'python');
+    const corePython = existsSync(installed) ? installed : path.join(o.bootstrapCore, 'python');
+    const bundleCache = o.bundleCache ?? path.join(this.#deps.stateDir, 'toolkit', 'bundle_cache');
+    mkdirSync(bundleCache, { recursive: true });
+    const key = `bootstrap:${projectId}`;
+    const rt = await this.#spawn(key, 'bootstrap', res.python, `bootstrap for project ${projectId}`, undefined, corePython, bundleCache);
+    let prepared;
+    try {
+      const raw = await rt.request('prepare', {
+        pluginId: res.pluginId ?? null, baseConfiguration: res.baseConfiguration ?? res.descriptor ?? null,
+        pipelineConfiguration: res.pipelineConfiguration ?? null, engine: res.engine ?? 'tk-shell', entity: { type: 'Project', id: projectId },
+      });
+      prepared = PreparedSchema.parse(raw);
+    } catch (e) {
+      const d = e instanceof ToolkitError ? e.details : {};
+      throw new ToolkitError('TK_PREPARE_FAILED', `cannot prepare the distributed configuration of project ${projectId}: ${describeError(e)}`, {
+        cause: e, details: { ...d, project: projectId, pluginId: res.pluginId ?? null, cause: e instanceof ToolkitError ? e.code : null },
+      });
+    } finally {
+      await rt.close();
+    }
+    res.steps.push(`bootstrap: prepare_engine on ${corePython} -> ${prepared.configPath} (${String(prepared.descriptor)})`);
+    return {
+      mode: 'centralized', project: res.project, source: res.source, python: res.python, steps: res.steps, warnings: res.warnings,
+      configPath: prepared.configPath, coreRoot: prepared.configPath, corePython: prepared.corePython, coreSource: 'bootstrap',
+      watchFiles: [path.join(prepared.configPath, 'install', 'core', 'info.yml')], watchDirs: [path.join(prepared.configPath, 'config', 'core')],
+      bundleCache,
+    };
+  }
+
   #keyFor(res: CentralizedResolution, needsEngine: boolean): { key: string; mode: InitParams['mode'] } {
     if (this.options.isolation === 'swap') return { key: `swap:${res.python}`, mode: 'swap' };
+    if (res.coreSource === 'bootstrap') return { key: `config:${res.configPath}|${res.python}`, mode: 'distributed' };
     if (this.options.shareCoreRuntimes && !needsEngine && res.coreSource !== 'localized') {
       return { key: `core:${res.coreRoot}|${res.python}`, mode: 'shared-core' };
     }
@@ -319,32 +361,35 @@ export class RuntimePool {
   }
 
   #start(e: Entry, res: CentralizedResolution): Promise<ProjectRuntime> {
-    const slug = createHash('sha1').update(e.key).digest('hex').slice(0, 12);
+    const python = e.mode === 'swap' ? this.options.python : res.python;
+    const label = e.mode === 'centralized' || e.mode === 'distributed' ? `project ${res.project.id}` : e.key;
+    const configPath = e.mode === 'centralized' || e.mode === 'distributed' ? res.configPath : undefined;
+    return this.#spawn(e.key, e.mode, python, label, configPath, e.mode === 'swap' ? undefined : res.corePython, res.bundleCache);
+  }
+
+  #spawn(key: string, mode: InitParams['mode'], python: string, label: string, configPath: string | undefined, corePython: string | undefined, bundleCache: string | undefined): Promise<ProjectRuntime> {
+    const slug = createHash('sha1').update(key).digest('hex').slice(0, 12);
     const shotgunHome = path.join(this.#deps.stateDir, 'toolkit', 'shotgun_home', slug);
     const cwd = path.join(this.#deps.stateDir, 'toolkit', 'run');
     mkdirSync(shotgunHome, { recursive: true });
     mkdirSync(cwd, { recursive: true });
     const o = this.options;
-    const python = e.mode === 'swap' ? o.python : res.python;
+    const env = runtimeEnv(this.#deps.env ?? process.env, {
+      configPath,
+      shotgunHome,
+      secretVars: this.#deps.secretVars ?? [],
+      holdsCore: (d) => existsSync(path.join(d, 'tank')) || existsSync(path.join(d, 'sgtk')),
+    });
+    if (bundleCache !== undefined) env.SHOTGUN_BUNDLE_CACHE_PATH = bundleCache;
     return ProjectRuntime.start({
-      label: e.mode === 'centralized' ? `project ${res.project.id}` : e.key,
+      label,
       python,
       script: this.#deps.runtimeScript,
       cwd,
-      env: runtimeEnv(this.#deps.env ?? process.env, {
-        configPath: e.mode === 'centralized' ? res.configPath : undefined,
-        shotgunHome,
-        secretVars: this.#deps.secretVars ?? [],
-        holdsCore: (d) => existsSync(path.join(d, 'tank')) || existsSync(path.join(d, 'sgtk')),
-      }),
-      init: {
-        site: this.#deps.site, mode: e.mode,
-        configPath: e.mode === 'centralized' ? res.configPath : undefined,
-        corePython: e.mode === 'swap' ? undefined : res.corePython,
-        pythonPath: o.pythonPath, syncPathCache: o.syncPathCache,
-      },
+      env,
+      init: { site: this.#deps.site, mode, configPath, corePython, pythonPath: o.pythonPath, syncPathCache: o.syncPathCache },
       initTimeoutMs: this.#deps.initTimeoutMs ?? 120_000,
-      callTimeoutMs: o.callTimeoutMs,
+      callTimeoutMs: mode === 'bootstrap' ? Math.max(o.callTimeoutMs, this.#deps.initTimeoutMs ?? 120_000) : o.callTimeoutMs,
       queueLimit: o.queueLimit,
       maxMessageBytes: this.#deps.maxMessageBytes ?? 64 * 1024 * 1024,
       maxLogLineBytes: this.#deps.maxLogLineBytes ?? 8192,

@@ -4,7 +4,8 @@ import type { Secret } from '../shared/secret.ts';
 /** What `init` carries. The script key is a Secret until the moment it is written to the pipe. */
 export interface InitParams {
   site: { url: string; scriptName: string; scriptKey: Secret } | null;
-  mode: 'centralized' | 'shared-core' | 'swap';
+  /** bootstrap: a short-lived process on toolkit.bootstrapCore that only prepares distributed configurations. */
+  mode: 'centralized' | 'shared-core' | 'swap' | 'distributed' | 'bootstrap';
   configPath?: string | undefined;
   corePython?: string | undefined;
   pythonPath: readonly string[];
@@ -46,5 +47,12 @@ export const ResponseSchema = z.union([
   z.object({ id: z.number(), result: z.unknown(), rss: z.number().nullable().optional() }),
 ]);
 export type Response = z.infer<typeof ResponseSchema>;
+
+export const PreparedSchema = z.object({
+  configPath: z.string(),
+  corePython: z.string(),
+  descriptor: z.string().nullable(),
+});
+export type Prepared = z.infer<typeof PreparedSchema>;
 
 export type CallTarget = 'tk' | 'sgtk' | 'engine' | 'context';

@@ -54,12 +54,15 @@ export interface CentralizedResolution extends ResolutionBase {
   coreRoot: string;
   /** <coreRoot>/install/core/python: first on sys.path. */
   corePython: string;
-  coreSource: 'localized' | 'core-cfg' | 'studio-core';
+  /** bootstrap: a distributed configuration prepared by ToolkitManager.prepare_engine (core in its install/core). */
+  coreSource: 'localized' | 'core-cfg' | 'studio-core' | 'bootstrap';
   coreCfgFile?: string | undefined;
   /** Files whose change means the runtime must be recycled. */
   watchFiles: string[];
   /** Folders whose *.yml files are watched too. */
   watchDirs: string[];
+  /** SHOTGUN_BUNDLE_CACHE_PATH for prepared distributed configurations. */
+  bundleCache?: string | undefined;
 }
 
 export interface DistributedResolution extends ResolutionBase {

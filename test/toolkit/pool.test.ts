@@ -41,7 +41,6 @@ describe('RuntimePool', () => {
         gamma: { mode: 'centralized', path: studio.gamma },
         73: { mode: 'centralized', path: studio.delta },
         74: { mode: 'centralized', path: path.join(tmp.dir, 'configs', 'crashy') },
-        75: { mode: 'distributed', pluginId: 'basic.shell' },
       },
       ...over,
     }), {
@@ -210,9 +209,26 @@ describe('RuntimePool', () => {
     await waitFor(() => !alive(first.pid) && !alive(fourth.pid) && !alive(afterChange.pid), 5000, 'old runtimes to stop');
   });
 
-  it('reports distributed configurations as not runnable yet, with a code', async () => {
-    const err = await rejectsWith(pool().forProject(75).call('tk', 'probe'), 'TK_DISTRIBUTED_UNSUPPORTED');
-    assert.equal(err.details.pluginId, 'basic.shell');
+  it('prepares a distributed configuration on the bootstrap core, then runs on the prepared core', async () => {
+    const source = writeConfig(path.join(tmp.dir, 'dist-source'), { core: { localized: { version: 'v5.0.0-dist', api3Version: '3.5.0' } }, projectId: 75 });
+    const projects = {
+      75: { mode: 'distributed' as const, pluginId: 'basic.shell', baseConfiguration: `sgtk:descriptor:path?path=${source}` },
+      76: { mode: 'distributed' as const, pluginId: 'basic.shell', baseConfiguration: 'sgtk:descriptor:app_store?name=tk-config-basic' },
+    };
+    const none = await rejectsWith(pool({ projects }).forProject(75).call('tk', 'probe'), 'TK_NO_BOOTSTRAP_CORE');
+    assert.equal(none.details.pluginId, 'basic.shell');
+    const p = pool({ projects, bootstrapCore: studio.studioCore });
+    const r = await probe(p, 75);
+    assert.equal(r.coreVersion, 'v5.0.0-dist', 'runs on the prepared configuration\'s core, not the bootstrap core');
+    assert.equal(r.shotgunApi3, '3.5.0');
+    assert.equal(r.configPath, path.join(tmp.dir, 'state', 'toolkit', 'bundle_cache', 'fakesite', 'p75.basic.shell', 'cfg'));
+    assert.equal(r.tankFile, path.join(r.configPath, 'install', 'core', 'python', 'tank', '__init__.py'));
+    const res = await p.resolve(75);
+    assert.equal(res.mode, 'centralized');
+    if (res.mode === 'centralized') assert.equal(res.coreSource, 'bootstrap');
+    const failed = await rejectsWith(p.forProject(76).call('tk', 'probe'), 'TK_PREPARE_FAILED');
+    assert.equal(failed.details.type, 'tank.TankError');
+    assert.equal(p.list().length, 1, 'bootstrap processes are gone');
   });
 
   it('keeps the daemon\'s secret variables and foreign cores out of runtimes', async () => {

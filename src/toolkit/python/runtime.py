@@ -195,7 +195,13 @@ class Runtime(object):
         project = self.projects.get(config_path)
         if project is None:
             project = Project(config_path)
-            project.tk = self.sgtk.sgtk_from_path(config_path)
+            if self.mode == "distributed":
+                # A prepared (bootstrapped) configuration: build it directly, as the bootstrap does.
+                from tank import pipelineconfig
+
+                project.tk = self.sgtk.sgtk_from_path(pipelineconfig.PipelineConfiguration(config_path))
+            else:
+                project.tk = self.sgtk.sgtk_from_path(config_path)
             self.projects[config_path] = project
         return project
 
@@ -209,9 +215,9 @@ class Runtime(object):
         out = {"pid": os.getpid(), "python": sys.version.split()[0], "mode": self.mode}
         if self.mode == "swap":
             return out
-        if self.mode not in ("centralized", "shared-core"):
+        if self.mode not in ("centralized", "shared-core", "distributed", "bootstrap"):
             raise RpcError("TK_BAD_REQUEST", "unknown mode %r" % self.mode)
-        config_path = params.get("configPath") if self.mode == "centralized" else None
+        config_path = params.get("configPath") if self.mode in ("centralized", "distributed") else None
         self._load_core(params["corePython"], config_path)
         if config_path:
             self._project(params)
@@ -335,6 +341,24 @@ class Runtime(object):
         if hasattr(engine, "execute_command"):
             return to_json(engine.execute_command(name, args))
         return to_json(commands[name]["callback"](*args))
+
+    def m_prepare(self, params):
+        """Bootstrap mode: ToolkitManager.prepare_engine, in a short-lived process on the bootstrap core."""
+        if self.mode != "bootstrap":
+            raise RpcError("TK_BAD_REQUEST", "prepare runs only in a bootstrap runtime")
+        mgr = self.sgtk.bootstrap.ToolkitManager(self.sgtk.get_authenticated_user())
+        if params.get("pluginId"):
+            mgr.plugin_id = params["pluginId"]
+        if params.get("baseConfiguration"):
+            mgr.base_configuration = params["baseConfiguration"]
+        if params.get("pipelineConfiguration") is not None:
+            mgr.pipeline_configuration = params["pipelineConfiguration"]
+        path, descriptor = mgr.prepare_engine(params.get("engine"), params.get("entity"))
+        core_python = os.path.join(path, "install", "core", "python")
+        if not os.path.isdir(core_python):
+            raise RpcError("TK_PREPARE_FAILED", "prepared configuration %s has no core at %s" % (path, core_python))
+        uri = descriptor.get_uri() if hasattr(descriptor, "get_uri") else (str(descriptor) if descriptor else None)
+        return {"configPath": path, "corePython": core_python, "descriptor": uri}
 
     def m_shutdown(self, params):
         for project in list(self.projects.values()):
