@@ -1,3 +1,4 @@
+import type { ShotgunClient } from '../shotgrid/index.ts';
 import type { EventLogEntry } from '../shared/index.ts';
 
 /**
@@ -14,15 +15,8 @@ export interface EventSource {
   readIds(ids: readonly number[], signal?: AbortSignal): Promise<EventLogEntry[]>;
 }
 
-/** A minimal view of the api3 client: what the event source needs of it. */
-export interface EventQueryClient {
-  find(
-    entityType: string,
-    filters: unknown[],
-    fields: string[],
-    options: { order: Array<{ field_name: string; direction: 'asc' | 'desc' }>; limit: number },
-  ): Promise<Array<Record<string, unknown>>>;
-}
+/** What the event source needs of the api3 client. */
+export type EventQueryClient = Pick<ShotgunClient, 'find'>;
 
 export interface SourceLogger {
   debug(obj: object, msg?: string): void;

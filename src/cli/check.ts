@@ -1,0 +1,74 @@
+import type { Command } from 'commander';
+import { pino } from 'pino';
+import { loadConfig, pluginOptionsFor } from '../config/index.ts';
+import { PluginHost, scanPluginFolder } from '../plugins/index.ts';
+import { describeError } from '../shared/index.ts';
+import { siteClient } from './site-client.ts';
+
+export interface CheckLine {
+  ok: boolean;
+  what: string;
+  detail: string;
+}
+
+/** Validates the config, the site connection and every plugin's import, without starting the loop. */
+export async function runCheck(configPath: string): Promise<CheckLine[]> {
+  const lines: CheckLine[] = [];
+  const config = await loadConfig(configPath);
+  lines.push({ ok: true, what: 'config', detail: `${config.source} (${config.format})` });
+  for (const w of config.warnings) lines.push({ ok: true, what: 'config warning', detail: w });
+  const sg = siteClient(config);
+  try {
+    const info = await sg.info();
+    await sg.find('EventLogEntry', [], ['id'], { limit: 1, order: [{ field_name: 'id', direction: 'desc' }] });
+    lines.push({ ok: true, what: 'site', detail: `${config.site.url} answers (version ${JSON.stringify(info['version'])}); script ${config.site.script.name} authenticated` });
+  } catch (err) {
+    lines.push({ ok: false, what: 'site', detail: `${config.site.url}: ${describeError(err)}` });
+  } finally {
+    await sg.close();
+  }
+  const logger = pino({ level: 'silent' });
+  for (const folder of config.plugins) {
+    let scan;
+    try {
+      scan = await scanPluginFolder(folder.path);
+    } catch (err) {
+      lines.push({ ok: false, what: `plugins ${folder.path}`, detail: describeError(err) });
+      continue;
+    }
+    for (const entry of scan.plugins) {
+      const what = `plugin ${entry.name}`;
+      if (entry.kind === 'refused') lines.push({ ok: false, what, detail: entry.error.message });
+      else if (entry.kind === 'python') lines.push({ ok: true, what, detail: `${entry.file}: ${entry.status}` });
+      else {
+        const host = new PluginHost({
+          file: entry.file, folder: folder.path, name: entry.name, siteUrl: config.site.url, useSessionUuid: false,
+          callbackTimeoutMs: pluginOptionsFor(folder, entry.name).callbackTimeoutMs, logger,
+        });
+        try {
+          const r = await host.load();
+          lines.push(
+            r.ok
+              ? { ok: true, what, detail: `${r.callbacks.length} callback(s): ${r.callbacks.map((c) => c.name).join(', ')}` }
+              : { ok: false, what, detail: `${r.error.code}: ${r.error.message}` },
+          );
+        } finally {
+          await host.close();
+        }
+      }
+    }
+  }
+  return lines;
+}
+
+export function registerCheckCommand(program: Command): void {
+  program
+    .command('check')
+    .description('validate config, site access and plugin imports without starting the loop')
+    .requiredOption('-c, --config <file>', 'sgeventd.yaml or shotgunEventDaemon.conf')
+    .action(async (opts: { config: string }) => {
+      const lines = await runCheck(opts.config);
+      for (const l of lines) process.stdout.write(`${l.ok ? 'ok  ' : 'FAIL'} ${l.what}: ${l.detail}\n`);
+      if (lines.some((l) => !l.ok)) process.exitCode = 1;
+    });
+}

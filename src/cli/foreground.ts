@@ -1,0 +1,50 @@
+import type { Command } from 'commander';
+import { loadConfig } from '../config/index.ts';
+import { Daemon } from '../dispatch/index.ts';
+import { claimPidFile } from './pidfile.ts';
+import { Shutdown } from './shutdown.ts';
+import { parseEventId } from './options.ts';
+
+export interface ForegroundOptions {
+  config: string;
+  from?: number;
+  /** commander's `--no-console`: false when started in the background. */
+  console?: boolean;
+}
+
+/** Runs the daemon in this process until SIGINT/SIGTERM. */
+export async function runForeground(opts: ForegroundOptions): Promise<void> {
+  const console = opts.console ?? true;
+  const config = await loadConfig(opts.config);
+  const shutdown = new Shutdown();
+  const release = claimPidFile(config.daemon.pidFile);
+  shutdown.register(() => Promise.resolve(release()));
+  let daemon: Daemon;
+  try {
+    daemon = await Daemon.open({ config, console, ...(opts.from !== undefined ? { fromId: opts.from } : {}) });
+  } catch (err) {
+    release();
+    throw err;
+  }
+  for (const w of config.warnings) daemon.logger.warn(w);
+  shutdown.register(() => daemon.stop());
+  try {
+    await daemon.start();
+  } catch (err) {
+    await shutdown.run();
+    throw err;
+  }
+  await shutdown.finished;
+}
+
+export function registerForegroundCommand(program: Command): void {
+  program
+    .command('foreground')
+    .description('run the daemon in this terminal (Ctrl-C stops it gracefully)')
+    .requiredOption('-c, --config <file>', 'sgeventd.yaml or shotgunEventDaemon.conf')
+    .option('--from <id>', 'plugins with no state start after this event id', parseEventId)
+    .option('--no-console', 'log to files only (used by `sgeventd start`)')
+    .action(async (opts: ForegroundOptions) => {
+      await runForeground(opts);
+    });
+}

@@ -1,0 +1,82 @@
+import { existsSync } from 'node:fs';
+import type { Command } from 'commander';
+import { loadConfig } from '../config/index.ts';
+import { describeError } from '../shared/index.ts';
+import { openSqliteState } from '../state/index.ts';
+import { runningPid } from './pidfile.ts';
+import { siteClient } from './site-client.ts';
+
+interface StatusRow {
+  plugin: string;
+  active: boolean;
+  cursor: number | null;
+  backlog: number;
+  lag: number | null;
+  processed: number;
+  failed: number;
+  lastError: string | null;
+}
+
+/** Per plugin: cursor, backlog size, lag behind the site's newest event, errors. */
+export async function collectStatus(configPath: string): Promise<{ running: number | null; newest: number | null; siteError: string | null; plugins: StatusRow[] }> {
+  const config = await loadConfig(configPath);
+  const running = runningPid(config.daemon.pidFile);
+  let newest: number | null = null;
+  let siteError: string | null = null;
+  const sg = siteClient(config);
+  try {
+    const rows = await sg.find('EventLogEntry', [], ['id'], { order: [{ field_name: 'id', direction: 'desc' }], limit: 1 });
+    newest = typeof rows[0]?.['id'] === 'number' ? rows[0]['id'] : 0;
+  } catch (err) {
+    siteError = describeError(err);
+  } finally {
+    await sg.close();
+  }
+  const plugins: StatusRow[] = [];
+  if (existsSync(config.daemon.state)) {
+    const store = await openSqliteState(config.daemon.state);
+    try {
+      const counters = await store.counters();
+      for (const p of await store.loadPlugins()) {
+        const mine = counters.filter((c) => c.pluginId === p.id);
+        plugins.push({
+          plugin: p.id,
+          active: p.active,
+          cursor: p.lastEventId,
+          backlog: p.backlog.length,
+          lag: newest !== null && p.lastEventId !== null ? Math.max(0, newest - p.lastEventId) : null,
+          processed: mine.reduce((n, c) => n + c.processed, 0),
+          failed: mine.reduce((n, c) => n + c.failed, 0),
+          lastError: p.lastError,
+        });
+      }
+    } finally {
+      await store.close();
+    }
+  }
+  return { running, newest, siteError, plugins };
+}
+
+export function registerStatusCommand(program: Command): void {
+  program
+    .command('status')
+    .description('per plugin: cursor, backlog, lag behind the newest event, errors')
+    .requiredOption('-c, --config <file>', 'sgeventd.yaml or shotgunEventDaemon.conf')
+    .option('--json', 'print JSON')
+    .action(async (opts: { config: string; json?: boolean }) => {
+      const s = await collectStatus(opts.config);
+      if (opts.json) {
+        process.stdout.write(`${JSON.stringify(s, null, 2)}\n`);
+        return;
+      }
+      const out: string[] = [];
+      out.push(`daemon: ${s.running === null ? 'not running' : `running (pid ${s.running})`}`);
+      out.push(`site newest event: ${s.newest ?? `unknown (${s.siteError ?? ''})`}`);
+      out.push('');
+      out.push(['PLUGIN', 'STATE', 'CURSOR', 'BACKLOG', 'LAG', 'OK', 'FAILED', 'LAST ERROR'].join('\t'));
+      for (const p of s.plugins) {
+        out.push([p.plugin, p.active ? 'active' : 'inactive', p.cursor ?? '-', p.backlog, p.lag ?? '-', p.processed, p.failed, p.lastError ?? ''].join('\t'));
+      }
+      process.stdout.write(`${out.join('\n')}\n`);
+    });
+}

@@ -1,0 +1,333 @@
+import type { Logger } from 'pino';
+import { pluginOptionsFor, type DaemonConfig, type PluginFolderConfig } from '../config/index.ts';
+import { PluginFolderWatcher, PluginHost, type PluginFileEntry, type PluginHostOptions, type RequestHandler } from '../plugins/index.ts';
+import { pluginId, type PluginState, type StateStore } from '../state/index.ts';
+import { toEventLogEntry, type EventLog } from '../source/index.ts';
+import { describeError } from '../shared/index.ts';
+import { PluginLane, type LaneFailure, type RetryItem, type TimingRecord } from './lane.ts';
+import { StateBatcher } from './state-batcher.ts';
+import { buildScope, type ProjectDirectory } from './scope.ts';
+
+export type PluginStatus =
+  | 'loading'
+  | 'running'
+  | 'deactivated'
+  | 'load-failed'
+  | 'disabled'
+  | 'refused'
+  | 'removed'
+  | 'waiting for a Python runtime';
+
+/** What `status` shows for one plugin. */
+export interface PluginSnapshot {
+  id: string;
+  name: string;
+  folder: string;
+  file: string | null;
+  kind: 'js' | 'python' | 'refused' | 'unknown';
+  status: PluginStatus;
+  lastEventId: number | null;
+  backlog: number;
+  lag: number | null;
+  lastError: string | null;
+  processed: number;
+  failed: number;
+  meanMs: number | null;
+}
+
+export interface EngineOptions {
+  config: DaemonConfig;
+  store: StateStore;
+  eventLog: EventLog;
+  directory: ProjectDirectory;
+  logger: Logger;
+  /** The logger a plugin's own records go to (engine log or its own file). */
+  pluginLogger?: (name: string) => Logger | Promise<Logger>;
+  /** Start plugins with no state after this event id (`--from`), instead of the newest. */
+  fromId?: number;
+  onTiming?: (record: TimingRecord) => void;
+  onFailure?: (failure: LaneFailure) => void;
+  handleRequest?: RequestHandler;
+  /** For tests: how plugin folders are watched. */
+  watch?: { pollIntervalMs?: number; debounceMs?: number; fsWatch?: boolean };
+}
+
+interface PluginRecord {
+  id: string;
+  name: string;
+  folder: PluginFolderConfig;
+  entry: PluginFileEntry | null;
+  status: PluginStatus;
+  host: PluginHost | null;
+  lane: PluginLane | null;
+  lastError: string | null;
+  frozen: PluginState | null;
+  /** Serialises load/reload/remove of one plugin. */
+  busy: Promise<void>;
+  sawInactive: boolean;
+}
+
+/**
+ * The engine: owns the plugin folders, one lane per active plugin, and the
+ * state batcher. Plugins advance independently; hot reload replaces a
+ * plugin's thread and lane without touching the others.
+ */
+export class Engine {
+  readonly #opts: EngineOptions;
+  readonly #batcher: StateBatcher;
+  readonly #plugins = new Map<string, PluginRecord>();
+  readonly #watchers: PluginFolderWatcher[] = [];
+  #states = new Map<string, PluginState>();
+  #newestAtStart = 0;
+  #enablePoll: NodeJS.Timeout | null = null;
+  #closing = false;
+
+  constructor(opts: EngineOptions) {
+    this.#opts = opts;
+    this.#batcher = new StateBatcher(opts.store, {
+      flushMs: opts.config.daemon.stateFlushMs,
+      flushEvents: opts.config.daemon.stateFlushEvents,
+      logger: opts.logger,
+    });
+  }
+
+  get batcher(): StateBatcher {
+    return this.#batcher;
+  }
+
+  /** Binds the state to the site, reads the log's newest id, loads every plugin folder. */
+  async start(): Promise<void> {
+    const { config, store, logger } = this.#opts;
+    await store.bindSite(config.site.url);
+    this.#states = new Map((await store.loadPlugins()).map((s) => [s.id, s]));
+    this.#newestAtStart = await this.#opts.eventLog.start();
+    logger.info({ newestEventId: this.#newestAtStart, plugins: this.#states.size }, 'event log opened');
+    for (const folder of config.plugins) {
+      const watcher = new PluginFolderWatcher({ folder: folder.path, ...this.#opts.watch });
+      watcher.on('add', (entry) => void this.#enqueue(folder, entry.name, () => this.#load(folder, entry)));
+      watcher.on('change', (entry) => void this.#enqueue(folder, entry.name, () => this.#reload(folder, entry)));
+      watcher.on('remove', (prev) => void this.#enqueue(folder, prev.name, () => this.#remove(folder, prev)));
+      watcher.on('error', (err) => logger.error({ err, folder: folder.path }, 'plugin folder scan failed'));
+      let entries: PluginFileEntry[];
+      try {
+        entries = await watcher.start();
+      } catch (err) {
+        logger.error({ err, folder: folder.path }, 'plugin folder refused');
+        await watcher.close();
+        continue;
+      }
+      this.#watchers.push(watcher);
+      await Promise.all(entries.map((entry) => this.#enqueue(folder, entry.name, () => this.#load(folder, entry))));
+    }
+    this.#enablePoll = setInterval(() => void this.#pollEnabled(), 2000);
+    this.#enablePoll.unref();
+  }
+
+  /** Per plugin: state, cursor, backlog, lag, errors, counters. */
+  snapshot(): PluginSnapshot[] {
+    const frontier = this.#opts.eventLog.frontier;
+    return [...this.#plugins.values()]
+      .map((p): PluginSnapshot => {
+        const last = p.lane?.lastEventId ?? p.frozen?.lastEventId ?? null;
+        const c = p.lane?.counters;
+        return {
+          id: p.id,
+          name: p.name,
+          folder: p.folder.path,
+          file: p.entry?.file ?? null,
+          kind: p.entry?.kind ?? 'unknown',
+          status: p.lane?.status === 'deactivated' ? 'deactivated' : p.status,
+          lastEventId: last,
+          backlog: p.lane?.backlogSize ?? p.frozen?.backlog.length ?? 0,
+          lag: last === null ? null : Math.max(0, frontier - last),
+          lastError: p.lane?.lastError ?? p.lastError,
+          processed: c?.processed ?? 0,
+          failed: c?.failed ?? 0,
+          meanMs: c && c.processed + c.failed > 0 ? c.totalMs / (c.processed + c.failed) : null,
+        };
+      })
+      .sort((a, b) => a.id.localeCompare(b.id));
+  }
+
+  /** Graceful stop: in-flight callbacks finish, state is written, threads end. */
+  async stop(): Promise<void> {
+    if (this.#closing) return;
+    this.#closing = true;
+    if (this.#enablePoll) clearInterval(this.#enablePoll);
+    const steps: Array<Promise<unknown>> = this.#watchers.map((w) => w.close());
+    this.#opts.eventLog.close();
+    steps.push(...[...this.#plugins.values()].map((p) => p.lane?.stop() ?? Promise.resolve()));
+    await Promise.allSettled(steps);
+    await this.#batcher.close();
+    await Promise.allSettled([...this.#plugins.values()].map((p) => p.host?.close() ?? Promise.resolve()));
+  }
+
+  #enqueue(folder: PluginFolderConfig, name: string, step: () => Promise<void>): Promise<void> {
+    const id = pluginId({ folder: folder.path, name });
+    let rec = this.#plugins.get(id);
+    if (rec === undefined) {
+      rec = {
+        id, name, folder, entry: null, status: 'loading', host: null, lane: null,
+        lastError: null, frozen: this.#states.get(id) ?? null, busy: Promise.resolve(), sawInactive: false,
+      };
+      this.#plugins.set(id, rec);
+    }
+    const next = rec.busy.then(async () => {
+      if (this.#closing) return;
+      try {
+        await step();
+      } catch (err) {
+        this.#opts.logger.error({ err, plugin: name }, 'plugin lifecycle step failed');
+      }
+    });
+    rec.busy = next;
+    return next;
+  }
+
+  async #load(folder: PluginFolderConfig, entry: PluginFileEntry, reactivate = true): Promise<void> {
+    const rec = this.#plugins.get(pluginId({ folder: folder.path, name: entry.name }));
+    if (rec === undefined) return;
+    rec.entry = entry;
+    const opts = pluginOptionsFor(folder, entry.name);
+    const log = this.#opts.logger.child({ plugin: entry.name });
+    if (entry.kind === 'python') {
+      rec.status = 'waiting for a Python runtime';
+      log.info({ file: entry.file }, 'Python plugin found; waiting for a Python runtime');
+      return;
+    }
+    if (entry.kind === 'refused') {
+      rec.status = 'refused';
+      rec.lastError = entry.error.message;
+      log.error({ err: entry.error }, 'plugin refused');
+      return;
+    }
+    if (!opts.enabled) {
+      rec.status = 'disabled';
+      log.info('plugin disabled in the config; its cursor stays where it is');
+      return;
+    }
+    const hostOptions: PluginHostOptions = {
+      file: entry.file,
+      folder: folder.path,
+      name: entry.name,
+      siteUrl: this.#opts.config.site.url,
+      useSessionUuid: this.#opts.config.site.useSessionUuid,
+      callbackTimeoutMs: opts.callbackTimeoutMs,
+      logger: (await this.#opts.pluginLogger?.(entry.name)) ?? log,
+      ...(this.#opts.handleRequest ? { handleRequest: this.#opts.handleRequest } : {}),
+    };
+    const host = new PluginHost(hostOptions);
+    rec.host = host;
+    const loaded = await host.load();
+    if (!loaded.ok) {
+      rec.status = 'load-failed';
+      rec.lastError = loaded.error.message;
+      log.error({ err: loaded.error }, 'plugin failed to load; it is retried when its file changes');
+      return;
+    }
+    rec.lastError = null;
+    const state = await this.#opts.store.getPlugin(rec.id);
+    rec.frozen = state ?? null;
+    let lastEventId: number;
+    if (state?.lastEventId != null) {
+      lastEventId = state.lastEventId;
+      if (!state.active && reactivate) log.info({ lastEventId }, 'plugin was inactive; resuming from its frozen cursor');
+    } else {
+      lastEventId = this.#opts.fromId ?? opts.startAt ?? this.#newestAtStart;
+      log.info({ lastEventId }, 'new plugin: starting after this event');
+    }
+    const scriptNames = [...new Set(loaded.callbacks.map((c) => c.scriptName))];
+    const lane = new PluginLane(
+      { lastEventId, backlog: state?.backlog ?? [], lastError: state?.lastError ?? null },
+      this.#opts.eventLog,
+      host,
+      buildScope({ projects: opts.projects, ignoreOwnEvents: opts.ignoreOwnEvents, scriptNames, directory: this.#opts.directory }),
+      this.#batcher,
+      {
+        id: rec.id, folder: folder.path, name: entry.name,
+        batchSize: this.#opts.config.daemon.maxEventBatchSize,
+        fetchIntervalMs: this.#opts.config.daemon.fetchIntervalMs,
+        backlogTimeoutMs: this.#opts.config.daemon.backlogTimeoutMs,
+        retries: opts.retries, retryBackoffMs: opts.retryBackoffMs, deadLetter: opts.deadLetter,
+        logger: log,
+        ...(this.#opts.onTiming ? { onTiming: this.#opts.onTiming } : {}),
+        ...(this.#opts.onFailure ? { onFailure: this.#opts.onFailure } : {}),
+      },
+    );
+    lane.setRetrySource((limit) => this.#takeRetries(rec.id, limit));
+    this.#batcher.plugin({ id: rec.id, folder: folder.path, name: entry.name, lastEventId, active: true, lastError: null });
+    rec.lane = lane;
+    rec.status = 'running';
+    void lane.start().then(() => {
+      if (lane.status === 'deactivated' && rec.lane === lane) rec.status = 'deactivated';
+    });
+  }
+
+  async #reload(folder: PluginFolderConfig, entry: PluginFileEntry): Promise<void> {
+    const rec = this.#plugins.get(pluginId({ folder: folder.path, name: entry.name }));
+    this.#opts.logger.info({ plugin: entry.name, file: entry.file }, 'plugin file changed; reloading');
+    if (rec) await this.#unload(rec);
+    await this.#load(folder, entry);
+  }
+
+  async #remove(folder: PluginFolderConfig, prev: PluginFileEntry): Promise<void> {
+    const rec = this.#plugins.get(pluginId({ folder: folder.path, name: prev.name }));
+    if (!rec) return;
+    this.#opts.logger.info({ plugin: prev.name }, 'plugin file removed; its cursor is kept');
+    await this.#unload(rec);
+    rec.status = 'removed';
+  }
+
+  async #unload(rec: PluginRecord): Promise<void> {
+    const lane = rec.lane;
+    rec.lane = null;
+    if (lane) {
+      await lane.stop();
+      rec.frozen = {
+        id: rec.id, folder: rec.folder.path, name: rec.name, lastEventId: lane.lastEventId,
+        active: lane.status !== 'deactivated', lastError: lane.lastError,
+        backlog: lane.backlogIds.map((eventId) => ({ eventId, expiresAt: 0 })), updatedAt: Date.now(),
+      };
+    }
+    await this.#batcher.flush();
+    await rec.host?.close();
+    rec.host = null;
+  }
+
+  async #takeRetries(id: string, limit: number): Promise<RetryItem[]> {
+    const letters = await this.#opts.store.deadLetters.takeRetries(id, limit);
+    const items: RetryItem[] = [];
+    for (const letter of letters) {
+      let event;
+      try {
+        event = toEventLogEntry(letter.event as Record<string, unknown>);
+      } catch (err) {
+        await this.#opts.store.deadLetters.fail(letter.id, `stored event is unreadable: ${describeError(err)}`);
+        continue;
+      }
+      items.push({
+        event,
+        resolve: () => this.#opts.store.deadLetters.resolve(letter.id),
+        fail: (error) => this.#opts.store.deadLetters.fail(letter.id, error),
+      });
+    }
+    return items;
+  }
+
+  /** `sgeventd plugin enable NAME` flips the stored flag; a deactivated plugin then resumes. */
+  async #pollEnabled(): Promise<void> {
+    for (const rec of this.#plugins.values()) {
+      if (rec.lane?.status !== 'deactivated' || rec.entry === null) continue;
+      const state = await this.#opts.store.getPlugin(rec.id);
+      // Only a flip from the stored "inactive" counts, not the moment before
+      // the deactivation itself reached the state file.
+      if (state?.active === false) rec.sawInactive = true;
+      if (state?.active === true && rec.sawInactive) {
+        rec.sawInactive = false;
+        const entry = rec.entry;
+        this.#opts.logger.info({ plugin: rec.name }, 'plugin enabled; resuming at its cursor');
+        await this.#enqueue(rec.folder, rec.name, () => this.#reload(rec.folder, entry));
+      }
+    }
+  }
+}

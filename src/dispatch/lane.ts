@@ -1,0 +1,366 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Logger } from 'pino';
+import type { EventLogEntry } from '../shared/index.ts';
+import type { EventLog } from '../source/index.ts';
+import type { CallbackResult, ProcessResult, SerializedError } from '../plugins/index.ts';
+import type { PluginState } from '../state/index.ts';
+import type { StateBatcher } from './state-batcher.ts';
+
+/** What a lane needs of a plugin: a JS host or, later, a Python one. */
+export interface LaneHandler {
+  matches(event: EventLogEntry): boolean;
+  process(event: EventLogEntry, options: { attempt: number; replay: boolean }): Promise<ProcessResult>;
+}
+
+/** Decides whether an event is in a plugin's scope (projects, own events). */
+export type EventScope = (event: EventLogEntry) => boolean | Promise<boolean>;
+
+export interface LaneOptions {
+  id: string;
+  folder: string;
+  name: string;
+  batchSize: number;
+  fetchIntervalMs: number;
+  backlogTimeoutMs: number;
+  retries: number;
+  retryBackoffMs: number;
+  deadLetter: boolean;
+  /** A side run: cursors never move and callbacks see `replay: true`. */
+  replay?: boolean;
+  logger: Logger;
+  onTiming?: (line: TimingRecord) => void;
+  onFailure?: (failure: LaneFailure) => void;
+}
+
+export interface TimingRecord {
+  plugin: string;
+  callback: string;
+  eventId: number;
+  startedAt: Date;
+  durationMs: number;
+  /** ms from the event's created_at to the callback's start. */
+  delayMs: number | null;
+  error: string | null;
+}
+
+export interface LaneFailure {
+  plugin: string;
+  callback: string | null;
+  eventId: number;
+  error: SerializedError;
+  /** What happened to the plugin: deactivated, or the event skipped (and dead-lettered). */
+  action: 'deactivated' | 'skipped';
+}
+
+export type LaneStatus = 'running' | 'stopping' | 'stopped' | 'deactivated';
+
+/**
+ * One plugin's walk through the event log: its cursor (the last event whose
+ * callbacks all finished), its backlog of missing ids, and its errors. Lanes
+ * run concurrently; within a lane, events are handled one at a time in the
+ * order read, and ids found late in the backlog come after higher ones.
+ */
+export class PluginLane {
+  readonly id: string;
+  readonly #opts: LaneOptions;
+  readonly #log: EventLog;
+  readonly #handler: LaneHandler;
+  readonly #scope: EventScope;
+  readonly #batcher: StateBatcher | null;
+  #lastEventId: number;
+  #readPos: number;
+  #lastSeenId: number;
+  #backlog = new Map<number, number>();
+  #lastError: string | null;
+  #status: LaneStatus = 'stopped';
+  #stop = new AbortController();
+  #running: Promise<void> | null = null;
+  #lastBacklogCheck = 0;
+  #retryTaker: ((limit: number) => Promise<RetryItem[]>) | null = null;
+  readonly counters = { processed: 0, skipped: 0, failed: 0, totalMs: 0 };
+
+  constructor(
+    state: Pick<PluginState, 'lastEventId' | 'backlog' | 'lastError'> & { lastEventId: number },
+    log: EventLog,
+    handler: LaneHandler,
+    scope: EventScope,
+    batcher: StateBatcher | null,
+    opts: LaneOptions,
+  ) {
+    this.id = opts.id;
+    this.#opts = opts;
+    this.#log = log;
+    this.#handler = handler;
+    this.#scope = scope;
+    this.#batcher = batcher;
+    this.#lastEventId = state.lastEventId;
+    this.#readPos = state.lastEventId;
+    this.#lastSeenId = state.lastEventId;
+    this.#lastError = state.lastError;
+    for (const b of state.backlog) this.#backlog.set(b.eventId, b.expiresAt);
+  }
+
+  get status(): LaneStatus {
+    return this.#status;
+  }
+
+  get lastEventId(): number {
+    return this.#lastEventId;
+  }
+
+  get backlogSize(): number {
+    return this.#backlog.size;
+  }
+
+  get backlogIds(): number[] {
+    return [...this.#backlog.keys()].sort((a, b) => a - b);
+  }
+
+  get lastError(): string | null {
+    return this.#lastError;
+  }
+
+  /** Where retries of dead letters come from (the engine wires the state store in). */
+  setRetrySource(take: (limit: number) => Promise<RetryItem[]>): void {
+    this.#retryTaker = take;
+  }
+
+  /** Starts the lane's loop; resolves when it stops or the plugin is deactivated. */
+  start(): Promise<void> {
+    if (this.#running) return this.#running;
+    this.#stop = new AbortController();
+    this.#status = 'running';
+    this.#running = this.#loop().finally(() => {
+      this.#running = null;
+      if (this.#status !== 'deactivated') this.#status = 'stopped';
+    });
+    return this.#running;
+  }
+
+  /** Lets the event in flight finish (its callbacks are never cut short here), then stops. */
+  async stop(): Promise<void> {
+    if (this.#status === 'running') this.#status = 'stopping';
+    this.#stop.abort();
+    await this.#running;
+  }
+
+  /** Runs events `(from, to]` once (a replay side run); returns how many reached the plugin. */
+  async replayRange(from: number, to: number, onProgress?: (pos: number) => void): Promise<number> {
+    let pos = from;
+    let handled = 0;
+    while (pos < to && !this.#stop.signal.aborted) {
+      const slice = await this.#log.next(pos, this.#opts.batchSize, this.#stop.signal);
+      for (const event of slice.events) {
+        if (event.id > to) return handled;
+        if (await this.#handle(event, 'replay')) handled++;
+        else return handled;
+        onProgress?.(event.id);
+      }
+      if (slice.upTo <= pos) break;
+      pos = slice.upTo;
+    }
+    return handled;
+  }
+
+  async #loop(): Promise<void> {
+    const signal = this.#stop.signal;
+    while (!signal.aborted) {
+      if (!(await this.#checkBacklog())) return;
+      if (!(await this.#runRetries())) return;
+      const wait = this.#backlog.size > 0 ? AbortSignal.any([signal, AbortSignal.timeout(this.#opts.fetchIntervalMs)]) : signal;
+      const slice = await this.#log.next(this.#readPos, this.#opts.batchSize, wait);
+      for (const event of slice.events) {
+        if (event.id <= this.#lastSeenId) continue;
+        this.#noteGaps(event);
+        this.#lastSeenId = event.id;
+        if (!(await this.#handle(event, 'live'))) return;
+        this.#readPos = event.id;
+        if (signal.aborted) return;
+      }
+      this.#readPos = Math.max(this.#readPos, slice.upTo);
+    }
+  }
+
+  /** Ids between the last seen event and this one have not committed yet (or never will). */
+  #noteGaps(event: EventLogEntry): void {
+    const first = this.#lastSeenId + 1;
+    if (event.id <= first) return;
+    const now = Date.now();
+    const age = event.created_at ? now - event.created_at.getTime() : 0;
+    if (age > this.#opts.backlogTimeoutMs) {
+      // The later event is already older than the timeout: the missing ids
+      // would have shown up by now (shotgunEvents PR #37 semantics).
+      this.#opts.logger.info({ from: first, to: event.id - 1, ageMs: age }, 'ignoring old gap in event ids');
+      return;
+    }
+    const expiresAt = now + this.#opts.backlogTimeoutMs;
+    for (let id = first; id < event.id; id++) {
+      if (this.#backlog.has(id)) continue;
+      this.#backlog.set(id, expiresAt);
+      this.#batcher?.backlogAdd(this.id, id, expiresAt);
+    }
+    this.#opts.logger.debug({ from: first, to: event.id - 1 }, 'gap in event ids: waiting for late events');
+  }
+
+  /** Looks for late ids once per fetch interval; drops the expired ones. */
+  async #checkBacklog(): Promise<boolean> {
+    if (this.#backlog.size === 0) return true;
+    const now = Date.now();
+    if (now - this.#lastBacklogCheck < this.#opts.fetchIntervalMs) return true;
+    this.#lastBacklogCheck = now;
+    for (const [id, expiresAt] of this.#backlog) {
+      if (expiresAt <= now) {
+        this.#backlog.delete(id);
+        this.#batcher?.backlogRemove(this.id, id);
+        this.#opts.logger.info({ eventId: id }, 'giving up on missing event id after the backlog timeout');
+      }
+    }
+    if (this.#backlog.size === 0) return true;
+    let found: Map<number, EventLogEntry>;
+    try {
+      found = await this.#log.lookup([...this.#backlog.keys()], this.#stop.signal);
+    } catch (err) {
+      if (!this.#stop.signal.aborted) this.#opts.logger.warn({ err }, 'looking up backlog ids failed; will try again');
+      return true;
+    }
+    for (const event of [...found.values()].sort((a, b) => a.id - b.id)) {
+      if (!this.#backlog.has(event.id)) continue;
+      this.#opts.logger.info({ eventId: event.id }, 'late event arrived from the backlog');
+      if (!(await this.#handle(event, 'backlog'))) return false;
+      this.#backlog.delete(event.id);
+      this.#batcher?.backlogRemove(this.id, event.id);
+    }
+    return true;
+  }
+
+  async #runRetries(): Promise<boolean> {
+    if (this.#retryTaker === null) return true;
+    const items = await this.#retryTaker(20);
+    for (const item of items) {
+      const result = await this.#run(item.event, 'retry');
+      if (result.kind === 'ok') await item.resolve();
+      else if (result.kind === 'aborted') return false;
+      else await item.fail(result.error.message);
+    }
+    return true;
+  }
+
+  /**
+   * Runs one event through the plugin. Returns false when the lane must stop
+   * here (plugin deactivated, or the daemon is stopping), leaving the cursor
+   * on the event before it.
+   */
+  async #handle(event: EventLogEntry, from: 'live' | 'backlog' | 'replay'): Promise<boolean> {
+    let inScope: boolean;
+    try {
+      inScope = this.#handler.matches(event) && (await this.#scope(event));
+    } catch (err) {
+      this.#opts.logger.error({ err, eventId: event.id }, 'deciding whether the event is in scope failed; delivering it');
+      inScope = true;
+    }
+    if (inScope) {
+      const result = await this.#run(event, from);
+      if (result.kind === 'aborted') return false;
+      if (result.kind === 'deactivate') {
+        this.#deactivate(event, result.callback, result.error);
+        return false;
+      }
+      if (result.kind === 'skipped') {
+        this.counters.failed++;
+        this.#lastError = `${result.callback ?? 'plugin'}: ${result.error.message}`;
+      } else this.counters.processed++;
+    } else this.counters.skipped++;
+    this.#advance(event, from);
+    return true;
+  }
+
+  #advance(event: EventLogEntry, from: 'live' | 'backlog' | 'replay' | 'retry'): void {
+    if (from === 'replay' || this.#opts.replay) return;
+    if (from === 'live' && event.id > this.#lastEventId) this.#lastEventId = event.id;
+    this.#batcher?.plugin(this.#row(true));
+    this.#batcher?.eventDone();
+  }
+
+  #deactivate(event: EventLogEntry, callback: string | null, error: SerializedError): void {
+    this.#status = 'deactivated';
+    this.#lastError = `${callback ?? 'plugin'}: ${error.message}`;
+    this.counters.failed++;
+    this.#opts.logger.error(
+      { eventId: event.id, callback, err: error },
+      'callback failed with stopOnError: plugin deactivated; it resumes at this event when its file changes or on `sgeventd plugin enable`',
+    );
+    this.#opts.onFailure?.({ plugin: this.#opts.name, callback, eventId: event.id, error, action: 'deactivated' });
+    if (!this.#opts.replay) this.#batcher?.plugin(this.#row(false));
+  }
+
+  #row(active: boolean): { id: string; folder: string; name: string; lastEventId: number; active: boolean; lastError: string | null } {
+    return { id: this.id, folder: this.#opts.folder, name: this.#opts.name, lastEventId: this.#lastEventId, active, lastError: this.#lastError };
+  }
+
+  async #run(
+    event: EventLogEntry,
+    from: 'live' | 'backlog' | 'replay' | 'retry',
+  ): Promise<
+    | { kind: 'ok' }
+    | { kind: 'aborted' }
+    | { kind: 'deactivate' | 'skipped'; callback: string | null; error: SerializedError }
+  > {
+    const replay = from === 'replay' || this.#opts.replay === true;
+    for (let attempt = 1; ; attempt++) {
+      const result = await this.#handler.process(event, { attempt, replay });
+      this.#record(event, result.results);
+      if (result.outcome === 'aborted') return { kind: 'aborted' };
+      const failure =
+        result.outcome === 'deactivate'
+          ? { callback: result.callback, error: result.error }
+          : result.failures[0] !== undefined
+            ? { callback: result.failures[0].callback, error: result.failures[0].error }
+            : null;
+      if (failure === null) return { kind: 'ok' };
+      if (attempt <= this.#opts.retries && !this.#stop.signal.aborted) {
+        const delay = this.#opts.retryBackoffMs * 2 ** (attempt - 1);
+        this.#opts.logger.warn({ eventId: event.id, callback: failure.callback, attempt, retryInMs: delay, err: failure.error }, 'callback failed; retrying');
+        try {
+          await sleep(delay, undefined, { signal: this.#stop.signal });
+        } catch {
+          return { kind: 'aborted' };
+        }
+        continue;
+      }
+      if (result.outcome === 'deactivate') return { kind: 'deactivate', ...failure };
+      // stopOnError=false: log, dead-letter, skip (shotgunEvents logs and moves on).
+      for (const f of result.failures) {
+        this.#opts.logger.error({ eventId: event.id, callback: f.callback, err: f.error }, 'callback failed; event skipped for this callback');
+        this.#opts.onFailure?.({ plugin: this.#opts.name, callback: f.callback, eventId: event.id, error: f.error, action: 'skipped' });
+        if (this.#opts.deadLetter && from !== 'retry' && !replay) {
+          this.#batcher?.deadLetter({ pluginId: this.id, callback: f.callback, eventId: event.id, event, error: f.error.message, attempts: attempt });
+        }
+      }
+      return { kind: 'skipped', ...failure };
+    }
+  }
+
+  #record(event: EventLogEntry, results: readonly CallbackResult[]): void {
+    for (const r of results) {
+      this.counters.totalMs += r.durationMs;
+      const delayMs = event.created_at ? r.startedAt.getTime() - event.created_at.getTime() : null;
+      this.#opts.onTiming?.({
+        plugin: this.#opts.name, callback: r.callback, eventId: event.id, startedAt: r.startedAt,
+        durationMs: r.durationMs, delayMs, error: r.error ? r.error.message : null,
+      });
+      if (!this.#opts.replay) {
+        this.#batcher?.counter({
+          pluginId: this.id, callback: r.callback, processed: 1, failed: r.error ? 1 : 0, totalMs: r.durationMs,
+          lastEventId: event.id, ...(r.error ? { lastError: r.error.message } : {}),
+        });
+      }
+    }
+  }
+}
+
+/** A dead letter handed back for another try. */
+export interface RetryItem {
+  event: EventLogEntry;
+  resolve(): Promise<void>;
+  fail(error: string): Promise<void>;
+}

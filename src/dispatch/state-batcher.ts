@@ -1,0 +1,168 @@
+import type { Logger } from 'pino';
+import type { CounterDelta, NewDeadLetter, PluginRow, StateBatch, StateStore } from '../state/index.ts';
+
+export interface StateBatcherOptions {
+  flushMs: number;
+  flushEvents: number;
+  logger: Logger;
+}
+
+/**
+ * Collects what the lanes changed and writes it to the state store in one
+ * transaction every `flushMs` or `flushEvents` events, whichever comes first,
+ * so the state cost per event is a few map writes. A crash loses at most the
+ * unflushed window, which is then delivered again (at least once), never
+ * skipped. A failed commit keeps its changes for the next flush.
+ */
+export class StateBatcher {
+  readonly #store: StateStore;
+  readonly #opts: StateBatcherOptions;
+  #plugins = new Map<string, PluginRow>();
+  #backlog = new Map<string, Map<number, number | null>>(); // pluginId → eventId → expiresAt (null = remove)
+  #counters = new Map<string, CounterDelta>();
+  #deadLetters: NewDeadLetter[] = [];
+  #events = 0;
+  #timer: NodeJS.Timeout | null = null;
+  #flushing: Promise<void> | null = null;
+  #closed = false;
+  readonly stats = { flushes: 0, failures: 0 };
+
+  constructor(store: StateStore, opts: StateBatcherOptions) {
+    this.#store = store;
+    this.#opts = opts;
+  }
+
+  plugin(row: PluginRow): void {
+    this.#plugins.set(row.id, { ...row });
+    this.#dirty();
+  }
+
+  backlogAdd(pluginId: string, eventId: number, expiresAt: number): void {
+    this.#backlogFor(pluginId).set(eventId, expiresAt);
+    this.#dirty();
+  }
+
+  backlogRemove(pluginId: string, eventId: number): void {
+    this.#backlogFor(pluginId).set(eventId, null);
+    this.#dirty();
+  }
+
+  counter(delta: CounterDelta): void {
+    const key = `${delta.pluginId}\u0000${delta.callback}`;
+    const prev = this.#counters.get(key);
+    if (prev === undefined) this.#counters.set(key, { ...delta });
+    else {
+      prev.processed += delta.processed;
+      prev.failed += delta.failed;
+      prev.totalMs += delta.totalMs;
+      if (delta.lastEventId !== undefined) prev.lastEventId = delta.lastEventId;
+      if (delta.lastError !== undefined) prev.lastError = delta.lastError;
+    }
+    this.#dirty();
+  }
+
+  deadLetter(entry: NewDeadLetter): void {
+    this.#deadLetters.push(entry);
+    this.#dirty();
+  }
+
+  /** Counts one processed event; flushes when the batch is full. */
+  eventDone(): void {
+    if (++this.#events >= this.#opts.flushEvents) void this.flush();
+  }
+
+  /** Writes everything pending now; concurrent calls share one commit. */
+  async flush(): Promise<void> {
+    if (this.#flushing) {
+      await this.#flushing;
+      if (!this.#hasPending()) return;
+    }
+    if (!this.#hasPending()) return;
+    this.#flushing = this.#flushOnce().finally(() => {
+      this.#flushing = null;
+    });
+    await this.#flushing;
+  }
+
+  /** Flushes and stops the timer. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = null;
+    await this.flush();
+  }
+
+  async #flushOnce(): Promise<void> {
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = null;
+    const batch = this.#take();
+    try {
+      await this.#store.commit(batch);
+      this.stats.flushes++;
+    } catch (err) {
+      this.stats.failures++;
+      this.#opts.logger.error({ err }, 'writing daemon state failed; keeping the changes for the next flush');
+      this.#putBack(batch);
+      this.#dirty();
+    }
+  }
+
+  #take(): StateBatch {
+    const batch: StateBatch = {
+      plugins: [...this.#plugins.values()],
+      backlogAdd: [],
+      backlogRemove: [],
+      counters: [...this.#counters.values()],
+      deadLetters: this.#deadLetters,
+    };
+    for (const [pluginId, ids] of this.#backlog) {
+      for (const [eventId, expiresAt] of ids) {
+        if (expiresAt === null) batch.backlogRemove?.push({ pluginId, eventId });
+        else batch.backlogAdd?.push({ pluginId, eventId, expiresAt });
+      }
+    }
+    this.#plugins = new Map();
+    this.#backlog = new Map();
+    this.#counters = new Map();
+    this.#deadLetters = [];
+    this.#events = 0;
+    return batch;
+  }
+
+  /** Merges a failed batch under anything newer that arrived meanwhile. */
+  #putBack(batch: StateBatch): void {
+    for (const row of batch.plugins ?? []) if (!this.#plugins.has(row.id)) this.#plugins.set(row.id, row);
+    for (const b of batch.backlogAdd ?? []) {
+      const m = this.#backlogFor(b.pluginId);
+      if (!m.has(b.eventId)) m.set(b.eventId, b.expiresAt);
+    }
+    for (const b of batch.backlogRemove ?? []) {
+      const m = this.#backlogFor(b.pluginId);
+      if (!m.has(b.eventId)) m.set(b.eventId, null);
+    }
+    for (const c of batch.counters ?? []) this.counter(c);
+    this.#deadLetters.unshift(...(batch.deadLetters ?? []));
+  }
+
+  #backlogFor(pluginId: string): Map<number, number | null> {
+    let m = this.#backlog.get(pluginId);
+    if (m === undefined) {
+      m = new Map<number, number | null>();
+      this.#backlog.set(pluginId, m);
+    }
+    return m;
+  }
+
+  #hasPending(): boolean {
+    return this.#plugins.size > 0 || this.#backlog.size > 0 || this.#counters.size > 0 || this.#deadLetters.length > 0;
+  }
+
+  #dirty(): void {
+    if (this.#timer !== null || this.#closed) return;
+    this.#timer = setTimeout(() => {
+      this.#timer = null;
+      void this.flush();
+    }, this.#opts.flushMs);
+    this.#timer.unref();
+  }
+}

@@ -1,0 +1,86 @@
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { pino, type Logger, type DestinationStream, type StreamEntry } from 'pino';
+import pretty from 'pino-pretty';
+import roll from 'pino-roll';
+import type { LoggingConfig } from '../config/index.ts';
+
+/** Field names that must never reach a log line, whatever object carries them. */
+export const REDACT_PATHS = [
+  'key', 'scriptKey', 'script_key', 'password', 'user_password', 'session_token', 'sessionToken', 'token', 'authorization',
+  '*.key', '*.scriptKey', '*.script_key', '*.password', '*.user_password', '*.session_token', '*.sessionToken', '*.token', '*.authorization',
+];
+
+export interface Loggers {
+  /** The engine log (console in the foreground, plus its file). */
+  engine: Logger;
+  /** A plugin's logger: its own file in per-plugin mode, else the engine log. */
+  plugin(name: string): Promise<Logger>;
+  /** One line per callback, or null when `logging.timing` is off. */
+  timing: Logger | null;
+  close(): Promise<void>;
+}
+
+interface Closable {
+  end?: () => void;
+  flushSync?: () => void;
+}
+
+/**
+ * Builds the daemon's loggers from `logging`: JSON lines in rotated files
+ * (pino-roll: daily or by size, keeping `rotate.keep` files) and, in the
+ * foreground, readable lines on the console.
+ */
+export async function createLoggers(cfg: LoggingConfig, opts: { console: boolean; files: boolean }): Promise<Loggers> {
+  const streams: Closable[] = [];
+  const fileStream = async (base: string): Promise<DestinationStream> => {
+    await mkdir(cfg.dir, { recursive: true });
+    const s = await roll({
+      file: join(cfg.dir, base),
+      mkdir: true,
+      ...(cfg.rotate.frequency === 'daily' ? { frequency: 'daily' } : { size: `${cfg.rotate.maxSizeMb}m` }),
+      limit: { count: cfg.rotate.keep },
+    });
+    streams.push(s);
+    return s;
+  };
+  const engineStreams: StreamEntry[] = [];
+  if (opts.console) engineStreams.push({ level: cfg.level, stream: pretty({ colorize: process.stdout.isTTY, sync: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' }) });
+  if (opts.files) engineStreams.push({ level: cfg.level, stream: await fileStream(cfg.file) });
+  const base = { level: cfg.level, redact: { paths: REDACT_PATHS, censor: '********' } };
+  const engine = engineStreams.length > 0 ? pino(base, pino.multistream(engineStreams)) : pino({ ...base, enabled: false });
+
+  const pluginLoggers = new Map<string, Promise<Logger>>();
+  const plugin = (name: string): Promise<Logger> => {
+    if (cfg.mode === 'single' || !opts.files) return Promise.resolve(engine.child({ plugin: name }));
+    let l = pluginLoggers.get(name);
+    if (l === undefined) {
+      l = fileStream(`plugin.${name}`).then((s) => {
+        const own: StreamEntry[] = [{ level: cfg.level, stream: s }];
+        if (opts.console && engineStreams[0]) own.push(engineStreams[0]);
+        return pino(base, pino.multistream(own)).child({ plugin: name });
+      });
+      pluginLoggers.set(name, l);
+    }
+    return l;
+  };
+
+  const timing = cfg.timing && opts.files ? pino({ level: 'info', base: null }, await fileStream(`${cfg.file}.timing`)) : null;
+
+  return {
+    engine,
+    plugin,
+    timing,
+    async close() {
+      await Promise.allSettled(pluginLoggers.values());
+      for (const s of streams) {
+        try {
+          s.flushSync?.();
+        } catch {
+          // A stream that is not ready to flush is ended below anyway.
+        }
+        s.end?.();
+      }
+    },
+  };
+}

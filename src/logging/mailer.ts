@@ -1,0 +1,89 @@
+import { hostname } from 'node:os';
+import nodemailer, { type Transporter } from 'nodemailer';
+import type { Logger } from 'pino';
+import type { EmailConfig } from '../config/index.ts';
+import { redact } from '../shared/index.ts';
+
+export interface Alert {
+  level: 'warn' | 'error';
+  /** The plugin it concerns, or null for the engine itself. */
+  plugin: string | null;
+  title: string;
+  body: string;
+  /** Recipients from the plugin's `setEmails`: true = the configured ones, false = none. */
+  recipients?: boolean | readonly string[];
+}
+
+/**
+ * Mails alerts through the configured SMTP server (nodemailer: TLS, STARTTLS,
+ * auth), with the subject carrying the level as shotgunEvents does. At most
+ * `maxPerHour` mails go out per plugin (and for the engine), so a plugin that
+ * fails on every event can't send thousands; what is held back is counted and
+ * mentioned in the next mail that goes out.
+ */
+export class AlertMailer {
+  readonly #cfg: EmailConfig;
+  readonly #log: Logger;
+  readonly #transport: Transporter | null;
+  readonly #sent = new Map<string, number[]>();
+  readonly #suppressed = new Map<string, number>();
+  #pending = new Set<Promise<void>>();
+
+  constructor(cfg: EmailConfig, logger: Logger) {
+    this.#cfg = cfg;
+    this.#log = logger;
+    this.#transport =
+      cfg.enabled && cfg.host
+        ? nodemailer.createTransport({
+            host: cfg.host,
+            port: cfg.port,
+            secure: cfg.secure,
+            ...(cfg.starttls ? { requireTLS: true } : { ignoreTLS: !cfg.secure && cfg.starttls === false }),
+            ...(cfg.username ? { auth: { user: cfg.username, pass: cfg.password?.reveal() ?? '' } } : {}),
+          })
+        : null;
+  }
+
+  get enabled(): boolean {
+    return this.#transport !== null;
+  }
+
+  /** Queues an alert; never throws (a mail failure is logged). */
+  send(alert: Alert): void {
+    if (!this.#transport || alert.recipients === false) return;
+    if (alert.level === 'warn' && this.#cfg.minLevel === 'error') return;
+    const to: string[] = typeof alert.recipients === 'object' ? [...alert.recipients] : [...this.#cfg.to];
+    if (to.length === 0) return;
+    const key = alert.plugin ?? '(engine)';
+    const now = Date.now();
+    const recent = (this.#sent.get(key) ?? []).filter((t) => now - t < 3_600_000);
+    if (recent.length >= this.#cfg.maxPerHour) {
+      this.#suppressed.set(key, (this.#suppressed.get(key) ?? 0) + 1);
+      this.#sent.set(key, recent);
+      return;
+    }
+    recent.push(now);
+    this.#sent.set(key, recent);
+    const held = this.#suppressed.get(key) ?? 0;
+    this.#suppressed.delete(key);
+    const level = alert.level === 'error' ? 'ERROR' : 'WARNING';
+    const subject = `${this.#cfg.subjectPrefix} ${level}: ${alert.plugin ? `${alert.plugin}: ` : ''}${alert.title}`;
+    const secrets = this.#cfg.password ? [this.#cfg.password] : [];
+    const text = redact(
+      `${alert.body}\n\n${held > 0 ? `(${held} more alert(s) for ${key} were held back by the rate limit of ${this.#cfg.maxPerHour}/hour)\n` : ''}-- sgeventd on ${hostname()}`,
+      secrets,
+    );
+    const p = this.#transport
+      .sendMail({ from: this.#cfg.from ?? `sgeventd@${hostname()}`, to, subject, text })
+      .then(() => undefined)
+      .catch((err: unknown) => this.#log.error({ err, subject }, 'sending alert mail failed'))
+      .finally(() => this.#pending.delete(p));
+    this.#pending.add(p);
+  }
+
+  /** Waits for queued mails, then closes the SMTP connection. */
+  async close(): Promise<void> {
+    await Promise.allSettled([...this.#pending]);
+    this.#transport?.close();
+  }
+}
