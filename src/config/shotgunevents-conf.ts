@@ -73,7 +73,10 @@ function mapShotgunEventsConf(read: ReaderResult, source: string, env: Readonly<
   const abs = (p: string): string => (isAbsolute(p) ? p : resolve(baseDir, p));
 
   for (const e of read.errors) {
-    issues.push({ key: `[${e.section}] ${e.key}`, message: `[${e.section}] ${e.key} cannot be read: ${e.type}: ${e.message}` });
+    // Python's interpolation messages quote the raw value: not for secrets.
+    const secret = (e.section === 'shotgun' && e.key === 'key') || (e.section === 'emails' && e.key === 'password');
+    const why = secret ? `${e.type} (value hidden: secret; a literal % is written %%)` : `${e.type}: ${e.message}`;
+    issues.push({ key: `[${e.section}] ${e.key}`, message: `[${e.section}] ${e.key} cannot be read: ${why}` });
   }
   for (const [section, keys] of Object.entries(read.raw)) {
     const known = KNOWN[section];

@@ -80,6 +80,17 @@ describe('shotgunEvents conf', () => {
     });
   });
 
+  it('never quotes a secret in an interpolation error', async () => {
+    const file = join(dir, 'percent.conf');
+    await writeFile(file, '[shotgun]\nserver: http://x\nname: n\nkey: s3cr%t-value\n[plugins]\npaths: /p\n');
+    await assert.rejects(loadConfig(file, env()), (e: unknown) => {
+      assert.ok(e instanceof ConfigValidationError);
+      assert.deepEqual(e.issues.map((i) => i.key), ['[shotgun] key']);
+      assert.ok(!e.message.includes('s3cr') && !JSON.stringify(e.issues).includes('s3cr'));
+      return true;
+    });
+  });
+
   it('maps native validation issues back to the INI key', async () => {
     const file = join(dir, 'batch.conf');
     await writeFile(file, '[daemon]\nmax_event_batch_size = 0\n[shotgun]\nserver: ftp://x\nname: n\nkey: k\n[plugins]\npaths: /p\n');
