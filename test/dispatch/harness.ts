@@ -1,0 +1,90 @@
+import { mkdtemp, mkdir, copyFile, chmod, readFile, rm } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { parseConfig, type DaemonConfig } from '../../src/config/index.ts';
+import { Daemon } from '../../src/dispatch/index.ts';
+import { ShotgunClient } from '../../src/shotgrid/index.ts';
+import { Secret } from '../../src/shared/index.ts';
+import { startSite, type RunningSite, type SiteOptions } from '../../src/site/index.ts';
+
+export const FIXTURES = new URL('../fixtures/daemon/', import.meta.url).pathname;
+
+export interface Harness {
+  dir: string;
+  plugins: string;
+  record: string;
+  site: RunningSite;
+  sg: ShotgunClient;
+  config(extra?: Record<string, unknown>): DaemonConfig;
+  /** Lines of the record file, split into fields. */
+  records(): Promise<string[][]>;
+  close(): Promise<void>;
+}
+
+export async function makeHarness(siteOptions: SiteOptions = { seed: 'demo' }): Promise<Harness> {
+  const dir = await mkdtemp(join(tmpdir(), 'sgeventd-daemon-'));
+  await chmod(dir, 0o755);
+  const plugins = join(dir, 'plugins');
+  await mkdir(plugins, { mode: 0o755 });
+  await chmod(plugins, 0o755);
+  const record = join(dir, 'record.txt');
+  process.env['SGEVENTD_TEST_RECORD'] = record;
+  const site = await startSite(siteOptions);
+  const sg = new ShotgunClient({ baseUrl: site.url, auth: { kind: 'script', scriptName: 'sgeventd', scriptKey: new Secret('sgeventd-key') }, retryDelayMs: 20 });
+  return {
+    dir,
+    plugins,
+    record,
+    site,
+    sg,
+    config(extra = {}) {
+      const { daemon, plugins: pluginExtra, ...rest } = extra as { daemon?: object; plugins?: object };
+      return parseConfig(
+        {
+          site: { url: site.url, script: { name: 'sgeventd', key: 'sgeventd-key' }, connRetrySleepMs: 50, maxConnRetries: 3 },
+          daemon: { state: join(dir, 'state.db'), pidFile: join(dir, 'sgeventd.pid'), fetchIntervalMs: 50, stateFlushMs: 50, ...daemon },
+          plugins: [{ path: plugins, ...pluginExtra }],
+          logging: { dir: join(dir, 'logs'), level: 'warn' },
+          http: { enabled: false },
+          ...rest,
+        },
+        { source: join(dir, 'sgeventd.yaml') },
+      );
+    },
+    async records() {
+      if (!existsSync(record)) return [];
+      return (await readFile(record, 'utf8')).split('\n').filter(Boolean).map((l) => l.split(' '));
+    },
+    async close() {
+      await sg.close();
+      await site.close();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Copies a fixture plugin into the harness's plugin folder (mode 0644). */
+export async function addPlugin(h: Harness, fixture: string, as?: string): Promise<string> {
+  const target = join(h.plugins, as ?? fixture);
+  await copyFile(join(FIXTURES, fixture), target);
+  await chmod(target, 0o644);
+  return target;
+}
+
+export async function waitFor<T>(what: string, probe: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await probe();
+    if (v !== undefined && v !== false) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(25);
+  }
+}
+
+export async function runDaemon(config: DaemonConfig, fromId?: number): Promise<Daemon> {
+  const d = await Daemon.open({ config, console: false, logFiles: false, watch: { pollIntervalMs: 100, debounceMs: 20 }, ...(fromId !== undefined ? { fromId } : {}) });
+  await d.start();
+  return d;
+}
