@@ -5,12 +5,18 @@
  * - creates per second, each writing its New and Change events.
  * The log is filled by direct SQL inserts into the site's SQLite file during setup
  * (rows shaped like real Change events on 1,000 shots), which takes seconds instead of
- * the hours a million API creates would; reads then go through the full HTTP stack.
+ * the hours a million API creates would. The site then runs as its own process
+ * (`sgeventd site --db FILE`), as it does for a daemon, and every read and create goes
+ * through the full HTTP stack from this process.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
 import { Agent, request } from 'undici';
 import { startSite } from '../src/site/index.ts';
 import { Reader } from '../src/site/read.ts';
@@ -28,8 +34,10 @@ function percentile(sorted: number[], p: number): number {
 
 export async function run(): Promise<BenchResult> {
   const dir = mkdtempSync(join(tmpdir(), 'sgeventd-bench-site-'));
-  const site = await startSite({ db: join(dir, 'site.db') });
+  const dbFile = join(dir, 'site.db');
+  const site = await startSite({ db: dbFile });
   const agent = new Agent({ connections: 1, keepAliveTimeout: 10_000 });
+  let child: ReturnType<typeof spawn> | undefined;
   try {
     const db = site.store.db;
     const fillStart = performance.now();
@@ -48,8 +56,31 @@ export async function run(): Promise<BenchResult> {
     })();
     const fillSeconds = (performance.now() - fillStart) / 1000;
 
+    // The same read without HTTP, in this process: how much of the time is the store's own.
+    const reader = new Reader(site.store, 500);
+    const inProcess: number[] = [];
+    for (let i = 0; i < READS; i++) {
+      const n = Math.floor(Math.random() * (LOG_ROWS - 500));
+      const t0 = performance.now();
+      reader.read({
+        type: 'EventLogEntry', return_fields: ['id', 'event_type', 'attribute_name', 'meta', 'entity', 'user', 'project', 'session_uuid', 'created_at'],
+        filters: { logical_operator: 'and', conditions: [{ path: 'id', relation: 'greater_than', values: [n] }] },
+        sorts: [{ field_name: 'id', direction: 'asc' }], paging: { current_page: 1, entities_per_page: 500 },
+      });
+      inProcess.push(performance.now() - t0);
+    }
+    inProcess.sort((a, b) => a - b);
+    await site.close();
+
+    const bin = fileURLToPath(new URL('../bin/sgeventd.mjs', import.meta.url));
+    const proc = spawn(process.execPath, [bin, 'site', '--db', dbFile, '--port', '0', '--script', `${AUTH.script_name}:${AUTH.script_key}`], { stdio: ['ignore', 'pipe', 'inherit'] });
+    child = proc;
+    const [line] = (await once(createInterface({ input: proc.stdout }), 'line')) as [string];
+    const url = /^site listening on (\S+)$/.exec(line)?.[1];
+    if (url === undefined) throw new Error(`unexpected first line: ${line}`);
+
     const call = async (method: string, params: unknown): Promise<unknown> => {
-      const r = await request(`${site.url}/api3/json`, { method: 'POST', dispatcher: agent, body: JSON.stringify({ method_name: method, params: [AUTH, params] }) });
+      const r = await request(`${url}/api3/json`, { method: 'POST', dispatcher: agent, body: JSON.stringify({ method_name: method, params: [AUTH, params] }) });
       const body = (await r.body.json()) as { results?: unknown; exception?: boolean };
       if (body.exception === true) throw new Error(`fault: ${JSON.stringify(body)}`);
       return body.results;
@@ -71,22 +102,9 @@ export async function run(): Promise<BenchResult> {
     }
     times.sort((a, b) => a - b);
 
-    // The same read without HTTP: how much of the time is the store's own.
-    const reader = new Reader(site.store, 500);
-    const inProcess: number[] = [];
-    for (let i = 0; i < READS; i++) {
-      const n = Math.floor(Math.random() * (LOG_ROWS - 500));
-      const t0 = performance.now();
-      reader.read({
-        type: 'EventLogEntry', return_fields: ['id', 'event_type', 'attribute_name', 'meta', 'entity', 'user', 'project', 'session_uuid', 'created_at'],
-        filters: { logical_operator: 'and', conditions: [{ path: 'id', relation: 'greater_than', values: [n] }] },
-        sorts: [{ field_name: 'id', direction: 'asc' }], paging: { current_page: 1, entities_per_page: 500 },
-      });
-      inProcess.push(performance.now() - t0);
-    }
-    inProcess.sort((a, b) => a - b);
 
-    const before = site.store.lastEventId();
+    const lastEvent = async () => ((await call('read', { type: 'EventLogEntry', return_fields: ['id'], sorts: [{ field_name: 'id', direction: 'desc' }], paging: { current_page: 1, entities_per_page: 1 } })) as { entities: Array<{ id: number }> }).entities[0]?.id ?? 0;
+    const before = await lastEvent();
     const c0 = performance.now();
     for (let i = 0; i < CREATES; i++) {
       await call('create', {
@@ -95,7 +113,7 @@ export async function run(): Promise<BenchResult> {
       });
     }
     const createSeconds = (performance.now() - c0) / 1000;
-    const eventsWritten = site.store.lastEventId() - before;
+    const eventsWritten = (await lastEvent()) - before;
 
     return {
       name: 'site',
@@ -115,11 +133,16 @@ export async function run(): Promise<BenchResult> {
         `load average at the end: ${loadavg().map((l) => l.toFixed(1)).join(' ')} (the machine is shared; figures are inflated when it is busy)`,
         `${READS} reads after 20 warm-up reads, one keep-alive connection, fields and sort as the event daemon asks`,
         'the log is filled by direct SQL inserts in setup; creates go through the API and write their events in the same transaction',
-        'site database is a file in the temp dir (WAL, synchronous=NORMAL)',
+        'the site runs as its own process (sgeventd site --db FILE); its database is a file in the temp dir (WAL, synchronous=NORMAL)',
       ],
     };
   } finally {
     await agent.close();
+    if (child !== undefined && child.exitCode === null) {
+      const exited = once(child, 'exit');
+      child.kill('SIGTERM');
+      await exited;
+    }
     await site.close();
     rmSync(dir, { recursive: true, force: true });
   }
