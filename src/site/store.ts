@@ -15,7 +15,7 @@
  * Filters compile to parameterized SQL over these tables (filters.ts).
  *
  * Every write runs in one SQLite transaction together with its EventLogEntry rows
- * (events.ts), so the log never shows a change that did not happen, or misses one.
+ * (writer.ts), so the log never shows a change that did not happen, or misses one.
  */
 import Database from 'better-sqlite3';
 import type { Database as Db, Statement } from 'better-sqlite3';

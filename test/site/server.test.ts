@@ -78,6 +78,25 @@ describe('site server', () => {
     });
   });
 
+  it('junk params for every method are answered with a client fault (103) or a result, never an internal error', async () => {
+    await withSite({ seed: 'demo' }, async (site) => {
+      const methods = ['read', 'create', 'update', 'delete', 'revive', 'batch', 'summarize', 'schema_read', 'schema_entity_read', 'schema_field_read', 'get_session_token'];
+      const junk: unknown[] = [null, 1, 'x', [], {}, { type: 'Shot' }, { type: 'Shot', filters: 5 }, { type: 'Shot', filters: [['code']] },
+        { type: 'Shot', filters: { logical_operator: 'xor', conditions: [] } }, { type: 'Shot', fields: [{ field_name: 'assets', value: [1] }] },
+        { type: 'Shot', id: 1, fields: [{ field_name: 'assets', value: [], multi_entity_update_mode: 'bogus' }] },
+        { type: 'Shot', return_fields: ['sg_sequence.Sequence', 'a.b.c.d', ''] }, { type: 'Shot', sorts: [{ field_name: 'assets' }] },
+        { type: 'Shot', summaries: [{ field: 'nope', type: 'count' }] }, [{ request_type: 'bogus' }],
+        { type: 'Shot', filters: [['created_at', 'in_last', 'x', 'DAY']] }, { type: 'Task', filters: [['entity', 'name_contains', 5]] }];
+      for (const m of methods) {
+        for (const p of junk) {
+          const body = await rpc(site, m, p);
+          if (body.exception === true) assert.equal(body.error_code, 103, `${m} ${JSON.stringify(p)}`);
+        }
+      }
+      assert.equal((await find(site, 'Project', [])).length, 2, 'still healthy');
+    });
+  });
+
   it('schema_read, schema_entity_read and schema_field_read answer in the real shape; --schema files add types and fields', async () => {
     await withSite({ schemaFile: fixture('extra-schema.yaml') }, async (site) => {
       const f = await results<Record<string, Record<string, unknown>>>(site, 'schema_field_read', { type: 'Shot', field_name: 'sg_sequence' });
