@@ -19,6 +19,7 @@ import { quoteIdent } from './schema.ts';
 import type { EntityLink, Row, SiteStore } from './store.ts';
 import { encodeScalar, formatDateTime, parseLink, type LinkRef, type SqlValue } from './values.ts';
 import { clientFault } from './faults.ts';
+import { normalizeFileLink } from './file-links.ts';
 
 export interface Actor {
   /** The ApiUser of the script, or the HumanUser acting (login, or sudo_as_login). */
@@ -98,7 +99,7 @@ export class SiteWriter {
       for (const [name, w] of given) {
         const f = ent.fields.get(name)!;
         const st = this.#schema.storage(f);
-        if (st.kind === 'column') { put(st.column, encodeScalar(f, w.value)); scalars.push(f); }
+        if (st.kind === 'column') { put(st.column, this.#encode(f, w.value)); scalars.push(f); }
         else if (st.kind === 'entity') {
           const l = w.value === null ? null : this.#target(f, w.value);
           put(st.typeColumn, l?.type ?? null); put(st.idColumn, l?.id ?? null); scalars.push(f);
@@ -156,7 +157,7 @@ export class SiteWriter {
         if (st.kind === 'column' || st.kind === 'entity') {
           const oldValue = this.store.value(cur, f);
           if (st.kind === 'column') {
-            const enc = encodeScalar(f, w.value);
+            const enc = this.#encode(f, w.value);
             if (enc === cur[st.column]) continue;
             this.store.prepare(`UPDATE ${quoteIdent(ent.table)} SET ${quoteIdent(st.column)} = ? WHERE id = ?`).run(enc, row.id);
           } else {
@@ -347,6 +348,11 @@ export class SiteWriter {
       eventType: `Shotgun_${ent.name}_Change`, attributeName: f.name, entity: self, project, meta,
       description: `${this.#name(actor.user)} changed "${f.displayName}" on ${ent.name} ${display}`,
     });
+  }
+
+  #encode(f: FieldDef, v: unknown): SqlValue {
+    if (f.dataType === 'url' && typeof v === 'object' && v !== null && !Array.isArray(v)) return encodeScalar(f, normalizeFileLink(this.store, v as Record<string, unknown>));
+    return encodeScalar(f, v);
   }
 
   #takeHold(): boolean {

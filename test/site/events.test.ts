@@ -186,6 +186,23 @@ describe('site writes and the event log', () => {
     assert.deepEqual(evs.map((e) => e.event_type), ['Toolkit_Folders_Create']);
   });
 
+  it('local file links resolve against LocalStorage (Toolkit publishes and path cache)', async () => {
+    const [storage] = await find(site, 'LocalStorage', [['code', 'is', 'primary']], ['linux_path', 'windows_path']);
+    const byPath = await create(site, 'FilesystemLocation', { code: 'sh010', project, path: { local_path: '/mnt/projects/demo_alpha/seq/sh010', name: 'sh010' } }, ['path']);
+    assert.deepEqual(byPath.path, {
+      content_type: null, link_type: 'local', name: 'sh010', relative_path: 'demo_alpha/seq/sh010',
+      local_path: '/mnt/projects/demo_alpha/seq/sh010', local_path_linux: '/mnt/projects/demo_alpha/seq/sh010',
+      local_path_mac: '/Volumes/projects/demo_alpha/seq/sh010', local_path_windows: 'P:\\demo_alpha\\seq\\sh010',
+      local_storage: { type: 'LocalStorage', id: storage!.id, name: 'primary' }, url: 'file:///mnt/projects/demo_alpha/seq/sh010',
+    });
+    const pub = await create(site, 'PublishedFile', { code: 'a.ma', project, path: { relative_path: 'demo_alpha/a.ma', local_storage: { type: 'LocalStorage', id: storage!.id } } }, ['path']);
+    assert.equal((pub.path as Record<string, unknown>).local_path_linux, '/mnt/projects/demo_alpha/a.ma');
+    const elsewhere = await create(site, 'PublishedFile', { code: 'b.ma', project, path: { local_path: '/elsewhere/b.ma' } }, ['path']);
+    assert.equal((elsewhere.path as Record<string, unknown>).local_storage, null);
+    const web = await create(site, 'Version', { code: 'web', project, sg_uploaded_movie: { url: 'https://example.com/m.mov', name: 'm' } }, ['sg_uploaded_movie']);
+    assert.deepEqual(web.sg_uploaded_movie, { url: 'https://example.com/m.mov', name: 'm', content_type: null, link_type: 'url' });
+  });
+
   it('wrong value types, unknown fields, bad links and non-editable fields are faults (103), never crashes', async () => {
     const bad = async (data: Record<string, unknown>) => (await faultOf(site, 'create', { type: 'Shot', fields: Object.entries(data).map(([field_name, value]) => ({ field_name, value })) })).error_code;
     assert.equal(await bad({ code: 42 }), 103);
