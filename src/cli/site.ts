@@ -11,6 +11,7 @@ interface SiteCliOptions {
   script: string[];
   faultRate: string;
   latencyMs: string;
+  pageSize: string;
 }
 
 function num(name: string, raw: string): number {
@@ -32,6 +33,7 @@ export function registerSiteCommand(program: Command): void {
     .option('--script <name:key>', 'a script allowed to connect (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option('--fault-rate <p>', 'share of requests answered with 503 or a dropped connection', '0')
     .option('--latency-ms <n>', 'delay before every answer', '0')
+    .option('--page-size <n>', 'api_max_entities_per_page reported by info and enforced by read', '500')
     .action(async (o: SiteCliOptions) => {
       if (o.seed !== 'demo' && o.seed !== 'empty') throw new ConfigError('--seed', `must be demo or empty, got ${JSON.stringify(o.seed)}`, { value: o.seed });
       const scripts = o.script.map((s) => {
@@ -45,6 +47,7 @@ export function registerSiteCommand(program: Command): void {
       const site = await startSite({
         host: o.host, port: num('--port', o.port), db: o.db, schemaFile: o.schema, seed: o.seed,
         scripts: scripts.length > 0 ? scripts : undefined, faultRate: num('--fault-rate', o.faultRate), latencyMs: num('--latency-ms', o.latencyMs),
+        maxEntitiesPerPage: num('--page-size', o.pageSize),
         logger: {
           info: () => undefined,
           warn: (obj, msg) => process.stderr.write(`${msg ?? ''} ${JSON.stringify(obj)}\n`),
