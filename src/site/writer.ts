@@ -139,7 +139,7 @@ export class SiteWriter {
   }
 
   update(actor: Actor, type: string, id: unknown, fields: readonly FieldWrite[], defaultMode?: UpdateMode): { fieldsSet: string[] } {
-    const ent = this.#schema.entity(type);
+    const ent = this.#mutable(type);
     return this.transaction(() => {
       const row = this.store.activeRow(ent, id);
       const self: LinkRef = { type: ent.name, id: row.id };
@@ -192,7 +192,7 @@ export class SiteWriter {
   }
 
   retire(actor: Actor, type: string, id: unknown): boolean {
-    const ent = this.#schema.entity(type);
+    const ent = this.#mutable(type);
     return this.transaction(() => {
       const row = typeof id === 'number' ? this.store.row(ent, id) : undefined;
       if (row === undefined) throw clientFault('SITE_ENTITY_NOT_FOUND', `${ent.name} with id ${String(id)} does not exist`, { entityType: ent.name, id });
@@ -213,7 +213,7 @@ export class SiteWriter {
   }
 
   revive(actor: Actor, type: string, id: unknown): boolean {
-    const ent = this.#schema.entity(type);
+    const ent = this.#mutable(type);
     return this.transaction(() => {
       const row = typeof id === 'number' ? this.store.row(ent, id) : undefined;
       if (row === undefined) throw clientFault('SITE_ENTITY_NOT_FOUND', `${ent.name} with id ${String(id)} does not exist`, { entityType: ent.name, id });
@@ -348,6 +348,13 @@ export class SiteWriter {
       eventType: `Shotgun_${ent.name}_Change`, attributeName: f.name, entity: self, project, meta,
       description: `${this.#name(actor.user)} changed "${f.displayName}" on ${ent.name} ${display}`,
     });
+  }
+
+  /** Event log entries are immutable once written (PYREF:L858-935). */
+  #mutable(type: string): EntityDef {
+    const ent = this.#schema.entity(type);
+    if (ent.name === EVENT_TYPE) throw clientFault('SITE_EVENT_IMMUTABLE', 'EventLogEntry records cannot be changed', { entityType: ent.name });
+    return ent;
   }
 
   #encode(f: FieldDef, v: unknown): SqlValue {

@@ -184,6 +184,8 @@ describe('site writes and the event log', () => {
     assert.equal((ev.user as Entity).type, 'ApiUser');
     const evs = await events(site, before);
     assert.deepEqual(evs.map((e) => e.event_type), ['Toolkit_Folders_Create']);
+    assert.equal((await faultOf(site, 'update', { type: 'EventLogEntry', id: ev.id, fields: [{ field_name: 'description', value: 'x' }] })).error_code, 103, 'events are immutable');
+    assert.equal((await faultOf(site, 'delete', { type: 'EventLogEntry', id: ev.id })).error_code, 103);
   });
 
   it('local file links resolve against LocalStorage (Toolkit publishes and path cache)', async () => {
