@@ -111,7 +111,14 @@ export function createSiteServer(o: ServerOptions, admin: AdminHooks): Server {
       }
       return;
     }
-    if (o.latencyMs > 0) await sleep(o.latencyMs);
+    if (o.latencyMs > 0) {
+      await sleep(o.latencyMs);
+      // Stopped while this answer was delayed: the store may be closed already.
+      if (!server.listening) {
+        res.destroy();
+        return;
+      }
+    }
     let body: unknown;
     try {
       body = JSON.parse(raw.toString('utf8'));
@@ -153,11 +160,12 @@ export function createSiteServer(o: ServerOptions, admin: AdminHooks): Server {
     }
   };
 
-  return createServer((req, res) => {
+  const server = createServer((req, res) => {
     handle(req, res).catch((err: unknown) => {
       o.logger?.error({ err: describeError(err) }, 'site: request failed');
       if (!res.headersSent) send(res, 500, { error: 'internal server error' });
       else res.destroy();
     });
   });
+  return server;
 }
