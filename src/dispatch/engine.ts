@@ -1,10 +1,11 @@
 import type { Logger } from 'pino';
 import { pluginOptionsFor, type DaemonConfig, type PluginFolderConfig } from '../config/index.ts';
-import { PluginFolderWatcher, PluginHost, type PluginFileEntry, type PluginHostOptions, type RequestHandler } from '../plugins/index.ts';
+import { PluginFolderWatcher, PluginHost, type CallbackInfo, type PluginFileEntry, type PluginHostOptions, type RequestHandler, type SerializedError } from '../plugins/index.ts';
+import { PythonPluginHost } from '../toolkit/index.ts';
 import { pluginId, type PluginState, type StateStore } from '../state/index.ts';
 import { toEventLogEntry, type EventLog } from '../source/index.ts';
 import { describeError } from '../shared/index.ts';
-import { PluginLane, type LaneFailure, type RetryItem, type TimingRecord } from './lane.ts';
+import { PluginLane, type LaneFailure, type LaneHandler, type RetryItem, type TimingRecord } from './lane.ts';
 import { StateBatcher } from './state-batcher.ts';
 import { buildScope, type ProjectDirectory } from './scope.ts';
 
@@ -15,8 +16,13 @@ export type PluginStatus =
   | 'load-failed'
   | 'disabled'
   | 'refused'
-  | 'removed'
-  | 'waiting for a Python runtime';
+  | 'removed';
+
+/** A loaded plugin, JS (worker thread) or Python (own process): what a lane and the engine need. */
+interface EngineHost extends LaneHandler {
+  load(): Promise<{ ok: true; callbacks: readonly CallbackInfo[] } | { ok: false; error: SerializedError }>;
+  close(): Promise<void>;
+}
 
 /** What `status` shows for one plugin. */
 export interface PluginSnapshot {
@@ -58,7 +64,7 @@ interface PluginRecord {
   folder: PluginFolderConfig;
   entry: PluginFileEntry | null;
   status: PluginStatus;
-  host: PluginHost | null;
+  host: EngineHost | null;
   lane: PluginLane | null;
   lastError: string | null;
   frozen: PluginState | null;
@@ -190,11 +196,6 @@ export class Engine {
     rec.entry = entry;
     const opts = pluginOptionsFor(folder, entry.name);
     const log = this.#opts.logger.child({ plugin: entry.name });
-    if (entry.kind === 'python') {
-      rec.status = 'waiting for a Python runtime';
-      log.info({ file: entry.file }, 'Python plugin found; waiting for a Python runtime');
-      return;
-    }
     if (entry.kind === 'refused') {
       rec.status = 'refused';
       rec.lastError = entry.error.message;
@@ -206,17 +207,32 @@ export class Engine {
       log.info('plugin disabled in the config; its cursor stays where it is');
       return;
     }
-    const hostOptions: PluginHostOptions = {
-      file: entry.file,
-      folder: folder.path,
-      name: entry.name,
-      siteUrl: this.#opts.config.site.url,
-      useSessionUuid: this.#opts.config.site.useSessionUuid,
-      callbackTimeoutMs: opts.callbackTimeoutMs,
-      logger: (await this.#opts.pluginLogger?.(entry.name)) ?? log,
-      ...(this.#opts.handleRequest ? { handleRequest: this.#opts.handleRequest } : {}),
-    };
-    const host = new PluginHost(hostOptions);
+    const pluginLog = (await this.#opts.pluginLogger?.(entry.name)) ?? log;
+    let host: EngineHost;
+    if (entry.kind === 'python') {
+      host = new PythonPluginHost({
+        file: entry.file,
+        name: entry.name,
+        siteUrl: this.#opts.config.site.url,
+        proxy: this.#opts.config.site.proxy,
+        useSessionUuid: this.#opts.config.site.useSessionUuid,
+        python: this.#opts.config.toolkit.python,
+        callbackTimeoutMs: opts.callbackTimeoutMs,
+        logger: pluginLog,
+      });
+    } else {
+      const hostOptions: PluginHostOptions = {
+        file: entry.file,
+        folder: folder.path,
+        name: entry.name,
+        siteUrl: this.#opts.config.site.url,
+        useSessionUuid: this.#opts.config.site.useSessionUuid,
+        callbackTimeoutMs: opts.callbackTimeoutMs,
+        logger: pluginLog,
+        ...(this.#opts.handleRequest ? { handleRequest: this.#opts.handleRequest } : {}),
+      };
+      host = new PluginHost(hostOptions);
+    }
     rec.host = host;
     const loaded = await host.load();
     if (!loaded.ok) {

@@ -16,3 +16,7 @@ export type { ToolkitHandle, ProjectLike } from './handle.ts';
 export type { CallTarget, InitParams, InitResult, RuntimeInfo } from './protocol.ts';
 export type { ToolkitLogger } from './log.ts';
 export { runtimeEnv } from './env.ts';
+export { siteLookup } from './site-lookup.ts';
+export type { FindOneClient } from './site-lookup.ts';
+export { PythonPluginHost, PLUGIN_RUNNER_SCRIPT } from './python-plugin.ts';
+export type { PythonPluginOptions, PythonLoadResult } from './python-plugin.ts';

@@ -5,7 +5,7 @@ import type { Secret } from '../shared/secret.ts';
 export interface InitParams {
   site: { url: string; scriptName: string; scriptKey: Secret } | null;
   /** bootstrap: a short-lived process on toolkit.bootstrapCore that only prepares distributed configurations. */
-  mode: 'centralized' | 'shared-core' | 'swap' | 'distributed' | 'bootstrap';
+  mode: 'centralized' | 'shared-core' | 'swap' | 'distributed' | 'bootstrap' | 'plugin';
   configPath?: string | undefined;
   corePython?: string | undefined;
   pythonPath: readonly string[];

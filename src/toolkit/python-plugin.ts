@@ -1,0 +1,175 @@
+import path from 'node:path';
+import { z } from 'zod';
+import type { Logger } from 'pino';
+import { canProcess, type ProcessResult, type CallbackInfo, type SerializedError, type EmailRecipients } from '../plugins/index.ts';
+import { transformOutbound } from '../shotgrid/index.ts';
+import type { EventLogEntry } from '../shared/index.ts';
+import { describeError } from '../shared/index.ts';
+import { ProjectRuntime } from './runtime.ts';
+import { ToolkitError } from './errors.ts';
+
+export const PLUGIN_RUNNER_SCRIPT = path.join(import.meta.dirname, 'python', 'plugin_runner.py');
+
+const SerializedErrorSchema = z.object({ name: z.string(), message: z.string(), stack: z.string().optional(), code: z.string().nullish() });
+const ResultSchema = z.object({
+  callback: z.string(), index: z.number(), startedAt: z.number(), durationMs: z.number(), error: SerializedErrorSchema.optional(),
+});
+const FailureSchema = z.object({ callback: z.string(), error: SerializedErrorSchema });
+const ProcessSchema = z.discriminatedUnion('outcome', [
+  z.object({ outcome: z.literal('ok'), results: z.array(ResultSchema), failures: z.array(FailureSchema) }),
+  z.object({ outcome: z.literal('deactivate'), callback: z.string(), error: SerializedErrorSchema, results: z.array(ResultSchema), failures: z.array(FailureSchema) }),
+]);
+const LoadSchema = z.object({
+  callbacks: z.array(z.object({ index: z.number(), name: z.string(), scriptName: z.string(), matchEvents: z.unknown(), stopOnError: z.boolean() })),
+  emails: z.union([z.boolean(), z.array(z.string())]),
+  usesToolkit: z.boolean(),
+  shotgunApi3Error: z.string().nullable(),
+});
+
+export interface PythonPluginOptions {
+  file: string;
+  name: string;
+  siteUrl: string;
+  proxy?: string | undefined;
+  useSessionUuid: boolean;
+  python: string;
+  callbackTimeoutMs: number;
+  logger: Logger;
+  /** The environment the plugin process inherits (shotgunEvents plugins read their keys from it). */
+  env?: NodeJS.ProcessEnv;
+}
+
+export type PythonLoadResult =
+  | { ok: true; callbacks: CallbackInfo[]; emails: EmailRecipients; usesToolkit: boolean; shotgunApi3Error: string | null }
+  | { ok: false; error: SerializedError };
+
+function toSerialized(e: z.infer<typeof SerializedErrorSchema>, fallback: string): SerializedError {
+  return { name: e.name, message: e.message, ...(e.stack ? { stack: e.stack } : {}), code: e.code ?? fallback };
+}
+
+/**
+ * An unchanged shotgunEvents plugin in its own Python process: a hang or a
+ * crash stays with that plugin, and module-level state lives as long as the
+ * process, as in shotgunEvents. Implements the same lane contract as the JS
+ * host (`matches`, `process`); a callback timeout kills the process, which is
+ * started again on the next event.
+ */
+export class PythonPluginHost {
+  readonly name: string;
+  readonly #opts: PythonPluginOptions;
+  #runtime: ProjectRuntime | null = null;
+  #callbacks: CallbackInfo[] = [];
+  #loaded: PythonLoadResult | null = null;
+
+  constructor(opts: PythonPluginOptions) {
+    this.#opts = opts;
+    this.name = opts.name;
+  }
+
+  get callbacks(): readonly CallbackInfo[] {
+    return this.#callbacks;
+  }
+
+  get lastLoad(): PythonLoadResult | null {
+    return this.#loaded;
+  }
+
+  get pid(): number | undefined {
+    return this.#runtime?.pid;
+  }
+
+  /** Starts the process and imports the plugin; plugin faults come back as results. */
+  async load(): Promise<PythonLoadResult> {
+    await this.#stopRuntime();
+    try {
+      this.#runtime = await ProjectRuntime.start({
+        label: `plugin ${this.#opts.name}`,
+        python: this.#opts.python,
+        script: PLUGIN_RUNNER_SCRIPT,
+        cwd: path.dirname(this.#opts.file),
+        env: { ...stringEnv(this.#opts.env ?? process.env), PYTHONUNBUFFERED: '1', PYTHONIOENCODING: 'utf-8' },
+        init: { site: null, mode: 'plugin', pythonPath: [], syncPathCache: false },
+        initTimeoutMs: this.#opts.callbackTimeoutMs,
+        callTimeoutMs: this.#opts.callbackTimeoutMs,
+        queueLimit: 2,
+        maxMessageBytes: 64 * 1024 * 1024,
+        maxLogLineBytes: 16 * 1024,
+        stopTimeoutMs: 2000,
+        logger: this.#opts.logger,
+      });
+      const raw = await this.#runtime.request('plugin_load', {
+        file: this.#opts.file, name: this.#opts.name, siteUrl: this.#opts.siteUrl, proxy: this.#opts.proxy ?? null, useSessionUuid: this.#opts.useSessionUuid,
+      });
+      const parsed = LoadSchema.parse(raw);
+      this.#callbacks = parsed.callbacks.map((c) => ({
+        index: c.index, name: c.name, scriptName: c.scriptName, matchEvents: c.matchEvents as CallbackInfo['matchEvents'], stopOnError: c.stopOnError,
+      }));
+      if (parsed.shotgunApi3Error) this.#opts.logger.warn({ reason: parsed.shotgunApi3Error }, 'Python plugin runs without shotgun_api3: its sg argument explains the import failure when used');
+      this.#loaded = { ok: true, callbacks: this.#callbacks, emails: parsed.emails, usesToolkit: parsed.usesToolkit, shotgunApi3Error: parsed.shotgunApi3Error };
+    } catch (err) {
+      await this.#stopRuntime();
+      const code = err instanceof ToolkitError ? mapLoadCode(err) : 'PLUGIN_IMPORT_FAILED';
+      this.#callbacks = [];
+      this.#loaded = { ok: false, error: { name: 'PythonPluginError', message: describeError(err), code, ...(err instanceof Error && err.stack ? { stack: err.stack } : {}) } };
+    }
+    return this.#loaded;
+  }
+
+  matches(event: EventLogEntry): boolean {
+    return this.#callbacks.some((cb) => canProcess(cb.matchEvents, event));
+  }
+
+  async process(event: EventLogEntry, _options: { attempt: number; replay: boolean }): Promise<ProcessResult> {
+    if (this.#runtime === null || this.#runtime.state === 'dead') {
+      const reloaded = await this.load();
+      if (!reloaded.ok) return { outcome: 'deactivate', callback: null, error: reloaded.error, results: [], failures: [] };
+    }
+    const runtime = this.#runtime;
+    if (runtime === null) throw new ToolkitError('TK_RUNTIME_CLOSED', `Python plugin ${this.name} is not running`);
+    try {
+      const raw = await runtime.request('plugin_process', { event: transformOutbound(event) });
+      const r = ProcessSchema.parse(raw);
+      const results = r.results.map((x) => ({
+        callback: x.callback, index: x.index, startedAt: new Date(x.startedAt), durationMs: x.durationMs,
+        ...(x.error ? { error: toSerialized(x.error, 'PLUGIN_CALLBACK_ERROR') } : {}),
+      }));
+      const failures = r.failures.map((f) => ({ callback: f.callback, error: toSerialized(f.error, 'PLUGIN_CALLBACK_ERROR') }));
+      return r.outcome === 'ok'
+        ? { outcome: 'ok', results, failures }
+        : { outcome: 'deactivate', callback: r.callback, error: toSerialized(r.error, 'PLUGIN_CALLBACK_ERROR'), results, failures };
+    } catch (err) {
+      // A timeout or crash ends this process; the next event starts a fresh one.
+      await this.#stopRuntime();
+      const code = err instanceof ToolkitError && err.code === 'TK_CALL_TIMEOUT' ? 'PLUGIN_CALLBACK_TIMEOUT' : 'PLUGIN_WORKER_DIED';
+      const first = this.#callbacks.find((cb) => canProcess(cb.matchEvents, event));
+      const error: SerializedError = { name: 'PythonPluginError', message: describeError(err), code };
+      const stop = first?.stopOnError ?? true;
+      return stop
+        ? { outcome: 'deactivate', callback: first?.name ?? null, error, results: [], failures: [] }
+        : { outcome: 'ok', results: [], failures: [{ callback: first?.name ?? this.name, error }] };
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.#stopRuntime();
+  }
+
+  async #stopRuntime(): Promise<void> {
+    const rt = this.#runtime;
+    this.#runtime = null;
+    if (rt) await rt.close();
+  }
+}
+
+function mapLoadCode(err: ToolkitError): string {
+  const code = (err.details as { pythonCode?: unknown }).pythonCode;
+  if (typeof code === 'string' && code.startsWith('PLUGIN_')) return code;
+  if (err.code === 'TK_CALL_TIMEOUT' || err.code === 'TK_INIT_TIMEOUT') return 'PLUGIN_LOAD_TIMEOUT';
+  return err.code.startsWith('PLUGIN_') ? err.code : 'PLUGIN_IMPORT_FAILED';
+}
+
+function stringEnv(env: NodeJS.ProcessEnv): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(env)) if (v !== undefined) out[k] = v;
+  return out;
+}

@@ -1,0 +1,236 @@
+"""shotgunEvents plugins, unchanged, inside an sgeventd Python process.
+
+Mirrors shotgunEvents' Plugin / Registrar / Callback: a plugin module exposes
+``registerCallbacks(reg)``; ``reg.registerCallback(sgScriptName, sgScriptKey,
+callback, matchEvents=None, args=None, stopOnError=True)``; a callback is
+called as ``callback(sg, logger, event, args)`` with ``sg`` a
+``shotgun_api3.Shotgun`` for that callback's script. Standard library only.
+"""
+
+import datetime
+import importlib.util
+import logging
+import os
+import sys
+import time
+import traceback
+
+_DT_LEN = 20  # shotgun_api3 converts exactly "YYYY-MM-DDTHH:MM:SSZ" strings
+
+
+class PluginLoadError(Exception):
+    def __init__(self, code, message):
+        Exception.__init__(self, message)
+        self.code = code
+
+
+def _to_datetime(value):
+    if isinstance(value, str) and len(value) == _DT_LEN and value[4] == "-" and value[10] == "T" and value[19] == "Z":
+        try:
+            utc = datetime.datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.timezone.utc)
+        except ValueError:
+            return value
+        # shotgun_api3 hands out aware datetimes in local time by default.
+        return utc.astimezone()
+    return value
+
+
+def inbound(value):
+    """Decodes datetimes the way shotgun_api3 does, recursively."""
+    if isinstance(value, dict):
+        return dict((k, inbound(v)) for k, v in value.items())
+    if isinstance(value, list):
+        return [inbound(v) for v in value]
+    return _to_datetime(value)
+
+
+class _MissingShotgun(object):
+    """Stands in for ``sg`` when shotgun_api3 cannot be imported; any use explains why."""
+
+    def __init__(self, reason):
+        self._reason = reason
+
+    def __getattr__(self, name):
+        raise ImportError(self._reason)
+
+    def __bool__(self):
+        return False
+
+    __nonzero__ = __bool__
+
+
+def shotgun_factory(site_url, proxy):
+    """Returns a function (script_name, script_key) -> Shotgun, or a stand-in explaining the import failure."""
+    try:
+        import shotgun_api3  # noqa: F401 - from the daemon's environment (or the core's, in a runtime)
+    except ImportError as e:
+        reason = "shotgun_api3 is not importable by %s (%s); searched sys.path: %s" % (sys.executable, e, os.pathsep.join(sys.path))
+
+        def missing(name, key):
+            return _MissingShotgun(reason)
+
+        missing.error = reason
+        return missing
+
+    def make(name, key):
+        kwargs = {}
+        if proxy:
+            kwargs["http_proxy"] = proxy
+        return shotgun_api3.Shotgun(site_url, name, key, **kwargs)
+
+    make.error = None
+    return make
+
+
+class Callback(object):
+    def __init__(self, plugin, callback, sg, match_events, args, stop_on_error, index):
+        if not callable(callback):
+            raise TypeError("The callback must be a callable object (function, method or callable class instance).")
+        if hasattr(callback, "__name__"):
+            self.name = callback.__name__
+        elif hasattr(callback, "__class__") and hasattr(callback, "__call__"):
+            self.name = "%s_%s" % (callback.__class__.__name__, hex(id(callback)))
+        else:
+            raise ValueError("registerCallback should be called with a function or a callable object instance as callback argument.")
+        self.index = index
+        self.callback = callback
+        self.sg = sg
+        self.match_events = match_events
+        self.args = args
+        self.stop_on_error = stop_on_error
+        self.logger = logging.getLogger(plugin.logger.name + "." + self.name)
+
+    def can_process(self, event):
+        # shotgunEvents Callback.canProcess, verbatim in meaning.
+        if not self.match_events:
+            return True
+        if "*" in self.match_events:
+            event_type = "*"
+        else:
+            event_type = event["event_type"]
+            if event_type not in self.match_events:
+                return False
+        attributes = self.match_events[event_type]
+        if attributes is None or "*" in attributes:
+            return True
+        if event["attribute_name"] and event["attribute_name"] in attributes:
+            return True
+        return False
+
+
+class Registrar(object):
+    """What registerCallbacks receives: logger, setEmails, registerCallback (and getLogger)."""
+
+    def __init__(self, plugin):
+        self._plugin = plugin
+
+    @property
+    def logger(self):
+        return self._plugin.logger
+
+    def getLogger(self):
+        return self._plugin.logger
+
+    def setEmails(self, *emails):
+        self._plugin.set_emails(*emails)
+
+    def registerCallback(self, sgScriptName, sgScriptKey, callback, matchEvents=None, args=None, stopOnError=True):
+        self._plugin.register(sgScriptName, sgScriptKey, callback, matchEvents, args, stopOnError)
+
+
+class Plugin(object):
+    def __init__(self, path, name, make_shotgun, use_session_uuid):
+        self.path = path
+        self.name = name
+        self.logger = logging.getLogger("plugin." + name)
+        self.callbacks = []
+        self.emails = True
+        self.module = None
+        self.uses_toolkit = False
+        self._make_shotgun = make_shotgun
+        self._use_session_uuid = use_session_uuid
+
+    def set_emails(self, *emails):
+        if len(emails) == 1 and isinstance(emails[0], (bool, list, tuple)):
+            emails = emails[0]
+        self.emails = list(emails) if isinstance(emails, (list, tuple)) else emails
+
+    def register(self, script_name, script_key, callback, match_events, args, stop_on_error):
+        sg = self._make_shotgun(script_name, script_key)
+        self.callbacks.append(Callback(self, callback, sg, match_events, args, stop_on_error, len(self.callbacks)))
+        self.callbacks[-1].script_name = script_name
+
+    def load(self):
+        spec = importlib.util.spec_from_file_location(self.name, self.path)
+        if spec is None or spec.loader is None:
+            raise PluginLoadError("PLUGIN_IMPORT_FAILED", "cannot import %s" % self.path)
+        module = importlib.util.module_from_spec(spec)
+        try:
+            spec.loader.exec_module(module)
+        except BaseException as e:  # noqa: BLE001 - a plugin's import error is reported, not raised
+            raise PluginLoadError("PLUGIN_IMPORT_FAILED", "%s: %s" % (type(e).__name__, e))
+        register = getattr(module, "registerCallbacks", None)
+        if not callable(register):
+            raise PluginLoadError("PLUGIN_NO_REGISTER", "%s has no registerCallbacks(reg) function" % self.path)
+        try:
+            register(Registrar(self))
+        except BaseException as e:  # noqa: BLE001
+            raise PluginLoadError("PLUGIN_REGISTER_FAILED", "registerCallbacks failed: %s: %s" % (type(e).__name__, e))
+        self.module = module
+        self.uses_toolkit = bool(getattr(module, "SGEVENTD_TOOLKIT", False))
+        return self.describe()
+
+    def describe(self):
+        return {
+            "callbacks": [
+                {
+                    "index": c.index,
+                    "name": c.name,
+                    "scriptName": c.script_name,
+                    "matchEvents": c.match_events,
+                    "stopOnError": bool(c.stop_on_error),
+                }
+                for c in self.callbacks
+            ],
+            "emails": self.emails,
+            "usesToolkit": self.uses_toolkit,
+        }
+
+    def process(self, raw_event, only=None):
+        """Plugin._process: callbacks in order; a stopOnError failure stops the rest and deactivates."""
+        event = inbound(raw_event)
+        results = []
+        failures = []
+        for cb in self.callbacks:
+            if only is not None and cb.name not in only:
+                continue
+            if not cb.can_process(event):
+                continue
+            if self._use_session_uuid and hasattr(cb.sg, "set_session_uuid"):
+                cb.sg.set_session_uuid(event.get("session_uuid"))
+            started = time.time()
+            error = None
+            try:
+                cb.callback(cb.sg, cb.logger, event, cb.args)
+            except Exception as e:  # noqa: BLE001 - reported as shotgunEvents logs it
+                error = {
+                    "name": type(e).__name__,
+                    "message": "%s: %s" % (type(e).__name__, e),
+                    "stack": traceback.format_exc(),
+                    "code": getattr(e, "code", None) if isinstance(getattr(e, "code", None), str) else "PLUGIN_CALLBACK_ERROR",
+                }
+                cb.logger.critical("An error occured processing an event.\n\n%s", error["stack"])
+            result = {
+                "callback": cb.name,
+                "index": cb.index,
+                "startedAt": started * 1000.0,
+                "durationMs": (time.time() - started) * 1000.0,
+            }
+            if error is not None:
+                result["error"] = error
+            results.append(result)
+            if error is not None:
+                if cb.stop_on_error:
+                    return {"outcome": "deactivate", "callback": cb.name, "error": error, "results": results, "failures": failures}
+                failures.append({"callback": cb.name, "error": error})
+        return {"outcome": "ok", "results": results, "failures": failures}
