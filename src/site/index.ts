@@ -88,6 +88,7 @@ export async function startSite(options: SiteOptions = {}): Promise<RunningSite>
       releaseEvents: (ids?: number[]) => store.releaseEvents(ids),
       burnEventIds: (count: number) => store.burnEventIds(count),
       hiddenEventIds: () => store.hiddenEventIds(),
+      expireSessions: () => auth.expireSessions(),
     };
     const server = createSiteServer({
       api, faultRate, latencyMs, maxBodyBytes: options.maxBodyBytes ?? 16 * 1024 * 1024,
@@ -101,7 +102,6 @@ export async function startSite(options: SiteOptions = {}): Promise<RunningSite>
     let closing: Promise<void> | undefined;
     return {
       url: `http://${host.includes(':') ? `[${host}]` : host}:${actual}`, port: actual, store, writer, auth, ...hooks,
-      expireSessions: () => auth.expireSessions(),
       close() {
         closing ??= (async () => {
           try {

@@ -7,7 +7,10 @@
  * Fault injection: `faultRate` applies to every `/api3/json` request, `info`
  * included (clients must survive a failing first call too); half of the injected
  * faults are HTTP 503, half a dropped connection. `latencyMs` delays every answer.
- * Admin endpoints are never faulted.
+ * Admin endpoints (`POST /admin/...`, body `{script_name, script_key, ...}` of a configured
+ * script; never faulted): `events/hold {count}` allocates the next ids hidden (a late
+ * commit), `events/release {ids?}`, `events/hidden`, `events/burn {count}` (permanent
+ * gaps), `sessions/expire` (every session token answers 102 afterwards).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -72,6 +75,7 @@ export interface AdminHooks {
   releaseEvents(ids?: number[]): number;
   burnEventIds(count: number): void;
   hiddenEventIds(): number[];
+  expireSessions(): void;
 }
 
 export function createSiteServer(o: ServerOptions, admin: AdminHooks): Server {
@@ -156,6 +160,7 @@ export function createSiteServer(o: ServerOptions, admin: AdminHooks): Server {
       case '/admin/events/release': send(res, 200, { released: admin.releaseEvents(a.ids) }); return;
       case '/admin/events/burn': admin.burnEventIds(a.count ?? 1); send(res, 200, { ok: true }); return;
       case '/admin/events/hidden': send(res, 200, { ids: admin.hiddenEventIds() }); return;
+      case '/admin/sessions/expire': admin.expireSessions(); send(res, 200, { ok: true }); return;
       default: send(res, 404, { error: 'unknown admin endpoint' });
     }
   };

@@ -194,6 +194,9 @@ describe('site server', () => {
       assert.equal((h.json.ids as number[]).length, 1);
       assert.deepEqual((await admin('release', { ids: h.json.ids })).json, { released: 1 });
       assert.equal((await admin('burn', { count: 3 })).status, 200);
+      const { session_id } = await results<{ session_id: string }>(site, 'get_session_token');
+      assert.equal((await post(`${site.url}/admin/sessions/expire`, JSON.stringify(SCRIPT))).status, 200);
+      assert.equal((await faultOf(site, 'read', { type: 'Shot' }, { session_token: session_id })).error_code, 102);
     });
   });
 
