@@ -49,8 +49,8 @@ describe('Python plugins', () => {
         const project = await h.sg.findOne('Project', [], ['id']);
         assert.ok(project);
         const shot = await h.sg.create('Shot', { code: 'py1', project: { type: 'Project', id: project['id'] } });
-        await h.sg.update('Shot', shot['id'] as number, { sg_status_list: 'ip' });
-        await h.sg.update('Shot', shot['id'] as number, { description: 'not matched' });
+        await h.sg.update('Shot', shot['id'], { sg_status_list: 'ip' });
+        await h.sg.update('Shot', shot['id'], { description: 'not matched' });
         const statusEvent = await h.sg.findOne('EventLogEntry', [['event_type', 'is', 'Shotgun_Shot_Change'], ['attribute_name', 'is', 'sg_status_list']], ['id'], { order: [{ field_name: 'id', direction: 'desc' }] });
         const lastStatusId = statusEvent?.['id'];
         const descEvent = await h.sg.findOne('EventLogEntry', [['attribute_name', 'is', 'description']], ['id'], { order: [{ field_name: 'id', direction: 'desc' }] });
