@@ -57,7 +57,19 @@ function sortExpr(schema: Schema, scope: QueryScope, alias: string, ent: EntityD
   if (parts.length === 1) {
     if (st.kind === 'id') return `${alias}.id`;
     if (st.kind === 'column') return `${alias}.${quoteIdent(st.column)}`;
-    if (st.kind === 'entity') return `${alias}.${quoteIdent(st.idColumn)}`;
+    if (st.kind === 'entity') {
+      // Links sort by the linked record's name, as the web UI and API do.
+      const types = f.validTypes.length > 0 ? f.validTypes : [...schema.entities.keys()];
+      const arms: string[] = [];
+      for (const t of types) {
+        const te = schema.entities.get(t);
+        const df = te?.fields.get(te.displayField);
+        const dst = df === undefined ? undefined : schema.storage(df);
+        if (te === undefined || dst?.kind !== 'column') continue;
+        arms.push(`WHEN '${t}' THEN (SELECT x.${quoteIdent(dst.column)} FROM ${quoteIdent(te.table)} x WHERE x.id = ${alias}.${quoteIdent(st.idColumn)})`);
+      }
+      return arms.length === 0 ? `${alias}.${quoteIdent(st.idColumn)}` : `(CASE ${alias}.${quoteIdent(st.typeColumn)} ${arms.join(' ')} END)`;
+    }
     throw clientFault('SITE_INVALID_SORT', `cannot sort on ${f.dataType} field ${ent.name}.${f.name}`, { entityType: ent.name, field: f.name });
   }
   const target = schema.entity(parts[1]);

@@ -166,6 +166,10 @@ describe('site read: relations per field type', () => {
     assert.deepEqual(r.map((x) => x.id), [c.id, a.id, b.id]);
     const r2 = await find(site, 'Shot', [['sg_sequence', 'is_not', null]], ['code'], { sorts: [{ field_name: 'sg_sequence.Sequence.code', direction: 'desc' }] });
     assert.deepEqual(r2.map((x) => x.id), [b.id, a.id]);
+    const r3 = await find(site, 'Task', [], ['entity'], { sorts: [{ field_name: 'entity', direction: 'asc' }] });
+    assert.deepEqual(r3.map((x) => x.id), [taskA.id, taskB.id], 'links sort by name: alpha_010 before xwing');
+    const r4 = await find(site, 'Task', [], ['entity'], { sorts: [{ field_name: 'entity', direction: 'desc' }] });
+    assert.deepEqual(r4.map((x) => x.id), [taskB.id, taskA.id]);
   });
 
   it('return_only retired, and include_archived_projects false', async () => {
