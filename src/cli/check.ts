@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
 import { pino } from 'pino';
 import { loadConfig, pluginOptionsFor } from '../config/index.ts';
-import { PluginHost, scanPluginFolder } from '../plugins/index.ts';
+import { scanPluginFolder } from '../plugins/index.ts';
+import { createHost } from '../dispatch/index.ts';
 import { describeError } from '../shared/index.ts';
 import { siteClient } from './site-client.ts';
 
@@ -39,17 +40,13 @@ export async function runCheck(configPath: string): Promise<CheckLine[]> {
     for (const entry of scan.plugins) {
       const what = `plugin ${entry.name}`;
       if (entry.kind === 'refused') lines.push({ ok: false, what, detail: entry.error.message });
-      else if (entry.kind === 'python') lines.push({ ok: true, what, detail: `${entry.file}: ${entry.status}` });
       else {
-        const host = new PluginHost({
-          file: entry.file, folder: folder.path, name: entry.name, siteUrl: config.site.url, useSessionUuid: false,
-          callbackTimeoutMs: pluginOptionsFor(folder, entry.name).callbackTimeoutMs, logger,
-        });
+        const host = createHost(entry, folder.path, config, { callbackTimeoutMs: pluginOptionsFor(folder, entry.name).callbackTimeoutMs, logger });
         try {
           const r = await host.load();
           lines.push(
             r.ok
-              ? { ok: true, what, detail: `${r.callbacks.length} callback(s): ${r.callbacks.map((c) => c.name).join(', ')}` }
+              ? { ok: true, what, detail: `${entry.kind === 'python' ? 'Python, ' : ''}${r.callbacks.length} callback(s): ${r.callbacks.map((c) => c.name).join(', ')}` }
               : { ok: false, what, detail: `${r.error.code}: ${r.error.message}` },
           );
         } finally {

@@ -8,6 +8,7 @@ import { registerStatusCommand } from './status.ts';
 import { registerCheckCommand } from './check.ts';
 import { registerReplayCommand } from './replay.ts';
 import { registerPluginCommand } from './plugin.ts';
+import { registerToolkitCommand } from './toolkit.ts';
 
 /**
  * Every subcommand registers itself here, one file per command, so main.ts
@@ -23,4 +24,5 @@ export function registerCommands(program: Command): void {
   registerCheckCommand(program);
   registerReplayCommand(program);
   registerPluginCommand(program);
+  registerToolkitCommand(program);
 }

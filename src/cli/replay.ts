@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
 import { pino } from 'pino';
 import { loadConfig, pluginOptionsFor } from '../config/index.ts';
-import { PluginLane, buildScope, SiteProjectDirectory } from '../dispatch/index.ts';
-import { PluginHost, scanPluginFolder } from '../plugins/index.ts';
+import { PluginLane, buildScope, SiteProjectDirectory, createHost, type EngineHost } from '../dispatch/index.ts';
+import { scanPluginFolder } from '../plugins/index.ts';
 import { Api3EventSource, EventLog, ResilientEventSource } from '../source/index.ts';
 import { SgeventdError } from '../shared/index.ts';
 import { pluginId } from '../state/index.ts';
@@ -33,16 +33,13 @@ export async function runReplay(opts: ReplayOptions, progress: (line: string) =>
   try {
     const newest = await log.start();
     const to = Math.min(opts.to ?? newest, newest);
-    const hosts: Array<{ id: string; host: PluginHost; lane: PluginLane }> = [];
+    const hosts: Array<{ id: string; host: EngineHost; lane: PluginLane }> = [];
     for (const folder of config.plugins) {
       const scan = await scanPluginFolder(folder.path);
       for (const entry of scan.plugins) {
-        if (entry.kind !== 'js' || (opts.plugin !== undefined && entry.name !== opts.plugin)) continue;
+        if (entry.kind === 'refused' || (opts.plugin !== undefined && entry.name !== opts.plugin)) continue;
         const o = pluginOptionsFor(folder, entry.name);
-        const host = new PluginHost({
-          file: entry.file, folder: folder.path, name: entry.name, siteUrl: config.site.url,
-          useSessionUuid: config.site.useSessionUuid, callbackTimeoutMs: o.callbackTimeoutMs, logger: logger.child({ plugin: entry.name }),
-        });
+        const host = createHost(entry, folder.path, config, { callbackTimeoutMs: o.callbackTimeoutMs, logger: logger.child({ plugin: entry.name }) });
         const loaded = await host.load();
         if (!loaded.ok) {
           await host.close();
@@ -57,7 +54,7 @@ export async function runReplay(opts: ReplayOptions, progress: (line: string) =>
         hosts.push({ id, host, lane });
       }
     }
-    if (hosts.length === 0) throw new SgeventdError('REPLAY_NO_PLUGIN', opts.plugin ? `no JS/TS plugin named ${opts.plugin}` : 'no JS/TS plugin to replay to');
+    if (hosts.length === 0) throw new SgeventdError('REPLAY_NO_PLUGIN', opts.plugin ? `no plugin named ${opts.plugin}` : 'no plugin to replay to');
     const span = Math.max(1, to - opts.from);
     for (const { id, host, lane } of hosts) {
       let last = -1;

@@ -1,11 +1,11 @@
 import type { Logger } from 'pino';
 import { pluginOptionsFor, type DaemonConfig, type PluginFolderConfig } from '../config/index.ts';
-import { PluginFolderWatcher, PluginHost, type CallbackInfo, type PluginFileEntry, type PluginHostOptions, type RequestHandler, type SerializedError } from '../plugins/index.ts';
-import { PythonPluginHost } from '../toolkit/index.ts';
+import { PluginFolderWatcher, type PluginFileEntry, type RequestHandler } from '../plugins/index.ts';
+import { createHost, type EngineHost } from './hosts.ts';
 import { pluginId, type PluginState, type StateStore } from '../state/index.ts';
 import { toEventLogEntry, type EventLog } from '../source/index.ts';
 import { describeError } from '../shared/index.ts';
-import { PluginLane, type LaneFailure, type LaneHandler, type RetryItem, type TimingRecord } from './lane.ts';
+import { PluginLane, type LaneFailure, type RetryItem, type TimingRecord } from './lane.ts';
 import { StateBatcher } from './state-batcher.ts';
 import { buildScope, type ProjectDirectory } from './scope.ts';
 
@@ -18,11 +18,6 @@ export type PluginStatus =
   | 'refused'
   | 'removed';
 
-/** A loaded plugin, JS (worker thread) or Python (own process): what a lane and the engine need. */
-interface EngineHost extends LaneHandler {
-  load(): Promise<{ ok: true; callbacks: readonly CallbackInfo[] } | { ok: false; error: SerializedError }>;
-  close(): Promise<void>;
-}
 
 /** What `status` shows for one plugin. */
 export interface PluginSnapshot {
@@ -208,31 +203,7 @@ export class Engine {
       return;
     }
     const pluginLog = (await this.#opts.pluginLogger?.(entry.name)) ?? log;
-    let host: EngineHost;
-    if (entry.kind === 'python') {
-      host = new PythonPluginHost({
-        file: entry.file,
-        name: entry.name,
-        siteUrl: this.#opts.config.site.url,
-        proxy: this.#opts.config.site.proxy,
-        useSessionUuid: this.#opts.config.site.useSessionUuid,
-        python: this.#opts.config.toolkit.python,
-        callbackTimeoutMs: opts.callbackTimeoutMs,
-        logger: pluginLog,
-      });
-    } else {
-      const hostOptions: PluginHostOptions = {
-        file: entry.file,
-        folder: folder.path,
-        name: entry.name,
-        siteUrl: this.#opts.config.site.url,
-        useSessionUuid: this.#opts.config.site.useSessionUuid,
-        callbackTimeoutMs: opts.callbackTimeoutMs,
-        logger: pluginLog,
-        ...(this.#opts.handleRequest ? { handleRequest: this.#opts.handleRequest } : {}),
-      };
-      host = new PluginHost(hostOptions);
-    }
+    const host = createHost(entry, folder.path, this.#opts.config, { callbackTimeoutMs: opts.callbackTimeoutMs, logger: pluginLog, handleRequest: this.#opts.handleRequest });
     rec.host = host;
     const loaded = await host.load();
     if (!loaded.ok) {

@@ -3,3 +3,4 @@ export { PluginLane, type LaneHandler, type LaneOptions, type TimingRecord, type
 export { StateBatcher, type StateBatcherOptions } from './state-batcher.ts';
 export { buildScope, SiteProjectDirectory, type ProjectDirectory } from './scope.ts';
 export { Daemon, type DaemonOptions, type DaemonStatus } from './daemon.ts';
+export { createHost, type EngineHost } from './hosts.ts';

@@ -1,0 +1,56 @@
+import type { Command } from 'commander';
+import { existsSync, readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { loadConfig } from '../config/index.ts';
+import type { ToolkitConfig } from '../config/index.ts';
+import { SgeventdError, describeError } from '../shared/index.ts';
+import { formatResolution, resolveProject, siteLookup } from '../toolkit/index.ts';
+import type { Resolution, RuntimePoolOptions } from '../toolkit/index.ts';
+import { siteClient } from './site-client.ts';
+
+// The compiled config section is the pool's options as is.
+const _fits = (t: ToolkitConfig): RuntimePoolOptions => t;
+void _fits;
+
+/** How PROJECT (an id or a tank_name) resolves under the config at `configPath`. */
+export async function runToolkitResolve(configPath: string, project: string): Promise<Resolution> {
+  const config = await loadConfig(configPath);
+  const sg = siteClient(config);
+  try {
+    const lookup = siteLookup(sg);
+    let id = Number(project);
+    let tankName: string | null = null;
+    if (!Number.isInteger(id)) {
+      const rec = await sg.findOne('Project', [['tank_name', 'is', project]], ['tank_name']);
+      if (!rec) throw new SgeventdError('TK_NO_PROJECT', `no project with tank_name ${project} on ${config.site.url}`);
+      id = rec.id;
+      tankName = project;
+    } else {
+      tankName = (await lookup.findProject?.(id))?.tank_name ?? null;
+    }
+    const platform = process.platform === 'win32' ? 'win32' : process.platform === 'darwin' ? 'darwin' : 'linux';
+    return await resolveProject({ id, tankName }, config.toolkit, {
+      exists: existsSync, readFile: (p) => readFileSync(p, 'utf8'), env: process.env, platform, homedir: homedir(),
+    }, lookup);
+  } finally {
+    await sg.close();
+  }
+}
+
+export function registerToolkitCommand(program: Command): void {
+  const tk = program.command('toolkit').description('Toolkit project runtimes');
+  tk.command('resolve')
+    .description('print how a project finds its Toolkit configuration and core, step by step')
+    .requiredOption('-c, --config <file>', 'sgeventd.yaml or shotgunEventDaemon.conf')
+    .argument('<project>', 'project id or tank_name')
+    .action(async (project: string, opts: { config: string }) => {
+      try {
+        process.stdout.write(`${formatResolution(await runToolkitResolve(opts.config, project))}\n`);
+      } catch (err) {
+        const steps = err instanceof SgeventdError && Array.isArray(err.details.steps) ? (err.details.steps as string[]) : [];
+        for (const [i, s] of steps.entries()) process.stderr.write(`${i + 1}. ${s}\n`);
+        process.stderr.write(`${err instanceof SgeventdError ? `${err.code}: ` : ''}${describeError(err)}\n`);
+        process.exitCode = 1;
+      }
+    });
+}
