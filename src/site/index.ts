@@ -84,7 +84,7 @@ export async function startSite(options: SiteOptions = {}): Promise<RunningSite>
     }
     const api = new Api3(store, writer, auth, { version: [8, 0, 0], maxPerPage });
     const hooks = {
-      holdEvents: (count: number) => { writer.holdCount += count; },
+      holdEvents: (count: number) => { writer.events.holdCount += count; },
       releaseEvents: (ids?: number[]) => store.releaseEvents(ids),
       burnEventIds: (count: number) => store.burnEventIds(count),
       hiddenEventIds: () => store.hiddenEventIds(),
