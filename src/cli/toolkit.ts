@@ -3,7 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { loadConfig } from '../config/index.ts';
 import type { ToolkitConfig } from '../config/index.ts';
-import { SgeventdError, describeError } from '../shared/index.ts';
+import { SgeventdError } from '../shared/index.ts';
 import { formatResolution, resolveProject, siteLookup } from '../toolkit/index.ts';
 import type { Resolution, RuntimePoolOptions } from '../toolkit/index.ts';
 import { siteClient } from './site-client.ts';
@@ -47,10 +47,10 @@ export function registerToolkitCommand(program: Command): void {
       try {
         process.stdout.write(`${formatResolution(await runToolkitResolve(opts.config, project))}\n`);
       } catch (err) {
+        // The steps taken before the failure say where it looked; main() prints the coded error.
         const steps = err instanceof SgeventdError && Array.isArray(err.details.steps) ? (err.details.steps as string[]) : [];
         for (const [i, s] of steps.entries()) process.stderr.write(`${i + 1}. ${s}\n`);
-        process.stderr.write(`${err instanceof SgeventdError ? `${err.code}: ` : ''}${describeError(err)}\n`);
-        process.exitCode = 1;
+        throw err;
       }
     });
 }
