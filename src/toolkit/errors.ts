@@ -10,6 +10,7 @@ import { SgeventdError } from '../shared/errors.ts';
  * - TK_INIT_FAILED: the runtime answered init with an error (details: type, traceback)
  * - TK_INIT_TIMEOUT: the runtime never answered init
  * - TK_CALL_TIMEOUT: one call took longer than callTimeoutMs (the runtime was killed)
+ * - TK_CALL_ABORTED: the caller's AbortSignal fired (e.g. callbackTimeoutMs); a call in flight kills the runtime
  * - TK_RUNTIME_CRASHED: the runtime exited (details: exitCode, signal, project)
  * - TK_RUNTIME_CLOSED: a send to a runtime that is stopping or dead
  * - TK_PROTOCOL: the runtime wrote something that is not a valid message, or too much

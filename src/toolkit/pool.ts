@@ -125,18 +125,23 @@ export class RuntimePool {
     this.#sweeper.unref();
   }
 
-  /** Toolkit for one project; nothing starts until the first call. */
-  forProject(project: ProjectLike): ToolkitHandle {
+  /**
+   * Toolkit for one project; nothing starts until the first call. `signal`
+   * (e.g. the callback's timeout) abandons a call: queued calls are dropped,
+   * a call in flight kills its runtime, which the next call replaces.
+   */
+  forProject(project: ProjectLike, opts: { signal?: AbortSignal | undefined } = {}): ToolkitHandle {
+    const signal = opts.signal;
     const ref: ProjectRef = typeof project === 'number'
       ? { id: project }
       : { id: project.id, tankName: project.tank_name ?? undefined, name: project.name ?? undefined };
     return {
       projectId: ref.id,
       call: (target: CallTarget, p: string, args?: readonly unknown[], kwargs?: Readonly<Record<string, unknown>>) =>
-        this.#request(ref, 'call', { target, path: p, args: args ?? [], kwargs: kwargs ?? {} }, target === 'engine' || target === 'context'),
-      run: (fn: string, args?: unknown, event?: unknown) => this.#request(ref, 'run', { fn, args: args ?? null, event: event ?? null }, false),
-      info: async (): Promise<RuntimeInfo> => InfoSchema.parse(await this.#request(ref, 'info', {}, false)),
-      command: (name: string, args?: readonly unknown[]) => this.#request(ref, 'command', { name, args: args ?? [] }, true),
+        this.#request(ref, 'call', { target, path: p, args: args ?? [], kwargs: kwargs ?? {} }, target === 'engine' || target === 'context', signal),
+      run: (fn: string, args?: unknown, event?: unknown) => this.#request(ref, 'run', { fn, args: args ?? null, event: event ?? null }, false, signal),
+      info: async (): Promise<RuntimeInfo> => InfoSchema.parse(await this.#request(ref, 'info', {}, false, signal)),
+      command: (name: string, args?: readonly unknown[]) => this.#request(ref, 'command', { name, args: args ?? [] }, true, signal),
     };
   }
 
@@ -211,14 +216,14 @@ export class RuntimePool {
     return this.#closed;
   }
 
-  async #request(ref: ProjectRef, method: string, params: Record<string, unknown>, needsEngine: boolean): Promise<unknown> {
+  async #request(ref: ProjectRef, method: string, params: Record<string, unknown>, needsEngine: boolean, signal?: AbortSignal): Promise<unknown> {
     if (this.#closed) throw new ToolkitError('TK_POOL_CLOSED', 'the toolkit pool is closed', { details: { project: ref.id } });
     const { runnable: res } = await this.#resolve(ref);
     const full = { ...params, configPath: res.configPath, corePython: res.corePython };
     for (let attempt = 0; ; attempt += 1) {
       const rt = await this.#acquire(res, needsEngine);
       try {
-        return await rt.request(method, full);
+        return await rt.request(method, full, this.options.callTimeoutMs, signal);
       } catch (e) {
         // A call that never reached a runtime that died may go to its replacement, once.
         const notSent = e instanceof ToolkitError && e.details.sent === false && (e.code === 'TK_RUNTIME_CRASHED' || e.code === 'TK_RUNTIME_CLOSED');
@@ -345,7 +350,8 @@ export class RuntimePool {
         }
         entry.runtime = rt;
         rt.onExit((reason) => {
-          if (reason) this.#crashed(key, projectId, reason);
+          // A caller giving up (callback timeout) says nothing about the runtime's health.
+          if (reason && reason.code !== 'TK_CALL_ABORTED') this.#crashed(key, projectId, reason);
           if (this.#entries.get(key) === entry && entry.runtime === rt) this.#entries.delete(key);
         });
         return rt;

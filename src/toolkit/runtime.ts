@@ -164,8 +164,31 @@ export class ProjectRuntime {
   }
 
   /** Sends one request; queued behind the call in flight. */
-  request(method: string, params: unknown, timeoutMs = this.launch.callTimeoutMs): Promise<unknown> {
-    return this.#enqueue(method, params, timeoutMs);
+  request(method: string, params: unknown, timeoutMs = this.launch.callTimeoutMs, signal?: AbortSignal): Promise<unknown> {
+    if (!signal) return this.#enqueue(method, params, timeoutMs);
+    if (signal.aborted) return Promise.reject(this.#aborted(method, false));
+    let pending: Pending | undefined;
+    const p = this.#enqueue(method, params, timeoutMs, (created) => { pending = created; });
+    const onAbort = (): void => {
+      if (!pending) return;
+      const i = this.#queue.indexOf(pending);
+      if (i >= 0) {
+        // Not sent yet: drop it, the runtime carries on.
+        this.#queue.splice(i, 1);
+        pending.reject(this.#aborted(method, false));
+      } else if (this.#inFlight === pending) {
+        // In flight: Python cannot be interrupted safely, so the runtime goes.
+        this.#die(this.#aborted(method, true));
+      }
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    return p.finally(() => signal.removeEventListener('abort', onAbort));
+  }
+
+  #aborted(method: string, sent: boolean): ToolkitError {
+    return new ToolkitError('TK_CALL_ABORTED', `toolkit runtime for ${this.launch.label}: ${method} abandoned by its caller`, {
+      details: { project: this.launch.label, method, sent },
+    });
   }
 
   /** Resolves when nothing is queued or in flight (or the process is gone). */
@@ -221,7 +244,7 @@ export class ProjectRuntime {
     return done;
   }
 
-  #enqueue(method: string, params: unknown, timeoutMs: number): Promise<unknown> {
+  #enqueue(method: string, params: unknown, timeoutMs: number, created?: (p: Pending) => void): Promise<unknown> {
     if (this.#state === 'stopping' || this.#state === 'dead') {
       return Promise.reject(this.#deathError ?? this.#fatal ?? new ToolkitError('TK_RUNTIME_CLOSED', `toolkit runtime for ${this.launch.label} is ${this.#state}`, {
         details: { project: this.launch.label, sent: false },
@@ -233,7 +256,9 @@ export class ProjectRuntime {
       }));
     }
     return new Promise((resolve, reject) => {
-      this.#queue.push({ id: this.#nextId++, method, params, timeoutMs, resolve, reject });
+      const pending: Pending = { id: this.#nextId++, method, params, timeoutMs, resolve, reject };
+      created?.(pending);
+      this.#queue.push(pending);
       this.#pump();
     });
   }

@@ -11,7 +11,7 @@ import { writeConfig, writeStudio } from '../fixtures/toolkit/fake-cores.ts';
 import type { FakeStudio } from '../fixtures/toolkit/fake-cores.ts';
 import { FIXTURES, PYTHON, alive, memoryLogger, rejectsWith, tempDir, waitFor } from './helpers.ts';
 
-type Probe = { coreVersion: string; shotgunApi3: string; currentApi3: string; tankFile: string; configPath: string; tankCurrentPc: string | null; pid: number };
+type Probe = { syncCount: number; coreVersion: string; shotgunApi3: string; currentApi3: string; tankFile: string; configPath: string; tankCurrentPc: string | null; pid: number };
 
 describe('RuntimePool', () => {
   const tmp = tempDir();
@@ -158,6 +158,40 @@ describe('RuntimePool', () => {
     const a1 = await probe(p, 70);
     await rejectsWith(p.forProject(70).call('tk', 'garbage'), 'TK_PROTOCOL');
     assert.notEqual((await probe(p, 70)).pid, a1.pid);
+  });
+
+  it('abandons a call when the caller\'s signal fires and replaces that runtime only', async () => {
+    const p = pool({ crashBudget: { count: 1, windowMs: 60_000, backoffMs: 60_000 } });
+    const b = await probe(p, 71);
+    const a = await probe(p, 70);
+    const ac = new AbortController();
+    const hang = p.forProject(70, { signal: ac.signal }).call('tk', 'hang');
+    await waitFor(() => p.list().some((r) => r.projects.includes(70) && r.state === 'busy'), 5000, 'the call to be in flight');
+    ac.abort();
+    await rejectsWith(hang, 'TK_CALL_ABORTED');
+    await waitFor(() => !alive(a.pid), 5000, 'the abandoned runtime to die');
+    assert.notEqual((await probe(p, 70)).pid, a.pid, 'replaced, and an abort is not counted as a crash');
+    assert.equal((await probe(p, 71)).pid, b.pid);
+  });
+
+  it('recycles a runtime whose RSS passes maxRssMb', async () => {
+    const p = pool({ maxRssMb: 1 });
+    const first = await probe(p, 70);
+    const second = await probe(p, 70);
+    assert.notEqual(second.pid, first.pid);
+    await waitFor(() => !alive(first.pid), 5000, 'the recycled runtime to stop');
+  });
+
+  it('synchronizes the path cache before path lookups when syncPathCache is on', async () => {
+    const p = pool({ syncPathCache: true });
+    const tk = p.forProject(70);
+    await tk.call('tk', 'paths_from_template', [{ $template: 'shot_work' }, { Shot: 'a', version: 1 }]);
+    await tk.call('tk', 'paths_from_template', [{ $template: 'shot_work' }, { Shot: 'b', version: 2 }]);
+    await tk.call('tk', 'templates');
+    assert.equal((await probe(p, 70)).syncCount, 2);
+    const off = pool();
+    await off.forProject(70).call('tk', 'paths_from_template', [{ $template: 'shot_work' }, { Shot: 'a', version: 1 }]);
+    assert.equal((await probe(off, 70)).syncCount, 0);
   });
 
   it('fails fast after too many crashes, then retries after the back-off', async () => {

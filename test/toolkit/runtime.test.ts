@@ -162,6 +162,24 @@ describe('ProjectRuntime', () => {
     assert.ok((long?.msg.length ?? 0) <= 1000);
   });
 
+  it('drops a queued call whose caller gave up, and kills the runtime for one in flight', async () => {
+    const rt = await start(tmp.dir, studio.alpha, corePy(studio.alpha));
+    const inFlight = new AbortController();
+    const queued = new AbortController();
+    const hang = rt.request('call', { target: 'tk', path: 'hang' }, 60_000, inFlight.signal);
+    const waiting = rt.request('ping', {}, 60_000, queued.signal);
+    queued.abort();
+    const q = await rejectsWith(waiting, 'TK_CALL_ABORTED');
+    assert.equal(q.details.sent, false);
+    assert.equal(rt.state, 'busy', 'the runtime carries on with the call in flight');
+    inFlight.abort();
+    const h = await rejectsWith(hang, 'TK_CALL_ABORTED');
+    assert.equal(h.details.sent, true);
+    await rt.close();
+    assert.equal(alive(rt.pid), false);
+    await rejectsWith(rt.request('ping', {}, 1000, AbortSignal.abort()), 'TK_CALL_ABORTED');
+  });
+
   it('bounds its queue', async () => {
     const rt = await start(tmp.dir, studio.alpha, corePy(studio.alpha), { queueLimit: 2 });
     const calls = [rt.request('ping', {}), rt.request('ping', {}), rt.request('ping', {})];
