@@ -6,10 +6,13 @@
  */
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { realpathSync } from 'node:fs';
+import { mkdirSync, realpathSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Secret } from '../../src/shared/secret.ts';
 import { RuntimePool } from '../../src/toolkit/pool.ts';
+import { siteLookup } from '../../src/toolkit/site-lookup.ts';
+import { ShotgunClient } from '../../src/shotgrid/index.ts';
+import { startSite } from '../../src/site/index.ts';
 import { runtimePoolOptions } from '../../src/toolkit/options.ts';
 import { FIXTURES, PYTHON, alive, tempDir } from './helpers.ts';
 import { coreVersion as version, writeRealConfig } from '../fixtures/toolkit/real-config.ts';
@@ -66,4 +69,43 @@ describe('project runtimes on real tk-core', () => {
       for (const pid of pids) assert.equal(alive(pid), false);
     });
   }
+
+  it('prepares a distributed configuration with the bootstrap core and runs on the core it pins', async (t) => {
+    if (coreA === undefined || coreB === undefined) {
+      t.skip('SGEVENTD_TK_CORE not set');
+      return;
+    }
+    const root = path.join(tmp.dir, 'distributed');
+    const src = path.join(root, 'src-config');
+    mkdirSync(path.join(src, 'core', 'schema'), { recursive: true });
+    mkdirSync(path.join(src, 'env'), { recursive: true });
+    writeFileSync(path.join(src, 'core', 'roots.yml'), `primary:\n  default: true\n  linux_path: ${root}/data\n  mac_path: null\n  windows_path: null\n`);
+    writeFileSync(path.join(src, 'core', 'templates.yml'), "keys:\n  Shot:\n    type: str\npaths:\n  shot_root: 'shots/{Shot}'\nstrings: {}\n");
+    writeFileSync(path.join(src, 'core', 'core_api.yml'), `location:\n  type: path\n  path: ${coreB}\n`);
+    const site = await startSite({});
+    const sg = new ShotgunClient({ baseUrl: site.url, auth: { kind: 'script', scriptName: 'sgeventd', scriptKey: new Secret('sgeventd-key') } });
+    const project = await sg.create('Project', { name: 'dist', tank_name: 'dist' });
+    await sg.create('LocalStorage', { code: 'primary', linux_path: path.join(root, 'data') });
+    const pool = new RuntimePool(runtimePoolOptions({
+      python: process.env.SGEVENTD_TK_PYTHON ?? PYTHON, bootstrapCore: coreA, callTimeoutMs: 300_000,
+      projects: { [project.id]: { mode: 'distributed', pluginId: 'basic.daemon', baseConfiguration: `sgtk:descriptor:path?path=${src}` } },
+    }), {
+      site: { url: site.url, scriptName: 'sgeventd', scriptKey: new Secret('sgeventd-key') },
+      stateDir: path.join(root, 'state'), lookup: siteLookup(sg), initTimeoutMs: 300_000,
+    });
+    let pid: number | undefined;
+    try {
+      const info = await pool.forProject(project.id).info();
+      pid = info.pid;
+      assert.equal(info.mode, 'distributed');
+      assert.equal(info.coreVersion, version(coreB));
+      assert.ok(info.configPath?.endsWith(path.join('p' + String(project.id) + '.basic.daemon', 'cfg')), String(info.configPath));
+      assert.deepEqual(await pool.forProject(project.id).call('tk', 'templates.shot_root'), { type: 'Template', name: 'shot_root', definition: 'shots/{Shot}' });
+    } finally {
+      await pool.close();
+      await sg.close();
+      await site.close();
+    }
+    assert.equal(alive(pid), false);
+  });
 });
