@@ -15,6 +15,8 @@ export type {
   PluginLogger,
   PluginShotgun,
   PluginToolkit,
+  PluginToolkitHandle,
+  ToolkitTarget,
   RegisterCallbacks,
   Registrar,
 } from './plugins/types.ts';

@@ -5,6 +5,9 @@ import { ShotgunClient } from '../shotgrid/index.ts';
 import { openSqliteState, type StateStore } from '../state/index.ts';
 import { Api3EventSource, EventLog, ResilientEventSource } from '../source/index.ts';
 import { AlertMailer, createLoggers, type Loggers } from '../logging/index.ts';
+import { RuntimePool, siteLookup, type RuntimeStatus } from '../toolkit/index.ts';
+import { dirname } from 'node:path';
+import { poolOptionsFrom, toolkitRequestHandler } from './toolkit-bridge.ts';
 import { Engine, type PluginSnapshot } from './engine.ts';
 import { SiteProjectDirectory } from './scope.ts';
 import type { LaneFailure, TimingRecord } from './lane.ts';
@@ -29,6 +32,7 @@ export interface DaemonStatus {
   lastSuccessfulReadAt: string | null;
   siteErrors: number;
   plugins: PluginSnapshot[];
+  runtimes: RuntimeStatus[];
 }
 
 /**
@@ -49,6 +53,7 @@ export class Daemon {
   readonly #engine: Engine;
   readonly #mailer: AlertMailer;
   readonly #startedAt = new Date();
+  #pool: RuntimePool | null = null;
   #stopping: Promise<void> | null = null;
 
   private constructor(opts: DaemonOptions, loggers: Loggers, store: StateStore) {
@@ -96,7 +101,20 @@ export class Daemon {
       ...(opts.watch ? { watch: opts.watch } : {}),
       ...(timing ? { onTiming: (r: TimingRecord) => timing.info(timingLine(r)) } : {}),
       onFailure: (f) => this.#alert(f),
+      handleRequest: toolkitRequestHandler(() => this.pool),
     });
+  }
+
+  /** The project runtimes; created on first use (a daemon without Toolkit work never starts Python for it). */
+  get pool(): RuntimePool {
+    this.#pool ??= new RuntimePool(poolOptionsFrom(this.config.toolkit), {
+      site: { url: this.config.site.url, scriptName: this.config.site.script.name, scriptKey: this.config.site.script.key },
+      stateDir: dirname(this.config.daemon.state),
+      lookup: siteLookup(this.#client),
+      secretVars: this.config.secretEnvVars,
+      logger: this.logger.child({ subsystem: 'toolkit' }),
+    });
+    return this.#pool;
   }
 
   static async open(opts: DaemonOptions): Promise<Daemon> {
@@ -128,6 +146,7 @@ export class Daemon {
       lastSuccessfulReadAt: iso(this.#source.lastSuccessAt),
       siteErrors: this.#source.errorCount,
       plugins: this.#engine.snapshot(),
+      runtimes: this.#pool?.list() ?? [],
     };
   }
 
@@ -137,6 +156,7 @@ export class Daemon {
       this.logger.info('sgeventd stopping: finishing in-flight callbacks');
       const steps: Array<() => Promise<unknown>> = [
         () => this.#engine.stop(),
+        () => this.#pool?.close() ?? Promise.resolve(),
         () => this.#store.close(),
         () => this.#client.close(),
         () => this.#dispatcher?.close() ?? Promise.resolve(),

@@ -65,8 +65,12 @@ const TRANSITIONS: Record<PluginHostState, readonly PluginHostState[]> = {
   closed: [],
 };
 
-/** Answers a worker's `request` (the toolkit handle later); throw to send an error back. */
-export type RequestHandler = (method: string, params: unknown) => unknown;
+/**
+ * Answers a worker's `request` (the toolkit handle); throw to send an error
+ * back. `signal` aborts when the thread that asked is gone (callback timeout,
+ * crash, reload), so work done on its behalf (a runtime call) is abandoned.
+ */
+export type RequestHandler = (method: string, params: unknown, context: { signal: AbortSignal }) => unknown;
 
 export interface PluginHostOptions {
   /** The plugin file. */
@@ -121,6 +125,7 @@ export class PluginHost {
   readonly #site: string;
   #state: PluginHostState = 'loading';
   #worker: Worker | null = null;
+  #workerAbort = new AbortController();
   #op: Operation | null = null;
   #crash: SerializedError | null = null;
   #callbacks: CallbackInfo[] = [];
@@ -305,6 +310,8 @@ export class PluginHost {
       ...(this.#options.resourceLimits === undefined ? {} : { resourceLimits: this.#options.resourceLimits }),
     });
     this.#worker = worker;
+    this.#workerAbort.abort();
+    this.#workerAbort = new AbortController();
     this.#crash = null;
     // A stray console.log in a plugin becomes a log record, not daemon stdout.
     this.#forwardLines(worker.stdout, 'stdout', 'info');
@@ -430,7 +437,7 @@ export class PluginHost {
     try {
       const handler = this.#options.handleRequest;
       if (handler === undefined) throw new PluginError('PLUGIN_REQUEST_FAILED', `no handler for request ${msg.method}`, { details: { method: msg.method } });
-      reply = { type: 'response', id: msg.id, ok: true, result: await handler(msg.method, msg.params) };
+      reply = { type: 'response', id: msg.id, ok: true, result: await handler(msg.method, msg.params, { signal: this.#workerAbort.signal }) };
     } catch (err) {
       reply = { type: 'response', id: msg.id, ok: false, error: serializeError(err, 'PLUGIN_REQUEST_FAILED') };
     }
@@ -445,6 +452,7 @@ export class PluginHost {
   #onExit(worker: Worker, exitCode: number): void {
     if (worker !== this.#worker) return;
     this.#worker = null;
+    this.#workerAbort.abort();
     this.#crashes.push(Date.now());
     const cause = this.#crash;
     const error = fault('PLUGIN_WORKER_DIED', `plugin ${this.name} thread exited with code ${exitCode}${cause === null ? '' : `: ${cause.message}`}`, {
@@ -460,6 +468,7 @@ export class PluginHost {
     const worker = this.#worker;
     if (worker === null) return;
     this.#worker = null;
+    this.#workerAbort.abort();
     const op = this.#op;
     this.#op = null;
     op?.onExit(fault('PLUGIN_HOST_STATE', `plugin ${this.name} thread stopped`));

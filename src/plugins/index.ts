@@ -22,6 +22,9 @@ export type {
   MatchEvents,
   PluginCallback,
   PluginLogger,
+  PluginToolkit,
+  PluginToolkitHandle,
+  ToolkitTarget,
   RegisterCallbacks,
   Registrar,
 } from './types.ts';
@@ -29,3 +32,4 @@ export { scanPluginFolder, checkSafeMode, formatMode } from './folder.ts';
 export type { JsPluginFile, PythonPluginFile, RefusedPluginFile, PluginFileEntry, PluginFolderScan } from './folder.ts';
 export { PluginFolderWatcher } from './watcher.ts';
 export type { PluginFolderWatcherOptions, PluginFolderWatcherEvents } from './watcher.ts';
+export { TOOLKIT_METHODS, type ToolkitMethod } from './toolkit-client.ts';

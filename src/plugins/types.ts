@@ -77,15 +77,40 @@ export interface PluginShotgun {
   [method: string]: unknown;
 }
 
+/** Where a Toolkit call runs: the `tk` object, the `sgtk` module, the current engine, or its context. */
+export type ToolkitTarget = 'tk' | 'sgtk' | 'engine' | 'context';
+
 /**
- * Toolkit access for a callback; filled in once project runtimes are wired
- * to plugin threads. Until then `ctx.toolkit` is `undefined`.
+ * Toolkit for one project: every call runs in that project's warm Python
+ * runtime, on that project's own core. Values come back as plain JSON
+ * (templates, contexts and paths included).
  *
  * @example
- * const tk = ctx.toolkit?.forProject(event.project!.id);
+ * const tk = ctx.toolkit.forProject(ctx.event);
+ * const version = await tk.call('sgtk', '__version__');
+ * const paths = await tk.call('tk', 'paths_from_template', [{ $template: 'shot_work' }, { Shot: 'sh010', version: 3 }]);
+ */
+export interface PluginToolkitHandle {
+  /** A dotted path on tk, sgtk, engine or context; called with args/kwargs when callable. `{ $template: name }` in args stands for tk.templates[name]. */
+  call(target: ToolkitTarget, path: string, args?: readonly unknown[], kwargs?: Readonly<Record<string, unknown>>): Promise<unknown>;
+  /** `module:function` from `toolkit.pythonPath`, called with a context holding tk, sgtk, engine, the event and args. */
+  run(fn: string, args?: unknown): Promise<unknown>;
+  /** Python version, core version and path, configuration path, rss. */
+  info(): Promise<Record<string, unknown>>;
+  /** An engine command by name (the engine starts on first use). */
+  command(name: string, args?: readonly unknown[]): Promise<unknown>;
+}
+
+/**
+ * Toolkit access for a callback: `forProject` takes a project id, a
+ * project link, or an event (its `project`).
+ *
+ * @example
+ * const info = await ctx.toolkit.forProject(ctx.event).info();
+ * ctx.logger.info({ core: info['coreVersion'] }, 'this project runs on its own core');
  */
 export interface PluginToolkit {
-  forProject(project: number | { type: 'Project'; id: number }): unknown;
+  forProject(project: number | { type?: string; id: number } | EventLogEntry): PluginToolkitHandle;
 }
 
 /**
@@ -113,7 +138,7 @@ export interface CallbackContext<Args = unknown> {
   /** True when the event is replayed (`sgeventd replay`): cursors don't move. */
   readonly replay: boolean;
   /** Toolkit access; `undefined` until project runtimes are wired. */
-  readonly toolkit?: PluginToolkit | undefined;
+  readonly toolkit: PluginToolkit;
 }
 
 /**

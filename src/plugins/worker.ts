@@ -10,6 +10,7 @@ import { canProcess } from './match.ts';
 import { toWorkerSchema, workerConfigSchema, type ToWorker } from './protocol.ts';
 import { PluginRegistrar, type RegisteredCallback } from './registrar.ts';
 import { createLogger, post, setLogLevel, settleRequest } from './channel.ts';
+import { toolkitFor } from './toolkit-client.ts';
 import { createCallbackClient, loadShotgunClientClass, type CallbackClient } from './sg.ts';
 import type { CallbackContext, EventLogEntry, PluginLogger, RegisterCallbacks } from './types.ts';
 
@@ -125,7 +126,7 @@ function contextFor(cb: LoadedCallback, event: EventLogEntry, attempt: number, r
     attempt,
     replay,
     key: `${config.site}:${event.id}:${config.plugin}:${cb.reg.name}`,
-    toolkit: undefined,
+    toolkit: toolkitFor(event),
   };
 }
 

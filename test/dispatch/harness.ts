@@ -46,7 +46,7 @@ export async function makeHarness(siteOptions: SiteOptions = { seed: 'demo' }): 
           site: { url: site.url, script: { name: 'sgeventd', key: 'sgeventd-key' }, connRetrySleepMs: 50, maxConnRetries: 3 },
           daemon: { state: join(dir, 'state.db'), pidFile: join(dir, 'sgeventd.pid'), fetchIntervalMs: 50, stateFlushMs: 50, ...daemon },
           plugins: [{ path: plugins, ...pluginExtra }],
-          logging: { dir: join(dir, 'logs'), level: 'warn' },
+          logging: { dir: join(dir, 'logs'), level: (process.env['SGEVENTD_TEST_LOG'] ?? 'warn') as 'warn' },
           http: { enabled: false },
           ...rest,
         },
@@ -84,7 +84,7 @@ export async function waitFor<T>(what: string, probe: () => Promise<T | undefine
 }
 
 export async function runDaemon(config: DaemonConfig, fromId?: number): Promise<Daemon> {
-  const d = await Daemon.open({ config, console: false, logFiles: false, watch: { pollIntervalMs: 100, debounceMs: 20 }, ...(fromId !== undefined ? { fromId } : {}) });
+  const d = await Daemon.open({ config, console: process.env['SGEVENTD_TEST_LOG'] !== undefined, logFiles: false, watch: { pollIntervalMs: 100, debounceMs: 20 }, ...(fromId !== undefined ? { fromId } : {}) });
   await d.start();
   return d;
 }
