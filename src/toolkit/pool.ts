@@ -11,7 +11,8 @@ import type { ProjectLike, ToolkitHandle } from './handle.ts';
 import { silentLogger } from './log.ts';
 import type { ToolkitLogger } from './log.ts';
 import type { RuntimePoolOptions } from './options.ts';
-import { InfoSchema, PreparedSchema } from './protocol.ts';
+import { prepareDistributed } from './prepare.ts';
+import { InfoSchema } from './protocol.ts';
 import type { CallTarget, InitParams, RuntimeInfo } from './protocol.ts';
 import { resolveProject } from './resolve.ts';
 import type { CentralizedResolution, DistributedResolution, ProjectRef, Resolution, ResolveHost, ResolveSite } from './resolve.ts';
@@ -265,47 +266,9 @@ export class RuntimePool {
     return r;
   }
 
-  /**
-   * A distributed configuration: ToolkitManager.prepare_engine in a short-lived
-   * process on toolkit.bootstrapCore, then runtimes start directly on the
-   * prepared configuration's own core (never a core swap in place).
-   */
-  async #prepare(res: DistributedResolution): Promise<CentralizedResolution> {
-    const o = this.options;
-    const projectId = res.project.id;
-    if (o.bootstrapCore === undefined) {
-      throw new ToolkitError('TK_NO_BOOTSTRAP_CORE', `project ${projectId} uses a distributed configuration, which needs toolkit.bootstrapCore`, {
-        details: { project: projectId, pluginId: res.pluginId ?? null, steps: res.steps },
-      });
-    }
-    const installed = path.join(o.bootstrapCore, 'install', 'core', 'python');
-    const corePython = existsSync(installed) ? installed : path.join(o.bootstrapCore, 'python');
-    const bundleCache = o.bundleCache ?? path.join(this.#deps.stateDir, 'toolkit', 'bundle_cache');
-    mkdirSync(bundleCache, { recursive: true });
-    const key = `bootstrap:${projectId}`;
-    const rt = await this.#spawn(key, 'bootstrap', res.python, `bootstrap for project ${projectId}`, undefined, corePython, bundleCache);
-    let prepared;
-    try {
-      const raw = await rt.request('prepare', {
-        pluginId: res.pluginId ?? null, baseConfiguration: res.baseConfiguration ?? res.descriptor ?? null,
-        pipelineConfiguration: res.pipelineConfiguration ?? null, engine: res.engine ?? 'tk-shell', entity: { type: 'Project', id: projectId },
-      });
-      prepared = PreparedSchema.parse(raw);
-    } catch (e) {
-      const d = e instanceof ToolkitError ? e.details : {};
-      throw new ToolkitError('TK_PREPARE_FAILED', `cannot prepare the distributed configuration of project ${projectId}: ${describeError(e)}`, {
-        cause: e, details: { ...d, project: projectId, pluginId: res.pluginId ?? null, cause: e instanceof ToolkitError ? e.code : null },
-      });
-    } finally {
-      await rt.close();
-    }
-    res.steps.push(`bootstrap: prepare_engine on ${corePython} -> ${prepared.configPath} (${String(prepared.descriptor)})`);
-    return {
-      mode: 'centralized', project: res.project, source: res.source, python: res.python, steps: res.steps, warnings: res.warnings,
-      configPath: prepared.configPath, coreRoot: prepared.configPath, corePython: prepared.corePython, coreSource: 'bootstrap',
-      watchFiles: [path.join(prepared.configPath, 'install', 'core', 'info.yml')], watchDirs: [path.join(prepared.configPath, 'config', 'core')],
-      bundleCache,
-    };
+  #prepare(res: DistributedResolution): Promise<CentralizedResolution> {
+    return prepareDistributed(res, this.options, this.#deps.stateDir, (key, python, label, corePython, bundleCache) =>
+      this.#spawn(key, 'bootstrap', python, label, undefined, corePython, bundleCache));
   }
 
   #keyFor(res: CentralizedResolution, needsEngine: boolean): { key: string; mode: InitParams['mode'] } {
@@ -337,6 +300,7 @@ export class RuntimePool {
       e.configPaths.add(res.configPath);
       return e.starting;
     }
+    if (e && !e.starting) this.#entries.delete(key); // its runtime is stopping or gone
     this.#makeRoom(key);
     e = { key, mode, coreRoot: mode === 'swap' ? null : res.coreRoot, projects: new Set([projectId]), configPaths: new Set([res.configPath]) };
     const entry = e;
