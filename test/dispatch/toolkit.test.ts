@@ -10,31 +10,32 @@ describe('plugins get Toolkit', () => {
     try {
       const studio = writeCore(join(h.dir, 'studio'), { version: 'v9.1.0-studio', api3Version: '3.9.1' });
       const projects = await h.sg.find('Project', [], ['id', 'tank_name'], { order: [{ field_name: 'id', direction: 'asc' }] });
-      const [a, b] = projects;
-      assert.ok(a && b, 'the demo seed has two projects');
-      const configs = {
-        [a['id'] as number]: writeConfig(join(h.dir, 'configs', 'a'), { core: { localized: { version: 'v1.2.3-alpha', api3Version: '3.1.2' } }, projectId: a['id'] as number }),
-        [b['id'] as number]: writeConfig(join(h.dir, 'configs', 'b'), { core: { cfg: studio }, projectId: b['id'] as number }),
+      const aId = Number(projects[0]?.['id']);
+      const bId = Number(projects[1]?.['id']);
+      assert.ok(aId > 0 && bId > 0, 'the demo seed has two projects');
+      const configs: Record<number, string> = {
+        [aId]: writeConfig(join(h.dir, 'configs', 'a'), { core: { localized: { version: 'v1.2.3-alpha', api3Version: '3.1.2' } }, projectId: aId }),
+        [bId]: writeConfig(join(h.dir, 'configs', 'b'), { core: { cfg: studio }, projectId: bId }),
       };
       // Point each project's Primary PipelineConfiguration at its folder, as a studio does.
       for (const [projectId, path] of Object.entries(configs)) {
         const pc = await h.sg.findOne('PipelineConfiguration', [['project', 'is', { type: 'Project', id: Number(projectId) }], ['code', 'is', 'Primary']], ['id']);
         assert.ok(pc, `project ${projectId} has a Primary configuration`);
-        await h.sg.update('PipelineConfiguration', pc['id'] as number, { linux_path: path, mac_path: null, windows_path: null, plugin_ids: null, descriptor: null });
+        await h.sg.update('PipelineConfiguration', Number(pc['id']), { linux_path: path, mac_path: null, windows_path: null, plugin_ids: null, descriptor: null });
       }
       await addPlugin(h, 'tk_probe.mjs');
       const daemon = await runDaemon(h.config());
       try {
-        const order = [a, b, a, b, a, b];
-        for (const [i, p] of order.entries()) await h.sg.create('Shot', { code: `tk${i}`, project: { type: 'Project', id: p['id'] } });
+        const order = [aId, bId, aId, bId, aId, bId];
+        for (const [i, id] of order.entries()) await h.sg.create('Shot', { code: `tk${i}`, project: { type: 'Project', id } });
         const recs = await waitFor('six Toolkit answers', async () => {
           const r = (await h.records()).filter((x) => x[0] === 'tk');
           return r.length >= 6 ? r : undefined;
         }, 60_000);
         for (const r of recs) {
           const project = Number(r[2]);
-          const expected = project === a['id'] ? ['v1.2.3-alpha', '3.1.2'] : ['v9.1.0-studio', '3.9.1'];
-          assert.deepEqual([r[3], r[4], r[5]], [expected[0], expected[0], expected[1]], `event ${r[1]} of project ${project} saw its own core and libraries`);
+          const [core, api3]: [string, string] = project === aId ? ['v1.2.3-alpha', '3.1.2'] : ['v9.1.0-studio', '3.9.1'];
+          assert.deepEqual([r[3], r[4], r[5]], [core, core, api3], `event ${r[1]} of project ${project} saw its own core and libraries`);
         }
         const runtimes = daemon.status().runtimes;
         assert.equal(runtimes.length, 2, 'one warm runtime per project configuration');
