@@ -10,7 +10,7 @@ import type { InitParams } from '../../src/toolkit/protocol.ts';
 
 export const FIXTURES = path.join(import.meta.dirname, '..', 'fixtures', 'toolkit');
 /** The interpreter itself, not a pyenv shim that costs a second per start. */
-export const PYTHON = execFileSync('python3', ['-c', 'import sys; print(sys.executable)'], { encoding: 'utf8' }).trim();
+export const PYTHON = process.env.SGEVENTD_TK_PYTHON ?? execFileSync('python3', ['-c', 'import sys; print(sys.executable)'], { encoding: 'utf8' }).trim();
 export const SCRIPT_KEY = 'k3y-that-must-stay-secret-0451';
 
 export function tempDir(prefix = 'sgeventd-tk-'): { dir: string; cleanup: () => void } {
