@@ -148,7 +148,7 @@ describe('RuntimePool', () => {
     const b1 = await probe(p, 71);
     const a1 = await probe(p, 70);
     await rejectsWith(p.forProject(70).call('tk', 'hang'), 'TK_CALL_TIMEOUT');
-    await waitFor(() => !alive(a1.pid), 5000, 'the hung runtime to die');
+    await waitFor(() => !alive(a1.pid), 15_000, 'the hung runtime to die');
     assert.notEqual((await probe(p, 70)).pid, a1.pid);
     assert.equal((await probe(p, 71)).pid, b1.pid);
   });
@@ -166,10 +166,10 @@ describe('RuntimePool', () => {
     const a = await probe(p, 70);
     const ac = new AbortController();
     const hang = p.forProject(70, { signal: ac.signal }).call('tk', 'hang');
-    await waitFor(() => p.list().some((r) => r.projects.includes(70) && r.state === 'busy'), 5000, 'the call to be in flight');
+    await waitFor(() => p.list().some((r) => r.projects.includes(70) && r.state === 'busy'), 15_000, 'the call to be in flight');
     ac.abort();
     await rejectsWith(hang, 'TK_CALL_ABORTED');
-    await waitFor(() => !alive(a.pid), 5000, 'the abandoned runtime to die');
+    await waitFor(() => !alive(a.pid), 15_000, 'the abandoned runtime to die');
     assert.notEqual((await probe(p, 70)).pid, a.pid, 'replaced, and an abort is not counted as a crash');
     assert.equal((await probe(p, 71)).pid, b.pid);
   });
@@ -179,7 +179,7 @@ describe('RuntimePool', () => {
     const first = await probe(p, 70);
     const second = await probe(p, 70);
     assert.notEqual(second.pid, first.pid);
-    await waitFor(() => !alive(first.pid), 5000, 'the recycled runtime to stop');
+    await waitFor(() => !alive(first.pid), 15_000, 'the recycled runtime to stop');
   });
 
   it('synchronizes the path cache before path lookups when syncPathCache is on', async () => {
@@ -204,7 +204,7 @@ describe('RuntimePool', () => {
     assert.equal(typeof failed.details.retryAt, 'number');
     assert.ok(p.list().some((r) => r.state === 'failed' && r.projects.includes(74)));
     assert.equal((await probe(p, 71)).pid, b.pid, 'other projects carry on');
-    await waitFor(() => Date.now() > (failed.details.retryAt as number), 5000, 'the back-off');
+    await waitFor(() => Date.now() > (failed.details.retryAt as number), 15_000, 'the back-off');
     await rejectsWith(p.forProject(74).call('tk', 'probe'), 'TK_INIT_FAILED');
     assert.ok(logger.lines.some((l) => l.level === 'error' && l.obj.code === 'TK_INIT_FAILED'));
   });
@@ -215,7 +215,7 @@ describe('RuntimePool', () => {
     const b = await probe(p, 71);
     await probe(p, 70);
     const c = await probe(p, { id: 72, tank_name: 'gamma' });
-    await waitFor(() => !alive(b.pid), 5000, 'the evicted runtime to stop');
+    await waitFor(() => !alive(b.pid), 15_000, 'the evicted runtime to stop');
     assert.ok(alive(a.pid));
     assert.deepEqual(p.list().map((r) => r.projects[0]).sort(), [70, 72]);
     assert.ok(alive(c.pid));
@@ -224,7 +224,7 @@ describe('RuntimePool', () => {
   it('stops runtimes idle for idleTtlMs', async () => {
     const p = pool({ idleTtlMs: 200 });
     const a = await probe(p, 70);
-    await waitFor(() => !alive(a.pid) && p.list().length === 0, 5000, 'the idle runtime to stop');
+    await waitFor(() => !alive(a.pid) && p.list().length === 0, 15_000, 'the idle runtime to stop');
     assert.notEqual((await probe(p, 70)).pid, a.pid);
   });
 
@@ -240,7 +240,7 @@ describe('RuntimePool', () => {
     assert.notEqual(afterChange.pid, fourth.pid, 'recycled after a config change');
     assert.equal(p.recycle(71), 1);
     assert.notEqual((await probe(p, 71)).pid, afterChange.pid, 'recycled by hand');
-    await waitFor(() => !alive(first.pid) && !alive(fourth.pid) && !alive(afterChange.pid), 5000, 'old runtimes to stop');
+    await waitFor(() => !alive(first.pid) && !alive(fourth.pid) && !alive(afterChange.pid), 15_000, 'old runtimes to stop');
   });
 
   it('prepares a distributed configuration on the bootstrap core, then runs on the prepared core', async () => {
