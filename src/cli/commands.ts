@@ -8,6 +8,7 @@ import { registerStatusCommand } from './status.ts';
 import { registerCheckCommand } from './check.ts';
 import { registerReplayCommand } from './replay.ts';
 import { registerPluginCommand } from './plugin.ts';
+import { registerDemoCommand } from './demo.ts';
 import { registerToolkitCommand } from './toolkit.ts';
 
 /**
@@ -24,5 +25,6 @@ export function registerCommands(program: Command): void {
   registerCheckCommand(program);
   registerReplayCommand(program);
   registerPluginCommand(program);
+  registerDemoCommand(program);
   registerToolkitCommand(program);
 }

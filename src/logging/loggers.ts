@@ -45,7 +45,10 @@ export async function createLoggers(cfg: LoggingConfig, opts: { console: boolean
     return s;
   };
   const engineStreams: StreamEntry[] = [];
-  if (opts.console) engineStreams.push({ level: cfg.level, stream: pretty({ colorize: process.stdout.isTTY, sync: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' }) });
+  if (opts.console) engineStreams.push({ level: cfg.level, stream: pretty({
+        colorize: process.stdout.isTTY, sync: true, translateTime: 'SYS:HH:MM:ss.l',
+        ignore: 'pid,hostname,plugin,callback,stream', messageFormat: '{if plugin}[{plugin}] {end}{msg}',
+      }) });
   if (opts.files) engineStreams.push({ level: cfg.level, stream: await fileStream(cfg.file) });
   const base = { level: cfg.level, redact: { paths: REDACT_PATHS, censor: '********' } };
   const engine = engineStreams.length > 0 ? pino(base, pino.multistream(engineStreams)) : pino({ ...base, enabled: false });

@@ -59,7 +59,19 @@ class PluginProcess(object):
 
 
 def serve():
-    logging.basicConfig(level=logging.DEBUG, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    # Below WARNING to stdout, the rest to stderr: the daemon logs stdout
+    # lines as info and stderr lines as warnings, under the plugin's name.
+    fmt = logging.Formatter("%(name)s: %(message)s")
+    low = logging.StreamHandler(sys.stdout)
+    low.setFormatter(fmt)
+    low.addFilter(lambda r: r.levelno < logging.WARNING)
+    high = logging.StreamHandler(sys.stderr)
+    high.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    high.setLevel(logging.WARNING)
+    root = logging.getLogger()
+    root.setLevel(logging.DEBUG)
+    root.addHandler(low)
+    root.addHandler(high)
     handler = PluginProcess()
     inp = os.fdopen(IN_FD, "rb", buffering=1 << 16)
     out = os.fdopen(OUT_FD, "wb", buffering=0)
