@@ -1,4 +1,4 @@
-import { mkdtemp, mkdir, copyFile, chmod, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, mkdir, copyFile, chmod, readFile, readdir, rm } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -83,8 +83,32 @@ export async function waitFor<T>(what: string, probe: () => Promise<T | undefine
   }
 }
 
-export async function runDaemon(config: DaemonConfig, fromId?: number): Promise<Daemon> {
-  const d = await Daemon.open({ config, console: process.env['SGEVENTD_TEST_LOG'] !== undefined, logFiles: false, watch: { pollIntervalMs: 100, debounceMs: 20 }, ...(fromId !== undefined ? { fromId } : {}) });
+export async function runDaemon(config: DaemonConfig, fromId?: number, opts: { logFiles?: boolean } = {}): Promise<Daemon> {
+  const d = await Daemon.open({ config, console: process.env['SGEVENTD_TEST_LOG'] !== undefined, logFiles: opts.logFiles ?? false, watch: { pollIntervalMs: 100, debounceMs: 20 }, ...(fromId !== undefined ? { fromId } : {}) });
   await d.start();
   return d;
+}
+
+/** Every JSON line of every log file under `dir` (a daemon run with `logFiles: true`). */
+export async function logLines(dir: string): Promise<Array<Record<string, unknown>>> {
+  if (!existsSync(dir)) return [];
+  const out: Array<Record<string, unknown>> = [];
+  for (const f of await readdir(dir)) {
+    for (const line of (await readFile(join(dir, f), 'utf8')).split('\n')) {
+      if (!line.startsWith('{')) continue;
+      try {
+        out.push(JSON.parse(line) as Record<string, unknown>);
+      } catch {
+        // a line still being written
+      }
+    }
+  }
+  return out;
+}
+
+/** The newest EventLogEntry id on the site (0 when it has none). */
+export async function newestEventId(h: Harness): Promise<number> {
+  const row = await h.sg.findOne('EventLogEntry', [], ['id'], { order: [{ field_name: 'id', direction: 'desc' }] });
+  const id = row?.['id'];
+  return typeof id === 'number' ? id : 0;
 }
