@@ -1,0 +1,205 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** One finished callback, as the dispatcher reports it (a `TimingRecord` fits). */
+export interface CallbackObservation {
+  plugin: string;
+  callback: string;
+  durationMs: number;
+  /** null when the callback succeeded. */
+  error: string | null;
+}
+
+/**
+ * What the gauges read at scrape time. The daemon's status satisfies it
+ * structurally; metrics never imports the daemon (it sits below it).
+ */
+export interface MetricsStatus {
+  newestEventId: number;
+  /** ISO time of the daemon's start: the reference for the poll age before the first successful read. */
+  startedAt: string;
+  lastSuccessfulReadAt: string | null;
+  /** Failed site requests since start (a running count; exported as a counter by delta). */
+  siteErrors: number;
+  plugins: ReadonlyArray<{ name: string; status: string; lag: number | null; backlog: number }>;
+  runtimes: ReadonlyArray<{ key: string; rssMb: number | null }>;
+}
+
+export interface DaemonMetricsOptions {
+  /** Read at every scrape to set the gauges. Without it, only counters and process metrics are exported. */
+  status?: () => MetricsStatus;
+  /** Prefix of prom-client's process metrics (default `sgeventd_`). */
+  defaultMetricsPrefix?: string;
+  /** Distinct values kept per label before new ones are folded into `other` (default 500). */
+  maxLabelValues?: number;
+}
+
+const CALLBACK_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
+const MAX_LABEL_LENGTH = 120;
+const OVERFLOW_LABEL = 'other';
+
+/**
+ * The daemon's Prometheus metrics on a registry of their own (never the
+ * global one, so two daemons in one process, or tests, do not collide).
+ * Counters are fed as things happen (`observeCallback`, `runtimeStarted`,
+ * `runtimeCrashed`); gauges are set from a status snapshot at scrape time.
+ * Labels are plugin names, callback names, project labels and runtime keys,
+ * never event ids, and each label keeps at most `maxLabelValues` values.
+ *
+ * @example
+ * const metrics = new DaemonMetrics({ status: () => daemon.status() });
+ * onTiming: (r) => metrics.observeCallback(r);
+ * res.end(await metrics.metrics());
+ */
+export class DaemonMetrics {
+  readonly registry: Registry;
+  readonly #status: (() => MetricsStatus) | undefined;
+  readonly #maxLabelValues: number;
+  readonly #seen = new Map<string, Set<string>>();
+  readonly #countedPlugins = new Set<string>();
+  readonly #processed: Counter<'plugin'>;
+  readonly #failed: Counter<'plugin'>;
+  readonly #duration: Histogram<'plugin' | 'callback'>;
+  readonly #runtimeStarts: Counter<'project'>;
+  readonly #runtimeCrashes: Counter<'project'>;
+  #siteErrorsSeen = 0;
+  #snapshot: MetricsStatus | null = null;
+
+  constructor(opts: DaemonMetricsOptions = {}) {
+    this.registry = new Registry();
+    this.#status = opts.status;
+    this.#maxLabelValues = opts.maxLabelValues ?? 500;
+    const registers = [this.registry];
+    this.#processed = new Counter({
+      name: 'sgeventd_events_processed_total', help: 'Callback runs that finished without error, per plugin.', labelNames: ['plugin'], registers,
+    });
+    this.#failed = new Counter({
+      name: 'sgeventd_events_failed_total', help: 'Callback runs that raised or timed out, per plugin.', labelNames: ['plugin'], registers,
+    });
+    this.#duration = new Histogram({
+      name: 'sgeventd_callback_duration_seconds', help: 'Time spent in one plugin callback for one event.',
+      labelNames: ['plugin', 'callback'], buckets: CALLBACK_BUCKETS, registers,
+    });
+    this.#runtimeStarts = new Counter({
+      name: 'sgeventd_runtime_starts_total', help: 'Toolkit project runtimes started, per project label.', labelNames: ['project'], registers,
+    });
+    this.#runtimeCrashes = new Counter({
+      name: 'sgeventd_runtime_crashes_total', help: 'Toolkit project runtimes that died unexpectedly, per project label.', labelNames: ['project'], registers,
+    });
+
+    this.#gauge({ name: 'sgeventd_lag_events', help: 'Events between the plugin cursor and the newest event seen on the site.', labelNames: ['plugin'] }, (g, s) => {
+      g.reset();
+      for (const p of s.plugins) if (p.lag !== null) g.set({ plugin: this.#label('plugin', p.name) }, p.lag);
+    });
+    this.#gauge({ name: 'sgeventd_backlog_size', help: 'Missing event ids a plugin still waits for.', labelNames: ['plugin'] }, (g, s) => {
+      g.reset();
+      for (const p of s.plugins) g.set({ plugin: this.#label('plugin', p.name) }, p.backlog);
+    });
+    this.#gauge({ name: 'sgeventd_plugin_active', help: '1 when the plugin is running, 0 otherwise (deactivated, failed to load, disabled...).', labelNames: ['plugin'] }, (g, s) => {
+      g.reset();
+      for (const p of s.plugins) g.set({ plugin: this.#label('plugin', p.name) }, p.status === 'running' ? 1 : 0);
+    });
+    this.#gauge({ name: 'sgeventd_newest_event_id', help: 'The newest EventLogEntry id the daemon has seen.' }, (g, s) => {
+      g.set(s.newestEventId);
+    });
+    this.#gauge({ name: 'sgeventd_last_poll_age_seconds', help: 'Seconds since the last successful read of the event log (since start before the first one).' }, (g, s) => {
+      g.set(pollAgeMs(s, Date.now()) / 1000);
+    });
+    this.#gauge({ name: 'sgeventd_runtime_rss_bytes', help: 'Resident memory of each Toolkit project runtime.', labelNames: ['key'] }, (g, s) => {
+      g.reset();
+      for (const r of s.runtimes) if (r.rssMb !== null) g.set({ key: this.#label('key', r.key) }, Math.round(r.rssMb * 1024 * 1024));
+    });
+    const current = (): MetricsStatus | null => this.#current();
+    const siteErrorsDelta = (total: number): number => {
+      // The status holds a running count; a smaller one means it was reset, so all of it is new.
+      const delta = total >= this.#siteErrorsSeen ? total - this.#siteErrorsSeen : total;
+      this.#siteErrorsSeen = total;
+      return delta;
+    };
+    new Counter({
+      name: 'sgeventd_site_request_errors_total', help: 'Requests to the ShotGrid site that failed (each retry counts).', registers,
+      collect() {
+        const s = current();
+        const delta = s ? siteErrorsDelta(s.siteErrors) : 0;
+        if (delta > 0) this.inc(delta);
+      },
+    });
+    collectDefaultMetrics({ register: this.registry, prefix: opts.defaultMetricsPrefix ?? 'sgeventd_' });
+  }
+
+  /** Content type of `metrics()` (Prometheus text 0.0.4). */
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+
+  /** Counts one finished callback and records its duration. */
+  observeCallback(record: CallbackObservation): void {
+    const plugin = this.#label('plugin', record.plugin);
+    if (!this.#countedPlugins.has(plugin)) {
+      // Both series exist from the first event on, so rate(failed) is 0, not absent.
+      this.#countedPlugins.add(plugin);
+      this.#processed.inc({ plugin }, 0);
+      this.#failed.inc({ plugin }, 0);
+    }
+    if (record.error === null) this.#processed.inc({ plugin });
+    else this.#failed.inc({ plugin });
+    const seconds = Number.isFinite(record.durationMs) && record.durationMs > 0 ? record.durationMs / 1000 : 0;
+    this.#duration.observe({ plugin, callback: this.#label('callback', record.callback) }, seconds);
+  }
+
+  /** A Toolkit runtime started; `project` is the project label (`122` or `122,123`), never anything per event. */
+  runtimeStarted(project: string): void {
+    this.#runtimeStarts.inc({ project: this.#label('project', project) });
+  }
+
+  /** A Toolkit runtime died without being asked to stop. */
+  runtimeCrashed(project: string): void {
+    this.#runtimeCrashes.inc({ project: this.#label('project', project) });
+  }
+
+  /** The exposition text; takes one status snapshot for all gauges. */
+  async metrics(): Promise<string> {
+    this.#snapshot = this.#status ? this.#status() : null;
+    try {
+      return await this.registry.metrics();
+    } finally {
+      this.#snapshot = null;
+    }
+  }
+
+  /** A gauge set from the status snapshot at each scrape. */
+  #gauge<T extends string>(config: { name: string; help: string; labelNames?: T[] }, fill: (gauge: Gauge<T>, status: MetricsStatus) => void): void {
+    const current = (): MetricsStatus | null => this.#current();
+    new Gauge<T>({
+      ...config,
+      registers: [this.registry],
+      collect() {
+        const s = current();
+        if (s) fill(this, s);
+      },
+    });
+  }
+
+  #current(): MetricsStatus | null {
+    return this.#snapshot ?? (this.#status ? this.#status() : null);
+  }
+
+  /** Bounded label values: long ones are cut, and past the limit new values share `other`. */
+  #label(name: string, value: string): string {
+    const v = value.length > MAX_LABEL_LENGTH ? value.slice(0, MAX_LABEL_LENGTH) : value;
+    let seen = this.#seen.get(name);
+    if (!seen) {
+      seen = new Set();
+      this.#seen.set(name, seen);
+    }
+    if (seen.has(v)) return v;
+    if (seen.size >= this.#maxLabelValues) return OVERFLOW_LABEL;
+    seen.add(v);
+    return v;
+  }
+}
+
+/** Milliseconds since the last successful read of the event log, or since start when there was none. */
+export function pollAgeMs(s: { startedAt: string; lastSuccessfulReadAt: string | null }, now: number): number {
+  const ref = Date.parse(s.lastSuccessfulReadAt ?? s.startedAt);
+  return Number.isFinite(ref) ? Math.max(0, now - ref) : 0;
+}
