@@ -112,3 +112,20 @@ export async function newestEventId(h: Harness): Promise<number> {
   const id = row?.['id'];
   return typeof id === 'number' ? id : 0;
 }
+
+/**
+ * Writes `count` EventLogEntry rows in-process, in one SQLite transaction (a
+ * bulk edit): one Shot, then description changes on it. Returns the ids.
+ */
+export function bulkEvents(site: RunningSite, count: number, actorScript = { script_name: 'sgeventd', script_key: 'sgeventd-key' }): number[] {
+  const actor = site.auth.authenticate(actorScript);
+  const before = site.store.lastEventId();
+  site.store.db.transaction(() => {
+    const project = site.store.db.prepare('SELECT id FROM e_Project ORDER BY id LIMIT 1').get() as { id: number } | undefined;
+    const fields = [{ field_name: 'code', value: `bulk${before}` }, ...(project ? [{ field_name: 'project', value: { type: 'Project', id: project.id } }] : [])];
+    const shot = site.writer.create(actor, 'Shot', fields);
+    while (site.store.lastEventId() - before < count) site.writer.update(actor, 'Shot', shot.id, [{ field_name: 'description', value: `v${site.store.lastEventId()}` }]);
+  })();
+  const after = site.store.lastEventId();
+  return Array.from({ length: after - before }, (_, i) => before + 1 + i);
+}
