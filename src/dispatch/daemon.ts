@@ -102,6 +102,7 @@ export class Daemon {
       ...(timing ? { onTiming: (r: TimingRecord) => timing.info(timingLine(r)) } : {}),
       onFailure: (f) => this.#alert(f),
       handleRequest: toolkitRequestHandler(() => this.pool),
+      runInProject: (project, plugin, event, signal) => this.pool.pluginProcess(project, plugin, event, signal),
     });
   }
 

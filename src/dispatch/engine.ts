@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import { pluginOptionsFor, type DaemonConfig, type PluginFolderConfig } from '../config/index.ts';
 import { PluginFolderWatcher, type PluginFileEntry, type RequestHandler } from '../plugins/index.ts';
 import { createHost, type EngineHost } from './hosts.ts';
+import type { PythonPluginOptions } from '../toolkit/index.ts';
 import { pluginId, type PluginState, type StateStore } from '../state/index.ts';
 import { toEventLogEntry, type EventLog } from '../source/index.ts';
 import { describeError } from '../shared/index.ts';
@@ -49,6 +50,8 @@ export interface EngineOptions {
   onTiming?: (record: TimingRecord) => void;
   onFailure?: (failure: LaneFailure) => void;
   handleRequest?: RequestHandler;
+  /** Where `SGEVENTD_TOOLKIT = True` Python plugins run an event: the project's runtime. */
+  runInProject?: PythonPluginOptions['runInProject'];
   /** For tests: how plugin folders are watched. */
   watch?: { pollIntervalMs?: number; debounceMs?: number; fsWatch?: boolean };
 }
@@ -203,7 +206,7 @@ export class Engine {
       return;
     }
     const pluginLog = (await this.#opts.pluginLogger?.(entry.name)) ?? log;
-    const host = createHost(entry, folder.path, this.#opts.config, { callbackTimeoutMs: opts.callbackTimeoutMs, logger: pluginLog, handleRequest: this.#opts.handleRequest });
+    const host = createHost(entry, folder.path, this.#opts.config, { callbackTimeoutMs: opts.callbackTimeoutMs, logger: pluginLog, handleRequest: this.#opts.handleRequest, runInProject: this.#opts.runInProject });
     rec.host = host;
     const loaded = await host.load();
     if (!loaded.ok) {

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { DaemonConfig } from '../config/index.ts';
 import { PluginHost, type CallbackInfo, type JsPluginFile, type PythonPluginFile, type RequestHandler, type SerializedError } from '../plugins/index.ts';
-import { PythonPluginHost } from '../toolkit/index.ts';
+import { PythonPluginHost, type PythonPluginOptions } from '../toolkit/index.ts';
 import type { LaneHandler } from './lane.ts';
 
 /** A loaded plugin, JS (worker thread) or Python (own process): what a lane and the engine need. */
@@ -16,7 +16,7 @@ export function createHost(
   entry: JsPluginFile | PythonPluginFile,
   folder: string,
   config: DaemonConfig,
-  options: { callbackTimeoutMs: number; logger: Logger; handleRequest?: RequestHandler | undefined },
+  options: { callbackTimeoutMs: number; logger: Logger; handleRequest?: RequestHandler | undefined; runInProject?: PythonPluginOptions['runInProject'] },
 ): EngineHost {
   if (entry.kind === 'python') {
     return new PythonPluginHost({
@@ -28,6 +28,7 @@ export function createHost(
       python: config.toolkit.python,
       callbackTimeoutMs: options.callbackTimeoutMs,
       logger: options.logger,
+      runInProject: options.runInProject,
     });
   }
   return new PluginHost({

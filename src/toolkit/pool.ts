@@ -48,6 +48,15 @@ export interface RuntimePoolDeps {
   changeCheckIntervalMs?: number | undefined;
 }
 
+/** A Python plugin as a runtime imports it. */
+export interface RuntimePluginSpec {
+  file: string;
+  name: string;
+  siteUrl: string;
+  proxy: string | null;
+  useSessionUuid: boolean;
+}
+
 /** One row of `sgeventd toolkit ps`. */
 export interface RuntimeStatus {
   key: string;
@@ -144,6 +153,17 @@ export class RuntimePool {
       info: async (): Promise<RuntimeInfo> => InfoSchema.parse(await this.#request(ref, 'info', {}, false, signal)),
       command: (name: string, args?: readonly unknown[]) => this.#request(ref, 'command', { name, args: args ?? [] }, true, signal),
     };
+  }
+
+  /**
+   * Runs a shotgunEvents plugin that declares `SGEVENTD_TOOLKIT = True` for
+   * one event inside the project's runtime, where `import sgtk` is that
+   * project's core. The plugin is imported there on first use and again when
+   * its file changes; its module-level state is per runtime.
+   */
+  pluginProcess(project: ProjectLike, plugin: RuntimePluginSpec, event: unknown, signal?: AbortSignal): Promise<unknown> {
+    const ref: ProjectRef = typeof project === 'number' ? { id: project } : { id: project.id, tankName: project.tank_name ?? undefined, name: project.name ?? undefined };
+    return this.#request(ref, 'plugin_process', { plugin, event }, false, signal);
   }
 
   /** How a project resolves (for `sgeventd toolkit resolve`); uses the cache. */

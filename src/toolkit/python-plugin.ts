@@ -6,6 +6,7 @@ import { transformOutbound } from '../shotgrid/index.ts';
 import type { EventLogEntry } from '../shared/index.ts';
 import { describeError } from '../shared/index.ts';
 import { ProjectRuntime } from './runtime.ts';
+import type { RuntimePluginSpec } from './pool.ts';
 import { ToolkitError } from './errors.ts';
 
 export const PLUGIN_RUNNER_SCRIPT = path.join(import.meta.dirname, 'python', 'plugin_runner.py');
@@ -37,6 +38,12 @@ export interface PythonPluginOptions {
   logger: Logger;
   /** The environment the plugin process inherits (shotgunEvents plugins read their keys from it). */
   env?: NodeJS.ProcessEnv;
+  /**
+   * Runs the plugin in the event's project runtime; used when the module
+   * declares `SGEVENTD_TOOLKIT = True`. Events without a project stay in the
+   * plugin's own process, without Toolkit.
+   */
+  runInProject?: ((project: { type: 'Project'; id: number }, plugin: RuntimePluginSpec, event: unknown, signal: AbortSignal) => Promise<unknown>) | undefined;
 }
 
 export type PythonLoadResult =
@@ -120,34 +127,57 @@ export class PythonPluginHost {
   }
 
   async process(event: EventLogEntry, _options: { attempt: number; replay: boolean }): Promise<ProcessResult> {
-    if (this.#runtime === null || this.#runtime.state === 'dead') {
-      const reloaded = await this.load();
-      if (!reloaded.ok) return { outcome: 'deactivate', callback: null, error: reloaded.error, results: [], failures: [] };
-    }
-    const runtime = this.#runtime;
-    if (runtime === null) throw new ToolkitError('TK_RUNTIME_CLOSED', `Python plugin ${this.name} is not running`);
+    const loaded = this.#loaded;
+    const inProject = loaded?.ok === true && loaded.usesToolkit && event.project !== null && this.#opts.runInProject !== undefined;
+    let raw: unknown;
     try {
-      const raw = await runtime.request('plugin_process', { event: transformOutbound(event) });
-      const r = ProcessSchema.parse(raw);
-      const results = r.results.map((x) => ({
-        callback: x.callback, index: x.index, startedAt: new Date(x.startedAt), durationMs: x.durationMs,
-        ...(x.error ? { error: toSerialized(x.error, 'PLUGIN_CALLBACK_ERROR') } : {}),
-      }));
-      const failures = r.failures.map((f) => ({ callback: f.callback, error: toSerialized(f.error, 'PLUGIN_CALLBACK_ERROR') }));
-      return r.outcome === 'ok'
-        ? { outcome: 'ok', results, failures }
-        : { outcome: 'deactivate', callback: r.callback, error: toSerialized(r.error, 'PLUGIN_CALLBACK_ERROR'), results, failures };
+      if (inProject && event.project !== null && this.#opts.runInProject) {
+        const spec: RuntimePluginSpec = {
+          file: this.#opts.file, name: this.#opts.name, siteUrl: this.#opts.siteUrl, proxy: this.#opts.proxy ?? null, useSessionUuid: this.#opts.useSessionUuid,
+        };
+        // callbackTimeoutMs bounds the whole callback: past it the runtime call is abandoned and that runtime replaced.
+        raw = await this.#opts.runInProject({ type: 'Project', id: event.project.id }, spec, transformOutbound(event), AbortSignal.timeout(this.#opts.callbackTimeoutMs));
+      } else {
+        if (this.#runtime === null || this.#runtime.state === 'dead') {
+          const reloaded = await this.load();
+          if (!reloaded.ok) return { outcome: 'deactivate', callback: null, error: reloaded.error, results: [], failures: [] };
+        }
+        const runtime = this.#runtime;
+        if (runtime === null) throw new ToolkitError('TK_RUNTIME_CLOSED', `Python plugin ${this.name} is not running`);
+        raw = await runtime.request('plugin_process', { event: transformOutbound(event) });
+      }
     } catch (err) {
-      // A timeout or crash ends this process; the next event starts a fresh one.
-      await this.#stopRuntime();
-      const code = err instanceof ToolkitError && err.code === 'TK_CALL_TIMEOUT' ? 'PLUGIN_CALLBACK_TIMEOUT' : 'PLUGIN_WORKER_DIED';
-      const first = this.#callbacks.find((cb) => canProcess(cb.matchEvents, event));
-      const error: SerializedError = { name: 'PythonPluginError', message: describeError(err), code };
-      const stop = first?.stopOnError ?? true;
-      return stop
-        ? { outcome: 'deactivate', callback: first?.name ?? null, error, results: [], failures: [] }
-        : { outcome: 'ok', results: [], failures: [{ callback: first?.name ?? this.name, error }] };
+      // A timeout or crash of the plugin's own process ends it; the next event starts a fresh one.
+      if (!inProject) await this.#stopRuntime();
+      return this.#failed(event, err);
     }
+    const parsed = ProcessSchema.safeParse(raw);
+    if (!parsed.success) return this.#failed(event, new ToolkitError('TK_PROTOCOL', `Python plugin ${this.name} answered with an unexpected shape`));
+    const r = parsed.data;
+    const results = r.results.map((x) => ({
+      callback: x.callback, index: x.index, startedAt: new Date(x.startedAt), durationMs: x.durationMs,
+      ...(x.error ? { error: toSerialized(x.error, 'PLUGIN_CALLBACK_ERROR') } : {}),
+    }));
+    const failures = r.failures.map((f) => ({ callback: f.callback, error: toSerialized(f.error, 'PLUGIN_CALLBACK_ERROR') }));
+    return r.outcome === 'ok'
+      ? { outcome: 'ok', results, failures }
+      : { outcome: 'deactivate', callback: r.callback, error: toSerialized(r.error, 'PLUGIN_CALLBACK_ERROR'), results, failures };
+  }
+
+  /** A process or runtime failure counts as the first matching callback failing, under its stopOnError. */
+  #failed(event: EventLogEntry, err: unknown): ProcessResult {
+    const tkCode = err instanceof ToolkitError ? err.code : undefined;
+    const code =
+      tkCode === 'TK_CALL_TIMEOUT' || tkCode === 'TK_CALL_ABORTED' || (err instanceof Error && err.name === 'TimeoutError')
+        ? 'PLUGIN_CALLBACK_TIMEOUT'
+        : tkCode === 'TK_RUNTIME_CRASHED' || tkCode === 'TK_PROTOCOL' || tkCode === undefined
+          ? 'PLUGIN_WORKER_DIED'
+          : tkCode;
+    const first = this.#callbacks.find((cb) => canProcess(cb.matchEvents, event));
+    const error: SerializedError = { name: 'PythonPluginError', message: describeError(err), code };
+    return (first?.stopOnError ?? true)
+      ? { outcome: 'deactivate', callback: first?.name ?? null, error, results: [], failures: [] }
+      : { outcome: 'ok', results: [], failures: [{ callback: first?.name ?? this.name, error }] };
   }
 
   async close(): Promise<void> {

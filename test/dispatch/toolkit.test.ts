@@ -2,12 +2,9 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { writeConfig, writeCore } from '../fixtures/toolkit/fake-cores.ts';
-import { makeHarness, addPlugin, waitFor, runDaemon } from './harness.ts';
+import { makeHarness, addPlugin, waitFor, runDaemon, type Harness } from './harness.ts';
 
-describe('plugins get Toolkit', () => {
-  it('runs each project\'s Toolkit work on that project\'s own core, events interleaved A,B,A,B', async () => {
-    const h = await makeHarness();
-    try {
+async function twoProjectsOnTwoCores(h: Harness): Promise<[number, number]> {
       const studio = writeCore(join(h.dir, 'studio'), { version: 'v9.1.0-studio', api3Version: '3.9.1' });
       const projects = await h.sg.find('Project', [], ['id', 'tank_name'], { order: [{ field_name: 'id', direction: 'asc' }] });
       const aId = Number(projects[0]?.['id']);
@@ -23,6 +20,14 @@ describe('plugins get Toolkit', () => {
         assert.ok(pc, `project ${projectId} has a Primary configuration`);
         await h.sg.update('PipelineConfiguration', Number(pc['id']), { linux_path: path, mac_path: null, windows_path: null, plugin_ids: null, descriptor: null });
       }
+      return [aId, bId];
+}
+
+describe('plugins get Toolkit', () => {
+  it('runs each project\'s Toolkit work on that project\'s own core, events interleaved A,B,A,B', async () => {
+    const h = await makeHarness();
+    try {
+      const [aId, bId] = await twoProjectsOnTwoCores(h);
       await addPlugin(h, 'tk_probe.mjs');
       const daemon = await runDaemon(h.config());
       try {
@@ -46,6 +51,37 @@ describe('plugins get Toolkit', () => {
           assert.ok(pid !== null);
           assert.throws(() => process.kill(pid, 0), 'no runtime process is left after the daemon stops');
         }
+      } finally {
+        await daemon.stop();
+      }
+    } finally {
+      await h.close();
+    }
+  });
+
+  it('runs an SGEVENTD_TOOLKIT Python plugin in each event\'s project runtime, and project-less events in its own process', async () => {
+    const h = await makeHarness();
+    try {
+      const [aId, bId] = await twoProjectsOnTwoCores(h);
+      await addPlugin(h, 'classic_tk.py');
+      const daemon = await runDaemon(h.config());
+      try {
+        for (const [i, id] of [aId, bId, aId, bId].entries()) await h.sg.create('Shot', { code: `py${i}`, project: { type: 'Project', id } });
+        await h.sg.create('HumanUser', { login: 'dave', name: 'Dave', firstname: 'Dave', lastname: 'Doe', email: 'dave@example.com' });
+        const recs = await waitFor('five answers', async () => {
+          const r = (await h.records()).filter((x) => x[0] === 'pytk');
+          return r.length >= 5 ? r : undefined;
+        }, 60_000);
+        const byProject = (id: number): string[][] => recs.filter((r) => Number(r[2]) === id);
+        assert.deepEqual(byProject(aId).map((r) => [r[3], r[4]]), [['v1.2.3-alpha', '3.1.2'], ['v1.2.3-alpha', '3.1.2']]);
+        assert.deepEqual(byProject(bId).map((r) => [r[3], r[4]]), [['v9.1.0-studio', '3.9.1'], ['v9.1.0-studio', '3.9.1']]);
+        assert.deepEqual(byProject(0).map((r) => r[3]), ['none'], 'an event without a project runs without Toolkit');
+        const pidsA = new Set(byProject(aId).map((r) => r[5]));
+        const pidsB = new Set(byProject(bId).map((r) => r[5]));
+        assert.equal(pidsA.size, 1);
+        assert.equal(pidsB.size, 1);
+        assert.notDeepEqual([...pidsA], [...pidsB], 'two projects, two runtimes');
+        assert.deepEqual(byProject(aId).map((r) => r[6]), ['1', '2'], 'module-level state is per runtime');
       } finally {
         await daemon.stop();
       }

@@ -96,6 +96,7 @@ class Runtime(object):
         self.projects = {}
         self.studio_paths = []
         self.user = None
+        self.plugins = {}
 
     # -- core loading -------------------------------------------------------
 
@@ -341,6 +342,34 @@ class Runtime(object):
         if hasattr(engine, "execute_command"):
             return to_json(engine.execute_command(name, args))
         return to_json(commands[name]["callback"](*args))
+
+    # -- shotgunEvents plugins that declare SGEVENTD_TOOLKIT = True -----------
+
+    def _plugin(self, spec):
+        """The plugin module, imported in this runtime (so `import sgtk` is this
+        project's core); imported again when its file or the core changes.
+        Module-level state is per runtime."""
+        import sgeventd_plugins  # beside this file
+
+        stamp = (os.stat(spec["file"]).st_mtime, id(self.sgtk))
+        cached = self.plugins.get(spec["name"])
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
+        make = sgeventd_plugins.shotgun_factory(spec["siteUrl"], spec.get("proxy"))
+        plugin = sgeventd_plugins.Plugin(spec["file"], spec["name"], make, bool(spec.get("useSessionUuid")))
+        folder = os.path.dirname(spec["file"])
+        if folder not in sys.path:
+            sys.path.append(folder)
+        try:
+            plugin.load()
+        except sgeventd_plugins.PluginLoadError as e:
+            raise RpcError(e.code, str(e))
+        self.plugins[spec["name"]] = (stamp, plugin)
+        return plugin
+
+    def m_plugin_process(self, params):
+        self._project(params)  # the right core (and tk) for this project first
+        return self._plugin(params["plugin"]).process(params["event"])
 
     def m_prepare(self, params):
         """Bootstrap mode: ToolkitManager.prepare_engine, in a short-lived process on the bootstrap core."""

@@ -62,9 +62,17 @@ class _MissingShotgun(object):
 def shotgun_factory(site_url, proxy):
     """Returns a function (script_name, script_key) -> Shotgun, or a stand-in explaining the import failure."""
     try:
-        import shotgun_api3  # noqa: F401 - from the daemon's environment (or the core's, in a runtime)
+        import shotgun_api3  # noqa: F401 - from the daemon's environment (or a v0.23.7+ core's zip, in a runtime)
     except ImportError as e:
-        reason = "shotgun_api3 is not importable by %s (%s); searched sys.path: %s" % (sys.executable, e, os.pathsep.join(sys.path))
+        shotgun_api3 = None
+        first_error = str(e)
+        try:  # cores up to v0.23.6 vendor it
+            from tank_vendor import shotgun_api3  # noqa: F811
+        except ImportError:
+            pass
+    if shotgun_api3 is None or getattr(shotgun_api3, "Shotgun", None) is None:
+        why = first_error if shotgun_api3 is None else "%s has no Shotgun class" % getattr(shotgun_api3, "__file__", "shotgun_api3")
+        reason = "shotgun_api3 is not importable by %s (%s); searched sys.path: %s" % (sys.executable, why, os.pathsep.join(sys.path))
 
         def missing(name, key):
             return _MissingShotgun(reason)
