@@ -1,0 +1,143 @@
+import type { StatusDocument } from './status.ts';
+
+/** Seconds between automatic reloads of the page. */
+export const REFRESH_SECONDS = 5;
+
+const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
+
+/** Escapes text for HTML element content and quoted attribute values. */
+export function escapeHtml(value: unknown): string {
+  return String(value).replace(/[&<>"']/g, (c) => ESCAPES[c] ?? c);
+}
+
+const STYLE = `
+:root { color-scheme: light; --fg: #1d2330; --muted: #5b6475; --line: #d9dee7; --bg: #f6f7f9; --card: #fff;
+  --ok: #1f7a3d; --okbg: #e3f4e8; --bad: #a8261c; --badbg: #fbe4e1; --warn: #8a5a00; --warnbg: #fdf1d8; --idle: #46505f; --idlebg: #eceff3; }
+* { box-sizing: border-box; }
+body { margin: 0; padding: 20px 28px 40px; font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif;
+  color: var(--fg); background: var(--bg); }
+header { display: flex; flex-wrap: wrap; align-items: baseline; gap: 6px 18px; margin-bottom: 14px; }
+h1 { font-size: 20px; margin: 0; }
+h2 { font-size: 15px; margin: 26px 0 8px; }
+.muted { color: var(--muted); }
+.site { font-family: ui-monospace, "DejaVu Sans Mono", monospace; }
+.cards { display: grid; grid-template-columns: repeat(auto-fit, minmax(170px, 1fr)); gap: 10px; }
+.card { background: var(--card); border: 1px solid var(--line); border-radius: 8px; padding: 10px 14px; }
+.card .label { color: var(--muted); font-size: 12px; text-transform: uppercase; letter-spacing: .04em; }
+.card .value { font-size: 22px; font-weight: 600; font-variant-numeric: tabular-nums; }
+table { width: 100%; border-collapse: collapse; background: var(--card); border: 1px solid var(--line); border-radius: 8px; overflow: hidden; }
+th, td { text-align: left; padding: 6px 10px; border-bottom: 1px solid var(--line); vertical-align: top; }
+th { font-size: 12px; color: var(--muted); font-weight: 600; background: #fafbfc; white-space: nowrap; }
+tr:last-child td { border-bottom: 0; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+td.error { max-width: 46ch; white-space: pre-wrap; overflow-wrap: anywhere; font-family: ui-monospace, "DejaVu Sans Mono", monospace; font-size: 12px; color: var(--bad); }
+td.mono { font-family: ui-monospace, "DejaVu Sans Mono", monospace; font-size: 12px; overflow-wrap: anywhere; }
+.state { display: inline-block; padding: 1px 8px; border-radius: 10px; font-size: 12px; font-weight: 600; white-space: nowrap; }
+.state.ok { color: var(--ok); background: var(--okbg); }
+.state.bad { color: var(--bad); background: var(--badbg); }
+.state.warn { color: var(--warn); background: var(--warnbg); }
+.state.idle { color: var(--idle); background: var(--idlebg); }
+.empty { color: var(--muted); font-style: italic; }
+footer { margin-top: 24px; font-size: 12px; color: var(--muted); }
+`;
+
+const STATE_CLASS: Record<string, string> = {
+  running: 'ok', ready: 'ok', busy: 'ok',
+  deactivated: 'bad', 'load-failed': 'bad', refused: 'bad', failed: 'bad', dead: 'bad', crashed: 'bad',
+  loading: 'warn', starting: 'warn', stopping: 'warn', retry: 'warn',
+};
+
+/** The status page: plain server-rendered HTML, no script, reloaded every few seconds. */
+export function renderStatusPage(doc: StatusDocument): string {
+  const now = Date.parse(doc.generatedAt);
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta http-equiv="refresh" content="${REFRESH_SECONDS}">
+<title>sgeventd · ${escapeHtml(doc.site)}</title>
+<style>${STYLE}</style>
+</head>
+<body>
+<header>
+  <h1>sgeventd</h1>
+  <span class="site" data-testid="site">${escapeHtml(doc.site)}</span>
+  <span class="muted">pid ${escapeHtml(doc.pid)} · up ${escapeHtml(duration(doc.uptimeMs))}</span>
+</header>
+<section class="cards">
+  ${card('Newest event', String(doc.newestEventId), 'newest-event')}
+  ${card('Lag (events)', doc.lag === null ? '–' : String(doc.lag), 'lag')}
+  ${card('Last poll', `${duration(doc.lastPollAgeMs)} ago`, 'last-poll')}
+  ${card('Site errors', String(doc.siteErrors), 'site-errors')}
+</section>
+<h2>Plugins</h2>
+${pluginTable(doc)}
+<h2>Project runtimes</h2>
+${runtimeTable(doc)}
+<h2>Recent dead letters</h2>
+${deadLetterTable(doc, now)}
+<footer>Updated ${escapeHtml(doc.generatedAt)} · reloads every ${REFRESH_SECONDS} s ·
+JSON at <a href="api/status">/api/status</a> · <a href="metrics">/metrics</a> · <a href="healthz">/healthz</a></footer>
+</body>
+</html>
+`;
+}
+
+function card(label: string, value: string, id: string): string {
+  return `<div class="card"><div class="label">${escapeHtml(label)}</div><div class="value" data-testid="${id}">${escapeHtml(value)}</div></div>`;
+}
+
+function stateBadge(state: string): string {
+  return `<span class="state ${STATE_CLASS[state] ?? 'idle'}">${escapeHtml(state)}</span>`;
+}
+
+function table(headers: string[], rows: string[], empty: string, id: string): string {
+  if (rows.length === 0) return `<p class="empty" data-testid="${id}-empty">${escapeHtml(empty)}</p>`;
+  const head = headers.map((h) => `<th>${escapeHtml(h)}</th>`).join('');
+  return `<table data-testid="${id}"><thead><tr>${head}</tr></thead><tbody>\n${rows.join('\n')}\n</tbody></table>`;
+}
+
+function pluginTable(doc: StatusDocument): string {
+  const rows = doc.plugins.map((p) => `<tr>
+<td title="${escapeHtml(p.id)}"><strong>${escapeHtml(p.name)}</strong></td><td>${escapeHtml(p.kind)}</td><td>${stateBadge(p.status)}</td>
+<td class="num">${escapeHtml(p.lastEventId ?? '–')}</td><td class="num">${escapeHtml(p.backlog)}</td><td class="num">${escapeHtml(p.lag ?? '–')}</td>
+<td class="num">${escapeHtml(p.processed)}</td><td class="num">${escapeHtml(p.failed)}</td><td class="num">${escapeHtml(p.meanMs === null ? '–' : ms(p.meanMs))}</td>
+<td class="error">${escapeHtml(p.lastError ?? '')}</td></tr>`);
+  return table(['Plugin', 'Kind', 'State', 'Cursor', 'Backlog', 'Lag', 'Processed', 'Failed', 'Mean', 'Last error'], rows, 'No plugins loaded.', 'plugins');
+}
+
+function runtimeTable(doc: StatusDocument): string {
+  const rows = doc.runtimes.map((r) => `<tr>
+<td>${escapeHtml(r.projects.length > 0 ? r.projects.join(', ') : '–')}</td><td>${escapeHtml(r.coreVersion ?? '–')}</td><td>${escapeHtml(r.mode)}</td>
+<td class="num">${escapeHtml(r.pid ?? '–')}</td><td class="num">${escapeHtml(r.rssMb === null ? '–' : `${r.rssMb.toFixed(1)} MB`)}</td>
+<td class="num">${escapeHtml(r.calls)}</td><td class="num">${escapeHtml(r.pending)}</td><td class="num">${escapeHtml(r.ageMs > 0 ? duration(r.ageMs) : '–')}</td>
+<td>${stateBadge(r.state)}</td><td class="mono">${escapeHtml(r.key)}</td></tr>`);
+  return table(['Projects', 'Core', 'Mode', 'PID', 'RSS', 'Calls', 'Pending', 'Age', 'State', 'Key'], rows, 'No project runtimes running.', 'runtimes');
+}
+
+function deadLetterTable(doc: StatusDocument, now: number): string {
+  if (doc.deadLetters === null) return '<p class="empty">Dead letters are not reported by this daemon; see <code>sgeventd dlq ls</code>.</p>';
+  const rows = doc.deadLetters.map((d) => `<tr>
+<td class="num">${escapeHtml(d.id)}</td><td>${escapeHtml(d.plugin)}</td><td>${escapeHtml(d.callback)}</td><td class="num">${escapeHtml(d.eventId)}</td>
+<td class="num">${escapeHtml(d.attempts)}</td><td>${stateBadge(d.status)}</td><td class="num" title="${escapeHtml(d.createdAt)}">${escapeHtml(`${duration(now - Date.parse(d.createdAt))} ago`)}</td>
+<td class="error">${escapeHtml(d.error)}</td></tr>`);
+  return table(['#', 'Plugin', 'Callback', 'Event', 'Attempts', 'Status', 'When', 'Error'], rows, 'No dead letters.', 'dead-letters');
+}
+
+function ms(value: number): string {
+  return value < 10 ? `${value.toFixed(2)} ms` : value < 1000 ? `${value.toFixed(1)} ms` : `${(value / 1000).toFixed(2)} s`;
+}
+
+/** 850 ms, 12 s, 4 min 5 s, 3 h 12 min, 2 d 4 h. */
+export function duration(msValue: number): string {
+  if (!Number.isFinite(msValue) || msValue < 0) return '–';
+  if (msValue < 1000) return `${Math.round(msValue)} ms`;
+  const s = Math.floor(msValue / 1000);
+  if (s < 60) return `${s} s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m} min ${s % 60} s`;
+  const h = Math.floor(m / 60);
+  if (h < 24) return `${h} h ${m % 60} min`;
+  return `${Math.floor(h / 24)} d ${h % 24} h`;
+}

@@ -1,0 +1,184 @@
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from 'pino';
+import { describeError, type Secret } from '../shared/index.ts';
+import type { DaemonMetrics } from '../metrics/index.ts';
+import { bearerMatches, isLoopbackHost } from './auth.ts';
+import { HttpServerError } from './errors.ts';
+import { evaluateHealth, healthWindowMs, type HealthReport } from './health.ts';
+import { renderStatusPage } from './page.ts';
+import { statusDocument, type StatusDocument, type StatusSource } from './status.ts';
+
+export interface HttpServerOptions {
+  config: { host: string; port: number; token?: Secret | undefined };
+  status: StatusSource;
+  metrics: DaemonMetrics;
+  logger: Logger;
+  /** The daemon's `fetchIntervalMs`: `/healthz` allows max(3 × it, 30 s) since the last successful poll. */
+  fetchIntervalMs?: number;
+}
+
+export interface HttpServerHandle {
+  /** `http://host:port` as bound (the real port when 0 was asked). */
+  readonly url: string;
+  /** Stops listening and ends open connections; idempotent. */
+  close(): Promise<void>;
+}
+
+/** Limits: this server answers a handful of small GETs from people and Prometheus. */
+const LIMITS = {
+  maxHeaderSize: 8 * 1024,
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 15_000,
+  keepAliveTimeoutMs: 5_000,
+  maxConnections: 64,
+  maxRequestsPerSocket: 100,
+};
+
+const SECURITY_HEADERS: Record<string, string> = {
+  'cache-control': 'no-store',
+  'x-content-type-options': 'nosniff',
+  'referrer-policy': 'no-referrer',
+  'x-frame-options': 'DENY',
+};
+
+const PAGE_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+/**
+ * The status server: `/` (HTML page), `/api/status` (JSON), `/metrics`
+ * (Prometheus text), `/healthz`. Refuses a non-loopback host without a token;
+ * with a token every route but `/healthz` needs `Authorization: Bearer <token>`.
+ *
+ * @example
+ * const http = await startHttpServer({ config: { host: '127.0.0.1', port: 8080 }, status: daemon, metrics, logger });
+ * logger.info({ url: http.url }, 'status page');
+ * await http.close();
+ */
+export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServerHandle> {
+  const { host, port } = opts.config;
+  const token = opts.config.token && !opts.config.token.isEmpty ? opts.config.token : undefined;
+  if (!token && !isLoopbackHost(host)) {
+    throw new HttpServerError('HTTP_TOKEN_REQUIRED', `http.host ${host} is reachable from other machines; set http.token or bind a loopback address`, {
+      details: { key: 'http.host', value: host },
+    });
+  }
+  const logger = opts.logger.child({ subsystem: 'http' });
+  const limitMs = healthWindowMs(opts.fetchIntervalMs);
+
+  const server = createServer({ maxHeaderSize: LIMITS.maxHeaderSize, requestTimeout: LIMITS.requestTimeoutMs, headersTimeout: LIMITS.headersTimeoutMs }, (req, res) => {
+    handle(req, res).catch((err: unknown) => {
+      logger.error({ err, path: pathOf(req) }, 'status server: request failed');
+      if (!res.headersSent) send(res, req, 500, 'application/json', JSON.stringify({ error: 'internal', code: 'HTTP_INTERNAL' }));
+      else res.destroy();
+    });
+  });
+  server.keepAliveTimeout = LIMITS.keepAliveTimeoutMs;
+  server.maxConnections = LIMITS.maxConnections;
+  server.maxRequestsPerSocket = LIMITS.maxRequestsPerSocket;
+  server.on('clientError', (err, socket) => {
+    logger.debug({ err: describeError(err) }, 'status server: bad request');
+    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+    else socket.destroy();
+  });
+
+  async function document(): Promise<StatusDocument> {
+    return statusDocument(await opts.status.status(), Date.now());
+  }
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const path = pathOf(req);
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.setHeader('allow', 'GET, HEAD');
+      send(res, req, 405, 'application/json', JSON.stringify({ error: 'method not allowed', code: 'HTTP_METHOD_NOT_ALLOWED' }));
+      return;
+    }
+    if (hasBody(req)) {
+      send(res, req, 400, 'application/json', JSON.stringify({ error: 'a GET has no body', code: 'HTTP_BODY_NOT_ALLOWED' }));
+      return;
+    }
+    if (path === '/healthz') {
+      const report = await health();
+      send(res, req, report.ok ? 200 : 503, 'application/json', JSON.stringify(report));
+      return;
+    }
+    if (token && !bearerMatches(req.headers.authorization, token)) {
+      res.setHeader('www-authenticate', 'Bearer realm="sgeventd"');
+      send(res, req, 401, 'application/json', JSON.stringify({ error: 'unauthorized', code: 'HTTP_UNAUTHORIZED' }));
+      return;
+    }
+    switch (path) {
+      case '/': {
+        res.setHeader('content-security-policy', PAGE_CSP);
+        send(res, req, 200, 'text/html; charset=utf-8', renderStatusPage(await document()));
+        return;
+      }
+      case '/api/status':
+        send(res, req, 200, 'application/json; charset=utf-8', JSON.stringify(await document()));
+        return;
+      case '/metrics':
+        send(res, req, 200, opts.metrics.contentType, await opts.metrics.metrics());
+        return;
+      default:
+        send(res, req, 404, 'application/json', JSON.stringify({ error: 'not found', code: 'HTTP_NOT_FOUND' }));
+    }
+  }
+
+  async function health(): Promise<HealthReport> {
+    try {
+      return evaluateHealth(await document(), limitMs);
+    } catch (err) {
+      logger.error({ err }, 'status server: the daemon status failed');
+      return { ok: false, lastPollAgeMs: null, limitMs, reason: 'status-unavailable', message: 'the daemon did not report its status' };
+    }
+  }
+
+  await new Promise<void>((resolve, reject) => {
+    const onError = (err: NodeJS.ErrnoException): void => {
+      reject(new HttpServerError('HTTP_LISTEN_FAILED', `cannot listen on ${host}:${port}: ${err.code ?? err.message}`, {
+        cause: err, details: { host, port, errno: err.code },
+      }));
+    };
+    server.once('error', onError);
+    server.listen(port, host, () => {
+      server.off('error', onError);
+      resolve();
+    });
+  });
+  server.on('error', (err) => logger.error({ err }, 'status server error'));
+
+  const addr = server.address() as AddressInfo;
+  const url = `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`;
+  logger.info({ url, auth: token ? 'bearer' : 'none' }, 'status page listening');
+
+  let closing: Promise<void> | null = null;
+  return {
+    url,
+    close(): Promise<void> {
+      closing ??= new Promise<void>((resolve) => {
+        server.close((err) => {
+          if (err) logger.warn({ err }, 'status server: close');
+          resolve();
+        });
+        server.closeAllConnections();
+      });
+      return closing;
+    },
+  };
+}
+
+function pathOf(req: IncomingMessage): string {
+  const raw = req.url ?? '/';
+  const q = raw.indexOf('?');
+  return q === -1 ? raw : raw.slice(0, q);
+}
+
+function hasBody(req: IncomingMessage): boolean {
+  const len = req.headers['content-length'];
+  return (len !== undefined && len !== '0') || req.headers['transfer-encoding'] !== undefined;
+}
+
+function send(res: ServerResponse, req: IncomingMessage, status: number, contentType: string, body: string): void {
+  const buf = Buffer.from(body, 'utf8');
+  res.writeHead(status, { ...SECURITY_HEADERS, 'content-type': contentType, 'content-length': buf.length });
+  res.end(req.method === 'HEAD' ? undefined : buf);
+}

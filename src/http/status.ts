@@ -1,0 +1,167 @@
+import { z } from 'zod';
+import { pollAgeMs } from '../metrics/index.ts';
+
+/** One plugin as the status page shows it (the engine's `PluginSnapshot` fits). */
+export interface PluginStatusLike {
+  id: string;
+  name: string;
+  kind: string;
+  status: string;
+  lastEventId: number | null;
+  backlog: number;
+  lag: number | null;
+  lastError: string | null;
+  processed: number;
+  failed: number;
+  meanMs: number | null;
+}
+
+/** One project runtime (the pool's `RuntimeStatus` fits). */
+export interface RuntimeStatusLike {
+  key: string;
+  projects: readonly number[];
+  mode: string;
+  coreVersion: string | null;
+  pid: number | null;
+  rssMb: number | null;
+  calls: number;
+  ageMs: number;
+  pending: number;
+  state: string;
+}
+
+/** A dead letter (the state store's `DeadLetter` fits; its event payload is not shown). */
+export interface DeadLetterLike {
+  id: number;
+  pluginId: string;
+  callback: string;
+  eventId: number;
+  error: string;
+  attempts: number;
+  status: string;
+  /** Epoch ms. */
+  createdAt: number;
+}
+
+/**
+ * What the daemon reports about itself. `Daemon.status()` satisfies it; the
+ * http layer never imports the daemon (it sits beside it).
+ */
+export interface DaemonStatusLike {
+  site: string;
+  pid: number;
+  startedAt: string;
+  newestEventId: number;
+  lastPollAt: string | null;
+  lastSuccessfulReadAt: string | null;
+  siteErrors: number;
+  plugins: readonly PluginStatusLike[];
+  runtimes: readonly RuntimeStatusLike[];
+  /** The most recent dead letters, newest first; absent when the source does not report them. */
+  deadLetters?: readonly DeadLetterLike[];
+}
+
+export interface StatusSource {
+  status(): DaemonStatusLike | Promise<DaemonStatusLike>;
+}
+
+/** Dead letters shown on the page and in `/api/status`. */
+export const MAX_DEAD_LETTERS = 20;
+const MAX_ERROR_CHARS = 2000;
+
+const pluginSchema = z.object({
+  id: z.string(),
+  name: z.string(),
+  kind: z.string(),
+  status: z.string(),
+  lastEventId: z.number().nullable(),
+  backlog: z.number(),
+  lag: z.number().nullable(),
+  lastError: z.string().nullable(),
+  processed: z.number(),
+  failed: z.number(),
+  meanMs: z.number().nullable(),
+});
+
+const runtimeSchema = z.object({
+  key: z.string(),
+  projects: z.array(z.number()),
+  mode: z.string(),
+  coreVersion: z.string().nullable(),
+  pid: z.number().nullable(),
+  rssMb: z.number().nullable(),
+  calls: z.number(),
+  ageMs: z.number(),
+  pending: z.number(),
+  state: z.string(),
+});
+
+const deadLetterSchema = z.object({
+  id: z.number(),
+  plugin: z.string(),
+  callback: z.string(),
+  eventId: z.number(),
+  error: z.string(),
+  attempts: z.number(),
+  status: z.string(),
+  createdAt: z.string(),
+});
+
+/** The body of `GET /api/status`; clients (the `status` command) parse it with this schema. */
+export const statusDocumentSchema = z.object({
+  site: z.string(),
+  pid: z.number(),
+  startedAt: z.string(),
+  generatedAt: z.string(),
+  uptimeMs: z.number(),
+  newestEventId: z.number(),
+  /** The largest plugin lag (events behind the newest one); null when no plugin has a cursor yet. */
+  lag: z.number().nullable(),
+  lastPollAt: z.string().nullable(),
+  lastSuccessfulReadAt: z.string().nullable(),
+  lastPollAgeMs: z.number(),
+  siteErrors: z.number(),
+  plugins: z.array(pluginSchema),
+  runtimes: z.array(runtimeSchema),
+  /** null when the daemon does not report dead letters. */
+  deadLetters: z.array(deadLetterSchema).nullable(),
+});
+
+export type StatusDocument = z.infer<typeof statusDocumentSchema>;
+
+/** Builds the document from a status: only known fields are copied, long errors are cut. */
+export function statusDocument(s: DaemonStatusLike, now: number): StatusDocument {
+  const lags = s.plugins.map((p) => p.lag).filter((l): l is number => l !== null);
+  const started = Date.parse(s.startedAt);
+  return {
+    site: s.site,
+    pid: s.pid,
+    startedAt: s.startedAt,
+    generatedAt: new Date(now).toISOString(),
+    uptimeMs: Number.isFinite(started) ? Math.max(0, now - started) : 0,
+    newestEventId: s.newestEventId,
+    lag: lags.length > 0 ? Math.max(...lags) : null,
+    lastPollAt: s.lastPollAt,
+    lastSuccessfulReadAt: s.lastSuccessfulReadAt,
+    lastPollAgeMs: pollAgeMs(s, now),
+    siteErrors: s.siteErrors,
+    plugins: s.plugins.map((p) => ({
+      id: p.id, name: p.name, kind: p.kind, status: p.status, lastEventId: p.lastEventId, backlog: p.backlog, lag: p.lag,
+      lastError: p.lastError === null ? null : cut(p.lastError), processed: p.processed, failed: p.failed, meanMs: p.meanMs,
+    })),
+    runtimes: s.runtimes.map((r) => ({
+      key: r.key, projects: [...r.projects], mode: r.mode, coreVersion: r.coreVersion, pid: r.pid, rssMb: r.rssMb,
+      calls: r.calls, ageMs: r.ageMs, pending: r.pending, state: r.state,
+    })),
+    deadLetters: s.deadLetters === undefined
+      ? null
+      : s.deadLetters.slice(0, MAX_DEAD_LETTERS).map((d) => ({
+        id: d.id, plugin: d.pluginId, callback: d.callback, eventId: d.eventId, error: cut(d.error),
+        attempts: d.attempts, status: d.status, createdAt: new Date(d.createdAt).toISOString(),
+      })),
+  };
+}
+
+function cut(text: string): string {
+  return text.length > MAX_ERROR_CHARS ? `${text.slice(0, MAX_ERROR_CHARS)}…` : text;
+}
