@@ -58,7 +58,9 @@ export function compileConfig(raw: RawConfig, ctx: CompileContext): { config?: D
     ...t,
     python: command(t.python),
     configsRoot,
-    studioCore: abs(t.studioCore ?? resolve(configsRoot, 'studio')),
+    // Opt-in: Toolkit itself fails when a configuration has neither a localized
+    // core nor core_<OS>.cfg; falling back to a studio core is a choice.
+    ...(t.studioCore !== undefined ? { studioCore: abs(t.studioCore) } : {}),
     ...(t.bootstrapCore === undefined ? {} : { bootstrapCore: abs(t.bootstrapCore) }),
     ...(t.bundleCache === undefined ? {} : { bundleCache: abs(t.bundleCache) }),
     pythonPath: t.pythonPath.map(abs),

@@ -132,7 +132,8 @@ export interface ToolkitConfig {
   /** Interpreter: a command name looked up on PATH, or an absolute path. */
   readonly python: string;
   readonly configsRoot: string;
-  readonly studioCore: string;
+  /** Opt-in fallback core for configurations with neither a localized core nor core_<OS>.cfg. */
+  readonly studioCore?: string;
   readonly bootstrapCore?: string;
   readonly bundleCache?: string;
   readonly pythonPath: readonly string[];

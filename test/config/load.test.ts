@@ -56,7 +56,7 @@ describe('native YAML config', () => {
     assert.equal(c.logging.dir, join(dir, '${literal}'));
     assert.deepEqual(c.toolkit.pythonPath, [join(dir, 'py')]);
     assert.equal(c.toolkit.configsRoot, '/studio/configs');
-    assert.equal(c.toolkit.studioCore, '/studio/configs/studio');
+    assert.equal(c.toolkit.studioCore, undefined, 'the studio core fallback is opt-in');
     assert.deepEqual(c.toolkit.projects['176'], { mode: 'distributed', pluginId: 'basic.shell', engine: 'tk-shell' });
     assert.ok(Object.isFrozen(c) && Object.isFrozen(c.daemon) && Object.isFrozen(c.plugins[0]));
     assert.ok(!inspect(c, { depth: 10 }).includes('the-script-key'));
