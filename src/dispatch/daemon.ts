@@ -8,6 +8,7 @@ import { AlertMailer, createLoggers, type Loggers } from '../logging/index.ts';
 import { RuntimePool, siteLookup, type RuntimeStatus } from '../toolkit/index.ts';
 import { dirname } from 'node:path';
 import { poolOptionsFrom, toolkitRequestHandler } from './toolkit-bridge.ts';
+import { PipelineConfigurationWatch } from './config-watch.ts';
 import { Engine, type PluginSnapshot } from './engine.ts';
 import { SiteProjectDirectory } from './scope.ts';
 import type { LaneFailure, TimingRecord } from './lane.ts';
@@ -54,6 +55,7 @@ export class Daemon {
   readonly #mailer: AlertMailer;
   readonly #startedAt = new Date();
   #pool: RuntimePool | null = null;
+  readonly #pcWatch: PipelineConfigurationWatch;
   #stopping: Promise<void> | null = null;
 
   private constructor(opts: DaemonOptions, loggers: Loggers, store: StateStore) {
@@ -104,6 +106,9 @@ export class Daemon {
       handleRequest: toolkitRequestHandler(() => this.pool),
       runInProject: (project, plugin, event, signal) => this.pool.pluginProcess(project, plugin, event, signal),
     });
+    this.#pcWatch = new PipelineConfigurationWatch(this.#log, this.logger, (projectId) => {
+      this.#pool?.recycle(projectId ?? undefined);
+    });
   }
 
   /** The project runtimes; created on first use (a daemon without Toolkit work never starts Python for it). */
@@ -133,6 +138,7 @@ export class Daemon {
   async start(): Promise<void> {
     this.logger.info({ site: this.config.site.url, state: this.config.daemon.state, pid: process.pid }, 'sgeventd starting');
     await this.#engine.start();
+    this.#pcWatch.start();
     this.logger.info({ plugins: this.#engine.snapshot().map((p) => `${p.name}: ${p.status}`) }, 'sgeventd running');
   }
 
@@ -156,6 +162,7 @@ export class Daemon {
     this.#stopping ??= (async () => {
       this.logger.info('sgeventd stopping: finishing in-flight callbacks');
       const steps: Array<() => Promise<unknown>> = [
+        () => this.#pcWatch.stop(),
         () => this.#engine.stop(),
         () => this.#pool?.close() ?? Promise.resolve(),
         () => this.#store.close(),

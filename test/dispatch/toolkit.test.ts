@@ -89,4 +89,33 @@ describe('plugins get Toolkit', () => {
       await h.close();
     }
   });
+
+  it('recycles a project\'s runtime when its PipelineConfiguration record changes', async () => {
+    const h = await makeHarness();
+    try {
+      const [aId] = await twoProjectsOnTwoCores(h);
+      await addPlugin(h, 'tk_probe.mjs');
+      const daemon = await runDaemon(h.config());
+      try {
+        await h.sg.create('Shot', { code: 'before', project: { type: 'Project', id: aId } });
+        await waitFor('the first answer', async () => (await h.records()).some((x) => x[0] === 'tk') || undefined, 60_000);
+        const moved = writeConfig(join(h.dir, 'configs', 'a2'), { core: { localized: { version: 'v2.0.0-moved', api3Version: '3.2.0' } }, projectId: aId });
+        const pc = await h.sg.findOne('PipelineConfiguration', [['project', 'is', { type: 'Project', id: aId }], ['code', 'is', 'Primary']], ['id']);
+        assert.ok(pc);
+        await h.sg.update('PipelineConfiguration', Number(pc['id']), { linux_path: moved });
+        // The watcher sees the change on the shared log before the next Shot's event.
+        await waitFor('the recycle', () => daemon.status().runtimes.every((r) => !r.projects.includes(aId)) || undefined, 30_000);
+        await h.sg.create('Shot', { code: 'after', project: { type: 'Project', id: aId } });
+        const recs = await waitFor('the second answer', async () => {
+          const r = (await h.records()).filter((x) => x[0] === 'tk');
+          return r.length >= 2 ? r : undefined;
+        }, 60_000);
+        assert.deepEqual(recs.map((r) => r[3]), ['v1.2.3-alpha', 'v2.0.0-moved']);
+      } finally {
+        await daemon.stop();
+      }
+    } finally {
+      await h.close();
+    }
+  });
 });
