@@ -89,7 +89,7 @@ describe('status server routes', () => {
   });
 
   it('accepts an async status source and reports dead letters as unavailable when it has none', async () => {
-    const { server } = await start({ status: { status: async () => ({ ...sampleStatus(), deadLetters: undefined }) } });
+    const { server } = await start({ status: { status: () => Promise.resolve({ ...sampleStatus(), deadLetters: undefined }) } });
     const doc = statusDocumentSchema.parse(await (await get(`${server.url}/api/status`)).json());
     assert.equal(doc.deadLetters, null);
     assert.match(await (await get(`${server.url}/`)).text(), /dlq ls/);
