@@ -411,8 +411,9 @@ class RunContext(object):
         return self._runtime._engine(self._project, None)
 
 
-def serve():
-    runtime = Runtime()
+def serve(handler=None):
+    """Answers requests on fd 3 with handler.m_<method>(params) on fd 4 until shutdown or EOF."""
+    runtime = handler if handler is not None else Runtime()
     inp = os.fdopen(IN_FD, "rb", buffering=1 << 16)
     writer = os.fdopen(OUT_FD, "wb", buffering=0)
 
