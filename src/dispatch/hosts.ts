@@ -38,6 +38,9 @@ export function createHost(
     siteUrl: config.site.url,
     useSessionUuid: config.site.useSessionUuid,
     callbackTimeoutMs: options.callbackTimeoutMs,
+    // Loading (thread start, import, registerCallbacks) is not bounded by a
+    // small callback timeout: starting several threads on a busy host takes seconds.
+    loadTimeoutMs: Math.max(options.callbackTimeoutMs, 60_000),
     logger: options.logger,
     ...(options.handleRequest ? { handleRequest: options.handleRequest } : {}),
   });

@@ -167,7 +167,9 @@ export class PluginLane {
     while (!signal.aborted) {
       if (!(await this.#checkBacklog())) return;
       if (!(await this.#runRetries())) return;
-      const wait = this.#backlog.size > 0 ? AbortSignal.any([signal, AbortSignal.timeout(this.#opts.fetchIntervalMs)]) : signal;
+      // With a backlog or dead letters that may be marked for retry (`sgeventd
+      // dlq retry`), wake up every fetch interval even when the site is quiet.
+      const wait = this.#backlog.size > 0 || this.#retryTaker !== null ? AbortSignal.any([signal, AbortSignal.timeout(this.#opts.fetchIntervalMs)]) : signal;
       const slice = await this.#log.next(this.#readPos, this.#opts.batchSize, wait);
       for (const event of slice.events) {
         if (event.id <= this.#lastSeenId) continue;

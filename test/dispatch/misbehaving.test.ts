@@ -47,11 +47,11 @@ describe('misbehaving plugins next to a good one', () => {
     try {
       await addPlugin(h, 'recorder.mjs', 'good.mjs');
       await addPlugin(h, 'recorder.mjs', 'doomed.mjs');
-      await writePlugin(h, 'hang.mjs', pluginSource('hang', "if (ctx.event.attribute_name === 'sg_status_list') for (;;) {}", false));
-      await writePlugin(h, 'stopper.mjs', pluginSource('stopper', "if (ctx.event.attribute_name === 'sg_status_list') throw new Error('status changes are broken');"));
+      await writePlugin(h, 'hang.mjs', pluginSource('hang', "if (ctx.event.meta?.new_value === 'ip') for (;;) {}", false));
+      await writePlugin(h, 'stopper.mjs', pluginSource('stopper', "if (ctx.event.meta?.new_value === 'ip') throw new Error('status changes are broken');"));
       await writePlugin(h, 'broken.mjs', 'export function registerCallbacks(reg) {\n  reg.registerCallback(\n');
       const yaml = await writeYaml(h);
-      const daemon = await runDaemon(h.config({ plugins: { overrides: { hang: { callbackTimeoutMs: 500 } } } }));
+      const daemon = await runDaemon(h.config({ plugins: { overrides: { hang: { callbackTimeoutMs: 1000 } } } }));
       try {
         const start = daemon.status().newestEventId;
         const byName = (n: string) => daemon.status().plugins.find((p) => p.name === n);
@@ -142,7 +142,7 @@ describe('misbehaving plugins next to a good one', () => {
       await addPlugin(h, 'recorder.mjs', 'good.mjs');
       const failFlag = `${h.record}.fail`;
       await writeFile(failFlag, '');
-      await writePlugin(h, 'flaky.mjs', pluginSource('flaky', "if (existsSync(file + '.fail') && ctx.event.attribute_name === 'sg_status_list') throw new Error('flaky');", false));
+      await writePlugin(h, 'flaky.mjs', pluginSource('flaky', "if (existsSync(file + '.fail') && ctx.event.meta?.new_value === 'ip') throw new Error('flaky');", false));
       const yaml = await writeYaml(h);
       const daemon = await runDaemon(h.config());
       try {
