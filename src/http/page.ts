@@ -27,6 +27,7 @@ h2 { font-size: 15px; margin: 26px 0 8px; }
 .card .value { font-size: 22px; font-weight: 600; font-variant-numeric: tabular-nums; }
 table { width: 100%; border-collapse: collapse; background: var(--card); border: 1px solid var(--line); border-radius: 8px; overflow: hidden; }
 th, td { text-align: left; padding: 6px 10px; border-bottom: 1px solid var(--line); vertical-align: top; }
+th.num { text-align: right; }
 th { font-size: 12px; color: var(--muted); font-weight: 600; background: #fafbfc; white-space: nowrap; }
 tr:last-child td { border-bottom: 0; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
@@ -92,9 +93,10 @@ function stateBadge(state: string): string {
   return `<span class="state ${STATE_CLASS[state] ?? 'idle'}">${escapeHtml(state)}</span>`;
 }
 
+/** A header ending in `#` heads a column of numbers (right-aligned like its cells). */
 function table(headers: string[], rows: string[], empty: string, id: string): string {
   if (rows.length === 0) return `<p class="empty" data-testid="${id}-empty">${escapeHtml(empty)}</p>`;
-  const head = headers.map((h) => `<th>${escapeHtml(h)}</th>`).join('');
+  const head = headers.map((h) => (h.endsWith('#') ? `<th class="num">${escapeHtml(h.slice(0, -1))}</th>` : `<th>${escapeHtml(h)}</th>`)).join('');
   return `<table data-testid="${id}"><thead><tr>${head}</tr></thead><tbody>\n${rows.join('\n')}\n</tbody></table>`;
 }
 
@@ -104,7 +106,7 @@ function pluginTable(doc: StatusDocument): string {
 <td class="num">${escapeHtml(p.lastEventId ?? '–')}</td><td class="num">${escapeHtml(p.backlog)}</td><td class="num">${escapeHtml(p.lag ?? '–')}</td>
 <td class="num">${escapeHtml(p.processed)}</td><td class="num">${escapeHtml(p.failed)}</td><td class="num">${escapeHtml(p.meanMs === null ? '–' : ms(p.meanMs))}</td>
 <td class="error">${escapeHtml(p.lastError ?? '')}</td></tr>`);
-  return table(['Plugin', 'Kind', 'State', 'Cursor', 'Backlog', 'Lag', 'Processed', 'Failed', 'Mean', 'Last error'], rows, 'No plugins loaded.', 'plugins');
+  return table(['Plugin', 'Kind', 'State', 'Cursor#', 'Backlog#', 'Lag#', 'Processed#', 'Failed#', 'Mean#', 'Last error'], rows, 'No plugins loaded.', 'plugins');
 }
 
 function runtimeTable(doc: StatusDocument): string {
@@ -113,7 +115,7 @@ function runtimeTable(doc: StatusDocument): string {
 <td class="num">${escapeHtml(r.pid ?? '–')}</td><td class="num">${escapeHtml(r.rssMb === null ? '–' : `${r.rssMb.toFixed(1)} MB`)}</td>
 <td class="num">${escapeHtml(r.calls)}</td><td class="num">${escapeHtml(r.pending)}</td><td class="num">${escapeHtml(r.ageMs > 0 ? duration(r.ageMs) : '–')}</td>
 <td>${stateBadge(r.state)}</td><td class="mono">${escapeHtml(r.key)}</td></tr>`);
-  return table(['Projects', 'Core', 'Mode', 'PID', 'RSS', 'Calls', 'Pending', 'Age', 'State', 'Key'], rows, 'No project runtimes running.', 'runtimes');
+  return table(['Projects', 'Core', 'Mode', 'PID#', 'RSS#', 'Calls#', 'Pending#', 'Age#', 'State', 'Key'], rows, 'No project runtimes running.', 'runtimes');
 }
 
 function deadLetterTable(doc: StatusDocument, now: number): string {
@@ -122,7 +124,7 @@ function deadLetterTable(doc: StatusDocument, now: number): string {
 <td class="num">${escapeHtml(d.id)}</td><td>${escapeHtml(d.plugin)}</td><td>${escapeHtml(d.callback)}</td><td class="num">${escapeHtml(d.eventId)}</td>
 <td class="num">${escapeHtml(d.attempts)}</td><td>${stateBadge(d.status)}</td><td class="num" title="${escapeHtml(d.createdAt)}">${escapeHtml(`${duration(now - Date.parse(d.createdAt))} ago`)}</td>
 <td class="error">${escapeHtml(d.error)}</td></tr>`);
-  return table(['#', 'Plugin', 'Callback', 'Event', 'Attempts', 'Status', 'When', 'Error'], rows, 'No dead letters.', 'dead-letters');
+  return table(['##', 'Plugin', 'Callback', 'Event#', 'Attempts#', 'Status', 'When#', 'Error'], rows, 'No dead letters.', 'dead-letters');
 }
 
 function ms(value: number): string {
