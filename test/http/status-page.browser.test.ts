@@ -14,6 +14,12 @@ const OUTPUT_DIR = fileURLToPath(new URL('../../test-output/', import.meta.url))
 const SCREENSHOT = `${OUTPUT_DIR}status-page.png`;
 const TOKEN = 'browser-test-token-5b1e';
 
+/** The few browser globals used in page functions (the project compiles without the DOM lib). */
+interface BrowserGlobals {
+  getComputedStyle(el: unknown): { backgroundColor: string };
+  document: { documentElement: { scrollWidth: number; clientWidth: number } };
+}
+
 // CI installs Debian's chromium (.ci/run); elsewhere SGEVENTD_SKIP_BROWSER=1 skips this file.
 const skip = process.env['SGEVENTD_SKIP_BROWSER'] === '1' ? 'SGEVENTD_SKIP_BROWSER=1: no browser test here' : false;
 
@@ -65,8 +71,8 @@ describe('status page in a real browser', { skip, timeout: 90_000 }, () => {
       const okBadge = pluginRows.nth(0).locator('.state');
       assert.ok(await badBadge.isVisible());
       assert.notEqual(
-        await badBadge.evaluate((el) => getComputedStyle(el).backgroundColor),
-        await okBadge.evaluate((el) => getComputedStyle(el).backgroundColor),
+        await badBadge.evaluate((el) => (globalThis as unknown as BrowserGlobals).getComputedStyle(el).backgroundColor),
+        await okBadge.evaluate((el) => (globalThis as unknown as BrowserGlobals).getComputedStyle(el).backgroundColor),
       );
 
       const runtimeRows = page.getByTestId('runtimes').locator('tbody tr');
@@ -79,7 +85,10 @@ describe('status page in a real browser', { skip, timeout: 90_000 }, () => {
       assert.equal(await page.getByTestId('dead-letters').locator('tbody tr').count(), 1);
 
       // Readable on a laptop screen: nothing wider than the viewport.
-      const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+      const overflow = await page.evaluate(() => {
+        const root = (globalThis as unknown as BrowserGlobals).document.documentElement;
+        return root.scrollWidth - root.clientWidth;
+      });
       assert.ok(overflow <= 0, `page scrolls sideways by ${overflow}px at 1366px`);
 
       mkdirSync(OUTPUT_DIR, { recursive: true });
