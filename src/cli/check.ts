@@ -5,6 +5,7 @@ import { scanPluginFolder } from '../plugins/index.ts';
 import { createHost } from '../dispatch/index.ts';
 import { describeError } from '../shared/index.ts';
 import { siteClient } from './site-client.ts';
+import { runToolkitResolve } from './toolkit.ts';
 
 export interface CheckLine {
   ok: boolean;
@@ -13,7 +14,7 @@ export interface CheckLine {
 }
 
 /** Validates the config, the site connection and every plugin's import, without starting the loop. */
-export async function runCheck(configPath: string): Promise<CheckLine[]> {
+export async function runCheck(configPath: string, opts: { toolkit: boolean } = { toolkit: true }): Promise<CheckLine[]> {
   const lines: CheckLine[] = [];
   const config = await loadConfig(configPath);
   lines.push({ ok: true, what: 'config', detail: `${config.source} (${config.format})` });
@@ -28,6 +29,7 @@ export async function runCheck(configPath: string): Promise<CheckLine[]> {
   } finally {
     await sg.close();
   }
+  if (opts.toolkit) lines.push(...(await checkToolkit(configPath)));
   const logger = pino({ level: 'silent' });
   for (const folder of config.plugins) {
     let scan;
@@ -58,13 +60,42 @@ export async function runCheck(configPath: string): Promise<CheckLine[]> {
   return lines;
 }
 
+/** Toolkit resolution for every active (not archived) project on the site. */
+async function checkToolkit(configPath: string): Promise<CheckLine[]> {
+  const config = await loadConfig(configPath);
+  const sg = siteClient(config);
+  let projects: Array<Record<string, unknown>>;
+  try {
+    projects = await sg.find('Project', [['archived', 'is_not', true]], ['id', 'name', 'tank_name']);
+  } catch (err) {
+    return [{ ok: false, what: 'toolkit', detail: `listing projects failed: ${describeError(err)}` }];
+  } finally {
+    await sg.close();
+  }
+  const lines: CheckLine[] = [];
+  for (const p of projects) {
+    const what = `toolkit ${String(p['name'] ?? p['id'])}`;
+    try {
+      const r = await runToolkitResolve(configPath, String(p['id']));
+      const where = r.mode === 'centralized' ? `${r.configPath} on core ${r.coreRoot}` : `distributed (${r.mode})`;
+      lines.push({ ok: true, what, detail: `${where}${r.warnings.length > 0 ? `; ${r.warnings.join('; ')}` : ''}` });
+    } catch (err) {
+      // A project without any Toolkit configuration is common (not every project uses Toolkit): reported, not failed.
+      const code = (err as { code?: unknown }).code;
+      lines.push({ ok: code === 'TK_NO_CONFIG', what, detail: code === 'TK_NO_CONFIG' ? `no Toolkit configuration (${describeError(err)})` : describeError(err) });
+    }
+  }
+  return lines;
+}
+
 export function registerCheckCommand(program: Command): void {
   program
     .command('check')
     .description('validate config, site access and plugin imports without starting the loop')
     .requiredOption('-c, --config <file>', 'sgeventd.yaml or shotgunEventDaemon.conf')
-    .action(async (opts: { config: string }) => {
-      const lines = await runCheck(opts.config);
+    .option('--no-toolkit', 'skip Toolkit resolution of every active project')
+    .action(async (opts: { config: string; toolkit: boolean }) => {
+      const lines = await runCheck(opts.config, { toolkit: opts.toolkit });
       for (const l of lines) process.stdout.write(`${l.ok ? 'ok  ' : 'FAIL'} ${l.what}: ${l.detail}\n`);
       if (lines.some((l) => !l.ok)) process.exitCode = 1;
     });

@@ -2,6 +2,9 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { writeConfig, writeCore } from '../fixtures/toolkit/fake-cores.ts';
+import { writeFileSync } from 'node:fs';
+import { stringify } from 'yaml';
+import { runCheck } from '../../src/cli/check.ts';
 import { makeHarness, addPlugin, waitFor, runDaemon, type Harness } from './harness.ts';
 
 async function twoProjectsOnTwoCores(h: Harness): Promise<[number, number]> {
@@ -114,6 +117,35 @@ describe('plugins get Toolkit', () => {
       } finally {
         await daemon.stop();
       }
+    } finally {
+      await h.close();
+    }
+  });
+
+  it('`sgeventd check` resolves Toolkit for every active project', async () => {
+    const h = await makeHarness();
+    try {
+      await twoProjectsOnTwoCores(h);
+      const third = await h.sg.create('Project', { name: 'No Toolkit', tank_name: 'no_tk' });
+      const broken = await h.sg.create('Project', { name: 'Broken', tank_name: 'broken' });
+      const badConfig = writeConfig(join(h.dir, 'configs', 'broken'), { core: { cfg: join(h.dir, 'nowhere') }, projectId: Number(broken['id']) });
+      await h.sg.create('PipelineConfiguration', { code: 'Primary', project: { type: 'Project', id: broken['id'] }, linux_path: badConfig });
+      await addPlugin(h, 'recorder.mjs');
+      const file = join(h.dir, 'sgeventd.yaml');
+      writeFileSync(file, stringify({
+        site: { url: h.site.url, script: { name: 'sgeventd', key: 'sgeventd-key' } },
+        daemon: { state: join(h.dir, 'state.db') },
+        plugins: [{ path: h.plugins }],
+        toolkit: { configsRoot: join(h.dir, 'configs') },
+      }));
+      const lines = await runCheck(file);
+      const byWhat = new Map(lines.map((l) => [l.what, l]));
+      assert.equal(byWhat.get('toolkit Demo Alpha')?.ok, true, JSON.stringify(lines));
+      assert.match(byWhat.get('toolkit Demo Alpha')?.detail ?? '', /configs\/a on core/);
+      assert.equal(byWhat.get('toolkit Demo Beta')?.ok, true);
+      assert.equal(byWhat.get(`toolkit ${String(third['name'])}`)?.ok, true, 'a project without Toolkit is reported, not failed');
+      assert.equal(byWhat.get('toolkit Broken')?.ok, false, 'a core_Linux.cfg naming a missing folder fails');
+      assert.equal(byWhat.get('plugin recorder')?.ok, true);
     } finally {
       await h.close();
     }
