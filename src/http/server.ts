@@ -75,9 +75,11 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
   server.keepAliveTimeout = LIMITS.keepAliveTimeoutMs;
   server.maxConnections = LIMITS.maxConnections;
   server.maxRequestsPerSocket = LIMITS.maxRequestsPerSocket;
-  server.on('clientError', (err, socket) => {
-    logger.debug({ err: describeError(err) }, 'status server: bad request');
-    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+  server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+    logger.debug({ err: describeError(err), code: err.code }, 'status server: bad request');
+    const status = err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large'
+      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : '400 Bad Request';
+    if (socket.writable) socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
     else socket.destroy();
   });
 

@@ -1,6 +1,6 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer as createNetServer, type AddressInfo } from 'node:net';
+import { connect, createServer as createNetServer, type AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { pino, type Logger } from 'pino';
 import { DaemonMetrics } from '../../src/metrics/index.ts';
@@ -45,6 +45,19 @@ async function start(opts: { status?: StatusSource; token?: string; host?: strin
   });
   servers.push(server);
   return { server, lines, metrics };
+}
+
+/** Sends raw bytes and returns everything the server wrote before closing. */
+function rawRequest(url: string, raw: string): Promise<string> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve, reject) => {
+    const socket = connect(Number(port), hostname, () => socket.end(raw));
+    let out = '';
+    socket.setTimeout(10_000, () => socket.destroy(new Error('raw request timed out')));
+    socket.on('data', (d: Buffer) => (out += d.toString()));
+    socket.on('error', (err) => (out ? resolve(out) : reject(err)));
+    socket.on('close', () => resolve(out));
+  });
 }
 
 function get(url: string, init: RequestInit = {}): Promise<Response> {
@@ -129,6 +142,15 @@ describe('status server routes', () => {
     const withQuery = await get(`${server.url}/api/status?x=1`);
     assert.equal(withQuery.status, 200);
     await withQuery.body?.cancel();
+  });
+
+  it('refuses a body on a GET and oversized headers', async () => {
+    const { server } = await start();
+    const withBody = await rawRequest(server.url, 'GET /api/status HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc');
+    assert.match(withBody, /^HTTP\/1\.1 400 /);
+    assert.match(withBody, /HTTP_BODY_NOT_ALLOWED/);
+    const big = await rawRequest(server.url, `GET / HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\nConnection: close\r\n\r\n`);
+    assert.match(big, /^HTTP\/1\.1 431 /);
   });
 
   it('answers 500 with a code when the status source throws, and logs it', async () => {
