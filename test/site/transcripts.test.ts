@@ -112,7 +112,7 @@ const eventSchema = z.object({ type: z.literal('EventLogEntry'), id: z.number() 
 
 describe('shotgun_api3 transcripts replayed against a fresh site', () => {
   it('holds the scenarios recorded from the unmodified client, covering every method it used', () => {
-    assert.deepEqual([...transcripts.keys()], ['batch', 'faults', 'find', 'paging', 'schema', 'session', 'summarize', 'write']);
+    assert.deepEqual([...transcripts.keys()], ['batch', 'faults', 'find', 'paging', 'schema', 'session', 'summarize', 'values', 'write']);
     const methods = new Set<string>();
     for (const t of transcripts.values()) {
       assert.match(t.recordedWith, /^shotgun_api3 3\.\d+\.\d+, Python 3\.\d+\.\d+$/);
