@@ -90,11 +90,11 @@ export interface LoggingConfig {
   readonly level: LogLevel;
   /** Absolute folder for log files. */
   readonly dir: string;
-  /** Base name of the engine log file (shotgunEvents `logFile`); plugin logs are `plugin.<name>`. */
+  /** Base name of the engine log file (shotgunEvents `logFile`); plugin logs are `plugin-<name>.<n>.log`. */
   readonly file: string;
   /** 'per-plugin': engine log + one file per plugin (shotgunEvents logMode 1); 'single': one file (logMode 0). */
   readonly mode: 'per-plugin' | 'single';
-  /** Timing log (`<file>.timing`): one line per callback. */
+  /** Timing log (`<file>-timing.<n>.log`): one line per callback. */
   readonly timing: boolean;
   readonly rotate: { readonly frequency: 'daily' | 'size'; readonly maxSizeMb: number; readonly keep: number };
 }

@@ -36,7 +36,9 @@ export async function createLoggers(cfg: LoggingConfig, opts: { console: boolean
   const fileStream = async (base: string): Promise<DestinationStream> => {
     await mkdir(cfg.dir, { recursive: true });
     const s = await roll({
+      // pino-roll names files <base>.<n>.log (n counts rotations).
       file: join(cfg.dir, base),
+      extension: '.log',
       mkdir: true,
       ...(cfg.rotate.frequency === 'daily' ? { frequency: 'daily' } : { size: `${cfg.rotate.maxSizeMb}m` }),
       limit: { count: cfg.rotate.keep },
@@ -58,7 +60,7 @@ export async function createLoggers(cfg: LoggingConfig, opts: { console: boolean
     if (cfg.mode === 'single' || !opts.files) return Promise.resolve(engine.child({ plugin: name }));
     let l = pluginLoggers.get(name);
     if (l === undefined) {
-      l = fileStream(`plugin.${name}`).then((s) => {
+      l = fileStream(`plugin-${name}`).then((s) => {
         const own: StreamEntry[] = [{ level: cfg.level, stream: s }];
         if (opts.console && engineStreams[0]) own.push(engineStreams[0]);
         return pino(base, pino.multistream(own)).child({ plugin: name });
@@ -68,7 +70,7 @@ export async function createLoggers(cfg: LoggingConfig, opts: { console: boolean
     return l;
   };
 
-  const timing = cfg.timing && opts.files ? pino({ level: 'info', base: null }, await fileStream(`${cfg.file}.timing`)) : null;
+  const timing = cfg.timing && opts.files ? pino({ level: 'info', base: null }, await fileStream(`${cfg.file}-timing`)) : null;
 
   return {
     engine,
