@@ -4,6 +4,10 @@
 //
 // test/fixtures/transcripts/<scenario>.json: { recordedWith, description, site: { seed,
 // maxEntitiesPerPage? }, exchanges: [{ request, response }] }, one fresh site per file.
+// Recorded with shotgun_api3 (a checkout of shotgunsoftware/python-api on PYTHONPATH) talking
+// to startSite() through a proxy that logged each POST body and answer; to re-record a scenario,
+// run the same client calls against a fresh demo site the same way. Bodies are stored as parsed
+// JSON, so key order (which the client does not keep stable) does not matter.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, readdirSync } from 'node:fs';
