@@ -3,7 +3,7 @@ import { pino } from 'pino';
 import { loadConfig, pluginOptionsFor } from '../config/index.ts';
 import { scanPluginFolder } from '../plugins/index.ts';
 import { createHost } from '../dispatch/index.ts';
-import { describeError } from '../shared/index.ts';
+import { SgeventdError, describeError } from '../shared/index.ts';
 import { siteClient } from './site-client.ts';
 import { runToolkitResolve } from './toolkit.ts';
 
@@ -97,6 +97,8 @@ export function registerCheckCommand(program: Command): void {
     .action(async (opts: { config: string; toolkit: boolean }) => {
       const lines = await runCheck(opts.config, { toolkit: opts.toolkit });
       for (const l of lines) process.stdout.write(`${l.ok ? 'ok  ' : 'FAIL'} ${l.what}: ${l.detail}\n`);
-      if (lines.some((l) => !l.ok)) process.exitCode = 1;
+      // Thrown, not process.exitCode: main() returns the exit code and would overwrite it.
+      const failed = lines.filter((l) => !l.ok).length;
+      if (failed > 0) throw new SgeventdError('CHECK_FAILED', `${failed} check(s) failed`, { details: { failed } });
     });
 }
