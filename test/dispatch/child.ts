@@ -37,8 +37,8 @@ export interface DaemonChild {
 }
 
 /** `sgeventd foreground --no-console -c <yaml> [args]` as a child process. */
-export function spawnDaemon(h: Harness, yaml: string, args: string[] = []): DaemonChild {
-  const child = spawn(process.execPath, [BIN, 'foreground', '--no-console', '-c', yaml, ...args], { env: childEnv(h), stdio: ['ignore', 'pipe', 'pipe'] });
+export function spawnDaemon(h: Harness, yaml: string, args: string[] = [], env: NodeJS.ProcessEnv = childEnv(h)): DaemonChild {
+  const child = spawn(process.execPath, [BIN, 'foreground', '--no-console', '-c', yaml, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
