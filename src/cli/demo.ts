@@ -11,6 +11,7 @@ import { startSite } from '../site/index.ts';
 import { DemoActivity } from './demo/activity.ts';
 import { writeDemoConfig, writeStandInCore } from './demo/configs.ts';
 import { Shutdown } from './shutdown.ts';
+import { startStatusServer } from './status-server.ts';
 
 const EXAMPLES = fileURLToPath(new URL('../../examples/plugins/', import.meta.url));
 const MARKER = '.sgeventd-demo';
@@ -22,6 +23,8 @@ export interface DemoOptions {
   activityMs: number;
   /** Stops by itself after this long (for tests and recordings). */
   exitAfterMs?: number;
+  /** Status page port (default: any free one). */
+  httpPort?: number;
 }
 
 /** A studio root whose install/core is the given tk-core (a checkout or an installed core). */
@@ -107,7 +110,7 @@ export async function runDemo(opts: DemoOptions, print: (line: string) => void):
       plugins: [{ path: plugins }],
       logging: { dir: join(dir, 'logs'), level: 'info', timing: true },
       toolkit: { python: process.env['SGEVENTD_PYTHON'] ?? 'python3', maxRuntimes: 4 },
-      http: { enabled: false },
+      http: { host: '127.0.0.1', port: opts.httpPort ?? 0 },
     },
     { source: join(dir, 'sgeventd.yaml') },
   );
@@ -124,6 +127,12 @@ export async function runDemo(opts: DemoOptions, print: (line: string) => void):
 
   const daemon = await Daemon.open({ config, console: true, fromId: 0 });
   shutdown.register(() => daemon.stop());
+  const http = await startStatusServer(daemon, config, false);
+  if (http) {
+    shutdown.register(() => http.stop());
+    print(`  status page ${http.url}/  (also /api/status, /metrics, /healthz)`);
+    print('');
+  }
   await daemon.start();
 
   const actor = new ShotgunClient({ baseUrl: site.url, auth: { kind: 'script', scriptName: scripts.activity.name, scriptKey: new Secret(scripts.activity.key) } });
@@ -145,9 +154,14 @@ export function registerDemoCommand(program: Command): void {
     .option('--tk-core <path...>', 'a real tk-core checkout (one or two) instead of the stand-in cores')
     .option('--activity-ms <ms>', 'pause between generated changes', (v) => Number(v), 1500)
     .option('--exit-after <ms>', 'stop by itself after this long', (v) => Number(v))
-    .action(async (o: { dir: string; tkCore?: string[]; activityMs: number; exitAfter?: number }) => {
+    .option('--http-port <port>', 'status page port (default: any free one)', (v) => Number(v))
+    .action(async (o: { dir: string; tkCore?: string[]; activityMs: number; exitAfter?: number; httpPort?: number }) => {
       await runDemo(
-        { dir: o.dir, tkCore: o.tkCore ?? [], activityMs: o.activityMs, ...(o.exitAfter !== undefined ? { exitAfterMs: o.exitAfter } : {}) },
+        {
+          dir: o.dir, tkCore: o.tkCore ?? [], activityMs: o.activityMs,
+          ...(o.exitAfter !== undefined ? { exitAfterMs: o.exitAfter } : {}),
+          ...(o.httpPort !== undefined ? { httpPort: o.httpPort } : {}),
+        },
         (line) => process.stdout.write(`${line}\n`),
       );
     });

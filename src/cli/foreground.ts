@@ -4,6 +4,7 @@ import { Daemon } from '../dispatch/index.ts';
 import { claimPidFile } from './pidfile.ts';
 import { Shutdown } from './shutdown.ts';
 import { parseEventId } from './options.ts';
+import { startStatusServer } from './status-server.ts';
 
 export interface ForegroundOptions {
   config: string;
@@ -27,8 +28,14 @@ export async function runForeground(opts: ForegroundOptions): Promise<void> {
     throw err;
   }
   for (const w of config.warnings) daemon.logger.warn(w);
-  shutdown.register(() => daemon.stop());
   try {
+    // Steps run in reverse: the daemon drains first, the status page stays up meanwhile.
+    const http = await startStatusServer(daemon, config).catch(async (err: unknown) => {
+      await daemon.stop();
+      throw err;
+    });
+    if (http) shutdown.register(() => http.stop());
+    shutdown.register(() => daemon.stop());
     await daemon.start();
   } catch (err) {
     await shutdown.run();

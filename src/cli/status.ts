@@ -5,6 +5,7 @@ import { describeError } from '../shared/index.ts';
 import { openSqliteState } from '../state/index.ts';
 import { runningPid } from './pidfile.ts';
 import { siteClient } from './site-client.ts';
+import { daemonUrl, fetchStatus } from './daemon-api.ts';
 
 interface StatusRow {
   plugin: string;
@@ -18,9 +19,25 @@ interface StatusRow {
 }
 
 /** Per plugin: cursor, backlog size, lag behind the site's newest event, errors. */
-export async function collectStatus(configPath: string): Promise<{ running: number | null; newest: number | null; siteError: string | null; plugins: StatusRow[] }> {
+export async function collectStatus(configPath: string): Promise<{ running: number | null; newest: number | null; siteError: string | null; plugins: StatusRow[]; source: 'daemon' | 'state' }> {
   const config = await loadConfig(configPath);
   const running = runningPid(config.daemon.pidFile);
+  // A running daemon knows best (live lanes, runtimes); otherwise read the state file and the site.
+  const url = daemonUrl(config);
+  if (url !== null) {
+    try {
+      const doc = await fetchStatus(config, url);
+      return {
+        running, newest: doc.newestEventId, siteError: null, source: 'daemon',
+        plugins: doc.plugins.map((p) => ({
+          plugin: p.id, active: p.status === 'running', cursor: p.lastEventId, backlog: p.backlog, lag: p.lag,
+          processed: p.processed, failed: p.failed, lastError: p.lastError,
+        })),
+      };
+    } catch {
+      // Fall back to the state file below.
+    }
+  }
   let newest: number | null = null;
   let siteError: string | null = null;
   const sg = siteClient(config);
@@ -54,7 +71,7 @@ export async function collectStatus(configPath: string): Promise<{ running: numb
       await store.close();
     }
   }
-  return { running, newest, siteError, plugins };
+  return { running, newest, siteError, plugins, source: 'state' };
 }
 
 export function registerStatusCommand(program: Command): void {

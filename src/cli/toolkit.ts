@@ -7,6 +7,7 @@ import { SgeventdError } from '../shared/index.ts';
 import { formatResolution, resolveProject, siteLookup } from '../toolkit/index.ts';
 import type { Resolution, RuntimePoolOptions } from '../toolkit/index.ts';
 import { siteClient } from './site-client.ts';
+import { daemonUrl, fetchStatus, noDaemon, requestRecycle } from './daemon-api.ts';
 
 // The compiled config section is the pool's options as is.
 const _fits = (t: ToolkitConfig): RuntimePoolOptions => t;
@@ -52,5 +53,35 @@ export function registerToolkitCommand(program: Command): void {
         for (const [i, s] of steps.entries()) process.stderr.write(`${i + 1}. ${s}\n`);
         throw err;
       }
+    });
+  tk.command('ps')
+    .description('list the running daemon\'s project runtimes (project, core version, pid, rss, calls, age, state)')
+    .requiredOption('-c, --config <file>', 'sgeventd.yaml or shotgunEventDaemon.conf')
+    .option('--json', 'print JSON')
+    .action(async (opts: { config: string; json?: boolean }) => {
+      const config = await loadConfig(opts.config);
+      const url = daemonUrl(config);
+      if (url === null) throw noDaemon(config);
+      const runtimes = (await fetchStatus(config, url)).runtimes;
+      if (opts.json) {
+        process.stdout.write(`${JSON.stringify(runtimes, null, 2)}\n`);
+        return;
+      }
+      const rows = [['PROJECTS', 'CORE', 'PID', 'RSS MB', 'CALLS', 'AGE s', 'STATE', 'MODE']];
+      for (const r of runtimes) {
+        rows.push([r.projects.join(','), r.coreVersion ?? '-', String(r.pid ?? '-'), r.rssMb === null ? '-' : r.rssMb.toFixed(0), String(r.calls), (r.ageMs / 1000).toFixed(0), r.state, r.mode]);
+      }
+      process.stdout.write(`${rows.map((r) => r.join('\t')).join('\n')}\n`);
+    });
+  tk.command('recycle')
+    .description('drain and replace the running daemon\'s runtimes of one project (id or tank_name), or all')
+    .requiredOption('-c, --config <file>', 'sgeventd.yaml or shotgunEventDaemon.conf')
+    .argument('[project]', 'project id or tank_name (default: all)')
+    .action(async (project: string | undefined, opts: { config: string }) => {
+      const config = await loadConfig(opts.config);
+      const url = daemonUrl(config);
+      if (url === null) throw noDaemon(config);
+      const n = await requestRecycle(config, url, project);
+      process.stdout.write(`recycled ${n} runtime(s)\n`);
     });
 }

@@ -2,7 +2,9 @@ import { ProxyAgent, type Dispatcher } from 'undici';
 import type { Logger } from 'pino';
 import type { DaemonConfig } from '../config/index.ts';
 import { ShotgunClient } from '../shotgrid/index.ts';
-import { openSqliteState, type StateStore } from '../state/index.ts';
+import { openSqliteState, type DeadLetter, type StateStore } from '../state/index.ts';
+import { DaemonMetrics } from '../metrics/index.ts';
+import { SgeventdError } from '../shared/index.ts';
 import { Api3EventSource, EventLog, ResilientEventSource } from '../source/index.ts';
 import { AlertMailer, createLoggers, type Loggers } from '../logging/index.ts';
 import { RuntimePool, siteLookup, type RuntimeStatus } from '../toolkit/index.ts';
@@ -56,6 +58,8 @@ export class Daemon {
   readonly #startedAt = new Date();
   #pool: RuntimePool | null = null;
   readonly #pcWatch: PipelineConfigurationWatch;
+  /** Prometheus metrics: fed by callbacks and runtimes, the rest read from `status()` at scrape time. */
+  readonly metrics: DaemonMetrics;
   #stopping: Promise<void> | null = null;
 
   private constructor(opts: DaemonOptions, loggers: Loggers, store: StateStore) {
@@ -91,6 +95,7 @@ export class Daemon {
       maxCachedEvents: Math.max(4 * config.daemon.maxEventBatchSize, 5000),
       logger: this.logger,
     });
+    this.metrics = new DaemonMetrics({ status: () => this.status() });
     const timing = loggers.timing;
     this.#engine = new Engine({
       config,
@@ -101,7 +106,10 @@ export class Daemon {
       pluginLogger: (name) => loggers.plugin(name),
       ...(opts.fromId !== undefined ? { fromId: opts.fromId } : {}),
       ...(opts.watch ? { watch: opts.watch } : {}),
-      ...(timing ? { onTiming: (r: TimingRecord) => timing.info(timingLine(r)) } : {}),
+      onTiming: (r: TimingRecord) => {
+        this.metrics.observeCallback(r);
+        timing?.info(timingLine(r));
+      },
       onFailure: (f) => this.#alert(f),
       handleRequest: toolkitRequestHandler(() => this.pool),
       runInProject: (project, plugin, event, signal) => this.pool.pluginProcess(project, plugin, event, signal),
@@ -119,8 +127,26 @@ export class Daemon {
       lookup: siteLookup(this.#client),
       secretVars: this.config.secretEnvVars,
       logger: this.logger.child({ subsystem: 'toolkit' }),
+      onRuntimeStarted: (label) => this.metrics.runtimeStarted(label),
+      onRuntimeCrashed: (label) => this.metrics.runtimeCrashed(label),
     });
     return this.#pool;
+  }
+
+  /** `sgeventd toolkit recycle [PROJECT]`: drains and replaces the runtimes of a project (id or tank_name), or all. */
+  async recycleRuntimes(project?: string): Promise<number> {
+    if (this.#pool === null) return 0;
+    if (project === undefined || project === '') return this.#pool.recycle();
+    let id: unknown = /^\d+$/.test(project) ? Number(project) : undefined;
+    if (id === undefined) id = (await this.#client.findOne('Project', [['tank_name', 'is', project]], ['id']))?.['id'];
+    if (typeof id !== 'number') throw new SgeventdError('TK_NO_PROJECT', `no project ${project} on ${this.config.site.url}`, { details: { project } });
+    return this.#pool.recycle(id);
+  }
+
+  /** The newest dead letters, newest first, for the status page. */
+  async recentDeadLetters(limit: number): Promise<DeadLetter[]> {
+    const all = await this.#store.deadLetters.list({ status: 'dead' });
+    return all.slice(-limit).reverse();
   }
 
   static async open(opts: DaemonOptions): Promise<Daemon> {

@@ -1,5 +1,5 @@
 export { startHttpServer } from './server.ts';
-export type { HttpServerOptions, HttpServerHandle } from './server.ts';
+export type { HttpServerOptions, HttpServerHandle, DaemonActions } from './server.ts';
 export { statusDocument, statusDocumentSchema, MAX_DEAD_LETTERS } from './status.ts';
 export type { StatusSource, DaemonStatusLike, PluginStatusLike, RuntimeStatusLike, DeadLetterLike, StatusDocument } from './status.ts';
 export { evaluateHealth, healthWindowMs, MIN_HEALTH_WINDOW_MS } from './health.ts';

@@ -16,6 +16,14 @@ export interface HttpServerOptions {
   logger: Logger;
   /** The daemon's `fetchIntervalMs`: `/healthz` allows max(3 × it, 30 s) since the last successful poll. */
   fetchIntervalMs?: number;
+  /** Operations the CLI asks of a running daemon (`sgeventd toolkit recycle`). */
+  actions?: DaemonActions;
+}
+
+/** What `POST /api/...` routes may do; each needs the `x-sgeventd-action` header (a browser cannot send it cross-site without a preflight this server never grants). */
+export interface DaemonActions {
+  /** Drains and replaces the runtimes of one project (id or tank_name), or all; returns how many. */
+  recycleRuntimes(project: string | undefined): Promise<number> | number;
 }
 
 export interface HttpServerHandle {
@@ -89,6 +97,10 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = pathOf(req);
+    if (req.method === 'POST' && opts.actions && path === '/api/toolkit/recycle') {
+      await action(req, res, opts.actions);
+      return;
+    }
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.setHeader('allow', 'GET, HEAD');
       send(res, req, 405, 'application/json', JSON.stringify({ error: 'method not allowed', code: 'HTTP_METHOD_NOT_ALLOWED' }));
@@ -123,6 +135,21 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
       default:
         send(res, req, 404, 'application/json', JSON.stringify({ error: 'not found', code: 'HTTP_NOT_FOUND' }));
     }
+  }
+
+  async function action(req: IncomingMessage, res: ServerResponse, actions: DaemonActions): Promise<void> {
+    if (token && !bearerMatches(req.headers.authorization, token)) {
+      send(res, req, 401, 'application/json', JSON.stringify({ error: 'unauthorized', code: 'HTTP_UNAUTHORIZED' }));
+      return;
+    }
+    if (req.headers['x-sgeventd-action'] !== 'recycle' || hasBody(req)) {
+      send(res, req, 400, 'application/json', JSON.stringify({ error: 'needs the x-sgeventd-action header and no body', code: 'HTTP_BAD_ACTION' }));
+      return;
+    }
+    const project = new URL(req.url ?? '/', 'http://x').searchParams.get('project') ?? undefined;
+    const recycled = await actions.recycleRuntimes(project);
+    logger.info({ project: project ?? 'all', recycled }, 'toolkit runtimes recycled on request');
+    send(res, req, 200, 'application/json', JSON.stringify({ recycled }));
   }
 
   async function health(): Promise<HealthReport> {

@@ -46,6 +46,9 @@ export interface RuntimePoolDeps {
   maxLogLineBytes?: number | undefined;
   /** How often the files of a configuration are checked for changes. */
   changeCheckIntervalMs?: number | undefined;
+  /** Told when a runtime is ready, and when one crashed (for metrics); the label names its project(s). */
+  onRuntimeStarted?: ((label: string) => void) | undefined;
+  onRuntimeCrashed?: ((label: string) => void) | undefined;
 }
 
 /** A Python plugin as a runtime imports it. */
@@ -333,6 +336,7 @@ export class RuntimePool {
           throw new ToolkitError('TK_POOL_CLOSED', 'the toolkit pool is closed', { details: { key } });
         }
         entry.runtime = rt;
+        this.#deps.onRuntimeStarted?.(String(projectId));
         rt.onExit((reason) => {
           // A caller giving up (callback timeout) says nothing about the runtime's health.
           if (reason && reason.code !== 'TK_CALL_ABORTED') this.#crashed(key, projectId, reason);
@@ -437,6 +441,7 @@ export class RuntimePool {
     const h = this.#health.get(key) ?? { crashes: [], failedUntil: 0, projects: new Set<number>() };
     h.projects.add(projectId);
     h.crashes = [...h.crashes.filter((t) => now - t < windowMs), now];
+    this.#deps.onRuntimeCrashed?.(String(projectId));
     const code = err instanceof ToolkitError ? err.code : 'unknown';
     if (h.crashes.length >= count) {
       h.failedUntil = now + backoffMs;
