@@ -88,10 +88,10 @@ async function change(action: 'retry' | 'drop', idArgs: string[], o: DlqCliOptio
 
 /** `sgeventd dlq ls|retry|drop -c CONFIG [--plugin NAME] [ID...|--all]` */
 export function registerDlqCommand(program: Command): void {
-  const dlq = program.command('dlq').description('Dead letters: events a plugin gave up on (deadLetter option); works while the daemon runs');
+  const dlq = program.command('dlq').description('dead letters: events a plugin gave up on (deadLetter option); works while the daemon runs');
   const common = (c: Command) => c.requiredOption('-c, --config <file>', 'daemon config (sgeventd.yaml or shotgunEventDaemon.conf)').option('--plugin <name>', 'only this plugin (name or full id)');
 
-  common(dlq.command('ls').description('List dead letters'))
+  common(dlq.command('ls').description('list dead letters'))
     .option('--status <status>', 'dead or retry')
     .option('--json', 'print JSON instead of a table')
     .action(async (o: DlqCliOptions) => {
@@ -105,9 +105,9 @@ export function registerDlqCommand(program: Command): void {
       else process.stdout.write(rows.length === 0 ? 'no dead letters\n' : `${formatDeadLetterTable(rows)}\n`);
     });
 
-  common(dlq.command('retry').description('Mark dead letters for retry').argument('[ids...]', 'dead-letter ids')).option('--all', 'every dead letter (of --plugin, if given)')
+  common(dlq.command('retry').description('mark dead letters for retry (the running daemon takes them)').argument('[ids...]', 'dead-letter ids')).option('--all', 'every dead letter (of --plugin, if given)')
     .action((ids: string[], o: DlqCliOptions) => change('retry', ids, o));
 
-  common(dlq.command('drop').description('Delete dead letters').argument('[ids...]', 'dead-letter ids')).option('--all', 'every dead letter (of --plugin, if given)')
+  common(dlq.command('drop').description('delete dead letters').argument('[ids...]', 'dead-letter ids')).option('--all', 'every dead letter (of --plugin, if given)')
     .action((ids: string[], o: DlqCliOptions) => change('drop', ids, o));
 }

@@ -171,7 +171,7 @@ async function runMigrate(o: MigrateCliOptions, out: (line: string) => void): Pr
 export function registerMigrateCommand(program: Command): void {
   program
     .command('migrate')
-    .description('Seed plugin cursors and backlogs from a shotgunEvents install, so switching daemons neither replays nor skips events')
+    .description('seed plugin cursors and backlogs from a shotgunEvents install, so switching daemons neither replays nor skips events')
     .requiredOption('--from-shotgunevents <conf>', 'the shotgunEventDaemon.conf whose eventIdFile to read')
     .option('-c, --config <file>', 'sgeventd config naming the state file (default: sgeventd.db beside the eventIdFile)')
     .option('--state <file>', 'state file to seed (overrides -c)')

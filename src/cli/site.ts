@@ -24,7 +24,7 @@ function num(name: string, raw: string): number {
 export function registerSiteCommand(program: Command): void {
   program
     .command('site')
-    .description('Run a local ShotGrid-compatible site (api3 JSON over HTTP, SQLite storage)')
+    .description('run a local ShotGrid-compatible site (api3 JSON over HTTP, SQLite storage)')
     .option('--host <host>', 'address to bind', '127.0.0.1')
     .option('--port <port>', 'port (0 picks a free one)', '0')
     .option('--db <file>', 'SQLite file, or :memory:', ':memory:')

@@ -39,7 +39,7 @@ export async function runToolkitResolve(configPath: string, project: string): Pr
 }
 
 export function registerToolkitCommand(program: Command): void {
-  const tk = program.command('toolkit').description('Toolkit project runtimes');
+  const tk = program.command('toolkit').description('Toolkit project runtimes: resolve, ps, recycle');
   tk.command('resolve')
     .description('print how a project finds its Toolkit configuration and core, step by step')
     .requiredOption('-c, --config <file>', 'sgeventd.yaml or shotgunEventDaemon.conf')
