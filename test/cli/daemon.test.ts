@@ -68,9 +68,9 @@ describe('sgeventd start / status / plugin enable / stop / replay / check', () =
       const project = await h.sg.findOne('Project', [], ['id']);
       assert.ok(project);
       const shot = await h.sg.create('Shot', { code: 'cli', project: { type: 'Project', id: project['id'] } });
-      await h.sg.update('Shot', shot['id'] as number, { sg_status_list: 'ip' });
+      await h.sg.update('Shot', shot['id'], { sg_status_list: 'ip' });
       const ipEvent = await newestEventId(h);
-      await h.sg.update('Shot', shot['id'] as number, { description: 'after' });
+      await h.sg.update('Shot', shot['id'], { description: 'after' });
       const newest = await newestEventId(h);
 
       const s = await waitFor('status: rec at the newest event, gate inactive', async () => {
@@ -96,7 +96,7 @@ describe('sgeventd start / status / plugin enable / stop / replay / check', () =
       await waitFor('gate active again', async () => row(await status(h, yaml), 'gate')?.active === true);
 
       // Graceful stop while a callback is in flight: it finishes and its cursor is committed.
-      await h.sg.update('Shot', shot['id'] as number, { description: 'slow' });
+      await h.sg.update('Shot', shot['id'], { description: 'slow' });
       const slowEvent = await newestEventId(h);
       await waitFor('the slow callback to start', async () => (await lines(h)).includes(`slow-start ${slowEvent}`));
       const stopped = await runCli(['stop', '-c', yaml], childEnv(h));

@@ -33,7 +33,7 @@ async function shot(h: Harness, code: string): Promise<number> {
   const project = await h.sg.findOne('Project', [], ['id']);
   assert.ok(project);
   const s = await h.sg.create('Shot', { code, project: { type: 'Project', id: project['id'] } });
-  return s['id'] as number;
+  return s['id'];
 }
 
 const statusJson = z.object({

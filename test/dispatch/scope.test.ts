@@ -31,8 +31,8 @@ describe('plugin scope', () => {
       const alpha = projects.find((p) => p['tank_name'] === 'demo_alpha');
       const beta = projects.find((p) => p['tank_name'] === 'demo_beta');
       assert.ok(alpha && beta);
-      const A = alpha['id'] as number;
-      const B = beta['id'] as number;
+      const A = alpha['id'];
+      const B = beta['id'];
       await recorderAs(h, 'own', 'own', 'own-key');
       await recorderAs(h, 'ownall', 'own', 'own-key');
       await recorderAs(h, 'inc', 'sgeventd', 'sgeventd-key');
@@ -52,8 +52,8 @@ describe('plugin scope', () => {
         const start = daemon.status().newestEventId;
         const sa = await h.sg.create('Shot', { code: 'by_sgeventd', project: { type: 'Project', id: A } });
         const sb = await own.create('Shot', { code: 'by_own', project: { type: 'Project', id: B } });
-        await ownAsAlice.update('Shot', sa['id'] as number, { description: 'own acting as alice' });
-        await h.sg.update('Shot', sb['id'] as number, { description: 'sentinel' });
+        await ownAsAlice.update('Shot', sa['id'], { description: 'own acting as alice' });
+        await h.sg.update('Shot', sb['id'], { description: 'sentinel' });
         const last = await newestEventId(h);
         const events = await h.sg.find('EventLogEntry', [['id', 'greater_than', start]], ['id', 'user', 'meta', 'project'], { order: [{ field_name: 'id', direction: 'asc' }] });
         const isOwn = (l: Link) => l?.type === 'ApiUser' && l.name === 'own';
@@ -62,11 +62,11 @@ describe('plugin scope', () => {
         assert.ok(byOwn.length > 0 && bySudo.length > 0, 'the site made events of the script itself and of the script acting as alice');
         const proj = (e: Record<string, unknown>) => (e['project'] as Link)?.id;
         const expect: Record<string, number[]> = {
-          own: events.filter((e) => !byOwn.includes(e) && !bySudo.includes(e)).map((e) => e['id'] as number),
-          ownall: events.map((e) => e['id'] as number),
-          inc: events.filter((e) => proj(e) === A).map((e) => e['id'] as number),
-          exc: events.filter((e) => proj(e) !== B).map((e) => e['id'] as number),
-          incname: events.filter((e) => proj(e) === B).map((e) => e['id'] as number),
+          own: events.filter((e) => !byOwn.includes(e) && !bySudo.includes(e)).map((e) => e['id']),
+          ownall: events.map((e) => e['id']),
+          inc: events.filter((e) => proj(e) === A).map((e) => e['id']),
+          exc: events.filter((e) => proj(e) !== B).map((e) => e['id']),
+          incname: events.filter((e) => proj(e) === B).map((e) => e['id']),
         };
         await waitFor('every plugin to pass the last event', () => daemon.status().plugins.every((p) => p.lastEventId === last));
         const by = idsByPlugin(await h.records());
