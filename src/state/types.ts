@@ -17,7 +17,8 @@ export interface BacklogEntry {
   expiresAt: number;
 }
 
-export interface PluginState {
+/** A plugin's stored cursor row, as a batch upserts it. */
+export interface PluginRow {
   id: string;
   folder: string;
   name: string;
@@ -25,19 +26,13 @@ export interface PluginState {
   lastEventId: number | null;
   active: boolean;
   lastError: string | null;
+}
+
+export interface PluginState extends PluginRow {
   /** Sorted by event id. */
   backlog: BacklogEntry[];
   /** Epoch ms of the last change. */
   updatedAt: number;
-}
-
-export interface PluginRow {
-  id: string;
-  folder: string;
-  name: string;
-  lastEventId: number | null;
-  active: boolean;
-  lastError: string | null;
 }
 
 /** Per-callback counters; in a batch, processed/failed/totalMs are increments since the last flush. */
