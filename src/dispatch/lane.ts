@@ -170,7 +170,20 @@ export class PluginLane {
       // With a backlog or dead letters that may be marked for retry (`sgeventd
       // dlq retry`), wake up every fetch interval even when the site is quiet.
       const wait = this.#backlog.size > 0 || this.#retryTaker !== null ? AbortSignal.any([signal, AbortSignal.timeout(this.#opts.fetchIntervalMs)]) : signal;
-      const slice = await this.#log.next(this.#readPos, this.#opts.batchSize, wait);
+      let slice;
+      try {
+        slice = await this.#log.next(this.#readPos, this.#opts.batchSize, wait);
+      } catch (err) {
+        // Only a closed log ends a lane; anything else is logged and read again.
+        if (signal.aborted) return;
+        this.#opts.logger.error({ err, pos: this.#readPos }, 'reading the event log failed; reading again');
+        try {
+          await sleep(this.#opts.fetchIntervalMs, undefined, { signal });
+        } catch {
+          return;
+        }
+        continue;
+      }
       for (const event of slice.events) {
         if (event.id <= this.#lastSeenId) continue;
         this.#noteGaps(event);

@@ -102,8 +102,11 @@ export class EventLog {
         await this.#waitForPoll(signal);
         continue;
       }
+      // The read is shared with other lanes at this position, so it runs to
+      // its end under the log's own signal; this caller only stops waiting.
+      const range = await untilAborted(this.#catchUp(pos, limit), signal);
+      if (range === ABORTED) return { events: [], upTo: pos };
       // The lane consumes what it read even if the cache drops it at once.
-      const range = await this.#catchUp(pos, limit, signal);
       if (range !== null) return sliceOf(range, pos, limit);
     }
   }
@@ -121,7 +124,7 @@ export class EventLog {
         const found = new Map<number, EventLogEntry>();
         for (let i = 0; i < all.length; i += this.#opts.batchSize) {
           this.stats.idLookups++;
-          for (const e of await this.#source.readIds(all.slice(i, i + this.#opts.batchSize), signal ?? this.#closed.signal)) {
+          for (const e of await this.#source.readIds(all.slice(i, i + this.#opts.batchSize), this.#closed.signal)) {
             found.set(e.id, e);
           }
         }
@@ -130,7 +133,8 @@ export class EventLog {
       this.#lookupQueue = queue;
     }
     for (const id of ids) this.#lookupQueue.ids.add(id);
-    return this.#lookupQueue.promise;
+    const shared = this.#lookupQueue.promise;
+    return untilAborted(shared, signal).then((r) => (r === ABORTED ? new Map<number, EventLogEntry>() : r));
   }
 
   #slice(pos: number, limit: number): EventSlice | null {
@@ -189,7 +193,7 @@ export class EventLog {
     this.#insert({ after: from, upTo: last.id, events });
   }
 
-  async #catchUp(pos: number, limit: number, signal?: AbortSignal): Promise<Range | null> {
+  async #catchUp(pos: number, limit: number): Promise<Range | null> {
     let pending = this.#catchUps.get(pos);
     if (pending === undefined) {
       pending = (async () => {
@@ -198,7 +202,7 @@ export class EventLog {
         // range stops at the frontier as it was when the read was sent.
         const bound = this.#frontier;
         const want = Math.max(limit, this.#opts.batchSize);
-        const read = await this.#source.readAfter(pos, want, signal ?? this.#closed.signal);
+        const read = await this.#source.readAfter(pos, want, this.#closed.signal);
         const events = read.filter((e) => e.id <= bound);
         const complete = read.length < want || events.length < read.length;
         const upTo = complete ? bound : (events.at(-1)?.id ?? bound);
@@ -245,6 +249,32 @@ export class EventLog {
       if (drop === 0) return;
     }
   }
+}
+
+const ABORTED = Symbol('aborted');
+
+/** Waits for `p`, or stops waiting (not `p` itself) when `signal` aborts. */
+function untilAborted<T>(p: Promise<T>, signal?: AbortSignal): Promise<T | typeof ABORTED> {
+  if (signal === undefined) return p;
+  if (signal.aborted) {
+    p.catch(() => undefined);
+    return Promise.resolve(ABORTED);
+  }
+  return new Promise((resolve, reject) => {
+    const onAbort = (): void => resolve(ABORTED);
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (err: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        if (signal.aborted) resolve(ABORTED);
+        else reject(err instanceof Error ? err : new Error(String(err)));
+      },
+    );
+  });
 }
 
 function sliceOf(r: Range, pos: number, limit: number): EventSlice {
