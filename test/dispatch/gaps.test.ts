@@ -61,7 +61,8 @@ describe('gaps in event ids', () => {
     const h = await makeHarness();
     try {
       await addPlugin(h, 'recorder.mjs', 'rec.mjs');
-      const cfg = h.config({ daemon: { backlogTimeoutMs: 1000 }, logging: { dir: join(h.dir, 'logs'), level: 'info' } });
+      // Long enough that a busy machine still sees the later event before the gap counts as old.
+      const cfg = h.config({ daemon: { backlogTimeoutMs: 5000 }, logging: { dir: join(h.dir, 'logs'), level: 'info' } });
       const daemon = await runDaemon(cfg, undefined, { logFiles: true });
       try {
         const before = await newestEventId(h);
