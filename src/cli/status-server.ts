@@ -35,7 +35,6 @@ export async function startStatusServer(daemon: Daemon, config: DaemonConfig, re
   // A wildcard bind is reached on loopback from this machine.
   const local = http.url.replace('://0.0.0.0:', '://127.0.0.1:').replace('://[::]:', '://[::1]:');
   if (record) writeFileSync(urlFile(config), `${local}\n`);
-  daemon.logger.info({ url: local }, 'status page');
   return Object.assign(http, {
     async stop() {
       if (record) rmSync(urlFile(config), { force: true });
