@@ -8,7 +8,7 @@ export type {
   PluginHostState,
   ProcessResult,
   RequestHandler,
-} from './host.ts';
+} from './host-types.ts';
 export { canProcess, checkMatchEvents } from './match.ts';
 export type { MatchableEvent } from './match.ts';
 export { PluginError, serializeError, deserializeError } from './errors.ts';

@@ -79,14 +79,8 @@ export interface CallbackCounters {
 
 export type DeadLetterStatus = 'dead' | 'retry';
 
-export interface DeadLetter {
+export interface DeadLetter extends NewDeadLetter {
   id: number;
-  pluginId: string;
-  callback: string;
-  eventId: number;
-  event: unknown;
-  error: string;
-  attempts: number;
   status: DeadLetterStatus;
   createdAt: number;
   updatedAt: number;

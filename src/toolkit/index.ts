@@ -9,7 +9,7 @@ export type {
 } from './resolve.ts';
 export type { ToolkitPlatform } from './platform-paths.ts';
 export { RuntimePool } from './pool.ts';
-export type { RuntimePoolDeps, PoolSite, RuntimeStatus, RuntimePluginSpec } from './pool.ts';
+export type { RuntimePoolDeps, PoolSite, RuntimeStatus, RuntimePluginSpec } from './pool-types.ts';
 export { ProjectRuntime, RUNTIME_SCRIPT } from './runtime.ts';
 export type { RuntimeLaunch, RuntimeState } from './runtime.ts';
 export type { ToolkitHandle, ProjectLike } from './handle.ts';

@@ -6,7 +6,7 @@ import { transformOutbound } from '../shotgrid/index.ts';
 import type { EventLogEntry } from '../shared/index.ts';
 import { describeError } from '../shared/index.ts';
 import { ProjectRuntime } from './runtime.ts';
-import type { RuntimePluginSpec } from './pool.ts';
+import type { RuntimePluginSpec } from './pool-types.ts';
 import { ToolkitError } from './errors.ts';
 
 export const PLUGIN_RUNNER_SCRIPT = path.join(import.meta.dirname, 'python', 'plugin_runner.py');

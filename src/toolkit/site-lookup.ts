@@ -1,4 +1,4 @@
-import type { PoolSite } from './pool.ts';
+import type { PoolSite } from './pool-types.ts';
 import type { PipelineConfigurationRecord } from './resolve.ts';
 
 /** The one client method resolution needs; the api3 client fits as is. */

@@ -4,7 +4,7 @@ import { appendFileSync } from 'node:fs';
 import path from 'node:path';
 import { Secret } from '../../src/shared/secret.ts';
 import { RuntimePool } from '../../src/toolkit/pool.ts';
-import type { RuntimePoolDeps } from '../../src/toolkit/pool.ts';
+import type { RuntimePoolDeps } from '../../src/toolkit/pool-types.ts';
 import { runtimePoolOptions } from '../../src/toolkit/options.ts';
 import type { RuntimePoolOptions } from '../../src/toolkit/options.ts';
 import { writeConfig, writeStudio } from '../fixtures/toolkit/fake-cores.ts';
