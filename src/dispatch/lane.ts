@@ -10,6 +10,12 @@ import type { StateBatcher } from './state-batcher.ts';
 export interface LaneHandler {
   matches(event: EventLogEntry): boolean;
   process(event: EventLogEntry, options: { attempt: number; replay: boolean }): Promise<ProcessResult>;
+  /**
+   * Several events at once, when the plugin's host can (a JS plugin's thread):
+   * one result per event handled, in order; it may stop early (after a
+   * failure, or when its time budget is spent) and the lane sends the rest again.
+   */
+  processBatch?(events: readonly EventLogEntry[], options: { attempt: number; replay: boolean }): Promise<ProcessResult[]>;
 }
 
 /** Decides whether an event is in a plugin's scope (projects, own events). */
@@ -150,13 +156,12 @@ export class PluginLane {
     let handled = 0;
     while (pos < to && !this.#stop.signal.aborted) {
       const slice = await this.#log.next(pos, this.#opts.batchSize, this.#stop.signal);
-      for (const event of slice.events) {
-        if (event.id > to) return handled;
-        if (await this.#handle(event, 'replay')) handled++;
-        else return handled;
+      const events = slice.events.filter((e) => e.id <= to);
+      const done = await this.#handleAll(events, 'replay', (event) => {
+        handled++;
         onProgress?.(event.id);
-      }
-      if (slice.upTo <= pos) break;
+      });
+      if (!done || events.length < slice.events.length || slice.upTo <= pos) break;
       pos = slice.upTo;
     }
     return handled;
@@ -184,13 +189,20 @@ export class PluginLane {
         }
         continue;
       }
+      const fresh: EventLogEntry[] = [];
       for (const event of slice.events) {
         if (event.id <= this.#lastSeenId) continue;
         this.#noteGaps(event);
         this.#lastSeenId = event.id;
-        if (!(await this.#handle(event, 'live'))) return;
+        fresh.push(event);
+      }
+      const done = await this.#handleAll(fresh, 'live', (event) => {
         this.#readPos = event.id;
-        if (signal.aborted) return;
+      });
+      if (!done) {
+        // Stopped inside the slice: what was seen but not handled is read again.
+        this.#lastSeenId = this.#readPos;
+        return;
       }
       this.#readPos = Math.max(this.#readPos, slice.upTo);
     }
@@ -261,30 +273,83 @@ export class PluginLane {
   }
 
   /**
+   * Runs events in order, in batches when the handler takes them (scope is
+   * decided on this thread; in-scope events go to the plugin together).
+   * `onDone` follows each event handled. False when the lane must stop.
+   */
+  async #handleAll(events: readonly EventLogEntry[], from: 'live' | 'replay', onDone: (event: EventLogEntry) => void): Promise<boolean> {
+    const batchOf = this.#handler.processBatch?.bind(this.#handler);
+    if (batchOf === undefined) {
+      for (const event of events) {
+        if (!(await this.#handle(event, from))) return false;
+        onDone(event);
+        if (this.#stop.signal.aborted) return false;
+      }
+      return true;
+    }
+    const pending: Array<{ event: EventLogEntry; inScope: boolean }> = [];
+    for (const event of events) pending.push({ event, inScope: await this.#inScope(event) });
+    const replay = from === 'replay' || this.#opts.replay === true;
+    let at = 0;
+    while (at < pending.length) {
+      const batch: EventLogEntry[] = [];
+      for (let j = at; j < pending.length; j++) if (pending[j]?.inScope === true) batch.push((pending[j] as { event: EventLogEntry }).event);
+      const results = batch.length > 0 ? await batchOf(batch, { attempt: 1, replay }) : [];
+      let r = 0;
+      while (at < pending.length) {
+        const { event, inScope } = pending[at] as { event: EventLogEntry; inScope: boolean };
+        if (inScope) {
+          // Past the end of a batch that stopped early: the rest goes again
+          // (and one event alone when a batch returned nothing at all).
+          const result = results[r] ?? (r === 0 ? await this.#handler.process(event, { attempt: 1, replay }) : undefined);
+          if (result === undefined) break;
+          r++;
+          if (!(await this.#settle(event, from, result))) return false;
+        } else {
+          this.counters.skipped++;
+          this.#advance(event, from);
+        }
+        at++;
+        onDone(event);
+        if (this.#stop.signal.aborted) return false;
+      }
+    }
+    return true;
+  }
+
+  async #inScope(event: EventLogEntry): Promise<boolean> {
+    try {
+      return this.#handler.matches(event) && (await this.#scope(event));
+    } catch (err) {
+      this.#opts.logger.error({ err, eventId: event.id }, 'deciding whether the event is in scope failed; delivering it');
+      return true;
+    }
+  }
+
+  /**
    * Runs one event through the plugin. Returns false when the lane must stop
    * here (plugin deactivated, or the daemon is stopping), leaving the cursor
    * on the event before it.
    */
   async #handle(event: EventLogEntry, from: 'live' | 'backlog' | 'replay'): Promise<boolean> {
-    let inScope: boolean;
-    try {
-      inScope = this.#handler.matches(event) && (await this.#scope(event));
-    } catch (err) {
-      this.#opts.logger.error({ err, eventId: event.id }, 'deciding whether the event is in scope failed; delivering it');
-      inScope = true;
+    if (await this.#inScope(event)) return this.#settle(event, from, null);
+    this.counters.skipped++;
+    this.#advance(event, from);
+    return true;
+  }
+
+  /** Retries, deactivates or skips as the event's result says, then moves the cursor. `first` is attempt 1's result when it already ran. */
+  async #settle(event: EventLogEntry, from: 'live' | 'backlog' | 'replay', first: ProcessResult | null): Promise<boolean> {
+    const result = await this.#run(event, from, first);
+    if (result.kind === 'aborted') return false;
+    if (result.kind === 'deactivate') {
+      this.#deactivate(event, result.callback, result.error);
+      return false;
     }
-    if (inScope) {
-      const result = await this.#run(event, from);
-      if (result.kind === 'aborted') return false;
-      if (result.kind === 'deactivate') {
-        this.#deactivate(event, result.callback, result.error);
-        return false;
-      }
-      if (result.kind === 'skipped') {
-        this.counters.failed++;
-        this.#lastError = `${result.callback ?? 'plugin'}: ${result.error.message}`;
-      } else this.counters.processed++;
-    } else this.counters.skipped++;
+    if (result.kind === 'skipped') {
+      this.counters.failed++;
+      this.#lastError = `${result.callback ?? 'plugin'}: ${result.error.message}`;
+    } else this.counters.processed++;
     this.#advance(event, from);
     return true;
   }
@@ -315,6 +380,7 @@ export class PluginLane {
   async #run(
     event: EventLogEntry,
     from: 'live' | 'backlog' | 'replay' | 'retry',
+    first: ProcessResult | null = null,
   ): Promise<
     | { kind: 'ok' }
     | { kind: 'aborted' }
@@ -322,7 +388,7 @@ export class PluginLane {
   > {
     const replay = from === 'replay' || this.#opts.replay === true;
     for (let attempt = 1; ; attempt++) {
-      const result = await this.#handler.process(event, { attempt, replay });
+      const result = attempt === 1 && first !== null ? first : await this.#handler.process(event, { attempt, replay });
       this.#record(event, result.results);
       if (result.outcome === 'aborted') return { kind: 'aborted' };
       const failure =

@@ -49,6 +49,12 @@ export type ProcessResult =
   | { outcome: 'deactivate'; callback: string | null; error: SerializedError; results: CallbackResult[]; failures: CallbackFailure[] }
   | { outcome: 'aborted'; error: SerializedError; results: CallbackResult[]; failures: CallbackFailure[] };
 
+/** How events are run: the attempt number (retries) and whether it is a replay. */
+export interface BatchOptions {
+  attempt?: number;
+  replay?: boolean;
+}
+
 /** Lifecycle of a host. */
 export type PluginHostState = 'loading' | 'ready' | 'busy' | 'failed' | 'closed';
 
@@ -93,4 +99,10 @@ export interface PluginHostOptions {
    * Default 5 in 60 s.
    */
   restartBudget?: { count: number; windowMs: number };
+  /**
+   * A batch of events sent to the thread ends after the event during which
+   * this much time passed (default 50 ms), so cursors, timing lines and stop
+   * requests never wait on a long batch.
+   */
+  batchBudgetMs?: number;
 }

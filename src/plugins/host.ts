@@ -1,15 +1,18 @@
 // PluginHost: one JS/TS plugin in its own worker thread, seen from the main
 // thread. The dispatcher loads it, asks `matches(event)` on the main thread,
-// and sends matching events through `process()`, one at a time.
+// and sends matching events through `processBatch()`: many events per
+// message, with what ran shared in memory (progress.ts) rather than a
+// message per callback.
 import { Worker } from 'node:worker_threads';
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import { PluginError, serializeError, type SerializedError } from './errors.ts';
 import { canProcess, type MatchableEvent } from './match.ts';
-import { fromWorkerSchema, toWorkerSchema, type FromWorker, type ToWorker, type WorkerConfig } from './protocol.ts';
+import { fromWorkerSchema, isEventShape, type FromWorker, type ToWorker, type WorkerConfig } from './protocol.ts';
+import { BatchProgress } from './progress.ts';
 import type { EventLogEntry } from './types.ts';
-import { TRANSITIONS, type CallbackFailure, type CallbackInfo, type CallbackResult, type LoadResult, type PluginHostOptions, type PluginHostState, type ProcessResult } from './host-types.ts';
+import { TRANSITIONS, type CallbackFailure, type CallbackInfo, type CallbackResult, type LoadResult, type PluginHostOptions, type PluginHostState, type ProcessResult, type BatchOptions } from './host-types.ts';
 
 /** What the current operation wants to hear from the worker. */
 interface Operation {
@@ -17,9 +20,12 @@ interface Operation {
   onExit(error: SerializedError): void;
 }
 
-type RunOutcome =
-  | { kind: 'done'; results: CallbackResult[] }
-  | { kind: 'interrupted'; results: CallbackResult[]; index: number | null; callback: string | null; error: SerializedError };
+/** How a batch went in the worker: `results` holds the callbacks of the first `completed` events. */
+type BatchRun =
+  | { kind: 'done'; completed: number; results: CallbackResult[][]; partial: CallbackResult[] }
+  | { kind: 'interrupted'; completed: number; results: CallbackResult[][]; partial: CallbackResult[]; index: number | null; callback: string | null; error: SerializedError };
+
+type ToWorkerEvents = Extract<ToWorker, { type: 'batch' }>['events'];
 
 // Sources run as .ts under type stripping and as .js from dist/.
 const WORKER_URL = new URL(`./worker${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url);
@@ -44,6 +50,7 @@ export class PluginHost {
   #loading: Promise<LoadResult> | null = null;
   #crashes: number[] = [];
   #seq = 0;
+  #progress: { worker: Worker; buffer: BatchProgress } | null = null;
 
   constructor(options: PluginHostOptions) {
     if (!Number.isFinite(options.callbackTimeoutMs) || options.callbackTimeoutMs <= 0) {
@@ -103,65 +110,122 @@ export class PluginHost {
    * host is not ready (not loaded, failed, busy with another event, closed)
    * and PLUGIN_PROTOCOL for an event without a numeric id and event_type.
    */
-  async process(event: EventLogEntry, options: { attempt?: number; replay?: boolean } = {}): Promise<ProcessResult> {
+  async process(event: EventLogEntry, options: BatchOptions = {}): Promise<ProcessResult> {
+    const [result] = await this.processBatch([event], options);
+    if (result === undefined) throw new PluginError('PLUGIN_PROTOCOL', `plugin ${this.name} returned no result for event ${event.id}`);
+    return result;
+  }
+
+  /**
+   * Runs several events in the worker with one message, each as `process()`
+   * would. Returns one result per event handled, in order: it stops after the
+   * first event that is not a clean `ok` (a failed callback, a deactivation,
+   * an abort) and after `batchBudgetMs` of work, so it may return fewer
+   * results than events; the caller sends the rest again.
+   */
+  async processBatch(events: readonly EventLogEntry[], options: BatchOptions = {}): Promise<ProcessResult[]> {
     if (this.#state !== 'ready') {
       throw new PluginError('PLUGIN_HOST_STATE', `plugin ${this.name} cannot process while ${this.#state}`, { details: { plugin: this.name, state: this.#state } });
     }
-    const shape = toWorkerSchema.safeParse({ type: 'process', seq: 0, event, attempt: options.attempt ?? 1, replay: options.replay ?? false, fromIndex: 0 });
-    if (!shape.success) {
-      throw new PluginError('PLUGIN_PROTOCOL', `not an event or bad options for plugin ${this.name}`, { details: { issues: shape.error.issues.slice(0, 5).map((i) => `${i.path.join('.')}: ${i.message}`) } });
+    const attempt = options.attempt ?? 1;
+    const replay = options.replay ?? false;
+    if (!Number.isInteger(attempt) || attempt < 1) {
+      throw new PluginError('PLUGIN_PROTOCOL', `attempt must be a whole number from 1 for plugin ${this.name}, got ${String(attempt)}`);
     }
-    const results: CallbackResult[] = [];
-    const failures: CallbackFailure[] = [];
-    if (!this.matches(event)) return { outcome: 'ok', results, failures };
+    for (const e of events) {
+      if (!isEventShape(e)) {
+        throw new PluginError('PLUGIN_PROTOCOL', `not an event for plugin ${this.name}: expected an object with a numeric id and an event_type`, { details: { id: (e as { id?: unknown } | null)?.id } });
+      }
+    }
+    const out: ProcessResult[] = [];
+    if (events.length === 0) return out;
     this.#transition('busy');
     let nextState: PluginHostState = 'ready';
     try {
+      let i = 0;
       let fromIndex = 0;
-      for (;;) {
+      // Callbacks of events[i] that ran before its thread was lost.
+      let carry: { results: CallbackResult[]; failures: CallbackFailure[] } = { results: [], failures: [] };
+      while (i < events.length) {
+        const event = events[i] as EventLogEntry;
+        // Events no callback takes need no trip to the thread.
+        if (fromIndex === 0 && !this.matches(event)) {
+          out.push({ outcome: 'ok', results: [], failures: [] });
+          i++;
+          continue;
+        }
         if (this.#worker === null) {
           // The thread died or was terminated: a new one before the event runs.
           const spent = this.#budgetSpent();
           if (spent !== null) {
             nextState = 'failed';
             this.#log.warn({ err: spent }, 'plugin thread lost too often; not restarting it until the plugin is reloaded');
-            return { outcome: 'deactivate', callback: null, error: spent, results, failures };
+            out.push({ outcome: 'deactivate', callback: null, error: spent, ...carry });
+            return out;
           }
           const loaded = await this.#restart();
-          if (this.#isClosed()) return { outcome: 'aborted', error: fault('PLUGIN_HOST_STATE', 'host closed'), results, failures };
+          if (this.#isClosed()) return [...out, { outcome: 'aborted', error: fault('PLUGIN_HOST_STATE', 'host closed'), ...carry }];
           if (!loaded.ok) {
             nextState = 'failed';
-            return { outcome: 'deactivate', callback: null, error: loaded.error, results, failures };
+            out.push({ outcome: 'deactivate', callback: null, error: loaded.error, ...carry });
+            return out;
           }
         }
-        const run = await this.#run(event, options.attempt ?? 1, options.replay ?? false, fromIndex);
-        results.push(...run.results);
-        if (this.#isClosed()) return { outcome: 'aborted', error: fault('PLUGIN_HOST_STATE', 'host closed while the event ran'), results, failures };
-
-        // Errors reported by callbacks that ran to their end.
-        for (const r of run.results) {
-          if (r.error === undefined) continue;
-          if (this.#callbacks[r.index]?.stopOnError ?? true) {
-            return { outcome: 'deactivate', callback: r.callback, error: r.error, results, failures };
-          }
-          failures.push({ callback: r.callback, error: r.error });
+        // An event resumed after a lost thread goes alone: the batch ends with it.
+        const batch = fromIndex > 0 ? [event] : i === 0 ? events : events.slice(i);
+        const run = await this.#runBatch(batch, attempt, replay, fromIndex);
+        if (this.#isClosed()) {
+          const results = run.completed > 0 ? [...carry.results, ...(run.results[0] ?? [])] : [...carry.results, ...run.partial];
+          return [...out, { outcome: 'aborted', error: fault('PLUGIN_HOST_STATE', 'host closed while the event ran'), results, failures: carry.failures }];
         }
-        if (run.kind === 'done') return { outcome: 'ok', results, failures };
+        for (let k = 0; k < run.completed; k++) {
+          const results = [...carry.results, ...(run.results[k] ?? [])];
+          const decided = this.#decide(results, run.results[k] ?? [], [...carry.failures]);
+          carry = { results: [], failures: [] };
+          fromIndex = 0;
+          out.push(decided);
+          if (decided.outcome !== 'ok' || decided.failures.length > 0) return out;
+        }
+        i += run.completed;
+        if (run.kind === 'done') {
+          // The worker stops early only on its time budget: the caller sends the rest.
+          if (run.completed < batch.length) return out;
+          continue;
+        }
 
-        // Timed out or thread died inside a callback: that callback failed.
+        // Timed out, or the thread died, inside events[i]: that callback failed.
+        const current = events[i] as EventLogEntry;
+        const partial = this.#decide([], run.partial, []);
+        carry = { results: [...carry.results, ...run.partial], failures: [...carry.failures, ...partial.failures] };
+        if (partial.outcome === 'deactivate') return [...out, { ...partial, results: carry.results, failures: carry.failures }];
         const info = run.index === null ? undefined : this.#callbacks[run.index];
         if (info === undefined || info.stopOnError) {
-          return { outcome: 'deactivate', callback: run.callback, error: run.error, results, failures };
+          out.push({ outcome: 'deactivate', callback: run.callback, error: run.error, ...carry });
+          return out;
         }
-        failures.push({ callback: info.name, error: run.error });
+        carry.failures.push({ callback: info.name, error: run.error });
         fromIndex = info.index + 1;
-        if (!this.#callbacks.slice(fromIndex).some((cb) => canProcess(cb.matchEvents, event))) {
-          return { outcome: 'ok', results, failures };
+        if (!this.#callbacks.slice(fromIndex).some((cb) => canProcess(cb.matchEvents, current))) {
+          out.push({ outcome: 'ok', ...carry });
+          return out;
         }
       }
+      return out;
     } finally {
       if (!this.#isClosed()) this.#transition(nextState);
     }
+  }
+
+  /** What the callbacks that ran to their end decided for their event (shotgunEvents' stopOnError rule). */
+  #decide(results: CallbackResult[], ran: readonly CallbackResult[], failures: CallbackFailure[]): ProcessResult {
+    for (const r of ran) {
+      if (r.error === undefined) continue;
+      if (this.#callbacks[r.index]?.stopOnError ?? true) {
+        return { outcome: 'deactivate', callback: r.callback, error: r.error, results, failures };
+      }
+      failures.push({ callback: r.callback, error: r.error });
+    }
+    return { outcome: 'ok', results, failures };
   }
 
   /** Stops the thread; idempotent. An event still running resolves as `aborted`. */
@@ -256,59 +320,100 @@ export class PluginHost {
     });
   }
 
-  #run(event: EventLogEntry, attempt: number, replay: boolean, fromIndex: number): Promise<RunOutcome> {
+  #runBatch(events: readonly EventLogEntry[], attempt: number, replay: boolean, fromIndex: number): Promise<BatchRun> {
     const worker = this.#worker;
     if (worker === null) throw new PluginError('PLUGIN_HOST_STATE', 'no worker');
     const seq = ++this.#seq;
-    const results: CallbackResult[] = [];
-    let current: { index: number; callback: string } | null = null;
+    const progress = this.#progressFor(worker, events.length * Math.max(1, this.#callbacks.length));
+    progress.reset();
+    const errors = new Map<string, SerializedError>();
+    const timeoutMs = this.#options.callbackTimeoutMs;
     let timer: NodeJS.Timeout | undefined;
 
-    return new Promise<RunOutcome>((resolve) => {
-      const settle = (outcome: RunOutcome): void => {
+    // The callbacks that ended, by event: the first `completed` events, then the one cut short.
+    const collect = (completed: number, limit = Infinity): { results: CallbackResult[][]; partial: CallbackResult[] } => {
+      const results: CallbackResult[][] = Array.from({ length: completed }, () => []);
+      const partial: CallbackResult[] = [];
+      for (const [n, en] of progress.entries().entries()) {
+        if (n >= limit) break;
+        const name = this.#callbacks[en.callback]?.name ?? `callback${en.callback}`;
+        const r: CallbackResult = { callback: name, index: en.callback, startedAt: new Date(en.startedAt), durationMs: en.durationMs };
+        if (en.failed) {
+          r.error = errors.get(`${en.event}:${en.callback}`)
+            ?? fault('PLUGIN_CALLBACK_ERROR', `callback ${name} of plugin ${this.name} failed; its error was lost with the plugin thread`, { plugin: this.name, callback: name });
+        }
+        (en.event < completed ? results[en.event] ?? partial : partial).push(r);
+      }
+      return { results, partial };
+    };
+    const cutShort = (): { completed: number; limit: number; index: number | null; eventId: number | undefined } => {
+      const running = progress.running();
+      if (running !== null) return { completed: running.event, limit: running.run - 1, index: running.callback, eventId: events[running.event]?.id };
+      // Lost between callbacks: the event of the last callback that ended is not known to be complete.
+      const last = progress.entries().at(-1)?.event ?? 0;
+      return { completed: last, limit: Infinity, index: null, eventId: events[last]?.id };
+    };
+
+    return new Promise<BatchRun>((resolve) => {
+      const settle = (outcome: BatchRun): void => {
         clearTimeout(timer);
         if (this.#op === op) this.#op = null;
         resolve(outcome);
       };
+      // The watchdog: one timer, re-armed for the callback running when it fires.
+      const watch = (): void => {
+        const running = progress.running();
+        const elapsed = running === null ? 0 : Date.now() - running.startedAt;
+        if (running === null || elapsed < timeoutMs) {
+          timer = setTimeout(watch, timeoutMs - elapsed);
+          return;
+        }
+        this.#crashes.push(Date.now());
+        const callback = this.#callbacks[running.callback]?.name ?? null;
+        const eventId = events[running.event]?.id;
+        const { results, partial } = collect(running.event, running.run - 1);
+        settle({
+          kind: 'interrupted', completed: running.event, results, partial, index: running.callback, callback,
+          error: fault('PLUGIN_CALLBACK_TIMEOUT', `callback ${callback ?? '?'} of plugin ${this.name} ran over ${timeoutMs} ms`, { plugin: this.name, callback, eventId, timeoutMs }),
+        });
+        this.#log.warn({ callback, eventId, timeoutMs }, 'callback timed out; terminating the plugin thread');
+        void this.#stopWorker();
+      };
       const op: Operation = {
         onMessage: (msg) => {
           if (!('seq' in msg) || msg.seq !== seq) return;
-          if (msg.type === 'callback-start') {
-            current = { index: msg.index, callback: msg.callback };
-            const timeoutMs = this.#options.callbackTimeoutMs;
-            timer = setTimeout(() => {
-              this.#crashes.push(Date.now());
-              const at = current;
-              settle({
-                kind: 'interrupted', results, index: at?.index ?? null, callback: at?.callback ?? null,
-                error: fault('PLUGIN_CALLBACK_TIMEOUT', `callback ${at?.callback ?? '?'} of plugin ${this.name} ran over ${timeoutMs} ms`, { plugin: this.name, callback: at?.callback, eventId: event.id, timeoutMs }),
-              });
-              this.#log.warn({ callback: at?.callback, eventId: event.id, timeoutMs }, 'callback timed out; terminating the plugin thread');
-              void this.#stopWorker();
-            }, timeoutMs);
-          } else if (msg.type === 'callback-end') {
-            clearTimeout(timer);
-            current = null;
-            const r: CallbackResult = { callback: msg.callback, index: msg.index, startedAt: msg.startedAt, durationMs: msg.durationMs };
-            if (msg.error !== undefined) {
-              r.error = msg.error;
-              // The dispatcher logs (and mails) failures with what it decided; this is the trace.
-              this.#log.debug({ callback: msg.callback, eventId: event.id, err: msg.error }, 'callback failed');
-            }
-            results.push(r);
-          } else if (msg.type === 'processed') {
-            settle({ kind: 'done', results });
+          if (msg.type === 'batch-error') {
+            errors.set(`${msg.event}:${msg.index}`, msg.error);
+            // The dispatcher logs (and mails) failures with what it decided; this is the trace.
+            this.#log.debug({ callback: this.#callbacks[msg.index]?.name, eventId: events[msg.event]?.id, err: msg.error }, 'callback failed');
+          } else if (msg.type === 'batch-done') {
+            const { results } = collect(msg.events);
+            settle({ kind: 'done', completed: msg.events, results, partial: [] });
           }
         },
         onExit: (error) => {
-          const at = current;
-          if (!this.#isClosed()) this.#log.warn({ callback: at?.callback, eventId: event.id, err: error }, 'plugin thread died while processing');
-          settle({ kind: 'interrupted', results, index: at?.index ?? null, callback: at?.callback ?? null, error: { ...error, details: { ...error.details, eventId: event.id, callback: at?.callback } } });
+          const at = cutShort();
+          const callback = at.index === null ? null : (this.#callbacks[at.index]?.name ?? null);
+          if (!this.#isClosed()) this.#log.warn({ callback, eventId: at.eventId, err: error }, 'plugin thread died while processing');
+          const { results, partial } = collect(at.completed, at.limit);
+          settle({
+            kind: 'interrupted', completed: at.completed, results, partial, index: at.index, callback,
+            error: { ...error, details: { ...error.details, eventId: at.eventId, callback } },
+          });
         },
       };
       this.#op = op;
-      this.#send(worker, { type: 'process', seq, event, attempt, replay, fromIndex });
+      timer = setTimeout(watch, timeoutMs);
+      this.#send(worker, { type: 'batch', seq, events: events as unknown as ToWorkerEvents, attempt, replay, fromIndex, budgetMs: this.#options.batchBudgetMs ?? 50, progress: progress.buffer });
     });
+  }
+
+  /** A progress buffer for this thread, big enough for `entries` callback runs (a lost thread's buffer is never reused). */
+  #progressFor(worker: Worker, entries: number): BatchProgress {
+    if (this.#progress === null || this.#progress.worker !== worker || this.#progress.buffer.capacity < entries) {
+      this.#progress = { worker, buffer: new BatchProgress(Math.max(entries, 64)) };
+    }
+    return this.#progress.buffer;
   }
 
   #send(worker: Worker, msg: ToWorker): void {

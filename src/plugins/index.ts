@@ -7,6 +7,7 @@ export type {
   PluginHostOptions,
   PluginHostState,
   ProcessResult,
+  BatchOptions,
   RequestHandler,
 } from './host-types.ts';
 export { canProcess, checkMatchEvents } from './match.ts';

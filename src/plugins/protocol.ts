@@ -27,19 +27,29 @@ export const workerConfigSchema = z.object({
 });
 export type WorkerConfig = z.infer<typeof workerConfigSchema>;
 
-const event = z.looseObject({ id: z.number().int(), event_type: z.string() });
+/** The cheap shape check of events in a batch (the host checked them already). */
+export function isEventShape(v: unknown): v is { id: number; event_type: string } {
+  return typeof v === 'object' && v !== null && Number.isInteger((v as { id?: unknown }).id) && typeof (v as { event_type?: unknown }).event_type === 'string';
+}
 
 /** Host → worker. */
 export const toWorkerSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('load') }),
+  /**
+   * Several events, run one after the other. The worker stops after the first
+   * event with a failing callback (or once `budgetMs` has passed) and reports
+   * `batch-done`; what ran is written to `progress` (see BatchProgress).
+   */
   z.object({
-    type: z.literal('process'),
+    type: z.literal('batch'),
     seq: z.number().int(),
-    event,
+    events: z.array(z.custom<{ id: number; event_type: string }>(isEventShape, 'an event with a numeric id and an event_type')).min(1),
     attempt: z.number().int().min(1),
     replay: z.boolean(),
-    /** Index of the first callback to consider (callbacks before it already ran). */
+    /** Index of the first callback to consider for the first event (callbacks before it already ran). */
     fromIndex: z.number().int().min(0),
+    budgetMs: z.number().positive(),
+    progress: z.instanceof(SharedArrayBuffer),
   }),
   /** The answer to a worker's `request`: `result` when ok, else `error`. */
   z.object({ type: z.literal('response'), id: z.number().int(), ok: z.boolean(), result: z.unknown().optional(), error: serializedError.optional() }),
@@ -60,17 +70,10 @@ const callbackInfo = z.object({
 export const fromWorkerSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('loaded'), callbacks: z.array(callbackInfo), emails: z.union([z.boolean(), z.array(z.string())]) }),
   z.object({ type: z.literal('load-failed'), error: serializedError }),
-  z.object({ type: z.literal('callback-start'), seq: z.number().int(), index: z.number().int(), callback: z.string() }),
-  z.object({
-    type: z.literal('callback-end'),
-    seq: z.number().int(),
-    index: z.number().int(),
-    callback: z.string(),
-    startedAt: z.date(),
-    durationMs: z.number(),
-    error: serializedError.optional(),
-  }),
-  z.object({ type: z.literal('processed'), seq: z.number().int() }),
+  /** A callback of a batch failed; its timing is in the batch's progress buffer. */
+  z.object({ type: z.literal('batch-error'), seq: z.number().int(), event: z.number().int(), index: z.number().int(), error: serializedError }),
+  /** The batch ended: `events` events ran to their end (the rest were not started). */
+  z.object({ type: z.literal('batch-done'), seq: z.number().int(), events: z.number().int().min(0) }),
   z.object({ type: z.literal('log'), level: logLevel, bindings: z.record(z.string(), z.unknown()), obj: z.unknown().optional(), msg: z.string().optional() }),
   z.object({ type: z.literal('request'), id: z.number().int(), method: z.string(), params: z.unknown() }),
 ]);

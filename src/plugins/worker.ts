@@ -10,6 +10,7 @@ import { canProcess } from './match.ts';
 import { toWorkerSchema, workerConfigSchema, type ToWorker } from './protocol.ts';
 import { PluginRegistrar, type RegisteredCallback } from './registrar.ts';
 import { createLogger, post, setLogLevel, settleRequest } from './channel.ts';
+import { BatchProgress } from './progress.ts';
 import { toolkitFor } from './toolkit-client.ts';
 import { createCallbackClient, loadShotgunClientClass, type CallbackClient } from './sg.ts';
 import type { CallbackContext, EventLogEntry, PluginLogger, RegisterCallbacks } from './types.ts';
@@ -130,24 +131,47 @@ function contextFor(cb: LoadedCallback, event: EventLogEntry, attempt: number, r
   };
 }
 
-async function processEvent(msg: Extract<ToWorker, { type: 'process' }>): Promise<void> {
-  const event = msg.event as unknown as EventLogEntry;
-  for (const cb of callbacks.slice(msg.fromIndex)) {
-    if (!canProcess(cb.reg.matchEvents, event)) continue;
-    post({ type: 'callback-start', seq: msg.seq, index: cb.reg.index, callback: cb.reg.name });
-    const startedAt = new Date();
-    const t0 = performance.now();
-    let error: SerializedError | undefined;
-    try {
-      await cb.reg.callback(contextFor(cb, event, msg.attempt, msg.replay));
-    } catch (err) {
-      error = serializeError(err, 'PLUGIN_CALLBACK_ERROR');
+/**
+ * Runs a batch: each event's matching callbacks in registration order, the
+ * events one after the other. Stops after an event with a failing callback
+ * (shotgunEvents' Plugin._process: a failing stopOnError callback also ends
+ * its event), or once the batch's time budget is spent, so the host hears
+ * about failures, cursors and stop requests promptly.
+ */
+async function processBatch(msg: Extract<ToWorker, { type: 'batch' }>): Promise<void> {
+  const progress = new BatchProgress(msg.progress);
+  const events = msg.events as unknown as EventLogEntry[];
+  const deadline = performance.now() + msg.budgetMs;
+  let ran = 0;
+  for (let e = 0; e < events.length; e++) {
+    const event = events[e] as EventLogEntry;
+    let failed = false;
+    for (const cb of e === 0 ? callbacks.slice(msg.fromIndex) : callbacks) {
+      if (!canProcess(cb.reg.matchEvents, event)) continue;
+      const startedAt = Date.now();
+      progress.begin(e, cb.reg.index, startedAt);
+      const t0 = performance.now();
+      let error: SerializedError | undefined;
+      try {
+        await cb.reg.callback(contextFor(cb, event, msg.attempt, msg.replay));
+      } catch (err) {
+        error = serializeError(err, 'PLUGIN_CALLBACK_ERROR');
+      }
+      const durationMs = performance.now() - t0;
+      // The details go first, so the host has them whatever happens next.
+      if (error !== undefined) post({ type: 'batch-error', seq: msg.seq, event: e, index: cb.reg.index, error });
+      if (!progress.end(e, cb.reg.index, startedAt, durationMs, error !== undefined)) {
+        throw new PluginError('PLUGIN_PROTOCOL', `batch progress buffer full at event ${event.id}`);
+      }
+      if (error !== undefined) {
+        failed = true;
+        if (cb.reg.stopOnError) break;
+      }
     }
-    post({ type: 'callback-end', seq: msg.seq, index: cb.reg.index, callback: cb.reg.name, startedAt, durationMs: performance.now() - t0, error });
-    // shotgunEvents' Plugin._process: a failing stopOnError callback ends the event.
-    if (error !== undefined && cb.reg.stopOnError) break;
+    ran = e + 1;
+    if (failed || performance.now() >= deadline) break;
   }
-  post({ type: 'processed', seq: msg.seq });
+  post({ type: 'batch-done', seq: msg.seq, events: ran });
 }
 
 async function shutdown(): Promise<void> {
@@ -169,8 +193,8 @@ function onMessage(raw: unknown): void {
     case 'load':
       load().catch((err: unknown) => post({ type: 'load-failed', error: loadFault(err, 'PLUGIN_IMPORT_FAILED') }));
       break;
-    case 'process':
-      processEvent(msg).catch((err: unknown) => {
+    case 'batch':
+      processBatch(msg).catch((err: unknown) => {
         pluginLogger.fatal({ err: serializeError(err, 'PLUGIN_PROTOCOL') }, 'plugin worker failed while processing');
         process.exit(70);
       });

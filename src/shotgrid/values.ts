@@ -65,10 +65,36 @@ export function transformOutbound(data: unknown): unknown {
 /**
  * Everything received: every 20-character date_time string, at any depth,
  * becomes a `Date` (shotgun.py _transform_inbound over the whole response).
- * Date-only strings `YYYY-MM-DD` stay strings.
+ * Date-only strings `YYYY-MM-DD` stay strings. Changes `data` in place (a
+ * freshly parsed answer: a page of 500 events is not copied) and returns it.
  */
 export function transformInbound(data: unknown): unknown {
-  return visit(data, (v) => (typeof v === 'string' ? (parseDateTime(v) ?? v) : v));
+  if (typeof data === 'string') return inboundLeaf(data);
+  reviveInPlace(data);
+  return data;
+}
+
+function inboundLeaf(v: string): unknown {
+  return v.length === 20 ? (parseDateTime(v) ?? v) : v;
+}
+
+function reviveInPlace(data: unknown): void {
+  if (typeof data !== 'object' || data === null || data instanceof Date) return;
+  if (Array.isArray(data)) {
+    for (let i = 0; i < data.length; i++) {
+      const v: unknown = data[i];
+      if (typeof v === 'string') data[i] = inboundLeaf(v);
+      else reviveInPlace(v);
+    }
+    return;
+  }
+  const obj = data as Record<string, unknown>;
+  for (const k in obj) {
+    if (!Object.hasOwn(obj, k)) continue;
+    const v = obj[k];
+    if (typeof v === 'string') obj[k] = inboundLeaf(v);
+    else reviveInPlace(v);
+  }
 }
 
 /** The `local_path_<os>` key of url fields shotgun.py picks for this OS (ClientCapabilities). */

@@ -19,8 +19,14 @@ export const InfoBody = z.looseObject({
 
 export const RecordBody = z.looseObject({ type: z.string(), id: z.number() });
 
+/** A record of a read page, checked where it is (a page has hundreds: no copies). */
+const ReadRecord = z.custom<z.infer<typeof RecordBody>>(
+  (v) => typeof v === 'object' && v !== null && !Array.isArray(v) && typeof (v as { type?: unknown }).type === 'string' && typeof (v as { id?: unknown }).id === 'number',
+  'expected a record with a string type and a numeric id',
+);
+
 export const ReadResults = z.looseObject({
-  entities: z.array(RecordBody).optional(),
+  entities: z.array(ReadRecord).optional(),
   paging_info: z
     .looseObject({ entity_count: z.number().optional(), has_next_page: z.boolean().optional() })
     .optional(),

@@ -19,11 +19,45 @@ const eventRow = z
   })
   .passthrough();
 
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Date);
+const isLink = (v: unknown): boolean => v == null || (isObject(v) && typeof v['type'] === 'string' && typeof v['id'] === 'number');
+const isText = (v: unknown): boolean => v == null || typeof v === 'string';
+
+/** The checks of `eventRow`, without building a copy: a catch-up reads thousands of rows a second. */
+function isEventRow(row: Record<string, unknown>): boolean {
+  const id = row['id'];
+  const created = row['created_at'];
+  const meta = row['meta'];
+  return typeof id === 'number' && Number.isInteger(id) && id > 0 && typeof row['event_type'] === 'string'
+    && isText(row['attribute_name']) && isText(row['session_uuid']) && (meta == null || isObject(meta))
+    && isLink(row['entity']) && isLink(row['user']) && isLink(row['project'])
+    && (created == null || created instanceof Date || typeof created === 'string');
+}
+
+function decodeCreated(v: unknown): Date | null {
+  const created = v instanceof Date ? v : typeof v === 'string' ? new Date(v) : null;
+  return created !== null && !Number.isNaN(created.getTime()) ? created : null;
+}
+
 /**
  * Turns a raw row into an `EventLogEntry`, or explains what is wrong with it.
- * `created_at` strings that the client did not decode are parsed here.
+ * `created_at` strings that the client did not decode are parsed here. A
+ * valid row becomes the entry itself (it belongs to the caller: a freshly
+ * read answer or a stored event); only a bad one goes through the schema,
+ * for its error message.
  */
 export function toEventLogEntry(row: Record<string, unknown>): EventLogEntry {
+  if (isEventRow(row)) {
+    row['type'] = 'EventLogEntry';
+    row['attribute_name'] ??= null;
+    row['meta'] ??= null;
+    row['entity'] ??= null;
+    row['user'] ??= null;
+    row['project'] ??= null;
+    row['session_uuid'] ??= null;
+    row['created_at'] = decodeCreated(row['created_at']);
+    return row as EventLogEntry;
+  }
   const r = eventRow.safeParse(row);
   if (!r.success) {
     const issue = r.error.issues[0];
@@ -31,7 +65,6 @@ export function toEventLogEntry(row: Record<string, unknown>): EventLogEntry {
     throw new InvalidEventError(row['id'], `EventLogEntry ${String(row['id'])}: field ${where} ${issue?.message ?? 'is invalid'}`);
   }
   const e = r.data;
-  const created = e.created_at instanceof Date ? e.created_at : typeof e.created_at === 'string' ? new Date(e.created_at) : null;
   return {
     ...e,
     type: 'EventLogEntry',
@@ -41,7 +74,7 @@ export function toEventLogEntry(row: Record<string, unknown>): EventLogEntry {
     user: e.user ?? null,
     project: e.project ?? null,
     session_uuid: e.session_uuid ?? null,
-    created_at: created !== null && !Number.isNaN(created.getTime()) ? created : null,
+    created_at: decodeCreated(e.created_at),
   };
 }
 

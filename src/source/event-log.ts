@@ -50,7 +50,7 @@ export class EventLog {
   #catchUps = new Map<number, Promise<Range | null>>();
   #lookupQueue: { ids: Set<number>; promise: Promise<Map<number, EventLogEntry>> } | null = null;
   #closed = new AbortController();
-  readonly stats = { polls: 0, catchUpReads: 0, idLookups: 0, served: 0 };
+  readonly stats = { polls: 0, catchUpReads: 0, readAheads: 0, idLookups: 0, served: 0 };
 
   constructor(source: EventSource, opts: EventLogOptions) {
     this.#source = source;
@@ -107,7 +107,7 @@ export class EventLog {
       const range = await untilAborted(this.#catchUp(pos, limit), signal);
       if (range === ABORTED) return { events: [], upTo: pos };
       // The lane consumes what it read even if the cache drops it at once.
-      if (range !== null) return sliceOf(range, pos, limit);
+      if (range !== null) return this.#readAhead(sliceOf(range, pos, limit));
     }
   }
 
@@ -142,10 +142,26 @@ export class EventLog {
       if (r.after <= pos && pos < r.upTo) {
         const slice = sliceOf(r, pos, limit);
         this.stats.served += slice.events.length;
-        return slice;
+        return this.#readAhead(slice);
       }
     }
     return null;
+  }
+
+  /**
+   * A reader behind the frontier that reaches the end of what is cached
+   * will ask for what follows next: that read starts now, while the reader
+   * hands this slice to its plugin, so the site and the plugins work at the
+   * same time.
+   */
+  #readAhead(slice: EventSlice): EventSlice {
+    const next = slice.upTo;
+    if (next >= this.#frontier || this.#closed.signal.aborted || this.#catchUps.has(next)) return slice;
+    if (this.#ranges.some((r) => r.after <= next && next < r.upTo)) return slice;
+    this.stats.readAheads++;
+    // Nobody may be waiting for it yet: a failed read-ahead is read again on demand.
+    this.#catchUp(next, this.#opts.batchSize).catch(() => undefined);
+    return slice;
   }
 
   #waitForPoll(signal?: AbortSignal): Promise<void> {
@@ -285,11 +301,18 @@ function sliceOf(r: Range, pos: number, limit: number): EventSlice {
 }
 
 function mergeRanges(a: Range, b: Range): Range {
+  const after = Math.min(a.after, b.after);
+  const upTo = Math.max(a.upTo, b.upTo);
+  // Ranges that meet end to end (a catch-up read after the last): no sort.
+  const [lo, hi] = a.after <= b.after ? [a, b] : [b, a];
+  if (lo.upTo <= hi.after || (lo.events.at(-1)?.id ?? -Infinity) < (hi.events[0]?.id ?? Infinity)) {
+    return { after, upTo, events: lo.events.concat(hi.events) };
+  }
   const byId = new Map<number, EventLogEntry>();
   for (const e of a.events) byId.set(e.id, e);
   for (const e of b.events) byId.set(e.id, e);
   const events = [...byId.values()].sort((x, y) => x.id - y.id);
-  return { after: Math.min(a.after, b.after), upTo: Math.max(a.upTo, b.upTo), events };
+  return { after, upTo, events };
 }
 
 /** Index of the first event with id > pos (binary search). */

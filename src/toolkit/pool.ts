@@ -339,7 +339,7 @@ export class RuntimePool {
     for (const e of this.#entries.values()) {
       const rt = e.runtime;
       if (!rt || rt.state !== 'ready' || rt.pending > 0) continue;
-      if (!lru?.runtime || rt.lastUsedAt < lru.runtime.lastUsedAt) lru = e;
+      if (!lru?.runtime || rt.lastUse < lru.runtime.lastUse) lru = e;
     }
     if (!lru) {
       throw new ToolkitError('TK_POOL_FULL', `all ${this.options.maxRuntimes} toolkit runtimes are busy; cannot start ${forKey}`, {

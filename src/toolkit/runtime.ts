@@ -58,10 +58,14 @@ interface Pending {
  * fd 4 (from Python), one call at a time, a bounded queue, a timeout per
  * call. It counts as ready only after `init` succeeded.
  */
+let uses = 0;
+
 export class ProjectRuntime {
   readonly launch: RuntimeLaunch;
   readonly startedAt = Date.now();
   lastUsedAt = Date.now();
+  /** Order of last use across runtimes (two uses can share a millisecond). */
+  lastUse = ++uses;
   /** Calls answered so far (init excluded). */
   calls = 0;
   /** Peak RSS in kB as last reported by the runtime. */
@@ -301,6 +305,7 @@ export class ProjectRuntime {
     clearTimeout(p.timer);
     this.#inFlight = undefined;
     this.lastUsedAt = Date.now();
+    this.lastUse = ++uses;
     const msg = parsed.data;
     if ('error' in msg) {
       const e = msg.error;
