@@ -84,6 +84,7 @@ export const rawConfigSchema = z.strictObject({
     callbackTimeoutMs: posInt().default(600000),
     stateFlushMs: posInt().default(200),
     stateFlushEvents: posInt().default(500),
+    stateSync: oneOf(['normal', 'full']).default('normal'),
   }, { error: 'a mapping' }).prefault({}),
   plugins: z.array(pluginFolderSchema, { error: 'a list of plugin folders' }).default([]),
   logging: z.strictObject({

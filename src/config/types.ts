@@ -53,6 +53,12 @@ export interface DaemonOptions {
   readonly stateFlushMs: number;
   /** ... or after this many processed events, whichever comes first. */
   readonly stateFlushEvents: number;
+  /**
+   * SQLite `synchronous` of the state file (WAL). `normal`: commits survive
+   * a daemon crash; a power loss may undo the last ones, which then run again
+   * (never skipped). `full`: an fsync per commit, so not even that.
+   */
+  readonly stateSync: 'normal' | 'full';
 }
 
 /** Options that apply to every plugin of a folder, or to one plugin through `overrides`. */

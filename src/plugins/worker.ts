@@ -13,7 +13,7 @@ import { createLogger, post, setLogLevel, settleRequest } from './channel.ts';
 import { BatchProgress } from './progress.ts';
 import { toolkitFor } from './toolkit-client.ts';
 import { createCallbackClient, loadShotgunClientClass, type CallbackClient } from './sg.ts';
-import type { CallbackContext, EventLogEntry, PluginLogger, RegisterCallbacks } from './types.ts';
+import type { CallbackContext, EventLogEntry, PluginLogger, PluginToolkit, RegisterCallbacks } from './types.ts';
 
 interface LoadedCallback {
   reg: RegisteredCallback;
@@ -113,22 +113,43 @@ async function createClients(regs: readonly RegisteredCallback[]): Promise<Loade
   });
 }
 
-function contextFor(cb: LoadedCallback, event: EventLogEntry, attempt: number, replay: boolean): CallbackContext {
-  let sg: CallbackClient | undefined;
-  return {
-    get sg(): CallbackClient {
-      if (cb.client instanceof PluginError) throw cb.client;
-      sg ??= config.useSessionUuid ? cb.client.withOptions({ sessionUuid: event.session_uuid ?? null }) : cb.client;
-      return sg;
-    },
-    logger: cb.logger,
-    event,
-    args: cb.reg.args,
-    attempt,
-    replay,
-    key: `${config.site}:${event.id}:${config.plugin}:${cb.reg.name}`,
-    toolkit: toolkitFor(event),
-  };
+/**
+ * What a callback gets. A class, not a literal with getters: one is made per
+ * callback run, thousands a second in a catch-up. `sg` and `toolkit` are made
+ * on first use.
+ */
+class Context implements CallbackContext {
+  readonly logger: PluginLogger;
+  readonly event: EventLogEntry;
+  readonly args: unknown;
+  readonly attempt: number;
+  readonly replay: boolean;
+  readonly key: string;
+  readonly #cb: LoadedCallback;
+  #sg: CallbackClient | undefined;
+  #toolkit: PluginToolkit | undefined;
+
+  constructor(cb: LoadedCallback, event: EventLogEntry, attempt: number, replay: boolean) {
+    this.#cb = cb;
+    this.logger = cb.logger;
+    this.event = event;
+    this.args = cb.reg.args;
+    this.attempt = attempt;
+    this.replay = replay;
+    this.key = `${config.site}:${event.id}:${config.plugin}:${cb.reg.name}`;
+  }
+
+  get sg(): CallbackClient {
+    const client = this.#cb.client;
+    if (client instanceof PluginError) throw client;
+    this.#sg ??= config.useSessionUuid ? client.withOptions({ sessionUuid: this.event.session_uuid ?? null }) : client;
+    return this.#sg;
+  }
+
+  get toolkit(): PluginToolkit {
+    this.#toolkit ??= toolkitFor(this.event);
+    return this.#toolkit;
+  }
 }
 
 /**
@@ -153,7 +174,7 @@ async function processBatch(msg: Extract<ToWorker, { type: 'batch' }>): Promise<
       const t0 = performance.now();
       let error: SerializedError | undefined;
       try {
-        await cb.reg.callback(contextFor(cb, event, msg.attempt, msg.replay));
+        await cb.reg.callback(new Context(cb, event, msg.attempt, msg.replay));
       } catch (err) {
         error = serializeError(err, 'PLUGIN_CALLBACK_ERROR');
       }

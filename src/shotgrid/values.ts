@@ -24,7 +24,7 @@ export function formatDateTime(d: Date): string {
 
 /** The wire date_time string as a `Date`, or undefined when it is not one. */
 export function parseDateTime(s: string): Date | undefined {
-  if (s.length !== 20) return undefined;
+  if (s.length !== 20 || s.charCodeAt(10) !== 84 /* T */ || s.charCodeAt(19) !== 90 /* Z */) return undefined;
   const m = DATE_TIME_RE.exec(s);
   if (!m) return undefined;
   const [y, mo, d, h, mi, se] = m.slice(1).map(Number) as [number, number, number, number, number, number];
@@ -114,10 +114,11 @@ export function localPathField(platform: NodeJS.Platform = process.platform): st
 export function parseRecords(records: unknown[], pathField = localPathField()): unknown[] {
   for (const rec of records) {
     if (!isPlainObject(rec)) continue;
-    for (const [k, v] of Object.entries(rec)) {
-      if (!v) continue;
+    for (const k in rec) {
+      const v = rec[k];
+      if (!v || !Object.hasOwn(rec, k)) continue;
       if (typeof v === 'string') {
-        rec[k] = v.split('&lt;').join('<');
+        if (v.includes('&lt;')) rec[k] = v.replaceAll('&lt;', '<');
       } else if (isPlainObject(v) && v['link_type'] === 'local' && pathField !== undefined && pathField in v) {
         const localPath = v[pathField];
         v['local_path'] = localPath;

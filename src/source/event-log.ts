@@ -149,19 +149,35 @@ export class EventLog {
   }
 
   /**
-   * A reader behind the frontier that reaches the end of what is cached
-   * will ask for what follows next: that read starts now, while the reader
-   * hands this slice to its plugin, so the site and the plugins work at the
-   * same time.
+   * A reader behind the frontier will ask for what follows its slice: the
+   * next `READ_AHEAD` batches are read now, while it hands this slice to its
+   * plugin, so the site, this thread and the plugins work at the same time.
    */
   #readAhead(slice: EventSlice): EventSlice {
-    const next = slice.upTo;
-    if (next >= this.#frontier || this.#closed.signal.aborted || this.#catchUps.has(next)) return slice;
-    if (this.#ranges.some((r) => r.after <= next && next < r.upTo)) return slice;
-    this.stats.readAheads++;
-    // Nobody may be waiting for it yet: a failed read-ahead is read again on demand.
-    this.#catchUp(next, this.#opts.batchSize).catch(() => undefined);
+    this.#readAheadFrom(slice.upTo, READ_AHEAD);
     return slice;
+  }
+
+  #readAheadFrom(from: number, depth: number): void {
+    let pos = from;
+    for (let left = depth; left > 0; left--) {
+      if (pos >= this.#frontier || this.#closed.signal.aborted) return;
+      const cached = this.#ranges.find((r) => r.after <= pos && pos < r.upTo);
+      if (cached !== undefined) {
+        pos = cached.upTo;
+        continue;
+      }
+      let read = this.#catchUps.get(pos);
+      if (read === undefined) {
+        this.stats.readAheads++;
+        read = this.#catchUp(pos, this.#opts.batchSize);
+      }
+      // Nobody may wait for it yet: a failed read-ahead is read again on demand.
+      read.then((range) => {
+        if (range !== null) this.#readAheadFrom(range.upTo, left - 1);
+      }, () => undefined);
+      return;
+    }
   }
 
   #waitForPoll(signal?: AbortSignal): Promise<void> {
@@ -268,6 +284,9 @@ export class EventLog {
 }
 
 const ABORTED = Symbol('aborted');
+
+/** Batches read ahead of a reader that is catching up. */
+const READ_AHEAD = 2;
 
 /** Waits for `p`, or stops waiting (not `p` itself) when `signal` aborts. */
 function untilAborted<T>(p: Promise<T>, signal?: AbortSignal): Promise<T | typeof ABORTED> {
