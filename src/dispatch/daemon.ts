@@ -13,7 +13,7 @@ import { poolOptionsFrom, toolkitRequestHandler } from './toolkit-bridge.ts';
 import { PipelineConfigurationWatch } from './config-watch.ts';
 import { Engine, type PluginSnapshot } from './engine.ts';
 import { SiteProjectDirectory } from './scope.ts';
-import type { LaneFailure, TimingRecord } from './lane.ts';
+import type { LaneFailure, TimingRecord } from './lane-types.ts';
 
 export interface DaemonOptions {
   config: DaemonConfig;

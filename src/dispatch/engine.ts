@@ -6,7 +6,8 @@ import type { PythonPluginOptions } from '../toolkit/index.ts';
 import { pluginId, type PluginState, type StateStore } from '../state/index.ts';
 import { toEventLogEntry, type EventLog } from '../source/index.ts';
 import { describeError } from '../shared/index.ts';
-import { PluginLane, type LaneFailure, type RetryItem, type TimingRecord } from './lane.ts';
+import { PluginLane } from './lane.ts';
+import type { LaneFailure, RetryItem, TimingRecord } from './lane-types.ts';
 import { StateBatcher } from './state-batcher.ts';
 import { buildScope, type ProjectDirectory } from './scope.ts';
 

@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { DaemonConfig } from '../config/index.ts';
 import { PluginHost, type CallbackInfo, type JsPluginFile, type PythonPluginFile, type RequestHandler, type SerializedError } from '../plugins/index.ts';
 import { PythonPluginHost, type PythonPluginOptions } from '../toolkit/index.ts';
-import type { LaneHandler } from './lane.ts';
+import type { LaneHandler } from './lane-types.ts';
 
 /** A loaded plugin, JS (worker thread) or Python (own process): what a lane and the engine need. */
 export interface EngineHost extends LaneHandler {

@@ -1,64 +1,10 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Logger } from 'pino';
 import type { EventLogEntry } from '../shared/index.ts';
 import type { EventLog } from '../source/index.ts';
 import type { CallbackResult, ProcessResult, SerializedError } from '../plugins/index.ts';
+import type { EventScope, LaneHandler, LaneOptions, LaneStatus, RetryItem } from './lane-types.ts';
 import type { PluginState } from '../state/index.ts';
 import type { StateBatcher } from './state-batcher.ts';
-
-/** What a lane needs of a plugin: a JS host or, later, a Python one. */
-export interface LaneHandler {
-  matches(event: EventLogEntry): boolean;
-  process(event: EventLogEntry, options: { attempt: number; replay: boolean }): Promise<ProcessResult>;
-  /**
-   * Several events at once, when the plugin's host can (a JS plugin's thread):
-   * one result per event handled, in order; it may stop early (after a
-   * failure, or when its time budget is spent) and the lane sends the rest again.
-   */
-  processBatch?(events: readonly EventLogEntry[], options: { attempt: number; replay: boolean }): Promise<ProcessResult[]>;
-}
-
-/** Decides whether an event is in a plugin's scope (projects, own events). */
-export type EventScope = (event: EventLogEntry) => boolean | Promise<boolean>;
-
-export interface LaneOptions {
-  id: string;
-  folder: string;
-  name: string;
-  batchSize: number;
-  fetchIntervalMs: number;
-  backlogTimeoutMs: number;
-  retries: number;
-  retryBackoffMs: number;
-  deadLetter: boolean;
-  /** A side run: cursors never move and callbacks see `replay: true`. */
-  replay?: boolean;
-  logger: Logger;
-  onTiming?: (line: TimingRecord) => void;
-  onFailure?: (failure: LaneFailure) => void;
-}
-
-export interface TimingRecord {
-  plugin: string;
-  callback: string;
-  eventId: number;
-  startedAt: Date;
-  durationMs: number;
-  /** ms from the event's created_at to the callback's start. */
-  delayMs: number | null;
-  error: string | null;
-}
-
-export interface LaneFailure {
-  plugin: string;
-  callback: string | null;
-  eventId: number;
-  error: SerializedError;
-  /** What happened to the plugin: deactivated, or the event skipped (and dead-lettered). */
-  action: 'deactivated' | 'skipped';
-}
-
-export type LaneStatus = 'running' | 'stopping' | 'stopped' | 'deactivated';
 
 /**
  * One plugin's walk through the event log: its cursor (the last event whose
@@ -437,11 +383,4 @@ export class PluginLane {
       }
     }
   }
-}
-
-/** A dead letter handed back for another try. */
-export interface RetryItem {
-  event: EventLogEntry;
-  resolve(): Promise<void>;
-  fail(error: string): Promise<void>;
 }

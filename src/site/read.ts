@@ -99,11 +99,11 @@ export class Reader {
     const page = p.paging?.current_page ?? 1;
     const extra = p.return_paging_info_without_counts === true ? 1 : 0;
     const joins = q.scope.joins.join(' ');
-    const sql = `SELECT t.* FROM ${q.from} ${joins} WHERE ${q.where} ORDER BY ${order.join(', ')} LIMIT ? OFFSET ?`;
+    const fields = p.return_fields ?? ['id'];
+    const sql = `SELECT ${this.#columns(ent, fields)} FROM ${q.from} ${joins} WHERE ${q.where} ORDER BY ${order.join(', ')} LIMIT ? OFFSET ?`;
     const rows = this.store.prepare(sql).all(...q.params, perPage + extra, (page - 1) * perPage) as Row[];
     const hasNext = rows.length > perPage;
     if (hasNext) rows.pop();
-    const fields = p.return_fields ?? ['id'];
     const cache: LinkCache = new Map();
     const paths = fields.filter((n) => n !== 'type' && n !== 'id').map((n) => ({ name: n, parts: n.split('.'), field: ent.fields.get(n) }));
     const refs: Array<{ type: string; id: number }> = [];
@@ -130,6 +130,22 @@ export class Reader {
       return { entities, paging_info: { entity_count: c.n, current_page: page, page_count: Math.ceil(c.n / perPage) } };
     }
     return { entities };
+  }
+
+  /** The columns the asked fields are made from: a page of events reads only those. */
+  #columns(ent: EntityDef, fields: readonly string[]): string {
+    const cols = new Set<string>(['id']);
+    for (const name of fields) {
+      const f = ent.fields.get(name.split('.')[0] ?? '');
+      if (f === undefined) continue;
+      const st = this.store.schema.storage(f);
+      if (st.kind === 'column') cols.add(st.column);
+      else if (st.kind === 'entity') {
+        cols.add(st.typeColumn);
+        cols.add(st.idColumn);
+      }
+    }
+    return [...cols].map((c) => `t.${quoteIdent(c)}`).join(', ');
   }
 
   /** A record of `ent` with the asked fields; `type` and `id` always. */

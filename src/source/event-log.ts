@@ -152,32 +152,26 @@ export class EventLog {
    * A reader behind the frontier will ask for what follows its slice: the
    * next `READ_AHEAD` batches are read now, while it hands this slice to its
    * plugin, so the site, this thread and the plugins work at the same time.
+   * Where the next batch is still being read, the one after it is guessed to
+   * start a batch of ids further on (ids rarely have gaps; a wrong guess
+   * only reads some events twice, as ranges merge by id).
    */
   #readAhead(slice: EventSlice): EventSlice {
-    this.#readAheadFrom(slice.upTo, READ_AHEAD);
-    return slice;
-  }
-
-  #readAheadFrom(from: number, depth: number): void {
-    let pos = from;
-    for (let left = depth; left > 0; left--) {
-      if (pos >= this.#frontier || this.#closed.signal.aborted) return;
+    let pos = slice.upTo;
+    for (let left = READ_AHEAD; left > 0 && pos < this.#frontier && !this.#closed.signal.aborted; left--) {
       const cached = this.#ranges.find((r) => r.after <= pos && pos < r.upTo);
       if (cached !== undefined) {
         pos = cached.upTo;
         continue;
       }
-      let read = this.#catchUps.get(pos);
-      if (read === undefined) {
+      if (!this.#catchUps.has(pos)) {
         this.stats.readAheads++;
-        read = this.#catchUp(pos, this.#opts.batchSize);
+        // Nobody may wait for it yet: a failed read-ahead is read again on demand.
+        this.#catchUp(pos, this.#opts.batchSize).catch(() => undefined);
       }
-      // Nobody may wait for it yet: a failed read-ahead is read again on demand.
-      read.then((range) => {
-        if (range !== null) this.#readAheadFrom(range.upTo, left - 1);
-      }, () => undefined);
-      return;
+      pos += this.#opts.batchSize;
     }
+    return slice;
   }
 
   #waitForPoll(signal?: AbortSignal): Promise<void> {

@@ -1,0 +1,66 @@
+// The types of a plugin lane's API: what it needs of a plugin host and of
+// the scope rules, its options, and what it reports.
+import type { Logger } from 'pino';
+import type { EventLogEntry } from '../shared/index.ts';
+import type { ProcessResult, SerializedError } from '../plugins/index.ts';
+
+/** What a lane needs of a plugin: a JS host or, later, a Python one. */
+export interface LaneHandler {
+  matches(event: EventLogEntry): boolean;
+  process(event: EventLogEntry, options: { attempt: number; replay: boolean }): Promise<ProcessResult>;
+  /**
+   * Several events at once, when the plugin's host can (a JS plugin's thread):
+   * one result per event handled, in order; it may stop early (after a
+   * failure, or when its time budget is spent) and the lane sends the rest again.
+   */
+  processBatch?(events: readonly EventLogEntry[], options: { attempt: number; replay: boolean }): Promise<ProcessResult[]>;
+}
+
+/** Decides whether an event is in a plugin's scope (projects, own events). */
+export type EventScope = (event: EventLogEntry) => boolean | Promise<boolean>;
+
+export interface LaneOptions {
+  id: string;
+  folder: string;
+  name: string;
+  batchSize: number;
+  fetchIntervalMs: number;
+  backlogTimeoutMs: number;
+  retries: number;
+  retryBackoffMs: number;
+  deadLetter: boolean;
+  /** A side run: cursors never move and callbacks see `replay: true`. */
+  replay?: boolean;
+  logger: Logger;
+  onTiming?: (line: TimingRecord) => void;
+  onFailure?: (failure: LaneFailure) => void;
+}
+
+export interface TimingRecord {
+  plugin: string;
+  callback: string;
+  eventId: number;
+  startedAt: Date;
+  durationMs: number;
+  /** ms from the event's created_at to the callback's start. */
+  delayMs: number | null;
+  error: string | null;
+}
+
+export interface LaneFailure {
+  plugin: string;
+  callback: string | null;
+  eventId: number;
+  error: SerializedError;
+  /** What happened to the plugin: deactivated, or the event skipped (and dead-lettered). */
+  action: 'deactivated' | 'skipped';
+}
+
+export type LaneStatus = 'running' | 'stopping' | 'stopped' | 'deactivated';
+
+/** A dead letter handed back for another try. */
+export interface RetryItem {
+  event: EventLogEntry;
+  resolve(): Promise<void>;
+  fail(error: string): Promise<void>;
+}
