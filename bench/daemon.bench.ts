@@ -14,7 +14,11 @@
  *   always the cost of its state saving (a pickle of the whole state after every
  *   event) measured in Python.
  *
- * SGEVENTD_BENCH_DAEMON_EVENTS sets the backlog size (default 20,000).
+ * Each catch-up runs SGEVENTD_BENCH_RUNS times (default 3) on the same backlog,
+ * from a fresh state each time, and the median counts: the machine is shared
+ * and single runs move. SGEVENTD_BENCH_DAEMON_EVENTS sets the backlog size
+ * (default 50,000: long enough that start-up and compilation are a small part).
+ * Both daemons poll the head of the log once a second (the defaults).
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
@@ -29,7 +33,14 @@ import { StateBatcher } from '../src/dispatch/state-batcher.ts';
 import { makeHarness, bulkEvents, type Harness } from '../test/dispatch/harness.ts';
 import { writeYaml, spawnDaemon, childEnv } from '../test/dispatch/child.ts';
 
-const EVENTS = Number(process.env['SGEVENTD_BENCH_DAEMON_EVENTS'] ?? 20_000);
+const EVENTS = Number(process.env['SGEVENTD_BENCH_DAEMON_EVENTS'] ?? 50_000);
+const RUNS = Number(process.env['SGEVENTD_BENCH_RUNS'] ?? 3);
+
+function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 === 1 ? (s[mid] ?? NaN) : ((s[mid - 1] ?? NaN) + (s[mid] ?? NaN)) / 2;
+}
 
 const NOOP_JS = `import { writeFileSync } from 'node:fs';
 const first = Number(process.env.BENCH_FIRST), last = Number(process.env.BENCH_LAST), marks = process.env.BENCH_MARKS;
@@ -82,32 +93,38 @@ async function withBacklog<T>(fn: (h: Harness, ids: number[], marks: string) => 
   }
 }
 
-async function sgeventdCatchUp(plugins: number): Promise<number> {
-  return withBacklog(async (h, ids, marks) => {
-    const names: string[] = [];
-    for (let i = 0; i < plugins; i++) {
-      const name = `noop${i}.mjs`;
-      await writeFile(join(h.plugins, name), NOOP_JS);
-      await chmod(join(h.plugins, name), 0o644);
-      names.push(name);
-    }
-    const yaml = await writeYaml(h);
-    const env = { ...childEnv(h), BENCH_FIRST: String(ids[0]), BENCH_LAST: String(ids.at(-1)), BENCH_MARKS: marks };
-    const d = spawnDaemon(h, yaml, ['--from', String(ids[0]! - 1)], env);
-    try {
-      const t = await waitMarks(marks, names, () => d.child.exitCode === null, 600_000);
-      if (t === null) throw new Error(`sgeventd did not catch up: ${d.output()}`);
-      return (ids.length - 1) / ((t.last - t.first) / 1000);
-    } finally {
-      await d.stop();
-    }
-  });
+/** Writes `count` no-op JS plugins into the harness's plugin folder; returns their file names. */
+async function noopPlugins(h: Harness, count: number): Promise<string[]> {
+  const names: string[] = [];
+  for (let i = 0; i < count; i++) {
+    const name = `noop${i}.mjs`;
+    await writeFile(join(h.plugins, name), NOOP_JS);
+    await chmod(join(h.plugins, name), 0o644);
+    names.push(name);
+  }
+  return names;
 }
 
-async function stateCostPerEvent(plugins: number): Promise<{ totalUs: number; commitUs: number; commits: number }> {
+/** One catch-up of `sgeventd foreground` over the backlog, from a fresh state; events/s. */
+async function sgeventdOnce(h: Harness, ids: number[], marks: string, names: string[], run: number): Promise<number> {
+  await rm(marks, { recursive: true, force: true });
+  await mkdir(marks);
+  const yaml = await writeYaml(h, { state: join(h.dir, `state-${run}.db`), pidFile: join(h.dir, `sgeventd-${run}.pid`), fetchIntervalMs: 1000 });
+  const env = { ...childEnv(h), BENCH_FIRST: String(ids[0]), BENCH_LAST: String(ids.at(-1)), BENCH_MARKS: marks };
+  const d = spawnDaemon(h, yaml, ['--from', String(ids[0]! - 1)], env);
+  try {
+    const t = await waitMarks(marks, names, () => d.child.exitCode === null, 600_000);
+    if (t === null) throw new Error(`sgeventd did not catch up: ${d.output()}`);
+    return (ids.length - 1) / ((t.last - t.first) / 1000);
+  } finally {
+    await d.stop();
+  }
+}
+
+async function stateCostPerEvent(plugins: number, synchronous: 'normal' | 'full'): Promise<{ totalUs: number; commitUs: number; commits: number }> {
   const dir = await mkdtemp(join(tmpdir(), 'sgeventd-bench-state-'));
   try {
-    const store = await openSqliteState(join(dir, 'state.db'));
+    const store = await openSqliteState(join(dir, 'state.db'), { synchronous });
     let commitMs = 0;
     let commits = 0;
     const commit = store.commit.bind(store);
@@ -156,20 +173,24 @@ print((time.perf_counter() - t0) * 1e6 / n)
   return Number(execFileSync('python3', ['-c', script, String(Math.min(EVENTS, 20_000)), String(plugins)], { encoding: 'utf8' }).trim());
 }
 
-async function shotgunEventsCatchUp(sources: string, pythonPath: string): Promise<{ rate: number; done: boolean; note: string }> {
-  return withBacklog(async (h, ids, marks) => {
-    const run = join(h.dir, 'sge');
-    await mkdir(run);
-    for (const f of ['shotgunEventDaemon.py', 'daemonizer.py', 'importlib_wrapper.py']) {
-      if (existsSync(join(sources, f))) await copyFile(join(sources, f), join(run, f));
-    }
-    await writeFile(join(h.plugins, 'noop.py'), NOOP_PY);
-    await chmod(join(h.plugins, 'noop.py'), 0o644);
-    await writeFile(join(run, 'shotgunEventDaemon.conf'), `[daemon]
-pidFile: ${run}/sge.pid
-eventIdFile: ${run}/sge.id
+/** One catch-up of shotgunEvents itself over the backlog, from a fresh id file, with its own plugin folder; events/s. */
+async function shotgunEventsOnce(h: Harness, ids: number[], marks: string, sge: { sources: string; pythonPath: string }, run: number): Promise<number> {
+  await rm(marks, { recursive: true, force: true });
+  await mkdir(marks);
+  const dir = join(h.dir, `sge-${run}`);
+  const plugins = join(h.dir, 'sge-plugins');
+  await mkdir(dir);
+  await mkdir(plugins, { recursive: true, mode: 0o755 });
+  for (const f of ['shotgunEventDaemon.py', 'daemonizer.py', 'importlib_wrapper.py']) {
+    if (existsSync(join(sge.sources, f))) await copyFile(join(sge.sources, f), join(dir, f));
+  }
+  await writeFile(join(plugins, 'noop.py'), NOOP_PY);
+  await chmod(join(plugins, 'noop.py'), 0o644);
+  await writeFile(join(dir, 'shotgunEventDaemon.conf'), `[daemon]
+pidFile: ${dir}/sge.pid
+eventIdFile: ${dir}/sge.id
 logMode: 0
-logPath: ${run}
+logPath: ${dir}
 logFile: sge.log
 logging: 30
 timing_log: off
@@ -186,61 +207,86 @@ proxy_server:
 use_session_uuid: False
 
 [plugins]
-paths: ${h.plugins}
+paths: ${plugins}
 
 [emails]
 enabled: False
 `);
-    execFileSync('python3', ['-c', `import pickle, sys
-pickle.dump({sys.argv[1]: {"noop": (int(sys.argv[2]), {})}}, open(sys.argv[3], "wb"), protocol=pickle.HIGHEST_PROTOCOL)`, h.plugins, String(ids[0]! - 1), join(run, 'sge.id')]);
-    const child = spawn('python3', [join(run, 'shotgunEventDaemon.py'), 'foreground'], {
-      cwd: run, stdio: ['ignore', 'pipe', 'pipe'],
-      env: { PATH: process.env['PATH'], HOME: run, PYTHONPATH: pythonPath, BENCH_FIRST: String(ids[0]), BENCH_LAST: String(ids.at(-1)), BENCH_MARKS: marks },
-    });
-    let out = '';
-    child.stdout.on('data', (b: Buffer) => (out += b.toString()));
-    child.stderr.on('data', (b: Buffer) => (out += b.toString()));
-    const started = Date.now();
-    try {
-      const t = await waitMarks(marks, ['noop'], () => child.exitCode === null, 900_000);
-      if (t !== null) return { rate: (ids.length - 1) / ((t.last - t.first) / 1000), done: true, note: 'ran to the end of the backlog' };
-      throw new Error(`shotgunEvents did not reach the last event in ${Math.round((Date.now() - started) / 1000)} s: ${out.slice(-2000)}`);
-    } finally {
-      if (child.exitCode === null) child.kill('SIGKILL');
-    }
+  execFileSync('python3', ['-c', `import pickle, sys
+pickle.dump({sys.argv[1]: {"noop": (int(sys.argv[2]), {})}}, open(sys.argv[3], "wb"), protocol=pickle.HIGHEST_PROTOCOL)`, plugins, String(ids[0]! - 1), join(dir, 'sge.id')]);
+  const child = spawn('python3', [join(dir, 'shotgunEventDaemon.py'), 'foreground'], {
+    cwd: dir, stdio: ['ignore', 'pipe', 'pipe'],
+    env: { PATH: process.env['PATH'], HOME: dir, PYTHONPATH: sge.pythonPath, BENCH_FIRST: String(ids[0]), BENCH_LAST: String(ids.at(-1)), BENCH_MARKS: marks },
   });
+  let out = '';
+  child.stdout.on('data', (b: Buffer) => (out += b.toString()));
+  child.stderr.on('data', (b: Buffer) => (out += b.toString()));
+  const started = Date.now();
+  try {
+    const t = await waitMarks(marks, ['noop'], () => child.exitCode === null, 900_000);
+    if (t !== null) return (ids.length - 1) / ((t.last - t.first) / 1000);
+    throw new Error(`shotgunEvents did not reach the last event in ${Math.round((Date.now() - started) / 1000)} s: ${out.slice(-2000)}`);
+  } finally {
+    if (child.exitCode === null) child.kill('SIGKILL');
+  }
 }
 
+const round = (x: number): number => Math.round(x);
+
 export async function run(): Promise<{ name: string; results: Record<string, number | string>; notes?: string[] }> {
-  const results: Record<string, number | string> = { events: EVENTS };
+  const results: Record<string, number | string> = { events: EVENTS, runs: RUNS };
   const notes: string[] = [];
-  const one = await sgeventdCatchUp(1);
-  results['catch-up events/s, 1 no-op plugin'] = Math.round(one);
-  const ten = await sgeventdCatchUp(10);
-  results['catch-up events/s, 10 no-op plugins (each plugin)'] = Math.round(ten);
-  results['callbacks/s, 10 no-op plugins'] = Math.round(ten * 10);
-  for (const p of [1, 10]) {
-    const s = await stateCostPerEvent(p);
-    results[`state cost µs per event and plugin, ${p} plugin(s) (batcher + commits)`] = Math.round(s.totalUs * 100) / 100;
-    results[`state commit µs per event and plugin, ${p} plugin(s)`] = Math.round(s.commitUs * 100) / 100;
+  const sources = process.env['SGEVENTD_BENCH_SHOTGUNEVENTS'];
+  const pythonPath = process.env['SGEVENTD_BENCH_PYTHONPATH'];
+  const sge = sources && pythonPath && existsSync(join(sources, 'shotgunEventDaemon.py')) ? { sources, pythonPath } : null;
+
+  // One plugin: sgeventd and shotgunEvents take turns on the same backlog, so
+  // a change in the machine's load moves both.
+  await withBacklog(async (h, ids, marks) => {
+    const names = await noopPlugins(h, 1);
+    const ours: number[] = [];
+    const theirs: number[] = [];
+    let failed: unknown = null;
+    for (let r = 0; r < RUNS; r++) {
+      ours.push(await sgeventdOnce(h, ids, marks, names, r));
+      if (sge !== null && failed === null) {
+        try {
+          theirs.push(await shotgunEventsOnce(h, ids, marks, sge, r));
+        } catch (err) {
+          failed = err;
+        }
+      }
+    }
+    results['catch-up events/s, 1 no-op plugin (median)'] = round(median(ours));
+    results['catch-up events/s, 1 no-op plugin (runs)'] = ours.map(round).join(', ');
+    if (sge === null) {
+      notes.push('shotgunEvents itself not run (set SGEVENTD_BENCH_SHOTGUNEVENTS and SGEVENTD_BENCH_PYTHONPATH); only its state-saving pattern is measured.');
+    } else if (failed !== null) {
+      results['shotgunEvents catch-up events/s, 1 no-op plugin'] = 'failed';
+      notes.push(`shotgunEvents could not be run here: ${(failed instanceof Error ? failed.message : JSON.stringify(failed)).slice(0, 500)}`);
+    } else {
+      results['shotgunEvents catch-up events/s, 1 no-op plugin (median)'] = round(median(theirs));
+      results['shotgunEvents catch-up events/s, 1 no-op plugin (runs)'] = theirs.map(round).join(', ');
+      results['sgeventd / shotgunEvents, 1 no-op plugin (medians)'] = Math.round((median(ours) / median(theirs)) * 10) / 10;
+      notes.push(`shotgunEvents (${sge.sources}, shotgun_api3 from ${sge.pythonPath}) ran to the end of the backlog each time, same site, backlog and no-op plugin, taking turns with sgeventd.`);
+    }
+  });
+  await withBacklog(async (h, ids, marks) => {
+    const names = await noopPlugins(h, 10);
+    const rates: number[] = [];
+    for (let r = 0; r < RUNS; r++) rates.push(await sgeventdOnce(h, ids, marks, names, r));
+    results['catch-up events/s, 10 no-op plugins (each plugin, median)'] = round(median(rates));
+    results['callbacks/s, 10 no-op plugins (median)'] = round(median(rates) * 10);
+  });
+  for (const sync of ['normal', 'full'] as const) {
+    for (const p of [1, 10]) {
+      const s = await stateCostPerEvent(p, sync);
+      results[`state cost µs per event and plugin, ${p} plugin(s), stateSync ${sync} (batcher + commits)`] = Math.round(s.totalUs * 100) / 100;
+      results[`state commit µs per event and plugin, ${p} plugin(s), stateSync ${sync}`] = Math.round(s.commitUs * 100) / 100;
+    }
   }
   results['shotgunEvents state save µs per event (pickle of the whole state, 1 plugin)'] = Math.round(picklePerEventUs(1) * 10) / 10;
   results['shotgunEvents state save µs per event (pickle of the whole state, 10 plugins)'] = Math.round(picklePerEventUs(10) * 10) / 10;
-  const sources = process.env['SGEVENTD_BENCH_SHOTGUNEVENTS'];
-  const pythonPath = process.env['SGEVENTD_BENCH_PYTHONPATH'];
-  if (sources && pythonPath && existsSync(join(sources, 'shotgunEventDaemon.py'))) {
-    try {
-      const sge = await shotgunEventsCatchUp(sources, pythonPath);
-      results['shotgunEvents catch-up events/s, 1 no-op plugin'] = Math.round(sge.rate);
-      results['sgeventd / shotgunEvents, 1 no-op plugin'] = Math.round((one / sge.rate) * 10) / 10;
-      notes.push(`shotgunEvents (${sources}, shotgun_api3 from ${pythonPath}) ${sge.note}, same site, backlog and no-op plugin.`);
-    } catch (err) {
-      results['shotgunEvents catch-up events/s, 1 no-op plugin'] = 'failed';
-      notes.push(`shotgunEvents could not be run here: ${String(err).slice(0, 500)}`);
-    }
-  } else {
-    notes.push('shotgunEvents itself not run (set SGEVENTD_BENCH_SHOTGUNEVENTS and SGEVENTD_BENCH_PYTHONPATH); only its state-saving pattern is measured.');
-  }
   notes.push('The daemon runs as its own process and the site in the bench process, both on this machine; catch-up is timed from the first event reaching a plugin to the last event reaching every plugin.');
   notes.push('State cost: StateBatcher calls as the lanes make them (plugin row, counter, eventDone) with the SQLite commits they trigger (flushEvents 500, flushMs 200).');
   return { name: 'daemon', results, notes };

@@ -237,30 +237,29 @@ describe('processBatch: time budget', () => {
     assert.equal(handled, 5);
     assert.deepEqual(ran(await runs()), [70, 71, 72, 73, 74].flatMap((id) => [`record:${id}`, `after:${id}`]));
   });
+
   // Fails today: the host sends budgetMs as given, the worker's schema wants
   // a positive number and drops the message, and processBatch never settles
   // (the watchdog only acts while a callback runs). The constructor checks
-  // callbackTimeoutMs but not batchBudgetMs.
-  for (const budget of [0, -1, Number.NaN]) {
-    it(`batchBudgetMs: ${budget} is refused or still lets a batch finish`, { todo: 'host.ts does not check batchBudgetMs; processBatch hangs' }, async (t) => {
-      const dir = await mkdtemp(path.join(tmpdir(), 'sgeventd-batch-'));
-      const file = path.join(dir, 'runs.jsonl');
-      t.after(() => rm(dir, { recursive: true, force: true }));
-      await writeFile(file, '');
-      const { logger } = captureLogger();
-      let host: PluginHost;
-      try {
-        host = fixtureHost('batch.ts', { logger, batchBudgetMs: budget, env: { ...process.env, BATCH_LOG: file } });
-      } catch (err) {
-        assert.equal((err as { code?: unknown }).code, 'PLUGIN_HOST_STATE');
-        return;
-      }
-      t.after(() => host.close());
-      assert.ok((await within(host.load(), 20_000, 'load')).ok);
-      const results = await within(host.processBatch(events(75, 'fine')), 3_000, 'batch');
-      assert.deepEqual(results.map((r) => r.outcome), ['ok']);
-    });
-  }
+  // callbackTimeoutMs but not batchBudgetMs (-1 and NaN hang the same way).
+  it('batchBudgetMs: 0 is refused or still lets a batch finish', { todo: 'host.ts does not check batchBudgetMs; processBatch hangs' }, async (t) => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'sgeventd-batch-'));
+    const file = path.join(dir, 'runs.jsonl');
+    t.after(() => rm(dir, { recursive: true, force: true }));
+    await writeFile(file, '');
+    const { logger } = captureLogger();
+    let host: PluginHost;
+    try {
+      host = fixtureHost('batch.ts', { logger, batchBudgetMs: 0, env: { ...process.env, BATCH_LOG: file } });
+    } catch (err) {
+      assert.equal((err as { code?: unknown }).code, 'PLUGIN_HOST_STATE');
+      return;
+    }
+    t.after(() => host.close());
+    assert.ok((await within(host.load(), 20_000, 'load')).ok);
+    const results = await within(host.processBatch(events(75, 'fine')), 3_000, 'batch');
+    assert.deepEqual(results.map((r) => r.outcome), ['ok']);
+  });
 });
 
 describe('processBatch: events no callback matches', () => {
