@@ -142,6 +142,7 @@ export async function runDemo(opts: DemoOptions, print: (line: string) => void):
     await actor.close();
   });
   activity.start(opts.activityMs);
+  shutdown.arm();
   if (opts.exitAfterMs !== undefined) setTimeout(() => void shutdown.run(), opts.exitAfterMs).unref();
   await shutdown.finished;
 }

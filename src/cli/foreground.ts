@@ -16,8 +16,9 @@ export interface ForegroundOptions {
 /** Runs the daemon in this process until SIGINT/SIGTERM. */
 export async function runForeground(opts: ForegroundOptions): Promise<void> {
   const console = opts.console ?? true;
-  const config = await loadConfig(opts.config);
+  // First: a signal from here on stops the daemon gracefully once it has started.
   const shutdown = new Shutdown();
+  const config = await loadConfig(opts.config);
   const release = claimPidFile(config.daemon.pidFile);
   shutdown.register(() => Promise.resolve(release()));
   let daemon: Daemon;
@@ -37,6 +38,7 @@ export async function runForeground(opts: ForegroundOptions): Promise<void> {
     if (http) shutdown.register(() => http.stop());
     shutdown.register(() => daemon.stop());
     await daemon.start();
+    shutdown.arm();
   } catch (err) {
     await shutdown.run();
     throw err;

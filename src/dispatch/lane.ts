@@ -82,7 +82,10 @@ export class PluginLane {
     if (this.#running) return this.#running;
     this.#stop = new AbortController();
     this.#status = 'running';
-    this.#running = this.#loop().finally(() => {
+    this.#running = this.#loop().catch((err: unknown) => {
+      // A fault of the daemon itself (not of the plugin): the lane stops, its cursor kept.
+      this.#opts.logger.error({ err }, 'plugin lane stopped by an unexpected error; it resumes at its cursor on reload or restart');
+    }).finally(() => {
       this.#running = null;
       if (this.#status !== 'deactivated') this.#status = 'stopped';
     });
@@ -234,7 +237,10 @@ export class PluginLane {
       return true;
     }
     const pending: Array<{ event: EventLogEntry; inScope: boolean }> = [];
-    for (const event of events) pending.push({ event, inScope: await this.#inScope(event) });
+    for (const event of events) {
+      const inScope = this.#inScope(event);
+      pending.push({ event, inScope: typeof inScope === 'boolean' ? inScope : await inScope });
+    }
     const replay = from === 'replay' || this.#opts.replay === true;
     let at = 0;
     while (at < pending.length) {
@@ -250,7 +256,12 @@ export class PluginLane {
           const result = results[r] ?? (r === 0 ? await this.#handler.process(event, { attempt: 1, replay }) : undefined);
           if (result === undefined) break;
           r++;
-          if (!(await this.#settle(event, from, result))) return false;
+          if (result.outcome === 'ok' && result.failures.length === 0) {
+            // The common case, settled without a promise: what #settle does for it.
+            this.#record(event, result.results);
+            this.counters.processed++;
+            this.#advance(event, from);
+          } else if (!(await this.#settle(event, from, result))) return false;
         } else {
           this.counters.skipped++;
           this.#advance(event, from);
@@ -263,12 +274,18 @@ export class PluginLane {
     return true;
   }
 
-  async #inScope(event: EventLogEntry): Promise<boolean> {
-    try {
-      return this.#handler.matches(event) && (await this.#scope(event));
-    } catch (err) {
+  /** Matching and scope; a promise only when the scope must look something up. */
+  #inScope(event: EventLogEntry): boolean | Promise<boolean> {
+    const deliver = (err: unknown): boolean => {
       this.#opts.logger.error({ err, eventId: event.id }, 'deciding whether the event is in scope failed; delivering it');
       return true;
+    };
+    try {
+      if (!this.#handler.matches(event)) return false;
+      const inScope = this.#scope(event);
+      return typeof inScope === 'boolean' ? inScope : inScope.catch(deliver);
+    } catch (err) {
+      return deliver(err);
     }
   }
 

@@ -56,6 +56,9 @@ export class PluginHost {
     if (!Number.isFinite(options.callbackTimeoutMs) || options.callbackTimeoutMs <= 0) {
       throw new PluginError('PLUGIN_HOST_STATE', `callbackTimeoutMs must be a positive number, got ${String(options.callbackTimeoutMs)}`);
     }
+    if (options.batchBudgetMs !== undefined && (!Number.isFinite(options.batchBudgetMs) || options.batchBudgetMs <= 0)) {
+      throw new PluginError('PLUGIN_HOST_STATE', `batchBudgetMs must be a positive number, got ${String(options.batchBudgetMs)}`);
+    }
     this.#options = options;
     this.name = options.name;
     this.file = options.file;
@@ -175,8 +178,15 @@ export class PluginHost {
         const batch = fromIndex > 0 ? [event] : i === 0 ? events : events.slice(i);
         const run = await this.#runBatch(batch, attempt, replay, fromIndex);
         if (this.#isClosed()) {
-          const results = run.completed > 0 ? [...carry.results, ...(run.results[0] ?? [])] : [...carry.results, ...run.partial];
-          return [...out, { outcome: 'aborted', error: fault('PLUGIN_HOST_STATE', 'host closed while the event ran'), results, failures: carry.failures }];
+          // What finished stays finished; the event that was running is aborted.
+          for (let k = 0; k < run.completed; k++) {
+            out.push(this.#decide([...carry.results, ...(run.results[k] ?? [])], run.results[k] ?? [], [...carry.failures]));
+            carry = { results: [], failures: [] };
+          }
+          if (run.completed < batch.length) {
+            out.push({ outcome: 'aborted', error: fault('PLUGIN_HOST_STATE', 'host closed while the event ran'), results: [...carry.results, ...run.partial], failures: carry.failures });
+          }
+          return out;
         }
         for (let k = 0; k < run.completed; k++) {
           const results = [...carry.results, ...(run.results[k] ?? [])];
