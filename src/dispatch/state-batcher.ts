@@ -32,8 +32,9 @@ export class StateBatcher {
     this.#opts = opts;
   }
 
+  /** The plugin's row as it is now; the batcher keeps `row` (callers hand over a fresh object). */
   plugin(row: PluginRow): void {
-    this.#plugins.set(row.id, { ...row });
+    this.#plugins.set(row.id, row);
     this.#dirty();
   }
 

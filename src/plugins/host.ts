@@ -189,8 +189,9 @@ export class PluginHost {
           return out;
         }
         for (let k = 0; k < run.completed; k++) {
-          const results = [...carry.results, ...(run.results[k] ?? [])];
-          const decided = this.#decide(results, run.results[k] ?? [], [...carry.failures]);
+          const ran = run.results[k] ?? [];
+          const results = carry.results.length === 0 ? ran : [...carry.results, ...ran];
+          const decided = this.#decide(results, ran, carry.failures.length === 0 ? [] : [...carry.failures]);
           carry = { results: [], failures: [] };
           fromIndex = 0;
           out.push(decided);
@@ -344,18 +345,18 @@ export class PluginHost {
 
     // The callbacks that ended, by event: the first `completed` events, then the one cut short.
     const collect = (completed: number, limit = Infinity): { results: CallbackResult[][]; partial: CallbackResult[] } => {
-      const results: CallbackResult[][] = Array.from({ length: completed }, () => []);
+      const results: CallbackResult[][] = [];
+      for (let e = 0; e < completed; e++) results.push([]);
       const partial: CallbackResult[] = [];
-      for (const [n, en] of progress.entries().entries()) {
-        if (n >= limit) break;
-        const name = this.#callbacks[en.callback]?.name ?? `callback${en.callback}`;
-        const r: CallbackResult = { callback: name, index: en.callback, startedAt: new Date(en.startedAt), durationMs: en.durationMs };
-        if (en.failed) {
-          r.error = errors.get(`${en.event}:${en.callback}`)
+      progress.each(limit, (event, index, startedAt, durationMs, failed) => {
+        const name = this.#callbacks[index]?.name ?? `callback${index}`;
+        const r: CallbackResult = { callback: name, index, startedAt: new Date(startedAt), durationMs };
+        if (failed) {
+          r.error = errors.get(`${event}:${index}`)
             ?? fault('PLUGIN_CALLBACK_ERROR', `callback ${name} of plugin ${this.name} failed; its error was lost with the plugin thread`, { plugin: this.name, callback: name });
         }
-        (en.event < completed ? results[en.event] ?? partial : partial).push(r);
-      }
+        (event < completed ? results[event] ?? partial : partial).push(r);
+      });
       return { results, partial };
     };
     const cutShort = (): { completed: number; limit: number; index: number | null; eventId: number | undefined } => {

@@ -76,19 +76,19 @@ export class BatchProgress {
 
   /** Host: the finished callbacks, in the order they ran. */
   entries(): ProgressEntry[] {
-    const done = Math.min(Atomics.load(this.#ints, DONE), this.capacity);
     const out: ProgressEntry[] = [];
+    this.each(Infinity, (event, callback, startedAt, durationMs, failed) => out.push({ event, callback, startedAt, durationMs, failed }));
+    return out;
+  }
+
+  /** Host: visits the first `limit` finished callbacks in order (no object per entry). */
+  each(limit: number, visit: (event: number, callback: number, startedAt: number, durationMs: number, failed: boolean) => void): void {
+    const done = Math.min(Atomics.load(this.#ints, DONE), this.capacity, limit);
+    const f = this.#f64;
     for (let i = 0; i < done; i++) {
       const at = 1 + i * ENTRY;
-      out.push({
-        event: this.#f64[at] ?? 0,
-        callback: this.#f64[at + 1] ?? 0,
-        startedAt: this.#f64[at + 2] ?? 0,
-        durationMs: this.#f64[at + 3] ?? 0,
-        failed: this.#f64[at + 4] === 1,
-      });
+      visit(f[at] ?? 0, f[at + 1] ?? 0, f[at + 2] ?? 0, f[at + 3] ?? 0, f[at + 4] === 1);
     }
-    return out;
   }
 
   /** Host: the callback running now, or null between callbacks. */
