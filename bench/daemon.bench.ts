@@ -268,6 +268,7 @@ export async function run(): Promise<{ name: string; results: Record<string, num
       results['shotgunEvents catch-up events/s, 1 no-op plugin (median)'] = round(median(theirs));
       results['shotgunEvents catch-up events/s, 1 no-op plugin (runs)'] = theirs.map(round).join(', ');
       results['sgeventd / shotgunEvents, 1 no-op plugin (medians)'] = Math.round((median(ours) / median(theirs)) * 10) / 10;
+      results['sgeventd / shotgunEvents, 1 no-op plugin (each turn)'] = theirs.map((t, i) => (Math.round(((ours[i] ?? NaN) / t) * 10) / 10).toFixed(1)).join(', ');
       notes.push(`shotgunEvents (${sge.sources}, shotgun_api3 from ${sge.pythonPath}) ran to the end of the backlog each time, same site, backlog and no-op plugin, taking turns with sgeventd.`);
     }
   });

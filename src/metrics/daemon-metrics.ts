@@ -55,7 +55,8 @@ export class DaemonMetrics {
   readonly #status: (() => MetricsStatus) | undefined;
   readonly #maxLabelValues: number;
   readonly #seen = new Map<string, Set<string>>();
-  readonly #countedPlugins = new Set<string>();
+  /** Bound series per plugin and callback: a catch-up observes thousands of callbacks a second, and binding hashes the labels once. */
+  readonly #bound = new Map<string, { processed: { inc(): void }; failed: { inc(): void }; duration: Map<string, { observe(v: number): void }> }>();
   readonly #processed: Counter<'plugin'>;
   readonly #failed: Counter<'plugin'>;
   readonly #duration: Histogram<'plugin' | 'callback'>;
@@ -134,16 +135,24 @@ export class DaemonMetrics {
   /** Counts one finished callback and records its duration. */
   observeCallback(record: CallbackObservation): void {
     const plugin = this.#label('plugin', record.plugin);
-    if (!this.#countedPlugins.has(plugin)) {
+    let bound = this.#bound.get(plugin);
+    if (bound === undefined) {
       // Both series exist from the first event on, so rate(failed) is 0, not absent.
-      this.#countedPlugins.add(plugin);
       this.#processed.inc({ plugin }, 0);
       this.#failed.inc({ plugin }, 0);
+      bound = { processed: this.#processed.labels({ plugin }), failed: this.#failed.labels({ plugin }), duration: new Map() };
+      this.#bound.set(plugin, bound);
     }
-    if (record.error === null) this.#processed.inc({ plugin });
-    else this.#failed.inc({ plugin });
+    if (record.error === null) bound.processed.inc();
+    else bound.failed.inc();
     const seconds = Number.isFinite(record.durationMs) && record.durationMs > 0 ? record.durationMs / 1000 : 0;
-    this.#duration.observe({ plugin, callback: this.#label('callback', record.callback) }, seconds);
+    const callback = this.#label('callback', record.callback);
+    let duration = bound.duration.get(callback);
+    if (duration === undefined) {
+      duration = this.#duration.labels({ plugin, callback });
+      bound.duration.set(callback, duration);
+    }
+    duration.observe(seconds);
   }
 
   /** A Toolkit runtime started; `project` is the project label (`122` or `122,123`), never anything per event. */
