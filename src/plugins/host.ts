@@ -4,35 +4,21 @@
 // message, with what ran shared in memory (progress.ts) rather than a
 // message per callback.
 import { Worker } from 'node:worker_threads';
-import { createInterface } from 'node:readline';
-import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import { PluginError, serializeError, type SerializedError } from './errors.ts';
 import { canProcess, type MatchableEvent } from './match.ts';
-import { fromWorkerSchema, isEventShape, type FromWorker, type ToWorker, type WorkerConfig } from './protocol.ts';
+import { fromWorkerSchema, type FromWorker, type ToWorker, type WorkerConfig } from './protocol.ts';
 import { BatchProgress } from './progress.ts';
+import { checkBatch, decide, fault, startBatch, type BatchRun, type Operation } from './batch-run.ts';
+import { answerRequest, forwardLines, toCallbackInfo, writeWorkerLog } from './host-io.ts';
 import type { EventLogEntry } from './types.ts';
 import { TRANSITIONS, type CallbackFailure, type CallbackInfo, type CallbackResult, type LoadResult, type PluginHostOptions, type PluginHostState, type ProcessResult, type BatchOptions } from './host-types.ts';
-
-/** What the current operation wants to hear from the worker. */
-interface Operation {
-  onMessage(msg: Exclude<FromWorker, { type: 'log' | 'request' }>): void;
-  onExit(error: SerializedError): void;
-}
-
-/** How a batch went in the worker: `results` holds the callbacks of the first `completed` events. */
-type BatchRun =
-  | { kind: 'done'; completed: number; results: CallbackResult[][]; partial: CallbackResult[] }
-  | { kind: 'interrupted'; completed: number; results: CallbackResult[][]; partial: CallbackResult[]; index: number | null; callback: string | null; error: SerializedError };
 
 type ToWorkerEvents = Extract<ToWorker, { type: 'batch' }>['events'];
 
 // Sources run as .ts under type stripping and as .js from dist/.
 const WORKER_URL = new URL(`./worker${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url);
 
-function fault(code: ConstructorParameters<typeof PluginError>[0], message: string, details: Record<string, unknown> = {}): SerializedError {
-  return serializeError(new PluginError(code, message, { details }), code);
-}
 
 export class PluginHost {
   readonly name: string;
@@ -132,14 +118,7 @@ export class PluginHost {
     }
     const attempt = options.attempt ?? 1;
     const replay = options.replay ?? false;
-    if (!Number.isInteger(attempt) || attempt < 1) {
-      throw new PluginError('PLUGIN_PROTOCOL', `attempt must be a whole number from 1 for plugin ${this.name}, got ${String(attempt)}`);
-    }
-    for (const e of events) {
-      if (!isEventShape(e)) {
-        throw new PluginError('PLUGIN_PROTOCOL', `not an event for plugin ${this.name}: expected an object with a numeric id and an event_type`, { details: { id: (e as { id?: unknown } | null)?.id } });
-      }
-    }
+    checkBatch(this.name, events, attempt);
     const out: ProcessResult[] = [];
     if (events.length === 0) return out;
     this.#transition('busy');
@@ -180,7 +159,7 @@ export class PluginHost {
         if (this.#isClosed()) {
           // What finished stays finished; the event that was running is aborted.
           for (let k = 0; k < run.completed; k++) {
-            out.push(this.#decide([...carry.results, ...(run.results[k] ?? [])], run.results[k] ?? [], [...carry.failures]));
+            out.push(decide(this.#callbacks, [...carry.results, ...(run.results[k] ?? [])], run.results[k] ?? [], [...carry.failures]));
             carry = { results: [], failures: [] };
           }
           if (run.completed < batch.length) {
@@ -191,7 +170,7 @@ export class PluginHost {
         for (let k = 0; k < run.completed; k++) {
           const ran = run.results[k] ?? [];
           const results = carry.results.length === 0 ? ran : [...carry.results, ...ran];
-          const decided = this.#decide(results, ran, carry.failures.length === 0 ? [] : [...carry.failures]);
+          const decided = decide(this.#callbacks, results, ran, carry.failures.length === 0 ? [] : [...carry.failures]);
           carry = { results: [], failures: [] };
           fromIndex = 0;
           out.push(decided);
@@ -206,7 +185,7 @@ export class PluginHost {
 
         // Timed out, or the thread died, inside events[i]: that callback failed.
         const current = events[i] as EventLogEntry;
-        const partial = this.#decide([], run.partial, []);
+        const partial = decide(this.#callbacks, [], run.partial, []);
         carry = { results: [...carry.results, ...run.partial], failures: [...carry.failures, ...partial.failures] };
         if (partial.outcome === 'deactivate') return [...out, { ...partial, results: carry.results, failures: carry.failures }];
         const info = run.index === null ? undefined : this.#callbacks[run.index];
@@ -225,18 +204,6 @@ export class PluginHost {
     } finally {
       if (!this.#isClosed()) this.#transition(nextState);
     }
-  }
-
-  /** What the callbacks that ran to their end decided for their event (shotgunEvents' stopOnError rule). */
-  #decide(results: CallbackResult[], ran: readonly CallbackResult[], failures: CallbackFailure[]): ProcessResult {
-    for (const r of ran) {
-      if (r.error === undefined) continue;
-      if (this.#callbacks[r.index]?.stopOnError ?? true) {
-        return { outcome: 'deactivate', callback: r.callback, error: r.error, results, failures };
-      }
-      failures.push({ callback: r.callback, error: r.error });
-    }
-    return { outcome: 'ok', results, failures };
   }
 
   /** Stops the thread; idempotent. An event still running resolves as `aborted`. */
@@ -302,8 +269,8 @@ export class PluginHost {
     this.#workerAbort = new AbortController();
     this.#crash = null;
     // A stray console.log in a plugin becomes a log record, not daemon stdout.
-    this.#forwardLines(worker.stdout, 'stdout', 'info');
-    this.#forwardLines(worker.stderr, 'stderr', 'warn');
+    forwardLines(worker.stdout, 'stdout', 'info', this.#log);
+    forwardLines(worker.stderr, 'stderr', 'warn', this.#log);
     worker.on('message', (raw: unknown) => this.#onMessage(worker, raw));
     worker.on('error', (err: unknown) => {
       this.#crash = serializeError(err, 'PLUGIN_WORKER_DIED');
@@ -338,86 +305,27 @@ export class PluginHost {
     if (worker === null) throw new PluginError('PLUGIN_HOST_STATE', 'no worker');
     const seq = ++this.#seq;
     const progress = this.#progressFor(worker, events.length * Math.max(1, this.#callbacks.length));
-    progress.reset();
-    const errors = new Map<string, SerializedError>();
-    const timeoutMs = this.#options.callbackTimeoutMs;
-    let timer: NodeJS.Timeout | undefined;
-
-    // The callbacks that ended, by event: the first `completed` events, then the one cut short.
-    const collect = (completed: number, limit = Infinity): { results: CallbackResult[][]; partial: CallbackResult[] } => {
-      const results: CallbackResult[][] = [];
-      for (let e = 0; e < completed; e++) results.push([]);
-      const partial: CallbackResult[] = [];
-      progress.each(limit, (event, index, startedAt, durationMs, failed) => {
-        const name = this.#callbacks[index]?.name ?? `callback${index}`;
-        const r: CallbackResult = { callback: name, index, startedAt: new Date(startedAt), durationMs };
-        if (failed) {
-          r.error = errors.get(`${event}:${index}`)
-            ?? fault('PLUGIN_CALLBACK_ERROR', `callback ${name} of plugin ${this.name} failed; its error was lost with the plugin thread`, { plugin: this.name, callback: name });
-        }
-        (event < completed ? results[event] ?? partial : partial).push(r);
-      });
-      return { results, partial };
-    };
-    const cutShort = (): { completed: number; limit: number; index: number | null; eventId: number | undefined } => {
-      const running = progress.running();
-      if (running !== null) return { completed: running.event, limit: running.run - 1, index: running.callback, eventId: events[running.event]?.id };
-      // Lost between callbacks: the event of the last callback that ended is not known to be complete.
-      const last = progress.entries().at(-1)?.event ?? 0;
-      return { completed: last, limit: Infinity, index: null, eventId: events[last]?.id };
-    };
-
-    return new Promise<BatchRun>((resolve) => {
-      const settle = (outcome: BatchRun): void => {
-        clearTimeout(timer);
-        if (this.#op === op) this.#op = null;
-        resolve(outcome);
-      };
-      // The watchdog: one timer, re-armed for the callback running when it fires.
-      const watch = (): void => {
-        const running = progress.running();
-        const elapsed = running === null ? 0 : Date.now() - running.startedAt;
-        if (running === null || elapsed < timeoutMs) {
-          timer = setTimeout(watch, timeoutMs - elapsed);
-          return;
-        }
+    const { op, done } = startBatch({
+      plugin: this.name,
+      seq,
+      events,
+      callbacks: this.#callbacks,
+      progress,
+      timeoutMs: this.#options.callbackTimeoutMs,
+      log: this.#log,
+      isClosed: () => this.#isClosed(),
+      onTimeout: () => {
         this.#crashes.push(Date.now());
-        const callback = this.#callbacks[running.callback]?.name ?? null;
-        const eventId = events[running.event]?.id;
-        const { results, partial } = collect(running.event, running.run - 1);
-        settle({
-          kind: 'interrupted', completed: running.event, results, partial, index: running.callback, callback,
-          error: fault('PLUGIN_CALLBACK_TIMEOUT', `callback ${callback ?? '?'} of plugin ${this.name} ran over ${timeoutMs} ms`, { plugin: this.name, callback, eventId, timeoutMs }),
-        });
-        this.#log.warn({ callback, eventId, timeoutMs }, 'callback timed out; terminating the plugin thread');
         void this.#stopWorker();
-      };
-      const op: Operation = {
-        onMessage: (msg) => {
-          if (!('seq' in msg) || msg.seq !== seq) return;
-          if (msg.type === 'batch-error') {
-            errors.set(`${msg.event}:${msg.index}`, msg.error);
-            // The dispatcher logs (and mails) failures with what it decided; this is the trace.
-            this.#log.debug({ callback: this.#callbacks[msg.index]?.name, eventId: events[msg.event]?.id, err: msg.error }, 'callback failed');
-          } else if (msg.type === 'batch-done') {
-            const { results } = collect(msg.events);
-            settle({ kind: 'done', completed: msg.events, results, partial: [] });
-          }
-        },
-        onExit: (error) => {
-          const at = cutShort();
-          const callback = at.index === null ? null : (this.#callbacks[at.index]?.name ?? null);
-          if (!this.#isClosed()) this.#log.warn({ callback, eventId: at.eventId, err: error }, 'plugin thread died while processing');
-          const { results, partial } = collect(at.completed, at.limit);
-          settle({
-            kind: 'interrupted', completed: at.completed, results, partial, index: at.index, callback,
-            error: { ...error, details: { ...error.details, eventId: at.eventId, callback } },
-          });
-        },
-      };
-      this.#op = op;
-      timer = setTimeout(watch, timeoutMs);
-      this.#send(worker, { type: 'batch', seq, events: events as unknown as ToWorkerEvents, attempt, replay, fromIndex, budgetMs: this.#options.batchBudgetMs ?? 50, progress: progress.buffer });
+      },
+    });
+    this.#op = op;
+    this.#send(worker, {
+      type: 'batch', seq, events: events as unknown as ToWorkerEvents, attempt, replay, fromIndex,
+      budgetMs: this.#options.batchBudgetMs ?? 50, progress: progress.buffer,
+    });
+    return done.finally(() => {
+      if (this.#op === op) this.#op = null;
     });
   }
 
@@ -446,30 +354,13 @@ export class PluginHost {
       return;
     }
     const msg = parsed.data;
-    if (msg.type === 'log') this.#writeLog(msg);
+    if (msg.type === 'log') writeWorkerLog(this.#log, msg);
     else if (msg.type === 'request') void this.#answer(worker, msg);
     else this.#op?.onMessage(msg);
   }
 
-  #forwardLines(stream: Readable, name: 'stdout' | 'stderr', level: 'info' | 'warn'): void {
-    const lines = createInterface({ input: stream, crlfDelay: Infinity });
-    lines.on('line', (line) => this.#log[level]({ stream: name }, line));
-  }
-
-  #writeLog(msg: Extract<FromWorker, { type: 'log' }>): void {
-    const obj = msg.obj === undefined ? {} : typeof msg.obj === 'object' && msg.obj !== null && !Array.isArray(msg.obj) ? msg.obj : { value: msg.obj };
-    this.#log[msg.level]({ ...msg.bindings, ...obj }, msg.msg);
-  }
-
   async #answer(worker: Worker, msg: Extract<FromWorker, { type: 'request' }>): Promise<void> {
-    let reply: ToWorker;
-    try {
-      const handler = this.#options.handleRequest;
-      if (handler === undefined) throw new PluginError('PLUGIN_REQUEST_FAILED', `no handler for request ${msg.method}`, { details: { method: msg.method } });
-      reply = { type: 'response', id: msg.id, ok: true, result: await handler(msg.method, msg.params, { signal: this.#workerAbort.signal }) };
-    } catch (err) {
-      reply = { type: 'response', id: msg.id, ok: false, error: serializeError(err, 'PLUGIN_REQUEST_FAILED') };
-    }
+    const reply = await answerRequest(this.#options.handleRequest, msg, this.#workerAbort.signal);
     if (worker !== this.#worker) return;
     try {
       worker.postMessage(reply);
@@ -503,10 +394,4 @@ export class PluginHost {
     op?.onExit(fault('PLUGIN_HOST_STATE', `plugin ${this.name} thread stopped`));
     await worker.terminate();
   }
-}
-
-function toCallbackInfo(msg: { index: number; name: string; scriptName: string; matchEvents: Record<string, string[] | string | null> | null; stopOnError: boolean; args?: unknown }): CallbackInfo {
-  const info: CallbackInfo = { index: msg.index, name: msg.name, scriptName: msg.scriptName, matchEvents: msg.matchEvents, stopOnError: msg.stopOnError };
-  if ('args' in msg) info.args = msg.args;
-  return info;
 }
