@@ -236,21 +236,19 @@ export class PluginLane {
       }
       return true;
     }
-    const pending: Array<{ event: EventLogEntry; inScope: boolean }> = [];
+    const inScope: boolean[] = [];
     for (const event of events) {
-      const inScope = this.#inScope(event);
-      pending.push({ event, inScope: typeof inScope === 'boolean' ? inScope : await inScope });
+      const decided = this.#inScope(event);
+      inScope.push(typeof decided === 'boolean' ? decided : await decided);
     }
     const replay = from === 'replay' || this.#opts.replay === true;
     let at = 0;
-    while (at < pending.length) {
-      const batch: EventLogEntry[] = [];
-      for (let j = at; j < pending.length; j++) if (pending[j]?.inScope === true) batch.push((pending[j] as { event: EventLogEntry }).event);
+    while (at < events.length) {
+      const batch = events.filter((_, j) => j >= at && inScope[j] === true);
       const results = batch.length > 0 ? await batchOf(batch, { attempt: 1, replay }) : [];
-      let r = 0;
-      while (at < pending.length) {
-        const { event, inScope } = pending[at] as { event: EventLogEntry; inScope: boolean };
-        if (inScope) {
+      for (let r = 0; at < events.length; at++) {
+        const event = events[at] as EventLogEntry;
+        if (inScope[at] === true) {
           // Past the end of a batch that stopped early: the rest goes again
           // (and one event alone when a batch returned nothing at all).
           const result = results[r] ?? (r === 0 ? await this.#handler.process(event, { attempt: 1, replay }) : undefined);
@@ -266,7 +264,6 @@ export class PluginLane {
           this.counters.skipped++;
           this.#advance(event, from);
         }
-        at++;
         onDone(event);
         if (this.#stop.signal.aborted) return false;
       }
