@@ -272,6 +272,14 @@ export async function run(): Promise<{ name: string; results: Record<string, num
       notes.push(`shotgunEvents (${sge.sources}, shotgun_api3 from ${sge.pythonPath}) ran to the end of the backlog each time, same site, backlog and no-op plugin, taking turns with sgeventd.`);
     }
   });
+  // An unchanged shotgunEvents plugin (the same no-op Python file) run by sgeventd.
+  await withBacklog(async (h, ids, marks) => {
+    await writeFile(join(h.plugins, 'noop.py'), NOOP_PY);
+    await chmod(join(h.plugins, 'noop.py'), 0o644);
+    const rates: number[] = [];
+    for (let r = 0; r < RUNS; r++) rates.push(await sgeventdOnce(h, ids, marks, ['noop'], r));
+    results['catch-up events/s, the same no-op Python plugin run by sgeventd (median)'] = round(median(rates));
+  });
   await withBacklog(async (h, ids, marks) => {
     const names = await noopPlugins(h, 10);
     const rates: number[] = [];
