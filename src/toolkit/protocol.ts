@@ -48,6 +48,9 @@ export const ResponseSchema = z.union([
 ]);
 export type Response = z.infer<typeof ResponseSchema>;
 
+/** A step of a long call, before its result (a batch of plugin events: one per event). */
+export const ProgressSchema = z.object({ id: z.number(), progress: z.unknown() });
+
 export const PreparedSchema = z.object({
   configPath: z.string(),
   corePython: z.string(),

@@ -151,6 +151,52 @@ export class PythonPluginHost {
       if (!inProject) await this.#stopRuntime();
       return this.#failed(event, err);
     }
+    return this.#toResult(event, raw);
+  }
+
+  /**
+   * Several events in one call to the plugin's process, which reports each
+   * finished event as a step (nothing that finished is lost if the process
+   * dies) and stops after an event that is not a clean ok or after 50 ms.
+   * `callbackTimeoutMs` bounds each event. Plugins that run in their
+   * project's Toolkit runtime take one event at a time.
+   */
+  async processBatch(events: readonly EventLogEntry[], options: { attempt: number; replay: boolean }): Promise<ProcessResult[]> {
+    const first = events[0];
+    if (first === undefined) return [];
+    const loaded = this.#loaded;
+    if ((loaded?.ok === true && loaded.usesToolkit && this.#opts.runInProject !== undefined) || events.length === 1) {
+      return [await this.process(first, options)];
+    }
+    if (this.#runtime === null || this.#runtime.state === 'dead') {
+      const reloaded = await this.load();
+      if (!reloaded.ok) return [{ outcome: 'deactivate', callback: null, error: reloaded.error, results: [], failures: [] }];
+    }
+    const runtime = this.#runtime;
+    if (runtime === null) throw new ToolkitError('TK_RUNTIME_CLOSED', `Python plugin ${this.name} is not running`);
+    const steps: unknown[] = [];
+    let failure: unknown = null;
+    try {
+      await runtime.request('plugin_process_batch', { events: events.map((e) => transformOutbound(e)), budgetMs: 50 }, this.#opts.callbackTimeoutMs, undefined, (step) => steps.push(step));
+    } catch (err) {
+      // A timeout or crash ends the process; the event it was in failed, the next batch starts a fresh one.
+      await this.#stopRuntime();
+      failure = err;
+    }
+    const out: ProcessResult[] = [];
+    for (const [i, step] of steps.entries()) {
+      const event = events[i];
+      if (event === undefined) break;
+      const result = this.#toResult(event, step);
+      out.push(result);
+      if (result.outcome !== 'ok' || result.failures.length > 0) return out;
+    }
+    const cut = events[out.length];
+    if (failure !== null && cut !== undefined) out.push(this.#failed(cut, failure));
+    return out;
+  }
+
+  #toResult(event: EventLogEntry, raw: unknown): ProcessResult {
     const parsed = ProcessSchema.safeParse(raw);
     if (!parsed.success) return this.#failed(event, new ToolkitError('TK_PROTOCOL', `Python plugin ${this.name} answered with an unexpected shape`));
     const r = parsed.data;

@@ -7,7 +7,7 @@ import { PythonError, RuntimeCrashed, ToolkitError } from './errors.ts';
 import { LineSplitter } from './lines.ts';
 import { silentLogger } from './log.ts';
 import type { ToolkitLogger } from './log.ts';
-import { InitResultSchema, ResponseSchema } from './protocol.ts';
+import { InitResultSchema, ProgressSchema, ResponseSchema } from './protocol.ts';
 import type { InitParams, InitResult } from './protocol.ts';
 
 export const RUNTIME_SCRIPT = path.join(import.meta.dirname, 'python', 'runtime.py');
@@ -51,6 +51,8 @@ interface Pending {
   resolve: (v: unknown) => void;
   reject: (e: Error) => void;
   timer?: NodeJS.Timeout;
+  /** Steps of the call; each one re-arms its timeout, which then bounds a step. */
+  onProgress?: ((step: unknown) => void) | undefined;
 }
 
 /**
@@ -168,11 +170,14 @@ export class ProjectRuntime {
   }
 
   /** Sends one request; queued behind the call in flight. */
-  request(method: string, params: unknown, timeoutMs = this.launch.callTimeoutMs, signal?: AbortSignal): Promise<unknown> {
-    if (!signal) return this.#enqueue(method, params, timeoutMs);
+  request(method: string, params: unknown, timeoutMs = this.launch.callTimeoutMs, signal?: AbortSignal, onProgress?: (step: unknown) => void): Promise<unknown> {
+    if (!signal) return this.#enqueue(method, params, timeoutMs, (created) => { created.onProgress = onProgress; });
     if (signal.aborted) return Promise.reject(this.#aborted(method, false));
     let pending: Pending | undefined;
-    const p = this.#enqueue(method, params, timeoutMs, (created) => { pending = created; });
+    const p = this.#enqueue(method, params, timeoutMs, (created) => {
+      pending = created;
+      created.onProgress = onProgress;
+    });
     const onAbort = (): void => {
       if (!pending) return;
       const i = this.#queue.indexOf(pending);
@@ -276,26 +281,42 @@ export class ProjectRuntime {
     }
     this.#inFlight = next;
     if (this.#state === 'ready') this.#transition('busy');
-    next.timer = setTimeout(() => {
-      const code = next.method === 'init' ? 'TK_INIT_TIMEOUT' : 'TK_CALL_TIMEOUT';
-      this.#die(new ToolkitError(code, `toolkit runtime for ${this.launch.label}: ${next.method} took longer than ${next.timeoutMs} ms`, {
-        details: { project: this.launch.label, method: next.method, timeoutMs: next.timeoutMs },
-      }));
-    }, next.timeoutMs);
+    this.#arm(next);
     const params = next.method === 'init' ? revealInit(next.params as InitParams) : next.params;
     this.#toPy.write(`${JSON.stringify({ id: next.id, method: next.method, params })}\n`);
+  }
+
+  #arm(call: Pending): void {
+    clearTimeout(call.timer);
+    call.timer = setTimeout(() => {
+      const code = call.method === 'init' ? 'TK_INIT_TIMEOUT' : 'TK_CALL_TIMEOUT';
+      this.#die(new ToolkitError(code, `toolkit runtime for ${this.launch.label}: ${call.method} took longer than ${call.timeoutMs} ms`, {
+        details: { project: this.launch.label, method: call.method, timeoutMs: call.timeoutMs },
+      }));
+    }, call.timeoutMs);
   }
 
   #onMessage(line: Buffer): void {
     if (this.#state === 'dead') return;
     let parsed;
+    let raw: unknown;
     try {
-      parsed = ResponseSchema.safeParse(JSON.parse(line.toString('utf8')));
+      raw = JSON.parse(line.toString('utf8'));
+      parsed = ResponseSchema.safeParse(raw);
     } catch {
       parsed = undefined;
     }
-    if (parsed?.success && parsed.data.id === this.#shutdownId) return;
     const p = this.#inFlight;
+    const step = typeof raw === 'object' && raw !== null && 'progress' in raw ? ProgressSchema.safeParse(raw) : null;
+    if (step !== null) {
+      if (step.success && p?.onProgress && step.data.id === p.id) {
+        this.#arm(p);
+        p.onProgress(step.data.progress);
+        return;
+      }
+      parsed = undefined; // a step nobody asked for: a protocol fault below
+    }
+    if (parsed?.success && parsed.data.id === this.#shutdownId) return;
     if (!parsed?.success || !p || parsed.data.id !== p.id) {
       this.#die(new ToolkitError('TK_PROTOCOL', `toolkit runtime for ${this.launch.label} wrote an invalid message on its protocol pipe`, {
         details: { project: this.launch.label, sample: line.subarray(0, 200).toString('utf8') },

@@ -1,13 +1,14 @@
 """One shotgunEvents-style Python plugin in its own process.
 
 JSON lines on fd 3 (requests) and fd 4 (answers), as the project runtime;
-stdout and stderr are the plugin's log. Methods: init, plugin_load, plugin_process, ping,
-shutdown. Standard library only.
+stdout and stderr are the plugin's log. Methods: init, plugin_load, plugin_process,
+plugin_process_batch, ping, shutdown. Standard library only.
 """
 
 import logging
 import os
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -19,6 +20,7 @@ from runtime import RpcError, serve  # noqa: E402 - the same JSON-lines loop as 
 class PluginProcess(object):
     def __init__(self):
         self.plugin = None
+        self.sgeventd_progress = lambda step: None  # set by serve() for each call
 
     def m_init(self, params):
         # A plain handshake: the pool's runtime class counts the process ready after it.
@@ -43,6 +45,22 @@ class PluginProcess(object):
         if self.plugin is None:
             raise RpcError("TK_NOT_INITIALIZED", "plugin_load first")
         return self.plugin.process(params["event"], params.get("only"))
+
+    def m_plugin_process_batch(self, params):
+        """Events in order, each reported as a step when done (so a killed process
+        loses nothing that finished). Stops after an event that is not a clean ok,
+        or once budgetMs has passed."""
+        if self.plugin is None:
+            raise RpcError("TK_NOT_INITIALIZED", "plugin_load first")
+        deadline = time.time() + float(params.get("budgetMs") or 50) / 1000.0
+        done = 0
+        for raw in params["events"]:
+            result = self.plugin.process(raw)
+            self.sgeventd_progress(result)
+            done += 1
+            if result["outcome"] != "ok" or result["failures"] or time.time() >= deadline:
+                break
+        return {"events": done}
 
     def m_ping(self, params):
         return {"pid": os.getpid()}

@@ -443,6 +443,8 @@ def serve(handler=None):
             fn = getattr(runtime, "m_" + str(method), None)
             if fn is None:
                 raise RpcError("TK_NO_METHOD", "unknown method %r" % method)
+            # A long method reports steps of its call (each re-arms the caller's timeout).
+            runtime.sgeventd_progress = lambda step, _mid=mid: send({"id": _mid, "progress": step})
             result = fn(params)
             if method == "init":
                 initialized = True
