@@ -1,4 +1,4 @@
-import { SgeventdError } from '../shared/errors.ts';
+import { describeError, SgeventdError } from '../shared/errors.ts';
 
 /**
  * Every error of the toolkit subsystem. `code` is stable:
@@ -42,4 +42,18 @@ export class RuntimeCrashed extends ToolkitError {
       { details },
     );
   }
+}
+
+/** How a runtime that failed during `init` is reported: always TK_INIT_FAILED, except for timeouts and protocol faults. */
+export function initFailure(e: unknown, exit: { label: string; exitCode: number | null; signal: string | null; stderrTail: string }): ToolkitError {
+  if (e instanceof PythonError) {
+    return new PythonError('TK_INIT_FAILED', e.message, { ...(e.details as { type: string; traceback: string }), pythonCode: e.code });
+  }
+  if (e instanceof ToolkitError && (e.code === 'TK_RUNTIME_CRASHED' || e.code === 'TK_RUNTIME_CLOSED')) {
+    return new ToolkitError('TK_INIT_FAILED', `toolkit runtime for ${exit.label} exited during init (code ${String(exit.exitCode)}, signal ${String(exit.signal)})`, {
+      cause: e, details: { project: exit.label, exitCode: exit.exitCode, signal: exit.signal, stderrTail: exit.stderrTail.slice(-2000) },
+    });
+  }
+  if (e instanceof ToolkitError) return e;
+  return new ToolkitError('TK_INIT_FAILED', `toolkit runtime for ${exit.label} failed to start: ${describeError(e)}`, { cause: e });
 }

@@ -67,3 +67,15 @@ export class LineSplitter {
     return Buffer.concat(this.#chunks);
   }
 }
+
+/**
+ * Forwards a child's output stream line by line; a line longer than
+ * `maxBytes` is cut there and reported with `truncated`.
+ */
+export function forwardLines(stream: NodeJS.ReadableStream, maxBytes: number, emit: (text: string, truncated: boolean) => void): void {
+  const splitter: LineSplitter = new LineSplitter(maxBytes, (line) => emit(line.toString('utf8'), false), () => {
+    emit(splitter.takePartial().toString('utf8'), true);
+  });
+  stream.on('data', (c: Buffer) => splitter.push(c));
+  stream.on('end', () => splitter.flush());
+}

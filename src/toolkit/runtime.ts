@@ -3,8 +3,8 @@ import type { ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { describeError } from '../shared/errors.ts';
-import { PythonError, RuntimeCrashed, ToolkitError } from './errors.ts';
-import { LineSplitter } from './lines.ts';
+import { initFailure, PythonError, RuntimeCrashed, ToolkitError } from './errors.ts';
+import { forwardLines, LineSplitter } from './lines.ts';
 import { silentLogger } from './log.ts';
 import type { ToolkitLogger } from './log.ts';
 import { InitResultSchema, ProgressSchema, ResponseSchema } from './protocol.ts';
@@ -55,12 +55,14 @@ interface Pending {
   onProgress?: ((step: unknown) => void) | undefined;
 }
 
+/** Order of use across all runtimes, for the pool's LRU. */
+let uses = 0;
+
 /**
  * One Python process started on one core: JSON lines on fd 3 (to Python) and
  * fd 4 (from Python), one call at a time, a bounded queue, a timeout per
- * call. It counts as ready only after `init` succeeded.
+ * call (or per progress step). It counts as ready only after `init` succeeded.
  */
-let uses = 0;
 
 export class ProjectRuntime {
   readonly launch: RuntimeLaunch;
@@ -143,7 +145,7 @@ export class ProjectRuntime {
       return rt;
     } catch (e) {
       await rt.kill();
-      throw rt.#initError(e);
+      throw initFailure(e, { label: launch.label, exitCode: rt.exitCode, signal: rt.exitSignal, stderrTail: rt.#stderrTail });
     }
   }
 
@@ -392,31 +394,12 @@ export class ProjectRuntime {
     this.#state = to;
   }
 
-  #initError(e: unknown): ToolkitError {
-    if (e instanceof PythonError) {
-      return new PythonError('TK_INIT_FAILED', e.message, { ...(e.details as { type: string; traceback: string }), pythonCode: e.code });
-    }
-    if (e instanceof ToolkitError && (e.code === 'TK_RUNTIME_CRASHED' || e.code === 'TK_RUNTIME_CLOSED')) {
-      return new ToolkitError('TK_INIT_FAILED', `toolkit runtime for ${this.launch.label} exited during init (code ${String(this.exitCode)}, signal ${String(this.exitSignal)})`, {
-        cause: e, details: { project: this.launch.label, exitCode: this.exitCode, signal: this.exitSignal, stderrTail: this.#stderrTail.slice(-2000) },
-      });
-    }
-    if (e instanceof ToolkitError) return e;
-    return new ToolkitError('TK_INIT_FAILED', `toolkit runtime for ${this.launch.label} failed to start: ${describeError(e)}`, { cause: e });
-  }
-
   #forwardLog(stream: Readable, name: 'stdout' | 'stderr'): void {
     const level = name === 'stderr' ? 'warn' : 'info';
-    const max = this.launch.maxLogLineBytes;
-    const emit = (text: string, truncated: boolean): void => {
+    forwardLines(stream, this.launch.maxLogLineBytes, (text, truncated) => {
       if (name === 'stderr') this.#stderrTail = (this.#stderrTail + text + '\n').slice(-8000);
       this.#logger[level]({ project: this.launch.label, stream: name, pid: this.#child.pid, ...(truncated ? { truncated: true } : {}) }, text);
-    };
-    const splitter: LineSplitter = new LineSplitter(max, (line) => emit(line.toString('utf8'), false), () => {
-      emit(splitter.takePartial().toString('utf8'), true);
     });
-    stream.on('data', (c: Buffer) => splitter.push(c));
-    stream.on('end', () => splitter.flush());
   }
 }
 
