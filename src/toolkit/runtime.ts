@@ -103,6 +103,10 @@ export class ProjectRuntime {
       stdio: ['ignore', 'pipe', 'pipe', 'pipe', 'pipe'],
       shell: false,
       windowsHide: true,
+      // Its own process group, so a kill reaches what the call started (a
+      // folder-creation hook's children, an app launch) and a Ctrl-C in the
+      // daemon's terminal reaches only the daemon, which stops runtimes in order.
+      detached: process.platform !== 'win32',
     });
     const [, out, err, toPy, fromPy] = this.#child.stdio as [unknown, Readable, Readable, Writable, Readable];
     this.#toPy = toPy;
@@ -221,7 +225,7 @@ export class ProjectRuntime {
   async kill(): Promise<void> {
     if (this.#state !== 'dead') {
       if (this.#state !== 'stopping') this.#transition('stopping');
-      this.#child.kill('SIGKILL');
+      this.#signal('SIGKILL');
     }
     await this.#exited;
   }
@@ -241,7 +245,7 @@ export class ProjectRuntime {
       this.#logger.debug({ err: describeError(e), project: this.launch.label }, 'toolkit runtime: shutdown not sent');
     }
     for (const signal of [null, 'SIGTERM', 'SIGKILL'] as const) {
-      if (signal) this.#child.kill(signal);
+      if (signal) this.#signal(signal);
       if (await this.#waitExit(this.launch.stopTimeoutMs)) return;
     }
     await this.#exited;
@@ -354,7 +358,21 @@ export class ProjectRuntime {
       p.reject(err);
     }
     if (this.#state !== 'dead' && this.#state !== 'stopping') this.#transition('stopping');
-    this.#child.kill('SIGKILL');
+    this.#signal('SIGKILL');
+  }
+
+  /** Signals the runtime's whole process group (POSIX), or the runtime alone. */
+  #signal(signal: NodeJS.Signals): void {
+    const pid = this.#child.pid;
+    if (pid !== undefined && process.platform !== 'win32') {
+      try {
+        process.kill(-pid, signal);
+        return;
+      } catch {
+        // The group is gone already, or was never made: signal the child itself.
+      }
+    }
+    this.#child.kill(signal);
   }
 
   #onExit(code: number | null, signal: string | null): void {

@@ -1,11 +1,12 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { ProjectRuntime } from '../../src/toolkit/runtime.ts';
 import { writeConfig, writeCore, writeStudio } from '../fixtures/toolkit/fake-cores.ts';
 import type { FakeStudio } from '../fixtures/toolkit/fake-cores.ts';
-import { FIXTURES, SCRIPT_KEY, alive, launch, memoryLogger, rejectsWith, tempDir } from './helpers.ts';
+import { FIXTURES, SCRIPT_KEY, alive, launch, memoryLogger, rejectsWith, running, tempDir, waitFor } from './helpers.ts';
 
 const corePy = (root: string): string => path.join(root, 'install', 'core', 'python');
 
@@ -137,6 +138,29 @@ describe('ProjectRuntime', () => {
     await rt.close();
     assert.equal(rt.state, 'dead');
     assert.equal(alive(rt.pid), false);
+  });
+
+  it('kills what a timed-out call started along with the runtime (its own process group)', async () => {
+    const rt = await start(tmp.dir, studio.alpha, corePy(studio.alpha), { callTimeoutMs: 1500 });
+    const pidFile = path.join(tmp.dir, 'grandchild.pid');
+    await rejectsWith(rt.request('run', { fn: 'studio_hooks:spawn_and_hang', args: { pidFile } }), 'TK_CALL_TIMEOUT');
+    const grandchild = Number(readFileSync(pidFile, 'utf8'));
+    assert.ok(grandchild > 0);
+    await rt.close();
+    await waitFor(() => !running(grandchild), 5000, `grandchild ${String(grandchild)} to be killed`);
+    assert.equal(running(rt.pid), false);
+  });
+
+  it('exits on its own, mid-call, when the daemon that started it dies', async () => {
+    const parent = spawn(process.execPath, [path.join(FIXTURES, 'orphan-parent.ts'), tmp.dir, studio.alpha, corePy(studio.alpha)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const pid = await new Promise<number>((resolve, reject) => {
+      parent.stdout.once('data', (c: Buffer) => resolve(Number(c.toString().trim())));
+      parent.once('exit', (code) => reject(new Error(`orphan-parent exited early with ${String(code)}`)));
+    });
+    await waitFor(() => existsSync(path.join(tmp.dir, 'orphan-grandchild.pid')), 10_000, 'the hanging call to start');
+    assert.equal(running(pid), true);
+    parent.kill('SIGKILL');
+    await waitFor(() => !running(pid), 8000, `runtime ${String(pid)} to notice its daemon is gone`);
   });
 
   it('kills a runtime that writes garbage or an oversized message on its protocol pipe', async () => {

@@ -9,6 +9,8 @@ import importlib
 import json
 import os
 import sys
+import threading
+import time
 import traceback
 
 IN_FD = 3
@@ -411,8 +413,28 @@ class RunContext(object):
         return self._runtime._engine(self._project, None)
 
 
+def _exit_with_parent(interval=1.0):
+    """Exits when the daemon that started this process is gone, even in the
+    middle of a call that never returns (EOF on fd 3 is only read between calls)."""
+    parent = os.getppid()
+
+    def watch():
+        while True:
+            time.sleep(interval)
+            if os.getppid() != parent:
+                try:
+                    sys.stderr.write("sgeventd runtime: the daemon (pid %d) is gone, exiting\n" % parent)
+                    sys.stderr.flush()
+                except Exception:  # noqa: BLE001 - its stderr pipe may be gone with it
+                    pass
+                os._exit(70)
+
+    threading.Thread(target=watch, name="sgeventd-parent-watch", daemon=True).start()
+
+
 def serve(handler=None):
     """Answers requests on fd 3 with handler.m_<method>(params) on fd 4 until shutdown or EOF."""
+    _exit_with_parent()
     runtime = handler if handler is not None else Runtime()
     inp = os.fdopen(IN_FD, "rb", buffering=1 << 16)
     writer = os.fdopen(OUT_FD, "wb", buffering=0)
