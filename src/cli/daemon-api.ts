@@ -33,11 +33,33 @@ export async function requestRecycle(config: DaemonConfig, url: string, project?
     headersTimeout: 30_000,
     bodyTimeout: 30_000,
   });
-  const body = JSON.parse(await res.body.text()) as { recycled?: unknown; code?: unknown };
+  const body = JSON.parse(await res.body.text()) as { recycled?: unknown; code?: unknown; error?: unknown };
+  if (res.statusCode === 404 && typeof body.code === 'string' && typeof body.error === 'string') {
+    throw new SgeventdError(body.code, body.error, { details: { project } });
+  }
   if (res.statusCode !== 200 || typeof body.recycled !== 'number') {
     throw new SgeventdError('DAEMON_API_FAILED', `recycle answered ${res.statusCode} (${typeof body.code === 'string' ? body.code : 'no code'})`, { details: { status: res.statusCode } });
   }
   return body.recycled;
+}
+
+/** POST /api/plugins/reload on the running daemon; returns the names reloaded. */
+export async function requestReload(config: DaemonConfig, url: string, plugin?: string): Promise<string[]> {
+  const q = plugin === undefined ? '' : `?plugin=${encodeURIComponent(plugin)}`;
+  const res = await request(`${url}/api/plugins/reload${q}`, {
+    method: 'POST',
+    headers: headers(config, { 'x-sgeventd-action': 'reload' }),
+    headersTimeout: 120_000,
+    bodyTimeout: 120_000,
+  });
+  const body = JSON.parse(await res.body.text()) as { reloaded?: unknown; code?: unknown; error?: unknown };
+  if (res.statusCode === 404 && typeof body.code === 'string' && typeof body.error === 'string') {
+    throw new SgeventdError(body.code, body.error, { details: { plugin } });
+  }
+  if (res.statusCode !== 200 || !Array.isArray(body.reloaded)) {
+    throw new SgeventdError('DAEMON_API_FAILED', `reload answered ${res.statusCode} (${typeof body.code === 'string' ? body.code : 'no code'})`, { details: { status: res.statusCode } });
+  }
+  return body.reloaded.map(String);
 }
 
 export function noDaemon(config: DaemonConfig): SgeventdError {

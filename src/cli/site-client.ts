@@ -10,8 +10,3 @@ export function siteClient(config: DaemonConfig): ShotgunClient {
     maxRetries: 1,
   });
 }
-
-/** Resolves a plugin name (or full id) against known plugin ids. */
-export function matchPluginIds(ids: Iterable<string>, name: string): string[] {
-  return [...ids].filter((id) => id === name || id.split(/[\\/]/).at(-1) === name);
-}

@@ -30,7 +30,7 @@ export async function startStatusServer(daemon: Daemon, config: DaemonConfig, re
     metrics: daemon.metrics,
     logger: daemon.logger,
     fetchIntervalMs: config.daemon.fetchIntervalMs,
-    actions: { recycleRuntimes: (project) => daemon.recycleRuntimes(project) },
+    actions: { recycleRuntimes: (project) => daemon.recycleRuntimes(project), reloadPlugins: (name) => daemon.reloadPlugins(name) },
   });
   // A wildcard bind is reached on loopback from this machine.
   const local = http.url.replace('://0.0.0.0:', '://127.0.0.1:').replace('://[::]:', '://[::1]:');

@@ -143,6 +143,11 @@ export class Daemon {
     return this.#pool.recycle(id);
   }
 
+  /** `sgeventd plugin reload [NAME]`: re-imports one plugin, or all; returns the names reloaded. */
+  reloadPlugins(name?: string): Promise<string[]> {
+    return this.#engine.reloadPlugins(name);
+  }
+
   /** The newest dead letters, newest first, for the status page. */
   async recentDeadLetters(limit: number): Promise<DeadLetter[]> {
     const all = await this.#store.deadLetters.list({ status: 'dead' });

@@ -3,9 +3,9 @@ import { pluginOptionsFor, type DaemonConfig, type PluginFolderConfig } from '..
 import { PluginFolderWatcher, type PluginFileEntry, type RequestHandler } from '../plugins/index.ts';
 import { createHost, type EngineHost } from './hosts.ts';
 import type { PythonPluginOptions } from '../toolkit/index.ts';
-import { pluginId, type PluginState, type StateStore } from '../state/index.ts';
+import { matchPluginIds, pluginId, type PluginState, type StateStore } from '../state/index.ts';
 import { toEventLogEntry, type EventLog } from '../source/index.ts';
-import { describeError } from '../shared/index.ts';
+import { describeError, SgeventdError } from '../shared/index.ts';
 import { PluginLane } from './lane.ts';
 import type { LaneFailure, RetryItem, TimingRecord } from './lane-types.ts';
 import { StateBatcher } from './state-batcher.ts';
@@ -152,6 +152,34 @@ export class Engine {
         };
       })
       .sort((a, b) => a.id.localeCompare(b.id));
+  }
+
+  /**
+   * `sgeventd plugin reload [NAME]`: replaces the thread (or process) of one
+   * plugin, or of all, as a file change would: a fresh import picks up helper
+   * modules the file watcher does not follow, and a plugin deactivated by an
+   * error comes back at its cursor. Plugins removed, refused or disabled in
+   * the config are left alone. Resolves once the reloads are done; returns
+   * the names reloaded.
+   */
+  async reloadPlugins(name?: string): Promise<string[]> {
+    const all = [...this.#plugins.values()];
+    const named = name === undefined ? all : matchPluginIds(all.map((r) => r.id), name).map((id) => this.#plugins.get(id)).filter((r) => r !== undefined);
+    if (name !== undefined && named.length === 0) {
+      throw new SgeventdError('PLUGIN_UNKNOWN', `no plugin named ${JSON.stringify(name)} is loaded (known: ${all.map((r) => r.name).sort().join(', ') || 'none'})`, { details: { name } });
+    }
+    const done: string[] = [];
+    await Promise.all(named.map(async (rec) => {
+      const entry = rec.entry;
+      if (entry === null || entry.kind === 'refused' || rec.status === 'removed' || rec.status === 'disabled') return;
+      await this.#enqueue(rec.folder, rec.name, async () => {
+        this.#opts.logger.info({ plugin: rec.name }, 'plugin reload requested');
+        await this.#unload(rec);
+        await this.#load(rec.folder, entry);
+      });
+      done.push(rec.name);
+    }));
+    return done.sort();
   }
 
   /** Graceful stop: in-flight callbacks finish, state is written, threads end. */

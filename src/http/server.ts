@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
-import { describeError, type Secret } from '../shared/index.ts';
+import { describeError, SgeventdError, type Secret } from '../shared/index.ts';
 import type { DaemonMetrics } from '../metrics/index.ts';
 import { bearerMatches, isLoopbackHost } from './auth.ts';
 import { HttpServerError } from './errors.ts';
@@ -16,7 +16,7 @@ export interface HttpServerOptions {
   logger: Logger;
   /** The daemon's `fetchIntervalMs`: `/healthz` allows max(3 × it, 30 s) since the last successful poll. */
   fetchIntervalMs?: number;
-  /** Operations the CLI asks of a running daemon (`sgeventd toolkit recycle`). */
+  /** Operations the CLI asks of a running daemon (`sgeventd toolkit recycle`, `sgeventd plugin reload`). */
   actions?: DaemonActions;
 }
 
@@ -24,7 +24,14 @@ export interface HttpServerOptions {
 export interface DaemonActions {
   /** Drains and replaces the runtimes of one project (id or tank_name), or all; returns how many. */
   recycleRuntimes(project: string | undefined): Promise<number> | number;
+  /** Re-imports one plugin (by name), or all; returns the names reloaded. */
+  reloadPlugins(name: string | undefined): Promise<string[]>;
 }
+
+/** `POST` routes → the `x-sgeventd-action` value each needs. */
+const ACTIONS: Record<string, string> = { '/api/toolkit/recycle': 'recycle', '/api/plugins/reload': 'reload' };
+/** Action errors that mean "no such thing" (404 with the message) rather than a fault (500). */
+const NOT_FOUND_CODES = new Set(['PLUGIN_UNKNOWN', 'TK_NO_PROJECT']);
 
 export interface HttpServerHandle {
   /** `http://host:port` as bound (the real port when 0 was asked). */
@@ -97,8 +104,8 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = pathOf(req);
-    if (req.method === 'POST' && opts.actions && path === '/api/toolkit/recycle') {
-      await action(req, res, opts.actions);
+    if (req.method === 'POST' && opts.actions && ACTIONS[path] !== undefined) {
+      await action(req, res, path, opts.actions);
       return;
     }
     if (req.method !== 'GET' && req.method !== 'HEAD') {
@@ -137,19 +144,33 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
     }
   }
 
-  async function action(req: IncomingMessage, res: ServerResponse, actions: DaemonActions): Promise<void> {
+  async function action(req: IncomingMessage, res: ServerResponse, path: string, actions: DaemonActions): Promise<void> {
     if (token && !bearerMatches(req.headers.authorization, token)) {
       send(res, req, 401, 'application/json', JSON.stringify({ error: 'unauthorized', code: 'HTTP_UNAUTHORIZED' }));
       return;
     }
-    if (req.headers['x-sgeventd-action'] !== 'recycle' || hasBody(req)) {
+    if (req.headers['x-sgeventd-action'] !== ACTIONS[path] || hasBody(req)) {
       send(res, req, 400, 'application/json', JSON.stringify({ error: 'needs the x-sgeventd-action header and no body', code: 'HTTP_BAD_ACTION' }));
       return;
     }
-    const project = new URL(req.url ?? '/', 'http://x').searchParams.get('project') ?? undefined;
-    const recycled = await actions.recycleRuntimes(project);
-    logger.info({ project: project ?? 'all', recycled }, 'toolkit runtimes recycled on request');
-    send(res, req, 200, 'application/json', JSON.stringify({ recycled }));
+    const query = new URL(req.url ?? '/', 'http://x').searchParams;
+    try {
+      if (path === '/api/plugins/reload') {
+        const plugin = query.get('plugin') ?? undefined;
+        const reloaded = await actions.reloadPlugins(plugin);
+        logger.info({ plugin: plugin ?? 'all', reloaded }, 'plugins reloaded on request');
+        send(res, req, 200, 'application/json', JSON.stringify({ reloaded }));
+        return;
+      }
+      const project = query.get('project') ?? undefined;
+      const recycled = await actions.recycleRuntimes(project);
+      logger.info({ project: project ?? 'all', recycled }, 'toolkit runtimes recycled on request');
+      send(res, req, 200, 'application/json', JSON.stringify({ recycled }));
+    } catch (err) {
+      // An unknown plugin or project goes back to the CLI with its message.
+      if (!(err instanceof SgeventdError) || !NOT_FOUND_CODES.has(err.code)) throw err;
+      send(res, req, 404, 'application/json', JSON.stringify({ error: err.message, code: err.code }));
+    }
   }
 
   async function health(): Promise<HealthReport> {

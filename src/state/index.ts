@@ -1,6 +1,6 @@
 export { openSqliteState, SqliteStateStore } from './sqlite.ts';
 export type { SqliteStateOptions } from './sqlite.ts';
-export { pluginId, normalizeSiteUrl } from './plugin-id.ts';
+export { pluginId, matchPluginIds, normalizeSiteUrl } from './plugin-id.ts';
 export { StateError } from './errors.ts';
 export type { StateErrorCode } from './errors.ts';
 export { SCHEMA_VERSION } from './sqlite-schema.ts';

@@ -12,6 +12,11 @@ export function pluginId(ref: PluginRef): string {
   return join(resolve(ref.folder), ref.name);
 }
 
+/** The ids among `ids` that a user's `name` means: the full id, or a plugin name (the id's last path part). */
+export function matchPluginIds(ids: Iterable<string>, name: string): string[] {
+  return [...ids].filter((id) => id === name || id.split(/[\\/]/).at(-1) === name);
+}
+
 /**
  * Site URLs compare equal when they differ only in scheme or host case, a
  * default port, or trailing slashes.

@@ -43,6 +43,8 @@ export interface RuntimePluginSpec {
   siteUrl: string;
   proxy: string | null;
   useSessionUuid: boolean;
+  /** Changes on every load of the plugin (file change, `sgeventd plugin reload`): a runtime re-imports it then. */
+  generation: number;
 }
 
 /** One row of `sgeventd toolkit ps`. */

@@ -64,6 +64,8 @@ function toSerialized(e: z.infer<typeof SerializedErrorSchema>, fallback: string
 export class PythonPluginHost {
   readonly name: string;
   readonly #opts: PythonPluginOptions;
+  /** When this host last loaded the plugin; project runtimes re-import it when it changes. */
+  #generation = 0;
   #runtime: ProjectRuntime | null = null;
   #callbacks: CallbackInfo[] = [];
   #loaded: PythonLoadResult | null = null;
@@ -104,6 +106,7 @@ export class PythonPluginHost {
         stopTimeoutMs: 2000,
         logger: this.#opts.logger,
       });
+      this.#generation = Date.now();
       const raw = await this.#runtime.request('plugin_load', {
         file: this.#opts.file, name: this.#opts.name, siteUrl: this.#opts.siteUrl, proxy: this.#opts.proxy ?? null, useSessionUuid: this.#opts.useSessionUuid,
       });
@@ -134,6 +137,7 @@ export class PythonPluginHost {
       if (inProject && event.project !== null && this.#opts.runInProject) {
         const spec: RuntimePluginSpec = {
           file: this.#opts.file, name: this.#opts.name, siteUrl: this.#opts.siteUrl, proxy: this.#opts.proxy ?? null, useSessionUuid: this.#opts.useSessionUuid,
+          generation: this.#generation,
         };
         // callbackTimeoutMs bounds the whole callback: past it the runtime call is abandoned and that runtime replaced.
         raw = await this.#opts.runInProject({ type: 'Project', id: event.project.id }, spec, transformOutbound(event), AbortSignal.timeout(this.#opts.callbackTimeoutMs));

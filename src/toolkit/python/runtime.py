@@ -349,11 +349,12 @@ class Runtime(object):
 
     def _plugin(self, spec):
         """The plugin module, imported in this runtime (so `import sgtk` is this
-        project's core); imported again when its file or the core changes.
+        project's core); imported again when its file, its generation (the
+        daemon loaded it again: `sgeventd plugin reload`) or the core changes.
         Module-level state is per runtime."""
         import sgeventd_plugins  # beside this file
 
-        stamp = (os.stat(spec["file"]).st_mtime, id(self.sgtk))
+        stamp = (os.stat(spec["file"]).st_mtime, spec.get("generation"), id(self.sgtk))
         cached = self.plugins.get(spec["name"])
         if cached is not None and cached[0] == stamp:
             return cached[1]

@@ -1,0 +1,108 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { request } from 'undici';
+import { daemonUrl, fetchStatus, requestReload } from '../../src/cli/daemon-api.ts';
+import { claimPidFile } from '../../src/cli/pidfile.ts';
+import { startStatusServer } from '../../src/cli/status-server.ts';
+import { makeHarness, addPlugin, waitFor, runDaemon, type Harness } from '../dispatch/harness.ts';
+
+/** A plugin that tags each new Shot with a value from a helper module in a subfolder, and fails while the tag is "fail". */
+function writeTaggedPlugin(h: Harness): (tag: string) => void {
+  const lib = join(h.plugins, 'lib');
+  mkdirSync(lib, { mode: 0o755 });
+  chmodSync(lib, 0o755);
+  const plugin = join(h.plugins, 'tagged.mjs');
+  writeFileSync(plugin, [
+    "import { appendFileSync } from 'node:fs';",
+    "import { TAG } from './lib/tag.mjs';",
+    'export function registerCallbacks(reg) {',
+    "  reg.registerCallback('sgeventd', 'sgeventd-key', (ctx) => {",
+    "    if (TAG === 'fail') throw new Error('the helper says fail');",
+    '    appendFileSync(process.env.SGEVENTD_TEST_RECORD, `tagged ${ctx.event.id} ${TAG}\\n`);',
+    '  }, { Shotgun_Shot_New: null });',
+    '}',
+    '',
+  ].join('\n'));
+  chmodSync(plugin, 0o644);
+  const helper = join(lib, 'tag.mjs');
+  return (tag) => {
+    writeFileSync(helper, `export const TAG = ${JSON.stringify(tag)};\n`);
+    chmodSync(helper, 0o644);
+  };
+}
+
+describe('sgeventd plugin reload', () => {
+  it('re-imports a plugin in the running daemon: changed helpers are picked up, a deactivated plugin replays, no event is lost', async () => {
+    const h = await makeHarness();
+    try {
+      const setTag = writeTaggedPlugin(h);
+      setTag('v1');
+      await addPlugin(h, 'recorder.mjs');
+      const config = h.config({ http: { enabled: true, port: 0 } });
+      const release = claimPidFile(config.daemon.pidFile);
+      const daemon = await runDaemon(config);
+      const http = await startStatusServer(daemon, config);
+      assert.ok(http);
+      const project = await h.sg.findOne('Project', [], ['id']);
+      assert.ok(project);
+      const newShot = async (code: string): Promise<number> => {
+        await h.sg.create('Shot', { code, project: { type: 'Project', id: project['id'] } });
+        const ev = await h.sg.findOne('EventLogEntry', [['event_type', 'is', 'Shotgun_Shot_New']], ['id'], { order: [{ field_name: 'id', direction: 'desc' }] });
+        return Number(ev?.['id']);
+      };
+      const tagOf = (id: number) => waitFor(`tagged to see event ${id}`, async () => (await h.records()).find((r) => r[0] === 'tagged' && r[1] === String(id))?.[2]);
+      const statusOf = async (name: string): Promise<string | undefined> => (await fetchStatus(config, http.url)).plugins.find((p) => p.name === name)?.status;
+      try {
+        const url = daemonUrl(config);
+        assert.equal(url, http.url);
+
+        const e1 = await newShot('r1');
+        assert.equal(await tagOf(e1), 'v1');
+        setTag('v2');
+        // The file watcher follows plugin files, not what they import.
+        const e2 = await newShot('r2');
+        assert.equal(await tagOf(e2), 'v1', 'a helper change alone does not reload');
+
+        assert.deepEqual(await requestReload(config, http.url, 'tagged'), ['tagged']);
+        const e3 = await newShot('r3');
+        assert.equal(await tagOf(e3), 'v2', 'the reloaded plugin imports the changed helper');
+
+        // A failing helper deactivates the plugin on its event (stopOnError);
+        // fixing the helper and reloading replays that event.
+        setTag('fail');
+        assert.deepEqual(await requestReload(config, http.url, 'tagged'), ['tagged']);
+        const e4 = await newShot('r4');
+        await waitFor('tagged to deactivate', async () => (await statusOf('tagged')) === 'deactivated' || undefined);
+        assert.equal(await statusOf('recorder'), 'running', 'the other plugin goes on');
+        setTag('v3');
+        assert.deepEqual(await requestReload(config, http.url), ['recorder', 'tagged'], 'no name reloads them all');
+        assert.equal(await tagOf(e4), 'v3', 'the failed event replays after the reload');
+        assert.equal(await statusOf('tagged'), 'running');
+
+        const taggedIds = new Set((await h.records()).filter((r) => r[0] === 'tagged').map((r) => Number(r[1])));
+        assert.deepEqual([e1, e2, e3, e4].filter((id) => !taggedIds.has(id)), [], 'every new Shot reached the plugin');
+        await waitFor('recorder to see the last event', async () => (await h.records()).some((r) => r[0] === 'recorder' && r[1] === String(e4)) || undefined);
+
+        await assert.rejects(requestReload(config, http.url, 'nope'), (err: Error & { code?: string }) => {
+          assert.equal(err.code, 'PLUGIN_UNKNOWN');
+          assert.match(err.message, /"nope".*known: recorder, tagged/);
+          return true;
+        });
+        const bare = await request(`${http.url}/api/plugins/reload`, { method: 'POST' });
+        assert.equal(bare.statusCode, 400, 'an action needs its x-sgeventd-action header');
+        await bare.body.dump();
+        const wrong = await request(`${http.url}/api/plugins/reload`, { method: 'POST', headers: { 'x-sgeventd-action': 'recycle' } });
+        assert.equal(wrong.statusCode, 400, 'the header names this action, not another');
+        await wrong.body.dump();
+      } finally {
+        await http.stop();
+        await daemon.stop();
+        release();
+      }
+    } finally {
+      await h.close();
+    }
+  });
+});
