@@ -1,7 +1,7 @@
 import { inspect } from 'node:util';
 import { Agent, type Dispatcher } from 'undici';
 import { Secret } from '../shared/secret.ts';
-import { atLeast, ensureSupport, serverCaps, type ServerCaps } from './caps.ts';
+import { serverCaps, type ServerCaps } from './caps.ts';
 import { ShotgunClientError, ShotgunTransportError } from './errors.ts';
 import {
   batchCalls,
@@ -16,7 +16,8 @@ import {
 import { readPages } from './read.ts';
 import { compileOptions } from './options.ts';
 import { RpcTransport } from './transport.ts';
-import { parseRecords, transformInbound, transformOutbound } from './values.ts';
+import { authParams, buildPayload, isPlainObject } from './payload.ts';
+import { parseRecords, transformInbound } from './values.ts';
 import {
   BatchResults,
   BoolResult,
@@ -55,22 +56,6 @@ interface Shared {
   caps: Promise<ServerCaps> | undefined;
   sessionToken: Secret | undefined;
   closed: boolean;
-}
-
-function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Date);
-}
-
-// Python's truthiness for the params of _build_payload: None, {} and [] are left out.
-function isFalsyParams(p: unknown): boolean {
-  if (p === null || p === undefined) return true;
-  if (Array.isArray(p)) return p.length === 0;
-  if (isPlainObject(p)) return Object.keys(p).length === 0;
-  return !p;
-}
-
-function records(list: unknown[]): unknown[] {
-  return parseRecords(list);
 }
 
 // Hands the shared state of a parent to the constructor of its view.
@@ -191,28 +176,6 @@ export class ShotgunClient {
     return serverCaps(await this.#rpc('info', null, { auth: false, retry: true }));
   }
 
-  // shotgun.py _auth_params.
-  #authParams(caps: ServerCaps): Record<string, unknown> {
-    const a = this.#shared.auth;
-    let params: Record<string, unknown>;
-    if (a.kind === 'user') {
-      params = { user_login: a.login, user_password: a.password.reveal() };
-    } else if (a.kind === 'script') {
-      params = { script_name: a.scriptName, script_key: a.scriptKey.reveal() };
-    } else {
-      ensureSupport(caps, [5, 3, 0], 'session token authentication');
-      params = { session_token: a.sessionToken.reveal() };
-      // Ask the site to refuse expired sessions (added after 5.4.3).
-      if (atLeast(caps.version, [5, 4, 4])) params['reject_if_expired'] = true;
-    }
-    if (this.#sessionUuid) params['session_uuid'] = this.#sessionUuid;
-    if (this.#sudoAsLogin) {
-      ensureSupport(caps, [5, 3, 12], 'sudo_as_login');
-      params['sudo_as_login'] = this.#sudoAsLogin;
-    }
-    return params;
-  }
-
   /**
    * One call: envelope `{method_name, params: [auth?, params?]}` as shotgun.py
    * _call_rpc/_build_payload, Dates out and in as _transform_outbound/_inbound;
@@ -221,10 +184,8 @@ export class ShotgunClient {
   async #rpc(method: string, params: unknown, o: { auth?: boolean; retry: boolean; first?: boolean }): Promise<unknown> {
     const s = this.#shared;
     if (s.closed) throw new ShotgunClientError('SG_CLIENT_CLOSED', 'the client is closed', { method });
-    const callParams: unknown[] = [];
-    if (o.auth !== false) callParams.push(this.#authParams(await this.#caps()));
-    if (!isFalsyParams(params)) callParams.push(transformOutbound(params));
-    const body = JSON.stringify({ method_name: method, params: callParams });
+    const auth = o.auth === false ? undefined : authParams(s.auth, await this.#caps(), this.#sessionUuid, this.#sudoAsLogin);
+    const body = buildPayload(method, auth, params);
     let raw: unknown;
     try {
       raw = await s.transport.call(method, body, o.retry);
@@ -261,7 +222,7 @@ export class ShotgunClient {
     const rows = await readPages(caps, params, limit, page, async (p) =>
       parseWire(ReadResults, await this.#rpc('read', p, { retry: true }), 'read'),
     );
-    return records(rows) as EntityRecord[];
+    return parseRecords(rows) as EntityRecord[];
   }
 
   /**
@@ -293,7 +254,7 @@ export class ShotgunClient {
   ): Promise<EntityRecord> {
     const params = createParams(entityType, data, returnFields);
     const record = await this.#rpc('create', params, { retry: false, first: true });
-    return parseWire(RecordBody, records([record])[0], 'create');
+    return parseWire(RecordBody, parseRecords([record])[0], 'create');
   }
 
   /**
@@ -314,7 +275,7 @@ export class ShotgunClient {
     if (!params) return { id: entityId, type: entityType };
     const record = await this.#rpc('update', params, { retry: false });
     // shotgun.py _parse_records(record)[0]: a list answer gives its first item.
-    return parseWire(RecordBody, records(Array.isArray(record) ? record : [record])[0], 'update');
+    return parseWire(RecordBody, parseRecords(Array.isArray(record) ? record : [record])[0], 'update');
   }
 
   /** Retires a record; true when it was retired (shotgun.py delete). */
@@ -345,7 +306,7 @@ export class ShotgunClient {
     const calls = batchCalls(requests);
     const results = await this.#rpc('batch', calls, { retry: false });
     if (!Array.isArray(results)) throw badResponse('batch', 'results is not a list');
-    return parseWire(BatchResults, records(results), 'batch');
+    return parseWire(BatchResults, parseRecords(results), 'batch');
   }
 
   /**
