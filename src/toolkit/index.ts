@@ -10,7 +10,8 @@ export type {
 export type { ToolkitPlatform } from './platform-paths.ts';
 export { RuntimePool } from './pool.ts';
 export type { RuntimePoolDeps, PoolSite, RuntimeStatus, RuntimePluginSpec } from './pool-types.ts';
-export { ProjectRuntime, RUNTIME_SCRIPT } from './runtime.ts';
+export { ProjectRuntime } from './runtime.ts';
+export { RUNTIME_SCRIPT } from './child.ts';
 export type { RuntimeLaunch, RuntimeState } from './runtime.ts';
 export type { ToolkitHandle, ProjectLike } from './handle.ts';
 export type { CallTarget, InitParams, InitResult, RuntimeInfo } from './protocol.ts';

@@ -1,16 +1,13 @@
-import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { describeError } from '../shared/errors.ts';
+import { signalRuntime, spawnRuntime } from './child.ts';
 import { initFailure, PythonError, RuntimeCrashed, ToolkitError } from './errors.ts';
 import { forwardLines, LineSplitter } from './lines.ts';
 import { silentLogger } from './log.ts';
 import type { ToolkitLogger } from './log.ts';
 import { InitResultSchema, ProgressSchema, ResponseSchema } from './protocol.ts';
 import type { InitParams, InitResult } from './protocol.ts';
-
-export const RUNTIME_SCRIPT = path.join(import.meta.dirname, 'python', 'runtime.py');
 
 export type RuntimeState = 'starting' | 'ready' | 'busy' | 'stopping' | 'dead';
 
@@ -97,18 +94,8 @@ export class ProjectRuntime {
   private constructor(launch: RuntimeLaunch) {
     this.launch = launch;
     this.#logger = launch.logger ?? silentLogger;
-    this.#child = spawn(launch.python, [launch.script ?? RUNTIME_SCRIPT], {
-      cwd: launch.cwd,
-      env: launch.env,
-      stdio: ['ignore', 'pipe', 'pipe', 'pipe', 'pipe'],
-      shell: false,
-      windowsHide: true,
-      // Its own process group, so a kill reaches what the call started (a
-      // folder-creation hook's children, an app launch) and a Ctrl-C in the
-      // daemon's terminal reaches only the daemon, which stops runtimes in order.
-      detached: process.platform !== 'win32',
-    });
-    const [, out, err, toPy, fromPy] = this.#child.stdio as [unknown, Readable, Readable, Writable, Readable];
+    const { child, stdout: out, stderr: err, toPy, fromPy } = spawnRuntime(launch);
+    this.#child = child;
     this.#toPy = toPy;
     this.#toPy.on('error', (e) => this.#logger.debug({ err: describeError(e), project: launch.label }, 'toolkit runtime pipe closed'));
     this.#forwardLog(out, 'stdout');
@@ -225,7 +212,7 @@ export class ProjectRuntime {
   async kill(): Promise<void> {
     if (this.#state !== 'dead') {
       if (this.#state !== 'stopping') this.#transition('stopping');
-      this.#signal('SIGKILL');
+      signalRuntime(this.#child, 'SIGKILL');
     }
     await this.#exited;
   }
@@ -245,7 +232,7 @@ export class ProjectRuntime {
       this.#logger.debug({ err: describeError(e), project: this.launch.label }, 'toolkit runtime: shutdown not sent');
     }
     for (const signal of [null, 'SIGTERM', 'SIGKILL'] as const) {
-      if (signal) this.#signal(signal);
+      if (signal) signalRuntime(this.#child, signal);
       if (await this.#waitExit(this.launch.stopTimeoutMs)) return;
     }
     await this.#exited;
@@ -358,21 +345,7 @@ export class ProjectRuntime {
       p.reject(err);
     }
     if (this.#state !== 'dead' && this.#state !== 'stopping') this.#transition('stopping');
-    this.#signal('SIGKILL');
-  }
-
-  /** Signals the runtime's whole process group (POSIX), or the runtime alone. */
-  #signal(signal: NodeJS.Signals): void {
-    const pid = this.#child.pid;
-    if (pid !== undefined && process.platform !== 'win32') {
-      try {
-        process.kill(-pid, signal);
-        return;
-      } catch {
-        // The group is gone already, or was never made: signal the child itself.
-      }
-    }
-    this.#child.kill(signal);
+    signalRuntime(this.#child, 'SIGKILL');
   }
 
   #onExit(code: number | null, signal: string | null): void {
