@@ -1,5 +1,5 @@
 import { request } from 'undici';
-import type { DaemonConfig } from '../config/index.ts';
+import { loadConfig, type DaemonConfig } from '../config/index.ts';
 import { statusDocumentSchema, type StatusDocument } from '../http/index.ts';
 import { SgeventdError } from '../shared/index.ts';
 import { runningPid } from './pidfile.ts';
@@ -24,44 +24,55 @@ export async function fetchStatus(config: DaemonConfig, url: string): Promise<St
   return statusDocumentSchema.parse(JSON.parse(body));
 }
 
-/** POST /api/toolkit/recycle on the running daemon. */
+/**
+ * POSTs an action route of the running daemon (`x-sgeventd-action: <action>`,
+ * no body) and returns the answer's `key`. A 404 carries the daemon's own
+ * coded message (unknown plugin or project); anything else unexpected is
+ * DAEMON_API_FAILED.
+ */
+async function postAction(config: DaemonConfig, url: string, route: string, action: string, query: Record<string, string | undefined>, key: string, timeoutMs: number): Promise<unknown> {
+  const q = new URLSearchParams(Object.entries(query).filter((e): e is [string, string] => e[1] !== undefined)).toString();
+  const res = await request(`${url}${route}${q ? `?${q}` : ''}`, {
+    method: 'POST',
+    headers: headers(config, { 'x-sgeventd-action': action }),
+    headersTimeout: timeoutMs,
+    bodyTimeout: timeoutMs,
+  });
+  let body: Record<string, unknown> = {};
+  try {
+    body = JSON.parse(await res.body.text()) as Record<string, unknown>;
+  } catch {
+    // Not JSON: reported below by status.
+  }
+  if (res.statusCode === 404 && typeof body['code'] === 'string' && typeof body['error'] === 'string') {
+    throw new SgeventdError(body['code'], body['error'], { details: query });
+  }
+  if (res.statusCode !== 200 || !(key in body)) {
+    const code = typeof body['code'] === 'string' ? body['code'] : 'no code';
+    throw new SgeventdError('DAEMON_API_FAILED', `${action} answered ${res.statusCode} (${code})`, { details: { status: res.statusCode } });
+  }
+  return body[key];
+}
+
+/** POST /api/toolkit/recycle on the running daemon; returns how many runtimes were recycled. */
 export async function requestRecycle(config: DaemonConfig, url: string, project?: string): Promise<number> {
-  const q = project === undefined ? '' : `?project=${encodeURIComponent(project)}`;
-  const res = await request(`${url}/api/toolkit/recycle${q}`, {
-    method: 'POST',
-    headers: headers(config, { 'x-sgeventd-action': 'recycle' }),
-    headersTimeout: 30_000,
-    bodyTimeout: 30_000,
-  });
-  const body = JSON.parse(await res.body.text()) as { recycled?: unknown; code?: unknown; error?: unknown };
-  if (res.statusCode === 404 && typeof body.code === 'string' && typeof body.error === 'string') {
-    throw new SgeventdError(body.code, body.error, { details: { project } });
-  }
-  if (res.statusCode !== 200 || typeof body.recycled !== 'number') {
-    throw new SgeventdError('DAEMON_API_FAILED', `recycle answered ${res.statusCode} (${typeof body.code === 'string' ? body.code : 'no code'})`, { details: { status: res.statusCode } });
-  }
-  return body.recycled;
+  return Number(await postAction(config, url, '/api/toolkit/recycle', 'recycle', { project }, 'recycled', 30_000));
 }
 
-/** POST /api/plugins/reload on the running daemon; returns the names reloaded. */
+/** POST /api/plugins/reload on the running daemon (a reload waits for in-flight callbacks); returns the names reloaded. */
 export async function requestReload(config: DaemonConfig, url: string, plugin?: string): Promise<string[]> {
-  const q = plugin === undefined ? '' : `?plugin=${encodeURIComponent(plugin)}`;
-  const res = await request(`${url}/api/plugins/reload${q}`, {
-    method: 'POST',
-    headers: headers(config, { 'x-sgeventd-action': 'reload' }),
-    headersTimeout: 120_000,
-    bodyTimeout: 120_000,
-  });
-  const body = JSON.parse(await res.body.text()) as { reloaded?: unknown; code?: unknown; error?: unknown };
-  if (res.statusCode === 404 && typeof body.code === 'string' && typeof body.error === 'string') {
-    throw new SgeventdError(body.code, body.error, { details: { plugin } });
-  }
-  if (res.statusCode !== 200 || !Array.isArray(body.reloaded)) {
-    throw new SgeventdError('DAEMON_API_FAILED', `reload answered ${res.statusCode} (${typeof body.code === 'string' ? body.code : 'no code'})`, { details: { status: res.statusCode } });
-  }
-  return body.reloaded.map(String);
+  const reloaded = await postAction(config, url, '/api/plugins/reload', 'reload', { plugin }, 'reloaded', 120_000);
+  return Array.isArray(reloaded) ? reloaded.map(String) : [];
 }
 
-export function noDaemon(config: DaemonConfig): SgeventdError {
+/** The config at `configPath` and its running daemon's status server URL; DAEMON_NOT_RUNNING without one. */
+export async function runningDaemon(configPath: string): Promise<{ config: DaemonConfig; url: string }> {
+  const config = await loadConfig(configPath);
+  const url = daemonUrl(config);
+  if (url === null) throw noDaemon(config);
+  return { config, url };
+}
+
+function noDaemon(config: DaemonConfig): SgeventdError {
   return new SgeventdError('DAEMON_NOT_RUNNING', `no running sgeventd with a status server for ${config.source} (pid file ${config.daemon.pidFile})`);
 }

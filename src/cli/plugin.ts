@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { loadConfig } from '../config/index.ts';
 import { SgeventdError } from '../shared/index.ts';
 import { matchPluginIds, openSqliteState } from '../state/index.ts';
-import { daemonUrl, noDaemon, requestReload } from './daemon-api.ts';
+import { requestReload, runningDaemon } from './daemon-api.ts';
 
 async function setActive(configPath: string, name: string, active: boolean): Promise<string[]> {
   const config = await loadConfig(configPath);
@@ -31,9 +31,7 @@ export function registerPluginCommand(program: Command): void {
     .description('re-import a plugin (default: all) in the running daemon: picks up changed helper modules; a deactivated plugin resumes at its cursor')
     .requiredOption('-c, --config <file>', 'sgeventd.yaml or shotgunEventDaemon.conf')
     .action(async (name: string | undefined, opts: { config: string }) => {
-      const config = await loadConfig(opts.config);
-      const url = daemonUrl(config);
-      if (url === null) throw noDaemon(config);
+      const { config, url } = await runningDaemon(opts.config);
       const names = await requestReload(config, url, name);
       process.stdout.write(names.length === 0 ? 'nothing to reload\n' : `${names.map((n) => `reloaded ${n}`).join('\n')}\n`);
     });

@@ -7,7 +7,7 @@ import { SgeventdError } from '../shared/index.ts';
 import { formatResolution, resolveProject, siteLookup } from '../toolkit/index.ts';
 import type { Resolution, RuntimePoolOptions } from '../toolkit/index.ts';
 import { siteClient } from './site-client.ts';
-import { daemonUrl, fetchStatus, noDaemon, requestRecycle } from './daemon-api.ts';
+import { fetchStatus, requestRecycle, runningDaemon } from './daemon-api.ts';
 
 // The compiled config section is the pool's options as is.
 const _fits = (t: ToolkitConfig): RuntimePoolOptions => t;
@@ -59,9 +59,7 @@ export function registerToolkitCommand(program: Command): void {
     .requiredOption('-c, --config <file>', 'sgeventd.yaml or shotgunEventDaemon.conf')
     .option('--json', 'print JSON')
     .action(async (opts: { config: string; json?: boolean }) => {
-      const config = await loadConfig(opts.config);
-      const url = daemonUrl(config);
-      if (url === null) throw noDaemon(config);
+      const { config, url } = await runningDaemon(opts.config);
       const runtimes = (await fetchStatus(config, url)).runtimes;
       if (opts.json) {
         process.stdout.write(`${JSON.stringify(runtimes, null, 2)}\n`);
@@ -78,9 +76,7 @@ export function registerToolkitCommand(program: Command): void {
     .requiredOption('-c, --config <file>', 'sgeventd.yaml or shotgunEventDaemon.conf')
     .argument('[project]', 'project id or tank_name (default: all)')
     .action(async (project: string | undefined, opts: { config: string }) => {
-      const config = await loadConfig(opts.config);
-      const url = daemonUrl(config);
-      if (url === null) throw noDaemon(config);
+      const { config, url } = await runningDaemon(opts.config);
       const n = await requestRecycle(config, url, project);
       process.stdout.write(`recycled ${n} runtime(s)\n`);
     });

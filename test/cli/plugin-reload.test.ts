@@ -3,9 +3,12 @@ import assert from 'node:assert/strict';
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { request } from 'undici';
+import { stringify } from 'yaml';
+import { loadConfig } from '../../src/config/index.ts';
 import { daemonUrl, fetchStatus, requestReload } from '../../src/cli/daemon-api.ts';
 import { claimPidFile } from '../../src/cli/pidfile.ts';
 import { startStatusServer } from '../../src/cli/status-server.ts';
+import { runCli } from './run-cli.ts';
 import { makeHarness, addPlugin, waitFor, runDaemon, type Harness } from '../dispatch/harness.ts';
 
 /** A plugin that tags each new Shot with a value from a helper module in a subfolder, and fails while the tag is "fail". */
@@ -40,7 +43,15 @@ describe('sgeventd plugin reload', () => {
       const setTag = writeTaggedPlugin(h);
       setTag('v1');
       await addPlugin(h, 'recorder.mjs');
-      const config = h.config({ http: { enabled: true, port: 0 } });
+      const file = join(h.dir, 'sgeventd.yaml');
+      writeFileSync(file, stringify({
+        site: { url: h.site.url, script: { name: 'sgeventd', key: 'sgeventd-key' } },
+        daemon: { state: join(h.dir, 'state.db'), pidFile: join(h.dir, 'sgeventd.pid'), fetchIntervalMs: 50, stateFlushMs: 50 },
+        plugins: [{ path: h.plugins }],
+        logging: { dir: join(h.dir, 'logs'), level: 'warn' },
+        http: { port: 0 },
+      }));
+      const config = await loadConfig(file);
       const release = claimPidFile(config.daemon.pidFile);
       const daemon = await runDaemon(config);
       const http = await startStatusServer(daemon, config);
@@ -65,7 +76,9 @@ describe('sgeventd plugin reload', () => {
         const e2 = await newShot('r2');
         assert.equal(await tagOf(e2), 'v1', 'a helper change alone does not reload');
 
-        assert.deepEqual(await requestReload(config, http.url, 'tagged'), ['tagged']);
+        const cli = await runCli(['plugin', 'reload', 'tagged', '-c', file], process.env);
+        assert.equal(cli.code, 0, cli.stderr);
+        assert.equal(cli.stdout, 'reloaded tagged\n');
         const e3 = await newShot('r3');
         assert.equal(await tagOf(e3), 'v2', 'the reloaded plugin imports the changed helper');
 
@@ -101,6 +114,9 @@ describe('sgeventd plugin reload', () => {
         await daemon.stop();
         release();
       }
+      const after = await runCli(['plugin', 'reload', '-c', file], process.env);
+      assert.equal(after.errorCode, 'DAEMON_NOT_RUNNING', 'without a running daemon there is nothing to reload');
+      assert.notEqual(after.code, 0);
     } finally {
       await h.close();
     }
