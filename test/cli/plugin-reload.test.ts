@@ -3,12 +3,12 @@ import assert from 'node:assert/strict';
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { request } from 'undici';
-import { stringify } from 'yaml';
 import { loadConfig } from '../../src/config/index.ts';
 import { daemonUrl, fetchStatus, requestReload } from '../../src/cli/daemon-api.ts';
 import { claimPidFile } from '../../src/cli/pidfile.ts';
 import { startStatusServer } from '../../src/cli/status-server.ts';
 import { runCli } from './run-cli.ts';
+import { writeYaml } from '../dispatch/child.ts';
 import { makeHarness, addPlugin, waitFor, runDaemon, type Harness } from '../dispatch/harness.ts';
 
 /** A plugin that tags each new Shot with a value from a helper module in a subfolder, and fails while the tag is "fail". */
@@ -43,14 +43,8 @@ describe('sgeventd plugin reload', () => {
       const setTag = writeTaggedPlugin(h);
       setTag('v1');
       await addPlugin(h, 'recorder.mjs');
-      const file = join(h.dir, 'sgeventd.yaml');
-      writeFileSync(file, stringify({
-        site: { url: h.site.url, script: { name: 'sgeventd', key: 'sgeventd-key' } },
-        daemon: { state: join(h.dir, 'state.db'), pidFile: join(h.dir, 'sgeventd.pid'), fetchIntervalMs: 50, stateFlushMs: 50 },
-        plugins: [{ path: h.plugins }],
-        logging: { dir: join(h.dir, 'logs'), level: 'warn' },
-        http: { port: 0 },
-      }));
+      process.env['SGEVENTD_TEST_KEY'] = 'sgeventd-key';
+      const file = await writeYaml(h, { stateFlushMs: 50 }, {}, { http: { port: 0 } });
       const config = await loadConfig(file);
       const release = claimPidFile(config.daemon.pidFile);
       const daemon = await runDaemon(config);

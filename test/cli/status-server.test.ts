@@ -1,15 +1,14 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { request } from 'undici';
-import { stringify } from 'yaml';
 import { loadConfig } from '../../src/config/index.ts';
 import { collectStatus } from '../../src/cli/status.ts';
 import { daemonUrl, fetchStatus, requestRecycle } from '../../src/cli/daemon-api.ts';
 import { claimPidFile } from '../../src/cli/pidfile.ts';
 import { startStatusServer } from '../../src/cli/status-server.ts';
 import { writeConfig } from '../fixtures/toolkit/fake-cores.ts';
+import { writeYaml } from '../dispatch/child.ts';
 import { makeHarness, addPlugin, waitFor, runDaemon } from '../dispatch/harness.ts';
 
 describe('a running daemon, seen through its status server', () => {
@@ -25,14 +24,8 @@ describe('a running daemon, seen through its status server', () => {
       await h.sg.update('PipelineConfiguration', Number(pc['id']), { linux_path: cfgPath, plugin_ids: null, descriptor: null });
       await addPlugin(h, 'tk_probe.mjs');
       await addPlugin(h, 'recorder.mjs');
-      const file = join(h.dir, 'sgeventd.yaml');
-      writeFileSync(file, stringify({
-        site: { url: h.site.url, script: { name: 'sgeventd', key: 'sgeventd-key' } },
-        daemon: { state: join(h.dir, 'state.db'), pidFile: join(h.dir, 'sgeventd.pid'), fetchIntervalMs: 50, stateFlushMs: 50 },
-        plugins: [{ path: h.plugins }],
-        logging: { dir: join(h.dir, 'logs'), level: 'warn' },
-        http: { port: 0, token: 'a-status-token-123' },
-      }));
+      process.env['SGEVENTD_TEST_KEY'] = 'sgeventd-key';
+      const file = await writeYaml(h, { stateFlushMs: 50 }, {}, { http: { port: 0, token: 'a-status-token-123' } });
       const config = await loadConfig(file);
       const release = claimPidFile(config.daemon.pidFile);
       const daemon = await runDaemon(config);
