@@ -112,7 +112,7 @@ export class Daemon {
       },
       onFailure: (f) => this.#alert(f),
       handleRequest: toolkitRequestHandler(() => this.pool),
-      runInProject: (project, plugin, event, signal) => this.pool.pluginProcess(project, plugin, event, signal),
+      runInProject: (project, plugin, events, signal, onStep) => this.pool.pluginProcess(project, plugin, events, signal, onStep),
     });
     this.#pcWatch = new PipelineConfigurationWatch(this.#log, this.logger, (projectId) => {
       this.#pool?.recycle(projectId ?? undefined);

@@ -99,14 +99,15 @@ export class RuntimePool {
   }
 
   /**
-   * Runs a shotgunEvents plugin that declares `SGEVENTD_TOOLKIT = True` for
-   * one event inside the project's runtime, where `import sgtk` is that
-   * project's core. The plugin is imported there on first use and again when
-   * its file changes; its module-level state is per runtime.
+   * Runs a shotgunEvents plugin that declares `SGEVENTD_TOOLKIT = True` on
+   * events of one project inside that project's runtime, where `import sgtk`
+   * is its core: each finished event comes back as a step (`onStep`). The
+   * plugin is imported there on first use and again when it is loaded anew;
+   * its module-level state is per runtime.
    */
-  pluginProcess(project: ProjectLike, plugin: RuntimePluginSpec, event: unknown, signal?: AbortSignal): Promise<unknown> {
+  pluginProcess(project: ProjectLike, plugin: RuntimePluginSpec, events: unknown[], signal?: AbortSignal, onStep?: (step: unknown) => void): Promise<unknown> {
     const ref: ProjectRef = typeof project === 'number' ? { id: project } : { id: project.id, tankName: project.tank_name ?? undefined, name: project.name ?? undefined };
-    return this.#request(ref, 'plugin_process', { plugin, event }, false, signal);
+    return this.#request(ref, 'plugin_process_batch', { plugin, events, budgetMs: 50 }, false, signal, onStep);
   }
 
   /** How a project resolves (for `sgeventd toolkit resolve`); uses the cache. */
@@ -180,14 +181,14 @@ export class RuntimePool {
     return this.#closed;
   }
 
-  async #request(ref: ProjectRef, method: string, params: Record<string, unknown>, needsEngine: boolean, signal?: AbortSignal): Promise<unknown> {
+  async #request(ref: ProjectRef, method: string, params: Record<string, unknown>, needsEngine: boolean, signal?: AbortSignal, onProgress?: (step: unknown) => void): Promise<unknown> {
     if (this.#closed) throw new ToolkitError('TK_POOL_CLOSED', 'the toolkit pool is closed', { details: { project: ref.id } });
     const { runnable: res } = await this.#resolve(ref);
     const full = { ...params, configPath: res.configPath, corePython: res.corePython };
     for (let attempt = 0; ; attempt += 1) {
       const rt = await this.#acquire(res, needsEngine);
       try {
-        return await rt.request(method, full, this.options.callTimeoutMs, signal);
+        return await rt.request(method, full, this.options.callTimeoutMs, signal, onProgress);
       } catch (e) {
         // A call that never reached a runtime that died may go to its replacement, once.
         const notSent = e instanceof ToolkitError && e.details.sent === false && (e.code === 'TK_RUNTIME_CRASHED' || e.code === 'TK_RUNTIME_CLOSED');

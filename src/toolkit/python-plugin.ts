@@ -27,6 +27,14 @@ const LoadSchema = z.object({
   shotgunApi3Error: z.string().nullable(),
 });
 
+/**
+ * Sends events of one project to that project's runtime (`plugin_process_batch`):
+ * each finished event comes back through `onStep`; the signal abandons the call.
+ */
+export type RunInProject = (
+  project: { type: 'Project'; id: number }, plugin: RuntimePluginSpec, events: unknown[], signal: AbortSignal, onStep: (step: unknown) => void,
+) => Promise<unknown>;
+
 export interface PythonPluginOptions {
   file: string;
   name: string;
@@ -43,7 +51,7 @@ export interface PythonPluginOptions {
    * declares `SGEVENTD_TOOLKIT = True`. Events without a project stay in the
    * plugin's own process, without Toolkit.
    */
-  runInProject?: ((project: { type: 'Project'; id: number }, plugin: RuntimePluginSpec, event: unknown, signal: AbortSignal) => Promise<unknown>) | undefined;
+  runInProject?: RunInProject | undefined;
 }
 
 export type PythonLoadResult =
@@ -129,49 +137,33 @@ export class PythonPluginHost {
     return this.#callbacks.some((cb) => canProcess(cb.matchEvents, event));
   }
 
-  async process(event: EventLogEntry, _options: { attempt: number; replay: boolean }): Promise<ProcessResult> {
-    const loaded = this.#loaded;
-    const inProject = loaded?.ok === true && loaded.usesToolkit && event.project !== null && this.#opts.runInProject !== undefined;
-    let raw: unknown;
-    try {
-      if (inProject && event.project !== null && this.#opts.runInProject) {
-        const spec: RuntimePluginSpec = {
-          file: this.#opts.file, name: this.#opts.name, siteUrl: this.#opts.siteUrl, proxy: this.#opts.proxy ?? null, useSessionUuid: this.#opts.useSessionUuid,
-          generation: this.#generation,
-        };
-        // callbackTimeoutMs bounds the whole callback: past it the runtime call is abandoned and that runtime replaced.
-        raw = await this.#opts.runInProject({ type: 'Project', id: event.project.id }, spec, transformOutbound(event), AbortSignal.timeout(this.#opts.callbackTimeoutMs));
-      } else {
-        if (this.#runtime === null || this.#runtime.state === 'dead') {
-          const reloaded = await this.load();
-          if (!reloaded.ok) return { outcome: 'deactivate', callback: null, error: reloaded.error, results: [], failures: [] };
-        }
-        const runtime = this.#runtime;
-        if (runtime === null) throw new ToolkitError('TK_RUNTIME_CLOSED', `Python plugin ${this.name} is not running`);
-        raw = await runtime.request('plugin_process', { event: transformOutbound(event) });
-      }
-    } catch (err) {
-      // A timeout or crash of the plugin's own process ends it; the next event starts a fresh one.
-      if (!inProject) await this.#stopRuntime();
-      return this.#failed(event, err);
-    }
-    return this.#toResult(event, raw);
+  async process(event: EventLogEntry, options: { attempt: number; replay: boolean }): Promise<ProcessResult> {
+    return (await this.processBatch([event], options))[0] ?? this.#failed(event, new ToolkitError('TK_PROTOCOL', `Python plugin ${this.name} reported no result`));
   }
 
   /**
-   * Several events in one call to the plugin's process, which reports each
-   * finished event as a step (nothing that finished is lost if the process
-   * dies) and stops after an event that is not a clean ok or after 50 ms.
-   * `callbackTimeoutMs` bounds each event. Plugins that run in their
-   * project's Toolkit runtime take one event at a time.
+   * Several events in one call, which reports each finished event as a step
+   * (nothing that finished is lost if the process dies) and stops after an
+   * event that is not a clean ok or after 50 ms; `callbackTimeoutMs` bounds
+   * each event. A plugin that declares `SGEVENTD_TOOLKIT = True` sends the
+   * leading events of one project to that project's runtime; events without
+   * a project, and every event of other plugins, go to its own process.
+   * Returns results for a prefix of `events`; the lane offers the rest again.
    */
-  async processBatch(events: readonly EventLogEntry[], options: { attempt: number; replay: boolean }): Promise<ProcessResult[]> {
+  async processBatch(events: readonly EventLogEntry[], _options: { attempt: number; replay: boolean }): Promise<ProcessResult[]> {
     const first = events[0];
     if (first === undefined) return [];
     const loaded = this.#loaded;
-    if ((loaded?.ok === true && loaded.usesToolkit && this.#opts.runInProject !== undefined) || events.length === 1) {
-      return [await this.process(first, options)];
-    }
+    const runInProject = loaded?.ok === true && loaded.usesToolkit ? this.#opts.runInProject : undefined;
+    const where = (e: EventLogEntry): number | null => (runInProject === undefined ? null : (e.project?.id ?? null));
+    const project = where(first);
+    let n = 1;
+    while (n < events.length && where(events[n] as EventLogEntry) === project) n += 1;
+    const run = events.slice(0, n);
+    return project === null || runInProject === undefined ? this.#inOwnProcess(run) : this.#inProjectRuntime(runInProject, project, run);
+  }
+
+  async #inOwnProcess(events: readonly EventLogEntry[]): Promise<ProcessResult[]> {
     if (this.#runtime === null || this.#runtime.state === 'dead') {
       const reloaded = await this.load();
       if (!reloaded.ok) return [{ outcome: 'deactivate', callback: null, error: reloaded.error, results: [], failures: [] }];
@@ -187,6 +179,38 @@ export class PythonPluginHost {
       await this.#stopRuntime();
       failure = err;
     }
+    return this.#collect(events, steps, failure);
+  }
+
+  async #inProjectRuntime(runInProject: RunInProject, project: number, events: readonly EventLogEntry[]): Promise<ProcessResult[]> {
+    const spec: RuntimePluginSpec = {
+      file: this.#opts.file, name: this.#opts.name, siteUrl: this.#opts.siteUrl, proxy: this.#opts.proxy ?? null, useSessionUuid: this.#opts.useSessionUuid,
+      generation: this.#generation,
+    };
+    // callbackTimeoutMs bounds each event: every finished event re-arms the
+    // timer; past it the runtime call is abandoned and that runtime replaced.
+    const abort = new AbortController();
+    const timeoutMs = this.#opts.callbackTimeoutMs;
+    const fire = (): void => abort.abort(new ToolkitError('TK_CALL_TIMEOUT', `Python plugin ${this.name} ran past callbackTimeoutMs (${timeoutMs} ms) in project ${project}`, { details: { project, timeoutMs } }));
+    let timer = setTimeout(fire, timeoutMs);
+    const steps: unknown[] = [];
+    let failure: unknown = null;
+    try {
+      await runInProject({ type: 'Project', id: project }, spec, events.map((e) => transformOutbound(e)), abort.signal, (step) => {
+        steps.push(step);
+        clearTimeout(timer);
+        timer = setTimeout(fire, timeoutMs);
+      });
+    } catch (err) {
+      failure = abort.signal.aborted ? abort.signal.reason : err;
+    } finally {
+      clearTimeout(timer);
+    }
+    return this.#collect(events, steps, failure);
+  }
+
+  /** Results for the events that finished, then the failure (if any) on the event it was in. */
+  #collect(events: readonly EventLogEntry[], steps: readonly unknown[], failure: unknown): ProcessResult[] {
     const out: ProcessResult[] = [];
     for (const [i, step] of steps.entries()) {
       const event = events[i];

@@ -93,6 +93,54 @@ describe('plugins get Toolkit', () => {
     }
   });
 
+  it('sends an SGEVENTD_TOOLKIT Python plugin its events in per-project batches: in order, once each, a hang cut off on its own event', async () => {
+    const h = await makeHarness();
+    try {
+      const [aId, bId] = await twoProjectsOnTwoCores(h);
+      await addPlugin(h, 'tk_batch.py');
+      const daemon = await runDaemon(h.config({ plugins: { callbackTimeoutMs: 4000 } }));
+      try {
+        // One bulk edit: 300 description changes on two shots of two projects, in runs of 1 to 7 per project.
+        const actor = h.site.auth.authenticate({ script_name: 'sgeventd', script_key: 'sgeventd-key' });
+        const expected: Array<[number, number, string]> = [];
+        h.site.store.db.transaction(() => {
+          const shots = new Map([aId, bId].map((p) => [p, h.site.writer.create(actor, 'Shot', [{ field_name: 'code', value: `batch${p}` }, { field_name: 'project', value: { type: 'Project', id: p } }]).id]));
+          for (let i = 0, run = 0; i < 300; run += 1) {
+            const project = run % 2 === 0 ? aId : bId;
+            for (let k = 0; k < 1 + (run % 7) && i < 300; k += 1, i += 1) {
+              h.site.writer.update(actor, 'Shot', shots.get(project) ?? 0, [{ field_name: 'description', value: `d${i}` }]);
+              expected.push([h.site.store.lastEventId(), project, `d${i}`]);
+            }
+          }
+        })();
+        const recs = await waitFor('300 records', async () => {
+          const r = (await h.records()).filter((x) => x[0] === 'tkb');
+          return r.length >= 300 ? r : undefined;
+        }, 60_000);
+        assert.deepEqual(recs.map((r) => [Number(r[1]), Number(r[2]), r[4]]), expected, 'every event once, in the order read, with its project');
+        const pids = (project: number): Set<string> => new Set(recs.filter((r) => Number(r[2]) === project).map((r) => r[3] ?? ''));
+        assert.equal(pids(aId).size, 1, 'one warm runtime for project A');
+        assert.equal(pids(bId).size, 1, 'one warm runtime for project B');
+        assert.notDeepEqual([...pids(aId)], [...pids(bId)]);
+
+        // Three changes in one project, likely read in one batch: the one before the hang is kept, the hang deactivates the plugin on its own event.
+        const shot = await h.sg.findOne('Shot', [['code', 'is', `batch${aId}`]], ['id']);
+        assert.ok(shot);
+        for (const value of ['x1', 'hang', 'x2']) await h.sg.update('Shot', Number(shot['id']), { description: value });
+        const plugin = await waitFor('the plugin to deactivate', () => daemon.status().plugins.find((p) => p.name === 'tk_batch' && p.status === 'deactivated'), 30_000);
+        const after = (await h.records()).filter((x) => x[0] === 'tkb').slice(300).map((r) => r[4]);
+        assert.deepEqual(after, ['x1'], 'the event before the hang finished and counts; nothing after it ran');
+        const x1 = Number((await h.records()).filter((x) => x[0] === 'tkb').at(-1)?.[1]);
+        assert.equal(plugin.lastEventId, x1, 'the cursor stays on the event before the hang, which replays after a fix');
+        assert.match(String(plugin.lastError), /callbackTimeoutMs|PLUGIN_CALLBACK_TIMEOUT/);
+      } finally {
+        await daemon.stop();
+      }
+    } finally {
+      await h.close();
+    }
+  });
+
   it('recycles a project\'s runtime when its PipelineConfiguration record changes', async () => {
     const h = await makeHarness();
     try {

@@ -1,14 +1,13 @@
 """One shotgunEvents-style Python plugin in its own process.
 
 JSON lines on fd 3 (requests) and fd 4 (answers), as the project runtime;
-stdout and stderr are the plugin's log. Methods: init, plugin_load, plugin_process,
+stdout and stderr are the plugin's log. Methods: init, plugin_load,
 plugin_process_batch, ping, shutdown. Standard library only.
 """
 
 import logging
 import os
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -41,26 +40,11 @@ class PluginProcess(object):
         described["shotgunApi3Error"] = make.error
         return described
 
-    def m_plugin_process(self, params):
-        if self.plugin is None:
-            raise RpcError("TK_NOT_INITIALIZED", "plugin_load first")
-        return self.plugin.process(params["event"], params.get("only"))
-
     def m_plugin_process_batch(self, params):
-        """Events in order, each reported as a step when done (so a killed process
-        loses nothing that finished). Stops after an event that is not a clean ok,
-        or once budgetMs has passed."""
+        """Events in order, each reported as a step when done; see sgeventd_plugins.process_batch."""
         if self.plugin is None:
             raise RpcError("TK_NOT_INITIALIZED", "plugin_load first")
-        deadline = time.time() + float(params.get("budgetMs") or 50) / 1000.0
-        done = 0
-        for raw in params["events"]:
-            result = self.plugin.process(raw)
-            self.sgeventd_progress(result)
-            done += 1
-            if result["outcome"] != "ok" or result["failures"] or time.time() >= deadline:
-                break
-        return {"events": done}
+        return {"events": sgeventd_plugins.process_batch(self.plugin, params["events"], params.get("budgetMs"), self.sgeventd_progress)}
 
     def m_ping(self, params):
         return {"pid": os.getpid()}

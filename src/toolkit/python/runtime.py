@@ -370,9 +370,14 @@ class Runtime(object):
         self.plugins[spec["name"]] = (stamp, plugin)
         return plugin
 
-    def m_plugin_process(self, params):
+    def m_plugin_process_batch(self, params):
+        """Events of this project in order, each reported as a step when done
+        (see sgeventd_plugins.process_batch)."""
+        import sgeventd_plugins  # beside this file
+
         self._project(params)  # the right core (and tk) for this project first
-        return self._plugin(params["plugin"]).process(params["event"])
+        plugin = self._plugin(params["plugin"])
+        return {"events": sgeventd_plugins.process_batch(plugin, params["events"], params.get("budgetMs"), self.sgeventd_progress)}
 
     def m_prepare(self, params):
         """Bootstrap mode: ToolkitManager.prepare_engine, in a short-lived process on the bootstrap core."""

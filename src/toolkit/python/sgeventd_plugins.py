@@ -242,3 +242,19 @@ class Plugin(object):
                     return {"outcome": "deactivate", "callback": cb.name, "error": error, "results": results, "failures": failures}
                 failures.append({"callback": cb.name, "error": error})
         return {"outcome": "ok", "results": results, "failures": failures}
+
+
+def process_batch(plugin, events, budget_ms, progress):
+    """Events in order through plugin.process, each result reported with
+    progress() as soon as it is done (so a killed process loses nothing that
+    finished). Stops after an event that is not a clean ok, or once budget_ms
+    has passed. Returns how many events were processed."""
+    deadline = time.time() + float(budget_ms or 50) / 1000.0
+    done = 0
+    for raw in events:
+        result = plugin.process(raw)
+        progress(result)
+        done += 1
+        if result["outcome"] != "ok" or result["failures"] or time.time() >= deadline:
+            break
+    return done
