@@ -1,16 +1,21 @@
 import type { Command } from 'commander';
 import { loadConfig } from '../config/index.ts';
 import { SgeventdError } from '../shared/index.ts';
-import { matchPluginIds, openSqliteState } from '../state/index.ts';
+import { matchPluginIds, openSqliteState, type SqliteStateStore } from '../state/index.ts';
 import { requestReload, runningDaemon } from './daemon-api.ts';
 
-async function setActive(configPath: string, name: string, active: boolean): Promise<string[]> {
+/** Applies `change` to every stored plugin that `name` means; PLUGIN_UNKNOWN when none. Returns their ids. */
+async function setFlags(configPath: string, name: string, change: (store: SqliteStateStore, id: string) => Promise<void>): Promise<string[]> {
   const config = await loadConfig(configPath);
   const store = await openSqliteState(config.daemon.state);
   try {
-    const ids = matchPluginIds((await store.loadPlugins()).map((p) => p.id), name);
-    if (ids.length === 0) throw new SgeventdError('PLUGIN_UNKNOWN', `no plugin named ${JSON.stringify(name)} in ${config.daemon.state}`, { details: { name } });
-    for (const id of ids) await store.setPluginActive(id, active);
+    const known = (await store.loadPlugins()).map((p) => p.id);
+    const ids = matchPluginIds(known, name);
+    if (ids.length === 0) {
+      const names = known.map((id) => id.split(/[\\/]/).at(-1)).join(', ') || 'none';
+      throw new SgeventdError('PLUGIN_UNKNOWN', `no plugin named ${JSON.stringify(name)} in ${config.daemon.state} (known: ${names})`, { details: { name } });
+    }
+    for (const id of ids) await change(store, id);
     return ids;
   } finally {
     await store.close();
@@ -21,10 +26,21 @@ export function registerPluginCommand(program: Command): void {
   const plugin = program.command('plugin').description('manage plugins');
   plugin
     .command('enable <name>')
-    .description('reactivate a plugin deactivated by an error; it replays from its cursor')
+    .description('bring back a plugin deactivated by an error or paused by `disable`; it resumes at its cursor (a running daemon follows within 2 s)')
     .requiredOption('-c, --config <file>', 'sgeventd.yaml or shotgunEventDaemon.conf')
     .action(async (name: string, opts: { config: string }) => {
-      for (const id of await setActive(opts.config, name, true)) process.stdout.write(`enabled ${id}\n`);
+      const ids = await setFlags(opts.config, name, async (store, id) => {
+        await store.setPluginPaused(id, false);
+        await store.setPluginActive(id, true);
+      });
+      for (const id of ids) process.stdout.write(`enabled ${id}\n`);
+    });
+  plugin
+    .command('disable <name>')
+    .description('pause a plugin until `enable`, across restarts: its thread stops after the event in hand, its cursor stays (a running daemon follows within 2 s)')
+    .requiredOption('-c, --config <file>', 'sgeventd.yaml or shotgunEventDaemon.conf')
+    .action(async (name: string, opts: { config: string }) => {
+      for (const id of await setFlags(opts.config, name, (store, id) => store.setPluginPaused(id, true))) process.stdout.write(`disabled ${id}\n`);
     });
   plugin
     .command('reload [name]')

@@ -10,6 +10,8 @@ import { daemonUrl, fetchStatus } from './daemon-api.ts';
 interface StatusRow {
   plugin: string;
   active: boolean;
+  /** The daemon's word for it (running, deactivated, paused, load-failed...), or from the state file: active, inactive, paused. */
+  state: string;
   cursor: number | null;
   backlog: number;
   lag: number | null;
@@ -30,7 +32,7 @@ export async function collectStatus(configPath: string): Promise<{ running: numb
       return {
         running, newest: doc.newestEventId, siteError: null, source: 'daemon',
         plugins: doc.plugins.map((p) => ({
-          plugin: p.id, active: p.status === 'running', cursor: p.lastEventId, backlog: p.backlog, lag: p.lag,
+          plugin: p.id, active: p.status === 'running', state: p.status, cursor: p.lastEventId, backlog: p.backlog, lag: p.lag,
           processed: p.processed, failed: p.failed, lastError: p.lastError,
         })),
       };
@@ -58,7 +60,8 @@ export async function collectStatus(configPath: string): Promise<{ running: numb
         const mine = counters.filter((c) => c.pluginId === p.id);
         plugins.push({
           plugin: p.id,
-          active: p.active,
+          active: p.active && !p.paused,
+          state: p.paused ? 'paused' : p.active ? 'active' : 'inactive',
           cursor: p.lastEventId,
           backlog: p.backlog.length,
           lag: newest !== null && p.lastEventId !== null ? Math.max(0, newest - p.lastEventId) : null,
@@ -92,7 +95,7 @@ export function registerStatusCommand(program: Command): void {
       out.push('');
       out.push(['PLUGIN', 'STATE', 'CURSOR', 'BACKLOG', 'LAG', 'OK', 'FAILED', 'LAST ERROR'].join('\t'));
       for (const p of s.plugins) {
-        out.push([p.plugin, p.active ? 'active' : 'inactive', p.cursor ?? '-', p.backlog, p.lag ?? '-', p.processed, p.failed, p.lastError ?? ''].join('\t'));
+        out.push([p.plugin, p.state, p.cursor ?? '-', p.backlog, p.lag ?? '-', p.processed, p.failed, p.lastError ?? ''].join('\t'));
       }
       process.stdout.write(`${out.join('\n')}\n`);
     });

@@ -17,6 +17,7 @@ export type PluginStatus =
   | 'deactivated'
   | 'load-failed'
   | 'disabled'
+  | 'paused'
   | 'refused'
   | 'removed';
 
@@ -70,6 +71,8 @@ interface PluginRecord {
   /** Serialises load/reload/remove of one plugin. */
   busy: Promise<void>;
   sawInactive: boolean;
+  /** A step asked for by the state file's flags is queued or running; later polls wait for it. */
+  flagStep: boolean;
 }
 
 /**
@@ -85,6 +88,7 @@ export class Engine {
   #states = new Map<string, PluginState>();
   #newestAtStart = 0;
   #enablePoll: NodeJS.Timeout | null = null;
+  #polling = false;
   #closing = false;
 
   constructor(opts: EngineOptions) {
@@ -124,7 +128,7 @@ export class Engine {
       this.#watchers.push(watcher);
       await Promise.all(entries.map((entry) => this.#enqueue(folder, entry.name, () => this.#load(folder, entry))));
     }
-    this.#enablePoll = setInterval(() => void this.#pollEnabled(), 2000);
+    this.#enablePoll = setInterval(() => void this.#pollFlags(), 2000);
     this.#enablePoll.unref();
   }
 
@@ -158,8 +162,8 @@ export class Engine {
    * `sgeventd plugin reload [NAME]`: replaces the thread (or process) of one
    * plugin, or of all, as a file change would: a fresh import picks up helper
    * modules the file watcher does not follow, and a plugin deactivated by an
-   * error comes back at its cursor. Plugins removed, refused or disabled in
-   * the config are left alone. Resolves once the reloads are done; returns
+   * error comes back at its cursor. Plugins removed, refused, disabled in the
+   * config or paused are left alone. Resolves once the reloads are done; returns
    * the names reloaded.
    */
   async reloadPlugins(name?: string): Promise<string[]> {
@@ -171,7 +175,7 @@ export class Engine {
     const done: string[] = [];
     await Promise.all(named.map(async (rec) => {
       const entry = rec.entry;
-      if (entry === null || entry.kind === 'refused' || rec.status === 'removed' || rec.status === 'disabled') return;
+      if (entry === null || entry.kind === 'refused' || rec.status === 'removed' || rec.status === 'disabled' || rec.status === 'paused') return;
       await this.#enqueue(rec.folder, rec.name, async () => {
         this.#opts.logger.info({ plugin: rec.name }, 'plugin reload requested');
         await this.#unload(rec);
@@ -201,7 +205,7 @@ export class Engine {
     if (rec === undefined) {
       rec = {
         id, name, folder, entry: null, status: 'loading', host: null, lane: null,
-        lastError: null, frozen: this.#states.get(id) ?? null, busy: Promise.resolve(), sawInactive: false,
+        lastError: null, frozen: this.#states.get(id) ?? null, busy: Promise.resolve(), sawInactive: false, flagStep: false,
       };
       this.#plugins.set(id, rec);
     }
@@ -234,6 +238,13 @@ export class Engine {
       log.info('plugin disabled in the config; its cursor stays where it is');
       return;
     }
+    const state = await this.#opts.store.getPlugin(rec.id);
+    rec.frozen = state ?? null;
+    if (state?.paused) {
+      rec.status = 'paused';
+      log.info({ lastEventId: state.lastEventId }, 'plugin paused by `sgeventd plugin disable`; its cursor stays where it is');
+      return;
+    }
     const pluginLog = (await this.#opts.pluginLogger?.(entry.name)) ?? log;
     const host = createHost(entry, folder.path, this.#opts.config, { callbackTimeoutMs: opts.callbackTimeoutMs, logger: pluginLog, handleRequest: this.#opts.handleRequest, runInProject: this.#opts.runInProject });
     rec.host = host;
@@ -245,8 +256,6 @@ export class Engine {
       return;
     }
     rec.lastError = null;
-    const state = await this.#opts.store.getPlugin(rec.id);
-    rec.frozen = state ?? null;
     let lastEventId: number;
     if (state?.lastEventId != null) {
       lastEventId = state.lastEventId;
@@ -304,7 +313,7 @@ export class Engine {
       await lane.stop();
       rec.frozen = {
         id: rec.id, folder: rec.folder.path, name: rec.name, lastEventId: lane.lastEventId,
-        active: lane.status !== 'deactivated', lastError: lane.lastError,
+        active: lane.status !== 'deactivated', paused: rec.frozen?.paused ?? false, lastError: lane.lastError,
         backlog: lane.backlogIds.map((eventId) => ({ eventId, expiresAt: 0 })), updatedAt: Date.now(),
       };
     }
@@ -333,20 +342,58 @@ export class Engine {
     return items;
   }
 
-  /** `sgeventd plugin enable NAME` flips the stored flag; a deactivated plugin then resumes. */
-  async #pollEnabled(): Promise<void> {
-    for (const rec of this.#plugins.values()) {
-      if (rec.lane?.status !== 'deactivated' || rec.entry === null) continue;
-      const state = await this.#opts.store.getPlugin(rec.id);
-      // Only a flip from the stored "inactive" counts, not the moment before
-      // the deactivation itself reached the state file.
-      if (state?.active === false) rec.sawInactive = true;
-      if (state?.active === true && rec.sawInactive) {
-        rec.sawInactive = false;
-        const entry = rec.entry;
-        this.#opts.logger.info({ plugin: rec.name }, 'plugin enabled; resuming at its cursor');
-        await this.#enqueue(rec.folder, rec.name, () => this.#reload(rec.folder, entry));
-      }
+  /**
+   * Follows the flags the CLI writes into the state file (every 2 s): `plugin
+   * disable` pauses a plugin (its thread stops, its cursor stays), `plugin
+   * enable` brings back a paused plugin or one deactivated by an error.
+   */
+  async #pollFlags(): Promise<void> {
+    if (this.#polling) return; // the last poll is still reading
+    this.#polling = true;
+    try {
+      for (const rec of this.#plugins.values()) await this.#followFlags(rec);
+    } catch (err) {
+      this.#opts.logger.warn({ err }, 'reading plugin flags from the state file failed; trying again');
+    } finally {
+      this.#polling = false;
     }
+  }
+
+  async #followFlags(rec: PluginRecord): Promise<void> {
+    const entry = rec.entry;
+    const deactivated = rec.lane?.status === 'deactivated';
+    if (entry === null || rec.flagStep || (rec.status !== 'running' && rec.status !== 'paused' && !deactivated)) return;
+    const state = await this.#opts.store.getPlugin(rec.id);
+    if (state === undefined) return;
+    if (state.paused && rec.status !== 'paused') {
+      this.#opts.logger.info({ plugin: rec.name }, 'plugin disabled; its thread stops and its cursor stays');
+      this.#flagStep(rec, async () => {
+        await this.#unload(rec);
+        if (rec.frozen) rec.frozen.paused = true;
+        rec.status = 'paused';
+      });
+      return;
+    }
+    if (!state.paused && rec.status === 'paused') {
+      this.#opts.logger.info({ plugin: rec.name }, 'plugin enabled; resuming at its cursor');
+      this.#flagStep(rec, () => this.#load(rec.folder, entry));
+      return;
+    }
+    if (!deactivated) return;
+    // Only a flip from the stored "inactive" counts, not the moment before
+    // the deactivation itself reached the state file.
+    if (!state.active) rec.sawInactive = true;
+    if (state.active && rec.sawInactive) {
+      rec.sawInactive = false;
+      this.#opts.logger.info({ plugin: rec.name }, 'plugin enabled; resuming at its cursor');
+      this.#flagStep(rec, () => this.#reload(rec.folder, entry));
+    }
+  }
+
+  #flagStep(rec: PluginRecord, step: () => Promise<void>): void {
+    rec.flagStep = true;
+    void this.#enqueue(rec.folder, rec.name, step).finally(() => {
+      rec.flagStep = false;
+    });
   }
 }

@@ -53,6 +53,10 @@ export const MIGRATIONS: ReadonlyArray<(db: Database) => void> = [
     `);
     db.prepare(`INSERT INTO meta (key, value) VALUES ('created_at', ?)`).run(String(Date.now()));
   },
+  // 1 → 2: `sgeventd plugin disable` pauses a plugin until `enable`, across restarts; batches never write it.
+  (db) => {
+    db.exec('ALTER TABLE plugins ADD COLUMN paused INTEGER NOT NULL DEFAULT 0 CHECK (paused IN (0, 1))');
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

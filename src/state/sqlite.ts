@@ -37,7 +37,7 @@ export function openSqliteState(path: string, opts: SqliteStateOptions = {}): Pr
   return attempt(() => new SqliteStateStore(resolve(path), opts));
 }
 
-interface PluginDbRow { id: string; folder: string; name: string; last_event_id: number | null; active: number; last_error: string | null; updated_at: number }
+interface PluginDbRow { id: string; folder: string; name: string; last_event_id: number | null; active: number; paused: number; last_error: string | null; updated_at: number }
 interface BacklogDbRow { plugin_id: string; event_id: number; expires_at: number }
 interface CounterDbRow { plugin_id: string; callback: string; processed: number; failed: number; total_ms: number; last_event_id: number | null; last_error: string | null; updated_at: number }
 interface DeadLetterDbRow { id: number; plugin_id: string; callback: string; event_id: number; event: string; error: string; attempts: number; status: DeadLetterStatus; created_at: number; updated_at: number }
@@ -144,8 +144,16 @@ export class SqliteStateStore implements StateStore {
   }
 
   setPluginActive(id: string, active: boolean): Promise<void> {
+    return this.#setFlag(this.#s.setActive, id, { active: active ? 1 : 0 });
+  }
+
+  setPluginPaused(id: string, paused: boolean): Promise<void> {
+    return this.#setFlag(this.#s.setPaused, id, { paused: paused ? 1 : 0 });
+  }
+
+  #setFlag(statement: Statement, id: string, flag: Record<string, number>): Promise<void> {
     return this.#run(() => {
-      const r = this.#s.setActive.run({ id, active: active ? 1 : 0, now: this.#now() });
+      const r = statement.run({ id, ...flag, now: this.#now() });
       if (r.changes === 0) throw new StateError('STATE_UNKNOWN_PLUGIN', `no plugin ${id} in state file ${this.path}`, { details: { path: this.path, pluginId: id } });
     });
   }
@@ -206,7 +214,7 @@ function attempt<T>(fn: () => T): Promise<T> {
 }
 
 function toPluginState(p: PluginDbRow, backlog: PluginState['backlog']): PluginState {
-  return { id: p.id, folder: p.folder, name: p.name, lastEventId: p.last_event_id, active: p.active === 1, lastError: p.last_error, backlog, updatedAt: p.updated_at };
+  return { id: p.id, folder: p.folder, name: p.name, lastEventId: p.last_event_id, active: p.active === 1, paused: p.paused === 1, lastError: p.last_error, backlog, updatedAt: p.updated_at };
 }
 
 function toDeadLetter(r: DeadLetterDbRow): DeadLetter {
@@ -220,7 +228,7 @@ const DEAD_LETTER_MATCH = `(@all = 1 OR id IN (SELECT value FROM json_each(@ids)
 
 function prepare(db: Database): Record<
   'getMeta' | 'setMeta' | 'allPlugins' | 'getPlugin' | 'allBacklog' | 'pluginBacklog' | 'upsertPlugin' | 'removeBacklog' | 'addBacklog' |
-  'addCounters' | 'addDeadLetter' | 'counters' | 'setActive' | 'listDeadLetters' | 'retryDeadLetters' | 'selectForDrop' | 'dropDeadLetters' |
+  'addCounters' | 'addDeadLetter' | 'counters' | 'setActive' | 'setPaused' | 'listDeadLetters' | 'retryDeadLetters' | 'selectForDrop' | 'dropDeadLetters' |
   'retriesOf' | 'deleteDeadLetter' | 'failDeadLetter', Statement
 > {
   return {
@@ -245,6 +253,7 @@ function prepare(db: Database): Record<
       VALUES (@pluginId, @callback, @eventId, @event, @error, @attempts, 'dead', @now, @now)`),
     counters: db.prepare('SELECT * FROM counters WHERE @pluginId IS NULL OR plugin_id = @pluginId ORDER BY plugin_id, callback'),
     setActive: db.prepare('UPDATE plugins SET active = @active, updated_at = @now WHERE id = @id'),
+    setPaused: db.prepare('UPDATE plugins SET paused = @paused, updated_at = @now WHERE id = @id'),
     listDeadLetters: db.prepare('SELECT * FROM dead_letters WHERE (@pluginId IS NULL OR plugin_id = @pluginId) AND (@status IS NULL OR status = @status) ORDER BY id'),
     retryDeadLetters: db.prepare(`UPDATE dead_letters SET status = 'retry', updated_at = @now WHERE status = 'dead' AND ${DEAD_LETTER_MATCH}`),
     selectForDrop: db.prepare(`SELECT id FROM dead_letters WHERE ${DEAD_LETTER_MATCH}`),

@@ -29,6 +29,8 @@ export interface PluginRow {
 }
 
 export interface PluginState extends PluginRow {
+  /** Paused by `sgeventd plugin disable` until `enable`; kept across restarts, never written by a batch. */
+  paused: boolean;
   /** Sorted by event id. */
   backlog: BacklogEntry[];
   /** Epoch ms of the last change. */
@@ -117,8 +119,10 @@ export interface StateStore {
   commit(batch: StateBatch): Promise<void>;
   counters(pluginId?: string): Promise<CallbackCounters[]>;
   readonly deadLetters: DeadLetterStore;
-  /** For `sgeventd plugin enable|disable NAME`; STATE_UNKNOWN_PLUGIN when there is no such plugin. */
+  /** For `sgeventd plugin enable NAME` (back after an error); STATE_UNKNOWN_PLUGIN when there is no such plugin. */
   setPluginActive(id: string, active: boolean): Promise<void>;
+  /** For `sgeventd plugin disable|enable NAME` (an operator's pause); STATE_UNKNOWN_PLUGIN when there is no such plugin. */
+  setPluginPaused(id: string, paused: boolean): Promise<void>;
   /** Idempotent. */
   close(): Promise<void>;
 }

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { openSqliteState, pluginId, normalizeSiteUrl, StateError, SCHEMA_VERSION } from '../../src/state/index.ts';
+import { MIGRATIONS } from '../../src/state/sqlite-schema.ts';
 import type { SqliteStateStore, PluginRow } from '../../src/state/index.ts';
 
 const isCode = (code: string) => (e: unknown): boolean => e instanceof StateError && e.code === code;
@@ -40,8 +41,8 @@ describe('SQLite state store', () => {
     store = await openSqliteState(path);
     const plugins = await store.loadPlugins();
     assert.deepEqual(plugins.map((p) => ({ ...p, updatedAt: 0 })), [
-      { ...a, backlog: [{ eventId: 38, expiresAt: 900 }, { eventId: 40, expiresAt: 1000 }], updatedAt: 0 },
-      { ...b, backlog: [], updatedAt: 0 },
+      { ...a, paused: false, backlog: [{ eventId: 38, expiresAt: 900 }, { eventId: 40, expiresAt: 1000 }], updatedAt: 0 },
+      { ...b, paused: false, backlog: [], updatedAt: 0 },
     ]);
     await store.commit({ backlogRemove: [{ pluginId: a.id, eventId: 38 }], plugins: [{ ...a, lastEventId: 45 }] });
     const again = await store.getPlugin(a.id);
@@ -164,6 +165,43 @@ describe('SQLite state store', () => {
     await store.setPluginActive(a.id, true);
     assert.equal((await store.getPlugin(a.id))?.active, true);
     await assert.rejects(store.setPluginActive('/p/zz', true), isCode('STATE_UNKNOWN_PLUGIN'));
+  });
+
+  it('pauses a plugin until told otherwise: batches never clear it, reopening keeps it', async () => {
+    const path = join(dir, 's.db');
+    store = await openSqliteState(path);
+    const a = row('/p', 'a', 5);
+    await store.commit({ plugins: [a] });
+    assert.equal((await store.getPlugin(a.id))?.paused, false, 'a new plugin is not paused');
+    await store.setPluginPaused(a.id, true);
+    await store.commit({ plugins: [{ ...a, lastEventId: 9 }] });
+    const after = await store.getPlugin(a.id);
+    assert.deepEqual([after?.paused, after?.lastEventId], [true, 9], 'a cursor batch leaves the pause alone');
+    await store.close();
+    store = await openSqliteState(path);
+    assert.equal((await store.loadPlugins())[0]?.paused, true);
+    await store.setPluginPaused(a.id, false);
+    assert.equal((await store.getPlugin(a.id))?.paused, false);
+    await assert.rejects(store.setPluginPaused('/p/zz', true), isCode('STATE_UNKNOWN_PLUGIN'));
+  });
+
+  it('migrates a schema-1 file in place, keeping its cursors', async () => {
+    const path = join(dir, 'v1.db');
+    const db = new Database(path);
+    db.pragma('journal_mode = WAL');
+    db.pragma(`application_id = ${0x53474556}`);
+    MIGRATIONS[0]?.(db);
+    db.pragma('user_version = 1');
+    db.prepare('INSERT INTO plugins (id, folder, name, last_event_id, active, last_error, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)').run('/p/a', '/p', 'a', 41, 0, 'boom', 1);
+    db.close();
+    store = await openSqliteState(path);
+    const a = await store.getPlugin('/p/a');
+    assert.deepEqual([a?.lastEventId, a?.active, a?.paused, a?.lastError], [41, false, false, 'boom']);
+    await store.close();
+    store = undefined;
+    const check = new Database(path, { readonly: true });
+    assert.equal(check.pragma('user_version', { simple: true }), SCHEMA_VERSION);
+    check.close();
   });
 
   it('refuses empty, non-SQLite, foreign and too-new files, and leaves them untouched', async () => {
