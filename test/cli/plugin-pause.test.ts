@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { loadConfig } from '../../src/config/index.ts';
 import { collectStatus } from '../../src/cli/status.ts';
 import { childEnv, writeYaml } from '../dispatch/child.ts';
-import { makeHarness, addPlugin, waitFor, runDaemon } from '../dispatch/harness.ts';
+import { makeHarness, addPlugin, newShotEvent, waitFor, runDaemon } from '../dispatch/harness.ts';
 import { runCli } from './run-cli.ts';
 
 describe('sgeventd plugin disable / enable', () => {
@@ -15,13 +15,7 @@ describe('sgeventd plugin disable / enable', () => {
       process.env['SGEVENTD_TEST_KEY'] = 'sgeventd-key';
       const file = await writeYaml(h, { stateFlushMs: 50 });
       const config = await loadConfig(file);
-      const project = await h.sg.findOne('Project', [], ['id']);
-      assert.ok(project);
-      const newShot = async (code: string): Promise<number> => {
-        await h.sg.create('Shot', { code, project: { type: 'Project', id: project['id'] } });
-        const ev = await h.sg.findOne('EventLogEntry', [['event_type', 'is', 'Shotgun_Shot_New']], ['id'], { order: [{ field_name: 'id', direction: 'desc' }] });
-        return Number(ev?.['id']);
-      };
+      const newShot = (code: string): Promise<number> => newShotEvent(h, code);
       const seen = async (plugin: string, id: number): Promise<boolean> => (await h.records()).some((r) => r[0] === plugin && r[1] === String(id));
       const statusIn = (d: Awaited<ReturnType<typeof runDaemon>>, name: string): string | undefined => d.status().plugins.find((p) => p.name === name)?.status;
 

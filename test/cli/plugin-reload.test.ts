@@ -9,7 +9,7 @@ import { claimPidFile } from '../../src/cli/pidfile.ts';
 import { startStatusServer } from '../../src/cli/status-server.ts';
 import { runCli } from './run-cli.ts';
 import { writeYaml } from '../dispatch/child.ts';
-import { makeHarness, addPlugin, waitFor, runDaemon, type Harness } from '../dispatch/harness.ts';
+import { makeHarness, addPlugin, newShotEvent, waitFor, runDaemon, type Harness } from '../dispatch/harness.ts';
 
 /** A plugin that tags each new Shot with a value from a helper module in a subfolder, and fails while the tag is "fail". */
 function writeTaggedPlugin(h: Harness): (tag: string) => void {
@@ -50,13 +50,7 @@ describe('sgeventd plugin reload', () => {
       const daemon = await runDaemon(config);
       const http = await startStatusServer(daemon, config);
       assert.ok(http);
-      const project = await h.sg.findOne('Project', [], ['id']);
-      assert.ok(project);
-      const newShot = async (code: string): Promise<number> => {
-        await h.sg.create('Shot', { code, project: { type: 'Project', id: project['id'] } });
-        const ev = await h.sg.findOne('EventLogEntry', [['event_type', 'is', 'Shotgun_Shot_New']], ['id'], { order: [{ field_name: 'id', direction: 'desc' }] });
-        return Number(ev?.['id']);
-      };
+      const newShot = (code: string): Promise<number> => newShotEvent(h, code);
       const tagOf = (id: number) => waitFor(`tagged to see event ${id}`, async () => (await h.records()).find((r) => r[0] === 'tagged' && r[1] === String(id))?.[2]);
       const statusOf = async (name: string): Promise<string | undefined> => (await fetchStatus(config, http.url)).plugins.find((p) => p.name === name)?.status;
       try {

@@ -106,6 +106,15 @@ export async function logLines(dir: string): Promise<Array<Record<string, unknow
   return out;
 }
 
+/** Creates a Shot in the site's first project; returns the id of its Shotgun_Shot_New event. */
+export async function newShotEvent(h: Harness, code: string): Promise<number> {
+  const project = await h.sg.findOne('Project', [], ['id'], { order: [{ field_name: 'id', direction: 'asc' }] });
+  const shot = await h.sg.create('Shot', { code, ...(project ? { project: { type: 'Project', id: project['id'] } } : {}) });
+  const ev = await h.sg.findOne('EventLogEntry', [['event_type', 'is', 'Shotgun_Shot_New'], ['entity', 'is', { type: 'Shot', id: shot['id'] }]], ['id']);
+  if (typeof ev?.['id'] !== 'number') throw new Error(`no Shotgun_Shot_New event for shot ${code}`);
+  return ev['id'];
+}
+
 /** The newest EventLogEntry id on the site (0 when it has none). */
 export async function newestEventId(h: Harness): Promise<number> {
   const row = await h.sg.findOne('EventLogEntry', [], ['id'], { order: [{ field_name: 'id', direction: 'desc' }] });
