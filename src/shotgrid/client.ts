@@ -16,8 +16,8 @@ import {
 import { readPages } from './read.ts';
 import { compileOptions } from './options.ts';
 import { RpcTransport } from './transport.ts';
-import { authParams, buildPayload, isPlainObject } from './payload.ts';
-import { parseRecords, transformInbound } from './values.ts';
+import { authParams, buildPayload } from './payload.ts';
+import { isPlainObject, parseRecords, transformInbound } from './values.ts';
 import {
   BatchResults,
   BoolResult,
@@ -161,7 +161,8 @@ export class ShotgunClient {
   #caps(): Promise<ServerCaps> {
     const s = this.#shared;
     if (!s.caps) {
-      const p = this.#fetchCaps();
+      // info goes without auth params and with empty params (shotgun.py info).
+      const p = this.#rpc('info', null, { auth: false, retry: true }).then((r) => serverCaps(r));
       s.caps = p;
       // A failed info is asked again next time.
       p.catch(() => {
@@ -169,11 +170,6 @@ export class ShotgunClient {
       });
     }
     return s.caps;
-  }
-
-  async #fetchCaps(): Promise<ServerCaps> {
-    // info goes without auth params and with empty params (shotgun.py info).
-    return serverCaps(await this.#rpc('info', null, { auth: false, retry: true }));
   }
 
   /**

@@ -1,5 +1,6 @@
 import { ShotgunClientError } from './errors.ts';
 import type { Filter, FilterGroup, WireCondition, WireFilterGroup } from './types.ts';
+import { isPlainObject } from './values.ts';
 
 // Keys an entity dict keeps when sent in a filter or an update
 // (shotgun.py _optimize_filter_field, allowed_keys).
@@ -7,10 +8,6 @@ const ENTITY_KEYS = ['id', 'type', 'url', 'name', 'content_type', 'local_path', 
 
 // Relations whose entity values get trimmed (shotgun.py _translate_filters_simple).
 const TRIMMED_RELATIONS = new Set(['is', 'is_not', 'in', 'not_in']);
-
-function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Date);
-}
 
 /**
  * Trims an entity dict to the keys the site needs; a list is trimmed item by

@@ -2,11 +2,7 @@
 // _build_payload): what goes into `params` and in which order.
 import { atLeast, ensureSupport, type ServerCaps } from './caps.ts';
 import type { ShotgunAuth } from './types.ts';
-import { transformOutbound } from './values.ts';
-
-export function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Date);
-}
+import { isPlainObject, transformOutbound } from './values.ts';
 
 // Python's truthiness for the params of _build_payload: None, {} and [] are left out.
 function isFalsyParams(p: unknown): boolean {

@@ -55,7 +55,8 @@ function digits(s: string, at: number, n: number): number {
   return v;
 }
 
-function isPlainObject(v: unknown): v is Record<string, unknown> {
+/** A JSON-like object: not an array, not a Date, not null. */
+export function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Date);
 }
 

@@ -1,4 +1,5 @@
 import type { CallTarget, RuntimeInfo } from './protocol.ts';
+import type { ProjectRef } from './resolve.ts';
 
 /**
  * Toolkit for one project, as plugins see it. Every call runs in that
@@ -24,3 +25,8 @@ export interface ToolkitHandle {
 
 /** A project as plugins name it: an id, or a link like `event.project`. */
 export type ProjectLike = number | { type?: string; id: number; name?: string | null; tank_name?: string | null };
+
+/** What resolution needs of a project a caller passed (an id or a Project record). */
+export function projectRef(project: ProjectLike): ProjectRef {
+  return typeof project === 'number' ? { id: project } : { id: project.id, tankName: project.tank_name ?? undefined, name: project.name ?? undefined };
+}

@@ -1,19 +1,18 @@
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { homedir } from 'node:os';
+import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { describeError } from '../shared/errors.ts';
 import { ToolkitError } from './errors.ts';
 import { runtimeEnv } from './env.ts';
 import { fingerprint } from './fingerprint.ts';
-import type { ProjectLike, ToolkitHandle } from './handle.ts';
+import { projectRef, type ProjectLike, type ToolkitHandle } from './handle.ts';
 import { silentLogger } from './log.ts';
 import type { ToolkitLogger } from './log.ts';
 import type { RuntimePoolOptions } from './options.ts';
 import { prepareDistributed } from './prepare.ts';
 import { InfoSchema } from './protocol.ts';
 import type { CallTarget, InitParams, RuntimeInfo } from './protocol.ts';
-import { resolveProject } from './resolve.ts';
+import { realHost, resolveProject } from './resolve.ts';
 import type { CentralizedResolution, DistributedResolution, ProjectRef, Resolution, ResolveHost } from './resolve.ts';
 import { ProjectRuntime } from './runtime.ts';
 import type { RuntimePluginSpec, RuntimePoolDeps, RuntimeStatus } from './pool-types.ts';
@@ -40,11 +39,6 @@ interface Resolved {
   runnable: CentralizedResolution;
   fp: string;
   checkedAt: number;
-}
-
-function realHost(env: Readonly<Record<string, string | undefined>>): ResolveHost {
-  const platform = process.platform === 'win32' ? 'win32' : process.platform === 'darwin' ? 'darwin' : 'linux';
-  return { exists: existsSync, readFile: (p) => readFileSync(p, 'utf8'), env, platform, homedir: homedir() };
 }
 
 /**
@@ -85,9 +79,7 @@ export class RuntimePool {
    */
   forProject(project: ProjectLike, opts: { signal?: AbortSignal | undefined } = {}): ToolkitHandle {
     const signal = opts.signal;
-    const ref: ProjectRef = typeof project === 'number'
-      ? { id: project }
-      : { id: project.id, tankName: project.tank_name ?? undefined, name: project.name ?? undefined };
+    const ref = projectRef(project);
     return {
       projectId: ref.id,
       call: (target: CallTarget, p: string, args?: readonly unknown[], kwargs?: Readonly<Record<string, unknown>>) =>
@@ -106,13 +98,12 @@ export class RuntimePool {
    * its module-level state is per runtime.
    */
   pluginProcess(project: ProjectLike, plugin: RuntimePluginSpec, events: unknown[], signal?: AbortSignal, onStep?: (step: unknown) => void): Promise<unknown> {
-    const ref: ProjectRef = typeof project === 'number' ? { id: project } : { id: project.id, tankName: project.tank_name ?? undefined, name: project.name ?? undefined };
-    return this.#request(ref, 'plugin_process_batch', { plugin, events, budgetMs: 50 }, false, signal, onStep);
+    return this.#request(projectRef(project), 'plugin_process_batch', { plugin, events, budgetMs: 50 }, false, signal, onStep);
   }
 
   /** How a project resolves (for `sgeventd toolkit resolve`); uses the cache. */
   async resolve(project: ProjectLike): Promise<Resolution> {
-    return (await this.#resolve(typeof project === 'number' ? { id: project } : { id: project.id, tankName: project.tank_name })).runnable;
+    return (await this.#resolve(projectRef(project))).runnable;
   }
 
   /** For `sgeventd toolkit ps`. */

@@ -13,6 +13,14 @@ export interface InitParams {
   engine?: string | undefined;
 }
 
+/** `init` as written to the pipe: the only place the script key is revealed. */
+export function revealInit(p: InitParams): Record<string, unknown> {
+  return {
+    ...p,
+    site: p.site ? { url: p.site.url, scriptName: p.site.scriptName, scriptKey: p.site.scriptKey.reveal() } : null,
+  };
+}
+
 /** What a runtime reports after init (and in `info`). */
 export const InitResultSchema = z.object({
   pid: z.number(),

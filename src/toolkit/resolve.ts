@@ -1,3 +1,5 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
 import { ToolkitError } from './errors.ts';
 import type { ResolveOptions, ToolkitProjectEntry } from './options.ts';
 import { expandUser, expandVars, pathFor, pcPathField, tkOsName } from './platform-paths.ts';
@@ -10,6 +12,12 @@ export interface ResolveHost {
   env: Readonly<Record<string, string | undefined>>;
   platform: ToolkitPlatform;
   homedir: string;
+}
+
+/** This machine's filesystem, platform and home, with `env` as the environment. */
+export function realHost(env: Readonly<Record<string, string | undefined>>): ResolveHost {
+  const platform = process.platform === 'win32' ? 'win32' : process.platform === 'darwin' ? 'darwin' : 'linux';
+  return { exists: existsSync, readFile: (p) => readFileSync(p, 'utf8'), env, platform, homedir: homedir() };
 }
 
 /** The fields of a PipelineConfiguration record resolution reads. */

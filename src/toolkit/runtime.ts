@@ -6,7 +6,7 @@ import { initFailure, PythonError, RuntimeCrashed, ToolkitError } from './errors
 import { forwardLines, LineSplitter } from './lines.ts';
 import { silentLogger } from './log.ts';
 import type { ToolkitLogger } from './log.ts';
-import { InitResultSchema, ProgressSchema, ResponseSchema } from './protocol.ts';
+import { InitResultSchema, ProgressSchema, ResponseSchema, revealInit } from './protocol.ts';
 import type { InitParams, InitResult } from './protocol.ts';
 
 export type RuntimeState = 'starting' | 'ready' | 'busy' | 'stopping' | 'dead';
@@ -392,11 +392,4 @@ export class ProjectRuntime {
       this.#logger[level]({ project: this.launch.label, stream: name, pid: this.#child.pid, ...(truncated ? { truncated: true } : {}) }, text);
     });
   }
-}
-
-function revealInit(p: InitParams): Record<string, unknown> {
-  return {
-    ...p,
-    site: p.site ? { url: p.site.url, scriptName: p.site.scriptName, scriptKey: p.site.scriptKey.reveal() } : null,
-  };
 }
