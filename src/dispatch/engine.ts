@@ -176,11 +176,7 @@ export class Engine {
     await Promise.all(named.map(async (rec) => {
       const entry = rec.entry;
       if (entry === null || entry.kind === 'refused' || rec.status === 'removed' || rec.status === 'disabled' || rec.status === 'paused') return;
-      await this.#enqueue(rec.folder, rec.name, async () => {
-        this.#opts.logger.info({ plugin: rec.name }, 'plugin reload requested');
-        await this.#unload(rec);
-        await this.#load(rec.folder, entry);
-      });
+      await this.#enqueue(rec.folder, rec.name, () => this.#reload(rec.folder, entry, 'plugin reload requested'));
       done.push(rec.name);
     }));
     return done.sort();
@@ -291,9 +287,9 @@ export class Engine {
     });
   }
 
-  async #reload(folder: PluginFolderConfig, entry: PluginFileEntry): Promise<void> {
+  async #reload(folder: PluginFolderConfig, entry: PluginFileEntry, why = 'plugin file changed; reloading'): Promise<void> {
     const rec = this.#plugins.get(pluginId({ folder: folder.path, name: entry.name }));
-    this.#opts.logger.info({ plugin: entry.name, file: entry.file }, 'plugin file changed; reloading');
+    this.#opts.logger.info({ plugin: entry.name, file: entry.file }, why);
     if (rec) await this.#unload(rec);
     await this.#load(folder, entry);
   }
@@ -385,8 +381,7 @@ export class Engine {
     if (!state.active) rec.sawInactive = true;
     if (state.active && rec.sawInactive) {
       rec.sawInactive = false;
-      this.#opts.logger.info({ plugin: rec.name }, 'plugin enabled; resuming at its cursor');
-      this.#flagStep(rec, () => this.#reload(rec.folder, entry));
+      this.#flagStep(rec, () => this.#reload(rec.folder, entry, 'plugin enabled; resuming at its cursor'));
     }
   }
 

@@ -115,9 +115,7 @@ export class PythonPluginHost {
         logger: this.#opts.logger,
       });
       this.#generation = Date.now();
-      const raw = await this.#runtime.request('plugin_load', {
-        file: this.#opts.file, name: this.#opts.name, siteUrl: this.#opts.siteUrl, proxy: this.#opts.proxy ?? null, useSessionUuid: this.#opts.useSessionUuid,
-      });
+      const raw = await this.#runtime.request('plugin_load', this.#spec());
       const parsed = LoadSchema.parse(raw);
       this.#callbacks = parsed.callbacks.map((c) => ({
         index: c.index, name: c.name, scriptName: c.scriptName, matchEvents: c.matchEvents as CallbackInfo['matchEvents'], stopOnError: c.stopOnError,
@@ -131,6 +129,12 @@ export class PythonPluginHost {
       this.#loaded = { ok: false, error: { name: 'PythonPluginError', message: describeError(err), code, ...(err instanceof Error && err.stack ? { stack: err.stack } : {}) } };
     }
     return this.#loaded;
+  }
+
+  /** What a Python loop needs to import the plugin: its own process (`plugin_load`) or a project runtime. */
+  #spec(): RuntimePluginSpec {
+    const o = this.#opts;
+    return { file: o.file, name: o.name, siteUrl: o.siteUrl, proxy: o.proxy ?? null, useSessionUuid: o.useSessionUuid, generation: this.#generation };
   }
 
   matches(event: EventLogEntry): boolean {
@@ -183,10 +187,7 @@ export class PythonPluginHost {
   }
 
   async #inProjectRuntime(runInProject: RunInProject, project: number, events: readonly EventLogEntry[]): Promise<ProcessResult[]> {
-    const spec: RuntimePluginSpec = {
-      file: this.#opts.file, name: this.#opts.name, siteUrl: this.#opts.siteUrl, proxy: this.#opts.proxy ?? null, useSessionUuid: this.#opts.useSessionUuid,
-      generation: this.#generation,
-    };
+    const spec = this.#spec();
     // callbackTimeoutMs bounds each event: every finished event re-arms the
     // timer; past it the runtime call is abandoned and that runtime replaced.
     const abort = new AbortController();
