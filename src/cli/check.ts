@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { pino } from 'pino';
 import { loadConfig, pluginOptionsFor } from '../config/index.ts';
 import { scanPluginFolder } from '../plugins/index.ts';
-import { createHost } from '../dispatch/index.ts';
+import { createHost } from '../hosts/index.ts';
 import { SgeventdError, describeError } from '../shared/index.ts';
 import { siteClient } from './site-client.ts';
 import { runToolkitResolve } from './toolkit.ts';

@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
 import { pino } from 'pino';
 import { loadConfig, pluginOptionsFor } from '../config/index.ts';
-import { PluginLane, buildScope, SiteProjectDirectory, createHost, type EngineHost } from '../dispatch/index.ts';
+import { PluginLane, buildScope, SiteProjectDirectory } from '../dispatch/index.ts';
+import { createHost, type PluginHost } from '../hosts/index.ts';
 import { scanPluginFolder } from '../plugins/index.ts';
 import { Api3EventSource, EventLog, ResilientEventSource } from '../source/index.ts';
 import { SgeventdError } from '../shared/index.ts';
@@ -33,7 +34,7 @@ export async function runReplay(opts: ReplayOptions, progress: (line: string) =>
   try {
     const newest = await log.start();
     const to = Math.min(opts.to ?? newest, newest);
-    const hosts: Array<{ id: string; host: EngineHost; lane: PluginLane }> = [];
+    const hosts: Array<{ id: string; host: PluginHost; lane: PluginLane }> = [];
     for (const folder of config.plugins) {
       const scan = await scanPluginFolder(folder.path);
       for (const entry of scan.plugins) {

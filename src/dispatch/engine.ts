@@ -1,8 +1,7 @@
 import type { Logger } from 'pino';
 import { pluginOptionsFor, type DaemonConfig, type PluginFolderConfig } from '../config/index.ts';
-import { PluginFolderWatcher, type PluginFileEntry, type RequestHandler } from '../plugins/index.ts';
-import { createHost, type EngineHost } from './hosts.ts';
-import type { PythonPluginOptions } from '../toolkit/index.ts';
+import { PluginFolderWatcher, type PluginFileEntry } from '../plugins/index.ts';
+import { createHost, type PluginHost, type PythonPluginOptions, type RequestHandler } from '../hosts/index.ts';
 import { matchPluginIds, pluginId, type PluginState, type StateStore } from '../state/index.ts';
 import { toEventLogEntry, type EventLog } from '../source/index.ts';
 import { describeError, SgeventdError } from '../shared/index.ts';
@@ -64,7 +63,7 @@ interface PluginRecord {
   folder: PluginFolderConfig;
   entry: PluginFileEntry | null;
   status: PluginStatus;
-  host: EngineHost | null;
+  host: PluginHost | null;
   lane: PluginLane | null;
   lastError: string | null;
   frozen: PluginState | null;

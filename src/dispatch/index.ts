@@ -4,5 +4,4 @@ export type { LaneHandler, LaneOptions, TimingRecord, LaneFailure, EventScope, R
 export { StateBatcher, type StateBatcherOptions } from './state-batcher.ts';
 export { buildScope, SiteProjectDirectory, type ProjectDirectory } from './scope.ts';
 export { Daemon, type DaemonOptions, type DaemonStatus } from './daemon.ts';
-export { createHost, type EngineHost } from './hosts.ts';
 export { poolOptionsFrom, toolkitRequestHandler } from './toolkit-bridge.ts';

@@ -2,19 +2,11 @@
 // the scope rules, its options, and what it reports.
 import type { Logger } from 'pino';
 import type { EventLogEntry } from '../shared/index.ts';
-import type { ProcessResult, SerializedError } from '../plugins/index.ts';
+import type { SerializedError } from '../plugins/index.ts';
+import type { PluginHost } from '../hosts/index.ts';
 
-/** What a lane needs of a plugin: a JS host or, later, a Python one. */
-export interface LaneHandler {
-  matches(event: EventLogEntry): boolean;
-  process(event: EventLogEntry, options: { attempt: number; replay: boolean }): Promise<ProcessResult>;
-  /**
-   * Several events at once, when the plugin's host can (a JS plugin's thread):
-   * one result per event handled, in order; it may stop early (after a
-   * failure, or when its time budget is spent) and the lane sends the rest again.
-   */
-  processBatch?(events: readonly EventLogEntry[], options: { attempt: number; replay: boolean }): Promise<ProcessResult[]>;
-}
+/** What a plugin cursor needs of its plugin's host (the host contract's running part). */
+export type LaneHandler = Pick<PluginHost, 'matches' | 'process' | 'processBatch'>;
 
 /** Decides whether an event is in a plugin's scope (projects, own events). */
 export type EventScope = (event: EventLogEntry) => boolean | Promise<boolean>;

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { ToolkitConfig } from '../config/index.ts';
-import { PluginError, type RequestHandler } from '../plugins/index.ts';
+import { PluginError } from '../plugins/index.ts';
+import type { RequestHandler } from '../hosts/index.ts';
 import { transformOutbound } from '../shotgrid/index.ts';
 import { runtimePoolOptions, type RuntimePool, type RuntimePoolOptions } from '../toolkit/index.ts';
 

@@ -5,6 +5,8 @@ import path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 
 export const RUNTIME_SCRIPT = path.join(import.meta.dirname, 'python', 'runtime.py');
+/** The loop that runs one unchanged shotgunEvents plugin in its own process. */
+export const PLUGIN_RUNNER_SCRIPT = path.join(import.meta.dirname, 'python', 'plugin_runner.py');
 
 export interface RuntimeChild {
   child: ChildProcess;

@@ -1,10 +1,10 @@
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { pino, type Logger } from 'pino';
-import { PluginHost, type PluginHostOptions } from '../../src/plugins/index.ts';
-import type { EventLogEntry } from '../../src/index.ts';
+import { WorkerPluginHost, type WorkerHostOptions } from '../../../src/hosts/index.ts';
+import type { EventLogEntry } from '../../../src/index.ts';
 
-export const FIXTURES = fileURLToPath(new URL('../fixtures/plugins/', import.meta.url));
+export const FIXTURES = fileURLToPath(new URL('../../fixtures/plugins/', import.meta.url));
 
 export interface LogRecord {
   level: number;
@@ -37,9 +37,9 @@ export function makeEvent(id: number, eventType: string, attributeName: string |
   };
 }
 
-export function fixtureHost(fileName: string, options: Partial<PluginHostOptions> & { logger: Logger }): PluginHost {
+export function fixtureHost(fileName: string, options: Partial<WorkerHostOptions> & { logger: Logger }): WorkerPluginHost {
   const file = path.isAbsolute(fileName) ? fileName : path.join(FIXTURES, fileName);
-  return new PluginHost({
+  return new WorkerPluginHost({
     file,
     folder: path.dirname(file),
     name: path.basename(file).replace(/\.[^.]+$/, ''),

@@ -1,8 +1,8 @@
 // The plugin thread's side of Toolkit: every call is a request to the main
 // thread, which owns the runtime pool (a plugin thread never spawns Python).
 import { requestHost } from './channel.ts';
-import { PluginError } from './errors.ts';
-import type { EventLogEntry, PluginToolkit, PluginToolkitHandle, ToolkitTarget } from './types.ts';
+import { PluginError } from '../../plugins/errors.ts';
+import type { EventLogEntry, PluginToolkit, PluginToolkitHandle, ToolkitTarget } from '../../plugins/types.ts';
 
 /** Request methods the main thread answers for `ctx.toolkit`. */
 export const TOOLKIT_METHODS = ['toolkit.call', 'toolkit.run', 'toolkit.info', 'toolkit.command'] as const;

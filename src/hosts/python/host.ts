@@ -1,15 +1,15 @@
 import path from 'node:path';
 import { z } from 'zod';
 import type { Logger } from 'pino';
-import { canProcess, type ProcessResult, type CallbackInfo, type SerializedError, type EmailRecipients } from '../plugins/index.ts';
-import { transformOutbound } from '../shotgrid/index.ts';
-import type { EventLogEntry } from '../shared/index.ts';
-import { describeError } from '../shared/index.ts';
-import { ProjectRuntime } from './runtime.ts';
-import type { RuntimePluginSpec } from './pool-types.ts';
-import { ToolkitError } from './errors.ts';
-
-export const PLUGIN_RUNNER_SCRIPT = path.join(import.meta.dirname, 'python', 'plugin_runner.py');
+import { canProcess } from '../../plugins/match.ts';
+import type { SerializedError } from '../../plugins/errors.ts';
+import type { EmailRecipients } from '../../plugins/types.ts';
+import { transformOutbound } from '../../shotgrid/index.ts';
+import type { EventLogEntry } from '../../shared/index.ts';
+import { describeError } from '../../shared/index.ts';
+import { ProjectRuntime, ToolkitError, PLUGIN_RUNNER_SCRIPT, type RuntimePluginSpec } from '../../toolkit/index.ts';
+import type { CallbackInfo, PluginHost, ProcessResult } from '../contract.ts';
+import { hostFailure } from '../outcome.ts';
 
 const SerializedErrorSchema = z.object({ name: z.string(), message: z.string(), stack: z.string().optional(), code: z.string().nullish() });
 const ResultSchema = z.object({
@@ -69,7 +69,9 @@ function toSerialized(e: z.infer<typeof SerializedErrorSchema>, fallback: string
  * host (`matches`, `process`); a callback timeout kills the process, which is
  * started again on the next event.
  */
-export class PythonPluginHost {
+export class PythonPluginHost implements PluginHost {
+  readonly kind = 'python';
+  readonly capacity = 1;
   readonly name: string;
   readonly #opts: PythonPluginOptions;
   /** When this host last loaded the plugin; project runtimes re-import it when it changes. */
@@ -77,6 +79,8 @@ export class PythonPluginHost {
   #runtime: ProjectRuntime | null = null;
   #callbacks: CallbackInfo[] = [];
   #loaded: PythonLoadResult | null = null;
+  /** The events of the call running now, for cancel(). */
+  #inFlight: { ids: Set<number>; cancel: AbortController } | null = null;
 
   constructor(opts: PythonPluginOptions) {
     this.#opts = opts;
@@ -167,6 +171,13 @@ export class PythonPluginHost {
     return project === null || runInProject === undefined ? this.#inOwnProcess(run) : this.#inProjectRuntime(runInProject, project, run);
   }
 
+  /** Starts a cancellable run of `events`; `finally` must call the returned `end`. */
+  #begin(events: readonly EventLogEntry[]): { signal: AbortSignal; end: () => void } {
+    const run = { ids: new Set(events.map((e) => e.id)), cancel: new AbortController() };
+    this.#inFlight = run;
+    return { signal: run.cancel.signal, end: () => { if (this.#inFlight === run) this.#inFlight = null; } };
+  }
+
   async #inOwnProcess(events: readonly EventLogEntry[]): Promise<ProcessResult[]> {
     if (this.#runtime === null || this.#runtime.state === 'dead') {
       const reloaded = await this.load();
@@ -176,14 +187,17 @@ export class PythonPluginHost {
     if (runtime === null) throw new ToolkitError('TK_RUNTIME_CLOSED', `Python plugin ${this.name} is not running`);
     const steps: unknown[] = [];
     let failure: unknown = null;
+    const run = this.#begin(events);
     try {
-      await runtime.request('plugin_process_batch', { events: events.map((e) => transformOutbound(e)), budgetMs: 50 }, this.#opts.callbackTimeoutMs, undefined, (step) => steps.push(step));
+      await runtime.request('plugin_process_batch', { events: events.map((e) => transformOutbound(e)), budgetMs: 50 }, this.#opts.callbackTimeoutMs, run.signal, (step) => steps.push(step));
     } catch (err) {
-      // A timeout or crash ends the process; the event it was in failed, the next batch starts a fresh one.
+      // A timeout, crash or cancel ends the process; the event it was in failed (or was cut off), the next batch starts a fresh one.
       await this.#stopRuntime();
       failure = err;
+    } finally {
+      run.end();
     }
-    return this.#collect(events, steps, failure);
+    return this.#collect(events, steps, failure, run.signal);
   }
 
   async #inProjectRuntime(runInProject: RunInProject, project: number, events: readonly EventLogEntry[]): Promise<ProcessResult[]> {
@@ -196,6 +210,8 @@ export class PythonPluginHost {
     let timer = setTimeout(fire, timeoutMs);
     const steps: unknown[] = [];
     let failure: unknown = null;
+    const run = this.#begin(events);
+    run.signal.addEventListener('abort', () => abort.abort(run.signal.reason), { once: true });
     try {
       await runInProject({ type: 'Project', id: project }, spec, events.map((e) => transformOutbound(e)), abort.signal, (step) => {
         steps.push(step);
@@ -206,12 +222,13 @@ export class PythonPluginHost {
       failure = abort.signal.aborted ? abort.signal.reason : err;
     } finally {
       clearTimeout(timer);
+      run.end();
     }
-    return this.#collect(events, steps, failure);
+    return this.#collect(events, steps, failure, run.signal);
   }
 
   /** Results for the events that finished, then the failure (if any) on the event it was in. */
-  #collect(events: readonly EventLogEntry[], steps: readonly unknown[], failure: unknown): ProcessResult[] {
+  #collect(events: readonly EventLogEntry[], steps: readonly unknown[], failure: unknown, cancelled: AbortSignal): ProcessResult[] {
     const out: ProcessResult[] = [];
     for (const [i, step] of steps.entries()) {
       const event = events[i];
@@ -221,7 +238,11 @@ export class PythonPluginHost {
       if (result.outcome !== 'ok' || result.failures.length > 0) return out;
     }
     const cut = events[out.length];
-    if (failure !== null && cut !== undefined) out.push(this.#failed(cut, failure));
+    if (failure !== null && cut !== undefined) {
+      out.push(cancelled.aborted
+        ? { outcome: 'aborted', results: [], failures: [], error: { name: 'PythonPluginError', code: 'PLUGIN_CALLBACK_CANCELLED', message: `event ${String(cancelled.reason)} was cancelled while it ran in plugin ${this.name}` } }
+        : this.#failed(cut, failure));
+    }
     return out;
   }
 
@@ -248,11 +269,13 @@ export class PythonPluginHost {
         : tkCode === 'TK_RUNTIME_CRASHED' || tkCode === 'TK_PROTOCOL' || tkCode === undefined
           ? 'PLUGIN_WORKER_DIED'
           : tkCode;
-    const first = this.#callbacks.find((cb) => canProcess(cb.matchEvents, event));
-    const error: SerializedError = { name: 'PythonPluginError', message: describeError(err), code };
-    return (first?.stopOnError ?? true)
-      ? { outcome: 'deactivate', callback: first?.name ?? null, error, results: [], failures: [] }
-      : { outcome: 'ok', results: [], failures: [{ callback: first?.name ?? this.name, error }] };
+    return hostFailure(this.#callbacks, event, { name: 'PythonPluginError', message: describeError(err), code });
+  }
+
+  /** Cuts off `eventId` if it is running: the process (or the runtime call) ends and the event comes back `aborted`. */
+  cancel(eventId: number): void {
+    if (this.#inFlight === null || !this.#inFlight.ids.has(eventId)) return;
+    this.#inFlight.cancel.abort(eventId);
   }
 
   async close(): Promise<void> {

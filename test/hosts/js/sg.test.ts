@@ -2,7 +2,7 @@ import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { PluginHost } from '../../src/plugins/index.ts';
+import type { WorkerPluginHost } from '../../../src/hosts/index.ts';
 import { captureLogger, fixtureHost, makeEvent, within } from './helpers.ts';
 
 interface Call {
@@ -40,7 +40,7 @@ async function startApi3(): Promise<{ url: string; calls: Call[]; close: () => P
 }
 
 describe('ctx.sg', () => {
-  const hosts: PluginHost[] = [];
+  const hosts: WorkerPluginHost[] = [];
   const servers: { close: () => Promise<void> }[] = [];
   after(async () => {
     await Promise.all(hosts.map((h) => h.close()));

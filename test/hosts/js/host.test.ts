@@ -3,11 +3,11 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import type { PluginHost, ProcessResult } from '../../src/plugins/index.ts';
+import type { WorkerPluginHost, ProcessResult } from '../../../src/hosts/index.ts';
 import { captureLogger, fixtureHost, makeEvent, within } from './helpers.ts';
 
-const hosts: PluginHost[] = [];
-function track(host: PluginHost): PluginHost {
+const hosts: WorkerPluginHost[] = [];
+function track(host: WorkerPluginHost): WorkerPluginHost {
   hosts.push(host);
   return host;
 }
@@ -19,7 +19,7 @@ function names(result: ProcessResult): string[] {
   return result.results.map((r) => r.callback);
 }
 
-describe('PluginHost: loading', () => {
+describe('WorkerPluginHost: loading', () => {
   it('loads a TS plugin and reports its callbacks, emails and load-time logs', async () => {
     const { logger, records } = captureLogger();
     const host = track(fixtureHost('good.ts', { logger }));
@@ -109,7 +109,7 @@ describe('PluginHost: loading', () => {
   });
 });
 
-describe('PluginHost: processing', () => {
+describe('WorkerPluginHost: processing', () => {
   it('runs matching callbacks in registration order with the documented context', async () => {
     const { logger, records } = captureLogger();
     const host = track(fixtureHost('good.ts', { logger, siteUrl: 'https://studio.shotgrid.example:8443/' }));
@@ -206,7 +206,7 @@ describe('PluginHost: processing', () => {
   });
 });
 
-describe('PluginHost: timeouts and dying threads', () => {
+describe('WorkerPluginHost: timeouts and dying threads', () => {
   it('terminates a hanging callback, restarts the thread, and other hosts keep working meanwhile', async () => {
     const { logger, records } = captureLogger();
     const hang = track(fixtureHost('hangs.ts', { logger, callbackTimeoutMs: 2000 }));
@@ -297,7 +297,7 @@ describe('PluginHost: timeouts and dying threads', () => {
   });
 });
 
-describe('PluginHost: plugin output', () => {
+describe('WorkerPluginHost: plugin output', () => {
   it('turns console output of the plugin thread into log records', async () => {
     const dir = await mkdtemp(path.join(tmpdir(), 'sgeventd-plugin-'));
     try {
@@ -327,7 +327,7 @@ describe('PluginHost: plugin output', () => {
   });
 });
 
-describe('PluginHost: misuse', () => {
+describe('WorkerPluginHost: misuse', () => {
   it('shares one thread between concurrent loads, refuses a second event while busy, and bad events', async () => {
     const { logger, records } = captureLogger();
     const host = track(fixtureHost('hangs.ts', { logger, callbackTimeoutMs: 60_000 }));
@@ -344,7 +344,7 @@ describe('PluginHost: misuse', () => {
   });
 });
 
-describe('PluginHost: restart budget', () => {
+describe('WorkerPluginHost: restart budget', () => {
   it('stops restarting a thread lost too often, until the next load()', async () => {
     const { logger } = captureLogger();
     const host = track(fixtureHost('exits.ts', { logger, restartBudget: { count: 1, windowMs: 600_000 } }));

@@ -4,9 +4,10 @@
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
-import { PluginError, serializeError } from './errors.ts';
+import { PluginError, serializeError } from '../../plugins/errors.ts';
 import type { FromWorker, ToWorker } from './protocol.ts';
-import type { CallbackInfo, RequestHandler } from './host-types.ts';
+import type { CallbackInfo } from '../contract.ts';
+import type { RequestHandler } from './options.ts';
 
 /** A stray console.log in a plugin becomes a log record, not daemon output. */
 export function forwardLines(stream: Readable, name: 'stdout' | 'stderr', level: 'info' | 'warn', log: Logger): void {

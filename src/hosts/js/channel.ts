@@ -10,9 +10,9 @@
 // and a thread terminated on timeout cannot lose buffered records, since
 // each one is handed over before the next line of plugin code runs.
 import { parentPort } from 'node:worker_threads';
-import { PluginError, type SerializedError, deserializeError } from './errors.ts';
+import { PluginError, type SerializedError, deserializeError } from '../../plugins/errors.ts';
 import type { FromWorker } from './protocol.ts';
-import type { LogLevel, PluginLogger, LogFn } from './types.ts';
+import type { LogLevel, PluginLogger, LogFn } from '../../plugins/types.ts';
 
 const LEVELS: readonly LogLevel[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'];
 const LEVEL_RANK: Record<string, number> = { trace: 10, debug: 20, info: 30, warn: 40, error: 50, fatal: 60, silent: Infinity };

@@ -5,15 +5,15 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { pathToFileURL } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { Agent } from 'undici';
-import { PluginError, serializeError, type PluginErrorCode, type SerializedError } from './errors.ts';
-import { canProcess } from './match.ts';
+import { PluginError, serializeError, type PluginErrorCode, type SerializedError } from '../../plugins/errors.ts';
+import { canProcess } from '../../plugins/match.ts';
 import { toWorkerSchema, workerConfigSchema, type ToWorker } from './protocol.ts';
-import { PluginRegistrar, type RegisteredCallback } from './registrar.ts';
+import { PluginRegistrar, type RegisteredCallback } from '../../plugins/registrar.ts';
 import { createLogger, post, setLogLevel, settleRequest } from './channel.ts';
 import { BatchProgress } from './progress.ts';
 import { toolkitFor } from './toolkit-client.ts';
-import { createCallbackClient, loadShotgunClientClass, type CallbackClient } from './sg.ts';
-import type { CallbackContext, EventLogEntry, PluginLogger, PluginToolkit, RegisterCallbacks } from './types.ts';
+import { createCallbackClient, type CallbackClient } from './sg.ts';
+import type { CallbackContext, EventLogEntry, PluginLogger, PluginToolkit, RegisterCallbacks } from '../../plugins/types.ts';
 
 interface LoadedCallback {
   reg: RegisteredCallback;
@@ -97,17 +97,14 @@ function cloneable(args: unknown): { args?: unknown } {
 
 async function createClients(regs: readonly RegisteredCallback[]): Promise<LoadedCallback[]> {
   if (regs.length === 0) return [];
-  const Client = await loadShotgunClientClass();
-  if (!(Client instanceof PluginError)) agent ??= new Agent({ keepAliveTimeout: 30_000 });
+  agent ??= new Agent({ keepAliveTimeout: 30_000 });
+  const dispatcher = agent;
   return regs.map((reg) => {
     let client: CallbackClient | PluginError;
-    if (Client instanceof PluginError) client = Client;
-    else {
-      try {
-        client = createCallbackClient(Client, { siteUrl: config.siteUrl, scriptName: reg.scriptName, scriptKey: reg.scriptKey, dispatcher: agent });
-      } catch (err) {
-        client = new PluginError('PLUGIN_SG_UNAVAILABLE', `could not create the api3 client for script ${reg.scriptName}`, { cause: err });
-      }
+    try {
+      client = createCallbackClient({ siteUrl: config.siteUrl, scriptName: reg.scriptName, scriptKey: reg.scriptKey, dispatcher });
+    } catch (err) {
+      client = new PluginError('PLUGIN_SG_UNAVAILABLE', `could not create the api3 client for script ${reg.scriptName}`, { cause: err });
     }
     return { reg, logger: createLogger({ callback: reg.name }), client };
   });

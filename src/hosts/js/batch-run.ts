@@ -3,11 +3,11 @@
 // when it fires, reading the shared progress record), and turns what ran into
 // per-event results when the batch ends, times out or loses its thread.
 import type { Logger } from 'pino';
-import { PluginError, serializeError, type SerializedError } from './errors.ts';
+import { PluginError, serializeError, type SerializedError } from '../../plugins/errors.ts';
 import type { BatchProgress } from './progress.ts';
 import { isEventShape, type FromWorker } from './protocol.ts';
-import type { EventLogEntry } from './types.ts';
-import type { CallbackFailure, CallbackInfo, CallbackResult, ProcessResult } from './host-types.ts';
+import type { EventLogEntry } from '../../plugins/types.ts';
+import type { CallbackInfo, CallbackResult } from '../contract.ts';
 
 /** What the host's current operation wants to hear from the worker. */
 export interface Operation {
@@ -124,18 +124,6 @@ export function startBatch(b: BatchStart): { op: Operation; done: Promise<BatchR
   };
   timer = setTimeout(watch, timeoutMs);
   return { op, done };
-}
-
-/** What the callbacks that ran to their end decided for their event (shotgunEvents' stopOnError rule). */
-export function decide(callbacks: readonly CallbackInfo[], results: CallbackResult[], ran: readonly CallbackResult[], failures: CallbackFailure[]): ProcessResult {
-  for (const r of ran) {
-    if (r.error === undefined) continue;
-    if (callbacks[r.index]?.stopOnError ?? true) {
-      return { outcome: 'deactivate', callback: r.callback, error: r.error, results, failures };
-    }
-    failures.push({ callback: r.callback, error: r.error });
-  }
-  return { outcome: 'ok', results, failures };
 }
 
 /** Refuses (PLUGIN_PROTOCOL) an attempt below 1 or anything in `events` that is not an event. */

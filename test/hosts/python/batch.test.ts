@@ -4,10 +4,10 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { PythonPluginHost } from '../../src/toolkit/index.ts';
-import type { ProcessResult } from '../../src/plugins/index.ts';
-import { makeEvent, within } from '../plugins/helpers.ts';
-import { FIXTURES } from './harness.ts';
+import { PythonPluginHost } from '../../../src/hosts/index.ts';
+import type { ProcessResult } from '../../../src/hosts/index.ts';
+import { makeEvent, within } from '../js/helpers.ts';
+import { FIXTURES } from '../../dispatch/harness.ts';
 
 const OPTIONS = { attempt: 1, replay: false };
 

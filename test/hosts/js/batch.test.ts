@@ -1,4 +1,4 @@
-// PluginHost.processBatch: many events per trip to the plugin's thread. The
+// WorkerPluginHost.processBatch: many events per trip to the plugin's thread. The
 // fixture (fixtures/plugins/batch.ts) appends a line per callback run to a
 // file, so each test checks what the thread really ran, not only what the
 // host reported.
@@ -7,8 +7,8 @@ import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import type { PluginHost, PluginHostOptions, ProcessResult } from '../../src/plugins/index.ts';
-import type { EventLogEntry } from '../../src/index.ts';
+import type { WorkerPluginHost, WorkerHostOptions, ProcessResult } from '../../../src/hosts/index.ts';
+import type { EventLogEntry } from '../../../src/index.ts';
 import { captureLogger, fixtureHost, makeEvent, within, type LogRecord } from './helpers.ts';
 
 /** One line of the fixture's run file. */
@@ -21,14 +21,14 @@ interface Run {
 }
 
 interface Setup {
-  host: PluginHost;
+  host: WorkerPluginHost;
   records: LogRecord[];
   /** The callback runs recorded so far, in order. */
   runs: () => Promise<Run[]>;
 }
 
 /** A loaded host on batch.ts writing to a run file in a temp dir; closed and removed when the test ends. */
-async function start(t: TestContext, options: Partial<PluginHostOptions> & { stopOnError?: boolean } = {}): Promise<Setup> {
+async function start(t: TestContext, options: Partial<WorkerHostOptions> & { stopOnError?: boolean } = {}): Promise<Setup> {
   const dir = await mkdtemp(path.join(tmpdir(), 'sgeventd-batch-'));
   const file = path.join(dir, 'runs.jsonl');
   await writeFile(file, '');

@@ -3,7 +3,7 @@
 // on one thread: `host` and `worker` are two instances over one buffer.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { BatchProgress } from '../../src/plugins/progress.ts';
+import { BatchProgress } from '../../../src/hosts/js/progress.ts';
 
 function pair(capacity: number): { host: BatchProgress; worker: BatchProgress } {
   const host = new BatchProgress(capacity);

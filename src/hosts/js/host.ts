@@ -5,14 +5,16 @@
 // message per callback.
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
-import { PluginError, serializeError, type SerializedError } from './errors.ts';
-import { canProcess, type MatchableEvent } from './match.ts';
+import { PluginError, serializeError, type SerializedError } from '../../plugins/errors.ts';
+import { canProcess, type MatchableEvent } from '../../plugins/match.ts';
 import { fromWorkerSchema, type FromWorker, type ToWorker, type WorkerConfig } from './protocol.ts';
 import { BatchProgress } from './progress.ts';
-import { checkBatch, decide, fault, startBatch, type BatchRun, type Operation } from './batch-run.ts';
+import { checkBatch, fault, startBatch, type BatchRun, type Operation } from './batch-run.ts';
+import { decide, hostFailure } from '../outcome.ts';
 import { answerRequest, forwardLines, toCallbackInfo, writeWorkerLog } from './host-io.ts';
-import type { EventLogEntry } from './types.ts';
-import { TRANSITIONS, type CallbackFailure, type CallbackInfo, type CallbackResult, type LoadResult, type PluginHostOptions, type PluginHostState, type ProcessResult, type BatchOptions } from './host-types.ts';
+import type { EventLogEntry } from '../../plugins/types.ts';
+import type { CallbackFailure, CallbackInfo, CallbackResult, LoadResult, PluginHost, ProcessResult, BatchOptions } from '../contract.ts';
+import { TRANSITIONS, type WorkerHostOptions, type WorkerHostState } from './options.ts';
 
 type ToWorkerEvents = Extract<ToWorker, { type: 'batch' }>['events'];
 
@@ -20,13 +22,15 @@ type ToWorkerEvents = Extract<ToWorker, { type: 'batch' }>['events'];
 const WORKER_URL = new URL(`./worker${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url);
 
 
-export class PluginHost {
+export class WorkerPluginHost implements PluginHost {
+  readonly kind = 'js';
+  readonly capacity = 1;
   readonly name: string;
   readonly file: string;
-  readonly #options: PluginHostOptions;
+  readonly #options: WorkerHostOptions;
   readonly #log: Logger;
   readonly #site: string;
-  #state: PluginHostState = 'loading';
+  #state: WorkerHostState = 'loading';
   #worker: Worker | null = null;
   #workerAbort = new AbortController();
   #op: Operation | null = null;
@@ -37,8 +41,11 @@ export class PluginHost {
   #crashes: number[] = [];
   #seq = 0;
   #progress: { worker: Worker; buffer: BatchProgress } | null = null;
+  /** Ids of the batch in the thread now, for cancel(). */
+  #running: Set<number> | null = null;
+  #cancelled: number | null = null;
 
-  constructor(options: PluginHostOptions) {
+  constructor(options: WorkerHostOptions) {
     if (!Number.isFinite(options.callbackTimeoutMs) || options.callbackTimeoutMs <= 0) {
       throw new PluginError('PLUGIN_HOST_STATE', `callbackTimeoutMs must be a positive number, got ${String(options.callbackTimeoutMs)}`);
     }
@@ -52,7 +59,7 @@ export class PluginHost {
     this.#site = options.site ?? new URL(options.siteUrl).host;
   }
 
-  get state(): PluginHostState {
+  get state(): WorkerHostState {
     return this.#state;
   }
 
@@ -122,7 +129,7 @@ export class PluginHost {
     const out: ProcessResult[] = [];
     if (events.length === 0) return out;
     this.#transition('busy');
-    let nextState: PluginHostState = 'ready';
+    let nextState: WorkerHostState = 'ready';
     try {
       let i = 0;
       let fromIndex = 0;
@@ -156,14 +163,19 @@ export class PluginHost {
         // An event resumed after a lost thread goes alone: the batch ends with it.
         const batch = fromIndex > 0 ? [event] : i === 0 ? events : events.slice(i);
         const run = await this.#runBatch(batch, attempt, replay, fromIndex);
-        if (this.#isClosed()) {
+        const cancelled = this.#cancelled;
+        this.#cancelled = null;
+        if (this.#isClosed() || cancelled !== null) {
           // What finished stays finished; the event that was running is aborted.
           for (let k = 0; k < run.completed; k++) {
             out.push(decide(this.#callbacks, [...carry.results, ...(run.results[k] ?? [])], run.results[k] ?? [], [...carry.failures]));
             carry = { results: [], failures: [] };
           }
           if (run.completed < batch.length) {
-            out.push({ outcome: 'aborted', error: fault('PLUGIN_HOST_STATE', 'host closed while the event ran'), results: [...carry.results, ...run.partial], failures: carry.failures });
+            const error = cancelled === null
+              ? fault('PLUGIN_HOST_STATE', 'host closed while the event ran')
+              : fault('PLUGIN_CALLBACK_CANCELLED', `event ${cancelled} was cancelled while it ran in plugin ${this.name}`, { plugin: this.name, eventId: cancelled });
+            out.push({ outcome: 'aborted', error, results: [...carry.results, ...run.partial], failures: carry.failures });
           }
           return out;
         }
@@ -189,11 +201,15 @@ export class PluginHost {
         carry = { results: [...carry.results, ...run.partial], failures: [...carry.failures, ...partial.failures] };
         if (partial.outcome === 'deactivate') return [...out, { ...partial, results: carry.results, failures: carry.failures }];
         const info = run.index === null ? undefined : this.#callbacks[run.index];
-        if (info === undefined || info.stopOnError) {
-          out.push({ outcome: 'deactivate', callback: run.callback, error: run.error, ...carry });
+        // Lost between two callbacks (which one is unknown): nothing says the rest may run.
+        const lost: ProcessResult = info === undefined
+          ? { outcome: 'deactivate', callback: run.callback, error: run.error, ...carry }
+          : hostFailure(this.#callbacks, current, run.error, info, carry);
+        if (lost.outcome !== 'ok' || info === undefined) {
+          out.push(lost);
           return out;
         }
-        carry.failures.push({ callback: info.name, error: run.error });
+        carry = { results: lost.results, failures: lost.failures };
         fromIndex = info.index + 1;
         if (!this.#callbacks.slice(fromIndex).some((cb) => canProcess(cb.matchEvents, current))) {
           out.push({ outcome: 'ok', ...carry });
@@ -204,6 +220,18 @@ export class PluginHost {
     } finally {
       if (!this.#isClosed()) this.#transition(nextState);
     }
+  }
+
+  /**
+   * Cuts off `eventId` if it is in the running batch: the thread is
+   * terminated (not counted against the restart budget), events of the batch
+   * that finished keep their results, the running one comes back `aborted`,
+   * and the next event starts a fresh thread.
+   */
+  cancel(eventId: number): void {
+    if (this.#running === null || !this.#running.has(eventId)) return;
+    this.#cancelled = eventId;
+    void this.#stopWorker();
   }
 
   /** Stops the thread; idempotent. An event still running resolves as `aborted`. */
@@ -225,7 +253,7 @@ export class PluginHost {
     return this.#state === 'closed';
   }
 
-  #transition(to: PluginHostState): void {
+  #transition(to: WorkerHostState): void {
     if (!TRANSITIONS[this.#state].includes(to)) {
       throw new PluginError('PLUGIN_HOST_STATE', `plugin ${this.name}: invalid transition ${this.#state} -> ${to}`, { details: { from: this.#state, to } });
     }
@@ -320,11 +348,13 @@ export class PluginHost {
       },
     });
     this.#op = op;
+    this.#running = new Set(events.map((e) => e.id));
     this.#send(worker, {
       type: 'batch', seq, events: events as unknown as ToWorkerEvents, attempt, replay, fromIndex,
       budgetMs: this.#options.batchBudgetMs ?? 50, progress: progress.buffer,
     });
     return done.finally(() => {
+      this.#running = null;
       if (this.#op === op) this.#op = null;
     });
   }
