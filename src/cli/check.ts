@@ -43,7 +43,7 @@ export async function runCheck(configPath: string, opts: { toolkit: boolean } = 
       const what = `plugin ${entry.name}`;
       if (entry.kind === 'refused') lines.push({ ok: false, what, detail: entry.error.message });
       else {
-        const host = createHost(entry, folder.path, config, { callbackTimeoutMs: pluginOptionsFor(folder, entry.name).callbackTimeoutMs, logger });
+        const host = createHost(entry, folder.path, config, { ...pluginOptionsFor(folder, entry.name), logger });
         try {
           const r = await host.load();
           lines.push(

@@ -40,7 +40,7 @@ export async function runReplay(opts: ReplayOptions, progress: (line: string) =>
       for (const entry of scan.plugins) {
         if (entry.kind === 'refused' || (opts.plugin !== undefined && entry.name !== opts.plugin)) continue;
         const o = pluginOptionsFor(folder, entry.name);
-        const host = createHost(entry, folder.path, config, { callbackTimeoutMs: o.callbackTimeoutMs, logger: logger.child({ plugin: entry.name }) });
+        const host = createHost(entry, folder.path, config, { callbackTimeoutMs: o.callbackTimeoutMs, maxMemoryMb: o.maxMemoryMb, logger: logger.child({ plugin: entry.name }) });
         const loaded = await host.load();
         if (!loaded.ok) {
           await host.close();

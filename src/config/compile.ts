@@ -25,7 +25,7 @@ export function compileConfig(raw: RawConfig, ctx: CompileContext): { config?: D
 
   const pluginDefaults = {
     enabled: true, ignoreOwnEvents: false, retries: 0, retryBackoffMs: 1000, deadLetter: true,
-    callbackTimeoutMs: raw.daemon.callbackTimeoutMs,
+    callbackTimeoutMs: raw.daemon.callbackTimeoutMs, maxMemoryMb: raw.daemon.maxPluginMemoryMb,
   };
   const plugins: PluginFolderConfig[] = raw.plugins.map((p) => {
     const { path, overrides, ...options } = p;

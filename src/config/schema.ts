@@ -35,6 +35,7 @@ const pluginOptionsShape = {
   retryBackoffMs: nonNegInt().optional(),
   deadLetter: bool().optional(),
   callbackTimeoutMs: posInt().optional(),
+  maxMemoryMb: posInt().optional(),
 };
 
 export const pluginOptionsSchema = z.strictObject(pluginOptionsShape, { error: 'a mapping of plugin options' });
@@ -85,6 +86,11 @@ export const rawConfigSchema = z.strictObject({
     stateFlushMs: posInt().default(200),
     stateFlushEvents: posInt().default(500),
     stateSync: oneOf(['normal', 'full']).default('normal'),
+    maxPluginMemoryMb: posInt().default(1024),
+    restartBudget: z.strictObject({
+      count: posInt().default(5),
+      windowMs: posInt().default(60000),
+    }, { error: 'a mapping with count and windowMs' }).prefault({}),
   }, { error: 'a mapping' }).prefault({}),
   plugins: z.array(pluginFolderSchema, { error: 'a list of plugin folders' }).default([]),
   logging: z.strictObject({
@@ -149,3 +155,8 @@ export type RawConfig = z.output<typeof rawConfigSchema>;
 
 /** Paths of the values that are secrets: never printed, wrapped in `Secret`. */
 export const SECRET_PATHS: readonly string[] = ['site.script.key', 'emails.password', 'http.token'];
+
+/** The `daemon` section's defaults, from the table above (for code that builds parts without a config file). */
+export function daemonDefaults(): RawConfig['daemon'] {
+  return rawConfigSchema.shape.daemon.parse({});
+}

@@ -241,7 +241,7 @@ export class Engine {
       return;
     }
     const pluginLog = (await this.#opts.pluginLogger?.(entry.name)) ?? log;
-    const host = createHost(entry, folder.path, this.#opts.config, { callbackTimeoutMs: opts.callbackTimeoutMs, logger: pluginLog, handleRequest: this.#opts.handleRequest, runInProject: this.#opts.runInProject });
+    const host = createHost(entry, folder.path, this.#opts.config, { callbackTimeoutMs: opts.callbackTimeoutMs, maxMemoryMb: opts.maxMemoryMb, logger: pluginLog, handleRequest: this.#opts.handleRequest, runInProject: this.#opts.runInProject });
     rec.host = host;
     const loaded = await host.load();
     if (!loaded.ok) {

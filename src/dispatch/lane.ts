@@ -326,9 +326,14 @@ export class PluginLane {
     this.#status = 'deactivated';
     this.#lastError = `${callback ?? 'plugin'}: ${error.message}`;
     this.counters.failed++;
+    const why = callback === null
+      ? error.code === 'PLUGIN_RESTART_BUDGET'
+        ? 'plugin thread or process lost more often than daemon.restartBudget allows'
+        : 'plugin could not be run'
+      : 'callback failed with stopOnError';
     this.#opts.logger.error(
       { eventId: event.id, callback, err: error },
-      'callback failed with stopOnError: plugin deactivated; it resumes at this event when its file changes or on `sgeventd plugin enable`',
+      `${why}: plugin deactivated; it resumes at this event when its file changes or on \`sgeventd plugin enable\``,
     );
     this.#opts.onFailure?.({ plugin: this.#opts.name, callback, eventId: event.id, error, action: 'deactivated' });
     if (!this.#opts.replay) this.#batcher?.plugin(this.#row(false));

@@ -10,6 +10,8 @@ import { PythonPluginHost, type PythonPluginOptions } from './python/host.ts';
 export interface HostServices {
   logger: Logger;
   callbackTimeoutMs: number;
+  /** The plugin's memory limit (MB): JS heap and Buffers, or a Python process's RSS. */
+  maxMemoryMb: number;
   /** Answers JS plugin threads' requests (`ctx.toolkit`). */
   handleRequest?: RequestHandler | undefined;
   /** Runs `SGEVENTD_TOOLKIT = True` Python plugins' events in their project's runtime. */
@@ -27,6 +29,8 @@ export function createHost(entry: JsPluginFile | PythonPluginFile, folder: strin
       useSessionUuid: config.site.useSessionUuid,
       python: config.toolkit.python,
       callbackTimeoutMs: services.callbackTimeoutMs,
+      maxMemoryMb: services.maxMemoryMb,
+      restartBudget: config.daemon.restartBudget,
       logger: services.logger,
       runInProject: services.runInProject,
     });
@@ -41,6 +45,8 @@ export function createHost(entry: JsPluginFile | PythonPluginFile, folder: strin
     // Loading (thread start, import, registerCallbacks) is not bounded by a
     // small callback timeout: starting several threads on a busy host takes seconds.
     loadTimeoutMs: Math.max(services.callbackTimeoutMs, 60_000),
+    maxMemoryMb: services.maxMemoryMb,
+    restartBudget: config.daemon.restartBudget,
     logger: services.logger,
     ...(services.handleRequest ? { handleRequest: services.handleRequest } : {}),
   });

@@ -56,6 +56,9 @@ export class WorkerPluginHost implements PluginHost {
     this.name = options.name;
     this.file = options.file;
     this.#log = options.logger.child({ plugin: options.name });
+    if (options.maxMemoryMb !== undefined && /--max-old-space-size/.test(process.env['NODE_OPTIONS'] ?? '')) {
+      this.#log.warn({ nodeOptions: process.env['NODE_OPTIONS'], maxMemoryMb: options.maxMemoryMb }, 'NODE_OPTIONS sets --max-old-space-size, which overrides the plugin thread heap limit (maxMemoryMb)');
+    }
     this.#site = options.site ?? new URL(options.siteUrl).host;
   }
 
@@ -242,7 +245,7 @@ export class WorkerPluginHost implements PluginHost {
   }
 
   #budgetSpent(): SerializedError | null {
-    const { count, windowMs } = this.#options.restartBudget ?? { count: 5, windowMs: 60_000 };
+    const { count, windowMs } = this.#options.restartBudget;
     const now = Date.now();
     this.#crashes = this.#crashes.filter((t) => now - t < windowMs);
     if (this.#crashes.length <= count) return null;
@@ -290,9 +293,14 @@ export class WorkerPluginHost implements PluginHost {
       ...(this.#options.env === undefined ? {} : { env: this.#options.env }),
       // A young generation of its own size: measured to halve a no-op plugin
       // thread's time per event (fewer scavenges of each batch's events).
-      resourceLimits: { maxYoungGenerationSizeMb: 16, ...this.#options.resourceLimits },
+      resourceLimits: {
+        maxYoungGenerationSizeMb: 16,
+        ...(this.#options.maxMemoryMb === undefined ? {} : { maxOldGenerationSizeMb: this.#options.maxMemoryMb }),
+        ...this.#options.resourceLimits,
+      },
     });
     this.#worker = worker;
+    this.#watchMemory(worker);
     this.#workerAbort.abort();
     this.#workerAbort = new AbortController();
     this.#crash = null;
@@ -326,6 +334,32 @@ export class WorkerPluginHost implements PluginHost {
       this.#op = op;
       this.#send(worker, { type: 'load' });
     });
+  }
+
+  /**
+   * Buffers and ArrayBuffers live outside the heap limit: sample the thread's
+   * external memory and end it over the limit (its 'exit' then reports
+   * PLUGIN_MEMORY_LIMIT, counted against the restart budget).
+   */
+  #watchMemory(worker: Worker): void {
+    const limitMb = this.#options.maxMemoryMb;
+    if (limitMb === undefined) return;
+    const timer = setInterval(() => {
+      if (worker !== this.#worker) {
+        clearInterval(timer);
+        return;
+      }
+      worker.getHeapStatistics().then((stats) => {
+        const externalMb = stats.external_memory / (1024 * 1024);
+        if (externalMb <= limitMb || worker !== this.#worker || this.#crash !== null) return;
+        this.#crash = fault('PLUGIN_MEMORY_LIMIT', `plugin ${this.name} used ${Math.round(externalMb)} MB of external memory (Buffers), over its limit of ${limitMb} MB`, {
+          plugin: this.name, externalMb: Math.round(externalMb), limitMb,
+        });
+        void worker.terminate();
+      }, () => undefined); // Not running yet (starting) or any more (exiting): the next sample or 'exit' decides.
+    }, this.#options.memorySampleMs ?? 1000);
+    timer.unref();
+    worker.once('exit', () => clearInterval(timer));
   }
 
   #runBatch(events: readonly EventLogEntry[], attempt: number, replay: boolean, fromIndex: number): Promise<BatchRun> {
@@ -405,9 +439,15 @@ export class WorkerPluginHost implements PluginHost {
     this.#workerAbort.abort();
     this.#crashes.push(Date.now());
     const cause = this.#crash;
-    const error = fault('PLUGIN_WORKER_DIED', `plugin ${this.name} thread exited with code ${exitCode}${cause === null ? '' : `: ${cause.message}`}`, {
-      plugin: this.name, exitCode, ...(cause === null ? {} : { causeCode: cause.code, causeName: cause.name }),
-    });
+    // Over the heap limit (resourceLimits) or the sampled external memory.
+    const overMemory = cause !== null && (cause.code === 'ERR_WORKER_OUT_OF_MEMORY' || cause.code === 'PLUGIN_MEMORY_LIMIT');
+    const error = overMemory
+      ? fault('PLUGIN_MEMORY_LIMIT', cause.code === 'PLUGIN_MEMORY_LIMIT' ? cause.message : `plugin ${this.name} went over its heap limit of ${this.#options.maxMemoryMb ?? '?'} MB`, {
+        plugin: this.name, exitCode, limitMb: this.#options.maxMemoryMb, causeCode: cause.code,
+      })
+      : fault('PLUGIN_WORKER_DIED', `plugin ${this.name} thread exited with code ${exitCode}${cause === null ? '' : `: ${cause.message}`}`, {
+        plugin: this.name, exitCode, ...(cause === null ? {} : { causeCode: cause.code, causeName: cause.name }),
+      });
     const op = this.#op;
     this.#op = null;
     if (op !== null) op.onExit(error);

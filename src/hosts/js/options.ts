@@ -41,11 +41,20 @@ export interface WorkerHostOptions {
   /** Heap limits for the thread (a plugin that allocates without bound dies alone). */
   resourceLimits?: ResourceLimits;
   /**
-   * At most `count` lost threads (timeouts, deaths) within `windowMs` are
-   * restarted; one more and the host stays failed until the next load().
-   * Default 5 in 60 s.
+   * At most `count` lost threads (timeouts, deaths, memory kills) within
+   * `windowMs` are restarted; one more and the host stays failed until the
+   * next load() (config: `daemon.restartBudget`).
    */
-  restartBudget?: { count: number; windowMs: number };
+  restartBudget: { count: number; windowMs: number };
+  /**
+   * Memory limit (MB): the thread's old-generation heap (`resourceLimits`),
+   * and its external memory (Buffers, ArrayBuffers: outside `resourceLimits`),
+   * sampled every `memorySampleMs`. Over it the thread is ended with
+   * PLUGIN_MEMORY_LIMIT. Unset: no limit of sgeventd's own.
+   */
+  maxMemoryMb?: number;
+  /** How often external memory is sampled; default 1000 ms. */
+  memorySampleMs?: number;
   /**
    * A batch of events sent to the thread ends after the event during which
    * this much time passed (default 50 ms), so cursors, timing lines and stop

@@ -43,6 +43,10 @@ export interface PythonPluginOptions {
   useSessionUuid: boolean;
   python: string;
   callbackTimeoutMs: number;
+  /** The process's RSS limit (MB), sampled; over it the process is killed (PLUGIN_MEMORY_LIMIT). */
+  maxMemoryMb?: number;
+  /** Lost processes (crash, timeout, memory) restarted within `windowMs`; one more deactivates (PLUGIN_RESTART_BUDGET). */
+  restartBudget: { count: number; windowMs: number };
   logger: Logger;
   /** The environment the plugin process inherits (shotgunEvents plugins read their keys from it). */
   env?: NodeJS.ProcessEnv;
@@ -81,6 +85,8 @@ export class PythonPluginHost implements PluginHost {
   #loaded: PythonLoadResult | null = null;
   /** The events of the call running now, for cancel(). */
   #inFlight: { ids: Set<number>; cancel: AbortController } | null = null;
+  /** When the process was lost (crash, timeout), for the restart budget. */
+  #losses: number[] = [];
 
   constructor(opts: PythonPluginOptions) {
     this.#opts = opts;
@@ -99,8 +105,24 @@ export class PythonPluginHost implements PluginHost {
     return this.#runtime?.pid;
   }
 
-  /** Starts the process and imports the plugin; plugin faults come back as results. */
+  /** Starts the process and imports the plugin; plugin faults come back as results. A load resets the restart budget. */
   async load(): Promise<PythonLoadResult> {
+    this.#losses = [];
+    return this.#start();
+  }
+
+  #budgetSpent(): SerializedError | null {
+    const { count, windowMs } = this.#opts.restartBudget;
+    const now = Date.now();
+    this.#losses = this.#losses.filter((t) => now - t < windowMs);
+    if (this.#losses.length <= count) return null;
+    return {
+      name: 'PythonPluginError', code: 'PLUGIN_RESTART_BUDGET', message: `plugin ${this.name} lost its process ${this.#losses.length} times within ${windowMs} ms`,
+      details: { plugin: this.name, losses: this.#losses.length, windowMs },
+    };
+  }
+
+  async #start(): Promise<PythonLoadResult> {
     await this.#stopRuntime();
     try {
       this.#runtime = await ProjectRuntime.start({
@@ -180,7 +202,12 @@ export class PythonPluginHost implements PluginHost {
 
   async #inOwnProcess(events: readonly EventLogEntry[]): Promise<ProcessResult[]> {
     if (this.#runtime === null || this.#runtime.state === 'dead') {
-      const reloaded = await this.load();
+      const spent = this.#budgetSpent();
+      if (spent !== null) {
+        this.#opts.logger.warn({ err: spent }, 'plugin process lost too often; not restarting it until the plugin is reloaded');
+        return [{ outcome: 'deactivate', callback: null, error: spent, results: [], failures: [] }];
+      }
+      const reloaded = await this.#start();
       if (!reloaded.ok) return [{ outcome: 'deactivate', callback: null, error: reloaded.error, results: [], failures: [] }];
     }
     const runtime = this.#runtime;
@@ -193,6 +220,7 @@ export class PythonPluginHost implements PluginHost {
     } catch (err) {
       // A timeout, crash or cancel ends the process; the event it was in failed (or was cut off), the next batch starts a fresh one.
       await this.#stopRuntime();
+      if (!run.signal.aborted) this.#losses.push(Date.now());
       failure = err;
     } finally {
       run.end();

@@ -1,6 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { pino, type Logger } from 'pino';
+import { daemonDefaults } from '../../../src/config/index.ts';
 import { WorkerPluginHost, type WorkerHostOptions } from '../../../src/hosts/index.ts';
 import type { EventLogEntry } from '../../../src/index.ts';
 
@@ -47,6 +48,7 @@ export function fixtureHost(fileName: string, options: Partial<WorkerHostOptions
     useSessionUuid: false,
     callbackTimeoutMs: 10_000,
     loadTimeoutMs: 30_000,
+    restartBudget: daemonDefaults().restartBudget,
     ...options,
   });
 }

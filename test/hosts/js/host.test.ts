@@ -263,16 +263,43 @@ describe('WorkerPluginHost: timeouts and dying threads', () => {
     assert.ok(records.some((r) => r.msg === 'alive' && r.eventId === 41));
   });
 
-  it('a plugin that allocates without bound dies alone (resourceLimits)', async () => {
+  it('a plugin that allocates without bound on its heap dies alone (maxMemoryMb → heap limit), with PLUGIN_MEMORY_LIMIT', async () => {
     const { logger } = captureLogger();
-    const host = track(fixtureHost('oom.ts', { logger, resourceLimits: { maxOldGenerationSizeMb: 48, maxYoungGenerationSizeMb: 8 } }));
+    const host = track(fixtureHost('oom.ts', { logger, maxMemoryMb: 48, resourceLimits: { maxYoungGenerationSizeMb: 8 } }));
     assert.ok((await within(host.load(), 20_000, 'load')).ok);
     const result = await within(host.process(makeEvent(50, 'oom')), 60_000, 'process');
     assert.equal(result.outcome, 'deactivate');
     assert.ok(result.outcome === 'deactivate');
-    assert.equal(result.error.code, 'PLUGIN_WORKER_DIED');
+    assert.equal(result.error.code, 'PLUGIN_MEMORY_LIMIT');
     assert.equal(result.error.details?.causeCode, 'ERR_WORKER_OUT_OF_MEMORY');
     assert.equal((await within(host.process(makeEvent(51, 'fine')), 20_000, 'process')).outcome, 'ok');
+  });
+
+  it('a plugin that holds Buffers without bound (outside the heap limit) is ended by sampling, with PLUGIN_MEMORY_LIMIT', async () => {
+    const { logger } = captureLogger();
+    const host = track(fixtureHost('oom-buffers.ts', { logger, maxMemoryMb: 96, memorySampleMs: 50 }));
+    assert.ok((await within(host.load(), 20_000, 'load')).ok);
+    const result = await within(host.process(makeEvent(52, 'oom')), 60_000, 'process');
+    assert.ok(result.outcome === 'deactivate', JSON.stringify(result));
+    assert.equal(result.error.code, 'PLUGIN_MEMORY_LIMIT');
+    assert.ok(Number(result.error.details?.externalMb) > 96);
+    assert.equal((await within(host.process(makeEvent(53, 'fine')), 20_000, 'process')).outcome, 'ok');
+  });
+
+  it('threads lost over the restart budget deactivate with PLUGIN_RESTART_BUDGET until the next load', async () => {
+    const { logger } = captureLogger();
+    const host = track(fixtureHost('oom.ts', { logger, maxMemoryMb: 32, resourceLimits: { maxYoungGenerationSizeMb: 8 }, restartBudget: { count: 1, windowMs: 600_000 } }));
+    assert.ok((await within(host.load(), 20_000, 'load')).ok);
+    const codes: string[] = [];
+    for (let id = 54; id < 57; id++) {
+      const r = await within(host.process(makeEvent(id, 'oom')), 60_000, 'process');
+      assert.ok(r.outcome === 'deactivate');
+      codes.push(r.error.code);
+    }
+    // Two losses fit a budget of 1 restart; the third event finds it spent.
+    assert.deepEqual(codes, ['PLUGIN_MEMORY_LIMIT', 'PLUGIN_MEMORY_LIMIT', 'PLUGIN_RESTART_BUDGET']);
+    assert.ok((await within(host.load(), 20_000, 'reload')).ok);
+    assert.equal((await within(host.process(makeEvent(57, 'fine')), 20_000, 'process')).outcome, 'ok');
   });
 
   it('close() is idempotent and refuses further work', async () => {

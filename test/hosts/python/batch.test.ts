@@ -4,6 +4,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
+import { daemonDefaults } from '../../../src/config/index.ts';
 import { PythonPluginHost } from '../../../src/hosts/index.ts';
 import type { ProcessResult } from '../../../src/hosts/index.ts';
 import { makeEvent, within } from '../js/helpers.ts';
@@ -17,7 +18,7 @@ async function start(t: TestContext, env: Record<string, string> = {}, callbackT
   await writeFile(log, '');
   const host = new PythonPluginHost({
     file: join(FIXTURES, 'py_batch.py'), name: 'py_batch', siteUrl: 'http://127.0.0.1:1', useSessionUuid: false,
-    python: 'python3', callbackTimeoutMs, logger: pino({ level: 'silent' }),
+    python: 'python3', callbackTimeoutMs, restartBudget: daemonDefaults().restartBudget, logger: pino({ level: 'silent' }),
     env: { ...process.env, PY_BATCH_LOG: log, ...env },
   });
   t.after(async () => {
