@@ -72,7 +72,7 @@ async function load(): Promise<void> {
     return;
   }
 
-  callbacks = await createClients(registrar.callbacks);
+  callbacks = createClients(registrar.callbacks);
   post({
     type: 'loaded',
     emails: typeof registrar.emails === 'boolean' ? registrar.emails : [...registrar.emails],
@@ -95,7 +95,7 @@ function cloneable(args: unknown): { args?: unknown } {
   }
 }
 
-async function createClients(regs: readonly RegisteredCallback[]): Promise<LoadedCallback[]> {
+function createClients(regs: readonly RegisteredCallback[]): LoadedCallback[] {
   if (regs.length === 0) return [];
   agent ??= new Agent({ keepAliveTimeout: 30_000 });
   const dispatcher = agent;
