@@ -58,6 +58,9 @@ export interface PythonPluginOptions {
   runInProject?: RunInProject | undefined;
 }
 
+/** The reason a run is cut off by close(). */
+const CLOSED = Symbol('closed');
+
 export type PythonLoadResult =
   | { ok: true; callbacks: CallbackInfo[]; emails: EmailRecipients; usesToolkit: boolean; shotgunApi3Error: string | null }
   | { ok: false; error: SerializedError };
@@ -267,9 +270,12 @@ export class PythonPluginHost implements PluginHost {
     }
     const cut = events[out.length];
     if (failure !== null && cut !== undefined) {
-      out.push(cancelled.aborted
-        ? { outcome: 'aborted', results: [], failures: [], error: { name: 'PythonPluginError', code: 'PLUGIN_CALLBACK_CANCELLED', message: `event ${String(cancelled.reason)} was cancelled while it ran in plugin ${this.name}` } }
-        : this.#failed(cut, failure));
+      const error: SerializedError | null = !cancelled.aborted
+        ? null
+        : cancelled.reason === CLOSED
+          ? { name: 'PythonPluginError', code: 'PLUGIN_HOST_STATE', message: `plugin ${this.name} was closed while the event ran` }
+          : { name: 'PythonPluginError', code: 'PLUGIN_CALLBACK_CANCELLED', message: `event ${String(cancelled.reason)} was cancelled while it ran in plugin ${this.name}` };
+      out.push(error === null ? this.#failed(cut, failure) : { outcome: 'aborted', results: [], failures: [], error });
     }
     return out;
   }
@@ -306,7 +312,9 @@ export class PythonPluginHost implements PluginHost {
     this.#inFlight.cancel.abort(eventId);
   }
 
+  /** Stops the process; idempotent. An event still running resolves as `aborted`. */
   async close(): Promise<void> {
+    this.#inFlight?.cancel.abort(CLOSED);
     await this.#stopRuntime();
   }
 
