@@ -75,6 +75,11 @@ export class MemorySource implements EventSource {
     return this.#failures.reduce((n, f) => n + f.left, 0);
   }
 
+  /** The last id handed out (held and burnt ids included). */
+  get lastId(): number {
+    return this.#lastId;
+  }
+
   get heldIds(): number[] {
     return [...this.#held].sort((a, b) => a - b);
   }
