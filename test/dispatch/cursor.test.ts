@@ -44,6 +44,29 @@ describe('plugin cursor: order and gaps', () => {
     assert.deepEqual(plugin.ids, [1, 2, 4, 5, 3, 6]);
   });
 
+  it('a restarted lane takes the stored backlog over: a late id that shows up after the restart is delivered once', async (t) => {
+    const b = await bed(t);
+    const plugin = new ScriptedPlugin();
+    const lane = b.lane(plugin);
+    b.source.append(1);
+    const late = b.source.appendHeld();
+    b.source.append(1);
+    await waitFor(() => lane.lastEventId === 3, 'the visible events');
+    await lane.stop();
+    const state = restartState(await b.stored());
+    assert.deepEqual(state.backlog.map((e) => e.eventId), [late], 'the backlog was stored with the cursor');
+
+    const again = new ScriptedPlugin();
+    const next = b.lane(again, { state });
+    assert.deepEqual(next.backlogIds, [late]);
+    b.source.release(late);
+    await waitFor(() => again.saw(late), 'the late id after the restart');
+    await waitFor(() => next.backlogSize === 0, 'the backlog to empty');
+    assert.deepEqual(again.ids, [late]);
+    assert.deepEqual(plugin.ids, [1, 3]);
+    assert.equal(next.lastEventId, 3);
+  });
+
   it('a late id still arrives when looking it up failed once', async (t) => {
     const b = await bed(t);
     const plugin = new ScriptedPlugin();
