@@ -266,7 +266,8 @@ export class PluginLane {
           this.#advance(event, from);
         }
         onDone(event);
-        if (this.#stop.signal.aborted) return false;
+        // Results the plugin already returned are kept; stopping cuts before the next call.
+        if (this.#stop.signal.aborted && r >= results.length) return false;
       }
     }
     return true;
