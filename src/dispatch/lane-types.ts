@@ -3,10 +3,15 @@
 import type { Logger } from 'pino';
 import type { EventLogEntry } from '../shared/index.ts';
 import type { SerializedError } from '../plugins/index.ts';
-import type { PluginHost } from '../hosts/index.ts';
+import type { ProcessResult } from '../hosts/index.ts';
 
-/** What a plugin cursor needs of its plugin's host (the host contract's running part). */
-export type LaneHandler = Pick<PluginHost, 'matches' | 'process' | 'processBatch'>;
+/** What a plugin cursor needs of its plugin's host: the running part of the host contract (`PluginHost`). */
+export interface LaneHandler {
+  matches(event: EventLogEntry): boolean;
+  process(event: EventLogEntry, options: { attempt: number; replay: boolean }): Promise<ProcessResult>;
+  /** Several events at once; a prefix of results (see `PluginHost.processBatch`); without it, events go one by one. */
+  processBatch?(events: readonly EventLogEntry[], options: { attempt: number; replay: boolean }): Promise<ProcessResult[]>;
+}
 
 /** Decides whether an event is in a plugin's scope (projects, own events). */
 export type EventScope = (event: EventLogEntry) => boolean | Promise<boolean>;

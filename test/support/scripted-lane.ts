@@ -10,7 +10,8 @@ import { performance } from 'node:perf_hooks';
 import { EventLog, toEventLogEntry } from '../../src/source/index.ts';
 import { PluginLane, StateBatcher, type EventScope, type LaneFailure, type LaneHandler, type LaneOptions } from '../../src/dispatch/index.ts';
 import { openSqliteState, type PluginState, type SqliteStateStore } from '../../src/state/index.ts';
-import type { CallbackResult, ProcessResult, SerializedError } from '../../src/plugins/index.ts';
+import type { SerializedError } from '../../src/plugins/index.ts';
+import type { CallbackResult, ProcessResult } from '../../src/hosts/index.ts';
 import type { EventLogEntry } from '../../src/shared/index.ts';
 import { MemorySource, memoryLogger, type LogRecord } from './memory-source.ts';
 
