@@ -25,7 +25,7 @@ interface Options {
 interface Made {
   host: PluginHost;
   /** Lines "<callback> <event id> <thread or process id>" written by the callbacks, in order. */
-  runs(): Promise<string[][]>;
+  runs: () => Promise<string[][]>;
 }
 
 const HOSTS: Record<'js' | 'python', (env: Record<string, string>, o: Required<Omit<Options, 'maxMemoryMb'>> & Options) => PluginHost> = {

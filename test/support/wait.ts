@@ -7,7 +7,7 @@ export async function waitFor<T>(condition: () => T | Promise<T>, what: string, 
   let last: T | undefined;
   for (;;) {
     last = await condition();
-    if (last) return last as NonNullable<T>;
+    if (last) return last;
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} (last value: ${JSON.stringify(last)})`);
     await new Promise((r) => setTimeout(r, 25));
   }
