@@ -23,15 +23,12 @@ export function compileConfig(raw: RawConfig, ctx: CompileContext): { config?: D
   // A bare command name (python3) is looked up on PATH; anything with a slash is a path.
   const command = (p: string): string => (p.includes('/') ? abs(p) : p);
 
-  const pluginDefaults = {
-    enabled: true, ignoreOwnEvents: false, retries: 0, retryBackoffMs: 1000, deadLetter: true,
-    callbackTimeoutMs: raw.daemon.callbackTimeoutMs,
-  };
+  // Folder option defaults live in the schema; a folder's callback timeout defaults to the daemon's.
   const plugins: PluginFolderConfig[] = raw.plugins.map((p) => {
     const { path, overrides, ...options } = p;
     const cleanOverrides: Record<string, Partial<PluginOptions>> = {};
     for (const [name, o] of Object.entries(overrides ?? {})) cleanOverrides[name] = dropUndefined(o);
-    return { ...pluginDefaults, ...dropUndefined(options), path: abs(path), overrides: cleanOverrides };
+    return { ...dropUndefined(options), callbackTimeoutMs: options.callbackTimeoutMs ?? raw.daemon.callbackTimeoutMs, path: abs(path), overrides: cleanOverrides };
   });
 
   const e = raw.emails;

@@ -59,6 +59,8 @@ export interface DaemonOptions {
    * (never skipped). `full`: an fsync per commit, so not even that.
    */
   readonly stateSync: 'normal' | 'full';
+  /** Events the shared event log keeps in memory (the oldest are dropped and read again when needed). */
+  readonly maxCachedEvents: number;
 }
 
 /** Options that apply to every plugin of a folder, or to one plugin through `overrides`. */
