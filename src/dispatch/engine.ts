@@ -1,8 +1,8 @@
 import type { Logger } from 'pino';
 import { pluginOptionsFor, type DaemonConfig, type PluginFolderConfig } from '../config/index.ts';
-import { PluginFolderWatcher, type PluginFileEntry, type RequestHandler } from '../plugins/index.ts';
+import { PluginFolderWatcher, type PluginFileEntry } from '../plugins/index.ts';
 import { createHost, type EngineHost } from './hosts.ts';
-import type { PythonPluginOptions } from '../toolkit/index.ts';
+import type { ToolkitAccess } from './toolkit-access.ts';
 import { matchPluginIds, pluginId, type PluginState, type StateStore } from '../state/index.ts';
 import { toEventLogEntry, type EventLog } from '../source/index.ts';
 import { describeError, SgeventdError } from '../shared/index.ts';
@@ -51,9 +51,8 @@ export interface EngineOptions {
   fromId?: number;
   onTiming?: (record: TimingRecord) => void;
   onFailure?: (failure: LaneFailure) => void;
-  handleRequest?: RequestHandler;
-  /** Where `SGEVENTD_TOOLKIT = True` Python plugins run an event: the project's runtime. */
-  runInProject?: PythonPluginOptions['runInProject'];
+  /** Toolkit for plugins: `ctx.toolkit` requests, and the project runtimes `SGEVENTD_TOOLKIT = True` Python plugins run in. */
+  toolkit?: ToolkitAccess;
   /** For tests: how plugin folders are watched. */
   watch?: { pollIntervalMs?: number; debounceMs?: number; fsWatch?: boolean };
 }
@@ -242,7 +241,7 @@ export class Engine {
       return;
     }
     const pluginLog = (await this.#opts.pluginLogger?.(entry.name)) ?? log;
-    const host = createHost(entry, folder.path, this.#opts.config, { callbackTimeoutMs: opts.callbackTimeoutMs, logger: pluginLog, handleRequest: this.#opts.handleRequest, runInProject: this.#opts.runInProject });
+    const host = createHost(entry, folder.path, this.#opts.config, { callbackTimeoutMs: opts.callbackTimeoutMs, logger: pluginLog, handleRequest: this.#opts.toolkit?.handleRequest, runInProject: this.#opts.toolkit?.runInProject });
     rec.host = host;
     const loaded = await host.load();
     if (!loaded.ok) {
