@@ -108,8 +108,8 @@ export async function runDemo(opts: DemoOptions, print: (line: string) => void):
       daemon: { state: join(dir, 'state', 'sgeventd.db'), pidFile: join(dir, 'state', 'sgeventd.pid'), fetchIntervalMs: 500 },
       plugins: [{ path: plugins }],
       logging: { dir: join(dir, 'logs'), level: 'info', timing: true },
-      toolkit: { python: process.env['SGEVENTD_PYTHON'] ?? 'python3', maxRuntimes: 4 },
-      http: { host: '127.0.0.1', port: opts.httpPort ?? 0 },
+      toolkit: { ...(process.env['SGEVENTD_PYTHON'] ? { python: process.env['SGEVENTD_PYTHON'] } : {}), maxRuntimes: 4 },
+      http: { port: opts.httpPort ?? 0 },
     },
     { source: join(dir, 'sgeventd.yaml') },
   );
