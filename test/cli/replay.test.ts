@@ -4,7 +4,7 @@ import { chmod, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeConfig, writeCore } from '../fixtures/toolkit/fake-cores.ts';
-import { makeHarness, addPlugin, newestEventId, type Harness } from '../dispatch/harness.ts';
+import { makeHarness, addPlugin, newestEventId, waitFor, type Harness } from '../dispatch/harness.ts';
 import { writeYaml, childEnv } from '../dispatch/child.ts';
 import { runCli } from './run-cli.ts';
 
@@ -85,5 +85,15 @@ describe('sgeventd replay', () => {
     for (const r of pyRecs) assert.deepEqual([r[3], r[4]], core(Number(r[2])), `event ${r[1]} of project ${r[2]}: import sgtk gave its own core`);
     assert.notEqual(pyRecs.find((r) => Number(r[2]) === aId)?.[5], pyRecs.find((r) => Number(r[2]) === bId)?.[5], 'two projects, two runtimes');
     assert.equal(existsSync(join(h.dir, 'state.db')), false, 'a replay opens no state file');
+    const alive = (pid: number): boolean => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    const pids = [...new Set(pyRecs.map((r) => Number(r[5])))];
+    await waitFor('the project runtimes to be gone after the replay', () => pids.every((pid) => !alive(pid)), 10_000);
   });
 });
