@@ -1,7 +1,7 @@
 import { isAbsolute, resolve } from 'node:path';
 import { Secret } from '../shared/index.ts';
 import type { ConfigIssue } from './errors.ts';
-import type { RawConfig } from './schema.ts';
+import { httpSectionSchema, type RawConfig } from './schema.ts';
 import type {
   DaemonConfig, EmailConfig, HttpConfig, LegacyConfig, PluginFolderConfig, PluginOptions, ToolkitConfig, ToolkitProjectConfig,
 } from './types.ts';
@@ -111,7 +111,7 @@ export function crossFieldIssues(raw: unknown): ConfigIssue[] {
     issues.push({ key: 'emails.username', message: 'emails.username must be set when emails.password is set, got nothing', expected: 'a user name' });
   }
   const h = obj(obj(raw).http);
-  const host = typeof h.host === 'string' ? h.host : '127.0.0.1';
+  const host = typeof h.host === 'string' ? h.host : httpSectionSchema.parse({}).host;
   if (h.enabled !== false && h.enabled !== 'false' && h.token === undefined && !isLoopback(host)) {
     issues.push({
       key: 'http.token',

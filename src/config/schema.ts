@@ -100,6 +100,14 @@ export const toolkitSectionSchema = z.strictObject({
   cores: z.record(z.string(), z.strictObject({ python: str() }, { error: 'a mapping with python' }), { error: 'a mapping of core root to options' }).default({}),
 }, { error: 'a mapping' }).prefault({});
 
+/** The `http` section: the status server. */
+export const httpSectionSchema = z.strictObject({
+  enabled: bool().default(true),
+  host: str().default('127.0.0.1'),
+  port: port().default(9090),
+  token: str().optional(),
+}, { error: 'a mapping' }).prefault({});
+
 /** The raw native config (after `${ENV}` interpolation); defaults that need no context are applied here. */
 export const rawConfigSchema = z.strictObject({
   site: z.strictObject({
@@ -153,12 +161,7 @@ export const rawConfigSchema = z.strictObject({
     maxPerHour: posInt().default(20),
   }, { error: 'a mapping' }).prefault({}),
   toolkit: toolkitSectionSchema,
-  http: z.strictObject({
-    enabled: bool().default(true),
-    host: str().default('127.0.0.1'),
-    port: port().default(9090),
-    token: str().optional(),
-  }, { error: 'a mapping' }).prefault({}),
+  http: httpSectionSchema,
 }, { error: 'a mapping' });
 
 export type RawConfig = z.output<typeof rawConfigSchema>;
