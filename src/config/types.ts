@@ -67,6 +67,8 @@ export interface DaemonOptions {
    * (PLUGIN_RESTART_BUDGET) until it is reloaded.
    */
   readonly restartBudget: { readonly count: number; readonly windowMs: number };
+  /** Events the shared event log keeps in memory (the oldest are dropped and read again when needed). */
+  readonly maxCachedEvents: number;
 }
 
 /** Options that apply to every plugin of a folder, or to one plugin through `overrides`. */

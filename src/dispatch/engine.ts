@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import { pluginOptionsFor, type DaemonConfig, type PluginFolderConfig } from '../config/index.ts';
 import { PluginFolderWatcher, type PluginFileEntry } from '../plugins/index.ts';
-import { createHost, type PluginHost, type PythonPluginOptions, type RequestHandler } from '../hosts/index.ts';
+import { HostFactory, type PluginHost, type PluginHostFactory } from '../hosts/index.ts';
 import { matchPluginIds, pluginId, type PluginState, type StateStore } from '../state/index.ts';
 import { toEventLogEntry, type EventLog } from '../source/index.ts';
 import { describeError, SgeventdError } from '../shared/index.ts';
@@ -50,9 +50,8 @@ export interface EngineOptions {
   fromId?: number;
   onTiming?: (record: TimingRecord) => void;
   onFailure?: (failure: LaneFailure) => void;
-  handleRequest?: RequestHandler;
-  /** Where `SGEVENTD_TOOLKIT = True` Python plugins run an event: the project's runtime. */
-  runInProject?: PythonPluginOptions['runInProject'];
+  /** Builds each plugin's host (with Toolkit as the daemon gives it); default: hosts without Toolkit. */
+  hosts?: PluginHostFactory;
   /** For tests: how plugin folders are watched. */
   watch?: { pollIntervalMs?: number; debounceMs?: number; fsWatch?: boolean };
 }
@@ -81,6 +80,7 @@ interface PluginRecord {
  */
 export class Engine {
   readonly #opts: EngineOptions;
+  readonly #hosts: PluginHostFactory;
   readonly #batcher: StateBatcher;
   readonly #plugins = new Map<string, PluginRecord>();
   readonly #watchers: PluginFolderWatcher[] = [];
@@ -92,6 +92,7 @@ export class Engine {
 
   constructor(opts: EngineOptions) {
     this.#opts = opts;
+    this.#hosts = opts.hosts ?? new HostFactory(opts.config);
     this.#batcher = new StateBatcher(opts.store, {
       flushMs: opts.config.daemon.stateFlushMs,
       flushEvents: opts.config.daemon.stateFlushEvents,
@@ -241,7 +242,7 @@ export class Engine {
       return;
     }
     const pluginLog = (await this.#opts.pluginLogger?.(entry.name)) ?? log;
-    const host = createHost(entry, folder.path, this.#opts.config, { callbackTimeoutMs: opts.callbackTimeoutMs, maxMemoryMb: opts.maxMemoryMb, logger: pluginLog, handleRequest: this.#opts.handleRequest, runInProject: this.#opts.runInProject });
+    const host = this.#hosts.create(entry, folder, pluginLog);
     rec.host = host;
     const loaded = await host.load();
     if (!loaded.ok) {

@@ -1,5 +1,5 @@
 export { ToolkitError, PythonError, RuntimeCrashed } from './errors.ts';
-export { RUNTIME_POOL_DEFAULTS, runtimePoolOptions } from './options.ts';
+export { runtimePoolOptions } from './options.ts';
 export type {
   RuntimePoolOptions, ResolveOptions, ToolkitProjectEntry, CentralizedProjectEntry, DistributedProjectEntry, CrashBudget,
 } from './options.ts';

@@ -6,7 +6,7 @@ import { request } from 'undici';
 import { loadConfig } from '../../src/config/index.ts';
 import { daemonUrl, fetchStatus, requestReload } from '../../src/cli/daemon-api.ts';
 import { claimPidFile } from '../../src/cli/pidfile.ts';
-import { startStatusServer } from '../../src/cli/status-server.ts';
+import { startStatusServer } from '../../src/daemon/index.ts';
 import { runCli } from './run-cli.ts';
 import { writeYaml } from '../dispatch/child.ts';
 import { makeHarness, addPlugin, newShotEvent, waitFor, runDaemon, type Harness } from '../dispatch/harness.ts';

@@ -1,33 +1,8 @@
 import { z } from 'zod';
-import type { ToolkitConfig } from '../config/index.ts';
 import { PluginError } from '../plugins/index.ts';
 import type { RequestHandler } from '../hosts/index.ts';
 import { transformOutbound } from '../shotgrid/index.ts';
-import { runtimePoolOptions, type RuntimePool, type RuntimePoolOptions } from '../toolkit/index.ts';
-
-/** The config's `toolkit` section as the pool takes it (one to one). */
-export function poolOptionsFrom(cfg: ToolkitConfig): RuntimePoolOptions {
-  return runtimePoolOptions({
-    python: cfg.python,
-    configsRoot: cfg.configsRoot,
-    studioCore: cfg.studioCore,
-    bootstrapCore: cfg.bootstrapCore,
-    bundleCache: cfg.bundleCache,
-    pythonPath: [...cfg.pythonPath],
-    maxRuntimes: cfg.maxRuntimes,
-    idleTtlMs: cfg.idleTtlMs,
-    callTimeoutMs: cfg.callTimeoutMs,
-    maxCallsPerRuntime: cfg.maxCallsPerRuntime,
-    maxRssMb: cfg.maxRssMb,
-    queueLimit: cfg.queueLimit,
-    crashBudget: { ...cfg.crashBudget },
-    shareCoreRuntimes: cfg.shareCoreRuntimes,
-    isolation: cfg.isolation,
-    syncPathCache: cfg.syncPathCache,
-    projects: cfg.projects,
-    cores: cfg.cores,
-  });
-}
+import type { RuntimePool } from '../toolkit/index.ts';
 
 const project = z.union([z.number().int().positive(), z.object({ type: z.literal('Project'), id: z.number().int().positive() })]);
 const requests = {

@@ -1,6 +1,6 @@
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import type { DaemonConfig } from '../config/index.ts';
-import type { Daemon } from '../dispatch/index.ts';
+import type { Daemon } from './daemon.ts';
 import { MAX_DEAD_LETTERS, startHttpServer, type HttpServerHandle } from '../http/index.ts';
 
 /** Where a running daemon records its status server's URL (beside its pid file). */
