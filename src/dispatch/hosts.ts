@@ -27,6 +27,7 @@ export function createHost(
       useSessionUuid: config.site.useSessionUuid,
       python: config.toolkit.python,
       callbackTimeoutMs: options.callbackTimeoutMs,
+      maxRssMb: config.toolkit.maxRssMb,
       logger: options.logger,
       runInProject: options.runInProject,
     });

@@ -4,8 +4,8 @@ import type { Logger } from 'pino';
 import { canProcess, type ProcessResult, type CallbackInfo, type SerializedError, type EmailRecipients } from '../plugins/index.ts';
 import { transformOutbound } from '../shotgrid/index.ts';
 import type { EventLogEntry } from '../shared/index.ts';
-import { describeError } from '../shared/index.ts';
-import { ProjectRuntime } from './runtime.ts';
+import { describeError, SgeventdError } from '../shared/index.ts';
+import { PythonChild } from '../pyrpc/index.ts';
 import type { RuntimePluginSpec } from './pool-types.ts';
 import { ToolkitError } from './errors.ts';
 
@@ -29,10 +29,13 @@ const LoadSchema = z.object({
 
 /**
  * Sends events of one project to that project's runtime (`plugin_process_batch`):
- * each finished event comes back through `onStep`; the signal abandons the call.
+ * one call bounded by `plugin.callbackTimeoutMs` from when it is written,
+ * re-armed by each finished event, which comes back through `onStep`. The
+ * host passes no signal (there is no other timer); the parameter stays for
+ * callers that abandon a call.
  */
 export type RunInProject = (
-  project: { type: 'Project'; id: number }, plugin: RuntimePluginSpec, events: unknown[], signal: AbortSignal, onStep: (step: unknown) => void,
+  project: { type: 'Project'; id: number }, plugin: RuntimePluginSpec, events: unknown[], signal: AbortSignal | undefined, onStep: (step: unknown) => void,
 ) => Promise<unknown>;
 
 export interface PythonPluginOptions {
@@ -43,6 +46,8 @@ export interface PythonPluginOptions {
   useSessionUuid: boolean;
   python: string;
   callbackTimeoutMs: number;
+  /** The plugin's process is killed (TK_MEMORY_LIMIT) when its resident memory passes this; sampled on Linux. None: no limit. */
+  maxRssMb?: number | undefined;
   logger: Logger;
   /** The environment the plugin process inherits (shotgunEvents plugins read their keys from it). */
   env?: NodeJS.ProcessEnv;
@@ -63,18 +68,20 @@ function toSerialized(e: z.infer<typeof SerializedErrorSchema>, fallback: string
 }
 
 /**
- * An unchanged shotgunEvents plugin in its own Python process: a hang or a
- * crash stays with that plugin, and module-level state lives as long as the
- * process, as in shotgunEvents. Implements the same lane contract as the JS
- * host (`matches`, `process`); a callback timeout kills the process, which is
- * started again on the next event.
+ * An unchanged shotgunEvents plugin in its own Python process (a pyrpc
+ * child): a hang, a crash or runaway memory stays with that plugin, and
+ * module-level state lives as long as the process, as in shotgunEvents.
+ * Implements the same lane contract as the JS host (`matches`, `process`);
+ * a callback timeout kills the process, which is started again on the next
+ * event. A batch run in Python is one call bounded by `callbackTimeoutMs`,
+ * re-armed by each finished event; there is no other timer.
  */
 export class PythonPluginHost {
   readonly name: string;
   readonly #opts: PythonPluginOptions;
   /** When this host last loaded the plugin; project runtimes re-import it when it changes. */
   #generation = 0;
-  #runtime: ProjectRuntime | null = null;
+  #child: PythonChild | null = null;
   #callbacks: CallbackInfo[] = [];
   #loaded: PythonLoadResult | null = null;
 
@@ -92,30 +99,32 @@ export class PythonPluginHost {
   }
 
   get pid(): number | undefined {
-    return this.#runtime?.pid;
+    return this.#child?.pid;
   }
 
   /** Starts the process and imports the plugin; plugin faults come back as results. */
   async load(): Promise<PythonLoadResult> {
-    await this.#stopRuntime();
+    await this.#stopProcess();
     try {
-      this.#runtime = await ProjectRuntime.start({
-        label: `plugin ${this.#opts.name}`,
-        python: this.#opts.python,
+      const o = this.#opts;
+      this.#child = await PythonChild.start({
+        label: `Python plugin ${o.name}`,
+        details: { plugin: o.name },
+        python: o.python,
         script: PLUGIN_RUNNER_SCRIPT,
-        cwd: path.dirname(this.#opts.file),
-        env: { ...stringEnv(this.#opts.env ?? process.env), PYTHONUNBUFFERED: '1', PYTHONIOENCODING: 'utf-8' },
-        init: { site: null, mode: 'plugin', pythonPath: [], syncPathCache: false },
-        initTimeoutMs: this.#opts.callbackTimeoutMs,
-        callTimeoutMs: this.#opts.callbackTimeoutMs,
-        queueLimit: 2,
+        cwd: path.dirname(o.file),
+        env: { ...stringEnv(o.env ?? process.env), PYTHONUNBUFFERED: '1', PYTHONIOENCODING: 'utf-8' },
+        init: { mode: 'plugin' },
+        initTimeoutMs: o.callbackTimeoutMs,
         maxMessageBytes: 64 * 1024 * 1024,
         maxLogLineBytes: 16 * 1024,
         stopTimeoutMs: 2000,
-        logger: this.#opts.logger,
+        maxRssMb: o.maxRssMb,
+        logger: o.logger,
       });
       this.#generation = Date.now();
-      const raw = await this.#runtime.request('plugin_load', this.#spec());
+      const { callbackTimeoutMs, ...spec } = this.#spec();
+      const raw = await this.#child.request('plugin_load', spec, { timeoutMs: callbackTimeoutMs });
       const parsed = LoadSchema.parse(raw);
       this.#callbacks = parsed.callbacks.map((c) => ({
         index: c.index, name: c.name, scriptName: c.scriptName, matchEvents: c.matchEvents as CallbackInfo['matchEvents'], stopOnError: c.stopOnError,
@@ -123,8 +132,8 @@ export class PythonPluginHost {
       if (parsed.shotgunApi3Error) this.#opts.logger.warn({ reason: parsed.shotgunApi3Error }, 'Python plugin runs without shotgun_api3: its sg argument explains the import failure when used');
       this.#loaded = { ok: true, callbacks: this.#callbacks, emails: parsed.emails, usesToolkit: parsed.usesToolkit, shotgunApi3Error: parsed.shotgunApi3Error };
     } catch (err) {
-      await this.#stopRuntime();
-      const code = err instanceof ToolkitError ? mapLoadCode(err) : 'PLUGIN_IMPORT_FAILED';
+      await this.#stopProcess();
+      const code = err instanceof SgeventdError ? mapLoadCode(err) : 'PLUGIN_IMPORT_FAILED';
       this.#callbacks = [];
       this.#loaded = { ok: false, error: { name: 'PythonPluginError', message: describeError(err), code, ...(err instanceof Error && err.stack ? { stack: err.stack } : {}) } };
     }
@@ -134,7 +143,10 @@ export class PythonPluginHost {
   /** What a Python loop needs to import the plugin: its own process (`plugin_load`) or a project runtime. */
   #spec(): RuntimePluginSpec {
     const o = this.#opts;
-    return { file: o.file, name: o.name, siteUrl: o.siteUrl, proxy: o.proxy ?? null, useSessionUuid: o.useSessionUuid, generation: this.#generation };
+    return {
+      file: o.file, name: o.name, siteUrl: o.siteUrl, proxy: o.proxy ?? null, useSessionUuid: o.useSessionUuid, generation: this.#generation,
+      callbackTimeoutMs: o.callbackTimeoutMs,
+    };
   }
 
   matches(event: EventLogEntry): boolean {
@@ -149,7 +161,7 @@ export class PythonPluginHost {
    * Several events in one call, which reports each finished event as a step
    * (nothing that finished is lost if the process dies) and stops after an
    * event that is not a clean ok or after 50 ms; `callbackTimeoutMs` bounds
-   * each event. A plugin that declares `SGEVENTD_TOOLKIT = True` sends the
+   * each event (the call's timeout, re-armed by every finished event). A plugin that declares `SGEVENTD_TOOLKIT = True` sends the
    * leading events of one project to that project's runtime; events without
    * a project, and every event of other plugins, go to its own process.
    * Returns results for a prefix of `events`; the lane offers the rest again.
@@ -168,44 +180,34 @@ export class PythonPluginHost {
   }
 
   async #inOwnProcess(events: readonly EventLogEntry[]): Promise<ProcessResult[]> {
-    if (this.#runtime === null || this.#runtime.state === 'dead') {
+    if (this.#child === null || this.#child.state !== 'ready') {
       const reloaded = await this.load();
       if (!reloaded.ok) return [{ outcome: 'deactivate', callback: null, error: reloaded.error, results: [], failures: [] }];
     }
-    const runtime = this.#runtime;
-    if (runtime === null) throw new ToolkitError('TK_RUNTIME_CLOSED', `Python plugin ${this.name} is not running`);
+    const child = this.#child;
+    if (child === null) throw new ToolkitError('TK_RUNTIME_CLOSED', `Python plugin ${this.name} is not running`);
     const steps: unknown[] = [];
     let failure: unknown = null;
     try {
-      await runtime.request('plugin_process_batch', { events: events.map((e) => transformOutbound(e)), budgetMs: 50 }, this.#opts.callbackTimeoutMs, undefined, (step) => steps.push(step));
+      await child.request('plugin_process_batch', { events: events.map((e) => transformOutbound(e)), budgetMs: 50 }, {
+        timeoutMs: this.#opts.callbackTimeoutMs,
+        onProgress: (step) => steps.push(step),
+      });
     } catch (err) {
-      // A timeout or crash ends the process; the event it was in failed, the next batch starts a fresh one.
-      await this.#stopRuntime();
+      // A timeout, crash or memory kill ends the process; the event it was in failed, the next batch starts a fresh one.
+      await this.#stopProcess();
       failure = err;
     }
     return this.#collect(events, steps, failure);
   }
 
   async #inProjectRuntime(runInProject: RunInProject, project: number, events: readonly EventLogEntry[]): Promise<ProcessResult[]> {
-    const spec = this.#spec();
-    // callbackTimeoutMs bounds each event: every finished event re-arms the
-    // timer; past it the runtime call is abandoned and that runtime replaced.
-    const abort = new AbortController();
-    const timeoutMs = this.#opts.callbackTimeoutMs;
-    const fire = (): void => abort.abort(new ToolkitError('TK_CALL_TIMEOUT', `Python plugin ${this.name} ran past callbackTimeoutMs (${timeoutMs} ms) in project ${project}`, { details: { project, timeoutMs } }));
-    let timer = setTimeout(fire, timeoutMs);
     const steps: unknown[] = [];
     let failure: unknown = null;
     try {
-      await runInProject({ type: 'Project', id: project }, spec, events.map((e) => transformOutbound(e)), abort.signal, (step) => {
-        steps.push(step);
-        clearTimeout(timer);
-        timer = setTimeout(fire, timeoutMs);
-      });
+      await runInProject({ type: 'Project', id: project }, this.#spec(), events.map((e) => transformOutbound(e)), undefined, (step) => steps.push(step));
     } catch (err) {
-      failure = abort.signal.aborted ? abort.signal.reason : err;
-    } finally {
-      clearTimeout(timer);
+      failure = err;
     }
     return this.#collect(events, steps, failure);
   }
@@ -241,32 +243,33 @@ export class PythonPluginHost {
 
   /** A process or runtime failure counts as the first matching callback failing, under its stopOnError. */
   #failed(event: EventLogEntry, err: unknown): ProcessResult {
-    const tkCode = err instanceof ToolkitError ? err.code : undefined;
-    const code =
-      tkCode === 'TK_CALL_TIMEOUT' || tkCode === 'TK_CALL_ABORTED' || (err instanceof Error && err.name === 'TimeoutError')
-        ? 'PLUGIN_CALLBACK_TIMEOUT'
-        : tkCode === 'TK_RUNTIME_CRASHED' || tkCode === 'TK_PROTOCOL' || tkCode === undefined
-          ? 'PLUGIN_WORKER_DIED'
-          : tkCode;
+    const tkCode = err instanceof SgeventdError ? err.code : undefined;
+    const timedOut = tkCode === 'TK_CALL_TIMEOUT' || tkCode === 'TK_CALL_ABORTED' || (err instanceof Error && err.name === 'TimeoutError');
+    const code = timedOut
+      ? 'PLUGIN_CALLBACK_TIMEOUT'
+      : tkCode === 'TK_RUNTIME_CRASHED' || tkCode === 'TK_PROTOCOL' || tkCode === undefined
+        ? 'PLUGIN_WORKER_DIED'
+        : tkCode;
     const first = this.#callbacks.find((cb) => canProcess(cb.matchEvents, event));
-    const error: SerializedError = { name: 'PythonPluginError', message: describeError(err), code };
+    const message = timedOut ? `ran past callbackTimeoutMs (${this.#opts.callbackTimeoutMs} ms): ${describeError(err)}` : describeError(err);
+    const error: SerializedError = { name: 'PythonPluginError', message, code };
     return (first?.stopOnError ?? true)
       ? { outcome: 'deactivate', callback: first?.name ?? null, error, results: [], failures: [] }
       : { outcome: 'ok', results: [], failures: [{ callback: first?.name ?? this.name, error }] };
   }
 
   async close(): Promise<void> {
-    await this.#stopRuntime();
+    await this.#stopProcess();
   }
 
-  async #stopRuntime(): Promise<void> {
-    const rt = this.#runtime;
-    this.#runtime = null;
-    if (rt) await rt.close();
+  async #stopProcess(): Promise<void> {
+    const child = this.#child;
+    this.#child = null;
+    if (child) await child.close();
   }
 }
 
-function mapLoadCode(err: ToolkitError): string {
+function mapLoadCode(err: SgeventdError): string {
   const code = (err.details as { pythonCode?: unknown }).pythonCode;
   if (typeof code === 'string' && code.startsWith('PLUGIN_')) return code;
   if (err.code === 'TK_CALL_TIMEOUT' || err.code === 'TK_INIT_TIMEOUT') return 'PLUGIN_LOAD_TIMEOUT';
