@@ -244,8 +244,9 @@ export class PythonChild {
     if (pid === undefined || this.#state === 'dead' || this.#state === 'stopping') return;
     const rssMb = residentMb(pid);
     if (rssMb === null || rssMb <= maxRssMb) return;
-    this.#die(new PyrpcError('TK_MEMORY_LIMIT', `${this.options.label} used ${Math.round(rssMb)} MB of memory, over maxRssMb (${maxRssMb})`, {
-      details: { ...this.#details, pid, rssMb: Math.round(rssMb), maxRssMb },
+    const mb = Math.round(rssMb * 10) / 10;
+    this.#die(new PyrpcError('TK_MEMORY_LIMIT', `${this.options.label} used ${mb} MB of memory, over maxRssMb (${maxRssMb})`, {
+      details: { ...this.#details, pid, rssMb: mb, maxRssMb },
     }));
   }
 

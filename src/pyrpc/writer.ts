@@ -26,6 +26,7 @@ export class LineWriter {
 
   /** Serialises `msg` now (a value JSON cannot carry fails this write only) and writes it after the writes before it. */
   write(msg: unknown): Promise<void> {
+    if (this.#ended) return Promise.reject(this.#fault('the request pipe is closed'));
     let line: string;
     try {
       line = `${JSON.stringify(msg)}\n`;
@@ -49,7 +50,7 @@ export class LineWriter {
 
   #writeLine(line: string): Promise<void> {
     if (this.#broken) return Promise.reject(this.#broken);
-    if (this.#ended || this.#stream.destroyed || this.#stream.writableEnded) {
+    if (this.#stream.destroyed || this.#stream.writableEnded) {
       return Promise.reject(this.#fault('the request pipe is closed'));
     }
     return new Promise((resolve, reject) => {
