@@ -38,6 +38,8 @@ interface Queued {
   onProgress?: ((step: unknown) => void) | undefined;
   resolve: (v: unknown) => void;
   reject: (e: Error) => void;
+  /** Stops listening for an abort while queued (once written, the connection listens). */
+  unlisten?: (() => void) | undefined;
 }
 
 /** Order of use across all runtimes, for the pool's LRU. */
@@ -158,6 +160,7 @@ export class ProjectRuntime {
           this.#pump();
         };
         signal.addEventListener('abort', drop, { once: true });
+        q.unlisten = () => signal.removeEventListener('abort', drop);
       }
       this.#queue.push(q);
       this.#pump();
@@ -179,7 +182,10 @@ export class ProjectRuntime {
       const closed = new PyrpcError('TK_RUNTIME_CLOSED', `toolkit runtime for ${this.launch.label} is stopping`, {
         details: { project: this.launch.label, sent: false },
       });
-      for (const q of this.#queue.splice(0)) q.reject(closed);
+      for (const q of this.#queue.splice(0)) {
+        q.unlisten?.();
+        q.reject(closed);
+      }
     }
     return this.#child.close();
   }
@@ -196,6 +202,7 @@ export class ProjectRuntime {
       for (const w of this.#idleWaiters.splice(0)) w();
       return;
     }
+    next.unlisten?.();
     this.#inFlight = next;
     const done = (): void => {
       this.#inFlight = undefined;
@@ -223,7 +230,10 @@ export class ProjectRuntime {
         project: this.launch.label, exitCode: this.exitCode, signal: this.exitSignal, pid: this.pid, sent: false, cause: reason.code,
       })
       : new PyrpcError('TK_RUNTIME_CLOSED', `toolkit runtime for ${this.launch.label} stopped`, { details: { project: this.launch.label, sent: false } });
-    for (const q of this.#queue.splice(0)) q.reject(notSent);
+    for (const q of this.#queue.splice(0)) {
+      q.unlisten?.();
+      q.reject(notSent);
+    }
     for (const w of this.#idleWaiters.splice(0)) w();
   }
 
