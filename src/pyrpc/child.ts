@@ -16,7 +16,7 @@ export interface ChildLogger {
 }
 
 const noop = (): void => undefined;
-const silent: ChildLogger = { debug: noop, info: noop, warn: noop, error: noop };
+export const silentLogger: ChildLogger = { debug: noop, info: noop, warn: noop, error: noop };
 
 export type ChildState = 'starting' | 'ready' | 'stopping' | 'dead';
 
@@ -89,7 +89,7 @@ export class PythonChild {
 
   private constructor(o: ChildOptions) {
     this.options = o;
-    this.#logger = o.logger ?? silent;
+    this.#logger = o.logger ?? silentLogger;
     this.#details = o.details ?? {};
     this.#child = spawn(o.python, [o.script], {
       cwd: o.cwd,

@@ -15,7 +15,7 @@
  * this protocol, because plugins, dead letters and tests match on them; the
  * list is in errors.ts.
  */
-export { PythonChild, RSS_SAMPLE_MS, residentMb } from './child.ts';
+export { PythonChild, RSS_SAMPLE_MS, residentMb, silentLogger } from './child.ts';
 export type { ChildOptions, ChildState, ChildLogger } from './child.ts';
 export { Connection, ChildMessageSchema } from './connection.ts';
 export type { CallOptions, ConnectionOptions, ChildMessage } from './connection.ts';
