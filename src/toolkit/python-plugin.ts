@@ -5,9 +5,8 @@ import { canProcess, type ProcessResult, type CallbackInfo, type SerializedError
 import { transformOutbound } from '../shotgrid/index.ts';
 import type { EventLogEntry } from '../shared/index.ts';
 import { describeError, SgeventdError } from '../shared/index.ts';
-import { PythonChild } from '../pyrpc/index.ts';
+import { PyrpcError, PythonChild } from '../pyrpc/index.ts';
 import type { RuntimePluginSpec } from './pool-types.ts';
-import { ToolkitError } from './errors.ts';
 
 export const PLUGIN_RUNNER_SCRIPT = path.join(import.meta.dirname, 'python', 'plugin_runner.py');
 
@@ -154,15 +153,16 @@ export class PythonPluginHost {
   }
 
   async process(event: EventLogEntry, options: { attempt: number; replay: boolean }): Promise<ProcessResult> {
-    return (await this.processBatch([event], options))[0] ?? this.#failed(event, new ToolkitError('TK_PROTOCOL', `Python plugin ${this.name} reported no result`));
+    return (await this.processBatch([event], options))[0] ?? this.#failed(event, new PyrpcError('TK_PROTOCOL', `Python plugin ${this.name} reported no result`));
   }
 
   /**
    * Several events in one call, which reports each finished event as a step
    * (nothing that finished is lost if the process dies) and stops after an
    * event that is not a clean ok or after 50 ms; `callbackTimeoutMs` bounds
-   * each event (the call's timeout, re-armed by every finished event). A plugin that declares `SGEVENTD_TOOLKIT = True` sends the
-   * leading events of one project to that project's runtime; events without
+   * each event (the call's timeout, re-armed by every finished event). A
+   * plugin that declares `SGEVENTD_TOOLKIT = True` sends the leading events
+   * of one project to that project's runtime; events without
    * a project, and every event of other plugins, go to its own process.
    * Returns results for a prefix of `events`; the lane offers the rest again.
    */
@@ -185,7 +185,7 @@ export class PythonPluginHost {
       if (!reloaded.ok) return [{ outcome: 'deactivate', callback: null, error: reloaded.error, results: [], failures: [] }];
     }
     const child = this.#child;
-    if (child === null) throw new ToolkitError('TK_RUNTIME_CLOSED', `Python plugin ${this.name} is not running`);
+    if (child === null) throw new PyrpcError('TK_RUNTIME_CLOSED', `Python plugin ${this.name} is not running`);
     const steps: unknown[] = [];
     let failure: unknown = null;
     try {
@@ -229,7 +229,7 @@ export class PythonPluginHost {
 
   #toResult(event: EventLogEntry, raw: unknown): ProcessResult {
     const parsed = ProcessSchema.safeParse(raw);
-    if (!parsed.success) return this.#failed(event, new ToolkitError('TK_PROTOCOL', `Python plugin ${this.name} answered with an unexpected shape`));
+    if (!parsed.success) return this.#failed(event, new PyrpcError('TK_PROTOCOL', `Python plugin ${this.name} answered with an unexpected shape`));
     const r = parsed.data;
     const results = r.results.map((x) => ({
       callback: x.callback, index: x.index, startedAt: new Date(x.startedAt), durationMs: x.durationMs,
