@@ -1,4 +1,4 @@
-export { ToolkitError, PythonError, RuntimeCrashed } from './errors.ts';
+export { ToolkitError, PythonError, RuntimeCrashed, PyrpcError } from './errors.ts';
 export { runtimePoolOptions } from './options.ts';
 export type {
   RuntimePoolOptions, ResolveOptions, ToolkitProjectEntry, CentralizedProjectEntry, DistributedProjectEntry, CrashBudget,
@@ -11,7 +11,7 @@ export type { ToolkitPlatform } from './platform-paths.ts';
 export { RuntimePool } from './pool.ts';
 export type { RuntimePoolDeps, PoolSite, RuntimeStatus, RuntimePluginSpec } from './pool-types.ts';
 export { ProjectRuntime } from './runtime.ts';
-export { RUNTIME_SCRIPT, PLUGIN_RUNNER_SCRIPT } from './child.ts';
+export { RUNTIME_SCRIPT, PLUGIN_RUNNER_SCRIPT } from './runtime.ts';
 export type { RuntimeLaunch, RuntimeState } from './runtime.ts';
 export type { ToolkitHandle, ProjectLike } from './handle.ts';
 export type { CallTarget, InitParams, InitResult, RuntimeInfo } from './protocol.ts';

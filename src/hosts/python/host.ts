@@ -6,9 +6,10 @@ import type { SerializedError } from '../../plugins/errors.ts';
 import type { EmailRecipients } from '../../plugins/types.ts';
 import { transformOutbound } from '../../shotgrid/index.ts';
 import type { EventLogEntry } from '../../shared/index.ts';
-import { describeError } from '../../shared/index.ts';
-import { ProjectRuntime, ToolkitError, PLUGIN_RUNNER_SCRIPT, type RuntimePluginSpec } from '../../toolkit/index.ts';
-import type { CallbackInfo, PluginHost, ProcessResult } from '../contract.ts';
+import { describeError, SgeventdError } from '../../shared/index.ts';
+import { PyrpcError, PythonChild } from '../../pyrpc/index.ts';
+import { PLUGIN_RUNNER_SCRIPT, type RuntimePluginSpec } from '../../toolkit/index.ts';
+import type { BatchOptions, CallbackInfo, PluginHost, ProcessResult } from '../contract.ts';
 import { hostFailure } from '../outcome.ts';
 
 const SerializedErrorSchema = z.object({ name: z.string(), message: z.string(), stack: z.string().optional(), code: z.string().nullish() });
@@ -29,10 +30,13 @@ const LoadSchema = z.object({
 
 /**
  * Sends events of one project to that project's runtime (`plugin_process_batch`):
- * each finished event comes back through `onStep`; the signal abandons the call.
+ * one call bounded by `plugin.callbackTimeoutMs` from when it is written,
+ * re-armed by each finished event, which comes back through `onStep`.
+ * `signal` abandons the call (the host's cancel() and close(); there is no
+ * other timer), and the pool then replaces that runtime.
  */
 export type RunInProject = (
-  project: { type: 'Project'; id: number }, plugin: RuntimePluginSpec, events: unknown[], signal: AbortSignal, onStep: (step: unknown) => void,
+  project: { type: 'Project'; id: number }, plugin: RuntimePluginSpec, events: unknown[], signal: AbortSignal | undefined, onStep: (step: unknown) => void,
 ) => Promise<unknown>;
 
 export interface PythonPluginOptions {
@@ -43,8 +47,8 @@ export interface PythonPluginOptions {
   useSessionUuid: boolean;
   python: string;
   callbackTimeoutMs: number;
-  /** The process's RSS limit (MB), sampled; over it the process is killed (PLUGIN_MEMORY_LIMIT). */
-  maxMemoryMb?: number;
+  /** The process's RSS limit (MB), sampled on Linux; over it the process is killed and the event fails with PLUGIN_MEMORY_LIMIT. None: no limit. */
+  maxMemoryMb?: number | undefined;
   /** Lost processes (crash, timeout, memory) restarted within `windowMs`; one more deactivates (PLUGIN_RESTART_BUDGET). */
   restartBudget: { count: number; windowMs: number };
   logger: Logger;
@@ -70,11 +74,13 @@ function toSerialized(e: z.infer<typeof SerializedErrorSchema>, fallback: string
 }
 
 /**
- * An unchanged shotgunEvents plugin in its own Python process: a hang or a
- * crash stays with that plugin, and module-level state lives as long as the
- * process, as in shotgunEvents. Implements the same lane contract as the JS
- * host (`matches`, `process`); a callback timeout kills the process, which is
- * started again on the next event.
+ * An unchanged shotgunEvents plugin in its own Python process (a pyrpc
+ * child): a hang, a crash or runaway memory stays with that plugin, and
+ * module-level state lives as long as the process, as in shotgunEvents.
+ * Implements the same lane contract as the JS host (`matches`, `process`);
+ * a callback timeout kills the process, which is started again on the next
+ * event. A batch run in Python is one call bounded by `callbackTimeoutMs`,
+ * re-armed by each finished event; there is no other timer.
  */
 export class PythonPluginHost implements PluginHost {
   readonly kind = 'python';
@@ -83,12 +89,12 @@ export class PythonPluginHost implements PluginHost {
   readonly #opts: PythonPluginOptions;
   /** When this host last loaded the plugin; project runtimes re-import it when it changes. */
   #generation = 0;
-  #runtime: ProjectRuntime | null = null;
+  #child: PythonChild | null = null;
   #callbacks: CallbackInfo[] = [];
   #loaded: PythonLoadResult | null = null;
   /** The events of the call running now, for cancel(). */
   #inFlight: { ids: Set<number>; cancel: AbortController } | null = null;
-  /** When the process was lost (crash, timeout), for the restart budget. */
+  /** When the process was lost (crash, timeout, memory), for the restart budget. */
   #losses: number[] = [];
 
   constructor(opts: PythonPluginOptions) {
@@ -105,7 +111,7 @@ export class PythonPluginHost implements PluginHost {
   }
 
   get pid(): number | undefined {
-    return this.#runtime?.pid;
+    return this.#child?.pid;
   }
 
   /** Starts the process and imports the plugin; plugin faults come back as results. A load resets the restart budget. */
@@ -126,25 +132,27 @@ export class PythonPluginHost implements PluginHost {
   }
 
   async #start(): Promise<PythonLoadResult> {
-    await this.#stopRuntime();
+    await this.#stopProcess();
     try {
-      this.#runtime = await ProjectRuntime.start({
-        label: `plugin ${this.#opts.name}`,
-        python: this.#opts.python,
+      const o = this.#opts;
+      this.#child = await PythonChild.start({
+        label: `Python plugin ${o.name}`,
+        details: { plugin: o.name },
+        python: o.python,
         script: PLUGIN_RUNNER_SCRIPT,
-        cwd: path.dirname(this.#opts.file),
-        env: { ...stringEnv(this.#opts.env ?? process.env), PYTHONUNBUFFERED: '1', PYTHONIOENCODING: 'utf-8' },
-        init: { site: null, mode: 'plugin', pythonPath: [], syncPathCache: false },
-        initTimeoutMs: this.#opts.callbackTimeoutMs,
-        callTimeoutMs: this.#opts.callbackTimeoutMs,
-        queueLimit: 2,
+        cwd: path.dirname(o.file),
+        env: { ...stringEnv(o.env ?? process.env), PYTHONUNBUFFERED: '1', PYTHONIOENCODING: 'utf-8' },
+        init: { mode: 'plugin' },
+        initTimeoutMs: o.callbackTimeoutMs,
         maxMessageBytes: 64 * 1024 * 1024,
         maxLogLineBytes: 16 * 1024,
         stopTimeoutMs: 2000,
-        logger: this.#opts.logger,
+        maxRssMb: o.maxMemoryMb,
+        logger: o.logger,
       });
       this.#generation = Date.now();
-      const raw = await this.#runtime.request('plugin_load', this.#spec());
+      const { callbackTimeoutMs, ...spec } = this.#spec();
+      const raw = await this.#child.request('plugin_load', spec, { timeoutMs: callbackTimeoutMs });
       const parsed = LoadSchema.parse(raw);
       this.#callbacks = parsed.callbacks.map((c) => ({
         index: c.index, name: c.name, scriptName: c.scriptName, matchEvents: c.matchEvents as CallbackInfo['matchEvents'], stopOnError: c.stopOnError,
@@ -152,8 +160,8 @@ export class PythonPluginHost implements PluginHost {
       if (parsed.shotgunApi3Error) this.#opts.logger.warn({ reason: parsed.shotgunApi3Error }, 'Python plugin runs without shotgun_api3: its sg argument explains the import failure when used');
       this.#loaded = { ok: true, callbacks: this.#callbacks, emails: parsed.emails, usesToolkit: parsed.usesToolkit, shotgunApi3Error: parsed.shotgunApi3Error };
     } catch (err) {
-      await this.#stopRuntime();
-      const code = err instanceof ToolkitError ? mapLoadCode(err) : 'PLUGIN_IMPORT_FAILED';
+      await this.#stopProcess();
+      const code = err instanceof SgeventdError ? mapLoadCode(err) : 'PLUGIN_IMPORT_FAILED';
       this.#callbacks = [];
       this.#loaded = { ok: false, error: { name: 'PythonPluginError', message: describeError(err), code, ...(err instanceof Error && err.stack ? { stack: err.stack } : {}) } };
     }
@@ -163,7 +171,10 @@ export class PythonPluginHost implements PluginHost {
   /** What a Python loop needs to import the plugin: its own process (`plugin_load`) or a project runtime. */
   #spec(): RuntimePluginSpec {
     const o = this.#opts;
-    return { file: o.file, name: o.name, siteUrl: o.siteUrl, proxy: o.proxy ?? null, useSessionUuid: o.useSessionUuid, generation: this.#generation };
+    return {
+      file: o.file, name: o.name, siteUrl: o.siteUrl, proxy: o.proxy ?? null, useSessionUuid: o.useSessionUuid, generation: this.#generation,
+      callbackTimeoutMs: o.callbackTimeoutMs,
+    };
   }
 
   matches(event: EventLogEntry): boolean {
@@ -171,19 +182,20 @@ export class PythonPluginHost implements PluginHost {
   }
 
   async process(event: EventLogEntry, options: { attempt: number; replay: boolean }): Promise<ProcessResult> {
-    return (await this.processBatch([event], options))[0] ?? this.#failed(event, new ToolkitError('TK_PROTOCOL', `Python plugin ${this.name} reported no result`));
+    return (await this.processBatch([event], options))[0] ?? this.#failed(event, new PyrpcError('TK_PROTOCOL', `Python plugin ${this.name} reported no result`));
   }
 
   /**
    * Several events in one call, which reports each finished event as a step
    * (nothing that finished is lost if the process dies) and stops after an
    * event that is not a clean ok or after 50 ms; `callbackTimeoutMs` bounds
-   * each event. A plugin that declares `SGEVENTD_TOOLKIT = True` sends the
-   * leading events of one project to that project's runtime; events without
+   * each event (the call's timeout, re-armed by every finished event). A
+   * plugin that declares `SGEVENTD_TOOLKIT = True` sends the leading events
+   * of one project to that project's runtime; events without
    * a project, and every event of other plugins, go to its own process.
    * Returns results for a prefix of `events`; the lane offers the rest again.
    */
-  async processBatch(events: readonly EventLogEntry[], _options: { attempt: number; replay: boolean }): Promise<ProcessResult[]> {
+  async processBatch(events: readonly EventLogEntry[], _options?: BatchOptions): Promise<ProcessResult[]> {
     const first = events[0];
     if (first === undefined) return [];
     const loaded = this.#loaded;
@@ -204,7 +216,7 @@ export class PythonPluginHost implements PluginHost {
   }
 
   async #inOwnProcess(events: readonly EventLogEntry[]): Promise<ProcessResult[]> {
-    if (this.#runtime === null || this.#runtime.state === 'dead') {
+    if (this.#child === null || this.#child.state !== 'ready') {
       const spent = this.#budgetSpent();
       if (spent !== null) {
         this.#opts.logger.warn({ err: spent }, 'plugin process lost too often; not restarting it until the plugin is reloaded');
@@ -213,16 +225,20 @@ export class PythonPluginHost implements PluginHost {
       const reloaded = await this.#start();
       if (!reloaded.ok) return [{ outcome: 'deactivate', callback: null, error: reloaded.error, results: [], failures: [] }];
     }
-    const runtime = this.#runtime;
-    if (runtime === null) throw new ToolkitError('TK_RUNTIME_CLOSED', `Python plugin ${this.name} is not running`);
+    const child = this.#child;
+    if (child === null) throw new PyrpcError('TK_RUNTIME_CLOSED', `Python plugin ${this.name} is not running`);
     const steps: unknown[] = [];
     let failure: unknown = null;
     const run = this.#begin(events);
     try {
-      await runtime.request('plugin_process_batch', { events: events.map((e) => transformOutbound(e)), budgetMs: 50 }, this.#opts.callbackTimeoutMs, run.signal, (step) => steps.push(step));
+      await child.request('plugin_process_batch', { events: events.map((e) => transformOutbound(e)), budgetMs: 50 }, {
+        timeoutMs: this.#opts.callbackTimeoutMs,
+        signal: run.signal,
+        onProgress: (step) => steps.push(step),
+      });
     } catch (err) {
-      // A timeout, crash or cancel ends the process; the event it was in failed (or was cut off), the next batch starts a fresh one.
-      await this.#stopRuntime();
+      // A timeout, crash, memory kill or cancel ends the process; the event it was in failed (or was cut off), the next batch starts a fresh one.
+      await this.#stopProcess();
       if (!run.signal.aborted) this.#losses.push(Date.now());
       failure = err;
     } finally {
@@ -232,27 +248,14 @@ export class PythonPluginHost implements PluginHost {
   }
 
   async #inProjectRuntime(runInProject: RunInProject, project: number, events: readonly EventLogEntry[]): Promise<ProcessResult[]> {
-    const spec = this.#spec();
-    // callbackTimeoutMs bounds each event: every finished event re-arms the
-    // timer; past it the runtime call is abandoned and that runtime replaced.
-    const abort = new AbortController();
-    const timeoutMs = this.#opts.callbackTimeoutMs;
-    const fire = (): void => abort.abort(new ToolkitError('TK_CALL_TIMEOUT', `Python plugin ${this.name} ran past callbackTimeoutMs (${timeoutMs} ms) in project ${project}`, { details: { project, timeoutMs } }));
-    let timer = setTimeout(fire, timeoutMs);
     const steps: unknown[] = [];
     let failure: unknown = null;
     const run = this.#begin(events);
-    run.signal.addEventListener('abort', () => abort.abort(run.signal.reason), { once: true });
     try {
-      await runInProject({ type: 'Project', id: project }, spec, events.map((e) => transformOutbound(e)), abort.signal, (step) => {
-        steps.push(step);
-        clearTimeout(timer);
-        timer = setTimeout(fire, timeoutMs);
-      });
+      await runInProject({ type: 'Project', id: project }, this.#spec(), events.map((e) => transformOutbound(e)), run.signal, (step) => steps.push(step));
     } catch (err) {
-      failure = abort.signal.aborted ? abort.signal.reason : err;
+      failure = err;
     } finally {
-      clearTimeout(timer);
       run.end();
     }
     return this.#collect(events, steps, failure, run.signal);
@@ -282,7 +285,7 @@ export class PythonPluginHost implements PluginHost {
 
   #toResult(event: EventLogEntry, raw: unknown): ProcessResult {
     const parsed = ProcessSchema.safeParse(raw);
-    if (!parsed.success) return this.#failed(event, new ToolkitError('TK_PROTOCOL', `Python plugin ${this.name} answered with an unexpected shape`));
+    if (!parsed.success) return this.#failed(event, new PyrpcError('TK_PROTOCOL', `Python plugin ${this.name} answered with an unexpected shape`));
     const r = parsed.data;
     const results = r.results.map((x) => ({
       callback: x.callback, index: x.index, startedAt: new Date(x.startedAt), durationMs: x.durationMs,
@@ -296,14 +299,17 @@ export class PythonPluginHost implements PluginHost {
 
   /** A process or runtime failure counts as the first matching callback failing, under its stopOnError. */
   #failed(event: EventLogEntry, err: unknown): ProcessResult {
-    const tkCode = err instanceof ToolkitError ? err.code : undefined;
-    const code =
-      tkCode === 'TK_CALL_TIMEOUT' || tkCode === 'TK_CALL_ABORTED' || (err instanceof Error && err.name === 'TimeoutError')
-        ? 'PLUGIN_CALLBACK_TIMEOUT'
+    const tkCode = err instanceof SgeventdError ? err.code : undefined;
+    const timedOut = tkCode === 'TK_CALL_TIMEOUT' || tkCode === 'TK_CALL_ABORTED' || (err instanceof Error && err.name === 'TimeoutError');
+    const code = timedOut
+      ? 'PLUGIN_CALLBACK_TIMEOUT'
+      : tkCode === 'TK_MEMORY_LIMIT'
+        ? 'PLUGIN_MEMORY_LIMIT'
         : tkCode === 'TK_RUNTIME_CRASHED' || tkCode === 'TK_PROTOCOL' || tkCode === undefined
           ? 'PLUGIN_WORKER_DIED'
           : tkCode;
-    return hostFailure(this.#callbacks, event, { name: 'PythonPluginError', message: describeError(err), code });
+    const message = timedOut ? `ran past callbackTimeoutMs (${this.#opts.callbackTimeoutMs} ms): ${describeError(err)}` : describeError(err);
+    return hostFailure(this.#callbacks, event, { name: 'PythonPluginError', message, code });
   }
 
   /** Cuts off `eventId` if it is running: the process (or the runtime call) ends and the event comes back `aborted`. */
@@ -315,17 +321,17 @@ export class PythonPluginHost implements PluginHost {
   /** Stops the process; idempotent. An event still running resolves as `aborted`. */
   async close(): Promise<void> {
     this.#inFlight?.cancel.abort(CLOSED);
-    await this.#stopRuntime();
+    await this.#stopProcess();
   }
 
-  async #stopRuntime(): Promise<void> {
-    const rt = this.#runtime;
-    this.#runtime = null;
-    if (rt) await rt.close();
+  async #stopProcess(): Promise<void> {
+    const child = this.#child;
+    this.#child = null;
+    if (child) await child.close();
   }
 }
 
-function mapLoadCode(err: ToolkitError): string {
+function mapLoadCode(err: SgeventdError): string {
   const code = (err.details as { pythonCode?: unknown }).pythonCode;
   if (typeof code === 'string' && code.startsWith('PLUGIN_')) return code;
   if (err.code === 'TK_CALL_TIMEOUT' || err.code === 'TK_INIT_TIMEOUT') return 'PLUGIN_LOAD_TIMEOUT';

@@ -1,8 +1,13 @@
+// Framing of what a child writes: protocol lines on fd 4 (bounded, JSON) and
+// log lines on stdout/stderr (bounded, cut).
+import type { Readable } from 'node:stream';
+import { PyrpcError } from './errors.ts';
+
 /**
  * Splits a byte stream into lines without ever buffering more than `maxBytes`
  * of one line. `onLine` gets complete lines; `onOverflow` fires once per line
- * that grew past the bound (the caller decides: truncate a log line, or treat
- * a protocol line as fatal).
+ * that grew past the bound (the caller decides: cut a log line, or treat a
+ * protocol line as fatal).
  */
 export class LineSplitter {
   readonly #maxBytes: number;
@@ -62,10 +67,38 @@ export class LineSplitter {
     this.#size += part.length;
   }
 
-  /** What the overflowing line held up to the bound (for truncated log lines). */
+  /** What the overflowing line held up to the bound (for cut log lines). */
   takePartial(): Buffer {
     return Buffer.concat(this.#chunks);
   }
+}
+
+/**
+ * Reads JSON messages, one per line, from a child's protocol pipe. A line
+ * over `maxBytes` or one that is not JSON is a TK_PROTOCOL fault, handed to
+ * `onFault` (the owner kills the child: the stream can no longer be trusted).
+ */
+export function readMessages(
+  stream: Readable,
+  o: { maxBytes: number; details: Record<string, unknown>; onMessage: (msg: unknown) => void; onFault: (err: PyrpcError) => void },
+): void {
+  const splitter = new LineSplitter(o.maxBytes, (line) => {
+    let msg: unknown;
+    try {
+      msg = JSON.parse(line.toString('utf8'));
+    } catch (e) {
+      o.onFault(new PyrpcError('TK_PROTOCOL', 'a line on the protocol pipe is not JSON', {
+        cause: e, details: { ...o.details, sample: line.subarray(0, 200).toString('utf8') },
+      }));
+      return;
+    }
+    o.onMessage(msg);
+  }, (n) => {
+    o.onFault(new PyrpcError('TK_PROTOCOL', `a message on the protocol pipe passed ${o.maxBytes} bytes`, {
+      details: { ...o.details, bytes: n, limit: o.maxBytes },
+    }));
+  });
+  stream.on('data', (c: Buffer) => splitter.push(c));
 }
 
 /**
