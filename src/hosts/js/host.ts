@@ -443,7 +443,7 @@ export class WorkerPluginHost implements PluginHost {
     const overMemory = cause !== null && (cause.code === 'ERR_WORKER_OUT_OF_MEMORY' || cause.code === 'PLUGIN_MEMORY_LIMIT');
     const error = overMemory
       ? fault('PLUGIN_MEMORY_LIMIT', cause.code === 'PLUGIN_MEMORY_LIMIT' ? cause.message : `plugin ${this.name} went over its heap limit of ${this.#options.maxMemoryMb ?? '?'} MB`, {
-        plugin: this.name, exitCode, limitMb: this.#options.maxMemoryMb, causeCode: cause.code,
+        ...cause.details, plugin: this.name, exitCode, limitMb: this.#options.maxMemoryMb, causeCode: cause.code,
       })
       : fault('PLUGIN_WORKER_DIED', `plugin ${this.name} thread exited with code ${exitCode}${cause === null ? '' : `: ${cause.message}`}`, {
         plugin: this.name, exitCode, ...(cause === null ? {} : { causeCode: cause.code, causeName: cause.name }),
