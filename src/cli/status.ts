@@ -24,7 +24,7 @@ interface StatusRow {
 export async function collectStatus(configPath: string): Promise<{ running: number | null; newest: number | null; siteError: string | null; plugins: StatusRow[]; source: 'daemon' | 'state' }> {
   const config = await loadConfig(configPath);
   const running = runningPid(config.daemon.pidFile);
-  // A running daemon knows best (live lanes, runtimes); otherwise read the state file and the site.
+  // A running daemon knows best (live cursors, runtimes); otherwise read the state file and the site.
   const url = daemonUrl(config);
   if (url !== null) {
     try {

@@ -1,5 +1,5 @@
 import type { DaemonConfig } from '../config/index.ts';
-import type { LaneFailure, TimingRecord } from '../dispatch/index.ts';
+import type { PluginFailure, TimingRecord } from '../dispatch/index.ts';
 import type { Alert } from '../logging/index.ts';
 
 /** The mail sent when the site stops answering (`maxConnRetries` reads in a row) and when it answers again. */
@@ -13,7 +13,7 @@ export function siteAlert(config: DaemonConfig, kind: 'site-down' | 'site-up', e
 }
 
 /** The mail sent when a callback failed: the plugin was deactivated, or the event skipped and dead-lettered. */
-export function laneAlert(f: LaneFailure): Alert {
+export function laneAlert(f: PluginFailure): Alert {
   return {
     level: 'error',
     plugin: f.plugin,

@@ -33,7 +33,7 @@ export interface DaemonStatus {
 
 /**
  * The running daemon (foreground, start, demo): the assembled parts plus the
- * state store, the engine (lanes, plugin hosts, state batcher) and the
+ * state store, the engine (cursors, plugin hosts, state batcher) and the
  * PipelineConfiguration watch. Holds no process-wide handlers itself; the CLI
  * owns signals and calls `stop()`.
  */

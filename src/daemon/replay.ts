@@ -1,5 +1,5 @@
 import { pluginOptionsFor, type DaemonConfig } from '../config/index.ts';
-import { PluginLane, buildScope } from '../dispatch/index.ts';
+import { PluginCursor, buildScope } from '../dispatch/index.ts';
 import type { PluginHost } from '../hosts/index.ts';
 import { scanPluginFolder } from '../plugins/index.ts';
 import { SgeventdError } from '../shared/index.ts';
@@ -29,7 +29,7 @@ export async function replay(config: DaemonConfig, opts: ReplayOptions): Promise
   const parts = await Assembly.open(config, { command: 'replay' });
   const { log } = parts.eventLog();
   const counts: Record<string, number> = {};
-  const runs: Array<{ id: string; host: PluginHost; lane: PluginLane }> = [];
+  const runs: Array<{ id: string; host: PluginHost; cursor: PluginCursor }> = [];
   try {
     const newest = await log.start();
     const to = Math.min(opts.to ?? newest, newest);
@@ -47,16 +47,16 @@ export async function replay(config: DaemonConfig, opts: ReplayOptions): Promise
         }
         const o = pluginOptionsFor(folder, entry.name);
         const scope = buildScope({ projects: o.projects, ignoreOwnEvents: o.ignoreOwnEvents, scriptNames: loaded.callbacks.map((c) => c.scriptName), directory: parts.directory });
-        const lane = new PluginLane({ lastEventId: opts.from, backlog: [], lastError: null }, log, host, scope, null, {
+        const cursor = new PluginCursor({ lastEventId: opts.from, backlog: [], lastError: null }, log, host, scope, null, {
           id, folder: folder.path, name: entry.name, batchSize: config.daemon.maxEventBatchSize, fetchIntervalMs: config.daemon.fetchIntervalMs,
           backlogTimeoutMs: config.daemon.backlogTimeoutMs, retries: 0, retryBackoffMs: 0, deadLetter: false, replay: true, logger,
         });
-        runs.push({ id, host, lane });
+        runs.push({ id, host, cursor });
       }
     }
     if (runs.length === 0) throw new SgeventdError('REPLAY_NO_PLUGIN', opts.plugin ? `no plugin named ${opts.plugin}` : 'no plugin to replay to', { details: { plugin: opts.plugin ?? null } });
-    for (const { id, host, lane } of runs) {
-      counts[id] = await lane.replayRange(opts.from, to, (pos) => opts.onProgress?.(host.name, pos, to));
+    for (const { id, host, cursor } of runs) {
+      counts[id] = await cursor.replayRange(opts.from, to, (pos) => opts.onProgress?.(host.name, pos, to));
       opts.onPluginDone?.(host.name, counts[id], to);
     }
   } finally {

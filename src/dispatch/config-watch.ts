@@ -4,7 +4,7 @@ import type { EventLog } from '../source/index.ts';
 /**
  * Follows the event log (from where it stands at start, in memory only) for
  * changes to PipelineConfiguration records, so the project runtimes built on
- * them are drained and recycled. Runs beside the plugin lanes on the same
+ * them are drained and recycled. Runs beside the plugin cursors on the same
  * shared log, so it costs no extra site reads.
  */
 export class PipelineConfigurationWatch {

@@ -5,8 +5,8 @@ import { HostFactory, type PluginHost, type PluginHostFactory } from '../hosts/i
 import { matchPluginIds, pluginId, type PluginState, type StateStore } from '../state/index.ts';
 import { toEventLogEntry, type EventLog } from '../source/index.ts';
 import { describeError, SgeventdError } from '../shared/index.ts';
-import { PluginLane } from './lane.ts';
-import type { LaneFailure, RetryItem, TimingRecord } from './lane-types.ts';
+import { PluginCursor } from './cursor.ts';
+import type { PluginFailure, RetryItem, TimingRecord } from './cursor-types.ts';
 import { StateBatcher } from './state-batcher.ts';
 import { buildScope, type ProjectDirectory } from './scope.ts';
 
@@ -49,7 +49,7 @@ export interface EngineOptions {
   /** Start plugins with no state after this event id (`--from`), instead of the newest. */
   fromId?: number;
   onTiming?: (record: TimingRecord) => void;
-  onFailure?: (failure: LaneFailure) => void;
+  onFailure?: (failure: PluginFailure) => void;
   /** Builds each plugin's host (with Toolkit as the daemon gives it); default: hosts without Toolkit. */
   hosts?: PluginHostFactory;
   /** For tests: how plugin folders are watched. */
@@ -63,7 +63,7 @@ interface PluginRecord {
   entry: PluginFileEntry | null;
   status: PluginStatus;
   host: PluginHost | null;
-  lane: PluginLane | null;
+  cursor: PluginCursor | null;
   lastError: string | null;
   frozen: PluginState | null;
   /** Serialises load/reload/remove of one plugin. */
@@ -74,9 +74,9 @@ interface PluginRecord {
 }
 
 /**
- * The engine: owns the plugin folders, one lane per active plugin, and the
+ * The engine: owns the plugin folders, one cursor per active plugin, and the
  * state batcher. Plugins advance independently; hot reload replaces a
- * plugin's thread and lane without touching the others.
+ * plugin's thread and cursor without touching the others.
  */
 export class Engine {
   readonly #opts: EngineOptions;
@@ -137,19 +137,19 @@ export class Engine {
     const frontier = this.#opts.eventLog.frontier;
     return [...this.#plugins.values()]
       .map((p): PluginSnapshot => {
-        const last = p.lane?.lastEventId ?? p.frozen?.lastEventId ?? null;
-        const c = p.lane?.counters;
+        const last = p.cursor?.lastEventId ?? p.frozen?.lastEventId ?? null;
+        const c = p.cursor?.counters;
         return {
           id: p.id,
           name: p.name,
           folder: p.folder.path,
           file: p.entry?.file ?? null,
           kind: p.entry?.kind ?? 'unknown',
-          status: p.lane?.status === 'deactivated' ? 'deactivated' : p.status,
+          status: p.cursor?.status === 'deactivated' ? 'deactivated' : p.status,
           lastEventId: last,
-          backlog: p.lane?.backlogSize ?? p.frozen?.backlog.length ?? 0,
+          backlog: p.cursor?.backlogSize ?? p.frozen?.backlog.length ?? 0,
           lag: last === null ? null : Math.max(0, frontier - last),
-          lastError: p.lane?.lastError ?? p.lastError,
+          lastError: p.cursor?.lastError ?? p.lastError,
           processed: c?.processed ?? 0,
           failed: c?.failed ?? 0,
           meanMs: c && c.processed + c.failed > 0 ? c.totalMs / (c.processed + c.failed) : null,
@@ -189,7 +189,7 @@ export class Engine {
     if (this.#enablePoll) clearInterval(this.#enablePoll);
     const steps: Array<Promise<unknown>> = this.#watchers.map((w) => w.close());
     this.#opts.eventLog.close();
-    steps.push(...[...this.#plugins.values()].map((p) => p.lane?.stop() ?? Promise.resolve()));
+    steps.push(...[...this.#plugins.values()].map((p) => p.cursor?.stop() ?? Promise.resolve()));
     await Promise.allSettled(steps);
     await this.#batcher.close();
     await Promise.allSettled([...this.#plugins.values()].map((p) => p.host?.close() ?? Promise.resolve()));
@@ -200,7 +200,7 @@ export class Engine {
     let rec = this.#plugins.get(id);
     if (rec === undefined) {
       rec = {
-        id, name, folder, entry: null, status: 'loading', host: null, lane: null,
+        id, name, folder, entry: null, status: 'loading', host: null, cursor: null,
         lastError: null, frozen: this.#states.get(id) ?? null, busy: Promise.resolve(), sawInactive: false, flagStep: false,
       };
       this.#plugins.set(id, rec);
@@ -261,7 +261,7 @@ export class Engine {
       log.info({ lastEventId }, 'new plugin: starting after this event');
     }
     const scriptNames = [...new Set(loaded.callbacks.map((c) => c.scriptName))];
-    const lane = new PluginLane(
+    const cursor = new PluginCursor(
       { lastEventId, backlog: state?.backlog ?? [], lastError: state?.lastError ?? null },
       this.#opts.eventLog,
       host,
@@ -278,12 +278,12 @@ export class Engine {
         ...(this.#opts.onFailure ? { onFailure: this.#opts.onFailure } : {}),
       },
     );
-    lane.setRetrySource((limit) => this.#takeRetries(rec.id, limit));
+    cursor.setRetrySource((limit) => this.#takeRetries(rec.id, limit));
     this.#batcher.plugin({ id: rec.id, folder: folder.path, name: entry.name, lastEventId, active: true, lastError: null });
-    rec.lane = lane;
+    rec.cursor = cursor;
     rec.status = 'running';
-    void lane.start().then(() => {
-      if (lane.status === 'deactivated' && rec.lane === lane) rec.status = 'deactivated';
+    void cursor.start().then(() => {
+      if (cursor.status === 'deactivated' && rec.cursor === cursor) rec.status = 'deactivated';
     });
   }
 
@@ -303,14 +303,14 @@ export class Engine {
   }
 
   async #unload(rec: PluginRecord): Promise<void> {
-    const lane = rec.lane;
-    rec.lane = null;
-    if (lane) {
-      await lane.stop();
+    const cursor = rec.cursor;
+    rec.cursor = null;
+    if (cursor) {
+      await cursor.stop();
       rec.frozen = {
-        id: rec.id, folder: rec.folder.path, name: rec.name, lastEventId: lane.lastEventId,
-        active: lane.status !== 'deactivated', paused: rec.frozen?.paused ?? false, lastError: lane.lastError,
-        backlog: lane.backlogIds.map((eventId) => ({ eventId, expiresAt: 0 })), updatedAt: Date.now(),
+        id: rec.id, folder: rec.folder.path, name: rec.name, lastEventId: cursor.lastEventId,
+        active: cursor.status !== 'deactivated', paused: rec.frozen?.paused ?? false, lastError: cursor.lastError,
+        backlog: cursor.backlogIds.map((eventId) => ({ eventId, expiresAt: 0 })), updatedAt: Date.now(),
       };
     }
     await this.#batcher.flush();
@@ -357,7 +357,7 @@ export class Engine {
 
   async #followFlags(rec: PluginRecord): Promise<void> {
     const entry = rec.entry;
-    const deactivated = rec.lane?.status === 'deactivated';
+    const deactivated = rec.cursor?.status === 'deactivated';
     if (entry === null || rec.flagStep || (rec.status !== 'running' && rec.status !== 'paused' && !deactivated)) return;
     const state = await this.#opts.store.getPlugin(rec.id);
     if (state === undefined) return;

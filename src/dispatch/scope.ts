@@ -2,7 +2,7 @@ import type { ShotgunClient } from '../shotgrid/index.ts';
 import type { Logger } from 'pino';
 import type { EventLogEntry } from '../shared/index.ts';
 import type { ProjectFilter } from '../config/index.ts';
-import type { EventScope } from './lane-types.ts';
+import type { EventScope } from './cursor-types.ts';
 
 /** Finds a project's tank_name, for project filters written by name. */
 export interface ProjectDirectory {

@@ -8,7 +8,7 @@ export interface StateBatcherOptions {
 }
 
 /**
- * Collects what the lanes changed and writes it to the state store in one
+ * Collects what the cursors changed and writes it to the state store in one
  * transaction every `flushMs` or `flushEvents` events, whichever comes first,
  * so the state cost per event is a few map writes. A crash loses at most the
  * unflushed window, which is then delivered again (at least once), never

@@ -26,13 +26,13 @@ export interface EventSlice {
 }
 
 /**
- * The daemon's one view of the site's event log, shared by every plugin lane.
+ * The daemon's one view of the site's event log, shared by every plugin cursor.
  *
- * Lanes pull at their own pace (`next(pos)`), so a slow plugin never holds
+ * Cursors pull at their own pace (`next(pos)`), so a slow plugin never holds
  * back the others. Reads are shared: the poller extends a live range at the
- * frontier when some lane waits there (at most once per `fetchIntervalMs`,
- * at once after a full batch), and a lane that is behind reads a catch-up
- * range that lanes at nearby positions then reuse. Memory is bounded by
+ * frontier when some cursor waits there (at most once per `fetchIntervalMs`,
+ * at once after a full batch), and a cursor that is behind reads a catch-up
+ * range that cursors at nearby positions then reuse. Memory is bounded by
  * `maxCachedEvents`: the oldest events are dropped and re-read if needed.
  */
 export class EventLog {
@@ -102,11 +102,11 @@ export class EventLog {
         await this.#waitForPoll(signal);
         continue;
       }
-      // The read is shared with other lanes at this position, so it runs to
+      // The read is shared with other cursors at this position, so it runs to
       // its end under the log's own signal; this caller only stops waiting.
       const range = await untilAborted(this.#catchUp(pos, limit), signal);
       if (range === ABORTED) return { events: [], upTo: pos };
-      // The lane consumes what it read even if the cache drops it at once.
+      // The cursor consumes what it read even if the cache drops it at once.
       if (range !== null) return this.#readAhead(sliceOf(range, pos, limit));
     }
   }

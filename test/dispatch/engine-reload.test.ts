@@ -144,7 +144,7 @@ describe('engine: hot reload keeps the cursor', () => {
     assert.equal(plugin(b).backlog, 1);
     await b.write(2);
     const last = await feedUntilVersion(b, 2, 1);
-    assert.equal(plugin(b).backlog, 1, 'the new lane took the backlog over');
+    assert.equal(plugin(b).backlog, 1, 'the new cursor took the backlog over');
     b.source.release(late);
     const records = await recordsUpTo(b, late, 2);
     assert.deepEqual(records.map(([, id]) => id), [1, 2, ...range(4, last), late], 'each event once, the late id after the others');

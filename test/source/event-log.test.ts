@@ -20,7 +20,7 @@ async function drain(log: EventLog, from: number, until: number, limit = 50): Pr
 }
 
 describe('EventLog', () => {
-  it('serves lanes behind the frontier in order and shares their reads', async () => {
+  it('serves cursors behind the frontier in order and shares their reads', async () => {
     const src = new MemorySource();
     src.add(1000);
     const log = new EventLog(src, { batchSize: 100, fetchIntervalMs: 10, maxCachedEvents: 10_000, logger });
@@ -29,7 +29,7 @@ describe('EventLog', () => {
     const expected = Array.from({ length: 1000 }, (_, i) => i + 1);
     assert.deepEqual(a, expected);
     assert.deepEqual(b, expected);
-    assert.ok(src.calls.readAfter <= 12, `two lanes at one position share reads (${src.calls.readAfter} reads)`);
+    assert.ok(src.calls.readAfter <= 12, `two cursors at one position share reads (${src.calls.readAfter} reads)`);
     log.close();
   });
 
@@ -45,7 +45,7 @@ describe('EventLog', () => {
     log.close();
   });
 
-  it('keeps memory bounded and still delivers everything to a lane far behind', async () => {
+  it('keeps memory bounded and still delivers everything to a cursor far behind', async () => {
     const src = new MemorySource();
     src.add(3000);
     const log = new EventLog(src, { batchSize: 100, fetchIntervalMs: 5, maxCachedEvents: 250, logger });

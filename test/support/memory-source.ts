@@ -1,5 +1,5 @@
 // An event source held in memory, for driving the real EventLog and plugin
-// lanes without a site: events are appended by the test, ids can arrive late
+// cursors without a site: events are appended by the test, ids can arrive late
 // (held back, then released), never (burnt), and reads can fail on demand.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pino, type Logger } from 'pino';

@@ -77,7 +77,7 @@ function toSerialized(e: z.infer<typeof SerializedErrorSchema>, fallback: string
  * An unchanged shotgunEvents plugin in its own Python process (a pyrpc
  * child): a hang, a crash or runaway memory stays with that plugin, and
  * module-level state lives as long as the process, as in shotgunEvents.
- * Implements the same lane contract as the JS host (`matches`, `process`);
+ * Implements the same cursor contract as the JS host (`matches`, `process`);
  * a callback timeout kills the process, which is started again on the next
  * event. A batch run in Python is one call bounded by `callbackTimeoutMs`,
  * re-armed by each finished event; there is no other timer.
@@ -193,7 +193,7 @@ export class PythonPluginHost implements PluginHost {
    * plugin that declares `SGEVENTD_TOOLKIT = True` sends the leading events
    * of one project to that project's runtime; events without
    * a project, and every event of other plugins, go to its own process.
-   * Returns results for a prefix of `events`; the lane offers the rest again.
+   * Returns results for a prefix of `events`; the cursor offers the rest again.
    */
   async processBatch(events: readonly EventLogEntry[], _options?: BatchOptions): Promise<ProcessResult[]> {
     const first = events[0];

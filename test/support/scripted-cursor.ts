@@ -1,4 +1,4 @@
-// A plugin lane on the bench: the real EventLog over a MemorySource, the real
+// A plugin cursor on the bench: the real EventLog over a MemorySource, the real
 // SQLite state store behind a StateBatcher, and a scripted plugin standing in
 // for a host (it records what it got and answers as told).
 import assert from 'node:assert/strict';
@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { EventLog, toEventLogEntry } from '../../src/source/index.ts';
-import { PluginLane, StateBatcher, type EventScope, type LaneFailure, type LaneHandler, type LaneOptions } from '../../src/dispatch/index.ts';
+import { PluginCursor, StateBatcher, type EventScope, type PluginFailure, type CursorHandler, type CursorOptions } from '../../src/dispatch/index.ts';
 import { openSqliteState, type PluginState, type SqliteStateStore } from '../../src/state/index.ts';
 import type { SerializedError } from '../../src/plugins/index.ts';
 import type { CallbackResult, ProcessResult } from '../../src/hosts/index.ts';
@@ -21,7 +21,7 @@ export interface Delivery {
   id: number;
   attempt: number;
   replay: boolean;
-  /** performance.now() when the lane handed the event over. */
+  /** performance.now() when the cursor handed the event over. */
   at: number;
   via: 'process' | 'batch';
 }
@@ -56,14 +56,14 @@ export function result(outcome: Outcome): ProcessResult {
 export class ScriptedPlugin {
   readonly deliveries: Delivery[] = [];
   readonly batches: number[][] = [];
-  readonly handler: LaneHandler;
+  readonly handler: CursorHandler;
 
   constructor(script: Script = {}) {
     const answer = async (e: EventLogEntry, attempt: number, replay: boolean, via: Delivery['via']): Promise<ProcessResult> => {
       this.deliveries.push({ id: e.id, attempt, replay, at: performance.now(), via });
       return result(await (script.outcome?.(e.id, attempt) ?? 'ok'));
     };
-    const handler: LaneHandler = {
+    const handler: CursorHandler = {
       matches: (event) => script.matches?.(event) ?? true,
       process: (event, o) => answer(event, o.attempt, o.replay, 'process'),
     };
@@ -74,7 +74,7 @@ export class ScriptedPlugin {
         for (const e of events.slice(0, script.batchLimit ?? events.length)) {
           const r = await answer(e, o.attempt, o.replay, 'batch');
           out.push(r);
-          // A host's batch ends at a failure; the lane decides what follows.
+          // A host's batch ends at a failure; the cursor decides what follows.
           if (r.outcome !== 'ok' || r.failures.length > 0) break;
         }
         return out;
@@ -109,7 +109,7 @@ export function holdAt(at: number, g: { wait: Promise<void> }): (id: number) => 
   };
 }
 
-// --- the bed: source, log, store, batcher, lane --------------------------
+// --- the bed: source, log, store, batcher, cursor --------------------------
 
 export const PLUGIN_ID = 'plugin-under-test';
 
@@ -119,22 +119,22 @@ export interface Bed {
   store: SqliteStateStore;
   batcher: StateBatcher;
   records: LogRecord[];
-  failures: LaneFailure[];
+  failures: PluginFailure[];
   /**
-   * A lane over the bed's log and batcher, started (unless `start: false`);
+   * A cursor over the bed's log and batcher, started (unless `start: false`);
    * stopped when the test ends. With `dlqRetries` it takes the dead letters
    * marked for retry from the store, as the engine wires it.
    */
-  lane(plugin: ScriptedPlugin, opts?: Partial<LaneOptions> & { state?: LaneState; scope?: EventScope; start?: boolean; dlqRetries?: boolean }): PluginLane;
-  /** The lane's start() promise: resolves when its loop ends. */
-  running(lane: PluginLane): Promise<void>;
+  cursor(plugin: ScriptedPlugin, opts?: Partial<CursorOptions> & { state?: LaneState; scope?: EventScope; start?: boolean; dlqRetries?: boolean }): PluginCursor;
+  /** The cursor's start() promise: resolves when its loop ends. */
+  running(cursor: PluginCursor): Promise<void>;
   /** Flushes the batcher and reads the plugin's stored row. */
   stored(): Promise<PluginState | undefined>;
 }
 
-export type LaneState = ConstructorParameters<typeof PluginLane>[0];
+export type LaneState = ConstructorParameters<typeof PluginCursor>[0];
 
-export async function laneBed(t: TestContext, opts: { events?: number; batchSize?: number; fetchIntervalMs?: number } = {}): Promise<Bed> {
+export async function cursorBed(t: TestContext, opts: { events?: number; batchSize?: number; fetchIntervalMs?: number } = {}): Promise<Bed> {
   const dir = await mkdtemp(join(tmpdir(), 'sgeventd-cursor-'));
   const { logger, records } = memoryLogger();
   const source = new MemorySource();
@@ -143,11 +143,11 @@ export async function laneBed(t: TestContext, opts: { events?: number; batchSize
   const log = new EventLog(source, { batchSize: opts.batchSize ?? 10, fetchIntervalMs, maxCachedEvents: 1000, logger });
   const store = await openSqliteState(join(dir, 'state.db'), { synchronous: 'normal' });
   const batcher = new StateBatcher(store, { flushMs: 50, flushEvents: 1000, logger });
-  const failures: LaneFailure[] = [];
-  const lanes = new Map<PluginLane, Promise<void>>();
+  const failures: PluginFailure[] = [];
+  const cursors = new Map<PluginCursor, Promise<void>>();
   t.after(async () => {
-    for (const lane of lanes.keys()) await lane.stop();
-    await Promise.all(lanes.values());
+    for (const cursor of cursors.keys()) await cursor.stop();
+    await Promise.all(cursors.values());
     log.close();
     await batcher.close();
     await store.close();
@@ -156,27 +156,27 @@ export async function laneBed(t: TestContext, opts: { events?: number; batchSize
   await log.start();
   return {
     source, log, store, batcher, records, failures,
-    lane(plugin, o = {}) {
+    cursor(plugin, o = {}) {
       const { state, scope, start, dlqRetries, ...laneOpts } = o;
-      const lane = new PluginLane(state ?? { lastEventId: 0, backlog: [], lastError: null }, log, plugin.handler, scope ?? (() => true), batcher, {
+      const cursor = new PluginCursor(state ?? { lastEventId: 0, backlog: [], lastError: null }, log, plugin.handler, scope ?? (() => true), batcher, {
         id: PLUGIN_ID, folder: '/plugins', name: 'scripted', batchSize: opts.batchSize ?? 10, fetchIntervalMs,
         backlogTimeoutMs: 60_000, retries: 0, retryBackoffMs: 0, deadLetter: true, logger: logger.child({ plugin: 'scripted' }),
         onFailure: (f) => failures.push(f),
         ...laneOpts,
       });
       if (dlqRetries === true) {
-        lane.setRetrySource(async (limit) => (await store.deadLetters.takeRetries(PLUGIN_ID, limit)).map((letter) => ({
+        cursor.setRetrySource(async (limit) => (await store.deadLetters.takeRetries(PLUGIN_ID, limit)).map((letter) => ({
           event: toEventLogEntry(letter.event as Record<string, unknown>),
           resolve: () => store.deadLetters.resolve(letter.id),
           fail: (err: string) => store.deadLetters.fail(letter.id, err),
         })));
       }
-      if (start !== false) lanes.set(lane, lane.start());
-      return lane;
+      if (start !== false) cursors.set(cursor, cursor.start());
+      return cursor;
     },
-    running(lane) {
-      const p = lanes.get(lane);
-      assert.ok(p, 'the lane was started by the bed');
+    running(cursor) {
+      const p = cursors.get(cursor);
+      assert.ok(p, 'the cursor was started by the bed');
       return p;
     },
     async stored() {
@@ -188,7 +188,7 @@ export async function laneBed(t: TestContext, opts: { events?: number; batchSize
 
 export const range = (from: number, to: number): number[] => Array.from({ length: to - from + 1 }, (_, i) => from + i);
 
-/** The state a restarted daemon would hand a new lane. */
+/** The state a restarted daemon would hand a new cursor. */
 export function restartState(row: PluginState | undefined): LaneState {
   assert.ok(row, 'the plugin has a stored row');
   return { lastEventId: row.lastEventId ?? 0, backlog: row.backlog, lastError: row.lastError };

@@ -1,4 +1,4 @@
-// The types of a plugin lane's API: what it needs of a plugin host and of
+// The types of a plugin cursor's API: what it needs of a plugin host and of
 // the scope rules, its options, and what it reports.
 import type { Logger } from 'pino';
 import type { EventLogEntry } from '../shared/index.ts';
@@ -6,7 +6,7 @@ import type { SerializedError } from '../plugins/index.ts';
 import type { ProcessResult } from '../hosts/index.ts';
 
 /** What a plugin cursor needs of its plugin's host: the running part of the host contract (`PluginHost`). */
-export interface LaneHandler {
+export interface CursorHandler {
   matches(event: EventLogEntry): boolean;
   process(event: EventLogEntry, options: { attempt: number; replay: boolean }): Promise<ProcessResult>;
   /** Several events at once; a prefix of results (see `PluginHost.processBatch`); without it, events go one by one. */
@@ -16,7 +16,7 @@ export interface LaneHandler {
 /** Decides whether an event is in a plugin's scope (projects, own events). */
 export type EventScope = (event: EventLogEntry) => boolean | Promise<boolean>;
 
-export interface LaneOptions {
+export interface CursorOptions {
   id: string;
   folder: string;
   name: string;
@@ -30,7 +30,7 @@ export interface LaneOptions {
   replay?: boolean;
   logger: Logger;
   onTiming?: (line: TimingRecord) => void;
-  onFailure?: (failure: LaneFailure) => void;
+  onFailure?: (failure: PluginFailure) => void;
 }
 
 export interface TimingRecord {
@@ -44,7 +44,7 @@ export interface TimingRecord {
   error: string | null;
 }
 
-export interface LaneFailure {
+export interface PluginFailure {
   plugin: string;
   callback: string | null;
   eventId: number;
@@ -53,7 +53,7 @@ export interface LaneFailure {
   action: 'deactivated' | 'skipped';
 }
 
-export type LaneStatus = 'running' | 'stopping' | 'stopped' | 'deactivated';
+export type CursorStatus = 'running' | 'stopping' | 'stopped' | 'deactivated';
 
 /** A dead letter handed back for another try. */
 export interface RetryItem {

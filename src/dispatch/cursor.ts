@@ -3,21 +3,21 @@ import type { EventLogEntry } from '../shared/index.ts';
 import type { EventLog } from '../source/index.ts';
 import type { SerializedError } from '../plugins/index.ts';
 import { afterFailure, type CallbackResult, type ProcessResult } from '../hosts/index.ts';
-import type { EventScope, LaneHandler, LaneOptions, LaneStatus, RetryItem } from './lane-types.ts';
+import type { EventScope, CursorHandler, CursorOptions, CursorStatus, RetryItem } from './cursor-types.ts';
 import type { PluginState } from '../state/index.ts';
 import type { StateBatcher } from './state-batcher.ts';
 
 /**
  * One plugin's walk through the event log: its cursor (the last event whose
- * callbacks all finished), its backlog of missing ids, and its errors. Lanes
- * run concurrently; within a lane, events are handled one at a time in the
+ * callbacks all finished), its backlog of missing ids, and its errors. Cursors
+ * run concurrently; within a cursor, events are handled one at a time in the
  * order read, and ids found late in the backlog come after higher ones.
  */
-export class PluginLane {
+export class PluginCursor {
   readonly id: string;
-  readonly #opts: LaneOptions;
+  readonly #opts: CursorOptions;
   readonly #log: EventLog;
-  readonly #handler: LaneHandler;
+  readonly #handler: CursorHandler;
   readonly #scope: EventScope;
   readonly #batcher: StateBatcher | null;
   #lastEventId: number;
@@ -25,7 +25,7 @@ export class PluginLane {
   #lastSeenId: number;
   #backlog = new Map<number, number>();
   #lastError: string | null;
-  #status: LaneStatus = 'stopped';
+  #status: CursorStatus = 'stopped';
   #stop = new AbortController();
   #running: Promise<void> | null = null;
   #lastBacklogCheck = 0;
@@ -35,10 +35,10 @@ export class PluginLane {
   constructor(
     state: Pick<PluginState, 'lastEventId' | 'backlog' | 'lastError'> & { lastEventId: number },
     log: EventLog,
-    handler: LaneHandler,
+    handler: CursorHandler,
     scope: EventScope,
     batcher: StateBatcher | null,
-    opts: LaneOptions,
+    opts: CursorOptions,
   ) {
     this.id = opts.id;
     this.#opts = opts;
@@ -53,7 +53,7 @@ export class PluginLane {
     for (const b of state.backlog) this.#backlog.set(b.eventId, b.expiresAt);
   }
 
-  get status(): LaneStatus {
+  get status(): CursorStatus {
     return this.#status;
   }
 
@@ -78,14 +78,14 @@ export class PluginLane {
     this.#retryTaker = take;
   }
 
-  /** Starts the lane's loop; resolves when it stops or the plugin is deactivated. */
+  /** Starts the cursor's loop; resolves when it stops or the plugin is deactivated. */
   start(): Promise<void> {
     if (this.#running) return this.#running;
     this.#stop = new AbortController();
     this.#status = 'running';
     this.#running = this.#loop().catch((err: unknown) => {
-      // A fault of the daemon itself (not of the plugin): the lane stops, its cursor kept.
-      this.#opts.logger.error({ err }, 'plugin lane stopped by an unexpected error; it resumes at its cursor on reload or restart');
+      // A fault of the daemon itself (not of the plugin): the cursor stops, its cursor kept.
+      this.#opts.logger.error({ err }, 'plugin cursor stopped by an unexpected error; it resumes at its cursor on reload or restart');
     }).finally(() => {
       this.#running = null;
       if (this.#status !== 'deactivated') this.#status = 'stopped';
@@ -129,7 +129,7 @@ export class PluginLane {
       try {
         slice = await this.#log.next(this.#readPos, this.#opts.batchSize, wait);
       } catch (err) {
-        // Only a closed log ends a lane; anything else is logged and read again.
+        // Only a closed log ends a cursor; anything else is logged and read again.
         if (signal.aborted) return;
         this.#opts.logger.error({ err, pos: this.#readPos }, 'reading the event log failed; reading again');
         try {
@@ -225,7 +225,7 @@ export class PluginLane {
   /**
    * Runs events in order, in batches when the handler takes them (scope is
    * decided on this thread; in-scope events go to the plugin together).
-   * `onDone` follows each event handled. False when the lane must stop.
+   * `onDone` follows each event handled. False when the cursor must stop.
    */
   async #handleAll(events: readonly EventLogEntry[], from: 'live' | 'replay', onDone: (event: EventLogEntry) => void): Promise<boolean> {
     const batchOf = this.#handler.processBatch?.bind(this.#handler);
@@ -289,7 +289,7 @@ export class PluginLane {
   }
 
   /**
-   * Runs one event through the plugin. Returns false when the lane must stop
+   * Runs one event through the plugin. Returns false when the cursor must stop
    * here (plugin deactivated, or the daemon is stopping), leaving the cursor
    * on the event before it.
    */
