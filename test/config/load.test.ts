@@ -137,18 +137,19 @@ describe('native YAML config', () => {
   it('resolves plugin options: folder options, then that plugin\'s overrides', () => {
     const c = parseConfig({
       ...minimal,
-      daemon: { callbackTimeoutMs: 1234 },
-      plugins: [{ path: '/p', retries: 2, projects: { include: [1, 'demo'] }, overrides: { quiet: { enabled: false, retries: 0 } } }],
+      daemon: { callbackTimeoutMs: 1234, maxPluginMemoryMb: 512 },
+      plugins: [{ path: '/p', retries: 2, projects: { include: [1, 'demo'] }, overrides: { quiet: { enabled: false, retries: 0, maxMemoryMb: 64 } } }],
     }, { source: 'test', env: {} });
     const folder = c.plugins[0];
     assert.ok(folder);
     assert.deepEqual(pluginOptionsFor(folder, 'other'), {
-      enabled: true, ignoreOwnEvents: false, retries: 2, retryBackoffMs: 1000, deadLetter: true, callbackTimeoutMs: 1234, projects: { include: [1, 'demo'] },
+      enabled: true, ignoreOwnEvents: false, retries: 2, retryBackoffMs: 1000, deadLetter: true, callbackTimeoutMs: 1234, maxMemoryMb: 512, projects: { include: [1, 'demo'] },
     });
     const quiet = pluginOptionsFor(folder, 'quiet');
     assert.equal(quiet.enabled, false);
     assert.equal(quiet.retries, 0);
     assert.equal(quiet.callbackTimeoutMs, 1234);
+    assert.equal(quiet.maxMemoryMb, 64);
   });
 
   it('fails with coded errors on a missing file and on broken YAML', async () => {
