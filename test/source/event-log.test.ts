@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { EventLog } from '../../src/source/index.ts';
-import { MemorySource } from './memory-source.ts';
+import { MemorySource } from '../support/memory-source.ts';
 
 const logger = { debug() {}, info() {}, warn() {}, error() {} };
 
@@ -22,7 +22,7 @@ async function drain(log: EventLog, from: number, until: number, limit = 50): Pr
 describe('EventLog', () => {
   it('serves cursors behind the frontier in order and shares their reads', async () => {
     const src = new MemorySource();
-    src.add(1000);
+    src.append(1000);
     const log = new EventLog(src, { batchSize: 100, fetchIntervalMs: 10, maxCachedEvents: 10_000, logger });
     assert.equal(await log.start(), 1000);
     const [a, b] = await Promise.all([drain(log, 0, 1000), drain(log, 0, 1000)]);
@@ -35,11 +35,11 @@ describe('EventLog', () => {
 
   it('waits at the frontier and delivers new events after the next poll', async () => {
     const src = new MemorySource();
-    src.add(5);
+    src.append(5);
     const log = new EventLog(src, { batchSize: 100, fetchIntervalMs: 5, maxCachedEvents: 1000, logger });
     await log.start();
     const pending = drain(log, 5, 8);
-    setTimeout(() => src.add(3), 20);
+    setTimeout(() => src.append(3), 20);
     assert.deepEqual(await pending, [6, 7, 8]);
     assert.equal(log.frontier, 8);
     log.close();
@@ -47,7 +47,7 @@ describe('EventLog', () => {
 
   it('keeps memory bounded and still delivers everything to a cursor far behind', async () => {
     const src = new MemorySource();
-    src.add(3000);
+    src.append(3000);
     const log = new EventLog(src, { batchSize: 100, fetchIntervalMs: 5, maxCachedEvents: 250, logger });
     await log.start();
     const fast = drain(log, 2500, 3000);
@@ -61,8 +61,8 @@ describe('EventLog', () => {
 
   it('does not deliver hidden ids, and finds them by lookup once visible', async () => {
     const src = new MemorySource();
-    src.add(10);
-    src.hidden.add(4);
+    src.append(10);
+    src.hold(4);
     const log = new EventLog(src, { batchSize: 100, fetchIntervalMs: 5, maxCachedEvents: 1000, logger });
     await log.start();
     assert.deepEqual(await drain(log, 0, 10), [1, 2, 3, 5, 6, 7, 8, 9, 10]);
@@ -70,7 +70,7 @@ describe('EventLog', () => {
     assert.equal(none.size, 0);
     assert.equal(alsoNone.size, 0);
     assert.equal(src.calls.readIds, 1, 'lookups in one tick are merged');
-    src.hidden.delete(4);
+    src.release(4);
     const found = await log.lookup([4]);
     assert.equal(found.get(4)?.id, 4);
     log.close();

@@ -52,6 +52,11 @@ export class MemorySource implements EventSource {
     return id as number;
   }
 
+  /** Hides events already appended until they are released (ids the site had not committed yet). */
+  hold(...ids: number[]): void {
+    for (const id of ids) this.#held.add(id);
+  }
+
   /** Makes held ids visible (all of them when none are named); returns how many. */
   release(...ids: number[]): number {
     const which = ids.length > 0 ? ids : [...this.#held];
