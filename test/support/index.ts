@@ -6,3 +6,4 @@ export { tempDir } from './temp.ts';
 export { withSite, type TestSite } from './site.ts';
 export { daemonBed, withDaemon, logLines, DAEMON_FIXTURES, type DaemonBed } from './daemon.ts';
 export { runCli, type CliResult } from './cli.ts';
+export { browserSkip, withBrowser, CHROMIUM, BROWSER_REQUIRED } from './browser.ts';
