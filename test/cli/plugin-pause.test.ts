@@ -22,7 +22,7 @@ describe('sgeventd plugin disable / enable', () => {
     const off = await runCli(['plugin', 'disable', 'recorder', '-c', file], h.childEnv());
     assert.equal(off.code, 0, off.stderr);
     assert.match(off.stdout, /^disabled \S+recorder\n$/);
-    await waitFor(() => statusIn(daemon, 'recorder') === 'paused', 'the running daemon to pause it', 10_000);
+    await waitFor(() => statusIn(daemon, 'recorder') === 'paused', 'the running daemon to pause it', 60_000);
     const e2 = await newShot('p2');
     await waitFor(() => seen('other', e2), 'the other plugin to see the second shot');
     assert.equal(seen('recorder', e2), false, 'a paused plugin gets no events');
@@ -38,7 +38,7 @@ describe('sgeventd plugin disable / enable', () => {
 
     const on = await runCli(['plugin', 'enable', 'recorder', '-c', file], h.childEnv());
     assert.equal(on.code, 0, on.stderr);
-    await waitFor(() => seen('recorder', e2) && seen('recorder', e3), 'recorder to catch up from its cursor', 10_000);
+    await waitFor(() => seen('recorder', e2) && seen('recorder', e3), 'recorder to catch up from its cursor', 60_000);
     assert.equal(statusIn(daemon, 'recorder'), 'running');
     const once = h.records().filter((r) => r[0] === 'recorder' && r[2] === 'Shotgun_Shot_New').map((r) => Number(r[1]));
     assert.equal(new Set(once).size, once.length, 'no event twice');
