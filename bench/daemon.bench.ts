@@ -28,6 +28,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
+import { parseConfig } from '../src/config/index.ts';
 import { openSqliteState, type StateBatch } from '../src/state/index.ts';
 import { StateBatcher } from '../src/dispatch/state-batcher.ts';
 import { makeHarness, bulkEvents, type Harness } from '../test/dispatch/harness.ts';
@@ -36,6 +37,8 @@ import { writeConfig } from '../test/fixtures/toolkit/fake-cores.ts';
 
 const EVENTS = Number(process.env['SGEVENTD_BENCH_DAEMON_EVENTS'] ?? 50_000);
 const RUNS = Number(process.env['SGEVENTD_BENCH_RUNS'] ?? 3);
+// The state flush settings a daemon runs with by default (the config schema's).
+const DEFAULTS = parseConfig({ site: { url: 'http://127.0.0.1:9', script: { name: 'bench', key: 'bench' } } }, { source: 'bench', env: {} }).daemon;
 
 function median(xs: readonly number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -135,7 +138,7 @@ async function stateCostPerEvent(plugins: number, synchronous: 'normal' | 'full'
       commitMs += performance.now() - t0;
       commits++;
     };
-    const batcher = new StateBatcher(store, { flushMs: 200, flushEvents: 500, logger: pino({ level: 'silent' }) });
+    const batcher = new StateBatcher(store, { flushMs: DEFAULTS.stateFlushMs, flushEvents: DEFAULTS.stateFlushEvents, logger: pino({ level: 'silent' }) });
     const t0 = performance.now();
     for (let e = 1; e <= EVENTS; e++) {
       for (let p = 0; p < plugins; p++) {
@@ -310,6 +313,6 @@ export async function run(): Promise<{ name: string; results: Record<string, num
   results['shotgunEvents state save µs per event (pickle of the whole state, 1 plugin)'] = Math.round(picklePerEventUs(1) * 10) / 10;
   results['shotgunEvents state save µs per event (pickle of the whole state, 10 plugins)'] = Math.round(picklePerEventUs(10) * 10) / 10;
   notes.push('The daemon runs as its own process and the site in the bench process, both on this machine; catch-up is timed from the first event reaching a plugin to the last event reaching every plugin.');
-  notes.push('State cost: StateBatcher calls as the lanes make them (plugin row, counter, eventDone) with the SQLite commits they trigger (flushEvents 500, flushMs 200).');
+  notes.push(`State cost: StateBatcher calls as the lanes make them (plugin row, counter, eventDone) with the SQLite commits they trigger (flushEvents ${DEFAULTS.stateFlushEvents}, flushMs ${DEFAULTS.stateFlushMs}, the defaults).`);
   return { name: 'daemon', results, notes };
 }

@@ -3,7 +3,7 @@ import { loadConfig, type DaemonConfig } from '../config/index.ts';
 import { statusDocumentSchema, type StatusDocument } from '../http/index.ts';
 import { SgeventdError } from '../shared/index.ts';
 import { runningPid } from './pidfile.ts';
-import { runningUrl } from './status-server.ts';
+import { runningUrl } from '../daemon/index.ts';
 
 /** The running daemon's status server, or null when no daemon (or no status server) runs. */
 export function daemonUrl(config: DaemonConfig): string | null {

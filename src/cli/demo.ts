@@ -4,14 +4,13 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { parseConfig } from '../config/index.ts';
-import { Daemon } from '../dispatch/index.ts';
+import { serveDaemon } from '../daemon/index.ts';
 import { ShotgunClient } from '../shotgrid/index.ts';
 import { Secret, SgeventdError } from '../shared/index.ts';
 import { startSite } from '../site/index.ts';
 import { DemoActivity } from './demo/activity.ts';
 import { writeDemoConfig, writeStandInCore } from './demo/configs.ts';
 import { Shutdown } from './shutdown.ts';
-import { startStatusServer } from './status-server.ts';
 
 const EXAMPLES = fileURLToPath(new URL('../../examples/plugins/', import.meta.url));
 const MARKER = '.sgeventd-demo';
@@ -109,8 +108,8 @@ export async function runDemo(opts: DemoOptions, print: (line: string) => void):
       daemon: { state: join(dir, 'state', 'sgeventd.db'), pidFile: join(dir, 'state', 'sgeventd.pid'), fetchIntervalMs: 500 },
       plugins: [{ path: plugins }],
       logging: { dir: join(dir, 'logs'), level: 'info', timing: true },
-      toolkit: { python: process.env['SGEVENTD_PYTHON'] ?? 'python3', maxRuntimes: 4 },
-      http: { host: '127.0.0.1', port: opts.httpPort ?? 0 },
+      toolkit: { ...(process.env['SGEVENTD_PYTHON'] ? { python: process.env['SGEVENTD_PYTHON'] } : {}), maxRuntimes: 4 },
+      http: { port: opts.httpPort ?? 0 },
     },
     { source: join(dir, 'sgeventd.yaml') },
   );
@@ -125,15 +124,11 @@ export async function runDemo(opts: DemoOptions, print: (line: string) => void):
   print('  Ctrl-C stops everything.');
   print('');
 
-  const daemon = await Daemon.open({ config, console: true, fromId: 0 });
-  shutdown.register(() => daemon.stop());
-  const http = await startStatusServer(daemon, config, false);
-  if (http) {
-    shutdown.register(() => http.stop());
-    print(`  status page ${http.url}/  (also /api/status, /metrics, /healthz)`);
+  const { daemon, statusUrl } = await serveDaemon({ config, console: true, fromId: 0, recordUrl: false }, shutdown);
+  if (statusUrl !== null) {
+    print(`  status page ${statusUrl}/  (also /api/status, /metrics, /healthz)`);
     print('');
   }
-  await daemon.start();
 
   const actor = new ShotgunClient({ baseUrl: site.url, auth: { kind: 'script', scriptName: scripts.activity.name, scriptKey: new Secret(scripts.activity.key) } });
   const activity = new DemoActivity(actor.withOptions({ sudoAsLogin: 'alice' }), projectIds, (err) => daemon.logger.warn({ err }, 'demo activity step failed'));

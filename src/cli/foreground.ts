@@ -1,10 +1,9 @@
 import type { Command } from 'commander';
 import { loadConfig } from '../config/index.ts';
-import { Daemon } from '../dispatch/index.ts';
+import { serveDaemon } from '../daemon/index.ts';
 import { claimPidFile } from './pidfile.ts';
 import { Shutdown } from './shutdown.ts';
 import { parseEventId } from './options.ts';
-import { startStatusServer } from './status-server.ts';
 
 export interface ForegroundOptions {
   config: string;
@@ -21,23 +20,8 @@ export async function runForeground(opts: ForegroundOptions): Promise<void> {
   const config = await loadConfig(opts.config);
   const release = claimPidFile(config.daemon.pidFile);
   shutdown.register(() => Promise.resolve(release()));
-  let daemon: Daemon;
   try {
-    daemon = await Daemon.open({ config, console, ...(opts.from !== undefined ? { fromId: opts.from } : {}) });
-  } catch (err) {
-    release();
-    throw err;
-  }
-  for (const w of config.warnings) daemon.logger.warn(w);
-  try {
-    // Steps run in reverse: the daemon drains first, the status page stays up meanwhile.
-    const http = await startStatusServer(daemon, config).catch(async (err: unknown) => {
-      await daemon.stop();
-      throw err;
-    });
-    if (http) shutdown.register(() => http.stop());
-    shutdown.register(() => daemon.stop());
-    await daemon.start();
+    await serveDaemon({ config, console, recordUrl: true, ...(opts.from !== undefined ? { fromId: opts.from } : {}) }, shutdown);
     shutdown.arm();
   } catch (err) {
     await shutdown.run();

@@ -4,7 +4,7 @@ import { loadConfig } from '../config/index.ts';
 import { describeError } from '../shared/index.ts';
 import { openSqliteState } from '../state/index.ts';
 import { runningPid } from './pidfile.ts';
-import { siteClient } from './site-client.ts';
+import { connectSite } from '../daemon/index.ts';
 import { daemonUrl, fetchStatus } from './daemon-api.ts';
 
 interface StatusRow {
@@ -42,14 +42,14 @@ export async function collectStatus(configPath: string): Promise<{ running: numb
   }
   let newest: number | null = null;
   let siteError: string | null = null;
-  const sg = siteClient(config);
+  const site = connectSite(config, { interactive: true });
   try {
-    const rows = await sg.find('EventLogEntry', [], ['id'], { order: [{ field_name: 'id', direction: 'desc' }], limit: 1 });
+    const rows = await site.client.find('EventLogEntry', [], ['id'], { order: [{ field_name: 'id', direction: 'desc' }], limit: 1 });
     newest = typeof rows[0]?.['id'] === 'number' ? rows[0]['id'] : 0;
   } catch (err) {
     siteError = describeError(err);
   } finally {
-    await sg.close();
+    await site.close();
   }
   const plugins: StatusRow[] = [];
   if (existsSync(config.daemon.state)) {

@@ -1,40 +1,18 @@
 import type { Command } from 'commander';
-import { existsSync, readFileSync } from 'node:fs';
-import { homedir } from 'node:os';
 import { loadConfig } from '../config/index.ts';
-import type { ToolkitConfig } from '../config/index.ts';
+import { connectSite, resolveOnSite } from '../daemon/index.ts';
 import { SgeventdError } from '../shared/index.ts';
-import { formatResolution, resolveProject, siteLookup } from '../toolkit/index.ts';
-import type { Resolution, RuntimePoolOptions } from '../toolkit/index.ts';
-import { siteClient } from './site-client.ts';
+import { formatResolution, type Resolution } from '../toolkit/index.ts';
 import { fetchStatus, requestRecycle, runningDaemon } from './daemon-api.ts';
-
-// The compiled config section is the pool's options as is.
-const _fits = (t: ToolkitConfig): RuntimePoolOptions => t;
-void _fits;
 
 /** How PROJECT (an id or a tank_name) resolves under the config at `configPath`. */
 export async function runToolkitResolve(configPath: string, project: string): Promise<Resolution> {
   const config = await loadConfig(configPath);
-  const sg = siteClient(config);
+  const site = connectSite(config, { interactive: true });
   try {
-    const lookup = siteLookup(sg);
-    let id = Number(project);
-    let tankName: string | null = null;
-    if (!Number.isInteger(id)) {
-      const rec = await sg.findOne('Project', [['tank_name', 'is', project]], ['tank_name']);
-      if (!rec) throw new SgeventdError('TK_NO_PROJECT', `no project with tank_name ${project} on ${config.site.url}`);
-      id = rec.id;
-      tankName = project;
-    } else {
-      tankName = (await lookup.findProject?.(id))?.tank_name ?? null;
-    }
-    const platform = process.platform === 'win32' ? 'win32' : process.platform === 'darwin' ? 'darwin' : 'linux';
-    return await resolveProject({ id, tankName }, config.toolkit, {
-      exists: existsSync, readFile: (p) => readFileSync(p, 'utf8'), env: process.env, platform, homedir: homedir(),
-    }, lookup);
+    return await resolveOnSite(site.client, config, project);
   } finally {
-    await sg.close();
+    await site.close();
   }
 }
 

@@ -1,7 +1,7 @@
 import { isAbsolute, resolve } from 'node:path';
 import { Secret } from '../shared/index.ts';
 import type { ConfigIssue } from './errors.ts';
-import type { RawConfig } from './schema.ts';
+import { httpSectionSchema, type RawConfig } from './schema.ts';
 import type {
   DaemonConfig, EmailConfig, HttpConfig, LegacyConfig, PluginFolderConfig, PluginOptions, ToolkitConfig, ToolkitProjectConfig,
 } from './types.ts';
@@ -23,15 +23,13 @@ export function compileConfig(raw: RawConfig, ctx: CompileContext): { config?: D
   // A bare command name (python3) is looked up on PATH; anything with a slash is a path.
   const command = (p: string): string => (p.includes('/') ? abs(p) : p);
 
-  const pluginDefaults = {
-    enabled: true, ignoreOwnEvents: false, retries: 0, retryBackoffMs: 1000, deadLetter: true,
-    callbackTimeoutMs: raw.daemon.callbackTimeoutMs,
-  };
+  // Folder option defaults live in the schema; a folder's callback timeout and memory limit default to the daemon's.
   const plugins: PluginFolderConfig[] = raw.plugins.map((p) => {
     const { path, overrides, ...options } = p;
     const cleanOverrides: Record<string, Partial<PluginOptions>> = {};
     for (const [name, o] of Object.entries(overrides ?? {})) cleanOverrides[name] = dropUndefined(o);
-    return { ...pluginDefaults, ...dropUndefined(options), path: abs(path), overrides: cleanOverrides };
+    return { ...dropUndefined(options), callbackTimeoutMs: options.callbackTimeoutMs ?? raw.daemon.callbackTimeoutMs,
+      maxMemoryMb: options.maxMemoryMb ?? raw.daemon.maxPluginMemoryMb, path: abs(path), overrides: cleanOverrides };
   });
 
   const e = raw.emails;
@@ -114,7 +112,7 @@ export function crossFieldIssues(raw: unknown): ConfigIssue[] {
     issues.push({ key: 'emails.username', message: 'emails.username must be set when emails.password is set, got nothing', expected: 'a user name' });
   }
   const h = obj(obj(raw).http);
-  const host = typeof h.host === 'string' ? h.host : '127.0.0.1';
+  const host = typeof h.host === 'string' ? h.host : httpSectionSchema.parse({}).host;
   if (h.enabled !== false && h.enabled !== 'false' && h.token === undefined && !isLoopback(host)) {
     issues.push({
       key: 'http.token',

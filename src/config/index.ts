@@ -3,6 +3,7 @@ export { parseConfig, pluginOptionsFor } from './parse.ts';
 export type { ParseConfigOptions } from './parse.ts';
 export { loadShotgunEventsConf } from './shotgunevents-conf.ts';
 export { isLoopback } from './compile.ts';
+export { daemonDefaults, toolkitSectionSchema } from './schema.ts';
 export { ConfigValidationError, ConfigReadError } from './errors.ts';
 export type { ConfigIssue } from './errors.ts';
 export type {

@@ -48,6 +48,8 @@ interface ZodDefLike {
   type?: string;
   shape?: Record<string, unknown>;
   innerType?: unknown;
+  /** A pipe (a section with a transform) reads its keys on the way in. */
+  in?: unknown;
   element?: unknown;
   valueType?: unknown;
   options?: unknown[];
@@ -63,6 +65,7 @@ function knownKeysAt(schema: unknown, path: readonly string[]): string[] {
   const unwrap = (n: unknown): unknown[] => {
     const d = defOf(n);
     if (d.innerType !== undefined) return unwrap(d.innerType);
+    if (d.type === 'pipe' && d.in !== undefined) return unwrap(d.in);
     if (d.type === 'union' && d.options) return d.options.flatMap(unwrap);
     return [n];
   };

@@ -21,6 +21,7 @@ const projectRef = () =>
   z.union([z.number().int().positive(), z.string().min(1)], { error: 'a project id (positive integer) or tank_name (string)' });
 const logLevel = () => oneOf(['trace', 'debug', 'info', 'warn', 'error', 'fatal']);
 
+// A plugin's options: a folder gives them (with defaults), `overrides` names only the keys it changes.
 const pluginOptionsShape = {
   enabled: bool().optional(),
   startAt: nonNegInt().optional(),
@@ -35,6 +36,7 @@ const pluginOptionsShape = {
   retryBackoffMs: nonNegInt().optional(),
   deadLetter: bool().optional(),
   callbackTimeoutMs: posInt().optional(),
+  maxMemoryMb: posInt().optional(),
 };
 
 export const pluginOptionsSchema = z.strictObject(pluginOptionsShape, { error: 'a mapping of plugin options' });
@@ -43,6 +45,12 @@ export const pluginFolderSchema = z.strictObject(
   {
     path: str(),
     ...pluginOptionsShape,
+    enabled: bool().default(true),
+    ignoreOwnEvents: bool().default(false),
+    retries: nonNegInt().default(0),
+    retryBackoffMs: nonNegInt().default(1000),
+    deadLetter: bool().default(true),
+    // Absent: daemon.callbackTimeoutMs and daemon.maxPluginMemoryMb (see compile.ts).
     overrides: z.record(z.string(), pluginOptionsSchema, { error: 'a mapping of plugin name to plugin options' }).optional(),
   },
   { error: 'a mapping with at least a path' },
@@ -63,6 +71,43 @@ const toolkitProjectSchema = z.discriminatedUnion(
   ],
   { error: "a mapping with mode 'centralized' (path) or 'distributed' (pluginId)" },
 );
+
+/**
+ * The `toolkit` section: the one table of the runtime pool's defaults
+ * (`runtimePoolOptions` in toolkit/ reads it too).
+ */
+export const toolkitSectionSchema = z.strictObject({
+  python: str().default('python3'),
+  configsRoot: str().optional(),
+  studioCore: str().optional(),
+  bootstrapCore: str().optional(),
+  bundleCache: str().optional(),
+  pythonPath: z.array(str(), { error: 'a list of folders' }).default([]),
+  maxRuntimes: posInt().default(8),
+  idleTtlMs: posInt().default(1800000),
+  callTimeoutMs: posInt().default(300000),
+  maxCallsPerRuntime: posInt().default(10000),
+  maxRssMb: posInt().default(2048),
+  queueLimit: posInt().default(100),
+  crashBudget: z.strictObject({
+    count: posInt().default(3),
+    windowMs: posInt().default(600000),
+    backoffMs: posInt().default(300000),
+  }, { error: 'a mapping' }).prefault({}),
+  shareCoreRuntimes: bool().default(false),
+  isolation: oneOf(['process', 'swap']).default('process'),
+  syncPathCache: bool().default(false),
+  projects: z.record(z.string(), toolkitProjectSchema, { error: 'a mapping of project id or tank_name to a configuration' }).default({}),
+  cores: z.record(z.string(), z.strictObject({ python: str() }, { error: 'a mapping with python' }), { error: 'a mapping of core root to options' }).default({}),
+}, { error: 'a mapping' }).prefault({});
+
+/** The `http` section: the status server. */
+export const httpSectionSchema = z.strictObject({
+  enabled: bool().default(true),
+  host: str().default('127.0.0.1'),
+  port: port().default(9090),
+  token: str().optional(),
+}, { error: 'a mapping' }).prefault({});
 
 /** The raw native config (after `${ENV}` interpolation); defaults that need no context are applied here. */
 export const rawConfigSchema = z.strictObject({
@@ -85,7 +130,15 @@ export const rawConfigSchema = z.strictObject({
     stateFlushMs: posInt().default(200),
     stateFlushEvents: posInt().default(500),
     stateSync: oneOf(['normal', 'full']).default('normal'),
-  }, { error: 'a mapping' }).prefault({}),
+    maxPluginMemoryMb: posInt().default(1024),
+    restartBudget: z.strictObject({
+      count: posInt().default(5),
+      windowMs: posInt().default(60000),
+    }, { error: 'a mapping with count and windowMs' }).prefault({}),
+    /** Events the shared event log keeps in memory; default: four batches, at least 5000. */
+    maxCachedEvents: posInt().optional(),
+  }, { error: 'a mapping' }).prefault({})
+    .transform((d) => ({ ...d, maxCachedEvents: d.maxCachedEvents ?? Math.max(4 * d.maxEventBatchSize, 5000) })),
   plugins: z.array(pluginFolderSchema, { error: 'a list of plugin folders' }).default([]),
   logging: z.strictObject({
     level: logLevel().default('info'),
@@ -113,39 +166,16 @@ export const rawConfigSchema = z.strictObject({
     minLevel: logLevel().default('error'),
     maxPerHour: posInt().default(20),
   }, { error: 'a mapping' }).prefault({}),
-  toolkit: z.strictObject({
-    python: str().default('python3'),
-    configsRoot: str().optional(),
-    studioCore: str().optional(),
-    bootstrapCore: str().optional(),
-    bundleCache: str().optional(),
-    pythonPath: z.array(str(), { error: 'a list of folders' }).default([]),
-    maxRuntimes: posInt().default(8),
-    idleTtlMs: posInt().default(1800000),
-    callTimeoutMs: posInt().default(300000),
-    maxCallsPerRuntime: posInt().default(10000),
-    maxRssMb: posInt().default(2048),
-    queueLimit: posInt().default(100),
-    crashBudget: z.strictObject({
-      count: posInt().default(3),
-      windowMs: posInt().default(600000),
-      backoffMs: posInt().default(300000),
-    }, { error: 'a mapping' }).prefault({}),
-    shareCoreRuntimes: bool().default(false),
-    isolation: oneOf(['process', 'swap']).default('process'),
-    syncPathCache: bool().default(false),
-    projects: z.record(z.string(), toolkitProjectSchema, { error: 'a mapping of project id or tank_name to a configuration' }).default({}),
-    cores: z.record(z.string(), z.strictObject({ python: str() }, { error: 'a mapping with python' }), { error: 'a mapping of core root to options' }).default({}),
-  }, { error: 'a mapping' }).prefault({}),
-  http: z.strictObject({
-    enabled: bool().default(true),
-    host: str().default('127.0.0.1'),
-    port: port().default(9090),
-    token: str().optional(),
-  }, { error: 'a mapping' }).prefault({}),
+  toolkit: toolkitSectionSchema,
+  http: httpSectionSchema,
 }, { error: 'a mapping' });
 
 export type RawConfig = z.output<typeof rawConfigSchema>;
 
 /** Paths of the values that are secrets: never printed, wrapped in `Secret`. */
 export const SECRET_PATHS: readonly string[] = ['site.script.key', 'emails.password', 'http.token'];
+
+/** The `daemon` section's defaults, from the table above (for code that builds parts without a config file). */
+export function daemonDefaults(): RawConfig['daemon'] {
+  return rawConfigSchema.shape.daemon.parse({});
+}

@@ -157,7 +157,7 @@ function mapShotgunEventsConf(read: ReaderResult, source: string, env: Readonly<
   const plugins = paths.filter((p) => p !== '').map((path) => ({ path }));
   paths.forEach((_, i) => keyNames.set(`plugins.${i}.path`, '[plugins] paths'));
 
-  const emails: Record<string, unknown> = { minLevel: 'error' };
+  const emails: Record<string, unknown> = {};
   if (read.sections.emails !== undefined) {
     set(emails, 'emails.enabled', 'enabled', bool('emails', 'enabled'), '[emails] enabled');
     set(emails, 'emails.host', 'host', get('emails', 'server'), '[emails] server');

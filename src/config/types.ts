@@ -59,6 +59,16 @@ export interface DaemonOptions {
    * (never skipped). `full`: an fsync per commit, so not even that.
    */
   readonly stateSync: 'normal' | 'full';
+  /** Default memory limit of a plugin's thread or process (MB); a plugin may override it (`maxMemoryMb`). */
+  readonly maxPluginMemoryMb: number;
+  /**
+   * A plugin whose thread or process is lost (crash, timeout, memory limit)
+   * more than `count` times within `windowMs` is deactivated
+   * (PLUGIN_RESTART_BUDGET) until it is reloaded.
+   */
+  readonly restartBudget: { readonly count: number; readonly windowMs: number };
+  /** Events the shared event log keeps in memory (the oldest are dropped and read again when needed). */
+  readonly maxCachedEvents: number;
 }
 
 /** Options that apply to every plugin of a folder, or to one plugin through `overrides`. */
@@ -72,6 +82,8 @@ export interface PluginOptions {
   readonly retryBackoffMs: number;
   readonly deadLetter: boolean;
   readonly callbackTimeoutMs: number;
+  /** Memory limit of the plugin's thread (JS heap, and Buffers sampled) or process (RSS sampled), MB. */
+  readonly maxMemoryMb: number;
 }
 
 /** Projects by id (number) or tank_name (string). */

@@ -1,8 +1,7 @@
 import type { Logger } from 'pino';
 import { pluginOptionsFor, type DaemonConfig, type PluginFolderConfig } from '../config/index.ts';
-import { PluginFolderWatcher, type PluginFileEntry, type RequestHandler } from '../plugins/index.ts';
-import { createHost, type EngineHost } from './hosts.ts';
-import type { PythonPluginOptions } from '../toolkit/index.ts';
+import { PluginFolderWatcher, type PluginFileEntry } from '../plugins/index.ts';
+import { HostFactory, type PluginHost, type PluginHostFactory } from '../hosts/index.ts';
 import { matchPluginIds, pluginId, type PluginState, type StateStore } from '../state/index.ts';
 import { toEventLogEntry, type EventLog } from '../source/index.ts';
 import { describeError, SgeventdError } from '../shared/index.ts';
@@ -51,9 +50,8 @@ export interface EngineOptions {
   fromId?: number;
   onTiming?: (record: TimingRecord) => void;
   onFailure?: (failure: LaneFailure) => void;
-  handleRequest?: RequestHandler;
-  /** Where `SGEVENTD_TOOLKIT = True` Python plugins run an event: the project's runtime. */
-  runInProject?: PythonPluginOptions['runInProject'];
+  /** Builds each plugin's host (with Toolkit as the daemon gives it); default: hosts without Toolkit. */
+  hosts?: PluginHostFactory;
   /** For tests: how plugin folders are watched. */
   watch?: { pollIntervalMs?: number; debounceMs?: number; fsWatch?: boolean };
 }
@@ -64,7 +62,7 @@ interface PluginRecord {
   folder: PluginFolderConfig;
   entry: PluginFileEntry | null;
   status: PluginStatus;
-  host: EngineHost | null;
+  host: PluginHost | null;
   lane: PluginLane | null;
   lastError: string | null;
   frozen: PluginState | null;
@@ -82,6 +80,7 @@ interface PluginRecord {
  */
 export class Engine {
   readonly #opts: EngineOptions;
+  readonly #hosts: PluginHostFactory;
   readonly #batcher: StateBatcher;
   readonly #plugins = new Map<string, PluginRecord>();
   readonly #watchers: PluginFolderWatcher[] = [];
@@ -93,6 +92,7 @@ export class Engine {
 
   constructor(opts: EngineOptions) {
     this.#opts = opts;
+    this.#hosts = opts.hosts ?? new HostFactory(opts.config);
     this.#batcher = new StateBatcher(opts.store, {
       flushMs: opts.config.daemon.stateFlushMs,
       flushEvents: opts.config.daemon.stateFlushEvents,
@@ -242,7 +242,7 @@ export class Engine {
       return;
     }
     const pluginLog = (await this.#opts.pluginLogger?.(entry.name)) ?? log;
-    const host = createHost(entry, folder.path, this.#opts.config, { callbackTimeoutMs: opts.callbackTimeoutMs, logger: pluginLog, handleRequest: this.#opts.handleRequest, runInProject: this.#opts.runInProject });
+    const host = this.#hosts.create(entry, folder, pluginLog);
     rec.host = host;
     const loaded = await host.load();
     if (!loaded.ok) {

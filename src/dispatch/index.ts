@@ -3,6 +3,4 @@ export { PluginLane } from './lane.ts';
 export type { LaneHandler, LaneOptions, TimingRecord, LaneFailure, EventScope, RetryItem, LaneStatus } from './lane-types.ts';
 export { StateBatcher, type StateBatcherOptions } from './state-batcher.ts';
 export { buildScope, SiteProjectDirectory, type ProjectDirectory } from './scope.ts';
-export { Daemon, type DaemonOptions, type DaemonStatus } from './daemon.ts';
-export { createHost, type EngineHost } from './hosts.ts';
-export { poolOptionsFrom, toolkitRequestHandler } from './toolkit-bridge.ts';
+export { PipelineConfigurationWatch } from './config-watch.ts';

@@ -2,17 +2,14 @@
 // the scope rules, its options, and what it reports.
 import type { Logger } from 'pino';
 import type { EventLogEntry } from '../shared/index.ts';
-import type { ProcessResult, SerializedError } from '../plugins/index.ts';
+import type { SerializedError } from '../plugins/index.ts';
+import type { ProcessResult } from '../hosts/index.ts';
 
-/** What a lane needs of a plugin: a JS host or, later, a Python one. */
+/** What a plugin cursor needs of its plugin's host: the running part of the host contract (`PluginHost`). */
 export interface LaneHandler {
   matches(event: EventLogEntry): boolean;
   process(event: EventLogEntry, options: { attempt: number; replay: boolean }): Promise<ProcessResult>;
-  /**
-   * Several events at once, when the plugin's host can (a JS plugin's thread):
-   * one result per event handled, in order; it may stop early (after a
-   * failure, or when its time budget is spent) and the lane sends the rest again.
-   */
+  /** Several events at once; a prefix of results (see `PluginHost.processBatch`); without it, events go one by one. */
   processBatch?(events: readonly EventLogEntry[], options: { attempt: number; replay: boolean }): Promise<ProcessResult[]>;
 }
 

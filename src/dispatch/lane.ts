@@ -1,7 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { EventLogEntry } from '../shared/index.ts';
 import type { EventLog } from '../source/index.ts';
-import type { CallbackResult, ProcessResult, SerializedError } from '../plugins/index.ts';
+import type { SerializedError } from '../plugins/index.ts';
+import { afterFailure, type CallbackResult, type ProcessResult } from '../hosts/index.ts';
 import type { EventScope, LaneHandler, LaneOptions, LaneStatus, RetryItem } from './lane-types.ts';
 import type { PluginState } from '../state/index.ts';
 import type { StateBatcher } from './state-batcher.ts';
@@ -265,7 +266,8 @@ export class PluginLane {
           this.#advance(event, from);
         }
         onDone(event);
-        if (this.#stop.signal.aborted) return false;
+        // Results the plugin already returned are kept; stopping cuts before the next call.
+        if (this.#stop.signal.aborted && r >= results.length) return false;
       }
     }
     return true;
@@ -325,9 +327,14 @@ export class PluginLane {
     this.#status = 'deactivated';
     this.#lastError = `${callback ?? 'plugin'}: ${error.message}`;
     this.counters.failed++;
+    const why = callback === null
+      ? error.code === 'PLUGIN_RESTART_BUDGET'
+        ? 'plugin thread or process lost more often than daemon.restartBudget allows'
+        : 'plugin could not be run'
+      : 'callback failed with stopOnError';
     this.#opts.logger.error(
       { eventId: event.id, callback, err: error },
-      'callback failed with stopOnError: plugin deactivated; it resumes at this event when its file changes or on `sgeventd plugin enable`',
+      `${why}: plugin deactivated; it resumes at this event when its file changes or on \`sgeventd plugin enable\``,
     );
     this.#opts.onFailure?.({ plugin: this.#opts.name, callback, eventId: event.id, error, action: 'deactivated' });
     if (!this.#opts.replay) this.#batcher?.plugin(this.#row(false));
@@ -351,33 +358,29 @@ export class PluginLane {
       const result = attempt === 1 && first !== null ? first : await this.#handler.process(event, { attempt, replay });
       this.#record(event, result.results);
       if (result.outcome === 'aborted') return { kind: 'aborted' };
-      const failure =
-        result.outcome === 'deactivate'
-          ? { callback: result.callback, error: result.error }
-          : result.failures[0] !== undefined
-            ? { callback: result.failures[0].callback, error: result.failures[0].error }
-            : null;
-      if (failure === null) return { kind: 'ok' };
-      if (attempt <= this.#opts.retries && !this.#stop.signal.aborted) {
-        const delay = this.#opts.retryBackoffMs * 2 ** (attempt - 1);
-        this.#opts.logger.warn({ eventId: event.id, callback: failure.callback, attempt, retryInMs: delay, err: failure.error }, 'callback failed; retrying');
+      const next = afterFailure(result, attempt, this.#opts, { canRetry: !this.#stop.signal.aborted, keepDeadLetter: from !== 'retry' && !replay });
+      if (next === null) return { kind: 'ok' };
+      if (next.action === 'retry') {
+        const failure = result.outcome === 'deactivate' ? result : result.failures[0];
+        this.#opts.logger.warn({ eventId: event.id, callback: failure?.callback, attempt, retryInMs: next.delayMs, err: failure?.error }, 'callback failed; retrying');
         try {
-          await sleep(delay, undefined, { signal: this.#stop.signal });
+          await sleep(next.delayMs, undefined, { signal: this.#stop.signal });
         } catch {
           return { kind: 'aborted' };
         }
         continue;
       }
-      if (result.outcome === 'deactivate') return { kind: 'deactivate', ...failure };
+      if (next.action === 'deactivate') return { kind: 'deactivate', callback: next.callback, error: next.error };
       // stopOnError=false: log, dead-letter, skip (shotgunEvents logs and moves on).
-      for (const f of result.failures) {
+      for (const f of next.failures) {
         this.#opts.logger.error({ eventId: event.id, callback: f.callback, err: f.error }, 'callback failed; event skipped for this callback');
         this.#opts.onFailure?.({ plugin: this.#opts.name, callback: f.callback, eventId: event.id, error: f.error, action: 'skipped' });
-        if (this.#opts.deadLetter && from !== 'retry' && !replay) {
+        if (next.deadLetter) {
           this.#batcher?.deadLetter({ pluginId: this.id, callback: f.callback, eventId: event.id, event, error: f.error.message, attempts: attempt });
         }
       }
-      return { kind: 'skipped', ...failure };
+      const skipped = next.failures[0] as { callback: string; error: SerializedError };
+      return { kind: 'skipped', callback: skipped.callback, error: skipped.error };
     }
   }
 

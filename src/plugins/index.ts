@@ -1,15 +1,5 @@
-export { PluginHost } from './host.ts';
-export type {
-  CallbackFailure,
-  CallbackInfo,
-  CallbackResult,
-  LoadResult,
-  PluginHostOptions,
-  PluginHostState,
-  ProcessResult,
-  BatchOptions,
-  RequestHandler,
-} from './host-types.ts';
+// The plugin-author API: registration, matching, the callback context and its
+// types, plugin folders. What runs plugins is in hosts/.
 export { canProcess, checkMatchEvents } from './match.ts';
 export type { MatchableEvent } from './match.ts';
 export { PluginError, serializeError, deserializeError } from './errors.ts';
@@ -33,4 +23,3 @@ export { scanPluginFolder, checkSafeMode, formatMode } from './folder.ts';
 export type { JsPluginFile, PythonPluginFile, RefusedPluginFile, PluginFileEntry, PluginFolderScan } from './folder.ts';
 export { PluginFolderWatcher } from './watcher.ts';
 export type { PluginFolderWatcherOptions, PluginFolderWatcherEvents } from './watcher.ts';
-export { TOOLKIT_METHODS, type ToolkitMethod } from './toolkit-client.ts';

@@ -1,5 +1,5 @@
-export { ToolkitError, PythonError, RuntimeCrashed } from './errors.ts';
-export { RUNTIME_POOL_DEFAULTS, runtimePoolOptions } from './options.ts';
+export { ToolkitError, PythonError, RuntimeCrashed, PyrpcError } from './errors.ts';
+export { runtimePoolOptions } from './options.ts';
 export type {
   RuntimePoolOptions, ResolveOptions, ToolkitProjectEntry, CentralizedProjectEntry, DistributedProjectEntry, CrashBudget,
 } from './options.ts';
@@ -11,7 +11,7 @@ export type { ToolkitPlatform } from './platform-paths.ts';
 export { RuntimePool } from './pool.ts';
 export type { RuntimePoolDeps, PoolSite, RuntimeStatus, RuntimePluginSpec } from './pool-types.ts';
 export { ProjectRuntime } from './runtime.ts';
-export { RUNTIME_SCRIPT } from './child.ts';
+export { RUNTIME_SCRIPT, PLUGIN_RUNNER_SCRIPT } from './runtime.ts';
 export type { RuntimeLaunch, RuntimeState } from './runtime.ts';
 export type { ToolkitHandle, ProjectLike } from './handle.ts';
 export type { CallTarget, InitParams, InitResult, RuntimeInfo } from './protocol.ts';
@@ -19,5 +19,3 @@ export type { ToolkitLogger } from './log.ts';
 export { runtimeEnv } from './env.ts';
 export { siteLookup } from './site-lookup.ts';
 export type { FindOneClient } from './site-lookup.ts';
-export { PythonPluginHost, PLUGIN_RUNNER_SCRIPT } from './python-plugin.ts';
-export type { PythonPluginOptions, PythonLoadResult } from './python-plugin.ts';

@@ -1,11 +1,6 @@
-/** The subset of a pino logger the toolkit uses; a pino logger fits as is. */
-export interface ToolkitLogger {
-  debug(obj: Record<string, unknown>, msg: string): void;
-  info(obj: Record<string, unknown>, msg: string): void;
-  warn(obj: Record<string, unknown>, msg: string): void;
-  error(obj: Record<string, unknown>, msg: string): void;
-}
+import type { ChildLogger } from '../pyrpc/index.ts';
 
-const noop = (): void => undefined;
+/** The subset of a pino logger the toolkit uses (the same as its Python children's); a pino logger fits as is. */
+export type ToolkitLogger = ChildLogger;
 
-export const silentLogger: ToolkitLogger = { debug: noop, info: noop, warn: noop, error: noop };
+export { silentLogger } from '../pyrpc/index.ts';

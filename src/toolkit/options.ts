@@ -1,8 +1,10 @@
 /**
  * Plain-data options of the toolkit subsystem. They map one to one onto the
  * compiled `toolkit` section of sgeventd.yaml, so the daemon passes that
- * section through unchanged.
+ * section through unchanged; defaults are the config schema's.
  */
+import { toolkitSectionSchema } from '../config/index.ts';
+
 
 export interface CentralizedProjectEntry {
   mode: 'centralized';
@@ -59,28 +61,16 @@ export interface RuntimePoolOptions extends ResolveOptions {
   syncPathCache: boolean;
 }
 
-export const RUNTIME_POOL_DEFAULTS: RuntimePoolOptions = {
-  python: 'python3',
-  projects: {},
-  cores: {},
-  pythonPath: [],
-  maxRuntimes: 8,
-  idleTtlMs: 30 * 60_000,
-  callTimeoutMs: 120_000,
-  maxCallsPerRuntime: 10_000,
-  maxRssMb: 2048,
-  queueLimit: 100,
-  crashBudget: { count: 3, windowMs: 60_000, backoffMs: 60_000 },
-  shareCoreRuntimes: false,
-  isolation: 'process',
-  syncPathCache: false,
-};
-
-/** Fills in defaults for anything left out (tests and benches mostly). */
+/**
+ * Pool options with the config schema's defaults for anything left out
+ * (tests and benches): the `toolkit` section of sgeventd.yaml is the one
+ * table of defaults, so a pool built here and one built from a config agree.
+ */
 export function runtimePoolOptions(partial: Partial<RuntimePoolOptions> = {}): RuntimePoolOptions {
+  const defaults: RuntimePoolOptions = toolkitSectionSchema.parse({});
   return {
-    ...RUNTIME_POOL_DEFAULTS,
+    ...defaults,
     ...partial,
-    crashBudget: { ...RUNTIME_POOL_DEFAULTS.crashBudget, ...partial.crashBudget },
+    crashBudget: { ...defaults.crashBudget, ...partial.crashBudget },
   };
 }

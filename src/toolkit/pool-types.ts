@@ -45,6 +45,8 @@ export interface RuntimePluginSpec {
   useSessionUuid: boolean;
   /** Changes on every load of the plugin (file change, `sgeventd plugin reload`): a runtime re-imports it then. */
   generation: number;
+  /** Bounds the call that runs a batch of its events (re-armed by each finished event); not sent to Python. */
+  callbackTimeoutMs: number;
 }
 
 /** One row of `sgeventd toolkit ps`. */

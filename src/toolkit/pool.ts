@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { describeError } from '../shared/errors.ts';
+import { describeError, SgeventdError } from '../shared/errors.ts';
 import { ToolkitError } from './errors.ts';
 import { runtimeEnv } from './env.ts';
 import { fingerprint } from './fingerprint.ts';
@@ -95,10 +95,13 @@ export class RuntimePool {
    * events of one project inside that project's runtime, where `import sgtk`
    * is its core: each finished event comes back as a step (`onStep`). The
    * plugin is imported there on first use and again when it is loaded anew;
-   * its module-level state is per runtime.
+   * its module-level state is per runtime. The batch is one call bounded
+   * by the plugin's `callbackTimeoutMs` (not `callTimeoutMs`), from when it
+   * is written to the runtime; each finished event re-arms it.
    */
   pluginProcess(project: ProjectLike, plugin: RuntimePluginSpec, events: unknown[], signal?: AbortSignal, onStep?: (step: unknown) => void): Promise<unknown> {
-    return this.#request(projectRef(project), 'plugin_process_batch', { plugin, events, budgetMs: 50 }, false, signal, onStep);
+    const { callbackTimeoutMs, ...spec } = plugin;
+    return this.#request(projectRef(project), 'plugin_process_batch', { plugin: spec, events, budgetMs: 50 }, false, signal, onStep, callbackTimeoutMs);
   }
 
   /** How a project resolves (for `sgeventd toolkit resolve`); uses the cache. */
@@ -172,17 +175,20 @@ export class RuntimePool {
     return this.#closed;
   }
 
-  async #request(ref: ProjectRef, method: string, params: Record<string, unknown>, needsEngine: boolean, signal?: AbortSignal, onProgress?: (step: unknown) => void): Promise<unknown> {
+  async #request(
+    ref: ProjectRef, method: string, params: Record<string, unknown>, needsEngine: boolean,
+    signal?: AbortSignal, onProgress?: (step: unknown) => void, timeoutMs = this.options.callTimeoutMs,
+  ): Promise<unknown> {
     if (this.#closed) throw new ToolkitError('TK_POOL_CLOSED', 'the toolkit pool is closed', { details: { project: ref.id } });
     const { runnable: res } = await this.#resolve(ref);
     const full = { ...params, configPath: res.configPath, corePython: res.corePython };
     for (let attempt = 0; ; attempt += 1) {
       const rt = await this.#acquire(res, needsEngine);
       try {
-        return await rt.request(method, full, this.options.callTimeoutMs, signal, onProgress);
+        return await rt.request(method, full, timeoutMs, signal, onProgress);
       } catch (e) {
         // A call that never reached a runtime that died may go to its replacement, once.
-        const notSent = e instanceof ToolkitError && e.details.sent === false && (e.code === 'TK_RUNTIME_CRASHED' || e.code === 'TK_RUNTIME_CLOSED');
+        const notSent = e instanceof SgeventdError && e.details.sent === false && (e.code === 'TK_RUNTIME_CRASHED' || e.code === 'TK_RUNTIME_CLOSED');
         if (!notSent || attempt > 0 || this.#closed) throw e;
       } finally {
         this.#afterCall(rt);
@@ -270,8 +276,9 @@ export class RuntimePool {
         entry.runtime = rt;
         this.#deps.onRuntimeStarted?.(String(projectId));
         rt.onExit((reason) => {
-          // A caller giving up (callback timeout) says nothing about the runtime's health.
-          if (reason && reason.code !== 'TK_CALL_ABORTED') this.#crashed(key, projectId, reason);
+          // A caller giving up, or a plugin callback past its callbackTimeoutMs, says nothing about the runtime's health.
+          const pluginTimeout = reason?.code === 'TK_CALL_TIMEOUT' && reason.details.method === 'plugin_process_batch';
+          if (reason && reason.code !== 'TK_CALL_ABORTED' && !pluginTimeout) this.#crashed(key, projectId, reason);
           if (this.#entries.get(key) === entry && entry.runtime === rt) this.#entries.delete(key);
         });
         return rt;
@@ -374,7 +381,7 @@ export class RuntimePool {
     h.projects.add(projectId);
     h.crashes = [...h.crashes.filter((t) => now - t < windowMs), now];
     this.#deps.onRuntimeCrashed?.(String(projectId));
-    const code = err instanceof ToolkitError ? err.code : 'unknown';
+    const code = err instanceof SgeventdError ? err.code : 'unknown';
     if (h.crashes.length >= count) {
       h.failedUntil = now + backoffMs;
       h.crashes = [];

@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { describeError } from '../shared/errors.ts';
+import { describeError, SgeventdError } from '../shared/errors.ts';
 import { ToolkitError } from './errors.ts';
 import type { RuntimePoolOptions } from './options.ts';
 import { PreparedSchema } from './protocol.ts';
@@ -35,9 +35,9 @@ export async function prepareDistributed(res: DistributedResolution, o: RuntimeP
     });
     prepared = PreparedSchema.parse(raw);
   } catch (e) {
-    const d = e instanceof ToolkitError ? e.details : {};
+    const d = e instanceof SgeventdError ? e.details : {};
     throw new ToolkitError('TK_PREPARE_FAILED', `cannot prepare the distributed configuration of project ${projectId}: ${describeError(e)}`, {
-      cause: e, details: { ...d, project: projectId, pluginId: res.pluginId ?? null, cause: e instanceof ToolkitError ? e.code : null },
+      cause: e, details: { ...d, project: projectId, pluginId: res.pluginId ?? null, cause: e instanceof SgeventdError ? e.code : null },
     });
   } finally {
     await rt.close();

@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { loadConfig } from '../../src/config/index.ts';
 import { collectStatus } from '../../src/cli/status.ts';
-import type { Daemon } from '../../src/dispatch/index.ts';
+import type { Daemon } from '../../src/daemon/index.ts';
 import { daemonBed, runCli, waitFor, withDaemon, withSite } from '../support/index.ts';
 
 describe('sgeventd plugin disable / enable', () => {

@@ -6,7 +6,7 @@ import { request } from 'undici';
 import { loadConfig } from '../../src/config/index.ts';
 import { daemonUrl, fetchStatus, requestReload } from '../../src/cli/daemon-api.ts';
 import { claimPidFile } from '../../src/cli/pidfile.ts';
-import { startStatusServer } from '../../src/cli/status-server.ts';
+import { startStatusServer } from '../../src/daemon/index.ts';
 import { daemonBed, onCleanup, runCli, waitFor, withDaemon, withSite, type DaemonBed } from '../support/index.ts';
 
 /** A plugin that tags each new Shot with a value from a helper module in a subfolder, and fails while the tag is "fail". */

@@ -6,7 +6,7 @@ import { loadConfig } from '../../src/config/index.ts';
 import { collectStatus } from '../../src/cli/status.ts';
 import { daemonUrl, fetchStatus, requestRecycle } from '../../src/cli/daemon-api.ts';
 import { claimPidFile } from '../../src/cli/pidfile.ts';
-import { startStatusServer } from '../../src/cli/status-server.ts';
+import { startStatusServer } from '../../src/daemon/index.ts';
 import { writeConfig } from '../fixtures/toolkit/fake-cores.ts';
 import { daemonBed, onCleanup, waitFor, withDaemon, withSite } from '../support/index.ts';
 

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseConfig, type DaemonConfig } from '../../src/config/index.ts';
-import { Daemon } from '../../src/dispatch/index.ts';
+import { Daemon } from '../../src/daemon/index.ts';
 import { ShotgunClient } from '../../src/shotgrid/index.ts';
 import { Secret } from '../../src/shared/index.ts';
 import { startSite, type RunningSite, type SiteOptions } from '../../src/site/index.ts';

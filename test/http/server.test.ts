@@ -7,7 +7,7 @@ import { DaemonMetrics } from '../../src/metrics/index.ts';
 import {
   startHttpServer, statusDocumentSchema, isLoopbackHost, type HttpServerHandle, type StatusSource, type DaemonStatusLike,
 } from '../../src/http/index.ts';
-import type { Daemon } from '../../src/dispatch/index.ts';
+import type { Daemon } from '../../src/daemon/index.ts';
 import { Secret, type SgeventdError } from '../../src/shared/index.ts';
 import { parsePromText, sampleValue } from '../metrics/prom-text.ts';
 import { sampleStatus } from './fake-status.ts';

@@ -6,7 +6,7 @@ import { pino } from 'pino';
 import { DaemonMetrics } from '../../src/metrics/index.ts';
 import { startHttpServer } from '../../src/http/index.ts';
 import { Secret } from '../../src/shared/index.ts';
-import { startStatusServer } from '../../src/cli/status-server.ts';
+import { startStatusServer } from '../../src/daemon/index.ts';
 import { browserSkip, daemonBed, onCleanup, waitFor, withBrowser, withDaemon, withSite } from '../support/index.ts';
 import { sampleStatus } from './fake-status.ts';
 

@@ -4,8 +4,9 @@ import { chmod, mkdir, mkdtemp, rm, stat, unlink, utimes, writeFile } from 'node
 import { once } from 'node:events';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { PluginFolderWatcher, type PluginFileEntry, type PluginHost } from '../../src/plugins/index.ts';
-import { captureLogger, fixtureHost, makeEvent, within } from './helpers.ts';
+import { PluginFolderWatcher, type PluginFileEntry } from '../../src/plugins/index.ts';
+import type { WorkerPluginHost } from '../../src/hosts/index.ts';
+import { captureLogger, fixtureHost, makeEvent, within } from '../hosts/js/helpers.ts';
 
 async function put(dir: string, name: string, text: string, mode = 0o644): Promise<string> {
   const file = path.join(dir, name);
@@ -41,7 +42,7 @@ export function registerCallbacks(reg: Registrar): void {
 describe('PluginFolderWatcher', () => {
   let dir: string;
   const watchers: PluginFolderWatcher[] = [];
-  const hosts: PluginHost[] = [];
+  const hosts: WorkerPluginHost[] = [];
   before(async () => {
     dir = await mkdtemp(path.join(tmpdir(), 'sgeventd-watch-'));
     await chmod(dir, 0o755);

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { parseConfig, type DaemonConfig } from '../../src/config/index.ts';
-import { Daemon, type DaemonOptions } from '../../src/dispatch/index.ts';
+import { Daemon, type DaemonOptions } from '../../src/daemon/index.ts';
 import { DEFAULT_SCRIPT } from '../../src/site/index.ts';
 import { onCleanup, type Cleanup } from './cleanup.ts';
 import { tempDir } from './temp.ts';

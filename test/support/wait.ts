@@ -1,16 +1,13 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { inspect } from 'node:util';
 
-/** A probe's answer: anything but `undefined` and `false` means "done". */
-export type Probe<T> = () => Promise<T | undefined | false> | T | undefined | false;
-
 /**
- * Polls `condition` until it returns something other than `undefined` or
- * `false`, and returns that. After `timeoutMs` it fails with an error naming
- * `what` and the last value the probe returned (or the error it threw), so a
- * timeout says what was seen, not only what was awaited.
+ * Polls `condition` until it returns a truthy value, and returns that value.
+ * After `timeoutMs` it fails with an error naming `what` and the last value
+ * the condition returned (or the error it threw), so a timeout says what was
+ * seen, not only what was awaited.
  */
-export async function waitFor<T>(condition: Probe<T>, what: string, timeoutMs = 20_000): Promise<T> {
+export async function waitFor<T>(condition: () => T | Promise<T>, what: string, timeoutMs = 20_000): Promise<NonNullable<T>> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   let threw: boolean;
@@ -19,14 +16,14 @@ export async function waitFor<T>(condition: Probe<T>, what: string, timeoutMs = 
       const v = await condition();
       threw = false;
       last = v;
-      if (v !== undefined && v !== false) return v;
+      if (v) return v;
     } catch (err) {
       threw = true;
       last = err;
     }
     if (Date.now() > deadline) {
-      const seen = threw ? `it threw ${inspect(last, { depth: 2 })}` : `last seen ${inspect(last, { depth: 3, breakLength: Infinity })}`;
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; ${seen}`, threw ? { cause: last } : undefined);
+      const seen = threw ? `it threw ${inspect(last, { depth: 2 })}` : `last value: ${inspect(last, { depth: 3, breakLength: Infinity })}`;
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} (${seen})`, threw ? { cause: last } : undefined);
     }
     await sleep(round < 20 ? 10 : 25);
   }

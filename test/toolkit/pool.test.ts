@@ -304,4 +304,28 @@ describe('RuntimePool', () => {
     assert.equal(p.list().length, 2);
     assert.equal((await probe(p, 71)).pid, shared.pid);
   });
+  it('bounds a Python plugin batch by its callbackTimeoutMs from when it is written; its timeout is no crash', async () => {
+    const record = path.join(tmp.dir, 'tk_batch.txt');
+    const p = pool({ crashBudget: { count: 1, windowMs: 60_000, backoffMs: 60_000 } }, { env: { ...process.env, FAKE_STUDIO_ROOT: tmp.dir, SGEVENTD_TEST_RECORD: record } });
+    const spec = {
+      file: path.join(FIXTURES, '..', 'daemon', 'tk_batch.py'), name: 'tk_batch', siteUrl: 'http://127.0.0.1:9', proxy: null,
+      useSessionUuid: false, generation: 1, callbackTimeoutMs: 1500,
+    };
+    const event = (id: number, value: string): Record<string, unknown> => ({
+      type: 'EventLogEntry', id, event_type: 'Shotgun_Shot_Change', attribute_name: 'description', meta: { new_value: value }, project: { type: 'Project', id: 70 },
+    });
+    // The runtime is busy for 2 s with another call: the batch waits behind it and its 1.5 s start only once it is written.
+    let slowDone = false;
+    const slow = p.forProject(70).run('studio_hooks:sleep', { ms: 2000 }).then(() => { slowDone = true; });
+    const steps: unknown[] = [];
+    await p.pluginProcess(70, spec, [event(1, 'a'), event(2, 'b')], undefined, (s) => steps.push(s));
+    assert.equal(slowDone, true, 'the batch ran after the slow call');
+    await slow;
+    assert.equal(steps.length, 2);
+    const err = await rejectsWith(p.pluginProcess(70, spec, [event(3, 'hang')]), 'TK_CALL_TIMEOUT');
+    assert.equal(err.details.timeoutMs, 1500);
+    assert.equal(err.details.method, 'plugin_process_batch');
+    // With a budget of one crash, a crash would fail the key fast; a callback past its timeout does not.
+    await probe(p, 70);
+  });
 });

@@ -1,6 +1,6 @@
 """One shotgunEvents-style Python plugin in its own process.
 
-JSON lines on fd 3 (requests) and fd 4 (answers), as the project runtime;
+The pipes and the init handshake are sgeventd_protocol.py's, as for project runtimes;
 stdout and stderr are the plugin's log. Methods: init, plugin_load,
 plugin_process_batch, ping, shutdown. Standard library only.
 """
@@ -13,7 +13,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import sgeventd_plugins  # noqa: E402
 
-from runtime import RpcError, serve  # noqa: E402 - the same JSON-lines loop as project runtimes
+from sgeventd_protocol import RpcError, serve  # noqa: E402 - the same loop as project runtimes
 
 
 class PluginProcess(object):

@@ -1,29 +1,18 @@
 """A project runtime: one Python process started directly on a project's
 Toolkit core, answering JSON-RPC requests from sgeventd.
 
-Requests arrive as JSON lines on fd 3 and responses leave on fd 4; stdout and
-stderr are only logs, so a stray print can never corrupt the channel.
+The pipes, the init handshake and the parent watch are sgeventd_protocol.py's
+(shared with plugin processes); this file holds the Toolkit methods.
 Standard library only; Python 3.7 or later.
 """
 import importlib
-import json
 import os
 import sys
-import threading
-import time
-import traceback
 
-IN_FD = 3
-OUT_FD = 4
+from sgeventd_protocol import RpcError, serve  # beside this file, shared with plugin_runner.py
 
 # Top-level names a core may bring with it (vendored or from its pkgs.zip).
 CORE_PREFIXES = ("tank", "sgtk", "tank_vendor")
-
-
-class RpcError(Exception):
-    def __init__(self, code, message):
-        Exception.__init__(self, message)
-        self.code = code
 
 
 def _rss_kb():
@@ -40,16 +29,6 @@ def _rss_kb():
         r = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         return r // 1024 if sys.platform == "darwin" else r
     except Exception:  # noqa: BLE001 - no resource module on Windows
-        return None
-
-
-def _maxrss_kb():
-    try:
-        import resource
-
-        r = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        return r // 1024 if sys.platform == "darwin" else r
-    except Exception:  # noqa: BLE001
         return None
 
 
@@ -419,85 +398,5 @@ class RunContext(object):
         return self._runtime._engine(self._project, None)
 
 
-def _exit_with_parent(interval=1.0):
-    """Exits when the daemon that started this process is gone, even in the
-    middle of a call that never returns (EOF on fd 3 is only read between calls)."""
-    parent = os.getppid()
-
-    def watch():
-        while True:
-            time.sleep(interval)
-            if os.getppid() != parent:
-                try:
-                    sys.stderr.write("sgeventd runtime: the daemon (pid %d) is gone, exiting\n" % parent)
-                    sys.stderr.flush()
-                except Exception:  # noqa: BLE001 - its stderr pipe may be gone with it
-                    pass
-                os._exit(70)
-
-    threading.Thread(target=watch, name="sgeventd-parent-watch", daemon=True).start()
-
-
-def serve(handler=None):
-    """Answers requests on fd 3 with handler.m_<method>(params) on fd 4 until shutdown or EOF."""
-    _exit_with_parent()
-    runtime = handler if handler is not None else Runtime()
-    inp = os.fdopen(IN_FD, "rb", buffering=1 << 16)
-    writer = os.fdopen(OUT_FD, "wb", buffering=0)
-
-    def send(obj):
-        data = (json.dumps(obj, separators=(",", ":"), default=repr) + "\n").encode("utf-8")
-        view = memoryview(data)
-        while view:
-            n = writer.write(view)
-            view = view[n:]
-
-    initialized = False
-    while True:
-        line = inp.readline()
-        if not line:
-            return 0
-        try:
-            msg = json.loads(line.decode("utf-8"))
-        except ValueError as e:
-            send({"id": None, "error": {"code": "TK_PROTOCOL", "type": "ValueError", "message": str(e), "traceback": ""}})
-            continue
-        mid = msg.get("id")
-        method = msg.get("method")
-        params = msg.get("params") or {}
-        try:
-            if method != "init" and not initialized and method != "shutdown":
-                raise RpcError("TK_NOT_INITIALIZED", "init first")
-            fn = getattr(runtime, "m_" + str(method), None)
-            if fn is None:
-                raise RpcError("TK_NO_METHOD", "unknown method %r" % method)
-            # A long method reports steps of its call (each re-arms the caller's timeout).
-            runtime.sgeventd_progress = lambda step, _mid=mid: send({"id": _mid, "progress": step})
-            result = fn(params)
-            if method == "init":
-                initialized = True
-            send({"id": mid, "result": result, "rss": _maxrss_kb()})
-        except BaseException as e:  # noqa: BLE001 - everything goes back to the caller
-            if isinstance(e, (KeyboardInterrupt,)):
-                raise
-            if isinstance(e, SystemExit):
-                send({"id": mid, "error": {"code": "TK_PYTHON_ERROR", "type": "SystemExit", "message": str(e), "traceback": ""}})
-                continue
-            code = e.code if isinstance(e, RpcError) else ("TK_INIT_FAILED" if method == "init" else "TK_PYTHON_ERROR")
-            send({
-                "id": mid,
-                "error": {
-                    "code": code,
-                    "type": type(e).__module__ + "." + type(e).__name__ if type(e).__module__ != "builtins" else type(e).__name__,
-                    "message": str(e),
-                    "traceback": traceback.format_exc(),
-                },
-            })
-        if method == "shutdown":
-            sys.stdout.flush()
-            sys.stderr.flush()
-            return 0
-
-
 if __name__ == "__main__":
-    sys.exit(serve())
+    sys.exit(serve(Runtime()))

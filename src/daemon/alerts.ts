@@ -1,0 +1,35 @@
+import type { DaemonConfig } from '../config/index.ts';
+import type { LaneFailure, TimingRecord } from '../dispatch/index.ts';
+import type { Alert } from '../logging/index.ts';
+
+/** The mail sent when the site stops answering (`maxConnRetries` reads in a row) and when it answers again. */
+export function siteAlert(config: DaemonConfig, kind: 'site-down' | 'site-up', err: unknown): Alert {
+  return kind === 'site-down'
+    ? {
+        level: 'error', plugin: null, title: 'site unreachable',
+        body: `${config.site.maxConnRetries} requests to ${config.site.url} failed in a row; still retrying.\n\n${String(err)}`,
+      }
+    : { level: 'warn', plugin: null, title: 'site reachable again', body: `${config.site.url} answers again.` };
+}
+
+/** The mail sent when a callback failed: the plugin was deactivated, or the event skipped and dead-lettered. */
+export function laneAlert(f: LaneFailure): Alert {
+  return {
+    level: 'error',
+    plugin: f.plugin,
+    title: f.action === 'deactivated' ? `deactivated at event ${f.eventId}` : `callback ${f.callback ?? ''} failed on event ${f.eventId}`,
+    body: `Plugin ${f.plugin}, callback ${f.callback ?? '(load)'}, event ${f.eventId}: ${f.error.message}\n\n${f.error.stack ?? ''}\n\n${
+      f.action === 'deactivated'
+        ? 'The plugin is deactivated with its cursor on this event. Fix it and save the file (or run `sgeventd plugin enable`) to replay from here.'
+        : 'The event was skipped for this callback and kept as a dead letter (`sgeventd dlq ls`).'
+    }`,
+  };
+}
+
+/** One line of the timing log (shotgunEvents' timing_log fields). */
+export function timingLine(r: TimingRecord): Record<string, unknown> {
+  return {
+    event: r.eventId, plugin: r.plugin, callback: r.callback, start: r.startedAt.toISOString(),
+    duration_ms: Math.round(r.durationMs * 1000) / 1000, delay_ms: r.delayMs, error: r.error,
+  };
+}

@@ -1,0 +1,128 @@
+import { pino, type Logger } from 'pino';
+import type { DaemonConfig, PluginFolderConfig } from '../config/index.ts';
+import { SiteProjectDirectory } from '../dispatch/index.ts';
+import { HostFactory, type PluginHost } from '../hosts/index.ts';
+import { AlertMailer, createLoggers, REDACT_PATHS, type Loggers } from '../logging/index.ts';
+import type { JsPluginFile, PythonPluginFile } from '../plugins/index.ts';
+import { Api3EventSource, EventLog, ResilientEventSource } from '../source/index.ts';
+import { siteAlert } from './alerts.ts';
+import { connectSite, type SiteConnection } from './site-connection.ts';
+import { DaemonToolkit } from './toolkit.ts';
+
+/** What differs per command; everything else is built the same way for all of them. */
+export type DaemonMode =
+  /** foreground, start and demo: log files (and the console), alert mail, state, the loop. */
+  | { readonly command: 'run'; readonly console: boolean; readonly logFiles: boolean }
+  /** replay: a side run over (from, to]; logs on stderr, no state written, no mail, no status server. */
+  | { readonly command: 'replay' }
+  /** check: loads plugins and resolves Toolkit without running; silent, short site timeouts. */
+  | { readonly command: 'check' };
+
+/** Told when a project runtime starts or crashes (metrics). */
+export interface RuntimeObserver {
+  runtimeStarted(label: string): void;
+  runtimeCrashed(label: string): void;
+}
+
+/**
+ * The parts every command builds from a compiled config, built in one
+ * place: loggers, the site connection (through the proxy), the one runtime
+ * pool and plugins' access to it, plugin hosts, the shared event log and
+ * alert mail. `Daemon`, `replay` and `check` are made of these.
+ */
+export class Assembly {
+  readonly config: DaemonConfig;
+  readonly mode: DaemonMode;
+  readonly loggers: Loggers;
+  readonly logger: Logger;
+  readonly site: SiteConnection;
+  readonly toolkit: DaemonToolkit;
+  /** Every plugin host of every command is built here, with Toolkit. */
+  readonly hosts: HostFactory;
+  /** Alert mail; run mode only. */
+  readonly mailer: AlertMailer | null;
+  readonly directory: SiteProjectDirectory;
+  #observer: RuntimeObserver | null = null;
+  #closing: Promise<void> | null = null;
+
+  private constructor(config: DaemonConfig, mode: DaemonMode, loggers: Loggers) {
+    this.config = config;
+    this.mode = mode;
+    this.loggers = loggers;
+    this.logger = loggers.engine;
+    this.site = connectSite(config, { logger: this.logger, interactive: mode.command === 'check' });
+    this.mailer = mode.command === 'run' ? new AlertMailer(config.emails, this.logger) : null;
+    this.toolkit = new DaemonToolkit({
+      config,
+      client: this.site.client,
+      logger: this.logger,
+      onRuntimeStarted: (label) => this.#observer?.runtimeStarted(label),
+      onRuntimeCrashed: (label) => this.#observer?.runtimeCrashed(label),
+    });
+    this.directory = new SiteProjectDirectory(this.site.client, this.logger);
+    this.hosts = new HostFactory(config, this.toolkit.access);
+  }
+
+  static async open(config: DaemonConfig, mode: DaemonMode): Promise<Assembly> {
+    return new Assembly(config, mode, await loggersFor(config, mode));
+  }
+
+  observeRuntimes(observer: RuntimeObserver): void {
+    this.#observer = observer;
+  }
+
+  /** The site's event log, read through retries that never skip (alert mail after `maxConnRetries`). */
+  eventLog(): { source: ResilientEventSource; log: EventLog } {
+    const { config, logger, mailer } = this;
+    const source = new ResilientEventSource(new Api3EventSource(this.site.client, logger), {
+      maxConnRetries: config.site.maxConnRetries,
+      connRetrySleepMs: config.site.connRetrySleepMs,
+      logger,
+      ...(mailer ? { onAlert: (kind: 'site-down' | 'site-up', err?: unknown) => mailer.send(siteAlert(config, kind, err)) } : {}),
+    });
+    const log = new EventLog(source, {
+      batchSize: config.daemon.maxEventBatchSize,
+      fetchIntervalMs: config.daemon.fetchIntervalMs,
+      maxCachedEvents: config.daemon.maxCachedEvents,
+      logger,
+    });
+    return { source, log };
+  }
+
+  /** The host of one plugin file (a thread for JS/TS, a process for Python), with Toolkit as every command gets it. */
+  host(entry: JsPluginFile | PythonPluginFile, folder: PluginFolderConfig, logger: Logger): PluginHost {
+    return this.hosts.create(entry, folder, logger);
+  }
+
+  /** Closes the pool, the site connection, mail and logs; idempotent; every step runs. */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      const steps: Array<() => Promise<unknown>> = [
+        () => this.toolkit.close(),
+        () => this.site.close(),
+        () => this.mailer?.close() ?? Promise.resolve(),
+      ];
+      for (const step of steps) {
+        try {
+          await step();
+        } catch (err) {
+          this.logger.error({ err }, 'a shutdown step failed');
+        }
+      }
+    })();
+    return this.#closing;
+  }
+
+  /** Flushes and ends the log files: the last step of a stop. */
+  closeLogs(): Promise<void> {
+    return this.loggers.close();
+  }
+}
+
+async function loggersFor(config: DaemonConfig, mode: DaemonMode): Promise<Loggers> {
+  if (mode.command === 'run') return createLoggers(config.logging, { console: mode.console, files: mode.logFiles });
+  const engine = mode.command === 'replay'
+    ? pino({ level: config.logging.level, redact: { paths: REDACT_PATHS, censor: '********' } }, pino.destination(2))
+    : pino({ enabled: false });
+  return { engine, plugin: (name) => Promise.resolve(engine.child({ plugin: name })), timing: null, close: () => Promise.resolve() };
+}

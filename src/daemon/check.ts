@@ -1,0 +1,97 @@
+import type { DaemonConfig } from '../config/index.ts';
+import { scanPluginFolder } from '../plugins/index.ts';
+import { describeError } from '../shared/index.ts';
+import { Assembly } from './assembly.ts';
+
+export interface CheckLine {
+  ok: boolean;
+  what: string;
+  detail: string;
+}
+
+/**
+ * Checks what the daemon would build, without running it: the site
+ * connection, Toolkit resolution of every active project (unless `toolkit`
+ * is false) and every plugin's import, through the same parts as the daemon.
+ */
+export async function check(config: DaemonConfig, opts: { toolkit: boolean } = { toolkit: true }): Promise<CheckLine[]> {
+  const parts = await Assembly.open(config, { command: 'check' });
+  try {
+    return [
+      ...(await checkSite(parts)),
+      ...(opts.toolkit ? await checkToolkit(parts) : []),
+      ...(await checkPlugins(parts)),
+    ];
+  } finally {
+    await parts.close();
+    await parts.closeLogs();
+  }
+}
+
+async function checkSite(parts: Assembly): Promise<CheckLine[]> {
+  const { config, site: { client } } = parts;
+  try {
+    const info = await client.info();
+    await client.find('EventLogEntry', [], ['id'], { limit: 1, order: [{ field_name: 'id', direction: 'desc' }] });
+    return [{ ok: true, what: 'site', detail: `${config.site.url} answers (version ${JSON.stringify(info['version'])}); script ${config.site.script.name} authenticated` }];
+  } catch (err) {
+    return [{ ok: false, what: 'site', detail: `${config.site.url}: ${describeError(err)}` }];
+  }
+}
+
+/** Toolkit resolution for every active (not archived) project on the site. */
+async function checkToolkit(parts: Assembly): Promise<CheckLine[]> {
+  let projects: Array<Record<string, unknown>>;
+  try {
+    projects = await parts.site.client.find('Project', [['archived', 'is_not', true]], ['id', 'name', 'tank_name']);
+  } catch (err) {
+    return [{ ok: false, what: 'toolkit', detail: `listing projects failed: ${describeError(err)}` }];
+  }
+  const lines: CheckLine[] = [];
+  for (const p of projects) {
+    const what = `toolkit ${String(p['name'] ?? p['id'])}`;
+    try {
+      const r = await parts.toolkit.resolve(String(p['id']));
+      const where = r.mode === 'centralized' ? `${r.configPath} on core ${r.coreRoot}` : `distributed (${r.mode})`;
+      lines.push({ ok: true, what, detail: `${where}${r.warnings.length > 0 ? `; ${r.warnings.join('; ')}` : ''}` });
+    } catch (err) {
+      // A project without any Toolkit configuration is common (not every project uses Toolkit): reported, not failed.
+      const code = (err as { code?: unknown }).code;
+      lines.push({ ok: code === 'TK_NO_CONFIG', what, detail: code === 'TK_NO_CONFIG' ? `no Toolkit configuration (${describeError(err)})` : describeError(err) });
+    }
+  }
+  return lines;
+}
+
+/** Every plugin file loads (thread or process started, registerCallbacks run) and is closed again. */
+async function checkPlugins(parts: Assembly): Promise<CheckLine[]> {
+  const lines: CheckLine[] = [];
+  for (const folder of parts.config.plugins) {
+    let scan;
+    try {
+      scan = await scanPluginFolder(folder.path);
+    } catch (err) {
+      lines.push({ ok: false, what: `plugins ${folder.path}`, detail: describeError(err) });
+      continue;
+    }
+    for (const entry of scan.plugins) {
+      const what = `plugin ${entry.name}`;
+      if (entry.kind === 'refused') {
+        lines.push({ ok: false, what, detail: entry.error.message });
+        continue;
+      }
+      const host = parts.host(entry, folder, parts.logger);
+      try {
+        const r = await host.load();
+        lines.push(
+          r.ok
+            ? { ok: true, what, detail: `${entry.kind === 'python' ? 'Python, ' : ''}${r.callbacks.length} callback(s): ${r.callbacks.map((c) => c.name).join(', ')}` }
+            : { ok: false, what, detail: `${r.error.code}: ${r.error.message}` },
+        );
+      } finally {
+        await host.close();
+      }
+    }
+  }
+  return lines;
+}

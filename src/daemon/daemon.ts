@@ -1,0 +1,159 @@
+import type { Logger } from 'pino';
+import type { DaemonConfig } from '../config/index.ts';
+import { Engine, PipelineConfigurationWatch, type PluginSnapshot, type TimingRecord } from '../dispatch/index.ts';
+import { DaemonMetrics } from '../metrics/index.ts';
+import type { EventLog, ResilientEventSource } from '../source/index.ts';
+import { openSqliteState, type DeadLetter, type StateStore } from '../state/index.ts';
+import type { RuntimeStatus } from '../toolkit/index.ts';
+import { laneAlert, timingLine } from './alerts.ts';
+import { Assembly } from './assembly.ts';
+
+export interface DaemonOptions {
+  config: DaemonConfig;
+  /** Console logging (foreground); files are written unless `logFiles` is false. */
+  console: boolean;
+  logFiles?: boolean;
+  /** Plugins with no state start after this id instead of the newest event. */
+  fromId?: number;
+  /** For tests: plugin folder watching. */
+  watch?: { pollIntervalMs?: number; debounceMs?: number; fsWatch?: boolean };
+}
+
+export interface DaemonStatus {
+  site: string;
+  pid: number;
+  startedAt: string;
+  newestEventId: number;
+  lastPollAt: string | null;
+  lastSuccessfulReadAt: string | null;
+  siteErrors: number;
+  plugins: PluginSnapshot[];
+  runtimes: RuntimeStatus[];
+}
+
+/**
+ * The running daemon (foreground, start, demo): the assembled parts plus the
+ * state store, the engine (lanes, plugin hosts, state batcher) and the
+ * PipelineConfiguration watch. Holds no process-wide handlers itself; the CLI
+ * owns signals and calls `stop()`.
+ */
+export class Daemon {
+  readonly config: DaemonConfig;
+  readonly logger: Logger;
+  readonly #parts: Assembly;
+  readonly #store: StateStore;
+  readonly #source: ResilientEventSource;
+  readonly #log: EventLog;
+  readonly #engine: Engine;
+  readonly #startedAt = new Date();
+  readonly #pcWatch: PipelineConfigurationWatch;
+  /** Prometheus metrics: fed by callbacks and runtimes, the rest read from `status()` at scrape time. */
+  readonly metrics: DaemonMetrics;
+  #stopping: Promise<void> | null = null;
+
+  private constructor(opts: DaemonOptions, parts: Assembly, store: StateStore) {
+    const { config } = opts;
+    this.config = config;
+    this.#parts = parts;
+    this.logger = parts.logger;
+    this.#store = store;
+    this.metrics = new DaemonMetrics({ status: () => this.status() });
+    parts.observeRuntimes(this.metrics);
+    ({ source: this.#source, log: this.#log } = parts.eventLog());
+    const timing = parts.loggers.timing;
+    this.#engine = new Engine({
+      config,
+      store,
+      eventLog: this.#log,
+      directory: parts.directory,
+      logger: this.logger,
+      pluginLogger: (name) => parts.loggers.plugin(name),
+      ...(opts.fromId !== undefined ? { fromId: opts.fromId } : {}),
+      ...(opts.watch ? { watch: opts.watch } : {}),
+      onTiming: (r: TimingRecord) => {
+        this.metrics.observeCallback(r);
+        timing?.info(timingLine(r));
+      },
+      onFailure: (f) => parts.mailer?.send(laneAlert(f)),
+      hosts: parts.hosts,
+    });
+    this.#pcWatch = new PipelineConfigurationWatch(this.#log, this.logger, (projectId) => {
+      parts.toolkit.recycleProject(projectId);
+    });
+  }
+
+  static async open(opts: DaemonOptions): Promise<Daemon> {
+    const parts = await Assembly.open(opts.config, { command: 'run', console: opts.console, logFiles: opts.logFiles ?? true });
+    let store: StateStore;
+    try {
+      store = await openSqliteState(opts.config.daemon.state, { synchronous: opts.config.daemon.stateSync });
+    } catch (err) {
+      await parts.close();
+      await parts.closeLogs();
+      throw err;
+    }
+    return new Daemon(opts, parts, store);
+  }
+
+  /** `sgeventd toolkit recycle [PROJECT]`: drains and replaces the runtimes of a project (id or tank_name), or all. */
+  recycleRuntimes(project?: string): Promise<number> {
+    return this.#parts.toolkit.recycle(project);
+  }
+
+  /** `sgeventd plugin reload [NAME]`: re-imports one plugin, or all; returns the names reloaded. */
+  reloadPlugins(name?: string): Promise<string[]> {
+    return this.#engine.reloadPlugins(name);
+  }
+
+  /** The newest dead letters, newest first, for the status page. */
+  async recentDeadLetters(limit: number): Promise<DeadLetter[]> {
+    const all = await this.#store.deadLetters.list({ status: 'dead' });
+    return all.slice(-limit).reverse();
+  }
+
+  async start(): Promise<void> {
+    this.logger.info({ site: this.config.site.url, state: this.config.daemon.state, pid: process.pid }, 'sgeventd starting');
+    await this.#engine.start();
+    this.#pcWatch.start();
+    this.logger.info({ plugins: this.#engine.snapshot().map((p) => `${p.name}: ${p.status}`) }, 'sgeventd running');
+  }
+
+  status(): DaemonStatus {
+    const iso = (ms: number): string | null => (ms > 0 ? new Date(ms).toISOString() : null);
+    return {
+      site: this.config.site.url,
+      pid: process.pid,
+      startedAt: this.#startedAt.toISOString(),
+      newestEventId: this.#log.frontier,
+      lastPollAt: iso(this.#log.lastPollAt),
+      lastSuccessfulReadAt: iso(this.#source.lastSuccessAt),
+      siteErrors: this.#source.errorCount,
+      plugins: this.#engine.snapshot(),
+      runtimes: this.#parts.toolkit.list(),
+    };
+  }
+
+  /** Graceful: in-flight callbacks finish, state is committed; idempotent; every step runs. */
+  stop(): Promise<void> {
+    this.#stopping ??= (async () => {
+      this.logger.info('sgeventd stopping: finishing in-flight callbacks');
+      const steps: Array<() => Promise<unknown>> = [
+        () => this.#pcWatch.stop(),
+        () => this.#engine.stop(),
+        () => this.#parts.toolkit.close(),
+        () => this.#store.close(),
+        () => this.#parts.close(),
+      ];
+      for (const step of steps) {
+        try {
+          await step();
+        } catch (err) {
+          this.logger.error({ err }, 'a shutdown step failed');
+        }
+      }
+      this.logger.info('sgeventd stopped');
+      await this.#parts.closeLogs();
+    })();
+    return this.#stopping;
+  }
+}

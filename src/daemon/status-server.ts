@@ -1,0 +1,44 @@
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import type { DaemonConfig } from '../config/index.ts';
+import type { Daemon } from './daemon.ts';
+import { MAX_DEAD_LETTERS, startHttpServer, type HttpServerHandle } from '../http/index.ts';
+
+/** Where a running daemon records its status server's URL (beside its pid file). */
+export function urlFile(config: DaemonConfig): string {
+  return `${config.daemon.pidFile}.url`;
+}
+
+/** The running daemon's status server URL, if it recorded one. */
+export function runningUrl(config: DaemonConfig): string | null {
+  try {
+    return readFileSync(urlFile(config), 'utf8').trim() || null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Starts the status page, `/api/status`, `/metrics` and `/healthz` for a
+ * daemon (before its loop, so a bad host or token fails at once), and records
+ * the URL for the CLI. Returns null when `http.enabled` is false.
+ */
+export async function startStatusServer(daemon: Daemon, config: DaemonConfig, record = true): Promise<(HttpServerHandle & { stop(): Promise<void> }) | null> {
+  if (!config.http.enabled) return null;
+  const http = await startHttpServer({
+    config: config.http,
+    status: { status: async () => ({ ...daemon.status(), deadLetters: await daemon.recentDeadLetters(MAX_DEAD_LETTERS) }) },
+    metrics: daemon.metrics,
+    logger: daemon.logger,
+    fetchIntervalMs: config.daemon.fetchIntervalMs,
+    actions: { recycleRuntimes: (project) => daemon.recycleRuntimes(project), reloadPlugins: (name) => daemon.reloadPlugins(name) },
+  });
+  // A wildcard bind is reached on loopback from this machine.
+  const local = http.url.replace('://0.0.0.0:', '://127.0.0.1:').replace('://[::]:', '://[::1]:');
+  if (record) writeFileSync(urlFile(config), `${local}\n`);
+  return Object.assign(http, {
+    async stop() {
+      if (record) rmSync(urlFile(config), { force: true });
+      await http.close();
+    },
+  });
+}

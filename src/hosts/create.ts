@@ -1,0 +1,73 @@
+import type { Logger } from 'pino';
+import { pluginOptionsFor, type DaemonConfig, type PluginFolderConfig } from '../config/index.ts';
+import type { JsPluginFile, PythonPluginFile } from '../plugins/folder.ts';
+import type { PluginHost } from './contract.ts';
+import { WorkerPluginHost } from './js/host.ts';
+import type { RequestHandler } from './js/options.ts';
+import { PythonPluginHost, type RunInProject } from './python/host.ts';
+
+/**
+ * How plugins reach Toolkit, without hosts or the engine knowing the pool:
+ * the composition root answers it from its one runtime pool.
+ */
+export interface ToolkitAccess {
+  /** Answers a JS/TS plugin's `ctx.toolkit` requests (sent over its thread's port). */
+  readonly handleRequest: RequestHandler;
+  /** Runs an `SGEVENTD_TOOLKIT = True` Python plugin on events of one project, in that project's runtime. */
+  readonly runInProject: RunInProject;
+}
+
+/** Builds the host of one plugin file; the dispatcher gets one from the composition root. */
+export interface PluginHostFactory {
+  create(entry: JsPluginFile | PythonPluginFile, folder: PluginFolderConfig, logger: Logger): PluginHost;
+}
+
+/**
+ * The one place a plugin file becomes a host: a worker thread for JS/TS, a
+ * process for Python, with the plugin's options (callback timeout, memory
+ * limit) and the daemon's restart budget and site settings.
+ */
+export class HostFactory implements PluginHostFactory {
+  readonly #config: DaemonConfig;
+  readonly #toolkit: ToolkitAccess | undefined;
+
+  constructor(config: DaemonConfig, toolkit?: ToolkitAccess) {
+    this.#config = config;
+    this.#toolkit = toolkit;
+  }
+
+  create(entry: JsPluginFile | PythonPluginFile, folder: PluginFolderConfig, logger: Logger): PluginHost {
+    const config = this.#config;
+    const { callbackTimeoutMs, maxMemoryMb } = pluginOptionsFor(folder, entry.name);
+    if (entry.kind === 'python') {
+      return new PythonPluginHost({
+        file: entry.file,
+        name: entry.name,
+        siteUrl: config.site.url,
+        proxy: config.site.proxy,
+        useSessionUuid: config.site.useSessionUuid,
+        python: config.toolkit.python,
+        callbackTimeoutMs,
+        maxMemoryMb,
+        restartBudget: config.daemon.restartBudget,
+        logger,
+        runInProject: this.#toolkit?.runInProject,
+      });
+    }
+    return new WorkerPluginHost({
+      file: entry.file,
+      folder: folder.path,
+      name: entry.name,
+      siteUrl: config.site.url,
+      useSessionUuid: config.site.useSessionUuid,
+      callbackTimeoutMs,
+      // Loading (thread start, import, registerCallbacks) is not bounded by a
+      // small callback timeout: starting several threads on a busy host takes seconds.
+      loadTimeoutMs: Math.max(callbackTimeoutMs, 60_000),
+      maxMemoryMb,
+      restartBudget: config.daemon.restartBudget,
+      logger,
+      ...(this.#toolkit ? { handleRequest: this.#toolkit.handleRequest } : {}),
+    });
+  }
+}

@@ -1,0 +1,467 @@
+// PluginHost: one JS/TS plugin in its own worker thread, seen from the main
+// thread. The dispatcher loads it, asks `matches(event)` on the main thread,
+// and sends matching events through `processBatch()`: many events per
+// message, with what ran shared in memory (progress.ts) rather than a
+// message per callback.
+import { Worker } from 'node:worker_threads';
+import type { Logger } from 'pino';
+import { PluginError, serializeError, type SerializedError } from '../../plugins/errors.ts';
+import { canProcess, type MatchableEvent } from '../../plugins/match.ts';
+import { fromWorkerSchema, type FromWorker, type ToWorker, type WorkerConfig } from './protocol.ts';
+import { BatchProgress } from './progress.ts';
+import { checkBatch, fault, startBatch, type BatchRun, type Operation } from './batch-run.ts';
+import { decide, hostFailure } from '../outcome.ts';
+import { answerRequest, forwardLines, toCallbackInfo, writeWorkerLog } from './host-io.ts';
+import type { EventLogEntry } from '../../plugins/types.ts';
+import type { CallbackFailure, CallbackInfo, CallbackResult, LoadResult, PluginHost, ProcessResult, BatchOptions } from '../contract.ts';
+import { TRANSITIONS, type WorkerHostOptions, type WorkerHostState } from './options.ts';
+
+type ToWorkerEvents = Extract<ToWorker, { type: 'batch' }>['events'];
+
+// Sources run as .ts under type stripping and as .js from dist/.
+const WORKER_URL = new URL(`./worker${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url);
+
+
+export class WorkerPluginHost implements PluginHost {
+  readonly kind = 'js';
+  readonly capacity = 1;
+  readonly name: string;
+  readonly file: string;
+  readonly #options: WorkerHostOptions;
+  readonly #log: Logger;
+  readonly #site: string;
+  #state: WorkerHostState = 'loading';
+  #worker: Worker | null = null;
+  #workerAbort = new AbortController();
+  #op: Operation | null = null;
+  #crash: SerializedError | null = null;
+  #callbacks: CallbackInfo[] = [];
+  #lastLoad: LoadResult | null = null;
+  #loading: Promise<LoadResult> | null = null;
+  #crashes: number[] = [];
+  #seq = 0;
+  #progress: { worker: Worker; buffer: BatchProgress } | null = null;
+  /** Ids of the batch in the thread now, for cancel(). */
+  #running: Set<number> | null = null;
+  #cancelled: number | null = null;
+
+  constructor(options: WorkerHostOptions) {
+    if (!Number.isFinite(options.callbackTimeoutMs) || options.callbackTimeoutMs <= 0) {
+      throw new PluginError('PLUGIN_HOST_STATE', `callbackTimeoutMs must be a positive number, got ${String(options.callbackTimeoutMs)}`);
+    }
+    if (options.batchBudgetMs !== undefined && (!Number.isFinite(options.batchBudgetMs) || options.batchBudgetMs <= 0)) {
+      throw new PluginError('PLUGIN_HOST_STATE', `batchBudgetMs must be a positive number, got ${String(options.batchBudgetMs)}`);
+    }
+    this.#options = options;
+    this.name = options.name;
+    this.file = options.file;
+    this.#log = options.logger.child({ plugin: options.name });
+    if (options.maxMemoryMb !== undefined && /--max-old-space-size/.test(process.env['NODE_OPTIONS'] ?? '')) {
+      this.#log.warn({ nodeOptions: process.env['NODE_OPTIONS'], maxMemoryMb: options.maxMemoryMb }, 'NODE_OPTIONS sets --max-old-space-size, which overrides the plugin thread heap limit (maxMemoryMb)');
+    }
+    this.#site = options.site ?? new URL(options.siteUrl).host;
+  }
+
+  get state(): WorkerHostState {
+    return this.#state;
+  }
+
+  /** The callbacks of the last successful load, in registration order. */
+  get callbacks(): readonly CallbackInfo[] {
+    return this.#callbacks;
+  }
+
+  /** The last load's result (null before the first load). */
+  get lastLoad(): LoadResult | null {
+    return this.#lastLoad;
+  }
+
+  /**
+   * (Re)starts the worker thread: a fresh thread imports the file and runs
+   * registerCallbacks. Used for the first load and for hot reload.
+   */
+  async load(): Promise<LoadResult> {
+    // Two reloads at once (a file saved twice quickly) share one new thread.
+    if (this.#loading !== null) return this.#loading;
+    if (this.#state === 'closed' || this.#state === 'busy') {
+      throw new PluginError('PLUGIN_HOST_STATE', `cannot load plugin ${this.name} while ${this.#state}`, { details: { plugin: this.name, state: this.#state } });
+    }
+    if (this.#state !== 'loading') this.#transition('loading');
+    this.#crashes = [];
+    this.#loading = this.#restart();
+    try {
+      const result = await this.#loading;
+      if (!this.#isClosed()) this.#transition(result.ok ? 'ready' : 'failed');
+      return result;
+    } finally {
+      this.#loading = null;
+    }
+  }
+
+  /** Main-thread matching: true when at least one callback's matchEvents takes the event. */
+  matches(event: MatchableEvent): boolean {
+    return this.#callbacks.some((cb) => canProcess(cb.matchEvents, event));
+  }
+
+  /**
+   * Runs the matching callbacks for one event, in registration order, in the
+   * worker. Never throws for plugin faults; throws PLUGIN_HOST_STATE when the
+   * host is not ready (not loaded, failed, busy with another event, closed)
+   * and PLUGIN_PROTOCOL for an event without a numeric id and event_type.
+   */
+  async process(event: EventLogEntry, options: BatchOptions = {}): Promise<ProcessResult> {
+    const [result] = await this.processBatch([event], options);
+    if (result === undefined) throw new PluginError('PLUGIN_PROTOCOL', `plugin ${this.name} returned no result for event ${event.id}`);
+    return result;
+  }
+
+  /**
+   * Runs several events in the worker with one message, each as `process()`
+   * would. Returns one result per event handled, in order: it stops after the
+   * first event that is not a clean `ok` (a failed callback, a deactivation,
+   * an abort) and after `batchBudgetMs` of work, so it may return fewer
+   * results than events; the caller sends the rest again.
+   */
+  async processBatch(events: readonly EventLogEntry[], options: BatchOptions = {}): Promise<ProcessResult[]> {
+    if (this.#state !== 'ready') {
+      throw new PluginError('PLUGIN_HOST_STATE', `plugin ${this.name} cannot process while ${this.#state}`, { details: { plugin: this.name, state: this.#state } });
+    }
+    const attempt = options.attempt ?? 1;
+    const replay = options.replay ?? false;
+    checkBatch(this.name, events, attempt);
+    const out: ProcessResult[] = [];
+    if (events.length === 0) return out;
+    this.#transition('busy');
+    let nextState: WorkerHostState = 'ready';
+    try {
+      let i = 0;
+      let fromIndex = 0;
+      // Callbacks of events[i] that ran before its thread was lost.
+      let carry: { results: CallbackResult[]; failures: CallbackFailure[] } = { results: [], failures: [] };
+      while (i < events.length) {
+        const event = events[i] as EventLogEntry;
+        // Events no callback takes need no trip to the thread.
+        if (fromIndex === 0 && !this.matches(event)) {
+          out.push({ outcome: 'ok', results: [], failures: [] });
+          i++;
+          continue;
+        }
+        if (this.#worker === null) {
+          // The thread died or was terminated: a new one before the event runs.
+          const spent = this.#budgetSpent();
+          if (spent !== null) {
+            nextState = 'failed';
+            this.#log.warn({ err: spent }, 'plugin thread lost too often; not restarting it until the plugin is reloaded');
+            out.push({ outcome: 'deactivate', callback: null, error: spent, ...carry });
+            return out;
+          }
+          const loaded = await this.#restart();
+          if (this.#isClosed()) return [...out, { outcome: 'aborted', error: fault('PLUGIN_HOST_STATE', 'host closed'), ...carry }];
+          if (!loaded.ok) {
+            nextState = 'failed';
+            out.push({ outcome: 'deactivate', callback: null, error: loaded.error, ...carry });
+            return out;
+          }
+        }
+        // An event resumed after a lost thread goes alone: the batch ends with it.
+        const batch = fromIndex > 0 ? [event] : i === 0 ? events : events.slice(i);
+        const run = await this.#runBatch(batch, attempt, replay, fromIndex);
+        const cancelled = this.#cancelled;
+        this.#cancelled = null;
+        if (this.#isClosed() || cancelled !== null) {
+          // What finished stays finished; the event that was running is aborted.
+          for (let k = 0; k < run.completed; k++) {
+            out.push(decide(this.#callbacks, [...carry.results, ...(run.results[k] ?? [])], run.results[k] ?? [], [...carry.failures]));
+            carry = { results: [], failures: [] };
+          }
+          if (run.completed < batch.length) {
+            const error = cancelled === null
+              ? fault('PLUGIN_HOST_STATE', 'host closed while the event ran')
+              : fault('PLUGIN_CALLBACK_CANCELLED', `event ${cancelled} was cancelled while it ran in plugin ${this.name}`, { plugin: this.name, eventId: cancelled });
+            out.push({ outcome: 'aborted', error, results: [...carry.results, ...run.partial], failures: carry.failures });
+          }
+          return out;
+        }
+        for (let k = 0; k < run.completed; k++) {
+          const ran = run.results[k] ?? [];
+          const results = carry.results.length === 0 ? ran : [...carry.results, ...ran];
+          const decided = decide(this.#callbacks, results, ran, carry.failures.length === 0 ? [] : [...carry.failures]);
+          carry = { results: [], failures: [] };
+          fromIndex = 0;
+          out.push(decided);
+          if (decided.outcome !== 'ok' || decided.failures.length > 0) return out;
+        }
+        i += run.completed;
+        if (run.kind === 'done') {
+          // The worker stops early only on its time budget: the caller sends the rest.
+          if (run.completed < batch.length) return out;
+          continue;
+        }
+
+        // Timed out, or the thread died, inside events[i]: that callback failed.
+        const current = events[i] as EventLogEntry;
+        const partial = decide(this.#callbacks, [], run.partial, []);
+        carry = { results: [...carry.results, ...run.partial], failures: [...carry.failures, ...partial.failures] };
+        if (partial.outcome === 'deactivate') return [...out, { ...partial, results: carry.results, failures: carry.failures }];
+        const info = run.index === null ? undefined : this.#callbacks[run.index];
+        // Lost between two callbacks (which one is unknown): nothing says the rest may run.
+        const lost: ProcessResult = info === undefined
+          ? { outcome: 'deactivate', callback: run.callback, error: run.error, ...carry }
+          : hostFailure(this.#callbacks, current, run.error, info, carry);
+        if (lost.outcome !== 'ok' || info === undefined) {
+          out.push(lost);
+          return out;
+        }
+        carry = { results: lost.results, failures: lost.failures };
+        fromIndex = info.index + 1;
+        if (!this.#callbacks.slice(fromIndex).some((cb) => canProcess(cb.matchEvents, current))) {
+          out.push({ outcome: 'ok', ...carry });
+          return out;
+        }
+      }
+      return out;
+    } finally {
+      if (!this.#isClosed()) this.#transition(nextState);
+    }
+  }
+
+  /**
+   * Cuts off `eventId` if it is in the running batch: the thread is
+   * terminated (not counted against the restart budget), events of the batch
+   * that finished keep their results, the running one comes back `aborted`,
+   * and the next event starts a fresh thread.
+   */
+  cancel(eventId: number): void {
+    if (this.#running === null || !this.#running.has(eventId)) return;
+    this.#cancelled = eventId;
+    void this.#stopWorker();
+  }
+
+  /** Stops the thread; idempotent. An event still running resolves as `aborted`. */
+  async close(): Promise<void> {
+    if (this.#state === 'closed') return;
+    this.#state = 'closed';
+    await this.#stopWorker();
+  }
+
+  #budgetSpent(): SerializedError | null {
+    const { count, windowMs } = this.#options.restartBudget;
+    const now = Date.now();
+    this.#crashes = this.#crashes.filter((t) => now - t < windowMs);
+    if (this.#crashes.length <= count) return null;
+    return fault('PLUGIN_RESTART_BUDGET', `plugin ${this.name} lost its thread ${this.#crashes.length} times within ${windowMs} ms`, { plugin: this.name, crashes: this.#crashes.length, windowMs });
+  }
+
+  #isClosed(): boolean {
+    return this.#state === 'closed';
+  }
+
+  #transition(to: WorkerHostState): void {
+    if (!TRANSITIONS[this.#state].includes(to)) {
+      throw new PluginError('PLUGIN_HOST_STATE', `plugin ${this.name}: invalid transition ${this.#state} -> ${to}`, { details: { from: this.#state, to } });
+    }
+    this.#state = to;
+  }
+
+  async #restart(): Promise<LoadResult> {
+    await this.#stopWorker();
+    const result = await this.#startWorker();
+    this.#lastLoad = result;
+    this.#callbacks = result.ok ? result.callbacks : [];
+    if (!result.ok) {
+      // The caller logs load failures with what it does about them; this is the trace.
+      this.#log.debug({ err: result.error, file: this.file }, 'plugin failed to load');
+      await this.#stopWorker();
+    }
+    return result;
+  }
+
+  #startWorker(): Promise<LoadResult> {
+    const config: WorkerConfig = {
+      file: this.file,
+      plugin: this.name,
+      siteUrl: this.#options.siteUrl,
+      site: this.#site,
+      useSessionUuid: this.#options.useSessionUuid,
+      logLevel: this.#log.level,
+    };
+    const worker = new Worker(WORKER_URL, {
+      workerData: config,
+      name: `plugin:${this.name}`,
+      stdout: true,
+      stderr: true,
+      ...(this.#options.env === undefined ? {} : { env: this.#options.env }),
+      // A young generation of its own size: measured to halve a no-op plugin
+      // thread's time per event (fewer scavenges of each batch's events).
+      resourceLimits: {
+        maxYoungGenerationSizeMb: 16,
+        ...(this.#options.maxMemoryMb === undefined ? {} : { maxOldGenerationSizeMb: this.#options.maxMemoryMb }),
+        ...this.#options.resourceLimits,
+      },
+    });
+    this.#worker = worker;
+    this.#watchMemory(worker);
+    this.#workerAbort.abort();
+    this.#workerAbort = new AbortController();
+    this.#crash = null;
+    // A stray console.log in a plugin becomes a log record, not daemon stdout.
+    forwardLines(worker.stdout, 'stdout', 'info', this.#log);
+    forwardLines(worker.stderr, 'stderr', 'warn', this.#log);
+    worker.on('message', (raw: unknown) => this.#onMessage(worker, raw));
+    worker.on('error', (err: unknown) => {
+      this.#crash = serializeError(err, 'PLUGIN_WORKER_DIED');
+    });
+    worker.on('exit', (exitCode: number) => this.#onExit(worker, exitCode));
+
+    return new Promise<LoadResult>((resolve) => {
+      const timeoutMs = this.#options.loadTimeoutMs ?? this.#options.callbackTimeoutMs;
+      const timer = setTimeout(() => {
+        settle({ ok: false, error: fault('PLUGIN_LOAD_TIMEOUT', `plugin ${this.name} did not finish loading in ${timeoutMs} ms`, { plugin: this.name, timeoutMs }) });
+        void this.#stopWorker();
+      }, timeoutMs);
+      const settle = (result: LoadResult): void => {
+        clearTimeout(timer);
+        if (this.#op === op) this.#op = null;
+        resolve(result);
+      };
+      const op: Operation = {
+        onMessage: (msg) => {
+          if (msg.type === 'loaded') settle({ ok: true, callbacks: msg.callbacks.map(toCallbackInfo), emails: msg.emails });
+          else if (msg.type === 'load-failed') settle({ ok: false, error: msg.error });
+        },
+        onExit: (error) => settle({ ok: false, error }),
+      };
+      this.#op = op;
+      this.#send(worker, { type: 'load' });
+    });
+  }
+
+  /**
+   * Buffers and ArrayBuffers live outside the heap limit: sample the thread's
+   * external memory and end it over the limit (its 'exit' then reports
+   * PLUGIN_MEMORY_LIMIT, counted against the restart budget).
+   */
+  #watchMemory(worker: Worker): void {
+    const limitMb = this.#options.maxMemoryMb;
+    if (limitMb === undefined) return;
+    const timer = setInterval(() => {
+      if (worker !== this.#worker) {
+        clearInterval(timer);
+        return;
+      }
+      worker.getHeapStatistics().then((stats) => {
+        const externalMb = stats.external_memory / (1024 * 1024);
+        if (externalMb <= limitMb || worker !== this.#worker || this.#crash !== null) return;
+        this.#crash = fault('PLUGIN_MEMORY_LIMIT', `plugin ${this.name} used ${Math.round(externalMb)} MB of external memory (Buffers), over its limit of ${limitMb} MB`, {
+          plugin: this.name, externalMb: Math.round(externalMb), limitMb,
+        });
+        void worker.terminate();
+      }, () => undefined); // Not running yet (starting) or any more (exiting): the next sample or 'exit' decides.
+    }, this.#options.memorySampleMs ?? 1000);
+    timer.unref();
+    worker.once('exit', () => clearInterval(timer));
+  }
+
+  #runBatch(events: readonly EventLogEntry[], attempt: number, replay: boolean, fromIndex: number): Promise<BatchRun> {
+    const worker = this.#worker;
+    if (worker === null) throw new PluginError('PLUGIN_HOST_STATE', 'no worker');
+    const seq = ++this.#seq;
+    const progress = this.#progressFor(worker, events.length * Math.max(1, this.#callbacks.length));
+    const { op, done } = startBatch({
+      plugin: this.name,
+      seq,
+      events,
+      callbacks: this.#callbacks,
+      progress,
+      timeoutMs: this.#options.callbackTimeoutMs,
+      log: this.#log,
+      isClosed: () => this.#isClosed(),
+      onTimeout: () => {
+        this.#crashes.push(Date.now());
+        void this.#stopWorker();
+      },
+    });
+    this.#op = op;
+    this.#running = new Set(events.map((e) => e.id));
+    this.#send(worker, {
+      type: 'batch', seq, events: events as unknown as ToWorkerEvents, attempt, replay, fromIndex,
+      budgetMs: this.#options.batchBudgetMs ?? 50, progress: progress.buffer,
+    });
+    return done.finally(() => {
+      this.#running = null;
+      if (this.#op === op) this.#op = null;
+    });
+  }
+
+  /** A progress buffer for this thread, big enough for `entries` callback runs (a lost thread's buffer is never reused). */
+  #progressFor(worker: Worker, entries: number): BatchProgress {
+    if (this.#progress === null || this.#progress.worker !== worker || this.#progress.buffer.capacity < entries) {
+      this.#progress = { worker, buffer: new BatchProgress(Math.max(entries, 64)) };
+    }
+    return this.#progress.buffer;
+  }
+
+  #send(worker: Worker, msg: ToWorker): void {
+    try {
+      worker.postMessage(msg);
+    } catch (err) {
+      // An event that cannot be cloned (a function inside, say) is a caller fault.
+      this.#op?.onExit(serializeError(err, 'PLUGIN_PROTOCOL'));
+    }
+  }
+
+  #onMessage(worker: Worker, raw: unknown): void {
+    if (worker !== this.#worker) return;
+    const parsed = fromWorkerSchema.safeParse(raw);
+    if (!parsed.success) {
+      this.#log.error({ issues: parsed.error.issues.slice(0, 5) }, 'malformed message from plugin thread');
+      return;
+    }
+    const msg = parsed.data;
+    if (msg.type === 'log') writeWorkerLog(this.#log, msg);
+    else if (msg.type === 'request') void this.#answer(worker, msg);
+    else this.#op?.onMessage(msg);
+  }
+
+  async #answer(worker: Worker, msg: Extract<FromWorker, { type: 'request' }>): Promise<void> {
+    const reply = await answerRequest(this.#options.handleRequest, msg, this.#workerAbort.signal);
+    if (worker !== this.#worker) return;
+    try {
+      worker.postMessage(reply);
+    } catch (err) {
+      worker.postMessage({ type: 'response', id: msg.id, ok: false, error: serializeError(err, 'PLUGIN_REQUEST_FAILED') } satisfies ToWorker);
+    }
+  }
+
+  #onExit(worker: Worker, exitCode: number): void {
+    if (worker !== this.#worker) return;
+    this.#worker = null;
+    this.#workerAbort.abort();
+    this.#crashes.push(Date.now());
+    const cause = this.#crash;
+    // Over the heap limit (resourceLimits) or the sampled external memory.
+    const overMemory = cause !== null && (cause.code === 'ERR_WORKER_OUT_OF_MEMORY' || cause.code === 'PLUGIN_MEMORY_LIMIT');
+    const error = overMemory
+      ? fault('PLUGIN_MEMORY_LIMIT', cause.code === 'PLUGIN_MEMORY_LIMIT' ? cause.message : `plugin ${this.name} went over its heap limit of ${this.#options.maxMemoryMb ?? '?'} MB`, {
+        plugin: this.name, exitCode, limitMb: this.#options.maxMemoryMb, causeCode: cause.code,
+      })
+      : fault('PLUGIN_WORKER_DIED', `plugin ${this.name} thread exited with code ${exitCode}${cause === null ? '' : `: ${cause.message}`}`, {
+        plugin: this.name, exitCode, ...(cause === null ? {} : { causeCode: cause.code, causeName: cause.name }),
+      });
+    const op = this.#op;
+    this.#op = null;
+    if (op !== null) op.onExit(error);
+    else if (this.#state !== 'closed') this.#log.warn({ err: error }, 'plugin thread exited while idle; it restarts on the next event');
+  }
+
+  async #stopWorker(): Promise<void> {
+    const worker = this.#worker;
+    if (worker === null) return;
+    this.#worker = null;
+    this.#workerAbort.abort();
+    const op = this.#op;
+    this.#op = null;
+    op?.onExit(fault('PLUGIN_HOST_STATE', `plugin ${this.name} thread stopped`));
+    await worker.terminate();
+  }
+}

@@ -1,0 +1,64 @@
+// Options and lifecycle of the worker-thread host.
+import type { ResourceLimits, SHARE_ENV } from 'node:worker_threads';
+import type { Logger } from 'pino';
+
+/** Lifecycle of a host. */
+export type WorkerHostState = 'loading' | 'ready' | 'busy' | 'failed' | 'closed';
+
+export const TRANSITIONS: Record<WorkerHostState, readonly WorkerHostState[]> = {
+  loading: ['ready', 'failed', 'closed'],
+  ready: ['busy', 'loading', 'closed'],
+  busy: ['ready', 'failed', 'closed'],
+  failed: ['loading', 'closed'],
+  closed: [],
+};
+
+/**
+ * Answers a worker's `request` (the toolkit handle); throw to send an error
+ * back. `signal` aborts when the thread that asked is gone (callback timeout,
+ * crash, reload), so work done on its behalf (a runtime call) is abandoned.
+ */
+export type RequestHandler = (method: string, params: unknown, context: { signal: AbortSignal }) => unknown;
+
+export interface WorkerHostOptions {
+  /** The plugin file. */
+  file: string;
+  /** The plugin folder (a binding on log records). */
+  folder: string;
+  /** Plugin name: the file name without extension. */
+  name: string;
+  siteUrl: string;
+  /** The `site` part of callback keys; default: the host[:port] of siteUrl. */
+  site?: string;
+  useSessionUuid: boolean;
+  /** Bounds each callback; on expiry the thread is terminated. */
+  callbackTimeoutMs: number;
+  /** Bounds import + registerCallbacks; default callbackTimeoutMs. */
+  loadTimeoutMs?: number;
+  logger: Logger;
+  env?: NodeJS.ProcessEnv | typeof SHARE_ENV;
+  handleRequest?: RequestHandler;
+  /** Heap limits for the thread (a plugin that allocates without bound dies alone). */
+  resourceLimits?: ResourceLimits;
+  /**
+   * At most `count` lost threads (timeouts, deaths, memory kills) within
+   * `windowMs` are restarted; one more and the host stays failed until the
+   * next load() (config: `daemon.restartBudget`).
+   */
+  restartBudget: { count: number; windowMs: number };
+  /**
+   * Memory limit (MB): the thread's old-generation heap (`resourceLimits`),
+   * and its external memory (Buffers, ArrayBuffers: outside `resourceLimits`),
+   * sampled every `memorySampleMs`. Over it the thread is ended with
+   * PLUGIN_MEMORY_LIMIT. Unset: no limit of sgeventd's own.
+   */
+  maxMemoryMb?: number;
+  /** How often external memory is sampled; default 1000 ms. */
+  memorySampleMs?: number;
+  /**
+   * A batch of events sent to the thread ends after the event during which
+   * this much time passed (default 50 ms), so cursors, timing lines and stop
+   * requests never wait on a long batch.
+   */
+  batchBudgetMs?: number;
+}

@@ -1,0 +1,345 @@
+import path from 'node:path';
+import { z } from 'zod';
+import type { Logger } from 'pino';
+import { canProcess } from '../../plugins/match.ts';
+import type { SerializedError } from '../../plugins/errors.ts';
+import type { EmailRecipients } from '../../plugins/types.ts';
+import { transformOutbound } from '../../shotgrid/index.ts';
+import type { EventLogEntry } from '../../shared/index.ts';
+import { describeError, SgeventdError } from '../../shared/index.ts';
+import { PyrpcError, PythonChild } from '../../pyrpc/index.ts';
+import { PLUGIN_RUNNER_SCRIPT, type RuntimePluginSpec } from '../../toolkit/index.ts';
+import type { BatchOptions, CallbackInfo, PluginHost, ProcessResult } from '../contract.ts';
+import { hostFailure } from '../outcome.ts';
+
+const SerializedErrorSchema = z.object({ name: z.string(), message: z.string(), stack: z.string().optional(), code: z.string().nullish() });
+const ResultSchema = z.object({
+  callback: z.string(), index: z.number(), startedAt: z.number(), durationMs: z.number(), error: SerializedErrorSchema.optional(),
+});
+const FailureSchema = z.object({ callback: z.string(), error: SerializedErrorSchema });
+const ProcessSchema = z.discriminatedUnion('outcome', [
+  z.object({ outcome: z.literal('ok'), results: z.array(ResultSchema), failures: z.array(FailureSchema) }),
+  z.object({ outcome: z.literal('deactivate'), callback: z.string(), error: SerializedErrorSchema, results: z.array(ResultSchema), failures: z.array(FailureSchema) }),
+]);
+const LoadSchema = z.object({
+  callbacks: z.array(z.object({ index: z.number(), name: z.string(), scriptName: z.string(), matchEvents: z.unknown(), stopOnError: z.boolean() })),
+  emails: z.union([z.boolean(), z.array(z.string())]),
+  usesToolkit: z.boolean(),
+  shotgunApi3Error: z.string().nullable(),
+});
+
+/**
+ * Sends events of one project to that project's runtime (`plugin_process_batch`):
+ * one call bounded by `plugin.callbackTimeoutMs` from when it is written,
+ * re-armed by each finished event, which comes back through `onStep`.
+ * `signal` abandons the call (the host's cancel() and close(); there is no
+ * other timer), and the pool then replaces that runtime.
+ */
+export type RunInProject = (
+  project: { type: 'Project'; id: number }, plugin: RuntimePluginSpec, events: unknown[], signal: AbortSignal | undefined, onStep: (step: unknown) => void,
+) => Promise<unknown>;
+
+export interface PythonPluginOptions {
+  file: string;
+  name: string;
+  siteUrl: string;
+  proxy?: string | undefined;
+  useSessionUuid: boolean;
+  python: string;
+  callbackTimeoutMs: number;
+  /** The process's RSS limit (MB), sampled on Linux; over it the process is killed and the event fails with PLUGIN_MEMORY_LIMIT. None: no limit. */
+  maxMemoryMb?: number | undefined;
+  /** Lost processes (crash, timeout, memory) restarted within `windowMs`; one more deactivates (PLUGIN_RESTART_BUDGET). */
+  restartBudget: { count: number; windowMs: number };
+  logger: Logger;
+  /** The environment the plugin process inherits (shotgunEvents plugins read their keys from it). */
+  env?: NodeJS.ProcessEnv;
+  /**
+   * Runs the plugin in the event's project runtime; used when the module
+   * declares `SGEVENTD_TOOLKIT = True`. Events without a project stay in the
+   * plugin's own process, without Toolkit.
+   */
+  runInProject?: RunInProject | undefined;
+}
+
+/** The reason a run is cut off by close(). */
+const CLOSED = Symbol('closed');
+
+export type PythonLoadResult =
+  | { ok: true; callbacks: CallbackInfo[]; emails: EmailRecipients; usesToolkit: boolean; shotgunApi3Error: string | null }
+  | { ok: false; error: SerializedError };
+
+function toSerialized(e: z.infer<typeof SerializedErrorSchema>, fallback: string): SerializedError {
+  return { name: e.name, message: e.message, ...(e.stack ? { stack: e.stack } : {}), code: e.code ?? fallback };
+}
+
+/**
+ * An unchanged shotgunEvents plugin in its own Python process (a pyrpc
+ * child): a hang, a crash or runaway memory stays with that plugin, and
+ * module-level state lives as long as the process, as in shotgunEvents.
+ * Implements the same lane contract as the JS host (`matches`, `process`);
+ * a callback timeout kills the process, which is started again on the next
+ * event. A batch run in Python is one call bounded by `callbackTimeoutMs`,
+ * re-armed by each finished event; there is no other timer.
+ */
+export class PythonPluginHost implements PluginHost {
+  readonly kind = 'python';
+  readonly capacity = 1;
+  readonly name: string;
+  readonly #opts: PythonPluginOptions;
+  /** When this host last loaded the plugin; project runtimes re-import it when it changes. */
+  #generation = 0;
+  #child: PythonChild | null = null;
+  #callbacks: CallbackInfo[] = [];
+  #loaded: PythonLoadResult | null = null;
+  /** The events of the call running now, for cancel(). */
+  #inFlight: { ids: Set<number>; cancel: AbortController } | null = null;
+  /** When the process was lost (crash, timeout, memory), for the restart budget. */
+  #losses: number[] = [];
+
+  constructor(opts: PythonPluginOptions) {
+    this.#opts = opts;
+    this.name = opts.name;
+  }
+
+  get callbacks(): readonly CallbackInfo[] {
+    return this.#callbacks;
+  }
+
+  get lastLoad(): PythonLoadResult | null {
+    return this.#loaded;
+  }
+
+  get pid(): number | undefined {
+    return this.#child?.pid;
+  }
+
+  /** Starts the process and imports the plugin; plugin faults come back as results. A load resets the restart budget. */
+  async load(): Promise<PythonLoadResult> {
+    this.#losses = [];
+    return this.#start();
+  }
+
+  #budgetSpent(): SerializedError | null {
+    const { count, windowMs } = this.#opts.restartBudget;
+    const now = Date.now();
+    this.#losses = this.#losses.filter((t) => now - t < windowMs);
+    if (this.#losses.length <= count) return null;
+    return {
+      name: 'PythonPluginError', code: 'PLUGIN_RESTART_BUDGET', message: `plugin ${this.name} lost its process ${this.#losses.length} times within ${windowMs} ms`,
+      details: { plugin: this.name, losses: this.#losses.length, windowMs },
+    };
+  }
+
+  async #start(): Promise<PythonLoadResult> {
+    await this.#stopProcess();
+    try {
+      const o = this.#opts;
+      this.#child = await PythonChild.start({
+        label: `Python plugin ${o.name}`,
+        details: { plugin: o.name },
+        python: o.python,
+        script: PLUGIN_RUNNER_SCRIPT,
+        cwd: path.dirname(o.file),
+        env: { ...stringEnv(o.env ?? process.env), PYTHONUNBUFFERED: '1', PYTHONIOENCODING: 'utf-8' },
+        init: { mode: 'plugin' },
+        initTimeoutMs: o.callbackTimeoutMs,
+        maxMessageBytes: 64 * 1024 * 1024,
+        maxLogLineBytes: 16 * 1024,
+        stopTimeoutMs: 2000,
+        maxRssMb: o.maxMemoryMb,
+        logger: o.logger,
+      });
+      this.#generation = Date.now();
+      const { callbackTimeoutMs, ...spec } = this.#spec();
+      const raw = await this.#child.request('plugin_load', spec, { timeoutMs: callbackTimeoutMs });
+      const parsed = LoadSchema.parse(raw);
+      this.#callbacks = parsed.callbacks.map((c) => ({
+        index: c.index, name: c.name, scriptName: c.scriptName, matchEvents: c.matchEvents as CallbackInfo['matchEvents'], stopOnError: c.stopOnError,
+      }));
+      if (parsed.shotgunApi3Error) this.#opts.logger.warn({ reason: parsed.shotgunApi3Error }, 'Python plugin runs without shotgun_api3: its sg argument explains the import failure when used');
+      this.#loaded = { ok: true, callbacks: this.#callbacks, emails: parsed.emails, usesToolkit: parsed.usesToolkit, shotgunApi3Error: parsed.shotgunApi3Error };
+    } catch (err) {
+      await this.#stopProcess();
+      const code = err instanceof SgeventdError ? mapLoadCode(err) : 'PLUGIN_IMPORT_FAILED';
+      this.#callbacks = [];
+      this.#loaded = { ok: false, error: { name: 'PythonPluginError', message: describeError(err), code, ...(err instanceof Error && err.stack ? { stack: err.stack } : {}) } };
+    }
+    return this.#loaded;
+  }
+
+  /** What a Python loop needs to import the plugin: its own process (`plugin_load`) or a project runtime. */
+  #spec(): RuntimePluginSpec {
+    const o = this.#opts;
+    return {
+      file: o.file, name: o.name, siteUrl: o.siteUrl, proxy: o.proxy ?? null, useSessionUuid: o.useSessionUuid, generation: this.#generation,
+      callbackTimeoutMs: o.callbackTimeoutMs,
+    };
+  }
+
+  matches(event: EventLogEntry): boolean {
+    return this.#callbacks.some((cb) => canProcess(cb.matchEvents, event));
+  }
+
+  async process(event: EventLogEntry, options: { attempt: number; replay: boolean }): Promise<ProcessResult> {
+    return (await this.processBatch([event], options))[0] ?? this.#failed(event, new PyrpcError('TK_PROTOCOL', `Python plugin ${this.name} reported no result`));
+  }
+
+  /**
+   * Several events in one call, which reports each finished event as a step
+   * (nothing that finished is lost if the process dies) and stops after an
+   * event that is not a clean ok or after 50 ms; `callbackTimeoutMs` bounds
+   * each event (the call's timeout, re-armed by every finished event). A
+   * plugin that declares `SGEVENTD_TOOLKIT = True` sends the leading events
+   * of one project to that project's runtime; events without
+   * a project, and every event of other plugins, go to its own process.
+   * Returns results for a prefix of `events`; the lane offers the rest again.
+   */
+  async processBatch(events: readonly EventLogEntry[], _options?: BatchOptions): Promise<ProcessResult[]> {
+    const first = events[0];
+    if (first === undefined) return [];
+    const loaded = this.#loaded;
+    const runInProject = loaded?.ok === true && loaded.usesToolkit ? this.#opts.runInProject : undefined;
+    const where = (e: EventLogEntry): number | null => (runInProject === undefined ? null : (e.project?.id ?? null));
+    const project = where(first);
+    let n = 1;
+    while (n < events.length && where(events[n] as EventLogEntry) === project) n += 1;
+    const run = events.slice(0, n);
+    return project === null || runInProject === undefined ? this.#inOwnProcess(run) : this.#inProjectRuntime(runInProject, project, run);
+  }
+
+  /** Starts a cancellable run of `events`; `finally` must call the returned `end`. */
+  #begin(events: readonly EventLogEntry[]): { signal: AbortSignal; end: () => void } {
+    const run = { ids: new Set(events.map((e) => e.id)), cancel: new AbortController() };
+    this.#inFlight = run;
+    return { signal: run.cancel.signal, end: () => { if (this.#inFlight === run) this.#inFlight = null; } };
+  }
+
+  async #inOwnProcess(events: readonly EventLogEntry[]): Promise<ProcessResult[]> {
+    if (this.#child === null || this.#child.state !== 'ready') {
+      const spent = this.#budgetSpent();
+      if (spent !== null) {
+        this.#opts.logger.warn({ err: spent }, 'plugin process lost too often; not restarting it until the plugin is reloaded');
+        return [{ outcome: 'deactivate', callback: null, error: spent, results: [], failures: [] }];
+      }
+      const reloaded = await this.#start();
+      if (!reloaded.ok) return [{ outcome: 'deactivate', callback: null, error: reloaded.error, results: [], failures: [] }];
+    }
+    const child = this.#child;
+    if (child === null) throw new PyrpcError('TK_RUNTIME_CLOSED', `Python plugin ${this.name} is not running`);
+    const steps: unknown[] = [];
+    let failure: unknown = null;
+    const run = this.#begin(events);
+    try {
+      await child.request('plugin_process_batch', { events: events.map((e) => transformOutbound(e)), budgetMs: 50 }, {
+        timeoutMs: this.#opts.callbackTimeoutMs,
+        signal: run.signal,
+        onProgress: (step) => steps.push(step),
+      });
+    } catch (err) {
+      // A timeout, crash, memory kill or cancel ends the process; the event it was in failed (or was cut off), the next batch starts a fresh one.
+      await this.#stopProcess();
+      if (!run.signal.aborted) this.#losses.push(Date.now());
+      failure = err;
+    } finally {
+      run.end();
+    }
+    return this.#collect(events, steps, failure, run.signal);
+  }
+
+  async #inProjectRuntime(runInProject: RunInProject, project: number, events: readonly EventLogEntry[]): Promise<ProcessResult[]> {
+    const steps: unknown[] = [];
+    let failure: unknown = null;
+    const run = this.#begin(events);
+    try {
+      await runInProject({ type: 'Project', id: project }, this.#spec(), events.map((e) => transformOutbound(e)), run.signal, (step) => steps.push(step));
+    } catch (err) {
+      failure = err;
+    } finally {
+      run.end();
+    }
+    return this.#collect(events, steps, failure, run.signal);
+  }
+
+  /** Results for the events that finished, then the failure (if any) on the event it was in. */
+  #collect(events: readonly EventLogEntry[], steps: readonly unknown[], failure: unknown, cancelled: AbortSignal): ProcessResult[] {
+    const out: ProcessResult[] = [];
+    for (const [i, step] of steps.entries()) {
+      const event = events[i];
+      if (event === undefined) break;
+      const result = this.#toResult(event, step);
+      out.push(result);
+      if (result.outcome !== 'ok' || result.failures.length > 0) return out;
+    }
+    const cut = events[out.length];
+    if (failure !== null && cut !== undefined) {
+      const error: SerializedError | null = !cancelled.aborted
+        ? null
+        : cancelled.reason === CLOSED
+          ? { name: 'PythonPluginError', code: 'PLUGIN_HOST_STATE', message: `plugin ${this.name} was closed while the event ran` }
+          : { name: 'PythonPluginError', code: 'PLUGIN_CALLBACK_CANCELLED', message: `event ${String(cancelled.reason)} was cancelled while it ran in plugin ${this.name}` };
+      out.push(error === null ? this.#failed(cut, failure) : { outcome: 'aborted', results: [], failures: [], error });
+    }
+    return out;
+  }
+
+  #toResult(event: EventLogEntry, raw: unknown): ProcessResult {
+    const parsed = ProcessSchema.safeParse(raw);
+    if (!parsed.success) return this.#failed(event, new PyrpcError('TK_PROTOCOL', `Python plugin ${this.name} answered with an unexpected shape`));
+    const r = parsed.data;
+    const results = r.results.map((x) => ({
+      callback: x.callback, index: x.index, startedAt: new Date(x.startedAt), durationMs: x.durationMs,
+      ...(x.error ? { error: toSerialized(x.error, 'PLUGIN_CALLBACK_ERROR') } : {}),
+    }));
+    const failures = r.failures.map((f) => ({ callback: f.callback, error: toSerialized(f.error, 'PLUGIN_CALLBACK_ERROR') }));
+    return r.outcome === 'ok'
+      ? { outcome: 'ok', results, failures }
+      : { outcome: 'deactivate', callback: r.callback, error: toSerialized(r.error, 'PLUGIN_CALLBACK_ERROR'), results, failures };
+  }
+
+  /** A process or runtime failure counts as the first matching callback failing, under its stopOnError. */
+  #failed(event: EventLogEntry, err: unknown): ProcessResult {
+    const tkCode = err instanceof SgeventdError ? err.code : undefined;
+    const timedOut = tkCode === 'TK_CALL_TIMEOUT' || tkCode === 'TK_CALL_ABORTED' || (err instanceof Error && err.name === 'TimeoutError');
+    const code = timedOut
+      ? 'PLUGIN_CALLBACK_TIMEOUT'
+      : tkCode === 'TK_MEMORY_LIMIT'
+        ? 'PLUGIN_MEMORY_LIMIT'
+        : tkCode === 'TK_RUNTIME_CRASHED' || tkCode === 'TK_PROTOCOL' || tkCode === undefined
+          ? 'PLUGIN_WORKER_DIED'
+          : tkCode;
+    const message = timedOut ? `ran past callbackTimeoutMs (${this.#opts.callbackTimeoutMs} ms): ${describeError(err)}` : describeError(err);
+    return hostFailure(this.#callbacks, event, { name: 'PythonPluginError', message, code });
+  }
+
+  /** Cuts off `eventId` if it is running: the process (or the runtime call) ends and the event comes back `aborted`. */
+  cancel(eventId: number): void {
+    if (this.#inFlight === null || !this.#inFlight.ids.has(eventId)) return;
+    this.#inFlight.cancel.abort(eventId);
+  }
+
+  /** Stops the process; idempotent. An event still running resolves as `aborted`. */
+  async close(): Promise<void> {
+    this.#inFlight?.cancel.abort(CLOSED);
+    await this.#stopProcess();
+  }
+
+  async #stopProcess(): Promise<void> {
+    const child = this.#child;
+    this.#child = null;
+    if (child) await child.close();
+  }
+}
+
+function mapLoadCode(err: SgeventdError): string {
+  const code = (err.details as { pythonCode?: unknown }).pythonCode;
+  if (typeof code === 'string' && code.startsWith('PLUGIN_')) return code;
+  if (err.code === 'TK_CALL_TIMEOUT' || err.code === 'TK_INIT_TIMEOUT') return 'PLUGIN_LOAD_TIMEOUT';
+  return err.code.startsWith('PLUGIN_') ? err.code : 'PLUGIN_IMPORT_FAILED';
+}
+
+function stringEnv(env: NodeJS.ProcessEnv): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(env)) if (v !== undefined) out[k] = v;
+  return out;
+}
