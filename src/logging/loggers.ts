@@ -24,6 +24,20 @@ export interface Loggers {
 interface Closable {
   end?: () => void;
   flushSync?: () => void;
+  once?: (event: 'close', fn: () => void) => void;
+  destroyed?: boolean;
+}
+
+/** Resolves when `s` has closed (its last writes are on disk), or after `ms` whatever happens. */
+function closedOrAfter(s: Closable, ms: number): Promise<void> {
+  if (s.destroyed === true || s.once === undefined) return Promise.resolve();
+  return new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    s.once?.('close', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
 }
 
 /**
@@ -78,6 +92,8 @@ export async function createLoggers(cfg: LoggingConfig, opts: { console: boolean
     timing,
     async close() {
       await Promise.allSettled(pluginLoggers.values());
+      // Resolve only once the files are closed: a caller that exits or removes the folder next loses nothing.
+      const closed = streams.map((s) => closedOrAfter(s, 5000));
       for (const s of streams) {
         try {
           s.flushSync?.();
@@ -86,6 +102,7 @@ export async function createLoggers(cfg: LoggingConfig, opts: { console: boolean
         }
         s.end?.();
       }
+      await Promise.all(closed);
     },
   };
 }

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { openSqliteState, pluginId } from '../../src/state/index.ts';
 import type { SqliteStateStore } from '../../src/state/index.ts';
-import { runCli } from './run-cli.ts';
+import { runCli } from '../support/index.ts';
 
 const listed = z.array(z.object({ id: z.number(), pluginId: z.string(), eventId: z.number(), status: z.enum(['dead', 'retry']) }));
 

@@ -6,7 +6,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openSqliteState, pluginId } from '../../src/state/index.ts';
-import { runCli } from './run-cli.ts';
+import { onCleanup, runCli } from '../support/index.ts';
 
 const CONF = `[daemon]
 pidFile: %(SGE_ROOT)s/run/shotgunEventDaemon.pid
@@ -67,7 +67,7 @@ describe('sgeventd migrate --from-shotgunevents', () => {
     await rm(root, { recursive: true, force: true });
   });
 
-  it('seeds cursors and backlogs per plugin folder and name, then refuses to overwrite without --force', async () => {
+  it('seeds cursors and backlogs per plugin folder and name, then refuses to overwrite without --force', async (t) => {
     const r = await runCli(['migrate', '--from-shotgunevents', conf()], env);
     assert.equal(r.code, 0, r.stderr);
     const store = await openSqliteState(state());
@@ -97,26 +97,20 @@ describe('sgeventd migrate --from-shotgunevents', () => {
     const forced = await runCli(['migrate', '--from-shotgunevents', conf(), '--force'], env);
     assert.equal(forced.code, 0, forced.stderr);
     const after = await openSqliteState(state());
-    try {
-      assert.equal((await after.getPlugin(pluginId({ folder: join(root, 'plugins'), name: 'alpha' })))?.backlog.length, 2);
-    } finally {
-      await after.close();
-    }
+    onCleanup(t, () => after.close());
+    assert.equal((await after.getPlugin(pluginId({ folder: join(root, 'plugins'), name: 'alpha' })))?.backlog.length, 2);
   });
 
-  it('accepts the old single-integer file for every plugin, into --state', async () => {
+  it('accepts the old single-integer file for every plugin, into --state', async (t) => {
     await writeFile(join(root, 'run', 'old.id'), '4242\n');
     const target = join(root, 'elsewhere', 'state.db');
     const r = await runCli(['migrate', '--from-shotgunevents', conf(), '--state', target], { ...env, ID_FILE_NAME: 'old.id' });
     assert.equal(r.code, 0, r.stderr);
     const store = await openSqliteState(target);
-    try {
-      const plugins = await store.loadPlugins();
-      assert.deepEqual(plugins.map((p) => p.name).sort(), ['alpha', 'beta', 'delta', 'epsilon', 'gamma']);
-      assert.ok(plugins.every((p) => p.lastEventId === 4242 && p.backlog.length === 0));
-    } finally {
-      await store.close();
-    }
+    onCleanup(t, () => store.close());
+    const plugins = await store.loadPlugins();
+    assert.deepEqual(plugins.map((p) => p.name).sort(), ['alpha', 'beta', 'delta', 'epsilon', 'gamma']);
+    assert.ok(plugins.every((p) => p.lastEventId === 4242 && p.backlog.length === 0));
   });
 
   it('fails clearly on an empty or missing event id file, writing nothing', async () => {

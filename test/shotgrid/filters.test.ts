@@ -4,6 +4,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { translateFilters, optimizeEntityValue, type Filter, type FilterGroup } from '../../src/shotgrid/index.ts';
 import { clientFor, methodParams, startFakeSite } from './fake-site.ts';
+import { onCleanup } from '../support/index.ts';
 
 const codeOf = (err: unknown) => (err as { code?: string }).code;
 
@@ -114,27 +115,24 @@ describe('translateFilters', () => {
 });
 
 describe('filters on the wire', () => {
-  it('find sends translated list filters, and a wire-form object untranslated (shotgun.py find)', async () => {
+  it('find sends translated list filters, and a wire-form object untranslated (shotgun.py find)', async (t) => {
     const site = await startFakeSite((req) =>
       req.body.method_name === 'read' ? { json: { results: { entities: [], paging_info: { has_next_page: false } } } } : undefined,
     );
     const sg = clientFor(site);
-    try {
-      await sg.find('Shot', [['sg_sequence.Sequence.code', 'is', 'sq1']], ['code'], { filterOperator: 'any' });
-      const wire = { logical_operator: 'or', conditions: [{ path: 'id', relation: 'in', values: [1, 2] }] };
-      await sg.find('Shot', wire);
-      const [a, b] = site.calls('read');
-      assert.deepEqual((methodParams(a) as { filters: unknown }).filters, {
-        logical_operator: 'or',
-        conditions: [{ path: 'sg_sequence.Sequence.code', relation: 'is', values: ['sq1'] }],
-      });
-      assert.deepEqual((methodParams(b) as { filters: unknown }).filters, wire);
-      // filter_operator with wire-form filters is refused, as shotgun.py does.
-      await assert.rejects(sg.find('Shot', wire, [], { filterOperator: 'all' }), (e) => codeOf(e) === 'SG_INVALID_ARGUMENT');
-      assert.equal(site.calls('read').length, 2);
-    } finally {
-      await sg.close();
-      await site.close();
-    }
+    onCleanup(t, () => site.close());
+    onCleanup(t, () => sg.close());
+    await sg.find('Shot', [['sg_sequence.Sequence.code', 'is', 'sq1']], ['code'], { filterOperator: 'any' });
+    const wire = { logical_operator: 'or', conditions: [{ path: 'id', relation: 'in', values: [1, 2] }] };
+    await sg.find('Shot', wire);
+    const [a, b] = site.calls('read');
+    assert.deepEqual((methodParams(a) as { filters: unknown }).filters, {
+      logical_operator: 'or',
+      conditions: [{ path: 'sg_sequence.Sequence.code', relation: 'is', values: ['sq1'] }],
+    });
+    assert.deepEqual((methodParams(b) as { filters: unknown }).filters, wire);
+    // filter_operator with wire-form filters is refused, as shotgun.py does.
+    await assert.rejects(sg.find('Shot', wire, [], { filterOperator: 'all' }), (e) => codeOf(e) === 'SG_INVALID_ARGUMENT');
+    assert.equal(site.calls('read').length, 2);
   });
 });

@@ -9,6 +9,7 @@ import { Secret } from '../../src/shared/secret.ts';
 import { ShotgunClient, type ShotgunAuth } from '../../src/shotgrid/index.ts';
 import { localPathField } from '../../src/shotgrid/values.ts';
 import { SCRIPT_KEY, clientFor, startFakeSite, type RecordedRequest } from './fake-site.ts';
+import { onCleanup } from '../support/index.ts';
 
 interface Recorded {
   step: string;
@@ -182,15 +183,12 @@ function datesAsMarkers(v: unknown): unknown {
 }
 
 describe('answer parity with shotgun_api3 3.10.0', () => {
-  it('decodes dates, unescapes &lt; and fills local paths as the Python client does', { skip: localPathField() !== 'local_path_linux' && 'recorded for Linux local paths' }, async () => {
+  it('decodes dates, unescapes &lt; and fills local paths as the Python client does', { skip: localPathField() !== 'local_path_linux' && 'recorded for Linux local paths' }, async (t) => {
     const site = await startFakeSite((req) => (req.body.method_name === 'read' ? { json: inbound.answer } : undefined));
     const sg = clientFor(site);
-    try {
-      const rows = await sg.find('Version', []);
-      assert.deepEqual(datesAsMarkers(rows), inbound.find_result);
-    } finally {
-      await sg.close();
-      await site.close();
-    }
+    onCleanup(t, () => site.close());
+    onCleanup(t, () => sg.close());
+    const rows = await sg.find('Version', []);
+    assert.deepEqual(datesAsMarkers(rows), inbound.find_result);
   });
 });

@@ -7,6 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { Agent } from 'undici';
 import { ShotgunTransportError } from '../../src/shotgrid/index.ts';
 import { clientFor, startFakeSite, type Reply } from './fake-site.ts';
+import { onCleanup } from '../support/index.ts';
 
 const okRead: Reply = { json: { results: { entities: [{ type: 'Shot', id: 1 }], paging_info: { has_next_page: false } } } };
 
@@ -22,32 +23,26 @@ function flaky(method: string, failures: number, bad: Reply, good: Reply) {
 
 describe('retries for reads', () => {
   for (const status of [502, 503, 504]) {
-    it(`find retries after HTTP ${status} and succeeds`, async () => {
+    it(`find retries after HTTP ${status} and succeeds`, async (t) => {
       const site = await flaky('read', 2, { raw: 'busy', status, contentType: 'text/html' }, okRead);
       const sg = clientFor(site);
-      try {
-        assert.deepEqual(await sg.find('Shot', []), [{ type: 'Shot', id: 1 }]);
-        assert.equal(site.calls('read').length, 3);
-      } finally {
-        await sg.close();
-        await site.close();
-      }
+      onCleanup(t, () => site.close());
+      onCleanup(t, () => sg.close());
+      assert.deepEqual(await sg.find('Shot', []), [{ type: 'Shot', id: 1 }]);
+      assert.equal(site.calls('read').length, 3);
     });
   }
 
-  it('find retries after a dropped connection', async () => {
+  it('find retries after a dropped connection', async (t) => {
     const site = await flaky('read', 1, { destroy: true }, okRead);
     const sg = clientFor(site);
-    try {
-      assert.deepEqual(await sg.find('Shot', []), [{ type: 'Shot', id: 1 }]);
-      assert.equal(site.calls('read').length, 2);
-    } finally {
-      await sg.close();
-      await site.close();
-    }
+    onCleanup(t, () => site.close());
+    onCleanup(t, () => sg.close());
+    assert.deepEqual(await sg.find('Shot', []), [{ type: 'Shot', id: 1 }]);
+    assert.equal(site.calls('read').length, 2);
   });
 
-  it('info, schema and summarize retry too', async () => {
+  it('info, schema and summarize retry too', async (t) => {
     let infoSeen = 0;
     let schemaSeen = 0;
     let sumSeen = 0;
@@ -61,41 +56,32 @@ describe('retries for reads', () => {
       return undefined;
     });
     const sg = clientFor(site);
-    try {
-      assert.deepEqual(await sg.schemaFieldRead('Shot'), { code: {} });
-      assert.deepEqual(await sg.summarize('Shot', [], [{ field: 'id', type: 'count' }]), { summaries: {}, groups: [] });
-      assert.deepEqual([infoSeen, schemaSeen, sumSeen], [2, 2, 2]);
-    } finally {
-      await sg.close();
-      await site.close();
-    }
+    onCleanup(t, () => site.close());
+    onCleanup(t, () => sg.close());
+    assert.deepEqual(await sg.schemaFieldRead('Shot'), { code: {} });
+    assert.deepEqual(await sg.summarize('Shot', [], [{ field: 'id', type: 'count' }]), { summaries: {}, groups: [] });
+    assert.deepEqual([infoSeen, schemaSeen, sumSeen], [2, 2, 2]);
   });
 
-  it('gives up after 1 + maxRetries attempts with the attempt count', async () => {
+  it('gives up after 1 + maxRetries attempts with the attempt count', async (t) => {
     const site = await flaky('read', 100, { raw: '', status: 502 }, okRead);
     const sg = clientFor(site, { maxRetries: 2 });
-    try {
-      await assert.rejects(
-        sg.find('Shot', []),
-        (e) => e instanceof ShotgunTransportError && e.code === 'SG_HTTP_STATUS' && e.status === 502 && e.attempts === 3,
-      );
-      assert.equal(site.calls('read').length, 3);
-    } finally {
-      await sg.close();
-      await site.close();
-    }
+    onCleanup(t, () => site.close());
+    onCleanup(t, () => sg.close());
+    await assert.rejects(
+      sg.find('Shot', []),
+      (e) => e instanceof ShotgunTransportError && e.code === 'SG_HTTP_STATUS' && e.status === 502 && e.attempts === 3,
+    );
+    assert.equal(site.calls('read').length, 3);
   });
 
-  it('maxRetries 0 means one attempt', async () => {
+  it('maxRetries 0 means one attempt', async (t) => {
     const site = await flaky('read', 100, { raw: '', status: 503 }, okRead);
     const sg = clientFor(site, { maxRetries: 0 });
-    try {
-      await assert.rejects(sg.find('Shot', []), (e) => e instanceof ShotgunTransportError && e.attempts === 1);
-      assert.equal(site.calls('read').length, 1);
-    } finally {
-      await sg.close();
-      await site.close();
-    }
+    onCleanup(t, () => site.close());
+    onCleanup(t, () => sg.close());
+    await assert.rejects(sg.find('Shot', []), (e) => e instanceof ShotgunTransportError && e.attempts === 1);
+    assert.equal(site.calls('read').length, 1);
   });
 });
 
@@ -113,50 +99,41 @@ describe('writes never retry', () => {
   for (const w of writes) {
     for (const bad of [{ raw: '', status: 502 }, { raw: '', status: 503 }, { destroy: true }] as Reply[]) {
       const label = 'destroy' in bad ? 'a dropped connection' : `HTTP ${'status' in bad ? bad.status : ''}`;
-      it(`${w.method} is sent once after ${label}`, async () => {
+      it(`${w.method} is sent once after ${label}`, async (t) => {
         const site = await flaky(w.method, 100, bad, { json: { results: true } });
         const sg = clientFor(site);
-        try {
-          await assert.rejects(w.run(sg), (e) => e instanceof ShotgunTransportError && e.attempts === 1);
-          assert.equal(site.calls(w.method).length, 1);
-        } finally {
-          await sg.close();
-          await site.close();
-        }
+        onCleanup(t, () => site.close());
+        onCleanup(t, () => sg.close());
+        await assert.rejects(w.run(sg), (e) => e instanceof ShotgunTransportError && e.attempts === 1);
+        assert.equal(site.calls(w.method).length, 1);
       });
     }
   }
 });
 
 describe('timeouts', () => {
-  it('a read that never answers is SG_TIMEOUT after every retry', async () => {
+  it('a read that never answers is SG_TIMEOUT after every retry', async (t) => {
     const site = await startFakeSite((req) => (req.body.method_name === 'read' ? { hang: true } : undefined));
-    const sg = clientFor(site, { timeoutMs: 150, maxRetries: 1 });
-    try {
-      await assert.rejects(
-        sg.find('Shot', []),
-        (e) => e instanceof ShotgunTransportError && e.code === 'SG_TIMEOUT' && e.method === 'read' && e.attempts === 2,
-      );
-      assert.equal(site.calls('read').length, 2);
-    } finally {
-      await sg.close();
-      await site.close();
-    }
+    const sg = clientFor(site, { timeoutMs: 1000, maxRetries: 1 });
+    onCleanup(t, () => site.close());
+    onCleanup(t, () => sg.close());
+    await assert.rejects(
+      sg.find('Shot', []),
+      (e) => e instanceof ShotgunTransportError && e.code === 'SG_TIMEOUT' && e.method === 'read' && e.attempts === 2,
+    );
+    assert.equal(site.calls('read').length, 2);
   });
 
-  it('a read whose body stalls is SG_TIMEOUT, retried', async () => {
+  it('a read whose body stalls is SG_TIMEOUT, retried', async (t) => {
     const site = await flaky('read', 1, { stall: true }, okRead);
-    const sg = clientFor(site, { timeoutMs: 150 });
-    try {
-      assert.deepEqual(await sg.find('Shot', []), [{ type: 'Shot', id: 1 }]);
-      assert.equal(site.calls('read').length, 2);
-    } finally {
-      await sg.close();
-      await site.close();
-    }
+    const sg = clientFor(site, { timeoutMs: 1000 });
+    onCleanup(t, () => site.close());
+    onCleanup(t, () => sg.close());
+    assert.deepEqual(await sg.find('Shot', []), [{ type: 'Shot', id: 1 }]);
+    assert.equal(site.calls('read').length, 2);
   });
 
-  it('a body cut short by a dropped connection is retried for reads, not for writes', async () => {
+  it('a body cut short by a dropped connection is retried for reads, not for writes', async (t) => {
     const site = await startFakeSite((req) => {
       const m = req.body.method_name;
       if (m === 'read' && site.calls('read').length === 1) return { truncate: true };
@@ -165,106 +142,88 @@ describe('timeouts', () => {
       return undefined;
     });
     const sg = clientFor(site);
-    try {
-      assert.deepEqual(await sg.find('Shot', []), [{ type: 'Shot', id: 1 }]);
-      assert.equal(site.calls('read').length, 2);
-      await assert.rejects(
-        sg.create('Shot', { code: 'x' }),
-        (e) => e instanceof ShotgunTransportError && e.code === 'SG_CONNECTION' && e.attempts === 1,
-      );
-      assert.equal(site.calls('create').length, 1);
-    } finally {
-      await sg.close();
-      await site.close();
-    }
+    onCleanup(t, () => site.close());
+    onCleanup(t, () => sg.close());
+    assert.deepEqual(await sg.find('Shot', []), [{ type: 'Shot', id: 1 }]);
+    assert.equal(site.calls('read').length, 2);
+    await assert.rejects(
+      sg.create('Shot', { code: 'x' }),
+      (e) => e instanceof ShotgunTransportError && e.code === 'SG_CONNECTION' && e.attempts === 1,
+    );
+    assert.equal(site.calls('create').length, 1);
   });
 
-  it('a create that never answers is SG_TIMEOUT after one attempt', async () => {
+  it('a create that never answers is SG_TIMEOUT after one attempt', async (t) => {
     const site = await startFakeSite((req) => (req.body.method_name === 'create' ? { hang: true } : undefined));
-    const sg = clientFor(site, { timeoutMs: 150 });
-    try {
-      await assert.rejects(
-        sg.create('Shot', { code: 'x' }),
-        (e) => e instanceof ShotgunTransportError && e.code === 'SG_TIMEOUT' && e.attempts === 1,
-      );
-      assert.equal(site.calls('create').length, 1);
-    } finally {
-      await sg.close();
-      await site.close();
-    }
+    const sg = clientFor(site, { timeoutMs: 1000 });
+    onCleanup(t, () => site.close());
+    onCleanup(t, () => sg.close());
+    await assert.rejects(
+      sg.create('Shot', { code: 'x' }),
+      (e) => e instanceof ShotgunTransportError && e.code === 'SG_TIMEOUT' && e.attempts === 1,
+    );
+    assert.equal(site.calls('create').length, 1);
   });
 });
 
 describe('connections', () => {
-  it('a refused connection is SG_CONNECTION, retried for info', async () => {
+  it('a refused connection is SG_CONNECTION, retried for info', async (t) => {
     // Take a free port, then close it so nothing listens there.
     const probe = createServer();
     await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
     const { port } = probe.address() as AddressInfo;
     await new Promise<void>((resolve) => probe.close(() => resolve()));
     const sg = clientFor({ url: `http://127.0.0.1:${port}`, requests: [], calls: () => [], close: async () => {} }, { maxRetries: 2 });
-    try {
-      await assert.rejects(
-        sg.info(),
-        (e) =>
-          e instanceof ShotgunTransportError && e.code === 'SG_CONNECTION' && e.attempts === 3 && e.details['errorCode'] === 'ECONNREFUSED',
-      );
-    } finally {
-      await sg.close();
-    }
+    onCleanup(t, () => sg.close());
+    await assert.rejects(
+      sg.info(),
+      (e) =>
+        e instanceof ShotgunTransportError && e.code === 'SG_CONNECTION' && e.attempts === 3 && e.details['errorCode'] === 'ECONNREFUSED',
+    );
   });
 
-  it('concurrent calls share one info request; a failed info is asked again', async () => {
+  it('concurrent calls share one info request; a failed info is asked again', async (t) => {
     let infos = 0;
     const site = await startFakeSite((req) => {
       if (req.body.method_name === 'info' && ++infos === 1) return { json: { exception: true, error_code: 1, message: 'x' } };
       return req.body.method_name === 'read' ? okRead : undefined;
     });
     const sg = clientFor(site);
-    try {
-      await assert.rejects(sg.find('Shot', []), (e) => (e as { code?: string }).code === 'SG_FAULT');
-      const all = await Promise.all(Array.from({ length: 6 }, () => sg.find('Shot', [])));
-      assert.equal(all.length, 6);
-      assert.equal(infos, 2);
-      assert.equal(site.calls('read').length, 6);
-    } finally {
-      await sg.close();
-      await site.close();
-    }
+    onCleanup(t, () => site.close());
+    onCleanup(t, () => sg.close());
+    await assert.rejects(sg.find('Shot', []), (e) => (e as { code?: string }).code === 'SG_FAULT');
+    const all = await Promise.all(Array.from({ length: 6 }, () => sg.find('Shot', [])));
+    assert.equal(all.length, 6);
+    assert.equal(infos, 2);
+    assert.equal(site.calls('read').length, 6);
   });
 
-  it('reuses one keep-alive connection across calls', async () => {
+  it('reuses one keep-alive connection across calls', async (t) => {
     const site = await startFakeSite((req) => (req.body.method_name === 'read' ? okRead : undefined));
     const sg = clientFor(site);
-    try {
-      for (let i = 0; i < 8; i++) await sg.find('Shot', []);
-      assert.equal(site.requests.length, 9);
-      // undici may open a second socket while the first finishes its answer;
-      // without keep-alive there would be one socket per request.
-      assert.ok(new Set(site.requests.map((r) => r.remotePort)).size <= 2);
-      assert.equal(site.requests[0]?.headers['connection'], 'keep-alive');
-    } finally {
-      await sg.close();
-      await site.close();
-    }
+    onCleanup(t, () => site.close());
+    onCleanup(t, () => sg.close());
+    for (let i = 0; i < 8; i++) await sg.find('Shot', []);
+    assert.equal(site.requests.length, 9);
+    // undici may open a second socket while the first finishes its answer;
+    // without keep-alive there would be one socket per request.
+    assert.ok(new Set(site.requests.map((r) => r.remotePort)).size <= 2);
+    assert.equal(site.requests[0]?.headers['connection'], 'keep-alive');
   });
 
-  it('a shared dispatcher stays open when a client closes; a closed client refuses calls', async () => {
+  it('a shared dispatcher stays open when a client closes; a closed client refuses calls', async (t) => {
     const site = await startFakeSite((req) => (req.body.method_name === 'read' ? okRead : undefined));
     const agent = new Agent();
     const a = clientFor(site, { dispatcher: agent });
     const b = clientFor(site, { dispatcher: agent });
-    try {
-      await a.find('Shot', []);
-      await a.close();
-      await a.close();
-      await assert.rejects(a.find('Shot', []), (e) => (e as { code?: string }).code === 'SG_CLIENT_CLOSED');
-      assert.equal(agent.closed, false);
-      assert.deepEqual(await b.find('Shot', []), [{ type: 'Shot', id: 1 }]);
-    } finally {
-      await b.close();
-      await agent.close();
-      await site.close();
-    }
+    onCleanup(t, () => site.close());
+    onCleanup(t, () => agent.close());
+    onCleanup(t, () => b.close());
+    await a.find('Shot', []);
+    await a.close();
+    await a.close();
+    await assert.rejects(a.find('Shot', []), (e) => (e as { code?: string }).code === 'SG_CLIENT_CLOSED');
+    assert.equal(agent.closed, false);
+    assert.deepEqual(await b.find('Shot', []), [{ type: 'Shot', id: 1 }]);
   });
 });

@@ -8,6 +8,7 @@ import { pino } from 'pino';
 import { Secret } from '../../src/shared/secret.ts';
 import { ShotgunClient, type ShotgunAuth } from '../../src/shotgrid/index.ts';
 import { startFakeSite, type FakeSite, type RecordedRequest } from './fake-site.ts';
+import { onCleanup } from '../support/index.ts';
 
 const KEY = 'script-KEY-0f9e8d7c6b5a';
 const PASSWORD = 'pa55word-of-bob-XYZ';
@@ -88,101 +89,86 @@ async function failure(p: Promise<unknown>): Promise<unknown> {
 
 describe('secrets never leak', () => {
   for (const auth of auths) {
-    it(`${auth.kind} auth: an auth fault echoing the credentials`, async () => {
+    it(`${auth.kind} auth: an auth fault echoing the credentials`, async (t) => {
       const site = await startFakeSite((req) =>
         req.body.method_name === 'info' ? undefined : { json: { exception: true, error_code: 102, message: `bad: ${echo(req)}` } },
       );
-      try {
-        await withClient(site, auth, async (sg) => {
-          const err = await failure(sg.find('Shot', []));
-          assert.equal((err as { code?: string }).code, 'SG_AUTHENTICATION_FAULT');
-          // The site really did get the secret: the test can fail.
-          const sent = echo(site.calls('read')[0]!);
-          assert.ok(SECRETS.some((s) => sent.includes(s)));
-          assertClean(surfaces(err), 'the fault');
-        });
-      } finally {
-        await site.close();
-      }
+      onCleanup(t, () => site.close());
+      await withClient(site, auth, async (sg) => {
+        const err = await failure(sg.find('Shot', []));
+        assert.equal((err as { code?: string }).code, 'SG_AUTHENTICATION_FAULT');
+        // The site really did get the secret: the test can fail.
+        const sent = echo(site.calls('read')[0]!);
+        assert.ok(SECRETS.some((s) => sent.includes(s)));
+        assertClean(surfaces(err), 'the fault');
+      });
     });
 
-    it(`${auth.kind} auth: HTTP 403 and a redirect echoing the credentials`, async () => {
+    it(`${auth.kind} auth: HTTP 403 and a redirect echoing the credentials`, async (t) => {
       let n = 0;
       const site = await startFakeSite((req) => {
         if (req.body.method_name === 'info') return undefined;
         return n++ === 0 ? { raw: `blocked ${echo(req)}`, status: 403, contentType: 'text/html' } : { raw: '', status: 302 };
       });
-      try {
-        await withClient(site, auth, async (sg) => {
-          const e1 = await failure(sg.delete('Shot', 1));
-          const e2 = await failure(sg.delete('Shot', 1));
-          assert.equal((e1 as { status?: number }).status, 403);
-          assert.equal((e2 as { status?: number }).status, 302);
-          assert.ok(String((e1 as { details: Record<string, unknown> }).details['body']).includes('********'));
-          assertClean([...surfaces(e1), ...surfaces(e2)], 'the HTTP error');
-        });
-      } finally {
-        await site.close();
-      }
+      onCleanup(t, () => site.close());
+      await withClient(site, auth, async (sg) => {
+        const e1 = await failure(sg.delete('Shot', 1));
+        const e2 = await failure(sg.delete('Shot', 1));
+        assert.equal((e1 as { status?: number }).status, 403);
+        assert.equal((e2 as { status?: number }).status, 302);
+        assert.ok(String((e1 as { details: Record<string, unknown> }).details['body']).includes('********'));
+        assertClean([...surfaces(e1), ...surfaces(e2)], 'the HTTP error');
+      });
     });
   }
 
-  it('an invalid JSON answer echoing the key', async () => {
+  it('an invalid JSON answer echoing the key', async (t) => {
     const site = await startFakeSite((req) =>
       req.body.method_name === 'read' ? { raw: `${KEY} ${echo(req)}`, contentType: 'application/json' } : undefined,
     );
-    try {
-      await withClient(site, auths[0]!, async (sg) => {
-        const err = await failure(sg.find('Shot', []));
-        assert.equal((err as { code?: string }).code, 'SG_BAD_RESPONSE');
-        assertClean(surfaces(err), 'the bad-response error');
-      });
-    } finally {
-      await site.close();
-    }
+    onCleanup(t, () => site.close());
+    await withClient(site, auths[0]!, async (sg) => {
+      const err = await failure(sg.find('Shot', []));
+      assert.equal((err as { code?: string }).code, 'SG_BAD_RESPONSE');
+      assertClean(surfaces(err), 'the bad-response error');
+    });
   });
 
-  it('a dropped connection and a timeout', async () => {
+  it('a dropped connection and a timeout', async (t) => {
     const site = await startFakeSite((req) => {
       if (req.body.method_name === 'read') return { destroy: true };
       if (req.body.method_name === 'create') return { hang: true };
       return undefined;
     });
-    try {
-      await withClient(
-        site,
-        auths[0]!,
-        async (sg, logs) => {
-          const dropped = await failure(sg.find('Shot', []));
-          const timedOut = await failure(sg.create('Shot', { code: 'x' }));
-          assert.equal((dropped as { code?: string }).code, 'SG_CONNECTION');
-          assert.equal((timedOut as { code?: string }).code, 'SG_TIMEOUT');
-          assertClean([...surfaces(dropped), ...surfaces(timedOut)], 'the transport error');
-          assert.ok(logs.length > 0, 'the client logged its calls and retries');
-        },
-        { timeoutMs: 200 },
-      );
-    } finally {
-      await site.close();
-    }
+    onCleanup(t, () => site.close());
+    await withClient(
+      site,
+      auths[0]!,
+      async (sg, logs) => {
+        const dropped = await failure(sg.find('Shot', []));
+        const timedOut = await failure(sg.create('Shot', { code: 'x' }));
+        assert.equal((dropped as { code?: string }).code, 'SG_CONNECTION');
+        assert.equal((timedOut as { code?: string }).code, 'SG_TIMEOUT');
+        assertClean([...surfaces(dropped), ...surfaces(timedOut)], 'the transport error');
+        assert.ok(logs.length > 0, 'the client logged its calls and retries');
+      },
+      { timeoutMs: 200 },
+    );
   });
 
-  it('a session token issued by the site is masked too', async () => {
+  it('a session token issued by the site is masked too', async (t) => {
     const site = await startFakeSite((req) => {
       if (req.body.method_name === 'get_session_token') return { json: { results: { session_id: TOKEN } } };
       if (req.body.method_name === 'read') return { json: { exception: true, error_code: 102, message: `expired ${TOKEN}` } };
       return undefined;
     });
-    try {
-      await withClient(site, auths[0]!, async (sg) => {
-        const token = await sg.getSessionToken();
-        assert.equal(token.reveal(), TOKEN);
-        assertClean(surfaces(token), 'the token');
-        const err = await failure(sg.find('Shot', []));
-        assertClean(surfaces(err), 'the fault');
-      });
-    } finally {
-      await site.close();
-    }
+    onCleanup(t, () => site.close());
+    await withClient(site, auths[0]!, async (sg) => {
+      const token = await sg.getSessionToken();
+      assert.equal(token.reveal(), TOKEN);
+      assertClean(surfaces(token), 'the token');
+      const err = await failure(sg.find('Shot', []));
+      assertClean(surfaces(err), 'the fault');
+    });
   });
 });

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { formatDateTime, parseDateTime, transformInbound, transformOutbound } from '../../src/shotgrid/index.ts';
 import { localPathField, parseRecords } from '../../src/shotgrid/values.ts';
 import { clientFor, methodParams, startFakeSite } from './fake-site.ts';
+import { onCleanup } from '../support/index.ts';
 
 describe('date_time values', () => {
   it('formats a Date in UTC without sub-seconds', () => {
@@ -65,7 +66,7 @@ describe('record fix-ups (shotgun.py _parse_records)', () => {
 });
 
 describe('values on the wire', () => {
-  it('sends Dates in data and filters as UTC strings; reads them back as Dates at any depth', async () => {
+  it('sends Dates in data and filters as UTC strings; reads them back as Dates at any depth', async (t) => {
     const when = new Date(Date.UTC(2021, 11, 31, 22, 0, 1, 500));
     const site = await startFakeSite((req) => {
       if (req.body.method_name === 'read') {
@@ -90,31 +91,28 @@ describe('values on the wire', () => {
       return undefined;
     });
     const sg = clientFor(site);
-    try {
-      const created = await sg.create('Shot', { sg_cut_date: when, due: '2022-01-02', list: [when] });
-      assert.deepEqual(created, { type: 'Shot', id: 1, due: '2022-01-02' }, 'create takes the first of a list answer');
-      assert.deepEqual((methodParams(site.calls('create')[0]) as { fields: unknown }).fields, [
-        { field_name: 'sg_cut_date', value: '2021-12-31T22:00:01Z' },
-        { field_name: 'due', value: '2022-01-02' },
-        { field_name: 'list', value: ['2021-12-31T22:00:01Z'] },
-      ]);
+    onCleanup(t, () => site.close());
+    onCleanup(t, () => sg.close());
+    const created = await sg.create('Shot', { sg_cut_date: when, due: '2022-01-02', list: [when] });
+    assert.deepEqual(created, { type: 'Shot', id: 1, due: '2022-01-02' }, 'create takes the first of a list answer');
+    assert.deepEqual((methodParams(site.calls('create')[0]) as { fields: unknown }).fields, [
+      { field_name: 'sg_cut_date', value: '2021-12-31T22:00:01Z' },
+      { field_name: 'due', value: '2022-01-02' },
+      { field_name: 'list', value: ['2021-12-31T22:00:01Z'] },
+    ]);
 
-      const [ev] = await sg.find('EventLogEntry', [['created_at', 'greater_than', when]], ['created_at', 'meta']);
-      assert.deepEqual((methodParams(site.calls('read')[0]) as { filters: unknown }).filters, {
-        logical_operator: 'and',
-        conditions: [{ path: 'created_at', relation: 'greater_than', values: ['2021-12-31T22:00:01Z'] }],
-      });
-      assert.ok(ev);
-      assert.ok(ev['created_at'] instanceof Date);
-      assert.equal((ev['created_at']).toISOString(), '2021-12-31T22:00:01.000Z');
-      const meta = ev['meta'] as { old_value: unknown; new_value: unknown; list: unknown[] };
-      assert.ok(meta.old_value instanceof Date);
-      assert.equal(meta.new_value, '2021-02-03');
-      assert.ok(meta.list[0] instanceof Date);
-      assert.equal(ev['description'], 'x < y');
-    } finally {
-      await sg.close();
-      await site.close();
-    }
+    const [ev] = await sg.find('EventLogEntry', [['created_at', 'greater_than', when]], ['created_at', 'meta']);
+    assert.deepEqual((methodParams(site.calls('read')[0]) as { filters: unknown }).filters, {
+      logical_operator: 'and',
+      conditions: [{ path: 'created_at', relation: 'greater_than', values: ['2021-12-31T22:00:01Z'] }],
+    });
+    assert.ok(ev);
+    assert.ok(ev['created_at'] instanceof Date);
+    assert.equal((ev['created_at']).toISOString(), '2021-12-31T22:00:01.000Z');
+    const meta = ev['meta'] as { old_value: unknown; new_value: unknown; list: unknown[] };
+    assert.ok(meta.old_value instanceof Date);
+    assert.equal(meta.new_value, '2021-02-03');
+    assert.ok(meta.list[0] instanceof Date);
+    assert.equal(ev['description'], 'x < y');
   });
 });

@@ -1,4 +1,4 @@
-import { startSite, type RunningSite, type SiteOptions } from '../../src/site/index.ts';
+import type { RunningSite } from '../../src/site/index.ts';
 
 export const SCRIPT = { script_name: 'sgeventd', script_key: 'sgeventd-key' };
 
@@ -56,15 +56,6 @@ export async function faultOf(site: RunningSite, method: string, params?: unknow
   const body = await rpc(site, method, params, auth);
   if (body.exception !== true) throw new Error(`expected a fault, got ${JSON.stringify(body).slice(0, 200)}`);
   return body as unknown as Fault;
-}
-
-export async function withSite(options: SiteOptions, fn: (site: RunningSite) => Promise<void>): Promise<void> {
-  const site = await startSite(options);
-  try {
-    await fn(site);
-  } finally {
-    await site.close();
-  }
 }
 
 export async function events(site: RunningSite, afterId = 0): Promise<Entity[]> {

@@ -2,6 +2,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startSite, type RunningSite } from '../../src/site/index.ts';
 import { create, find, faultOf, results, update, type Entity } from './helpers.ts';
+import { onCleanup } from '../support/index.ts';
 
 const ids = (rows: Entity[]) => rows.map((r) => r.id).sort((a, b) => a - b);
 const today = new Date().toISOString().slice(0, 10);
@@ -196,37 +197,34 @@ describe('site read: relations per field type', () => {
 });
 
 describe('site read: paging', () => {
-  it('pages through many records with entity_count and with has_next_page', async () => {
+  it('pages through many records with entity_count and with has_next_page', async (t) => {
     const site = await startSite({ maxEntitiesPerPage: 7 });
-    try {
-      const made: number[] = [];
-      const batch = Array.from({ length: 50 }, (_, i) => ({ request_type: 'create', type: 'Step', fields: [{ field_name: 'code', value: `step${String(i).padStart(2, '0')}` }], return_fields: ['id'] }));
-      for (const r of await results<Entity[]>(site, 'batch', batch)) made.push(r.id);
-      const withCounts: number[] = [];
-      for (let page = 1; ; page++) {
-        const r = await results<{ entities: Entity[]; paging_info: { entity_count: number } }>(site, 'read', {
-          type: 'Step', return_fields: ['code'], filters: { logical_operator: 'and', conditions: [] }, paging: { current_page: page, entities_per_page: 500 }, return_paging_info: true,
-        });
-        assert.equal(r.paging_info.entity_count, 50);
-        assert.ok(r.entities.length <= 7, 'the page size is capped by api_max_entities_per_page');
-        withCounts.push(...r.entities.map((e) => e.id));
-        if (withCounts.length >= r.paging_info.entity_count || r.entities.length === 0) break;
-      }
-      assert.deepEqual(withCounts, made);
-      const withoutCounts: number[] = [];
-      let pages = 0;
-      for (let page = 1; ; page++) {
-        const r = await results<{ entities: Entity[]; paging_info: { has_next_page: boolean } }>(site, 'read', {
-          type: 'Step', return_fields: ['code'], filters: { logical_operator: 'and', conditions: [] }, paging: { current_page: page, entities_per_page: 7 }, return_paging_info_without_counts: true,
-        });
-        pages++;
-        withoutCounts.push(...r.entities.map((e) => e.id));
-        if (!r.paging_info.has_next_page) break;
-      }
-      assert.equal(pages, 8);
-      assert.deepEqual(withoutCounts, made);
-    } finally {
-      await site.close();
+    onCleanup(t, () => site.close());
+    const made: number[] = [];
+    const batch = Array.from({ length: 50 }, (_, i) => ({ request_type: 'create', type: 'Step', fields: [{ field_name: 'code', value: `step${String(i).padStart(2, '0')}` }], return_fields: ['id'] }));
+    for (const r of await results<Entity[]>(site, 'batch', batch)) made.push(r.id);
+    const withCounts: number[] = [];
+    for (let page = 1; ; page++) {
+      const r = await results<{ entities: Entity[]; paging_info: { entity_count: number } }>(site, 'read', {
+        type: 'Step', return_fields: ['code'], filters: { logical_operator: 'and', conditions: [] }, paging: { current_page: page, entities_per_page: 500 }, return_paging_info: true,
+      });
+      assert.equal(r.paging_info.entity_count, 50);
+      assert.ok(r.entities.length <= 7, 'the page size is capped by api_max_entities_per_page');
+      withCounts.push(...r.entities.map((e) => e.id));
+      if (withCounts.length >= r.paging_info.entity_count || r.entities.length === 0) break;
     }
+    assert.deepEqual(withCounts, made);
+    const withoutCounts: number[] = [];
+    let pages = 0;
+    for (let page = 1; ; page++) {
+      const r = await results<{ entities: Entity[]; paging_info: { has_next_page: boolean } }>(site, 'read', {
+        type: 'Step', return_fields: ['code'], filters: { logical_operator: 'and', conditions: [] }, paging: { current_page: page, entities_per_page: 7 }, return_paging_info_without_counts: true,
+      });
+      pages++;
+      withoutCounts.push(...r.entities.map((e) => e.id));
+      if (!r.paging_info.has_next_page) break;
+    }
+    assert.equal(pages, 8);
+    assert.deepEqual(withoutCounts, made);
   });
 });

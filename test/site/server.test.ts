@@ -1,12 +1,11 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
 import { startSite } from '../../src/site/index.ts';
-import { SCRIPT, create, events, faultOf, find, lastEventId, results, rpc, update, withSite, type Entity } from './helpers.ts';
+import { SCRIPT, create, events, faultOf, find, lastEventId, results, rpc, update, type Entity } from './helpers.ts';
+import { tempDir, withSite } from '../support/index.ts';
 
 const fixture = (name: string) => fileURLToPath(new URL(`../fixtures/site/${name}`, import.meta.url));
 
@@ -17,8 +16,9 @@ async function post(url: string, body: string): Promise<{ status: number; json: 
 }
 
 describe('site server', () => {
-  it('info needs no credentials and reports version, page size and auth method', async () => {
-    await withSite({ maxEntitiesPerPage: 50 }, async (site) => {
+  it('info needs no credentials and reports version, page size and auth method', async (t) => {
+    {
+      const { site } = await withSite(t, { maxEntitiesPerPage: 50 });
       const body = await rpc(site, 'info', undefined, null);
       assert.ok(Array.isArray(body.version));
       const [maj, min] = body.version as number[];
@@ -27,11 +27,12 @@ describe('site server', () => {
       assert.equal(body.user_authentication_method, 'default');
       assert.equal(body.s3_uploads_enabled, false);
       assert.ok(body.full_version !== undefined);
-    });
+    }
   });
 
-  it('auth: bad script key, missing credentials, bad password and unknown session token are 102; logins and tokens work', async () => {
-    await withSite({ seed: 'demo', scripts: [{ name: 'ci', key: 'ci-key' }] }, async (site) => {
+  it('auth: bad script key, missing credentials, bad password and unknown session token are 102; logins and tokens work', async (t) => {
+    {
+      const { site } = await withSite(t, { seed: 'demo', scripts: [{ name: 'ci', key: 'ci-key' }] });
       const q = { type: 'Project', return_fields: ['name'] };
       assert.equal((await faultOf(site, 'read', q, { script_name: 'ci', script_key: 'wrong' })).error_code, 102);
       assert.equal((await faultOf(site, 'read', q, SCRIPT)).error_code, 102, 'the default script is off when scripts are given');
@@ -51,11 +52,12 @@ describe('site server', () => {
       assert.equal((await faultOf(site, 'read', q, { session_token: session_id })).error_code, 102, 'an expired token is 102, so clients renew it');
       const r = await results<{ entities: Entity[] }>(site, 'read', { type: 'ApiUser', return_fields: ['firstname'] }, ci);
       assert.ok(r.entities.some((e) => e.firstname === 'ci'), 'an ApiUser exists for every script');
-    });
+    }
   });
 
-  it('bad requests are faults, never crashes: malformed JSON, no method, unknown method, bad params; the site stays healthy', async () => {
-    await withSite({}, async (site) => {
+  it('bad requests are faults, never crashes: malformed JSON, no method, unknown method, bad params; the site stays healthy', async (t) => {
+    {
+      const { site } = await withSite(t, {});
       const url = `${site.url}/api3/json`;
       for (const body of ['{not json', '[]', '{"params": []}', '"just a string"']) {
         const r = await post(url, body);
@@ -75,11 +77,12 @@ describe('site server', () => {
       assert.equal(metrics.status, 200);
       const info = await post(`${site.url}/some/prefix/api3/json`, JSON.stringify({ method_name: 'info', params: [] }));
       assert.ok(Array.isArray(info.json.version), 'any base path prefix is accepted');
-    });
+    }
   });
 
-  it('junk params for every method are answered with a client fault (103) or a result, never an internal error', async () => {
-    await withSite({ seed: 'demo' }, async (site) => {
+  it('junk params for every method are answered with a client fault (103) or a result, never an internal error', async (t) => {
+    {
+      const { site } = await withSite(t, { seed: 'demo' });
       const methods = ['read', 'create', 'update', 'delete', 'revive', 'batch', 'summarize', 'schema_read', 'schema_entity_read', 'schema_field_read', 'get_session_token'];
       const junk: unknown[] = [null, 1, 'x', [], {}, { type: 'Shot' }, { type: 'Shot', filters: 5 }, { type: 'Shot', filters: [['code']] },
         { type: 'Shot', filters: { logical_operator: 'xor', conditions: [] } }, { type: 'Shot', fields: [{ field_name: 'assets', value: [1] }] },
@@ -94,11 +97,12 @@ describe('site server', () => {
         }
       }
       assert.equal((await find(site, 'Project', [])).length, 2, 'still healthy');
-    });
+    }
   });
 
-  it('schema_read, schema_entity_read and schema_field_read answer in the real shape; --schema files add types and fields', async () => {
-    await withSite({ schemaFile: fixture('extra-schema.yaml') }, async (site) => {
+  it('schema_read, schema_entity_read and schema_field_read answer in the real shape; --schema files add types and fields', async (t) => {
+    {
+      const { site } = await withSite(t, { schemaFile: fixture('extra-schema.yaml') });
       const f = await results<Record<string, Record<string, unknown>>>(site, 'schema_field_read', { type: 'Shot', field_name: 'sg_sequence' });
       assert.deepEqual(f.sg_sequence!.data_type, { value: 'entity', editable: false });
       assert.deepEqual((f.sg_sequence!.properties as Record<string, unknown>).valid_types, { value: ['Sequence'], editable: true });
@@ -117,11 +121,12 @@ describe('site server', () => {
       const ce = await create(site, 'CustomEntity01', { code: 'c1', sg_shots: [shot], sg_weight: 1.5 }, ['sg_shots']);
       assert.deepEqual(ce.sg_shots, [{ type: 'Shot', id: shot.id, name: 'custom' }]);
       assert.equal((await faultOf(site, 'create', { type: 'Shot', fields: [{ field_name: 'sg_priority', value: 'urgent' }] })).error_code, 103);
-    });
+    }
   });
 
-  it('summarize: totals and groups', async () => {
-    await withSite({ seed: 'demo' }, async (site) => {
+  it('summarize: totals and groups', async (t) => {
+    {
+      const { site } = await withSite(t, { seed: 'demo' });
       const all = { logical_operator: 'and', conditions: [] };
       const r = await results<{ summaries: Record<string, unknown>; groups: Array<Record<string, unknown>> }>(site, 'summarize', {
         type: 'Shot', filters: all,
@@ -139,35 +144,34 @@ describe('site server', () => {
         summaries: [{ field: 'id', type: 'count' }, { field: 'due_date', type: 'latest' }, { field: 'duration', type: 'average' }],
       });
       assert.deepEqual(none.summaries, { id: 18, due_date: null, duration: 480 });
-    });
-  });
-
-  it('records survive a restart with a db file; event ids keep increasing', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'sgeventd-site-'));
-    try {
-      const db = join(dir, 'site.db');
-      let shotId = 0;
-      let lastId = 0;
-      await withSite({ db, seed: 'demo' }, async (site) => {
-        shotId = (await create(site, 'Shot', { code: 'persist', assets: [{ type: 'Asset', id: 1 }] })).id;
-        lastId = await lastEventId(site);
-      });
-      await withSite({ db, seed: 'demo' }, async (site) => {
-        const [s] = await find(site, 'Shot', [['id', 'is', shotId]], ['code', 'assets']);
-        assert.equal(s!.code, 'persist');
-        assert.equal((s!.assets as Entity[]).length, 1);
-        assert.equal((await find(site, 'Project', [])).length, 2, 'the seed does not run twice');
-        assert.equal(await lastEventId(site), lastId);
-        await update(site, 'Shot', shotId, { code: 'persist2' });
-        assert.ok(await lastEventId(site) > lastId);
-      });
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
     }
   });
 
-  it('late event ids: held ids are allocated but invisible until released; burnt ids leave permanent gaps', async () => {
-    await withSite({}, async (site) => {
+  it('records survive a restart with a db file; event ids keep increasing', async (t) => {
+    const db = join(tempDir(t, 'sgeventd-site-'), 'site.db');
+    let shotId: number;
+    let lastId: number;
+    {
+      const { site } = await withSite(t, { db, seed: 'demo' });
+      shotId = (await create(site, 'Shot', { code: 'persist', assets: [{ type: 'Asset', id: 1 }] })).id;
+      lastId = await lastEventId(site);
+      await site.close();
+    }
+    {
+      const { site } = await withSite(t, { db, seed: 'demo' });
+      const [s] = await find(site, 'Shot', [['id', 'is', shotId]], ['code', 'assets']);
+      assert.equal(s!.code, 'persist');
+      assert.equal((s!.assets as Entity[]).length, 1);
+      assert.equal((await find(site, 'Project', [])).length, 2, 'the seed does not run twice');
+      assert.equal(await lastEventId(site), lastId);
+      await update(site, 'Shot', shotId, { code: 'persist2' });
+      assert.ok(await lastEventId(site) > lastId);
+    }
+  });
+
+  it('late event ids: held ids are allocated but invisible until released; burnt ids leave permanent gaps', async (t) => {
+    {
+      const { site } = await withSite(t, {});
       await create(site, 'Sequence', { code: 'before' });
       const start = await lastEventId(site);
       site.holdEvents(2);
@@ -197,13 +201,14 @@ describe('site server', () => {
       const { session_id } = await results<{ session_id: string }>(site, 'get_session_token');
       assert.equal((await post(`${site.url}/admin/sessions/expire`, JSON.stringify(SCRIPT))).status, 200);
       assert.equal((await faultOf(site, 'read', { type: 'Shot' }, { session_token: session_id })).error_code, 102);
-    });
+    }
   });
 
-  it('fault injection: 503s and dropped connections at the given rate; latency still answers', async () => {
+  it('fault injection: 503s and dropped connections at the given rate; latency delays every answer', async (t) => {
     let n = 0;
     const seq = [0.1, 0.2, 0.1, 0.9, 0.9, 0.9];
-    await withSite({ faultRate: 0.5, random: () => seq[n++ % seq.length]! }, async (site) => {
+    {
+      const { site } = await withSite(t, { faultRate: 0.5, random: () => seq[n++ % seq.length]! });
       const body = JSON.stringify({ method_name: 'info', params: [] });
       const first = await post(`${site.url}/api3/json`, body);
       assert.equal(first.status, 503);
@@ -211,11 +216,20 @@ describe('site server', () => {
       const ok = await post(`${site.url}/api3/json`, body);
       assert.equal(ok.status, 200);
       assert.ok(Array.isArray(ok.json.version));
-    });
-    await withSite({ latencyMs: 30 }, async (site) => {
-      const body = await rpc(site, 'info', undefined, null);
-      assert.ok(Array.isArray(body.version));
-    });
+    }
+    {
+      const latencyMs = 300;
+      const { site } = await withSite(t, { latencyMs });
+      // A lower bound only: a busy machine makes an answer later, never earlier.
+      for (const method of ['info', 'read']) {
+        const started = performance.now();
+        const body = await rpc(site, method, method === 'info' ? undefined : { type: 'Project', return_fields: ['id'] }, method === 'info' ? null : SCRIPT);
+        const elapsed = performance.now() - started;
+        assert.ok(method === 'info' ? Array.isArray(body.version) : body.results !== undefined, `${method} answered`);
+        // Timers round to whole milliseconds.
+        assert.ok(elapsed >= latencyMs - 1, `${method} answered after ${elapsed.toFixed(1)} ms, before the ${latencyMs} ms latency`);
+      }
+    }
     await assert.rejects(startSite({ faultRate: 2 }), (e: Error & { code?: string }) => e.code === 'CONFIG_INVALID');
   });
 });

@@ -13,7 +13,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, readdirSync } from 'node:fs';
 import { z } from 'zod';
 import { startSite, type RunningSite } from '../../src/site/index.ts';
-import { withSite } from './helpers.ts';
+import { withSite } from '../support/index.ts';
 
 const exchangeSchema = z.object({ request: z.unknown(), response: z.unknown(), path: z.string().optional(), status: z.number().int().optional() });
 const transcriptSchema = z.object({
@@ -76,11 +76,14 @@ async function post(site: RunningSite, ex: Exchange, body: unknown): Promise<{ s
   return { status: res.status, body: await res.json() };
 }
 
-/** Posts every recorded request in order to a fresh site; returns the live answers. */
-async function replay(t: Transcript): Promise<unknown[]> {
+/**
+ * Posts every recorded request in order to a fresh site, checks each answer
+ * against the recorded one, and returns the exchanges with the live answers.
+ */
+async function replay(t: Transcript): Promise<Exchange[]> {
   const site = await startSite({ seed: t.site.seed, maxEntitiesPerPage: t.site.maxEntitiesPerPage });
   const tokens = new Map<string, string>();
-  const answers: unknown[] = [];
+  const answers: Exchange[] = [];
   try {
     for (const [i, ex] of t.exchanges.entries()) {
       const live = await post(site, ex, substitute(ex.request, tokens));
@@ -90,12 +93,23 @@ async function replay(t: Transcript): Promise<unknown[]> {
       const recorded = sessionIdOf(ex.response);
       const issued = sessionIdOf(live.body);
       if (recorded !== undefined && issued !== undefined) tokens.set(recorded, issued);
-      answers.push(live.body);
+      answers.push({ ...ex, status: live.status, response: live.body });
     }
   } finally {
     await site.close();
   }
   return answers;
+}
+
+const replays = new Map<string, Promise<Exchange[]>>();
+/** A transcript's exchanges as a fresh site answered them (replayed once per file, shared by the tests below). */
+function answered(name: string): Promise<Exchange[]> {
+  let p = replays.get(name);
+  if (p === undefined) {
+    p = replay(transcript(name));
+    replays.set(name, p);
+  }
+  return p;
 }
 
 interface Envelope {
@@ -129,7 +143,7 @@ describe('shotgun_api3 transcripts replayed against a fresh site', () => {
 
   for (const [name, t] of transcripts) {
     it(`${name}: ${t.exchanges.length} exchanges answered as recorded (${t.description ?? ''})`, async () => {
-      const answers = await replay(t);
+      const answers = await answered(name);
       assert.equal(answers.length, t.exchanges.length);
     });
   }
@@ -147,18 +161,19 @@ describe('shotgun_api3 transcripts replayed against a fresh site', () => {
   });
 });
 
-describe('key facts of the recorded exchanges', () => {
-  it('info: a 7.4+ version (so the client pages with has_next_page) and the page size', () => {
-    for (const t of transcripts.values()) {
-      const info = z.object({ version: z.array(z.number()).min(3), api_max_entities_per_page: z.number() }).parse(t.exchanges[0]!.response);
+// The facts the client relies on, checked on the answers of a running site (the
+// requests are the client's own, as recorded).
+describe('key facts of the exchanges, as a fresh site answers them', () => {
+  it('info: a 7.4+ version (so the client pages with has_next_page) and the page size', async () => {
+    for (const [name, t] of transcripts) {
+      const info = z.object({ version: z.array(z.number()).min(3), api_max_entities_per_page: z.number() }).parse((await answered(name))[0]!.response);
       assert.ok(info.version[0]! > 7 || (info.version[0] === 7 && info.version[1]! >= 4), `version ${info.version.join('.')}`);
       assert.equal(info.api_max_entities_per_page, t.site.maxEntitiesPerPage ?? 500);
     }
   });
 
-  it('paging: the client loops with return_paging_info_without_counts until has_next_page is false', () => {
-    const t = transcript('paging');
-    const reads = t.exchanges.filter((ex) => envelope(ex).method_name === 'read')
+  it('paging: the client loops with return_paging_info_without_counts until has_next_page is false', async () => {
+    const reads = (await answered('paging')).filter((ex) => envelope(ex).method_name === 'read')
       .map((ex) => ({ p: readParams.parse(envelope(ex).params[1]), a: readAnswer.parse(ex.response).results }));
     // find("Task", []) over 52 tasks with 10 per page: pages 1..6.
     const loop = reads.slice(0, 6);
@@ -174,40 +189,39 @@ describe('key facts of the recorded exchanges', () => {
     assert.deepEqual(twenty.map((r) => [r.a.entities.length, r.a.paging_info?.has_next_page]), [[10, true], [10, false]]);
   });
 
-  it('find_one and limit ≤ page size: one call, page 1, entities_per_page = limit, flag false', () => {
-    const t = transcript('find');
-    const limited = t.exchanges.map((ex) => readParams.safeParse(envelope(ex).params[1])).filter((r) => r.success).map((r) => r.data)
-      .filter((p) => p.return_paging_info_without_counts === false);
-    assert.ok(limited.some((p) => p.paging.entities_per_page === 1 && p.paging.current_page === 1), 'find_one');
-    assert.ok(limited.some((p) => p.paging.entities_per_page === 5 && p.paging.current_page === 2), 'limit 5, page 2');
+  it('find_one and limit ≤ page size: one call, page 1, entities_per_page = limit, flag false', async () => {
+    const limited = (await answered('find')).map((ex) => ({ r: readParams.safeParse(envelope(ex).params[1]), ex })).filter(({ r }) => r.success)
+      .map(({ r, ex }) => ({ p: r.data!, a: readAnswer.parse(ex.response).results }))
+      .filter(({ p }) => p.return_paging_info_without_counts === false);
+    assert.ok(limited.some(({ p }) => p.paging.entities_per_page === 1 && p.paging.current_page === 1), 'find_one');
+    assert.ok(limited.some(({ p }) => p.paging.entities_per_page === 5 && p.paging.current_page === 2), 'limit 5, page 2');
+    for (const { p, a } of limited) assert.ok(a.entities.length <= p.paging.entities_per_page, `page of ${p.paging.entities_per_page} answered with ${a.entities.length}`);
   });
 
-  it('faults: bad credentials answer 102 with HTTP 200; bad calls answer another fault code', () => {
-    const session = transcript('session');
-    const auth = session.exchanges.filter((ex) => faultAnswer.safeParse(ex.response).success);
+  it('faults: bad credentials answer 102 with HTTP 200; bad calls answer another fault code', async () => {
+    const auth = (await answered('session')).filter((ex) => faultAnswer.safeParse(ex.response).success);
     assert.ok(auth.length >= 4);
     assert.ok(auth.every((ex) => faultAnswer.parse(ex.response).error_code === 102 && (ex.status ?? 200) === 200));
     const wrongKey = auth.find((ex) => (JSON.stringify(envelope(ex).params[0]) ?? '').includes('wrong-key'));
     assert.ok(wrongKey, 'the wrong script key is among them');
-    const faults = transcript('faults').exchanges.map((ex) => faultAnswer.safeParse(ex.response)).filter((r) => r.success).map((r) => r.data.error_code);
+    const faults = (await answered('faults')).map((ex) => faultAnswer.safeParse(ex.response)).filter((r) => r.success).map((r) => r.data.error_code);
     assert.equal(faults.length, 10);
     assert.ok(faults.every((c) => c !== 102), `codes ${faults.join(',')}`);
   });
 
-  it('delete and revive answer true, then false when there is nothing to do', () => {
-    const t = transcript('write');
-    const answers = t.exchanges.filter((ex) => ['delete', 'revive'].includes(envelope(ex).method_name) && !faultAnswer.safeParse(ex.response).success)
+  it('delete and revive answer true, then false when there is nothing to do', async () => {
+    const answers = (await answered('write')).filter((ex) => ['delete', 'revive'].includes(envelope(ex).method_name) && !faultAnswer.safeParse(ex.response).success)
       .map((ex) => [envelope(ex).method_name, (ex.response as { results: unknown }).results]);
     assert.deepEqual(answers, [['delete', true], ['delete', false], ['revive', true], ['revive', false]]);
   });
 
-  it('session_uuid set on the connection lands on the event; sudo_as_login acts as the user', () => {
-    const t = transcript('session');
+  it('session_uuid set on the connection lands on the event; sudo_as_login acts as the user', async () => {
+    const exchanges = await answered('session');
     const uuid = '5a1d49b0-0c69-11e0-a24c-003048d17544';
-    const update = t.exchanges.find((ex) => envelope(ex).method_name === 'update');
+    const update = exchanges.find((ex) => envelope(ex).method_name === 'update');
     assert.ok(update);
     assert.equal((envelope(update).params[0] as Record<string, unknown>).session_uuid, uuid);
-    const events = t.exchanges.filter((ex) => (JSON.stringify(envelope(ex).params[1]) ?? '').includes('"EventLogEntry"'))
+    const events = exchanges.filter((ex) => (JSON.stringify(envelope(ex).params[1]) ?? '').includes('"EventLogEntry"'))
       .flatMap((ex) => readAnswer.parse(ex.response).results.entities.map((e) => eventSchema.parse(e)));
     assert.equal(events.filter((e) => e.session_uuid === uuid).length, 2);
     const sudoNew = events.find((e) => e.event_type === 'Shotgun_Sequence_New');
@@ -216,12 +230,12 @@ describe('key facts of the recorded exchanges', () => {
     assert.equal((sudoNew.meta as Record<string, { type: string }>).sudo_actual_user?.type, 'ApiUser');
   });
 
-  it('batch is all-or-nothing: after a faulting batch the shots are the same as before', () => {
-    const t = transcript('batch');
-    const i = t.exchanges.findIndex((ex, k) => k > 1 && envelope(ex).method_name === 'batch' && faultAnswer.safeParse(ex.response).success);
+  it('batch is all-or-nothing: after a faulting batch the shots are the same as before', async () => {
+    const exchanges = await answered('batch');
+    const i = exchanges.findIndex((ex, k) => k > 1 && envelope(ex).method_name === 'batch' && faultAnswer.safeParse(ex.response).success);
     assert.ok(i > 0);
-    const before = readAnswer.parse(t.exchanges[i - 1]!.response).results.entities;
-    const after = readAnswer.parse(t.exchanges[i + 1]!.response).results.entities;
+    const before = readAnswer.parse(exchanges[i - 1]!.response).results.entities;
+    const after = readAnswer.parse(exchanges[i + 1]!.response).results.entities;
     assert.deepEqual(after, before);
   });
 });
@@ -242,9 +256,10 @@ function normalizeLegacy(v: unknown): unknown {
 }
 
 describe('official Python client transcripts (first recording)', () => {
-  it(`replays ${legacy.exchanges.length} exchanges of ${legacy.client} with the same answers`, async () => {
+  it(`replays ${legacy.exchanges.length} exchanges of ${legacy.client} with the same answers`, async (t) => {
     assert.ok(legacy.exchanges.length > 20);
-    await withSite({ seed: 'demo' }, async (site) => {
+    {
+      const { site } = await withSite(t, { seed: 'demo' });
       for (const [i, ex] of legacy.exchanges.entries()) {
         const res = await fetch(`${site.url}${ex.path}`, {
           method: 'POST', signal: AbortSignal.timeout(10_000), body: JSON.stringify(ex.request),
@@ -254,6 +269,6 @@ describe('official Python client transcripts (first recording)', () => {
         const body: unknown = await res.json();
         assert.deepEqual(normalizeLegacy(body), normalizeLegacy(ex.response), `exchange ${i}: ${JSON.stringify(ex.request).slice(0, 120)}`);
       }
-    });
+    }
   });
 });

@@ -1,7 +1,6 @@
 // An event source held in memory, for driving the real EventLog and plugin
 // cursors without a site: events are appended by the test, ids can arrive late
 // (held back, then released), never (burnt), and reads can fail on demand.
-import { setTimeout as sleep } from 'node:timers/promises';
 import { pino, type Logger } from 'pino';
 import type { EventLogEntry } from '../../src/shared/index.ts';
 import type { EventSource } from '../../src/source/index.ts';
@@ -155,20 +154,4 @@ export function memoryLogger(): { logger: Logger; records: LogRecord[] } {
   return { logger: pino({ level: 'debug' }, stream), records };
 }
 
-/**
- * Waits until `condition` returns something other than undefined or false,
- * and returns it; fails with `what` after `timeoutMs`.
- */
-export async function waitFor<T>(
-  condition: () => T | undefined | false | Promise<T | undefined | false>,
-  what: string,
-  timeoutMs = 10_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await condition();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(5);
-  }
-}
+export { waitFor } from './wait.ts';

@@ -53,11 +53,4 @@ export function fixtureHost(fileName: string, options: Partial<WorkerHostOptions
   });
 }
 
-/** Rejects after `ms` so a stuck wait fails the test instead of hanging it. */
-export function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
+export { within } from '../../support/index.ts';
