@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { daemonDefaults } from '../../src/config/index.ts';
 import { PythonPluginHost, WorkerPluginHost, type PluginHost, type ProcessResult } from '../../src/hosts/index.ts';
-import { makeEvent, within } from './js/helpers.ts';
+import { makeEvent, runAll, within } from './js/helpers.ts';
 import { waitFor } from '../support/wait.ts';
 
 const FIXTURES = fileURLToPath(new URL('../fixtures/hosts/', import.meta.url));
@@ -71,7 +71,7 @@ for (const kind of ['js', 'python'] as const) {
 
     it('runs a batch in order: one result per event, every callback of an event before the next event', async (t) => {
       const { host, runs } = await start(t, kind);
-      const results = await within(host.processBatch([makeEvent(1, 'ok'), makeEvent(2, 'ok'), makeEvent(3, 'ok')]), 30_000, 'batch');
+      const results = await within(runAll(host, [makeEvent(1, 'ok'), makeEvent(2, 'ok'), makeEvent(3, 'ok')]), 30_000, 'batch');
       assert.deepEqual(results.map((r) => r.outcome), ['ok', 'ok', 'ok']);
       assert.deepEqual(results.map((r) => r.results.map((c) => c.callback)), [['record', 'after'], ['record', 'after'], ['record', 'after']]);
       assert.deepEqual((await runs()).map(([cb, id]) => `${cb} ${id}`), ['record 1', 'after 1', 'record 2', 'after 2', 'record 3', 'after 3']);
@@ -79,7 +79,7 @@ for (const kind of ['js', 'python'] as const) {
 
     it('stopOnError: a failing callback ends its event (deactivate) and the batch there; the next callback does not run', async (t) => {
       const { host, runs } = await start(t, kind);
-      const results = await within(host.processBatch([makeEvent(1, 'ok'), makeEvent(2, 'boom'), makeEvent(3, 'ok')]), 30_000, 'batch');
+      const results = await within(runAll(host, [makeEvent(1, 'ok'), makeEvent(2, 'boom'), makeEvent(3, 'ok')]), 30_000, 'batch');
       assert.deepEqual(results.map((r) => r.outcome), ['ok', 'deactivate']);
       const failed = results[1];
       assert.ok(failed?.outcome === 'deactivate');
@@ -89,7 +89,7 @@ for (const kind of ['js', 'python'] as const) {
 
     it('stopOnError off: the failure is listed, the next callback runs, the event is ok', async (t) => {
       const { host, runs } = await start(t, kind, { stopOnError: false });
-      const [result] = await within(host.processBatch([makeEvent(4, 'boom')]), 30_000, 'batch');
+      const [result] = await within(runAll(host, [makeEvent(4, 'boom')]), 30_000, 'batch');
       assert.ok(result?.outcome === 'ok');
       assert.deepEqual(result.failures.map((f) => f.callback), ['record']);
       assert.deepEqual((await runs()).map(([cb, id]) => `${cb} ${id}`), ['record 4', 'after 4']);
@@ -97,7 +97,7 @@ for (const kind of ['js', 'python'] as const) {
 
     it('a hanging callback times out (PLUGIN_CALLBACK_TIMEOUT); the events before keep their results; the next event runs afresh', async (t) => {
       const { host, runs } = await start(t, kind, { callbackTimeoutMs: 1500 });
-      const results = await within(host.processBatch([makeEvent(5, 'ok'), makeEvent(6, 'hang')]), 30_000, 'batch');
+      const results = await within(runAll(host, [makeEvent(5, 'ok'), makeEvent(6, 'hang')]), 30_000, 'batch');
       assert.deepEqual(results.map((r) => r.outcome), ['ok', 'deactivate']);
       assert.equal(code(results[1]), 'PLUGIN_CALLBACK_TIMEOUT');
       const next = await within(host.process(makeEvent(7, 'ok')), 30_000, 'next');
@@ -109,7 +109,7 @@ for (const kind of ['js', 'python'] as const) {
 
     it('a thread or process that dies in a callback: PLUGIN_WORKER_DIED under its stopOnError; the next event runs afresh', async (t) => {
       const { host } = await start(t, kind);
-      const [dead] = await within(host.processBatch([makeEvent(8, 'exit')]), 30_000, 'batch');
+      const [dead] = await within(runAll(host, [makeEvent(8, 'exit')]), 30_000, 'batch');
       assert.equal(dead?.outcome, 'deactivate');
       assert.equal(code(dead), 'PLUGIN_WORKER_DIED');
       assert.equal((await within(host.process(makeEvent(9, 'ok')), 30_000, 'next')).outcome, 'ok');
@@ -117,7 +117,7 @@ for (const kind of ['js', 'python'] as const) {
 
     it('cancel(eventId) cuts off the running event: aborted (PLUGIN_CALLBACK_CANCELLED), nothing decided; other ids are ignored; the host goes on', async (t) => {
       const { host, runs } = await start(t, kind, { callbackTimeoutMs: 60_000 });
-      const running = host.processBatch([makeEvent(10, 'ok'), makeEvent(11, 'hang')]);
+      const running = runAll(host, [makeEvent(10, 'ok'), makeEvent(11, 'hang')]);
       await waitFor(async () => (await runs()).some(([cb, id]) => cb === 'record' && id === '11'), 'event 11 running');
       host.cancel(999);
       host.cancel(11);
@@ -147,7 +147,7 @@ for (const kind of ['js', 'python'] as const) {
 
     it('the memory limit: a plugin that allocates without bound is ended with PLUGIN_MEMORY_LIMIT; the next event runs afresh', async (t) => {
       const { host } = await start(t, kind, { maxMemoryMb: 96, callbackTimeoutMs: 60_000 });
-      const [result] = await within(host.processBatch([makeEvent(30, 'hog')]), 60_000, 'hog');
+      const [result] = await within(runAll(host, [makeEvent(30, 'hog')]), 60_000, 'hog');
       assert.equal(result?.outcome, 'deactivate', JSON.stringify(result));
       assert.equal(code(result), 'PLUGIN_MEMORY_LIMIT');
       assert.equal((await within(host.process(makeEvent(31, 'ok')), 30_000, 'next')).outcome, 'ok');

@@ -2,7 +2,7 @@ import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { pino, type Logger } from 'pino';
 import { daemonDefaults } from '../../../src/config/index.ts';
-import { WorkerPluginHost, type WorkerHostOptions } from '../../../src/hosts/index.ts';
+import { WorkerPluginHost, type ProcessResult, type WorkerHostOptions } from '../../../src/hosts/index.ts';
 import type { EventLogEntry } from '../../../src/index.ts';
 
 export const FIXTURES = fileURLToPath(new URL('../../fixtures/plugins/', import.meta.url));
@@ -54,3 +54,23 @@ export function fixtureHost(fileName: string, options: Partial<WorkerHostOptions
 }
 
 export { within } from '../../support/index.ts';
+
+/**
+ * Runs `events` through `host.processBatch` as the plugin cursor does: a batch
+ * may end early on its time budget (more so on a busy machine), so the rest
+ * is sent again until every event has a result or one is not a clean ok.
+ */
+export async function runAll(
+  host: { processBatch(events: readonly EventLogEntry[], options?: { attempt?: number; replay?: boolean }): Promise<ProcessResult[]> },
+  events: readonly EventLogEntry[],
+  options?: { attempt?: number; replay?: boolean },
+): Promise<ProcessResult[]> {
+  const out: ProcessResult[] = [];
+  while (out.length < events.length) {
+    const rs = await host.processBatch(events.slice(out.length), options);
+    out.push(...rs);
+    const last = rs.at(-1);
+    if (rs.length === 0 || last === undefined || last.outcome !== 'ok' || last.failures.length > 0) break;
+  }
+  return out;
+}

@@ -277,7 +277,7 @@ describe('WorkerPluginHost: timeouts and dying threads', () => {
 
   it('a plugin that holds Buffers without bound (outside the heap limit) is ended by sampling, with PLUGIN_MEMORY_LIMIT', async () => {
     const { logger } = captureLogger();
-    const host = track(fixtureHost('oom-buffers.ts', { logger, maxMemoryMb: 96, memorySampleMs: 50 }));
+    const host = track(fixtureHost('oom-buffers.ts', { logger, maxMemoryMb: 96, memorySampleMs: 50, callbackTimeoutMs: 120_000 }));
     assert.ok((await within(host.load(), 20_000, 'load')).ok);
     const result = await within(host.process(makeEvent(52, 'oom')), 60_000, 'process');
     assert.ok(result.outcome === 'deactivate', JSON.stringify(result));

@@ -7,7 +7,7 @@ import { pino } from 'pino';
 import { daemonDefaults } from '../../../src/config/index.ts';
 import { PythonPluginHost } from '../../../src/hosts/index.ts';
 import type { ProcessResult } from '../../../src/hosts/index.ts';
-import { makeEvent, within } from '../js/helpers.ts';
+import { makeEvent, runAll, within } from '../js/helpers.ts';
 import { FIXTURES } from '../../dispatch/harness.ts';
 
 const OPTIONS = { attempt: 1, replay: false };
@@ -36,7 +36,7 @@ const outcomes = (rs: ProcessResult[]) => rs.map((r) => (r.outcome === 'ok' && r
 describe('Python plugins take events in batches', () => {
   it('runs a batch in one process, in order, each event once, with its callbacks timed', async (t) => {
     const { host, runs } = await start(t);
-    const rs = await within(host.processBatch(events(10, 'fine', 'fine', 'fine', 'fine'), OPTIONS), 30_000, 'batch');
+    const rs = await within(runAll(host, events(10, 'fine', 'fine', 'fine', 'fine'), OPTIONS), 30_000, 'batch');
     assert.deepEqual(outcomes(rs), ['ok', 'ok', 'ok', 'ok']);
     for (const r of rs) assert.deepEqual(r.results.map((x) => x.callback), ['record', 'after']);
     const lines = await runs();
@@ -46,7 +46,7 @@ describe('Python plugins take events in batches', () => {
 
   it('stops at a stopOnError failure: later events of the batch do not run', async (t) => {
     const { host, runs } = await start(t);
-    const rs = await within(host.processBatch(events(20, 'fine', 'boom', 'fine'), OPTIONS), 30_000, 'batch');
+    const rs = await within(runAll(host, events(20, 'fine', 'boom', 'fine'), OPTIONS), 30_000, 'batch');
     assert.deepEqual(outcomes(rs), ['ok', 'deactivate']);
     const last = rs[1];
     assert.ok(last?.outcome === 'deactivate' && last.callback === 'record' && last.error.code === 'PLUGIN_CALLBACK_ERROR');
@@ -55,7 +55,7 @@ describe('Python plugins take events in batches', () => {
 
   it('with stopOnError false the failing event finishes its callbacks and ends the batch', async (t) => {
     const { host, runs } = await start(t, { PY_STOP: '0' });
-    const rs = await within(host.processBatch(events(30, 'boom', 'fine'), OPTIONS), 30_000, 'batch');
+    const rs = await within(runAll(host, events(30, 'boom', 'fine'), OPTIONS), 30_000, 'batch');
     assert.deepEqual(outcomes(rs), ['ok+failures']);
     assert.deepEqual(rs[0]?.failures.map((f) => f.callback), ['record']);
     assert.deepEqual((await runs()).map((l) => `${l[0]} ${l[1]}`), ['record 30', 'after 30']);
@@ -63,12 +63,12 @@ describe('Python plugins take events in batches', () => {
 
   it('a hanging event times out alone: the events before it keep their results, and the next batch runs in a new process', async (t) => {
     const { host, runs } = await start(t, {}, 1500);
-    const rs = await within(host.processBatch(events(40, 'fine', 'fine', 'hang', 'fine'), OPTIONS), 30_000, 'batch');
+    const rs = await within(runAll(host, events(40, 'fine', 'fine', 'hang', 'fine'), OPTIONS), 30_000, 'batch');
     assert.deepEqual(outcomes(rs), ['ok', 'ok', 'deactivate']);
     const cut = rs[2];
     assert.ok(cut?.outcome === 'deactivate' && cut.error.code === 'PLUGIN_CALLBACK_TIMEOUT', JSON.stringify(cut));
     assert.deepEqual(rs[0]?.results.map((x) => x.callback), ['record', 'after']);
-    const again = await within(host.processBatch(events(44, 'fine', 'fine'), OPTIONS), 30_000, 'next batch');
+    const again = await within(runAll(host, events(44, 'fine', 'fine'), OPTIONS), 30_000, 'next batch');
     assert.deepEqual(outcomes(again), ['ok', 'ok']);
     const pids = new Map((await runs()).map((l) => [Number(l[1]), l[2]]));
     assert.notEqual(pids.get(44), pids.get(40), 'a new process after the timeout');
@@ -76,7 +76,7 @@ describe('Python plugins take events in batches', () => {
 
   it('a process that dies mid-batch fails only the event it was in', async (t) => {
     const { host } = await start(t);
-    const rs = await within(host.processBatch(events(50, 'fine', 'exit', 'fine'), OPTIONS), 30_000, 'batch');
+    const rs = await within(runAll(host, events(50, 'fine', 'exit', 'fine'), OPTIONS), 30_000, 'batch');
     assert.deepEqual(outcomes(rs), ['ok', 'deactivate']);
     const cut = rs[1];
     assert.ok(cut?.outcome === 'deactivate' && cut.error.code === 'PLUGIN_WORKER_DIED', JSON.stringify(cut));
