@@ -9,7 +9,7 @@ import { quoteIdent } from './schema.ts';
 import type { EntityLink, Row, SiteStore } from './store.ts';
 import { encodeScalar, formatDateTime, parseLink, type LinkRef, type SqlValue } from './values.ts';
 import { clientFault } from './faults.ts';
-import { normalizeFileLink } from './file-links.ts';
+import { derivedPathCache, normalizeFileLink } from './file-links.ts';
 import { EventLog, type Actor } from './events.ts';
 
 export type { Actor } from './events.ts';
@@ -47,8 +47,9 @@ export class SiteWriter {
     return this.store.db.transaction(fn)();
   }
 
-  create(actor: Actor, type: string, fields: readonly FieldWrite[]): { id: number; fieldsSet: string[] } {
+  create(actor: Actor, type: string, written: readonly FieldWrite[]): { id: number; fieldsSet: string[] } {
     const ent = this.#schema.entity(type);
+    const fields = [...written, ...derivedPathCache(this.store, ent.fields, written)];
     return this.transaction(() => {
       const now = formatDateTime(this.now());
       const given = new Map<string, FieldWrite>();
@@ -115,8 +116,9 @@ export class SiteWriter {
     });
   }
 
-  update(actor: Actor, type: string, id: unknown, fields: readonly FieldWrite[], defaultMode?: UpdateMode): { fieldsSet: string[] } {
+  update(actor: Actor, type: string, id: unknown, written: readonly FieldWrite[], defaultMode?: UpdateMode): { fieldsSet: string[] } {
     const ent = this.#mutable(type);
+    const fields = [...written, ...derivedPathCache(this.store, ent.fields, written)];
     return this.transaction(() => {
       const row = this.store.activeRow(ent, id);
       const self: LinkRef = { type: ent.name, id: row.id };
