@@ -7,8 +7,8 @@
  *   and the api3 auth keys; each creates an Attachment and answers plain text `1:<id>`;
  * - `POST /upload/share_thumbnail` (`entities=Type_id,...`, `source_entity=Type_id`);
  * - `GET /upload/get_thumbnail_url?entity_type=&entity_id=` (`1\n<path>`);
- * - `GET /file_serve/attachment/<id>` with the `_session_id` cookie of
- *   `get_session_token` (what `download_attachment` sends);
+ * - `GET /file_serve/attachment/<id>` (`download_attachment`; a `_session_id` cookie,
+ *   when sent, must be a valid session);
  * - `GET /thumbnail/<id>/<token>`: the `image` URLs, fetched without cookies.
  * The client reports any HTTP error as "Max attempts limit reached.", so a refused
  * upload is answered with HTTP 200 and text `0:<code>: <message>`, which it shows.
@@ -112,9 +112,17 @@ export class UploadRoutes {
   #get(req: IncomingMessage, path: string, query: URLSearchParams): FileAnswer | undefined {
     const serve = /^\/file_serve\/attachment\/(\d+)$/.exec(path);
     if (serve !== null) {
+      // The client's cookie names the site as host:port, which cookie jars never match
+      // for a URL with a port, so a local site gets no cookie: a cookie sent must be valid.
       const sid = cookie(req, '_session_id');
-      if (sid === undefined) return text(403, 'a _session_id cookie is required', { fault: clientFault('SITE_FILE_FORBIDDEN', 'no session cookie') });
-      this.api.auth.authenticate({ session_token: sid });
+      if (sid !== undefined) {
+        try {
+          this.api.auth.authenticate({ session_token: sid });
+        } catch (err) {
+          if (err instanceof SiteFault) return text(403, 'the _session_id cookie is not a valid session', { fault: err });
+          throw err;
+        }
+      }
       return this.#bytes(Number(serve[1]), undefined);
     }
     const thumb = /^\/thumbnail\/(\d+)\/([0-9a-f]+)$/.exec(path);

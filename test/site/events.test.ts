@@ -15,11 +15,11 @@ describe('site writes and the event log', () => {
   });
   after(async () => site.close());
 
-  it('seeding writes no events; a create writes New then one Change per field set, in_create', async () => {
-    assert.equal(await lastEventId(site), 0);
+  it('a create writes New then one Change per field set, in_create', async () => {
+    const start = await lastEventId(site);
     const shot = await create(site, 'Shot', { code: 'ev_010', project, sg_cut_in: 1001 }, ['sg_status_list'], { ...SCRIPT, session_uuid: 'uuid-1' } as typeof SCRIPT);
     assert.equal(shot.sg_status_list, 'wtg');
-    const evs = await events(site);
+    const evs = await events(site, start);
     const user = { type: 'ApiUser', id: apiUser!.id, name: 'sgeventd' };
     const entity = { type: 'Shot', id: shot.id, name: 'ev_010' };
     const proj = { type: 'Project', id: project!.id, name: 'Demo Alpha' };

@@ -13,7 +13,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, readdirSync } from 'node:fs';
 import { z } from 'zod';
 import { startSite, type RunningSite } from '../../src/site/index.ts';
-import { withSite } from './helpers.ts';
+import { clearEventLog, withSite } from './helpers.ts';
 
 const exchangeSchema = z.object({ request: z.unknown(), response: z.unknown(), path: z.string().optional(), status: z.number().int().optional() });
 const transcriptSchema = z.object({
@@ -79,6 +79,7 @@ async function post(site: RunningSite, ex: Exchange, body: unknown): Promise<{ s
 /** Posts every recorded request in order to a fresh site; returns the live answers. */
 async function replay(t: Transcript): Promise<unknown[]> {
   const site = await startSite({ seed: t.site.seed, maxEntitiesPerPage: t.site.maxEntitiesPerPage });
+  clearEventLog(site);
   const tokens = new Map<string, string>();
   const answers: unknown[] = [];
   try {
@@ -245,6 +246,7 @@ describe('official Python client transcripts (first recording)', () => {
   it(`replays ${legacy.exchanges.length} exchanges of ${legacy.client} with the same answers`, async () => {
     assert.ok(legacy.exchanges.length > 20);
     await withSite({ seed: 'demo' }, async (site) => {
+      clearEventLog(site);
       for (const [i, ex] of legacy.exchanges.entries()) {
         const res = await fetch(`${site.url}${ex.path}`, {
           method: 'POST', signal: AbortSignal.timeout(10_000), body: JSON.stringify(ex.request),
