@@ -132,7 +132,8 @@ export interface AdminHooks {
 export function createSiteServer(o: ServerOptions, admin: AdminHooks): Server {
   const mask = (text: string): string => redact(text, o.secrets?.() ?? []);
   const logRequest = (r: RequestRecord): void => {
-    const line = r.fault === undefined ? r : { ...r, fault: { ...r.fault, message: mask(r.fault.message) } };
+    // Anything a client sent may hold a secret (a key sent as a method name): mask the whole line.
+    const line = JSON.parse(mask(JSON.stringify(r))) as RequestRecord;
     if (r.fault !== undefined || r.injected !== undefined || r.status >= 400) o.logger?.warn(line, 'site: refused');
     else o.logger?.debug?.(line, 'site: request');
   };
