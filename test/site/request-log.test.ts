@@ -28,12 +28,12 @@ describe('request log', () => {
       await rpc(site, 'read', { type: 'Shot', return_fields: ['code'] });
       const read = lines.find((l) => l.rec.method === 'read');
       assert.equal(read?.level, 'debug');
-      assert.deepEqual([read!.rec.entityType, read!.rec.status, read!.rec.route, typeof read!.rec.durationMs], ['Shot', 200, 'POST /api3/json', 'number']);
+      assert.deepEqual([read.rec.entityType, read.rec.status, read.rec.route, typeof read.rec.durationMs], ['Shot', 200, 'POST /api3/json', 'number']);
       await rpc(site, 'read', { type: 'NoSuchType', return_fields: ['id'] });
       const refused = lines.find((l) => l.rec.entityType === 'NoSuchType');
       assert.equal(refused?.level, 'warn');
-      assert.equal(refused!.rec.fault?.errorCode, 103);
-      assert.equal(refused!.rec.fault?.code, 'SITE_UNKNOWN_ENTITY_TYPE');
+      assert.equal(refused.rec.fault?.errorCode, 103);
+      assert.equal(refused.rec.fault?.code, 'SITE_UNKNOWN_ENTITY_TYPE');
       // A client that puts its key where a method name goes: the key never reaches the log.
       await rpc(site, SCRIPT.script_key, {});
       const unknown = lines.find((l) => l.rec.fault?.code === 'SITE_UNKNOWN_METHOD');
