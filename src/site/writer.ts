@@ -180,6 +180,8 @@ export class SiteWriter {
       if (this.eventsEnabled && ent.name !== EVENT_TYPE) {
         const now = this.now();
         const display = this.#display(ent, row);
+        const date = `${now.toISOString().slice(0, 19).replace('T', ' ')} UTC`;
+        this.events.retirementSide(actor, ent, { type: ent.name, id: row.id }, this.events.projectOf(ent, row), { old_value: null, new_value: date }, display);
         this.events.log(actor, {
           eventType: `Shotgun_${ent.name}_Retirement`, attributeName: null, entity: { type: ent.name, id: row.id }, project: this.events.projectOf(ent, row),
           meta: { type: 'entity_retirement', class_name: ent.name, display_name: display, entity_id: row.id, entity_type: ent.name, id: row.id,
@@ -200,6 +202,10 @@ export class SiteWriter {
       this.store.prepare(`UPDATE ${quoteIdent(ent.table)} SET _retired = 0 WHERE id = ?`).run(row.id);
       if (this.eventsEnabled && ent.name !== EVENT_TYPE) {
         const display = this.#display(ent, row);
+        const retired = this.store.prepare('SELECT meta FROM e_EventLogEntry WHERE event_type = ? AND entity__type = ? AND entity__id = ? ORDER BY id DESC LIMIT 1')
+          .get(`Shotgun_${ent.name}_Retirement`, ent.name, row.id) as { meta: string } | undefined;
+        const was = retired === undefined ? null : (JSON.parse(retired.meta) as { retirement_date?: string }).retirement_date ?? null;
+        this.events.retirementSide(actor, ent, { type: ent.name, id: row.id }, this.events.projectOf(ent, row), { old_value: was, new_value: null }, display);
         this.events.log(actor, {
           eventType: `Shotgun_${ent.name}_Revival`, attributeName: null, entity: { type: ent.name, id: row.id }, project: this.events.projectOf(ent, row),
           meta: { class_name: ent.name, display_name: display, entity_id: row.id, entity_type: ent.name, id: row.id },

@@ -47,6 +47,8 @@ function normalize(v: unknown, key?: string): unknown {
   if (typeof v === 'string') {
     const clock = key === undefined ? undefined : CLOCK_KEYS[key];
     if (clock?.test(v) === true) return `<${key ?? ''}>`;
+    // The retirement_date side rows carry the date as their old/new value.
+    if (RETIREMENT.test(v)) return '<retirement_date>';
     if (key === 'session_id' && /^[0-9a-f]{16,}$/.test(v)) return '<session_id>';
     return v;
   }
