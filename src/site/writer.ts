@@ -11,6 +11,7 @@ import { encodeScalar, formatDateTime, parseLink, type LinkRef, type SqlValue } 
 import { clientFault } from './faults.ts';
 import { derivedPathCache, normalizeFileLink } from './file-links.ts';
 import { EventLog, type Actor } from './events.ts';
+import { Retirement } from './retirement.ts';
 
 export type { Actor } from './events.ts';
 
@@ -33,9 +34,12 @@ export class SiteWriter {
 
   readonly events: EventLog;
 
+  readonly retirement: Retirement;
+
   constructor(store: SiteStore) {
     this.store = store;
     this.events = new EventLog(store, () => this.now());
+    this.retirement = new Retirement(store, this.events, () => this.eventsEnabled);
   }
 
   get #schema() {
@@ -172,48 +176,12 @@ export class SiteWriter {
 
   retire(actor: Actor, type: string, id: unknown): boolean {
     const ent = this.#mutable(type);
-    return this.transaction(() => {
-      const row = typeof id === 'number' ? this.store.row(ent, id) : undefined;
-      if (row === undefined) throw clientFault('SITE_ENTITY_NOT_FOUND', `${ent.name} with id ${String(id)} does not exist`, { entityType: ent.name, id });
-      if (row._retired === 1) return false;
-      this.store.prepare(`UPDATE ${quoteIdent(ent.table)} SET _retired = 1 WHERE id = ?`).run(row.id);
-      if (this.eventsEnabled && ent.name !== EVENT_TYPE) {
-        const now = this.now();
-        const display = this.#display(ent, row);
-        const date = `${now.toISOString().slice(0, 19).replace('T', ' ')} UTC`;
-        this.events.retirementSide(actor, ent, { type: ent.name, id: row.id }, this.events.projectOf(ent, row), { old_value: null, new_value: date }, display);
-        this.events.log(actor, {
-          eventType: `Shotgun_${ent.name}_Retirement`, attributeName: null, entity: { type: ent.name, id: row.id }, project: this.events.projectOf(ent, row),
-          meta: { type: 'entity_retirement', class_name: ent.name, display_name: display, entity_id: row.id, entity_type: ent.name, id: row.id,
-            retirement_date: `${now.toISOString().slice(0, 19).replace('T', ' ')} UTC` },
-          description: `${this.events.name(actor.user)} retired ${ent.name} ${display}`,
-        });
-      }
-      return true;
-    });
+    return this.transaction(() => this.retirement.retire(actor, ent, id, this.now()));
   }
 
   revive(actor: Actor, type: string, id: unknown): boolean {
     const ent = this.#mutable(type);
-    return this.transaction(() => {
-      const row = typeof id === 'number' ? this.store.row(ent, id) : undefined;
-      if (row === undefined) throw clientFault('SITE_ENTITY_NOT_FOUND', `${ent.name} with id ${String(id)} does not exist`, { entityType: ent.name, id });
-      if (row._retired === 0) return false;
-      this.store.prepare(`UPDATE ${quoteIdent(ent.table)} SET _retired = 0 WHERE id = ?`).run(row.id);
-      if (this.eventsEnabled && ent.name !== EVENT_TYPE) {
-        const display = this.#display(ent, row);
-        const retired = this.store.prepare('SELECT meta FROM e_EventLogEntry WHERE event_type = ? AND entity__type = ? AND entity__id = ? ORDER BY id DESC LIMIT 1')
-          .get(`Shotgun_${ent.name}_Retirement`, ent.name, row.id) as { meta: string } | undefined;
-        const was = retired === undefined ? null : (JSON.parse(retired.meta) as { retirement_date?: string }).retirement_date ?? null;
-        this.events.retirementSide(actor, ent, { type: ent.name, id: row.id }, this.events.projectOf(ent, row), { old_value: was, new_value: null }, display);
-        this.events.log(actor, {
-          eventType: `Shotgun_${ent.name}_Revival`, attributeName: null, entity: { type: ent.name, id: row.id }, project: this.events.projectOf(ent, row),
-          meta: { class_name: ent.name, display_name: display, entity_id: row.id, entity_type: ent.name, id: row.id },
-          description: `${this.events.name(actor.user)} revived ${ent.name} ${display}`,
-        });
-      }
-      return true;
-    });
+    return this.transaction(() => this.retirement.revive(actor, ent, id));
   }
 
   /** Writes a multi_entity field (stored, or a back-reference) and logs it; true when it changed. */

@@ -160,6 +160,28 @@ describe('site writes and the event log', () => {
     assert.equal((await faultOf(site, 'update', { type: 'Shot', id: 999999, fields: [] })).error_code, 103);
   });
 
+  it('retiring a record retires its Tasks; reviving writes the children\'s retirement_date rows before the parent\'s Revival', async () => {
+    const shot = await create(site, 'Shot', { code: 'casc_010', project });
+    const [t1, t2] = [await create(site, 'Task', { content: 'c1', project, entity: shot }), await create(site, 'Task', { content: 'c2', project, entity: shot })];
+    let before = await lastEventId(site);
+    assert.equal(await results(site, 'delete', { type: 'Shot', id: shot.id }), true);
+    let evs = await events(site, before);
+    assert.deepEqual(evs.map((e) => [e.event_type, e.attribute_name, m(e).entity_id]), [
+      ['Shotgun_Task_Change', 'retirement_date', t1.id], ['Shotgun_Task_Retirement', null, t1.id],
+      ['Shotgun_Task_Change', 'retirement_date', t2.id], ['Shotgun_Task_Retirement', null, t2.id],
+      ['Shotgun_Shot_Change', 'retirement_date', shot.id], ['Shotgun_Shot_Retirement', null, shot.id],
+    ]);
+    assert.deepEqual(await find(site, 'Task', [['id', 'in', [t1.id, t2.id]]], ['id']), []);
+    before = await lastEventId(site);
+    assert.equal(await results(site, 'revive', { type: 'Shot', id: shot.id }), true);
+    evs = await events(site, before);
+    assert.deepEqual(evs.map((e) => [e.event_type, e.attribute_name, m(e).entity_id, m(e).new_value ?? null]), [
+      ['Shotgun_Task_Change', 'retirement_date', t1.id, null], ['Shotgun_Task_Change', 'retirement_date', t2.id, null],
+      ['Shotgun_Shot_Change', 'retirement_date', shot.id, null], ['Shotgun_Shot_Revival', null, shot.id, null],
+    ]);
+    assert.deepEqual((await find(site, 'Task', [['id', 'in', [t1.id, t2.id]]], ['id'])).map((t) => t.id), [t1.id, t2.id]);
+  });
+
   it('links in meta carry valid, uuid and, for Tasks, status', async () => {
     const shot = await create(site, 'Shot', { code: 'meta_010', project });
     const before = await lastEventId(site);
