@@ -12,6 +12,20 @@ interface SiteCliOptions {
   faultRate: string;
   latencyMs: string;
   pageSize: string;
+  logLevel: string;
+  maxFileMb: string;
+}
+
+const LEVELS = ['error', 'warn', 'info', 'debug'] as const;
+
+/** One JSON line per record on stderr, at or above `level`. */
+function stderrLogger(level: (typeof LEVELS)[number]) {
+  const at = LEVELS.indexOf(level);
+  const line = (lvl: (typeof LEVELS)[number]) => (obj: object, msg?: string) => {
+    if (LEVELS.indexOf(lvl) > at) return;
+    process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), level: lvl, msg: msg ?? '', ...obj })}\n`);
+  };
+  return { debug: line('debug'), info: line('info'), warn: line('warn'), error: line('error') };
 }
 
 function num(name: string, raw: string): number {
@@ -34,7 +48,11 @@ export function registerSiteCommand(program: Command): void {
     .option('--fault-rate <p>', 'share of requests answered with 503 or a dropped connection', '0')
     .option('--latency-ms <n>', 'delay before every answer', '0')
     .option('--page-size <n>', 'api_max_entities_per_page reported by info and enforced by read', '500')
+    .option('--log-level <level>', 'error, warn (refused requests), info, or debug (every request)', 'info')
+    .option('--max-file-mb <n>', 'largest upload accepted, in MiB', '100')
     .action(async (o: SiteCliOptions) => {
+      const level = LEVELS.find((l) => l === o.logLevel);
+      if (level === undefined) throw new ConfigError('--log-level', `must be one of ${LEVELS.join(', ')}, got ${JSON.stringify(o.logLevel)}`, { value: o.logLevel });
       if (o.seed !== 'demo' && o.seed !== 'empty') throw new ConfigError('--seed', `must be demo or empty, got ${JSON.stringify(o.seed)}`, { value: o.seed });
       const scripts = o.script.map((s) => {
         const i = s.indexOf(':');
@@ -48,11 +66,8 @@ export function registerSiteCommand(program: Command): void {
         host: o.host, port: num('--port', o.port), db: o.db, schemaFile: o.schema, seed: o.seed,
         scripts: scripts.length > 0 ? scripts : undefined, faultRate: num('--fault-rate', o.faultRate), latencyMs: num('--latency-ms', o.latencyMs),
         maxEntitiesPerPage: num('--page-size', o.pageSize),
-        logger: {
-          info: () => undefined,
-          warn: (obj, msg) => process.stderr.write(`${msg ?? ''} ${JSON.stringify(obj)}\n`),
-          error: (obj, msg) => process.stderr.write(`${msg ?? ''} ${JSON.stringify(obj)}\n`),
-        },
+        maxFileBytes: Math.round(num('--max-file-mb', o.maxFileMb) * 1024 * 1024),
+        logger: stderrLogger(level),
       });
       process.stdout.write(`site listening on ${site.url}\n`);
       await new Promise<void>((resolve) => {

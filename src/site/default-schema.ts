@@ -150,6 +150,13 @@ export const DEFAULT_SCHEMA: Readonly<Record<string, EntitySpec>> = {
     displayField: 'code',
     fields: { code: 'text', description: 'text', linux_path: 'text', mac_path: 'text', windows_path: 'text' },
   },
+  Attachment: {
+    displayField: 'filename', project: true,
+    fields: {
+      this_file: 'url', filename: 'text', file_size: 'number', file_extension: 'text', description: 'text',
+      attachment_links: multi(), image: 'image', tag_list: 'tag_list', sg_type: 'text',
+    },
+  },
   FilesystemLocation: {
     displayField: 'code', project: true,
     fields: {

@@ -11,10 +11,23 @@
  * - `Shotgun_<Type>_Revival`: the same keys without `type`, as the only sample had none
  *   (protocol.md 3 marks the revival meta type unverified; SGC `events.py`).
  * Under sudo, meta gets `sudo_actual_user` (protocol.md 3, PY:L561-564).
+ * Links inside meta carry `valid: "valid"` and the record's `uuid`, and Task links its
+ * `status` (protocol.md 3.2; JB #53, SGC). Retiring or reviving a record also writes a
+ * `retirement_date` change with a null entity (protocol.md 3.3; SGC row 2017315).
+ * Reply rows have no project (AYS `listener.py`).
  */
 import type { EntityDef, FieldDef } from './schema.ts';
 import type { EntityLink, Row, SiteStore } from './store.ts';
+import { createHash } from 'node:crypto';
 import { formatDateTime, type LinkRef } from './values.ts';
+
+/** A stable uuid per record (a site gives every record one; its value carries no meaning here). */
+export function recordUuid(l: LinkRef): string {
+  const h = createHash('sha1').update(`${l.type}:${l.id}`).digest('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-5${h.slice(13, 16)}-${((parseInt(h[16]!, 16) & 3) | 8).toString(16)}${h.slice(17, 20)}-${h.slice(20, 32)}`;
+}
+
+const LINK_META_KEYS = ['old_value', 'new_value', 'added', 'removed'] as const;
 
 export interface Actor {
   /** The ApiUser of the script, or the HumanUser acting (login, or sudo_as_login). */
@@ -114,8 +127,36 @@ export class EventLog {
     return true;
   }
 
+  /** A link as meta carries it: `valid`, `uuid`, and a Task's `status`. */
+  metaLink(v: unknown): unknown {
+    if (v === null || typeof v !== 'object' || Array.isArray(v)) return v;
+    const l = v as Record<string, unknown>;
+    if (typeof l.type !== 'string' || typeof l.id !== 'number' || !('name' in l) || 'valid' in l) return v;
+    const out: Record<string, unknown> = { ...l, valid: 'valid', uuid: recordUuid({ type: l.type, id: l.id }) };
+    if (l.type === 'Task') {
+      const t = this.store.schema.entities.get('Task');
+      const row = t === undefined ? undefined : this.store.row(t, l.id, true);
+      out.status = row?.sg_status_list ?? null;
+    }
+    return out;
+  }
+
+  /** The `retirement_date` side row of a retirement (a date) or revival (null). */
+  retirementSide(actor: Actor, ent: EntityDef, self: LinkRef, project: LinkRef | null, values: { old_value: string | null; new_value: string | null }, display: string): void {
+    this.log(actor, {
+      eventType: `Shotgun_${ent.name}_Change`, attributeName: 'retirement_date', entity: null, project,
+      meta: { type: 'attribute_change', attribute_name: 'retirement_date', entity_type: ent.name, entity_id: self.id, ...values },
+      description: `${this.name(actor.user)} changed "Date Retired" on ${ent.name} ${display}`,
+    });
+  }
+
   log(actor: Actor, e: EventInput): number {
-    const meta = actor.sudoActualUser === undefined ? e.meta : { ...e.meta, sudo_actual_user: this.linkOrRef(actor.sudoActualUser) };
+    const enriched: Record<string, unknown> = { ...e.meta };
+    for (const k of LINK_META_KEYS) {
+      const v = enriched[k];
+      if (v !== undefined) enriched[k] = Array.isArray(v) ? v.map((x) => this.metaLink(x)) : this.metaLink(v);
+    }
+    const meta = actor.sudoActualUser === undefined ? enriched : { ...enriched, sudo_actual_user: this.linkOrRef(actor.sudoActualUser) };
     const hidden = this.takeHold() ? 1 : 0;
     const r = this.store.prepare(`INSERT INTO e_EventLogEntry (_hidden, event_type, attribute_name, meta, entity__type, entity__id,
       user__type, user__id, project__type, project__id, session_uuid, created_at, description) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
@@ -130,6 +171,7 @@ export class EventLog {
 
   projectOf(ent: EntityDef, row: Row): LinkRef | null {
     if (ent.name === 'Project') return { type: 'Project', id: row.id };
+    if (ent.name === 'Reply') return null;
     if (!ent.hasProject) return null;
     return typeof row.project__id === 'number' ? { type: 'Project', id: row.project__id } : null;
   }

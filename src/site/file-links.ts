@@ -70,3 +70,27 @@ export function normalizeFileLink(store: SiteStore, v: Record<string, unknown>):
   if (typeof v.url === 'string') return { ...v, content_type: v.content_type ?? null, link_type: v.link_type ?? 'url', name: typeof v.name === 'string' ? v.name : v.url };
   return v;
 }
+
+/**
+ * The fields a site fills from a local file link: `path_cache_storage` (and
+ * `path_cache`, when the client did not send it) of a record whose `path` is written
+ * with a link under a LocalStorage. tk-core never writes `path_cache_storage` but
+ * `find_publish` filters on it (protocol.md 6.3).
+ */
+export function derivedPathCache(store: SiteStore, fields: ReadonlyMap<string, unknown>, writes: ReadonlyArray<{ field_name: string; value: unknown }>): Array<{ field_name: string; value: unknown; multi_entity_update_mode?: undefined }> {
+  if (!fields.has('path_cache_storage')) return [];
+  const path = writes.find((w) => w.field_name === 'path');
+  if (path === undefined) return [];
+  const given = (name: string) => writes.some((w) => w.field_name === name);
+  if (path.value === null || typeof path.value !== 'object' || Array.isArray(path.value)) {
+    return given('path_cache_storage') ? [] : [{ field_name: 'path_cache_storage', value: null }];
+  }
+  const link = normalizeFileLink(store, path.value as Record<string, unknown>);
+  const storage = link.local_storage as { type: string; id: number } | null | undefined;
+  const out: Array<{ field_name: string; value: unknown }> = [];
+  if (!given('path_cache_storage')) out.push({ field_name: 'path_cache_storage', value: storage === null || storage === undefined ? null : { type: 'LocalStorage', id: storage.id } });
+  if (!given('path_cache') && fields.has('path_cache') && storage !== null && storage !== undefined && typeof link.relative_path === 'string') {
+    out.push({ field_name: 'path_cache', value: link.relative_path.replace(/\\/g, '/') });
+  }
+  return out;
+}

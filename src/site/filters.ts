@@ -129,6 +129,7 @@ export class FilterCompiler {
   }
 
   #path(scope: QueryScope, alias: string, ent: EntityDef, parts: string[], relation: string, values: unknown[]): string {
+    if (parts[0]?.startsWith('$FROM$') === true) return this.#reverse(scope, alias, ent, parts, relation, values);
     const f = this.schema.field(ent, parts[0]);
     if (parts.length === 1) return this.#relation(scope, alias, f, relation, values);
     const targetType = parts[1];
@@ -161,6 +162,48 @@ export class FilterCompiler {
       return `EXISTS (SELECT 1 FROM ${t} ${a} ${joins} WHERE ${a}.${quoteIdent(`${st.owner.name}__type`)} = '${f.entityType}' AND ${a}.${quoteIdent(`${st.owner.name}__id`)} = ${alias}.id AND ${a}._retired = 0 AND ${inner})`;
     }
     throw clientFault('SITE_INVALID_FILTER', `invalid deep path ${ent.name}.${parts.join('.')}`, { entityType: ent.name });
+  }
+
+  /**
+   * `$FROM$<Type>.<link>.<path>`: records of `ent` that some active `<Type>` row points at
+   * through `<link>`, with `<path>` tested on that row (tk-core step.py; SGE). The queried
+   * records themselves may be retired (`$FROM$EventLogEntry.entity.id` with `retired_only`).
+   */
+  #reverse(scope: QueryScope, alias: string, ent: EntityDef, parts: string[], relation: string, values: unknown[]): string {
+    const full = parts.join('.');
+    const bad = (why: string): never => {
+      throw clientFault('SITE_INVALID_FILTER', `invalid reverse path ${full}: ${why}`, { entityType: ent.name, path: full });
+    };
+    const source = this.schema.entities.get(parts[0]!.slice('$FROM$'.length));
+    if (source === undefined) return bad('unknown entity type');
+    if (parts.length < 3) return bad('expected $FROM$<Type>.<link field>.<path>');
+    const link = source.fields.get(parts[1]!);
+    if (link === undefined || (link.dataType !== 'entity' && link.dataType !== 'multi_entity')) return bad(`${source.name}.${parts[1]!} is not a link field`);
+    if (link.validTypes.length > 0 && !link.validTypes.includes(ent.name)) return bad(`${source.name}.${link.name} cannot link to ${ent.name}`);
+    const sub = scope.child();
+    const a = sub.alias('r');
+    const inner = this.#path(sub, a, source, parts.slice(2), relation, values);
+    const joins = sub.joins.join(' ');
+    const t = quoteIdent(source.table);
+    const st = this.schema.storage(link);
+    const active = `${a}._retired = 0 AND ${a}._hidden = 0`;
+    if (st.kind === 'entity') {
+      return `EXISTS (SELECT 1 FROM ${t} ${a} ${joins} WHERE ${a}.${quoteIdent(st.typeColumn)} = '${ent.name}' AND ${a}.${quoteIdent(st.idColumn)} = ${alias}.id AND ${active} AND ${inner})`;
+    }
+    if (st.kind === 'links') {
+      return `EXISTS (SELECT 1 FROM links lk_${a} JOIN ${t} ${a} ON ${a}.id = lk_${a}.src_id ${joins} WHERE lk_${a}.src_type = '${source.name}' AND lk_${a}.field = '${link.name}' AND lk_${a}.dst_type = '${ent.name}' AND lk_${a}.dst_id = ${alias}.id AND ${active} AND ${inner})`;
+    }
+    if (st.kind === 'reverse-entity' || st.kind === 'reverse-links') {
+      // The link is itself a back-reference: `ent` owns the stored side.
+      const owner = st.owner;
+      if (owner.entityType !== ent.name) return bad(`${source.name}.${link.name} mirrors ${owner.entityType}.${owner.name}`);
+      const ost = this.schema.storage(owner);
+      if (ost.kind === 'entity') {
+        return `EXISTS (SELECT 1 FROM ${t} ${a} ${joins} WHERE ${alias}.${quoteIdent(ost.typeColumn)} = '${source.name}' AND ${alias}.${quoteIdent(ost.idColumn)} = ${a}.id AND ${active} AND ${inner})`;
+      }
+      return `EXISTS (SELECT 1 FROM links lk_${a} JOIN ${t} ${a} ON ${a}.id = lk_${a}.dst_id ${joins} WHERE lk_${a}.src_type = '${ent.name}' AND lk_${a}.field = '${owner.name}' AND lk_${a}.src_id = ${alias}.id AND lk_${a}.dst_type = '${source.name}' AND ${active} AND ${inner})`;
+    }
+    return bad('unsupported link storage');
   }
 
   #relation(scope: QueryScope, alias: string, f: FieldDef, relation: string, values: unknown[]): string {

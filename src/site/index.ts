@@ -12,6 +12,15 @@ import { SiteAuth } from './auth.ts';
 import { Api3 } from './methods.ts';
 import { createSiteServer, type SiteLogger } from './server.ts';
 import { seedDemo, type SeedName } from './seed.ts';
+import { FileStore } from './files.ts';
+import { UploadRoutes } from './uploads.ts';
+
+/**
+ * How long an idle client connection stays open. Well above the reuse window of
+ * the daemon and of Python clients (Node's 5 s default closed connections that an
+ * idle `shotgun_api3` then wrote to, which it reports as BrokenPipeError).
+ */
+export const SITE_KEEP_ALIVE_MS = 75_000;
 
 export interface SiteOptions {
   host?: string;
@@ -31,6 +40,8 @@ export interface SiteOptions {
   maxEntitiesPerPage?: number;
   /** Largest request body accepted (default 16 MiB). */
   maxBodyBytes?: number;
+  /** Largest uploaded file accepted (default 100 MiB). */
+  maxFileBytes?: number;
   /** Session token lifetime (default 24 h). */
   sessionTtlMs?: number;
   /** Random source of fault injection (tests pin it). */
@@ -70,6 +81,7 @@ export async function startSite(options: SiteOptions = {}): Promise<RunningSite>
   const latencyMs = checkNumber('latencyMs', options.latencyMs, 0, 600_000) ?? 0;
   const maxPerPage = checkNumber('maxEntitiesPerPage', options.maxEntitiesPerPage, 1, 100_000) ?? 500;
   const port = checkNumber('port', options.port, 0, 65535) ?? 0;
+  const maxFileBytes = checkNumber('maxFileBytes', options.maxFileBytes, 1, 2 ** 31) ?? 100 * 1024 * 1024;
   const scripts = (options.scripts ?? [DEFAULT_SCRIPT]).map((s) => ({ name: s.name, key: typeof s.key === 'string' ? new Secret(s.key) : s.key }));
   if (scripts.length === 0) throw new ConfigError('scripts', 'needs at least one script', { value: [] });
   const schema = buildSchema(options.schemaFile === undefined ? undefined : loadSchemaFile(options.schemaFile));
@@ -83,6 +95,7 @@ export async function startSite(options: SiteOptions = {}): Promise<RunningSite>
       seedDemo(writer, auth, actor);
     }
     const api = new Api3(store, writer, auth, { version: [8, 0, 0], maxPerPage });
+    const files = new FileStore(store, options.db ?? ':memory:', maxFileBytes);
     const hooks = {
       holdEvents: (count: number) => { writer.events.holdCount += count; },
       releaseEvents: (ids?: number[]) => store.releaseEvents(ids),
@@ -93,8 +106,11 @@ export async function startSite(options: SiteOptions = {}): Promise<RunningSite>
     const server = createSiteServer({
       api, faultRate, latencyMs, maxBodyBytes: options.maxBodyBytes ?? 16 * 1024 * 1024,
       random: options.random ?? Math.random, logger: options.logger,
+      uploads: new UploadRoutes(api, files), maxFileBytes, secrets: () => scripts.map((s) => s.key),
     }, hooks);
-    server.keepAliveTimeout = 5000;
+    server.keepAliveTimeout = SITE_KEEP_ALIVE_MS;
+    // Headers of a request on a kept connection must be allowed to arrive after the idle wait.
+    server.headersTimeout = SITE_KEEP_ALIVE_MS + 5000;
     const host = options.host ?? '127.0.0.1';
     server.listen(port, host);
     await Promise.race([once(server, 'listening'), once(server, 'error').then(([e]) => { throw e; })]);
@@ -129,5 +145,5 @@ export { SiteAuth } from './auth.ts';
 export { SiteFault, FAULT_CODES } from './faults.ts';
 export { buildSchema, loadSchemaFile, Schema } from './schema.ts';
 export { DEMO_USERS, DEMO_PROJECTS } from './seed.ts';
-export type { SiteLogger } from './server.ts';
+export type { SiteLogger, RequestRecord } from './server.ts';
 export type { Actor } from './writer.ts';

@@ -1,8 +1,9 @@
 /**
  * `--seed demo`: two projects with sequences, shots, assets, steps, tasks, users and a
- * Primary PipelineConfiguration each. Seeding writes no EventLogEntry rows (a daemon
- * started on a fresh demo site begins from an empty log), and runs only on a store that
- * has no Project yet, so a restarted `--db FILE` site keeps its data.
+ * Primary PipelineConfiguration each. Every create writes its EventLogEntry rows, as on
+ * a real site (an unchanged shotgunEvents daemon reads the last event at start-up and
+ * fails on an empty log). Runs only on a store that has no Project yet, so a restarted
+ * `--db FILE` site keeps its data.
  */
 import type { SiteWriter, Actor, FieldWrite } from './writer.ts';
 import type { SiteAuth } from './auth.ts';
@@ -25,9 +26,6 @@ export const DEMO_PROJECTS = [
 export function seedDemo(writer: SiteWriter, auth: SiteAuth, actor: Actor): void {
   const db = writer.store.db;
   if ((db.prepare('SELECT COUNT(*) AS n FROM e_Project').get() as { n: number }).n > 0) return;
-  const was = writer.eventsEnabled;
-  writer.eventsEnabled = false;
-  try {
     writer.transaction(() => {
       const make = (type: string, data: Record<string, unknown>): LinkRef => {
         const fields: FieldWrite[] = Object.entries(data).map(([field_name, value]) => ({ field_name, value }));
@@ -67,10 +65,7 @@ export function seedDemo(writer: SiteWriter, auth: SiteAuth, actor: Actor): void
           }
         }
       });
-    });
-  } finally {
-    writer.eventsEnabled = was;
-  }
+  });
 }
 
 function stepName(writer: SiteWriter, step: LinkRef): string {

@@ -11,15 +11,24 @@
  * script; never faulted): `events/hold {count}` allocates the next ids hidden (a late
  * commit), `events/release {ids?}`, `events/hidden`, `events/burn {count}` (permanent
  * gaps), `sessions/expire` (every session token answers 102 afterwards).
+ *
+ * File routes (`/upload/...`, `/file_serve/...`, `/thumbnail/...`) are uploads.ts.
+ * Request log: every request is logged at debug (route, api3 method, entity type,
+ * status, duration), every refusal (fault, 4xx/5xx, injected fault) at warn with
+ * its code; the site's script keys and session tokens are masked in any text logged.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
-import { describeError } from '../shared/index.ts';
+import { performance } from 'node:perf_hooks';
+import { describeError, redact, type Secret } from '../shared/index.ts';
 import { Api3 } from './methods.ts';
 import { FAULT_CODES, SiteFault, clientFault } from './faults.ts';
+import type { UploadRoutes } from './uploads.ts';
 
 export interface SiteLogger {
+  /** Each request (`sgeventd site --log-level debug`). */
+  debug?(obj: object, msg?: string): void;
   info(obj: object, msg?: string): void;
   warn(obj: object, msg?: string): void;
   error(obj: object, msg?: string): void;
@@ -32,9 +41,50 @@ export interface ServerOptions {
   latencyMs: number;
   random: () => number;
   logger?: SiteLogger;
+  uploads?: UploadRoutes;
+  /** Largest upload accepted. */
+  maxFileBytes?: number;
+  /** Values masked in every logged text (script keys). */
+  secrets?: () => Iterable<Secret | string>;
 }
 
 class BodyTooLarge extends Error {}
+
+/** One line of the request log. */
+export interface RequestRecord {
+  route: string;
+  method?: string;
+  entityType?: string;
+  status: number;
+  durationMs: number;
+  fault?: { code: string; errorCode: number; message: string };
+  injected?: '503' | 'dropped';
+}
+
+/** The api3 method and entity type(s) of a body, for the request log. */
+function describeCall(body: unknown): { method?: string; entityType?: string } {
+  const method = Api3.methodOf(body);
+  const p = (body as { params?: unknown[] } | null)?.params?.[1];
+  const typeOf = (x: unknown) => (x !== null && typeof x === 'object' && typeof (x as { type?: unknown }).type === 'string' ? (x as { type: string }).type : undefined);
+  const types = Array.isArray(p) ? [...new Set(p.map(typeOf).filter((t) => t !== undefined))].join(',') : typeOf(p);
+  return { method, entityType: types === '' ? undefined : types };
+}
+
+/** Reads the body up to `limit`; past it, drains the rest and resolves undefined. */
+function readOrDrain(req: IncomingMessage, limit: number): Promise<Buffer | undefined> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size <= limit) chunks.push(c);
+    });
+    req.on('end', () => resolve(size > limit ? undefined : Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}
+
+const FILE_ROUTES = ['/upload/', '/file_serve/', '/thumbnail/'];
 
 function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
@@ -80,10 +130,37 @@ export interface AdminHooks {
 }
 
 export function createSiteServer(o: ServerOptions, admin: AdminHooks): Server {
+  const mask = (text: string): string => redact(text, o.secrets?.() ?? []);
+  const logRequest = (r: RequestRecord): void => {
+    // Anything a client sent may hold a secret (a key sent as a method name): mask the whole line.
+    const line = JSON.parse(mask(JSON.stringify(r))) as RequestRecord;
+    if (r.fault !== undefined || r.injected !== undefined || r.status >= 400) o.logger?.warn(line, 'site: refused');
+    else o.logger?.debug?.(line, 'site: request');
+  };
+
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    const path = (req.url ?? '/').split('?')[0] ?? '/';
+    const started = performance.now();
+    const url = new URL(req.url ?? '/', 'http://site');
+    const path = url.pathname;
+    const done = (status: number, extra: Partial<RequestRecord> = {}) =>
+      logRequest({ route: `${req.method ?? '?'} ${path}`, status, durationMs: Math.round((performance.now() - started) * 10) / 10, ...extra });
+    if (o.uploads !== undefined && FILE_ROUTES.some((r) => path.startsWith(r))) {
+      const raw = req.method === 'POST' ? await readOrDrain(req, o.maxFileBytes ?? 100 * 1024 * 1024) : Buffer.alloc(0);
+      const a = await o.uploads.handle(req, path, url.searchParams, raw);
+      if (a === undefined) {
+        send(res, 404, { error: 'not found' });
+        done(404);
+        return;
+      }
+      const bytes = typeof a.body === 'string' ? Buffer.from(a.body, 'utf8') : a.body;
+      res.writeHead(a.status, { 'content-type': a.contentType, 'content-length': bytes.length });
+      res.end(bytes);
+      done(a.status, { entityType: a.entityType, fault: a.fault === undefined ? undefined : { code: a.fault.code, errorCode: a.fault.errorCode, message: a.fault.message } });
+      return;
+    }
     if (req.method !== 'POST') {
       send(res, 405, { error: 'POST only' });
+      done(405);
       return;
     }
     let raw: Buffer;
@@ -92,6 +169,7 @@ export function createSiteServer(o: ServerOptions, admin: AdminHooks): Server {
     } catch (err) {
       if (err instanceof BodyTooLarge) {
         send(res, 413, { exception: true, message: 'request body too large', error_code: FAULT_CODES.client });
+        done(413, { fault: { code: 'SITE_BODY_TOO_LARGE', errorCode: FAULT_CODES.client, message: 'request body too large' } });
         return;
       }
       throw err;
@@ -106,13 +184,17 @@ export function createSiteServer(o: ServerOptions, admin: AdminHooks): Server {
     }
     if (!path.endsWith('/api3/json')) {
       send(res, 404, { error: 'not found' });
+      done(404);
       return;
     }
     if (o.faultRate > 0 && o.random() < o.faultRate) {
+      // Throttling: a real site answers HTTP 503 (protocol.md 1.1); or the connection drops.
       if (o.random() < 0.5) {
         send(res, 503, { error: 'Service Unavailable (injected)' });
+        done(503, { injected: '503' });
       } else {
         req.socket.destroy();
+        done(0, { injected: 'dropped' });
       }
       return;
     }
@@ -128,18 +210,24 @@ export function createSiteServer(o: ServerOptions, admin: AdminHooks): Server {
     try {
       body = JSON.parse(raw.toString('utf8'));
     } catch {
-      send(res, 200, faultBody(clientFault('SITE_MALFORMED_JSON', 'the request body is not valid JSON')));
+      const f = clientFault('SITE_MALFORMED_JSON', 'the request body is not valid JSON');
+      send(res, 200, faultBody(f));
+      done(200, { fault: { code: f.code, errorCode: f.errorCode, message: f.message } });
       return;
     }
+    const call = describeCall(body);
     try {
       send(res, 200, o.api.call(body));
+      done(200, call);
     } catch (err) {
       if (err instanceof SiteFault) {
         send(res, 200, faultBody(err));
+        done(200, { ...call, fault: { code: err.code, errorCode: err.errorCode, message: err.message } });
         return;
       }
-      o.logger?.error({ err: describeError(err), method: Api3.methodOf(body) }, 'site: internal error');
+      o.logger?.error({ err: mask(describeError(err)), method: call.method }, 'site: internal error');
       send(res, 200, { exception: true, message: 'internal server error', error_code: FAULT_CODES.internal });
+      done(200, { ...call, fault: { code: 'SITE_INTERNAL', errorCode: FAULT_CODES.internal, message: 'internal server error' } });
     }
   };
 

@@ -9,8 +9,9 @@ import { quoteIdent } from './schema.ts';
 import type { EntityLink, Row, SiteStore } from './store.ts';
 import { encodeScalar, formatDateTime, parseLink, type LinkRef, type SqlValue } from './values.ts';
 import { clientFault } from './faults.ts';
-import { normalizeFileLink } from './file-links.ts';
+import { derivedPathCache, normalizeFileLink } from './file-links.ts';
 import { EventLog, type Actor } from './events.ts';
+import { Retirement } from './retirement.ts';
 
 export type { Actor } from './events.ts';
 
@@ -33,9 +34,12 @@ export class SiteWriter {
 
   readonly events: EventLog;
 
+  readonly retirement: Retirement;
+
   constructor(store: SiteStore) {
     this.store = store;
     this.events = new EventLog(store, () => this.now());
+    this.retirement = new Retirement(store, this.events, () => this.eventsEnabled);
   }
 
   get #schema() {
@@ -47,8 +51,9 @@ export class SiteWriter {
     return this.store.db.transaction(fn)();
   }
 
-  create(actor: Actor, type: string, fields: readonly FieldWrite[]): { id: number; fieldsSet: string[] } {
+  create(actor: Actor, type: string, written: readonly FieldWrite[]): { id: number; fieldsSet: string[] } {
     const ent = this.#schema.entity(type);
+    const fields = [...written, ...derivedPathCache(this.store, ent.fields, written)];
     return this.transaction(() => {
       const now = formatDateTime(this.now());
       const given = new Map<string, FieldWrite>();
@@ -115,8 +120,9 @@ export class SiteWriter {
     });
   }
 
-  update(actor: Actor, type: string, id: unknown, fields: readonly FieldWrite[], defaultMode?: UpdateMode): { fieldsSet: string[] } {
+  update(actor: Actor, type: string, id: unknown, written: readonly FieldWrite[], defaultMode?: UpdateMode): { fieldsSet: string[] } {
     const ent = this.#mutable(type);
+    const fields = [...written, ...derivedPathCache(this.store, ent.fields, written)];
     return this.transaction(() => {
       const row = this.store.activeRow(ent, id);
       const self: LinkRef = { type: ent.name, id: row.id };
@@ -170,42 +176,12 @@ export class SiteWriter {
 
   retire(actor: Actor, type: string, id: unknown): boolean {
     const ent = this.#mutable(type);
-    return this.transaction(() => {
-      const row = typeof id === 'number' ? this.store.row(ent, id) : undefined;
-      if (row === undefined) throw clientFault('SITE_ENTITY_NOT_FOUND', `${ent.name} with id ${String(id)} does not exist`, { entityType: ent.name, id });
-      if (row._retired === 1) return false;
-      this.store.prepare(`UPDATE ${quoteIdent(ent.table)} SET _retired = 1 WHERE id = ?`).run(row.id);
-      if (this.eventsEnabled && ent.name !== EVENT_TYPE) {
-        const now = this.now();
-        const display = this.#display(ent, row);
-        this.events.log(actor, {
-          eventType: `Shotgun_${ent.name}_Retirement`, attributeName: null, entity: { type: ent.name, id: row.id }, project: this.events.projectOf(ent, row),
-          meta: { type: 'entity_retirement', class_name: ent.name, display_name: display, entity_id: row.id, entity_type: ent.name, id: row.id,
-            retirement_date: `${now.toISOString().slice(0, 19).replace('T', ' ')} UTC` },
-          description: `${this.events.name(actor.user)} retired ${ent.name} ${display}`,
-        });
-      }
-      return true;
-    });
+    return this.transaction(() => this.retirement.retire(actor, ent, id, this.now()));
   }
 
   revive(actor: Actor, type: string, id: unknown): boolean {
     const ent = this.#mutable(type);
-    return this.transaction(() => {
-      const row = typeof id === 'number' ? this.store.row(ent, id) : undefined;
-      if (row === undefined) throw clientFault('SITE_ENTITY_NOT_FOUND', `${ent.name} with id ${String(id)} does not exist`, { entityType: ent.name, id });
-      if (row._retired === 0) return false;
-      this.store.prepare(`UPDATE ${quoteIdent(ent.table)} SET _retired = 0 WHERE id = ?`).run(row.id);
-      if (this.eventsEnabled && ent.name !== EVENT_TYPE) {
-        const display = this.#display(ent, row);
-        this.events.log(actor, {
-          eventType: `Shotgun_${ent.name}_Revival`, attributeName: null, entity: { type: ent.name, id: row.id }, project: this.events.projectOf(ent, row),
-          meta: { class_name: ent.name, display_name: display, entity_id: row.id, entity_type: ent.name, id: row.id },
-          description: `${this.events.name(actor.user)} revived ${ent.name} ${display}`,
-        });
-      }
-      return true;
-    });
+    return this.transaction(() => this.retirement.revive(actor, ent, id));
   }
 
   /** Writes a multi_entity field (stored, or a back-reference) and logs it; true when it changed. */

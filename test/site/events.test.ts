@@ -3,6 +3,17 @@ import assert from 'node:assert/strict';
 import { startSite, type RunningSite } from '../../src/site/index.ts';
 import { SCRIPT, create, events, faultOf, find, lastEventId, results, update, type Entity } from './helpers.ts';
 
+/** An event's meta with the links as the tests spell them: without `valid`, `uuid` and `status`. */
+function m(e: Entity): Record<string, unknown> {
+  const plain = (v: unknown): unknown => {
+    if (Array.isArray(v)) return v.map(plain);
+    if (v === null || typeof v !== 'object' || !('valid' in v)) return v;
+    const { valid: _v, uuid: _u, status: _s, ...rest } = v as Record<string, unknown>;
+    return rest;
+  };
+  return Object.fromEntries(Object.entries(e.meta as Record<string, unknown>).map(([k, v]) => [k, plain(v)]));
+}
+
 describe('site writes and the event log', () => {
   let site: RunningSite;
   let project: Entity | undefined;
@@ -15,11 +26,11 @@ describe('site writes and the event log', () => {
   });
   after(async () => site.close());
 
-  it('seeding writes no events; a create writes New then one Change per field set, in_create', async () => {
-    assert.equal(await lastEventId(site), 0);
+  it('a create writes New then one Change per field set, in_create', async () => {
+    const start = await lastEventId(site);
     const shot = await create(site, 'Shot', { code: 'ev_010', project, sg_cut_in: 1001 }, ['sg_status_list'], { ...SCRIPT, session_uuid: 'uuid-1' } as typeof SCRIPT);
     assert.equal(shot.sg_status_list, 'wtg');
-    const evs = await events(site);
+    const evs = await events(site, start);
     const user = { type: 'ApiUser', id: apiUser!.id, name: 'sgeventd' };
     const entity = { type: 'Shot', id: shot.id, name: 'ev_010' };
     const proj = { type: 'Project', id: project!.id, name: 'Demo Alpha' };
@@ -31,7 +42,7 @@ describe('site writes and the event log', () => {
     assert.deepEqual(changes.map((e) => e.attribute_name), ['code', 'project', 'sg_cut_in', 'sg_status_list']);
     for (const e of changes) {
       assert.equal(e.event_type, 'Shotgun_Shot_Change');
-      assert.equal((e.meta as Record<string, unknown>).in_create, true);
+      assert.equal(m(e).in_create, true);
     }
     assert.deepEqual(changes[2]!.meta, { type: 'attribute_change', attribute_name: 'sg_cut_in', entity_type: 'Shot', entity_id: shot.id, field_data_type: 'number', old_value: null, new_value: 1001, in_create: true });
     const idList = evs.map((e) => e.id);
@@ -58,10 +69,10 @@ describe('site writes and the event log', () => {
       ['Shotgun_Shot_Change', 'assets'], ['Shotgun_Asset_Change', 'shots'], ['Shotgun_Asset_Change', 'shots'],
     ]);
     const main = evs[0]!;
-    assert.deepEqual((main.meta as Record<string, unknown>).added, [{ type: 'Asset', id: x!.id, name: 'mx' }, { type: 'Asset', id: y!.id, name: 'my' }]);
-    assert.deepEqual((main.meta as Record<string, unknown>).removed, []);
+    assert.deepEqual(m(main).added, [{ type: 'Asset', id: x!.id, name: 'mx' }, { type: 'Asset', id: y!.id, name: 'my' }]);
+    assert.deepEqual(m(main).removed, []);
     assert.deepEqual(evs[1]!.entity, { type: 'Asset', id: x!.id, name: 'mx' });
-    assert.deepEqual(evs[1]!.meta, {
+    assert.deepEqual(m(evs[1]!), {
       type: 'attribute_change', attribute_name: 'shots', entity_type: 'Shot', entity_id: shot.id, field_data_type: 'multi_entity',
       added: [{ type: 'Shot', id: shot.id, name: 'multi_010' }], removed: [], actual_attribute_changed: 'Shot.assets', original_event_log_entry_id: main.id,
     });
@@ -86,7 +97,7 @@ describe('site writes and the event log', () => {
     assert.deepEqual(pl!.versions, [{ type: 'Version', id: version.id, name: 'v001' }]);
     const evs = await events(site, before);
     assert.deepEqual(evs.map((e) => [e.event_type, e.attribute_name]), [['Shotgun_Version_Change', 'playlists'], ['Shotgun_Playlist_Change', 'versions']]);
-    assert.equal((evs[1]!.meta as Record<string, unknown>).actual_attribute_changed, 'Version.playlists');
+    assert.equal(m(evs[1]!).actual_attribute_changed, 'Version.playlists');
   });
 
   it('writing a back-reference of an entity field (Sequence.shots) sets the link on the owning side and logs both', async () => {
@@ -104,7 +115,7 @@ describe('site writes and the event log', () => {
       ['Shotgun_Sequence_Change', 'shots'], ['Shotgun_Shot_Change', 'sg_sequence'], ['Shotgun_Shot_Change', 'sg_sequence'],
       ['Shotgun_Sequence_Change', 'shots'], ['Shotgun_Shot_Change', 'sg_sequence'],
     ]);
-    const back = evs[1]!.meta as Record<string, unknown>;
+    const back = m(evs[1]!);
     assert.deepEqual([back.old_value, back.new_value, back.actual_attribute_changed, back.original_event_log_entry_id],
       [null, { type: 'Sequence', id: seq.id, name: 'BR_SEQ' }, 'Sequence.shots', evs[0]!.id]);
   });
@@ -118,8 +129,8 @@ describe('site writes and the event log', () => {
     assert.deepEqual(evs.map((e) => [e.event_type, e.attribute_name, (e.entity as Entity).id]), [
       ['Shotgun_Task_Change', 'entity', task.id], ['Shotgun_Shot_Change', 'tasks', s2!.id], ['Shotgun_Shot_Change', 'tasks', s1!.id],
     ]);
-    assert.deepEqual((evs[0]!.meta as Record<string, unknown>).old_value, { type: 'Shot', id: s1!.id, name: 'bk1' });
-    assert.deepEqual((evs[2]!.meta as Record<string, unknown>).removed, [{ type: 'Task', id: task.id, name: 'lay' }]);
+    assert.deepEqual(m(evs[0]!).old_value, { type: 'Shot', id: s1!.id, name: 'bk1' });
+    assert.deepEqual(m(evs[2]!).removed, [{ type: 'Task', id: task.id, name: 'lay' }]);
   });
 
   it('retire and revive: events, booleans, unknown id fault, entity null on events of a retired entity', async () => {
@@ -128,20 +139,76 @@ describe('site writes and the event log', () => {
     assert.equal(await results(site, 'delete', { type: 'Shot', id: shot.id }), true);
     assert.equal(await results(site, 'delete', { type: 'Shot', id: shot.id }), false);
     let evs = await events(site, before);
-    assert.equal(evs.length, 1);
-    assert.equal(evs[0]!.event_type, 'Shotgun_Shot_Retirement');
-    assert.equal(evs[0]!.entity, null, 'the entity of an event reads null while it is retired');
-    const meta = evs[0]!.meta as Record<string, unknown>;
+    assert.deepEqual(evs.map((e) => [e.event_type, e.attribute_name]), [['Shotgun_Shot_Change', 'retirement_date'], ['Shotgun_Shot_Retirement', null]]);
+    const side = m(evs[0]!);
+    assert.equal(evs[0]!.entity, null, 'the retirement_date side row has no entity');
+    assert.deepEqual([side.attribute_name, side.entity_type, side.entity_id, side.old_value, 'field_data_type' in side], ['retirement_date', 'Shot', shot.id, null, false]);
+    assert.match(String(side.new_value), /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} UTC$/);
+    assert.equal(evs[1]!.entity, null, 'the entity of an event reads null while it is retired');
+    const meta = m(evs[1]!);
     assert.equal(meta.type, 'entity_retirement');
     assert.deepEqual([meta.class_name, meta.display_name, meta.entity_type, meta.entity_id], ['Shot', 'ret_010', 'Shot', shot.id]);
     assert.match(String(meta.retirement_date), /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} UTC$/);
     assert.equal(await results(site, 'revive', { type: 'Shot', id: shot.id }), true);
     assert.equal(await results(site, 'revive', { type: 'Shot', id: shot.id }), false);
     evs = await events(site, before);
-    assert.equal(evs[1]!.event_type, 'Shotgun_Shot_Revival');
-    assert.deepEqual(evs[0]!.entity, { type: 'Shot', id: shot.id, name: 'ret_010' }, 'revived: the entity is back on old events');
+    assert.deepEqual(evs.slice(2).map((e) => [e.event_type, e.attribute_name, e.entity]), [
+      ['Shotgun_Shot_Change', 'retirement_date', null], ['Shotgun_Shot_Revival', null, { type: 'Shot', id: shot.id, name: 'ret_010' }]]);
+    assert.deepEqual([m(evs[2]!).old_value, m(evs[2]!).new_value], [side.new_value, null], 'revival: the retirement date goes back to null');
+    assert.deepEqual(evs[1]!.entity, { type: 'Shot', id: shot.id, name: 'ret_010' }, 'revived: the entity is back on old events');
     assert.equal((await faultOf(site, 'delete', { type: 'Shot', id: 999999 })).error_code, 103);
     assert.equal((await faultOf(site, 'update', { type: 'Shot', id: 999999, fields: [] })).error_code, 103);
+  });
+
+  it('retiring a record retires its Tasks; reviving writes the children\'s retirement_date rows before the parent\'s Revival', async () => {
+    const shot = await create(site, 'Shot', { code: 'casc_010', project });
+    const [t1, t2] = [await create(site, 'Task', { content: 'c1', project, entity: shot }), await create(site, 'Task', { content: 'c2', project, entity: shot })];
+    let before = await lastEventId(site);
+    assert.equal(await results(site, 'delete', { type: 'Shot', id: shot.id }), true);
+    let evs = await events(site, before);
+    assert.deepEqual(evs.map((e) => [e.event_type, e.attribute_name, m(e).entity_id]), [
+      ['Shotgun_Task_Change', 'retirement_date', t1.id], ['Shotgun_Task_Retirement', null, t1.id],
+      ['Shotgun_Task_Change', 'retirement_date', t2.id], ['Shotgun_Task_Retirement', null, t2.id],
+      ['Shotgun_Shot_Change', 'retirement_date', shot.id], ['Shotgun_Shot_Retirement', null, shot.id],
+    ]);
+    assert.deepEqual(await find(site, 'Task', [['id', 'in', [t1.id, t2.id]]], ['id']), []);
+    before = await lastEventId(site);
+    assert.equal(await results(site, 'revive', { type: 'Shot', id: shot.id }), true);
+    evs = await events(site, before);
+    assert.deepEqual(evs.map((e) => [e.event_type, e.attribute_name, m(e).entity_id, m(e).new_value ?? null]), [
+      ['Shotgun_Task_Change', 'retirement_date', t1.id, null], ['Shotgun_Task_Change', 'retirement_date', t2.id, null],
+      ['Shotgun_Shot_Change', 'retirement_date', shot.id, null], ['Shotgun_Shot_Revival', null, shot.id, null],
+    ]);
+    assert.deepEqual((await find(site, 'Task', [['id', 'in', [t1.id, t2.id]]], ['id'])).map((t) => t.id), [t1.id, t2.id]);
+  });
+
+  it('links in meta carry valid, uuid and, for Tasks, status', async () => {
+    const shot = await create(site, 'Shot', { code: 'meta_010', project });
+    const before = await lastEventId(site);
+    const task = await create(site, 'Task', { content: 'meta', project, entity: shot, sg_status_list: 'ip' });
+    const evs = await events(site, before);
+    const entityRow = evs.find((e) => e.attribute_name === 'entity')!;
+    const link = (entityRow.meta as Record<string, unknown>).new_value as Record<string, unknown>;
+    assert.deepEqual([link.type, link.id, link.name, link.valid], ['Shot', shot.id, 'meta_010', 'valid']);
+    assert.match(String(link.uuid), /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+    const back = evs.find((e) => e.attribute_name === 'tasks')!;
+    const added = ((back.meta as Record<string, unknown>).added as Array<Record<string, unknown>>)[0]!;
+    assert.deepEqual([added.type, added.id, added.status, added.valid], ['Task', task.id, 'ip', 'valid']);
+  });
+
+  it('a demo seed writes the events of every record it creates, as a real site would', async () => {
+    const fresh = await startSite({ seed: 'demo' });
+    try {
+      const projects = await find(fresh, 'Project', [], ['id']);
+      const news = await find(fresh, 'EventLogEntry', [['event_type', 'is', 'Shotgun_Project_New']], ['entity']);
+      assert.deepEqual(news.map((e) => (e.entity as Entity).id), projects.map((p) => p.id));
+      // shotgunEvents at start-up: the last event, sorted by id descending.
+      assert.ok(await lastEventId(fresh) > 0);
+      const tasks = await find(fresh, 'Task', [], ['id']);
+      assert.equal((await find(fresh, 'EventLogEntry', [['event_type', 'is', 'Shotgun_Task_New']], ['id'])).length, tasks.length);
+    } finally {
+      await fresh.close();
+    }
   });
 
   it('sudo_as_login acts as the HumanUser and records sudo_actual_user; an unknown login is 102', async () => {
@@ -151,7 +218,7 @@ describe('site writes and the event log', () => {
     assert.deepEqual(shot.created_by, { type: 'HumanUser', id: alice!.id, name: 'Alice Artist' });
     const [ev] = await events(site, before);
     assert.deepEqual(ev!.user, { type: 'HumanUser', id: alice!.id, name: 'Alice Artist' });
-    assert.deepEqual((ev!.meta as Record<string, unknown>).sudo_actual_user, { type: 'ApiUser', id: apiUser!.id, name: 'sgeventd' });
+    assert.deepEqual(m(ev!).sudo_actual_user, { type: 'ApiUser', id: apiUser!.id, name: 'sgeventd' });
     const f = await faultOf(site, 'read', { type: 'Shot', return_fields: ['id'] }, { ...SCRIPT, sudo_as_login: 'nobody' });
     assert.equal(f.error_code, 102);
   });

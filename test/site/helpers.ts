@@ -68,3 +68,11 @@ export async function lastEventId(site: RunningSite): Promise<number> {
   const r = await find(site, 'EventLogEntry', [], ['id'], { sorts: [{ field_name: 'id', direction: 'desc' }], paging: { current_page: 1, entities_per_page: 1 } });
   return r[0]?.id ?? 0;
 }
+
+/**
+ * Empties the event log of a fresh site, ids included: the recorded transcripts were
+ * made on a site whose demo seed wrote no events.
+ */
+export function clearEventLog(site: RunningSite): void {
+  site.store.db.exec("DELETE FROM e_EventLogEntry; DELETE FROM sqlite_sequence WHERE name = 'e_EventLogEntry'");
+}
