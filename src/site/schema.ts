@@ -9,6 +9,7 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { ConfigError } from '../shared/index.ts';
 import { DEFAULT_SCHEMA } from './default-schema.ts';
+import { SNAPSHOT_FIELDS, SNAPSHOT_TYPES } from './snapshot-schema.ts';
 import { DATA_TYPES, type DataType, type EntitySpec, type FieldSpec } from './schema-types.ts';
 import { clientFault } from './faults.ts';
 
@@ -239,6 +240,11 @@ export function loadSchemaFile(path: string): Record<string, Partial<EntitySpec>
 export function buildSchema(extra?: Record<string, Partial<EntitySpec>>): Schema {
   const merged: Record<string, EntitySpec> = {};
   for (const [t, s] of Object.entries(DEFAULT_SCHEMA)) merged[t] = { ...s, fields: { ...s.fields } };
+  for (const [t, fields] of Object.entries(SNAPSHOT_FIELDS)) {
+    const base = merged[t];
+    if (base !== undefined) merged[t] = { ...base, fields: { ...fields, ...base.fields } };
+  }
+  for (const [t, s] of Object.entries(SNAPSHOT_TYPES)) merged[t] ??= { ...s, fields: { ...s.fields } };
   for (const [t, s] of Object.entries(extra ?? {})) {
     const base = merged[t];
     if (base !== undefined) {
