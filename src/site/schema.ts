@@ -65,6 +65,31 @@ export function quoteIdent(name: string): string {
 
 const NAME_RE = /^[A-Za-z][A-Za-z0-9_]*$/;
 
+/** A field definition from its spec; throws ConfigError on a bad name or reverse. */
+export function makeField(typeName: string, name: string, raw: FieldSpec): FieldDef {
+  if (!NAME_RE.test(name) || name.includes('__')) {
+    throw new ConfigError(`schema.${typeName}`, `field name must match ${NAME_RE} without "__", got ${JSON.stringify(name)}`);
+  }
+  const s = typeof raw === 'string' ? { type: raw } : raw;
+  let reverseOf: FieldDef['reverseOf'];
+  if (s.reverse !== undefined) {
+    const [t, f, ...rest] = s.reverse.split('.');
+    if (t === undefined || f === undefined || rest.length > 0) throw new ConfigError(`schema.${typeName}.${name}.reverse`, `must be "Type.field", got ${JSON.stringify(s.reverse)}`);
+    reverseOf = { type: t, field: f };
+  }
+  return {
+    entityType: typeName, name, dataType: s.type,
+    displayName: s.name ?? (name === 'id' ? 'Id' : titleCase(name)),
+    description: s.description ?? '',
+    editable: s.editable ?? (name !== 'id'),
+    mandatory: s.mandatory ?? false,
+    validTypes: s.types ?? [],
+    validValues: s.values,
+    defaultValue: s.default ?? (s.type === 'checkbox' ? false : null),
+    reverseOf,
+  };
+}
+
 export class Schema {
   readonly entities: ReadonlyMap<string, EntityDef>;
   /** `Owner.field` → back-reference fields on the other side, by their entity type. */
@@ -75,29 +100,7 @@ export class Schema {
     for (const [typeName, spec] of Object.entries(specs)) {
       if (!NAME_RE.test(typeName)) throw new ConfigError('schema', `entity type name must match ${NAME_RE}, got ${JSON.stringify(typeName)}`);
       const fields: Map<string, FieldDef> = new Map<string, FieldDef>();
-      const add = (name: string, raw: FieldSpec): void => {
-        if (!NAME_RE.test(name) || name.includes('__')) {
-          throw new ConfigError(`schema.${typeName}`, `field name must match ${NAME_RE} without "__", got ${JSON.stringify(name)}`);
-        }
-        const s = typeof raw === 'string' ? { type: raw } : raw;
-        let reverseOf: FieldDef['reverseOf'];
-        if (s.reverse !== undefined) {
-          const [t, f, ...rest] = s.reverse.split('.');
-          if (t === undefined || f === undefined || rest.length > 0) throw new ConfigError(`schema.${typeName}.${name}.reverse`, `must be "Type.field", got ${JSON.stringify(s.reverse)}`);
-          reverseOf = { type: t, field: f };
-        }
-        fields.set(name, {
-          entityType: typeName, name, dataType: s.type,
-          displayName: s.name ?? (name === 'id' ? 'Id' : titleCase(name)),
-          description: s.description ?? '',
-          editable: s.editable ?? (name !== 'id'),
-          mandatory: s.mandatory ?? false,
-          validTypes: s.types ?? [],
-          validValues: s.values,
-          defaultValue: s.default ?? (s.type === 'checkbox' ? false : null),
-          reverseOf,
-        });
-      };
+      const add = (name: string, raw: FieldSpec): void => { fields.set(name, makeField(typeName, name, raw)); };
       add('id', { type: 'number', editable: false });
       if (!spec.plain) for (const [n, f] of Object.entries(AUTO_FIELDS)) add(n, f);
       else add('created_at', AUTO_FIELDS.created_at!);
@@ -131,6 +134,20 @@ export class Schema {
     const e = typeof type === 'string' ? this.entities.get(type) : undefined;
     if (e === undefined) throw clientFault('SITE_UNKNOWN_ENTITY_TYPE', `Entity type ${String(type)} does not exist`, { entityType: type });
     return e;
+  }
+
+  /** Adds or replaces a stored field at run time (schema_field_create / update). */
+  putField(f: FieldDef): void {
+    const ent = this.entity(f.entityType);
+    const old = ent.fields.get(f.name);
+    if (old !== undefined) this.#storage.delete(old);
+    (ent.fields as Map<string, FieldDef>).set(f.name, f);
+  }
+
+  /** Removes a field at run time (schema_field_delete). */
+  dropField(f: FieldDef): void {
+    this.#storage.delete(f);
+    (this.entity(f.entityType).fields as Map<string, FieldDef>).delete(f.name);
   }
 
   /** The field, or a 103 fault naming it. */
