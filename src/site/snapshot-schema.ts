@@ -43,7 +43,7 @@ export const SNAPSHOT_FIELDS: Readonly<Record<string, Readonly<Record<string, Fi
   Note: { playlist: entity('Playlist'), reply_content: 'text', tag_list: 'tag_list' },
   Project: { sg_projectnumber: 'text', color: 'text', duration: 'number', current_user_favorite: 'checkbox' },
   Task: { sg_task_order: 'number', pinned: 'checkbox', upstream_tasks: multi('Task'), downstream_tasks: multi('Task'), inventory_date: 'date' },
-  Playlist: { sg_status: STATUS },
+  Playlist: { sg_status: { type: 'status_list', values: STATUS.values } },
 };
 
 function custom(project: boolean): EntitySpec {
