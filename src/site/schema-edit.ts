@@ -10,7 +10,9 @@
  * with the field's entity_type and name), `Shotgun_DisplayColumn_Change` (one per
  * changed property, `attribute_change` with old and new value) and
  * `Shotgun_DisplayColumn_Retirement`; `entity` is the DisplayColumn
- * `{type: 'DisplayColumn', id}`.
+ * `{type: 'DisplayColumn', id}`. The meta keys `field_entity_type` and
+ * `field_name` are this site's own: the exact meta of a real site's field events
+ * is not verified (protocol.md has no sample).
  */
 import { z } from 'zod';
 import type { SiteStore } from './store.ts';
