@@ -257,11 +257,11 @@ export function loadSchemaFile(path: string): Record<string, Partial<EntitySpec>
 export function buildSchema(extra?: Record<string, Partial<EntitySpec>>): Schema {
   const merged: Record<string, EntitySpec> = {};
   for (const [t, s] of Object.entries(DEFAULT_SCHEMA)) merged[t] = { ...s, fields: { ...s.fields } };
+  for (const [t, s] of Object.entries(SNAPSHOT_TYPES)) merged[t] ??= { ...s, fields: { ...s.fields } };
   for (const [t, fields] of Object.entries(SNAPSHOT_FIELDS)) {
     const base = merged[t];
     if (base !== undefined) merged[t] = { ...base, fields: { ...fields, ...base.fields } };
   }
-  for (const [t, s] of Object.entries(SNAPSHOT_TYPES)) merged[t] ??= { ...s, fields: { ...s.fields } };
   for (const [t, s] of Object.entries(extra ?? {})) {
     const base = merged[t];
     if (base !== undefined) {
