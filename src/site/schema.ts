@@ -253,14 +253,28 @@ export function loadSchemaFile(path: string): Record<string, Partial<EntitySpec>
   return parsed.data;
 }
 
-/** The built-in schema with the extra types and fields of a schema file merged in. */
-export function buildSchema(extra?: Record<string, Partial<EntitySpec>>): Schema {
+/** Types the site itself reads and writes; a `base` schema without them gets the built-in ones. */
+const SITE_OWN_TYPES = ['EventLogEntry', 'ApiUser', 'HumanUser', 'LocalStorage'];
+
+/**
+ * The built-in schema (or `base`, a studio's own dumped schema, instead) with the
+ * extra types and fields of a schema file merged in.
+ */
+export function buildSchema(extra?: Record<string, Partial<EntitySpec>>, base?: Readonly<Record<string, EntitySpec>>): Schema {
   const merged: Record<string, EntitySpec> = {};
-  for (const [t, s] of Object.entries(DEFAULT_SCHEMA)) merged[t] = { ...s, fields: { ...s.fields } };
-  for (const [t, s] of Object.entries(SNAPSHOT_TYPES)) merged[t] ??= { ...s, fields: { ...s.fields } };
-  for (const [t, fields] of Object.entries(SNAPSHOT_FIELDS)) {
-    const base = merged[t];
-    if (base !== undefined) merged[t] = { ...base, fields: { ...fields, ...base.fields } };
+  if (base !== undefined) {
+    for (const [t, s] of Object.entries(base)) merged[t] = { ...s, fields: { ...s.fields } };
+    for (const t of SITE_OWN_TYPES) {
+      const own = DEFAULT_SCHEMA[t];
+      if (merged[t] === undefined && own !== undefined) merged[t] = { ...own, fields: { ...own.fields, ...SNAPSHOT_FIELDS[t] } };
+    }
+  } else {
+    for (const [t, s] of Object.entries(DEFAULT_SCHEMA)) merged[t] = { ...s, fields: { ...s.fields } };
+    for (const [t, s] of Object.entries(SNAPSHOT_TYPES)) merged[t] ??= { ...s, fields: { ...s.fields } };
+    for (const [t, fields] of Object.entries(SNAPSHOT_FIELDS)) {
+      const b = merged[t];
+      if (b !== undefined) merged[t] = { ...b, fields: { ...fields, ...b.fields } };
+    }
   }
   for (const [t, s] of Object.entries(extra ?? {})) {
     const base = merged[t];
