@@ -1,8 +1,9 @@
 /**
  * Who is calling: a script (name/key, acting as its ApiUser), a HumanUser (login and
  * password), or a session token from get_session_token. Anything else is fault 102,
- * as a real site answers (protocol.md 1.2). `sudo_as_login` must name an active
- * HumanUser; the script then acts as that user and events carry `sudo_actual_user`.
+ * as a real site answers (protocol.md 1.2). Only a script (its ApiUser, also through a
+ * session token) may use `sudo_as_login`; it must name an active HumanUser; the script
+ * then acts as that user and events carry `sudo_actual_user`.
  */
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
@@ -79,11 +80,9 @@ export class SiteAuth {
     if (!parsed.success) throw authFault('Authentication failed: invalid auth parameters');
     const a = parsed.data;
     let user: LinkRef;
-    let isScript = false;
     if (a.script_name !== undefined || a.script_key !== undefined) {
       if (!this.isScript(a.script_name, a.script_key)) throw authFault('Authentication failed: bad script name or key');
       user = this.#apiUser(a.script_name!);
-      isScript = true;
     } else if (a.user_login !== undefined) {
       const pw = this.#store.prepare('SELECT password FROM user_passwords WHERE login = ?').get(a.user_login) as { password: string } | undefined;
       const u = this.#humanUser(a.user_login);
@@ -104,15 +103,14 @@ export class SiteAuth {
     }
     const actor: Actor = { user, sessionUuid: a.session_uuid ?? null };
     if (a.sudo_as_login !== undefined && a.sudo_as_login !== null) {
-      // Only scripts may act as another user; a real site refuses a human user first,
-      // before it looks at the target login (python-api TestHumanUserSudoAuth).
-      if (!isScript) throw clientFault('SITE_SUDO_NOT_ALLOWED', `The user does not have permission to 'sudo': ${a.sudo_as_login}`, { login: a.sudo_as_login });
+      // Only scripts (their ApiUser, also through a session token) may act as another
+      // user; a real site refuses a human user first, before it looks at the target
+      // login (python-api TestHumanUserSudoAuth).
+      if (user.type !== 'ApiUser') throw clientFault('SITE_SUDO_NOT_ALLOWED', `The user does not have permission to 'sudo': ${a.sudo_as_login}`, { login: a.sudo_as_login });
       const target = this.#humanUser(a.sudo_as_login);
       if (target === undefined) throw authFault('Authentication failed: sudo_as_login names no active HumanUser');
-      if (isScript || target.id !== user.id || user.type !== 'HumanUser') {
-        actor.sudoActualUser = user;
-        actor.user = target;
-      }
+      actor.sudoActualUser = user;
+      actor.user = target;
     }
     return actor;
   }

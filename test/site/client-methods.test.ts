@@ -50,6 +50,12 @@ describe('site: methods of the official client', () => {
     const f = await faultOf(site, 'read', { type: 'Shot', return_fields: ['id'] }, { user_login: 'human', user_password: 'secret', sudo_as_login: 'blah' });
     assert.equal(f.error_code, 103);
     assert.ok(f.message.startsWith("The user does not have permission to 'sudo':"));
+    // A human user's session token may not sudo either; a script's may.
+    const humanToken = (await results<{ session_id: string }>(site, 'get_session_token', undefined, { user_login: 'human', user_password: 'secret' })).session_id;
+    assert.equal((await faultOf(site, 'read', { type: 'Shot', return_fields: ['id'] }, { session_token: humanToken, sudo_as_login: 'human' })).error_code, 103);
+    const scriptToken = (await results<{ session_id: string }>(site, 'get_session_token')).session_id;
+    const v2 = await create(site, 'Version', { code: 'sudo2', project }, ['created_by'], { session_token: scriptToken, sudo_as_login: 'human' } as unknown as typeof SCRIPT);
+    assert.equal((v2.created_by as Entity).id, human.id);
   });
 
   it('follow / unfollow / followers / following', async () => {
