@@ -1,12 +1,15 @@
 import type { Command } from 'commander';
 import { ConfigError } from '../shared/index.ts';
-import { DEFAULT_SCRIPT, startSite } from '../site/index.ts';
+import { DEFAULT_SCRIPT, makeSchemaDump, startSite } from '../site/index.ts';
+import { loadConfig } from '../config/index.ts';
+import { connectSite } from '../daemon/index.ts';
 
 interface SiteCliOptions {
   host: string;
   port: string;
   db: string;
   schema?: string;
+  schemaFrom?: string;
   seed: string;
   script: string[];
   faultRate: string;
@@ -36,13 +39,14 @@ function num(name: string, raw: string): number {
 
 /** `sgeventd site`: the local ShotGrid-compatible server. */
 export function registerSiteCommand(program: Command): void {
-  program
+  const siteCommand = program
     .command('site')
     .description('run a local ShotGrid-compatible site (api3 JSON over HTTP, SQLite storage)')
     .option('--host <host>', 'address to bind', '127.0.0.1')
     .option('--port <port>', 'port (0 picks a free one)', '0')
     .option('--db <file>', 'SQLite file, or :memory:', ':memory:')
     .option('--schema <file>', 'extra entity types and fields (JSON or YAML)')
+    .option('--schema-from <file>', 'serve a schema written by `sgeventd site dump-schema` instead of the built-in one')
     .option('--seed <name>', 'demo or empty', 'empty')
     .option('--script <name:key>', 'a script allowed to connect (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option('--fault-rate <p>', 'share of requests answered with 503 or a dropped connection', '0')
@@ -63,7 +67,7 @@ export function registerSiteCommand(program: Command): void {
         process.stderr.write(`sgeventd site: no --script given; accepting the default script ${DEFAULT_SCRIPT.name}:${DEFAULT_SCRIPT.key} (for local use only)\n`);
       }
       const site = await startSite({
-        host: o.host, port: num('--port', o.port), db: o.db, schemaFile: o.schema, seed: o.seed,
+        host: o.host, port: num('--port', o.port), db: o.db, schemaFile: o.schema, schemaFrom: o.schemaFrom, seed: o.seed,
         scripts: scripts.length > 0 ? scripts : undefined, faultRate: num('--fault-rate', o.faultRate), latencyMs: num('--latency-ms', o.latencyMs),
         maxEntitiesPerPage: num('--page-size', o.pageSize),
         maxFileBytes: Math.round(num('--max-file-mb', o.maxFileMb) * 1024 * 1024),
@@ -80,5 +84,19 @@ export function registerSiteCommand(program: Command): void {
         process.on('SIGTERM', stop);
       });
       await site.close();
+    });
+  siteCommand
+    .command('dump-schema')
+    .description("print a site's schema as JSON for --schema-from (schema_read and schema_entity_read; no records, no credentials)")
+    .requiredOption('-c, --config <file>', 'sgeventd.yaml or shotgunEventDaemon.conf')
+    .action(async (o: { config: string }) => {
+      const config = await loadConfig(o.config);
+      const conn = connectSite(config, { interactive: true });
+      try {
+        const dump = makeSchemaDump(await conn.client.schemaEntityRead(), await conn.client.schemaRead());
+        process.stdout.write(`${JSON.stringify(dump, null, 1)}\n`);
+      } finally {
+        await conn.close();
+      }
     });
 }

@@ -1,14 +1,15 @@
 /**
  * Who is calling: a script (name/key, acting as its ApiUser), a HumanUser (login and
  * password), or a session token from get_session_token. Anything else is fault 102,
- * as a real site answers (protocol.md 1.2). `sudo_as_login` must name an active
- * HumanUser; the script then acts as that user and events carry `sudo_actual_user`.
+ * as a real site answers (protocol.md 1.2). Only a script (its ApiUser, also through a
+ * session token) may use `sudo_as_login`; it must name an active HumanUser; the script
+ * then acts as that user and events carry `sudo_actual_user`.
  */
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import type { Secret } from '../shared/index.ts';
 import type { SiteStore } from './store.ts';
-import { authFault } from './faults.ts';
+import { authFault, clientFault } from './faults.ts';
 import type { Actor } from './writer.ts';
 import type { LinkRef } from './values.ts';
 
@@ -79,15 +80,16 @@ export class SiteAuth {
     if (!parsed.success) throw authFault('Authentication failed: invalid auth parameters');
     const a = parsed.data;
     let user: LinkRef;
-    let isScript = false;
     if (a.script_name !== undefined || a.script_key !== undefined) {
       if (!this.isScript(a.script_name, a.script_key)) throw authFault('Authentication failed: bad script name or key');
       user = this.#apiUser(a.script_name!);
-      isScript = true;
     } else if (a.user_login !== undefined) {
       const pw = this.#store.prepare('SELECT password FROM user_passwords WHERE login = ?').get(a.user_login) as { password: string } | undefined;
       const u = this.#humanUser(a.user_login);
-      if (pw === undefined || u === undefined || pw.password !== a.user_password) throw authFault('Authentication failed: bad login or password');
+      // The password set through HumanUser.password_proxy, as a client writes it.
+      const proxy = u === undefined || this.#store.schema.entities.get('HumanUser')?.fields.get('password_proxy')?.dataType !== 'password' ? undefined : this.#store.prepare('SELECT password_proxy AS p FROM e_HumanUser WHERE id = ?').get(u.id) as { p: string | null } | undefined;
+      const ok = a.user_password !== undefined && (pw?.password === a.user_password || (proxy?.p !== null && proxy?.p === a.user_password));
+      if (u === undefined || !ok) throw authFault('Authentication failed: bad login or password');
       user = u;
     } else if (a.session_token !== undefined) {
       const s = this.#sessions.get(a.session_token);
@@ -101,12 +103,14 @@ export class SiteAuth {
     }
     const actor: Actor = { user, sessionUuid: a.session_uuid ?? null };
     if (a.sudo_as_login !== undefined && a.sudo_as_login !== null) {
+      // Only scripts (their ApiUser, also through a session token) may act as another
+      // user; a real site refuses a human user first, before it looks at the target
+      // login (python-api TestHumanUserSudoAuth).
+      if (user.type !== 'ApiUser') throw clientFault('SITE_SUDO_NOT_ALLOWED', `The user does not have permission to 'sudo': ${a.sudo_as_login}`, { login: a.sudo_as_login });
       const target = this.#humanUser(a.sudo_as_login);
       if (target === undefined) throw authFault('Authentication failed: sudo_as_login names no active HumanUser');
-      if (isScript || target.id !== user.id || user.type !== 'HumanUser') {
-        actor.sudoActualUser = user;
-        actor.user = target;
-      }
+      actor.sudoActualUser = user;
+      actor.user = target;
     }
     return actor;
   }

@@ -6,6 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { once } from 'node:events';
 import { ConfigError, Secret } from '../shared/index.ts';
 import { buildSchema, loadSchemaFile } from './schema.ts';
+import { loadSchemaDump } from './schema-import.ts';
 import { SiteStore } from './store.ts';
 import { SiteWriter } from './writer.ts';
 import { SiteAuth } from './auth.ts';
@@ -29,6 +30,8 @@ export interface SiteOptions {
   db?: string;
   /** Extra entity types and fields (JSON or YAML). */
   schemaFile?: string;
+  /** A studio's schema dumped by `sgeventd site dump-schema`, served instead of the built-in one. */
+  schemaFrom?: string;
   seed?: SeedName;
   /** Scripts allowed to connect; default one script `sgeventd` / `sgeventd-key`. */
   scripts?: Array<{ name: string; key: string | Secret }>;
@@ -84,7 +87,9 @@ export async function startSite(options: SiteOptions = {}): Promise<RunningSite>
   const maxFileBytes = checkNumber('maxFileBytes', options.maxFileBytes, 1, 2 ** 31) ?? 100 * 1024 * 1024;
   const scripts = (options.scripts ?? [DEFAULT_SCRIPT]).map((s) => ({ name: s.name, key: typeof s.key === 'string' ? new Secret(s.key) : s.key }));
   if (scripts.length === 0) throw new ConfigError('scripts', 'needs at least one script', { value: [] });
-  const schema = buildSchema(options.schemaFile === undefined ? undefined : loadSchemaFile(options.schemaFile));
+  const dumped = options.schemaFrom === undefined ? undefined : loadSchemaDump(options.schemaFrom);
+  if (dumped !== undefined && dumped.skipped.length > 0) options.logger?.warn({ skipped: dumped.skipped }, 'site: fields of the dumped schema left out');
+  const schema = buildSchema(options.schemaFile === undefined ? undefined : loadSchemaFile(options.schemaFile), dumped?.specs);
   const store = new SiteStore({ path: options.db ?? ':memory:', schema });
   try {
     const writer = new SiteWriter(store);
@@ -144,6 +149,7 @@ export { SiteWriter } from './writer.ts';
 export { SiteAuth } from './auth.ts';
 export { SiteFault, FAULT_CODES } from './faults.ts';
 export { buildSchema, loadSchemaFile, Schema } from './schema.ts';
+export { makeSchemaDump, loadSchemaDump, SCHEMA_DUMP_FORMAT, type SchemaDump } from './schema-import.ts';
 export { DEMO_USERS, DEMO_PROJECTS } from './seed.ts';
 export type { SiteLogger, RequestRecord } from './server.ts';
 export type { Actor } from './writer.ts';

@@ -10,6 +10,10 @@ import type { SiteAuth } from './auth.ts';
 import { Reader, readParamsSchema } from './read.ts';
 import { summarize, summarizeParamsSchema } from './summarize.ts';
 import { clientFault } from './faults.ts';
+import { Social, activityParamsSchema, followParamsSchema, followersParamsSchema, followingParamsSchema } from './social.ts';
+import { noteThread, noteThreadParamsSchema, textSearch, textSearchParamsSchema } from './search.ts';
+import { WorkSchedule, preferencesReadSchema, readPreferences, workScheduleReadSchema, workScheduleUpdateSchema } from './work-schedule.ts';
+import { SchemaEditor, fieldCreateSchema, fieldDeleteSchema, fieldUpdateSchema } from './schema-edit.ts';
 
 export interface SiteInfo {
   version: [number, number, number];
@@ -51,6 +55,9 @@ export class Api3 {
   readonly auth: SiteAuth;
   readonly reader: Reader;
   readonly info: SiteInfo;
+  readonly social: Social;
+  readonly workSchedule: WorkSchedule;
+  readonly schemaEditor: SchemaEditor;
 
   constructor(store: SiteStore, writer: SiteWriter, auth: SiteAuth, info: SiteInfo) {
     this.store = store;
@@ -58,6 +65,9 @@ export class Api3 {
     this.auth = auth;
     this.info = info;
     this.reader = new Reader(store, info.maxPerPage);
+    this.social = new Social(store, this.reader);
+    this.workSchedule = new WorkSchedule(store);
+    this.schemaEditor = new SchemaEditor(store, writer);
   }
 
   /** The method name of a body, when it parses (for fault injection and logs). */
@@ -112,6 +122,19 @@ export class Api3 {
         return { results: out };
       }
       case 'get_session_token': return { results: { session_id: this.auth.newSession(actor) } };
+      case 'schema_field_create': return { results: this.schemaEditor.create(actor, parse(fieldCreateSchema, p, 'schema_field_create')) };
+      case 'schema_field_update': return { results: this.schemaEditor.update(actor, parse(fieldUpdateSchema, p, 'schema_field_update')) };
+      case 'schema_field_delete': return { results: this.schemaEditor.delete(actor, parse(fieldDeleteSchema, p, 'schema_field_delete')) };
+      case 'follow': return { results: this.social.follow(parse(followParamsSchema, p, 'follow')) };
+      case 'unfollow': return { results: this.social.unfollow(parse(followParamsSchema, p, 'unfollow')) };
+      case 'followers': return { results: this.social.followers(parse(followersParamsSchema, p, 'followers')) };
+      case 'following': return { results: this.social.following(parse(followingParamsSchema, p, 'following')) };
+      case 'activity_stream': return { results: this.social.activityStream(parse(activityParamsSchema, p, 'activity_stream')) };
+      case 'query_display_name_cache': return { results: textSearch(this.store, parse(textSearchParamsSchema, p, 'query_display_name_cache')) };
+      case 'note_thread_contents': return { results: noteThread(this.store, this.reader, parse(noteThreadParamsSchema, p, 'note_thread_contents')) };
+      case 'work_schedule_read': return { results: this.workSchedule.read(parse(workScheduleReadSchema, p, 'work_schedule_read')) };
+      case 'work_schedule_update': return { results: this.workSchedule.update(parse(workScheduleUpdateSchema, p, 'work_schedule_update')) };
+      case 'preferences_read': return { results: readPreferences(parse(preferencesReadSchema, p, 'preferences_read')) };
       default:
         throw clientFault('SITE_UNKNOWN_METHOD', `Unknown method ${env.method_name}`, { method: env.method_name });
     }

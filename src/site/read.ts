@@ -13,6 +13,7 @@ import { quoteIdent } from './schema.ts';
 import type { LinkCache, Row, SiteStore } from './store.ts';
 import { FilterCompiler, QueryScope } from './filters.ts';
 import { clientFault } from './faults.ts';
+import { presetConditions } from './presets.ts';
 import type { SqlValue } from './values.ts';
 
 export const readParamsSchema = z.object({
@@ -26,6 +27,7 @@ export const readParamsSchema = z.object({
   return_paging_info_without_counts: z.boolean().optional(),
   include_archived_projects: z.boolean().optional(),
   api_return_image_urls: z.boolean().optional(),
+  additional_filter_presets: z.unknown().optional(),
 }).passthrough();
 export type ReadParams = z.infer<typeof readParamsSchema>;
 
@@ -92,6 +94,10 @@ export class Reader {
     const schema = this.store.schema;
     const ent = schema.entity(p.type);
     const q = buildQuery(schema, ent, { filters: p.filters, returnOnly: p.return_only, includeArchived: p.include_archived_projects });
+    for (const c of presetConditions(ent, p.additional_filter_presets, { from: q.from, joins: q.scope.joins.join(' '), where: q.where, params: q.params })) {
+      q.where += ` AND ${c.sql}`;
+      q.params.push(...c.params);
+    }
     const order: string[] = [];
     for (const s of p.sorts ?? []) order.push(`${sortExpr(schema, q.scope, 't', ent, s.field_name.split('.'))} ${s.direction === 'desc' ? 'DESC' : 'ASC'}`);
     order.push('t.id ASC');

@@ -1,7 +1,7 @@
 /** Field data types the site knows (issue 2, section 3). */
 export const DATA_TYPES = [
   'text', 'number', 'float', 'checkbox', 'date', 'date_time', 'duration', 'entity', 'multi_entity',
-  'list', 'status_list', 'url', 'serializable', 'tag_list', 'uuid', 'image',
+  'list', 'status_list', 'url', 'serializable', 'tag_list', 'uuid', 'image', 'password',
 ] as const;
 export type DataType = (typeof DATA_TYPES)[number];
 

@@ -9,6 +9,7 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { ConfigError } from '../shared/index.ts';
 import { DEFAULT_SCHEMA } from './default-schema.ts';
+import { SNAPSHOT_FIELDS, SNAPSHOT_TYPES } from './snapshot-schema.ts';
 import { DATA_TYPES, type DataType, type EntitySpec, type FieldSpec } from './schema-types.ts';
 import { clientFault } from './faults.ts';
 
@@ -64,6 +65,31 @@ export function quoteIdent(name: string): string {
 
 const NAME_RE = /^[A-Za-z][A-Za-z0-9_]*$/;
 
+/** A field definition from its spec; throws ConfigError on a bad name or reverse. */
+export function makeField(typeName: string, name: string, raw: FieldSpec): FieldDef {
+  if (!NAME_RE.test(name) || name.includes('__')) {
+    throw new ConfigError(`schema.${typeName}`, `field name must match ${NAME_RE} without "__", got ${JSON.stringify(name)}`);
+  }
+  const s = typeof raw === 'string' ? { type: raw } : raw;
+  let reverseOf: FieldDef['reverseOf'];
+  if (s.reverse !== undefined) {
+    const [t, f, ...rest] = s.reverse.split('.');
+    if (t === undefined || f === undefined || rest.length > 0) throw new ConfigError(`schema.${typeName}.${name}.reverse`, `must be "Type.field", got ${JSON.stringify(s.reverse)}`);
+    reverseOf = { type: t, field: f };
+  }
+  return {
+    entityType: typeName, name, dataType: s.type,
+    displayName: s.name ?? (name === 'id' ? 'Id' : titleCase(name)),
+    description: s.description ?? '',
+    editable: s.editable ?? (name !== 'id'),
+    mandatory: s.mandatory ?? false,
+    validTypes: s.types ?? [],
+    validValues: s.values,
+    defaultValue: s.default ?? (s.type === 'checkbox' ? false : null),
+    reverseOf,
+  };
+}
+
 export class Schema {
   readonly entities: ReadonlyMap<string, EntityDef>;
   /** `Owner.field` → back-reference fields on the other side, by their entity type. */
@@ -74,29 +100,7 @@ export class Schema {
     for (const [typeName, spec] of Object.entries(specs)) {
       if (!NAME_RE.test(typeName)) throw new ConfigError('schema', `entity type name must match ${NAME_RE}, got ${JSON.stringify(typeName)}`);
       const fields: Map<string, FieldDef> = new Map<string, FieldDef>();
-      const add = (name: string, raw: FieldSpec): void => {
-        if (!NAME_RE.test(name) || name.includes('__')) {
-          throw new ConfigError(`schema.${typeName}`, `field name must match ${NAME_RE} without "__", got ${JSON.stringify(name)}`);
-        }
-        const s = typeof raw === 'string' ? { type: raw } : raw;
-        let reverseOf: FieldDef['reverseOf'];
-        if (s.reverse !== undefined) {
-          const [t, f, ...rest] = s.reverse.split('.');
-          if (t === undefined || f === undefined || rest.length > 0) throw new ConfigError(`schema.${typeName}.${name}.reverse`, `must be "Type.field", got ${JSON.stringify(s.reverse)}`);
-          reverseOf = { type: t, field: f };
-        }
-        fields.set(name, {
-          entityType: typeName, name, dataType: s.type,
-          displayName: s.name ?? (name === 'id' ? 'Id' : titleCase(name)),
-          description: s.description ?? '',
-          editable: s.editable ?? (name !== 'id'),
-          mandatory: s.mandatory ?? false,
-          validTypes: s.types ?? [],
-          validValues: s.values,
-          defaultValue: s.default ?? (s.type === 'checkbox' ? false : null),
-          reverseOf,
-        });
-      };
+      const add = (name: string, raw: FieldSpec): void => { fields.set(name, makeField(typeName, name, raw)); };
       add('id', { type: 'number', editable: false });
       if (!spec.plain) for (const [n, f] of Object.entries(AUTO_FIELDS)) add(n, f);
       else add('created_at', AUTO_FIELDS.created_at!);
@@ -130,6 +134,20 @@ export class Schema {
     const e = typeof type === 'string' ? this.entities.get(type) : undefined;
     if (e === undefined) throw clientFault('SITE_UNKNOWN_ENTITY_TYPE', `Entity type ${String(type)} does not exist`, { entityType: type });
     return e;
+  }
+
+  /** Adds or replaces a stored field at run time (schema_field_create / update). */
+  putField(f: FieldDef): void {
+    const ent = this.entity(f.entityType);
+    const old = ent.fields.get(f.name);
+    if (old !== undefined) this.#storage.delete(old);
+    (ent.fields as Map<string, FieldDef>).set(f.name, f);
+  }
+
+  /** Removes a field at run time (schema_field_delete). */
+  dropField(f: FieldDef): void {
+    this.#storage.delete(f);
+    (this.entity(f.entityType).fields as Map<string, FieldDef>).delete(f.name);
   }
 
   /** The field, or a 103 fault naming it. */
@@ -235,10 +253,29 @@ export function loadSchemaFile(path: string): Record<string, Partial<EntitySpec>
   return parsed.data;
 }
 
-/** The built-in schema with the extra types and fields of a schema file merged in. */
-export function buildSchema(extra?: Record<string, Partial<EntitySpec>>): Schema {
+/** Types the site itself reads and writes; a `base` schema without them gets the built-in ones. */
+const SITE_OWN_TYPES = ['EventLogEntry', 'ApiUser', 'HumanUser', 'LocalStorage'];
+
+/**
+ * The built-in schema (or `base`, a studio's own dumped schema, instead) with the
+ * extra types and fields of a schema file merged in.
+ */
+export function buildSchema(extra?: Record<string, Partial<EntitySpec>>, base?: Readonly<Record<string, EntitySpec>>): Schema {
   const merged: Record<string, EntitySpec> = {};
-  for (const [t, s] of Object.entries(DEFAULT_SCHEMA)) merged[t] = { ...s, fields: { ...s.fields } };
+  if (base !== undefined) {
+    for (const [t, s] of Object.entries(base)) merged[t] = { ...s, fields: { ...s.fields } };
+    for (const t of SITE_OWN_TYPES) {
+      const own = DEFAULT_SCHEMA[t];
+      if (merged[t] === undefined && own !== undefined) merged[t] = { ...own, fields: { ...own.fields, ...SNAPSHOT_FIELDS[t] } };
+    }
+  } else {
+    for (const [t, s] of Object.entries(DEFAULT_SCHEMA)) merged[t] = { ...s, fields: { ...s.fields } };
+    for (const [t, s] of Object.entries(SNAPSHOT_TYPES)) merged[t] ??= { ...s, fields: { ...s.fields } };
+    for (const [t, fields] of Object.entries(SNAPSHOT_FIELDS)) {
+      const b = merged[t];
+      if (b !== undefined) merged[t] = { ...b, fields: { ...fields, ...b.fields } };
+    }
+  }
   for (const [t, s] of Object.entries(extra ?? {})) {
     const base = merged[t];
     if (base !== undefined) {

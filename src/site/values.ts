@@ -54,7 +54,7 @@ export function parseLink(f: FieldDef, v: unknown): LinkRef {
 /** Checks a scalar value for a write and encodes it for its column. */
 export function encodeScalar(f: FieldDef, v: unknown): SqlValue {
   switch (f.dataType) {
-    case 'text': case 'uuid': case 'image':
+    case 'text': case 'uuid': case 'image': case 'password':
       if (v === null) return null;
       if (typeof v !== 'string') bad(f, v, 'a string');
       return v;
@@ -109,6 +109,8 @@ export function decodeScalar(f: FieldDef, v: unknown): unknown {
     case 'url': case 'serializable': return typeof v === 'string' ? JSON.parse(v) as unknown : null;
     case 'tag_list': return typeof v === 'string' ? JSON.parse(v) as unknown : [];
     case 'number': case 'duration': return typeof v === 'bigint' ? Number(v) : (v ?? null);
+    // A password is never read back (a real site answers null).
+    case 'password': return null;
     default: return v ?? null;
   }
 }

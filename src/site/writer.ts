@@ -4,6 +4,7 @@
  * Writes to EventLogEntry itself (Toolkit's `Toolkit_Folders_Create`) log nothing
  * more; existing entries are immutable.
  */
+import { randomUUID } from 'node:crypto';
 import type { EntityDef, FieldDef } from './schema.ts';
 import { quoteIdent } from './schema.ts';
 import type { EntityLink, Row, SiteStore } from './store.ts';
@@ -66,6 +67,8 @@ export class SiteWriter {
         if (!given.has(f.name) && f.defaultValue !== null && f.dataType !== 'checkbox' && this.#schema.storage(f).kind === 'column') {
           given.set(f.name, { field_name: f.name, value: f.defaultValue });
         }
+        // A record's own `uuid` is made by the site (LocalStorage.uuid, HumanUser.uuid).
+        if (f.name === 'uuid' && f.dataType === 'uuid' && !given.has(f.name)) given.set(f.name, { field_name: f.name, value: randomUUID() });
       }
       const cols: string[] = [];
       const vals: SqlValue[] = [];
