@@ -3,7 +3,7 @@ import type { DaemonConfig } from '../config/index.ts';
 import { Engine, PipelineConfigurationWatch, type PluginSnapshot, type TimingRecord } from '../dispatch/index.ts';
 import { DaemonMetrics } from '../metrics/index.ts';
 import type { EventLog, ResilientEventSource } from '../source/index.ts';
-import { openSqliteState, type DeadLetter, type StateStore } from '../state/index.ts';
+import { lockStateFile, openSqliteState, type DeadLetter, type StateLock, type StateStore } from '../state/index.ts';
 import type { RuntimeStatus } from '../toolkit/index.ts';
 import { laneAlert, timingLine } from './alerts.ts';
 import { Assembly } from './assembly.ts';
@@ -42,6 +42,7 @@ export class Daemon {
   readonly logger: Logger;
   readonly #parts: Assembly;
   readonly #store: StateStore;
+  readonly #lock: StateLock;
   readonly #source: ResilientEventSource;
   readonly #log: EventLog;
   readonly #engine: Engine;
@@ -51,12 +52,13 @@ export class Daemon {
   readonly metrics: DaemonMetrics;
   #stopping: Promise<void> | null = null;
 
-  private constructor(opts: DaemonOptions, parts: Assembly, store: StateStore) {
+  private constructor(opts: DaemonOptions, parts: Assembly, store: StateStore, lock: StateLock) {
     const { config } = opts;
     this.config = config;
     this.#parts = parts;
     this.logger = parts.logger;
     this.#store = store;
+    this.#lock = lock;
     this.metrics = new DaemonMetrics({ status: () => this.status() });
     parts.observeRuntimes(this.metrics);
     ({ source: this.#source, log: this.#log } = parts.eventLog());
@@ -83,16 +85,24 @@ export class Daemon {
   }
 
   static async open(opts: DaemonOptions): Promise<Daemon> {
-    const parts = await Assembly.open(opts.config, { command: 'run', console: opts.console, logFiles: opts.logFiles ?? true });
+    // One daemon per state file: taken before anything else starts (STATE_LOCKED names the holder).
+    const lock = await lockStateFile(opts.config.daemon.state, { python: opts.config.toolkit.python });
+    let parts: Assembly | undefined;
     let store: StateStore;
     try {
+      parts = await Assembly.open(opts.config, { command: 'run', console: opts.console, logFiles: opts.logFiles ?? true });
+      if (lock.networkFilesystem !== null) {
+        parts.logger.warn({ state: opts.config.daemon.state, filesystem: lock.networkFilesystem },
+          'the state file is on a network filesystem: its locks and fsyncs may not hold across hosts; keep it on a local disk');
+      }
       store = await openSqliteState(opts.config.daemon.state, { synchronous: opts.config.daemon.stateSync });
     } catch (err) {
-      await parts.close();
-      await parts.closeLogs();
+      await parts?.close();
+      await parts?.closeLogs();
+      await lock.release();
       throw err;
     }
-    return new Daemon(opts, parts, store);
+    return new Daemon(opts, parts, store, lock);
   }
 
   /** `sgeventd toolkit recycle [PROJECT]`: drains and replaces the runtimes of a project (id or tank_name), or all. */
@@ -142,6 +152,7 @@ export class Daemon {
         () => this.#engine.stop(),
         () => this.#parts.toolkit.close(),
         () => this.#store.close(),
+        () => this.#lock.release(),
         () => this.#parts.close(),
       ];
       for (const step of steps) {
