@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { request, type Dispatcher } from 'undici';
 import type { Logger } from 'pino';
 import { redact, type Secret } from '../shared/secret.ts';
+import { setLongTimeout } from '../shared/long-timer.ts';
 import { ShotgunTransportError, faultFor, type ShotgunTransportCode } from './errors.ts';
 
 function packageVersion(): string {
@@ -111,7 +112,7 @@ export class RpcTransport {
     };
     if (this.#o.authorization) headers['authorization'] = this.#o.authorization.reveal();
     const controller = new AbortController();
-    const timer = setTimeout(() => controller.abort(new TimeoutReason('timeout')), this.#o.timeoutMs);
+    const timer = setLongTimeout(() => controller.abort(new TimeoutReason('timeout')), this.#o.timeoutMs);
     const started = performance.now();
     let status: number;
     let text: string;
@@ -136,7 +137,7 @@ export class RpcTransport {
     } catch (err) {
       throw this.#transportError(err, method, attempt, controller.signal);
     } finally {
-      clearTimeout(timer);
+      timer.clear();
     }
     this.#o.logger?.debug({ method, attempt, status, ms: Math.round(performance.now() - started) }, 'shotgrid call');
 
