@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { DaemonConfig } from '../config/index.ts';
 import { Engine, PipelineConfigurationWatch, type PluginSnapshot, type TimingRecord } from '../dispatch/index.ts';
 import { DaemonMetrics } from '../metrics/index.ts';
+import type { SecretMask } from '../shared/index.ts';
 import type { EventLog, ResilientEventSource } from '../source/index.ts';
 import { lockStateFile, openSqliteState, type DeadLetter, type StateLock, type StateStore } from '../state/index.ts';
 import type { RuntimeStatus } from '../toolkit/index.ts';
@@ -95,7 +96,8 @@ export class Daemon {
         parts.logger.warn({ state: opts.config.daemon.state, filesystem: lock.networkFilesystem },
           'the state file is on a network filesystem: its locks and fsyncs may not hold across hosts; keep it on a local disk');
       }
-      store = await openSqliteState(opts.config.daemon.state, { synchronous: opts.config.daemon.stateSync });
+      const mask = parts.mask;
+      store = await openSqliteState(opts.config.daemon.state, { synchronous: opts.config.daemon.stateSync, maskText: (text) => mask.mask(text) });
     } catch (err) {
       await parts?.close();
       await parts?.closeLogs();
@@ -103,6 +105,11 @@ export class Daemon {
       throw err;
     }
     return new Daemon(opts, parts, store, lock);
+  }
+
+  /** The configured secrets by value, masked in every text that leaves the daemon. */
+  get mask(): SecretMask {
+    return this.#parts.mask;
   }
 
   /** `sgeventd toolkit recycle [PROJECT]`: drains and replaces the runtimes of a project (id or tank_name), or all. */
