@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { DaemonConfig } from '../config/index.ts';
 import { Engine, PipelineConfigurationWatch, type PluginSnapshot, type TimingRecord } from '../dispatch/index.ts';
 import { DaemonMetrics } from '../metrics/index.ts';
+import { checkPythonPathFolder } from '../plugins/index.ts';
 import type { SecretMask } from '../shared/index.ts';
 import type { EventLog, ResilientEventSource } from '../source/index.ts';
 import { lockStateFile, openSqliteState, type DeadLetter, type StateLock, type StateStore } from '../state/index.ts';
@@ -91,6 +92,8 @@ export class Daemon {
     let parts: Assembly | undefined;
     let store: StateStore;
     try {
+      // Studio code on toolkit.pythonPath runs in every runtime: nobody else may change it.
+      for (const dir of opts.config.toolkit.pythonPath) await checkPythonPathFolder(dir);
       parts = await Assembly.open(opts.config, { command: 'run', console: opts.console, logFiles: opts.logFiles ?? true });
       if (lock.networkFilesystem !== null) {
         parts.logger.warn({ state: opts.config.daemon.state, filesystem: lock.networkFilesystem },
