@@ -147,7 +147,8 @@ export class Daemon {
       newestEventId: this.#log.frontier,
       lastPollAt: iso(this.#log.lastPollAt),
       lastSuccessfulReadAt: iso(this.#source.lastSuccessAt),
-      siteErrors: this.#source.errorCount,
+      // Every failed request to the site, retries included (the source's own count misses the client's retries).
+      siteErrors: this.#parts.site.errorCount,
       plugins: this.#engine.snapshot(),
       runtimes: this.#parts.toolkit.list(),
     };

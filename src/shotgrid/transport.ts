@@ -47,6 +47,7 @@ export interface RpcTransportOptions {
   maxRetries: number;
   retryDelayMs: number;
   logger: Logger | undefined;
+  onRequestError?: ((err: unknown) => void) | undefined;
   /** Basic auth from `user:pass@` in the site URL (shotgun.py config.authorization). */
   authorization: Secret | undefined;
   /** Every secret this client holds, masked out of any text that leaves it. */
@@ -94,6 +95,7 @@ export class RpcTransport {
       try {
         return await this.#once(method, body, attempt);
       } catch (err) {
+        this.#o.onRequestError?.(err);
         const retryable = err instanceof ShotgunTransportError && isRetryable(err);
         if (!retryable || attempt >= attemptsAllowed) throw err;
         // Backoff grows with the attempt, as shotgun.py's BACKOFF * attempt.
