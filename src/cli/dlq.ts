@@ -1,8 +1,8 @@
 import { existsSync } from 'node:fs';
 import { basename } from 'node:path';
 import type { Command } from 'commander';
-import { loadConfig } from '../config/index.ts';
-import { SgeventdError } from '../shared/index.ts';
+import { daemonSecrets, loadConfig } from '../config/index.ts';
+import { SecretMask, SgeventdError } from '../shared/index.ts';
 import { openSqliteState } from '../state/index.ts';
 import type { DeadLetter, SqliteStateStore } from '../state/index.ts';
 
@@ -22,12 +22,13 @@ export class DlqError extends SgeventdError {
 }
 
 /** Opens the state file named by the config; never creates one (WAL lets this run beside the daemon). */
-async function openState(configPath: string): Promise<SqliteStateStore> {
+async function openState(configPath: string): Promise<{ state: SqliteStateStore; mask: SecretMask }> {
   const config = await loadConfig(configPath);
   if (!existsSync(config.daemon.state)) {
     throw new DlqError('DLQ_NO_STATE', `no state file at ${config.daemon.state} (has the daemon run with this config?)`, { state: config.daemon.state });
   }
-  return openSqliteState(config.daemon.state);
+  // Error texts may hold a secret that plugin code put there: masked before they are printed.
+  return { state: await openSqliteState(config.daemon.state), mask: new SecretMask(daemonSecrets(config)) };
 }
 
 /** Plugin ids a --plugin value names: a full id, or a plugin name (file name without extension) in any folder. */
@@ -59,15 +60,15 @@ export function formatDeadLetterTable(rows: readonly DeadLetter[]): string {
   return [fmt(header), ...cells.map(fmt)].join('\n');
 }
 
-async function withState<T>(o: DlqCliOptions, fn: (state: SqliteStateStore, ids: string[] | undefined) => Promise<T>): Promise<T> {
-  const state = await openState(o.config);
+async function withState<T>(o: DlqCliOptions, fn: (state: SqliteStateStore, ids: string[] | undefined, mask: SecretMask) => Promise<T>): Promise<T> {
+  const { state, mask } = await openState(o.config);
   try {
     let ids: string[] | undefined;
     if (o.plugin !== undefined) {
       ids = await pluginIds(state, o.plugin);
       if (ids.length === 0) throw new DlqError('DLQ_UNKNOWN_PLUGIN', `no plugin named ${o.plugin} in ${state.path}`, { plugin: o.plugin });
     }
-    return await fn(state, ids);
+    return await fn(state, ids, mask);
   } finally {
     await state.close();
   }
@@ -97,9 +98,9 @@ export function registerDlqCommand(program: Command): void {
     .action(async (o: DlqCliOptions) => {
       if (o.status !== undefined && o.status !== 'dead' && o.status !== 'retry') throw new DlqError('DLQ_USAGE', `--status must be dead or retry, got ${JSON.stringify(o.status)}`);
       const status = o.status;
-      const rows = await withState(o, async (state, plugins) => {
+      const rows = await withState(o, async (state, plugins, mask) => {
         const all = await state.deadLetters.list(status === undefined ? {} : { status });
-        return plugins === undefined ? all : all.filter((d) => plugins.includes(d.pluginId));
+        return mask.maskJson(plugins === undefined ? all : all.filter((d) => plugins.includes(d.pluginId)));
       });
       if (o.json) process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
       else process.stdout.write(rows.length === 0 ? 'no dead letters\n' : `${formatDeadLetterTable(rows)}\n`);

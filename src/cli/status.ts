@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
-import { loadConfig } from '../config/index.ts';
-import { describeError } from '../shared/index.ts';
+import { daemonSecrets, loadConfig } from '../config/index.ts';
+import { describeError, SecretMask } from '../shared/index.ts';
 import { openSqliteState } from '../state/index.ts';
 import { runningPid } from './pidfile.ts';
 import { connectSite } from '../daemon/index.ts';
@@ -23,19 +23,21 @@ interface StatusRow {
 /** Per plugin: cursor, backlog size, lag behind the site's newest event, errors. */
 export async function collectStatus(configPath: string): Promise<{ running: number | null; newest: number | null; siteError: string | null; plugins: StatusRow[]; source: 'daemon' | 'state' }> {
   const config = await loadConfig(configPath);
+  // Error texts may hold a secret that plugin code put there: masked before they are printed.
+  const mask = new SecretMask(daemonSecrets(config));
   const running = runningPid(config.daemon.pidFile);
   // A running daemon knows best (live cursors, runtimes); otherwise read the state file and the site.
   const url = daemonUrl(config);
   if (url !== null) {
     try {
       const doc = await fetchStatus(config, url);
-      return {
-        running, newest: doc.newestEventId, siteError: null, source: 'daemon',
+      return mask.maskJson({
+        running, newest: doc.newestEventId, siteError: null, source: 'daemon' as const,
         plugins: doc.plugins.map((p) => ({
           plugin: p.id, active: p.status === 'running', state: p.status, cursor: p.lastEventId, backlog: p.backlog, lag: p.lag,
           processed: p.processed, failed: p.failed, lastError: p.lastError,
         })),
-      };
+      });
     } catch {
       // Fall back to the state file below.
     }
@@ -74,7 +76,7 @@ export async function collectStatus(configPath: string): Promise<{ running: numb
       await store.close();
     }
   }
-  return { running, newest, siteError, plugins, source: 'state' };
+  return mask.maskJson({ running, newest, siteError, plugins, source: 'state' as const });
 }
 
 export function registerStatusCommand(program: Command): void {

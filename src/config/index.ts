@@ -10,3 +10,4 @@ export type {
   DaemonConfig, SiteConfig, DaemonOptions, PluginOptions, ResolvedPluginOptions, ProjectFilter, PluginFolderConfig,
   LogLevel, LoggingConfig, EmailConfig, ToolkitConfig, ToolkitProjectConfig, HttpConfig, LegacyConfig,
 } from './types.ts';
+export { daemonSecrets, pluginEnvironment, redactUrl } from './secrets.ts';

@@ -12,6 +12,13 @@ const posInt = () => z.preprocess(numeric,
   z.number({ error: 'a positive integer' }).int({ error: 'a positive integer' }).positive({ error: 'a positive integer' }));
 const nonNegInt = () => z.preprocess(numeric,
   z.number({ error: 'a non-negative integer' }).int({ error: 'a non-negative integer' }).min(0, { error: 'a non-negative integer' }));
+// A span of time in ms. Spans beyond the platform's timer limit (2^31-1 ms,
+// about 24.8 days) are fine: timers re-arm (shared/long-timer.ts).
+const duration = (min: number) => {
+  const expected = `a whole number of milliseconds, at least ${min}`;
+  return z.preprocess(numeric, z.number({ error: expected }).int({ error: expected }).min(min, { error: expected })
+    .max(Number.MAX_SAFE_INTEGER, { error: expected }));
+};
 const port = () => z.preprocess(numeric,
   z.number({ error: 'a port number (0-65535)' }).int({ error: 'a port number (0-65535)' })
     .min(0, { error: 'a port number (0-65535)' }).max(65535, { error: 'a port number (0-65535)' }));
@@ -33,9 +40,9 @@ const pluginOptionsShape = {
     .optional(),
   ignoreOwnEvents: bool().optional(),
   retries: nonNegInt().optional(),
-  retryBackoffMs: nonNegInt().optional(),
+  retryBackoffMs: duration(0).optional(),
   deadLetter: bool().optional(),
-  callbackTimeoutMs: posInt().optional(),
+  callbackTimeoutMs: duration(100).optional(),
   maxMemoryMb: posInt().optional(),
 };
 
@@ -48,7 +55,7 @@ export const pluginFolderSchema = z.strictObject(
     enabled: bool().default(true),
     ignoreOwnEvents: bool().default(false),
     retries: nonNegInt().default(0),
-    retryBackoffMs: nonNegInt().default(1000),
+    retryBackoffMs: duration(0).default(1000),
     deadLetter: bool().default(true),
     // Absent: daemon.callbackTimeoutMs and daemon.maxPluginMemoryMb (see compile.ts).
     overrides: z.record(z.string(), pluginOptionsSchema, { error: 'a mapping of plugin name to plugin options' }).optional(),
@@ -84,15 +91,15 @@ export const toolkitSectionSchema = z.strictObject({
   bundleCache: str().optional(),
   pythonPath: z.array(str(), { error: 'a list of folders' }).default([]),
   maxRuntimes: posInt().default(8),
-  idleTtlMs: posInt().default(1800000),
-  callTimeoutMs: posInt().default(300000),
+  idleTtlMs: duration(1000).default(1800000),
+  callTimeoutMs: duration(100).default(300000),
   maxCallsPerRuntime: posInt().default(10000),
   maxRssMb: posInt().default(2048),
   queueLimit: posInt().default(100),
   crashBudget: z.strictObject({
     count: posInt().default(3),
-    windowMs: posInt().default(600000),
-    backoffMs: posInt().default(300000),
+    windowMs: duration(1000).default(600000),
+    backoffMs: duration(100).default(300000),
   }, { error: 'a mapping' }).prefault({}),
   shareCoreRuntimes: bool().default(false),
   isolation: oneOf(['process', 'swap']).default('process'),
@@ -115,25 +122,26 @@ export const rawConfigSchema = z.strictObject({
     url: z.url({ error: 'an http(s) URL', protocol: /^https?$/ }),
     script: z.strictObject({ name: str(), key: str() }, { error: 'a mapping with name and key' }),
     proxy: z.string({ error: 'a proxy address (host:port or URL)' }).optional(),
-    timeoutMs: posInt().default(60000),
+    timeoutMs: duration(100).default(60000),
     maxConnRetries: posInt().default(5),
-    connRetrySleepMs: nonNegInt().default(5000),
+    connRetrySleepMs: duration(10).default(5000),
     useSessionUuid: bool().default(false),
   }, { error: 'a mapping with url and script' }),
   daemon: z.strictObject({
     state: str().default('./state/sgeventd.db'),
     pidFile: str().default('./state/sgeventd.pid'),
-    fetchIntervalMs: nonNegInt().default(1000),
+    // Below 50 ms an idle daemon polls the site flat out.
+    fetchIntervalMs: duration(50).default(1000),
     maxEventBatchSize: posInt().default(500),
-    backlogTimeoutMs: nonNegInt().default(300000),
-    callbackTimeoutMs: posInt().default(600000),
-    stateFlushMs: posInt().default(200),
+    backlogTimeoutMs: duration(0).default(300000),
+    callbackTimeoutMs: duration(100).default(600000),
+    stateFlushMs: duration(10).default(200),
     stateFlushEvents: posInt().default(500),
     stateSync: oneOf(['normal', 'full']).default('normal'),
     maxPluginMemoryMb: posInt().default(1024),
     restartBudget: z.strictObject({
       count: posInt().default(5),
-      windowMs: posInt().default(60000),
+      windowMs: duration(1000).default(60000),
     }, { error: 'a mapping with count and windowMs' }).prefault({}),
     /** Events the shared event log keeps in memory; default: four batches, at least 5000. */
     maxCachedEvents: posInt().optional(),

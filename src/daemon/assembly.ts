@@ -1,8 +1,9 @@
 import { pino, type Logger } from 'pino';
-import type { DaemonConfig, PluginFolderConfig } from '../config/index.ts';
+import { daemonSecrets, type DaemonConfig, type PluginFolderConfig } from '../config/index.ts';
 import { SiteProjectDirectory } from '../dispatch/index.ts';
 import { HostFactory, type PluginHost } from '../hosts/index.ts';
-import { AlertMailer, createLoggers, REDACT_PATHS, type Loggers } from '../logging/index.ts';
+import { AlertMailer, createLoggers, loggerSafety, type Loggers } from '../logging/index.ts';
+import { SecretMask } from '../shared/index.ts';
 import type { JsPluginFile, PythonPluginFile } from '../plugins/index.ts';
 import { Api3EventSource, EventLog, ResilientEventSource } from '../source/index.ts';
 import { siteAlert } from './alerts.ts';
@@ -42,16 +43,19 @@ export class Assembly {
   /** Alert mail; run mode only. */
   readonly mailer: AlertMailer | null;
   readonly directory: SiteProjectDirectory;
+  /** The daemon's configured secrets by value: masked in every text that leaves it (logs, pages, mail, state). */
+  readonly mask: SecretMask;
   #observer: RuntimeObserver | null = null;
   #closing: Promise<void> | null = null;
 
-  private constructor(config: DaemonConfig, mode: DaemonMode, loggers: Loggers) {
+  private constructor(config: DaemonConfig, mode: DaemonMode, loggers: Loggers, mask: SecretMask) {
     this.config = config;
+    this.mask = mask;
     this.mode = mode;
     this.loggers = loggers;
     this.logger = loggers.engine;
     this.site = connectSite(config, { logger: this.logger, interactive: mode.command === 'check' });
-    this.mailer = mode.command === 'run' ? new AlertMailer(config.emails, this.logger) : null;
+    this.mailer = mode.command === 'run' ? new AlertMailer(config.emails, this.logger, mask) : null;
     this.toolkit = new DaemonToolkit({
       config,
       client: this.site.client,
@@ -64,7 +68,8 @@ export class Assembly {
   }
 
   static async open(config: DaemonConfig, mode: DaemonMode): Promise<Assembly> {
-    return new Assembly(config, mode, await loggersFor(config, mode));
+    const mask = new SecretMask(daemonSecrets(config));
+    return new Assembly(config, mode, await loggersFor(config, mode, mask), mask);
   }
 
   observeRuntimes(observer: RuntimeObserver): void {
@@ -119,10 +124,10 @@ export class Assembly {
   }
 }
 
-async function loggersFor(config: DaemonConfig, mode: DaemonMode): Promise<Loggers> {
-  if (mode.command === 'run') return createLoggers(config.logging, { console: mode.console, files: mode.logFiles });
+async function loggersFor(config: DaemonConfig, mode: DaemonMode, mask: SecretMask): Promise<Loggers> {
+  if (mode.command === 'run') return createLoggers(config.logging, { console: mode.console, files: mode.logFiles, mask });
   const engine = mode.command === 'replay'
-    ? pino({ level: config.logging.level, redact: { paths: REDACT_PATHS, censor: '********' } }, pino.destination(2))
+    ? pino({ level: config.logging.level, ...loggerSafety(mask) }, pino.destination(2))
     : pino({ enabled: false });
   return { engine, plugin: (name) => Promise.resolve(engine.child({ plugin: name })), timing: null, close: () => Promise.resolve() };
 }

@@ -17,11 +17,13 @@ export interface CheckLine {
 export async function check(config: DaemonConfig, opts: { toolkit: boolean } = { toolkit: true }): Promise<CheckLine[]> {
   const parts = await Assembly.open(config, { command: 'check' });
   try {
-    return [
+    const lines = [
       ...(await checkSite(parts)),
       ...(opts.toolkit ? await checkToolkit(parts) : []),
       ...(await checkPlugins(parts)),
     ];
+    // A password in site.url, or a key a plugin's import error carries, is not printed.
+    return lines.map((l) => ({ ...l, detail: parts.mask.mask(l.detail) }));
   } finally {
     await parts.close();
     await parts.closeLogs();

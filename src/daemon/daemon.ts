@@ -2,8 +2,10 @@ import type { Logger } from 'pino';
 import type { DaemonConfig } from '../config/index.ts';
 import { Engine, PipelineConfigurationWatch, type PluginSnapshot, type TimingRecord } from '../dispatch/index.ts';
 import { DaemonMetrics } from '../metrics/index.ts';
+import { checkPythonPathFolder } from '../plugins/index.ts';
+import type { SecretMask } from '../shared/index.ts';
 import type { EventLog, ResilientEventSource } from '../source/index.ts';
-import { openSqliteState, type DeadLetter, type StateStore } from '../state/index.ts';
+import { lockStateFile, openSqliteState, type DeadLetter, type StateLock, type StateStore } from '../state/index.ts';
 import type { RuntimeStatus } from '../toolkit/index.ts';
 import { laneAlert, timingLine } from './alerts.ts';
 import { Assembly } from './assembly.ts';
@@ -42,6 +44,7 @@ export class Daemon {
   readonly logger: Logger;
   readonly #parts: Assembly;
   readonly #store: StateStore;
+  readonly #lock: StateLock;
   readonly #source: ResilientEventSource;
   readonly #log: EventLog;
   readonly #engine: Engine;
@@ -51,12 +54,13 @@ export class Daemon {
   readonly metrics: DaemonMetrics;
   #stopping: Promise<void> | null = null;
 
-  private constructor(opts: DaemonOptions, parts: Assembly, store: StateStore) {
+  private constructor(opts: DaemonOptions, parts: Assembly, store: StateStore, lock: StateLock) {
     const { config } = opts;
     this.config = config;
     this.#parts = parts;
     this.logger = parts.logger;
     this.#store = store;
+    this.#lock = lock;
     this.metrics = new DaemonMetrics({ status: () => this.status() });
     parts.observeRuntimes(this.metrics);
     ({ source: this.#source, log: this.#log } = parts.eventLog());
@@ -83,16 +87,32 @@ export class Daemon {
   }
 
   static async open(opts: DaemonOptions): Promise<Daemon> {
-    const parts = await Assembly.open(opts.config, { command: 'run', console: opts.console, logFiles: opts.logFiles ?? true });
+    // One daemon per state file: taken before anything else starts (STATE_LOCKED names the holder).
+    const lock = await lockStateFile(opts.config.daemon.state, { python: opts.config.toolkit.python });
+    let parts: Assembly | undefined;
     let store: StateStore;
     try {
-      store = await openSqliteState(opts.config.daemon.state, { synchronous: opts.config.daemon.stateSync });
+      // Studio code on toolkit.pythonPath runs in every runtime: nobody else may change it.
+      for (const dir of opts.config.toolkit.pythonPath) await checkPythonPathFolder(dir);
+      parts = await Assembly.open(opts.config, { command: 'run', console: opts.console, logFiles: opts.logFiles ?? true });
+      if (lock.networkFilesystem !== null) {
+        parts.logger.warn({ state: opts.config.daemon.state, filesystem: lock.networkFilesystem },
+          'the state file is on a network filesystem: its locks and fsyncs may not hold across hosts; keep it on a local disk');
+      }
+      const mask = parts.mask;
+      store = await openSqliteState(opts.config.daemon.state, { synchronous: opts.config.daemon.stateSync, maskText: (text) => mask.mask(text) });
     } catch (err) {
-      await parts.close();
-      await parts.closeLogs();
+      await parts?.close();
+      await parts?.closeLogs();
+      await lock.release();
       throw err;
     }
-    return new Daemon(opts, parts, store);
+    return new Daemon(opts, parts, store, lock);
+  }
+
+  /** The configured secrets by value, masked in every text that leaves the daemon. */
+  get mask(): SecretMask {
+    return this.#parts.mask;
   }
 
   /** `sgeventd toolkit recycle [PROJECT]`: drains and replaces the runtimes of a project (id or tank_name), or all. */
@@ -127,7 +147,8 @@ export class Daemon {
       newestEventId: this.#log.frontier,
       lastPollAt: iso(this.#log.lastPollAt),
       lastSuccessfulReadAt: iso(this.#source.lastSuccessAt),
-      siteErrors: this.#source.errorCount,
+      // Every failed request to the site, retries included (the source's own count misses the client's retries).
+      siteErrors: this.#parts.site.errorCount,
       plugins: this.#engine.snapshot(),
       runtimes: this.#parts.toolkit.list(),
     };
@@ -142,6 +163,7 @@ export class Daemon {
         () => this.#engine.stop(),
         () => this.#parts.toolkit.close(),
         () => this.#store.close(),
+        () => this.#lock.release(),
         () => this.#parts.close(),
       ];
       for (const step of steps) {

@@ -6,6 +6,8 @@ import { ShotgunClient } from '../shotgrid/index.ts';
 /** The daemon's own api3 client for the configured site, through `site.proxy` when one is set. */
 export interface SiteConnection {
   readonly client: ShotgunClient;
+  /** Failed request attempts since the connection opened, each retry counted. */
+  readonly errorCount: number;
   close(): Promise<void>;
 }
 
@@ -24,6 +26,7 @@ const INTERACTIVE_TIMEOUT_MS = 15_000;
 /** Opens the client every command uses to reach the site as the daemon's script. */
 export function connectSite(config: DaemonConfig, opts: SiteConnectionOptions = {}): SiteConnection {
   const dispatcher: Dispatcher | undefined = config.site.proxy ? new ProxyAgent(proxyUrl(config.site.proxy)) : undefined;
+  let errors = 0;
   const client = new ShotgunClient({
     baseUrl: config.site.url,
     auth: { kind: 'script', scriptName: config.site.script.name, scriptKey: config.site.script.key },
@@ -31,9 +34,13 @@ export function connectSite(config: DaemonConfig, opts: SiteConnectionOptions = 
     ...(opts.interactive ? { maxRetries: 1 } : {}),
     ...(opts.logger ? { logger: opts.logger } : {}),
     ...(dispatcher ? { dispatcher } : {}),
+    onRequestError: () => { errors++; },
   });
   return {
     client,
+    get errorCount() {
+      return errors;
+    },
     async close() {
       try {
         await client.close();

@@ -30,6 +30,7 @@ export async function startStatusServer(daemon: Daemon, config: DaemonConfig, re
     metrics: daemon.metrics,
     logger: daemon.logger,
     fetchIntervalMs: config.daemon.fetchIntervalMs,
+    mask: daemon.mask,
     actions: { recycleRuntimes: (project) => daemon.recycleRuntimes(project), reloadPlugins: (name) => daemon.reloadPlugins(name) },
   });
   // A wildcard bind is reached on loopback from this machine.

@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname } from 'node:path';
 import type { Logger } from 'pino';
-import type { DaemonConfig } from '../config/index.ts';
+import { pluginEnvironment, type DaemonConfig } from '../config/index.ts';
 import type { ToolkitAccess } from '../hosts/index.ts';
 import type { ShotgunClient } from '../shotgrid/index.ts';
 import { SgeventdError } from '../shared/index.ts';
@@ -43,6 +43,7 @@ export class DaemonToolkit {
       stateDir: dirname(config.daemon.state),
       lookup: siteLookup(client),
       secretVars: config.secretEnvVars,
+      env: pluginEnvironment(config),
       logger: logger.child({ subsystem: 'toolkit' }),
       onRuntimeStarted: this.#opts.onRuntimeStarted,
       onRuntimeCrashed: this.#opts.onRuntimeCrashed,

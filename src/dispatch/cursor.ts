@@ -1,4 +1,4 @@
-import { setTimeout as sleep } from 'node:timers/promises';
+import { sleepLong } from '../shared/index.ts';
 import type { EventLogEntry } from '../shared/index.ts';
 import type { EventLog } from '../source/index.ts';
 import type { SerializedError } from '../plugins/index.ts';
@@ -133,7 +133,7 @@ export class PluginCursor {
         if (signal.aborted) return;
         this.#opts.logger.error({ err, pos: this.#readPos }, 'reading the event log failed; reading again');
         try {
-          await sleep(this.#opts.fetchIntervalMs, undefined, { signal });
+          await sleepLong(this.#opts.fetchIntervalMs, { signal });
         } catch {
           return;
         }
@@ -364,7 +364,7 @@ export class PluginCursor {
         const failure = result.outcome === 'deactivate' ? result : result.failures[0];
         this.#opts.logger.warn({ eventId: event.id, callback: failure?.callback, attempt, retryInMs: next.delayMs, err: failure?.error }, 'callback failed; retrying');
         try {
-          await sleep(next.delayMs, undefined, { signal: this.#stop.signal });
+          await sleepLong(next.delayMs, { signal: this.#stop.signal });
         } catch {
           return { kind: 'aborted' };
         }

@@ -33,8 +33,12 @@ export interface PluginSnapshot {
   backlog: number;
   lag: number | null;
   lastError: string | null;
+  /** Since the daemon started, across reloads of the plugin. */
   processed: number;
   failed: number;
+  /** Since the plugin was last (re)loaded. */
+  processedSinceReload: number;
+  failedSinceReload: number;
   meanMs: number | null;
 }
 
@@ -71,6 +75,8 @@ interface PluginRecord {
   sawInactive: boolean;
   /** A step asked for by the state file's flags is queued or running; later polls wait for it. */
   flagStep: boolean;
+  /** Counters of the plugin's earlier cursors (before reloads), so totals survive a reload. */
+  earlier: { processed: number; failed: number; totalMs: number };
 }
 
 /**
@@ -138,7 +144,8 @@ export class Engine {
     return [...this.#plugins.values()]
       .map((p): PluginSnapshot => {
         const last = p.cursor?.lastEventId ?? p.frozen?.lastEventId ?? null;
-        const c = p.cursor?.counters;
+        const now = p.cursor?.counters ?? { processed: 0, failed: 0, totalMs: 0 };
+        const c = { processed: p.earlier.processed + now.processed, failed: p.earlier.failed + now.failed, totalMs: p.earlier.totalMs + now.totalMs };
         return {
           id: p.id,
           name: p.name,
@@ -150,9 +157,11 @@ export class Engine {
           backlog: p.cursor?.backlogSize ?? p.frozen?.backlog.length ?? 0,
           lag: last === null ? null : Math.max(0, frontier - last),
           lastError: p.cursor?.lastError ?? p.lastError,
-          processed: c?.processed ?? 0,
-          failed: c?.failed ?? 0,
-          meanMs: c && c.processed + c.failed > 0 ? c.totalMs / (c.processed + c.failed) : null,
+          processed: c.processed,
+          failed: c.failed,
+          processedSinceReload: now.processed,
+          failedSinceReload: now.failed,
+          meanMs: c.processed + c.failed > 0 ? c.totalMs / (c.processed + c.failed) : null,
         };
       })
       .sort((a, b) => a.id.localeCompare(b.id));
@@ -202,6 +211,7 @@ export class Engine {
       rec = {
         id, name, folder, entry: null, status: 'loading', host: null, cursor: null,
         lastError: null, frozen: this.#states.get(id) ?? null, busy: Promise.resolve(), sawInactive: false, flagStep: false,
+        earlier: { processed: 0, failed: 0, totalMs: 0 },
       };
       this.#plugins.set(id, rec);
     }
@@ -306,6 +316,11 @@ export class Engine {
     const cursor = rec.cursor;
     rec.cursor = null;
     if (cursor) {
+      rec.earlier = {
+        processed: rec.earlier.processed + cursor.counters.processed,
+        failed: rec.earlier.failed + cursor.counters.failed,
+        totalMs: rec.earlier.totalMs + cursor.counters.totalMs,
+      };
       await cursor.stop();
       rec.frozen = {
         id: rec.id, folder: rec.folder.path, name: rec.name, lastEventId: cursor.lastEventId,

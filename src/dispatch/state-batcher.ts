@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { setLongTimeout, type LongTimer } from '../shared/index.ts';
 import type { CounterDelta, NewDeadLetter, PluginRow, StateBatch, StateStore } from '../state/index.ts';
 
 export interface StateBatcherOptions {
@@ -22,7 +23,7 @@ export class StateBatcher {
   #counters = new Map<string, CounterDelta>();
   #deadLetters: NewDeadLetter[] = [];
   #events = 0;
-  #timer: NodeJS.Timeout | null = null;
+  #timer: LongTimer | null = null;
   #flushing: Promise<void> | null = null;
   #closed = false;
   readonly stats = { flushes: 0, failures: 0 };
@@ -88,13 +89,13 @@ export class StateBatcher {
   /** Flushes and stops the timer. */
   async close(): Promise<void> {
     this.#closed = true;
-    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer?.clear();
     this.#timer = null;
     await this.flush();
   }
 
   async #flushOnce(): Promise<void> {
-    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer?.clear();
     this.#timer = null;
     const batch = this.#take();
     try {
@@ -160,7 +161,7 @@ export class StateBatcher {
 
   #dirty(): void {
     if (this.#timer !== null || this.#closed) return;
-    this.#timer = setTimeout(() => {
+    this.#timer = setLongTimeout(() => {
       this.#timer = null;
       void this.flush();
     }, this.#opts.flushMs);

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { pluginOptionsFor, type DaemonConfig, type PluginFolderConfig } from '../config/index.ts';
+import { pluginEnvironment, pluginOptionsFor, type DaemonConfig, type PluginFolderConfig } from '../config/index.ts';
 import type { JsPluginFile, PythonPluginFile } from '../plugins/folder.ts';
 import type { PluginHost } from './contract.ts';
 import { WorkerPluginHost } from './js/host.ts';
@@ -39,6 +39,8 @@ export class HostFactory implements PluginHostFactory {
   create(entry: JsPluginFile | PythonPluginFile, folder: PluginFolderConfig, logger: Logger): PluginHost {
     const config = this.#config;
     const { callbackTimeoutMs, maxMemoryMb } = pluginOptionsFor(folder, entry.name);
+    // Plugin code never sees the daemon's own secrets (script key, status token, SMTP password).
+    const env = pluginEnvironment(config);
     if (entry.kind === 'python') {
       return new PythonPluginHost({
         file: entry.file,
@@ -47,6 +49,7 @@ export class HostFactory implements PluginHostFactory {
         proxy: config.site.proxy,
         useSessionUuid: config.site.useSessionUuid,
         python: config.toolkit.python,
+        env,
         callbackTimeoutMs,
         maxMemoryMb,
         restartBudget: config.daemon.restartBudget,
@@ -66,6 +69,7 @@ export class HostFactory implements PluginHostFactory {
       loadTimeoutMs: Math.max(callbackTimeoutMs, 60_000),
       maxMemoryMb,
       restartBudget: config.daemon.restartBudget,
+      env,
       logger,
       ...(this.#toolkit ? { handleRequest: this.#toolkit.handleRequest } : {}),
     });

@@ -104,18 +104,27 @@ function pluginTable(doc: StatusDocument): string {
   const rows = doc.plugins.map((p) => `<tr>
 <td title="${escapeHtml(p.id)}"><strong>${escapeHtml(p.name)}</strong></td><td>${escapeHtml(p.kind)}</td><td>${stateBadge(p.status)}</td>
 <td class="num">${escapeHtml(p.lastEventId ?? '–')}</td><td class="num">${escapeHtml(p.backlog)}</td><td class="num">${escapeHtml(p.lag ?? '–')}</td>
-<td class="num">${escapeHtml(p.processed)}</td><td class="num">${escapeHtml(p.failed)}</td><td class="num">${escapeHtml(p.meanMs === null ? '–' : ms(p.meanMs))}</td>
+<td class="num">${escapeHtml(p.processed)}${sinceReload(p.processed, p.processedSinceReload)}</td><td class="num">${escapeHtml(p.failed)}${sinceReload(p.failed, p.failedSinceReload)}</td><td class="num">${escapeHtml(p.meanMs === null ? '–' : ms(p.meanMs))}</td>
 <td class="error">${escapeHtml(p.lastError ?? '')}</td></tr>`);
   return table(['Plugin', 'Kind', 'State', 'Cursor#', 'Backlog#', 'Lag#', 'Processed#', 'Failed#', 'Mean#', 'Last error'], rows, 'No plugins loaded.', 'plugins');
+}
+
+// Totals are since the daemon started; after a reload the count of the current load shows beside them.
+function sinceReload(total: number, since: number): string {
+  return since === total ? '' : ` <span class="muted" title="since the last reload">(${escapeHtml(since)})</span>`;
+}
+
+function mb(value: number | null): string {
+  return value === null ? '–' : `${value.toFixed(1)} MB`;
 }
 
 function runtimeTable(doc: StatusDocument): string {
   const rows = doc.runtimes.map((r) => `<tr>
 <td>${escapeHtml(r.projects.length > 0 ? r.projects.join(', ') : '–')}</td><td>${escapeHtml(r.coreVersion ?? '–')}</td><td>${escapeHtml(r.mode)}</td>
-<td class="num">${escapeHtml(r.pid ?? '–')}</td><td class="num">${escapeHtml(r.rssMb === null ? '–' : `${r.rssMb.toFixed(1)} MB`)}</td>
+<td class="num">${escapeHtml(r.pid ?? '–')}</td><td class="num">${escapeHtml(mb(r.rssMb))}</td>
 <td class="num">${escapeHtml(r.calls)}</td><td class="num">${escapeHtml(r.pending)}</td><td class="num">${escapeHtml(r.ageMs > 0 ? duration(r.ageMs) : '–')}</td>
-<td>${stateBadge(r.state)}</td><td class="mono">${escapeHtml(r.key)}</td></tr>`);
-  return table(['Projects', 'Core', 'Mode', 'PID#', 'RSS#', 'Calls#', 'Pending#', 'Age#', 'State', 'Key'], rows, 'No project runtimes running.', 'runtimes');
+<td>${stateBadge(r.state)}</td><td class="mono">${escapeHtml(r.key)}</td><td class="num">${escapeHtml(mb(r.peakRssMb))}</td></tr>`);
+  return table(['Projects', 'Core', 'Mode', 'PID#', 'RSS#', 'Calls#', 'Pending#', 'Age#', 'State', 'Key', 'Peak RSS#'], rows, 'No project runtimes running.', 'runtimes');
 }
 
 function deadLetterTable(doc: StatusDocument, now: number): string {

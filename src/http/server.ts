@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
-import { describeError, SgeventdError, type Secret } from '../shared/index.ts';
+import { describeError, SecretMask, SgeventdError, type Secret } from '../shared/index.ts';
 import type { DaemonMetrics } from '../metrics/index.ts';
 import { bearerMatches, isLoopbackHost } from './auth.ts';
 import { HttpServerError } from './errors.ts';
@@ -18,6 +18,8 @@ export interface HttpServerOptions {
   fetchIntervalMs?: number;
   /** Operations the CLI asks of a running daemon (`sgeventd toolkit recycle`, `sgeventd plugin reload`). */
   actions?: DaemonActions;
+  /** The daemon's configured secrets, masked in every body this server sends (the token is always masked). */
+  mask?: SecretMask;
 }
 
 /** What `POST /api/...` routes may do; each needs the `x-sgeventd-action` header (a browser cannot send it cross-site without a preflight this server never grants). */
@@ -79,6 +81,10 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
   }
   const logger = opts.logger.child({ subsystem: 'http' });
   const limitMs = healthWindowMs(opts.fetchIntervalMs);
+  const mask = opts.mask ?? new SecretMask([token]);
+  // Every body goes out through here: a secret that plugin code put into an error text never reaches a page.
+  const send = (res: ServerResponse, req: IncomingMessage, status: number, contentType: string, body: string): void =>
+    sendBody(res, req, status, contentType, mask.mask(body));
 
   const server = createServer({ maxHeaderSize: LIMITS.maxHeaderSize, requestTimeout: LIMITS.requestTimeoutMs, headersTimeout: LIMITS.headersTimeoutMs }, (req, res) => {
     handle(req, res).catch((err: unknown) => {
@@ -227,7 +233,7 @@ function hasBody(req: IncomingMessage): boolean {
   return (len !== undefined && len !== '0') || req.headers['transfer-encoding'] !== undefined;
 }
 
-function send(res: ServerResponse, req: IncomingMessage, status: number, contentType: string, body: string): void {
+function sendBody(res: ServerResponse, req: IncomingMessage, status: number, contentType: string, body: string): void {
   const buf = Buffer.from(body, 'utf8');
   res.writeHead(status, { ...SECURITY_HEADERS, 'content-type': contentType, 'content-length': buf.length });
   res.end(req.method === 'HEAD' ? undefined : buf);

@@ -11,8 +11,12 @@ export interface PluginStatusLike {
   backlog: number;
   lag: number | null;
   lastError: string | null;
+  /** Since the daemon started, across plugin reloads. */
   processed: number;
   failed: number;
+  /** Since the plugin was last (re)loaded; absent: the same as the totals. */
+  processedSinceReload?: number;
+  failedSinceReload?: number;
   meanMs: number | null;
 }
 
@@ -23,7 +27,10 @@ export interface RuntimeStatusLike {
   mode: string;
   coreVersion: string | null;
   pid: number | null;
+  /** Resident memory now. */
   rssMb: number | null;
+  /** The most it has held (the runtime's own peak); absent when unknown. */
+  peakRssMb?: number | null;
   calls: number;
   ageMs: number;
   pending: number;
@@ -80,6 +87,8 @@ const pluginSchema = z.object({
   lastError: z.string().nullable(),
   processed: z.number(),
   failed: z.number(),
+  processedSinceReload: z.number(),
+  failedSinceReload: z.number(),
   meanMs: z.number().nullable(),
 });
 
@@ -90,6 +99,7 @@ const runtimeSchema = z.object({
   coreVersion: z.string().nullable(),
   pid: z.number().nullable(),
   rssMb: z.number().nullable(),
+  peakRssMb: z.number().nullable(),
   calls: z.number(),
   ageMs: z.number(),
   pending: z.number(),
@@ -147,10 +157,11 @@ export function statusDocument(s: DaemonStatusLike, now: number): StatusDocument
     siteErrors: s.siteErrors,
     plugins: s.plugins.map((p) => ({
       id: p.id, name: p.name, kind: p.kind, status: p.status, lastEventId: p.lastEventId, backlog: p.backlog, lag: p.lag,
-      lastError: p.lastError === null ? null : cut(p.lastError), processed: p.processed, failed: p.failed, meanMs: p.meanMs,
+      lastError: p.lastError === null ? null : cut(p.lastError), processed: p.processed, failed: p.failed,
+      processedSinceReload: p.processedSinceReload ?? p.processed, failedSinceReload: p.failedSinceReload ?? p.failed, meanMs: p.meanMs,
     })),
     runtimes: s.runtimes.map((r) => ({
-      key: r.key, projects: [...r.projects], mode: r.mode, coreVersion: r.coreVersion, pid: r.pid, rssMb: r.rssMb,
+      key: r.key, projects: [...r.projects], mode: r.mode, coreVersion: r.coreVersion, pid: r.pid, rssMb: r.rssMb, peakRssMb: r.peakRssMb ?? null,
       calls: r.calls, ageMs: r.ageMs, pending: r.pending, state: r.state,
     })),
     deadLetters: s.deadLetters === undefined

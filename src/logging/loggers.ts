@@ -4,12 +4,25 @@ import { pino, type Logger, type DestinationStream, type StreamEntry } from 'pin
 import pretty from 'pino-pretty';
 import roll from 'pino-roll';
 import type { LoggingConfig } from '../config/index.ts';
+import type { SecretMask } from '../shared/index.ts';
 
 /** Field names that must never reach a log line, whatever object carries them. */
 export const REDACT_PATHS = [
   'key', 'scriptKey', 'script_key', 'password', 'user_password', 'session_token', 'sessionToken', 'token', 'authorization',
   '*.key', '*.scriptKey', '*.script_key', '*.password', '*.user_password', '*.session_token', '*.sessionToken', '*.token', '*.authorization',
 ];
+
+/**
+ * The pino options every daemon logger gets: secret-named fields censored, and
+ * each finished line masked against the configured secrets by value (a key
+ * that plugin code put into an error message included).
+ */
+export function loggerSafety(mask?: SecretMask): { redact: { paths: string[]; censor: string }; hooks?: { streamWrite: (s: string) => string } } {
+  return {
+    redact: { paths: REDACT_PATHS, censor: '********' },
+    ...(mask === undefined || mask.isEmpty ? {} : { hooks: { streamWrite: (s: string) => mask.mask(s) } }),
+  };
+}
 
 export interface Loggers {
   /** The engine log (console in the foreground, plus its file). */
@@ -45,7 +58,7 @@ function closedOrAfter(s: Closable, ms: number): Promise<void> {
  * (pino-roll: daily or by size, keeping `rotate.keep` files) and, in the
  * foreground, readable lines on the console.
  */
-export async function createLoggers(cfg: LoggingConfig, opts: { console: boolean; files: boolean }): Promise<Loggers> {
+export async function createLoggers(cfg: LoggingConfig, opts: { console: boolean; files: boolean; mask?: SecretMask }): Promise<Loggers> {
   const streams: Closable[] = [];
   const fileStream = async (base: string): Promise<DestinationStream> => {
     await mkdir(cfg.dir, { recursive: true });
@@ -66,7 +79,7 @@ export async function createLoggers(cfg: LoggingConfig, opts: { console: boolean
         ignore: 'pid,hostname,plugin,callback,stream', messageFormat: '{if plugin}[{plugin}] {end}{msg}',
       }) });
   if (opts.files) engineStreams.push({ level: cfg.level, stream: await fileStream(cfg.file) });
-  const base = { level: cfg.level, redact: { paths: REDACT_PATHS, censor: '********' } };
+  const base = { level: cfg.level, ...loggerSafety(opts.mask) };
   const engine = engineStreams.length > 0 ? pino(base, pino.multistream(engineStreams)) : pino({ ...base, enabled: false });
 
   const pluginLoggers = new Map<string, Promise<Logger>>();
@@ -84,7 +97,7 @@ export async function createLoggers(cfg: LoggingConfig, opts: { console: boolean
     return l;
   };
 
-  const timing = cfg.timing && opts.files ? pino({ level: 'info', base: null }, await fileStream(`${cfg.file}-timing`)) : null;
+  const timing = cfg.timing && opts.files ? pino({ level: 'info', base: null, ...loggerSafety(opts.mask) }, await fileStream(`${cfg.file}-timing`)) : null;
 
   return {
     engine,

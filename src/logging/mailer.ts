@@ -2,7 +2,7 @@ import { hostname } from 'node:os';
 import nodemailer, { type Transporter } from 'nodemailer';
 import type { Logger } from 'pino';
 import type { EmailConfig } from '../config/index.ts';
-import { redact } from '../shared/index.ts';
+import { SecretMask } from '../shared/index.ts';
 
 export interface Alert {
   level: 'warn' | 'error';
@@ -25,13 +25,16 @@ export class AlertMailer {
   readonly #cfg: EmailConfig;
   readonly #log: Logger;
   readonly #transport: Transporter | null;
+  readonly #mask: SecretMask;
   readonly #sent = new Map<string, number[]>();
   readonly #suppressed = new Map<string, number>();
   #pending = new Set<Promise<void>>();
 
-  constructor(cfg: EmailConfig, logger: Logger) {
+  /** `mask`: the daemon's configured secrets, masked in subject and body (default: the SMTP password). */
+  constructor(cfg: EmailConfig, logger: Logger, mask: SecretMask = new SecretMask([cfg.password])) {
     this.#cfg = cfg;
     this.#log = logger;
+    this.#mask = mask;
     this.#transport =
       cfg.enabled && cfg.host
         ? nodemailer.createTransport({
@@ -67,11 +70,9 @@ export class AlertMailer {
     const held = this.#suppressed.get(key) ?? 0;
     this.#suppressed.delete(key);
     const level = alert.level === 'error' ? 'ERROR' : 'WARNING';
-    const subject = `${this.#cfg.subjectPrefix} ${level}: ${alert.plugin ? `${alert.plugin}: ` : ''}${alert.title}`;
-    const secrets = this.#cfg.password ? [this.#cfg.password] : [];
-    const text = redact(
+    const subject = this.#mask.mask(`${this.#cfg.subjectPrefix} ${level}: ${alert.plugin ? `${alert.plugin}: ` : ''}${alert.title}`);
+    const text = this.#mask.mask(
       `${alert.body}\n\n${held > 0 ? `(${held} more alert(s) for ${key} were held back by the rate limit of ${this.#cfg.maxPerHour}/hour)\n` : ''}-- sgeventd on ${hostname()}`,
-      secrets,
     );
     const p = this.#transport
       .sendMail({ from: this.#cfg.from ?? `sgeventd@${hostname()}`, to, subject, text })

@@ -21,7 +21,8 @@ export interface MetricsStatus {
   /** Failed site requests since start (a running count; exported as a counter by delta). */
   siteErrors: number;
   plugins: ReadonlyArray<{ name: string; status: string; lag: number | null; backlog: number }>;
-  runtimes: ReadonlyArray<{ key: string; rssMb: number | null }>;
+  /** `rssMb`: resident memory now; `peakRssMb`: the most the runtime has held. */
+  runtimes: ReadonlyArray<{ key: string; rssMb: number | null; peakRssMb?: number | null }>;
 }
 
 export interface DaemonMetricsOptions {
@@ -108,6 +109,12 @@ export class DaemonMetrics {
     this.#gauge({ name: 'sgeventd_runtime_rss_bytes', help: 'Resident memory of each Toolkit project runtime.', labelNames: ['key'] }, (g, s) => {
       g.reset();
       for (const r of s.runtimes) if (r.rssMb !== null) g.set({ key: this.#label('key', r.key) }, Math.round(r.rssMb * 1024 * 1024));
+    });
+    this.#gauge({ name: 'sgeventd_runtime_peak_rss_bytes', help: 'The most resident memory each Toolkit project runtime has held.', labelNames: ['key'] }, (g, s) => {
+      g.reset();
+      for (const r of s.runtimes) {
+        if (r.peakRssMb !== undefined && r.peakRssMb !== null) g.set({ key: this.#label('key', r.key) }, Math.round(r.peakRssMb * 1024 * 1024));
+      }
     });
     const current = (): MetricsStatus | null => this.#current();
     const siteErrorsDelta = (total: number): number => {

@@ -9,7 +9,7 @@ import { SgeventdError } from '../shared/errors.ts';
  * PLUGIN_MEMORY_LIMIT (the thread or process went over its memory limit),
  * PLUGIN_RESTART_BUDGET (lost its thread or process too often),
  * PLUGIN_CALLBACK_CANCELLED (the dispatcher cut the event off).
- * Folder faults: PLUGIN_FOLDER_MISSING, PLUGIN_FOLDER_UNREADABLE, PLUGIN_UNSAFE_PERMISSIONS,
+ * Folder faults: PLUGIN_FOLDER_MISSING, PLUGIN_FOLDER_UNREADABLE, PLUGIN_UNSAFE_PERMISSIONS, PLUGIN_UNSAFE_OWNER,
  * PLUGIN_DUPLICATE_NAME. Misuse of a host, or a host closed
  * under a running event: PLUGIN_HOST_STATE.
  */
@@ -31,6 +31,7 @@ export type PluginErrorCode =
   | 'PLUGIN_FOLDER_MISSING'
   | 'PLUGIN_FOLDER_UNREADABLE'
   | 'PLUGIN_UNSAFE_PERMISSIONS'
+  | 'PLUGIN_UNSAFE_OWNER'
   | 'PLUGIN_DUPLICATE_NAME'
   | 'PLUGIN_HOST_STATE';
 

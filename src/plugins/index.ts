@@ -19,7 +19,7 @@ export type {
   RegisterCallbacks,
   Registrar,
 } from './types.ts';
-export { scanPluginFolder, checkSafeMode, formatMode } from './folder.ts';
+export { scanPluginFolder, checkSafeMode, checkPythonPathFolder, formatMode } from './folder.ts';
 export type { JsPluginFile, PythonPluginFile, RefusedPluginFile, PluginFileEntry, PluginFolderScan } from './folder.ts';
 export { PluginFolderWatcher } from './watcher.ts';
 export type { PluginFolderWatcherOptions, PluginFolderWatcherEvents } from './watcher.ts';

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { setLongTimeout, type LongTimer } from '../shared/index.ts';
 import { PyrpcError, PythonError } from './errors.ts';
 import type { LineWriter } from './writer.ts';
 
@@ -29,7 +30,7 @@ interface Pending {
   opts: CallOptions;
   resolve: (v: unknown) => void;
   reject: (e: Error) => void;
-  timer?: NodeJS.Timeout | undefined;
+  timer?: LongTimer | undefined;
   unlisten?: (() => void) | undefined;
 }
 
@@ -139,8 +140,8 @@ export class Connection {
   #arm(call: Pending): void {
     const ms = call.opts.timeoutMs;
     if (ms === undefined) return;
-    clearTimeout(call.timer);
-    call.timer = setTimeout(() => {
+    call.timer?.clear();
+    call.timer = setLongTimeout(() => {
       if (!this.#pending.has(call.id)) return;
       const err = new PyrpcError(call.opts.timeoutCode ?? 'TK_CALL_TIMEOUT', `${this.#o.label}: ${call.method} took longer than ${ms} ms`, {
         details: { ...this.#o.details, method: call.method, timeoutMs: ms },
@@ -152,7 +153,7 @@ export class Connection {
   }
 
   #settle(call: Pending): void {
-    clearTimeout(call.timer);
+    call.timer?.clear();
     call.unlisten?.();
     this.#pending.delete(call.id);
   }

@@ -49,3 +49,51 @@ export function redact(text: string, secrets: Iterable<Secret | string | undefin
   }
   return out;
 }
+
+/**
+ * Masks a fixed set of secret values wherever they occur in text that leaves
+ * the daemon (log lines, pages, CLI output, mail, stored error texts), as
+ * written and as JSON or HTML would escape them. Values shorter than 4
+ * characters are not masked (they would mask ordinary text).
+ *
+ * @example
+ * const mask = new SecretMask([config.site.script.key, config.http.token]);
+ * res.end(mask.mask(JSON.stringify(doc)));
+ */
+export class SecretMask {
+  readonly #forms: readonly string[];
+
+  constructor(secrets: Iterable<Secret | string | undefined>) {
+    const forms = new Set<string>();
+    for (const s of secrets) {
+      const v = s instanceof Secret ? s.reveal() : s;
+      if (v === undefined || v.length < 4) continue;
+      forms.add(v);
+      forms.add(JSON.stringify(v).slice(1, -1));
+      forms.add(JSON.stringify(JSON.stringify(v).slice(1, -1)).slice(1, -1));
+      forms.add(escapeHtml(v));
+    }
+    // Longest first, so a secret containing another is masked whole.
+    this.#forms = [...forms].sort((a, b) => b.length - a.length);
+  }
+
+  get isEmpty(): boolean {
+    return this.#forms.length === 0;
+  }
+
+  mask(text: string): string {
+    let out = text;
+    for (const f of this.#forms) if (out.includes(f)) out = out.split(f).join(MASK);
+    return out;
+  }
+
+  /** A copy of a JSON value with every string masked (the mask leaves JSON valid). */
+  maskJson<T>(value: T): T {
+    if (this.isEmpty || value === undefined) return value;
+    return JSON.parse(this.mask(JSON.stringify(value))) as T;
+  }
+}
+
+function escapeHtml(s: string): string {
+  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#39;');
+}

@@ -107,6 +107,7 @@ export class ShotgunClient {
         maxRetries: o.maxRetries,
         retryDelayMs: o.retryDelayMs,
         logger: options.logger,
+        onRequestError: options.onRequestError,
         authorization: o.basic,
         secrets: () => [
           auth.kind === 'script' ? auth.scriptKey : auth.kind === 'session' ? auth.sessionToken : auth.password,

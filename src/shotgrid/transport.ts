@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { request, type Dispatcher } from 'undici';
 import type { Logger } from 'pino';
 import { redact, type Secret } from '../shared/secret.ts';
+import { setLongTimeout } from '../shared/long-timer.ts';
 import { ShotgunTransportError, faultFor, type ShotgunTransportCode } from './errors.ts';
 
 function packageVersion(): string {
@@ -46,6 +47,7 @@ export interface RpcTransportOptions {
   maxRetries: number;
   retryDelayMs: number;
   logger: Logger | undefined;
+  onRequestError?: ((err: unknown) => void) | undefined;
   /** Basic auth from `user:pass@` in the site URL (shotgun.py config.authorization). */
   authorization: Secret | undefined;
   /** Every secret this client holds, masked out of any text that leaves it. */
@@ -93,6 +95,7 @@ export class RpcTransport {
       try {
         return await this.#once(method, body, attempt);
       } catch (err) {
+        this.#o.onRequestError?.(err);
         const retryable = err instanceof ShotgunTransportError && isRetryable(err);
         if (!retryable || attempt >= attemptsAllowed) throw err;
         // Backoff grows with the attempt, as shotgun.py's BACKOFF * attempt.
@@ -111,7 +114,7 @@ export class RpcTransport {
     };
     if (this.#o.authorization) headers['authorization'] = this.#o.authorization.reveal();
     const controller = new AbortController();
-    const timer = setTimeout(() => controller.abort(new TimeoutReason('timeout')), this.#o.timeoutMs);
+    const timer = setLongTimeout(() => controller.abort(new TimeoutReason('timeout')), this.#o.timeoutMs);
     const started = performance.now();
     let status: number;
     let text: string;
@@ -136,7 +139,7 @@ export class RpcTransport {
     } catch (err) {
       throw this.#transportError(err, method, attempt, controller.signal);
     } finally {
-      clearTimeout(timer);
+      timer.clear();
     }
     this.#o.logger?.debug({ method, attempt, status, ms: Math.round(performance.now() - started) }, 'shotgrid call');
 

@@ -187,6 +187,8 @@ export interface ShotgunClientOptions {
   /** Share one keep-alive pool between clients; not closed by `close()`. */
   dispatcher?: Dispatcher;
   logger?: Logger;
+  /** Told of every failed request attempt, retried or not (the daemon's site-errors count). */
+  onRequestError?: (err: unknown) => void;
 }
 
 export interface ShotgunViewOptions {

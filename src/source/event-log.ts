@@ -1,3 +1,4 @@
+import { setLongTimeout, type LongTimer } from '../shared/index.ts';
 import type { EventLogEntry } from '../shared/index.ts';
 import type { EventSource, SourceLogger } from './types.ts';
 
@@ -44,7 +45,7 @@ export class EventLog {
   #started = false;
   #waiters = new Set<() => void>();
   #poll: Promise<void> | null = null;
-  #pollTimer: NodeJS.Timeout | null = null;
+  #pollTimer: LongTimer | null = null;
   #lastPollAt = 0;
   #lastBatchFull = false;
   #catchUps = new Map<number, Promise<Range | null>>();
@@ -82,7 +83,7 @@ export class EventLog {
 
   close(): void {
     this.#closed.abort();
-    if (this.#pollTimer) clearTimeout(this.#pollTimer);
+    this.#pollTimer?.clear();
     this.#pollTimer = null;
     for (const w of this.#waiters) w();
     this.#waiters.clear();
@@ -190,7 +191,7 @@ export class EventLog {
   #schedulePoll(): void {
     if (this.#poll !== null || this.#pollTimer !== null || this.#closed.signal.aborted) return;
     const due = this.#lastBatchFull ? 0 : Math.max(0, this.#lastPollAt + this.#opts.fetchIntervalMs - Date.now());
-    this.#pollTimer = setTimeout(() => {
+    this.#pollTimer = setLongTimeout(() => {
       this.#pollTimer = null;
       this.#poll = this.#pollOnce().finally(() => {
         this.#poll = null;

@@ -1,4 +1,4 @@
-import { setTimeout as sleep } from 'node:timers/promises';
+import { sleepLong } from '../shared/index.ts';
 import type { EventLogEntry } from '../shared/index.ts';
 import type { EventSource, SourceLogger } from './types.ts';
 
@@ -77,7 +77,7 @@ export class ResilientEventSource implements EventSource {
           this.#opts.logger.error({ err, failures: this.#failuresInRow }, 'site unreachable; still retrying');
           this.#opts.onAlert?.('site-down', err);
         }
-        await sleep(delay, undefined, { signal });
+        await sleepLong(delay, { signal });
       }
     }
   }

@@ -8,6 +8,7 @@ export type StateErrorCode =
   | 'STATE_SITE_MISMATCH'
   | 'STATE_UNKNOWN_PLUGIN'
   | 'STATE_CLOSED'
+  | 'STATE_LOCKED' // another daemon holds the state file's lock (details: pid, host)
   | 'STATE_IO';
 
 /** A state store problem; `code` says which, `details` hold the path and the values involved. */

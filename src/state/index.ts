@@ -10,3 +10,5 @@ export type {
 } from './types.ts';
 export { readShotgunEventsEventIdFile, LegacyStateError } from './shotgunevents-eventid.ts';
 export type { LegacyEventIdData, LegacyPluginState } from './shotgunevents-eventid.ts';
+export { lockStateFile, networkFilesystemName } from './lock.ts';
+export type { StateLock, StateLockHolder, StateLockOptions } from './lock.ts';

@@ -21,6 +21,12 @@ export interface SqliteStateOptions {
   mustExist?: boolean;
   /** Clock for updated_at columns (tests). */
   now?: () => number;
+  /**
+   * Applied to every error text before it is stored (plugins' and callbacks'
+   * last errors, dead letters): the daemon masks its configured secrets here,
+   * so none is written to the state file.
+   */
+  maskText?: (text: string) => string;
 }
 
 /**
@@ -47,6 +53,7 @@ export class SqliteStateStore implements StateStore {
   readonly deadLetters: DeadLetterStore;
   readonly #db: Database;
   readonly #now: () => number;
+  readonly #mask: (text: string) => string;
   readonly #s: ReturnType<typeof prepare>;
   readonly #taken = new Set<number>();
   #closed = false;
@@ -54,6 +61,7 @@ export class SqliteStateStore implements StateStore {
   constructor(path: string, opts: SqliteStateOptions) {
     this.path = path;
     this.#now = opts.now ?? Date.now;
+    this.#mask = opts.maskText ?? ((text) => text);
     this.#db = openStateDatabase(path, { synchronous: opts.synchronous ?? 'full', busyTimeoutMs: opts.busyTimeoutMs ?? 5000, mustExist: opts.mustExist ?? false });
     this.#s = prepare(this.#db);
     this.deadLetters = {
@@ -66,7 +74,7 @@ export class SqliteStateStore implements StateStore {
         this.#taken.delete(id);
       }),
       fail: (id, error) => this.#run(() => {
-        this.#s.failDeadLetter.run({ id, error, now: this.#now() });
+        this.#s.failDeadLetter.run({ id, error: this.#mask(error), now: this.#now() });
         this.#taken.delete(id);
       }),
     };
@@ -119,18 +127,18 @@ export class SqliteStateStore implements StateStore {
       const s = this.#s;
       this.#db.transaction(() => {
         for (const p of batch.plugins ?? []) {
-          s.upsertPlugin.run({ id: p.id, folder: p.folder, name: p.name, lastEventId: p.lastEventId, active: p.active ? 1 : 0, lastError: p.lastError, now });
+          s.upsertPlugin.run({ id: p.id, folder: p.folder, name: p.name, lastEventId: p.lastEventId, active: p.active ? 1 : 0, lastError: p.lastError === null ? null : this.#mask(p.lastError), now });
         }
         for (const b of batch.backlogRemove ?? []) s.removeBacklog.run(b.pluginId, b.eventId);
         for (const b of batch.backlogAdd ?? []) s.addBacklog.run(b.pluginId, b.eventId, b.expiresAt);
         for (const c of batch.counters ?? []) {
           s.addCounters.run({
             pluginId: c.pluginId, callback: c.callback, processed: c.processed, failed: c.failed, totalMs: c.totalMs,
-            lastEventId: c.lastEventId ?? null, lastError: c.lastError ?? null, setError: c.lastError === undefined ? 0 : 1, now,
+            lastEventId: c.lastEventId ?? null, lastError: c.lastError === undefined || c.lastError === null ? null : this.#mask(c.lastError), setError: c.lastError === undefined ? 0 : 1, now,
           });
         }
         for (const d of batch.deadLetters ?? []) {
-          s.addDeadLetter.run({ pluginId: d.pluginId, callback: d.callback, eventId: d.eventId, event: JSON.stringify(d.event ?? null), error: d.error, attempts: d.attempts, now });
+          s.addDeadLetter.run({ pluginId: d.pluginId, callback: d.callback, eventId: d.eventId, event: JSON.stringify(d.event ?? null), error: this.#mask(d.error), attempts: d.attempts, now });
         }
       }).immediate();
     });

@@ -58,7 +58,10 @@ export interface RuntimeStatus {
   coreRoot: string | null;
   coreVersion: string | null;
   pid: number | null;
+  /** Resident memory now (read from /proc on Linux), else null. */
   rssMb: number | null;
+  /** The most the runtime has held, as it reports it with each answer. */
+  peakRssMb: number | null;
   calls: number;
   ageMs: number;
   idleMs: number;

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
+import { residentMb } from '../pyrpc/index.ts';
 import { describeError, SgeventdError } from '../shared/errors.ts';
 import { ToolkitError } from './errors.ts';
 import { runtimeEnv } from './env.ts';
@@ -118,7 +119,9 @@ export class RuntimePool {
       rows.push({
         key: e.key, projects: [...e.projects], mode: e.mode, configPaths: [...e.configPaths], coreRoot: e.coreRoot,
         coreVersion: rt?.initResult?.coreVersion ?? null, pid: rt?.pid ?? null,
-        rssMb: rt?.rssKb != null ? Math.round(rt.rssKb / 102.4) / 10 : null,
+        rssMb: currentMb(rt?.pid ?? null),
+        // Answers carry the runtime's peak (ru_maxrss), never its current size.
+        peakRssMb: rt?.rssKb != null ? Math.round(rt.rssKb / 102.4) / 10 : null,
         calls: rt?.calls ?? 0, ageMs: rt ? now - rt.startedAt : 0, idleMs: rt ? now - rt.lastUsedAt : 0,
         pending: rt?.pending ?? 0, state: rt?.state ?? 'starting',
       });
@@ -126,7 +129,7 @@ export class RuntimePool {
     for (const [key, h] of this.#health) {
       if (h.failedUntil > now && !this.#entries.has(key)) {
         rows.push({
-          key, projects: [...h.projects], mode: 'centralized', configPaths: [], coreRoot: null, coreVersion: null, pid: null, rssMb: null,
+          key, projects: [...h.projects], mode: 'centralized', configPaths: [], coreRoot: null, coreVersion: null, pid: null, rssMb: null, peakRssMb: null,
           calls: 0, ageMs: 0, idleMs: 0, pending: 0, state: 'failed', retryAt: h.failedUntil,
         });
       }
@@ -399,4 +402,9 @@ export class RuntimePool {
       if (rt && rt.state === 'ready' && rt.pending === 0 && now - rt.lastUsedAt >= this.options.idleTtlMs) this.#retire(e, 'idleTtlMs');
     }
   }
+}
+
+function currentMb(pid: number | null): number | null {
+  const mb = pid === null ? null : residentMb(pid);
+  return mb === null ? null : Math.round(mb * 10) / 10;
 }

@@ -58,7 +58,7 @@ async function bed(t: TestContext, first: { throwOn?: number; slowMs?: number } 
   const config = parseConfig(
     {
       site: { url: 'http://127.0.0.1:9', script: { name: 'sgeventd', key: 'sgeventd-key' } },
-      daemon: { state: join(dir, 'state.db'), pidFile: join(dir, 'sgeventd.pid'), fetchIntervalMs: 20, stateFlushMs: 50 },
+      daemon: { state: join(dir, 'state.db'), pidFile: join(dir, 'sgeventd.pid'), fetchIntervalMs: 50, stateFlushMs: 50 },
       plugins: [{ path: plugins }],
       logging: { dir: join(dir, 'logs'), level: 'warn' },
       http: { enabled: false },

@@ -39,7 +39,7 @@ with open(out, "wb") as fh:
 
 describe('migration from shotgunEvents', () => {
   it('a conf with %(VAR)s interpolation and a pickled id file with a backlog: after `sgeventd migrate` the daemon neither replays nor skips', async () => {
-    const h = await makeHarness();
+    const h = await makeHarness({ seed: 'demo', scripts: [{ name: 'sgeventd', key: 'sgeventd-key' }, { name: 'legacy', key: 'legacy-plugin-key' }] });
     let d: DaemonChild | null = null;
     try {
       await addPlugin(h, 'legacy.py');
@@ -53,7 +53,7 @@ describe('migration from shotgunEvents', () => {
       await writeFile(conf, CONF);
       const env = {
         PATH: process.env['PATH'], HOME: h.dir, SGE_ROOT: h.dir, SG_ED_SITE_URL: h.site.url, SG_ED_SCRIPT_NAME: 'sgeventd', SG_ED_API_KEY: 'sgeventd-key',
-        SGEVENTD_TEST_RECORD: h.record,
+        SGEVENTD_TEST_RECORD: h.record, LEGACY_SCRIPT_NAME: 'legacy', LEGACY_SCRIPT_KEY: 'legacy-plugin-key',
       };
       const m = await runCli(['migrate', '--from-shotgunevents', conf], env);
       assert.equal(m.code, 0, m.stderr);

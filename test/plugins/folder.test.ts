@@ -80,7 +80,7 @@ describe('scanPluginFolder', () => {
     const entry = scan.plugins.find((p) => p.name === 'bad');
     assert.ok(entry?.kind === 'refused');
     assert.equal(entry.error.code, 'PLUGIN_UNSAFE_PERMISSIONS');
-    assert.deepEqual(entry.error.details, { path: bad, mode: '0664' });
+    assert.deepEqual(entry.error.details, { path: bad, mode: '0664', fix: `chmod go-w ${bad}` });
     assert.equal(scan.plugins.find((p) => p.name === 'ok')?.kind, 'js');
   });
 

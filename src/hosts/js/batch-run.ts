@@ -3,6 +3,7 @@
 // when it fires, reading the shared progress record), and turns what ran into
 // per-event results when the batch ends, times out or loses its thread.
 import type { Logger } from 'pino';
+import { setLongTimeout, type LongTimer } from '../../shared/index.ts';
 import { PluginError, serializeError, type SerializedError } from '../../plugins/errors.ts';
 import type { BatchProgress } from './progress.ts';
 import { isEventShape, type FromWorker } from './protocol.ts';
@@ -45,7 +46,7 @@ export function startBatch(b: BatchStart): { op: Operation; done: Promise<BatchR
   const { events, callbacks, progress, timeoutMs, seq } = b;
   progress.reset();
   const errors = new Map<string, SerializedError>();
-  let timer: NodeJS.Timeout | undefined;
+  let timer: LongTimer | undefined;
 
   // The callbacks that ended, by event: the first `completed` events, then the one cut short.
   const collect = (completed: number, limit = Infinity): { results: CallbackResult[][]; partial: CallbackResult[] } => {
@@ -75,7 +76,7 @@ export function startBatch(b: BatchStart): { op: Operation; done: Promise<BatchR
   const done = new Promise<BatchRun>((resolve) => {
     let settled = false;
     settle = (outcome) => {
-      clearTimeout(timer);
+      timer?.clear();
       if (settled) return;
       settled = true;
       resolve(outcome);
@@ -86,7 +87,7 @@ export function startBatch(b: BatchStart): { op: Operation; done: Promise<BatchR
     const running = progress.running();
     const elapsed = running === null ? 0 : Date.now() - running.startedAt;
     if (running === null || elapsed < timeoutMs) {
-      timer = setTimeout(watch, timeoutMs - elapsed);
+      timer = setLongTimeout(watch, timeoutMs - elapsed);
       return;
     }
     const callback = callbacks[running.callback]?.name ?? null;
@@ -122,7 +123,7 @@ export function startBatch(b: BatchStart): { op: Operation; done: Promise<BatchR
       });
     },
   };
-  timer = setTimeout(watch, timeoutMs);
+  timer = setLongTimeout(watch, timeoutMs);
   return { op, done };
 }
 

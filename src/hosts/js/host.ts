@@ -5,6 +5,7 @@
 // message per callback.
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
+import { setLongTimeout } from '../../shared/index.ts';
 import { PluginError, serializeError, type SerializedError } from '../../plugins/errors.ts';
 import { canProcess, type MatchableEvent } from '../../plugins/match.ts';
 import { fromWorkerSchema, type FromWorker, type ToWorker, type WorkerConfig } from './protocol.ts';
@@ -315,12 +316,12 @@ export class WorkerPluginHost implements PluginHost {
 
     return new Promise<LoadResult>((resolve) => {
       const timeoutMs = this.#options.loadTimeoutMs ?? this.#options.callbackTimeoutMs;
-      const timer = setTimeout(() => {
+      const timer = setLongTimeout(() => {
         settle({ ok: false, error: fault('PLUGIN_LOAD_TIMEOUT', `plugin ${this.name} did not finish loading in ${timeoutMs} ms`, { plugin: this.name, timeoutMs }) });
         void this.#stopWorker();
       }, timeoutMs);
       const settle = (result: LoadResult): void => {
-        clearTimeout(timer);
+        timer.clear();
         if (this.#op === op) this.#op = null;
         resolve(result);
       };
