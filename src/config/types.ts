@@ -84,6 +84,14 @@ export interface PluginOptions {
   readonly callbackTimeoutMs: number;
   /** Memory limit of the plugin's thread (JS heap, and Buffers sampled) or process (RSS sampled), MB. */
   readonly maxMemoryMb: number;
+  /** Events of different keys run at once; absent: what the plugin file declares, else `by: none` (schema.ts). */
+  readonly concurrency?: ConcurrencyOption;
+}
+
+/** How a plugin's events may overlap: one lane per key, up to `max` lanes running. */
+export interface ConcurrencyOption {
+  readonly by: 'none' | 'project' | 'entity';
+  readonly max: number;
 }
 
 /** Projects by id (number) or tank_name (string). */

@@ -38,7 +38,7 @@ export class HostFactory implements PluginHostFactory {
 
   create(entry: JsPluginFile | PythonPluginFile, folder: PluginFolderConfig, logger: Logger): PluginHost {
     const config = this.#config;
-    const { callbackTimeoutMs, maxMemoryMb } = pluginOptionsFor(folder, entry.name);
+    const { callbackTimeoutMs, maxMemoryMb, concurrency } = pluginOptionsFor(folder, entry.name);
     if (entry.kind === 'python') {
       return new PythonPluginHost({
         file: entry.file,
@@ -67,6 +67,7 @@ export class HostFactory implements PluginHostFactory {
       maxMemoryMb,
       restartBudget: config.daemon.restartBudget,
       logger,
+      ...(concurrency === undefined ? {} : { concurrency }),
       ...(this.#toolkit ? { handleRequest: this.#toolkit.handleRequest } : {}),
     });
   }
