@@ -159,6 +159,8 @@ export const rawConfigSchema = z.strictObject({
       count: posInt().default(5),
       windowMs: posInt().default(60000),
     }, { error: 'a mapping with count and windowMs' }).prefault({}),
+    /** Events a concurrent plugin holds in memory (queued or running) before its longest key lane is parked. */
+    concurrencyWindow: posInt().default(10000),
     /** Events the shared event log keeps in memory; default: four batches, at least 5000. */
     maxCachedEvents: posInt().optional(),
   }, { error: 'a mapping' }).prefault({})

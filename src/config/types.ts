@@ -67,6 +67,8 @@ export interface DaemonOptions {
    * (PLUGIN_RESTART_BUDGET) until it is reloaded.
    */
   readonly restartBudget: { readonly count: number; readonly windowMs: number };
+  /** Events a concurrent plugin holds in memory (queued or running); past it the longest key lane drops its queued events back to ids. */
+  readonly concurrencyWindow: number;
   /** Events the shared event log keeps in memory (the oldest are dropped and read again when needed). */
   readonly maxCachedEvents: number;
 }
