@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { pluginOptionsFor, resolveConcurrency, type ConcurrencyOption, type DaemonConfig, type PluginFolderConfig } from '../config/index.ts';
+import { pluginOptionsFor, type ConcurrencyOption, type DaemonConfig, type PluginFolderConfig } from '../config/index.ts';
 import { PluginFolderWatcher, type PluginFileEntry } from '../plugins/index.ts';
 import { HostFactory, type PluginHost, type PluginHostFactory } from '../hosts/index.ts';
 import { matchPluginIds, pluginId, type PluginState, type StateStore } from '../state/index.ts';
@@ -7,6 +7,7 @@ import { toEventLogEntry, type EventLog } from '../source/index.ts';
 import { describeError, SgeventdError } from '../shared/index.ts';
 import { PluginCursor } from './cursor.ts';
 import { ConcurrentCursor } from './concurrent-cursor.ts';
+import { effectiveConcurrency } from './key-lanes.ts';
 import type { PluginFailure, RetryItem, TimingRecord } from './cursor-types.ts';
 import { StateBatcher } from './state-batcher.ts';
 import { buildScope, type ProjectDirectory } from './scope.ts';
@@ -264,11 +265,8 @@ export class Engine {
       log.info({ lastEventId }, 'new plugin: starting after this event');
     }
     const scriptNames = [...new Set(loaded.callbacks.map((c) => c.scriptName))];
-    let concurrency = loaded.concurrency ?? resolveConcurrency(opts.concurrency, undefined);
-    if (concurrency.by !== 'none' && host.kind === 'python') {
-      log.warn({ concurrency }, 'concurrency is not supported for Python plugins yet; running its events one at a time');
-      concurrency = { by: 'none', max: 1 };
-    }
+    const concurrency = effectiveConcurrency(host.kind, loaded, opts.concurrency);
+    if (concurrency.unsupported === true) log.warn({ configured: opts.concurrency }, 'concurrency is not supported for Python plugins yet; running its events one at a time');
     rec.concurrency = concurrency;
     const daemon = this.#opts.config.daemon;
     const scope = buildScope({ projects: opts.projects, ignoreOwnEvents: opts.ignoreOwnEvents, scriptNames, directory: this.#opts.directory });
@@ -292,7 +290,7 @@ export class Engine {
     } else {
       log.info({ concurrency }, 'plugin runs events of different keys at once');
       cursor = new ConcurrentCursor(stored, this.#opts.eventLog, host, scope, this.#batcher, {
-        ...cursorOptions, by: concurrency.by, max: concurrency.max, window: daemon.concurrencyWindow,
+        ...cursorOptions, by: concurrency.by, max: Math.min(concurrency.max, host.capacity), window: daemon.concurrencyWindow,
       });
     }
     cursor.setRetrySource((limit) => this.#takeRetries(rec.id, limit));

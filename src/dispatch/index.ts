@@ -5,4 +5,4 @@ export { StateBatcher, type StateBatcherOptions } from './state-batcher.ts';
 export { buildScope, SiteProjectDirectory, type ProjectDirectory } from './scope.ts';
 export { PipelineConfigurationWatch } from './config-watch.ts';
 export { ConcurrentCursor, type ConcurrentCursorOptions } from './concurrent-cursor.ts';
-export { KeyLanes, laneKey, NO_PROJECT_KEY, type ConcurrencyKeyBy } from './key-lanes.ts';
+export { effectiveConcurrency, KeyLanes, laneKey, NO_PROJECT_KEY, type ConcurrencyKeyBy } from './key-lanes.ts';

@@ -2,6 +2,18 @@
 // while different keys run at once. Pure bookkeeping: the ConcurrentCursor
 // decides when to read, run and finish.
 import type { EventLogEntry } from '../shared/index.ts';
+import { resolveConcurrency, type ConcurrencyOption } from '../config/index.ts';
+import type { LoadResult } from '../hosts/index.ts';
+
+/**
+ * The concurrency a loaded plugin runs with: the config's, else what the file
+ * declared, else `by: none`; Python plugins run one event at a time for now.
+ */
+export function effectiveConcurrency(kind: 'js' | 'python', loaded: Extract<LoadResult, { ok: true }>, configured: ConcurrencyOption | undefined): ConcurrencyOption & { unsupported?: true } {
+  const wanted = resolveConcurrency(configured, loaded.concurrency);
+  if (wanted.by !== 'none' && kind === 'python') return { by: 'none', max: 1, unsupported: true };
+  return wanted;
+}
 
 export type ConcurrencyKeyBy = 'project' | 'entity';
 

@@ -63,7 +63,7 @@ describe('key lanes', () => {
     assert.equal(laneKey(base, 'project'), 'project:4');
     assert.equal(laneKey({ ...base, project: null }, 'project'), NO_PROJECT_KEY);
     assert.equal(laneKey(base, 'entity'), 'Shot:9');
-    assert.equal(laneKey({ ...base, entity: null, meta: { entity_type: 'Shot', entity_id: 9 } } as unknown as EventLogEntry, 'entity'), 'Shot:9');
+    assert.equal(laneKey({ ...base, entity: null, meta: { entity_type: 'Shot', entity_id: 9 } }, 'entity'), 'Shot:9');
     assert.equal(laneKey({ ...base, entity: null }, 'entity'), 'project:4');
   });
 });
