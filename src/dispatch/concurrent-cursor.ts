@@ -144,23 +144,25 @@ export class ConcurrentCursor {
   async #loop(): Promise<void> {
     const signal = this.#stop.signal;
     while (!signal.aborted) {
-      if (this.#recover.length > 0) {
-        await this.#readAgain(this.#recover.splice(0, this.#opts.batchSize), null);
-        continue;
-      }
-      await this.#checkBacklog();
-      await this.#runRetries();
-      if (signal.aborted) return;
-      const parked = this.#lanes.takeParked(Math.max(1, Math.min(this.#opts.batchSize, this.#lanes.window - this.#lanes.held)));
-      if (parked !== null) {
-        await this.#readAgain(parked.ids, parked.key);
-        continue;
-      }
       if (this.#lanes.full()) {
         // A full window: the longest lane (a hanging key piles up there) drops its queued events back to ids.
         const dropped = this.#lanes.parkLongest();
         if (dropped > 0) this.#opts.logger.info({ dropped, held: this.#lanes.held, window: this.#lanes.window }, 'event window full: queued events of the longest key lane dropped back to ids, read again when the lane is idle');
         if (this.#lanes.full()) await this.#waitForChange(this.#opts.fetchIntervalMs);
+        continue;
+      }
+      const room = Math.max(1, Math.min(this.#opts.batchSize, this.#lanes.window - this.#lanes.held));
+      if (this.#recover.length > 0) {
+        // Events handed out before a restart come first, in id order (each key's order is kept).
+        await this.#readAgain(this.#recover.splice(0, room), null);
+        continue;
+      }
+      await this.#checkBacklog();
+      await this.#runRetries();
+      if (signal.aborted) return;
+      const parked = this.#lanes.takeParked(room);
+      if (parked !== null) {
+        await this.#readAgain(parked.ids, parked.key);
         continue;
       }
       const idle = this.#gaps.size > 0 || this.#lanes.parkedIds > 0 || this.#retryTaker !== null;

@@ -129,6 +129,26 @@ describe('concurrent plugin cursor', () => {
     assert.equal(plugin.started.length, 160, 'each event once');
   });
 
+  it('a restart with more pending events than the window reads them again within the window, each key in order', async (t) => {
+    const bed = await concurrentBed(t, (id) => (id <= 101 ? 1 : 2 + (id % 3)), { batchSize: 10 });
+    bed.source.inner.append(160);
+    const first = new LanePlugin();
+    const open = first.hold(1);
+    const cursor = bed.cursor(first.handler, { max: 4, window: 20 });
+    await waitFor(() => first.finished.filter((id) => id > 101).length === 59, 'the other keys');
+    // stop() waits for the callback in flight: let it end.
+    const stopping = cursor.stop();
+    open();
+    await stopping;
+    const row = await bed.stored();
+    assert.equal(row?.backlog.filter((b) => b.kind === 'pending').length, 100, 'the parked events are stored as pending');
+    const second = new LanePlugin();
+    const again = bed.cursor(second.handler, { max: 4, window: 20, state: restartState(row) });
+    await waitFor(() => second.finished.length === 100, 'the pending events after the restart');
+    assert.deepEqual(second.byKey().get('project:1'), Array.from({ length: 100 }, (_, i) => i + 2));
+    assert.deepEqual(again.pendingIds, []);
+  });
+
   it('retries run in their lane while other lanes go on; then stopOnError stops every lane with 8 in flight and a restart runs only what did not finish', async (t) => {
     const bed = await concurrentBed(t, (id) => 1 + (id % 10));
     bed.source.inner.append(100);
