@@ -5,6 +5,7 @@ export { definePlugin } from './plugins/define.ts';
 export type {
   CallbackContext,
   CallbackRegistration,
+  ConcurrencyDeclaration,
   EmailRecipients,
   EntityLink,
   EventLogEntry,

@@ -28,6 +28,29 @@ const projectRef = () =>
   z.union([z.number().int().positive(), z.string().min(1)], { error: 'a project id (positive integer) or tank_name (string)' });
 const logLevel = () => oneOf(['trace', 'debug', 'info', 'warn', 'error', 'fatal']);
 
+/**
+ * `concurrency: { by, max }`: `by: none` runs a plugin's events one at a time
+ * (shotgunEvents); `project` or `entity` keeps each key's events in order and
+ * runs up to `max` keys at once. Absent everywhere: what the plugin file
+ * declares, else `concurrencyDefaults()`.
+ */
+export const concurrencySchema = z.strictObject({
+  by: oneOf(['none', 'project', 'entity']).default('none'),
+  max: posInt().default(8),
+}, { error: 'a mapping with by (none, project or entity) and max' });
+
+/** The concurrency a plugin gets when neither the config nor its file says (the one place of this default). */
+export function concurrencyDefaults(): z.output<typeof concurrencySchema> {
+  return concurrencySchema.parse({});
+}
+
+/** The config wins over what the plugin file declares; the default when neither says. */
+export function resolveConcurrency(
+  configured: z.output<typeof concurrencySchema> | undefined, declared: z.output<typeof concurrencySchema> | undefined,
+): z.output<typeof concurrencySchema> {
+  return configured ?? declared ?? concurrencyDefaults();
+}
+
 // A plugin's options: a folder gives them (with defaults), `overrides` names only the keys it changes.
 const pluginOptionsShape = {
   enabled: bool().optional(),
@@ -44,6 +67,7 @@ const pluginOptionsShape = {
   deadLetter: bool().optional(),
   callbackTimeoutMs: duration(100).optional(),
   maxMemoryMb: posInt().optional(),
+  concurrency: concurrencySchema.optional(),
 };
 
 export const pluginOptionsSchema = z.strictObject(pluginOptionsShape, { error: 'a mapping of plugin options' });
@@ -143,6 +167,8 @@ export const rawConfigSchema = z.strictObject({
       count: posInt().default(5),
       windowMs: duration(1000).default(60000),
     }, { error: 'a mapping with count and windowMs' }).prefault({}),
+    /** Events a concurrent plugin holds in memory (queued or running) before its longest key lane is parked. */
+    concurrencyWindow: posInt().default(10000),
     /** Events the shared event log keeps in memory; default: four batches, at least 5000. */
     maxCachedEvents: posInt().optional(),
   }, { error: 'a mapping' }).prefault({})

@@ -67,6 +67,8 @@ export interface DaemonOptions {
    * (PLUGIN_RESTART_BUDGET) until it is reloaded.
    */
   readonly restartBudget: { readonly count: number; readonly windowMs: number };
+  /** Events a concurrent plugin holds in memory (queued or running); past it the longest key lane drops its queued events back to ids. */
+  readonly concurrencyWindow: number;
   /** Events the shared event log keeps in memory (the oldest are dropped and read again when needed). */
   readonly maxCachedEvents: number;
 }
@@ -84,6 +86,14 @@ export interface PluginOptions {
   readonly callbackTimeoutMs: number;
   /** Memory limit of the plugin's thread (JS heap, and Buffers sampled) or process (RSS sampled), MB. */
   readonly maxMemoryMb: number;
+  /** Events of different keys run at once; absent: what the plugin file declares, else `by: none` (schema.ts). */
+  readonly concurrency?: ConcurrencyOption;
+}
+
+/** How a plugin's events may overlap: one lane per key, up to `max` lanes running. */
+export interface ConcurrencyOption {
+  readonly by: 'none' | 'project' | 'entity';
+  readonly max: number;
 }
 
 /** Projects by id (number) or tank_name (string). */

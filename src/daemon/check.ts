@@ -1,4 +1,5 @@
-import type { DaemonConfig } from '../config/index.ts';
+import { pluginOptionsFor, type DaemonConfig } from '../config/index.ts';
+import { effectiveConcurrency } from '../dispatch/index.ts';
 import { scanPluginFolder } from '../plugins/index.ts';
 import { describeError } from '../shared/index.ts';
 import { Assembly } from './assembly.ts';
@@ -65,6 +66,11 @@ async function checkToolkit(parts: Assembly): Promise<CheckLine[]> {
   return lines;
 }
 
+function describeConcurrency(c: ReturnType<typeof effectiveConcurrency>): string {
+  if (c.unsupported === true) return 'concurrency: none (not supported for Python plugins yet)';
+  return c.by === 'none' ? 'concurrency: none' : `concurrency: by ${c.by}, max ${c.max}`;
+}
+
 /** Every plugin file loads (thread or process started, registerCallbacks run) and is closed again. */
 async function checkPlugins(parts: Assembly): Promise<CheckLine[]> {
   const lines: CheckLine[] = [];
@@ -87,7 +93,7 @@ async function checkPlugins(parts: Assembly): Promise<CheckLine[]> {
         const r = await host.load();
         lines.push(
           r.ok
-            ? { ok: true, what, detail: `${entry.kind === 'python' ? 'Python, ' : ''}${r.callbacks.length} callback(s): ${r.callbacks.map((c) => c.name).join(', ')}` }
+            ? { ok: true, what, detail: `${entry.kind === 'python' ? 'Python, ' : ''}${r.callbacks.length} callback(s): ${r.callbacks.map((c) => c.name).join(', ')}; ${describeConcurrency(effectiveConcurrency(host.kind, r, pluginOptionsFor(folder, entry.name).concurrency))}` }
             : { ok: false, what, detail: `${r.error.code}: ${r.error.message}` },
         );
       } finally {

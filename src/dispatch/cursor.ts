@@ -2,7 +2,8 @@ import { sleepLong } from '../shared/index.ts';
 import type { EventLogEntry } from '../shared/index.ts';
 import type { EventLog } from '../source/index.ts';
 import type { SerializedError } from '../plugins/index.ts';
-import { afterFailure, type CallbackResult, type ProcessResult } from '../hosts/index.ts';
+import type { CallbackResult, ProcessResult } from '../hosts/index.ts';
+import { expireGaps, inScope, noteGaps, recordResults, reportDeactivation, runEvent, type RunOutcome, type StepContext } from './cursor-steps.ts';
 import type { EventScope, CursorHandler, CursorOptions, CursorStatus, RetryItem } from './cursor-types.ts';
 import type { PluginState } from '../state/index.ts';
 import type { StateBatcher } from './state-batcher.ts';
@@ -31,6 +32,7 @@ export class PluginCursor {
   #lastBacklogCheck = 0;
   #retryTaker: ((limit: number) => Promise<RetryItem[]>) | null = null;
   readonly counters = { processed: 0, skipped: 0, failed: 0, totalMs: 0 };
+  readonly #ctx: StepContext;
 
   constructor(
     state: Pick<PluginState, 'lastEventId' | 'backlog' | 'lastError'> & { lastEventId: number },
@@ -51,6 +53,7 @@ export class PluginCursor {
     this.#lastSeenId = state.lastEventId;
     this.#lastError = state.lastError;
     for (const b of state.backlog) this.#backlog.set(b.eventId, b.expiresAt);
+    this.#ctx = { opts, handler, batcher, counters: this.counters };
   }
 
   get status(): CursorStatus {
@@ -160,23 +163,7 @@ export class PluginCursor {
 
   /** Ids between the last seen event and this one have not committed yet (or never will). */
   #noteGaps(event: EventLogEntry): void {
-    const first = this.#lastSeenId + 1;
-    if (event.id <= first) return;
-    const now = Date.now();
-    const age = event.created_at ? now - event.created_at.getTime() : 0;
-    if (age > this.#opts.backlogTimeoutMs) {
-      // The later event is already older than the timeout: the missing ids
-      // would have shown up by now (shotgunEvents PR #37 semantics).
-      this.#opts.logger.info({ from: first, to: event.id - 1, ageMs: age }, 'ignoring old gap in event ids');
-      return;
-    }
-    const expiresAt = now + this.#opts.backlogTimeoutMs;
-    for (let id = first; id < event.id; id++) {
-      if (this.#backlog.has(id)) continue;
-      this.#backlog.set(id, expiresAt);
-      this.#batcher?.backlogAdd(this.id, id, expiresAt);
-    }
-    this.#opts.logger.debug({ from: first, to: event.id - 1 }, 'gap in event ids: waiting for late events');
+    noteGaps(this.#ctx, this.#backlog, this.#lastSeenId, event);
   }
 
   /** Looks for late ids once per fetch interval; drops the expired ones. */
@@ -185,13 +172,7 @@ export class PluginCursor {
     const now = Date.now();
     if (now - this.#lastBacklogCheck < this.#opts.fetchIntervalMs) return true;
     this.#lastBacklogCheck = now;
-    for (const [id, expiresAt] of this.#backlog) {
-      if (expiresAt <= now) {
-        this.#backlog.delete(id);
-        this.#batcher?.backlogRemove(this.id, id);
-        this.#opts.logger.info({ eventId: id }, 'giving up on missing event id after the backlog timeout');
-      }
-    }
+    expireGaps(this.#ctx, this.#backlog, now);
     if (this.#backlog.size === 0) return true;
     let found: Map<number, EventLogEntry>;
     try {
@@ -275,17 +256,7 @@ export class PluginCursor {
 
   /** Matching and scope; a promise only when the scope must look something up. */
   #inScope(event: EventLogEntry): boolean | Promise<boolean> {
-    const deliver = (err: unknown): boolean => {
-      this.#opts.logger.error({ err, eventId: event.id }, 'deciding whether the event is in scope failed; delivering it');
-      return true;
-    };
-    try {
-      if (!this.#handler.matches(event)) return false;
-      const inScope = this.#scope(event);
-      return typeof inScope === 'boolean' ? inScope : inScope.catch(deliver);
-    } catch (err) {
-      return deliver(err);
-    }
+    return inScope(this.#ctx, this.#scope, event);
   }
 
   /**
@@ -327,16 +298,7 @@ export class PluginCursor {
     this.#status = 'deactivated';
     this.#lastError = `${callback ?? 'plugin'}: ${error.message}`;
     this.counters.failed++;
-    const why = callback === null
-      ? error.code === 'PLUGIN_RESTART_BUDGET'
-        ? 'plugin thread or process lost more often than daemon.restartBudget allows'
-        : 'plugin could not be run'
-      : 'callback failed with stopOnError';
-    this.#opts.logger.error(
-      { eventId: event.id, callback, err: error },
-      `${why}: plugin deactivated; it resumes at this event when its file changes or on \`sgeventd plugin enable\``,
-    );
-    this.#opts.onFailure?.({ plugin: this.#opts.name, callback, eventId: event.id, error, action: 'deactivated' });
+    reportDeactivation(this.#ctx, event, callback, error);
     if (!this.#opts.replay) this.#batcher?.plugin(this.#row(false));
   }
 
@@ -344,60 +306,11 @@ export class PluginCursor {
     return { id: this.id, folder: this.#opts.folder, name: this.#opts.name, lastEventId: this.#lastEventId, active, lastError: this.#lastError };
   }
 
-  async #run(
-    event: EventLogEntry,
-    from: 'live' | 'backlog' | 'replay' | 'retry',
-    first: ProcessResult | null = null,
-  ): Promise<
-    | { kind: 'ok' }
-    | { kind: 'aborted' }
-    | { kind: 'deactivate' | 'skipped'; callback: string | null; error: SerializedError }
-  > {
-    const replay = from === 'replay' || this.#opts.replay === true;
-    for (let attempt = 1; ; attempt++) {
-      const result = attempt === 1 && first !== null ? first : await this.#handler.process(event, { attempt, replay });
-      this.#record(event, result.results);
-      if (result.outcome === 'aborted') return { kind: 'aborted' };
-      const next = afterFailure(result, attempt, this.#opts, { canRetry: !this.#stop.signal.aborted, keepDeadLetter: from !== 'retry' && !replay });
-      if (next === null) return { kind: 'ok' };
-      if (next.action === 'retry') {
-        const failure = result.outcome === 'deactivate' ? result : result.failures[0];
-        this.#opts.logger.warn({ eventId: event.id, callback: failure?.callback, attempt, retryInMs: next.delayMs, err: failure?.error }, 'callback failed; retrying');
-        try {
-          await sleepLong(next.delayMs, { signal: this.#stop.signal });
-        } catch {
-          return { kind: 'aborted' };
-        }
-        continue;
-      }
-      if (next.action === 'deactivate') return { kind: 'deactivate', callback: next.callback, error: next.error };
-      // stopOnError=false: log, dead-letter, skip (shotgunEvents logs and moves on).
-      for (const f of next.failures) {
-        this.#opts.logger.error({ eventId: event.id, callback: f.callback, err: f.error }, 'callback failed; event skipped for this callback');
-        this.#opts.onFailure?.({ plugin: this.#opts.name, callback: f.callback, eventId: event.id, error: f.error, action: 'skipped' });
-        if (next.deadLetter) {
-          this.#batcher?.deadLetter({ pluginId: this.id, callback: f.callback, eventId: event.id, event, error: f.error.message, attempts: attempt });
-        }
-      }
-      const skipped = next.failures[0] as { callback: string; error: SerializedError };
-      return { kind: 'skipped', callback: skipped.callback, error: skipped.error };
-    }
+  #run(event: EventLogEntry, from: 'live' | 'backlog' | 'replay' | 'retry', first: ProcessResult | null = null): Promise<RunOutcome> {
+    return runEvent(this.#ctx, event, from, this.#stop.signal, first);
   }
 
   #record(event: EventLogEntry, results: readonly CallbackResult[]): void {
-    for (const r of results) {
-      this.counters.totalMs += r.durationMs;
-      const delayMs = event.created_at ? r.startedAt.getTime() - event.created_at.getTime() : null;
-      this.#opts.onTiming?.({
-        plugin: this.#opts.name, callback: r.callback, eventId: event.id, startedAt: r.startedAt,
-        durationMs: r.durationMs, delayMs, error: r.error ? r.error.message : null,
-      });
-      if (!this.#opts.replay) {
-        this.#batcher?.counter({
-          pluginId: this.id, callback: r.callback, processed: 1, failed: r.error ? 1 : 0, totalMs: r.durationMs,
-          lastEventId: event.id, ...(r.error ? { lastError: r.error.message } : {}),
-        });
-      }
-    }
+    recordResults(this.#ctx, event, results);
   }
 }

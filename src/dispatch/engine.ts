@@ -1,11 +1,13 @@
 import type { Logger } from 'pino';
-import { pluginOptionsFor, type DaemonConfig, type PluginFolderConfig } from '../config/index.ts';
+import { pluginOptionsFor, type ConcurrencyOption, type DaemonConfig, type PluginFolderConfig } from '../config/index.ts';
 import { PluginFolderWatcher, type PluginFileEntry } from '../plugins/index.ts';
 import { HostFactory, type PluginHost, type PluginHostFactory } from '../hosts/index.ts';
 import { matchPluginIds, pluginId, type PluginState, type StateStore } from '../state/index.ts';
 import { toEventLogEntry, type EventLog } from '../source/index.ts';
 import { describeError, SgeventdError } from '../shared/index.ts';
 import { PluginCursor } from './cursor.ts';
+import { ConcurrentCursor } from './concurrent-cursor.ts';
+import { effectiveConcurrency } from './key-lanes.ts';
 import type { PluginFailure, RetryItem, TimingRecord } from './cursor-types.ts';
 import { StateBatcher } from './state-batcher.ts';
 import { buildScope, type ProjectDirectory } from './scope.ts';
@@ -67,7 +69,9 @@ interface PluginRecord {
   entry: PluginFileEntry | null;
   status: PluginStatus;
   host: PluginHost | null;
-  cursor: PluginCursor | null;
+  cursor: PluginCursor | ConcurrentCursor | null;
+  /** The concurrency in force (config, else the file's declaration, else none). */
+  concurrency: ConcurrencyOption | null;
   lastError: string | null;
   frozen: PluginState | null;
   /** Serialises load/reload/remove of one plugin. */
@@ -209,7 +213,7 @@ export class Engine {
     let rec = this.#plugins.get(id);
     if (rec === undefined) {
       rec = {
-        id, name, folder, entry: null, status: 'loading', host: null, cursor: null,
+        id, name, folder, entry: null, status: 'loading', host: null, cursor: null, concurrency: null,
         lastError: null, frozen: this.#states.get(id) ?? null, busy: Promise.resolve(), sawInactive: false, flagStep: false,
         earlier: { processed: 0, failed: 0, totalMs: 0 },
       };
@@ -271,23 +275,34 @@ export class Engine {
       log.info({ lastEventId }, 'new plugin: starting after this event');
     }
     const scriptNames = [...new Set(loaded.callbacks.map((c) => c.scriptName))];
-    const cursor = new PluginCursor(
-      { lastEventId, backlog: state?.backlog ?? [], lastError: state?.lastError ?? null },
-      this.#opts.eventLog,
-      host,
-      buildScope({ projects: opts.projects, ignoreOwnEvents: opts.ignoreOwnEvents, scriptNames, directory: this.#opts.directory }),
-      this.#batcher,
-      {
-        id: rec.id, folder: folder.path, name: entry.name,
-        batchSize: this.#opts.config.daemon.maxEventBatchSize,
-        fetchIntervalMs: this.#opts.config.daemon.fetchIntervalMs,
-        backlogTimeoutMs: this.#opts.config.daemon.backlogTimeoutMs,
-        retries: opts.retries, retryBackoffMs: opts.retryBackoffMs, deadLetter: opts.deadLetter,
-        logger: log,
-        ...(this.#opts.onTiming ? { onTiming: this.#opts.onTiming } : {}),
-        ...(this.#opts.onFailure ? { onFailure: this.#opts.onFailure } : {}),
-      },
-    );
+    const concurrency = effectiveConcurrency(host.kind, loaded, opts.concurrency);
+    if (concurrency.unsupported === true) log.warn({ configured: opts.concurrency }, 'concurrency is not supported for Python plugins yet; running its events one at a time');
+    rec.concurrency = concurrency;
+    const daemon = this.#opts.config.daemon;
+    const scope = buildScope({ projects: opts.projects, ignoreOwnEvents: opts.ignoreOwnEvents, scriptNames, directory: this.#opts.directory });
+    const cursorOptions = {
+      id: rec.id, folder: folder.path, name: entry.name,
+      batchSize: daemon.maxEventBatchSize,
+      fetchIntervalMs: daemon.fetchIntervalMs,
+      backlogTimeoutMs: daemon.backlogTimeoutMs,
+      retries: opts.retries, retryBackoffMs: opts.retryBackoffMs, deadLetter: opts.deadLetter,
+      logger: log,
+      ...(this.#opts.onTiming ? { onTiming: this.#opts.onTiming } : {}),
+      ...(this.#opts.onFailure ? { onFailure: this.#opts.onFailure } : {}),
+    };
+    const stored = { lastEventId, backlog: state?.backlog ?? [], lastError: state?.lastError ?? null };
+    let cursor: PluginCursor | ConcurrentCursor;
+    if (concurrency.by === 'none') {
+      // Events a concurrent run of this plugin left unfinished come back as late ids.
+      const expiresAt = Date.now() + daemon.backlogTimeoutMs;
+      const backlog = stored.backlog.map((b) => (b.kind === 'pending' ? { eventId: b.eventId, expiresAt } : b));
+      cursor = new PluginCursor({ ...stored, backlog }, this.#opts.eventLog, host, scope, this.#batcher, cursorOptions);
+    } else {
+      log.info({ concurrency }, 'plugin runs events of different keys at once');
+      cursor = new ConcurrentCursor(stored, this.#opts.eventLog, host, scope, this.#batcher, {
+        ...cursorOptions, by: concurrency.by, max: Math.min(concurrency.max, host.capacity), window: daemon.concurrencyWindow,
+      });
+    }
     cursor.setRetrySource((limit) => this.#takeRetries(rec.id, limit));
     this.#batcher.plugin({ id: rec.id, folder: folder.path, name: entry.name, lastEventId, active: true, lastError: null });
     rec.cursor = cursor;

@@ -4,3 +4,5 @@ export type { CursorHandler, CursorOptions, TimingRecord, PluginFailure, EventSc
 export { StateBatcher, type StateBatcherOptions } from './state-batcher.ts';
 export { buildScope, SiteProjectDirectory, type ProjectDirectory } from './scope.ts';
 export { PipelineConfigurationWatch } from './config-watch.ts';
+export { ConcurrentCursor, type ConcurrentCursorOptions } from './concurrent-cursor.ts';
+export { effectiveConcurrency, KeyLanes, laneKey, NO_PROJECT_KEY, type ConcurrencyKeyBy } from './key-lanes.ts';

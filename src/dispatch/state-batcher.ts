@@ -1,6 +1,11 @@
 import type { Logger } from 'pino';
 import { setLongTimeout, type LongTimer } from '../shared/index.ts';
-import type { CounterDelta, NewDeadLetter, PluginRow, StateBatch, StateStore } from '../state/index.ts';
+import type { BacklogKind, CounterDelta, NewDeadLetter, PluginRow, StateBatch, StateStore } from '../state/index.ts';
+
+interface BacklogChange {
+  expiresAt: number;
+  kind: BacklogKind;
+}
 
 export interface StateBatcherOptions {
   flushMs: number;
@@ -19,7 +24,7 @@ export class StateBatcher {
   readonly #store: StateStore;
   readonly #opts: StateBatcherOptions;
   #plugins = new Map<string, PluginRow>();
-  #backlog = new Map<string, Map<number, number | null>>(); // pluginId → eventId → expiresAt (null = remove)
+  #backlog = new Map<string, Map<number, BacklogChange | null>>(); // pluginId → eventId → row (null = remove)
   #counters = new Map<string, CounterDelta>();
   #deadLetters: NewDeadLetter[] = [];
   #events = 0;
@@ -39,8 +44,9 @@ export class StateBatcher {
     this.#dirty();
   }
 
-  backlogAdd(pluginId: string, eventId: number, expiresAt: number): void {
-    this.#backlogFor(pluginId).set(eventId, expiresAt);
+  /** A gap waiting for a late id (with its expiry), or an event handed out and not finished ('pending', no expiry). */
+  backlogAdd(pluginId: string, eventId: number, expiresAt: number, kind: BacklogKind = 'gap'): void {
+    this.#backlogFor(pluginId).set(eventId, { expiresAt, kind });
     this.#dirty();
   }
 
@@ -118,9 +124,9 @@ export class StateBatcher {
       deadLetters: this.#deadLetters,
     };
     for (const [pluginId, ids] of this.#backlog) {
-      for (const [eventId, expiresAt] of ids) {
-        if (expiresAt === null) batch.backlogRemove?.push({ pluginId, eventId });
-        else batch.backlogAdd?.push({ pluginId, eventId, expiresAt });
+      for (const [eventId, row] of ids) {
+        if (row === null) batch.backlogRemove?.push({ pluginId, eventId });
+        else batch.backlogAdd?.push(row.kind === 'gap' ? { pluginId, eventId, expiresAt: row.expiresAt } : { pluginId, eventId, expiresAt: row.expiresAt, kind: row.kind });
       }
     }
     this.#plugins = new Map();
@@ -136,7 +142,7 @@ export class StateBatcher {
     for (const row of batch.plugins ?? []) if (!this.#plugins.has(row.id)) this.#plugins.set(row.id, row);
     for (const b of batch.backlogAdd ?? []) {
       const m = this.#backlogFor(b.pluginId);
-      if (!m.has(b.eventId)) m.set(b.eventId, b.expiresAt);
+      if (!m.has(b.eventId)) m.set(b.eventId, { expiresAt: b.expiresAt, kind: b.kind ?? 'gap' });
     }
     for (const b of batch.backlogRemove ?? []) {
       const m = this.#backlogFor(b.pluginId);
@@ -146,10 +152,10 @@ export class StateBatcher {
     this.#deadLetters.unshift(...(batch.deadLetters ?? []));
   }
 
-  #backlogFor(pluginId: string): Map<number, number | null> {
+  #backlogFor(pluginId: string): Map<number, BacklogChange | null> {
     let m = this.#backlog.get(pluginId);
     if (m === undefined) {
-      m = new Map<number, number | null>();
+      m = new Map<number, BacklogChange | null>();
       this.#backlog.set(pluginId, m);
     }
     return m;

@@ -4,7 +4,7 @@
 // Implementations: js/host.ts (WorkerPluginHost), python/host.ts (PythonPluginHost).
 import type { EventLogEntry } from '../shared/index.ts';
 import type { SerializedError } from '../plugins/errors.ts';
-import type { EmailRecipients, MatchEvents } from '../plugins/types.ts';
+import type { ConcurrencyDeclaration, EmailRecipients, MatchEvents } from '../plugins/types.ts';
 
 /** A registered callback as the main thread sees it (no script key, no function). */
 export interface CallbackInfo {
@@ -19,7 +19,7 @@ export interface CallbackInfo {
 
 /** The outcome of `load()`: plugin faults are results, never exceptions. */
 export type LoadResult =
-  | { ok: true; callbacks: CallbackInfo[]; emails: EmailRecipients }
+  | { ok: true; callbacks: CallbackInfo[]; emails: EmailRecipients; concurrency?: ConcurrencyDeclaration }
   | { ok: false; error: SerializedError };
 
 /** One callback run, for counters and the timing log. */

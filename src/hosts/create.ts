@@ -38,7 +38,7 @@ export class HostFactory implements PluginHostFactory {
 
   create(entry: JsPluginFile | PythonPluginFile, folder: PluginFolderConfig, logger: Logger): PluginHost {
     const config = this.#config;
-    const { callbackTimeoutMs, maxMemoryMb } = pluginOptionsFor(folder, entry.name);
+    const { callbackTimeoutMs, maxMemoryMb, concurrency } = pluginOptionsFor(folder, entry.name);
     // Plugin code never sees the daemon's own secrets (script key, status token, SMTP password).
     const env = pluginEnvironment(config);
     if (entry.kind === 'python') {
@@ -71,6 +71,7 @@ export class HostFactory implements PluginHostFactory {
       restartBudget: config.daemon.restartBudget,
       env,
       logger,
+      ...(concurrency === undefined ? {} : { concurrency }),
       ...(this.#toolkit ? { handleRequest: this.#toolkit.handleRequest } : {}),
     });
   }

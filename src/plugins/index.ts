@@ -8,6 +8,7 @@ export { definePlugin } from './define.ts';
 export type {
   CallbackContext,
   CallbackRegistration,
+  ConcurrencyDeclaration,
   EmailRecipients,
   EventLogEntry,
   MatchEvents,

@@ -2,7 +2,7 @@
 import { Secret } from '../shared/secret.ts';
 import { PluginError } from './errors.ts';
 import { checkMatchEvents } from './match.ts';
-import type { CallbackRegistration, EmailRecipients, MatchEvents, PluginCallback, PluginLogger, Registrar } from './types.ts';
+import type { CallbackRegistration, ConcurrencyDeclaration, EmailRecipients, MatchEvents, PluginCallback, PluginLogger, Registrar } from './types.ts';
 
 /** One registered callback, as the worker keeps it. */
 export interface RegisteredCallback {
@@ -35,6 +35,8 @@ export class PluginRegistrar implements Registrar {
   readonly logger: PluginLogger;
   readonly callbacks: RegisteredCallback[] = [];
   emails: EmailRecipients = true;
+  /** What the file declared with setConcurrency, if anything. */
+  concurrency: ConcurrencyDeclaration | undefined;
 
   constructor(logger: PluginLogger) {
     this.logger = logger;
@@ -49,6 +51,15 @@ export class PluginRegistrar implements Registrar {
     } else {
       this.emails = checkAddresses(emails);
     }
+  }
+
+  setConcurrency(concurrency: unknown): void {
+    const c = concurrency as Partial<ConcurrencyDeclaration> | null;
+    if (typeof c !== 'object' || c === null || !['none', 'project', 'entity'].includes(c.by as string)) {
+      throw bad("setConcurrency takes { by: 'none' | 'project' | 'entity', max }", { by: c?.by });
+    }
+    if (typeof c.max !== 'number' || !Number.isInteger(c.max) || c.max < 1) throw bad('setConcurrency max must be a positive integer', { max: c.max });
+    this.concurrency = { by: c.by as ConcurrencyDeclaration['by'], max: c.max };
   }
 
   registerCallback(...params: unknown[]): void {

@@ -210,6 +210,21 @@ export interface Registrar {
   ): void;
   /** The object form. */
   registerCallback<Args = unknown>(registration: CallbackRegistration<Args>): void;
+  /**
+   * Declares how this plugin's events may overlap; a `concurrency` in
+   * sgeventd.yaml wins over it. Events of one key keep their order; up to
+   * `max` keys run at once (async callbacks in the plugin's thread).
+   *
+   * @example
+   * reg.setConcurrency({ by: 'project', max: 8 });
+   */
+  setConcurrency(concurrency: ConcurrencyDeclaration): void;
+}
+
+/** What a plugin file may declare with `reg.setConcurrency`. */
+export interface ConcurrencyDeclaration {
+  by: 'none' | 'project' | 'entity';
+  max: number;
 }
 
 /**

@@ -5,7 +5,7 @@ export { StateError } from './errors.ts';
 export type { StateErrorCode } from './errors.ts';
 export { SCHEMA_VERSION } from './sqlite-schema.ts';
 export type {
-  PluginRef, PluginState, PluginRow, BacklogEntry, StateBatch, CounterDelta, NewDeadLetter, CallbackCounters,
+  PluginRef, PluginState, PluginRow, BacklogEntry, BacklogKind, StateBatch, CounterDelta, NewDeadLetter, CallbackCounters,
   DeadLetter, DeadLetterStatus, DeadLetterStore, StateStore,
 } from './types.ts';
 export { readShotgunEventsEventIdFile, LegacyStateError } from './shotgunevents-eventid.ts';

@@ -57,6 +57,11 @@ export const MIGRATIONS: ReadonlyArray<(db: Database) => void> = [
   (db) => {
     db.exec('ALTER TABLE plugins ADD COLUMN paused INTEGER NOT NULL DEFAULT 0 CHECK (paused IN (0, 1))');
   },
+  // 2 → 3: a concurrent plugin's cursor keeps the events handed out and not
+  // finished ('pending', no expiry) beside the gaps waiting for late ids ('gap').
+  (db) => {
+    db.exec(`ALTER TABLE backlog ADD COLUMN kind TEXT NOT NULL DEFAULT 'gap' CHECK (kind IN ('gap', 'pending'))`);
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

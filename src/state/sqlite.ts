@@ -4,7 +4,7 @@ import { StateError } from './errors.ts';
 import { normalizeSiteUrl } from './plugin-id.ts';
 import { openStateDatabase } from './sqlite-open.ts';
 import type {
-  CallbackCounters, DeadLetter, DeadLetterStatus, DeadLetterStore, PluginState, StateBatch, StateStore,
+  BacklogKind, CallbackCounters, DeadLetter, DeadLetterStatus, DeadLetterStore, PluginState, StateBatch, StateStore,
 } from './types.ts';
 
 export interface SqliteStateOptions {
@@ -44,7 +44,7 @@ export function openSqliteState(path: string, opts: SqliteStateOptions = {}): Pr
 }
 
 interface PluginDbRow { id: string; folder: string; name: string; last_event_id: number | null; active: number; paused: number; last_error: string | null; updated_at: number }
-interface BacklogDbRow { plugin_id: string; event_id: number; expires_at: number }
+interface BacklogDbRow { plugin_id: string; event_id: number; expires_at: number; kind: BacklogKind }
 interface CounterDbRow { plugin_id: string; callback: string; processed: number; failed: number; total_ms: number; last_event_id: number | null; last_error: string | null; updated_at: number }
 interface DeadLetterDbRow { id: number; plugin_id: string; callback: string; event_id: number; event: string; error: string; attempts: number; status: DeadLetterStatus; created_at: number; updated_at: number }
 
@@ -105,7 +105,7 @@ export class SqliteStateStore implements StateStore {
       const backlog = new Map<string, PluginState['backlog']>();
       for (const b of this.#s.allBacklog.iterate() as IterableIterator<BacklogDbRow>) {
         const list = backlog.get(b.plugin_id) ?? [];
-        list.push({ eventId: b.event_id, expiresAt: b.expires_at });
+        list.push(toBacklogEntry(b));
         backlog.set(b.plugin_id, list);
       }
       return (this.#s.allPlugins.all() as PluginDbRow[]).map((p) => toPluginState(p, backlog.get(p.id) ?? []));
@@ -116,7 +116,7 @@ export class SqliteStateStore implements StateStore {
     return this.#run(() => this.#db.transaction(() => {
       const row = this.#s.getPlugin.get(id) as PluginDbRow | undefined;
       if (row === undefined) return undefined;
-      const backlog = (this.#s.pluginBacklog.all(id) as BacklogDbRow[]).map((b) => ({ eventId: b.event_id, expiresAt: b.expires_at }));
+      const backlog = (this.#s.pluginBacklog.all(id) as BacklogDbRow[]).map(toBacklogEntry);
       return toPluginState(row, backlog);
     })());
   }
@@ -130,7 +130,7 @@ export class SqliteStateStore implements StateStore {
           s.upsertPlugin.run({ id: p.id, folder: p.folder, name: p.name, lastEventId: p.lastEventId, active: p.active ? 1 : 0, lastError: p.lastError === null ? null : this.#mask(p.lastError), now });
         }
         for (const b of batch.backlogRemove ?? []) s.removeBacklog.run(b.pluginId, b.eventId);
-        for (const b of batch.backlogAdd ?? []) s.addBacklog.run(b.pluginId, b.eventId, b.expiresAt);
+        for (const b of batch.backlogAdd ?? []) s.addBacklog.run(b.pluginId, b.eventId, b.expiresAt, b.kind ?? 'gap');
         for (const c of batch.counters ?? []) {
           s.addCounters.run({
             pluginId: c.pluginId, callback: c.callback, processed: c.processed, failed: c.failed, totalMs: c.totalMs,
@@ -225,6 +225,10 @@ function toPluginState(p: PluginDbRow, backlog: PluginState['backlog']): PluginS
   return { id: p.id, folder: p.folder, name: p.name, lastEventId: p.last_event_id, active: p.active === 1, paused: p.paused === 1, lastError: p.last_error, backlog, updatedAt: p.updated_at };
 }
 
+function toBacklogEntry(b: BacklogDbRow): PluginState['backlog'][number] {
+  return b.kind === 'pending' ? { eventId: b.event_id, expiresAt: b.expires_at, kind: 'pending' } : { eventId: b.event_id, expiresAt: b.expires_at };
+}
+
 function toDeadLetter(r: DeadLetterDbRow): DeadLetter {
   return {
     id: r.id, pluginId: r.plugin_id, callback: r.callback, eventId: r.event_id, event: JSON.parse(r.event) as unknown, error: r.error,
@@ -251,7 +255,7 @@ function prepare(db: Database): Record<
       ON CONFLICT (id) DO UPDATE SET folder = excluded.folder, name = excluded.name, last_event_id = excluded.last_event_id,
         active = excluded.active, last_error = excluded.last_error, updated_at = excluded.updated_at`),
     removeBacklog: db.prepare('DELETE FROM backlog WHERE plugin_id = ? AND event_id = ?'),
-    addBacklog: db.prepare('INSERT INTO backlog (plugin_id, event_id, expires_at) VALUES (?, ?, ?) ON CONFLICT DO UPDATE SET expires_at = excluded.expires_at'),
+    addBacklog: db.prepare('INSERT INTO backlog (plugin_id, event_id, expires_at, kind) VALUES (?, ?, ?, ?) ON CONFLICT DO UPDATE SET expires_at = excluded.expires_at, kind = excluded.kind'),
     addCounters: db.prepare(`INSERT INTO counters (plugin_id, callback, processed, failed, total_ms, last_event_id, last_error, updated_at)
       VALUES (@pluginId, @callback, @processed, @failed, @totalMs, @lastEventId, @lastError, @now)
       ON CONFLICT (plugin_id, callback) DO UPDATE SET processed = processed + excluded.processed, failed = failed + excluded.failed,

@@ -13,9 +13,17 @@ export interface PluginRef {
 
 export interface BacklogEntry {
   eventId: number;
-  /** Epoch ms after which the missing event id is given up. */
+  /** Epoch ms after which the missing event id is given up (a 'gap'; 0 for 'pending'). */
   expiresAt: number;
+  /**
+   * 'gap' (default): an id not read yet, waiting for a late commit until it
+   * expires. 'pending': an event a concurrent plugin was handed and has not
+   * finished; never expires, delivered again after a restart.
+   */
+  kind?: BacklogKind;
 }
+
+export type BacklogKind = 'gap' | 'pending';
 
 /** A plugin's stored cursor row, as a batch upserts it. */
 export interface PluginRow {

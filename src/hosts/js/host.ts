@@ -16,6 +16,7 @@ import { answerRequest, forwardLines, toCallbackInfo, writeWorkerLog } from './h
 import type { EventLogEntry } from '../../plugins/types.ts';
 import type { CallbackFailure, CallbackInfo, CallbackResult, LoadResult, PluginHost, ProcessResult, BatchOptions } from '../contract.ts';
 import { TRANSITIONS, type WorkerHostOptions, type WorkerHostState } from './options.ts';
+import { resolveConcurrency } from '../../config/index.ts';
 
 type ToWorkerEvents = Extract<ToWorker, { type: 'batch' }>['events'];
 
@@ -23,9 +24,15 @@ type ToWorkerEvents = Extract<ToWorker, { type: 'batch' }>['events'];
 const WORKER_URL = new URL(`./worker${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url);
 
 
+/**
+ * With `concurrency` (by project or entity), up to `max` batches run in the
+ * thread at once, each with its own progress buffer and watchdog: async
+ * callbacks overlap in the thread's event loop. A timed-out callback still
+ * ends the thread; the other batches in it come back `aborted`
+ * (PLUGIN_CALLBACK_CANCELLED, `details.collateral`) for the caller to send again.
+ */
 export class WorkerPluginHost implements PluginHost {
   readonly kind = 'js';
-  readonly capacity = 1;
   readonly name: string;
   readonly file: string;
   readonly #options: WorkerHostOptions;
@@ -34,17 +41,24 @@ export class WorkerPluginHost implements PluginHost {
   #state: WorkerHostState = 'loading';
   #worker: Worker | null = null;
   #workerAbort = new AbortController();
-  #op: Operation | null = null;
+  #loadOp: Operation | null = null;
+  /** The batches in the thread now, by seq. */
+  readonly #ops = new Map<number, Operation>();
   #crash: SerializedError | null = null;
   #callbacks: CallbackInfo[] = [];
   #lastLoad: LoadResult | null = null;
   #loading: Promise<LoadResult> | null = null;
   #crashes: number[] = [];
   #seq = 0;
-  #progress: { worker: Worker; buffer: BatchProgress } | null = null;
-  /** Ids of the batch in the thread now, for cancel(). */
-  #running: Set<number> | null = null;
-  #cancelled: number | null = null;
+  /** Progress buffers of this thread not in use (a lost thread's buffers are never reused). */
+  #progress: { worker: Worker; free: BatchProgress[] } | null = null;
+  /** Ids of the batches in the thread now, by seq, for cancel(). */
+  readonly #running = new Map<number, ReadonlySet<number>>();
+  readonly #cancelled = new Set<number>();
+  #capacity = 1;
+  #inflight = 0;
+  #failing = false;
+  #restarting: Promise<LoadResult> | null = null;
 
   constructor(options: WorkerHostOptions) {
     if (!Number.isFinite(options.callbackTimeoutMs) || options.callbackTimeoutMs <= 0) {
@@ -61,6 +75,11 @@ export class WorkerPluginHost implements PluginHost {
       this.#log.warn({ nodeOptions: process.env['NODE_OPTIONS'], maxMemoryMb: options.maxMemoryMb }, 'NODE_OPTIONS sets --max-old-space-size, which overrides the plugin thread heap limit (maxMemoryMb)');
     }
     this.#site = options.site ?? new URL(options.siteUrl).host;
+  }
+
+  /** Batches that may run at once: the effective concurrency's `max`, 1 for `by: none`. */
+  get capacity(): number {
+    return this.#capacity;
   }
 
   get state(): WorkerHostState {
@@ -124,7 +143,7 @@ export class WorkerPluginHost implements PluginHost {
    * results than events; the caller sends the rest again.
    */
   async processBatch(events: readonly EventLogEntry[], options: BatchOptions = {}): Promise<ProcessResult[]> {
-    if (this.#state !== 'ready') {
+    if (this.#state !== 'ready' && !(this.#state === 'busy' && this.#inflight < this.#capacity)) {
       throw new PluginError('PLUGIN_HOST_STATE', `plugin ${this.name} cannot process while ${this.#state}`, { details: { plugin: this.name, state: this.#state } });
     }
     const attempt = options.attempt ?? 1;
@@ -132,7 +151,7 @@ export class WorkerPluginHost implements PluginHost {
     checkBatch(this.name, events, attempt);
     const out: ProcessResult[] = [];
     if (events.length === 0) return out;
-    this.#transition('busy');
+    if (this.#inflight++ === 0) this.#transition('busy');
     let nextState: WorkerHostState = 'ready';
     try {
       let i = 0;
@@ -156,7 +175,10 @@ export class WorkerPluginHost implements PluginHost {
             out.push({ outcome: 'deactivate', callback: null, error: spent, ...carry });
             return out;
           }
-          const loaded = await this.#restart();
+          // Several batches may find the thread gone: they share one restart.
+          const loaded = await (this.#restarting ??= this.#restart().finally(() => {
+            this.#restarting = null;
+          }));
           if (this.#isClosed()) return [...out, { outcome: 'aborted', error: fault('PLUGIN_HOST_STATE', 'host closed'), ...carry }];
           if (!loaded.ok) {
             nextState = 'failed';
@@ -167,18 +189,23 @@ export class WorkerPluginHost implements PluginHost {
         // An event resumed after a lost thread goes alone: the batch ends with it.
         const batch = fromIndex > 0 ? [event] : i === 0 ? events : events.slice(i);
         const run = await this.#runBatch(batch, attempt, replay, fromIndex);
-        const cancelled = this.#cancelled;
-        this.#cancelled = null;
-        if (this.#isClosed() || cancelled !== null) {
+        const cancelled = this.#takeCancelled(batch);
+        // Another batch's timeout or cancel ended the thread under this one.
+        const collateral = run.kind === 'interrupted' && run.error.details?.['stopped'] === true;
+        if (this.#isClosed() || cancelled !== null || collateral) {
           // What finished stays finished; the event that was running is aborted.
           for (let k = 0; k < run.completed; k++) {
             out.push(decide(this.#callbacks, [...carry.results, ...(run.results[k] ?? [])], run.results[k] ?? [], [...carry.failures]));
             carry = { results: [], failures: [] };
           }
           if (run.completed < batch.length) {
-            const error = cancelled === null
-              ? fault('PLUGIN_HOST_STATE', 'host closed while the event ran')
-              : fault('PLUGIN_CALLBACK_CANCELLED', `event ${cancelled} was cancelled while it ran in plugin ${this.name}`, { plugin: this.name, eventId: cancelled });
+            const error = cancelled !== null
+              ? fault('PLUGIN_CALLBACK_CANCELLED', `event ${cancelled} was cancelled while it ran in plugin ${this.name}`, { plugin: this.name, eventId: cancelled })
+              : this.#isClosed()
+                ? fault('PLUGIN_HOST_STATE', 'host closed while the event ran')
+                : fault('PLUGIN_CALLBACK_CANCELLED', `plugin ${this.name} thread was ended by another event while this one ran; it is sent again`, {
+                  plugin: this.name, eventId: batch[run.completed]?.id, collateral: true,
+                });
             out.push({ outcome: 'aborted', error, results: [...carry.results, ...run.partial], failures: carry.failures });
           }
           return out;
@@ -222,7 +249,11 @@ export class WorkerPluginHost implements PluginHost {
       }
       return out;
     } finally {
-      if (!this.#isClosed()) this.#transition(nextState);
+      if (nextState === 'failed') this.#failing = true;
+      if (--this.#inflight === 0 && !this.#isClosed()) {
+        this.#transition(this.#failing ? 'failed' : 'ready');
+        this.#failing = false;
+      }
     }
   }
 
@@ -233,9 +264,18 @@ export class WorkerPluginHost implements PluginHost {
    * and the next event starts a fresh thread.
    */
   cancel(eventId: number): void {
-    if (this.#running === null || !this.#running.has(eventId)) return;
-    this.#cancelled = eventId;
+    if (![...this.#running.values()].some((ids) => ids.has(eventId))) return;
+    this.#cancelled.add(eventId);
     void this.#stopWorker();
+  }
+
+  /** The id of `batch` that cancel() cut off, if any. */
+  #takeCancelled(batch: readonly EventLogEntry[]): number | null {
+    if (this.#cancelled.size === 0) return null;
+    for (const e of batch) {
+      if (this.#cancelled.delete(e.id)) return e.id;
+    }
+    return null;
   }
 
   /** Stops the thread; idempotent. An event still running resolves as `aborted`. */
@@ -269,6 +309,7 @@ export class WorkerPluginHost implements PluginHost {
     const result = await this.#startWorker();
     this.#lastLoad = result;
     this.#callbacks = result.ok ? result.callbacks : [];
+    if (result.ok && result.concurrency !== undefined) this.#capacity = result.concurrency.by === 'none' ? 1 : result.concurrency.max;
     if (!result.ok) {
       // The caller logs load failures with what it does about them; this is the trace.
       this.#log.debug({ err: result.error, file: this.file }, 'plugin failed to load');
@@ -322,18 +363,22 @@ export class WorkerPluginHost implements PluginHost {
       }, timeoutMs);
       const settle = (result: LoadResult): void => {
         timer.clear();
-        if (this.#op === op) this.#op = null;
+        if (this.#loadOp === op) this.#loadOp = null;
         resolve(result);
       };
       const op: Operation = {
         onMessage: (msg) => {
-          if (msg.type === 'loaded') settle({ ok: true, callbacks: msg.callbacks.map(toCallbackInfo), emails: msg.emails });
+          if (msg.type === 'loaded') {
+            // The config wins over what the file declares.
+            const concurrency = resolveConcurrency(this.#options.concurrency, msg.concurrency);
+            settle({ ok: true, callbacks: msg.callbacks.map(toCallbackInfo), emails: msg.emails, concurrency });
+          }
           else if (msg.type === 'load-failed') settle({ ok: false, error: msg.error });
         },
         onExit: (error) => settle({ ok: false, error }),
       };
-      this.#op = op;
-      this.#send(worker, { type: 'load' });
+      this.#loadOp = op;
+      this.#send(worker, { type: 'load' }, op);
     });
   }
 
@@ -367,7 +412,7 @@ export class WorkerPluginHost implements PluginHost {
     const worker = this.#worker;
     if (worker === null) throw new PluginError('PLUGIN_HOST_STATE', 'no worker');
     const seq = ++this.#seq;
-    const progress = this.#progressFor(worker, events.length * Math.max(1, this.#callbacks.length));
+    const progress = this.#takeProgress(worker, events.length * Math.max(1, this.#callbacks.length));
     const { op, done } = startBatch({
       plugin: this.name,
       seq,
@@ -382,33 +427,40 @@ export class WorkerPluginHost implements PluginHost {
         void this.#stopWorker();
       },
     });
-    this.#op = op;
-    this.#running = new Set(events.map((e) => e.id));
+    this.#ops.set(seq, op);
+    this.#running.set(seq, new Set(events.map((e) => e.id)));
     this.#send(worker, {
       type: 'batch', seq, events: events as unknown as ToWorkerEvents, attempt, replay, fromIndex,
       budgetMs: this.#options.batchBudgetMs ?? 50, progress: progress.buffer,
-    });
+    }, op);
     return done.finally(() => {
-      this.#running = null;
-      if (this.#op === op) this.#op = null;
+      this.#running.delete(seq);
+      this.#ops.delete(seq);
+      if (this.#progress?.worker === worker) this.#progress.free.push(progress);
     });
   }
 
-  /** A progress buffer for this thread, big enough for `entries` callback runs (a lost thread's buffer is never reused). */
-  #progressFor(worker: Worker, entries: number): BatchProgress {
-    if (this.#progress === null || this.#progress.worker !== worker || this.#progress.buffer.capacity < entries) {
-      this.#progress = { worker, buffer: new BatchProgress(Math.max(entries, 64)) };
-    }
-    return this.#progress.buffer;
+  /** A progress buffer of this thread, big enough for `entries` callback runs, not used by another batch. */
+  #takeProgress(worker: Worker, entries: number): BatchProgress {
+    if (this.#progress === null || this.#progress.worker !== worker) this.#progress = { worker, free: [] };
+    const free = this.#progress.free;
+    const at = free.findIndex((b) => b.capacity >= entries);
+    if (at >= 0) return free.splice(at, 1)[0] as BatchProgress;
+    return new BatchProgress(Math.max(entries, 64));
   }
 
-  #send(worker: Worker, msg: ToWorker): void {
+  #send(worker: Worker, msg: ToWorker, op: Operation): void {
     try {
       worker.postMessage(msg);
     } catch (err) {
       // An event that cannot be cloned (a function inside, say) is a caller fault.
-      this.#op?.onExit(serializeError(err, 'PLUGIN_PROTOCOL'));
+      op.onExit(serializeError(err, 'PLUGIN_PROTOCOL'));
     }
+  }
+
+  /** Every operation waiting on the thread: the load, then the batches. */
+  #allOps(): Operation[] {
+    return [...(this.#loadOp === null ? [] : [this.#loadOp]), ...this.#ops.values()];
   }
 
   #onMessage(worker: Worker, raw: unknown): void {
@@ -421,7 +473,8 @@ export class WorkerPluginHost implements PluginHost {
     const msg = parsed.data;
     if (msg.type === 'log') writeWorkerLog(this.#log, msg);
     else if (msg.type === 'request') void this.#answer(worker, msg);
-    else this.#op?.onMessage(msg);
+    else if ('seq' in msg) this.#ops.get(msg.seq)?.onMessage(msg);
+    else this.#loadOp?.onMessage(msg);
   }
 
   async #answer(worker: Worker, msg: Extract<FromWorker, { type: 'request' }>): Promise<void> {
@@ -449,10 +502,11 @@ export class WorkerPluginHost implements PluginHost {
       : fault('PLUGIN_WORKER_DIED', `plugin ${this.name} thread exited with code ${exitCode}${cause === null ? '' : `: ${cause.message}`}`, {
         plugin: this.name, exitCode, ...(cause === null ? {} : { causeCode: cause.code, causeName: cause.name }),
       });
-    const op = this.#op;
-    this.#op = null;
-    if (op !== null) op.onExit(error);
-    else if (this.#state !== 'closed') this.#log.warn({ err: error }, 'plugin thread exited while idle; it restarts on the next event');
+    const ops = this.#allOps();
+    this.#loadOp = null;
+    this.#ops.clear();
+    for (const op of ops) op.onExit(error);
+    if (ops.length === 0 && this.#state !== 'closed') this.#log.warn({ err: error }, 'plugin thread exited while idle; it restarts on the next event');
   }
 
   async #stopWorker(): Promise<void> {
@@ -460,9 +514,10 @@ export class WorkerPluginHost implements PluginHost {
     if (worker === null) return;
     this.#worker = null;
     this.#workerAbort.abort();
-    const op = this.#op;
-    this.#op = null;
-    op?.onExit(fault('PLUGIN_HOST_STATE', `plugin ${this.name} thread stopped`));
+    const ops = this.#allOps();
+    this.#loadOp = null;
+    this.#ops.clear();
+    for (const op of ops) op.onExit(fault('PLUGIN_HOST_STATE', `plugin ${this.name} thread stopped`, { stopped: true }));
     await worker.terminate();
   }
 }

@@ -1,6 +1,7 @@
 // Options and lifecycle of the worker-thread host.
 import type { ResourceLimits, SHARE_ENV } from 'node:worker_threads';
 import type { Logger } from 'pino';
+import type { ConcurrencyOption } from '../../config/index.ts';
 
 /** Lifecycle of a host. */
 export type WorkerHostState = 'loading' | 'ready' | 'busy' | 'failed' | 'closed';
@@ -61,4 +62,6 @@ export interface WorkerHostOptions {
    * requests never wait on a long batch.
    */
   batchBudgetMs?: number;
+  /** The configured concurrency (config wins over the file's `setConcurrency`); absent: the file's, else `by: none`. */
+  concurrency?: ConcurrencyOption;
 }

@@ -68,7 +68,11 @@ const callbackInfo = z.object({
 
 /** Worker → host. */
 export const fromWorkerSchema = z.discriminatedUnion('type', [
-  z.object({ type: z.literal('loaded'), callbacks: z.array(callbackInfo), emails: z.union([z.boolean(), z.array(z.string())]) }),
+  z.object({
+    type: z.literal('loaded'), callbacks: z.array(callbackInfo), emails: z.union([z.boolean(), z.array(z.string())]),
+    /** What the file declared with `reg.setConcurrency`. */
+    concurrency: z.object({ by: z.enum(['none', 'project', 'entity']), max: z.number().int().min(1) }).optional(),
+  }),
   z.object({ type: z.literal('load-failed'), error: serializedError }),
   /** A callback of a batch failed; its timing is in the batch's progress buffer. */
   z.object({ type: z.literal('batch-error'), seq: z.number().int(), event: z.number().int(), index: z.number().int(), error: serializedError }),

@@ -76,6 +76,7 @@ async function load(): Promise<void> {
   post({
     type: 'loaded',
     emails: typeof registrar.emails === 'boolean' ? registrar.emails : [...registrar.emails],
+    ...(registrar.concurrency === undefined ? {} : { concurrency: registrar.concurrency }),
     callbacks: registrar.callbacks.map((c) => ({
       index: c.index,
       name: c.name,

@@ -1,0 +1,378 @@
+import { sleepLong, type EventLogEntry } from '../shared/index.ts';
+import type { EventLog } from '../source/index.ts';
+import type { SerializedError } from '../plugins/index.ts';
+import type { PluginState } from '../state/index.ts';
+import type { CursorHandler, CursorOptions, CursorStatus, EventScope, RetryItem } from './cursor-types.ts';
+import { expireGaps, inScope, noteGaps, reportDeactivation, runEvent, type StepContext } from './cursor-steps.ts';
+import { KeyLanes, laneKey, type ConcurrencyKeyBy } from './key-lanes.ts';
+import type { StateBatcher } from './state-batcher.ts';
+
+export interface ConcurrentCursorOptions extends CursorOptions {
+  by: ConcurrencyKeyBy;
+  /** Callbacks in flight at once, across keys. */
+  max: number;
+  /** Events held in memory (queued or running) before the longest lane is parked. */
+  window: number;
+}
+
+/**
+ * One plugin's walk through the event log when its events may overlap
+ * (`concurrency: { by: project | entity, max }`). Events go to key lanes;
+ * within a lane they run in the order read (late ids from the backlog after
+ * higher ones), across lanes up to `max` at once.
+ *
+ * The cursor is the highest id handed out (`lastEventId`) plus the ids at or
+ * below it not finished: gaps waiting for late ids (expire after
+ * `backlogTimeoutMs`) and events handed out and not finished ('pending', never
+ * expire). Both live in the backlog table; a restart reads the pending ids
+ * again, so a kill -9 re-delivers only events not finished (those in flight
+ * and those whose finish was not flushed yet) and never skips one.
+ */
+export class ConcurrentCursor {
+  readonly id: string;
+  readonly counters = { processed: 0, skipped: 0, failed: 0, totalMs: 0 };
+  readonly #opts: ConcurrentCursorOptions;
+  readonly #log: EventLog;
+  readonly #scope: EventScope;
+  readonly #batcher: StateBatcher | null;
+  readonly #ctx: StepContext;
+  readonly #lanes: KeyLanes;
+  /** The highest id handed out: every id at or below it is finished, pending or a gap. */
+  #high: number;
+  #readPos: number;
+  readonly #gaps = new Map<number, number>();
+  readonly #pending = new Set<number>();
+  /** Pending ids from the stored cursor, to read again before anything new. */
+  #recover: number[] = [];
+  #inflight = 0;
+  #lastError: string | null;
+  #status: CursorStatus = 'stopped';
+  #stop = new AbortController();
+  #running: Promise<void> | null = null;
+  #lastBacklogCheck = 0;
+  #halt: { event: EventLogEntry; callback: string | null; error: SerializedError } | null = null;
+  /** Resolves the loop's wait when a lane finishes. */
+  #changed: (() => void) | null = null;
+  #drained: (() => void) | null = null;
+  #retryTaker: ((limit: number) => Promise<RetryItem[]>) | null = null;
+
+  constructor(
+    state: Pick<PluginState, 'backlog' | 'lastError'> & { lastEventId: number },
+    log: EventLog,
+    handler: CursorHandler,
+    scope: EventScope,
+    batcher: StateBatcher | null,
+    opts: ConcurrentCursorOptions,
+  ) {
+    this.id = opts.id;
+    this.#opts = opts;
+    this.#log = log;
+    this.#scope = scope;
+    this.#batcher = batcher;
+    this.#ctx = { opts, handler, batcher, counters: this.counters };
+    this.#lanes = new KeyLanes(opts.window);
+    this.#high = state.lastEventId;
+    this.#readPos = state.lastEventId;
+    this.#lastError = state.lastError;
+    for (const b of state.backlog) {
+      if (b.kind === 'pending') {
+        this.#pending.add(b.eventId);
+        this.#recover.push(b.eventId);
+      } else this.#gaps.set(b.eventId, b.expiresAt);
+    }
+    this.#recover.sort((a, b) => a - b);
+  }
+
+  get status(): CursorStatus {
+    return this.#status;
+  }
+
+  get lastEventId(): number {
+    return this.#high;
+  }
+
+  get backlogSize(): number {
+    return this.#gaps.size;
+  }
+
+  get backlogIds(): number[] {
+    return [...this.#gaps.keys()].sort((a, b) => a - b);
+  }
+
+  /** Events handed out and not finished (running, queued, parked). */
+  get pendingIds(): number[] {
+    return [...this.#pending].sort((a, b) => a - b);
+  }
+
+  get inFlight(): number {
+    return this.#inflight;
+  }
+
+  get lastError(): string | null {
+    return this.#lastError;
+  }
+
+  /** Where retries of dead letters come from (the engine wires the state store in); they run one at a time, outside the lanes. */
+  setRetrySource(take: (limit: number) => Promise<RetryItem[]>): void {
+    this.#retryTaker = take;
+  }
+
+  start(): Promise<void> {
+    if (this.#running) return this.#running;
+    this.#stop = new AbortController();
+    this.#status = 'running';
+    this.#running = this.#loop().catch((err: unknown) => {
+      this.#opts.logger.error({ err }, 'plugin cursor stopped by an unexpected error; it resumes at its cursor on reload or restart');
+      this.#stop.abort();
+    }).then(() => this.#drain()).finally(() => {
+      this.#running = null;
+      if (this.#halt !== null) this.#deactivate(this.#halt);
+      else if (this.#status !== 'deactivated') this.#status = 'stopped';
+    });
+    return this.#running;
+  }
+
+  /** Hands out nothing more, lets the callbacks in flight finish, then stops. */
+  async stop(): Promise<void> {
+    if (this.#status === 'running') this.#status = 'stopping';
+    this.#stop.abort();
+    this.#wake();
+    await this.#running;
+  }
+
+  async #loop(): Promise<void> {
+    const signal = this.#stop.signal;
+    while (!signal.aborted) {
+      if (this.#lanes.full()) {
+        // A full window: the longest lane (a hanging key piles up there) drops its queued events back to ids.
+        const dropped = this.#lanes.parkLongest();
+        if (dropped > 0) this.#opts.logger.info({ dropped, held: this.#lanes.held, window: this.#lanes.window }, 'event window full: queued events of the longest key lane dropped back to ids, read again when the lane is idle');
+        if (this.#lanes.full()) await this.#waitForChange(this.#opts.fetchIntervalMs);
+        continue;
+      }
+      const room = Math.max(1, Math.min(this.#opts.batchSize, this.#lanes.window - this.#lanes.held));
+      if (this.#recover.length > 0) {
+        // Events handed out before a restart come first, in id order (each key's order is kept).
+        await this.#readAgain(this.#recover.splice(0, room), null);
+        continue;
+      }
+      await this.#checkBacklog();
+      await this.#runRetries();
+      if (signal.aborted) return;
+      const parked = this.#lanes.takeParked(room);
+      if (parked !== null) {
+        await this.#readAgain(parked.ids, parked.key);
+        continue;
+      }
+      const idle = this.#gaps.size > 0 || this.#lanes.parkedIds > 0 || this.#retryTaker !== null;
+      const wait = idle ? AbortSignal.any([signal, AbortSignal.timeout(this.#opts.fetchIntervalMs)]) : signal;
+      let slice;
+      try {
+        slice = await this.#log.next(this.#readPos, Math.min(this.#opts.batchSize, this.#lanes.window - this.#lanes.held), wait);
+      } catch (err) {
+        if (signal.aborted) return;
+        if (wait !== signal && wait.aborted) continue;
+        this.#opts.logger.error({ err, pos: this.#readPos }, 'reading the event log failed; reading again');
+        try {
+          await sleepLong(this.#opts.fetchIntervalMs, { signal });
+        } catch {
+          return;
+        }
+        continue;
+      }
+      for (const event of slice.events) {
+        if (signal.aborted) return;
+        if (event.id <= this.#high) continue;
+        noteGaps(this.#ctx, this.#gaps, this.#high, event);
+        await this.#accept(event, true);
+        this.#readPos = event.id;
+      }
+      if (!signal.aborted) this.#readPos = Math.max(this.#readPos, slice.upTo);
+    }
+  }
+
+  /** Scope decided; in-scope events join their lane as pending, the rest are finished at once. */
+  async #accept(event: EventLogEntry, fresh: boolean): Promise<void> {
+    const decided = inScope(this.#ctx, this.#scope, event);
+    const take = typeof decided === 'boolean' ? decided : await decided;
+    if (!take) {
+      this.counters.skipped++;
+      if (fresh) this.#high = Math.max(this.#high, event.id);
+      this.#finishId(event.id);
+      return;
+    }
+    if (!this.#pending.has(event.id)) {
+      this.#pending.add(event.id);
+      this.#batcher?.backlogAdd(this.id, event.id, 0, 'pending');
+    }
+    // The stored high watermark moves only once the event is stored as pending.
+    if (fresh && event.id > this.#high) {
+      this.#high = event.id;
+      this.#persist();
+    }
+    this.#lanes.add(laneKey(event, this.#opts.by), event);
+    this.#pump();
+  }
+
+  /** Reads pending or parked ids again (`key` null: ids recovered at start, lanes chosen as they are read). */
+  async #readAgain(ids: number[], key: string | null): Promise<void> {
+    let found: Map<number, EventLogEntry>;
+    try {
+      found = await this.#log.lookup(ids, this.#stop.signal);
+    } catch (err) {
+      if (this.#stop.signal.aborted) return;
+      this.#opts.logger.warn({ err }, 'reading handed-out events again failed; will try again');
+      if (key === null) this.#recover.unshift(...ids);
+      else this.#lanes.returnParked(key, ids);
+      await sleepLong(this.#opts.fetchIntervalMs, { signal: this.#stop.signal }).catch(() => undefined);
+      return;
+    }
+    const events: EventLogEntry[] = [];
+    for (const id of ids) {
+      const event = found.get(id);
+      if (event !== undefined) events.push(event);
+      else {
+        this.#opts.logger.warn({ eventId: id }, 'a handed-out event is no longer in the event log; counted as finished');
+        this.#finishId(id);
+      }
+    }
+    if (key === null) {
+      for (const event of events) await this.#accept(event, false);
+    } else {
+      this.#lanes.requeue(key, events);
+      this.#pump();
+    }
+  }
+
+  /** Looks for late ids once per fetch interval; a late id joins its lane (after what is queued there). */
+  async #checkBacklog(): Promise<void> {
+    if (this.#gaps.size === 0) return;
+    const now = Date.now();
+    if (now - this.#lastBacklogCheck < this.#opts.fetchIntervalMs) return;
+    this.#lastBacklogCheck = now;
+    expireGaps(this.#ctx, this.#gaps, now);
+    if (this.#gaps.size === 0) return;
+    let found: Map<number, EventLogEntry>;
+    try {
+      found = await this.#log.lookup([...this.#gaps.keys()], this.#stop.signal);
+    } catch (err) {
+      if (!this.#stop.signal.aborted) this.#opts.logger.warn({ err }, 'looking up backlog ids failed; will try again');
+      return;
+    }
+    for (const event of [...found.values()].sort((a, b) => a.id - b.id)) {
+      if (!this.#gaps.has(event.id)) continue;
+      this.#opts.logger.info({ eventId: event.id }, 'late event arrived from the backlog');
+      // The gap becomes pending (same row, new kind): it leaves the backlog when its callbacks finished.
+      this.#gaps.delete(event.id);
+      await this.#accept(event, false);
+    }
+  }
+
+  async #runRetries(): Promise<void> {
+    if (this.#retryTaker === null) return;
+    for (const item of await this.#retryTaker(20)) {
+      const outcome = await runEvent(this.#ctx, item.event, 'retry', this.#stop.signal);
+      if (outcome.kind === 'ok') await item.resolve();
+      else if (outcome.kind === 'aborted') return;
+      else await item.fail(outcome.error.message);
+    }
+  }
+
+  /** Starts lane heads while fewer than `max` run and nothing stops the plugin. */
+  #pump(): void {
+    while (this.#inflight < this.#opts.max && this.#halt === null && !this.#stop.signal.aborted) {
+      const next = this.#lanes.take();
+      if (next === null) return;
+      this.#inflight++;
+      void this.#runHead(next.key, next.event);
+    }
+  }
+
+  async #runHead(key: string, event: EventLogEntry): Promise<void> {
+    let finished = false;
+    try {
+      const outcome = await runEvent(this.#ctx, event, this.#gapOrigin(event), this.#stop.signal);
+      if (outcome.kind === 'aborted') {
+        // Stopping: the event stays pending. Otherwise the thread was ended
+        // under it by another lane's timeout: it runs again, not counted.
+        if (!this.#stop.signal.aborted) this.#opts.logger.info({ eventId: event.id, code: outcome.error.code }, 'event cut off by a thread restart; delivering it again');
+      } else if (outcome.kind === 'deactivate') {
+        // Every lane stops taking events; those in flight finish; the cursor stays on this one (pending).
+        this.#halt ??= { event, callback: outcome.callback, error: outcome.error };
+        this.#stop.abort();
+      } else {
+        if (outcome.kind === 'skipped') {
+          this.counters.failed++;
+          this.#lastError = `${outcome.callback ?? 'plugin'}: ${outcome.error.message}`;
+        } else this.counters.processed++;
+        finished = true;
+      }
+    } catch (err) {
+      // A fault of the daemon itself: stop, with the event pending.
+      this.#opts.logger.error({ err, eventId: event.id }, 'running an event failed unexpectedly; the plugin cursor stops');
+      this.#stop.abort();
+    } finally {
+      if (finished) {
+        this.#lanes.finish(key);
+        this.#finishId(event.id);
+      } else this.#lanes.release(key);
+      this.#inflight--;
+      this.#wake();
+      this.#pump();
+    }
+  }
+
+  #gapOrigin(event: EventLogEntry): 'live' | 'backlog' {
+    return event.id <= this.#high ? 'backlog' : 'live';
+  }
+
+  #finishId(id: number): void {
+    if (this.#opts.replay) return;
+    if (this.#pending.delete(id)) this.#batcher?.backlogRemove(this.id, id);
+    this.#persist();
+    this.#batcher?.eventDone();
+  }
+
+  #persist(): void {
+    if (this.#opts.replay) return;
+    this.#batcher?.plugin(this.#row(this.#status !== 'deactivated'));
+  }
+
+  #row(active: boolean): { id: string; folder: string; name: string; lastEventId: number; active: boolean; lastError: string | null } {
+    return { id: this.id, folder: this.#opts.folder, name: this.#opts.name, lastEventId: this.#high, active, lastError: this.#lastError };
+  }
+
+  #deactivate(halt: { event: EventLogEntry; callback: string | null; error: SerializedError }): void {
+    this.#status = 'deactivated';
+    this.#lastError = `${halt.callback ?? 'plugin'}: ${halt.error.message}`;
+    this.counters.failed++;
+    reportDeactivation(this.#ctx, halt.event, halt.callback, halt.error);
+    if (!this.#opts.replay) this.#batcher?.plugin(this.#row(false));
+  }
+
+  #wake(): void {
+    const changed = this.#changed;
+    this.#changed = null;
+    changed?.();
+    if (this.#inflight === 0) {
+      const drained = this.#drained;
+      this.#drained = null;
+      drained?.();
+    }
+  }
+
+  async #waitForChange(ms: number): Promise<void> {
+    const changed = new Promise<void>((resolve) => {
+      this.#changed = resolve;
+    });
+    await Promise.race([changed, sleepLong(ms, { signal: this.#stop.signal }).catch(() => undefined)]);
+  }
+
+  /** Resolves once no callback is in flight (each is bounded by the callback timeout). */
+  async #drain(): Promise<void> {
+    if (this.#inflight === 0) return;
+    await new Promise<void>((resolve) => {
+      this.#drained = resolve;
+    });
+  }
+}
