@@ -291,7 +291,7 @@ export class ConcurrentCursor {
   async #runHead(key: string, event: EventLogEntry): Promise<void> {
     let finished = false;
     try {
-      const outcome = await runEvent(this.#ctx, event, this.#gapOrigin(event), this.#stop.signal);
+      const outcome = await runEvent(this.#ctx, event, this.#gapOrigin(event), this.#stop.signal, null, key);
       if (outcome.kind === 'aborted') {
         // Stopping: the event stays pending. Otherwise the thread was ended
         // under it by another lane's timeout: it runs again, not counted.

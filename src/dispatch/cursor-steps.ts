@@ -84,11 +84,18 @@ export function expireGaps(ctx: StepContext, backlog: Map<number, number>, now: 
  * result when it already ran), and applies the failure rule: retry, skip
  * (logged, dead-lettered) or deactivate.
  */
-export async function runEvent(ctx: StepContext, event: EventLogEntry, from: EventOrigin, signal: AbortSignal, first: ProcessResult | null = null): Promise<RunOutcome> {
+export async function runEvent(
+  ctx: StepContext,
+  event: EventLogEntry,
+  from: EventOrigin,
+  signal: AbortSignal,
+  first: ProcessResult | null = null,
+  key?: string,
+): Promise<RunOutcome> {
   const { opts } = ctx;
   const replay = from === 'replay' || opts.replay === true;
   for (let attempt = 1; ; attempt++) {
-    const result = attempt === 1 && first !== null ? first : await ctx.handler.process(event, { attempt, replay });
+    const result = attempt === 1 && first !== null ? first : await ctx.handler.process(event, key === undefined ? { attempt, replay } : { attempt, replay, key });
     recordResults(ctx, event, result.results);
     if (result.outcome === 'aborted') return { kind: 'aborted', error: result.error };
     const next = afterFailure(result, attempt, opts, { canRetry: !signal.aborted, keepDeadLetter: from !== 'retry' && !replay });

@@ -8,7 +8,7 @@ import type { ProcessResult } from '../hosts/index.ts';
 /** What a plugin cursor needs of its plugin's host: the running part of the host contract (`PluginHost`). */
 export interface CursorHandler {
   matches(event: EventLogEntry): boolean;
-  process(event: EventLogEntry, options: { attempt: number; replay: boolean }): Promise<ProcessResult>;
+  process(event: EventLogEntry, options: { attempt: number; replay: boolean; key?: string }): Promise<ProcessResult>;
   /** Several events at once; a prefix of results (see `PluginHost.processBatch`); without it, events go one by one. */
   processBatch?(events: readonly EventLogEntry[], options: { attempt: number; replay: boolean }): Promise<ProcessResult[]>;
 }

@@ -54,6 +54,12 @@ export type ProcessResult =
 export interface BatchOptions {
   attempt?: number;
   replay?: boolean;
+  /**
+   * The event's concurrency key lane (`concurrency.by`), for a host that runs
+   * several events at once: it keeps one key on one worker while the key has
+   * events in flight. Absent for serial plugins.
+   */
+  key?: string;
 }
 
 /**

@@ -181,7 +181,7 @@ export class PythonPluginHost implements PluginHost {
     return this.#callbacks.some((cb) => canProcess(cb.matchEvents, event));
   }
 
-  async process(event: EventLogEntry, options: { attempt: number; replay: boolean }): Promise<ProcessResult> {
+  async process(event: EventLogEntry, options: { attempt: number; replay: boolean; key?: string }): Promise<ProcessResult> {
     return (await this.processBatch([event], options))[0] ?? this.#failed(event, new PyrpcError('TK_PROTOCOL', `Python plugin ${this.name} reported no result`));
   }
 
