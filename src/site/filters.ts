@@ -46,6 +46,15 @@ export class QueryScope {
   }
 }
 
+/**
+ * Limits on one query's filters, so a client mistake (a generated filter gone
+ * wrong) is a 103 fault naming the limit rather than an internal error: groups
+ * nested deeper than MAX_FILTER_DEPTH, or more than MAX_FILTER_VALUES values in
+ * all (an `in` list counts each value; SQLite binds at most 32,766 per query).
+ */
+export const MAX_FILTER_DEPTH = 64;
+export const MAX_FILTER_VALUES = 30_000;
+
 export interface Compiled {
   sql: string;
   params: SqlValue[];
@@ -86,7 +95,12 @@ export class FilterCompiler {
     this.now = now;
   }
 
+  #depth = 0;
+
   #p(v: SqlValue): string {
+    if (this.params.length >= MAX_FILTER_VALUES) {
+      throw clientFault('SITE_FILTER_TOO_LARGE', `filters hold more than ${MAX_FILTER_VALUES} values in all (an in list counts each value); split the query`, { limit: MAX_FILTER_VALUES });
+    }
     this.params.push(v);
     return '?';
   }
@@ -108,6 +122,18 @@ export class FilterCompiler {
 
   #group(scope: QueryScope, alias: string, ent: EntityDef, op: 'and' | 'or', conds: unknown[]): string {
     if (conds.length === 0) return op === 'and' ? '1' : '0';
+    if (this.#depth >= MAX_FILTER_DEPTH) {
+      throw clientFault('SITE_FILTER_TOO_DEEP', `filter groups are nested more than ${MAX_FILTER_DEPTH} deep`, { limit: MAX_FILTER_DEPTH });
+    }
+    this.#depth++;
+    try {
+      return this.#groupParts(scope, alias, ent, op, conds);
+    } finally {
+      this.#depth--;
+    }
+  }
+
+  #groupParts(scope: QueryScope, alias: string, ent: EntityDef, op: 'and' | 'or', conds: unknown[]): string {
     const parts = conds.map((c) => {
       if (Array.isArray(c)) {
         const [path, relation, ...values] = c as unknown[];

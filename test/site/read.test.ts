@@ -1,7 +1,8 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startSite, type RunningSite } from '../../src/site/index.ts';
-import { create, find, faultOf, results, update, type Entity } from './helpers.ts';
+import { MAX_FILTER_DEPTH, MAX_FILTER_VALUES } from '../../src/site/filters.ts';
+import { SCRIPT, create, find, faultOf, results, update, type Entity, type Fault } from './helpers.ts';
 import { onCleanup } from '../support/index.ts';
 
 const ids = (rows: Entity[]) => rows.map((r) => r.id).sort((a, b) => a - b);
@@ -193,6 +194,32 @@ describe('site read: relations per field type', () => {
     assert.equal((await read([{ path: 'sg_sequence.Nope.code', relation: 'is', values: ['x'] }])).error_code, 103);
     assert.equal((await read([{ path: 'sg_sequence', relation: 'is', values: ['SEQ_A'] }])).error_code, 103);
     assert.equal((await faultOf(site, 'read', { type: 'NoSuchType', return_fields: ['id'] })).error_code, 103);
+  });
+
+  it('filters past the documented limits are 103 faults naming the limit, and a filter at the limits still answers', async () => {
+    const read = (filters: unknown) => faultOf(site, 'read', { type: 'Shot', return_fields: ['id'], filters });
+    const nest = (depth: number): unknown => {
+      let f: unknown = { logical_operator: 'and', conditions: [{ path: 'id', relation: 'greater_than', values: [0] }] };
+      for (let i = 1; i < depth; i++) f = { logical_operator: 'or', conditions: [f] };
+      return f;
+    };
+    // 5,000 groups deep is past what JSON.stringify can write: build the body text as a client would send it.
+    const leaf = JSON.stringify({ logical_operator: 'and', conditions: [{ path: 'id', relation: 'greater_than', values: [0] }] });
+    const deepFilters = `${'{"logical_operator":"or","conditions":['.repeat(4999)}${leaf}${']}'.repeat(4999)}`;
+    const deepBody = `{"method_name":"read","params":[${JSON.stringify(SCRIPT)},{"type":"Shot","return_fields":["id"],"filters":${deepFilters}}]}`;
+    const deepRes = await fetch(`${site.url}/api3/json`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: deepBody });
+    const deep = (await deepRes.json()) as Fault;
+    assert.equal(deep.error_code, 103);
+    assert.match(deep.message, new RegExp(`nested more than ${MAX_FILTER_DEPTH} deep`));
+    const wide = await read({ logical_operator: 'and', conditions: [{ path: 'id', relation: 'in', values: Array.from({ length: 100_000 }, (_, i) => i + 1) }] });
+    assert.equal(wide.error_code, 103);
+    assert.match(wide.message, new RegExp(`more than ${MAX_FILTER_VALUES} values`));
+    const atLimit = await results<{ entities: Entity[] }>(site, 'read', {
+      type: 'Shot', return_fields: ['id'], filters: nest(MAX_FILTER_DEPTH), paging: { current_page: 1, entities_per_page: 500 },
+    });
+    assert.ok(atLimit.entities.length > 0, 'a filter nested exactly at the limit answers');
+    const manyIds = await find(site, 'Shot', [['id', 'in', Array.from({ length: MAX_FILTER_VALUES - 1 }, (_, i) => i + 1)]]);
+    assert.ok(manyIds.length > 0, 'an in list just under the limit answers');
   });
 });
 
