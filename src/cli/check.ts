@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { loadConfig } from '../config/index.ts';
 import { check, type CheckLine } from '../daemon/index.ts';
 import { SgeventdError } from '../shared/index.ts';
+import { configOption } from './options.ts';
 
 export type { CheckLine };
 
@@ -19,7 +20,7 @@ export function registerCheckCommand(program: Command): void {
   program
     .command('check')
     .description('validate config, site access and plugin imports without starting the loop')
-    .requiredOption('-c, --config <file>', 'sgeventd.yaml or shotgunEventDaemon.conf')
+    .addOption(configOption())
     .option('--no-toolkit', 'skip Toolkit resolution of every active project')
     .action(async (opts: { config: string; toolkit: boolean }) => {
       const lines = await runCheck(opts.config, { toolkit: opts.toolkit });

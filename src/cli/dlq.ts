@@ -5,6 +5,7 @@ import { daemonSecrets, loadConfig } from '../config/index.ts';
 import { SecretMask, SgeventdError } from '../shared/index.ts';
 import { openSqliteState } from '../state/index.ts';
 import type { DeadLetter, SqliteStateStore } from '../state/index.ts';
+import { configOption } from './options.ts';
 
 interface DlqCliOptions {
   config: string;
@@ -90,7 +91,7 @@ async function change(action: 'retry' | 'drop', idArgs: string[], o: DlqCliOptio
 /** `sgeventd dlq ls|retry|drop -c CONFIG [--plugin NAME] [ID...|--all]` */
 export function registerDlqCommand(program: Command): void {
   const dlq = program.command('dlq').description('dead letters: events a plugin gave up on (deadLetter option); works while the daemon runs');
-  const common = (c: Command) => c.requiredOption('-c, --config <file>', 'daemon config (sgeventd.yaml or shotgunEventDaemon.conf)').option('--plugin <name>', 'only this plugin (name or full id)');
+  const common = (c: Command) => c.addOption(configOption('daemon config (sgeventd.yaml or shotgunEventDaemon.conf)')).option('--plugin <name>', 'only this plugin (name or full id)');
 
   common(dlq.command('ls').description('list dead letters'))
     .option('--status <status>', 'dead or retry')

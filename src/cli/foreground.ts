@@ -3,7 +3,7 @@ import { loadConfig } from '../config/index.ts';
 import { serveDaemon } from '../daemon/index.ts';
 import { claimPidFile } from './pidfile.ts';
 import { Shutdown } from './shutdown.ts';
-import { parseEventId } from './options.ts';
+import { parseEventId, configOption } from './options.ts';
 
 export interface ForegroundOptions {
   config: string;
@@ -34,7 +34,7 @@ export function registerForegroundCommand(program: Command): void {
   program
     .command('foreground')
     .description('run the daemon in this terminal (Ctrl-C stops it gracefully)')
-    .requiredOption('-c, --config <file>', 'sgeventd.yaml or shotgunEventDaemon.conf')
+    .addOption(configOption())
     .option('--from <id>', 'plugins with no state start after this event id', parseEventId)
     .option('--no-console', 'log to files only (used by `sgeventd start`)')
     .action(async (opts: ForegroundOptions) => {

@@ -3,6 +3,7 @@ import { loadConfig } from '../config/index.ts';
 import { SgeventdError } from '../shared/index.ts';
 import { matchPluginIds, openSqliteState, type SqliteStateStore } from '../state/index.ts';
 import { requestReload, runningDaemon } from './daemon-api.ts';
+import { configOption } from './options.ts';
 
 /** Applies `change` to every stored plugin that `name` means; PLUGIN_UNKNOWN when none. Returns their ids. */
 async function setFlags(configPath: string, name: string, change: (store: SqliteStateStore, id: string) => Promise<void>): Promise<string[]> {
@@ -27,7 +28,7 @@ export function registerPluginCommand(program: Command): void {
   plugin
     .command('enable <name>')
     .description('bring back a plugin deactivated by an error or paused by `disable`; it resumes at its cursor (a running daemon follows within 2 s)')
-    .requiredOption('-c, --config <file>', 'sgeventd.yaml or shotgunEventDaemon.conf')
+    .addOption(configOption())
     .action(async (name: string, opts: { config: string }) => {
       const ids = await setFlags(opts.config, name, async (store, id) => {
         await store.setPluginPaused(id, false);
@@ -38,14 +39,14 @@ export function registerPluginCommand(program: Command): void {
   plugin
     .command('disable <name>')
     .description('pause a plugin until `enable`, across restarts: its thread stops after the event in hand, its cursor stays (a running daemon follows within 2 s)')
-    .requiredOption('-c, --config <file>', 'sgeventd.yaml or shotgunEventDaemon.conf')
+    .addOption(configOption())
     .action(async (name: string, opts: { config: string }) => {
       for (const id of await setFlags(opts.config, name, (store, id) => store.setPluginPaused(id, true))) process.stdout.write(`disabled ${id}\n`);
     });
   plugin
     .command('reload [name]')
     .description('re-import a plugin (default: all) in the running daemon: picks up changed helper modules; a deactivated plugin resumes at its cursor')
-    .requiredOption('-c, --config <file>', 'sgeventd.yaml or shotgunEventDaemon.conf')
+    .addOption(configOption())
     .action(async (name: string | undefined, opts: { config: string }) => {
       const { config, url } = await runningDaemon(opts.config);
       const names = await requestReload(config, url, name);

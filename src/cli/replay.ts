@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { loadConfig } from '../config/index.ts';
 import { replay } from '../daemon/index.ts';
-import { parseEventId } from './options.ts';
+import { parseEventId, configOption } from './options.ts';
 
 interface ReplayOptions {
   config: string;
@@ -38,7 +38,7 @@ export function registerReplayCommand(program: Command): void {
   program
     .command('replay')
     .description('send past events to plugins again (a side run: cursors never move, callbacks see replay: true)')
-    .requiredOption('-c, --config <file>', 'sgeventd.yaml or shotgunEventDaemon.conf')
+    .addOption(configOption())
     .requiredOption('--from <id>', 'replay events after this id', parseEventId)
     .option('--to <id>', 'up to and including this id (default: the newest)', parseEventId)
     .option('--plugin <name>', 'only this plugin')

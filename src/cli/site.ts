@@ -3,6 +3,7 @@ import { ConfigError } from '../shared/index.ts';
 import { DEFAULT_SCRIPT, makeSchemaDump, startSite } from '../site/index.ts';
 import { loadConfig } from '../config/index.ts';
 import { connectSite } from '../daemon/index.ts';
+import { configOption } from './options.ts';
 
 interface SiteCliOptions {
   host: string;
@@ -88,7 +89,7 @@ export function registerSiteCommand(program: Command): void {
   siteCommand
     .command('dump-schema')
     .description("print a site's schema as JSON for --schema-from (schema_read and schema_entity_read; no records, no credentials)")
-    .requiredOption('-c, --config <file>', 'sgeventd.yaml or shotgunEventDaemon.conf')
+    .addOption(configOption())
     .action(async (o: { config: string }) => {
       const config = await loadConfig(o.config);
       const conn = connectSite(config, { interactive: true });

@@ -7,6 +7,7 @@ import type { Command } from 'commander';
 import { loadConfig } from '../config/index.ts';
 import { SgeventdError } from '../shared/index.ts';
 import { runningPid } from './pidfile.ts';
+import { configOption } from './options.ts';
 
 const BIN = fileURLToPath(new URL('../../bin/sgeventd.mjs', import.meta.url));
 
@@ -57,7 +58,7 @@ export function registerStartStopCommands(program: Command): void {
   program
     .command('start')
     .description('start the daemon in the background')
-    .requiredOption('-c, --config <file>', 'sgeventd.yaml or shotgunEventDaemon.conf')
+    .addOption(configOption())
     .action(async (opts: { config: string }) => {
       const pid = await startDaemon(opts.config);
       process.stdout.write(`sgeventd started (pid ${pid})\n`);
@@ -65,7 +66,7 @@ export function registerStartStopCommands(program: Command): void {
   program
     .command('stop')
     .description('stop the daemon gracefully (in-flight callbacks finish, state is committed)')
-    .requiredOption('-c, --config <file>', 'sgeventd.yaml or shotgunEventDaemon.conf')
+    .addOption(configOption())
     .action(async (opts: { config: string }) => {
       const pid = await stopDaemon(opts.config);
       process.stdout.write(pid === null ? 'sgeventd is not running\n' : `sgeventd stopped (pid ${pid})\n`);
@@ -73,7 +74,7 @@ export function registerStartStopCommands(program: Command): void {
   program
     .command('restart')
     .description('stop, then start the daemon')
-    .requiredOption('-c, --config <file>', 'sgeventd.yaml or shotgunEventDaemon.conf')
+    .addOption(configOption())
     .action(async (opts: { config: string }) => {
       await stopDaemon(opts.config);
       const pid = await startDaemon(opts.config);

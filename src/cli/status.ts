@@ -6,6 +6,7 @@ import { openSqliteState } from '../state/index.ts';
 import { runningPid } from './pidfile.ts';
 import { connectSite } from '../daemon/index.ts';
 import { daemonUrl, fetchStatus } from './daemon-api.ts';
+import { configOption } from './options.ts';
 
 interface StatusRow {
   plugin: string;
@@ -83,7 +84,7 @@ export function registerStatusCommand(program: Command): void {
   program
     .command('status')
     .description('per plugin: cursor, backlog, lag behind the newest event, errors')
-    .requiredOption('-c, --config <file>', 'sgeventd.yaml or shotgunEventDaemon.conf')
+    .addOption(configOption())
     .option('--json', 'print JSON')
     .action(async (opts: { config: string; json?: boolean }) => {
       const s = await collectStatus(opts.config);

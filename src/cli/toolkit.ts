@@ -4,6 +4,7 @@ import { connectSite, resolveOnSite } from '../daemon/index.ts';
 import { SgeventdError } from '../shared/index.ts';
 import { formatResolution, type Resolution } from '../toolkit/index.ts';
 import { fetchStatus, requestRecycle, runningDaemon } from './daemon-api.ts';
+import { configOption } from './options.ts';
 
 /** How PROJECT (an id or a tank_name) resolves under the config at `configPath`. */
 export async function runToolkitResolve(configPath: string, project: string): Promise<Resolution> {
@@ -20,7 +21,7 @@ export function registerToolkitCommand(program: Command): void {
   const tk = program.command('toolkit').description('Toolkit project runtimes: resolve, ps, recycle');
   tk.command('resolve')
     .description('print how a project finds its Toolkit configuration and core, step by step')
-    .requiredOption('-c, --config <file>', 'sgeventd.yaml or shotgunEventDaemon.conf')
+    .addOption(configOption())
     .argument('<project>', 'project id or tank_name')
     .action(async (project: string, opts: { config: string }) => {
       try {
@@ -34,7 +35,7 @@ export function registerToolkitCommand(program: Command): void {
     });
   tk.command('ps')
     .description('list the running daemon\'s project runtimes (project, core version, pid, rss, calls, age, state)')
-    .requiredOption('-c, --config <file>', 'sgeventd.yaml or shotgunEventDaemon.conf')
+    .addOption(configOption())
     .option('--json', 'print JSON')
     .action(async (opts: { config: string; json?: boolean }) => {
       const { config, url } = await runningDaemon(opts.config);
@@ -51,7 +52,7 @@ export function registerToolkitCommand(program: Command): void {
     });
   tk.command('recycle')
     .description('drain and replace the running daemon\'s runtimes of one project (id or tank_name), or all')
-    .requiredOption('-c, --config <file>', 'sgeventd.yaml or shotgunEventDaemon.conf')
+    .addOption(configOption())
     .argument('[project]', 'project id or tank_name (default: all)')
     .action(async (project: string | undefined, opts: { config: string }) => {
       const { config, url } = await runningDaemon(opts.config);

@@ -149,4 +149,19 @@ describe('sgeventd start / status / plugin enable / stop / replay / check', () =
     assert.match(wrongKey.stdout, /^FAIL site: /m);
     assert.ok(!wrongKey.stdout.includes('wrong-key') && !wrongKey.stderr.includes('wrong-key'), 'the key is never printed');
   });
+
+  it('the config path comes from $SGEVENTD_CONFIG when -c is absent; with neither, the error names both', async (t) => {
+    const h = daemonBed(t, await withSite(t));
+    await plugin(h, 'rec', '');
+    const yaml = h.writeYaml();
+    const fromEnv = await runCli(['check', '--no-toolkit'], { ...h.childEnv(), SGEVENTD_CONFIG: yaml });
+    assert.equal(fromEnv.code, 0, fromEnv.stdout + fromEnv.stderr);
+    assert.match(fromEnv.stdout, /^ok +plugin rec: /m);
+    const env = { ...h.childEnv() };
+    delete env.SGEVENTD_CONFIG;
+    const neither = await runCli(['check', '--no-toolkit'], env);
+    assert.notEqual(neither.code, 0);
+    assert.match(neither.stderr, /--config/);
+    assert.match(neither.stderr, /SGEVENTD_CONFIG/);
+  });
 });
