@@ -5,6 +5,8 @@ import { z } from 'zod';
 import { ConfigReadError, ConfigValidationError } from './errors.ts';
 import type { ConfigIssue } from './errors.ts';
 import { parseConfig } from './parse.ts';
+import { applyNativeSection, NATIVE_SECTION, resolveNativeKey } from './native-ini.ts';
+import { SECRET_PATHS } from './schema.ts';
 import type { DaemonConfig, LogLevel } from './types.ts';
 
 const READER = fileURLToPath(new URL('./read_shotgunevents_conf.py', import.meta.url));
@@ -74,11 +76,14 @@ function mapShotgunEventsConf(read: ReaderResult, source: string, env: Readonly<
 
   for (const e of read.errors) {
     // Python's interpolation messages quote the raw value: not for secrets.
-    const secret = (e.section === 'shotgun' && e.key === 'key') || (e.section === 'emails' && e.key === 'password');
+    const nativeKey = e.section === NATIVE_SECTION ? resolveNativeKey(e.key) : null;
+    const secret = (e.section === 'shotgun' && e.key === 'key') || (e.section === 'emails' && e.key === 'password')
+      || (nativeKey !== null && typeof nativeKey !== 'string' && SECRET_PATHS.includes(nativeKey.path.join('.')));
     const why = secret ? `${e.type} (value hidden: secret; a literal % is written %%)` : `${e.type}: ${e.message}`;
     issues.push({ key: `[${e.section}] ${e.key}`, message: `[${e.section}] ${e.key} cannot be read: ${why}` });
   }
   for (const [section, keys] of Object.entries(read.raw)) {
+    if (section === NATIVE_SECTION) continue;
     const known = KNOWN[section];
     if (known === undefined) {
       warnings.push(`section [${section}] is not used by shotgunEvents nor sgeventd; ignored`);
@@ -172,12 +177,20 @@ function mapShotgunEventsConf(read: ReaderResult, source: string, env: Readonly<
     set(emails, 'emails.subjectPrefix', 'subjectPrefix', get('emails', 'subject'), '[emails] subject');
   }
 
+  const native = read.raw[NATIVE_SECTION] ?? {};
+  const nativeSecrets = Object.keys(native).filter((k) => {
+    const key = resolveNativeKey(k);
+    return typeof key !== 'string' && SECRET_PATHS.includes(key.path.join('.'));
+  });
   const secretEnvVars = [
     ...envRefs(read.raw.shotgun?.key, env, read.raw.shotgun),
     ...envRefs(read.raw.emails?.password, env, read.raw.emails),
+    ...nativeSecrets.flatMap((k) => envRefs(native[k], env, native)),
   ];
   const rename = (key: string): string => keyNames.get(key) ?? key;
-  const raw = { site, daemon, plugins, logging, emails };
+  const raw: Record<string, Record<string, unknown>> = { site, daemon, logging, emails };
+  applyNativeSection(raw, read.sections[NATIVE_SECTION], issues, keyNames);
+  (raw as Record<string, unknown>).plugins = plugins;
   let config: DaemonConfig | undefined;
   try {
     config = parseConfig(raw, {

@@ -110,4 +110,47 @@ describe('shotgunEvents conf', () => {
     await assert.rejects(loadConfig(file, { ...env(), SGEVENTD_PYTHON: join(dir, 'no-such-python') }),
       (e: unknown) => e instanceof SgeventdError && e.code === 'CONFIG_PYTHON_FAILED');
   });
+
+  it('an [sgeventd] section sets native keys by their dotted names (any case), lists comma-separated, secrets from the environment', async () => {
+    const file = join(dir, 'native.conf');
+    await writeFile(file, [
+      '[shotgun]', 'server: http://x', 'name: n', 'key: k',
+      '[daemon]', 'eventIdFile: /srv/b/shotgunEventDaemon.id', 'fetch_interval = 2',
+      '[plugins]', 'paths: /p',
+      '[sgeventd]', 'http.port = 9091', 'http.host = 127.0.0.2', 'http.token = %(STATUS_TOKEN)s',
+      'daemon.state = /srv/b/site-b.db', 'daemon.callbackTimeoutMs = 120000', 'daemon.restartBudget.count = 9',
+      'toolkit.pythonPath = /opt/a, /opt/b',
+    ].join('\n'));
+    const c = await loadConfig(file, { ...env(), STATUS_TOKEN: 'status-secret' });
+    assert.equal(c.http.port, 9091);
+    assert.equal(c.http.host, '127.0.0.2');
+    assert.equal(c.http.token?.reveal(), 'status-secret');
+    assert.equal(c.daemon.state, '/srv/b/site-b.db');
+    assert.equal(c.daemon.callbackTimeoutMs, 120000);
+    assert.equal(c.daemon.restartBudget.count, 9);
+    assert.equal(c.daemon.fetchIntervalMs, 2000, 'shotgunEvents keys still apply');
+    assert.deepEqual(c.toolkit.pythonPath, ['/opt/a', '/opt/b']);
+    assert.ok(c.secretEnvVars.includes('STATUS_TOKEN'), 'the token variable is a secret');
+    assert.deepEqual(c.warnings, [], 'the section is not reported as unknown');
+  });
+
+  it('an [sgeventd] key that is not native, is a mapping, is set twice, or has a bad value is named with what was expected', async () => {
+    const file = join(dir, 'native-bad.conf');
+    await writeFile(file, [
+      '[shotgun]', 'server: http://x', 'name: n', 'key: k',
+      '[daemon]', 'fetch_interval = 2',
+      '[plugins]', 'paths: /p',
+      '[sgeventd]', 'http.prot = 9091', 'toolkit.projects = x', 'daemon.fetchIntervalMs = 3000', 'http.port = high',
+    ].join('\n'));
+    await assert.rejects(loadConfig(file, env()), (e: unknown) => {
+      assert.ok(e instanceof ConfigValidationError);
+      const byKey = new Map(e.issues.map((i) => [i.key, i.message]));
+      assert.deepEqual([...byKey.keys()].sort(), ['[sgeventd] daemon.fetchintervalms', '[sgeventd] http.port', '[sgeventd] http.prot', '[sgeventd] toolkit.projects']);
+      assert.match(byKey.get('[sgeventd] http.prot')!, /not a native key/);
+      assert.match(byKey.get('[sgeventd] toolkit.projects')!, /mapping/);
+      assert.match(byKey.get('[sgeventd] daemon.fetchintervalms')!, /\[daemon\] fetch_interval already sets/);
+      assert.match(byKey.get('[sgeventd] http.port')!, /port number/);
+      return true;
+    });
+  });
 });
