@@ -52,10 +52,14 @@ function snippetsOf(file: string, markdown: string): Snippet[] {
 /** Every `${VAR}` without a default gets a value, as a user's environment would give it. */
 function envFor(text: string): Record<string, string | undefined> {
   const env: Record<string, string | undefined> = { ...process.env };
-  for (const m of text.matchAll(/\$\{(\w+)\}/g)) env[m[1] ?? ''] = `value-of-${m[1] ?? ''}`;
+  for (const m of text.matchAll(/\$\{(\w+)\}|%\((\w+)\)s/g)) {
+    const name = m[1] ?? m[2] ?? '';
+    env[name] = `value-of-${name}`;
+  }
   return env;
 }
 
+const MINIMAL_INI = '[shotgun]\nserver: http://127.0.0.1:8090\nname: sgeventd\nkey: k\n[plugins]\npaths: /srv/plugins\n';
 const MINIMAL = { site: { url: 'http://127.0.0.1:8090', script: { name: 'sgeventd', key: 'k' } } };
 
 const snippets = DOCS.flatMap((f) => snippetsOf(f, readFileSync(f, 'utf8')));
@@ -80,8 +84,9 @@ describe('config snippets in the docs', () => {
       const dir = tempDir(t, 'sgeventd-snippet-');
       const env = envFor(s.text);
       if (s.lang === 'ini') {
+        // Partial: the sections it shows, after the minimal required ones.
         const file = join(dir, 'shotgunEventDaemon.conf');
-        writeFileSync(file, s.text);
+        writeFileSync(file, s.kind === 'partial' ? `${MINIMAL_INI}\n${s.text}\n` : s.text);
         assert.equal((await loadConfig(file, env)).format, 'shotgunevents');
         return;
       }
