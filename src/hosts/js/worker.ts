@@ -11,6 +11,7 @@ import { toWorkerSchema, workerConfigSchema, type ToWorker } from './protocol.ts
 import { PluginRegistrar, type RegisteredCallback } from '../../plugins/registrar.ts';
 import { createLogger, post, setLogLevel, settleRequest } from './channel.ts';
 import { BatchProgress } from './progress.ts';
+import { installPluginLoader } from './plugin-loader.ts';
 import { toolkitFor } from './toolkit-client.ts';
 import { createCallbackClient, type CallbackClient } from './sg.ts';
 import type { CallbackContext, EventLogEntry, PluginLogger, PluginToolkit, RegisterCallbacks } from '../../plugins/types.ts';
@@ -54,6 +55,7 @@ function findRegisterCallbacks(mod: Record<string, unknown>): RegisterCallbacks 
 async function load(): Promise<void> {
   let mod: Record<string, unknown>;
   try {
+    installPluginLoader();
     mod = await import(pathToFileURL(config.file).href) as Record<string, unknown>;
   } catch (err) {
     post({ type: 'load-failed', error: loadFault(err, 'PLUGIN_IMPORT_FAILED') });

@@ -92,6 +92,39 @@ describe('WorkerPluginHost: loading', () => {
     }
   });
 
+  it('loads TypeScript that type stripping refuses (enum, parameter properties, namespace) and extensionless relative imports; stack traces name the plugin\'s lines', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'sgeventd-plugin-'));
+    try {
+      await writeFile(path.join(dir, 'helpers.ts'), 'export enum Status { Ready = "rdy", Final = "fin" }\nexport namespace Names { export const prefix = "shot_"; }\n');
+      const file = path.join(dir, 'rich.ts');
+      await writeFile(file, [
+        "import { Status, Names } from './helpers';",
+        'class Tally { constructor(private readonly label: string, public count = 0) {} bump(): string { this.count++; return `${this.label}:${this.count}`; } }',
+        "const tally = new Tally(Names.prefix + Status.Final);",
+        'export function registerCallbacks(reg: any) {',
+        "  reg.registerCallback('s', 'k', (ctx: any) => {",
+        "    if (ctx.event.id === 2) throw new Error('boom at ' + tally.bump());",
+        "    ctx.logger.info({ tally: tally.bump() }, 'counted');",
+        '  });',
+        '}',
+      ].join('\n'));
+      const { logger, records } = captureLogger();
+      const host = track(fixtureHost(file, { logger }));
+      const result = await within(host.load(), 20_000, 'load');
+      assert.ok(result.ok, JSON.stringify(result));
+      const ok = await within(host.process(makeEvent(1, 'Shotgun_Shot_Change')), 20_000, 'process');
+      assert.equal(ok.outcome, 'ok', JSON.stringify(ok));
+      assert.equal(records.find((r) => r.msg === 'counted')?.tally, 'shot_fin:1');
+      const failed = await within(host.process(makeEvent(2, 'Shotgun_Shot_Change')), 20_000, 'process');
+      assert.equal(failed.outcome, 'deactivate');
+      assert.ok(failed.outcome === 'deactivate');
+      assert.match(failed.error.message, /boom at shot_fin:2/);
+      assert.match(failed.error.stack ?? '', /rich\.ts:6:/, 'the stack names the line in the plugin file');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it('bounds a plugin whose import never finishes', async () => {
     const dir = await mkdtemp(path.join(tmpdir(), 'sgeventd-plugin-'));
     try {

@@ -1,0 +1,81 @@
+// Loader hooks for plugin threads: TypeScript plugin files that use syntax
+// Node's type stripping refuses (`enum`, parameter properties, namespaces)
+// and relative imports written without an extension (`./helpers`), as tsc
+// and IDEs accept them. Installed inside the plugin's own thread only
+// (`module.registerHooks` is per thread), so the daemon's own code and other
+// plugins never go through them.
+//
+// The transform is amaro's (the Node.js project's own TypeScript wrapper, the
+// one behind `--experimental-strip-types`), in its transform mode, not Node's
+// `--experimental-transform-types` flag (gone in Node 26). Source maps are
+// inlined, so stack traces name the plugin's own lines.
+import { createRequire, registerHooks } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import { readFileSync } from 'node:fs';
+import type * as Amaro from 'amaro';
+
+// Loaded on the first TypeScript file only: plain JS plugin threads never pay for the compiler.
+let amaro: typeof Amaro | undefined;
+function compiler(): typeof Amaro {
+  amaro ??= createRequire(import.meta.url)('amaro') as typeof Amaro;
+  return amaro;
+}
+
+const TS_FILE = /\.(?:ts|mts|cts)$/;
+const RELATIVE = /^\.{1,2}\//;
+/** What an extensionless relative import may mean, tried in this order. */
+const CANDIDATES = ['.ts', '.mts', '.js', '.mjs', '.cjs', '/index.ts', '/index.js'];
+
+function isPluginSource(url: string): boolean {
+  return url.startsWith('file:') && TS_FILE.test(new URL(url).pathname) && !url.includes('/node_modules/');
+}
+
+function notFound(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return code === 'ERR_MODULE_NOT_FOUND' || code === 'ERR_UNSUPPORTED_DIR_IMPORT';
+}
+
+let installed = false;
+
+/** Installs the hooks in this thread (once). */
+export function installPluginLoader(): void {
+  if (installed) return;
+  installed = true;
+  process.setSourceMapsEnabled(true);
+  registerHooks({
+    resolve(specifier, context, nextResolve) {
+      try {
+        return nextResolve(specifier, context);
+      } catch (err) {
+        const parent = context.parentURL;
+        if (!notFound(err) || !RELATIVE.test(specifier) || parent === undefined || !isPluginSource(parent)) throw err;
+        for (const ext of CANDIDATES) {
+          try {
+            return nextResolve(specifier + ext, context);
+          } catch (again) {
+            if (!notFound(again)) throw again;
+          }
+        }
+        throw err;
+      }
+    },
+    load(url, context, nextLoad) {
+      if (!isPluginSource(url)) return nextLoad(url, context);
+      const file = fileURLToPath(url);
+      const source = readFileSync(file, 'utf8');
+      let out: { code: string; map?: string };
+      try {
+        out = compiler().transformSync(source, { mode: 'transform', sourceMap: true, filename: file });
+      } catch (err) {
+        // amaro reports a plain object with the position; a plugin author expects a SyntaxError naming the line.
+        const e = err as { message?: unknown; startLine?: unknown; startColumn?: unknown; snippet?: unknown };
+        const where = typeof e.startLine === 'number' ? `:${e.startLine}:${typeof e.startColumn === 'number' ? e.startColumn : 0}` : '';
+        const syntax = new SyntaxError(`${file}${where}: ${String(e.message ?? err)}${typeof e.snippet === 'string' ? `\n${e.snippet}` : ''}`);
+        throw Object.assign(syntax, { code: 'ERR_INVALID_TYPESCRIPT_SYNTAX' });
+      }
+      const map = out.map === undefined ? '' : `\n//# sourceMappingURL=data:application/json;base64,${Buffer.from(out.map).toString('base64')}`;
+      const format = file.endsWith('.cts') ? 'commonjs' : 'module';
+      return { format, source: out.code + map, shortCircuit: true };
+    },
+  });
+}
