@@ -7,7 +7,11 @@ import { fileURLToPath } from 'node:url';
 
 const [major, minor] = process.versions.node.split('.').map(Number);
 if (major < 22 || (major === 22 && minor < 18)) {
-  process.stderr.write(`sgeventd needs Node.js >= 22.18 (24 LTS recommended); this is ${process.version} at ${process.execPath}\n`);
+  process.stderr.write(
+    `sgeventd needs Node.js >= 22.18 (24 LTS recommended); this is ${process.version} at ${process.execPath}.\n`
+    + 'Fix: install Node 24 beside sgeventd (npm install --prefix /opt/sgeventd node@24) and put /opt/sgeventd/node_modules/.bin\n'
+    + 'first on PATH (the systemd unit in examples/ does), or install Node 24 system-wide.\n',
+  );
   process.exit(1);
 }
 const root = new URL('../', import.meta.url);

@@ -26,8 +26,10 @@ const RELATIVE = /^\.{1,2}\//;
 /** What an extensionless relative import may mean, tried in this order. */
 const CANDIDATES = ['.ts', '.mts', '.js', '.mjs', '.cjs', '/index.ts', '/index.js'];
 
+// Node refuses to strip types under node_modules; a plugin folder there (the
+// examples of an installed sgeventd, say) is still the studio's source code.
 function isPluginSource(url: string): boolean {
-  return url.startsWith('file:') && TS_FILE.test(new URL(url).pathname) && !url.includes('/node_modules/');
+  return url.startsWith('file:') && TS_FILE.test(new URL(url).pathname);
 }
 
 function notFound(err: unknown): boolean {
