@@ -159,6 +159,10 @@ export const rawConfigSchema = z.strictObject({
     maxEventBatchSize: posInt().default(500),
     backlogTimeoutMs: duration(0).default(300000),
     callbackTimeoutMs: duration(100).default(600000),
+    // A graceful stop waits this long for running callbacks, then cuts them off
+    // (their events run again at the next start): below the example unit's
+    // TimeoutStopSec=120, so systemd never has to SIGKILL a stopping daemon.
+    stopTimeoutMs: duration(100).default(90000),
     stateFlushMs: duration(10).default(200),
     stateFlushEvents: posInt().default(500),
     stateSync: oneOf(['normal', 'full']).default('normal'),

@@ -49,6 +49,8 @@ export interface DaemonOptions {
   readonly backlogTimeoutMs: number;
   /** Default bound on one callback; a plugin folder or plugin may override it. */
   readonly callbackTimeoutMs: number;
+  /** A graceful stop waits this long for running callbacks, then cuts them off; their events run again at the next start. */
+  readonly stopTimeoutMs: number;
   /** Dispatcher flushes state at least this often (ms) ... */
   readonly stateFlushMs: number;
   /** ... or after this many processed events, whichever comes first. */

@@ -202,7 +202,22 @@ export class Engine {
     if (this.#enablePoll) clearInterval(this.#enablePoll);
     const steps: Array<Promise<unknown>> = this.#watchers.map((w) => w.close());
     this.#opts.eventLog.close();
-    steps.push(...[...this.#plugins.values()].map((p) => p.cursor?.stop() ?? Promise.resolve()));
+    const cursors = Promise.allSettled([...this.#plugins.values()].map((p) => p.cursor?.stop() ?? Promise.resolve()));
+    const { stopTimeoutMs } = this.#opts.config.daemon;
+    let timer: NodeJS.Timeout | undefined;
+    const late = await Promise.race([
+      cursors.then(() => false),
+      new Promise<boolean>((resolve) => { timer = setTimeout(() => resolve(true), stopTimeoutMs); }),
+    ]);
+    clearTimeout(timer);
+    if (late) {
+      // Closing a host ends its running event as aborted: nothing is decided
+      // for it, its cursor stays before it, and the next start runs it again.
+      const running = [...this.#plugins.values()].filter((p) => p.cursor?.status === 'stopping').map((p) => p.name);
+      this.#opts.logger.warn({ stopTimeoutMs, plugins: running }, 'callbacks still running after daemon.stopTimeoutMs: cutting them off; their events run again at the next start');
+      await Promise.allSettled([...this.#plugins.values()].map((p) => p.host?.close() ?? Promise.resolve()));
+    }
+    await cursors;
     await Promise.allSettled(steps);
     await this.#batcher.close();
     await Promise.allSettled([...this.#plugins.values()].map((p) => p.host?.close() ?? Promise.resolve()));
