@@ -4,6 +4,7 @@ import type { SerializedError } from '../plugins/index.ts';
 import type { PluginState } from '../state/index.ts';
 import type { CursorHandler, CursorOptions, CursorStatus, EventScope, RetryItem } from './cursor-types.ts';
 import { expireGaps, inScope, noteGaps, reportDeactivation, runEvent, type StepContext } from './cursor-steps.ts';
+import { foldCreations } from './coalesce.ts';
 import { KeyLanes, laneKey, type ConcurrencyKeyBy } from './key-lanes.ts';
 import type { StateBatcher } from './state-batcher.ts';
 
@@ -55,6 +56,9 @@ export class ConcurrentCursor {
   #changed: (() => void) | null = null;
   #drained: (() => void) | null = null;
   #retryTaker: ((limit: number) => Promise<RetryItem[]>) | null = null;
+  /** `_New` id → the in_create rows folded into it (pending until it finishes). */
+  readonly #foldedInto = new Map<number, number[]>();
+  #holdPump = false;
 
   constructor(
     state: Pick<PluginState, 'backlog' | 'lastError'> & { lastEventId: number },
@@ -167,8 +171,9 @@ export class ConcurrentCursor {
       const idle = this.#gaps.size > 0 || this.#lanes.parkedIds > 0 || this.#retryTaker !== null;
       const wait = idle ? AbortSignal.any([signal, AbortSignal.timeout(this.#opts.fetchIntervalMs)]) : signal;
       let slice;
+      const limit = Math.min(this.#opts.batchSize, this.#lanes.window - this.#lanes.held);
       try {
-        slice = await this.#log.next(this.#readPos, Math.min(this.#opts.batchSize, this.#lanes.window - this.#lanes.held), wait);
+        slice = await this.#log.next(this.#readPos, limit, wait);
       } catch (err) {
         if (signal.aborted) return;
         if (wait !== signal && wait.aborted) continue;
@@ -180,15 +185,57 @@ export class ConcurrentCursor {
         }
         continue;
       }
-      for (const event of slice.events) {
-        if (signal.aborted) return;
-        if (event.id <= this.#high) continue;
-        noteGaps(this.#ctx, this.#gaps, this.#high, event);
-        await this.#accept(event, true);
-        this.#readPos = event.id;
+      const events = slice.events.filter((e) => e.id > this.#high);
+      const fold = this.#fold(events, slice.events.length >= limit);
+      // Nothing starts while a read is taken in: a `_New` waits until its folded rows are pending.
+      this.#holdPump = true;
+      try {
+        for (const event of events.slice(0, fold.taken)) {
+          if (signal.aborted) return;
+          noteGaps(this.#ctx, this.#gaps, this.#high, event);
+          const owner = fold.rowOf.get(event.id);
+          if (owner === undefined) await this.#accept(fold.byId.get(event.id) ?? event, true);
+          else this.#foldRow(owner, event.id);
+          this.#readPos = event.id;
+        }
+      } finally {
+        this.#holdPump = false;
       }
-      if (!signal.aborted) this.#readPos = Math.max(this.#readPos, slice.upTo);
+      this.#pump();
+      if (!signal.aborted && fold.taken === events.length) this.#readPos = Math.max(this.#readPos, slice.upTo);
     }
+  }
+
+  /** Folds creation rows when the plugin asks for it (`coalesceCreation`); otherwise takes every event as it is. */
+  #fold(events: readonly EventLogEntry[], more: boolean): { taken: number; byId: Map<number, EventLogEntry>; rowOf: Map<number, number> } {
+    const byId = new Map<number, EventLogEntry>();
+    const rowOf = new Map<number, number>();
+    if (this.#opts.coalesce === undefined) return { taken: events.length, byId, rowOf };
+    const folded = foldCreations(events, this.#opts.coalesce, more);
+    for (const event of folded.events) byId.set(event.id, event);
+    for (const [owner, rows] of folded.folded) for (const row of rows) rowOf.set(row, owner);
+    return { taken: folded.taken, byId, rowOf };
+  }
+
+  /**
+   * A row folded into the `_New` `owner`: pending until the `_New` finished
+   * (stored as pending, so a restart reads both again and folds them again).
+   */
+  #foldRow(owner: number, row: number): void {
+    if (row > this.#high) this.#high = row;
+    if (!this.#pending.has(owner)) {
+      // The `_New` was out of scope (finished at once): so is its row.
+      this.#finishId(row);
+      return;
+    }
+    if (!this.#pending.has(row)) {
+      this.#pending.add(row);
+      this.#batcher?.backlogAdd(this.id, row, 0, 'pending');
+    }
+    const rows = this.#foldedInto.get(owner) ?? [];
+    if (!rows.includes(row)) rows.push(row);
+    this.#foldedInto.set(owner, rows);
+    this.#persist();
   }
 
   /** Scope decided; in-scope events join their lane as pending, the rest are finished at once. */
@@ -217,8 +264,10 @@ export class ConcurrentCursor {
   /** Reads pending or parked ids again (`key` null: ids recovered at start, lanes chosen as they are read). */
   async #readAgain(ids: number[], key: string | null): Promise<void> {
     let found: Map<number, EventLogEntry>;
+    // A parked `_New` gets its folded rows back.
+    const rows = key === null ? [] : ids.flatMap((id) => this.#foldedInto.get(id) ?? []);
     try {
-      found = await this.#log.lookup(ids, this.#stop.signal);
+      found = await this.#log.lookup([...ids, ...rows], this.#stop.signal);
     } catch (err) {
       if (this.#stop.signal.aborted) return;
       this.#opts.logger.warn({ err }, 'reading handed-out events again failed; will try again');
@@ -237,11 +286,27 @@ export class ConcurrentCursor {
       }
     }
     if (key === null) {
-      for (const event of events) await this.#accept(event, false);
+      // Recovered ids fold again by the same rule: a `_New` and its rows were pending together.
+      const fold = this.#fold(events, false);
+      this.#holdPump = true;
+      try {
+        for (const event of events) {
+          const owner = fold.rowOf.get(event.id);
+          if (owner === undefined) await this.#accept(fold.byId.get(event.id) ?? event, false);
+          else this.#foldRow(owner, event.id);
+        }
+      } finally {
+        this.#holdPump = false;
+      }
     } else {
-      this.#lanes.requeue(key, events);
-      this.#pump();
+      this.#lanes.requeue(key, events.map((event) => {
+        const folded = this.#foldedInto.get(event.id);
+        if (folded === undefined) return event;
+        const changes = folded.map((id) => found.get(id)).filter((e) => e !== undefined);
+        return { ...event, meta: { ...(event.meta ?? {}), in_create_changes: changes } };
+      }));
     }
+    this.#pump();
   }
 
   /** Looks for late ids once per fetch interval; a late id joins its lane (after what is queued there). */
@@ -280,7 +345,7 @@ export class ConcurrentCursor {
 
   /** Starts lane heads while fewer than `max` run and nothing stops the plugin. */
   #pump(): void {
-    while (this.#inflight < this.#opts.max && this.#halt === null && !this.#stop.signal.aborted) {
+    while (!this.#holdPump && this.#inflight < this.#opts.max && this.#halt === null && !this.#stop.signal.aborted) {
       const next = this.#lanes.take();
       if (next === null) return;
       this.#inflight++;
@@ -329,6 +394,10 @@ export class ConcurrentCursor {
   #finishId(id: number): void {
     if (this.#opts.replay) return;
     if (this.#pending.delete(id)) this.#batcher?.backlogRemove(this.id, id);
+    for (const row of this.#foldedInto.get(id) ?? []) {
+      if (this.#pending.delete(row)) this.#batcher?.backlogRemove(this.id, row);
+    }
+    this.#foldedInto.delete(id);
     this.#persist();
     this.#batcher?.eventDone();
   }

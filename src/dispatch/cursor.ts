@@ -3,6 +3,7 @@ import type { EventLogEntry } from '../shared/index.ts';
 import type { EventLog } from '../source/index.ts';
 import type { SerializedError } from '../plugins/index.ts';
 import type { CallbackResult, ProcessResult } from '../hosts/index.ts';
+import { foldCreations } from './coalesce.ts';
 import { expireGaps, inScope, noteGaps, recordResults, reportDeactivation, runEvent, type RunOutcome, type StepContext } from './cursor-steps.ts';
 import type { EventScope, CursorHandler, CursorOptions, CursorStatus, RetryItem } from './cursor-types.ts';
 import type { PluginState } from '../state/index.ts';
@@ -30,6 +31,8 @@ export class PluginCursor {
   #stop = new AbortController();
   #running: Promise<void> | null = null;
   #lastBacklogCheck = 0;
+  /** Event id → the id the cursor moves to once it is handled (past rows folded into earlier events). */
+  readonly #through = new Map<number, number>();
   #retryTaker: ((limit: number) => Promise<RetryItem[]>) | null = null;
   readonly counters = { processed: 0, skipped: 0, failed: 0, totalMs: 0 };
   readonly #ctx: StepContext;
@@ -109,12 +112,13 @@ export class PluginCursor {
     let handled = 0;
     while (pos < to && !this.#stop.signal.aborted) {
       const slice = await this.#log.next(pos, this.#opts.batchSize, this.#stop.signal);
-      const events = slice.events.filter((e) => e.id <= to);
+      const inRange = slice.events.filter((e) => e.id <= to);
+      const events = this.#opts.coalesce === undefined ? inRange : foldCreations(inRange, this.#opts.coalesce, false).events;
       const done = await this.#handleAll(events, 'replay', (event) => {
         handled++;
         onProgress?.(event.id);
       });
-      if (!done || events.length < slice.events.length || slice.upTo <= pos) break;
+      if (!done || inRange.length < slice.events.length || slice.upTo <= pos) break;
       pos = slice.upTo;
     }
     return handled;
@@ -142,23 +146,42 @@ export class PluginCursor {
         }
         continue;
       }
-      const fresh: EventLogEntry[] = [];
-      for (const event of slice.events) {
-        if (event.id <= this.#lastSeenId) continue;
+      const unseen = slice.events.filter((e) => e.id > this.#lastSeenId);
+      const fold = this.#fold(unseen, slice.events.length >= this.#opts.batchSize);
+      for (const event of unseen.slice(0, fold.taken)) {
         this.#noteGaps(event);
         this.#lastSeenId = event.id;
-        fresh.push(event);
       }
-      const done = await this.#handleAll(fresh, 'live', (event) => {
-        this.#readPos = event.id;
+      const done = await this.#handleAll(fold.events, 'live', (event) => {
+        this.#readPos = Math.max(event.id, this.#through.get(event.id) ?? event.id);
+        this.#through.delete(event.id);
       });
       if (!done) {
         // Stopped inside the slice: what was seen but not handled is read again.
+        this.#through.clear();
         this.#lastSeenId = this.#readPos;
         return;
       }
-      this.#readPos = Math.max(this.#readPos, slice.upTo);
+      if (fold.taken === unseen.length) this.#readPos = Math.max(this.#readPos, slice.upTo);
     }
+  }
+
+  /**
+   * Folds creation rows when the plugin asks for it (`coalesceCreation`).
+   * A folded row finishes with its `_New`: as events run in order, each
+   * event handled moves the cursor up to the next event delivered
+   * (`#through`), so the rows folded before it are finished too.
+   */
+  #fold(events: EventLogEntry[], more: boolean): { events: EventLogEntry[]; taken: number } {
+    if (this.#opts.coalesce === undefined) return { events, taken: events.length };
+    const folded = foldCreations(events, this.#opts.coalesce, more);
+    const last = events[folded.taken - 1];
+    folded.events.forEach((event, i) => {
+      const next = folded.events[i + 1];
+      const through = next === undefined ? (last?.id ?? event.id) : next.id - 1;
+      if (through > event.id) this.#through.set(event.id, through);
+    });
+    return folded;
   }
 
   /** Ids between the last seen event and this one have not committed yet (or never will). */
@@ -289,7 +312,8 @@ export class PluginCursor {
 
   #advance(event: EventLogEntry, from: 'live' | 'backlog' | 'replay' | 'retry'): void {
     if (from === 'replay' || this.#opts.replay) return;
-    if (from === 'live' && event.id > this.#lastEventId) this.#lastEventId = event.id;
+    const through = from === 'live' ? Math.max(event.id, this.#through.get(event.id) ?? event.id) : event.id;
+    if (from === 'live' && through > this.#lastEventId) this.#lastEventId = through;
     this.#batcher?.plugin(this.#row(true));
     this.#batcher?.eventDone();
   }

@@ -287,6 +287,7 @@ export class Engine {
       backlogTimeoutMs: daemon.backlogTimeoutMs,
       retries: opts.retries, retryBackoffMs: opts.retryBackoffMs, deadLetter: opts.deadLetter,
       logger: log,
+      ...(opts.coalesceCreation ? { coalesce: { windowMs: opts.coalesceWindowMs } } : {}),
       ...(this.#opts.onTiming ? { onTiming: this.#opts.onTiming } : {}),
       ...(this.#opts.onFailure ? { onFailure: this.#opts.onFailure } : {}),
     };
