@@ -2,11 +2,12 @@ import { sleepLong, type EventLogEntry } from '../shared/index.ts';
 import type { EventLog } from '../source/index.ts';
 import type { SerializedError } from '../plugins/index.ts';
 import type { PluginState } from '../state/index.ts';
-import type { CursorHandler, CursorOptions, CursorStatus, EventScope, RetryItem } from './cursor-types.ts';
-import { expireGaps, inScope, noteGaps, reportDeactivation, runEvent, type StepContext } from './cursor-steps.ts';
+import type { CursorHandler, CursorOptions, EventScope } from './cursor-types.ts';
+import { expireGaps, inScope, noteGaps, runEvent } from './cursor-steps.ts';
 import { foldCreations } from './coalesce.ts';
 import { KeyLanes, laneKey, type ConcurrencyKeyBy } from './key-lanes.ts';
 import type { StateBatcher } from './state-batcher.ts';
+import { CursorLifecycle, type CursorLoad } from './cursor-lifecycle.ts';
 
 export interface ConcurrentCursorOptions extends CursorOptions {
   by: ConcurrencyKeyBy;
@@ -29,14 +30,10 @@ export interface ConcurrentCursorOptions extends CursorOptions {
  * again, so a kill -9 re-delivers only events not finished (those in flight
  * and those whose finish was not flushed yet) and never skips one.
  */
-export class ConcurrentCursor {
-  readonly id: string;
-  readonly counters = { processed: 0, skipped: 0, failed: 0, totalMs: 0 };
+export class ConcurrentCursor extends CursorLifecycle {
   readonly #opts: ConcurrentCursorOptions;
   readonly #log: EventLog;
   readonly #scope: EventScope;
-  readonly #batcher: StateBatcher | null;
-  readonly #ctx: StepContext;
   readonly #lanes: KeyLanes;
   /** The highest id handed out: every id at or below it is finished, pending or a gap. */
   #high: number;
@@ -46,16 +43,11 @@ export class ConcurrentCursor {
   /** Pending ids from the stored cursor, to read again before anything new. */
   #recover: number[] = [];
   #inflight = 0;
-  #lastError: string | null;
-  #status: CursorStatus = 'stopped';
-  #stop = new AbortController();
-  #running: Promise<void> | null = null;
   #lastBacklogCheck = 0;
   #halt: { event: EventLogEntry; callback: string | null; error: SerializedError } | null = null;
   /** Resolves the loop's wait when a lane finishes. */
   #changed: (() => void) | null = null;
   #drained: (() => void) | null = null;
-  #retryTaker: ((limit: number) => Promise<RetryItem[]>) | null = null;
   /** `_New` id → the in_create rows folded into it (pending until it finishes). */
   readonly #foldedInto = new Map<number, number[]>();
   #holdPump = false;
@@ -68,16 +60,13 @@ export class ConcurrentCursor {
     batcher: StateBatcher | null,
     opts: ConcurrentCursorOptions,
   ) {
-    this.id = opts.id;
+    super(handler, batcher, opts, state.lastError);
     this.#opts = opts;
     this.#log = log;
     this.#scope = scope;
-    this.#batcher = batcher;
-    this.#ctx = { opts, handler, batcher, counters: this.counters };
     this.#lanes = new KeyLanes(opts.window);
     this.#high = state.lastEventId;
     this.#readPos = state.lastEventId;
-    this.#lastError = state.lastError;
     for (const b of state.backlog) {
       if (b.kind === 'pending') {
         this.#pending.add(b.eventId);
@@ -85,10 +74,6 @@ export class ConcurrentCursor {
       } else this.#gaps.set(b.eventId, b.expiresAt);
     }
     this.#recover.sort((a, b) => a - b);
-  }
-
-  get status(): CursorStatus {
-    return this.#status;
   }
 
   get lastEventId(): number {
@@ -112,40 +97,17 @@ export class ConcurrentCursor {
     return this.#inflight;
   }
 
-  get lastError(): string | null {
-    return this.#lastError;
+  load(): CursorLoad {
+    let oldest: number | null = null;
+    for (const id of this.#pending) if (oldest === null || id < oldest) oldest = id;
+    return { inFlight: this.#inflight, lanesBusy: this.#lanes.busy, oldestUnfinished: oldest };
   }
 
-  /** Where retries of dead letters come from (the engine wires the state store in); they run one at a time, outside the lanes. */
-  setRetrySource(take: (limit: number) => Promise<RetryItem[]>): void {
-    this.#retryTaker = take;
+  protected override stopped(): void {
+    if (this.#halt !== null) this.deactivate(this.#halt.event, this.#halt.callback, this.#halt.error);
   }
 
-  start(): Promise<void> {
-    if (this.#running) return this.#running;
-    this.#stop = new AbortController();
-    this.#status = 'running';
-    this.#running = this.#loop().catch((err: unknown) => {
-      this.#opts.logger.error({ err }, 'plugin cursor stopped by an unexpected error; it resumes at its cursor on reload or restart');
-      this.#stop.abort();
-    }).then(() => this.#drain()).finally(() => {
-      this.#running = null;
-      if (this.#halt !== null) this.#deactivate(this.#halt);
-      else if (this.#status !== 'deactivated') this.#status = 'stopped';
-    });
-    return this.#running;
-  }
-
-  /** Hands out nothing more, lets the callbacks in flight finish, then stops. */
-  async stop(): Promise<void> {
-    if (this.#status === 'running') this.#status = 'stopping';
-    this.#stop.abort();
-    this.#wake();
-    await this.#running;
-  }
-
-  async #loop(): Promise<void> {
-    const signal = this.#stop.signal;
+  protected async loop(signal: AbortSignal): Promise<void> {
     while (!signal.aborted) {
       if (this.#lanes.full()) {
         // A full window: the longest lane (a hanging key piles up there) drops its queued events back to ids.
@@ -161,14 +123,14 @@ export class ConcurrentCursor {
         continue;
       }
       await this.#checkBacklog();
-      await this.#runRetries();
+      await this.runRetries((event) => runEvent(this.ctx, event, 'retry', this.signal));
       if (signal.aborted) return;
       const parked = this.#lanes.takeParked(room);
       if (parked !== null) {
         await this.#readAgain(parked.ids, parked.key);
         continue;
       }
-      const idle = this.#gaps.size > 0 || this.#lanes.parkedIds > 0 || this.#retryTaker !== null;
+      const idle = this.#gaps.size > 0 || this.#lanes.parkedIds > 0 || this.retryTaker !== null;
       const wait = idle ? AbortSignal.any([signal, AbortSignal.timeout(this.#opts.fetchIntervalMs)]) : signal;
       let slice;
       const limit = Math.min(this.#opts.batchSize, this.#lanes.window - this.#lanes.held);
@@ -192,7 +154,7 @@ export class ConcurrentCursor {
       try {
         for (const event of events.slice(0, fold.taken)) {
           if (signal.aborted) return;
-          noteGaps(this.#ctx, this.#gaps, this.#high, event);
+          noteGaps(this.ctx, this.#gaps, this.#high, event);
           const owner = fold.rowOf.get(event.id);
           if (owner === undefined) await this.#accept(fold.byId.get(event.id) ?? event, true);
           else this.#foldRow(owner, event.id);
@@ -230,7 +192,7 @@ export class ConcurrentCursor {
     }
     if (!this.#pending.has(row)) {
       this.#pending.add(row);
-      this.#batcher?.backlogAdd(this.id, row, 0, 'pending');
+      this.batcher?.backlogAdd(this.id, row, 0, 'pending');
     }
     const rows = this.#foldedInto.get(owner) ?? [];
     if (!rows.includes(row)) rows.push(row);
@@ -240,7 +202,7 @@ export class ConcurrentCursor {
 
   /** Scope decided; in-scope events join their lane as pending, the rest are finished at once. */
   async #accept(event: EventLogEntry, fresh: boolean): Promise<void> {
-    const decided = inScope(this.#ctx, this.#scope, event);
+    const decided = inScope(this.ctx, this.#scope, event);
     const take = typeof decided === 'boolean' ? decided : await decided;
     if (!take) {
       this.counters.skipped++;
@@ -250,7 +212,7 @@ export class ConcurrentCursor {
     }
     if (!this.#pending.has(event.id)) {
       this.#pending.add(event.id);
-      this.#batcher?.backlogAdd(this.id, event.id, 0, 'pending');
+      this.batcher?.backlogAdd(this.id, event.id, 0, 'pending');
     }
     // The stored high watermark moves only once the event is stored as pending.
     if (fresh && event.id > this.#high) {
@@ -267,13 +229,13 @@ export class ConcurrentCursor {
     // A parked `_New` gets its folded rows back.
     const rows = key === null ? [] : ids.flatMap((id) => this.#foldedInto.get(id) ?? []);
     try {
-      found = await this.#log.lookup([...ids, ...rows], this.#stop.signal);
+      found = await this.#log.lookup([...ids, ...rows], this.signal);
     } catch (err) {
-      if (this.#stop.signal.aborted) return;
+      if (this.signal.aborted) return;
       this.#opts.logger.warn({ err }, 'reading handed-out events again failed; will try again');
       if (key === null) this.#recover.unshift(...ids);
       else this.#lanes.returnParked(key, ids);
-      await sleepLong(this.#opts.fetchIntervalMs, { signal: this.#stop.signal }).catch(() => undefined);
+      await sleepLong(this.#opts.fetchIntervalMs, { signal: this.signal }).catch(() => undefined);
       return;
     }
     const events: EventLogEntry[] = [];
@@ -315,13 +277,13 @@ export class ConcurrentCursor {
     const now = Date.now();
     if (now - this.#lastBacklogCheck < this.#opts.fetchIntervalMs) return;
     this.#lastBacklogCheck = now;
-    expireGaps(this.#ctx, this.#gaps, now);
+    expireGaps(this.ctx, this.#gaps, now);
     if (this.#gaps.size === 0) return;
     let found: Map<number, EventLogEntry>;
     try {
-      found = await this.#log.lookup([...this.#gaps.keys()], this.#stop.signal);
+      found = await this.#log.lookup([...this.#gaps.keys()], this.signal);
     } catch (err) {
-      if (!this.#stop.signal.aborted) this.#opts.logger.warn({ err }, 'looking up backlog ids failed; will try again');
+      if (!this.signal.aborted) this.#opts.logger.warn({ err }, 'looking up backlog ids failed; will try again');
       return;
     }
     for (const event of [...found.values()].sort((a, b) => a.id - b.id)) {
@@ -333,19 +295,9 @@ export class ConcurrentCursor {
     }
   }
 
-  async #runRetries(): Promise<void> {
-    if (this.#retryTaker === null) return;
-    for (const item of await this.#retryTaker(20)) {
-      const outcome = await runEvent(this.#ctx, item.event, 'retry', this.#stop.signal);
-      if (outcome.kind === 'ok') await item.resolve();
-      else if (outcome.kind === 'aborted') return;
-      else await item.fail(outcome.error.message);
-    }
-  }
-
   /** Starts lane heads while fewer than `max` run and nothing stops the plugin. */
   #pump(): void {
-    while (!this.#holdPump && this.#inflight < this.#opts.max && this.#halt === null && !this.#stop.signal.aborted) {
+    while (!this.#holdPump && this.#inflight < this.#opts.max && this.#halt === null && !this.signal.aborted) {
       const next = this.#lanes.take();
       if (next === null) return;
       this.#inflight++;
@@ -356,33 +308,33 @@ export class ConcurrentCursor {
   async #runHead(key: string, event: EventLogEntry): Promise<void> {
     let finished = false;
     try {
-      const outcome = await runEvent(this.#ctx, event, this.#gapOrigin(event), this.#stop.signal, null, key);
+      const outcome = await runEvent(this.ctx, event, this.#gapOrigin(event), this.signal, null, key);
       if (outcome.kind === 'aborted') {
         // Stopping: the event stays pending. Otherwise the thread was ended
         // under it by another lane's timeout: it runs again, not counted.
-        if (!this.#stop.signal.aborted) this.#opts.logger.info({ eventId: event.id, code: outcome.error.code }, 'event cut off by a thread restart; delivering it again');
+        if (!this.signal.aborted) this.#opts.logger.info({ eventId: event.id, code: outcome.error.code }, 'event cut off by a thread restart; delivering it again');
       } else if (outcome.kind === 'deactivate') {
         // Every lane stops taking events; those in flight finish; the cursor stays on this one (pending).
         this.#halt ??= { event, callback: outcome.callback, error: outcome.error };
-        this.#stop.abort();
+        this.halt();
       } else {
         if (outcome.kind === 'skipped') {
           this.counters.failed++;
-          this.#lastError = `${outcome.callback ?? 'plugin'}: ${outcome.error.message}`;
+          this.lastErrorText = `${outcome.callback ?? 'plugin'}: ${outcome.error.message}`;
         } else this.counters.processed++;
         finished = true;
       }
     } catch (err) {
       // A fault of the daemon itself: stop, with the event pending.
       this.#opts.logger.error({ err, eventId: event.id }, 'running an event failed unexpectedly; the plugin cursor stops');
-      this.#stop.abort();
+      this.halt();
     } finally {
       if (finished) {
         this.#lanes.finish(key);
         this.#finishId(event.id);
       } else this.#lanes.release(key);
       this.#inflight--;
-      this.#wake();
+      this.wake();
       this.#pump();
     }
   }
@@ -393,33 +345,21 @@ export class ConcurrentCursor {
 
   #finishId(id: number): void {
     if (this.#opts.replay) return;
-    if (this.#pending.delete(id)) this.#batcher?.backlogRemove(this.id, id);
+    if (this.#pending.delete(id)) this.batcher?.backlogRemove(this.id, id);
     for (const row of this.#foldedInto.get(id) ?? []) {
-      if (this.#pending.delete(row)) this.#batcher?.backlogRemove(this.id, row);
+      if (this.#pending.delete(row)) this.batcher?.backlogRemove(this.id, row);
     }
     this.#foldedInto.delete(id);
     this.#persist();
-    this.#batcher?.eventDone();
+    this.batcher?.eventDone();
   }
 
   #persist(): void {
     if (this.#opts.replay) return;
-    this.#batcher?.plugin(this.#row(this.#status !== 'deactivated'));
+    this.batcher?.plugin(this.row(this.status !== 'deactivated'));
   }
 
-  #row(active: boolean): { id: string; folder: string; name: string; lastEventId: number; active: boolean; lastError: string | null } {
-    return { id: this.id, folder: this.#opts.folder, name: this.#opts.name, lastEventId: this.#high, active, lastError: this.#lastError };
-  }
-
-  #deactivate(halt: { event: EventLogEntry; callback: string | null; error: SerializedError }): void {
-    this.#status = 'deactivated';
-    this.#lastError = `${halt.callback ?? 'plugin'}: ${halt.error.message}`;
-    this.counters.failed++;
-    reportDeactivation(this.#ctx, halt.event, halt.callback, halt.error);
-    if (!this.#opts.replay) this.#batcher?.plugin(this.#row(false));
-  }
-
-  #wake(): void {
+  protected override wake(): void {
     const changed = this.#changed;
     this.#changed = null;
     changed?.();
@@ -434,11 +374,11 @@ export class ConcurrentCursor {
     const changed = new Promise<void>((resolve) => {
       this.#changed = resolve;
     });
-    await Promise.race([changed, sleepLong(ms, { signal: this.#stop.signal }).catch(() => undefined)]);
+    await Promise.race([changed, sleepLong(ms, { signal: this.signal }).catch(() => undefined)]);
   }
 
   /** Resolves once no callback is in flight (each is bounded by the callback timeout). */
-  async #drain(): Promise<void> {
+  protected override async drain(): Promise<void> {
     if (this.#inflight === 0) return;
     await new Promise<void>((resolve) => {
       this.#drained = resolve;
