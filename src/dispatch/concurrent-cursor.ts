@@ -15,6 +15,8 @@ export interface ConcurrentCursorOptions extends CursorOptions {
   max: number;
   /** Events held in memory (queued or running) before the longest lane is parked. */
   window: number;
+  /** Told how long each event waited in its key lane before it started (ms). */
+  onLaneWait?: (plugin: string, ms: number) => void;
 }
 
 /**
@@ -300,6 +302,7 @@ export class ConcurrentCursor extends CursorLifecycle {
     while (!this.#holdPump && this.#inflight < this.#opts.max && this.#halt === null && !this.signal.aborted) {
       const next = this.#lanes.take();
       if (next === null) return;
+      if (next.waitedMs !== null) this.#opts.onLaneWait?.(this.#opts.name, next.waitedMs);
       this.#inflight++;
       void this.#runHead(next.key, next.event);
     }

@@ -42,6 +42,14 @@ export interface PluginSnapshot {
   processedSinceReload: number;
   failedSinceReload: number;
   meanMs: number | null;
+  /** Events whose callbacks are running now. */
+  inFlight: number;
+  /** Key lanes with an event running (a plugin without concurrency is one lane). */
+  lanesBusy: number;
+  /** The lowest id handed out and not finished; null when none. */
+  oldestUnfinished: number | null;
+  /** Events between it and the newest event seen on the site. */
+  oldestUnfinishedLag: number | null;
 }
 
 export interface EngineOptions {
@@ -56,6 +64,8 @@ export interface EngineOptions {
   fromId?: number;
   onTiming?: (record: TimingRecord) => void;
   onFailure?: (failure: PluginFailure) => void;
+  /** How long an event of a concurrent plugin waited in its key lane before it started (ms). */
+  onLaneWait?: (plugin: string, ms: number) => void;
   /** Builds each plugin's host (with Toolkit as the daemon gives it); default: hosts without Toolkit. */
   hosts?: PluginHostFactory;
   /** For tests: how plugin folders are watched. */
@@ -150,6 +160,7 @@ export class Engine {
         const last = p.cursor?.lastEventId ?? p.frozen?.lastEventId ?? null;
         const now = p.cursor?.counters ?? { processed: 0, failed: 0, totalMs: 0 };
         const c = { processed: p.earlier.processed + now.processed, failed: p.earlier.failed + now.failed, totalMs: p.earlier.totalMs + now.totalMs };
+        const load = p.cursor?.load() ?? { inFlight: 0, lanesBusy: 0, oldestUnfinished: null };
         return {
           id: p.id,
           name: p.name,
@@ -166,6 +177,8 @@ export class Engine {
           processedSinceReload: now.processed,
           failedSinceReload: now.failed,
           meanMs: c.processed + c.failed > 0 ? c.totalMs / (c.processed + c.failed) : null,
+          ...load,
+          oldestUnfinishedLag: load.oldestUnfinished === null ? null : Math.max(0, frontier - load.oldestUnfinished),
         };
       })
       .sort((a, b) => a.id.localeCompare(b.id));
@@ -302,6 +315,7 @@ export class Engine {
       log.info({ concurrency }, 'plugin runs events of different keys at once');
       cursor = new ConcurrentCursor(stored, this.#opts.eventLog, host, scope, this.#batcher, {
         ...cursorOptions, by: concurrency.by, max: Math.min(concurrency.max, host.capacity), window: daemon.concurrencyWindow,
+        ...(this.#opts.onLaneWait ? { onLaneWait: this.#opts.onLaneWait } : {}),
       });
     }
     cursor.setRetrySource((limit) => this.#takeRetries(rec.id, limit));
