@@ -35,11 +35,11 @@ describe('status of a concurrent plugin over HTTP', () => {
     writeFileSync(config.daemon.pidFile, `${process.pid}\n`);
     await waitFor(() => daemon.status().plugins.find((p) => p.name === 'held')?.status === 'running', 'the plugin running');
 
-    const projects = (await h.site.sg.find('Project', [], ['id'], { order: [{ field_name: 'id', direction: 'asc' }], limit: 2 })).map((p) => ({ type: 'Project', id: p['id'] as number }));
+    const projects = (await h.site.sg.find('Project', [], ['id'], { order: [{ field_name: 'id', direction: 'asc' }], limit: 2 })).map((p) => ({ type: 'Project', id: p['id'] }));
     assert.equal(projects.length, 2, 'the demo site has two projects');
     const first = await h.site.sg.create('Shot', { code: 'held1', project: projects[0] });
     await h.site.sg.create('Shot', { code: 'held2', project: projects[1] });
-    await h.site.sg.update('Shot', first['id'] as number, { description: 'waits behind its _New' });
+    await h.site.sg.update('Shot', first['id'], { description: 'waits behind its _New' });
     const oldest = (await h.site.sg.findOne('EventLogEntry', [['event_type', 'is', 'Shotgun_Shot_New'], ['entity', 'is', { type: 'Shot', id: first['id'] }]], ['id']))?.['id'];
     const newest = await h.site.newestEventId();
 
