@@ -1,8 +1,8 @@
-import { sleepLong, type EventLogEntry } from '../shared/index.ts';
+import { SgeventdError, sleepLong, type EventLogEntry } from '../shared/index.ts';
 import type { EventLog } from '../source/index.ts';
 import type { SerializedError } from '../plugins/index.ts';
 import type { PluginState } from '../state/index.ts';
-import type { CursorHandler, CursorOptions, EventScope } from './cursor-types.ts';
+import type { CursorHandler, CursorOptions, EventScope, RetryItem } from './cursor-types.ts';
 import { expireGaps, inScope, noteGaps, runEvent } from './cursor-steps.ts';
 import { foldCreations } from './coalesce.ts';
 import { KeyLanes, laneKey, type ConcurrencyKeyBy } from './key-lanes.ts';
@@ -53,6 +53,11 @@ export class ConcurrentCursor extends CursorLifecycle {
   /** `_New` id → the in_create rows folded into it (pending until it finishes). */
   readonly #foldedInto = new Map<number, number[]>();
   #holdPump = false;
+  /** Dead letters running again, by event id. */
+  readonly #retries = new Map<number, RetryItem>();
+  /** A replay's last id: the loop ends once it handed out every event up to it and the lanes are empty. */
+  #until: number | null = null;
+  #onReplayed: ((event: EventLogEntry) => void) | null = null;
 
   constructor(
     state: Pick<PluginState, 'backlog' | 'lastError'> & { lastEventId: number },
@@ -125,11 +130,17 @@ export class ConcurrentCursor extends CursorLifecycle {
         continue;
       }
       await this.#checkBacklog();
-      await this.runRetries((event) => runEvent(this.ctx, event, 'retry', this.signal));
+      await this.#takeRetries();
       if (signal.aborted) return;
       const parked = this.#lanes.takeParked(room);
       if (parked !== null) {
         await this.#readAgain(parked.ids, parked.key);
+        continue;
+      }
+      if (this.#until !== null && this.#readPos >= this.#until) {
+        // A replay read its whole range: it ends once every lane is empty.
+        if (this.#lanes.held === 0 && this.#lanes.parkedIds === 0) return;
+        await this.#waitForChange(this.#opts.fetchIntervalMs);
         continue;
       }
       const idle = this.#gaps.size > 0 || this.#lanes.parkedIds > 0 || this.retryTaker !== null;
@@ -149,14 +160,15 @@ export class ConcurrentCursor extends CursorLifecycle {
         }
         continue;
       }
-      const events = slice.events.filter((e) => e.id > this.#high);
+      const until = this.#until;
+      const events = slice.events.filter((e) => e.id > this.#high && (until === null || e.id <= until));
       const fold = this.#fold(events, slice.events.length >= limit);
       // Nothing starts while a read is taken in: a `_New` waits until its folded rows are pending.
       this.#holdPump = true;
       try {
         for (const event of events.slice(0, fold.taken)) {
           if (signal.aborted) return;
-          noteGaps(this.ctx, this.#gaps, this.#high, event);
+          if (until === null) noteGaps(this.ctx, this.#gaps, this.#high, event);
           const owner = fold.rowOf.get(event.id);
           if (owner === undefined) await this.#accept(fold.byId.get(event.id) ?? event, true);
           else this.#foldRow(owner, event.id);
@@ -166,7 +178,7 @@ export class ConcurrentCursor extends CursorLifecycle {
         this.#holdPump = false;
       }
       this.#pump();
-      if (!signal.aborted && fold.taken === events.length) this.#readPos = Math.max(this.#readPos, slice.upTo);
+      if (!signal.aborted && fold.taken === events.length) this.#readPos = Math.min(until ?? Infinity, Math.max(this.#readPos, slice.upTo));
     }
   }
 
@@ -194,7 +206,7 @@ export class ConcurrentCursor extends CursorLifecycle {
     }
     if (!this.#pending.has(row)) {
       this.#pending.add(row);
-      this.batcher?.backlogAdd(this.id, row, 0, 'pending');
+      if (this.#opts.replay !== true) this.batcher?.backlogAdd(this.id, row, 0, 'pending');
     }
     const rows = this.#foldedInto.get(owner) ?? [];
     if (!rows.includes(row)) rows.push(row);
@@ -214,7 +226,7 @@ export class ConcurrentCursor extends CursorLifecycle {
     }
     if (!this.#pending.has(event.id)) {
       this.#pending.add(event.id);
-      this.batcher?.backlogAdd(this.id, event.id, 0, 'pending');
+      if (this.#opts.replay !== true) this.batcher?.backlogAdd(this.id, event.id, 0, 'pending');
     }
     // The stored high watermark moves only once the event is stored as pending.
     if (fresh && event.id > this.#high) {
@@ -310,8 +322,17 @@ export class ConcurrentCursor extends CursorLifecycle {
 
   async #runHead(key: string, event: EventLogEntry): Promise<void> {
     let finished = false;
+    const retry = this.#retries.get(event.id);
     try {
-      const outcome = await runEvent(this.ctx, event, this.#gapOrigin(event), this.signal, null, key);
+      const outcome = await runEvent(this.ctx, event, retry !== undefined ? 'retry' : this.#until !== null ? 'replay' : this.#gapOrigin(event), this.signal, null, key);
+      if (retry !== undefined && outcome.kind !== 'aborted') {
+        // A dead letter run again: it never moves the cursor nor stops the plugin.
+        this.#retries.delete(event.id);
+        if (outcome.kind === 'ok') await retry.resolve();
+        else await retry.fail(outcome.error.message);
+        this.#lanes.finish(key);
+        return;
+      }
       if (outcome.kind === 'aborted') {
         // Stopping: the event stays pending. Otherwise the thread was ended
         // under it by another lane's timeout: it runs again, not counted.
@@ -335,7 +356,8 @@ export class ConcurrentCursor extends CursorLifecycle {
       if (finished) {
         this.#lanes.finish(key);
         this.#finishId(event.id);
-      } else this.#lanes.release(key);
+        if (this.#until !== null) this.#onReplayed?.(event);
+      } else if (retry === undefined || this.#retries.has(event.id)) this.#lanes.release(key);
       this.#inflight--;
       this.wake();
       this.#pump();
@@ -347,14 +369,46 @@ export class ConcurrentCursor extends CursorLifecycle {
   }
 
   #finishId(id: number): void {
-    if (this.#opts.replay) return;
-    if (this.#pending.delete(id)) this.batcher?.backlogRemove(this.id, id);
+    const write = this.#opts.replay !== true;
+    if (this.#pending.delete(id) && write) this.batcher?.backlogRemove(this.id, id);
     for (const row of this.#foldedInto.get(id) ?? []) {
-      if (this.#pending.delete(row)) this.batcher?.backlogRemove(this.id, row);
+      if (this.#pending.delete(row) && write) this.batcher?.backlogRemove(this.id, row);
     }
     this.#foldedInto.delete(id);
+    if (!write) return;
     this.#persist();
     this.batcher?.eventDone();
+  }
+
+  /**
+   * Dead letters marked for retry (`sgeventd dlq retry`) join their key's
+   * lane like any event, so they run with the plugin's concurrency and in
+   * order within a key; they are taken again only once the last ones ran.
+   */
+  async #takeRetries(): Promise<void> {
+    if (this.retryTaker === null || this.#retries.size > 0) return;
+    for (const item of await this.retryTaker(20)) {
+      this.#retries.set(item.event.id, item);
+      this.#lanes.add(laneKey(item.event, this.#opts.by), item.event);
+    }
+    this.#pump();
+  }
+
+  /**
+   * Runs events `(from, to]` once with the plugin's concurrency (a replay
+   * side run: the cursor was made with `lastEventId: from` and `replay`);
+   * returns how many reached the plugin.
+   */
+  async replayRange(from: number, to: number, onProgress?: (pos: number) => void): Promise<number> {
+    if (from !== this.#high) throw new SgeventdError('REPLAY_RANGE', `a replay cursor starts where it was made (${this.#high}), not at ${from}`, { details: { from, at: this.#high } });
+    let handled = 0;
+    this.#until = to;
+    this.#onReplayed = (event) => {
+      handled++;
+      onProgress?.(event.id);
+    };
+    await this.start();
+    return handled;
   }
 
   #persist(): void {
