@@ -46,7 +46,7 @@ describe('replay and dead-letter retries with concurrency', () => {
     const retried: Array<{ key: string; id: number }> = [];
     const handler: CursorHandler = {
       matches: () => true,
-      process: async (event, o): Promise<ProcessResult> => {
+      process: async (event): Promise<ProcessResult> => {
         if (!failing) retried.push({ key: laneKey(event, 'project'), id: event.id });
         inFlight++;
         maxInFlight = failing ? maxInFlight : Math.max(maxInFlight, inFlight);
