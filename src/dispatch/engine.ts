@@ -14,6 +14,8 @@ import { buildScope, type ProjectDirectory } from './scope.ts';
 
 export type PluginStatus =
   | 'loading'
+  /** Stopping for a reload or a pause: no new events, callbacks in flight finishing. */
+  | 'draining'
   | 'running'
   | 'deactivated'
   | 'load-failed'
@@ -80,6 +82,8 @@ interface PluginRecord {
   status: PluginStatus;
   host: PluginHost | null;
   cursor: PluginCursor | ConcurrentCursor | null;
+  /** The cursor being stopped (its callbacks in flight finishing), shown in the status meanwhile. */
+  draining: PluginCursor | ConcurrentCursor | null;
   /** The concurrency in force (config, else the file's declaration, else none). */
   concurrency: ConcurrencyOption | null;
   lastError: string | null;
@@ -160,7 +164,7 @@ export class Engine {
         const last = p.cursor?.lastEventId ?? p.frozen?.lastEventId ?? null;
         const now = p.cursor?.counters ?? { processed: 0, failed: 0, totalMs: 0 };
         const c = { processed: p.earlier.processed + now.processed, failed: p.earlier.failed + now.failed, totalMs: p.earlier.totalMs + now.totalMs };
-        const load = p.cursor?.load() ?? { inFlight: 0, lanesBusy: 0, oldestUnfinished: null };
+        const load = (p.cursor ?? p.draining)?.load() ?? { inFlight: 0, lanesBusy: 0, oldestUnfinished: null };
         return {
           id: p.id,
           name: p.name,
@@ -226,7 +230,7 @@ export class Engine {
     let rec = this.#plugins.get(id);
     if (rec === undefined) {
       rec = {
-        id, name, folder, entry: null, status: 'loading', host: null, cursor: null, concurrency: null,
+        id, name, folder, entry: null, status: 'loading', host: null, cursor: null, draining: null, concurrency: null,
         lastError: null, frozen: this.#states.get(id) ?? null, busy: Promise.resolve(), sawInactive: false, flagStep: false,
         earlier: { processed: 0, failed: 0, totalMs: 0 },
       };
@@ -351,7 +355,15 @@ export class Engine {
         failed: rec.earlier.failed + cursor.counters.failed,
         totalMs: rec.earlier.totalMs + cursor.counters.totalMs,
       };
-      await cursor.stop();
+      // A reload (new code, or a new concurrency and cursor kind) starts only
+      // once the old cursor drained: callbacks in flight finished, state flushed below.
+      rec.status = 'draining';
+      rec.draining = cursor;
+      try {
+        await cursor.stop();
+      } finally {
+        rec.draining = null;
+      }
       rec.frozen = {
         id: rec.id, folder: rec.folder.path, name: rec.name, lastEventId: cursor.lastEventId,
         active: cursor.status !== 'deactivated', paused: rec.frozen?.paused ?? false, lastError: cursor.lastError,
