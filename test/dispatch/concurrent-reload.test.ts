@@ -22,10 +22,10 @@ describe('hot reload that changes concurrency', () => {
     const plugin = () => daemon.status().plugins.find((p) => p.name === 'reloaded');
     await waitFor('the plugin running', () => plugin()?.status === 'running');
 
-    const projects = (await h.sg.find('Project', [], ['id'], { order: [{ field_name: 'id', direction: 'asc' }], limit: 2 })).map((p) => ({ type: 'Project', id: p['id'] as number }));
+    const projects = (await h.sg.find('Project', [], ['id'], { order: [{ field_name: 'id', direction: 'asc' }], limit: 2 })).map((p) => ({ type: 'Project', id: p['id'] }));
     const shots = [];
     for (const [i, project] of projects.entries()) shots.push(await h.sg.create('Shot', { code: `reload${i}`, project }));
-    for (let n = 0; n < 6; n++) await h.sg.update('Shot', shots[n % 2]!['id'] as number, { description: `v${n}` });
+    for (let n = 0; n < 6; n++) await h.sg.update('Shot', shots[n % 2]!['id'], { description: `v${n}` });
     const newest = h.site.store.lastEventId();
     await waitFor('a _New in flight in each project lane', () => plugin()?.inFlight === 2);
 
