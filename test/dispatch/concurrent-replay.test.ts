@@ -5,11 +5,9 @@ import { join } from 'node:path';
 import { replay } from '../../src/daemon/index.ts';
 import { laneKey, type CursorHandler } from '../../src/dispatch/index.ts';
 import type { ProcessResult } from '../../src/hosts/index.ts';
-import { toEventLogEntry } from '../../src/source/index.ts';
-import { result } from '../support/scripted-cursor.ts';
+import { concurrentBed, result } from '../support/scripted-cursor.ts';
 import { waitFor } from '../support/memory-source.ts';
 import { makeHarness } from './harness.ts';
-import { concurrentBed, PLUGIN_ID } from './concurrent-bed.ts';
 
 const RECORDER = new URL('./fixtures/lane-recorder.mjs', import.meta.url).pathname;
 
@@ -56,12 +54,7 @@ describe('replay and dead-letter retries with concurrency', () => {
         return result(failing ? 'fail' : 'ok');
       },
     };
-    const cursor = bed.cursor(handler, { max: 4 });
-    cursor.setRetrySource(async (limit) => (await bed.store.deadLetters.takeRetries(PLUGIN_ID, limit)).map((letter) => ({
-      event: toEventLogEntry(letter.event as Record<string, unknown>),
-      resolve: () => bed.store.deadLetters.resolve(letter.id),
-      fail: (err: string) => bed.store.deadLetters.fail(letter.id, err),
-    })));
+    bed.cursor(handler, { max: 4, dlqRetries: true });
     await waitFor(async () => {
       await bed.batcher.flush();
       return (await bed.store.deadLetters.list()).length === 40;
