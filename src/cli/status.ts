@@ -18,6 +18,12 @@ interface StatusRow {
   lag: number | null;
   processed: number;
   failed: number;
+  /** Events running now, and key lanes busy (null: the daemon is not running). */
+  inFlight: number | null;
+  lanesBusy: number | null;
+  /** The lowest id handed out and not finished (from the state file: the lowest stored pending id), and its lag. */
+  oldestUnfinished: number | null;
+  oldestUnfinishedLag: number | null;
   lastError: string | null;
 }
 
@@ -36,7 +42,8 @@ export async function collectStatus(configPath: string): Promise<{ running: numb
         running, newest: doc.newestEventId, siteError: null, source: 'daemon' as const,
         plugins: doc.plugins.map((p) => ({
           plugin: p.id, active: p.status === 'running', state: p.status, cursor: p.lastEventId, backlog: p.backlog, lag: p.lag,
-          processed: p.processed, failed: p.failed, lastError: p.lastError,
+          processed: p.processed, failed: p.failed, inFlight: p.inFlight, lanesBusy: p.lanesBusy,
+          oldestUnfinished: p.oldestUnfinished, oldestUnfinishedLag: p.oldestUnfinishedLag, lastError: p.lastError,
         })),
       });
     } catch {
@@ -61,6 +68,8 @@ export async function collectStatus(configPath: string): Promise<{ running: numb
       const counters = await store.counters();
       for (const p of await store.loadPlugins()) {
         const mine = counters.filter((c) => c.pluginId === p.id);
+        const pending = p.backlog.filter((b) => b.kind === 'pending').map((b) => b.eventId);
+        const oldest = pending.length > 0 ? Math.min(...pending) : null;
         plugins.push({
           plugin: p.id,
           active: p.active && !p.paused,
@@ -70,6 +79,10 @@ export async function collectStatus(configPath: string): Promise<{ running: numb
           lag: newest !== null && p.lastEventId !== null ? Math.max(0, newest - p.lastEventId) : null,
           processed: mine.reduce((n, c) => n + c.processed, 0),
           failed: mine.reduce((n, c) => n + c.failed, 0),
+          inFlight: null,
+          lanesBusy: null,
+          oldestUnfinished: oldest,
+          oldestUnfinishedLag: newest !== null && oldest !== null ? Math.max(0, newest - oldest) : null,
           lastError: p.lastError,
         });
       }
@@ -83,7 +96,7 @@ export async function collectStatus(configPath: string): Promise<{ running: numb
 export function registerStatusCommand(program: Command): void {
   program
     .command('status')
-    .description('per plugin: cursor, backlog, lag behind the newest event, errors')
+    .description('per plugin: cursor, backlog, lag behind the newest event, events in flight, key lanes busy, oldest unfinished event, errors')
     .addOption(configOption())
     .option('--json', 'print JSON')
     .action(async (opts: { config: string; json?: boolean }) => {
@@ -96,9 +109,10 @@ export function registerStatusCommand(program: Command): void {
       out.push(`daemon: ${s.running === null ? 'not running' : `running (pid ${s.running})`}`);
       out.push(`site newest event: ${s.newest ?? `unknown (${s.siteError ?? ''})`}`);
       out.push('');
-      out.push(['PLUGIN', 'STATE', 'CURSOR', 'BACKLOG', 'LAG', 'OK', 'FAILED', 'LAST ERROR'].join('\t'));
+      out.push(['PLUGIN', 'STATE', 'CURSOR', 'BACKLOG', 'LAG', 'OK', 'FAILED', 'IN FLIGHT', 'LANES BUSY', 'OLDEST UNFINISHED', 'LAST ERROR'].join('\t'));
       for (const p of s.plugins) {
-        out.push([p.plugin, p.state, p.cursor ?? '-', p.backlog, p.lag ?? '-', p.processed, p.failed, p.lastError ?? ''].join('\t'));
+        const oldest = p.oldestUnfinished === null ? '-' : `${p.oldestUnfinished} (lag ${p.oldestUnfinishedLag ?? '-'})`;
+        out.push([p.plugin, p.state, p.cursor ?? '-', p.backlog, p.lag ?? '-', p.processed, p.failed, p.inFlight ?? '-', p.lanesBusy ?? '-', oldest, p.lastError ?? ''].join('\t'));
       }
       process.stdout.write(`${out.join('\n')}\n`);
     });

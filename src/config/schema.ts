@@ -68,6 +68,8 @@ const pluginOptionsShape = {
   callbackTimeoutMs: duration(100).optional(),
   maxMemoryMb: posInt().optional(),
   concurrency: concurrencySchema.optional(),
+  coalesceCreation: bool().optional(),
+  coalesceWindowMs: duration(0).optional(),
 };
 
 export const pluginOptionsSchema = z.strictObject(pluginOptionsShape, { error: 'a mapping of plugin options' });
@@ -81,6 +83,8 @@ export const pluginFolderSchema = z.strictObject(
     retries: nonNegInt().default(0),
     retryBackoffMs: duration(0).default(1000),
     deadLetter: bool().default(true),
+    coalesceCreation: bool().default(false),
+    coalesceWindowMs: duration(0).default(1000),
     // Absent: daemon.callbackTimeoutMs and daemon.maxPluginMemoryMb (see compile.ts).
     overrides: z.record(z.string(), pluginOptionsSchema, { error: 'a mapping of plugin name to plugin options' }).optional(),
   },

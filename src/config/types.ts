@@ -90,6 +90,12 @@ export interface PluginOptions {
   readonly maxMemoryMb: number;
   /** Events of different keys run at once; absent: what the plugin file declares, else `by: none` (schema.ts). */
   readonly concurrency?: ConcurrencyOption;
+  /**
+   * Fold the `in_create` `_Change` rows of an entity into its `_New` event
+   * (`meta.in_create_changes`) when they come within `coalesceWindowMs` of it.
+   */
+  readonly coalesceCreation: boolean;
+  readonly coalesceWindowMs: number;
 }
 
 /** How a plugin's events may overlap: one lane per key, up to `max` lanes running. */

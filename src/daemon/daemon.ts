@@ -79,6 +79,7 @@ export class Daemon {
         timing?.info(timingLine(r));
       },
       onFailure: (f) => parts.mailer?.send(laneAlert(f)),
+      onLaneWait: (plugin, ms) => this.metrics.observeLaneWait(plugin, ms),
       hosts: parts.hosts,
     });
     this.#pcWatch = new PipelineConfigurationWatch(this.#log, this.logger, (projectId) => {

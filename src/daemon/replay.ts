@@ -1,5 +1,5 @@
 import { pluginOptionsFor, type DaemonConfig } from '../config/index.ts';
-import { PluginCursor, buildScope } from '../dispatch/index.ts';
+import { ConcurrentCursor, PluginCursor, buildScope, effectiveConcurrency } from '../dispatch/index.ts';
 import type { PluginHost } from '../hosts/index.ts';
 import { scanPluginFolder } from '../plugins/index.ts';
 import { SgeventdError } from '../shared/index.ts';
@@ -29,7 +29,7 @@ export async function replay(config: DaemonConfig, opts: ReplayOptions): Promise
   const parts = await Assembly.open(config, { command: 'replay' });
   const { log } = parts.eventLog();
   const counts: Record<string, number> = {};
-  const runs: Array<{ id: string; host: PluginHost; cursor: PluginCursor }> = [];
+  const runs: Array<{ id: string; host: PluginHost; cursor: PluginCursor | ConcurrentCursor }> = [];
   try {
     const newest = await log.start();
     const to = Math.min(opts.to ?? newest, newest);
@@ -47,10 +47,19 @@ export async function replay(config: DaemonConfig, opts: ReplayOptions): Promise
         }
         const o = pluginOptionsFor(folder, entry.name);
         const scope = buildScope({ projects: o.projects, ignoreOwnEvents: o.ignoreOwnEvents, scriptNames: loaded.callbacks.map((c) => c.scriptName), directory: parts.directory });
-        const cursor = new PluginCursor({ lastEventId: opts.from, backlog: [], lastError: null }, log, host, scope, null, {
+        const cursorOptions = {
           id, folder: folder.path, name: entry.name, batchSize: config.daemon.maxEventBatchSize, fetchIntervalMs: config.daemon.fetchIntervalMs,
           backlogTimeoutMs: config.daemon.backlogTimeoutMs, retries: 0, retryBackoffMs: 0, deadLetter: false, replay: true, logger,
-        });
+          ...(o.coalesceCreation ? { coalesce: { windowMs: o.coalesceWindowMs } } : {}),
+        };
+        const start = { lastEventId: opts.from, backlog: [], lastError: null };
+        // The plugin's own concurrency, as the daemon runs it: keys in order, up to `max` at once.
+        const concurrency = effectiveConcurrency(host.kind, loaded, o.concurrency);
+        const cursor = concurrency.by === 'none'
+          ? new PluginCursor(start, log, host, scope, null, cursorOptions)
+          : new ConcurrentCursor(start, log, host, scope, null, {
+            ...cursorOptions, by: concurrency.by, max: Math.min(concurrency.max, host.capacity), window: config.daemon.concurrencyWindow,
+          });
         runs.push({ id, host, cursor });
       }
     }

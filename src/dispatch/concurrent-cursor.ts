@@ -1,11 +1,13 @@
-import { sleepLong, type EventLogEntry } from '../shared/index.ts';
+import { SgeventdError, sleepLong, type EventLogEntry } from '../shared/index.ts';
 import type { EventLog } from '../source/index.ts';
 import type { SerializedError } from '../plugins/index.ts';
 import type { PluginState } from '../state/index.ts';
-import type { CursorHandler, CursorOptions, CursorStatus, EventScope, RetryItem } from './cursor-types.ts';
-import { expireGaps, inScope, noteGaps, reportDeactivation, runEvent, type StepContext } from './cursor-steps.ts';
+import type { CursorHandler, CursorOptions, EventScope, RetryItem } from './cursor-types.ts';
+import { expireGaps, inScope, noteGaps, runEvent } from './cursor-steps.ts';
+import { foldCreations } from './coalesce.ts';
 import { KeyLanes, laneKey, type ConcurrencyKeyBy } from './key-lanes.ts';
 import type { StateBatcher } from './state-batcher.ts';
+import { CursorLifecycle, type CursorLoad } from './cursor-lifecycle.ts';
 
 export interface ConcurrentCursorOptions extends CursorOptions {
   by: ConcurrencyKeyBy;
@@ -13,6 +15,8 @@ export interface ConcurrentCursorOptions extends CursorOptions {
   max: number;
   /** Events held in memory (queued or running) before the longest lane is parked. */
   window: number;
+  /** Told how long each event waited in its key lane before it started (ms). */
+  onLaneWait?: (plugin: string, ms: number) => void;
 }
 
 /**
@@ -28,14 +32,10 @@ export interface ConcurrentCursorOptions extends CursorOptions {
  * again, so a kill -9 re-delivers only events not finished (those in flight
  * and those whose finish was not flushed yet) and never skips one.
  */
-export class ConcurrentCursor {
-  readonly id: string;
-  readonly counters = { processed: 0, skipped: 0, failed: 0, totalMs: 0 };
+export class ConcurrentCursor extends CursorLifecycle {
   readonly #opts: ConcurrentCursorOptions;
   readonly #log: EventLog;
   readonly #scope: EventScope;
-  readonly #batcher: StateBatcher | null;
-  readonly #ctx: StepContext;
   readonly #lanes: KeyLanes;
   /** The highest id handed out: every id at or below it is finished, pending or a gap. */
   #high: number;
@@ -45,16 +45,19 @@ export class ConcurrentCursor {
   /** Pending ids from the stored cursor, to read again before anything new. */
   #recover: number[] = [];
   #inflight = 0;
-  #lastError: string | null;
-  #status: CursorStatus = 'stopped';
-  #stop = new AbortController();
-  #running: Promise<void> | null = null;
   #lastBacklogCheck = 0;
   #halt: { event: EventLogEntry; callback: string | null; error: SerializedError } | null = null;
   /** Resolves the loop's wait when a lane finishes. */
   #changed: (() => void) | null = null;
   #drained: (() => void) | null = null;
-  #retryTaker: ((limit: number) => Promise<RetryItem[]>) | null = null;
+  /** `_New` id → the in_create rows folded into it (pending until it finishes). */
+  readonly #foldedInto = new Map<number, number[]>();
+  #holdPump = false;
+  /** Dead letters running again, by event id. */
+  readonly #retries = new Map<number, RetryItem>();
+  /** A replay's last id: the loop ends once it handed out every event up to it and the lanes are empty. */
+  #until: number | null = null;
+  #onReplayed: ((event: EventLogEntry) => void) | null = null;
 
   constructor(
     state: Pick<PluginState, 'backlog' | 'lastError'> & { lastEventId: number },
@@ -64,16 +67,13 @@ export class ConcurrentCursor {
     batcher: StateBatcher | null,
     opts: ConcurrentCursorOptions,
   ) {
-    this.id = opts.id;
+    super(handler, batcher, opts, state.lastError);
     this.#opts = opts;
     this.#log = log;
     this.#scope = scope;
-    this.#batcher = batcher;
-    this.#ctx = { opts, handler, batcher, counters: this.counters };
     this.#lanes = new KeyLanes(opts.window);
     this.#high = state.lastEventId;
     this.#readPos = state.lastEventId;
-    this.#lastError = state.lastError;
     for (const b of state.backlog) {
       if (b.kind === 'pending') {
         this.#pending.add(b.eventId);
@@ -81,10 +81,6 @@ export class ConcurrentCursor {
       } else this.#gaps.set(b.eventId, b.expiresAt);
     }
     this.#recover.sort((a, b) => a - b);
-  }
-
-  get status(): CursorStatus {
-    return this.#status;
   }
 
   get lastEventId(): number {
@@ -108,40 +104,17 @@ export class ConcurrentCursor {
     return this.#inflight;
   }
 
-  get lastError(): string | null {
-    return this.#lastError;
+  load(): CursorLoad {
+    let oldest: number | null = null;
+    for (const id of this.#pending) if (oldest === null || id < oldest) oldest = id;
+    return { inFlight: this.#inflight, lanesBusy: this.#lanes.busy, oldestUnfinished: oldest };
   }
 
-  /** Where retries of dead letters come from (the engine wires the state store in); they run one at a time, outside the lanes. */
-  setRetrySource(take: (limit: number) => Promise<RetryItem[]>): void {
-    this.#retryTaker = take;
+  protected override stopped(): void {
+    if (this.#halt !== null) this.deactivate(this.#halt.event, this.#halt.callback, this.#halt.error);
   }
 
-  start(): Promise<void> {
-    if (this.#running) return this.#running;
-    this.#stop = new AbortController();
-    this.#status = 'running';
-    this.#running = this.#loop().catch((err: unknown) => {
-      this.#opts.logger.error({ err }, 'plugin cursor stopped by an unexpected error; it resumes at its cursor on reload or restart');
-      this.#stop.abort();
-    }).then(() => this.#drain()).finally(() => {
-      this.#running = null;
-      if (this.#halt !== null) this.#deactivate(this.#halt);
-      else if (this.#status !== 'deactivated') this.#status = 'stopped';
-    });
-    return this.#running;
-  }
-
-  /** Hands out nothing more, lets the callbacks in flight finish, then stops. */
-  async stop(): Promise<void> {
-    if (this.#status === 'running') this.#status = 'stopping';
-    this.#stop.abort();
-    this.#wake();
-    await this.#running;
-  }
-
-  async #loop(): Promise<void> {
-    const signal = this.#stop.signal;
+  protected async loop(signal: AbortSignal): Promise<void> {
     while (!signal.aborted) {
       if (this.#lanes.full()) {
         // A full window: the longest lane (a hanging key piles up there) drops its queued events back to ids.
@@ -157,18 +130,25 @@ export class ConcurrentCursor {
         continue;
       }
       await this.#checkBacklog();
-      await this.#runRetries();
+      await this.#takeRetries();
       if (signal.aborted) return;
       const parked = this.#lanes.takeParked(room);
       if (parked !== null) {
         await this.#readAgain(parked.ids, parked.key);
         continue;
       }
-      const idle = this.#gaps.size > 0 || this.#lanes.parkedIds > 0 || this.#retryTaker !== null;
+      if (this.#until !== null && this.#readPos >= this.#until) {
+        // A replay read its whole range: it ends once every lane is empty.
+        if (this.#lanes.held === 0 && this.#lanes.parkedIds === 0) return;
+        await this.#waitForChange(this.#opts.fetchIntervalMs);
+        continue;
+      }
+      const idle = this.#gaps.size > 0 || this.#lanes.parkedIds > 0 || this.retryTaker !== null;
       const wait = idle ? AbortSignal.any([signal, AbortSignal.timeout(this.#opts.fetchIntervalMs)]) : signal;
       let slice;
+      const limit = Math.min(this.#opts.batchSize, this.#lanes.window - this.#lanes.held);
       try {
-        slice = await this.#log.next(this.#readPos, Math.min(this.#opts.batchSize, this.#lanes.window - this.#lanes.held), wait);
+        slice = await this.#log.next(this.#readPos, limit, wait);
       } catch (err) {
         if (signal.aborted) return;
         if (wait !== signal && wait.aborted) continue;
@@ -180,20 +160,63 @@ export class ConcurrentCursor {
         }
         continue;
       }
-      for (const event of slice.events) {
-        if (signal.aborted) return;
-        if (event.id <= this.#high) continue;
-        noteGaps(this.#ctx, this.#gaps, this.#high, event);
-        await this.#accept(event, true);
-        this.#readPos = event.id;
+      const until = this.#until;
+      const events = slice.events.filter((e) => e.id > this.#high && (until === null || e.id <= until));
+      const fold = this.#fold(events, slice.events.length >= limit);
+      // Nothing starts while a read is taken in: a `_New` waits until its folded rows are pending.
+      this.#holdPump = true;
+      try {
+        for (const event of events.slice(0, fold.taken)) {
+          if (signal.aborted) return;
+          if (until === null) noteGaps(this.ctx, this.#gaps, this.#high, event);
+          const owner = fold.rowOf.get(event.id);
+          if (owner === undefined) await this.#accept(fold.byId.get(event.id) ?? event, true);
+          else this.#foldRow(owner, event.id);
+          this.#readPos = event.id;
+        }
+      } finally {
+        this.#holdPump = false;
       }
-      if (!signal.aborted) this.#readPos = Math.max(this.#readPos, slice.upTo);
+      this.#pump();
+      if (!signal.aborted && fold.taken === events.length) this.#readPos = Math.min(until ?? Infinity, Math.max(this.#readPos, slice.upTo));
     }
+  }
+
+  /** Folds creation rows when the plugin asks for it (`coalesceCreation`); otherwise takes every event as it is. */
+  #fold(events: readonly EventLogEntry[], more: boolean): { taken: number; byId: Map<number, EventLogEntry>; rowOf: Map<number, number> } {
+    const byId = new Map<number, EventLogEntry>();
+    const rowOf = new Map<number, number>();
+    if (this.#opts.coalesce === undefined) return { taken: events.length, byId, rowOf };
+    const folded = foldCreations(events, this.#opts.coalesce, more);
+    for (const event of folded.events) byId.set(event.id, event);
+    for (const [owner, rows] of folded.folded) for (const row of rows) rowOf.set(row, owner);
+    return { taken: folded.taken, byId, rowOf };
+  }
+
+  /**
+   * A row folded into the `_New` `owner`: pending until the `_New` finished
+   * (stored as pending, so a restart reads both again and folds them again).
+   */
+  #foldRow(owner: number, row: number): void {
+    if (row > this.#high) this.#high = row;
+    if (!this.#pending.has(owner)) {
+      // The `_New` was out of scope (finished at once): so is its row.
+      this.#finishId(row);
+      return;
+    }
+    if (!this.#pending.has(row)) {
+      this.#pending.add(row);
+      if (this.#opts.replay !== true) this.batcher?.backlogAdd(this.id, row, 0, 'pending');
+    }
+    const rows = this.#foldedInto.get(owner) ?? [];
+    if (!rows.includes(row)) rows.push(row);
+    this.#foldedInto.set(owner, rows);
+    this.#persist();
   }
 
   /** Scope decided; in-scope events join their lane as pending, the rest are finished at once. */
   async #accept(event: EventLogEntry, fresh: boolean): Promise<void> {
-    const decided = inScope(this.#ctx, this.#scope, event);
+    const decided = inScope(this.ctx, this.#scope, event);
     const take = typeof decided === 'boolean' ? decided : await decided;
     if (!take) {
       this.counters.skipped++;
@@ -203,7 +226,7 @@ export class ConcurrentCursor {
     }
     if (!this.#pending.has(event.id)) {
       this.#pending.add(event.id);
-      this.#batcher?.backlogAdd(this.id, event.id, 0, 'pending');
+      if (this.#opts.replay !== true) this.batcher?.backlogAdd(this.id, event.id, 0, 'pending');
     }
     // The stored high watermark moves only once the event is stored as pending.
     if (fresh && event.id > this.#high) {
@@ -217,14 +240,16 @@ export class ConcurrentCursor {
   /** Reads pending or parked ids again (`key` null: ids recovered at start, lanes chosen as they are read). */
   async #readAgain(ids: number[], key: string | null): Promise<void> {
     let found: Map<number, EventLogEntry>;
+    // A parked `_New` gets its folded rows back.
+    const rows = key === null ? [] : ids.flatMap((id) => this.#foldedInto.get(id) ?? []);
     try {
-      found = await this.#log.lookup(ids, this.#stop.signal);
+      found = await this.#log.lookup([...ids, ...rows], this.signal);
     } catch (err) {
-      if (this.#stop.signal.aborted) return;
+      if (this.signal.aborted) return;
       this.#opts.logger.warn({ err }, 'reading handed-out events again failed; will try again');
       if (key === null) this.#recover.unshift(...ids);
       else this.#lanes.returnParked(key, ids);
-      await sleepLong(this.#opts.fetchIntervalMs, { signal: this.#stop.signal }).catch(() => undefined);
+      await sleepLong(this.#opts.fetchIntervalMs, { signal: this.signal }).catch(() => undefined);
       return;
     }
     const events: EventLogEntry[] = [];
@@ -237,11 +262,27 @@ export class ConcurrentCursor {
       }
     }
     if (key === null) {
-      for (const event of events) await this.#accept(event, false);
+      // Recovered ids fold again by the same rule: a `_New` and its rows were pending together.
+      const fold = this.#fold(events, false);
+      this.#holdPump = true;
+      try {
+        for (const event of events) {
+          const owner = fold.rowOf.get(event.id);
+          if (owner === undefined) await this.#accept(fold.byId.get(event.id) ?? event, false);
+          else this.#foldRow(owner, event.id);
+        }
+      } finally {
+        this.#holdPump = false;
+      }
     } else {
-      this.#lanes.requeue(key, events);
-      this.#pump();
+      this.#lanes.requeue(key, events.map((event) => {
+        const folded = this.#foldedInto.get(event.id);
+        if (folded === undefined) return event;
+        const changes = folded.map((id) => found.get(id)).filter((e) => e !== undefined);
+        return { ...event, meta: { ...(event.meta ?? {}), in_create_changes: changes } };
+      }));
     }
+    this.#pump();
   }
 
   /** Looks for late ids once per fetch interval; a late id joins its lane (after what is queued there). */
@@ -250,13 +291,13 @@ export class ConcurrentCursor {
     const now = Date.now();
     if (now - this.#lastBacklogCheck < this.#opts.fetchIntervalMs) return;
     this.#lastBacklogCheck = now;
-    expireGaps(this.#ctx, this.#gaps, now);
+    expireGaps(this.ctx, this.#gaps, now);
     if (this.#gaps.size === 0) return;
     let found: Map<number, EventLogEntry>;
     try {
-      found = await this.#log.lookup([...this.#gaps.keys()], this.#stop.signal);
+      found = await this.#log.lookup([...this.#gaps.keys()], this.signal);
     } catch (err) {
-      if (!this.#stop.signal.aborted) this.#opts.logger.warn({ err }, 'looking up backlog ids failed; will try again');
+      if (!this.signal.aborted) this.#opts.logger.warn({ err }, 'looking up backlog ids failed; will try again');
       return;
     }
     for (const event of [...found.values()].sort((a, b) => a.id - b.id)) {
@@ -268,21 +309,12 @@ export class ConcurrentCursor {
     }
   }
 
-  async #runRetries(): Promise<void> {
-    if (this.#retryTaker === null) return;
-    for (const item of await this.#retryTaker(20)) {
-      const outcome = await runEvent(this.#ctx, item.event, 'retry', this.#stop.signal);
-      if (outcome.kind === 'ok') await item.resolve();
-      else if (outcome.kind === 'aborted') return;
-      else await item.fail(outcome.error.message);
-    }
-  }
-
   /** Starts lane heads while fewer than `max` run and nothing stops the plugin. */
   #pump(): void {
-    while (this.#inflight < this.#opts.max && this.#halt === null && !this.#stop.signal.aborted) {
+    while (!this.#holdPump && this.#inflight < this.#opts.max && this.#halt === null && !this.signal.aborted) {
       const next = this.#lanes.take();
       if (next === null) return;
+      if (next.waitedMs !== null) this.#opts.onLaneWait?.(this.#opts.name, next.waitedMs);
       this.#inflight++;
       void this.#runHead(next.key, next.event);
     }
@@ -290,34 +322,44 @@ export class ConcurrentCursor {
 
   async #runHead(key: string, event: EventLogEntry): Promise<void> {
     let finished = false;
+    const retry = this.#retries.get(event.id);
     try {
-      const outcome = await runEvent(this.#ctx, event, this.#gapOrigin(event), this.#stop.signal, null, key);
+      const outcome = await runEvent(this.ctx, event, retry !== undefined ? 'retry' : this.#until !== null ? 'replay' : this.#gapOrigin(event), this.signal, null, key);
+      if (retry !== undefined && outcome.kind !== 'aborted') {
+        // A dead letter run again: it never moves the cursor nor stops the plugin.
+        this.#retries.delete(event.id);
+        if (outcome.kind === 'ok') await retry.resolve();
+        else await retry.fail(outcome.error.message);
+        this.#lanes.finish(key);
+        return;
+      }
       if (outcome.kind === 'aborted') {
         // Stopping: the event stays pending. Otherwise the thread was ended
         // under it by another lane's timeout: it runs again, not counted.
-        if (!this.#stop.signal.aborted) this.#opts.logger.info({ eventId: event.id, code: outcome.error.code }, 'event cut off by a thread restart; delivering it again');
+        if (!this.signal.aborted) this.#opts.logger.info({ eventId: event.id, code: outcome.error.code }, 'event cut off by a thread restart; delivering it again');
       } else if (outcome.kind === 'deactivate') {
         // Every lane stops taking events; those in flight finish; the cursor stays on this one (pending).
         this.#halt ??= { event, callback: outcome.callback, error: outcome.error };
-        this.#stop.abort();
+        this.halt();
       } else {
         if (outcome.kind === 'skipped') {
           this.counters.failed++;
-          this.#lastError = `${outcome.callback ?? 'plugin'}: ${outcome.error.message}`;
+          this.lastErrorText = `${outcome.callback ?? 'plugin'}: ${outcome.error.message}`;
         } else this.counters.processed++;
         finished = true;
       }
     } catch (err) {
       // A fault of the daemon itself: stop, with the event pending.
       this.#opts.logger.error({ err, eventId: event.id }, 'running an event failed unexpectedly; the plugin cursor stops');
-      this.#stop.abort();
+      this.halt();
     } finally {
       if (finished) {
         this.#lanes.finish(key);
         this.#finishId(event.id);
-      } else this.#lanes.release(key);
+        if (this.#until !== null) this.#onReplayed?.(event);
+      } else if (retry === undefined || this.#retries.has(event.id)) this.#lanes.release(key);
       this.#inflight--;
-      this.#wake();
+      this.wake();
       this.#pump();
     }
   }
@@ -327,30 +369,54 @@ export class ConcurrentCursor {
   }
 
   #finishId(id: number): void {
-    if (this.#opts.replay) return;
-    if (this.#pending.delete(id)) this.#batcher?.backlogRemove(this.id, id);
+    const write = this.#opts.replay !== true;
+    if (this.#pending.delete(id) && write) this.batcher?.backlogRemove(this.id, id);
+    for (const row of this.#foldedInto.get(id) ?? []) {
+      if (this.#pending.delete(row) && write) this.batcher?.backlogRemove(this.id, row);
+    }
+    this.#foldedInto.delete(id);
+    if (!write) return;
     this.#persist();
-    this.#batcher?.eventDone();
+    this.batcher?.eventDone();
+  }
+
+  /**
+   * Dead letters marked for retry (`sgeventd dlq retry`) join their key's
+   * lane like any event, so they run with the plugin's concurrency and in
+   * order within a key; they are taken again only once the last ones ran.
+   */
+  async #takeRetries(): Promise<void> {
+    if (this.retryTaker === null || this.#retries.size > 0) return;
+    for (const item of await this.retryTaker(20)) {
+      this.#retries.set(item.event.id, item);
+      this.#lanes.add(laneKey(item.event, this.#opts.by), item.event);
+    }
+    this.#pump();
+  }
+
+  /**
+   * Runs events `(from, to]` once with the plugin's concurrency (a replay
+   * side run: the cursor was made with `lastEventId: from` and `replay`);
+   * returns how many reached the plugin.
+   */
+  async replayRange(from: number, to: number, onProgress?: (pos: number) => void): Promise<number> {
+    if (from !== this.#high) throw new SgeventdError('REPLAY_RANGE', `a replay cursor starts where it was made (${this.#high}), not at ${from}`, { details: { from, at: this.#high } });
+    let handled = 0;
+    this.#until = to;
+    this.#onReplayed = (event) => {
+      handled++;
+      onProgress?.(event.id);
+    };
+    await this.start();
+    return handled;
   }
 
   #persist(): void {
     if (this.#opts.replay) return;
-    this.#batcher?.plugin(this.#row(this.#status !== 'deactivated'));
+    this.batcher?.plugin(this.row(this.status !== 'deactivated'));
   }
 
-  #row(active: boolean): { id: string; folder: string; name: string; lastEventId: number; active: boolean; lastError: string | null } {
-    return { id: this.id, folder: this.#opts.folder, name: this.#opts.name, lastEventId: this.#high, active, lastError: this.#lastError };
-  }
-
-  #deactivate(halt: { event: EventLogEntry; callback: string | null; error: SerializedError }): void {
-    this.#status = 'deactivated';
-    this.#lastError = `${halt.callback ?? 'plugin'}: ${halt.error.message}`;
-    this.counters.failed++;
-    reportDeactivation(this.#ctx, halt.event, halt.callback, halt.error);
-    if (!this.#opts.replay) this.#batcher?.plugin(this.#row(false));
-  }
-
-  #wake(): void {
+  protected override wake(): void {
     const changed = this.#changed;
     this.#changed = null;
     changed?.();
@@ -365,11 +431,11 @@ export class ConcurrentCursor {
     const changed = new Promise<void>((resolve) => {
       this.#changed = resolve;
     });
-    await Promise.race([changed, sleepLong(ms, { signal: this.#stop.signal }).catch(() => undefined)]);
+    await Promise.race([changed, sleepLong(ms, { signal: this.signal }).catch(() => undefined)]);
   }
 
   /** Resolves once no callback is in flight (each is bounded by the callback timeout). */
-  async #drain(): Promise<void> {
+  protected override async drain(): Promise<void> {
     if (this.#inflight === 0) return;
     await new Promise<void>((resolve) => {
       this.#drained = resolve;

@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import type { EventLogEntry } from '../shared/index.ts';
 import type { SerializedError } from '../plugins/index.ts';
 import type { ProcessResult } from '../hosts/index.ts';
+import type { CoalesceOptions } from './coalesce.ts';
 
 /** What a plugin cursor needs of its plugin's host: the running part of the host contract (`PluginHost`). */
 export interface CursorHandler {
@@ -26,6 +27,8 @@ export interface CursorOptions {
   retries: number;
   retryBackoffMs: number;
   deadLetter: boolean;
+  /** `coalesceCreation`: in_create rows folded into their `_New` (coalesce.ts). */
+  coalesce?: CoalesceOptions;
   /** A side run: cursors never move and callbacks see `replay: true`. */
   replay?: boolean;
   logger: Logger;

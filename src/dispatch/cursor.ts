@@ -1,12 +1,13 @@
 import { sleepLong } from '../shared/index.ts';
 import type { EventLogEntry } from '../shared/index.ts';
 import type { EventLog } from '../source/index.ts';
-import type { SerializedError } from '../plugins/index.ts';
 import type { CallbackResult, ProcessResult } from '../hosts/index.ts';
-import { expireGaps, inScope, noteGaps, recordResults, reportDeactivation, runEvent, type RunOutcome, type StepContext } from './cursor-steps.ts';
-import type { EventScope, CursorHandler, CursorOptions, CursorStatus, RetryItem } from './cursor-types.ts';
+import { foldCreations } from './coalesce.ts';
+import { expireGaps, inScope, noteGaps, recordResults, runEvent, type RunOutcome } from './cursor-steps.ts';
+import type { EventScope, CursorHandler, CursorOptions } from './cursor-types.ts';
 import type { PluginState } from '../state/index.ts';
 import type { StateBatcher } from './state-batcher.ts';
+import { CursorLifecycle, type CursorLoad } from './cursor-lifecycle.ts';
 
 /**
  * One plugin's walk through the event log: its cursor (the last event whose
@@ -14,25 +15,19 @@ import type { StateBatcher } from './state-batcher.ts';
  * run concurrently; within a cursor, events are handled one at a time in the
  * order read, and ids found late in the backlog come after higher ones.
  */
-export class PluginCursor {
-  readonly id: string;
-  readonly #opts: CursorOptions;
+export class PluginCursor extends CursorLifecycle {
   readonly #log: EventLog;
   readonly #handler: CursorHandler;
   readonly #scope: EventScope;
-  readonly #batcher: StateBatcher | null;
   #lastEventId: number;
   #readPos: number;
   #lastSeenId: number;
   #backlog = new Map<number, number>();
-  #lastError: string | null;
-  #status: CursorStatus = 'stopped';
-  #stop = new AbortController();
-  #running: Promise<void> | null = null;
   #lastBacklogCheck = 0;
-  #retryTaker: ((limit: number) => Promise<RetryItem[]>) | null = null;
-  readonly counters = { processed: 0, skipped: 0, failed: 0, totalMs: 0 };
-  readonly #ctx: StepContext;
+  /** Event id → the id the cursor moves to once it is handled (past rows folded into earlier events). */
+  readonly #through = new Map<number, number>();
+  /** The events handed to the plugin and not answered yet (one, or a batch). */
+  #running: readonly number[] = [];
 
   constructor(
     state: Pick<PluginState, 'lastEventId' | 'backlog' | 'lastError'> & { lastEventId: number },
@@ -42,22 +37,14 @@ export class PluginCursor {
     batcher: StateBatcher | null,
     opts: CursorOptions,
   ) {
-    this.id = opts.id;
-    this.#opts = opts;
+    super(handler, batcher, opts, state.lastError);
     this.#log = log;
     this.#handler = handler;
     this.#scope = scope;
-    this.#batcher = batcher;
     this.#lastEventId = state.lastEventId;
     this.#readPos = state.lastEventId;
     this.#lastSeenId = state.lastEventId;
-    this.#lastError = state.lastError;
     for (const b of state.backlog) this.#backlog.set(b.eventId, b.expiresAt);
-    this.#ctx = { opts, handler, batcher, counters: this.counters };
-  }
-
-  get status(): CursorStatus {
-    return this.#status;
   }
 
   get lastEventId(): number {
@@ -72,133 +59,124 @@ export class PluginCursor {
     return [...this.#backlog.keys()].sort((a, b) => a - b);
   }
 
-  get lastError(): string | null {
-    return this.#lastError;
+  load(): CursorLoad {
+    const running = this.#running;
+    return { inFlight: running.length, lanesBusy: running.length > 0 ? 1 : 0, oldestUnfinished: running.length > 0 ? Math.min(...running) : null };
   }
 
-  /** Where retries of dead letters come from (the engine wires the state store in). */
-  setRetrySource(take: (limit: number) => Promise<RetryItem[]>): void {
-    this.#retryTaker = take;
-  }
-
-  /** Starts the cursor's loop; resolves when it stops or the plugin is deactivated. */
-  start(): Promise<void> {
-    if (this.#running) return this.#running;
-    this.#stop = new AbortController();
-    this.#status = 'running';
-    this.#running = this.#loop().catch((err: unknown) => {
-      // A fault of the daemon itself (not of the plugin): the cursor stops, its cursor kept.
-      this.#opts.logger.error({ err }, 'plugin cursor stopped by an unexpected error; it resumes at its cursor on reload or restart');
-    }).finally(() => {
-      this.#running = null;
-      if (this.#status !== 'deactivated') this.#status = 'stopped';
-    });
-    return this.#running;
-  }
-
-  /** Lets the event in flight finish (its callbacks are never cut short here), then stops. */
-  async stop(): Promise<void> {
-    if (this.#status === 'running') this.#status = 'stopping';
-    this.#stop.abort();
-    await this.#running;
+  /** Marks `ids` as handed to the plugin while `work` runs. */
+  async #busy<T>(ids: readonly number[], work: Promise<T>): Promise<T> {
+    this.#running = ids;
+    try {
+      return await work;
+    } finally {
+      this.#running = [];
+    }
   }
 
   /** Runs events `(from, to]` once (a replay side run); returns how many reached the plugin. */
   async replayRange(from: number, to: number, onProgress?: (pos: number) => void): Promise<number> {
     let pos = from;
     let handled = 0;
-    while (pos < to && !this.#stop.signal.aborted) {
-      const slice = await this.#log.next(pos, this.#opts.batchSize, this.#stop.signal);
-      const events = slice.events.filter((e) => e.id <= to);
+    while (pos < to && !this.signal.aborted) {
+      const slice = await this.#log.next(pos, this.opts.batchSize, this.signal);
+      const inRange = slice.events.filter((e) => e.id <= to);
+      const events = this.opts.coalesce === undefined ? inRange : foldCreations(inRange, this.opts.coalesce, false).events;
       const done = await this.#handleAll(events, 'replay', (event) => {
         handled++;
         onProgress?.(event.id);
       });
-      if (!done || events.length < slice.events.length || slice.upTo <= pos) break;
+      if (!done || inRange.length < slice.events.length || slice.upTo <= pos) break;
       pos = slice.upTo;
     }
     return handled;
   }
 
-  async #loop(): Promise<void> {
-    const signal = this.#stop.signal;
+  protected async loop(signal: AbortSignal): Promise<void> {
     while (!signal.aborted) {
       if (!(await this.#checkBacklog())) return;
-      if (!(await this.#runRetries())) return;
+      if (!(await this.runRetries((event) => this.#run(event, 'retry')))) return;
       // With a backlog or dead letters that may be marked for retry (`sgeventd
       // dlq retry`), wake up every fetch interval even when the site is quiet.
-      const wait = this.#backlog.size > 0 || this.#retryTaker !== null ? AbortSignal.any([signal, AbortSignal.timeout(this.#opts.fetchIntervalMs)]) : signal;
+      const wait = this.#backlog.size > 0 || this.retryTaker !== null ? AbortSignal.any([signal, AbortSignal.timeout(this.opts.fetchIntervalMs)]) : signal;
       let slice;
       try {
-        slice = await this.#log.next(this.#readPos, this.#opts.batchSize, wait);
+        slice = await this.#log.next(this.#readPos, this.opts.batchSize, wait);
       } catch (err) {
         // Only a closed log ends a cursor; anything else is logged and read again.
         if (signal.aborted) return;
-        this.#opts.logger.error({ err, pos: this.#readPos }, 'reading the event log failed; reading again');
+        this.opts.logger.error({ err, pos: this.#readPos }, 'reading the event log failed; reading again');
         try {
-          await sleepLong(this.#opts.fetchIntervalMs, { signal });
+          await sleepLong(this.opts.fetchIntervalMs, { signal });
         } catch {
           return;
         }
         continue;
       }
-      const fresh: EventLogEntry[] = [];
-      for (const event of slice.events) {
-        if (event.id <= this.#lastSeenId) continue;
+      const unseen = slice.events.filter((e) => e.id > this.#lastSeenId);
+      const fold = this.#fold(unseen, slice.events.length >= this.opts.batchSize);
+      for (const event of unseen.slice(0, fold.taken)) {
         this.#noteGaps(event);
         this.#lastSeenId = event.id;
-        fresh.push(event);
       }
-      const done = await this.#handleAll(fresh, 'live', (event) => {
-        this.#readPos = event.id;
+      const done = await this.#handleAll(fold.events, 'live', (event) => {
+        this.#readPos = Math.max(event.id, this.#through.get(event.id) ?? event.id);
+        this.#through.delete(event.id);
       });
       if (!done) {
         // Stopped inside the slice: what was seen but not handled is read again.
+        this.#through.clear();
         this.#lastSeenId = this.#readPos;
         return;
       }
-      this.#readPos = Math.max(this.#readPos, slice.upTo);
+      if (fold.taken === unseen.length) this.#readPos = Math.max(this.#readPos, slice.upTo);
     }
+  }
+
+  /**
+   * Folds creation rows when the plugin asks for it (`coalesceCreation`).
+   * A folded row finishes with its `_New`: as events run in order, each
+   * event handled moves the cursor up to the next event delivered
+   * (`#through`), so the rows folded before it are finished too.
+   */
+  #fold(events: EventLogEntry[], more: boolean): { events: EventLogEntry[]; taken: number } {
+    if (this.opts.coalesce === undefined) return { events, taken: events.length };
+    const folded = foldCreations(events, this.opts.coalesce, more);
+    const last = events[folded.taken - 1];
+    folded.events.forEach((event, i) => {
+      const next = folded.events[i + 1];
+      const through = next === undefined ? (last?.id ?? event.id) : next.id - 1;
+      if (through > event.id) this.#through.set(event.id, through);
+    });
+    return folded;
   }
 
   /** Ids between the last seen event and this one have not committed yet (or never will). */
   #noteGaps(event: EventLogEntry): void {
-    noteGaps(this.#ctx, this.#backlog, this.#lastSeenId, event);
+    noteGaps(this.ctx, this.#backlog, this.#lastSeenId, event);
   }
 
   /** Looks for late ids once per fetch interval; drops the expired ones. */
   async #checkBacklog(): Promise<boolean> {
     if (this.#backlog.size === 0) return true;
     const now = Date.now();
-    if (now - this.#lastBacklogCheck < this.#opts.fetchIntervalMs) return true;
+    if (now - this.#lastBacklogCheck < this.opts.fetchIntervalMs) return true;
     this.#lastBacklogCheck = now;
-    expireGaps(this.#ctx, this.#backlog, now);
+    expireGaps(this.ctx, this.#backlog, now);
     if (this.#backlog.size === 0) return true;
     let found: Map<number, EventLogEntry>;
     try {
-      found = await this.#log.lookup([...this.#backlog.keys()], this.#stop.signal);
+      found = await this.#log.lookup([...this.#backlog.keys()], this.signal);
     } catch (err) {
-      if (!this.#stop.signal.aborted) this.#opts.logger.warn({ err }, 'looking up backlog ids failed; will try again');
+      if (!this.signal.aborted) this.opts.logger.warn({ err }, 'looking up backlog ids failed; will try again');
       return true;
     }
     for (const event of [...found.values()].sort((a, b) => a.id - b.id)) {
       if (!this.#backlog.has(event.id)) continue;
-      this.#opts.logger.info({ eventId: event.id }, 'late event arrived from the backlog');
+      this.opts.logger.info({ eventId: event.id }, 'late event arrived from the backlog');
       if (!(await this.#handle(event, 'backlog'))) return false;
       this.#backlog.delete(event.id);
-      this.#batcher?.backlogRemove(this.id, event.id);
-    }
-    return true;
-  }
-
-  async #runRetries(): Promise<boolean> {
-    if (this.#retryTaker === null) return true;
-    const items = await this.#retryTaker(20);
-    for (const item of items) {
-      const result = await this.#run(item.event, 'retry');
-      if (result.kind === 'ok') await item.resolve();
-      else if (result.kind === 'aborted') return false;
-      else await item.fail(result.error.message);
+      this.batcher?.backlogRemove(this.id, event.id);
     }
     return true;
   }
@@ -214,7 +192,7 @@ export class PluginCursor {
       for (const event of events) {
         if (!(await this.#handle(event, from))) return false;
         onDone(event);
-        if (this.#stop.signal.aborted) return false;
+        if (this.signal.aborted) return false;
       }
       return true;
     }
@@ -223,17 +201,17 @@ export class PluginCursor {
       const decided = this.#inScope(event);
       inScope.push(typeof decided === 'boolean' ? decided : await decided);
     }
-    const replay = from === 'replay' || this.#opts.replay === true;
+    const replay = from === 'replay' || this.opts.replay === true;
     let at = 0;
     while (at < events.length) {
       const batch = events.filter((_, j) => j >= at && inScope[j] === true);
-      const results = batch.length > 0 ? await batchOf(batch, { attempt: 1, replay }) : [];
+      const results = batch.length > 0 ? await this.#busy(batch.map((e) => e.id), batchOf(batch, { attempt: 1, replay })) : [];
       for (let r = 0; at < events.length; at++) {
         const event = events[at] as EventLogEntry;
         if (inScope[at] === true) {
           // Past the end of a batch that stopped early: the rest goes again
           // (and one event alone when a batch returned nothing at all).
-          const result = results[r] ?? (r === 0 ? await this.#handler.process(event, { attempt: 1, replay }) : undefined);
+          const result = results[r] ?? (r === 0 ? await this.#busy([event.id], this.#handler.process(event, { attempt: 1, replay })) : undefined);
           if (result === undefined) break;
           r++;
           if (result.outcome === 'ok' && result.failures.length === 0) {
@@ -248,7 +226,7 @@ export class PluginCursor {
         }
         onDone(event);
         // Results the plugin already returned are kept; stopping cuts before the next call.
-        if (this.#stop.signal.aborted && r >= results.length) return false;
+        if (this.signal.aborted && r >= results.length) return false;
       }
     }
     return true;
@@ -256,7 +234,7 @@ export class PluginCursor {
 
   /** Matching and scope; a promise only when the scope must look something up. */
   #inScope(event: EventLogEntry): boolean | Promise<boolean> {
-    return inScope(this.#ctx, this.#scope, event);
+    return inScope(this.ctx, this.#scope, event);
   }
 
   /**
@@ -276,41 +254,30 @@ export class PluginCursor {
     const result = await this.#run(event, from, first);
     if (result.kind === 'aborted') return false;
     if (result.kind === 'deactivate') {
-      this.#deactivate(event, result.callback, result.error);
+      this.deactivate(event, result.callback, result.error);
       return false;
     }
     if (result.kind === 'skipped') {
       this.counters.failed++;
-      this.#lastError = `${result.callback ?? 'plugin'}: ${result.error.message}`;
+      this.lastErrorText = `${result.callback ?? 'plugin'}: ${result.error.message}`;
     } else this.counters.processed++;
     this.#advance(event, from);
     return true;
   }
 
   #advance(event: EventLogEntry, from: 'live' | 'backlog' | 'replay' | 'retry'): void {
-    if (from === 'replay' || this.#opts.replay) return;
-    if (from === 'live' && event.id > this.#lastEventId) this.#lastEventId = event.id;
-    this.#batcher?.plugin(this.#row(true));
-    this.#batcher?.eventDone();
-  }
-
-  #deactivate(event: EventLogEntry, callback: string | null, error: SerializedError): void {
-    this.#status = 'deactivated';
-    this.#lastError = `${callback ?? 'plugin'}: ${error.message}`;
-    this.counters.failed++;
-    reportDeactivation(this.#ctx, event, callback, error);
-    if (!this.#opts.replay) this.#batcher?.plugin(this.#row(false));
-  }
-
-  #row(active: boolean): { id: string; folder: string; name: string; lastEventId: number; active: boolean; lastError: string | null } {
-    return { id: this.id, folder: this.#opts.folder, name: this.#opts.name, lastEventId: this.#lastEventId, active, lastError: this.#lastError };
+    if (from === 'replay' || this.opts.replay) return;
+    const through = from === 'live' ? Math.max(event.id, this.#through.get(event.id) ?? event.id) : event.id;
+    if (from === 'live' && through > this.#lastEventId) this.#lastEventId = through;
+    this.batcher?.plugin(this.row(true));
+    this.batcher?.eventDone();
   }
 
   #run(event: EventLogEntry, from: 'live' | 'backlog' | 'replay' | 'retry', first: ProcessResult | null = null): Promise<RunOutcome> {
-    return runEvent(this.#ctx, event, from, this.#stop.signal, first);
+    return this.#busy([event.id], runEvent(this.ctx, event, from, this.signal, first));
   }
 
   #record(event: EventLogEntry, results: readonly CallbackResult[]): void {
-    recordResults(this.#ctx, event, results);
+    recordResults(this.ctx, event, results);
   }
 }

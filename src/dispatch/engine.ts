@@ -14,6 +14,8 @@ import { buildScope, type ProjectDirectory } from './scope.ts';
 
 export type PluginStatus =
   | 'loading'
+  /** Stopping for a reload or a pause: no new events, callbacks in flight finishing. */
+  | 'draining'
   | 'running'
   | 'deactivated'
   | 'load-failed'
@@ -42,6 +44,14 @@ export interface PluginSnapshot {
   processedSinceReload: number;
   failedSinceReload: number;
   meanMs: number | null;
+  /** Events whose callbacks are running now. */
+  inFlight: number;
+  /** Key lanes with an event running (a plugin without concurrency is one lane). */
+  lanesBusy: number;
+  /** The lowest id handed out and not finished; null when none. */
+  oldestUnfinished: number | null;
+  /** Events between it and the newest event seen on the site. */
+  oldestUnfinishedLag: number | null;
 }
 
 export interface EngineOptions {
@@ -56,6 +66,8 @@ export interface EngineOptions {
   fromId?: number;
   onTiming?: (record: TimingRecord) => void;
   onFailure?: (failure: PluginFailure) => void;
+  /** How long an event of a concurrent plugin waited in its key lane before it started (ms). */
+  onLaneWait?: (plugin: string, ms: number) => void;
   /** Builds each plugin's host (with Toolkit as the daemon gives it); default: hosts without Toolkit. */
   hosts?: PluginHostFactory;
   /** For tests: how plugin folders are watched. */
@@ -70,6 +82,8 @@ interface PluginRecord {
   status: PluginStatus;
   host: PluginHost | null;
   cursor: PluginCursor | ConcurrentCursor | null;
+  /** The cursor being stopped (its callbacks in flight finishing), shown in the status meanwhile. */
+  draining: PluginCursor | ConcurrentCursor | null;
   /** The concurrency in force (config, else the file's declaration, else none). */
   concurrency: ConcurrencyOption | null;
   lastError: string | null;
@@ -150,6 +164,7 @@ export class Engine {
         const last = p.cursor?.lastEventId ?? p.frozen?.lastEventId ?? null;
         const now = p.cursor?.counters ?? { processed: 0, failed: 0, totalMs: 0 };
         const c = { processed: p.earlier.processed + now.processed, failed: p.earlier.failed + now.failed, totalMs: p.earlier.totalMs + now.totalMs };
+        const load = (p.cursor ?? p.draining)?.load() ?? { inFlight: 0, lanesBusy: 0, oldestUnfinished: null };
         return {
           id: p.id,
           name: p.name,
@@ -166,6 +181,8 @@ export class Engine {
           processedSinceReload: now.processed,
           failedSinceReload: now.failed,
           meanMs: c.processed + c.failed > 0 ? c.totalMs / (c.processed + c.failed) : null,
+          ...load,
+          oldestUnfinishedLag: load.oldestUnfinished === null ? null : Math.max(0, frontier - load.oldestUnfinished),
         };
       })
       .sort((a, b) => a.id.localeCompare(b.id));
@@ -228,7 +245,7 @@ export class Engine {
     let rec = this.#plugins.get(id);
     if (rec === undefined) {
       rec = {
-        id, name, folder, entry: null, status: 'loading', host: null, cursor: null, concurrency: null,
+        id, name, folder, entry: null, status: 'loading', host: null, cursor: null, draining: null, concurrency: null,
         lastError: null, frozen: this.#states.get(id) ?? null, busy: Promise.resolve(), sawInactive: false, flagStep: false,
         earlier: { processed: 0, failed: 0, totalMs: 0 },
       };
@@ -302,6 +319,7 @@ export class Engine {
       backlogTimeoutMs: daemon.backlogTimeoutMs,
       retries: opts.retries, retryBackoffMs: opts.retryBackoffMs, deadLetter: opts.deadLetter,
       logger: log,
+      ...(opts.coalesceCreation ? { coalesce: { windowMs: opts.coalesceWindowMs } } : {}),
       ...(this.#opts.onTiming ? { onTiming: this.#opts.onTiming } : {}),
       ...(this.#opts.onFailure ? { onFailure: this.#opts.onFailure } : {}),
     };
@@ -316,6 +334,7 @@ export class Engine {
       log.info({ concurrency }, 'plugin runs events of different keys at once');
       cursor = new ConcurrentCursor(stored, this.#opts.eventLog, host, scope, this.#batcher, {
         ...cursorOptions, by: concurrency.by, max: Math.min(concurrency.max, host.capacity), window: daemon.concurrencyWindow,
+        ...(this.#opts.onLaneWait ? { onLaneWait: this.#opts.onLaneWait } : {}),
       });
     }
     cursor.setRetrySource((limit) => this.#takeRetries(rec.id, limit));
@@ -351,7 +370,15 @@ export class Engine {
         failed: rec.earlier.failed + cursor.counters.failed,
         totalMs: rec.earlier.totalMs + cursor.counters.totalMs,
       };
-      await cursor.stop();
+      // A reload (new code, or a new concurrency and cursor kind) starts only
+      // once the old cursor drained: callbacks in flight finished, state flushed below.
+      rec.status = 'draining';
+      rec.draining = cursor;
+      try {
+        await cursor.stop();
+      } finally {
+        rec.draining = null;
+      }
       rec.frozen = {
         id: rec.id, folder: rec.folder.path, name: rec.name, lastEventId: cursor.lastEventId,
         active: cursor.status !== 'deactivated', paused: rec.frozen?.paused ?? false, lastError: cursor.lastError,

@@ -1,6 +1,7 @@
 // Key lanes: one queue per concurrency key, so a key's events keep their order
 // while different keys run at once. Pure bookkeeping: the ConcurrentCursor
 // decides when to read, run and finish.
+import { performance } from 'node:perf_hooks';
 import type { EventLogEntry } from '../shared/index.ts';
 import { resolveConcurrency, type ConcurrencyOption } from '../config/index.ts';
 import type { LoadResult } from '../hosts/index.ts';
@@ -54,6 +55,8 @@ export class KeyLanes {
   readonly #ready = new Set<string>();
   /** Ids dropped back by key, in lane order. */
   readonly #parked = new Map<string, number[]>();
+  /** Event id → when it joined its lane's queue (performance.now()). */
+  readonly #joined = new Map<number, number>();
   #held = 0;
 
   constructor(window: number) {
@@ -91,19 +94,26 @@ export class KeyLanes {
       this.#queues.set(key, queue);
     }
     queue.push(event);
+    this.#joined.set(event.id, performance.now());
     this.#held++;
     if (!this.#busy.has(key)) this.#ready.add(key);
     return 'queued';
   }
 
-  /** The head of the lane that waited longest, marked running; null when every lane with events is running. */
-  take(): { key: string; event: EventLogEntry } | null {
+  /**
+   * The head of the lane that waited longest, marked running, with the ms it
+   * waited in its lane since it joined the queue (null when it ran before:
+   * a head that runs again); null when every lane with events is running.
+   */
+  take(): { key: string; event: EventLogEntry; waitedMs: number | null } | null {
     for (const key of this.#ready) {
       this.#ready.delete(key);
       const event = this.#queues.get(key)?.[0];
       if (event === undefined) continue;
       this.#busy.add(key);
-      return { key, event };
+      const joined = this.#joined.get(event.id);
+      this.#joined.delete(event.id);
+      return { key, event, waitedMs: joined === undefined ? null : performance.now() - joined };
     }
     return null;
   }
@@ -138,6 +148,7 @@ export class KeyLanes {
     const queue = this.#queues.get(longest) as EventLogEntry[];
     const keep = this.#busy.has(longest) ? 1 : 0;
     const dropped = queue.splice(keep).map((e) => e.id);
+    for (const id of dropped) this.#joined.delete(id);
     this.#held -= dropped.length;
     this.#parked.set(longest, [...dropped, ...(this.#parked.get(longest) ?? [])]);
     if (queue.length === 0) this.#queues.delete(longest);
@@ -173,6 +184,8 @@ export class KeyLanes {
       this.#queues.set(key, queue);
     }
     queue.push(...events);
+    const now = performance.now();
+    for (const e of events) this.#joined.set(e.id, now);
     this.#held += events.length;
     if (queue.length > 0 && !this.#busy.has(key)) this.#ready.add(key);
   }

@@ -105,8 +105,9 @@ function pluginTable(doc: StatusDocument): string {
 <td title="${escapeHtml(p.id)}"><strong>${escapeHtml(p.name)}</strong></td><td>${escapeHtml(p.kind)}</td><td>${stateBadge(p.status)}</td>
 <td class="num">${escapeHtml(p.lastEventId ?? '–')}</td><td class="num">${escapeHtml(p.backlog)}</td><td class="num">${escapeHtml(p.lag ?? '–')}</td>
 <td class="num">${escapeHtml(p.processed)}${sinceReload(p.processed, p.processedSinceReload)}</td><td class="num">${escapeHtml(p.failed)}${sinceReload(p.failed, p.failedSinceReload)}</td><td class="num">${escapeHtml(p.meanMs === null ? '–' : ms(p.meanMs))}</td>
+<td class="num">${escapeHtml(p.inFlight)}</td><td class="num">${escapeHtml(p.lanesBusy)}</td><td class="num">${escapeHtml(p.oldestUnfinished === null ? '–' : `${p.oldestUnfinished} (lag ${p.oldestUnfinishedLag ?? '–'})`)}</td>
 <td class="error">${escapeHtml(p.lastError ?? '')}</td></tr>`);
-  return table(['Plugin', 'Kind', 'State', 'Cursor#', 'Backlog#', 'Lag#', 'Processed#', 'Failed#', 'Mean#', 'Last error'], rows, 'No plugins loaded.', 'plugins');
+  return table(['Plugin', 'Kind', 'State', 'Cursor#', 'Backlog#', 'Lag#', 'Processed#', 'Failed#', 'Mean#', 'In flight#', 'Lanes busy#', 'Oldest unfinished#', 'Last error'], rows, 'No plugins loaded.', 'plugins');
 }
 
 // Totals are since the daemon started; after a reload the count of the current load shows beside them.

@@ -18,6 +18,13 @@ export interface PluginStatusLike {
   processedSinceReload?: number;
   failedSinceReload?: number;
   meanMs: number | null;
+  /** Events whose callbacks are running; absent: not reported. */
+  inFlight?: number;
+  /** Key lanes with an event running. */
+  lanesBusy?: number;
+  /** The lowest id handed out and not finished, and the events between it and the newest one. */
+  oldestUnfinished?: number | null;
+  oldestUnfinishedLag?: number | null;
 }
 
 /** One project runtime (the pool's `RuntimeStatus` fits). */
@@ -90,6 +97,10 @@ const pluginSchema = z.object({
   processedSinceReload: z.number(),
   failedSinceReload: z.number(),
   meanMs: z.number().nullable(),
+  inFlight: z.number(),
+  lanesBusy: z.number(),
+  oldestUnfinished: z.number().nullable(),
+  oldestUnfinishedLag: z.number().nullable(),
 });
 
 const runtimeSchema = z.object({
@@ -159,6 +170,7 @@ export function statusDocument(s: DaemonStatusLike, now: number): StatusDocument
       id: p.id, name: p.name, kind: p.kind, status: p.status, lastEventId: p.lastEventId, backlog: p.backlog, lag: p.lag,
       lastError: p.lastError === null ? null : cut(p.lastError), processed: p.processed, failed: p.failed,
       processedSinceReload: p.processedSinceReload ?? p.processed, failedSinceReload: p.failedSinceReload ?? p.failed, meanMs: p.meanMs,
+      inFlight: p.inFlight ?? 0, lanesBusy: p.lanesBusy ?? 0, oldestUnfinished: p.oldestUnfinished ?? null, oldestUnfinishedLag: p.oldestUnfinishedLag ?? null,
     })),
     runtimes: s.runtimes.map((r) => ({
       key: r.key, projects: [...r.projects], mode: r.mode, coreVersion: r.coreVersion, pid: r.pid, rssMb: r.rssMb, peakRssMb: r.peakRssMb ?? null,

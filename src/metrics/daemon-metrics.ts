@@ -20,7 +20,7 @@ export interface MetricsStatus {
   lastSuccessfulReadAt: string | null;
   /** Failed site requests since start (a running count; exported as a counter by delta). */
   siteErrors: number;
-  plugins: ReadonlyArray<{ name: string; status: string; lag: number | null; backlog: number }>;
+  plugins: ReadonlyArray<{ name: string; status: string; lag: number | null; backlog: number; inFlight?: number }>;
   /** `rssMb`: resident memory now; `peakRssMb`: the most the runtime has held. */
   runtimes: ReadonlyArray<{ key: string; rssMb: number | null; peakRssMb?: number | null }>;
 }
@@ -35,6 +35,7 @@ export interface DaemonMetricsOptions {
 }
 
 const CALLBACK_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
+const LANE_WAIT_BUCKETS = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 60, 300];
 const MAX_LABEL_LENGTH = 120;
 const OVERFLOW_LABEL = 'other';
 
@@ -61,6 +62,8 @@ export class DaemonMetrics {
   readonly #processed: Counter<'plugin'>;
   readonly #failed: Counter<'plugin'>;
   readonly #duration: Histogram<'plugin' | 'callback'>;
+  readonly #laneWait: Histogram<'plugin'>;
+  readonly #laneWaitBound = new Map<string, { observe(v: number): void }>();
   readonly #runtimeStarts: Counter<'project'>;
   readonly #runtimeCrashes: Counter<'project'>;
   #siteErrorsSeen = 0;
@@ -81,6 +84,10 @@ export class DaemonMetrics {
       name: 'sgeventd_callback_duration_seconds', help: 'Time spent in one plugin callback for one event.',
       labelNames: ['plugin', 'callback'], buckets: CALLBACK_BUCKETS, registers,
     });
+    this.#laneWait = new Histogram({
+      name: 'sgeventd_key_lane_wait_seconds', help: 'Time an event of a concurrent plugin waited in its key lane before its callbacks started.',
+      labelNames: ['plugin'], buckets: LANE_WAIT_BUCKETS, registers,
+    });
     this.#runtimeStarts = new Counter({
       name: 'sgeventd_runtime_starts_total', help: 'Toolkit project runtimes started, per project label.', labelNames: ['project'], registers,
     });
@@ -95,6 +102,10 @@ export class DaemonMetrics {
     this.#gauge({ name: 'sgeventd_backlog_size', help: 'Missing event ids a plugin still waits for.', labelNames: ['plugin'] }, (g, s) => {
       g.reset();
       for (const p of s.plugins) g.set({ plugin: this.#label('plugin', p.name) }, p.backlog);
+    });
+    this.#gauge({ name: 'sgeventd_inflight', help: 'Events whose callbacks are running now, per plugin.', labelNames: ['plugin'] }, (g, s) => {
+      g.reset();
+      for (const p of s.plugins) g.set({ plugin: this.#label('plugin', p.name) }, p.inFlight ?? 0);
     });
     this.#gauge({ name: 'sgeventd_plugin_active', help: '1 when the plugin is running, 0 otherwise (deactivated, failed to load, disabled...).', labelNames: ['plugin'] }, (g, s) => {
       g.reset();
@@ -160,6 +171,17 @@ export class DaemonMetrics {
       bound.duration.set(callback, duration);
     }
     duration.observe(seconds);
+  }
+
+  /** An event of a concurrent plugin waited `ms` in its key lane before it started. */
+  observeLaneWait(plugin: string, ms: number): void {
+    const label = this.#label('plugin', plugin);
+    let bound = this.#laneWaitBound.get(label);
+    if (bound === undefined) {
+      bound = this.#laneWait.labels({ plugin: label });
+      this.#laneWaitBound.set(label, bound);
+    }
+    bound.observe(Number.isFinite(ms) && ms > 0 ? ms / 1000 : 0);
   }
 
   /** A Toolkit runtime started; `project` is the project label (`122` or `122,123`), never anything per event. */

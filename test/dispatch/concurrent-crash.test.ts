@@ -8,7 +8,7 @@ import { writeYaml, spawnDaemon, type DaemonChild } from './child.ts';
 
 const FLUSH_EVENTS = 100;
 const MAX = 8;
-const KILLS = 5;
+const KILLS = 10;
 const FIXTURE = new URL('./fixtures/lane-recorder.mjs', import.meta.url).pathname;
 
 /** `count` events in one transaction: `shots` new Shots, then description changes on them in turn. */

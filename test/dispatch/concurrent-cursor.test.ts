@@ -5,8 +5,7 @@ import { laneKey, NO_PROJECT_KEY } from '../../src/dispatch/index.ts';
 import type { ProcessResult } from '../../src/hosts/index.ts';
 import type { EventLogEntry } from '../../src/shared/index.ts';
 import { waitFor } from '../support/memory-source.ts';
-import { result } from '../support/scripted-cursor.ts';
-import { concurrentBed, restartState } from './concurrent-bed.ts';
+import { concurrentBed, restartState, result } from '../support/scripted-cursor.ts';
 
 /** A plugin that records (key, id) as events start and finish, and holds the events a test asks it to. */
 class LanePlugin {

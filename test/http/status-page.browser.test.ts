@@ -56,7 +56,7 @@ describe('status page in a real browser', { timeout: 120_000 }, () => {
     const cells = async (row: number): Promise<string[]> => (await pluginRows.nth(row).locator('td').allInnerTexts()).map((t) => t.trim());
     const deactivated = await cells(2);
     assert.deepEqual(deactivated.slice(0, 6), ['status_changed', 'python', 'deactivated', '1201', '0', '299']);
-    assert.equal(deactivated[9], 'KeyError: \'sg_status_list\'<script>document.title="pwned"</script>', 'the error is shown as text');
+    assert.equal(deactivated[12], 'KeyError: \'sg_status_list\'<script>document.title="pwned"</script>', 'the error is shown as text');
     assert.deepEqual((await cells(1)).slice(0, 3), ['shot_toolkit', 'js', 'running']);
     assert.deepEqual((await cells(0)).slice(0, 3), ['log_events', 'js', 'running']);
     assert.doesNotMatch(await page.title(), /pwned/, 'the error did not run as script');
@@ -123,7 +123,8 @@ describe('status page in a real browser', { timeout: 120_000 }, () => {
     // Plugin, kind, state, cursor, backlog, lag, processed, failed: as the daemon counted them.
     assert.deepEqual(cells.slice(0, 8), ['recorder', 'js', 'running', String(newest), '0', '0', String(recorder.processed), '0']);
     assert.notEqual(cells[8], '–', 'a mean callback time is shown once callbacks ran');
-    assert.equal(cells[9], '', 'no error');
+    assert.deepEqual(cells.slice(9, 12), ['0', '0', '–'], 'nothing in flight once idle');
+    assert.equal(cells[12], '', 'no error');
     assert.equal(await page.getByTestId('runtimes-empty').count(), 1, 'no project runtime was needed');
   });
 });

@@ -1,14 +1,18 @@
-// A plugin cursor on the bench: the real EventLog over a MemorySource, the real
+// Plugin cursors on the bench: the real EventLog over a MemorySource, the real
 // SQLite state store behind a StateBatcher, and a scripted plugin standing in
-// for a host (it records what it got and answers as told).
+// for a host (it records what it got and answers as told), or any handler.
+// One bed for both cursor kinds: `cursorBed` (serial) and `concurrentBed`.
 import assert from 'node:assert/strict';
 import type { TestContext } from 'node:test';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { EventLog, toEventLogEntry } from '../../src/source/index.ts';
-import { PluginCursor, StateBatcher, type EventScope, type PluginFailure, type CursorHandler, type CursorOptions } from '../../src/dispatch/index.ts';
+import { EventLog, toEventLogEntry, type EventSource } from '../../src/source/index.ts';
+import {
+  ConcurrentCursor, PluginCursor, StateBatcher, type ConcurrentCursorOptions, type CursorHandler, type CursorLifecycle, type CursorOptions,
+  type EventScope, type PluginFailure, type RetryItem,
+} from '../../src/dispatch/index.ts';
 import { openSqliteState, type PluginState, type SqliteStateStore } from '../../src/state/index.ts';
 import type { SerializedError } from '../../src/plugins/index.ts';
 import type { CallbackResult, ProcessResult } from '../../src/hosts/index.ts';
@@ -109,45 +113,35 @@ export function holdAt(at: number, g: { wait: Promise<void> }): (id: number) => 
   };
 }
 
-// --- the bed: source, log, store, batcher, cursor --------------------------
+// --- the bed: source, log, store, batcher, cursors --------------------------
 
 export const PLUGIN_ID = 'plugin-under-test';
 
-export interface Bed {
-  source: MemorySource;
+/** What every bed holds: the log over its source, the real SQLite store behind a batcher, and what the cursors logged and reported. */
+interface BedParts<S extends EventSource> {
+  source: S;
   log: EventLog;
   store: SqliteStateStore;
   batcher: StateBatcher;
   records: LogRecord[];
   failures: PluginFailure[];
-  /**
-   * A cursor over the bed's log and batcher, started (unless `start: false`);
-   * stopped when the test ends. With `dlqRetries` it takes the dead letters
-   * marked for retry from the store, as the engine wires it.
-   */
-  cursor(plugin: ScriptedPlugin, opts?: Partial<CursorOptions> & { state?: LaneState; scope?: EventScope; start?: boolean; dlqRetries?: boolean }): PluginCursor;
   /** The cursor's start() promise: resolves when its loop ends. */
-  running(cursor: PluginCursor): Promise<void>;
+  running(cursor: CursorLifecycle): Promise<void>;
   /** Flushes the batcher and reads the plugin's stored row. */
   stored(): Promise<PluginState | undefined>;
 }
 
-export type LaneState = ConstructorParameters<typeof PluginCursor>[0];
-
-export async function cursorBed(t: TestContext, opts: { events?: number; batchSize?: number; fetchIntervalMs?: number } = {}): Promise<Bed> {
+/** Opens the parts for `source`; `started` records the cursors it must stop when the test ends. */
+async function openBed<S extends EventSource>(t: TestContext, source: S, opts: { batchSize: number; fetchIntervalMs: number; maxCachedEvents: number }): Promise<BedParts<S> & { started: Map<CursorLifecycle, Promise<void>>; logger: ReturnType<typeof memoryLogger>['logger'] }> {
   const dir = await mkdtemp(join(tmpdir(), 'sgeventd-cursor-'));
   const { logger, records } = memoryLogger();
-  const source = new MemorySource();
-  if (opts.events !== undefined) source.append(opts.events);
-  const fetchIntervalMs = opts.fetchIntervalMs ?? 20;
-  const log = new EventLog(source, { batchSize: opts.batchSize ?? 10, fetchIntervalMs, maxCachedEvents: 1000, logger });
+  const log = new EventLog(source, { batchSize: opts.batchSize, fetchIntervalMs: opts.fetchIntervalMs, maxCachedEvents: opts.maxCachedEvents, logger });
   const store = await openSqliteState(join(dir, 'state.db'), { synchronous: 'normal' });
   const batcher = new StateBatcher(store, { flushMs: 50, flushEvents: 1000, logger });
-  const failures: PluginFailure[] = [];
-  const cursors = new Map<PluginCursor, Promise<void>>();
+  const started = new Map<CursorLifecycle, Promise<void>>();
   t.after(async () => {
-    for (const cursor of cursors.keys()) await cursor.stop();
-    await Promise.all(cursors.values());
+    for (const cursor of started.keys()) await cursor.stop();
+    await Promise.all(started.values());
     log.close();
     await batcher.close();
     await store.close();
@@ -155,27 +149,9 @@ export async function cursorBed(t: TestContext, opts: { events?: number; batchSi
   });
   await log.start();
   return {
-    source, log, store, batcher, records, failures,
-    cursor(plugin, o = {}) {
-      const { state, scope, start, dlqRetries, ...laneOpts } = o;
-      const cursor = new PluginCursor(state ?? { lastEventId: 0, backlog: [], lastError: null }, log, plugin.handler, scope ?? (() => true), batcher, {
-        id: PLUGIN_ID, folder: '/plugins', name: 'scripted', batchSize: opts.batchSize ?? 10, fetchIntervalMs,
-        backlogTimeoutMs: 60_000, retries: 0, retryBackoffMs: 0, deadLetter: true, logger: logger.child({ plugin: 'scripted' }),
-        onFailure: (f) => failures.push(f),
-        ...laneOpts,
-      });
-      if (dlqRetries === true) {
-        cursor.setRetrySource(async (limit) => (await store.deadLetters.takeRetries(PLUGIN_ID, limit)).map((letter) => ({
-          event: toEventLogEntry(letter.event as Record<string, unknown>),
-          resolve: () => store.deadLetters.resolve(letter.id),
-          fail: (err: string) => store.deadLetters.fail(letter.id, err),
-        })));
-      }
-      if (start !== false) cursors.set(cursor, cursor.start());
-      return cursor;
-    },
+    source, log, store, batcher, records, failures: [], started, logger,
     running(cursor) {
-      const p = cursors.get(cursor);
+      const p = started.get(cursor);
       assert.ok(p, 'the cursor was started by the bed');
       return p;
     },
@@ -186,9 +162,109 @@ export async function cursorBed(t: TestContext, opts: { events?: number; batchSi
   };
 }
 
+/** Dead letters marked for retry in the bed's store, as the engine wires them into a cursor. */
+function storeRetries(store: SqliteStateStore): (limit: number) => Promise<RetryItem[]> {
+  return async (limit) => (await store.deadLetters.takeRetries(PLUGIN_ID, limit)).map((letter) => ({
+    event: toEventLogEntry(letter.event as Record<string, unknown>),
+    resolve: () => store.deadLetters.resolve(letter.id),
+    fail: (err: string) => store.deadLetters.fail(letter.id, err),
+  }));
+}
+
+export interface Bed extends BedParts<MemorySource> {
+  /**
+   * A cursor over the bed's log and batcher, started (unless `start: false`);
+   * stopped when the test ends. With `dlqRetries` it takes the dead letters
+   * marked for retry from the store, as the engine wires it.
+   */
+  cursor(plugin: ScriptedPlugin, opts?: Partial<CursorOptions> & { state?: LaneState; scope?: EventScope; start?: boolean; dlqRetries?: boolean }): PluginCursor;
+  running(cursor: CursorLifecycle): Promise<void>;
+}
+
+export type LaneState = ConstructorParameters<typeof PluginCursor>[0];
+
+/** A serial plugin cursor (`PluginCursor`) on the bench. */
+export async function cursorBed(t: TestContext, opts: { events?: number; batchSize?: number; fetchIntervalMs?: number } = {}): Promise<Bed> {
+  const source = new MemorySource();
+  if (opts.events !== undefined) source.append(opts.events);
+  const fetchIntervalMs = opts.fetchIntervalMs ?? 20;
+  const parts = await openBed(t, source, { batchSize: opts.batchSize ?? 10, fetchIntervalMs, maxCachedEvents: 1000 });
+  const { log, batcher, store, failures, logger, started } = parts;
+  return {
+    ...parts,
+    cursor(plugin, o = {}) {
+      const { state, scope, start, dlqRetries, ...laneOpts } = o;
+      const cursor = new PluginCursor(state ?? { lastEventId: 0, backlog: [], lastError: null }, log, plugin.handler, scope ?? (() => true), batcher, {
+        id: PLUGIN_ID, folder: '/plugins', name: 'scripted', batchSize: opts.batchSize ?? 10, fetchIntervalMs,
+        backlogTimeoutMs: 60_000, retries: 0, retryBackoffMs: 0, deadLetter: true, logger: logger.child({ plugin: 'scripted' }),
+        onFailure: (f) => failures.push(f),
+        ...laneOpts,
+      });
+      if (dlqRetries === true) cursor.setRetrySource(storeRetries(store));
+      if (start !== false) started.set(cursor, cursor.start());
+      return cursor;
+    },
+  };
+}
+
+/** The memory source with a project per event: `projectOf(id)` (null: no project), and entity `Shot:(id % 3)`. */
+export class KeyedSource implements EventSource {
+  readonly inner = new MemorySource();
+  readonly #projectOf: (id: number) => number | null;
+
+  constructor(projectOf: (id: number) => number | null) {
+    this.#projectOf = projectOf;
+  }
+
+  newestId(signal?: AbortSignal): Promise<number> {
+    return this.inner.newestId(signal);
+  }
+
+  async readAfter(afterId: number, limit: number, signal?: AbortSignal): Promise<EventLogEntry[]> {
+    return (await this.inner.readAfter(afterId, limit, signal)).map((e) => this.#keyed(e));
+  }
+
+  async readIds(ids: readonly number[], signal?: AbortSignal): Promise<EventLogEntry[]> {
+    return (await this.inner.readIds(ids, signal)).map((e) => this.#keyed(e));
+  }
+
+  #keyed(e: EventLogEntry): EventLogEntry {
+    const project = this.#projectOf(e.id);
+    return { ...e, project: project === null ? null : { type: 'Project', id: project }, entity: { type: 'Shot', id: e.id % 3 } };
+  }
+}
+
+export type ConcurrentState = ConstructorParameters<typeof ConcurrentCursor>[0];
+
+export interface ConcurrentBed extends BedParts<KeyedSource> {
+  /** A concurrent cursor (by project, max 4 unless told), started; with `dlqRetries` it takes dead letters marked for retry. */
+  cursor(handler: CursorHandler, opts?: Partial<ConcurrentCursorOptions> & { state?: ConcurrentState; dlqRetries?: boolean }): ConcurrentCursor;
+}
+
+/** A concurrent plugin cursor (`ConcurrentCursor`) on the bench, over events keyed by `projectOf`, with any handler (scripted, or a real host). */
+export async function concurrentBed(t: TestContext, projectOf: (id: number) => number | null, opts: { batchSize?: number } = {}): Promise<ConcurrentBed> {
+  const parts = await openBed(t, new KeyedSource(projectOf), { batchSize: opts.batchSize ?? 50, fetchIntervalMs: 20, maxCachedEvents: 20_000 });
+  const { log, batcher, store, failures, logger, started } = parts;
+  return {
+    ...parts,
+    cursor(handler, o = {}) {
+      const { state, dlqRetries, ...rest } = o;
+      const cursor = new ConcurrentCursor(state ?? { lastEventId: 0, backlog: [], lastError: null }, log, handler, () => true, batcher, {
+        id: PLUGIN_ID, folder: '/plugins', name: 'concurrent', batchSize: opts.batchSize ?? 50, fetchIntervalMs: 20,
+        backlogTimeoutMs: 60_000, retries: 0, retryBackoffMs: 0, deadLetter: true, logger: logger.child({ plugin: 'concurrent' }),
+        onFailure: (f) => failures.push(f), by: 'project', max: 4, window: 10_000,
+        ...rest,
+      });
+      if (dlqRetries === true) cursor.setRetrySource(storeRetries(store));
+      started.set(cursor, cursor.start());
+      return cursor;
+    },
+  };
+}
+
 export const range = (from: number, to: number): number[] => Array.from({ length: to - from + 1 }, (_, i) => from + i);
 
-/** The state a restarted daemon would hand a new cursor. */
+/** The state a restarted daemon would hand a new cursor (either kind). */
 export function restartState(row: PluginState | undefined): LaneState {
   assert.ok(row, 'the plugin has a stored row');
   return { lastEventId: row.lastEventId ?? 0, backlog: row.backlog, lastError: row.lastError };

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { captureLogger, fixtureHost } from './helpers.ts';
 import { waitFor } from '../../support/memory-source.ts';
-import { concurrentBed } from '../../dispatch/concurrent-bed.ts';
+import { concurrentBed } from '../../support/scripted-cursor.ts';
 import type { WorkerPluginHost } from '../../../src/hosts/index.ts';
 
 const PLUGIN = new URL('./fixtures/lanes-plugin.mjs', import.meta.url).pathname;
