@@ -30,9 +30,9 @@ export function median(xs: readonly number[]): number {
 
 export interface ShotgunEventsRun {
   child: ChildProcess;
-  output(): string;
-  alive(): boolean;
-  kill(): void;
+  output: () => string;
+  alive: () => boolean;
+  kill: () => void;
 }
 
 /**
