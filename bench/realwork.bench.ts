@@ -21,13 +21,13 @@
  * the backlog (default 200), SGEVENTD_BENCH_LATENCY_MS the site's latency
  * (default 50).
  */
-import { spawn } from 'node:child_process';
 import { mkdir, writeFile, chmod } from 'node:fs/promises';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { makeHarness, type Harness } from '../test/dispatch/harness.ts';
-import { writeYaml, spawnDaemon, childEnv, BIN } from '../test/dispatch/child.ts';
+import { writeYaml, spawnDaemon, childEnv } from '../test/dispatch/child.ts';
+import { effectiveConcurrency } from './sgeventd-check.ts';
 import { median, shotgunEventsSources, startShotgunEvents, type ShotgunEventsSources } from './shotgun-events.ts';
 
 const SHOTS = Number(process.env['SGEVENTD_BENCH_REALWORK_SHOTS'] ?? 200);
@@ -152,16 +152,6 @@ function daemonEnv(h: Harness, sge: ShotgunEventsSources | null): NodeJS.Process
 async function sgeventdYaml(h: Harness, v: Variant, folder: string, tag: string): Promise<string> {
   return writeYaml(h, { state: join(h.dir, `state-${tag}.db`), pidFile: join(h.dir, `sgeventd-${tag}.pid`), fetchIntervalMs: 1000 },
     { path: folder, ...(v.concurrency === null ? {} : { concurrency: v.concurrency }) });
-}
-
-/** What `sgeventd check` says the plugin's effective concurrency is. */
-async function effectiveConcurrency(yaml: string, env: NodeJS.ProcessEnv): Promise<string> {
-  const child = spawn(process.execPath, [BIN, 'check', '-c', yaml], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-  await new Promise<void>((resolve) => child.once('close', () => resolve()));
-  return /concurrency: [^\n;]*/.exec(out)?.[0] ?? `unknown (check said: ${out.trim().slice(-300)})`;
 }
 
 async function runOnce(h: Harness, b: Backlog, v: Variant, folders: Record<'py' | 'ts' | 'sge', string>, sge: ShotgunEventsSources | null, tag: string): Promise<Timing> {

@@ -30,6 +30,7 @@ import { writeYaml, spawnDaemon, childEnv } from '../test/dispatch/child.ts';
 import { writeConfig } from '../test/fixtures/toolkit/fake-cores.ts';
 import { FIXTURES, PYTHON } from '../test/toolkit/helpers.ts';
 import { median } from './shotgun-events.ts';
+import { effectiveConcurrency } from './sgeventd-check.ts';
 
 const RUNS = Number(process.env['SGEVENTD_BENCH_RUNS'] ?? 3);
 /** How long events are created for. */
@@ -123,6 +124,16 @@ async function until(what: string, probe: () => boolean, alive: () => boolean, o
   }
 }
 
+async function lagYaml(h: Harness, v: Variant, folder: string, tag: string): Promise<string> {
+  return writeYaml(h, { state: join(h.dir, `state-${tag}.db`), pidFile: join(h.dir, `sgeventd-${tag}.pid`), fetchIntervalMs: 100 },
+    { path: folder, ...(v.concurrency === null ? {} : { concurrency: v.concurrency }) },
+    { toolkit: { python: PYTHON, pythonPath: [join(FIXTURES, 'studio_py')] } });
+}
+
+function lagEnv(h: Harness, heavyProject: number, marks: string): NodeJS.ProcessEnv {
+  return { ...childEnv(h), BENCH_HEAVY_PROJECT: String(heavyProject), BENCH_MARKS: marks, BENCH_WORK_MS: String(A_WORK_MS) };
+}
+
 /** Lags (ms) of B's events, with or without A's load. */
 async function lagsOnce(h: Harness, v: Variant, folder: string, projects: [number, number], withLoad: boolean, tag: string): Promise<number[]> {
   const [a, b] = projects;
@@ -130,10 +141,8 @@ async function lagsOnce(h: Harness, v: Variant, folder: string, projects: [numbe
   await rm(marks, { force: true });
   const actor = h.site.auth.authenticate({ script_name: 'sgeventd', script_key: 'sgeventd-key' });
   const shot = (project: number, code: string): number => h.site.writer.create(actor, 'Shot', [{ field_name: 'code', value: code }, { field_name: 'project', value: { type: 'Project', id: project } }]).id;
-  const yaml = await writeYaml(h, { state: join(h.dir, `state-${tag}.db`), pidFile: join(h.dir, `sgeventd-${tag}.pid`), fetchIntervalMs: 100 },
-    { path: folder, ...(v.concurrency === null ? {} : { concurrency: v.concurrency }) },
-    { toolkit: { python: PYTHON, pythonPath: [join(FIXTURES, 'studio_py')] } });
-  const env = { ...childEnv(h), BENCH_HEAVY_PROJECT: String(a), BENCH_MARKS: marks, BENCH_WORK_MS: String(A_WORK_MS) };
+  const yaml = await lagYaml(h, v, folder, tag);
+  const env = lagEnv(h, a, marks);
   const d = spawnDaemon(h, yaml, ['--from', String(h.site.store.lastEventId())], env);
   const alive = (): boolean => d.child.exitCode === null && d.child.signalCode === null;
   try {
@@ -181,6 +190,9 @@ export async function run(): Promise<{ name: string; results: Record<string, num
       const file = join(dir, kind === 'ts' ? 'tk_work.ts' : 'tk_work.py');
       await writeFile(file, kind === 'ts' ? TS_PLUGIN : PY_PLUGIN);
       await chmod(file, 0o644);
+    }
+    for (const v of VARIANTS) {
+      results[`${v.label}: effective (sgeventd check)`] = await effectiveConcurrency(await lagYaml(h, v, folders[v.plugin], 'check'), lagEnv(h, projects[0], join(h.dir, 'marks-check.txt')));
     }
     const lags = new Map<string, number[][]>();
     for (let r = 0; r < RUNS; r++) {
