@@ -20,9 +20,9 @@
  * (default 50,000: long enough that start-up and compilation are a small part).
  * Both daemons poll the head of the log once a second (the defaults).
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { copyFile, mkdir, mkdtemp, rm, writeFile, chmod } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile, chmod } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -34,17 +34,12 @@ import { StateBatcher } from '../src/dispatch/state-batcher.ts';
 import { makeHarness, bulkEvents, type Harness } from '../test/dispatch/harness.ts';
 import { writeYaml, spawnDaemon, childEnv } from '../test/dispatch/child.ts';
 import { writeConfig } from '../test/fixtures/toolkit/fake-cores.ts';
+import { median, shotgunEventsSources, startShotgunEvents, type ShotgunEventsSources } from './shotgun-events.ts';
 
 const EVENTS = Number(process.env['SGEVENTD_BENCH_DAEMON_EVENTS'] ?? 50_000);
 const RUNS = Number(process.env['SGEVENTD_BENCH_RUNS'] ?? 3);
 // The state flush settings a daemon runs with by default (the config schema's).
 const DEFAULTS = parseConfig({ site: { url: 'http://127.0.0.1:9', script: { name: 'bench', key: 'bench' } } }, { source: 'bench', env: {} }).daemon;
-
-function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  return s.length % 2 === 1 ? (s[mid] ?? NaN) : ((s[mid - 1] ?? NaN) + (s[mid] ?? NaN)) / 2;
-}
 
 const NOOP_JS = `import { writeFileSync } from 'node:fs';
 const first = Number(process.env.BENCH_FIRST), last = Number(process.env.BENCH_LAST), marks = process.env.BENCH_MARKS;
@@ -178,60 +173,24 @@ print((time.perf_counter() - t0) * 1e6 / n)
 }
 
 /** One catch-up of shotgunEvents itself over the backlog, from a fresh id file, with its own plugin folder; events/s. */
-async function shotgunEventsOnce(h: Harness, ids: number[], marks: string, sge: { sources: string; pythonPath: string }, run: number): Promise<number> {
+async function shotgunEventsOnce(h: Harness, ids: number[], marks: string, sge: ShotgunEventsSources, run: number): Promise<number> {
   await rm(marks, { recursive: true, force: true });
   await mkdir(marks);
-  const dir = join(h.dir, `sge-${run}`);
   const plugins = join(h.dir, 'sge-plugins');
-  await mkdir(dir);
   await mkdir(plugins, { recursive: true, mode: 0o755 });
-  for (const f of ['shotgunEventDaemon.py', 'daemonizer.py', 'importlib_wrapper.py']) {
-    if (existsSync(join(sge.sources, f))) await copyFile(join(sge.sources, f), join(dir, f));
-  }
   await writeFile(join(plugins, 'noop.py'), NOOP_PY);
   await chmod(join(plugins, 'noop.py'), 0o644);
-  await writeFile(join(dir, 'shotgunEventDaemon.conf'), `[daemon]
-pidFile: ${dir}/sge.pid
-eventIdFile: ${dir}/sge.id
-logMode: 0
-logPath: ${dir}
-logFile: sge.log
-logging: 30
-timing_log: off
-conn_retry_sleep = 1
-max_conn_retries = 5
-fetch_interval = 1
-max_event_batch_size = 500
-
-[shotgun]
-server: ${h.site.url}
-name: sgeventd
-key: sgeventd-key
-proxy_server:
-use_session_uuid: False
-
-[plugins]
-paths: ${plugins}
-
-[emails]
-enabled: False
-`);
-  execFileSync('python3', ['-c', `import pickle, sys
-pickle.dump({sys.argv[1]: {"noop": (int(sys.argv[2]), {})}}, open(sys.argv[3], "wb"), protocol=pickle.HIGHEST_PROTOCOL)`, plugins, String(ids[0]! - 1), join(dir, 'sge.id')]);
-  const child = spawn('python3', [join(dir, 'shotgunEventDaemon.py'), 'foreground'], {
-    cwd: dir, stdio: ['ignore', 'pipe', 'pipe'],
-    env: { PATH: process.env['PATH'], HOME: dir, PYTHONPATH: sge.pythonPath, BENCH_FIRST: String(ids[0]), BENCH_LAST: String(ids.at(-1)), BENCH_MARKS: marks },
+  const d = await startShotgunEvents({
+    sge, dir: join(h.dir, `sge-${run}`), plugins, pluginNames: ['noop'], siteUrl: h.site.url, fromId: ids[0]! - 1,
+    env: { BENCH_FIRST: String(ids[0]), BENCH_LAST: String(ids.at(-1)), BENCH_MARKS: marks },
   });
-  let out = '';
-  child.stdout.on('data', (b: Buffer) => (out += b.toString()));
-  child.stderr.on('data', (b: Buffer) => (out += b.toString()));
   const started = Date.now();
   try {
-    const t = await waitMarks(marks, ['noop'], () => child.exitCode === null, 900_000);
+    const t = await waitMarks(marks, ['noop'], d.alive, 900_000);
     if (t !== null) return (ids.length - 1) / ((t.last - t.first) / 1000);
-    throw new Error(`shotgunEvents did not reach the last event in ${Math.round((Date.now() - started) / 1000)} s: ${out.slice(-2000)}`);
+    throw new Error(`shotgunEvents did not reach the last event in ${Math.round((Date.now() - started) / 1000)} s: ${d.output().slice(-2000)}`);
   } finally {
-    if (child.exitCode === null) child.kill('SIGKILL');
+    d.kill();
   }
 }
 
@@ -240,9 +199,7 @@ const round = (x: number): number => Math.round(x);
 export async function run(): Promise<{ name: string; results: Record<string, number | string>; notes?: string[] }> {
   const results: Record<string, number | string> = { events: EVENTS, runs: RUNS };
   const notes: string[] = [];
-  const sources = process.env['SGEVENTD_BENCH_SHOTGUNEVENTS'];
-  const pythonPath = process.env['SGEVENTD_BENCH_PYTHONPATH'];
-  const sge = sources && pythonPath && existsSync(join(sources, 'shotgunEventDaemon.py')) ? { sources, pythonPath } : null;
+  const sge = shotgunEventsSources();
 
   // One plugin: sgeventd and shotgunEvents take turns on the same backlog, so
   // a change in the machine's load moves both.
