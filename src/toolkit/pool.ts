@@ -17,6 +17,7 @@ import { realHost, resolveProject } from './resolve.ts';
 import type { CentralizedResolution, DistributedResolution, ProjectRef, Resolution, ResolveHost } from './resolve.ts';
 import { ProjectRuntime } from './runtime.ts';
 import { CallQueue } from './call-queue.ts';
+import { KeyHealth } from './key-health.ts';
 import type { RuntimePluginSpec, RuntimePoolDeps, RuntimeStatus } from './pool-types.ts';
 
 /** One runtime of a key. */
@@ -40,12 +41,6 @@ interface Entry {
 interface Lease {
   entry: Entry;
   rt: ProjectRuntime;
-}
-
-interface Health {
-  crashes: number[];
-  failedUntil: number;
-  projects: Set<number>;
 }
 
 interface Resolved {
@@ -76,7 +71,7 @@ export class RuntimePool {
   /** By runtime id (`<key>#<slot>`). */
   readonly #entries = new Map<string, Entry>();
   readonly #waiting: CallQueue<Lease>;
-  readonly #health = new Map<string, Health>();
+  readonly #health: KeyHealth;
   readonly #resolved = new Map<number, Promise<Resolved>>();
   /** What a key's runtimes start on (from its latest call), to start more of them while calls wait. */
   readonly #startWith = new Map<string, { mode: InitParams['mode']; res: CentralizedResolution }>();
@@ -90,6 +85,7 @@ export class RuntimePool {
     this.#logger = deps.logger ?? silentLogger;
     this.#host = deps.host ?? realHost(deps.env ?? process.env);
     this.#waiting = new CallQueue<Lease>(options.queueLimit);
+    this.#health = new KeyHealth(options.crashBudget, this.#logger);
     const every = Math.max(20, Math.min(options.idleTtlMs / 2, 30_000));
     this.#sweeper = setInterval(() => this.#sweep(), every);
     this.#sweeper.unref();
@@ -149,13 +145,13 @@ export class RuntimePool {
         pending: rt?.pending ?? 0, state: rt?.state ?? 'starting',
       });
     }
-    for (const [key, h] of this.#health) {
-      if (h.failedUntil > now && !this.#entries.has(key)) {
-        rows.push({
-          key, projects: [...h.projects], mode: 'centralized', configPaths: [], coreRoot: null, coreVersion: null, pid: null, rssMb: null, peakRssMb: null,
-          calls: 0, ageMs: 0, idleMs: 0, pending: 0, state: 'failed', retryAt: h.failedUntil,
-        });
-      }
+    const running = new Set([...this.#entries.values()].map((e) => e.key));
+    for (const f of this.#health.failing(now)) {
+      if (running.has(f.key)) continue;
+      rows.push({
+        key: f.key, projects: f.projects, mode: 'centralized', configPaths: [], coreRoot: null, coreVersion: null, pid: null, rssMb: null, peakRssMb: null,
+        calls: 0, ageMs: 0, idleMs: 0, pending: 0, state: 'failed', retryAt: f.retryAt,
+      });
     }
     return rows;
   }
@@ -177,8 +173,7 @@ export class RuntimePool {
     }
     if (projectId !== undefined) this.#resolved.delete(projectId);
     else if (target === undefined) this.#resolved.clear();
-    if (typeof target === 'string') this.#health.delete(target);
-    else for (const [key, h] of this.#health) if (projectId === undefined || h.projects.has(projectId)) this.#health.delete(key);
+    this.#health.forget(typeof target === 'string' ? { key: target.replace(/#\d+$/, '') } : projectId === undefined ? 'all' : { project: projectId });
     return n;
   }
 
@@ -274,7 +269,7 @@ export class RuntimePool {
   #lease(res: CentralizedResolution, needsEngine: boolean, signal: AbortSignal | undefined): Promise<Lease> {
     const { key, mode } = this.#keyFor(res, needsEngine);
     const projectId = res.project.id;
-    const failed = this.#failedFast(key, projectId);
+    const failed = this.#health.failedFast(key, projectId);
     if (failed) return Promise.reject(failed);
     this.#startWith.set(key, { mode, res });
     const leased = this.#waiting.wait(key, projectId, signal).then((lease) => {
@@ -284,14 +279,6 @@ export class RuntimePool {
     });
     this.#serve(key);
     return leased;
-  }
-
-  #failedFast(key: string, projectId: number): ToolkitError | null {
-    const health = this.#health.get(key);
-    if (!health || health.failedUntil <= Date.now()) return null;
-    return new ToolkitError('TK_RUNTIME_FAILED', `toolkit runtime ${key} crashed too often; retrying after ${new Date(health.failedUntil).toISOString()}`, {
-      details: { key, project: projectId, retryAt: health.failedUntil },
-    });
   }
 
   /**
@@ -308,14 +295,14 @@ export class RuntimePool {
       e.busy = true;
       if (!this.#waiting.hand(key, { entry: e, rt })) e.busy = false;
     }
-    const live = mine.filter((e) => e.starting || (e.runtime && e.runtime.state !== 'dead' && e.runtime.state !== 'stopping'));
-    let starting = live.filter((e) => e.starting).length;
+    const live = mine.filter((e) => e.starting !== undefined || (e.runtime !== undefined && e.runtime.state !== 'dead' && e.runtime.state !== 'stopping'));
+    let starting = live.filter((e) => e.starting !== undefined).length;
     let count = live.length;
     const start = this.#startWith.get(key);
     if (start === undefined) return;
     const { mode, res } = start;
     if (count === 0 && this.#waiting.size(key) > 0) {
-      const failed = this.#failedFast(key, res.project.id);
+      const failed = this.#health.failedFast(key, res.project.id);
       if (failed) {
         this.#waiting.fail(key, failed);
         return;
@@ -468,21 +455,8 @@ export class RuntimePool {
 
   #crashed(key: string, projectId: number, err: unknown): void {
     if (this.#closed) return;
-    const { count, windowMs, backoffMs } = this.options.crashBudget;
-    const now = Date.now();
-    const h = this.#health.get(key) ?? { crashes: [], failedUntil: 0, projects: new Set<number>() };
-    h.projects.add(projectId);
-    h.crashes = [...h.crashes.filter((t) => now - t < windowMs), now];
     this.#deps.onRuntimeCrashed?.(String(projectId));
-    const code = err instanceof SgeventdError ? err.code : 'unknown';
-    if (h.crashes.length >= count) {
-      h.failedUntil = now + backoffMs;
-      h.crashes = [];
-      this.#logger.error({ key, project: projectId, code, retryAt: h.failedUntil }, 'toolkit: runtime crashed too often; failing fast');
-    } else {
-      this.#logger.warn({ key, project: projectId, code, crashes: h.crashes.length }, 'toolkit: runtime crashed; the next call starts a new one');
-    }
-    this.#health.set(key, h);
+    this.#health.crashed(key, projectId, err);
   }
 
   #sweep(): void {
