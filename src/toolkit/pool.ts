@@ -256,18 +256,9 @@ export class RuntimePool {
       this.#spawn(key, 'bootstrap', python, label, undefined, corePython, bundleCache));
   }
 
-  #keyFor(res: CentralizedResolution, needsEngine: boolean): { key: string; mode: InitParams['mode'] } {
-    if (this.options.isolation === 'swap') return { key: `swap:${res.python}`, mode: 'swap' };
-    if (res.coreSource === 'bootstrap') return { key: `config:${res.configPath}|${res.python}`, mode: 'distributed' };
-    if (this.options.shareCoreRuntimes && !needsEngine && res.coreSource !== 'localized') {
-      return { key: `core:${res.coreRoot}|${res.python}`, mode: 'shared-core' };
-    }
-    return { key: `config:${res.configPath}|core:${res.coreRoot}|${res.python}`, mode: 'centralized' };
-  }
-
   /** A free runtime of the call's key, handed to this call alone until #afterCall; the call waits for one otherwise. */
   #lease(res: CentralizedResolution, needsEngine: boolean, signal: AbortSignal | undefined): Promise<Lease> {
-    const { key, mode } = this.#keyFor(res, needsEngine);
+    const { key, mode } = runtimeKey(res, this.options, needsEngine);
     const projectId = res.project.id;
     const failed = this.#health.failedFast(key, projectId);
     if (failed) return Promise.reject(failed);
@@ -466,6 +457,23 @@ export class RuntimePool {
       if (rt && !e.busy && rt.state === 'ready' && rt.pending === 0 && now - rt.lastUsedAt >= this.options.idleTtlMs) this.#retire(e, 'idleTtlMs');
     }
   }
+}
+
+/**
+ * Which runtimes serve a resolved project: the pool key (projects with one key
+ * share its runtimes, so their calls run at most `maxRuntimesPerProject` at
+ * once between them) and the runtime mode. `needsEngine`: engine and
+ * context calls, which need a per-configuration runtime even on a shared core.
+ */
+export function runtimeKey(
+  res: CentralizedResolution, options: Pick<RuntimePoolOptions, 'isolation' | 'shareCoreRuntimes'>, needsEngine: boolean,
+): { key: string; mode: InitParams['mode'] } {
+  if (options.isolation === 'swap') return { key: `swap:${res.python}`, mode: 'swap' };
+  if (res.coreSource === 'bootstrap') return { key: `config:${res.configPath}|${res.python}`, mode: 'distributed' };
+  if (options.shareCoreRuntimes && !needsEngine && res.coreSource !== 'localized') {
+    return { key: `core:${res.coreRoot}|${res.python}`, mode: 'shared-core' };
+  }
+  return { key: `config:${res.configPath}|core:${res.coreRoot}|${res.python}`, mode: 'centralized' };
 }
 
 function currentMb(pid: number | null): number | null {
