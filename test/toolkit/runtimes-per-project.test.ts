@@ -2,6 +2,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { formatRuntimeTable } from '../../src/cli/toolkit.ts';
 import { Secret } from '../../src/shared/secret.ts';
 import { RuntimePool } from '../../src/toolkit/pool.ts';
 import { runtimePoolOptions, type RuntimePoolOptions } from '../../src/toolkit/options.ts';
@@ -73,6 +74,11 @@ describe('RuntimePool: several runtimes per project', () => {
     assert.deepEqual(rows.map((x) => x.key.slice(x.key.lastIndexOf('#'))).sort(), ['#1', '#2'], 'each runtime has its own name');
     assert.deepEqual(rows.map((x) => x.state).sort(), ['busy', 'ready']);
     assert.equal(new Set(rows.map((x) => x.key.slice(0, x.key.lastIndexOf('#')))).size, 1, 'both belong to the same key');
+    // `sgeventd toolkit ps`: a line each, told apart by RUNTIME.
+    const table = formatRuntimeTable(p.list()).trim().split('\n').map((l) => l.split('\t'));
+    const col = table[0]?.indexOf('RUNTIME') ?? -1;
+    assert.ok(col > 0);
+    assert.deepEqual(table.slice(1).filter((l) => l[0] === '70').map((l) => l[col]).sort(), ['1', '2']);
     r.go();
     assert.equal(await hung, hungPid);
   });
