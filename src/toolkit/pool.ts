@@ -299,7 +299,9 @@ export class RuntimePool {
         return;
       }
     }
-    while (this.#waiting.size(key) > starting && count < this.options.maxRuntimesPerProject) {
+    // Swap is chosen to save memory: it keeps its one process.
+    const bound = mode === 'swap' ? 1 : this.options.maxRuntimesPerProject;
+    while (this.#waiting.size(key) > starting && count < bound) {
       try {
         this.#makeRoom(key);
       } catch (err) {
