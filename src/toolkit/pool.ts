@@ -277,7 +277,7 @@ export class RuntimePool {
    * spare runtimes go idle and are swept), then starts runtimes for calls
    * still waiting, up to maxRuntimesPerProject (and maxRuntimes overall).
    */
-  #serve(key: string): void {
+  #serve(key: string, grow = true): void {
     const mine = [...this.#entries.values()].filter((e) => e.key === key).sort((a, b) => a.slot - b.slot);
     for (const e of mine) {
       if (this.#waiting.size(key) === 0) return;
@@ -286,6 +286,7 @@ export class RuntimePool {
       e.busy = true;
       if (!this.#waiting.hand(key, { entry: e, rt })) e.busy = false;
     }
+    if (!grow) return;
     const live = mine.filter((e) => e.starting !== undefined || (e.runtime !== undefined && e.runtime.state !== 'dead' && e.runtime.state !== 'stopping'));
     let starting = live.filter((e) => e.starting !== undefined).length;
     let count = live.length;
@@ -302,21 +303,21 @@ export class RuntimePool {
     // Swap is chosen to save memory: it keeps its one process.
     const bound = mode === 'swap' ? 1 : this.options.maxRuntimesPerProject;
     while (this.#waiting.size(key) > starting && count < bound) {
-      try {
-        this.#makeRoom(key);
-      } catch (err) {
-        // No room: calls wait for a runtime of their key to free up, or fail when the key has none.
-        if (count === 0) this.#waiting.fail(key, err instanceof Error ? err : new Error(String(err)));
-        return;
-      }
+      // No room (maxRuntimes, none idle to evict): the calls wait until a runtime anywhere frees up.
+      if (!this.#makeRoom()) return;
       this.#startEntry(key, mode, res);
       starting += 1;
       count += 1;
     }
   }
 
-  /** After a runtime freed up, stopped or started: every key with waiting calls gets another look. */
+  /**
+   * After a runtime freed up, stopped or started: every key with waiting calls
+   * gets another look. Free runtimes go to their own key's calls first; only
+   * then may another key evict one to start its own.
+   */
   #serveWaiting(): void {
+    for (const key of this.#waiting.keys()) this.#serve(key, false);
     for (const key of this.#waiting.keys()) this.#serve(key);
   }
 
@@ -403,21 +404,18 @@ export class RuntimePool {
     });
   }
 
-  /** maxRuntimes: evict the least recently used idle runtime, or refuse. */
-  #makeRoom(forKey: string): void {
-    if (this.#entries.size < this.options.maxRuntimes) return;
+  /** maxRuntimes: room for one more, evicting the least recently used idle runtime if need be; false when all are busy. */
+  #makeRoom(): boolean {
+    if (this.#entries.size < this.options.maxRuntimes) return true;
     let lru: Entry | undefined;
     for (const e of this.#entries.values()) {
       const rt = e.runtime;
       if (!rt || e.busy || rt.state !== 'ready' || rt.pending > 0) continue;
       if (!lru?.runtime || rt.lastUse < lru.runtime.lastUse) lru = e;
     }
-    if (!lru) {
-      throw new ToolkitError('TK_POOL_FULL', `all ${this.options.maxRuntimes} toolkit runtimes are busy; cannot start ${forKey}`, {
-        details: { key: forKey, maxRuntimes: this.options.maxRuntimes },
-      });
-    }
+    if (!lru) return false;
     this.#retire(lru, 'lru');
+    return true;
   }
 
   /** The call on `entry` finished: recycle its runtime if it is spent, and give it (or a replacement) the next waiting call. */

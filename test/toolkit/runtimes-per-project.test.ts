@@ -128,6 +128,22 @@ describe('RuntimePool: several runtimes per project', () => {
     await rejectsWith(hold(p, 70, release(), 'own-run'), 'TK_CALL_TIMEOUT');
   });
 
+  it('with every runtime of the pool busy, a call of another project waits for one to free up instead of failing', async () => {
+    const p = pool({ maxRuntimes: 2 });
+    const r = release();
+    const held = [hold(p, 70, r, 'a'), hold(p, 71, r, 'b')];
+    await waitFor(() => r.lines().filter((l) => l[0] === 'start').length === 2, 20_000, 'two calls to hold the pool');
+    let settled = false;
+    const third = p.forProject({ id: 72, tank_name: 'gamma' }).run('hold_hooks:pid').finally(() => { settled = true; });
+    // The third project's call is queued behind a full pool: none of its runtimes exists yet.
+    await waitFor(() => p.list().length === 2 && !settled, 5_000, 'the call to wait');
+    r.go();
+    const [a, b] = await Promise.all(held);
+    const c = await third as number;
+    assert.ok(c !== a && c !== b, 'a runtime of its own, started once another went idle');
+    assert.ok(p.list().length <= 2, 'within maxRuntimes');
+  });
+
   it('drops a waiting call when its caller gives up, without touching the busy runtime', async () => {
     const p = pool({ maxRuntimesPerProject: 1 });
     const r = release();
