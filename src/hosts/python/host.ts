@@ -208,6 +208,9 @@ export class PythonPluginHost implements PluginHost {
    * of one project to that project's runtime; events without
    * a project, and every event of other plugins, go to its own process.
    * Returns results for a prefix of `events`; the cursor offers the rest again.
+   * A Toolkit plugin takes several calls at once (`capacity`), one per key
+   * lane: each goes to a runtime of its project; its own process still runs
+   * one at a time.
    */
   async processBatch(events: readonly EventLogEntry[], _options?: BatchOptions): Promise<ProcessResult[]> {
     const first = events[0];
