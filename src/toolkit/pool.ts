@@ -293,12 +293,11 @@ export class RuntimePool {
     const start = this.#startWith.get(key);
     if (start === undefined) return;
     const { mode, res } = start;
-    if (count === 0 && this.#waiting.size(key) > 0) {
-      const failed = this.#health.failedFast(key, res.project.id);
-      if (failed) {
-        this.#waiting.fail(key, failed);
-        return;
-      }
+    const failed = this.#health.failedFast(key, res.project.id);
+    if (failed) {
+      // Crashing too often: no new runtime; calls wait for the key's live ones, or fail when it has none.
+      if (count === 0) this.#waiting.fail(key, failed);
+      return;
     }
     // Swap is chosen to save memory: it keeps its one process.
     const bound = mode === 'swap' ? 1 : this.options.maxRuntimesPerProject;
@@ -354,8 +353,9 @@ export class RuntimePool {
         entry.starting = undefined;
         this.#forget(entry);
         this.#crashed(key, projectId, err);
-        // Calls wait for the key's other runtimes if it has any; else they get the reason this one failed.
-        if ([...this.#entries.values()].some((e) => e.key === key)) this.#serve(key);
+        // Calls wait for the key's running runtimes if it has any; else they get the reason this one failed
+        // (as every caller of a failed start did), rather than start after start.
+        if ([...this.#entries.values()].some((e) => e.key === key && e.runtime !== undefined)) this.#serve(key, false);
         else this.#waiting.fail(key, err instanceof Error ? err : new Error(String(err)));
       },
     );

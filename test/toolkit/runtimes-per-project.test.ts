@@ -6,8 +6,9 @@ import { formatRuntimeTable } from '../../src/cli/toolkit.ts';
 import { Secret } from '../../src/shared/secret.ts';
 import { RuntimePool } from '../../src/toolkit/pool.ts';
 import { runtimePoolOptions, type RuntimePoolOptions } from '../../src/toolkit/options.ts';
-import { writeStudio, type FakeStudio } from '../fixtures/toolkit/fake-cores.ts';
-import { FIXTURES, PYTHON, alive, rejectsWith, tempDir, waitFor } from './helpers.ts';
+import { writeConfig, writeStudio, type FakeStudio } from '../fixtures/toolkit/fake-cores.ts';
+import type { ToolkitLogger } from '../../src/toolkit/log.ts';
+import { FIXTURES, PYTHON, alive, memoryLogger, rejectsWith, tempDir, waitFor } from './helpers.ts';
 
 describe('RuntimePool: several runtimes per project', () => {
   const tmp = tempDir();
@@ -23,7 +24,7 @@ describe('RuntimePool: several runtimes per project', () => {
     tmp.cleanup();
   });
 
-  function pool(over: Partial<RuntimePoolOptions> = {}, env: Record<string, string> = {}): RuntimePool {
+  function pool(over: Partial<RuntimePoolOptions> = {}, env: Record<string, string> = {}, logger?: ToolkitLogger): RuntimePool {
     const p = new RuntimePool(runtimePoolOptions({
       python: PYTHON,
       studioCore: studio.studioCore,
@@ -37,6 +38,7 @@ describe('RuntimePool: several runtimes per project', () => {
       env: { ...process.env, FAKE_STUDIO_ROOT: tmp.dir, ...env },
       initTimeoutMs: 20_000,
       stopTimeoutMs: 2000,
+      logger,
     });
     pools.push(p);
     return p;
@@ -142,6 +144,20 @@ describe('RuntimePool: several runtimes per project', () => {
     const c = await third as number;
     assert.ok(c !== a && c !== b, 'a runtime of its own, started once another went idle');
     assert.ok(p.list().length <= 2, 'within maxRuntimes');
+  });
+
+  it('a configuration whose runtimes cannot start fails every waiting call, without starting runtime after runtime', async () => {
+    const crashy = writeConfig(path.join(tmp.dir, 'configs', 'crashy-many'), { core: { localized: { version: 'v0-crashy', api3Version: '0.0.0', init: 'crash' } } });
+    const logger = memoryLogger();
+    const p = pool({ maxRuntimesPerProject: 3, projects: { 79: { mode: 'centralized', path: crashy } }, crashBudget: { count: 2, windowMs: 60_000, backoffMs: 60_000 } }, {}, logger);
+    const calls = Array.from({ length: 5 }, () => p.forProject(79).run('hold_hooks:pid').then(() => 'ok', (e: unknown) => (e as { code?: string }).code));
+    const codes = await Promise.all(calls);
+    assert.ok(codes.every((c) => c === 'TK_INIT_FAILED' || c === 'TK_RUNTIME_FAILED'), codes.join(','));
+    // The starts already under way for that wave end too; then the key fails fast.
+    await waitFor(() => p.list().length > 0 && p.list().every((r) => r.state === 'failed'), 20_000, 'the key to fail fast');
+    const starts = logger.lines.filter((l) => l.msg.startsWith('toolkit: runtime crashed')).length;
+    assert.ok(starts >= 2 && starts <= 3, `at most maxRuntimesPerProject starts for one wave of calls, got ${starts}`);
+    await rejectsWith(p.forProject(79).run('hold_hooks:pid'), 'TK_RUNTIME_FAILED');
   });
 
   it('drops a waiting call when its caller gives up, without touching the busy runtime', async () => {
