@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { loadConfig } from '../config/index.ts';
 import { connectSite, resolveOnSite } from '../daemon/index.ts';
 import { SgeventdError } from '../shared/index.ts';
-import { formatResolution, type Resolution } from '../toolkit/index.ts';
+import { formatResolution, type Resolution, type RuntimeStatus } from '../toolkit/index.ts';
 import { fetchStatus, requestRecycle, runningDaemon } from './daemon-api.ts';
 import { configOption } from './options.ts';
 
@@ -15,6 +15,23 @@ export async function runToolkitResolve(configPath: string, project: string): Pr
   } finally {
     await site.close();
   }
+}
+
+type RuntimeRow = Pick<RuntimeStatus, 'key' | 'projects' | 'coreVersion' | 'pid' | 'rssMb' | 'calls' | 'ageMs'> & { state: string; mode: string };
+
+/**
+ * `sgeventd toolkit ps` as text, one runtime a line. RUNTIME tells a
+ * project's runtimes apart (toolkit.maxRuntimesPerProject): the `#n` of its key.
+ */
+export function formatRuntimeTable(runtimes: readonly RuntimeRow[]): string {
+  const rows = [['PROJECTS', 'RUNTIME', 'CORE', 'PID', 'RSS MB', 'CALLS', 'AGE s', 'STATE', 'MODE']];
+  for (const r of runtimes) {
+    rows.push([
+      r.projects.join(','), /#(\d+)$/.exec(r.key)?.[1] ?? '-', r.coreVersion ?? '-', String(r.pid ?? '-'), r.rssMb === null ? '-' : r.rssMb.toFixed(0),
+      String(r.calls), (r.ageMs / 1000).toFixed(0), r.state, r.mode,
+    ]);
+  }
+  return `${rows.map((r) => r.join('\t')).join('\n')}\n`;
 }
 
 export function registerToolkitCommand(program: Command): void {
@@ -44,11 +61,7 @@ export function registerToolkitCommand(program: Command): void {
         process.stdout.write(`${JSON.stringify(runtimes, null, 2)}\n`);
         return;
       }
-      const rows = [['PROJECTS', 'CORE', 'PID', 'RSS MB', 'CALLS', 'AGE s', 'STATE', 'MODE']];
-      for (const r of runtimes) {
-        rows.push([r.projects.join(','), r.coreVersion ?? '-', String(r.pid ?? '-'), r.rssMb === null ? '-' : r.rssMb.toFixed(0), String(r.calls), (r.ageMs / 1000).toFixed(0), r.state, r.mode]);
-      }
-      process.stdout.write(`${rows.map((r) => r.join('\t')).join('\n')}\n`);
+      process.stdout.write(formatRuntimeTable(runtimes));
     });
   tk.command('recycle')
     .description('drain and replace the running daemon\'s runtimes of one project (id or tank_name), or all')

@@ -119,6 +119,7 @@ export const toolkitSectionSchema = z.strictObject({
   bundleCache: str().optional(),
   pythonPath: z.array(str(), { error: 'a list of folders' }).default([]),
   maxRuntimes: posInt().default(8),
+  maxRuntimesPerProject: posInt().default(2),
   idleTtlMs: duration(1000).default(1800000),
   callTimeoutMs: duration(100).default(300000),
   maxCallsPerRuntime: posInt().default(10000),

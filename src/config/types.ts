@@ -174,6 +174,8 @@ export interface ToolkitConfig {
   readonly bundleCache?: string;
   readonly pythonPath: readonly string[];
   readonly maxRuntimes: number;
+  /** Runtimes one key (project configuration, or shared core) may run at once when its calls queue. */
+  readonly maxRuntimesPerProject: number;
   readonly idleTtlMs: number;
   readonly callTimeoutMs: number;
   readonly maxCallsPerRuntime: number;

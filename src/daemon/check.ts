@@ -2,6 +2,7 @@ import { pluginOptionsFor, type DaemonConfig } from '../config/index.ts';
 import { effectiveConcurrency } from '../dispatch/index.ts';
 import { scanPluginFolder } from '../plugins/index.ts';
 import { describeError } from '../shared/index.ts';
+import { runtimeKey, type Resolution } from '../toolkit/index.ts';
 import { Assembly } from './assembly.ts';
 
 export interface CheckLine {
@@ -50,25 +51,63 @@ async function checkToolkit(parts: Assembly): Promise<CheckLine[]> {
   } catch (err) {
     return [{ ok: false, what: 'toolkit', detail: `listing projects failed: ${describeError(err)}` }];
   }
-  const lines: CheckLine[] = [];
+  const tk = parts.config.toolkit;
+  const lines: CheckLine[] = [{ ok: true, what: 'toolkit runtimes', detail: describeRuntimes(tk) }];
+  const resolved: Array<{ line: CheckLine; name: string; res: Resolution }> = [];
   for (const p of projects) {
     const what = `toolkit ${String(p['name'] ?? p['id'])}`;
     try {
       const r = await parts.toolkit.resolve(String(p['id']));
       const where = r.mode === 'centralized' ? `${r.configPath} on core ${r.coreRoot}` : `distributed (${r.mode})`;
-      lines.push({ ok: true, what, detail: `${where}${r.warnings.length > 0 ? `; ${r.warnings.join('; ')}` : ''}` });
+      const line = { ok: true, what, detail: `${where}${r.warnings.length > 0 ? `; ${r.warnings.join('; ')}` : ''}` };
+      lines.push(line);
+      resolved.push({ line, name: String(p['name'] ?? p['id']), res: r });
     } catch (err) {
       // A project without any Toolkit configuration is common (not every project uses Toolkit): reported, not failed.
       const code = (err as { code?: unknown }).code;
       lines.push({ ok: code === 'TK_NO_CONFIG', what, detail: code === 'TK_NO_CONFIG' ? `no Toolkit configuration (${describeError(err)})` : describeError(err) });
     }
   }
+  noteSharedRuntimes(resolved, tk);
   return lines;
+}
+
+function describeRuntimes(tk: DaemonConfig['toolkit']): string {
+  const per = `up to ${tk.maxRuntimesPerProject} runtime(s) per project configuration while its calls queue, ${tk.maxRuntimes} in all`;
+  if (tk.isolation === 'swap') return `isolation: swap: one runtime for every project, so all Toolkit work is serial; ${per}`;
+  if (!tk.shareCoreRuntimes) return per;
+  return `${per}; shareCoreRuntimes: projects on one shared core share its runtimes, so their Toolkit work runs at most ${tk.maxRuntimesPerProject} at once between them (serial per runtime)`;
+}
+
+/** Projects whose Toolkit work shares runtimes (shareCoreRuntimes, swap) say with whom. */
+function noteSharedRuntimes(resolved: ReadonlyArray<{ line: CheckLine; name: string; res: Resolution }>, tk: DaemonConfig['toolkit']): void {
+  const byKey = new Map<string, string[]>();
+  const keyOf = new Map<CheckLine, { key: string; mode: string }>();
+  for (const { line, name, res } of resolved) {
+    if (res.mode !== 'centralized') continue;
+    const k = runtimeKey(res, tk, false);
+    keyOf.set(line, k);
+    byKey.set(k.key, [...(byKey.get(k.key) ?? []), name]);
+  }
+  for (const { line, name } of resolved) {
+    const k = keyOf.get(line);
+    if (k === undefined || (k.mode !== 'shared-core' && k.mode !== 'swap')) continue;
+    const others = (byKey.get(k.key) ?? []).filter((n) => n !== name);
+    line.detail += others.length === 0
+      ? `; runtimes shared per ${k.mode === 'swap' ? 'interpreter' : 'core'} (no other project uses them yet)`
+      : `; shares its runtimes with ${others.join(', ')}: serial per runtime, at most ${tk.maxRuntimesPerProject} at once between them`;
+  }
 }
 
 function describeConcurrency(c: ReturnType<typeof effectiveConcurrency>): string {
   if (c.unsupported === true) return 'concurrency: none (not supported for Python plugins yet)';
   return c.by === 'none' ? 'concurrency: none' : `concurrency: by ${c.by}, max ${c.max}`;
+}
+
+/** A Python Toolkit plugin's events run in runtimes of their projects, not in a process of its own. */
+function describeKind(kind: string, loaded: object): string {
+  if (kind !== 'python') return '';
+  return 'usesToolkit' in loaded && loaded.usesToolkit === true ? 'Python, Toolkit (each event in a runtime of its project), ' : 'Python, ';
 }
 
 /** Every plugin file loads (thread or process started, registerCallbacks run) and is closed again. */
@@ -93,7 +132,7 @@ async function checkPlugins(parts: Assembly): Promise<CheckLine[]> {
         const r = await host.load();
         lines.push(
           r.ok
-            ? { ok: true, what, detail: `${entry.kind === 'python' ? 'Python, ' : ''}${r.callbacks.length} callback(s): ${r.callbacks.map((c) => c.name).join(', ')}; ${describeConcurrency(effectiveConcurrency(host.kind, r, pluginOptionsFor(folder, entry.name).concurrency))}` }
+            ? { ok: true, what, detail: `${describeKind(entry.kind, r)}${r.callbacks.length} callback(s): ${r.callbacks.map((c) => c.name).join(', ')}; ${describeConcurrency(effectiveConcurrency(host.kind, r, pluginOptionsFor(folder, entry.name).concurrency))}` }
             : { ok: false, what, detail: `${r.error.code}: ${r.error.message}` },
         );
       } finally {

@@ -8,11 +8,14 @@ import type { LoadResult } from '../hosts/index.ts';
 
 /**
  * The concurrency a loaded plugin runs with: the config's, else what the file
- * declared, else `by: none`; Python plugins run one event at a time for now.
+ * declared, else `by: none`; Python plugins run one event at a time for now,
+ * except Toolkit ones.
  */
 export function effectiveConcurrency(kind: 'js' | 'python', loaded: Extract<LoadResult, { ok: true }>, configured: ConcurrencyOption | undefined): ConcurrencyOption & { unsupported?: true } {
   const wanted = resolveConcurrency(configured, loaded.concurrency);
-  if (wanted.by !== 'none' && kind === 'python') return { by: 'none', max: 1, unsupported: true };
+  // A Toolkit plugin (SGEVENTD_TOOLKIT = True) runs each event in a runtime of its project, so it can run several.
+  const toolkit = 'usesToolkit' in loaded && loaded.usesToolkit === true;
+  if (wanted.by !== 'none' && kind === 'python' && !toolkit) return { by: 'none', max: 1, unsupported: true };
   return wanted;
 }
 

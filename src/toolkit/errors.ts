@@ -7,8 +7,7 @@ import { SgeventdError } from '../shared/errors.ts';
  * - TK_CORE_INVALID: a core_<OS>.cfg is undefined, empty or names a missing folder
  * - TK_NO_CORE: neither a localized core nor a core_<OS>.cfg (and no studioCore)
  * - TK_DISTRIBUTED_UNSUPPORTED: distributed configurations are resolved but not run yet
- * - TK_QUEUE_FULL: the runtime's queue is full (backpressure)
- * - TK_POOL_FULL: maxRuntimes reached and no idle runtime to evict
+ * - TK_QUEUE_FULL: queueLimit calls already wait for a runtime of the key (backpressure)
  * - TK_RUNTIME_FAILED: the key crashed too often; calls fail fast until details.retryAt
  * - TK_POOL_CLOSED: the pool was closed
  * What a runtime process and a call to it can fail with (TK_INIT_FAILED,

@@ -8,7 +8,7 @@ export type {
   Resolution, CentralizedResolution, DistributedResolution, ResolveHost, ResolveSite, PipelineConfigurationRecord, ProjectRef,
 } from './resolve.ts';
 export type { ToolkitPlatform } from './platform-paths.ts';
-export { RuntimePool } from './pool.ts';
+export { RuntimePool, runtimeKey } from './pool.ts';
 export type { RuntimePoolDeps, PoolSite, RuntimeStatus, RuntimePluginSpec } from './pool-types.ts';
 export { ProjectRuntime } from './runtime.ts';
 export { RUNTIME_SCRIPT, PLUGIN_RUNNER_SCRIPT } from './runtime.ts';

@@ -50,6 +50,8 @@ export interface RuntimePoolOptions extends ResolveOptions {
   /** Folders put on sys.path for `run` (the studio's own Python). */
   pythonPath: readonly string[];
   maxRuntimes: number;
+  /** Runtimes of one key started side by side when its calls queue (within maxRuntimes). */
+  maxRuntimesPerProject: number;
   idleTtlMs: number;
   callTimeoutMs: number;
   maxCallsPerRuntime: number;

@@ -16,22 +16,31 @@ import type { CallTarget, InitParams, RuntimeInfo } from './protocol.ts';
 import { realHost, resolveProject } from './resolve.ts';
 import type { CentralizedResolution, DistributedResolution, ProjectRef, Resolution, ResolveHost } from './resolve.ts';
 import { ProjectRuntime } from './runtime.ts';
+import { CallQueue } from './call-queue.ts';
+import { KeyHealth } from './key-health.ts';
 import type { RuntimePluginSpec, RuntimePoolDeps, RuntimeStatus } from './pool-types.ts';
 
+/** One runtime of a key. */
 interface Entry {
+  /** `<key>#<slot>`: the runtime's own name (`toolkit ps`, `recycle`). */
+  id: string;
+  /** What its runtimes share (configuration and core, a shared core, or swap): a call of the key may go to any of them. */
   key: string;
+  /** 1..maxRuntimesPerProject, the lowest free one when it started. */
+  slot: number;
   mode: InitParams['mode'];
   coreRoot: string | null;
   projects: Set<number>;
   configPaths: Set<string>;
   runtime?: ProjectRuntime | undefined;
-  starting?: Promise<ProjectRuntime> | undefined;
+  starting?: Promise<void> | undefined;
+  /** Handed a call that has not finished: never handed another meanwhile. */
+  busy: boolean;
 }
 
-interface Health {
-  crashes: number[];
-  failedUntil: number;
-  projects: Set<number>;
+interface Lease {
+  entry: Entry;
+  rt: ProjectRuntime;
 }
 
 interface Resolved {
@@ -43,22 +52,29 @@ interface Resolved {
 }
 
 /**
- * Warm Python processes, one per resolved (core, configuration), or one per
- * shared core with `shareCoreRuntimes`, or one for everything with
- * `isolation: 'swap'`. Started on first use (single flight), evicted LRU past
- * `maxRuntimes`, stopped after `idleTtlMs`, recycled after
- * `maxCallsPerRuntime`, past `maxRssMb` or when the configuration changes on
- * disk; a key that crashes `crashBudget.count` times within the window fails
- * fast until `backoffMs` passes.
+ * Warm Python processes per key: a resolved (core, configuration), or a
+ * shared core with `shareCoreRuntimes`, or everything with
+ * `isolation: 'swap'`. A key starts one runtime on first use; while its calls
+ * wait (every runtime of it busy) it starts another, up to
+ * `maxRuntimesPerProject`. A runtime runs one call at a time and is handed a
+ * call only when free, so a hung call holds its own runtime, never a call
+ * waiting for one. Evicted LRU past `maxRuntimes`, stopped after `idleTtlMs`,
+ * recycled after `maxCallsPerRuntime`, past `maxRssMb` or when the
+ * configuration changes on disk; a key that crashes `crashBudget.count` times
+ * within the window fails fast until `backoffMs` passes.
  */
 export class RuntimePool {
   readonly options: RuntimePoolOptions;
   readonly #deps: RuntimePoolDeps;
   readonly #logger: ToolkitLogger;
   readonly #host: ResolveHost;
+  /** By runtime id (`<key>#<slot>`). */
   readonly #entries = new Map<string, Entry>();
-  readonly #health = new Map<string, Health>();
+  readonly #waiting: CallQueue<Lease>;
+  readonly #health: KeyHealth;
   readonly #resolved = new Map<number, Promise<Resolved>>();
+  /** What a key's runtimes start on (from its latest call), to start more of them while calls wait. */
+  readonly #startWith = new Map<string, { mode: InitParams['mode']; res: CentralizedResolution }>();
   readonly #retiring = new Set<Promise<void>>();
   readonly #sweeper: NodeJS.Timeout;
   #closed: Promise<void> | undefined;
@@ -68,6 +84,8 @@ export class RuntimePool {
     this.#deps = deps;
     this.#logger = deps.logger ?? silentLogger;
     this.#host = deps.host ?? realHost(deps.env ?? process.env);
+    this.#waiting = new CallQueue<Lease>(options.queueLimit);
+    this.#health = new KeyHealth(options.crashBudget, this.#logger);
     const every = Math.max(20, Math.min(options.idleTtlMs / 2, 30_000));
     this.#sweeper = setInterval(() => this.#sweep(), every);
     this.#sweeper.unref();
@@ -93,12 +111,13 @@ export class RuntimePool {
 
   /**
    * Runs a shotgunEvents plugin that declares `SGEVENTD_TOOLKIT = True` on
-   * events of one project inside that project's runtime, where `import sgtk`
-   * is its core: each finished event comes back as a step (`onStep`). The
-   * plugin is imported there on first use and again when it is loaded anew;
-   * its module-level state is per runtime. The batch is one call bounded
-   * by the plugin's `callbackTimeoutMs` (not `callTimeoutMs`), from when it
-   * is written to the runtime; each finished event re-arms it.
+   * events of one project inside one runtime of that project, where
+   * `import sgtk` is its core: each finished event comes back as a step
+   * (`onStep`). The plugin is imported there on first use and again when it
+   * is loaded anew; its module-level state is per runtime. The batch is one
+   * call bounded by the plugin's `callbackTimeoutMs` (not `callTimeoutMs`),
+   * from when a runtime starts it (never while it waits for one); each
+   * finished event re-arms it.
    */
   pluginProcess(project: ProjectLike, plugin: RuntimePluginSpec, events: unknown[], signal?: AbortSignal, onStep?: (step: unknown) => void): Promise<unknown> {
     const { callbackTimeoutMs, ...spec } = plugin;
@@ -117,7 +136,7 @@ export class RuntimePool {
     for (const e of this.#entries.values()) {
       const rt = e.runtime;
       rows.push({
-        key: e.key, projects: [...e.projects], mode: e.mode, configPaths: [...e.configPaths], coreRoot: e.coreRoot,
+        key: e.id, projects: [...e.projects], mode: e.mode, configPaths: [...e.configPaths], coreRoot: e.coreRoot,
         coreVersion: rt?.initResult?.coreVersion ?? null, pid: rt?.pid ?? null,
         rssMb: currentMb(rt?.pid ?? null),
         // Answers carry the runtime's peak (ru_maxrss), never its current size.
@@ -126,13 +145,13 @@ export class RuntimePool {
         pending: rt?.pending ?? 0, state: rt?.state ?? 'starting',
       });
     }
-    for (const [key, h] of this.#health) {
-      if (h.failedUntil > now && !this.#entries.has(key)) {
-        rows.push({
-          key, projects: [...h.projects], mode: 'centralized', configPaths: [], coreRoot: null, coreVersion: null, pid: null, rssMb: null, peakRssMb: null,
-          calls: 0, ageMs: 0, idleMs: 0, pending: 0, state: 'failed', retryAt: h.failedUntil,
-        });
-      }
+    const running = new Set([...this.#entries.values()].map((e) => e.key));
+    for (const f of this.#health.failing(now)) {
+      if (running.has(f.key)) continue;
+      rows.push({
+        key: f.key, projects: f.projects, mode: 'centralized', configPaths: [], coreRoot: null, coreVersion: null, pid: null, rssMb: null, peakRssMb: null,
+        calls: 0, ageMs: 0, idleMs: 0, pending: 0, state: 'failed', retryAt: f.retryAt,
+      });
     }
     return rows;
   }
@@ -146,7 +165,7 @@ export class RuntimePool {
     const projectId = target === undefined || typeof target === 'string' ? undefined : typeof target === 'number' ? target : target.id;
     let n = 0;
     for (const e of [...this.#entries.values()]) {
-      const hit = target === undefined || (typeof target === 'string' ? e.key === target : projectId !== undefined && e.projects.has(projectId));
+      const hit = target === undefined || (typeof target === 'string' ? e.key === target || e.id === target : projectId !== undefined && e.projects.has(projectId));
       if (hit) {
         this.#retire(e, 'recycle');
         n += 1;
@@ -154,8 +173,7 @@ export class RuntimePool {
     }
     if (projectId !== undefined) this.#resolved.delete(projectId);
     else if (target === undefined) this.#resolved.clear();
-    if (typeof target === 'string') this.#health.delete(target);
-    else for (const [key, h] of this.#health) if (projectId === undefined || h.projects.has(projectId)) this.#health.delete(key);
+    this.#health.forget(typeof target === 'string' ? { key: target.replace(/#\d+$/, '') } : projectId === undefined ? 'all' : { project: projectId });
     return n;
   }
 
@@ -164,9 +182,11 @@ export class RuntimePool {
     this.#closed ??= (async () => {
       clearInterval(this.#sweeper);
       const steps: Promise<unknown>[] = [...this.#retiring];
+      this.#waiting.fail(null, new ToolkitError('TK_POOL_CLOSED', 'the toolkit pool is closed'));
       for (const e of this.#entries.values()) {
         if (e.runtime) steps.push(e.runtime.close());
-        if (e.starting) steps.push(e.starting.then((rt) => rt.close()));
+        // A runtime that finishes starting now finds itself out of the map and is stopped (tracked in #retiring).
+        if (e.starting) steps.push(e.starting);
       }
       this.#entries.clear();
       for (const r of await Promise.allSettled(steps)) {
@@ -186,15 +206,16 @@ export class RuntimePool {
     const { runnable: res } = await this.#resolve(ref);
     const full = { ...params, configPath: res.configPath, corePython: res.corePython };
     for (let attempt = 0; ; attempt += 1) {
-      const rt = await this.#acquire(res, needsEngine);
+      const { entry, rt } = await this.#lease(res, needsEngine, signal);
       try {
+        // The runtime is free: the call is written now, and its timeout runs from here.
         return await rt.request(method, full, timeoutMs, signal, onProgress);
       } catch (e) {
         // A call that never reached a runtime that died may go to its replacement, once.
         const notSent = e instanceof SgeventdError && e.details.sent === false && (e.code === 'TK_RUNTIME_CRASHED' || e.code === 'TK_RUNTIME_CLOSED');
         if (!notSent || attempt > 0 || this.#closed) throw e;
       } finally {
-        this.#afterCall(rt);
+        this.#afterCall(entry, rt);
       }
     }
   }
@@ -235,46 +256,87 @@ export class RuntimePool {
       this.#spawn(key, 'bootstrap', python, label, undefined, corePython, bundleCache));
   }
 
-  #keyFor(res: CentralizedResolution, needsEngine: boolean): { key: string; mode: InitParams['mode'] } {
-    if (this.options.isolation === 'swap') return { key: `swap:${res.python}`, mode: 'swap' };
-    if (res.coreSource === 'bootstrap') return { key: `config:${res.configPath}|${res.python}`, mode: 'distributed' };
-    if (this.options.shareCoreRuntimes && !needsEngine && res.coreSource !== 'localized') {
-      return { key: `core:${res.coreRoot}|${res.python}`, mode: 'shared-core' };
-    }
-    return { key: `config:${res.configPath}|core:${res.coreRoot}|${res.python}`, mode: 'centralized' };
+  /** A free runtime of the call's key, handed to this call alone until #afterCall; the call waits for one otherwise. */
+  #lease(res: CentralizedResolution, needsEngine: boolean, signal: AbortSignal | undefined): Promise<Lease> {
+    const { key, mode } = runtimeKey(res, this.options, needsEngine);
+    const projectId = res.project.id;
+    const failed = this.#health.failedFast(key, projectId);
+    if (failed) return Promise.reject(failed);
+    this.#startWith.set(key, { mode, res });
+    const leased = this.#waiting.wait(key, projectId, signal).then((lease) => {
+      lease.entry.projects.add(projectId);
+      lease.entry.configPaths.add(res.configPath);
+      return lease;
+    });
+    this.#serve(key);
+    return leased;
   }
 
-  async #acquire(res: CentralizedResolution, needsEngine: boolean): Promise<ProjectRuntime> {
-    const { key, mode } = this.#keyFor(res, needsEngine);
+  /**
+   * Hands waiting calls of `key` to its free runtimes (lowest slot first, so
+   * spare runtimes go idle and are swept), then starts runtimes for calls
+   * still waiting, up to maxRuntimesPerProject (and maxRuntimes overall).
+   */
+  #serve(key: string, grow = true): void {
+    const mine = [...this.#entries.values()].filter((e) => e.key === key).sort((a, b) => a.slot - b.slot);
+    for (const e of mine) {
+      if (this.#waiting.size(key) === 0) return;
+      const rt = e.runtime;
+      if (e.busy || !rt || rt.state !== 'ready') continue;
+      e.busy = true;
+      if (!this.#waiting.hand(key, { entry: e, rt })) e.busy = false;
+    }
+    if (!grow) return;
+    const live = mine.filter((e) => e.starting !== undefined || (e.runtime !== undefined && e.runtime.state !== 'dead' && e.runtime.state !== 'stopping'));
+    let starting = live.filter((e) => e.starting !== undefined).length;
+    let count = live.length;
+    const start = this.#startWith.get(key);
+    if (start === undefined) return;
+    const { mode, res } = start;
+    const failed = this.#health.failedFast(key, res.project.id);
+    if (failed) {
+      // Crashing too often: no new runtime; calls wait for the key's live ones, or fail when it has none.
+      if (count === 0) this.#waiting.fail(key, failed);
+      return;
+    }
+    // Swap is chosen to save memory: it keeps its one process.
+    const bound = mode === 'swap' ? 1 : this.options.maxRuntimesPerProject;
+    while (this.#waiting.size(key) > starting && count < bound) {
+      // No room (maxRuntimes, none idle to evict): the calls wait until a runtime anywhere frees up.
+      if (!this.#makeRoom()) return;
+      this.#startEntry(key, mode, res);
+      starting += 1;
+      count += 1;
+    }
+  }
+
+  /**
+   * After a runtime freed up, stopped or started: every key with waiting calls
+   * gets another look. Free runtimes go to their own key's calls first; only
+   * then may another key evict one to start its own.
+   */
+  #serveWaiting(): void {
+    for (const key of this.#waiting.keys()) this.#serve(key, false);
+    for (const key of this.#waiting.keys()) this.#serve(key);
+  }
+
+  #startEntry(key: string, mode: InitParams['mode'], res: CentralizedResolution): void {
+    const taken = new Set([...this.#entries.values()].filter((e) => e.key === key).map((e) => e.slot));
+    let slot = 1;
+    while (taken.has(slot)) slot += 1;
     const projectId = res.project.id;
-    const health = this.#health.get(key);
-    if (health && health.failedUntil > Date.now()) {
-      throw new ToolkitError('TK_RUNTIME_FAILED', `toolkit runtime ${key} crashed too often; retrying after ${new Date(health.failedUntil).toISOString()}`, {
-        details: { key, project: projectId, retryAt: health.failedUntil },
-      });
-    }
-    let e = this.#entries.get(key);
-    if (e?.runtime && e.runtime.state !== 'dead' && e.runtime.state !== 'stopping') {
-      e.projects.add(projectId);
-      e.configPaths.add(res.configPath);
-      return e.runtime;
-    }
-    if (e?.starting) {
-      e.projects.add(projectId);
-      e.configPaths.add(res.configPath);
-      return e.starting;
-    }
-    if (e && !e.starting) this.#entries.delete(key); // its runtime is stopping or gone
-    this.#makeRoom(key);
-    e = { key, mode, coreRoot: mode === 'swap' ? null : res.coreRoot, projects: new Set([projectId]), configPaths: new Set([res.configPath]) };
-    const entry = e;
-    this.#entries.set(key, entry);
-    entry.starting = this.#start(entry, res).then(
+    const entry: Entry = {
+      id: `${key}#${slot}`, key, slot, mode, coreRoot: mode === 'swap' ? null : res.coreRoot,
+      projects: new Set([projectId]), configPaths: new Set([res.configPath]), busy: false,
+    };
+    this.#entries.set(entry.id, entry);
+    // Spawning throws synchronously on some failures (a folder it cannot make): those reach the waiting calls too.
+    entry.starting = (async () => this.#start(entry, res))().then(
       (rt) => {
         entry.starting = undefined;
-        if (this.#entries.get(key) !== entry || this.#closed) {
+        if (this.#entries.get(entry.id) !== entry || this.#closed) {
           this.#track(rt.close());
-          throw new ToolkitError('TK_POOL_CLOSED', 'the toolkit pool is closed', { details: { key } });
+          return;
         }
         entry.runtime = rt;
         this.#deps.onRuntimeStarted?.(String(projectId));
@@ -282,18 +344,26 @@ export class RuntimePool {
           // A caller giving up, or a plugin callback past its callbackTimeoutMs, says nothing about the runtime's health.
           const pluginTimeout = reason?.code === 'TK_CALL_TIMEOUT' && reason.details.method === 'plugin_process_batch';
           if (reason && reason.code !== 'TK_CALL_ABORTED' && !pluginTimeout) this.#crashed(key, projectId, reason);
-          if (this.#entries.get(key) === entry && entry.runtime === rt) this.#entries.delete(key);
+          this.#forget(entry);
+          this.#serveWaiting();
         });
-        return rt;
+        this.#serve(key);
       },
       (err: unknown) => {
         entry.starting = undefined;
-        if (this.#entries.get(key) === entry) this.#entries.delete(key);
+        this.#forget(entry);
         this.#crashed(key, projectId, err);
-        throw err;
+        // Calls wait for the key's running runtimes if it has any; else they get the reason this one failed
+        // (as every caller of a failed start did), rather than start after start.
+        if ([...this.#entries.values()].some((e) => e.key === key && e.runtime !== undefined)) this.#serve(key, false);
+        else this.#waiting.fail(key, err instanceof Error ? err : new Error(String(err)));
       },
     );
-    return entry.starting;
+  }
+
+  #forget(entry: Entry): void {
+    if (this.#entries.get(entry.id) !== entry) return;
+    this.#entries.delete(entry.id);
   }
 
   #start(e: Entry, res: CentralizedResolution): Promise<ProjectRuntime> {
@@ -334,40 +404,38 @@ export class RuntimePool {
     });
   }
 
-  /** maxRuntimes: evict the least recently used idle runtime, or refuse. */
-  #makeRoom(forKey: string): void {
-    if (this.#entries.size < this.options.maxRuntimes) return;
+  /** maxRuntimes: room for one more, evicting the least recently used idle runtime if need be; false when all are busy. */
+  #makeRoom(): boolean {
+    if (this.#entries.size < this.options.maxRuntimes) return true;
     let lru: Entry | undefined;
     for (const e of this.#entries.values()) {
       const rt = e.runtime;
-      if (!rt || rt.state !== 'ready' || rt.pending > 0) continue;
+      if (!rt || e.busy || rt.state !== 'ready' || rt.pending > 0) continue;
       if (!lru?.runtime || rt.lastUse < lru.runtime.lastUse) lru = e;
     }
-    if (!lru) {
-      throw new ToolkitError('TK_POOL_FULL', `all ${this.options.maxRuntimes} toolkit runtimes are busy; cannot start ${forKey}`, {
-        details: { key: forKey, maxRuntimes: this.options.maxRuntimes },
-      });
-    }
+    if (!lru) return false;
     this.#retire(lru, 'lru');
+    return true;
   }
 
-  #afterCall(rt: ProjectRuntime): void {
+  /** The call on `entry` finished: recycle its runtime if it is spent, and give it (or a replacement) the next waiting call. */
+  #afterCall(entry: Entry, rt: ProjectRuntime): void {
+    entry.busy = false;
     const o = this.options;
     const tooMany = rt.calls >= o.maxCallsPerRuntime;
     const tooBig = rt.rssKb !== null && rt.rssKb > o.maxRssMb * 1024;
-    if (!tooMany && !tooBig) return;
-    for (const e of this.#entries.values()) {
-      if (e.runtime === rt) this.#retire(e, tooMany ? 'maxCallsPerRuntime' : 'maxRssMb');
-    }
+    if ((tooMany || tooBig) && entry.runtime === rt) this.#retire(entry, tooMany ? 'maxCallsPerRuntime' : 'maxRssMb');
+    this.#serveWaiting();
   }
 
   /** Out of the map at once (new calls start a fresh runtime); closed once its queue drains. */
   #retire(e: Entry, why: string): void {
-    if (this.#entries.get(e.key) === e) this.#entries.delete(e.key);
+    this.#forget(e);
     const rt = e.runtime;
-    this.#logger.info({ key: e.key, projects: [...e.projects], why, pid: rt?.pid }, 'toolkit: recycling runtime');
+    this.#logger.info({ key: e.id, projects: [...e.projects], why, pid: rt?.pid }, 'toolkit: recycling runtime');
     if (rt) this.#track(rt.idle().then(() => rt.close()));
-    else if (e.starting) this.#track(e.starting.then((r) => r.close(), () => undefined));
+    // A runtime still starting finds itself out of the map when it is ready, and stops.
+    else if (e.starting) this.#track(e.starting);
   }
 
   #track(p: Promise<void>): void {
@@ -378,30 +446,34 @@ export class RuntimePool {
 
   #crashed(key: string, projectId: number, err: unknown): void {
     if (this.#closed) return;
-    const { count, windowMs, backoffMs } = this.options.crashBudget;
-    const now = Date.now();
-    const h = this.#health.get(key) ?? { crashes: [], failedUntil: 0, projects: new Set<number>() };
-    h.projects.add(projectId);
-    h.crashes = [...h.crashes.filter((t) => now - t < windowMs), now];
     this.#deps.onRuntimeCrashed?.(String(projectId));
-    const code = err instanceof SgeventdError ? err.code : 'unknown';
-    if (h.crashes.length >= count) {
-      h.failedUntil = now + backoffMs;
-      h.crashes = [];
-      this.#logger.error({ key, project: projectId, code, retryAt: h.failedUntil }, 'toolkit: runtime crashed too often; failing fast');
-    } else {
-      this.#logger.warn({ key, project: projectId, code, crashes: h.crashes.length }, 'toolkit: runtime crashed; the next call starts a new one');
-    }
-    this.#health.set(key, h);
+    this.#health.crashed(key, projectId, err);
   }
 
   #sweep(): void {
     const now = Date.now();
     for (const e of [...this.#entries.values()]) {
       const rt = e.runtime;
-      if (rt && rt.state === 'ready' && rt.pending === 0 && now - rt.lastUsedAt >= this.options.idleTtlMs) this.#retire(e, 'idleTtlMs');
+      if (rt && !e.busy && rt.state === 'ready' && rt.pending === 0 && now - rt.lastUsedAt >= this.options.idleTtlMs) this.#retire(e, 'idleTtlMs');
     }
   }
+}
+
+/**
+ * Which runtimes serve a resolved project: the pool key (projects with one key
+ * share its runtimes, so their calls run at most `maxRuntimesPerProject` at
+ * once between them) and the runtime mode. `needsEngine`: engine and
+ * context calls, which need a per-configuration runtime even on a shared core.
+ */
+export function runtimeKey(
+  res: CentralizedResolution, options: Pick<RuntimePoolOptions, 'isolation' | 'shareCoreRuntimes'>, needsEngine: boolean,
+): { key: string; mode: InitParams['mode'] } {
+  if (options.isolation === 'swap') return { key: `swap:${res.python}`, mode: 'swap' };
+  if (res.coreSource === 'bootstrap') return { key: `config:${res.configPath}|${res.python}`, mode: 'distributed' };
+  if (options.shareCoreRuntimes && !needsEngine && res.coreSource !== 'localized') {
+    return { key: `core:${res.coreRoot}|${res.python}`, mode: 'shared-core' };
+  }
+  return { key: `config:${res.configPath}|core:${res.coreRoot}|${res.python}`, mode: 'centralized' };
 }
 
 function currentMb(pid: number | null): number | null {

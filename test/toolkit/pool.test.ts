@@ -124,8 +124,8 @@ describe('RuntimePool', () => {
     assert.equal((await p.resolve(91)).source, 'configsRoot');
   });
 
-  it('starts one runtime for concurrent first calls', async () => {
-    const p = pool();
+  it('starts one runtime for concurrent first calls (maxRuntimesPerProject: 1)', async () => {
+    const p = pool({ maxRuntimesPerProject: 1 });
     const all = await Promise.all([1, 2, 3, 4, 5].map(() => probe(p, 71)));
     assert.equal(new Set(all.map((r) => r.pid)).size, 1);
     assert.equal(p.list().length, 1);
@@ -306,7 +306,8 @@ describe('RuntimePool', () => {
   });
   it('bounds a Python plugin batch by its callbackTimeoutMs from when it is written; its timeout is no crash', async () => {
     const record = path.join(tmp.dir, 'tk_batch.txt');
-    const p = pool({ crashBudget: { count: 1, windowMs: 60_000, backoffMs: 60_000 } }, { env: { ...process.env, FAKE_STUDIO_ROOT: tmp.dir, SGEVENTD_TEST_RECORD: record } });
+    // One runtime per project: the batch has to wait for the slow call.
+    const p = pool({ maxRuntimesPerProject: 1, crashBudget: { count: 1, windowMs: 60_000, backoffMs: 60_000 } }, { env: { ...process.env, FAKE_STUDIO_ROOT: tmp.dir, SGEVENTD_TEST_RECORD: record } });
     const spec = {
       file: path.join(FIXTURES, '..', 'daemon', 'tk_batch.py'), name: 'tk_batch', siteUrl: 'http://127.0.0.1:9', proxy: null,
       useSessionUuid: false, generation: 1, callbackTimeoutMs: 1500,

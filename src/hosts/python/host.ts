@@ -62,6 +62,14 @@ export interface PythonPluginOptions {
   runInProject?: RunInProject | undefined;
 }
 
+/**
+ * Events a Toolkit plugin may have in flight at once: each runs in a runtime
+ * of its project, and the runtime pool bounds how many run
+ * (`toolkit.maxRuntimesPerProject`, `maxRuntimes`); the plugin's
+ * `concurrency.max` bounds it below this.
+ */
+const TOOLKIT_CAPACITY = 256;
+
 /** The reason a run is cut off by close(). */
 const CLOSED = Symbol('closed');
 
@@ -84,7 +92,6 @@ function toSerialized(e: z.infer<typeof SerializedErrorSchema>, fallback: string
  */
 export class PythonPluginHost implements PluginHost {
   readonly kind = 'python';
-  readonly capacity = 1;
   readonly name: string;
   readonly #opts: PythonPluginOptions;
   /** When this host last loaded the plugin; project runtimes re-import it when it changes. */
@@ -92,14 +99,21 @@ export class PythonPluginHost implements PluginHost {
   #child: PythonChild | null = null;
   #callbacks: CallbackInfo[] = [];
   #loaded: PythonLoadResult | null = null;
-  /** The events of the call running now, for cancel(). */
-  #inFlight: { ids: Set<number>; cancel: AbortController } | null = null;
+  /** The events of the calls running now, for cancel(): one, or one per project runtime for a Toolkit plugin. */
+  readonly #inFlight = new Set<{ ids: Set<number>; cancel: AbortController }>();
+  /** Runs in the plugin's own process go one at a time, even when a Toolkit plugin runs several events at once. */
+  #ownProcess: Promise<unknown> = Promise.resolve();
   /** When the process was lost (crash, timeout, memory), for the restart budget. */
   #losses: number[] = [];
 
   constructor(opts: PythonPluginOptions) {
     this.#opts = opts;
     this.name = opts.name;
+  }
+
+  /** One event at a time in its own process; a loaded Toolkit plugin takes several (each in a runtime of its event's project). */
+  get capacity(): number {
+    return this.#loaded?.ok === true && this.#loaded.usesToolkit && this.#opts.runInProject !== undefined ? TOOLKIT_CAPACITY : 1;
   }
 
   get callbacks(): readonly CallbackInfo[] {
@@ -194,6 +208,9 @@ export class PythonPluginHost implements PluginHost {
    * of one project to that project's runtime; events without
    * a project, and every event of other plugins, go to its own process.
    * Returns results for a prefix of `events`; the cursor offers the rest again.
+   * A Toolkit plugin takes several calls at once (`capacity`), one per key
+   * lane: each goes to a runtime of its project; its own process still runs
+   * one at a time.
    */
   async processBatch(events: readonly EventLogEntry[], _options?: BatchOptions): Promise<ProcessResult[]> {
     const first = events[0];
@@ -205,14 +222,17 @@ export class PythonPluginHost implements PluginHost {
     let n = 1;
     while (n < events.length && where(events[n] as EventLogEntry) === project) n += 1;
     const run = events.slice(0, n);
-    return project === null || runInProject === undefined ? this.#inOwnProcess(run) : this.#inProjectRuntime(runInProject, project, run);
+    if (project !== null && runInProject !== undefined) return this.#inProjectRuntime(runInProject, project, run);
+    const own = this.#ownProcess.then(() => this.#inOwnProcess(run));
+    this.#ownProcess = own.catch(() => undefined);
+    return own;
   }
 
   /** Starts a cancellable run of `events`; `finally` must call the returned `end`. */
   #begin(events: readonly EventLogEntry[]): { signal: AbortSignal; end: () => void } {
     const run = { ids: new Set(events.map((e) => e.id)), cancel: new AbortController() };
-    this.#inFlight = run;
-    return { signal: run.cancel.signal, end: () => { if (this.#inFlight === run) this.#inFlight = null; } };
+    this.#inFlight.add(run);
+    return { signal: run.cancel.signal, end: () => { this.#inFlight.delete(run); } };
   }
 
   async #inOwnProcess(events: readonly EventLogEntry[]): Promise<ProcessResult[]> {
@@ -314,13 +334,12 @@ export class PythonPluginHost implements PluginHost {
 
   /** Cuts off `eventId` if it is running: the process (or the runtime call) ends and the event comes back `aborted`. */
   cancel(eventId: number): void {
-    if (this.#inFlight === null || !this.#inFlight.ids.has(eventId)) return;
-    this.#inFlight.cancel.abort(eventId);
+    for (const run of this.#inFlight) if (run.ids.has(eventId)) run.cancel.abort(eventId);
   }
 
   /** Stops the process; idempotent. An event still running resolves as `aborted`. */
   async close(): Promise<void> {
-    this.#inFlight?.cancel.abort(CLOSED);
+    for (const run of this.#inFlight) run.cancel.abort(CLOSED);
     await this.#stopProcess();
   }
 
