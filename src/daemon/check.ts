@@ -67,7 +67,7 @@ async function checkToolkit(parts: Assembly): Promise<CheckLine[]> {
 }
 
 function describeConcurrency(c: ReturnType<typeof effectiveConcurrency>): string {
-  if (c.unsupported === true) return 'concurrency: none (not supported for Python plugins yet)';
+  if (c.unsupported === true) return 'concurrency: none (not supported for Toolkit Python plugins yet)';
   return c.by === 'none' ? 'concurrency: none' : `concurrency: by ${c.by}, max ${c.max}`;
 }
 

@@ -7,11 +7,12 @@ import type { LoadResult } from '../hosts/index.ts';
 
 /**
  * The concurrency a loaded plugin runs with: the config's, else what the file
- * declared, else `by: none`; Python plugins run one event at a time for now.
+ * declared, else `by: none`; Python plugins that run in Toolkit project
+ * runtimes (`usesToolkit`) run one event at a time for now.
  */
 export function effectiveConcurrency(kind: 'js' | 'python', loaded: Extract<LoadResult, { ok: true }>, configured: ConcurrencyOption | undefined): ConcurrencyOption & { unsupported?: true } {
   const wanted = resolveConcurrency(configured, loaded.concurrency);
-  if (wanted.by !== 'none' && kind === 'python') return { by: 'none', max: 1, unsupported: true };
+  if (wanted.by !== 'none' && kind === 'python' && loaded.usesToolkit === true) return { by: 'none', max: 1, unsupported: true };
   return wanted;
 }
 

@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { z } from 'zod';
 import type { Logger } from 'pino';
+import { concurrencySchema, resolveConcurrency, type ConcurrencyOption } from '../../config/index.ts';
 import { canProcess } from '../../plugins/match.ts';
 import type { SerializedError } from '../../plugins/errors.ts';
 import type { EmailRecipients } from '../../plugins/types.ts';
@@ -11,6 +12,9 @@ import { PyrpcError, PythonChild } from '../../pyrpc/index.ts';
 import { PLUGIN_RUNNER_SCRIPT, type RuntimePluginSpec } from '../../toolkit/index.ts';
 import type { BatchOptions, CallbackInfo, PluginHost, ProcessResult } from '../contract.ts';
 import { hostFailure } from '../outcome.ts';
+import { ForkPool } from './fork-pool.ts';
+import type { ForkedWorker } from './forked-worker.ts';
+import { PythonProcessBudget } from './process-budget.ts';
 
 const SerializedErrorSchema = z.object({ name: z.string(), message: z.string(), stack: z.string().optional(), code: z.string().nullish() });
 const ResultSchema = z.object({
@@ -26,6 +30,8 @@ const LoadSchema = z.object({
   emails: z.union([z.boolean(), z.array(z.string())]),
   usesToolkit: z.boolean(),
   shotgunApi3Error: z.string().nullable(),
+  /** The module's SGEVENTD_CONCURRENCY, checked below (absent in project runtimes). */
+  concurrency: z.unknown().optional(),
 });
 
 /**
@@ -60,14 +66,38 @@ export interface PythonPluginOptions {
    * plugin's own process, without Toolkit.
    */
   runInProject?: RunInProject | undefined;
+  /**
+   * The configured concurrency (config wins over the module's
+   * `SGEVENTD_CONCURRENCY`); absent: the module's, else `by: none`. With
+   * `by: project | entity` the plugin is loaded once and its events run in up
+   * to `max` workers forked from that process (not for Toolkit plugins).
+   */
+  concurrency?: ConcurrencyOption | undefined;
+  /** The daemon-wide bound on forked workers (`python.maxProcesses`); default: a bound of `max` for this host alone. */
+  processBudget?: PythonProcessBudget | undefined;
+  /** A worker beyond a plugin's first ends after this long without an event (`python.workerIdleMs`). */
+  workerIdleMs?: number | undefined;
 }
 
 /** The reason a run is cut off by close(). */
 const CLOSED = Symbol('closed');
 
 export type PythonLoadResult =
-  | { ok: true; callbacks: CallbackInfo[]; emails: EmailRecipients; usesToolkit: boolean; shotgunApi3Error: string | null }
+  | { ok: true; callbacks: CallbackInfo[]; emails: EmailRecipients; usesToolkit: boolean; shotgunApi3Error: string | null; concurrency?: ConcurrencyOption }
   | { ok: false; error: SerializedError };
+
+/** A load failure the plugin's module caused, reported as the load's result. */
+class PluginLoadFault extends SgeventdError {}
+
+/** The module's `SGEVENTD_CONCURRENCY`, checked like the config's `concurrency`. */
+function declaredConcurrency(plugin: string, raw: unknown): ConcurrencyOption | undefined {
+  if (raw === undefined || raw === null) return undefined;
+  const parsed = concurrencySchema.safeParse(raw);
+  if (parsed.success) return parsed.data;
+  throw new PluginLoadFault('PLUGIN_BAD_CONCURRENCY',
+    `plugin ${plugin}: SGEVENTD_CONCURRENCY must be a dict {"by": "none" | "project" | "entity", "max": a positive integer}, got ${JSON.stringify(raw)}`,
+    { details: { plugin, got: raw } });
+}
 
 function toSerialized(e: z.infer<typeof SerializedErrorSchema>, fallback: string): SerializedError {
   return { name: e.name, message: e.message, ...(e.stack ? { stack: e.stack } : {}), code: e.code ?? fallback };
@@ -84,7 +114,6 @@ function toSerialized(e: z.infer<typeof SerializedErrorSchema>, fallback: string
  */
 export class PythonPluginHost implements PluginHost {
   readonly kind = 'python';
-  readonly capacity = 1;
   readonly name: string;
   readonly #opts: PythonPluginOptions;
   /** When this host last loaded the plugin; project runtimes re-import it when it changes. */
@@ -92,8 +121,15 @@ export class PythonPluginHost implements PluginHost {
   #child: PythonChild | null = null;
   #callbacks: CallbackInfo[] = [];
   #loaded: PythonLoadResult | null = null;
-  /** The events of the call running now, for cancel(). */
-  #inFlight: { ids: Set<number>; cancel: AbortController } | null = null;
+  /** The events of the calls running now, for cancel(). */
+  readonly #inFlight = new Set<{ ids: Set<number>; cancel: AbortController }>();
+  /** The forked workers, when the plugin runs events concurrently. */
+  #pool: ForkPool | null = null;
+  /** The last load chose forked workers (the pool comes back with the process after a loss). */
+  #concurrent = false;
+  #capacity = 1;
+  /** A restart of the process under way (several lanes may find it gone at once). */
+  #restarting: Promise<PythonLoadResult> | null = null;
   /** When the process was lost (crash, timeout, memory), for the restart budget. */
   #losses: number[] = [];
 
@@ -112,6 +148,16 @@ export class PythonPluginHost implements PluginHost {
 
   get pid(): number | undefined {
     return this.#child?.pid;
+  }
+
+  /** Events that may run at once: the effective concurrency's `max` with forked workers, else 1. */
+  get capacity(): number {
+    return this.#capacity;
+  }
+
+  /** Pids of the forked workers alive now (none for a plugin that runs events one at a time). */
+  get workerPids(): number[] {
+    return this.#pool?.pids ?? [];
   }
 
   /** Starts the process and imports the plugin; plugin faults come back as results. A load resets the restart budget. */
@@ -158,10 +204,32 @@ export class PythonPluginHost implements PluginHost {
         index: c.index, name: c.name, scriptName: c.scriptName, matchEvents: c.matchEvents as CallbackInfo['matchEvents'], stopOnError: c.stopOnError,
       }));
       if (parsed.shotgunApi3Error) this.#opts.logger.warn({ reason: parsed.shotgunApi3Error }, 'Python plugin runs without shotgun_api3: its sg argument explains the import failure when used');
-      this.#loaded = { ok: true, callbacks: this.#callbacks, emails: parsed.emails, usesToolkit: parsed.usesToolkit, shotgunApi3Error: parsed.shotgunApi3Error };
+      const declared = declaredConcurrency(o.name, parsed.concurrency);
+      const effective = resolveConcurrency(o.concurrency, declared);
+      // Toolkit plugins run in project runtimes, one event at a time.
+      if (effective.by !== 'none' && !parsed.usesToolkit) {
+        this.#pool = new ForkPool({
+          plugin: o.name, forkServer: this.#child, max: effective.max,
+          budget: o.processBudget ?? new PythonProcessBudget(effective.max),
+          idleMs: o.workerIdleMs ?? 60_000, startTimeoutMs: o.callbackTimeoutMs, maxMessageBytes: 64 * 1024 * 1024, stopTimeoutMs: 2000,
+          maxRssMb: o.maxMemoryMb, logger: o.logger,
+        });
+        this.#concurrent = true;
+        this.#capacity = effective.max;
+        await this.#pool.warm();
+      } else {
+        this.#concurrent = false;
+        this.#capacity = 1;
+      }
+      this.#loaded = {
+        ok: true, callbacks: this.#callbacks, emails: parsed.emails, usesToolkit: parsed.usesToolkit, shotgunApi3Error: parsed.shotgunApi3Error,
+        ...(declared === undefined ? {} : { concurrency: declared }),
+      };
     } catch (err) {
       await this.#stopProcess();
-      const code = err instanceof SgeventdError ? mapLoadCode(err) : 'PLUGIN_IMPORT_FAILED';
+      this.#concurrent = false;
+      this.#capacity = 1;
+      const code = err instanceof PluginLoadFault ? err.code : err instanceof SgeventdError ? mapLoadCode(err) : 'PLUGIN_IMPORT_FAILED';
       this.#callbacks = [];
       this.#loaded = { ok: false, error: { name: 'PythonPluginError', message: describeError(err), code, ...(err instanceof Error && err.stack ? { stack: err.stack } : {}) } };
     }
@@ -195,9 +263,10 @@ export class PythonPluginHost implements PluginHost {
    * a project, and every event of other plugins, go to its own process.
    * Returns results for a prefix of `events`; the cursor offers the rest again.
    */
-  async processBatch(events: readonly EventLogEntry[], _options?: BatchOptions): Promise<ProcessResult[]> {
+  async processBatch(events: readonly EventLogEntry[], options?: BatchOptions): Promise<ProcessResult[]> {
     const first = events[0];
     if (first === undefined) return [];
+    if (this.#concurrent) return this.#inWorker(events, options?.key);
     const loaded = this.#loaded;
     const runInProject = loaded?.ok === true && loaded.usesToolkit ? this.#opts.runInProject : undefined;
     const where = (e: EventLogEntry): number | null => (runInProject === undefined ? null : (e.project?.id ?? null));
@@ -211,19 +280,70 @@ export class PythonPluginHost implements PluginHost {
   /** Starts a cancellable run of `events`; `finally` must call the returned `end`. */
   #begin(events: readonly EventLogEntry[]): { signal: AbortSignal; end: () => void } {
     const run = { ids: new Set(events.map((e) => e.id)), cancel: new AbortController() };
-    this.#inFlight = run;
-    return { signal: run.cancel.signal, end: () => { if (this.#inFlight === run) this.#inFlight = null; } };
+    this.#inFlight.add(run);
+    return { signal: run.cancel.signal, end: () => { this.#inFlight.delete(run); } };
+  }
+
+  /** The plugin's process again, once, however many lanes found it gone; the restart budget first. */
+  async #restart(): Promise<SerializedError | null> {
+    const spent = this.#budgetSpent();
+    if (spent !== null) {
+      this.#opts.logger.warn({ err: spent }, 'plugin process lost too often; not restarting it until the plugin is reloaded');
+      return spent;
+    }
+    this.#restarting ??= this.#start().finally(() => { this.#restarting = null; });
+    const reloaded = await this.#restarting;
+    return reloaded.ok ? null : reloaded.error;
+  }
+
+  /**
+   * One event (or a batch of one key) in a forked worker: the key's worker
+   * while the key has calls there, else an idle or new one (fork-pool.ts).
+   * Only that worker dies for a timeout, crash, memory kill or cancel; the
+   * other workers' events go on.
+   */
+  async #inWorker(events: readonly EventLogEntry[], key: string | undefined): Promise<ProcessResult[]> {
+    const spent = this.#budgetSpent();
+    if (spent !== null) return [{ outcome: 'deactivate', callback: null, error: spent, results: [], failures: [] }];
+    if (this.#pool === null || this.#child === null || this.#child.state !== 'ready') {
+      const failed = await this.#restart();
+      if (failed !== null) return [{ outcome: 'deactivate', callback: null, error: failed, results: [], failures: [] }];
+    }
+    const pool = this.#pool;
+    if (pool === null) return this.#inOwnProcess(events);
+    const steps: unknown[] = [];
+    let failure: unknown = null;
+    const run = this.#begin(events);
+    let worker: ForkedWorker | null = null;
+    try {
+      const lease = await pool.acquire(key, run.signal);
+      worker = lease.worker;
+      try {
+        await worker.request('plugin_process_batch', { events: events.map((e) => transformOutbound(e)), budgetMs: 50 }, {
+          timeoutMs: this.#opts.callbackTimeoutMs,
+          signal: run.signal,
+          onProgress: (step) => steps.push(step),
+        });
+      } catch (err) {
+        failure = err;
+        // As with the plugin's own process: a worker that failed a call is not trusted again.
+        await worker.kill();
+        if (!run.signal.aborted) this.#losses.push(Date.now());
+      } finally {
+        lease.release();
+      }
+    } catch (err) {
+      failure ??= err; // no worker: the pool is closed, the wait was abandoned, or no worker could be forked
+    } finally {
+      run.end();
+    }
+    return this.#collect(events, steps, failure, run.signal);
   }
 
   async #inOwnProcess(events: readonly EventLogEntry[]): Promise<ProcessResult[]> {
     if (this.#child === null || this.#child.state !== 'ready') {
-      const spent = this.#budgetSpent();
-      if (spent !== null) {
-        this.#opts.logger.warn({ err: spent }, 'plugin process lost too often; not restarting it until the plugin is reloaded');
-        return [{ outcome: 'deactivate', callback: null, error: spent, results: [], failures: [] }];
-      }
-      const reloaded = await this.#start();
-      if (!reloaded.ok) return [{ outcome: 'deactivate', callback: null, error: reloaded.error, results: [], failures: [] }];
+      const failed = await this.#restart();
+      if (failed !== null) return [{ outcome: 'deactivate', callback: null, error: failed, results: [], failures: [] }];
     }
     const child = this.#child;
     if (child === null) throw new PyrpcError('TK_RUNTIME_CLOSED', `Python plugin ${this.name} is not running`);
@@ -312,22 +432,38 @@ export class PythonPluginHost implements PluginHost {
     return hostFailure(this.#callbacks, event, { name: 'PythonPluginError', message, code });
   }
 
-  /** Cuts off `eventId` if it is running: the process (or the runtime call) ends and the event comes back `aborted`. */
+  /**
+   * Cuts off `eventId` if it is running: the process (or the runtime call, or
+   * with concurrency only the worker running it) ends and the event comes back `aborted`.
+   */
   cancel(eventId: number): void {
-    if (this.#inFlight === null || !this.#inFlight.ids.has(eventId)) return;
-    this.#inFlight.cancel.abort(eventId);
+    for (const run of this.#inFlight) if (run.ids.has(eventId)) run.cancel.abort(eventId);
   }
 
-  /** Stops the process; idempotent. An event still running resolves as `aborted`. */
+  /** Stops the process and its workers; idempotent. Events still running resolve as `aborted`. */
   async close(): Promise<void> {
-    this.#inFlight?.cancel.abort(CLOSED);
+    for (const run of this.#inFlight) run.cancel.abort(CLOSED);
     await this.#stopProcess();
   }
 
+  /** Ends the workers, then the plugin's process, then anything left in its process group. */
   async #stopProcess(): Promise<void> {
+    const pool = this.#pool;
     const child = this.#child;
+    this.#pool = null;
     this.#child = null;
-    if (child) await child.close();
+    const steps = [pool?.close(), child?.close()];
+    const results = await Promise.allSettled(steps);
+    for (const r of results) if (r.status === 'rejected') this.#opts.logger.warn({ err: describeError(r.reason) }, 'stopping a Python plugin process failed');
+    // A worker being forked when the plugin stopped is in the group too.
+    const pid = child?.pid;
+    if (pid !== undefined && pool !== null && process.platform !== 'win32') {
+      try {
+        process.kill(-pid, 'SIGKILL');
+      } catch {
+        // The group is empty: every worker is gone.
+      }
+    }
   }
 }
 
