@@ -1,5 +1,5 @@
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, type Server, type Socket } from 'node:net';
+import { createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
@@ -284,7 +284,8 @@ export class ForkPool {
       });
     } finally {
       clearTimeout(timer);
-      await closeServer(server);
+      // Stops listening; the accepted socket stays open (close's callback would wait for it).
+      server.close();
       rmSync(socketPath, { force: true });
     }
   }
@@ -340,14 +341,4 @@ export class ForkPool {
     }
     return false;
   }
-}
-
-function closeServer(server: Server): Promise<void> {
-  return new Promise((resolve) => {
-    if (!server.listening) {
-      resolve();
-      return;
-    }
-    server.close(() => resolve());
-  });
 }

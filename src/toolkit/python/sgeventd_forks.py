@@ -34,12 +34,13 @@ def other_threads():
 
 
 def close_quietly(sg):
-    close = getattr(sg, "close", None)
-    if callable(close):
-        try:
+    try:
+        # getattr itself raises on the stand-in used when shotgun_api3 is missing.
+        close = getattr(sg, "close", None)
+        if callable(close):
             close()
-        except Exception:  # noqa: BLE001 - a connection that will never be used again
-            pass
+    except Exception:  # noqa: BLE001 - a connection that will never be used again
+        pass
 
 
 class ForkServer(object):

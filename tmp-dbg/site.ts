@@ -1,0 +1,2 @@
+import { startSite } from '../src/site/index.ts';
+const site = await startSite({ seed: 'demo' }); console.log(site.url);
