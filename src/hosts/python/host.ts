@@ -13,7 +13,6 @@ import { PLUGIN_RUNNER_SCRIPT, type RuntimePluginSpec } from '../../toolkit/inde
 import type { BatchOptions, CallbackInfo, PluginHost, ProcessResult } from '../contract.ts';
 import { hostFailure } from '../outcome.ts';
 import { ForkPool } from './fork-pool.ts';
-import type { ForkedWorker } from './forked-worker.ts';
 import { PythonProcessBudget } from './process-budget.ts';
 
 const SerializedErrorSchema = z.object({ name: z.string(), message: z.string(), stack: z.string().optional(), code: z.string().nullish() });
@@ -314,10 +313,9 @@ export class PythonPluginHost implements PluginHost {
     const steps: unknown[] = [];
     let failure: unknown = null;
     const run = this.#begin(events);
-    let worker: ForkedWorker | null = null;
     try {
       const lease = await pool.acquire(key, run.signal);
-      worker = lease.worker;
+      const worker = lease.worker;
       try {
         await worker.request('plugin_process_batch', { events: events.map((e) => transformOutbound(e)), budgetMs: 50 }, {
           timeoutMs: this.#opts.callbackTimeoutMs,
@@ -452,8 +450,7 @@ export class PythonPluginHost implements PluginHost {
     const child = this.#child;
     this.#pool = null;
     this.#child = null;
-    const steps = [pool?.close(), child?.close()];
-    const results = await Promise.allSettled(steps);
+    const results = await Promise.allSettled([pool?.close() ?? Promise.resolve(), child?.close() ?? Promise.resolve()]);
     for (const r of results) if (r.status === 'rejected') this.#opts.logger.warn({ err: describeError(r.reason) }, 'stopping a Python plugin process failed');
     // A worker being forked when the plugin stopped is in the group too.
     const pid = child?.pid;
