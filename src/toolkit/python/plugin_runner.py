@@ -16,7 +16,6 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import sgeventd_forks  # noqa: E402
 import sgeventd_plugins  # noqa: E402
 
 from sgeventd_protocol import RpcError, serve  # noqa: E402 - the same loop as project runtimes
@@ -54,6 +53,8 @@ class PluginProcess(object):
         described["shotgunApi3Error"] = make.error
         # Checked by the daemon (the config wins over it); absent: None.
         described["concurrency"] = getattr(self.plugin.module, "SGEVENTD_CONCURRENCY", None)
+        import sgeventd_forks  # only loaded plugins fork; keep init's import short
+
         self._forks = sgeventd_forks.ForkServer(self, self.plugin, scripts, make)
         return described
 
