@@ -14,8 +14,8 @@ export interface ForkPoolOptions {
   /** Workers of this plugin at most (the effective `concurrency.max`). */
   max: number;
   budget: PythonProcessBudget;
-  /** Extra workers (all but one) end after this long without an event. */
-  idleMs: number;
+  /** Extra workers (all but one) end after this long without an event; null: they stay. */
+  idleMs: number | null;
   /** Bound on a fork: the fork answer, the worker's connection and its `init`. */
   startTimeoutMs: number;
   maxMessageBytes: number;
@@ -308,13 +308,14 @@ export class ForkPool {
   }
 
   #armIdle(slot: Slot): void {
-    if (this.#slots.size <= 1 || slot.idleTimer !== undefined) return;
+    const idleMs = this.#o.idleMs;
+    if (idleMs === null || this.#slots.size <= 1 || slot.idleTimer !== undefined) return;
     slot.idleTimer = setTimeout(() => {
       slot.idleTimer = undefined;
       if (slot.busy || slot.queue.length > 0 || this.#slots.size <= 1 || !this.#slots.delete(slot)) return;
       this.#o.budget.give();
       slot.worker?.close().catch((err: unknown) => this.#o.logger.warn({ plugin: this.#o.plugin, err: String(err) }, 'stopping an idle Python worker failed'));
-    }, this.#o.idleMs);
+    }, idleMs);
     slot.idleTimer.unref();
   }
 

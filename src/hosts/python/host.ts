@@ -74,7 +74,7 @@ export interface PythonPluginOptions {
   concurrency?: ConcurrencyOption | undefined;
   /** The daemon-wide bound on forked workers (`python.maxProcesses`); default: a bound of `max` for this host alone. */
   processBudget?: PythonProcessBudget | undefined;
-  /** A worker beyond a plugin's first ends after this long without an event (`python.workerIdleMs`). */
+  /** A worker beyond a plugin's first ends after this long without an event (`python.workerIdleMs`); none: they stay. */
   workerIdleMs?: number | undefined;
 }
 
@@ -210,7 +210,7 @@ export class PythonPluginHost implements PluginHost {
         this.#pool = new ForkPool({
           plugin: o.name, forkServer: this.#child, max: effective.max,
           budget: o.processBudget ?? new PythonProcessBudget(effective.max),
-          idleMs: o.workerIdleMs ?? 60_000, startTimeoutMs: o.callbackTimeoutMs, maxMessageBytes: 64 * 1024 * 1024, stopTimeoutMs: 2000,
+          idleMs: o.workerIdleMs ?? null, startTimeoutMs: o.callbackTimeoutMs, maxMessageBytes: 64 * 1024 * 1024, stopTimeoutMs: 2000,
           maxRssMb: o.maxMemoryMb, logger: o.logger,
         });
         this.#concurrent = true;
