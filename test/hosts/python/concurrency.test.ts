@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { pino } from 'pino';
-import { daemonDefaults } from '../../../src/config/index.ts';
+import { ConfigValidationError, daemonDefaults, parseConfig } from '../../../src/config/index.ts';
 import { PythonPluginHost, PythonProcessBudget, type ProcessResult } from '../../../src/hosts/index.ts';
 import type { ConcurrencyOption } from '../../../src/config/index.ts';
 import { tempDir, waitFor, withSite, within } from '../../support/index.ts';
@@ -34,7 +34,7 @@ interface Bed {
 }
 
 async function bed(t: TestContext, o: {
-  file?: string; env?: Record<string, string>; callbackTimeoutMs?: number; concurrency?: ConcurrencyOption; budget?: PythonProcessBudget;
+  file?: string; env?: Record<string, string>; callbackTimeoutMs?: number; concurrency?: ConcurrencyOption; budget?: PythonProcessBudget; idleMs?: number;
 } = {}): Promise<Bed> {
   const site = await withSite(t);
   const dir = tempDir(t, 'sgeventd-pyconc-');
@@ -48,7 +48,7 @@ async function bed(t: TestContext, o: {
     env: { ...process.env, PYTHONPATH: API3, PY_CONC_LOG: log, PY_CONC_DIR: meet, ...o.env },
     ...(o.concurrency ? { concurrency: o.concurrency } : {}),
     ...(o.budget ? { processBudget: o.budget } : {}),
-    workerIdleMs: 60_000,
+    workerIdleMs: o.idleMs ?? 60_000,
   });
   t.after(() => host.close());
   const records = async (): Promise<Rec[]> => (await readFile(log, 'utf8')).split('\n').filter(Boolean).map((l) => {
@@ -73,6 +73,19 @@ function mostAtOnce(records: Rec[]): number {
   }
   return most;
 }
+
+describe('python config section', () => {
+  const site = { url: 'http://127.0.0.1:9', script: { name: 'sgeventd', key: 'k' } };
+  it('has defaults, and refuses a bad maxProcesses naming the option', () => {
+    const config = parseConfig({ site }, { source: 'test', env: {} });
+    assert.ok(config.python.maxProcesses >= 1 && config.python.workerIdleMs >= 1000);
+    assert.throws(() => parseConfig({ site, python: { maxProcesses: 0 } }, { source: 'test', env: {} }), (err: unknown) => {
+      assert.ok(err instanceof ConfigValidationError);
+      assert.ok(err.issues.some((i) => i.key === 'python.maxProcesses'), JSON.stringify(err.issues));
+      return true;
+    });
+  });
+});
 
 describe('Python plugins with SGEVENTD_CONCURRENCY', () => {
   it('runs events of different keys at once, each in its own forked worker with its own sg connection', async (t) => {
@@ -146,6 +159,16 @@ describe('Python plugins with SGEVENTD_CONCURRENCY', () => {
     assert.ok((await within(second.host.load(), 30_000, 'second load')).ok);
     assert.equal((await run(second.host, 9, 'fine', 49)).outcome, 'ok');
     assert.equal(second.host.workerPids.length, 1);
+  });
+
+  it('ends idle workers beyond the first after workerIdleMs, giving their slots back', async (t) => {
+    const budget = new PythonProcessBudget(4);
+    const { host } = await bed(t, { env: { PY_CONC_MEET: '3' }, budget, idleMs: 200 });
+    assert.ok((await within(host.load(), 30_000, 'load')).ok);
+    const rs = await within(Promise.all([1, 2, 3].map((i) => run(host, i, 'meet', 80 + i))), 60_000, 'three keys');
+    assert.deepEqual(rs.map((r) => r.outcome), ['ok', 'ok', 'ok']);
+    await waitFor(() => host.workerPids.length === 1 && budget.used === 1, 'the extra workers to end');
+    assert.equal((await run(host, 4, 'fine', 84)).outcome, 'ok');
   });
 
   it('a hanging callback kills only its worker after callbackTimeoutMs; other keys go on meanwhile', async (t) => {
