@@ -35,6 +35,7 @@ interface Bed {
 
 async function bed(t: TestContext, o: {
   file?: string; env?: Record<string, string>; callbackTimeoutMs?: number; concurrency?: ConcurrencyOption; budget?: PythonProcessBudget; idleMs?: number;
+  restartBudget?: { count: number; windowMs: number }; maxMemoryMb?: number;
 } = {}): Promise<Bed> {
   const site = await withSite(t);
   const dir = tempDir(t, 'sgeventd-pyconc-');
@@ -44,7 +45,8 @@ async function bed(t: TestContext, o: {
   await writeFile(log, '');
   const host = new PythonPluginHost({
     file: path.join(FIXTURES, o.file ?? 'py_concurrent.py'), name: 'py_concurrent', siteUrl: site.url, useSessionUuid: false,
-    python: PYTHON, callbackTimeoutMs: o.callbackTimeoutMs ?? 30_000, restartBudget: daemonDefaults().restartBudget, logger: pino({ level: 'silent' }),
+    python: PYTHON, callbackTimeoutMs: o.callbackTimeoutMs ?? 30_000, restartBudget: o.restartBudget ?? daemonDefaults().restartBudget, logger: pino({ level: 'silent' }),
+    ...(o.maxMemoryMb === undefined ? {} : { maxMemoryMb: o.maxMemoryMb }),
     env: { ...process.env, PYTHONPATH: API3, PY_CONC_LOG: log, PY_CONC_DIR: meet, ...o.env },
     ...(o.concurrency ? { concurrency: o.concurrency } : {}),
     ...(o.budget ? { processBudget: o.budget } : {}),
@@ -188,6 +190,40 @@ describe('Python plugins with SGEVENTD_CONCURRENCY', () => {
     assert.ok(running(host.pid), 'the plugin process lives on');
     // The key gets a new worker.
     assert.equal((await run(host, 5, 'fine', 51)).outcome, 'ok');
+  });
+
+  it('a worker that dies fails only its event (PLUGIN_WORKER_DIED); past daemon.restartBudget the plugin is deactivated', async (t) => {
+    const { host, records } = await bed(t, { restartBudget: { count: 1, windowMs: 600_000 } });
+    assert.ok((await within(host.load(), 30_000, 'load')).ok);
+    const first = await within(run(host, 1, 'exit', 91), 30_000, 'the first crash');
+    assert.ok(first.outcome === 'deactivate' && first.error.code === 'PLUGIN_WORKER_DIED', JSON.stringify(first));
+    assert.equal((await run(host, 2, 'fine', 92)).outcome, 'ok', 'another key runs on');
+    const second = await within(run(host, 3, 'exit', 93), 30_000, 'the second crash');
+    assert.ok(second.outcome === 'deactivate' && second.error.code === 'PLUGIN_WORKER_DIED', JSON.stringify(second));
+    const spent = await run(host, 4, 'fine', 94);
+    assert.ok(spent.outcome === 'deactivate' && spent.error.code === 'PLUGIN_RESTART_BUDGET', JSON.stringify(spent));
+    assert.ok(!(await records()).some((r) => r.id === 4));
+    // A load resets the budget.
+    assert.ok((await within(host.load(), 30_000, 'reload')).ok);
+    assert.equal((await run(host, 5, 'fine', 94)).outcome, 'ok');
+  });
+
+  it('maxMemoryMb bounds each worker: one that grows is killed (PLUGIN_MEMORY_LIMIT), the others live on', { skip: process.platform !== 'linux' && 'RSS is sampled from /proc on Linux only' }, async (t) => {
+    const { host, records } = await bed(t, { maxMemoryMb: 150 });
+    assert.ok((await within(host.load(), 30_000, 'load')).ok);
+    // Project 101's worker is busy (its callback hangs) while project 102's worker grows.
+    const busy = run(host, 1, 'hang', 101);
+    await waitFor(async () => (await records()).some((r) => r.id === 1), 'the busy callback to start');
+    const steady = (await records()).find((r) => r.id === 1)?.pid;
+    const r = await within(run(host, 2, 'grow', 102), 60_000, 'the memory kill');
+    assert.ok(r.outcome === 'deactivate' && r.error.code === 'PLUGIN_MEMORY_LIMIT', JSON.stringify(r));
+    const grew = (await records()).find((x) => x.id === 2)?.pid;
+    assert.notEqual(grew, steady);
+    await waitFor(() => !running(grew), 'the grown worker to be gone');
+    assert.ok(running(steady), 'the other worker lives on');
+    host.cancel(1);
+    assert.equal((await within(busy, 30_000, 'the cancel')).outcome, 'aborted');
+    assert.equal((await run(host, 3, 'fine', 101)).outcome, 'ok');
   });
 
   it('cancel ends only the worker running the event (aborted); close ends every worker', async (t) => {
