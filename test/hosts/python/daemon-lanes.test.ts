@@ -20,7 +20,7 @@ describe('a Python plugin with SGEVENTD_CONCURRENCY in the daemon', () => {
     copyFileSync(FIXTURE, path.join(bed.plugins, 'py_lanes.py'));
     const daemon = await withDaemon(t, bed.config());
     const projects: number[] = [];
-    for (const name of ['lanes A', 'lanes B', 'lanes C']) projects.push((await site.sg.create('Project', { name }))['id'] as number);
+    for (const name of ['lanes A', 'lanes B', 'lanes C']) projects.push((await site.sg.create('Project', { name }))['id']);
     // Interleaved creations: shot i of each project in turn.
     for (let i = 0; i < 4; i++) {
       for (const p of projects) await site.sg.create('Shot', { code: `s${String(i)}-${String(p)}`, project: { type: 'Project', id: p } });
