@@ -80,6 +80,11 @@ export class ForkPool {
     this.#unsubscribe = o.budget.onFree(() => this.#pump());
   }
 
+  /** True once close() began: calls cut off then were not the workers' fault. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
   /** Pids of the workers alive now. */
   get pids(): number[] {
     return [...this.#slots].flatMap((s) => (s.worker?.state === 'ready' ? [s.worker.pid] : []));

@@ -335,6 +335,14 @@ export class PythonPluginHost implements PluginHost {
     } finally {
       run.end();
     }
+    if (failure !== null && pool.closed && !run.signal.aborted) {
+      // The plugin's process was restarted under this event (another call found it gone): deliver it again.
+      const done = this.#collect(events, steps, null, run.signal);
+      if (done.length < events.length && done.every((r) => r.outcome === 'ok' && r.failures.length === 0)) {
+        done.push({ outcome: 'aborted', results: [], failures: [], error: { name: 'PythonPluginError', code: 'PLUGIN_HOST_STATE', message: `plugin ${this.name} restarted its process while the event ran` } });
+      }
+      return done;
+    }
     return this.#collect(events, steps, failure, run.signal);
   }
 

@@ -226,6 +226,20 @@ describe('Python plugins with SGEVENTD_CONCURRENCY', () => {
     assert.equal((await run(host, 3, 'fine', 101)).outcome, 'ok');
   });
 
+  it('when the plugin process dies its workers exit by themselves, and the next event starts it again', async (t) => {
+    const { host } = await bed(t);
+    assert.ok((await within(host.load(), 30_000, 'load')).ok);
+    assert.equal((await run(host, 1, 'fine', 111)).outcome, 'ok');
+    const [worker] = host.workerPids;
+    const plugin = host.pid;
+    assert.ok(worker !== undefined && plugin !== undefined);
+    process.kill(plugin, 'SIGKILL');
+    await waitFor(() => !running(worker), 'the orphaned worker to exit');
+    assert.equal((await within(run(host, 2, 'fine', 112), 30_000, 'the next event')).outcome, 'ok');
+    assert.notEqual(host.pid, plugin);
+    assert.equal(host.workerPids.length, 1);
+  });
+
   it('cancel ends only the worker running the event (aborted); close ends every worker', async (t) => {
     const { host, records } = await bed(t);
     assert.ok((await within(host.load(), 30_000, 'load')).ok);
