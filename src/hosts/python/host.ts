@@ -1,7 +1,6 @@
 import path from 'node:path';
-import { z } from 'zod';
 import type { Logger } from 'pino';
-import { concurrencySchema, resolveConcurrency, type ConcurrencyOption } from '../../config/index.ts';
+import { resolveConcurrency, type ConcurrencyOption } from '../../config/index.ts';
 import { canProcess } from '../../plugins/match.ts';
 import type { SerializedError } from '../../plugins/errors.ts';
 import type { EmailRecipients } from '../../plugins/types.ts';
@@ -14,24 +13,7 @@ import type { BatchOptions, CallbackInfo, PluginHost, ProcessResult } from '../c
 import { hostFailure } from '../outcome.ts';
 import { ForkPool } from './fork-pool.ts';
 import { PythonProcessBudget } from './process-budget.ts';
-
-const SerializedErrorSchema = z.object({ name: z.string(), message: z.string(), stack: z.string().optional(), code: z.string().nullish() });
-const ResultSchema = z.object({
-  callback: z.string(), index: z.number(), startedAt: z.number(), durationMs: z.number(), error: SerializedErrorSchema.optional(),
-});
-const FailureSchema = z.object({ callback: z.string(), error: SerializedErrorSchema });
-const ProcessSchema = z.discriminatedUnion('outcome', [
-  z.object({ outcome: z.literal('ok'), results: z.array(ResultSchema), failures: z.array(FailureSchema) }),
-  z.object({ outcome: z.literal('deactivate'), callback: z.string(), error: SerializedErrorSchema, results: z.array(ResultSchema), failures: z.array(FailureSchema) }),
-]);
-const LoadSchema = z.object({
-  callbacks: z.array(z.object({ index: z.number(), name: z.string(), scriptName: z.string(), matchEvents: z.unknown(), stopOnError: z.boolean() })),
-  emails: z.union([z.boolean(), z.array(z.string())]),
-  usesToolkit: z.boolean(),
-  shotgunApi3Error: z.string().nullable(),
-  /** The module's SGEVENTD_CONCURRENCY, checked below (absent in project runtimes). */
-  concurrency: z.unknown().optional(),
-});
+import { declaredConcurrency, LoadSchema, mapLoadCode, parseStep, PluginLoadFault } from './wire.ts';
 
 /**
  * Sends events of one project to that project's runtime (`plugin_process_batch`):
@@ -84,23 +66,6 @@ const CLOSED = Symbol('closed');
 export type PythonLoadResult =
   | { ok: true; callbacks: CallbackInfo[]; emails: EmailRecipients; usesToolkit: boolean; shotgunApi3Error: string | null; concurrency?: ConcurrencyOption }
   | { ok: false; error: SerializedError };
-
-/** A load failure the plugin's module caused, reported as the load's result. */
-class PluginLoadFault extends SgeventdError {}
-
-/** The module's `SGEVENTD_CONCURRENCY`, checked like the config's `concurrency`. */
-function declaredConcurrency(plugin: string, raw: unknown): ConcurrencyOption | undefined {
-  if (raw === undefined || raw === null) return undefined;
-  const parsed = concurrencySchema.safeParse(raw);
-  if (parsed.success) return parsed.data;
-  throw new PluginLoadFault('PLUGIN_BAD_CONCURRENCY',
-    `plugin ${plugin}: SGEVENTD_CONCURRENCY must be a dict {"by": "none" | "project" | "entity", "max": a positive integer}, got ${JSON.stringify(raw)}`,
-    { details: { plugin, got: raw } });
-}
-
-function toSerialized(e: z.infer<typeof SerializedErrorSchema>, fallback: string): SerializedError {
-  return { name: e.name, message: e.message, ...(e.stack ? { stack: e.stack } : {}), code: e.code ?? fallback };
-}
 
 /**
  * An unchanged shotgunEvents plugin in its own Python process (a pyrpc
@@ -410,17 +375,7 @@ export class PythonPluginHost implements PluginHost {
   }
 
   #toResult(event: EventLogEntry, raw: unknown): ProcessResult {
-    const parsed = ProcessSchema.safeParse(raw);
-    if (!parsed.success) return this.#failed(event, new PyrpcError('TK_PROTOCOL', `Python plugin ${this.name} answered with an unexpected shape`));
-    const r = parsed.data;
-    const results = r.results.map((x) => ({
-      callback: x.callback, index: x.index, startedAt: new Date(x.startedAt), durationMs: x.durationMs,
-      ...(x.error ? { error: toSerialized(x.error, 'PLUGIN_CALLBACK_ERROR') } : {}),
-    }));
-    const failures = r.failures.map((f) => ({ callback: f.callback, error: toSerialized(f.error, 'PLUGIN_CALLBACK_ERROR') }));
-    return r.outcome === 'ok'
-      ? { outcome: 'ok', results, failures }
-      : { outcome: 'deactivate', callback: r.callback, error: toSerialized(r.error, 'PLUGIN_CALLBACK_ERROR'), results, failures };
+    return parseStep(raw) ?? this.#failed(event, new PyrpcError('TK_PROTOCOL', `Python plugin ${this.name} answered with an unexpected shape`));
   }
 
   /** A process or runtime failure counts as the first matching callback failing, under its stopOnError. */
@@ -470,13 +425,6 @@ export class PythonPluginHost implements PluginHost {
       }
     }
   }
-}
-
-function mapLoadCode(err: SgeventdError): string {
-  const code = (err.details as { pythonCode?: unknown }).pythonCode;
-  if (typeof code === 'string' && code.startsWith('PLUGIN_')) return code;
-  if (err.code === 'TK_CALL_TIMEOUT' || err.code === 'TK_INIT_TIMEOUT') return 'PLUGIN_LOAD_TIMEOUT';
-  return err.code.startsWith('PLUGIN_') ? err.code : 'PLUGIN_IMPORT_FAILED';
 }
 
 function stringEnv(env: NodeJS.ProcessEnv): Record<string, string> {
