@@ -84,6 +84,7 @@ export function compileConfig(raw: RawConfig, ctx: CompileContext): { config?: D
     logging: { ...raw.logging, dir: abs(raw.logging.dir) },
     emails,
     toolkit,
+    python: { ...raw.python },
     http,
     secretEnvVars: [...new Set(ctx.secretEnvVars)],
     ...(ctx.legacy === undefined ? {} : { legacy: ctx.legacy }),

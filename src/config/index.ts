@@ -8,6 +8,6 @@ export { ConfigValidationError, ConfigReadError } from './errors.ts';
 export type { ConfigIssue } from './errors.ts';
 export type {
   DaemonConfig, SiteConfig, DaemonOptions, PluginOptions, ResolvedPluginOptions, ProjectFilter, PluginFolderConfig,
-  LogLevel, LoggingConfig, EmailConfig, ToolkitConfig, ToolkitProjectConfig, HttpConfig, LegacyConfig, ConcurrencyOption,
+  LogLevel, LoggingConfig, EmailConfig, ToolkitConfig, ToolkitProjectConfig, PythonConfig, HttpConfig, LegacyConfig, ConcurrencyOption,
 } from './types.ts';
 export { daemonSecrets, pluginEnvironment, redactUrl } from './secrets.ts';

@@ -138,6 +138,17 @@ export const toolkitSectionSchema = z.strictObject({
 }, { error: 'a mapping' }).prefault({});
 
 /** The `http` section: the status server. */
+/**
+ * Python plugins that run events concurrently fork workers from their loaded
+ * process: `maxProcesses` bounds those workers daemon-wide (each such plugin
+ * always gets its first one), `workerIdleMs` ends a plugin's extra workers
+ * (all but one) after that long without an event, so their slots go back.
+ */
+export const pythonSectionSchema = z.strictObject({
+  maxProcesses: posInt().default(16),
+  workerIdleMs: duration(1000).default(60000),
+}, { error: 'a mapping with maxProcesses and workerIdleMs' }).prefault({});
+
 export const httpSectionSchema = z.strictObject({
   enabled: bool().default(true),
   host: str().default('127.0.0.1'),
@@ -210,6 +221,7 @@ export const rawConfigSchema = z.strictObject({
     maxPerHour: posInt().default(20),
   }, { error: 'a mapping' }).prefault({}),
   toolkit: toolkitSectionSchema,
+  python: pythonSectionSchema,
   http: httpSectionSchema,
 }, { error: 'a mapping' });
 

@@ -15,6 +15,7 @@ export interface DaemonConfig {
   readonly logging: LoggingConfig;
   readonly emails: EmailConfig;
   readonly toolkit: ToolkitConfig;
+  readonly python: PythonConfig;
   readonly http: HttpConfig;
   /**
    * Names of the environment variables the secrets were read from (`${VAR}` in
@@ -163,6 +164,14 @@ export type ToolkitProjectConfig =
       readonly engine?: string;
       readonly python?: string;
     };
+
+/** Concurrent Python plugins' forked workers (see the schema's `python` section). */
+export interface PythonConfig {
+  /** Forked workers of all concurrent Python plugins together. */
+  readonly maxProcesses: number;
+  /** A plugin's workers beyond its first end after this long without an event. */
+  readonly workerIdleMs: number;
+}
 
 export interface ToolkitConfig {
   /** Interpreter: a command name looked up on PATH, or an absolute path. */

@@ -100,7 +100,6 @@ function noteSharedRuntimes(resolved: ReadonlyArray<{ line: CheckLine; name: str
 }
 
 function describeConcurrency(c: ReturnType<typeof effectiveConcurrency>): string {
-  if (c.unsupported === true) return 'concurrency: none (not supported for Python plugins yet)';
   return c.by === 'none' ? 'concurrency: none' : `concurrency: by ${c.by}, max ${c.max}`;
 }
 
@@ -132,7 +131,7 @@ async function checkPlugins(parts: Assembly): Promise<CheckLine[]> {
         const r = await host.load();
         lines.push(
           r.ok
-            ? { ok: true, what, detail: `${describeKind(entry.kind, r)}${r.callbacks.length} callback(s): ${r.callbacks.map((c) => c.name).join(', ')}; ${describeConcurrency(effectiveConcurrency(host.kind, r, pluginOptionsFor(folder, entry.name).concurrency))}` }
+            ? { ok: true, what, detail: `${describeKind(entry.kind, r)}${r.callbacks.length} callback(s): ${r.callbacks.map((c) => c.name).join(', ')}; ${describeConcurrency(effectiveConcurrency(r, pluginOptionsFor(folder, entry.name).concurrency))}` }
             : { ok: false, what, detail: `${r.error.code}: ${r.error.message}` },
         );
       } finally {

@@ -54,7 +54,7 @@ export async function replay(config: DaemonConfig, opts: ReplayOptions): Promise
         };
         const start = { lastEventId: opts.from, backlog: [], lastError: null };
         // The plugin's own concurrency, as the daemon runs it: keys in order, up to `max` at once.
-        const concurrency = effectiveConcurrency(host.kind, loaded, o.concurrency);
+        const concurrency = effectiveConcurrency(loaded, o.concurrency);
         const cursor = concurrency.by === 'none'
           ? new PluginCursor(start, log, host, scope, null, cursorOptions)
           : new ConcurrentCursor(start, log, host, scope, null, {

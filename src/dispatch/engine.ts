@@ -307,8 +307,7 @@ export class Engine {
       log.info({ lastEventId }, 'new plugin: starting after this event');
     }
     const scriptNames = [...new Set(loaded.callbacks.map((c) => c.scriptName))];
-    const concurrency = effectiveConcurrency(host.kind, loaded, opts.concurrency);
-    if (concurrency.unsupported === true) log.warn({ configured: opts.concurrency }, 'concurrency is not supported for Python plugins yet; running its events one at a time');
+    const concurrency = effectiveConcurrency(loaded, opts.concurrency);
     rec.concurrency = concurrency;
     const daemon = this.#opts.config.daemon;
     const scope = buildScope({ projects: opts.projects, ignoreOwnEvents: opts.ignoreOwnEvents, scriptNames, directory: this.#opts.directory });

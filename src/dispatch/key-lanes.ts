@@ -8,15 +8,12 @@ import type { LoadResult } from '../hosts/index.ts';
 
 /**
  * The concurrency a loaded plugin runs with: the config's, else what the file
- * declared, else `by: none`; Python plugins run one event at a time for now,
- * except Toolkit ones.
+ * declared, else `by: none`. JS plugins run concurrent callbacks in their
+ * thread, Python plugins in forked workers, Python Toolkit plugins in
+ * runtimes of each event's project.
  */
-export function effectiveConcurrency(kind: 'js' | 'python', loaded: Extract<LoadResult, { ok: true }>, configured: ConcurrencyOption | undefined): ConcurrencyOption & { unsupported?: true } {
-  const wanted = resolveConcurrency(configured, loaded.concurrency);
-  // A Toolkit plugin (SGEVENTD_TOOLKIT = True) runs each event in a runtime of its project, so it can run several.
-  const toolkit = 'usesToolkit' in loaded && loaded.usesToolkit === true;
-  if (wanted.by !== 'none' && kind === 'python' && !toolkit) return { by: 'none', max: 1, unsupported: true };
-  return wanted;
+export function effectiveConcurrency(loaded: Extract<LoadResult, { ok: true }>, configured: ConcurrencyOption | undefined): ConcurrencyOption {
+  return resolveConcurrency(configured, loaded.concurrency);
 }
 
 export type ConcurrencyKeyBy = 'project' | 'entity';

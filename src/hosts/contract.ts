@@ -19,7 +19,7 @@ export interface CallbackInfo {
 
 /** The outcome of `load()`: plugin faults are results, never exceptions. */
 export type LoadResult =
-  | { ok: true; callbacks: CallbackInfo[]; emails: EmailRecipients; concurrency?: ConcurrencyDeclaration }
+  | { ok: true; callbacks: CallbackInfo[]; emails: EmailRecipients; concurrency?: ConcurrencyDeclaration; usesToolkit?: boolean }
   | { ok: false; error: SerializedError };
 
 /** One callback run, for counters and the timing log. */

@@ -5,6 +5,7 @@ import type { PluginHost } from './contract.ts';
 import { WorkerPluginHost } from './js/host.ts';
 import type { RequestHandler } from './js/options.ts';
 import { PythonPluginHost, type RunInProject } from './python/host.ts';
+import { PythonProcessBudget } from './python/process-budget.ts';
 
 /**
  * How plugins reach Toolkit, without hosts or the engine knowing the pool:
@@ -30,10 +31,13 @@ export interface PluginHostFactory {
 export class HostFactory implements PluginHostFactory {
   readonly #config: DaemonConfig;
   readonly #toolkit: ToolkitAccess | undefined;
+  /** Forked workers of concurrent Python plugins, daemon-wide (`python.maxProcesses`). */
+  readonly #pythonBudget: PythonProcessBudget;
 
   constructor(config: DaemonConfig, toolkit?: ToolkitAccess) {
     this.#config = config;
     this.#toolkit = toolkit;
+    this.#pythonBudget = new PythonProcessBudget(config.python.maxProcesses);
   }
 
   create(entry: JsPluginFile | PythonPluginFile, folder: PluginFolderConfig, logger: Logger): PluginHost {
@@ -55,6 +59,9 @@ export class HostFactory implements PluginHostFactory {
         restartBudget: config.daemon.restartBudget,
         logger,
         runInProject: this.#toolkit?.runInProject,
+        concurrency,
+        processBudget: this.#pythonBudget,
+        workerIdleMs: config.python.workerIdleMs,
       });
     }
     return new WorkerPluginHost({

@@ -7,4 +7,5 @@ export { WorkerPluginHost } from './js/host.ts';
 export type { WorkerHostOptions, WorkerHostState, RequestHandler } from './js/options.ts';
 export { TOOLKIT_METHODS, type ToolkitMethod } from './js/toolkit-client.ts';
 export { PythonPluginHost } from './python/host.ts';
+export { PythonProcessBudget } from './python/process-budget.ts';
 export type { PythonPluginOptions, PythonLoadResult, RunInProject } from './python/host.ts';

@@ -1,6 +1,6 @@
 import path from 'node:path';
-import { z } from 'zod';
 import type { Logger } from 'pino';
+import { resolveConcurrency, type ConcurrencyOption } from '../../config/index.ts';
 import { canProcess } from '../../plugins/match.ts';
 import type { SerializedError } from '../../plugins/errors.ts';
 import type { EmailRecipients } from '../../plugins/types.ts';
@@ -11,22 +11,9 @@ import { PyrpcError, PythonChild } from '../../pyrpc/index.ts';
 import { PLUGIN_RUNNER_SCRIPT, type RuntimePluginSpec } from '../../toolkit/index.ts';
 import type { BatchOptions, CallbackInfo, PluginHost, ProcessResult } from '../contract.ts';
 import { hostFailure } from '../outcome.ts';
-
-const SerializedErrorSchema = z.object({ name: z.string(), message: z.string(), stack: z.string().optional(), code: z.string().nullish() });
-const ResultSchema = z.object({
-  callback: z.string(), index: z.number(), startedAt: z.number(), durationMs: z.number(), error: SerializedErrorSchema.optional(),
-});
-const FailureSchema = z.object({ callback: z.string(), error: SerializedErrorSchema });
-const ProcessSchema = z.discriminatedUnion('outcome', [
-  z.object({ outcome: z.literal('ok'), results: z.array(ResultSchema), failures: z.array(FailureSchema) }),
-  z.object({ outcome: z.literal('deactivate'), callback: z.string(), error: SerializedErrorSchema, results: z.array(ResultSchema), failures: z.array(FailureSchema) }),
-]);
-const LoadSchema = z.object({
-  callbacks: z.array(z.object({ index: z.number(), name: z.string(), scriptName: z.string(), matchEvents: z.unknown(), stopOnError: z.boolean() })),
-  emails: z.union([z.boolean(), z.array(z.string())]),
-  usesToolkit: z.boolean(),
-  shotgunApi3Error: z.string().nullable(),
-});
+import { ForkPool } from './fork-pool.ts';
+import { PythonProcessBudget } from './process-budget.ts';
+import { declaredConcurrency, LoadSchema, mapLoadCode, parseStep, PluginLoadFault } from './wire.ts';
 
 /**
  * Sends events of one project to that project's runtime (`plugin_process_batch`):
@@ -60,6 +47,17 @@ export interface PythonPluginOptions {
    * plugin's own process, without Toolkit.
    */
   runInProject?: RunInProject | undefined;
+  /**
+   * The configured concurrency (config wins over the module's
+   * `SGEVENTD_CONCURRENCY`); absent: the module's, else `by: none`. With
+   * `by: project | entity` the plugin is loaded once and its events run in up
+   * to `max` workers forked from that process (not for Toolkit plugins).
+   */
+  concurrency?: ConcurrencyOption | undefined;
+  /** The daemon-wide bound on forked workers (`python.maxProcesses`); default: a bound of `max` for this host alone. */
+  processBudget?: PythonProcessBudget | undefined;
+  /** A worker beyond a plugin's first ends after this long without an event (`python.workerIdleMs`); none: they stay. */
+  workerIdleMs?: number | undefined;
 }
 
 /**
@@ -74,12 +72,8 @@ const TOOLKIT_CAPACITY = 256;
 const CLOSED = Symbol('closed');
 
 export type PythonLoadResult =
-  | { ok: true; callbacks: CallbackInfo[]; emails: EmailRecipients; usesToolkit: boolean; shotgunApi3Error: string | null }
+  | { ok: true; callbacks: CallbackInfo[]; emails: EmailRecipients; usesToolkit: boolean; shotgunApi3Error: string | null; concurrency?: ConcurrencyOption }
   | { ok: false; error: SerializedError };
-
-function toSerialized(e: z.infer<typeof SerializedErrorSchema>, fallback: string): SerializedError {
-  return { name: e.name, message: e.message, ...(e.stack ? { stack: e.stack } : {}), code: e.code ?? fallback };
-}
 
 /**
  * An unchanged shotgunEvents plugin in its own Python process (a pyrpc
@@ -103,17 +97,19 @@ export class PythonPluginHost implements PluginHost {
   readonly #inFlight = new Set<{ ids: Set<number>; cancel: AbortController }>();
   /** Runs in the plugin's own process go one at a time, even when a Toolkit plugin runs several events at once. */
   #ownProcess: Promise<unknown> = Promise.resolve();
+  /** The forked workers, when the plugin runs events concurrently. */
+  #pool: ForkPool | null = null;
+  /** The last load chose forked workers (the pool comes back with the process after a loss). */
+  #concurrent = false;
+  #capacity = 1;
+  /** A restart of the process under way (several lanes may find it gone at once). */
+  #restarting: Promise<PythonLoadResult> | null = null;
   /** When the process was lost (crash, timeout, memory), for the restart budget. */
   #losses: number[] = [];
 
   constructor(opts: PythonPluginOptions) {
     this.#opts = opts;
     this.name = opts.name;
-  }
-
-  /** One event at a time in its own process; a loaded Toolkit plugin takes several (each in a runtime of its event's project). */
-  get capacity(): number {
-    return this.#loaded?.ok === true && this.#loaded.usesToolkit && this.#opts.runInProject !== undefined ? TOOLKIT_CAPACITY : 1;
   }
 
   get callbacks(): readonly CallbackInfo[] {
@@ -126,6 +122,21 @@ export class PythonPluginHost implements PluginHost {
 
   get pid(): number | undefined {
     return this.#child?.pid;
+  }
+
+  /**
+   * Events that may run at once: a loaded Toolkit plugin takes several (each
+   * in a runtime of its event's project); with forked workers, the effective
+   * concurrency's `max`; else 1.
+   */
+  get capacity(): number {
+    if (this.#loaded?.ok === true && this.#loaded.usesToolkit && this.#opts.runInProject !== undefined) return TOOLKIT_CAPACITY;
+    return this.#capacity;
+  }
+
+  /** Pids of the forked workers alive now (none for a plugin that runs events one at a time). */
+  get workerPids(): number[] {
+    return this.#pool?.pids ?? [];
   }
 
   /** Starts the process and imports the plugin; plugin faults come back as results. A load resets the restart budget. */
@@ -172,10 +183,32 @@ export class PythonPluginHost implements PluginHost {
         index: c.index, name: c.name, scriptName: c.scriptName, matchEvents: c.matchEvents as CallbackInfo['matchEvents'], stopOnError: c.stopOnError,
       }));
       if (parsed.shotgunApi3Error) this.#opts.logger.warn({ reason: parsed.shotgunApi3Error }, 'Python plugin runs without shotgun_api3: its sg argument explains the import failure when used');
-      this.#loaded = { ok: true, callbacks: this.#callbacks, emails: parsed.emails, usesToolkit: parsed.usesToolkit, shotgunApi3Error: parsed.shotgunApi3Error };
+      const declared = declaredConcurrency(o.name, parsed.concurrency);
+      const effective = resolveConcurrency(o.concurrency, declared);
+      // Toolkit plugins run in project runtimes, one event at a time.
+      if (effective.by !== 'none' && !parsed.usesToolkit) {
+        this.#pool = new ForkPool({
+          plugin: o.name, forkServer: this.#child, max: effective.max,
+          budget: o.processBudget ?? new PythonProcessBudget(effective.max),
+          idleMs: o.workerIdleMs ?? null, startTimeoutMs: o.callbackTimeoutMs, maxMessageBytes: 64 * 1024 * 1024, stopTimeoutMs: 2000,
+          maxRssMb: o.maxMemoryMb, logger: o.logger,
+        });
+        this.#concurrent = true;
+        this.#capacity = effective.max;
+        await this.#pool.warm();
+      } else {
+        this.#concurrent = false;
+        this.#capacity = 1;
+      }
+      this.#loaded = {
+        ok: true, callbacks: this.#callbacks, emails: parsed.emails, usesToolkit: parsed.usesToolkit, shotgunApi3Error: parsed.shotgunApi3Error,
+        ...(declared === undefined ? {} : { concurrency: declared }),
+      };
     } catch (err) {
       await this.#stopProcess();
-      const code = err instanceof SgeventdError ? mapLoadCode(err) : 'PLUGIN_IMPORT_FAILED';
+      this.#concurrent = false;
+      this.#capacity = 1;
+      const code = err instanceof PluginLoadFault ? err.code : err instanceof SgeventdError ? mapLoadCode(err) : 'PLUGIN_IMPORT_FAILED';
       this.#callbacks = [];
       this.#loaded = { ok: false, error: { name: 'PythonPluginError', message: describeError(err), code, ...(err instanceof Error && err.stack ? { stack: err.stack } : {}) } };
     }
@@ -212,9 +245,10 @@ export class PythonPluginHost implements PluginHost {
    * lane: each goes to a runtime of its project; its own process still runs
    * one at a time.
    */
-  async processBatch(events: readonly EventLogEntry[], _options?: BatchOptions): Promise<ProcessResult[]> {
+  async processBatch(events: readonly EventLogEntry[], options?: BatchOptions): Promise<ProcessResult[]> {
     const first = events[0];
     if (first === undefined) return [];
+    if (this.#concurrent) return this.#inWorker(events, options?.key);
     const loaded = this.#loaded;
     const runInProject = loaded?.ok === true && loaded.usesToolkit ? this.#opts.runInProject : undefined;
     const where = (e: EventLogEntry): number | null => (runInProject === undefined ? null : (e.project?.id ?? null));
@@ -235,15 +269,73 @@ export class PythonPluginHost implements PluginHost {
     return { signal: run.cancel.signal, end: () => { this.#inFlight.delete(run); } };
   }
 
+  /** The plugin's process again, once, however many lanes found it gone; the restart budget first. */
+  async #restart(): Promise<SerializedError | null> {
+    const spent = this.#budgetSpent();
+    if (spent !== null) {
+      this.#opts.logger.warn({ err: spent }, 'plugin process lost too often; not restarting it until the plugin is reloaded');
+      return spent;
+    }
+    this.#restarting ??= this.#start().finally(() => { this.#restarting = null; });
+    const reloaded = await this.#restarting;
+    return reloaded.ok ? null : reloaded.error;
+  }
+
+  /**
+   * One event (or a batch of one key) in a forked worker: the key's worker
+   * while the key has calls there, else an idle or new one (fork-pool.ts).
+   * Only that worker dies for a timeout, crash, memory kill or cancel; the
+   * other workers' events go on.
+   */
+  async #inWorker(events: readonly EventLogEntry[], key: string | undefined): Promise<ProcessResult[]> {
+    const spent = this.#budgetSpent();
+    if (spent !== null) return [{ outcome: 'deactivate', callback: null, error: spent, results: [], failures: [] }];
+    if (this.#pool === null || this.#child === null || this.#child.state !== 'ready') {
+      const failed = await this.#restart();
+      if (failed !== null) return [{ outcome: 'deactivate', callback: null, error: failed, results: [], failures: [] }];
+    }
+    const pool = this.#pool;
+    if (pool === null) return this.#inOwnProcess(events);
+    const steps: unknown[] = [];
+    let failure: unknown = null;
+    const run = this.#begin(events);
+    try {
+      const lease = await pool.acquire(key, run.signal);
+      const worker = lease.worker;
+      try {
+        await worker.request('plugin_process_batch', { events: events.map((e) => transformOutbound(e)), budgetMs: 50 }, {
+          timeoutMs: this.#opts.callbackTimeoutMs,
+          signal: run.signal,
+          onProgress: (step) => steps.push(step),
+        });
+      } catch (err) {
+        failure = err;
+        // As with the plugin's own process: a worker that failed a call is not trusted again.
+        await worker.kill();
+        if (!run.signal.aborted) this.#losses.push(Date.now());
+      } finally {
+        lease.release();
+      }
+    } catch (err) {
+      failure ??= err; // no worker: the pool is closed, the wait was abandoned, or no worker could be forked
+    } finally {
+      run.end();
+    }
+    if (failure !== null && pool.closed && !run.signal.aborted) {
+      // The plugin's process was restarted under this event (another call found it gone): deliver it again.
+      const done = this.#collect(events, steps, null, run.signal);
+      if (done.length < events.length && done.every((r) => r.outcome === 'ok' && r.failures.length === 0)) {
+        done.push({ outcome: 'aborted', results: [], failures: [], error: { name: 'PythonPluginError', code: 'PLUGIN_HOST_STATE', message: `plugin ${this.name} restarted its process while the event ran` } });
+      }
+      return done;
+    }
+    return this.#collect(events, steps, failure, run.signal);
+  }
+
   async #inOwnProcess(events: readonly EventLogEntry[]): Promise<ProcessResult[]> {
     if (this.#child === null || this.#child.state !== 'ready') {
-      const spent = this.#budgetSpent();
-      if (spent !== null) {
-        this.#opts.logger.warn({ err: spent }, 'plugin process lost too often; not restarting it until the plugin is reloaded');
-        return [{ outcome: 'deactivate', callback: null, error: spent, results: [], failures: [] }];
-      }
-      const reloaded = await this.#start();
-      if (!reloaded.ok) return [{ outcome: 'deactivate', callback: null, error: reloaded.error, results: [], failures: [] }];
+      const failed = await this.#restart();
+      if (failed !== null) return [{ outcome: 'deactivate', callback: null, error: failed, results: [], failures: [] }];
     }
     const child = this.#child;
     if (child === null) throw new PyrpcError('TK_RUNTIME_CLOSED', `Python plugin ${this.name} is not running`);
@@ -304,17 +396,7 @@ export class PythonPluginHost implements PluginHost {
   }
 
   #toResult(event: EventLogEntry, raw: unknown): ProcessResult {
-    const parsed = ProcessSchema.safeParse(raw);
-    if (!parsed.success) return this.#failed(event, new PyrpcError('TK_PROTOCOL', `Python plugin ${this.name} answered with an unexpected shape`));
-    const r = parsed.data;
-    const results = r.results.map((x) => ({
-      callback: x.callback, index: x.index, startedAt: new Date(x.startedAt), durationMs: x.durationMs,
-      ...(x.error ? { error: toSerialized(x.error, 'PLUGIN_CALLBACK_ERROR') } : {}),
-    }));
-    const failures = r.failures.map((f) => ({ callback: f.callback, error: toSerialized(f.error, 'PLUGIN_CALLBACK_ERROR') }));
-    return r.outcome === 'ok'
-      ? { outcome: 'ok', results, failures }
-      : { outcome: 'deactivate', callback: r.callback, error: toSerialized(r.error, 'PLUGIN_CALLBACK_ERROR'), results, failures };
+    return parseStep(raw) ?? this.#failed(event, new PyrpcError('TK_PROTOCOL', `Python plugin ${this.name} answered with an unexpected shape`));
   }
 
   /** A process or runtime failure counts as the first matching callback failing, under its stopOnError. */
@@ -332,29 +414,38 @@ export class PythonPluginHost implements PluginHost {
     return hostFailure(this.#callbacks, event, { name: 'PythonPluginError', message, code });
   }
 
-  /** Cuts off `eventId` if it is running: the process (or the runtime call) ends and the event comes back `aborted`. */
+  /**
+   * Cuts off `eventId` if it is running: the process (or the runtime call, or
+   * with concurrency only the worker running it) ends and the event comes back `aborted`.
+   */
   cancel(eventId: number): void {
     for (const run of this.#inFlight) if (run.ids.has(eventId)) run.cancel.abort(eventId);
   }
 
-  /** Stops the process; idempotent. An event still running resolves as `aborted`. */
+  /** Stops the process and its workers; idempotent. Events still running resolve as `aborted`. */
   async close(): Promise<void> {
     for (const run of this.#inFlight) run.cancel.abort(CLOSED);
     await this.#stopProcess();
   }
 
+  /** Ends the workers, then the plugin's process, then anything left in its process group. */
   async #stopProcess(): Promise<void> {
+    const pool = this.#pool;
     const child = this.#child;
+    this.#pool = null;
     this.#child = null;
-    if (child) await child.close();
+    const results = await Promise.allSettled([pool?.close() ?? Promise.resolve(), child?.close() ?? Promise.resolve()]);
+    for (const r of results) if (r.status === 'rejected') this.#opts.logger.warn({ err: describeError(r.reason) }, 'stopping a Python plugin process failed');
+    // A worker being forked when the plugin stopped is in the group too.
+    const pid = child?.pid;
+    if (pid !== undefined && pool !== null && process.platform !== 'win32') {
+      try {
+        process.kill(-pid, 'SIGKILL');
+      } catch {
+        // The group is empty: every worker is gone.
+      }
+    }
   }
-}
-
-function mapLoadCode(err: SgeventdError): string {
-  const code = (err.details as { pythonCode?: unknown }).pythonCode;
-  if (typeof code === 'string' && code.startsWith('PLUGIN_')) return code;
-  if (err.code === 'TK_CALL_TIMEOUT' || err.code === 'TK_INIT_TIMEOUT') return 'PLUGIN_LOAD_TIMEOUT';
-  return err.code.startsWith('PLUGIN_') ? err.code : 'PLUGIN_IMPORT_FAILED';
 }
 
 function stringEnv(env: NodeJS.ProcessEnv): Record<string, string> {

@@ -2,7 +2,12 @@
 
 The pipes and the init handshake are sgeventd_protocol.py's, as for project runtimes;
 stdout and stderr are the plugin's log. Methods: init, plugin_load,
-plugin_process_batch, ping, shutdown. Standard library only.
+plugin_process_batch, plugin_fork, ping, shutdown. Standard library only.
+
+A plugin that runs events concurrently (``concurrency: { by, max }``, or its
+module's ``SGEVENTD_CONCURRENCY``) is loaded here once; the daemon then asks
+this process to fork workers (``plugin_fork``, see sgeventd_forks.py), which
+run its events, and this process only forks.
 """
 
 import logging
@@ -19,11 +24,13 @@ from sgeventd_protocol import RpcError, serve  # noqa: E402 - the same loop as p
 class PluginProcess(object):
     def __init__(self):
         self.plugin = None
+        self.worker = False
+        self._forks = None
         self.sgeventd_progress = lambda step: None  # set by serve() for each call
 
     def m_init(self, params):
         # A plain handshake: the pool's runtime class counts the process ready after it.
-        return {"pid": os.getpid(), "python": sys.version.split()[0], "mode": "plugin"}
+        return {"pid": os.getpid(), "python": sys.version.split()[0], "mode": "worker" if self.worker else "plugin"}
 
     def m_plugin_load(self, params):
         path = params["file"]
@@ -32,13 +39,32 @@ class PluginProcess(object):
         if folder not in sys.path:
             sys.path.insert(0, folder)
         make = sgeventd_plugins.shotgun_factory(params["siteUrl"], params.get("proxy"))
-        self.plugin = sgeventd_plugins.Plugin(path, params["name"], make, bool(params.get("useSessionUuid")))
+        scripts = []
+
+        def make_recorded(name, key):
+            scripts.append((name, key))  # a forked worker opens its own sg with them
+            return make(name, key)
+
+        self.plugin = sgeventd_plugins.Plugin(path, params["name"], make_recorded, bool(params.get("useSessionUuid")))
         try:
             described = self.plugin.load()
         except sgeventd_plugins.PluginLoadError as e:
             raise RpcError(e.code, str(e))
         described["shotgunApi3Error"] = make.error
+        # Checked by the daemon (the config wins over it); absent: None.
+        described["concurrency"] = getattr(self.plugin.module, "SGEVENTD_CONCURRENCY", None)
+        import sgeventd_forks  # only loaded plugins fork; keep init's import short
+
+        self._forks = sgeventd_forks.ForkServer(self, self.plugin, scripts, make)
         return described
+
+    def m_plugin_fork(self, params):
+        """Forks a worker that connects to params["socket"]; answers its pid."""
+        if self.worker:
+            raise RpcError("TK_NO_METHOD", "a forked worker does not fork")
+        if self._forks is None:
+            raise RpcError("TK_NOT_INITIALIZED", "plugin_load first")
+        return self._forks.fork(params["socket"])
 
     def m_plugin_process_batch(self, params):
         """Events in order, each reported as a step when done; see sgeventd_plugins.process_batch."""

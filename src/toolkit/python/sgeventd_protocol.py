@@ -18,7 +18,6 @@ import json
 import os
 import sys
 import threading
-import time
 import traceback
 
 IN_FD = 3
@@ -45,12 +44,14 @@ def maxrss_kb():
 
 def exit_with_parent(interval=1.0):
     """Exits when the daemon that started this process is gone, even in the
-    middle of a call that never returns (EOF on fd 3 is only read between calls)."""
+    middle of a call that never returns (EOF on fd 3 is only read between calls).
+    Returns a function that stops the watch and joins its thread (a process
+    must be single-threaded before it forks)."""
     parent = os.getppid()
+    stop = threading.Event()
 
     def watch():
-        while True:
-            time.sleep(interval)
+        while not stop.wait(interval):
             if os.getppid() != parent:
                 try:
                     sys.stderr.write("sgeventd: the daemon (pid %d) is gone, exiting\n" % parent)
@@ -59,7 +60,14 @@ def exit_with_parent(interval=1.0):
                     pass
                 os._exit(70)
 
-    threading.Thread(target=watch, name="sgeventd-parent-watch", daemon=True).start()
+    thread = threading.Thread(target=watch, name="sgeventd-parent-watch", daemon=True)
+    thread.start()
+
+    def cancel():
+        stop.set()
+        thread.join()
+
+    return cancel
 
 
 class Channel(object):
@@ -98,8 +106,9 @@ class Channel(object):
 
 
 def serve(handler, channel=None):
-    """Answers requests with handler.m_<method>(params) until shutdown or EOF."""
-    exit_with_parent()
+    """Answers requests with handler.m_<method>(params) until shutdown or EOF.
+    ``handler.sgeventd_stop_parent_watch()`` ends the parent watch thread."""
+    handler.sgeventd_stop_parent_watch = exit_with_parent()
     channel = channel if channel is not None else Channel()
     initialized = False
     while True:
