@@ -60,7 +60,7 @@ export class EventLog {
   /** Polls since the announced id was first asked for that came back short of it. */
   #shortReads = 0;
   #nudgedWhilePolling = false;
-  readonly stats = { polls: 0, catchUpReads: 0, readAheads: 0, idLookups: 0, served: 0, nudges: 0 };
+  readonly stats = { polls: 0, catchUpReads: 0, readAheads: 0, idLookups: 0, served: 0, nudges: 0, lateRereads: 0 };
 
   constructor(source: EventSource, opts: EventLogOptions) {
     this.#source = source;
@@ -263,6 +263,7 @@ export class EventLog {
       this.#shortReads = 0;
       return;
     }
+    this.stats.lateRereads++;
     this.#nudgeDueAt = Date.now() + delay;
   }
 
