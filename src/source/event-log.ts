@@ -18,7 +18,7 @@ export interface EventLogOptions {
   /** Events kept in memory across all ranges; older ones are dropped first. */
   maxCachedEvents: number;
   logger: SourceLogger;
-  /** Told of the events each poll at the frontier found (not catch-up reads): the silent-webhook watch. */
+  /** Told of the events each poll at the frontier found, none included (not catch-up reads): the silent-webhook watch. */
   onPolled?: (events: readonly EventLogEntry[]) => void;
 }
 
@@ -280,10 +280,12 @@ export class EventLog {
     }
     this.#lastBatchFull = events.length >= this.#opts.batchSize;
     const last = events.at(-1);
-    if (last === undefined) return;
-    const from = this.#frontier;
-    this.#frontier = last.id;
-    this.#insert({ after: from, upTo: last.id, events });
+    if (last !== undefined) {
+      const from = this.#frontier;
+      this.#frontier = last.id;
+      this.#insert({ after: from, upTo: last.id, events });
+    }
+    // Told of empty polls too: the silent-webhook watch checks its clock on each.
     this.#opts.onPolled?.(events);
   }
 
