@@ -19,6 +19,8 @@ export interface DaemonOptions {
   fromId?: number;
   /** For tests: plugin folder watching. */
   watch?: { pollIntervalMs?: number; debounceMs?: number; fsWatch?: boolean };
+  /** Also told of every finished callback (the demo's change → callback latency). */
+  onTiming?: (record: TimingRecord) => void;
 }
 
 export interface DaemonStatus {
@@ -98,6 +100,7 @@ export class Daemon {
       onTiming: (r: TimingRecord) => {
         this.metrics.observeCallback(r);
         timing?.info(timingLine(r));
+        opts.onTiming?.(r);
       },
       onFailure: (f) => parts.mailer?.send(laneAlert(f)),
       hosts: parts.hosts,

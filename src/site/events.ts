@@ -167,7 +167,8 @@ export class EventLog {
       .run(hidden, e.eventType, e.attributeName, JSON.stringify(meta), e.entity?.type ?? null, e.entity?.id ?? null,
         actor.user.type, actor.user.id, e.project?.type ?? null, e.project?.id ?? null, actor.sessionUuid, formatDateTime(this.now()), e.description);
     const id = Number(r.lastInsertRowid);
-    this.uncommitted.push(id);
+    // A held row becomes visible (and is announced) when it is released, not at this commit.
+    if (hidden === 0) this.uncommitted.push(id);
     return id;
   }
 

@@ -75,6 +75,8 @@ export interface RunningSite {
   expireSessions(): void;
   /** The webhooks the site sends (add, list, remove, status). */
   webhooks: SiteWebhooks;
+  /** Calls `listener` with the EventLogEntry ids each commit (or release) makes visible; returns the unsubscribe. */
+  onEventsVisible(listener: (ids: readonly number[]) => void): () => void;
   close(): Promise<void>;
 }
 
@@ -108,7 +110,13 @@ export async function startSite(options: SiteOptions = {}): Promise<RunningSite>
       seedDemo(writer, auth, actor);
     }
     const webhooks = new SiteWebhooks(store, tuning, options.logger);
-    writer.events.onCommit = (ids) => webhooks.committed(ids);
+    const visible = new Set<(ids: readonly number[]) => void>();
+    const announce = (ids: number[]): void => {
+      if (ids.length === 0) return;
+      webhooks.committed(ids);
+      for (const l of visible) l(ids);
+    };
+    writer.events.onCommit = announce;
     const api = new Api3(store, writer, auth, { version: [8, 0, 0], maxPerPage });
     const files = new FileStore(store, options.db ?? ':memory:', maxFileBytes);
     const hooks = {
@@ -117,7 +125,7 @@ export async function startSite(options: SiteOptions = {}): Promise<RunningSite>
         const before = store.hiddenEventIds();
         const n = store.releaseEvents(ids);
         const still = new Set(store.hiddenEventIds());
-        webhooks.committed(before.filter((id) => !still.has(id)));
+        announce(before.filter((id) => !still.has(id)));
         return n;
       },
       burnEventIds: (count: number) => store.burnEventIds(count),
@@ -143,6 +151,10 @@ export async function startSite(options: SiteOptions = {}): Promise<RunningSite>
     let closing: Promise<void> | undefined;
     return {
       url, port: actual, store, writer, auth, webhooks, ...hooks,
+      onEventsVisible(listener) {
+        visible.add(listener);
+        return () => visible.delete(listener);
+      },
       close() {
         closing ??= (async () => {
           try {
