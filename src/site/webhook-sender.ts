@@ -15,6 +15,7 @@ import { request, type Dispatcher } from 'undici';
 import { describeError } from '../shared/index.ts';
 import type { SiteLogger } from './server.ts';
 import type { WebhookSpec } from './webhook-spec.ts';
+import { DueQueue } from './webhook-queue.ts';
 
 /** One event as a delivery carries it (`data`, or one item of `data.deliveries`). */
 export interface DeliveryItem {
@@ -92,7 +93,7 @@ export class WebhookSender {
   readonly #siteUrl: string;
   readonly #dispatcher: Dispatcher;
   readonly #logger: SiteLogger | undefined;
-  readonly #queue: Pending[] = [];
+  readonly #queue = new DueQueue<Pending>();
   readonly #failures: number[] = [];
   readonly #abort = new AbortController();
   readonly counts: WebhookCounts = { sent: 0, failed: 0, eventsDelivered: 0, eventsAbandoned: 0, dropped: 0, duplicated: 0, reordered: 0 };
@@ -141,7 +142,7 @@ export class WebhookSender {
       return;
     }
     const dueAt = Date.now() + this.#o.delayMs;
-    for (const { item, eventBatch } of items) this.#insert({ item, eventBatch, deliveryId: randomUUID(), dueAt, attempts: 0 });
+    for (const { item, eventBatch } of items) this.#queue.push({ item, eventBatch, deliveryId: randomUUID(), dueAt, attempts: 0 });
     this.#wake();
     this.#loop ??= this.#run().catch((err: unknown) => {
       this.#logger?.error({ webhook: this.id, err: describeError(err) }, 'site: webhook sender stopped');
@@ -154,12 +155,6 @@ export class WebhookSender {
     this.#abort.abort();
     this.#wake();
     await this.#loop;
-  }
-
-  #insert(p: Pending): void {
-    let i = this.#queue.length;
-    while (i > 0 && this.#queue[i - 1]!.dueAt > p.dueAt) i--;
-    this.#queue.splice(i, 0, p);
   }
 
   #wake(): void {
@@ -187,7 +182,7 @@ export class WebhookSender {
   async #run(): Promise<void> {
     let windowUntil: number | undefined;
     while (!this.#closed && !this.#dead) {
-      const head = this.#queue[0];
+      const head = this.#queue.peek();
       if (head === undefined) {
         if (this.#held === undefined) return;
         // Nothing to send it after: wait a little for a successor, then send it anyway.
@@ -200,7 +195,7 @@ export class WebhookSender {
         await this.#sleep(head.dueAt - now);
         continue;
       }
-      if (this.spec.batch && this.#o.batchWindowMs > 0 && this.#dueCount(now) < 50) {
+      if (this.spec.batch && this.#o.batchWindowMs > 0 && this.#queue.dueCount(now, 50) < 50) {
         windowUntil ??= now + this.#o.batchWindowMs;
         if (windowUntil > now) {
           await this.#sleep(windowUntil - now);
@@ -208,20 +203,20 @@ export class WebhookSender {
         }
       }
       windowUntil = undefined;
-      const taken = this.spec.batch ? this.#takeDue(50) : this.#queue.splice(0, 1);
+      const taken = this.#takeDue(this.spec.batch ? 50 : 1);
       await this.#dispatch(this.#build(taken));
     }
     if (this.#dead) this.#abandonAll();
   }
 
-  #dueCount(now: number): number {
-    let n = 0;
-    while (n < this.#queue.length && this.#queue[n]!.dueAt <= now) n++;
-    return n;
-  }
-
   #takeDue(max: number): Pending[] {
-    return this.#queue.splice(0, Math.min(max, Math.max(1, this.#dueCount(Date.now()))));
+    const n = Math.max(1, this.#queue.dueCount(Date.now(), max));
+    const out: Pending[] = [];
+    for (let i = 0; i < n; i++) {
+      const p = this.#queue.shift();
+      if (p !== undefined) out.push(p);
+    }
+    return out;
   }
 
   #build(items: Pending[]): Outgoing {
@@ -326,13 +321,13 @@ export class WebhookSender {
     }
     for (const p of again) {
       const backoff = Math.min(this.#o.retryMaxMs, this.#o.retryBaseMs * 2 ** (p.attempts - 1));
-      this.#insert({ ...p, dueAt: Date.now() + backoff });
+      this.#queue.retry({ ...p, dueAt: Date.now() + backoff });
     }
   }
 
   #abandonAll(): void {
     this.counts.eventsAbandoned += this.#queue.length + (this.#held?.items.length ?? 0);
-    this.#queue.length = 0;
+    this.#queue.clear();
     this.#held = undefined;
   }
 }
