@@ -101,6 +101,7 @@ export class WebhookSender {
   #closed = false;
   #held: Outgoing | undefined;
   #loop: Promise<void> | undefined;
+  #running = false;
   #wakeUp: (() => void) | undefined;
   #batchSeq = 0;
   #lastError: string | undefined;
@@ -144,9 +145,12 @@ export class WebhookSender {
     const dueAt = Date.now() + this.#o.delayMs;
     for (const { item, eventBatch } of items) this.#queue.push({ item, eventBatch, deliveryId: randomUUID(), dueAt, attempts: 0 });
     this.#wake();
-    this.#loop ??= this.#run().catch((err: unknown) => {
+    if (this.#running) return;
+    this.#running = true;
+    this.#loop = this.#run().catch((err: unknown) => {
+      this.#running = false;
       this.#logger?.error({ webhook: this.id, err: describeError(err) }, 'site: webhook sender stopped');
-    }).finally(() => { this.#loop = undefined; });
+    });
   }
 
   /** Stops sending; an answer in flight is abandoned. */
@@ -184,7 +188,11 @@ export class WebhookSender {
     while (!this.#closed && !this.#dead) {
       const head = this.#queue.peek();
       if (head === undefined) {
-        if (this.#held === undefined) return;
+        if (this.#held === undefined) {
+          // Cleared in the same turn as the check, so an enqueue after it starts a new loop.
+          this.#running = false;
+          return;
+        }
         // Nothing to send it after: wait a little for a successor, then send it anyway.
         await this.#sleep(this.#o.reorderHoldMs);
         if (this.#queue.length === 0 && this.#held !== undefined) await this.#sendHeld();
