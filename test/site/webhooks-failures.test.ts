@@ -1,4 +1,4 @@
-import { describe, it } from 'node:test';
+import { describe, it, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { waitFor, withSite, type TestSite } from '../support/index.ts';
 import { startReceiver } from './webhook-receiver.ts';
@@ -68,7 +68,7 @@ describe('site webhooks: failures, statuses and injected faults', () => {
     assert.equal(info.status, 'unstable');
   });
 
-  async function faultRun(t: Parameters<Parameters<typeof it>[1]>[0], seed: number) {
+  async function faultRun(t: TestContext, seed: number) {
     const rx = await startReceiver(t);
     const s = await withSite(t, {
       seed: 'demo',

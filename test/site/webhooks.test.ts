@@ -12,13 +12,14 @@ describe('site webhooks: deliveries', () => {
   it('a single delivery: body as the event log row, headers, and an HMAC-SHA1 signature of the raw body', async (t) => {
     const rx = await startReceiver(t);
     const plain = await startReceiver(t);
-    const { site, sg, firstProject } = await withSite(t, {
+    const ts = await withSite(t, {
       seed: 'demo',
       webhooks: { hooks: [{ url: rx.url, secret: SECRET, types: ['Shot:create'] }, { url: plain.url, types: ['Shot:create'] }] },
     });
+    const { site, sg } = ts;
     const [signed, unsigned] = site.webhooks.list();
     assert.ok(signed !== undefined && unsigned !== undefined);
-    const project = await firstProject();
+    const project = await ts.firstProject();
     const shot = await sg.create('Shot', { code: 'wh010', project });
     const r = await waitFor(() => rx.received[0], 'the delivery of Shotgun_Shot_New');
     const ev = await sg.findOne('EventLogEntry', [['event_type', 'is', 'Shotgun_Shot_New'], ['entity', 'is', { type: 'Shot', id: shot['id'] }]],
@@ -58,8 +59,9 @@ describe('site webhooks: deliveries', () => {
 
   it('event batch headers: the rows of one transaction carry one batch id, their size and index', async (t) => {
     const rx = await startReceiver(t);
-    const { site, sg, firstProject } = await withSite(t, { seed: 'demo', webhooks: { hooks: [{ url: rx.url, types: ['Shot:create'] }] } });
-    const project = await firstProject();
+    const ts = await withSite(t, { seed: 'demo', webhooks: { hooks: [{ url: rx.url, types: ['Shot:create'] }] } });
+    const { site, sg } = ts;
+    const project = await ts.firstProject();
     await sg.batch(['wh101', 'wh102', 'wh103'].map((code) => ({ request_type: 'create' as const, entity_type: 'Shot', data: { code, project } })));
     await waitFor(() => rx.received.length === 3, 'three deliveries');
     const batchIds = new Set(rx.received.map((r) => r.headers['x-sg-event-batch-id']));
@@ -72,8 +74,9 @@ describe('site webhooks: deliveries', () => {
 
   it('a batched webhook sends data.deliveries (items without delivery_id) for rows that come within its window', async (t) => {
     const rx = await startReceiver(t);
-    const { sg, firstProject } = await withSite(t, { seed: 'demo', webhooks: { batchWindowMs: 300, hooks: [{ url: rx.url, secret: SECRET, types: ['Shot:update'], batch: true }] } });
-    const project = await firstProject();
+    const ts = await withSite(t, { seed: 'demo', webhooks: { batchWindowMs: 300, hooks: [{ url: rx.url, secret: SECRET, types: ['Shot:update'], batch: true }] } });
+    const { sg } = ts;
+    const project = await ts.firstProject();
     const shot = await sg.create('Shot', { code: 'wh201', project });
     await sg.update('Shot', Number(shot['id']), { description: 'one' });
     await sg.update('Shot', Number(shot['id']), { sg_cut_in: 1001 });
@@ -97,7 +100,7 @@ describe('site webhooks: deliveries', () => {
     const shotUpdate = await startReceiver(t);
     const taskUpdate = await startReceiver(t);
     const everything = await startReceiver(t);
-    const { sg, firstProject } = await withSite(t, {
+    const ts = await withSite(t, {
       seed: 'demo',
       webhooks: {
         hooks: [
@@ -106,7 +109,8 @@ describe('site webhooks: deliveries', () => {
         ],
       },
     });
-    const project = await firstProject();
+    const { sg } = ts;
+    const project = await ts.firstProject();
     const shot = await sg.create('Shot', { code: 'wh301', description: 'made', project });
     const shotId = Number(shot['id']);
     const inCreate = await sg.find('EventLogEntry', [['entity', 'is', { type: 'Shot', id: shotId }], ['event_type', 'is', 'Shotgun_Shot_Change']], ['id', 'meta']);
@@ -127,19 +131,20 @@ describe('site webhooks: deliveries', () => {
     assert.ok(d(shotUpdate).some((x) => x['operation'] === 'delete'));
     assert.ok(d(shotUpdate).some((x) => x['attribute_name'] === 'description'));
     assert.ok(d(taskUpdate).every((x) => x['event_type'] === 'Shotgun_Task_Change'));
-    const inCreateIds = new Set(inCreate.map((e) => e['id']));
+    const inCreateIds = new Set(inCreate.map((e) => Number(e['id'])));
     for (const rx of [shotUpdate, taskUpdate, everything]) {
-      assert.ok(d(rx).every((x) => !inCreateIds.has(x['event_log_entry_id']) && (x['meta'] as { in_create?: boolean }).in_create !== true), 'no in_create row reaches an update hook');
+      assert.ok(d(rx).every((x) => !inCreateIds.has(Number(x['event_log_entry_id'])) && (x['meta'] as { in_create?: boolean }).in_create !== true), 'no in_create row reaches an update hook');
     }
     assert.ok(d(everything).some((x) => x['event_type'] === 'Shotgun_Shot_New'), 'the creation itself still reaches a hook for every operation');
   });
 
   it('a delivery arrives after its transaction committed: the row is readable through api3; a held row is delivered when released', async (t) => {
-    let readable: ((id: number) => Promise<boolean>) | undefined;
-    const rx = await startReceiver(t, { onRequest: async (r) => readable?.(Number(r.body.data['event_log_entry_id'])) });
-    const { site, sg, firstProject } = await withSite(t, { seed: 'demo', webhooks: { hooks: [{ url: rx.url, types: ['Shot:create', 'Shot:update'] }] } });
-    readable = async (id) => (await sg.findOne('EventLogEntry', [['id', 'is', id]], ['id'])) !== null;
-    const project = await firstProject();
+    const check: { readable?: (id: number) => Promise<boolean> } = {};
+    const rx = await startReceiver(t, { onRequest: async (r) => check.readable?.(Number(r.body.data['event_log_entry_id'])) });
+    const ts = await withSite(t, { seed: 'demo', webhooks: { hooks: [{ url: rx.url, types: ['Shot:create', 'Shot:update'] }] } });
+    const { site, sg } = ts;
+    check.readable = async (id) => (await sg.findOne('EventLogEntry', [['id', 'is', id]], ['id'])) !== null;
+    const project = await ts.firstProject();
     for (const code of ['wh401', 'wh402', 'wh403']) {
       const s = await sg.create('Shot', { code, project });
       await sg.update('Shot', Number(s['id']), { description: code });
