@@ -9,7 +9,8 @@ export const WEBHOOK_SILENT_MAIL_INTERVAL_MS = 3_600_000;
 /** The mail sent when the webhook went silent (at most once an hour). */
 export function webhookSilentAlert(config: DaemonConfig, s: WebhookSilence): Alert {
   return {
-    level: 'warn', plugin: null, title: 'webhook silent, falling back to polling',
+    // Mailed under the default `emails.minLevel` (error): a disabled webhook fails quietly otherwise.
+    level: 'error', plugin: null, title: 'webhook silent, falling back to polling',
     body: `Polling found event ${s.eventId} (${s.eventType}) on ${config.site.url}, a type the site's webhook is subscribed to (webhooks.expect), `
       + `and no delivery covered it within ${config.webhooks?.silentAfterMs ?? 0} ms (the last delivery announced event ${s.lastDeliveredId}).\n\n`
       + `Events still reach plugins by polling every ${config.webhooks?.fallbackPollMs ?? 0} ms. Check the webhook's status on the site `

@@ -3,6 +3,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as pause } from 'node:timers/promises';
+import type { AddressInfo } from 'node:net';
+import { SMTPServer } from 'smtp-server';
 import { daemonBed, waitFor, withSite } from '../support/index.ts';
 import { metric, SECRET, serve, writeChanges } from './support.ts';
 
@@ -50,8 +52,23 @@ describe('webhooks end to end', () => {
     const bed = daemonBed(t, site);
     bed.addPlugin('recorder.mjs');
     const silentAfterMs = 300;
+    const mails: string[] = [];
+    const smtp = new SMTPServer({
+      authOptional: true, disabledCommands: ['STARTTLS', 'AUTH'], logger: false,
+      onData(stream, _session, cb) {
+        const chunks: Buffer[] = [];
+        stream.on('data', (c: Buffer) => chunks.push(c));
+        stream.on('end', () => {
+          mails.push(Buffer.concat(chunks).toString('utf8'));
+          cb();
+        });
+      },
+    });
+    await new Promise<void>((resolve) => smtp.listen(0, '127.0.0.1', () => resolve()));
+    t.after(() => new Promise<void>((r) => smtp.close(() => r())));
     const config = bed.config({
       daemon: { fetchIntervalMs: LONG },
+      emails: { enabled: true, host: '127.0.0.1', port: (smtp.server.address() as AddressInfo).port, from: 'sgeventd@test', to: ['ops@test'] },
       http: { enabled: true, port: 0 },
       webhooks: { port: 0, secrets: [SECRET], fallbackPollMs: 100, expect: ['Shot:update'], silentAfterMs },
     });
@@ -85,6 +102,8 @@ describe('webhooks end to end', () => {
     assert.match(page, /data-testid="webhook-silent"/);
     const doc = (await (await fetch(`${statusUrl}/api/status`)).json()) as { webhooks: { silent: { eventId: number } | null } };
     assert.equal(doc.webhooks.silent?.eventId, unsent);
+    await waitFor(() => mails.some((m) => m.includes('webhook silent')), 'the silent-webhook mail');
+    assert.equal(mails.filter((m) => m.includes('webhook silent')).length, 1);
 
     // Deliveries again: the warning clears.
     site.site.webhooks.add({ url: webhookUrl, secret: SECRET, types: ['Shot:update'] });
