@@ -10,6 +10,7 @@ import { Secret, SgeventdError } from '../shared/index.ts';
 import { startSite } from '../site/index.ts';
 import { DemoActivity } from './demo/activity.ts';
 import { writeDemoConfig, writeStandInCore } from './demo/configs.ts';
+import { ChangeLatency } from './demo/latency.ts';
 import { Shutdown } from './shutdown.ts';
 
 const EXAMPLES = fileURLToPath(new URL('../../examples/plugins/', import.meta.url));
@@ -24,7 +25,13 @@ export interface DemoOptions {
   exitAfterMs?: number;
   /** Status page port (default: any free one). */
   httpPort?: number;
+  /** Site → daemon webhooks (default true); false: polling only, to compare. */
+  webhooks?: boolean;
 }
+
+/** The entity types and operations the demo's activity changes (the daemon's `webhooks.expect`). */
+const DEMO_EXPECT = ['Shot:create|update|delete|revive'];
+const LATENCY_EVERY_MS = 10_000;
 
 /** A studio root whose install/core is the given tk-core (a checkout or an installed core). */
 function coreRootFor(dir: string, tkCore: string, n: number): string {
@@ -64,8 +71,12 @@ export async function runDemo(opts: DemoOptions, print: (line: string) => void):
   const key = (): string => randomBytes(12).toString('hex');
   const scripts = { daemon: { name: 'sgeventd', key: key() }, plugins: { name: 'demo-plugins', key: key() }, activity: { name: 'demo-activity', key: key() } };
   const shutdown = new Shutdown();
+  const webhooks = opts.webhooks ?? true;
+  const webhookSecret = key();
   const site = await startSite({ seed: 'demo', db: join(dir, 'site.db'), scripts: Object.values(scripts) });
   shutdown.register(() => site.close());
+  const latency = new ChangeLatency();
+  site.onEventsVisible((ids) => latency.committed(ids));
   const admin = new ShotgunClient({ baseUrl: site.url, auth: { kind: 'script', scriptName: scripts.daemon.name, scriptKey: new Secret(scripts.daemon.key) } });
   shutdown.register(() => admin.close());
 
@@ -110,6 +121,8 @@ export async function runDemo(opts: DemoOptions, print: (line: string) => void):
       logging: { dir: join(dir, 'logs'), level: 'info', timing: true },
       toolkit: { ...(process.env['SGEVENTD_PYTHON'] ? { python: process.env['SGEVENTD_PYTHON'] } : {}), maxRuntimes: 4 },
       http: { port: opts.httpPort ?? 0 },
+      // The daemon's own listener; the site's webhook (added below) wakes its poller, the log stays the truth.
+      ...(webhooks ? { webhooks: { host: '127.0.0.1', port: 0, path: '/webhooks/shotgrid', secrets: [webhookSecret], expect: DEMO_EXPECT } } : {}),
     },
     { source: join(dir, 'sgeventd.yaml') },
   );
@@ -124,11 +137,27 @@ export async function runDemo(opts: DemoOptions, print: (line: string) => void):
   print('  Ctrl-C stops everything.');
   print('');
 
-  const { daemon, statusUrl } = await serveDaemon({ config, console: true, fromId: 0, recordUrl: false }, shutdown);
-  if (statusUrl !== null) {
-    print(`  status page ${statusUrl}/  (also /api/status, /metrics, /healthz)`);
-    print('');
+  const { daemon, statusUrl, webhookUrl } = await serveDaemon(
+    { config, console: true, fromId: 0, recordUrl: false, onTiming: (r) => latency.callback(r.eventId, r.startedAt) }, shutdown);
+  if (webhookUrl !== null) {
+    site.webhooks.add({ url: webhookUrl, secret: webhookSecret });
+    print(`  webhooks    site → ${webhookUrl}  (signed; polling every ${config.webhooks?.fallbackPollMs ?? 0} ms stays the safety net)`);
+  } else {
+    print(`  polling     every ${config.daemon.fetchIntervalMs} ms (webhooks off)`);
   }
+  if (statusUrl !== null) print(`  status page ${statusUrl}/  (also /api/status, /metrics, /healthz)`);
+  print('');
+  const label = `  latency     change → callback (${webhookUrl !== null ? 'webhooks' : 'polling'})`;
+  const every = setInterval(() => {
+    const line = latency.takeWindow(label);
+    if (line !== null) print(line);
+  }, LATENCY_EVERY_MS);
+  shutdown.register(async () => {
+    clearInterval(every);
+    const line = latency.summary(`${label}, whole run`);
+    if (line !== null) print(line);
+    await Promise.resolve();
+  });
 
   const actor = new ShotgunClient({ baseUrl: site.url, auth: { kind: 'script', scriptName: scripts.activity.name, scriptKey: new Secret(scripts.activity.key) } });
   const activity = new DemoActivity(actor.withOptions({ sudoAsLogin: 'alice' }), projectIds, (err) => daemon.logger.warn({ err }, 'demo activity step failed'));
@@ -151,10 +180,11 @@ export function registerDemoCommand(program: Command): void {
     .option('--activity-ms <ms>', 'pause between generated changes', (v) => Number(v), 1500)
     .option('--exit-after <ms>', 'stop by itself after this long', (v) => Number(v))
     .option('--http-port <port>', 'status page port (default: any free one)', (v) => Number(v))
-    .action(async (o: { dir: string; tkCore?: string[]; activityMs: number; exitAfter?: number; httpPort?: number }) => {
+    .option('--no-webhooks', 'poll only (no site → daemon webhooks), to compare the change → callback latency')
+    .action(async (o: { dir: string; tkCore?: string[]; activityMs: number; exitAfter?: number; httpPort?: number; webhooks: boolean }) => {
       await runDemo(
         {
-          dir: o.dir, tkCore: o.tkCore ?? [], activityMs: o.activityMs,
+          dir: o.dir, tkCore: o.tkCore ?? [], activityMs: o.activityMs, webhooks: o.webhooks,
           ...(o.exitAfter !== undefined ? { exitAfterMs: o.exitAfter } : {}),
           ...(o.httpPort !== undefined ? { httpPort: o.httpPort } : {}),
         },

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { ConfigError } from '../shared/index.ts';
-import { DEFAULT_SCRIPT, makeSchemaDump, startSite } from '../site/index.ts';
+import { DEFAULT_SCRIPT, makeSchemaDump, parseWebhookFlag, startSite } from '../site/index.ts';
 import { loadConfig } from '../config/index.ts';
 import { connectSite } from '../daemon/index.ts';
 import { configOption } from './options.ts';
@@ -18,6 +18,11 @@ interface SiteCliOptions {
   pageSize: string;
   logLevel: string;
   maxFileMb: string;
+  webhook: string[];
+  webhookDelayMs: string;
+  webhookFaultRate: string;
+  webhookFaultSeed?: string;
+  webhookBatchWindowMs?: string;
 }
 
 const LEVELS = ['error', 'warn', 'info', 'debug'] as const;
@@ -38,6 +43,12 @@ function num(name: string, raw: string): number {
   return v;
 }
 
+function ranged(name: string, raw: string, min: number, max: number): number {
+  const v = num(name, raw);
+  if (v < min || v > max) throw new ConfigError(name, `must be a number in [${min}, ${max}], got ${JSON.stringify(raw)}`, { value: raw });
+  return v;
+}
+
 /** `sgeventd site`: the local ShotGrid-compatible server. */
 export function registerSiteCommand(program: Command): void {
   const siteCommand = program
@@ -55,6 +66,12 @@ export function registerSiteCommand(program: Command): void {
     .option('--page-size <n>', 'api_max_entities_per_page reported by info and enforced by read', '500')
     .option('--log-level <level>', 'error, warn (refused requests), info, or debug (every request)', 'info')
     .option('--max-file-mb <n>', 'largest upload accepted, in MiB', '100')
+    .option('--webhook <url[,secret=S][,types=Shot:create|update,Task:update][,batch]>',
+      'send webhooks to URL as a real site does (repeatable; no types: every entity type and operation)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option('--webhook-delay-ms <n>', 'send each webhook delivery this long after its change commits', '0')
+    .option('--webhook-fault-rate <f>', 'share (0..1) of webhook deliveries dropped, duplicated or reordered', '0')
+    .option('--webhook-fault-seed <n>', 'seed of the webhook faults, so a run repeats')
+    .option('--webhook-batch-window-ms <n>', 'how long a batched webhook gathers changes before sending')
     .action(async (o: SiteCliOptions) => {
       const level = LEVELS.find((l) => l === o.logLevel);
       if (level === undefined) throw new ConfigError('--log-level', `must be one of ${LEVELS.join(', ')}, got ${JSON.stringify(o.logLevel)}`, { value: o.logLevel });
@@ -64,6 +81,14 @@ export function registerSiteCommand(program: Command): void {
         if (i <= 0 || i === s.length - 1) throw new ConfigError('--script', 'must be NAME:KEY', { value: s.slice(0, Math.max(i, 0)) });
         return { name: s.slice(0, i), key: s.slice(i + 1) };
       });
+      const hooks = o.webhook.map((w) => parseWebhookFlag(w, '--webhook'));
+      const webhooks = {
+        hooks,
+        delayMs: ranged('--webhook-delay-ms', o.webhookDelayMs, 0, 86_400_000),
+        faultRate: ranged('--webhook-fault-rate', o.webhookFaultRate, 0, 1),
+        ...(o.webhookFaultSeed === undefined ? {} : { faultSeed: ranged('--webhook-fault-seed', o.webhookFaultSeed, 0, 2 ** 32 - 1) }),
+        ...(o.webhookBatchWindowMs === undefined ? {} : { batchWindowMs: ranged('--webhook-batch-window-ms', o.webhookBatchWindowMs, 0, 60_000) }),
+      };
       if (scripts.length === 0) {
         process.stderr.write(`sgeventd site: no --script given; accepting the default script ${DEFAULT_SCRIPT.name}:${DEFAULT_SCRIPT.key} (for local use only)\n`);
       }
@@ -72,7 +97,7 @@ export function registerSiteCommand(program: Command): void {
         scripts: scripts.length > 0 ? scripts : undefined, faultRate: num('--fault-rate', o.faultRate), latencyMs: num('--latency-ms', o.latencyMs),
         maxEntitiesPerPage: num('--page-size', o.pageSize),
         maxFileBytes: Math.round(num('--max-file-mb', o.maxFileMb) * 1024 * 1024),
-        logger: stderrLogger(level),
+        logger: stderrLogger(level), webhooks,
       });
       process.stdout.write(`site listening on ${site.url}\n`);
       await new Promise<void>((resolve) => {

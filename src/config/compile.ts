@@ -1,9 +1,10 @@
 import { isAbsolute, resolve } from 'node:path';
 import { Secret } from '../shared/index.ts';
 import type { ConfigIssue } from './errors.ts';
-import { httpSectionSchema, type RawConfig } from './schema.ts';
+import { httpSectionSchema, webhooksSectionSchema, type RawConfig } from './schema.ts';
 import type {
   DaemonConfig, EmailConfig, HttpConfig, LegacyConfig, PluginFolderConfig, PluginOptions, ToolkitConfig, ToolkitProjectConfig,
+  WebhookExpectation, WebhooksConfig,
 } from './types.ts';
 
 export interface CompileContext {
@@ -66,6 +67,16 @@ export function compileConfig(raw: RawConfig, ctx: CompileContext): { config?: D
     cores,
   };
 
+  const w = raw.webhooks;
+  const webhooks: WebhooksConfig | undefined = w === undefined ? undefined : {
+    ...w,
+    secrets: w.secrets.map((v) => new Secret(v)),
+    expect: w.expect.map((entry): WebhookExpectation => {
+      const [entityType = '', ops = ''] = entry.split(':');
+      return { entityType, operations: [...new Set(ops.split('|'))] as WebhookExpectation['operations'][number][] };
+    }),
+  };
+
   if (issues.length > 0) return { issues };
   const config: DaemonConfig = {
     source: ctx.source,
@@ -86,6 +97,7 @@ export function compileConfig(raw: RawConfig, ctx: CompileContext): { config?: D
     toolkit,
     python: { ...raw.python },
     http,
+    ...(webhooks === undefined ? {} : { webhooks }),
     secretEnvVars: [...new Set(ctx.secretEnvVars)],
     ...(ctx.legacy === undefined ? {} : { legacy: ctx.legacy }),
     warnings: ctx.warnings,
@@ -120,6 +132,18 @@ export function crossFieldIssues(raw: unknown): ConfigIssue[] {
       message: `http.token must be set when http.host is not a loopback address, got nothing (http.host is ${JSON.stringify(host)})`,
       expected: 'a bearer token',
     });
+  }
+  const w = obj(raw).webhooks;
+  if (w !== undefined) {
+    const wh = obj(w);
+    const whHost = typeof wh.host === 'string' ? wh.host : webhooksSectionSchema.parse({}).host;
+    if ((wh.secrets === undefined || (Array.isArray(wh.secrets) && wh.secrets.length === 0)) && !isLoopback(whHost)) {
+      issues.push({
+        key: 'webhooks.secrets',
+        message: `webhooks.secrets must list at least one secret when webhooks.host is not a loopback address, got nothing (webhooks.host is ${JSON.stringify(whHost)})`,
+        expected: 'a list of secret tokens',
+      });
+    }
   }
   return issues;
 }

@@ -9,5 +9,6 @@ export type { ConfigIssue } from './errors.ts';
 export type {
   DaemonConfig, SiteConfig, DaemonOptions, PluginOptions, ResolvedPluginOptions, ProjectFilter, PluginFolderConfig,
   LogLevel, LoggingConfig, EmailConfig, ToolkitConfig, ToolkitProjectConfig, PythonConfig, HttpConfig, LegacyConfig, ConcurrencyOption,
+  WebhooksConfig, WebhookExpectation,
 } from './types.ts';
 export { daemonSecrets, pluginEnvironment, redactUrl } from './secrets.ts';

@@ -1,6 +1,6 @@
 import type { z } from 'zod';
 import type { ConfigIssue } from './errors.ts';
-import { SECRET_PATHS } from './schema.ts';
+import { isSecretPath } from './schema.ts';
 
 /** Turns zod issues into sentences: `toolkit.maxRuntimes must be a positive integer, got -1`. */
 export function issuesFromZod(error: z.ZodError, schema: z.ZodType, rename: (key: string) => string = (k) => k): ConfigIssue[] {
@@ -18,7 +18,7 @@ export function issuesFromZod(error: z.ZodError, schema: z.ZodType, rename: (key
       continue;
     }
     const key = rename(path.join('.'));
-    const secret = SECRET_PATHS.includes(path.join('.'));
+    const secret = isSecretPath(path.join('.'));
     const input = (issue as { input?: unknown }).input;
     const expected = issue.message.startsWith('Invalid input') || issue.message.startsWith('Invalid option') ? genericExpected(issue) : issue.message;
     const got = input === undefined ? 'nothing' : secret ? 'a value (hidden: secret)' : render(input);

@@ -4,7 +4,7 @@ import { ConfigValidationError } from './errors.ts';
 import type { ConfigIssue } from './errors.ts';
 import { interpolateEnv } from './interpolate.ts';
 import { issuesFromZod } from './issues.ts';
-import { rawConfigSchema, SECRET_PATHS } from './schema.ts';
+import { isSecretPath, rawConfigSchema } from './schema.ts';
 import type { DaemonConfig, LegacyConfig, PluginFolderConfig, ResolvedPluginOptions } from './types.ts';
 
 export interface ParseConfigOptions {
@@ -45,7 +45,7 @@ export function parseConfig(raw: unknown, options: ParseConfigOptions): DaemonCo
     const interpolated = interpolateEnv(value, env);
     value = interpolated.value;
     issues.push(...interpolated.issues);
-    for (const path of SECRET_PATHS) secretEnvVars.push(...(interpolated.usedVars.get(path) ?? []));
+    for (const [path, vars] of interpolated.usedVars) if (isSecretPath(path)) secretEnvVars.push(...vars);
   }
   const parsed = rawConfigSchema.safeParse(value, { reportInput: true });
   if (!parsed.success) {

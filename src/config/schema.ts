@@ -156,6 +156,26 @@ export const httpSectionSchema = z.strictObject({
   token: str().optional(),
 }, { error: 'a mapping' }).prefault({});
 
+// `Shot:create|update`: an entity type and the operations the site's webhook is subscribed to.
+const WEBHOOK_EXPECT = /^[A-Za-z][A-Za-z0-9_]*:(create|update|delete|revive)(\|(create|update|delete|revive))*$/;
+
+/**
+ * The `webhooks` section: the receiver of the site's webhook deliveries (a
+ * delivery wakes the poller; the event log stays the truth). Absent: no
+ * receiver, polling at `daemon.fetchIntervalMs`.
+ */
+export const webhooksSectionSchema = z.strictObject({
+  host: str().default('127.0.0.1'),
+  port: port().default(9091),
+  path: z.string({ error: 'a URL path starting with /' }).regex(/^\/[^?#\s]*$/, { error: 'a URL path starting with /' }).default('/webhooks/shotgrid'),
+  secrets: z.array(str(), { error: 'a list of secret tokens' }).default([]),
+  // With webhooks on, polling continues at this interval as the safety net.
+  fallbackPollMs: duration(50).default(5000),
+  expect: z.array(z.string().regex(WEBHOOK_EXPECT, { error: 'an entity type and operations, e.g. "Shot:create|update"' }),
+    { error: 'a list of "EntityType:operation|operation" entries' }).default([]),
+  silentAfterMs: duration(100).default(300000),
+}, { error: 'a mapping' });
+
 /** The raw native config (after `${ENV}` interpolation); defaults that need no context are applied here. */
 export const rawConfigSchema = z.strictObject({
   site: z.strictObject({
@@ -223,12 +243,18 @@ export const rawConfigSchema = z.strictObject({
   toolkit: toolkitSectionSchema,
   python: pythonSectionSchema,
   http: httpSectionSchema,
+  webhooks: webhooksSectionSchema.optional(),
 }, { error: 'a mapping' });
 
 export type RawConfig = z.output<typeof rawConfigSchema>;
 
 /** Paths of the values that are secrets: never printed, wrapped in `Secret`. */
-export const SECRET_PATHS: readonly string[] = ['site.script.key', 'emails.password', 'http.token'];
+export const SECRET_PATHS: readonly string[] = ['site.script.key', 'emails.password', 'http.token', 'webhooks.secrets'];
+
+/** True for a secret's key path, or an item of a list of secrets (`webhooks.secrets.0`). */
+export function isSecretPath(key: string): boolean {
+  return SECRET_PATHS.some((p) => key === p || (key.startsWith(`${p}.`) && /^\d+$/.test(key.slice(p.length + 1))));
+}
 
 /** The `daemon` section's defaults, from the table above (for code that builds parts without a config file). */
 export function daemonDefaults(): RawConfig['daemon'] {

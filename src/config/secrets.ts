@@ -14,6 +14,7 @@ export function daemonSecrets(config: DaemonConfig): string[] {
   add(config.site.script.key.reveal());
   add(config.http.token?.reveal());
   add(config.emails.password?.reveal());
+  for (const s of config.webhooks?.secrets ?? []) add(s.reveal());
   for (const url of [config.site.url, config.site.proxy]) {
     const password = urlPassword(url);
     add(password);

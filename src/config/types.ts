@@ -17,6 +17,8 @@ export interface DaemonConfig {
   readonly toolkit: ToolkitConfig;
   readonly python: PythonConfig;
   readonly http: HttpConfig;
+  /** The webhook receiver; absent when the config has no `webhooks` section. */
+  readonly webhooks?: WebhooksConfig;
   /**
    * Names of the environment variables the secrets were read from (`${VAR}` in
    * YAML, `%(VAR)s` in a shotgunEvents conf). Child processes that run studio
@@ -205,6 +207,25 @@ export interface HttpConfig {
   readonly host: string;
   readonly port: number;
   readonly token?: Secret;
+}
+
+/** One `expect` entry: an entity type and the operations the site's webhook is subscribed to. */
+export interface WebhookExpectation {
+  readonly entityType: string;
+  readonly operations: readonly ('create' | 'update' | 'delete' | 'revive')[];
+}
+
+export interface WebhooksConfig {
+  readonly host: string;
+  readonly port: number;
+  readonly path: string;
+  /** Every one is accepted (rotation); none: unsigned deliveries are accepted (loopback only). */
+  readonly secrets: readonly Secret[];
+  /** The poll interval while webhooks are on (instead of `daemon.fetchIntervalMs`). */
+  readonly fallbackPollMs: number;
+  readonly expect: readonly WebhookExpectation[];
+  /** An expected event found by polling and not covered by a delivery this long after: the webhook is silent. */
+  readonly silentAfterMs: number;
 }
 
 export interface LegacyConfig {

@@ -1,6 +1,22 @@
 import type { DaemonConfig } from '../config/index.ts';
 import type { PluginFailure, TimingRecord } from '../dispatch/index.ts';
 import type { Alert } from '../logging/index.ts';
+import type { WebhookSilence } from '../source/index.ts';
+
+/** Silent-webhook mail goes out at most this often. */
+export const WEBHOOK_SILENT_MAIL_INTERVAL_MS = 3_600_000;
+
+/** The mail sent when the webhook went silent (at most once an hour). */
+export function webhookSilentAlert(config: DaemonConfig, s: WebhookSilence): Alert {
+  return {
+    // Mailed under the default `emails.minLevel` (error): a disabled webhook fails quietly otherwise.
+    level: 'error', plugin: null, title: 'webhook silent, falling back to polling',
+    body: `Polling found event ${s.eventId} (${s.eventType}) on ${config.site.url}, a type the site's webhook is subscribed to (webhooks.expect), `
+      + `and no delivery covered it within ${config.webhooks?.silentAfterMs ?? 0} ms (the last delivery announced event ${s.lastDeliveredId}).\n\n`
+      + `Events still reach plugins by polling every ${config.webhooks?.fallbackPollMs ?? 0} ms. Check the webhook's status on the site `
+      + '(a webhook that failed 100 deliveries in a day is disabled) and that the receiver is reachable.',
+  };
+}
 
 /** The mail sent when the site stops answering (`maxConnRetries` reads in a row) and when it answers again. */
 export function siteAlert(config: DaemonConfig, kind: 'site-down' | 'site-up', err: unknown): Alert {

@@ -3,7 +3,7 @@ import { daemonSecrets, type DaemonConfig, type PluginFolderConfig } from '../co
 import { SiteProjectDirectory } from '../dispatch/index.ts';
 import { HostFactory, type PluginHost } from '../hosts/index.ts';
 import { AlertMailer, createLoggers, loggerSafety, type Loggers } from '../logging/index.ts';
-import { SecretMask } from '../shared/index.ts';
+import { SecretMask, type EventLogEntry } from '../shared/index.ts';
 import type { JsPluginFile, PythonPluginFile } from '../plugins/index.ts';
 import { Api3EventSource, EventLog, ResilientEventSource } from '../source/index.ts';
 import { siteAlert } from './alerts.ts';
@@ -76,8 +76,12 @@ export class Assembly {
     this.#observer = observer;
   }
 
-  /** The site's event log, read through retries that never skip (alert mail after `maxConnRetries`). */
-  eventLog(): { source: ResilientEventSource; log: EventLog } {
+  /**
+   * The site's event log, read through retries that never skip (alert mail
+   * after `maxConnRetries`). With webhooks on, deliveries wake the poller and
+   * polling runs at `webhooks.fallbackPollMs`; `onPolled` sees what each poll found.
+   */
+  eventLog(onPolled?: (events: readonly EventLogEntry[]) => void): { source: ResilientEventSource; log: EventLog } {
     const { config, logger, mailer } = this;
     const source = new ResilientEventSource(new Api3EventSource(this.site.client, logger), {
       maxConnRetries: config.site.maxConnRetries,
@@ -87,9 +91,10 @@ export class Assembly {
     });
     const log = new EventLog(source, {
       batchSize: config.daemon.maxEventBatchSize,
-      fetchIntervalMs: config.daemon.fetchIntervalMs,
+      fetchIntervalMs: config.webhooks?.fallbackPollMs ?? config.daemon.fetchIntervalMs,
       maxCachedEvents: config.daemon.maxCachedEvents,
       logger,
+      ...(onPolled ? { onPolled } : {}),
     });
     return { source, log };
   }

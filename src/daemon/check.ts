@@ -21,6 +21,7 @@ export async function check(config: DaemonConfig, opts: { toolkit: boolean } = {
   try {
     const lines = [
       ...(await checkSite(parts)),
+      ...checkWebhooks(config),
       ...(opts.toolkit ? await checkToolkit(parts) : []),
       ...(await checkPlugins(parts)),
     ];
@@ -41,6 +42,18 @@ async function checkSite(parts: Assembly): Promise<CheckLine[]> {
   } catch (err) {
     return [{ ok: false, what: 'site', detail: `${config.site.url}: ${describeError(err)}` }];
   }
+}
+
+/** The webhook receiver as the daemon would start it (the config schema has validated it; secrets are counted, never shown). */
+function checkWebhooks(config: DaemonConfig): CheckLine[] {
+  const w = config.webhooks;
+  if (w === undefined) return [{ ok: true, what: 'webhooks', detail: `off; polling every ${config.daemon.fetchIntervalMs} ms` }];
+  const expect = w.expect.length === 0 ? 'nothing (no silent-webhook warning)' : w.expect.map((e) => `${e.entityType}:${e.operations.join('|')}`).join(', ');
+  const signed = w.secrets.length === 0 ? 'unsigned deliveries accepted (loopback only)' : `${w.secrets.length} secret(s)`;
+  return [{
+    ok: true, what: 'webhooks',
+    detail: `receiver on http://${w.host}:${w.port}${w.path}, ${signed}; fallback polling every ${w.fallbackPollMs} ms; expect ${expect}; silent after ${w.silentAfterMs} ms`,
+  }];
 }
 
 /** Toolkit resolution for every active (not archived) project on the site. */

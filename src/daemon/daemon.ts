@@ -4,10 +4,10 @@ import { Engine, PipelineConfigurationWatch, type PluginSnapshot, type TimingRec
 import { DaemonMetrics } from '../metrics/index.ts';
 import { checkPythonPathFolder } from '../plugins/index.ts';
 import type { SecretMask } from '../shared/index.ts';
-import type { EventLog, ResilientEventSource } from '../source/index.ts';
+import { WebhookWatch, type EventLog, type ResilientEventSource, type WebhookSilence } from '../source/index.ts';
 import { lockStateFile, openSqliteState, type DeadLetter, type StateLock, type StateStore } from '../state/index.ts';
 import type { RuntimeStatus } from '../toolkit/index.ts';
-import { laneAlert, timingLine } from './alerts.ts';
+import { laneAlert, timingLine, WEBHOOK_SILENT_MAIL_INTERVAL_MS, webhookSilentAlert } from './alerts.ts';
 import { Assembly } from './assembly.ts';
 
 export interface DaemonOptions {
@@ -19,6 +19,8 @@ export interface DaemonOptions {
   fromId?: number;
   /** For tests: plugin folder watching. */
   watch?: { pollIntervalMs?: number; debounceMs?: number; fsWatch?: boolean };
+  /** Also told of every finished callback (the demo's change → callback latency). */
+  onTiming?: (record: TimingRecord) => void;
 }
 
 export interface DaemonStatus {
@@ -31,6 +33,16 @@ export interface DaemonStatus {
   siteErrors: number;
   plugins: PluginSnapshot[];
   runtimes: RuntimeStatus[];
+  /** The webhook receiver's view; null when webhooks are off. */
+  webhooks: WebhookStatus | null;
+}
+
+export interface WebhookStatus {
+  deliveries: Record<string, number>;
+  lastDeliveryAt: string | null;
+  lastDeliveredId: number;
+  silent: WebhookSilence | null;
+  silences: number;
 }
 
 /**
@@ -53,6 +65,10 @@ export class Daemon {
   /** Prometheus metrics: fed by callbacks and runtimes, the rest read from `status()` at scrape time. */
   readonly metrics: DaemonMetrics;
   #stopping: Promise<void> | null = null;
+  /** Webhooks on: notices a webhook that stopped delivering. */
+  readonly #webhookWatch: WebhookWatch | null;
+  readonly #webhookResults: Record<string, number> = {};
+  #lastSilentMailAt = -Infinity;
 
   private constructor(opts: DaemonOptions, parts: Assembly, store: StateStore, lock: StateLock) {
     const { config } = opts;
@@ -63,7 +79,14 @@ export class Daemon {
     this.#lock = lock;
     this.metrics = new DaemonMetrics({ status: () => this.status() });
     parts.observeRuntimes(this.metrics);
-    ({ source: this.#source, log: this.#log } = parts.eventLog());
+    this.#webhookWatch = config.webhooks === undefined ? null : new WebhookWatch({
+      expect: config.webhooks.expect,
+      silentAfterMs: config.webhooks.silentAfterMs,
+      logger: this.logger,
+      onSilent: (silence) => this.#onWebhookSilent(silence),
+    });
+    const watch = this.#webhookWatch;
+    ({ source: this.#source, log: this.#log } = parts.eventLog(watch ? (events) => watch.polled(events) : undefined));
     const timing = parts.loggers.timing;
     this.#engine = new Engine({
       config,
@@ -77,6 +100,7 @@ export class Daemon {
       onTiming: (r: TimingRecord) => {
         this.metrics.observeCallback(r);
         timing?.info(timingLine(r));
+        opts.onTiming?.(r);
       },
       onFailure: (f) => parts.mailer?.send(laneAlert(f)),
       onLaneWait: (plugin, ms) => this.metrics.observeLaneWait(plugin, ms),
@@ -132,6 +156,28 @@ export class Daemon {
     return all.slice(-limit).reverse();
   }
 
+  /** A correctly signed webhook delivery: the log has reached at least these ids (a hint; the log stays the truth). */
+  webhookDelivery(eventIds: readonly number[]): void {
+    if (eventIds.length === 0) return;
+    const newest = Math.max(...eventIds);
+    this.#webhookWatch?.delivered(newest);
+    this.#log.nudge(newest);
+  }
+
+  /** One request to the webhook receiver, by result (counted for the status page and /metrics). */
+  webhookResult(result: string): void {
+    this.#webhookResults[result] = (this.#webhookResults[result] ?? 0) + 1;
+    this.metrics.webhookDelivery(result);
+  }
+
+  #onWebhookSilent(silence: WebhookSilence): void {
+    this.metrics.webhookSilent();
+    const now = Date.now();
+    if (now - this.#lastSilentMailAt < WEBHOOK_SILENT_MAIL_INTERVAL_MS) return;
+    this.#lastSilentMailAt = now;
+    this.#parts.mailer?.send(webhookSilentAlert(this.config, silence));
+  }
+
   async start(): Promise<void> {
     this.logger.info({ site: this.config.site.url, state: this.config.daemon.state, pid: process.pid }, 'sgeventd starting');
     await this.#engine.start();
@@ -152,6 +198,13 @@ export class Daemon {
       siteErrors: this.#parts.site.errorCount,
       plugins: this.#engine.snapshot(),
       runtimes: this.#parts.toolkit.list(),
+      webhooks: this.#webhookWatch === null ? null : {
+        deliveries: { ...this.#webhookResults },
+        lastDeliveryAt: iso(this.#webhookWatch.lastDeliveryAt),
+        lastDeliveredId: this.#webhookWatch.lastDeliveredId,
+        silent: this.#webhookWatch.silence,
+        silences: this.#webhookWatch.silences,
+      },
     };
   }
 

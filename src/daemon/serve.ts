@@ -1,5 +1,6 @@
 import { Daemon, type DaemonOptions } from './daemon.ts';
 import { startStatusServer } from './status-server.ts';
+import { startDaemonWebhooks } from './webhook-receiver.ts';
 
 /** Where stop steps go; they run in reverse order of registration (the CLI's `Shutdown`). */
 export interface StopSteps {
@@ -16,7 +17,7 @@ export interface ServeOptions extends DaemonOptions {
  * so a bad host or token fails at once), then starts the loop. The daemon
  * stops before the status server, so the page stays up while it drains.
  */
-export async function serveDaemon(opts: ServeOptions, stops: StopSteps): Promise<{ daemon: Daemon; statusUrl: string | null }> {
+export async function serveDaemon(opts: ServeOptions, stops: StopSteps): Promise<{ daemon: Daemon; statusUrl: string | null; webhookUrl: string | null }> {
   const daemon = await Daemon.open(opts);
   for (const w of opts.config.warnings) daemon.logger.warn(w);
   const http = await startStatusServer(daemon, opts.config, opts.recordUrl).catch(async (err: unknown) => {
@@ -24,7 +25,13 @@ export async function serveDaemon(opts: ServeOptions, stops: StopSteps): Promise
     throw err;
   });
   if (http) stops.register(() => http.stop());
+  const webhooks = await startDaemonWebhooks(daemon, opts.config).catch(async (err: unknown) => {
+    await daemon.stop();
+    throw err;
+  });
+  // Registered before the daemon's stop, so it runs after it: signed deliveries get 200 while the daemon drains.
+  if (webhooks) stops.register(() => webhooks.close());
   stops.register(() => daemon.stop());
   await daemon.start();
-  return { daemon, statusUrl: http?.url ?? null };
+  return { daemon, statusUrl: http?.url ?? null, webhookUrl: webhooks?.url ?? null };
 }

@@ -29,7 +29,8 @@ export async function startStatusServer(daemon: Daemon, config: DaemonConfig, re
     status: { status: async () => ({ ...daemon.status(), deadLetters: await daemon.recentDeadLetters(MAX_DEAD_LETTERS) }) },
     metrics: daemon.metrics,
     logger: daemon.logger,
-    fetchIntervalMs: config.daemon.fetchIntervalMs,
+    // With webhooks on, the poller's interval is the fallback one.
+    fetchIntervalMs: config.webhooks?.fallbackPollMs ?? config.daemon.fetchIntervalMs,
     mask: daemon.mask,
     actions: { recycleRuntimes: (project) => daemon.recycleRuntimes(project), reloadPlugins: (name) => daemon.reloadPlugins(name) },
   });

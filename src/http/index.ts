@@ -7,3 +7,5 @@ export type { HealthReport } from './health.ts';
 export { renderStatusPage, escapeHtml, REFRESH_SECONDS } from './page.ts';
 export { isLoopbackHost, bearerMatches } from './auth.ts';
 export { HttpServerError } from './errors.ts';
+export { startWebhookReceiver, parseDelivery, WebhookReceiverError } from './webhooks.ts';
+export type { WebhookReceiverOptions, WebhookReceiverHandle, WebhookDelivery, WebhookResult } from './webhooks.ts';

@@ -72,7 +72,7 @@ export function renderStatusPage(doc: StatusDocument): string {
   ${card('Last poll', `${duration(doc.lastPollAgeMs)} ago`, 'last-poll')}
   ${card('Site errors', String(doc.siteErrors), 'site-errors')}
 </section>
-<h2>Plugins</h2>
+${webhookSection(doc)}<h2>Plugins</h2>
 ${pluginTable(doc)}
 <h2>Project runtimes</h2>
 ${runtimeTable(doc)}
@@ -135,6 +135,18 @@ function deadLetterTable(doc: StatusDocument, now: number): string {
 <td class="num">${escapeHtml(d.attempts)}</td><td>${stateBadge(d.status)}</td><td class="num" title="${escapeHtml(d.createdAt)}">${escapeHtml(`${duration(now - Date.parse(d.createdAt))} ago`)}</td>
 <td class="error">${escapeHtml(d.error)}</td></tr>`);
   return table(['##', 'Plugin', 'Callback', 'Event#', 'Attempts#', 'Status', 'When#', 'Error'], rows, 'No dead letters.', 'dead-letters');
+}
+
+function webhookSection(doc: StatusDocument): string {
+  const w = doc.webhooks;
+  if (w === null || w === undefined) return '';
+  const state = w.silent === null
+    ? stateBadge('running')
+    : `<span class="state bad" data-testid="webhook-silent">webhook silent since ${escapeHtml(w.silent.since)}, falling back to polling (event ${escapeHtml(w.silent.eventId)}, ${escapeHtml(w.silent.eventType)})</span>`;
+  const counts = Object.entries(w.deliveries).map(([k, v]) => `${k} ${v}`).join(' · ');
+  return `<h2>Webhooks</h2>
+<p data-testid="webhooks">${state} <span class="muted">last delivery ${escapeHtml(w.lastDeliveryAt ?? 'never')} (event ${escapeHtml(w.lastDeliveredId)}) · ${escapeHtml(counts)}</span></p>
+`;
 }
 
 function ms(value: number): string {

@@ -57,6 +57,17 @@ export interface DeadLetterLike {
   createdAt: number;
 }
 
+/** The webhook receiver's view (absent when webhooks are off). */
+export interface WebhookStatusLike {
+  /** Requests by result (accepted, malformed, unsigned, bad_signature, too_large). */
+  deliveries: Readonly<Record<string, number>>;
+  lastDeliveryAt: string | null;
+  lastDeliveredId: number;
+  /** Set while the webhook is silent: polling found an expected event that no delivery covered. */
+  silent: { since: string; eventId: number; eventType: string; lastDeliveredId: number } | null;
+  silences: number;
+}
+
 /**
  * What the daemon reports about itself. `Daemon.status()` satisfies it; the
  * http layer never imports the daemon (it sits beside it).
@@ -73,6 +84,8 @@ export interface DaemonStatusLike {
   runtimes: readonly RuntimeStatusLike[];
   /** The most recent dead letters, newest first; absent when the source does not report them. */
   deadLetters?: readonly DeadLetterLike[];
+  /** The webhook receiver; absent when webhooks are off. */
+  webhooks?: WebhookStatusLike | null;
 }
 
 export interface StatusSource {
@@ -146,6 +159,14 @@ export const statusDocumentSchema = z.object({
   runtimes: z.array(runtimeSchema),
   /** null when the daemon does not report dead letters. */
   deadLetters: z.array(deadLetterSchema).nullable(),
+  /** null when webhooks are off (absent from older daemons). */
+  webhooks: z.object({
+    deliveries: z.record(z.string(), z.number()),
+    lastDeliveryAt: z.string().nullable(),
+    lastDeliveredId: z.number(),
+    silent: z.object({ since: z.string(), eventId: z.number(), eventType: z.string(), lastDeliveredId: z.number() }).nullable(),
+    silences: z.number(),
+  }).nullable().optional(),
 });
 
 export type StatusDocument = z.infer<typeof statusDocumentSchema>;
@@ -182,6 +203,10 @@ export function statusDocument(s: DaemonStatusLike, now: number): StatusDocument
         id: d.id, plugin: d.pluginId, callback: d.callback, eventId: d.eventId, error: cut(d.error),
         attempts: d.attempts, status: d.status, createdAt: new Date(d.createdAt).toISOString(),
       })),
+    webhooks: s.webhooks === undefined || s.webhooks === null ? null : {
+      deliveries: { ...s.webhooks.deliveries }, lastDeliveryAt: s.webhooks.lastDeliveryAt, lastDeliveredId: s.webhooks.lastDeliveredId,
+      silent: s.webhooks.silent === null ? null : { ...s.webhooks.silent }, silences: s.webhooks.silences,
+    },
   };
 }
 

@@ -66,6 +66,8 @@ export class DaemonMetrics {
   readonly #laneWaitBound = new Map<string, { observe(v: number): void }>();
   readonly #runtimeStarts: Counter<'project'>;
   readonly #runtimeCrashes: Counter<'project'>;
+  readonly #webhookDeliveries: Counter<'result'>;
+  readonly #webhookSilent: Counter;
   #siteErrorsSeen = 0;
   #snapshot: MetricsStatus | null = null;
 
@@ -93,6 +95,14 @@ export class DaemonMetrics {
     });
     this.#runtimeCrashes = new Counter({
       name: 'sgeventd_runtime_crashes_total', help: 'Toolkit project runtimes that died unexpectedly, per project label.', labelNames: ['project'], registers,
+    });
+
+    this.#webhookDeliveries = new Counter({
+      name: 'sgeventd_webhook_deliveries_total', help: 'Requests to the webhook receiver by result (accepted, malformed, unsigned, bad_signature, too_large).',
+      labelNames: ['result'], registers,
+    });
+    this.#webhookSilent = new Counter({
+      name: 'sgeventd_webhook_silent_total', help: 'Times the webhook went silent: polling found an expected event no delivery covered.', registers,
     });
 
     this.#gauge({ name: 'sgeventd_lag_events', help: 'Events between the plugin cursor and the newest event seen on the site.', labelNames: ['plugin'] }, (g, s) => {
@@ -192,6 +202,22 @@ export class DaemonMetrics {
   /** A Toolkit runtime died without being asked to stop. */
   runtimeCrashed(project: string): void {
     this.#runtimeCrashes.inc({ project: this.#label('project', project) });
+  }
+
+  /** The webhook receiver is on: its series exist from the start (`rate()` is 0, not absent). */
+  webhooksOn(results: readonly string[]): void {
+    for (const result of results) this.#webhookDeliveries.inc({ result }, 0);
+    this.#webhookSilent.inc(0);
+  }
+
+  /** One request to the webhook receiver; `result` is one of a fixed few values. */
+  webhookDelivery(result: string): void {
+    this.#webhookDeliveries.inc({ result });
+  }
+
+  /** The webhook went silent (once per silence). */
+  webhookSilent(): void {
+    this.#webhookSilent.inc();
   }
 
   /** The exposition text; takes one status snapshot for all gauges. */

@@ -51,6 +51,10 @@ export class EventLog {
   readonly now: () => Date;
   /** How many of the next EventLogEntry ids are allocated hidden (late commits). */
   holdCount = 0;
+  /** Ids written by the open transaction, handed to `onCommit` once it commits. */
+  readonly uncommitted: number[] = [];
+  /** Called with the ids of the rows one transaction wrote, right after it commits (webhooks). */
+  onCommit: ((ids: number[]) => void) | undefined;
 
   constructor(store: SiteStore, now: () => Date) {
     this.store = store;
@@ -162,7 +166,22 @@ export class EventLog {
       user__type, user__id, project__type, project__id, session_uuid, created_at, description) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
       .run(hidden, e.eventType, e.attributeName, JSON.stringify(meta), e.entity?.type ?? null, e.entity?.id ?? null,
         actor.user.type, actor.user.id, e.project?.type ?? null, e.project?.id ?? null, actor.sessionUuid, formatDateTime(this.now()), e.description);
-    return Number(r.lastInsertRowid);
+    const id = Number(r.lastInsertRowid);
+    // A held row becomes visible (and is announced) when it is released, not at this commit.
+    if (hidden === 0) this.uncommitted.push(id);
+    return id;
+  }
+
+  /** The outermost transaction committed: hand its rows on. */
+  committed(): void {
+    if (this.uncommitted.length === 0) return;
+    const ids = this.uncommitted.splice(0);
+    this.onCommit?.(ids);
+  }
+
+  /** A transaction (or savepoint) rolled back: forget the rows it wrote after `mark`. */
+  rolledBack(mark: number): void {
+    this.uncommitted.length = Math.min(this.uncommitted.length, mark);
   }
 
   linkOrRef(l: LinkRef): EntityLink {

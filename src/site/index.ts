@@ -15,6 +15,8 @@ import { createSiteServer, type SiteLogger } from './server.ts';
 import { seedDemo, type SeedName } from './seed.ts';
 import { FileStore } from './files.ts';
 import { UploadRoutes } from './uploads.ts';
+import { SiteWebhooks, compileWebhookTuning, toWebhookSpec, type WebhookOptions } from './webhooks.ts';
+import { handleWebhookAdmin } from './webhook-admin.ts';
 
 /**
  * How long an idle client connection stays open. Well above the reuse window of
@@ -50,6 +52,8 @@ export interface SiteOptions {
   /** Random source of fault injection (tests pin it). */
   random?: () => number;
   logger?: SiteLogger;
+  /** Webhooks sent as a real site sends them (webhooks.ts); also added at run time through `/admin/webhooks`. */
+  webhooks?: WebhookOptions;
 }
 
 export const DEFAULT_SCRIPT = { name: 'sgeventd', key: 'sgeventd-key' } as const;
@@ -69,6 +73,10 @@ export interface RunningSite {
   hiddenEventIds(): number[];
   /** Invalidates every session token (answers 102 afterwards). */
   expireSessions(): void;
+  /** The webhooks the site sends (add, list, remove, status). */
+  webhooks: SiteWebhooks;
+  /** Calls `listener` with the EventLogEntry ids each commit (or release) makes visible; returns the unsubscribe. */
+  onEventsVisible(listener: (ids: readonly number[]) => void): () => void;
   close(): Promise<void>;
 }
 
@@ -90,6 +98,8 @@ export async function startSite(options: SiteOptions = {}): Promise<RunningSite>
   const dumped = options.schemaFrom === undefined ? undefined : loadSchemaDump(options.schemaFrom);
   if (dumped !== undefined && dumped.skipped.length > 0) options.logger?.warn({ skipped: dumped.skipped }, 'site: fields of the dumped schema left out');
   const schema = buildSchema(options.schemaFile === undefined ? undefined : loadSchemaFile(options.schemaFile), dumped?.specs);
+  const tuning = compileWebhookTuning(options.webhooks ?? {});
+  const initialHooks = (options.webhooks?.hooks ?? []).map(toWebhookSpec);
   const store = new SiteStore({ path: options.db ?? ':memory:', schema });
   try {
     const writer = new SiteWriter(store);
@@ -99,11 +109,25 @@ export async function startSite(options: SiteOptions = {}): Promise<RunningSite>
       const actor = auth.authenticate({ script_name: scripts[0]!.name, script_key: scripts[0]!.key.reveal() });
       seedDemo(writer, auth, actor);
     }
+    const webhooks = new SiteWebhooks(store, tuning, options.logger);
+    const visible = new Set<(ids: readonly number[]) => void>();
+    const announce = (ids: number[]): void => {
+      if (ids.length === 0) return;
+      webhooks.committed(ids);
+      for (const l of visible) l(ids);
+    };
+    writer.events.onCommit = announce;
     const api = new Api3(store, writer, auth, { version: [8, 0, 0], maxPerPage });
     const files = new FileStore(store, options.db ?? ':memory:', maxFileBytes);
     const hooks = {
       holdEvents: (count: number) => { writer.events.holdCount += count; },
-      releaseEvents: (ids?: number[]) => store.releaseEvents(ids),
+      releaseEvents: (ids?: number[]) => {
+        const before = store.hiddenEventIds();
+        const n = store.releaseEvents(ids);
+        const still = new Set(store.hiddenEventIds());
+        announce(before.filter((id) => !still.has(id)));
+        return n;
+      },
       burnEventIds: (count: number) => store.burnEventIds(count),
       hiddenEventIds: () => store.hiddenEventIds(),
       expireSessions: () => auth.expireSessions(),
@@ -112,6 +136,7 @@ export async function startSite(options: SiteOptions = {}): Promise<RunningSite>
       api, faultRate, latencyMs, maxBodyBytes: options.maxBodyBytes ?? 16 * 1024 * 1024,
       random: options.random ?? Math.random, logger: options.logger,
       uploads: new UploadRoutes(api, files), maxFileBytes, secrets: () => scripts.map((s) => s.key),
+      webhookAdmin: (method, path, headers, raw) => handleWebhookAdmin(webhooks, (n, k) => auth.isScript(n, k), method, path, headers, raw),
     }, hooks);
     server.keepAliveTimeout = SITE_KEEP_ALIVE_MS;
     // Headers of a request on a kept connection must be allowed to arrive after the idle wait.
@@ -120,12 +145,20 @@ export async function startSite(options: SiteOptions = {}): Promise<RunningSite>
     server.listen(port, host);
     await Promise.race([once(server, 'listening'), once(server, 'error').then(([e]) => { throw e; })]);
     const actual = (server.address() as AddressInfo).port;
+    const url = `http://${host.includes(':') ? `[${host}]` : host}:${actual}`;
+    webhooks.siteUrl = `${url}/`;
+    for (const h of initialHooks) webhooks.add(h);
     let closing: Promise<void> | undefined;
     return {
-      url: `http://${host.includes(':') ? `[${host}]` : host}:${actual}`, port: actual, store, writer, auth, ...hooks,
+      url, port: actual, store, writer, auth, webhooks, ...hooks,
+      onEventsVisible(listener) {
+        visible.add(listener);
+        return () => visible.delete(listener);
+      },
       close() {
         closing ??= (async () => {
           try {
+            await webhooks.close();
             server.closeIdleConnections();
             const closed = new Promise<void>((resolve) => server.close(() => resolve()));
             const timer = setTimeout(() => server.closeAllConnections(), 2000);
@@ -153,3 +186,6 @@ export { makeSchemaDump, loadSchemaDump, SCHEMA_DUMP_FORMAT, type SchemaDump } f
 export { DEMO_USERS, DEMO_PROJECTS } from './seed.ts';
 export type { SiteLogger, RequestRecord } from './server.ts';
 export type { Actor } from './writer.ts';
+export { SiteWebhooks, WEBHOOK_DEFAULTS, seededRandom, type WebhookOptions, type WebhookInfo } from './webhooks.ts';
+export { parseWebhookFlag, type WebhookSpec, type WebhookInput, type WebhookOperation } from './webhook-spec.ts';
+export type { DeliveryItem } from './webhook-sender.ts';

@@ -17,7 +17,7 @@
  * status, duration), every refusal (fault, 4xx/5xx, injected fault) at warn with
  * its code; the site's script keys and session tokens are masked in any text logged.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
 import { performance } from 'node:perf_hooks';
@@ -46,6 +46,8 @@ export interface ServerOptions {
   maxFileBytes?: number;
   /** Values masked in every logged text (script keys). */
   secrets?: () => Iterable<Secret | string>;
+  /** `/admin/webhooks` (webhook-admin.ts): any method, a small JSON body. */
+  webhookAdmin?: (method: string, path: string, headers: IncomingHttpHeaders, raw: Buffer) => Promise<{ status: number; body: unknown }>;
 }
 
 class BodyTooLarge extends Error {}
@@ -156,6 +158,13 @@ export function createSiteServer(o: ServerOptions, admin: AdminHooks): Server {
       res.writeHead(a.status, { 'content-type': a.contentType, 'content-length': bytes.length });
       res.end(bytes);
       done(a.status, { entityType: a.entityType, fault: a.fault === undefined ? undefined : { code: a.fault.code, errorCode: a.fault.errorCode, message: a.fault.message } });
+      return;
+    }
+    if (o.webhookAdmin !== undefined && (path === '/admin/webhooks' || path.startsWith('/admin/webhooks/'))) {
+      const raw = await readOrDrain(req, 1024 * 1024);
+      const a = raw === undefined ? { status: 413, body: { error: 'request body too large' } } : await o.webhookAdmin(req.method ?? 'GET', path, req.headers, raw);
+      send(res, a.status, a.body);
+      done(a.status);
       return;
     }
     if (req.method !== 'POST') {

@@ -47,9 +47,21 @@ export class SiteWriter {
     return this.store.schema;
   }
 
-  /** Runs `fn` in one transaction (nested calls become savepoints). */
+  /**
+   * Runs `fn` in one transaction (nested calls become savepoints). The event rows
+   * it wrote are announced (`events.onCommit`) only once the outermost one commits.
+   */
   transaction<T>(fn: () => T): T {
-    return this.store.db.transaction(fn)();
+    const mark = this.events.uncommitted.length;
+    let out: T;
+    try {
+      out = this.store.db.transaction(fn)();
+    } catch (err) {
+      this.events.rolledBack(mark);
+      throw err;
+    }
+    if (!this.store.db.inTransaction) this.events.committed();
+    return out;
   }
 
   create(actor: Actor, type: string, written: readonly FieldWrite[]): { id: number; fieldsSet: string[] } {

@@ -18,6 +18,8 @@ export interface EventLogOptions {
   /** Events kept in memory across all ranges; older ones are dropped first. */
   maxCachedEvents: number;
   logger: SourceLogger;
+  /** Told of the events each poll at the frontier found, none included (not catch-up reads): the silent-webhook watch. */
+  onPolled?: (events: readonly EventLogEntry[]) => void;
 }
 
 export interface EventSlice {
@@ -51,7 +53,14 @@ export class EventLog {
   #catchUps = new Map<number, Promise<Range | null>>();
   #lookupQueue: { ids: Set<number>; promise: Promise<Map<number, EventLogEntry>> } | null = null;
   #closed = new AbortController();
-  readonly stats = { polls: 0, catchUpReads: 0, readAheads: 0, idLookups: 0, served: 0 };
+  /** The highest id a webhook delivery announced that no poll has found yet (0: none). */
+  #announced = 0;
+  /** When the next poll is due because of a delivery (null: none is); see `nudge`. */
+  #nudgeDueAt: number | null = null;
+  /** Polls since the announced id was first asked for that came back short of it. */
+  #shortReads = 0;
+  #nudgedWhilePolling = false;
+  readonly stats = { polls: 0, catchUpReads: 0, readAheads: 0, idLookups: 0, served: 0, nudges: 0, lateRereads: 0 };
 
   constructor(source: EventSource, opts: EventLogOptions) {
     this.#source = source;
@@ -79,6 +88,33 @@ export class EventLog {
     this.#lastPollAt = Date.now();
     this.#started = true;
     return newest;
+  }
+
+  /**
+   * A webhook delivery says the log has reached at least `eventId`: poll now
+   * if a cursor waits at the frontier (else at once when one does). Bursts
+   * coalesce: one read in flight, one queued. A read that comes back short
+   * of the announced id (a row that commits late) is repeated after 200 ms
+   * and 1 s, then polling takes over; a forged huge id costs those reads and
+   * moves nothing, since only what the log returns is ever handed out.
+   */
+  nudge(eventId: number): void {
+    if (!this.#started || this.#closed.signal.aborted) return;
+    this.stats.nudges++;
+    if (eventId <= this.#frontier) return;
+    if (eventId > this.#announced) {
+      this.#announced = eventId;
+      this.#shortReads = 0;
+    }
+    this.#nudgeDueAt = Date.now();
+    if (this.#poll !== null) {
+      this.#nudgedWhilePolling = true;
+      return;
+    }
+    if (this.#waiters.size === 0) return;
+    this.#pollTimer?.clear();
+    this.#pollTimer = null;
+    this.#schedulePoll();
   }
 
   close(): void {
@@ -190,15 +226,45 @@ export class EventLog {
 
   #schedulePoll(): void {
     if (this.#poll !== null || this.#pollTimer !== null || this.#closed.signal.aborted) return;
-    const due = this.#lastBatchFull ? 0 : Math.max(0, this.#lastPollAt + this.#opts.fetchIntervalMs - Date.now());
+    const now = Date.now();
+    const regular = this.#lastPollAt + this.#opts.fetchIntervalMs;
+    const due = this.#lastBatchFull ? 0 : Math.max(0, Math.min(regular, this.#nudgeDueAt ?? regular) - now);
     this.#pollTimer = setLongTimeout(() => {
       this.#pollTimer = null;
+      this.#nudgedWhilePolling = false;
       this.#poll = this.#pollOnce().finally(() => {
         this.#poll = null;
+        this.#afterNudgedPoll();
         const waiters = [...this.#waiters];
         for (const w of waiters) w();
       });
     }, due);
+  }
+
+  /** After a poll: the announced id was found, or the next re-read is due, or polling takes over. */
+  #afterNudgedPoll(): void {
+    if (this.#announced <= this.#frontier) {
+      this.#announced = 0;
+      this.#nudgeDueAt = null;
+      this.#shortReads = 0;
+      return;
+    }
+    // A delivery came in while the read was in flight, or the read was a full batch: read again at once.
+    if (this.#nudgedWhilePolling || this.#lastBatchFull) {
+      this.#nudgeDueAt = Date.now();
+      return;
+    }
+    const delay = LATE_ROW_REREADS_MS[this.#shortReads];
+    this.#shortReads++;
+    if (delay === undefined) {
+      this.#opts.logger.debug({ announced: this.#announced, frontier: this.#frontier }, 'a delivery announced an id the log has not shown; left to polling');
+      this.#announced = 0;
+      this.#nudgeDueAt = null;
+      this.#shortReads = 0;
+      return;
+    }
+    this.stats.lateRereads++;
+    this.#nudgeDueAt = Date.now() + delay;
   }
 
   async #pollOnce(): Promise<void> {
@@ -214,10 +280,13 @@ export class EventLog {
     }
     this.#lastBatchFull = events.length >= this.#opts.batchSize;
     const last = events.at(-1);
-    if (last === undefined) return;
-    const from = this.#frontier;
-    this.#frontier = last.id;
-    this.#insert({ after: from, upTo: last.id, events });
+    if (last !== undefined) {
+      const from = this.#frontier;
+      this.#frontier = last.id;
+      this.#insert({ after: from, upTo: last.id, events });
+    }
+    // Told of empty polls too: the silent-webhook watch checks its clock on each.
+    this.#opts.onPolled?.(events);
   }
 
   async #catchUp(pos: number, limit: number): Promise<Range | null> {
@@ -279,6 +348,9 @@ export class EventLog {
 }
 
 const ABORTED = Symbol('aborted');
+
+/** When a read came back short of an id a delivery announced, it is read again after these delays, then left to polling. */
+const LATE_ROW_REREADS_MS = [200, 1000];
 
 /** Batches read ahead of a reader that is catching up. */
 const READ_AHEAD = 2;

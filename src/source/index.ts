@@ -2,3 +2,4 @@ export type { EventSource, EventQueryClient, SourceLogger } from './types.ts';
 export { Api3EventSource, toEventLogEntry, InvalidEventError } from './api3-source.ts';
 export { ResilientEventSource, type SiteRetryOptions } from './resilient-source.ts';
 export { EventLog, type EventLogOptions, type EventSlice } from './event-log.ts';
+export { WebhookWatch, webhookOperationOf, type WebhookWatchOptions, type WebhookSilence, type WebhookOperation, type WebhookExpectationLike } from './webhook-watch.ts';

@@ -1,0 +1,258 @@
+import { createHmac, timingSafeEqual, type Hmac } from 'node:crypto';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from 'pino';
+import { z } from 'zod';
+import { describeError, SgeventdError, type Secret } from '../shared/index.ts';
+import { isLoopbackHost } from './auth.ts';
+
+/**
+ * Receiver errors. Codes: `WEBHOOK_SECRET_REQUIRED` (a non-loopback listener
+ * without a secret), `WEBHOOK_LISTEN_FAILED` (the address is taken or not ours).
+ */
+export class WebhookReceiverError extends SgeventdError {}
+
+/** How one request to the receiver ended (the label of `sgeventd_webhook_deliveries_total`). */
+export type WebhookResult = 'accepted' | 'malformed' | 'unsigned' | 'bad_signature' | 'too_large';
+
+/** What a correctly signed delivery announced: the log has reached at least each of these ids. */
+export interface WebhookDelivery {
+  eventIds: number[];
+  /** `x-sg-delivery-id`, or the body's `delivery_id` (null when neither says). */
+  deliveryId: string | null;
+  batched: boolean;
+}
+
+export interface WebhookReceiverOptions {
+  config: { host: string; port: number; path: string; secrets: readonly Secret[] };
+  logger: Logger;
+  /** Called synchronously, before the answer: it must only nudge (cheap, never throws on purpose). */
+  onDelivery(delivery: WebhookDelivery): void;
+  /** Every request that reached the path with a POST, by result. */
+  onResult?(result: WebhookResult): void;
+}
+
+export interface WebhookReceiverHandle {
+  /** `http://host:port/path` as bound (the real port when 0 was asked). */
+  readonly url: string;
+  /** Stops listening and ends open connections; idempotent. */
+  close(): Promise<void>;
+}
+
+/**
+ * The body kept and parsed: a batch holds at most 50 deliveries, and the site
+ * caps one payload at 1 MB. Larger bodies are still hashed (up to
+ * `MAX_HASHED_BYTES`) so a signed one is answered 200, never a failure the
+ * site would count against the webhook.
+ */
+const MAX_PARSED_BYTES = 2 * 1024 * 1024;
+const MAX_HASHED_BYTES = 16 * 1024 * 1024;
+
+const LIMITS = { headersTimeoutMs: 10_000, requestTimeoutMs: 15_000, keepAliveTimeoutMs: 10_000, maxConnections: 256 };
+
+const eventId = z.number().int().positive();
+// One delivery as a webhook sends it; the batch format wraps the same object.
+const deliveryData = z.looseObject({ event_log_entry_id: eventId, delivery_id: z.string().optional() });
+const singleBody = z.looseObject({ data: deliveryData });
+const batchBody = z.looseObject({
+  data: z.looseObject({
+    deliveries: z.array(z.union([z.looseObject({ data: deliveryData }), deliveryData])).min(1),
+  }),
+});
+
+/** The `sha1=` HMAC of the raw body, for each configured secret (rotation: any one matches). */
+class SignatureCheck {
+  readonly #hmacs: Hmac[];
+
+  constructor(secrets: readonly Secret[]) {
+    this.#hmacs = secrets.map((s) => createHmac('sha1', s.reveal()));
+  }
+
+  update(chunk: Buffer): void {
+    for (const h of this.#hmacs) h.update(chunk);
+  }
+
+  /** 'ok', or why not; with no secret configured every delivery is accepted (loopback only). */
+  verdict(header: string | string[] | undefined): 'ok' | 'unsigned' | 'bad_signature' {
+    if (this.#hmacs.length === 0) return 'ok';
+    if (typeof header !== 'string' || header === '') return 'unsigned';
+    const m = /^sha1=([0-9a-f]{40})$/i.exec(header.trim());
+    if (m?.[1] === undefined) return 'bad_signature';
+    const given = Buffer.from(m[1], 'hex');
+    let ok = false;
+    // Every secret is compared, so the time taken does not say which one matched.
+    for (const h of this.#hmacs) ok = timingSafeEqual(h.digest(), given) || ok;
+    return ok ? 'ok' : 'bad_signature';
+  }
+}
+
+/** The event ids and delivery id of a parsed body, or null when it is not a delivery. */
+export function parseDelivery(body: unknown, headerDeliveryId: string | null): WebhookDelivery | null {
+  const batch = batchBody.safeParse(body);
+  if (batch.success) {
+    const items = batch.data.data.deliveries.map((d) => ('data' in d && typeof d.data === 'object' ? (d.data as z.infer<typeof deliveryData>) : (d as z.infer<typeof deliveryData>)));
+    return { eventIds: items.map((d) => d.event_log_entry_id), deliveryId: headerDeliveryId ?? items[0]?.delivery_id ?? null, batched: true };
+  }
+  const single = singleBody.safeParse(body);
+  if (!single.success) return null;
+  return { eventIds: [single.data.data.event_log_entry_id], deliveryId: single.data.data.delivery_id ?? headerDeliveryId, batched: false };
+}
+
+/**
+ * The webhook receiver: its own listener, POST on one path, the signature as
+ * the only authentication (a site cannot send a bearer token). A correctly
+ * signed request is answered 200 at once, whatever it holds: the site
+ * disables a webhook after 100 failed deliveries in a day, and a delivery is
+ * only a hint (the event log stays the truth). Bodies are never logged.
+ *
+ * @example
+ * const receiver = await startWebhookReceiver({ config, logger, onDelivery: (d) => d.eventIds.forEach((id) => log.nudge(id)) });
+ */
+export async function startWebhookReceiver(opts: WebhookReceiverOptions): Promise<WebhookReceiverHandle> {
+  const { host, port, path, secrets } = opts.config;
+  const usable = secrets.filter((s) => !s.isEmpty);
+  if (usable.length === 0 && !isLoopbackHost(host)) {
+    throw new WebhookReceiverError('WEBHOOK_SECRET_REQUIRED',
+      `webhooks.host ${host} is reachable from other machines; set webhooks.secrets (the webhook's secret token) or bind a loopback address`,
+      { details: { key: 'webhooks.secrets', host } });
+  }
+  const logger = opts.logger.child({ subsystem: 'webhooks' });
+  const count = (r: WebhookResult): void => opts.onResult?.(r);
+
+  const server = createServer({ requestTimeout: LIMITS.requestTimeoutMs, headersTimeout: LIMITS.headersTimeoutMs }, (req, res) => {
+    try {
+      handle(req, res);
+    } catch (err) {
+      logger.error({ err }, 'webhook receiver: request failed');
+      if (!res.headersSent) answer(res, 500, { error: 'internal', code: 'WEBHOOK_INTERNAL' });
+      else res.destroy();
+    }
+  });
+  server.keepAliveTimeout = LIMITS.keepAliveTimeoutMs;
+  server.maxConnections = LIMITS.maxConnections;
+  server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+    logger.debug({ err: describeError(err), code: err.code }, 'webhook receiver: bad request');
+    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+    else socket.destroy();
+  });
+
+  function handle(req: IncomingMessage, res: ServerResponse): void {
+    const q = (req.url ?? '/').indexOf('?');
+    const reqPath = q === -1 ? (req.url ?? '/') : (req.url ?? '/').slice(0, q);
+    if (reqPath !== path) {
+      req.resume();
+      answer(res, 404, { error: 'not found', code: 'WEBHOOK_NOT_FOUND' });
+      return;
+    }
+    if (req.method !== 'POST') {
+      req.resume();
+      res.setHeader('allow', 'POST');
+      answer(res, 405, { error: 'method not allowed', code: 'WEBHOOK_METHOD_NOT_ALLOWED' });
+      return;
+    }
+    const check = new SignatureCheck(usable);
+    const kept: Buffer[] = [];
+    let size = 0;
+    let aborted = false;
+    req.on('data', (chunk: Buffer) => {
+      if (aborted) return;
+      size += chunk.length;
+      if (size > MAX_HASHED_BYTES) {
+        aborted = true;
+        count('too_large');
+        logger.warn({ bytes: size, limit: MAX_HASHED_BYTES }, 'webhook receiver: body too large; refused');
+        res.setHeader('connection', 'close');
+        answer(res, 413, { error: 'body too large', code: 'WEBHOOK_BODY_TOO_LARGE' });
+        req.destroy();
+        return;
+      }
+      check.update(chunk);
+      if (size <= MAX_PARSED_BYTES) kept.push(chunk);
+    });
+    req.on('error', (err) => {
+      if (!aborted) logger.debug({ err: describeError(err) }, 'webhook receiver: request stream failed');
+    });
+    req.on('end', () => {
+      if (aborted) return;
+      const verdict = check.verdict(req.headers['x-sg-signature']);
+      if (verdict !== 'ok') {
+        count(verdict);
+        logger.warn({ result: verdict, webhook: header(req, 'x-sg-webhook-id'), remote: req.socket.remoteAddress }, 'webhook receiver: delivery refused (signature)');
+        answer(res, 401, { error: 'unauthorized', code: 'WEBHOOK_UNAUTHORIZED' });
+        return;
+      }
+      const deliveryId = header(req, 'x-sg-delivery-id');
+      if (size > MAX_PARSED_BYTES) {
+        // Signed, so answered 200; no id could be read, so nothing is announced (polling reads it).
+        count('too_large');
+        logger.warn({ deliveryId, bytes: size }, 'webhook receiver: signed delivery too large to read; left to polling');
+        answer(res, 200, { ok: true });
+        return;
+      }
+      let delivery: WebhookDelivery | null;
+      try {
+        delivery = parseDelivery(JSON.parse(Buffer.concat(kept, size).toString('utf8')), deliveryId);
+      } catch {
+        delivery = null;
+      }
+      if (delivery === null) {
+        count('malformed');
+        logger.warn({ deliveryId, bytes: size }, 'webhook receiver: signed delivery without an event id; ignored');
+        answer(res, 200, { ok: true });
+        return;
+      }
+      count('accepted');
+      try {
+        opts.onDelivery(delivery);
+      } catch (err) {
+        // The delivery is only a hint: polling still reads the log. The site hears 200 all the same.
+        logger.error({ err, deliveryId }, 'webhook receiver: handling a delivery failed');
+      }
+      logger.debug({ deliveryId, events: delivery.eventIds.length, newest: Math.max(...delivery.eventIds) }, 'webhook delivery');
+      answer(res, 200, { ok: true });
+    });
+  }
+
+  await new Promise<void>((resolve, reject) => {
+    const onError = (err: NodeJS.ErrnoException): void => {
+      reject(new WebhookReceiverError('WEBHOOK_LISTEN_FAILED', `cannot listen for webhooks on ${host}:${port}: ${err.code ?? err.message}`, {
+        cause: err, details: { host, port, errno: err.code },
+      }));
+    };
+    server.once('error', onError);
+    server.listen(port, host, () => {
+      server.off('error', onError);
+      resolve();
+    });
+  });
+  server.on('error', (err) => logger.error({ err }, 'webhook receiver error'));
+  const addr = server.address() as AddressInfo;
+  const url = `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}${path}`;
+  logger.info({ url, signed: usable.length > 0, secrets: usable.length }, 'webhook receiver listening');
+
+  let closing: Promise<void> | null = null;
+  return {
+    url,
+    close(): Promise<void> {
+      closing ??= new Promise<void>((resolve) => {
+        server.close((err) => {
+          if (err) logger.warn({ err }, 'webhook receiver: close');
+          resolve();
+        });
+        server.closeAllConnections();
+      });
+      return closing;
+    },
+  };
+}
+
+function header(req: IncomingMessage, name: string): string | null {
+  const v = req.headers[name];
+  return typeof v === 'string' && v !== '' ? v : null;
+}
+
+function answer(res: ServerResponse, status: number, body: Record<string, unknown>): void {
+  const buf = Buffer.from(JSON.stringify(body), 'utf8');
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': buf.length, 'cache-control': 'no-store' });
+  res.end(buf);
+}

@@ -1,0 +1,341 @@
+/**
+ * One webhook's deliveries, sent as a real site sends them (protocol.md 4): a queue
+ * ordered by due time, one request in flight, batched payloads of up to 50 items
+ * gathered over a short window, a signature when a secret is set, a 6 s timeout
+ * (batched: max(6 s, 1 s per event)), < 400 success and anything else a failure,
+ * bounded retries with exponential backoff, and the Active / Unstable / Failed
+ * status over a 24 h window (Failed: no further attempts).
+ *
+ * Fault injection for tests and benches: with probability `faultRate` a request is
+ * dropped (never sent), duplicated (sent twice) or reordered (held back until the
+ * next request went out), each counted.
+ */
+import { createHmac, randomUUID } from 'node:crypto';
+import { request, type Dispatcher } from 'undici';
+import { describeError } from '../shared/index.ts';
+import type { SiteLogger } from './server.ts';
+import type { WebhookSpec } from './webhook-spec.ts';
+import { DueQueue } from './webhook-queue.ts';
+
+/** One event as a delivery carries it (`data`, or one item of `data.deliveries`). */
+export interface DeliveryItem {
+  id: string;
+  event_log_entry_id: number;
+  event_type: string;
+  operation: string;
+  user: { type: string; id: number } | null;
+  entity: { type: string; id: number } | null;
+  project: { type: string; id: number } | null;
+  meta: unknown;
+  attribute_name: string | null;
+  created_at: string;
+  session_uuid: string | null;
+}
+
+/** The rows one transaction wrote that this webhook receives. */
+export interface EventBatchRef {
+  id: string;
+  size: number;
+  index: number;
+}
+
+export interface SenderTuning {
+  timeoutMs: number;
+  batchWindowMs: number;
+  delayMs: number;
+  faultRate: number;
+  random: () => number;
+  reorderHoldMs: number;
+  maxAttempts: number;
+  retryBaseMs: number;
+  retryMaxMs: number;
+  failureThreshold: number;
+  failureWindowMs: number;
+  maxQueued: number;
+}
+
+export type WebhookState = 'active' | 'unstable' | 'failed';
+
+export interface WebhookCounts {
+  /** Requests answered < 400. */
+  sent: number;
+  /** Requests answered >= 400, timed out or refused. */
+  failed: number;
+  /** Events in requests answered < 400. */
+  eventsDelivered: number;
+  /** Events given up on: attempts exhausted, queue full, or the webhook failed. */
+  eventsAbandoned: number;
+  dropped: number;
+  duplicated: number;
+  reordered: number;
+}
+
+interface Pending {
+  item: DeliveryItem;
+  eventBatch: EventBatchRef;
+  /** Kept across retries of a single delivery. */
+  deliveryId: string;
+  dueAt: number;
+  attempts: number;
+}
+
+interface Outgoing {
+  items: Pending[];
+  deliveryId: string;
+  body: string;
+  headers: Record<string, string>;
+}
+
+export class WebhookSender {
+  readonly id: string;
+  readonly spec: WebhookSpec;
+  readonly #o: SenderTuning;
+  readonly #siteUrl: string;
+  readonly #dispatcher: Dispatcher;
+  readonly #logger: SiteLogger | undefined;
+  readonly #queue = new DueQueue<Pending>();
+  readonly #failures: number[] = [];
+  readonly #abort = new AbortController();
+  readonly counts: WebhookCounts = { sent: 0, failed: 0, eventsDelivered: 0, eventsAbandoned: 0, dropped: 0, duplicated: 0, reordered: 0 };
+  #dead = false;
+  #closed = false;
+  #held: Outgoing | undefined;
+  #loop: Promise<void> | undefined;
+  #running = false;
+  #wakeUp: (() => void) | undefined;
+  #batchSeq = 0;
+  #lastError: string | undefined;
+
+  constructor(id: string, spec: WebhookSpec, tuning: SenderTuning, siteUrl: string, dispatcher: Dispatcher, logger?: SiteLogger) {
+    this.id = id;
+    this.spec = spec;
+    this.#o = tuning;
+    this.#siteUrl = siteUrl;
+    this.#dispatcher = dispatcher;
+    this.#logger = logger;
+  }
+
+  /** The URL without credentials or query, for logs and listings. */
+  get shownUrl(): string {
+    const u = new URL(this.spec.url);
+    return `${u.protocol}//${u.host}${u.pathname}`;
+  }
+
+  get state(): WebhookState {
+    if (this.#dead) return 'failed';
+    return this.#recentFailures() > 0 ? 'unstable' : 'active';
+  }
+
+  get queued(): number {
+    return this.#queue.length + (this.#held?.items.length ?? 0);
+  }
+
+  get lastError(): string | undefined {
+    return this.#lastError;
+  }
+
+  /** Queues the items of one event batch; returns at once (sending is asynchronous). */
+  enqueue(items: ReadonlyArray<{ item: DeliveryItem; eventBatch: EventBatchRef }>): void {
+    if (this.#closed) return;
+    if (this.#dead || this.#queue.length + items.length > this.#o.maxQueued) {
+      this.counts.eventsAbandoned += items.length;
+      if (!this.#dead) this.#logger?.warn({ webhook: this.id, url: this.shownUrl, events: items.length }, 'site: webhook queue full, deliveries abandoned');
+      return;
+    }
+    const dueAt = Date.now() + this.#o.delayMs;
+    for (const { item, eventBatch } of items) this.#queue.push({ item, eventBatch, deliveryId: randomUUID(), dueAt, attempts: 0 });
+    this.#wake();
+    if (this.#running) return;
+    this.#running = true;
+    this.#loop = this.#run().catch((err: unknown) => {
+      this.#running = false;
+      this.#logger?.error({ webhook: this.id, err: describeError(err) }, 'site: webhook sender stopped');
+    });
+  }
+
+  /** Stops sending; an answer in flight is abandoned. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    this.#abort.abort();
+    this.#wake();
+    await this.#loop;
+  }
+
+  #wake(): void {
+    this.#wakeUp?.();
+  }
+
+  #sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        this.#wakeUp = undefined;
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.#wakeUp = done;
+    });
+  }
+
+  #recentFailures(): number {
+    const since = Date.now() - this.#o.failureWindowMs;
+    while (this.#failures.length > 0 && this.#failures[0]! < since) this.#failures.shift();
+    return this.#failures.length;
+  }
+
+  async #run(): Promise<void> {
+    let windowUntil: number | undefined;
+    while (!this.#closed && !this.#dead) {
+      const head = this.#queue.peek();
+      if (head === undefined) {
+        if (this.#held === undefined) {
+          // Cleared in the same turn as the check, so an enqueue after it starts a new loop.
+          this.#running = false;
+          return;
+        }
+        // Nothing to send it after: wait a little for a successor, then send it anyway.
+        await this.#sleep(this.#o.reorderHoldMs);
+        if (this.#queue.length === 0 && this.#held !== undefined) await this.#sendHeld();
+        continue;
+      }
+      const now = Date.now();
+      if (head.dueAt > now) {
+        await this.#sleep(head.dueAt - now);
+        continue;
+      }
+      if (this.spec.batch && this.#o.batchWindowMs > 0 && this.#queue.dueCount(now, 50) < 50) {
+        windowUntil ??= now + this.#o.batchWindowMs;
+        if (windowUntil > now) {
+          await this.#sleep(windowUntil - now);
+          continue;
+        }
+      }
+      windowUntil = undefined;
+      const taken = this.#takeDue(this.spec.batch ? 50 : 1);
+      await this.#dispatch(this.#build(taken));
+    }
+    if (this.#dead) this.#abandonAll();
+  }
+
+  #takeDue(max: number): Pending[] {
+    const n = Math.max(1, this.#queue.dueCount(Date.now(), max));
+    const out: Pending[] = [];
+    for (let i = 0; i < n; i++) {
+      const p = this.#queue.shift();
+      if (p !== undefined) out.push(p);
+    }
+    return out;
+  }
+
+  #build(items: Pending[]): Outgoing {
+    const first = items[0]!;
+    const now = new Date();
+    let data: unknown;
+    let deliveryId: string;
+    let eventBatch: EventBatchRef;
+    if (this.spec.batch) {
+      deliveryId = randomUUID();
+      eventBatch = { id: `${this.id.slice(0, 8)}-${++this.#batchSeq}`, size: items.length, index: 0 };
+      data = { deliveries: items.map((p) => p.item) };
+    } else {
+      deliveryId = first.deliveryId;
+      eventBatch = first.eventBatch;
+      data = { ...first.item, delivery_id: deliveryId };
+    }
+    // Single deliveries carry a whole-second timestamp, batched ones milliseconds (protocol.md 4).
+    const timestamp = this.spec.batch ? now.toISOString() : now.toISOString().replace(/\.\d{3}Z$/, 'Z');
+    const body = JSON.stringify({ data, timestamp });
+    const headers: Record<string, string> = {
+      accept: 'application/json',
+      'content-type': 'application/json; charset=utf-8',
+      'x-sg-webhook-id': this.id,
+      'x-sg-delivery-id': deliveryId,
+      'x-sg-event-batch-id': eventBatch.id,
+      'x-sg-event-batch-size': String(eventBatch.size),
+      'x-sg-event-batch-index': String(eventBatch.index),
+      'x-sg-webhook-site-url': this.#siteUrl,
+    };
+    if (this.spec.secret !== undefined) {
+      headers['x-sg-signature'] = `sha1=${createHmac('sha1', this.spec.secret.reveal()).update(body, 'utf8').digest('hex')}`;
+    }
+    return { items, deliveryId, body, headers };
+  }
+
+  /** Sends one request, with the injected fault if one is drawn. */
+  async #dispatch(out: Outgoing): Promise<void> {
+    if (this.#o.faultRate > 0 && this.#o.random() < this.#o.faultRate) {
+      const pick = this.#o.random();
+      if (pick < 1 / 3) {
+        this.counts.dropped++;
+        return;
+      }
+      if (pick < 2 / 3) {
+        this.counts.duplicated++;
+        await this.#attempt(out);
+        await this.#attempt(out);
+        await this.#sendHeld();
+        return;
+      }
+      if (this.#held === undefined) {
+        this.counts.reordered++;
+        this.#held = out;
+        return;
+      }
+    }
+    await this.#attempt(out);
+    await this.#sendHeld();
+  }
+
+  async #sendHeld(): Promise<void> {
+    const held = this.#held;
+    if (held === undefined || this.#closed) return;
+    this.#held = undefined;
+    await this.#attempt(held);
+  }
+
+  async #attempt(out: Outgoing): Promise<void> {
+    if (this.#closed || this.#dead) return;
+    const n = out.items.length;
+    const timeout = this.spec.batch ? Math.max(this.#o.timeoutMs, 1000 * n) : this.#o.timeoutMs;
+    let error: string | undefined;
+    try {
+      const res = await request(this.spec.url, {
+        method: 'POST', headers: out.headers, body: out.body, dispatcher: this.#dispatcher,
+        headersTimeout: timeout, bodyTimeout: timeout, signal: AbortSignal.any([AbortSignal.timeout(timeout), this.#abort.signal]),
+      });
+      await res.body.dump();
+      if (res.statusCode >= 400) error = `HTTP ${res.statusCode}`;
+    } catch (err) {
+      error = describeError(err);
+    }
+    if (this.#closed) return;
+    if (error === undefined) {
+      this.counts.sent++;
+      this.counts.eventsDelivered += n;
+      return;
+    }
+    this.counts.failed++;
+    this.#lastError = error;
+    this.#failures.push(Date.now());
+    const again = out.items.filter((p) => ++p.attempts < this.#o.maxAttempts);
+    this.counts.eventsAbandoned += n - again.length;
+    this.#logger?.warn({ webhook: this.id, url: this.shownUrl, deliveryId: out.deliveryId, events: n, error, retrying: again.length }, 'site: webhook delivery failed');
+    if (this.#recentFailures() >= this.#o.failureThreshold) {
+      this.#dead = true;
+      this.counts.eventsAbandoned += again.length;
+      this.#logger?.error({ webhook: this.id, url: this.shownUrl, failures: this.#failures.length }, 'site: webhook failed: no further deliveries');
+      this.#wake();
+      return;
+    }
+    for (const p of again) {
+      const backoff = Math.min(this.#o.retryMaxMs, this.#o.retryBaseMs * 2 ** (p.attempts - 1));
+      this.#queue.retry({ ...p, dueAt: Date.now() + backoff });
+    }
+  }
+
+  #abandonAll(): void {
+    this.counts.eventsAbandoned += this.#queue.length + (this.#held?.items.length ?? 0);
+    this.#queue.clear();
+    this.#held = undefined;
+  }
+}

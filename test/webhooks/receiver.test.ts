@@ -1,0 +1,85 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { pino } from 'pino';
+import { Secret } from '../../src/shared/index.ts';
+import { parseDelivery, startWebhookReceiver, type WebhookDelivery } from '../../src/http/index.ts';
+import { daemonBed, waitFor, withSite } from '../support/index.ts';
+import { batchBody, metric, post, SECRET, serve, singleBody, writeChanges } from './support.ts';
+
+const LONG = 600_000;
+
+describe('webhook receiver', () => {
+  it('accepts signed deliveries (any configured secret: rotation), refuses unsigned and badly signed ones with 401, counts them, never logs a body', { timeout: 60_000 }, async (t) => {
+    const site = await withSite(t);
+    const bed = daemonBed(t, site);
+    bed.addPlugin('recorder.mjs');
+    const config = bed.config({
+      daemon: { fetchIntervalMs: LONG },
+      http: { enabled: true, port: 0 },
+      webhooks: { port: 0, secrets: [SECRET, 'old-secret-5d1e'], fallbackPollMs: LONG },
+    });
+    const { daemon, statusUrl, webhookUrl } = await serve(t, config, { logFiles: true });
+    const marker = 'body-marker-7c1f2b';
+    const ids = writeChanges(site.site, 2);
+    const [first, second] = ids as [number, number];
+
+    assert.equal(await post(webhookUrl, singleBody(first, { marker }), { secret: SECRET }), 200, 'signed with the current secret');
+    assert.equal(await post(webhookUrl, singleBody(second, { marker }), { secret: 'old-secret-5d1e' }), 200, 'signed with the old secret during rotation');
+    assert.equal(await post(webhookUrl, singleBody(second, { marker })), 401, 'unsigned');
+    assert.equal(await post(webhookUrl, singleBody(second, { marker }), { secret: 'not-a-secret-of-ours' }), 401, 'signed with another secret');
+    assert.equal(await post(webhookUrl, singleBody(second, { marker }), { signature: 'sha1=zz' }), 401, 'a signature that is no hex digest');
+    assert.equal(await post(webhookUrl, 'not json at all', { secret: SECRET }), 200, 'signed but malformed: still 200');
+    assert.equal(await post(webhookUrl, singleBody(first), { method: 'GET' }), 405);
+    assert.equal(await post(webhookUrl.replace('/webhooks/shotgrid', '/other'), singleBody(first), { secret: SECRET }), 404);
+
+    await waitFor(() => bed.records().some((r) => r[1] === String(second)), 'the delivered events to reach the plugin');
+    const text = await (await fetch(`${statusUrl}/metrics`)).text();
+    assert.equal(metric(text, 'sgeventd_webhook_deliveries_total{result="accepted"}'), 2);
+    assert.equal(metric(text, 'sgeventd_webhook_deliveries_total{result="unsigned"}'), 1);
+    assert.equal(metric(text, 'sgeventd_webhook_deliveries_total{result="bad_signature"}'), 2);
+    assert.equal(metric(text, 'sgeventd_webhook_deliveries_total{result="malformed"}'), 1);
+    const status = (await (await fetch(`${statusUrl}/api/status`)).json()) as { webhooks: { deliveries: Record<string, number>; lastDeliveredId: number } };
+    assert.deepEqual(status.webhooks.deliveries, { accepted: 2, unsigned: 1, bad_signature: 2, malformed: 1 });
+    assert.equal(status.webhooks.lastDeliveredId, second);
+
+    await daemon.stop();
+    const lines = bed.logLines();
+    assert.ok(lines.some((l) => l['result'] === 'unsigned'), 'the refusal is logged');
+    const all = JSON.stringify(lines);
+    assert.ok(!all.includes(marker), 'no body reaches a log line');
+    assert.ok(!all.includes(SECRET) && !all.includes('old-secret-5d1e'), 'no secret reaches a log line');
+  });
+
+  it('a batched delivery announces its newest id; the delivery id comes from the header when the body has none', async (t) => {
+    const got: WebhookDelivery[] = [];
+    const receiver = await startWebhookReceiver({
+      config: { host: '127.0.0.1', port: 0, path: '/webhooks/shotgrid', secrets: [new Secret(SECRET)] },
+      logger: pino({ enabled: false }),
+      onDelivery: (d) => got.push(d),
+    });
+    t.after(() => receiver.close());
+    const body = batchBody([41, 42, 43]);
+    assert.equal(await post(receiver.url, body, { secret: SECRET, headers: { 'x-sg-delivery-id': 'd-77' } }), 200);
+    assert.deepEqual(got, [{ eventIds: [41, 42, 43], deliveryId: 'd-77', batched: true }]);
+    // Items shaped as bare delivery data are read too.
+    assert.deepEqual(parseDelivery({ data: { deliveries: [{ event_log_entry_id: 5 }] } }, null), { eventIds: [5], deliveryId: null, batched: true });
+    assert.equal(parseDelivery({ data: { event_log_entry_id: 'x' } }, null), null);
+  });
+
+  it('a listener reachable from other machines needs a secret (WEBHOOK_SECRET_REQUIRED)', async () => {
+    await assert.rejects(
+      startWebhookReceiver({ config: { host: '0.0.0.0', port: 0, path: '/w', secrets: [] }, logger: pino({ enabled: false }), onDelivery: () => undefined }),
+      { code: 'WEBHOOK_SECRET_REQUIRED' },
+    );
+  });
+
+  it('a signed delivery is answered 200 while the daemon stops', { timeout: 60_000 }, async (t) => {
+    const site = await withSite(t);
+    const bed = daemonBed(t, site);
+    bed.addPlugin('recorder.mjs');
+    const config = bed.config({ webhooks: { port: 0, secrets: [SECRET] } });
+    const { daemon, webhookUrl } = await serve(t, config);
+    await daemon.stop();
+    assert.equal(await post(webhookUrl, singleBody(1_000_000), { secret: SECRET }), 200);
+  });
+});
