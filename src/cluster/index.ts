@@ -3,3 +3,4 @@ export { connectCluster, ensureEventStream, ensureStream, type ClusterConnection
 export { FencedLease, type ClusterLogger, type FencedLeaseOptions, type LeaseRecord, type LeaseSnapshot, type LeaseTenure } from './fence.ts';
 export { CLUSTER_FORMAT, FORMAT_HEADER, checkFormat } from './format.ts';
 export { ClusterConnectError, ClusterFormatError, ClusterRecordError, LeaseLostError, type LeaseLossReason } from './errors.ts';
+export { ClusterPoller, EPOCH_HEADER, pollerStateSchema, wakePoller, type ClusterPollerOptions, type PollerState, type PollerStats } from './poller.ts';
