@@ -135,6 +135,20 @@ describe('cluster poller: one node publishes the event log to the stream', natsS
     await waitFor(async () => (await p.poller.lease.read())?.record.state.gaps.length === 0, 'the gap closed in the stored state');
   });
 
+  it('failed reads of the log are retried while the lease is held: nothing skipped, nothing twice', async (t) => {
+    const b = await bed(t);
+    const source = new MemorySource();
+    source.append(10);
+    const p = await b.poller(t, 'node-a', source, { startAfter: 0 });
+    await waitFor(() => p.poller.lastId >= 10, 'the first events');
+    source.failNext(3, 'readAfter');
+    source.append(10);
+    await waitFor(() => p.poller.lastId >= 20, 'the events after the failures');
+    assert.equal(source.pendingFailures, 0);
+    assert.ok(p.poller.lease.tenure !== undefined, 'still the holder');
+    assert.deepEqual(eventIds(await readStream(p.conn, b.names)), Array.from({ length: 20 }, (_x, i) => i + 1));
+  });
+
   it('a wake message on the wake subject makes the holder read at once', async (t) => {
     const b = await bed(t);
     const source = new MemorySource();
