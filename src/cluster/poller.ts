@@ -319,8 +319,8 @@ export class ClusterPoller {
       }
       const reason = (settled[failed] as PromiseRejectedResult).reason as unknown;
       if (isExpectationFailed(reason)) {
-        tenure.abandon();
-        throw new LeaseLostError(tenure.key, 'superseded', { cause: reason, epoch: tenure.epoch });
+        tenure.abandon('superseded', reason);
+        throw tenure.signal.reason;
       }
       this.stats.publishFailures++;
       this.#opts.logger?.warn({ eventId: events[from + failed]?.id, err: describeError(reason) }, 'cluster: publishing an event failed, sending again');

@@ -203,6 +203,7 @@ describe('cluster poller: one node publishes the event log to the stream', natsS
     await waitFor(() => other.poller.lastId >= 70, 'node-b publishing the new events');
     await waitFor(() => aTenure.signal.aborted, 'node-a reporting the lease lost');
     assert.ok(aTenure.signal.reason instanceof LeaseLostError);
+    assert.equal(aTenure.signal.reason.reason, 'superseded');
 
     const msgs = await readStream(other.conn, b.names);
     assertEpochsInOrder(msgs);
