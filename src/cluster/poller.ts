@@ -284,8 +284,16 @@ export class ClusterPoller {
     let from = 0;
     let seq = 0;
     while (from < events.length) {
-      const inFlight = new Set<Promise<unknown>>();
       const results: Array<Promise<PubAck>> = [];
+      // A count and one waiter, not Promise.race over the window: that costs a reaction per publish in flight.
+      let inFlight = 0;
+      let freed: (() => void) | undefined;
+      const settle = (): void => {
+        inFlight--;
+        const wake = freed;
+        freed = undefined;
+        wake?.();
+      };
       let prev = this.#chainLast;
       for (let i = from; i < events.length; i++) {
         if (signal.aborted || !tenure.held) break;
@@ -299,9 +307,9 @@ export class ClusterPoller {
         });
         prev = msgID;
         results.push(p);
-        const tracked: Promise<unknown> = p.then(() => undefined, () => undefined).finally(() => inFlight.delete(tracked));
-        inFlight.add(tracked);
-        if (inFlight.size >= max) await Promise.race(inFlight);
+        inFlight++;
+        void p.then(settle, settle);
+        if (inFlight >= max) await new Promise<void>((resolve) => { freed = resolve; });
       }
       const settled = await Promise.allSettled(results);
       const failed = settled.findIndex((r) => r.status === 'rejected');
