@@ -18,6 +18,7 @@ interface SiteCliOptions {
   pageSize: string;
   logLevel: string;
   maxFileMb: string;
+  thumbnailPendingMs: string;
   webhook: string[];
   webhookDelayMs: string;
   webhookFaultRate: string;
@@ -66,6 +67,7 @@ export function registerSiteCommand(program: Command): void {
     .option('--page-size <n>', 'api_max_entities_per_page reported by info and enforced by read', '500')
     .option('--log-level <level>', 'error, warn (refused requests), info, or debug (every request)', 'info')
     .option('--max-file-mb <n>', 'largest upload accepted, in MiB', '100')
+    .option('--thumbnail-pending-ms <n>', 'a new thumbnail reads as the transient placeholder this long, as while a real site processes it', '0')
     .option('--webhook <url[,secret=S][,types=Shot:create|update,Task:update][,batch]>',
       'send webhooks to URL as a real site does (repeatable; no types: every entity type and operation)', (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option('--webhook-delay-ms <n>', 'send each webhook delivery this long after its change commits', '0')
@@ -97,6 +99,7 @@ export function registerSiteCommand(program: Command): void {
         scripts: scripts.length > 0 ? scripts : undefined, faultRate: num('--fault-rate', o.faultRate), latencyMs: num('--latency-ms', o.latencyMs),
         maxEntitiesPerPage: num('--page-size', o.pageSize),
         maxFileBytes: Math.round(num('--max-file-mb', o.maxFileMb) * 1024 * 1024),
+        thumbnailPendingMs: ranged('--thumbnail-pending-ms', o.thumbnailPendingMs, 0, 600_000),
         logger: stderrLogger(level), webhooks,
       });
       process.stdout.write(`site listening on ${site.url}\n`);

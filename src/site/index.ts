@@ -47,6 +47,8 @@ export interface SiteOptions {
   maxBodyBytes?: number;
   /** Largest uploaded file accepted (default 100 MiB). */
   maxFileBytes?: number;
+  /** How long a new thumbnail reads as the transient placeholder, as a real site processing it (default 0: at once). */
+  thumbnailPendingMs?: number;
   /** Session token lifetime (default 24 h). */
   sessionTtlMs?: number;
   /** Random source of fault injection (tests pin it). */
@@ -132,10 +134,11 @@ export async function startSite(options: SiteOptions = {}): Promise<RunningSite>
       hiddenEventIds: () => store.hiddenEventIds(),
       expireSessions: () => auth.expireSessions(),
     };
+    const uploads = new UploadRoutes(api, files, checkNumber('thumbnailPendingMs', options.thumbnailPendingMs, 0, 2 ** 31) ?? 0);
     const server = createSiteServer({
       api, faultRate, latencyMs, maxBodyBytes: options.maxBodyBytes ?? 16 * 1024 * 1024,
       random: options.random ?? Math.random, logger: options.logger,
-      uploads: new UploadRoutes(api, files), maxFileBytes, secrets: () => scripts.map((s) => s.key),
+      uploads, maxFileBytes, secrets: () => scripts.map((s) => s.key),
       webhookAdmin: (method, path, headers, raw) => handleWebhookAdmin(webhooks, (n, k) => auth.isScript(n, k), method, path, headers, raw),
     }, hooks);
     server.keepAliveTimeout = SITE_KEEP_ALIVE_MS;
@@ -158,6 +161,7 @@ export async function startSite(options: SiteOptions = {}): Promise<RunningSite>
       close() {
         closing ??= (async () => {
           try {
+            uploads.close();
             await webhooks.close();
             server.closeIdleConnections();
             const closed = new Promise<void>((resolve) => server.close(() => resolve()));

@@ -12,7 +12,7 @@
  * commit), `events/release {ids?}`, `events/hidden`, `events/burn {count}` (permanent
  * gaps), `sessions/expire` (every session token answers 102 afterwards).
  *
- * File routes (`/upload/...`, `/file_serve/...`, `/thumbnail/...`) are uploads.ts.
+ * File routes (`/upload/...`, `/file_serve/...`, `/thumbnail/...`, the transient thumbnail placeholder) are uploads.ts.
  * Request log: every request is logged at debug (route, api3 method, entity type,
  * status, duration), every refusal (fault, 4xx/5xx, injected fault) at warn with
  * its code; the site's script keys and session tokens are masked in any text logged.
@@ -86,7 +86,7 @@ function readOrDrain(req: IncomingMessage, limit: number): Promise<Buffer | unde
   });
 }
 
-const FILE_ROUTES = ['/upload/', '/file_serve/', '/thumbnail/'];
+const FILE_ROUTES = ['/upload/', '/file_serve/', '/thumbnail/', '/images/status/transient/'];
 
 function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {

@@ -75,13 +75,31 @@ function entityRef(s: string | undefined, what: string): LinkRef {
   return { type: m[1]!, id: Number(m[2]) };
 }
 
+/**
+ * Where an image field points while the site processes a new thumbnail (a
+ * real site serves a placeholder from here until its thumbnail is ready).
+ */
+export const TRANSIENT_THUMBNAIL_PATH = '/images/status/transient/thumbnail_pending.png';
+// A 1x1 grey PNG: what the placeholder URL serves.
+const TRANSIENT_PNG = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAAAAAA6fptVAAAACklEQVR4nGNoAAAAggCBd81ytgAAAABJRU5ErkJggg==', 'base64');
+
 export class UploadRoutes {
   readonly api: Api3;
   readonly files: FileStore;
+  /** How long a new thumbnail reads as the transient placeholder before its URL (0: at once). */
+  readonly #pendingMs: number;
+  readonly #pending = new Set<NodeJS.Timeout>();
 
-  constructor(api: Api3, files: FileStore) {
+  constructor(api: Api3, files: FileStore, thumbnailPendingMs = 0) {
     this.api = api;
     this.files = files;
+    this.#pendingMs = thumbnailPendingMs;
+  }
+
+  /** Drops thumbnails still pending (the site is closing). */
+  close(): void {
+    for (const t of this.#pending) clearTimeout(t);
+    this.#pending.clear();
   }
 
   /** Answers a file route, or undefined when `path` is not one. `raw` is undefined past the size limit. */
@@ -110,6 +128,7 @@ export class UploadRoutes {
   }
 
   #get(req: IncomingMessage, path: string, query: URLSearchParams): FileAnswer | undefined {
+    if (path === TRANSIENT_THUMBNAIL_PATH) return { status: 200, contentType: 'image/png', body: TRANSIENT_PNG };
     const serve = /^\/file_serve\/attachment\/(\d+)$/.exec(path);
     if (serve !== null) {
       // The client's cookie names the site as host:port, which cookie jars never match
@@ -216,24 +235,45 @@ export class UploadRoutes {
     });
   }
 
-  /** Sets an image field and logs it as a site does: a transient row, then the final one (EVT). */
+  /**
+   * Sets an image field and logs it as a site does: a transient row, then
+   * the final one (EVT). With a pending period, the field reads as the
+   * transient placeholder until the final row is written, as on a real site
+   * while it processes the thumbnail.
+   */
   #setImage(actor: Actor, target: LinkRef, fieldName: string, url: string): void {
     const { store, writer } = this.api;
     const ent = store.schema.entity(target.type);
     const f = ent.fields.get(fieldName);
     if (f === undefined) return;
-    writer.transaction(() => {
+    const write = (value: string, transient: boolean, old: unknown): void => {
       const row = store.activeRow(ent, target.id);
-      const old = row[fieldName] ?? null;
-      store.prepare(`UPDATE ${quoteIdent(ent.table)} SET ${quoteIdent(fieldName)} = ? WHERE id = ?`).run(url, row.id);
+      store.prepare(`UPDATE ${quoteIdent(ent.table)} SET ${quoteIdent(fieldName)} = ? WHERE id = ?`).run(value, row.id);
       if (!writer.eventsEnabled) return;
       const ev = writer.events;
-      const project = ev.projectOf(ent, row);
-      const display = ev.name(target);
-      const transient = { old_value: old, new_value: null, is_transient: true };
-      const final = { old_value: old, new_value: url, is_transient: false };
-      ev.change(actor, ent, target, project, f, transient, false, display);
-      ev.change(actor, ent, target, project, f, final, false, display);
+      const meta = transient ? { old_value: old, new_value: null, is_transient: true } : { old_value: old, new_value: url, is_transient: false };
+      ev.change(actor, ent, target, ev.projectOf(ent, row), f, meta, false, ev.name(target));
+    };
+    const placeholder = `${new URL(url).origin}${TRANSIENT_THUMBNAIL_PATH}`;
+    const old = writer.transaction(() => {
+      const before = store.activeRow(ent, target.id)[fieldName] ?? null;
+      write(this.#pendingMs > 0 ? placeholder : url, true, before);
+      if (this.#pendingMs === 0) write(url, false, before);
+      return before;
     });
+    if (this.#pendingMs === 0) return;
+    const timer = setTimeout(() => {
+      this.#pending.delete(timer);
+      try {
+        writer.transaction(() => {
+          // Another upload or an update since: that value stands.
+          if (store.activeRow(ent, target.id)[fieldName] === placeholder) write(url, false, old);
+        });
+      } catch {
+        // The record was retired meanwhile: nothing to finish.
+      }
+    }, this.#pendingMs);
+    timer.unref();
+    this.#pending.add(timer);
   }
 }

@@ -8,6 +8,7 @@ import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { startSite, type RunningSite } from '../../src/site/index.ts';
 import { SCRIPT, create, find, lastEventId, results, type Entity } from './helpers.ts';
+import { waitFor } from '../support/index.ts';
 
 type Part = [name: string, value: string] | [name: string, file: { filename: string; type: string; bytes: Buffer }];
 
@@ -74,6 +75,32 @@ describe('uploads and downloads', () => {
     assert.equal((evs[1]!.meta as Record<string, unknown>).new_value, read!.image);
     // A wrong token in an image URL serves nothing.
     assert.equal((await fetch(`${site.url}/thumbnail/${id}/00`)).status, 404);
+  });
+
+  it('with thumbnailPendingMs, a new thumbnail reads as the transient placeholder (which serves a PNG) until the final row, as while a real site processes it', async (t) => {
+    const slow = await startSite({ seed: 'demo', thumbnailPendingMs: 400 });
+    t.after(() => slow.close());
+    const [p] = await find(slow, 'Project', [['tank_name', 'is', 'demo_alpha']], ['name']) as [Entity];
+    const v = await create(slow, 'Version', { code: 'pending', project: p });
+    const start = await lastEventId(slow);
+    const r = await postForm(slow, '/upload/publish_thumbnail', [['entity_type', 'Version'], ['entity_id', String(v.id)], ...AUTH,
+      ['thumb_image', { filename: 'no_preview.jpg', type: 'image/jpeg', bytes: JPEG }]]);
+    attachmentId(r.text);
+    const [early] = await find(slow, 'Version', [['id', 'is', v.id]], ['image']);
+    assert.match(early!.image as string, /\/images\/status\/transient\//);
+    const placeholder = await fetch(early!.image as string);
+    assert.equal(placeholder.status, 200);
+    assert.equal(placeholder.headers.get('content-type'), 'image/png');
+    const transientOnly = await find(slow, 'EventLogEntry', [['id', 'greater_than', start], ['attribute_name', 'is', 'image']], ['meta']);
+    assert.deepEqual(transientOnly.map((e) => (e.meta as Record<string, unknown>).is_transient), [true]);
+    const final = await waitFor(async () => {
+      const [row] = await find(slow, 'Version', [['id', 'is', v.id]], ['image']);
+      return typeof row?.image === 'string' && row.image.includes('/thumbnail/') ? row.image : undefined;
+    }, 'the thumbnail to be processed');
+    const evs = await find(slow, 'EventLogEntry', [['id', 'greater_than', start], ['attribute_name', 'is', 'image']], ['meta']);
+    assert.deepEqual(evs.map((e) => (e.meta as Record<string, unknown>).is_transient), [true, false]);
+    assert.equal((evs[1]!.meta as Record<string, unknown>).new_value, final);
+    assert.equal((await fetch(final)).status, 200);
   });
 
   it('upload_file into a field: an upload url dict with the Attachment id; download_attachment round-trips the bytes', async () => {
