@@ -144,6 +144,7 @@ describe('native YAML config', () => {
     assert.ok(folder);
     assert.deepEqual(pluginOptionsFor(folder, 'other'), {
       enabled: true, ignoreOwnEvents: false, retries: 2, retryBackoffMs: 1000, deadLetter: true, callbackTimeoutMs: 1234, maxMemoryMb: 512, projects: { include: [1, 'demo'] },
+      coalesceCreation: false, coalesceWindowMs: 1000,
     });
     const quiet = pluginOptionsFor(folder, 'quiet');
     assert.equal(quiet.enabled, false);

@@ -52,7 +52,7 @@ describe('the site connection every command uses', () => {
     t.after(() => proxy.close());
     const config = parseConfig({ site: { url: site.url, script: { name: 'sgeventd', key: 'sgeventd-key' }, proxy: proxy.url }, http: { enabled: false } }, { source: 'proxy-test', env: {} });
     const lines = await check(config, { toolkit: false });
-    assert.deepEqual(lines.map((l) => [l.what, l.ok]), [['site', true]], JSON.stringify(lines));
+    assert.deepEqual(lines.filter((l) => l.what === 'site').map((l) => [l.what, l.ok]), [['site', true]], JSON.stringify(lines));
     assert.ok(proxy.passed() > 0, 'the requests went through the proxy');
   });
 });
