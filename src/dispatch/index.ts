@@ -6,3 +6,4 @@ export { buildScope, SiteProjectDirectory, type ProjectDirectory } from './scope
 export { PipelineConfigurationWatch } from './config-watch.ts';
 export { ConcurrentCursor, type ConcurrentCursorOptions } from './concurrent-cursor.ts';
 export { effectiveConcurrency, KeyLanes, laneKey, NO_PROJECT_KEY, type ConcurrencyKeyBy } from './key-lanes.ts';
+export { inScope, reportDeactivation, runEvent, type RunOutcome, type StepContext } from './cursor-steps.ts';
