@@ -17,14 +17,14 @@ export const EVENT_FORMAT = '1';
 
 /** A lease while this node holds it (what `FencedLease` hands out). */
 export interface HeldLease<T> {
-  /** The state stored with the lease when it was claimed; null for a key never written. */
-  readonly state: T | null;
-  /** Aborted the moment the lease is lost (a fenced write failed, or renewals are too old). */
-  readonly lost: AbortSignal;
+  /** The state stored with the lease when it was claimed (the lease's initial state for a key never written). */
+  readonly state: T;
+  /** Aborted the moment the lease is lost (a fenced write failed, or renewals are too old), or released. */
+  readonly signal: AbortSignal;
   /** A fenced write of the state; rejects when the lease is lost. */
   write(state: T): Promise<void>;
   /** Hands the lease over (`released: true`), with the final state. */
-  release(state: T): Promise<void>;
+  release(state?: T): Promise<void>;
 }
 
 /** What a term needs of its worker (counters, events in flight for the status) and of the node. */
@@ -55,7 +55,7 @@ export class ActiveRun {
   readonly #opts: ActiveRunOptions;
   readonly #host: PluginHost;
   readonly #cursor: WorkerCursor;
-  readonly #held: HeldLease<WorkerCursorState>;
+  readonly #held: HeldLease<WorkerCursorState | null>;
   readonly #log: Logger;
   readonly #ctx: StepContext;
   readonly #lanes: KeyLanes;
@@ -70,7 +70,7 @@ export class ActiveRun {
   #halted: { event: EventLogEntry; callback: string | null; error: SerializedError } | null = null;
   #committing: Promise<void> | null = null;
 
-  constructor(worker: ActiveRunParts, opts: ActiveRunOptions, host: PluginHost, loaded: Extract<LoadResult, { ok: true }>, cursor: WorkerCursor, held: HeldLease<WorkerCursorState>, log: Logger) {
+  constructor(worker: ActiveRunParts, opts: ActiveRunOptions, host: PluginHost, loaded: Extract<LoadResult, { ok: true }>, cursor: WorkerCursor, held: HeldLease<WorkerCursorState | null>, log: Logger) {
     this.#worker = worker;
     this.#opts = opts;
     this.#host = host;
@@ -112,11 +112,11 @@ export class ActiveRun {
     } finally {
       session.removeEventListener('abort', onEnd);
       this.#halt.abort();
-      if (this.#held.lost.aborted) this.#cutOff();
+      if (this.#held.signal.aborted) this.#cutOff();
       await this.#drain();
       if (this.#halted !== null) this.#deactivate();
       await flusher;
-      if (!this.#held.lost.aborted) await this.#commit();
+      if (!this.#held.signal.aborted) await this.#commit();
     }
   }
 
@@ -228,7 +228,7 @@ export class ActiveRun {
     let finished = false;
     try {
       const outcome = await runEvent(this.#ctx, event, 'live', this.#halt.signal, null, this.#by === 'none' ? undefined : key);
-      if (this.#held.lost.aborted) return; // a deposed owner decides nothing
+      if (this.#held.signal.aborted) return; // a deposed owner decides nothing
       if (outcome.kind === 'aborted') {
         if (!this.#halt.signal.aborted) this.#log.info({ eventId: event.id, code: outcome.error.code }, 'event cut off by a thread restart; delivering it again');
       } else if (outcome.kind === 'deactivate') {
@@ -285,14 +285,14 @@ export class ActiveRun {
     if (this.#committing !== null) {
       await this.#committing;
     }
-    if (this.#cursor.dirty === 0 || this.#held.lost.aborted) return;
+    if (this.#cursor.dirty === 0 || this.#held.signal.aborted) return;
     this.#committing = (async () => {
       const snap = this.#cursor.snapshot();
       try {
         await this.#held.write(snap);
       } catch (err) {
         this.#cursor.markDirty();
-        if (!this.#held.lost.aborted) this.#log.warn({ err }, 'committing the plugin cursor failed; trying again');
+        if (!this.#held.signal.aborted) this.#log.warn({ err }, 'committing the plugin cursor failed; trying again');
       }
     })().finally(() => {
       this.#committing = null;

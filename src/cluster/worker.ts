@@ -42,7 +42,7 @@ export interface PluginWorkerOptions {
   config: DaemonConfig;
   hosts: PluginHostFactory;
   directory: ProjectDirectory;
-  lease: LeaseCampaign<WorkerCursorState>;
+  lease: LeaseCampaign<WorkerCursorState | null>;
   /** Subscribes to the connection's reconnects (the consumer is made again after one); returns the unsubscribe. */
   onReconnect(listener: () => void): () => void;
   js: JetStreamClient;
@@ -131,7 +131,7 @@ export class PluginWorker {
     const stop = this.#stop.signal;
     while (!stop.aborted) {
       this.#role = 'standby';
-      let held: HeldLease<WorkerCursorState>;
+      let held: HeldLease<WorkerCursorState | null>;
       try {
         held = await this.#opts.lease.acquire(stop);
       } catch (err) {
@@ -152,16 +152,16 @@ export class PluginWorker {
   }
 
   /** While this node holds the lease. */
-  async #hold(held: HeldLease<WorkerCursorState>): Promise<void> {
+  async #hold(held: HeldLease<WorkerCursorState | null>): Promise<void> {
     const state = held.state ?? freshCursor(await this.#streamEnd());
     this.#lastKnown = state;
-    const session = AbortSignal.any([this.#stop.signal, held.lost]);
+    const session = AbortSignal.any([this.#stop.signal, held.signal]);
     if (!state.active || state.paused) {
       // Deactivated (stopOnError) or paused for the whole cluster: hold the lease so no node runs it.
       this.#role = state.paused ? 'paused' : 'deactivated';
       this.#log.info({ highSeq: state.highSeq, lastError: state.lastError }, `plugin is ${this.#role} for the cluster; holding its lease without running it`);
       await untilAborted(session);
-      if (!held.lost.aborted) await held.release(state);
+      if (!held.signal.aborted) await held.release(state);
       return;
     }
     const host = this.#opts.hosts.create(this.#opts.entry, this.#opts.folder, this.#opts.pluginLogger ?? this.#log);
@@ -171,7 +171,7 @@ export class PluginWorker {
         this.#role = 'load-failed';
         this.#log.error({ err: loaded.error }, 'plugin failed to load on this node; holding its lease without running it');
         await untilAborted(session);
-        if (!held.lost.aborted) await held.release(state);
+        if (!held.signal.aborted) await held.release(state);
         return;
       }
       const cursor = new WorkerCursor(state);
@@ -180,7 +180,7 @@ export class PluginWorker {
       this.#log.info({ highSeq: cursor.highSeq, highId: cursor.highId, pending: cursor.pendingCount }, 'plugin lease taken: running from the stored cursor');
       const run = new ActiveRun(this, this.#opts, host, loaded, cursor, held, this.#log);
       await run.run(session);
-      if (held.lost.aborted) {
+      if (held.signal.aborted) {
         this.#log.warn({ highSeq: cursor.highSeq }, 'plugin lease lost: stopped handing out events; the next owner starts from the last committed cursor');
         return;
       }
@@ -188,7 +188,7 @@ export class PluginWorker {
         this.#role = 'deactivated';
         await untilAborted(session);
       }
-      if (!held.lost.aborted) {
+      if (!held.signal.aborted) {
         await held.release(cursor.snapshot());
         this.#log.info({ highSeq: cursor.highSeq }, 'plugin lease released');
       }

@@ -6,3 +6,4 @@ export { check, type CheckLine } from './check.ts';
 export { connectSite, type SiteConnection, type SiteConnectionOptions } from './site-connection.ts';
 export { resolveOnSite } from './toolkit.ts';
 export { startStatusServer, runningUrl, urlFile } from './status-server.ts';
+export { ClusterDaemon, serveClusterNode, type ClusterDaemonStatus } from './cluster-daemon.ts';

@@ -23,13 +23,13 @@ const SUBJECT = 'sge.t.site.events';
  * A lease held by whoever `grant` names, state kept in memory: the worker's
  * own fencing is tested in fence.ts; here only what the worker does with it.
  */
-class HandLease implements LeaseCampaign<WorkerCursorState> {
+class HandLease implements LeaseCampaign<WorkerCursorState | null> {
   stored: WorkerCursorState | null = null;
   writes = 0;
-  #grants: Array<(held: HeldLease<WorkerCursorState>) => void> = [];
+  #grants: Array<(held: HeldLease<WorkerCursorState | null>) => void> = [];
   #current: AbortController | null = null;
 
-  acquire(signal: AbortSignal): Promise<HeldLease<WorkerCursorState>> {
+  acquire(signal: AbortSignal): Promise<HeldLease<WorkerCursorState | null>> {
     return new Promise((resolve, reject) => {
       this.#grants.push(resolve);
       signal.addEventListener('abort', () => reject(new Error('stopped')), { once: true });
@@ -48,7 +48,7 @@ class HandLease implements LeaseCampaign<WorkerCursorState> {
     this.#current = lost;
     give({
       state: this.stored,
-      lost: lost.signal,
+      signal: lost.signal,
       write: (state) => {
         if (lost.signal.aborted) return Promise.reject(new Error('lease lost'));
         this.stored = structuredClone(state);
@@ -56,7 +56,8 @@ class HandLease implements LeaseCampaign<WorkerCursorState> {
         return Promise.resolve();
       },
       release: (state) => {
-        this.stored = structuredClone(state);
+        if (state !== undefined) this.stored = structuredClone(state);
+        lost.abort();
         return Promise.resolve();
       },
     });
