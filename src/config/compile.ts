@@ -1,9 +1,10 @@
+import { hostname } from 'node:os';
 import { isAbsolute, resolve } from 'node:path';
 import { Secret } from '../shared/index.ts';
 import type { ConfigIssue } from './errors.ts';
 import { httpSectionSchema, type RawConfig } from './schema.ts';
 import type {
-  DaemonConfig, EmailConfig, HttpConfig, LegacyConfig, PluginFolderConfig, PluginOptions, ToolkitConfig, ToolkitProjectConfig,
+  ClusterConfig, DaemonConfig, EmailConfig, HttpConfig, LegacyConfig, PluginFolderConfig, PluginOptions, ToolkitConfig, ToolkitProjectConfig,
 } from './types.ts';
 
 export interface CompileContext {
@@ -66,6 +67,8 @@ export function compileConfig(raw: RawConfig, ctx: CompileContext): { config?: D
     cores,
   };
 
+  const cluster = raw.cluster === undefined ? undefined : compileCluster(raw.cluster, abs);
+
   if (issues.length > 0) return { issues };
   const config: DaemonConfig = {
     source: ctx.source,
@@ -85,6 +88,7 @@ export function compileConfig(raw: RawConfig, ctx: CompileContext): { config?: D
     emails,
     toolkit,
     http,
+    ...(cluster === undefined ? {} : { cluster }),
     secretEnvVars: [...new Set(ctx.secretEnvVars)],
     ...(ctx.legacy === undefined ? {} : { legacy: ctx.legacy }),
     warnings: ctx.warnings,
@@ -126,6 +130,20 @@ export function crossFieldIssues(raw: unknown): ConfigIssue[] {
 export function isLoopback(host: string): boolean {
   const h = host.replace(/^\[|\]$/g, '').toLowerCase();
   return h === 'localhost' || h === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
+}
+
+function compileCluster(c: NonNullable<RawConfig['cluster']>, abs: (p: string) => string): ClusterConfig {
+  const { tls, credentials, password, ...nats } = c.nats;
+  return {
+    ...c,
+    nodeId: c.nodeId ?? `${hostname()}-${process.pid}`,
+    nats: {
+      ...dropUndefined(nats),
+      ...(tls === undefined ? {} : { tls: Object.fromEntries(Object.entries(tls).filter(([, v]) => v !== undefined).map(([k, v]) => [k, abs(v)])) }),
+      ...(credentials === undefined ? {} : { credentials: abs(credentials) }),
+      ...(password === undefined ? {} : { password: new Secret(password) }),
+    },
+  };
 }
 
 function dropUndefined<T extends object>(o: T): { [K in keyof T]: Exclude<T[K], undefined> } {

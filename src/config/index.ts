@@ -3,11 +3,11 @@ export { parseConfig, pluginOptionsFor } from './parse.ts';
 export type { ParseConfigOptions } from './parse.ts';
 export { loadShotgunEventsConf } from './shotgunevents-conf.ts';
 export { isLoopback } from './compile.ts';
-export { concurrencyDefaults, concurrencySchema, daemonDefaults, resolveConcurrency, toolkitSectionSchema } from './schema.ts';
+export { clusterSectionSchema, concurrencyDefaults, concurrencySchema, daemonDefaults, resolveConcurrency, toolkitSectionSchema } from './schema.ts';
 export { ConfigValidationError, ConfigReadError } from './errors.ts';
 export type { ConfigIssue } from './errors.ts';
 export type {
   DaemonConfig, SiteConfig, DaemonOptions, PluginOptions, ResolvedPluginOptions, ProjectFilter, PluginFolderConfig,
-  LogLevel, LoggingConfig, EmailConfig, ToolkitConfig, ToolkitProjectConfig, HttpConfig, LegacyConfig, ConcurrencyOption,
+  LogLevel, LoggingConfig, ClusterConfig, ClusterLeaseOptions, EmailConfig, ToolkitConfig, ToolkitProjectConfig, HttpConfig, LegacyConfig, ConcurrencyOption,
 } from './types.ts';
 export { daemonSecrets, pluginEnvironment, redactUrl } from './secrets.ts';

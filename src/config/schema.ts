@@ -140,6 +140,53 @@ export const httpSectionSchema = z.strictObject({
   token: str().optional(),
 }, { error: 'a mapping' }).prefault({});
 
+// A NATS name token (stream and subject parts): no dots, wildcards or spaces.
+const natsToken = () => z.string({ error: 'a name of letters, digits, - and _' })
+  .regex(/^[A-Za-z0-9_-]+$/, { error: 'a name of letters, digits, - and _' });
+
+/**
+ * The `cluster` section: present, `sgeventd foreground` runs as a node of a
+ * cluster on NATS JetStream (docs/ARCHITECTURE.md, "Cluster mode"); absent,
+ * the single-machine mode with SQLite.
+ */
+export const clusterSectionSchema = z.strictObject({
+  /** Namespaces every stream and subject, with the site. */
+  name: natsToken(),
+  /** This node's identity in leases; default: host name and process id (compile.ts). */
+  nodeId: str().optional(),
+  nats: z.strictObject({
+    servers: z.array(z.url({ error: 'a NATS URL (nats://host:port, tls://host:port)', protocol: /^(nats|tls|wss?)$/ }), { error: 'a list of NATS URLs' })
+      .min(1, { error: 'a list of at least one NATS URL' }),
+    tls: z.strictObject({ caFile: str().optional(), certFile: str().optional(), keyFile: str().optional() },
+      { error: 'a mapping with caFile, certFile and keyFile' }).optional(),
+    /** A `.creds` file (JWT + nkey seed). */
+    credentials: str().optional(),
+    user: str().optional(),
+    password: str().optional(),
+  }, { error: 'a mapping with servers' }),
+  /** Replicas of every stream (3 on a 3-server cluster; 1 on a single server). */
+  replicas: posInt().default(3),
+  /** Events are spread over this many subjects by project (scale-out). */
+  partitions: posInt().default(32),
+  /** How long the event stream keeps events (limits retention). */
+  maxAgeMs: duration(120000).default(604800000),
+  /** Republished event ids within this window are dropped (Nats-Msg-Id). */
+  duplicateWindowMs: duration(1000).default(120000),
+  lease: z.strictObject({
+    /** A standby takes over when the lease has not moved for this long; must outlast a NATS election (4-9 s). */
+    ttlMs: duration(1000).default(15000),
+    renewMs: duration(50).default(2000),
+    checkMs: duration(50).default(3000),
+    /** The holder counts itself out this long before the TTL runs out on its own clock. */
+    marginMs: duration(0).default(2000),
+  }, { error: 'a mapping with ttlMs, renewMs, checkMs' }).prefault({})
+    .refine((l) => l.renewMs + l.marginMs < l.ttlMs, { error: 'a mapping where renewMs + marginMs is below ttlMs', path: [] }),
+  poller: z.strictObject({
+    /** Publishes awaiting their acknowledgement at once. */
+    maxInFlight: posInt().default(256),
+  }, { error: 'a mapping' }).prefault({}),
+}, { error: 'a mapping with name and nats' });
+
 /** The raw native config (after `${ENV}` interpolation); defaults that need no context are applied here. */
 export const rawConfigSchema = z.strictObject({
   site: z.strictObject({
@@ -202,12 +249,13 @@ export const rawConfigSchema = z.strictObject({
   }, { error: 'a mapping' }).prefault({}),
   toolkit: toolkitSectionSchema,
   http: httpSectionSchema,
+  cluster: clusterSectionSchema.optional(),
 }, { error: 'a mapping' });
 
 export type RawConfig = z.output<typeof rawConfigSchema>;
 
 /** Paths of the values that are secrets: never printed, wrapped in `Secret`. */
-export const SECRET_PATHS: readonly string[] = ['site.script.key', 'emails.password', 'http.token'];
+export const SECRET_PATHS: readonly string[] = ['site.script.key', 'emails.password', 'http.token', 'cluster.nats.password'];
 
 /** The `daemon` section's defaults, from the table above (for code that builds parts without a config file). */
 export function daemonDefaults(): RawConfig['daemon'] {

@@ -16,6 +16,8 @@ export interface DaemonConfig {
   readonly emails: EmailConfig;
   readonly toolkit: ToolkitConfig;
   readonly http: HttpConfig;
+  /** Present: this daemon is a node of a cluster on NATS JetStream. */
+  readonly cluster?: ClusterConfig;
   /**
    * Names of the environment variables the secrets were read from (`${VAR}` in
    * YAML, `%(VAR)s` in a shotgunEvents conf). Child processes that run studio
@@ -193,4 +195,33 @@ export interface LegacyConfig {
   readonly eventIdFile?: string;
   /** `[plugins] paths` exactly as written (the keys of the pickled state). */
   readonly pluginPaths: readonly string[];
+}
+
+/** The `cluster` section, compiled: paths absolute, the password a `Secret`, the node id set. */
+export interface ClusterConfig {
+  readonly name: string;
+  /** This node's identity in leases (default: `<hostname>-<pid>`). */
+  readonly nodeId: string;
+  readonly nats: {
+    readonly servers: readonly string[];
+    readonly tls?: { readonly caFile?: string; readonly certFile?: string; readonly keyFile?: string };
+    /** Absolute path of a `.creds` file. */
+    readonly credentials?: string;
+    readonly user?: string;
+    readonly password?: Secret;
+  };
+  readonly replicas: number;
+  readonly partitions: number;
+  readonly maxAgeMs: number;
+  readonly duplicateWindowMs: number;
+  readonly lease: ClusterLeaseOptions;
+  readonly poller: { readonly maxInFlight: number };
+}
+
+/** Timing of every fenced lease (fence.ts): the TTL must outlast a NATS election. */
+export interface ClusterLeaseOptions {
+  readonly ttlMs: number;
+  readonly renewMs: number;
+  readonly checkMs: number;
+  readonly marginMs: number;
 }
