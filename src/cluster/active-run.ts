@@ -8,12 +8,10 @@ import { pluginOptionsFor, type DaemonConfig, type PluginFolderConfig } from '..
 import { buildScope, effectiveConcurrency, inScope, KeyLanes, laneKey, reportDeactivation, runEvent, type EventScope, type PluginFailure, type ProjectDirectory, type StepContext, type TimingRecord } from '../dispatch/index.ts';
 import type { LoadResult, PluginHost } from '../hosts/index.ts';
 import type { SerializedError } from '../plugins/index.ts';
-import { SgeventdError, sleepLong, type EventLogEntry } from '../shared/index.ts';
+import { sleepLong, type EventLogEntry } from '../shared/index.ts';
 import { toEventLogEntry } from '../source/index.ts';
 import type { WorkerCursor, WorkerCursorState } from './cursor.ts';
-
-/** The message format this node reads and writes (`Sgeventd-Format` header). */
-export const EVENT_FORMAT = '1';
+import { checkFormat, FORMAT_HEADER } from './format.ts';
 
 /** A lease while this node holds it (what `FencedLease` hands out). */
 export interface HeldLease<T> {
@@ -188,10 +186,9 @@ export class ActiveRun {
   async #take(m: JsMsg): Promise<void> {
     const seq = m.seq;
     if (!this.#cursor.wants(seq)) return;
-    const format = m.headers?.get('Sgeventd-Format') ?? '';
-    if (format !== EVENT_FORMAT) {
-      throw new SgeventdError('CLUSTER_FORMAT_MISMATCH', `event message ${seq} has format ${JSON.stringify(format)}; this node reads format ${EVENT_FORMAT}`, { details: { seq, found: format, expected: EVENT_FORMAT } });
-    }
+    const format = m.headers?.get(FORMAT_HEADER) ?? '';
+    // A node of another version wrote it: refused clearly (CLUSTER_FORMAT_MISMATCH), never misread.
+    checkFormat(Number(format), `event message ${seq} of ${this.#opts.stream}`);
     let event: EventLogEntry;
     try {
       event = toEventLogEntry(m.json<Record<string, unknown>>());

@@ -4,8 +4,7 @@
 import { rmSync, writeFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import type { DaemonConfig } from '../config/index.ts';
-import { ClusterNode } from '../cluster/node.ts';
-import type { ClusterStatus } from '../cluster/status.ts';
+import { ClusterNode, type ClusterStatus } from '../cluster/index.ts';
 import { DaemonMetrics } from '../metrics/index.ts';
 import { startHttpServer, type DaemonStatusLike } from '../http/index.ts';
 import { SgeventdError, type SecretMask } from '../shared/index.ts';

@@ -13,7 +13,7 @@ import { HostFactory } from '../../src/hosts/index.ts';
 import { PluginWorker, type HeldLease, type LeaseCampaign } from '../../src/cluster/worker.ts';
 import type { WorkerCursorState } from '../../src/cluster/cursor.ts';
 import { onCleanup, tempDir, waitFor } from '../support/index.ts';
-import { startNats } from './nats-private.ts';
+import { startNats } from '../support/nats.ts';
 
 const FIXTURES = fileURLToPath(new URL('../fixtures/cluster/', import.meta.url));
 const STREAM = 'SGE_t_site_EVENTS';
