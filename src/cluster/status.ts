@@ -73,12 +73,13 @@ export class ClusterStatusBoard {
   }
 
   start(): void {
-    this.#refreshing = this.#refresh();
-    this.#timer = setInterval(() => {
+    const tick = (): void => {
       this.#refreshing ??= this.#refresh().finally(() => {
         this.#refreshing = null;
       });
-    }, this.#opts.intervalMs);
+    };
+    tick();
+    this.#timer = setInterval(tick, this.#opts.intervalMs);
     this.#timer.unref();
   }
 

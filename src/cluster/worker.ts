@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
 import type { DaemonConfig, PluginFolderConfig } from '../config/index.ts';
 import type { PluginFailure, ProjectDirectory, TimingRecord } from '../dispatch/index.ts';
-import type { PluginHostFactory } from '../hosts/index.ts';
+import type { LoadResult, PluginHost, PluginHostFactory } from '../hosts/index.ts';
 import type { JsPluginFile, PythonPluginFile } from '../plugins/index.ts';
 import { SgeventdError, sleepLong, type EventLogEntry } from '../shared/index.ts';
 import { freshCursor, WorkerCursor, type WorkerCursorState } from './cursor.ts';
@@ -127,32 +127,50 @@ export class PluginWorker {
     await this.#running;
   }
 
+  /**
+   * Loads the plugin first (a warm standby: a takeover does not wait for a
+   * thread to start and import), then campaigns until stopped. A plugin that
+   * does not load here does not campaign: another node may run it.
+   */
   async #campaign(): Promise<void> {
     const stop = this.#stop.signal;
-    while (!stop.aborted) {
-      this.#role = 'standby';
-      let held: HeldLease<WorkerCursorState | null>;
-      try {
-        held = await this.#opts.lease.acquire(stop);
-      } catch (err) {
-        if (stop.aborted) return;
-        this.#log.warn({ err }, 'campaigning for the plugin lease failed; trying again');
-        await sleepLong(this.#opts.retryMs, { signal: stop }).catch(() => undefined);
-        continue;
+    const host = this.#opts.hosts.create(this.#opts.entry, this.#opts.folder, this.#opts.pluginLogger ?? this.#log);
+    try {
+      const loaded = await host.load();
+      if (!loaded.ok) {
+        this.#role = 'load-failed';
+        this.#log.error({ err: loaded.error }, 'plugin failed to load on this node; this node does not campaign for it');
+        await untilAborted(stop);
+        return;
       }
-      try {
-        await this.#hold(held);
-      } catch (err) {
-        this.#log.error({ err }, 'running the plugin as its active node failed; campaigning again');
-        await sleepLong(this.#opts.retryMs, { signal: stop }).catch(() => undefined);
-      } finally {
-        this.#cursor = null;
+      while (!stop.aborted) {
+        this.#role = 'standby';
+        let held: HeldLease<WorkerCursorState | null>;
+        try {
+          held = await this.#opts.lease.acquire(stop);
+        } catch (err) {
+          if (stop.aborted) return;
+          this.#log.warn({ err }, 'campaigning for the plugin lease failed; trying again');
+          await sleepLong(this.#opts.retryMs, { signal: stop }).catch(() => undefined);
+          continue;
+        }
+        try {
+          await this.#hold(held, host, loaded);
+        } catch (err) {
+          this.#log.error({ err }, 'running the plugin as its active node failed; campaigning again');
+          await sleepLong(this.#opts.retryMs, { signal: stop }).catch(() => undefined);
+        } finally {
+          this.#lastKnown = this.#cursor?.snapshot() ?? this.#lastKnown;
+          this.#cursor = null;
+        }
       }
+    } finally {
+      await host.close().catch((err: unknown) => this.#log.warn({ err }, 'closing the plugin host failed'));
     }
   }
 
   /** While this node holds the lease. */
-  async #hold(held: HeldLease<WorkerCursorState | null>): Promise<void> {
+  async #hold(held: HeldLease<WorkerCursorState | null>, host: PluginHost, loaded: Extract<LoadResult, { ok: true }>): Promise<void> {
     const state = held.state ?? freshCursor(await this.#streamEnd());
     this.#lastKnown = state;
     const session = AbortSignal.any([this.#stop.signal, held.signal]);
@@ -164,37 +182,23 @@ export class PluginWorker {
       if (!held.signal.aborted) await held.release(state);
       return;
     }
-    const host = this.#opts.hosts.create(this.#opts.entry, this.#opts.folder, this.#opts.pluginLogger ?? this.#log);
-    try {
-      const loaded = await host.load();
-      if (!loaded.ok) {
-        this.#role = 'load-failed';
-        this.#log.error({ err: loaded.error }, 'plugin failed to load on this node; holding its lease without running it');
-        await untilAborted(session);
-        if (!held.signal.aborted) await held.release(state);
-        return;
-      }
-      const cursor = new WorkerCursor(state);
-      this.#cursor = cursor;
-      this.#role = 'active';
-      this.#log.info({ highSeq: cursor.highSeq, highId: cursor.highId, pending: cursor.pendingCount }, 'plugin lease taken: running from the stored cursor');
-      const run = new ActiveRun(this, this.#opts, host, loaded, cursor, held, this.#log);
-      await run.run(session);
-      if (held.signal.aborted) {
-        this.#log.warn({ highSeq: cursor.highSeq }, 'plugin lease lost: stopped handing out events; the next owner starts from the last committed cursor');
-        return;
-      }
-      if (!cursor.active) {
-        this.#role = 'deactivated';
-        await untilAborted(session);
-      }
-      if (!held.signal.aborted) {
-        await held.release(cursor.snapshot());
-        this.#log.info({ highSeq: cursor.highSeq }, 'plugin lease released');
-      }
-    } finally {
-      this.#lastKnown = this.#cursor?.snapshot() ?? this.#lastKnown;
-      await host.close().catch((err: unknown) => this.#log.warn({ err }, 'closing the plugin host failed'));
+    const cursor = new WorkerCursor(state);
+    this.#cursor = cursor;
+    this.#role = 'active';
+    this.#log.info({ highSeq: cursor.highSeq, highId: cursor.highId, pending: cursor.pendingCount }, 'plugin lease taken: running from the stored cursor');
+    const run = new ActiveRun(this, this.#opts, host, loaded, cursor, held, this.#log);
+    await run.run(session);
+    if (held.signal.aborted) {
+      this.#log.warn({ highSeq: cursor.highSeq }, 'plugin lease lost: stopped handing out events; the next owner starts from the last committed cursor');
+      return;
+    }
+    if (!cursor.active) {
+      this.#role = 'deactivated';
+      await untilAborted(session);
+    }
+    if (!held.signal.aborted) {
+      await held.release(cursor.snapshot());
+      this.#log.info({ highSeq: cursor.highSeq }, 'plugin lease released');
     }
   }
 

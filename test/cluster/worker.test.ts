@@ -100,7 +100,7 @@ async function bed(t: TestContext): Promise<Bed> {
   const jsm = await jetstreamManager(nc);
   await jsm.streams.add({ name: STREAM, subjects: [`${SUBJECT}.>`], duplicate_window: 120e9 });
   const js = jetstream(nc);
-  const logger = pino({ level: process.env['SGEVENTD_TEST_LOG'] ?? 'warn' });
+  const logger = pino({ level: process.env['SGEVENTD_TEST_LOG'] ?? 'silent' });
   const hosts = new HostFactory(config);
   return {
     nc, js, config, record, plugins,
