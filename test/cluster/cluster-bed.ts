@@ -73,7 +73,7 @@ export async function clusterBed(t: Cleanup, opts: ClusterBedOptions): Promise<C
   }
   const keep = process.env['SGEVENTD_TEST_KEEP'];
   const record = join(keep ?? dir, 'record.txt');
-  const lease = opts.lease ?? { ttlMs: 4000, renewMs: 500, checkMs: 500, marginMs: 1000 };
+  const lease = opts.lease ?? { ttlMs: 5000, renewMs: 1000, checkMs: 1000, marginMs: 1500 };
   const nodeIds = Array.from({ length: n }, (_, i) => `n${i + 1}`);
   const configs = nodeIds.map((id) => {
     const file = join(dir, `${id}.yaml`);
@@ -190,8 +190,10 @@ export interface SafetyReport {
   skipped: number[];
   /** Starts beyond the first, per id. */
   duplicates: number;
-  /** Repeated ids whose earlier run was not on a node that died. */
-  repeatsWithoutDeath: number[];
+  /** Repeated ids whose earlier run was in the same tenure (no handover between the two runs). */
+  repeatsWithinTenure: number[];
+  /** How often the plugin changed nodes (a death, a lost lease or a handover). */
+  handovers: number;
   /** Keys whose first starts were not in id order. */
   outOfOrder: string[];
   /** Ids started on a node while another live node's run of it was open. */
@@ -200,21 +202,24 @@ export interface SafetyReport {
 
 /**
  * The safety checks of the cluster tests, from the callback lines of one
- * plugin: every id `1..last` ended at least once; ids started again were
- * first started on a node that died (`dead`); within each key the first
- * starts rise; no id started on one node while a live node ran it.
+ * plugin: every id `1..last` ended at least once; an id runs again only in a
+ * later tenure (the plugin moved to another node in between: a death, or a
+ * lease lost while NATS was slow); within each key the first starts rise; no
+ * id started on one node while a live node (not in `dead`) still ran it.
  */
 export function safety(lines: Line[], plugin: string, last: number, dead: ReadonlySet<string>): SafetyReport {
   const mine = lines.filter((l) => l.plugin === plugin);
   const ended = new Set(mine.filter((l) => l.what === 'end').map((l) => l.id));
   const skipped: number[] = [];
   for (let id = 1; id <= last; id++) if (!ended.has(id)) skipped.push(id);
-  const starts = new Map<number, string[]>();
+  const starts = new Map<number, number>(); // id → tenure of its last start
+  let tenure = 0;
+  let owner: string | null = null;
   const open = new Map<number, Set<string>>();
   const lastFirst = new Map<string, number>();
   const outOfOrder = new Set<string>();
   const overlapping: number[] = [];
-  const repeatsWithoutDeath: number[] = [];
+  const repeatsWithinTenure: number[] = [];
   let duplicates = 0;
   for (const l of mine) {
     const running = open.get(l.id) ?? new Set<string>();
@@ -225,17 +230,21 @@ export function safety(lines: Line[], plugin: string, last: number, dead: Readon
     }
     for (const other of running) if (other !== l.node && !dead.has(other)) overlapping.push(l.id);
     running.add(l.node);
+    const here = `${l.node}/${l.pid}`;
+    if (owner !== here) {
+      if (owner !== null) tenure++;
+      owner = here;
+    }
     const before = starts.get(l.id);
+    starts.set(l.id, tenure);
     if (before === undefined) {
-      starts.set(l.id, [l.node]);
       const prev = lastFirst.get(l.key);
       if (prev !== undefined && prev > l.id) outOfOrder.add(l.key);
       lastFirst.set(l.key, l.id);
     } else {
       duplicates++;
-      if (!before.some((node) => dead.has(node))) repeatsWithoutDeath.push(l.id);
-      before.push(l.node);
+      if (before === tenure) repeatsWithinTenure.push(l.id);
     }
   }
-  return { skipped, duplicates, repeatsWithoutDeath, outOfOrder: [...outOfOrder], overlapping };
+  return { skipped, duplicates, repeatsWithinTenure, handovers: tenure, outOfOrder: [...outOfOrder], overlapping };
 }
