@@ -66,7 +66,7 @@ export type EventStreamOptions = Pick<ClusterConfig, 'replicas' | 'maxAgeMs' | '
 export async function ensureEventStream(jsm: JetStreamManager, names: ClusterNames, opts: EventStreamOptions): Promise<void> {
   await ensureStream(jsm, {
     name: names.eventStream,
-    subjects: [names.allEvents],
+    subjects: [names.allEvents, names.pollerMarkSubject],
     retention: 'limits',
     storage: 'file',
     discard: 'old',

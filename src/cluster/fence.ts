@@ -248,7 +248,8 @@ export class FencedLease<T> {
   /** A fenced publish of `record`; returns the sequence it was stored at. */
   async #publish(record: LeaseRecord<T>, expect: number): Promise<number> {
     const ack = await this.#opts.conn.js.publish(this.subject, JSON.stringify(record), {
-      expect: { lastSequence: expect },
+      // On an empty stream the subject check (`create`'s) guards too.
+      expect: expect === 0 ? { lastSequence: 0, lastSubjectSequence: 0 } : { lastSequence: expect },
       // Short: during an election an attempt that waits long delays the next one, which may be answered.
       timeout: Math.max(500, Math.min(2000, this.#opts.timing.renewMs)),
     });

@@ -7,3 +7,4 @@ export { ClusterNode, type ClusterNodeParts, type PollerCandidate } from './node
 export type { ClusterStatus, ClusterPluginStatus } from './status.ts';
 export { PluginWorker, type HeldLease, type LeaseCampaign, type WorkerRole, type WorkerSnapshot } from './worker.ts';
 export { freshCursor, workerCursorSchema, WorkerCursor, type WorkerCursorState, type PendingEvent } from './cursor.ts';
+export { ClusterPoller, EPOCH_HEADER, pollerStateSchema, wakePoller, type ClusterPollerOptions, type PollerState, type PollerStats } from './poller.ts';

@@ -16,6 +16,8 @@ export interface ClusterNames {
   eventSubject(partition: number): string;
   /** All partitions at once (the one filter of a plugin that keeps one order over all events). */
   readonly allEvents: string;
+  /** Subject of the poller's takeover marks, in the event stream but outside the events' subjects. */
+  readonly pollerMarkSubject: string;
   /** Core NATS subject any node publishes `{ atLeastId }` to; the poller's holder reads at once. */
   readonly wakeSubject: string;
   /** The stream that holds only the fenced key `key` (fence.ts). */
@@ -42,6 +44,7 @@ export function clusterNames(cluster: string, siteUrl: string): ClusterNames {
     eventStream: `${streamPrefix}_EVENTS`,
     eventSubject: (partition) => `${prefix}.events.${partition}`,
     allEvents: `${prefix}.events.>`,
+    pollerMarkSubject: `${prefix}.poller`,
     wakeSubject: `${prefix}.wake`,
     leaseStream: (key) => `${streamPrefix}_L_${keyToken(key)}`,
     leaseSubject: (key) => `${prefix}.lease.${keyToken(key)}`,

@@ -1,0 +1,380 @@
+// The cluster's one reader of the site's event log: the node holding the
+// `poller` lease reads the log and publishes each event once to its
+// partition's subject. Its read position is the lease's fenced state, so a
+// deposed poller can never move its successor's position.
+import { setTimeout as sleep } from 'node:timers/promises';
+import { JetStreamApiError, type PubAck } from '@nats-io/jetstream';
+import { headers, type Subscription } from '@nats-io/transport-node';
+import { z } from 'zod';
+import type { ClusterConfig, DaemonOptions } from '../config/index.ts';
+import { describeError, type EventLogEntry } from '../shared/index.ts';
+import type { EventSource } from '../source/index.ts';
+import type { ClusterConnection } from './connect.ts';
+import { ensureEventStream } from './connect.ts';
+import { FencedLease, type ClusterLogger, type LeaseTenure } from './fence.ts';
+import { CLUSTER_FORMAT, FORMAT_HEADER } from './format.ts';
+import { LeaseLostError } from './errors.ts';
+import { partitionOf, type ClusterNames } from './names.ts';
+
+/** Header naming the poller tenure (lease epoch) that published an event. */
+export const EPOCH_HEADER = 'Sgeventd-Epoch';
+
+/** The poller's fenced state: everything up to `lastId` is published except `gaps` (ids not visible yet, until `expiresAt`, epoch ms). */
+export const pollerStateSchema = z.object({
+  /** -1: nothing read yet (the first holder starts at the site's newest id, or `startAfter`). */
+  lastId: z.number().int().min(-1),
+  gaps: z.array(z.object({ id: z.number().int().positive(), expiresAt: z.number() })),
+  /** Stream sequence of the last message published with this state (0: none); a successor scans what follows it. */
+  seq: z.number().int().nonnegative().default(0),
+});
+export type PollerState = z.infer<typeof pollerStateSchema>;
+
+const wakeSchema = z.object({ atLeastId: z.number().int().nonnegative() });
+
+/** Tells the poller's holder that the log has reached at least `atLeastId` (a webhook delivery): it reads at once. */
+export function wakePoller(conn: Pick<ClusterConnection, 'nc'>, names: ClusterNames, atLeastId: number): void {
+  conn.nc.publish(names.wakeSubject, JSON.stringify({ atLeastId }));
+}
+
+export interface ClusterPollerOptions {
+  readonly conn: ClusterConnection;
+  readonly names: ClusterNames;
+  readonly cluster: Pick<ClusterConfig, 'nodeId' | 'replicas' | 'partitions' | 'maxAgeMs' | 'duplicateWindowMs' | 'lease' | 'poller'>;
+  readonly daemon: Pick<DaemonOptions, 'maxEventBatchSize' | 'fetchIntervalMs' | 'backlogTimeoutMs'>;
+  /** The site's event log (the daemon passes its ResilientEventSource: site failures are retried there). */
+  readonly source: EventSource;
+  /** Where a cluster with no poller state starts: after this id (default: the site's newest id). */
+  readonly startAfter?: number;
+  readonly logger?: ClusterLogger;
+}
+
+/** Counters of this node's poller. */
+export interface PollerStats {
+  tenures: number;
+  published: number;
+  duplicates: number;
+  lateIds: number;
+  publishFailures: number;
+}
+
+/**
+ * Holds the `poller` lease when it can and, while it holds it, publishes the
+ * site's events to the event stream with `Nats-Msg-Id = <site>:<eventId>`
+ * (a republish by a successor is dropped by the dedup window), a bounded
+ * number in flight. After each batch the position is written through the
+ * fence; a failed fence or a stale renewal stops publishing at once.
+ *
+ * @example
+ * const poller = await ClusterPoller.open({ conn, names, cluster, daemon, source });
+ * await poller.run(signal);   // until signal aborts; then poller.close() releases
+ */
+export class ClusterPoller {
+  readonly lease: FencedLease<PollerState>;
+  readonly stats: PollerStats = { tenures: 0, published: 0, duplicates: 0, lateIds: 0, publishFailures: 0 };
+  readonly #opts: ClusterPollerOptions;
+  #wake: (() => void) | undefined;
+  #wakeSub: Subscription | undefined;
+  #wokenTo = 0;
+  #lastId = -1;
+  /** Message id the next publish expects last in the stream. */
+  #chainLast: string | undefined;
+
+  private constructor(opts: ClusterPollerOptions, lease: FencedLease<PollerState>) {
+    this.#opts = opts;
+    this.lease = lease;
+  }
+
+  /** Creates the event stream and the lease stream when missing. */
+  static async open(opts: ClusterPollerOptions): Promise<ClusterPoller> {
+    await ensureEventStream(opts.conn.jsm, opts.names, opts.cluster);
+    const lease = await FencedLease.open<PollerState>({
+      conn: opts.conn, names: opts.names, key: 'poller', nodeId: opts.cluster.nodeId, timing: opts.cluster.lease,
+      replicas: opts.cluster.replicas, state: pollerStateSchema, initial: { lastId: -1, gaps: [], seq: 0 },
+      ...(opts.logger === undefined ? {} : { logger: opts.logger }),
+    });
+    return new ClusterPoller(opts, lease);
+  }
+
+  /** The last event id this node published or found published (-1 before any). */
+  get lastId(): number {
+    return this.#lastId;
+  }
+
+  /** Waits for the lease and publishes while holding it, again and again, until `signal` aborts. */
+  async run(signal: AbortSignal): Promise<void> {
+    this.#subscribeWake();
+    try {
+      while (!signal.aborted) {
+        let tenure: LeaseTenure<PollerState>;
+        try {
+          tenure = await this.lease.acquire(signal);
+        } catch (err) {
+          if (signal.aborted) return;
+          throw err;
+        }
+        this.stats.tenures++;
+        const both = AbortSignal.any([signal, tenure.signal]);
+        try {
+          await this.#hold(tenure, both);
+        } catch (err) {
+          if (!(err instanceof LeaseLostError) && !both.aborted) throw err;
+        }
+        if (signal.aborted) return;
+        if (tenure.held) continue;
+        this.#opts.logger?.warn({ epoch: tenure.epoch }, 'cluster: poller lease lost, publishing stopped');
+      }
+    } finally {
+      this.#wakeSub?.unsubscribe();
+      this.#wakeSub = undefined;
+    }
+  }
+
+  /** Stops as a crash would: no release, the others take over after the TTL. */
+  abandon(): void {
+    this.lease.abandon();
+  }
+
+  /** Releases the lease (another node takes over at once). Call after `run`'s signal aborted. */
+  async close(): Promise<void> {
+    await this.lease.close();
+  }
+
+  async #hold(tenure: LeaseTenure<PollerState>, signal: AbortSignal): Promise<void> {
+    const { source, daemon } = this.#opts;
+    let state = tenure.state;
+    if (state.lastId < 0) {
+      state = { lastId: this.#opts.startAfter ?? await source.newestId(signal), gaps: [], seq: state.seq };
+      await tenure.write(state);
+    }
+    state = await this.#takeOver(tenure, state, signal);
+    this.#lastId = state.lastId;
+    this.#opts.logger?.info({ epoch: tenure.epoch, lastId: state.lastId, gaps: state.gaps.length }, 'cluster: poller publishing');
+    let lastGapLookup = 0;
+    while (!signal.aborted && tenure.held) {
+      const gaps = new Map(state.gaps.map((g) => [g.id, g.expiresAt]));
+      const now = Date.now();
+      for (const [id, expiresAt] of gaps) {
+        if (expiresAt <= now) {
+          gaps.delete(id);
+          this.#opts.logger?.info({ eventId: id }, 'cluster: giving up on missing event id after the backlog timeout');
+        }
+      }
+      const toPublish: EventLogEntry[] = [];
+      // Late ids: looked up at most once per fetch interval; published after higher ones.
+      if (gaps.size > 0 && performance.now() - lastGapLookup >= daemon.fetchIntervalMs) {
+        lastGapLookup = performance.now();
+        const wanted = [...gaps.keys()].sort((a, b) => a - b);
+        const late: EventLogEntry[] = [];
+        for (let i = 0; i < wanted.length; i += daemon.maxEventBatchSize) {
+          late.push(...await source.readIds(wanted.slice(i, i + daemon.maxEventBatchSize), signal));
+        }
+        for (const e of late) {
+          gaps.delete(e.id);
+          toPublish.push(e);
+          this.stats.lateIds++;
+        }
+      }
+      const events = await source.readAfter(state.lastId, daemon.maxEventBatchSize, signal);
+      let lastId = state.lastId;
+      for (const e of events) {
+        if (e.id <= lastId) continue;
+        noteGaps(gaps, lastId, e, daemon.backlogTimeoutMs);
+        toPublish.push(e);
+        lastId = e.id;
+      }
+      const seq = toPublish.length > 0 ? await this.#publish(tenure, toPublish, signal) : state.seq;
+      const next: PollerState = { lastId, gaps: [...gaps].map(([id, expiresAt]) => ({ id, expiresAt })), seq };
+      if (toPublish.length > 0 || next.gaps.length !== state.gaps.length) await tenure.write(next);
+      state = next;
+      this.#lastId = lastId;
+      if (events.length < daemon.maxEventBatchSize) await this.#idle(daemon.fetchIntervalMs, signal);
+    }
+  }
+
+  /**
+   * Makes the event stream this tenure's: reads what the previous holder
+   * published after its last stored state (ids it never recorded), then
+   * publishes a takeover mark expecting the stream's last message id. From
+   * then on every publish expects the previous one's id, so a deposed
+   * holder's next publish fails, and the stream keeps exactly the order sent.
+   */
+  async #takeOver(tenure: LeaseTenure<PollerState>, state: PollerState, signal: AbortSignal): Promise<PollerState> {
+    const { conn, names, daemon } = this.#opts;
+    for (;;) {
+      signal.throwIfAborted();
+      if (!tenure.held) throw tenureEnded(tenure, signal);
+      const info = await conn.jsm.streams.info(names.eventStream);
+      const last = info.state.last_seq;
+      const published = new Set<number>();
+      let lastMsgId: string | undefined;
+      for (let seq = Math.max(state.seq + 1, info.state.first_seq); seq <= last; seq++) {
+        const msg = await conn.jsm.streams.getMessage(names.eventStream, { seq });
+        if (msg === null) continue;
+        if (seq === last) lastMsgId = msg.header.get('Nats-Msg-Id');
+        if (msg.subject === names.pollerMarkSubject) continue;
+        const id = eventIdOf(msg.header.get('Nats-Msg-Id'), names);
+        if (id !== undefined) published.add(id);
+      }
+      if (last > 0 && lastMsgId === undefined) {
+        const msg = await conn.jsm.streams.getMessage(names.eventStream, { seq: last });
+        lastMsgId = msg?.header.get('Nats-Msg-Id');
+      }
+      const markId = `${names.site}:poller:${tenure.epoch}`;
+      const h = headers();
+      h.set(FORMAT_HEADER, String(CLUSTER_FORMAT));
+      h.set(EPOCH_HEADER, String(tenure.epoch));
+      let ack: PubAck;
+      try {
+        ack = await conn.js.publish(names.pollerMarkSubject, JSON.stringify({ format: CLUSTER_FORMAT, epoch: tenure.epoch }), {
+          msgID: markId, headers: h,
+          expect: last === 0 || lastMsgId === undefined || lastMsgId === '' ? { lastSequence: last } : { lastMsgID: lastMsgId },
+        });
+      } catch (err) {
+        // Something was published after the scan (the previous holder's last sends): scan again.
+        if (isExpectationFailed(err)) continue;
+        throw err;
+      }
+      this.#chainLast = markId;
+      // Ids the previous holder published beyond its stored state: not again; the ids between them are gaps.
+      const gaps = new Map(state.gaps.map((g) => [g.id, g.expiresAt]));
+      for (const id of published) gaps.delete(id);
+      let lastId = state.lastId;
+      const highest = Math.max(lastId, ...published);
+      const expiresAt = Date.now() + daemon.backlogTimeoutMs;
+      for (let id = lastId + 1; id <= highest; id++) if (!published.has(id)) gaps.set(id, expiresAt);
+      lastId = highest;
+      const next: PollerState = { lastId, gaps: [...gaps].map(([id, e]) => ({ id, expiresAt: e })), seq: ack.seq };
+      if (published.size > 0) this.#opts.logger?.info({ epoch: tenure.epoch, ids: published.size, lastId }, 'cluster: poller found ids published by its predecessor');
+      await tenure.write(next);
+      return next;
+    }
+  }
+
+  // Publishes in order, up to maxInFlight awaiting their acks, each expecting
+  // the previous one's message id (the chain started by the takeover mark).
+  // Checks the lease before each send. After a failed publish the rest is
+  // sent again from the first failure (an id stored after all comes back as a
+  // duplicate, which the server answers before it checks the chain). A first
+  // failure on the chain itself means another holder published: lost.
+  // Returns the stream sequence of the last event.
+  async #publish(tenure: LeaseTenure<PollerState>, events: readonly EventLogEntry[], signal: AbortSignal): Promise<number> {
+    const { conn, names, cluster } = this.#opts;
+    const max = cluster.poller.maxInFlight;
+    let from = 0;
+    let seq = 0;
+    while (from < events.length) {
+      const inFlight = new Set<Promise<unknown>>();
+      const results: Array<Promise<PubAck>> = [];
+      let prev = this.#chainLast;
+      for (let i = from; i < events.length; i++) {
+        if (signal.aborted || !tenure.held) break;
+        const e = events[i] as EventLogEntry;
+        const h = headers();
+        h.set(FORMAT_HEADER, String(CLUSTER_FORMAT));
+        h.set(EPOCH_HEADER, String(tenure.epoch));
+        const msgID = names.msgId(e.id);
+        const p = conn.js.publish(names.eventSubject(partitionOf(e.project?.id, cluster.partitions)), JSON.stringify(e), {
+          msgID, headers: h, ...(prev === undefined ? {} : { expect: { lastMsgID: prev } }),
+        });
+        prev = msgID;
+        results.push(p);
+        const tracked: Promise<unknown> = p.then(() => undefined, () => undefined).finally(() => inFlight.delete(tracked));
+        inFlight.add(tracked);
+        if (inFlight.size >= max) await Promise.race(inFlight);
+      }
+      const settled = await Promise.allSettled(results);
+      const failed = settled.findIndex((r) => r.status === 'rejected');
+      const ok = settled.slice(0, failed < 0 ? settled.length : failed);
+      for (const r of ok) {
+        if (r.status !== 'fulfilled') continue;
+        if (r.value.duplicate) this.stats.duplicates++;
+        else this.stats.published++;
+        seq = Math.max(seq, r.value.seq);
+      }
+      if (ok.length > 0) this.#chainLast = names.msgId((events[from + ok.length - 1] as EventLogEntry).id);
+      if (failed < 0) {
+        if (from + settled.length < events.length) throw tenureEnded(tenure, signal);
+        return seq;
+      }
+      const reason = (settled[failed] as PromiseRejectedResult).reason as unknown;
+      if (isExpectationFailed(reason)) {
+        tenure.abandon();
+        throw new LeaseLostError(tenure.key, 'superseded', { cause: reason, epoch: tenure.epoch });
+      }
+      this.stats.publishFailures++;
+      this.#opts.logger?.warn({ eventId: events[from + failed]?.id, err: describeError(reason) }, 'cluster: publishing an event failed, sending again');
+      from += failed;
+      if (signal.aborted || !tenure.held) throw tenureEnded(tenure, signal);
+      await sleep(Math.min(500, this.#opts.cluster.lease.renewMs), undefined, { signal }).catch(() => undefined);
+    }
+    return seq;
+  }
+
+  async #idle(ms: number, signal: AbortSignal): Promise<void> {
+    // One read at once per wake: a delivery may announce an id the log does not show yet.
+    if (this.#wokenTo > this.#lastId) {
+      this.#wokenTo = 0;
+      return;
+    }
+    const ctl = new AbortController();
+    const stop = AbortSignal.any([signal, ctl.signal]);
+    this.#wake = () => ctl.abort();
+    try {
+      await sleep(ms, undefined, { signal: stop });
+    } catch {
+      // woken or stopped
+    } finally {
+      this.#wake = undefined;
+    }
+  }
+
+  #subscribeWake(): void {
+    if (this.#wakeSub !== undefined) return;
+    this.#wakeSub = this.#opts.conn.nc.subscribe(this.#opts.names.wakeSubject, {
+      callback: (err, msg) => {
+        if (err !== null) return;
+        let parsed: z.infer<typeof wakeSchema>;
+        try {
+          parsed = wakeSchema.parse(msg.json());
+        } catch (e) {
+          this.#opts.logger?.warn({ err: describeError(e) }, 'cluster: ignoring a malformed wake message');
+          return;
+        }
+        this.#wokenTo = Math.max(this.#wokenTo, parsed.atLeastId);
+        if (parsed.atLeastId > this.#lastId) this.#wake?.();
+      },
+    });
+  }
+}
+
+/** JetStream's "wrong last msg ID" (10070) or "wrong last sequence" (10071). */
+function isExpectationFailed(err: unknown): boolean {
+  return err instanceof JetStreamApiError && (err.code === 10070 || err.code === 10071);
+}
+
+/** The event id in a message id `<site>:<id>` of this site. */
+function eventIdOf(msgId: string | undefined, names: ClusterNames): number | undefined {
+  const prefix = `${names.site}:`;
+  if (msgId === undefined || !msgId.startsWith(prefix)) return undefined;
+  const id = Number(msgId.slice(prefix.length));
+  return Number.isInteger(id) && id > 0 ? id : undefined;
+}
+
+function tenureEnded(tenure: LeaseTenure<PollerState>, signal: AbortSignal): unknown {
+  if (tenure.signal.aborted) return tenure.signal.reason;
+  if (signal.aborted) return signal.reason;
+  return new LeaseLostError(tenure.key, 'expired', { epoch: tenure.epoch });
+}
+
+/**
+ * Ids between `lastId` and `event` are not visible yet (committed late, or
+ * never): held until `backlogTimeoutMs`, unless the later event is already
+ * older than that (they would have shown up; the rule of the plugin cursors).
+ */
+function noteGaps(gaps: Map<number, number>, lastId: number, event: EventLogEntry, backlogTimeoutMs: number): void {
+  if (lastId < 0 || event.id <= lastId + 1) return;
+  const now = Date.now();
+  const age = event.created_at ? now - event.created_at.getTime() : 0;
+  if (age > backlogTimeoutMs) return;
+  for (let id = lastId + 1; id < event.id; id++) if (!gaps.has(id)) gaps.set(id, now + backlogTimeoutMs);
+}
