@@ -30,6 +30,8 @@ export interface ClusterNodeParts {
 export interface PollerCandidate {
   start(): void;
   stop(): Promise<void>;
+  /** The poller's lease, for the status (who holds it). */
+  readonly lease: Pick<FencedLease<unknown>, 'read'>;
 }
 
 /**
@@ -61,6 +63,7 @@ export class ClusterNode {
     this.names = clusterNames(cluster.name, parts.config.site.url);
     this.#board = new ClusterStatusBoard({
       nodeId: this.nodeId, names: this.names, jsm: conn.jsm, workers: () => this.#workers, leases: () => this.#leases,
+      pollerLease: () => this.#poller?.lease ?? null,
       connected: () => this.#connected, intervalMs: cluster.lease.checkMs, logger: parts.logger,
     });
   }

@@ -4,7 +4,7 @@
 import { rmSync, writeFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import type { DaemonConfig } from '../config/index.ts';
-import { ClusterNode, type ClusterStatus } from '../cluster/index.ts';
+import { ClusterNode, ClusterPoller, type ClusterStatus, type PollerCandidate } from '../cluster/index.ts';
 import { DaemonMetrics } from '../metrics/index.ts';
 import { startHttpServer, type DaemonStatusLike } from '../http/index.ts';
 import { SgeventdError, type SecretMask } from '../shared/index.ts';
@@ -52,6 +52,12 @@ export class ClusterDaemon {
         onFailure: (f) => parts.mailer?.send(laneAlert(f)),
       });
       daemon = new ClusterDaemon(parts, node, metrics);
+      // The poller candidate reads the site through the same retries as one machine (never skips).
+      const cluster = config.cluster as NonNullable<DaemonConfig['cluster']>;
+      const poller = await ClusterPoller.open({
+        conn: node.connection, names: node.names, cluster, daemon: config.daemon, source: parts.eventLog().source, logger: parts.logger,
+      });
+      node.setPoller(pollerCandidate(poller, parts.logger));
       return daemon;
     } catch (err) {
       await parts.close();
@@ -113,6 +119,25 @@ export class ClusterDaemon {
     })();
     return this.#stopping;
   }
+}
+
+/** The poller as the node starts and stops it: `run` until stopped, then the lease is released. */
+function pollerCandidate(poller: ClusterPoller, logger: Logger): PollerCandidate {
+  const stop = new AbortController();
+  let running: Promise<void> | null = null;
+  return {
+    start() {
+      running ??= poller.run(stop.signal).catch((err: unknown) => {
+        logger.error({ err }, 'the cluster poller stopped by an unexpected error; this node no longer campaigns for it');
+      });
+    },
+    async stop() {
+      stop.abort();
+      await running;
+      await poller.close();
+    },
+    lease: poller.lease,
+  };
 }
 
 /** Opens a cluster node and its status server, then starts it; stop steps go to `stops`. */

@@ -6,9 +6,7 @@ import { chmodSync, copyFileSync, createWriteStream, existsSync, mkdirSync, read
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
-import { connect, headers, type NatsConnection } from '@nats-io/transport-node';
-import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
-import { clusterNames, FORMAT_HEADER, CLUSTER_FORMAT, partitionOf, type ClusterNames } from '../../src/cluster/index.ts';
+import { clusterNames, type ClusterNames } from '../../src/cluster/index.ts';
 import { statusDocumentSchema, type StatusDocument } from '../../src/http/index.ts';
 import { DEFAULT_SCRIPT } from '../../src/site/index.ts';
 import { onCleanup, tempDir, waitFor, withSite, type Cleanup, type TestSite } from '../support/index.ts';
@@ -39,14 +37,16 @@ export interface ClusterBed {
   alive(i: number): boolean;
   /** Node `i`'s view of the cluster (null when it does not answer). */
   view(i: number): Promise<ClusterView | null>;
+  /** Node `i`'s `/healthz`: status and reason (null when it does not answer). */
+  health(i: number): Promise<{ status: number; reason: string | null } | null>;
   /** The first answer of a live node. */
   anyView(): Promise<ClusterView | null>;
-  /** Waits until every plugin's lease has a holder (from a live node's view); returns the view. */
+  /** Waits until the poller's and every plugin's lease have a holder (from a live node's view); returns the view. */
   allHeld(): Promise<ClusterView>;
-  /** The index of the node holding `plugin`'s lease. */
+  /** The index of the node holding `plugin`'s lease (`poller`: the poller's). */
   holderOf(view: ClusterView, plugin: string): number;
-  /** Publishes events `from..to` to the stream as the poller does (projects 1..projects). */
-  publish(from: number, to: number, projects: number): Promise<void>;
+  /** Creates `shots` Shots on the site, spread over its projects (each writes events the poller publishes); returns the newest event id. */
+  createEvents(shots: number): Promise<number>;
   lines(): Line[];
 }
 
@@ -90,9 +90,6 @@ export async function clusterBed(t: Cleanup, opts: ClusterBedOptions): Promise<C
   const procs: Array<ChildProcess | null> = nodeIds.map(() => null);
   const exited: Array<Promise<void> | null> = nodeIds.map(() => null);
   const names = clusterNames('t', site.url);
-  const nc: NatsConnection = await connect({ servers: nats.urls, maxReconnectAttempts: -1 });
-  onCleanup(t, () => nc.close());
-  const js: JetStreamClient = jetstream(nc);
 
   const bed: ClusterBed = {
     nats, site, names, record, nodeIds,
@@ -139,6 +136,17 @@ export async function clusterBed(t: Cleanup, opts: ClusterBedOptions): Promise<C
         return null;
       }
     },
+    async health(i) {
+      const urlFile = join(dir, `${nodeIds[i] as string}.pid.url`);
+      if (!bed.alive(i) || !existsSync(urlFile)) return null;
+      try {
+        const res = await fetch(`${readFileSync(urlFile, 'utf8').trim()}/healthz`);
+        const body = await res.json() as { reason?: unknown };
+        return { status: res.status, reason: typeof body.reason === 'string' ? body.reason : null };
+      } catch {
+        return null;
+      }
+    },
     async anyView() {
       for (let i = 0; i < n; i++) {
         const v = await bed.view(i);
@@ -149,29 +157,25 @@ export async function clusterBed(t: Cleanup, opts: ClusterBedOptions): Promise<C
     allHeld() {
       return waitFor(async () => {
         const v = await bed.anyView();
-        return v !== null && v.plugins.length === opts.plugins.length && v.plugins.every((p) => p.holder !== null) ? v : null;
-      }, 'every plugin lease held by a node', 60_000);
+        return v !== null && v.pollerHolder !== null && v.plugins.length === opts.plugins.length && v.plugins.every((p) => p.holder !== null) ? v : null;
+      }, 'the poller and every plugin lease held by a node', 60_000);
     },
     holderOf(view, plugin) {
-      const holder = view.plugins.find((p) => p.name === plugin)?.holder;
+      const holder = plugin === 'poller' ? view.pollerHolder : view.plugins.find((p) => p.name === plugin)?.holder;
       const i = nodeIds.indexOf(holder ?? '');
       if (i < 0) throw new Error(`no holder for ${plugin} in ${JSON.stringify(view)}`);
       return i;
     },
-    async publish(from, to, projects) {
-      const h = headers();
-      h.set(FORMAT_HEADER, String(CLUSTER_FORMAT));
-      const acks: Array<Promise<unknown>> = [];
-      for (let id = from; id <= to; id++) {
-        const project = 1 + (id % projects);
-        const row = {
-          type: 'EventLogEntry', id, event_type: 'Shotgun_Shot_Change', attribute_name: 'code', meta: null,
-          entity: { type: 'Shot', id }, user: null, project: { type: 'Project', id: project }, session_uuid: null,
-          created_at: new Date().toISOString(),
-        };
-        acks.push(js.publish(names.eventSubject(partitionOf(project, 32)), JSON.stringify(row), { msgID: names.msgId(id), headers: h, timeout: 30_000 }));
+    async createEvents(shots) {
+      const projects = (await site.sg.find('Project', [], ['id'])).map((p) => p['id']).filter((id): id is number => typeof id === 'number');
+      for (let done = 0; done < shots; done += 100) {
+        const n = Math.min(100, shots - done);
+        await site.sg.batch(Array.from({ length: n }, (_, k) => ({
+          request_type: 'create' as const, entity_type: 'Shot',
+          data: { code: `sh${done + k}`, project: { type: 'Project', id: projects[(done + k) % projects.length] as number } },
+        })));
       }
-      await Promise.all(acks);
+      return site.newestEventId();
     },
     lines() {
       if (!existsSync(record)) return [];
@@ -202,16 +206,16 @@ export interface SafetyReport {
 
 /**
  * The safety checks of the cluster tests, from the callback lines of one
- * plugin: every id `1..last` ended at least once; an id runs again only in a
+ * plugin: every id in `(after, last]` ended at least once; an id runs again only in a
  * later tenure (the plugin moved to another node in between: a death, or a
  * lease lost while NATS was slow); within each key the first starts rise; no
  * id started on one node while a live node (not in `dead`) still ran it.
  */
-export function safety(lines: Line[], plugin: string, last: number, dead: ReadonlySet<string>): SafetyReport {
+export function safety(lines: Line[], plugin: string, after: number, last: number, dead: ReadonlySet<string>): SafetyReport {
   const mine = lines.filter((l) => l.plugin === plugin);
   const ended = new Set(mine.filter((l) => l.what === 'end').map((l) => l.id));
   const skipped: number[] = [];
-  for (let id = 1; id <= last; id++) if (!ended.has(id)) skipped.push(id);
+  for (let id = after + 1; id <= last; id++) if (!ended.has(id)) skipped.push(id);
   const starts = new Map<number, number>(); // id → tenure of its last start
   let tenure = 0;
   let owner: string | null = null;
