@@ -12,6 +12,7 @@ import { sleepLong, type EventLogEntry } from '../shared/index.ts';
 import { toEventLogEntry } from '../source/index.ts';
 import type { WorkerCursor, WorkerCursorState } from './cursor.ts';
 import { checkFormat, FORMAT_HEADER } from './format.ts';
+import { ClusterFormatError } from './errors.ts';
 
 /** A lease while this node holds it (what `FencedLease` hands out). */
 export interface HeldLease<T> {
@@ -150,7 +151,12 @@ export class ActiveRun {
           while (this.#lanes.full() && !halt.aborted) await this.#waitForChange();
         }
       } catch (err) {
-        if (!halt.aborted) this.#log.warn({ err }, 'reading the event stream failed; reading again from the last message seen');
+        // A message of another format version: refused, never misread (the node's log names both versions).
+        if (err instanceof ClusterFormatError) throw err;
+        if (!halt.aborted) {
+          this.#log.warn({ err }, 'reading the event stream failed; reading again from the last message seen');
+          await sleepLong(this.#opts.retryMs, { signal: halt }).catch(() => undefined);
+        }
       } finally {
         halt.removeEventListener('abort', stopIt);
         recreate.abort();

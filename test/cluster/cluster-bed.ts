@@ -3,7 +3,7 @@
 // and end (test/fixtures/cluster), and the checks below read those lines.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, copyFileSync, createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { clusterNames, type ClusterNames } from '../../src/cluster/index.ts';
@@ -72,7 +72,10 @@ export async function clusterBed(t: Cleanup, opts: ClusterBedOptions): Promise<C
     chmodSync(join(plugins, `${p}.mjs`), 0o644);
   }
   const keep = process.env['SGEVENTD_TEST_KEEP'];
-  const record = join(keep ?? dir, 'record.txt');
+  // Kept files are named after this bed's folder, so several tests can keep theirs side by side.
+  const keepAs = (name: string): string => (keep === undefined ? join(dir, name) : join(keep, `${basename(dir)}-${name}`));
+  if (keep !== undefined) mkdirSync(keep, { recursive: true });
+  const record = keepAs('record.txt');
   const lease = opts.lease ?? { ttlMs: 5000, renewMs: 1000, checkMs: 1000, marginMs: 1500 };
   const nodeIds = Array.from({ length: n }, (_, i) => `n${i + 1}`);
   const configs = nodeIds.map((id) => {
@@ -103,8 +106,7 @@ export async function clusterBed(t: Cleanup, opts: ClusterBedOptions): Promise<C
         stdio: ['ignore', 'pipe', 'pipe'],
       });
       // SGEVENTD_TEST_KEEP=<dir>: the nodes' output and the callback lines are kept there for a look after the test.
-      if (keep !== undefined) mkdirSync(keep, { recursive: true });
-      const out = createWriteStream(join(keep ?? dir, `${id}.out`), { flags: 'a' });
+      const out = createWriteStream(keepAs(`${id}.out`), { flags: 'a' });
       child.stdout?.pipe(out);
       child.stderr?.pipe(out);
       procs[i] = child;
