@@ -9,7 +9,7 @@ import { stringify } from 'yaml';
 import { clusterNames, type ClusterNames } from '../../src/cluster/index.ts';
 import { statusDocumentSchema, type StatusDocument } from '../../src/http/index.ts';
 import { DEFAULT_SCRIPT } from '../../src/site/index.ts';
-import { onCleanup, tempDir, waitFor, withSite, type Cleanup, type TestSite } from '../support/index.ts';
+import { onCleanup, runCli, tempDir, waitFor, withSite, type Cleanup, type CliResult, type TestSite } from '../support/index.ts';
 import { startNats, type TestNats } from '../support/nats.ts';
 
 const BIN = fileURLToPath(new URL('../../bin/sgeventd.mjs', import.meta.url));
@@ -39,6 +39,8 @@ export interface ClusterBed {
   view(i: number): Promise<ClusterView | null>;
   /** Node `i`'s `/healthz`: status and reason (null when it does not answer). */
   health(i: number): Promise<{ status: number; reason: string | null } | null>;
+  /** Runs `sgeventd <args> -c <node i's config>` against the running node. */
+  cli(i: number, args: string[]): Promise<CliResult>;
   /** The first answer of a live node. */
   anyView(): Promise<ClusterView | null>;
   /** Waits until the poller's and every plugin's lease have a holder (from a live node's view); returns the view. */
@@ -148,6 +150,9 @@ export async function clusterBed(t: Cleanup, opts: ClusterBedOptions): Promise<C
       } catch {
         return null;
       }
+    },
+    cli(i, args) {
+      return runCli([...args, '-c', configs[i] as string], { PATH: process.env['PATH'], HOME: process.env['HOME'], SGEVENTD_TEST_KEY: DEFAULT_SCRIPT.key });
     },
     async anyView() {
       for (let i = 0; i < n; i++) {

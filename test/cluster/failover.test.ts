@@ -73,6 +73,14 @@ describe('cluster failover', natsSkip(), () => {
   it('SIGTERM hands over: the successor starts at once (the lease ttl is longer than the test waits), no event runs twice', async (t) => {
     const bed = await clusterBed(t, { plugins: PLUGINS, workMs: 2, lease: { ttlMs: 120_000, renewMs: 1000, checkMs: 1000, marginMs: 2000 } });
     const first = await bed.allHeld();
+    // `sgeventd cluster status` on a node: this node, the poller's holder, each plugin's holder.
+    const cli = await bed.cli(0, ['cluster', 'status', '--json']);
+    assert.equal(cli.code, 0, cli.stderr);
+    const shown = JSON.parse(cli.stdout) as ClusterView;
+    assert.equal(shown.nodeId, 'n1');
+    assert.ok(shown.pollerHolder !== null && bed.nodeIds.includes(shown.pollerHolder));
+    assert.deepEqual(shown.plugins.map((p) => p.name).sort(), [...PLUGINS].sort());
+    for (const p of shown.plugins) assert.ok(p.holder !== null && bed.nodeIds.includes(p.holder), `${p.name} has a holder`);
     const after = await bed.site.newestEventId();
     await bed.createEvents(300);
     await waitFor(() => ended(bed, 'serial') >= 400, 'serial ran part of the stream');
