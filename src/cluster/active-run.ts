@@ -148,6 +148,12 @@ export class ActiveRun {
           if (halt.aborted) break;
           await this.#take(m);
           next = m.seq + 1;
+          // Backpressure on the fence: while commits fail (a NATS election), hand out no more than one flush's worth,
+          // so a takeover repeats at most that many events plus those in flight.
+          while (this.#cursor.dirty >= this.#opts.config.daemon.stateFlushEvents && !halt.aborted) {
+            await this.#commit();
+            if (this.#cursor.dirty >= this.#opts.config.daemon.stateFlushEvents) await sleepLong(this.#opts.retryMs, { signal: halt }).catch(() => undefined);
+          }
           while (this.#lanes.full() && !halt.aborted) await this.#waitForChange();
         }
       } catch (err) {

@@ -7,7 +7,7 @@ import type { DaemonConfig } from '../config/index.ts';
 import { ClusterNode, ClusterPoller, type ClusterStatus, type PollerCandidate } from '../cluster/index.ts';
 import { DaemonMetrics } from '../metrics/index.ts';
 import { startHttpServer, type DaemonStatusLike } from '../http/index.ts';
-import { SgeventdError, type SecretMask } from '../shared/index.ts';
+import { SgeventdError, sleepLong, type SecretMask } from '../shared/index.ts';
 import { laneAlert, timingLine } from './alerts.ts';
 import { Assembly } from './assembly.ts';
 import type { StopSteps } from './serve.ts';
@@ -57,7 +57,7 @@ export class ClusterDaemon {
       const poller = await ClusterPoller.open({
         conn: node.connection, names: node.names, cluster, daemon: config.daemon, source: parts.eventLog().source, logger: parts.logger,
       });
-      node.setPoller(pollerCandidate(poller, parts.logger));
+      node.setPoller(pollerCandidate(poller, parts.logger, cluster.lease.checkMs));
       return daemon;
     } catch (err) {
       await parts.close();
@@ -122,14 +122,23 @@ export class ClusterDaemon {
 }
 
 /** The poller as the node starts and stops it: `run` until stopped, then the lease is released. */
-function pollerCandidate(poller: ClusterPoller, logger: Logger): PollerCandidate {
+function pollerCandidate(poller: ClusterPoller, logger: Logger, retryMs: number): PollerCandidate {
   const stop = new AbortController();
   let running: Promise<void> | null = null;
+  // A failure of the poller (NATS away during a claim) is logged and the node campaigns again after a pause.
+  const loop = async (): Promise<void> => {
+    while (!stop.signal.aborted) {
+      try {
+        await poller.run(stop.signal);
+      } catch (err) {
+        logger.error({ err }, 'the cluster poller stopped by an error; this node campaigns for it again');
+        await sleepLong(retryMs, { signal: stop.signal }).catch(() => undefined);
+      }
+    }
+  };
   return {
     start() {
-      running ??= poller.run(stop.signal).catch((err: unknown) => {
-        logger.error({ err }, 'the cluster poller stopped by an unexpected error; this node no longer campaigns for it');
-      });
+      running ??= loop();
     },
     async stop() {
       stop.abort();
