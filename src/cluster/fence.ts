@@ -67,8 +67,12 @@ export interface LeaseTenure<T> {
   write(state: T): Promise<void>;
   /** Hands the lease over at once: writes `{ holder: null, released: true }` with the state. */
   release(state?: T): Promise<void>;
-  /** Ends the tenure without a release (as a crash would): the others take over after the TTL. */
-  abandon(): void;
+  /**
+   * Ends the tenure without a release (as a crash would): the others take
+   * over after the TTL. `superseded`: the holder found out by other means
+   * (a fenced publish elsewhere failed) that a successor took over.
+   */
+  abandon(reason?: 'closed' | 'superseded', cause?: unknown): void;
 }
 
 /** The last record of a lease stream and its sequence. */
@@ -361,8 +365,8 @@ class Tenure<T> implements LeaseTenure<T> {
     }
   }
 
-  abandon(): void {
-    this.end('closed');
+  abandon(reason: 'closed' | 'superseded' = 'closed', cause?: unknown): void {
+    this.end(reason, cause);
   }
 
   end(reason: LeaseLossReason, cause?: unknown): void {

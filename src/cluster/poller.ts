@@ -139,56 +139,77 @@ export class ClusterPoller {
     await this.lease.close();
   }
 
+  // Holds until the tenure ends or `signal` aborts. A failed round (the site,
+  // NATS) is logged and tried again while the lease is held; its events are
+  // read again from the stored position and come back as duplicates.
   async #hold(tenure: LeaseTenure<PollerState>, signal: AbortSignal): Promise<void> {
-    const { source, daemon } = this.#opts;
+    const { daemon, logger } = this.#opts;
+    let state: PollerState | undefined;
+    const rounds = { lastGapLookup: 0 };
+    while (!signal.aborted && tenure.held) {
+      try {
+        state ??= await this.#begin(tenure, signal);
+        state = await this.#round(tenure, state, rounds, signal);
+      } catch (err) {
+        if (err instanceof LeaseLostError || signal.aborted || !tenure.held) throw err;
+        logger?.error({ epoch: tenure.epoch, err: describeError(err) }, 'cluster: poller round failed, will retry');
+        await sleep(Math.max(50, Math.min(daemon.fetchIntervalMs, 5000)), undefined, { signal }).catch(() => undefined);
+      }
+    }
+  }
+
+  async #begin(tenure: LeaseTenure<PollerState>, signal: AbortSignal): Promise<PollerState> {
     let state = tenure.state;
     if (state.lastId < 0) {
-      state = { lastId: this.#opts.startAfter ?? await source.newestId(signal), gaps: [], seq: state.seq };
+      state = { lastId: this.#opts.startAfter ?? await this.#opts.source.newestId(signal), gaps: [], seq: state.seq };
       await tenure.write(state);
     }
     state = await this.#takeOver(tenure, state, signal);
     this.#lastId = state.lastId;
     this.#opts.logger?.info({ epoch: tenure.epoch, lastId: state.lastId, gaps: state.gaps.length }, 'cluster: poller publishing');
-    let lastGapLookup = 0;
-    while (!signal.aborted && tenure.held) {
-      const gaps = new Map(state.gaps.map((g) => [g.id, g.expiresAt]));
-      const now = Date.now();
-      for (const [id, expiresAt] of gaps) {
-        if (expiresAt <= now) {
-          gaps.delete(id);
-          this.#opts.logger?.info({ eventId: id }, 'cluster: giving up on missing event id after the backlog timeout');
-        }
+    return state;
+  }
+
+  /** One read of the log (and of late ids), published, then the position written through the fence. */
+  async #round(tenure: LeaseTenure<PollerState>, state: PollerState, rounds: { lastGapLookup: number }, signal: AbortSignal): Promise<PollerState> {
+    const { source, daemon } = this.#opts;
+    const gaps = new Map(state.gaps.map((g) => [g.id, g.expiresAt]));
+    const now = Date.now();
+    for (const [id, expiresAt] of gaps) {
+      if (expiresAt <= now) {
+        gaps.delete(id);
+        this.#opts.logger?.info({ eventId: id }, 'cluster: giving up on missing event id after the backlog timeout');
       }
-      const toPublish: EventLogEntry[] = [];
-      // Late ids: looked up at most once per fetch interval; published after higher ones.
-      if (gaps.size > 0 && performance.now() - lastGapLookup >= daemon.fetchIntervalMs) {
-        lastGapLookup = performance.now();
-        const wanted = [...gaps.keys()].sort((a, b) => a - b);
-        const late: EventLogEntry[] = [];
-        for (let i = 0; i < wanted.length; i += daemon.maxEventBatchSize) {
-          late.push(...await source.readIds(wanted.slice(i, i + daemon.maxEventBatchSize), signal));
-        }
-        for (const e of late) {
-          gaps.delete(e.id);
-          toPublish.push(e);
-          this.stats.lateIds++;
-        }
-      }
-      const events = await source.readAfter(state.lastId, daemon.maxEventBatchSize, signal);
-      let lastId = state.lastId;
-      for (const e of events) {
-        if (e.id <= lastId) continue;
-        noteGaps(gaps, lastId, e, daemon.backlogTimeoutMs);
-        toPublish.push(e);
-        lastId = e.id;
-      }
-      const seq = toPublish.length > 0 ? await this.#publish(tenure, toPublish, signal) : state.seq;
-      const next: PollerState = { lastId, gaps: [...gaps].map(([id, expiresAt]) => ({ id, expiresAt })), seq };
-      if (toPublish.length > 0 || next.gaps.length !== state.gaps.length) await tenure.write(next);
-      state = next;
-      this.#lastId = lastId;
-      if (events.length < daemon.maxEventBatchSize) await this.#idle(daemon.fetchIntervalMs, signal);
     }
+    const toPublish: EventLogEntry[] = [];
+    // Late ids: looked up at most once per fetch interval; published after higher ones.
+    if (gaps.size > 0 && performance.now() - rounds.lastGapLookup >= daemon.fetchIntervalMs) {
+      rounds.lastGapLookup = performance.now();
+      const wanted = [...gaps.keys()].sort((a, b) => a - b);
+      const late: EventLogEntry[] = [];
+      for (let i = 0; i < wanted.length; i += daemon.maxEventBatchSize) {
+        late.push(...await source.readIds(wanted.slice(i, i + daemon.maxEventBatchSize), signal));
+      }
+      for (const e of late) {
+        gaps.delete(e.id);
+        toPublish.push(e);
+        this.stats.lateIds++;
+      }
+    }
+    const events = await source.readAfter(state.lastId, daemon.maxEventBatchSize, signal);
+    let lastId = state.lastId;
+    for (const e of events) {
+      if (e.id <= lastId) continue;
+      noteGaps(gaps, lastId, e, daemon.backlogTimeoutMs);
+      toPublish.push(e);
+      lastId = e.id;
+    }
+    const seq = toPublish.length > 0 ? await this.#publish(tenure, toPublish, signal) : state.seq;
+    const next: PollerState = { lastId, gaps: [...gaps].map(([id, expiresAt]) => ({ id, expiresAt })), seq };
+    if (toPublish.length > 0 || next.gaps.length !== state.gaps.length) await tenure.write(next);
+    this.#lastId = lastId;
+    if (events.length < daemon.maxEventBatchSize) await this.#idle(daemon.fetchIntervalMs, signal);
+    return next;
   }
 
   /**
@@ -263,8 +284,16 @@ export class ClusterPoller {
     let from = 0;
     let seq = 0;
     while (from < events.length) {
-      const inFlight = new Set<Promise<unknown>>();
       const results: Array<Promise<PubAck>> = [];
+      // A count and one waiter, not Promise.race over the window: that costs a reaction per publish in flight.
+      let inFlight = 0;
+      let freed: (() => void) | undefined;
+      const settle = (): void => {
+        inFlight--;
+        const wake = freed;
+        freed = undefined;
+        wake?.();
+      };
       let prev = this.#chainLast;
       for (let i = from; i < events.length; i++) {
         if (signal.aborted || !tenure.held) break;
@@ -278,9 +307,9 @@ export class ClusterPoller {
         });
         prev = msgID;
         results.push(p);
-        const tracked: Promise<unknown> = p.then(() => undefined, () => undefined).finally(() => inFlight.delete(tracked));
-        inFlight.add(tracked);
-        if (inFlight.size >= max) await Promise.race(inFlight);
+        inFlight++;
+        void p.then(settle, settle);
+        if (inFlight >= max) await new Promise<void>((resolve) => { freed = resolve; });
       }
       const settled = await Promise.allSettled(results);
       const failed = settled.findIndex((r) => r.status === 'rejected');
@@ -298,8 +327,8 @@ export class ClusterPoller {
       }
       const reason = (settled[failed] as PromiseRejectedResult).reason as unknown;
       if (isExpectationFailed(reason)) {
-        tenure.abandon();
-        throw new LeaseLostError(tenure.key, 'superseded', { cause: reason, epoch: tenure.epoch });
+        tenure.abandon('superseded', reason);
+        throw tenure.signal.reason;
       }
       this.stats.publishFailures++;
       this.#opts.logger?.warn({ eventId: events[from + failed]?.id, err: describeError(reason) }, 'cluster: publishing an event failed, sending again');

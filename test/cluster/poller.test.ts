@@ -10,13 +10,14 @@ import type { EventLogEntry } from '../../src/shared/index.ts';
 import { Api3EventSource, type EventSource } from '../../src/source/index.ts';
 import { onCleanup, waitFor, withSite, type Cleanup } from '../support/index.ts';
 import { MemorySource } from '../support/memory-source.ts';
-import { natsSkip, startNats } from '../support/nats.ts';
+import { natsSkip, startNats, type TestNats } from '../support/nats.ts';
 
 const FAST: ClusterLeaseOptions = { ttlMs: 1500, renewMs: 200, checkMs: 200, marginMs: 500 };
 const quiet = pino({ level: process.env['SGEVENTD_TEST_LOG'] ?? 'silent' });
 
 interface Bed {
   urls: string[];
+  nats: TestNats;
   names: ClusterNames;
   poller(t: Cleanup, nodeId: string, source: EventSource, extra?: { lease?: ClusterLeaseOptions; fetchIntervalMs?: number; startAfter?: number }): Promise<{
     poller: ClusterPoller; conn: ClusterConnection; stop: AbortController; running: Promise<void>;
@@ -28,6 +29,7 @@ async function bed(t: Cleanup, siteUrl = 'http://127.0.0.1:8090'): Promise<Bed> 
   const names = clusterNames('t', siteUrl);
   return {
     urls: nats.urls,
+    nats,
     names,
     async poller(tc, nodeId, source, extra = {}) {
       const conn = await connectCluster({ nats: { servers: nodeId.endsWith('b') ? [...nats.urls].reverse() : nats.urls }, nodeId });
@@ -119,6 +121,27 @@ describe('cluster poller: one node publishes the event log to the stream', natsS
     }
   });
 
+  it('kill -9 of the server leading the event stream mid-stream: every id once, in order, and the lease stays', async (t) => {
+    const b = await bed(t);
+    const source = new MemorySource();
+    const lease = clusterSectionSchema.parse({ name: 't', nats: { servers: b.urls } }).lease;
+    const p = await b.poller(t, 'node-a', source, { startAfter: 0, lease });
+    const tenure = await waitFor(() => p.poller.lease.tenure, 'node-a holding the poller lease');
+    const leader = await waitFor(async () => {
+      const i = await b.nats.streamLeader(b.names.eventStream);
+      return i === undefined ? undefined : { i };
+    }, 'the event stream leader');
+    const feeding = setInterval(() => { if (source.lastId < 3000) source.append(50); }, 20);
+    t.after(() => clearInterval(feeding));
+    await waitFor(() => p.poller.lastId >= 500, 'publishing under way');
+    await b.nats.kill(leader.i, 'SIGKILL');
+    await waitFor(() => p.poller.lastId >= 3000, 'every event published after the election', 90_000);
+    clearInterval(feeding);
+    assert.equal(tenure.held, true, 'the poller kept its lease through the election');
+    const msgs = await readStream(p.conn, b.names);
+    assert.deepEqual(eventIds(msgs), Array.from({ length: 3000 }, (_x, i) => i + 1), 'every id once, in order');
+  });
+
   it('a late-committing id is published when it appears, after higher ones; the gap is in the fenced state meanwhile', async (t) => {
     const b = await bed(t);
     const source = new MemorySource();
@@ -133,6 +156,20 @@ describe('cluster poller: one node publishes the event log to the stream', natsS
     await waitFor(async () => eventIds(await readStream(p.conn, b.names)).includes(late), 'the late id published');
     assert.deepEqual(eventIds(await readStream(p.conn, b.names)), [1, 2, 3, 4, 5, 7, 8, 9, 10, 11, 6]);
     await waitFor(async () => (await p.poller.lease.read())?.record.state.gaps.length === 0, 'the gap closed in the stored state');
+  });
+
+  it('failed reads of the log are retried while the lease is held: nothing skipped, nothing twice', async (t) => {
+    const b = await bed(t);
+    const source = new MemorySource();
+    source.append(10);
+    const p = await b.poller(t, 'node-a', source, { startAfter: 0 });
+    await waitFor(() => p.poller.lastId >= 10, 'the first events');
+    source.failNext(3, 'readAfter');
+    source.append(10);
+    await waitFor(() => p.poller.lastId >= 20, 'the events after the failures');
+    assert.equal(source.pendingFailures, 0);
+    assert.ok(p.poller.lease.tenure !== undefined, 'still the holder');
+    assert.deepEqual(eventIds(await readStream(p.conn, b.names)), Array.from({ length: 20 }, (_x, i) => i + 1));
   });
 
   it('a wake message on the wake subject makes the holder read at once', async (t) => {
@@ -166,6 +203,7 @@ describe('cluster poller: one node publishes the event log to the stream', natsS
     await waitFor(() => other.poller.lastId >= 70, 'node-b publishing the new events');
     await waitFor(() => aTenure.signal.aborted, 'node-a reporting the lease lost');
     assert.ok(aTenure.signal.reason instanceof LeaseLostError);
+    assert.equal(aTenure.signal.reason.reason, 'superseded');
 
     const msgs = await readStream(other.conn, b.names);
     assertEpochsInOrder(msgs);
