@@ -74,9 +74,13 @@ describe('cluster failover', natsSkip(), () => {
     const bed = await clusterBed(t, { plugins: PLUGINS, workMs: 2, lease: { ttlMs: 120_000, renewMs: 1000, checkMs: 1000, marginMs: 2000 } });
     const first = await bed.allHeld();
     // `sgeventd cluster status` on a node: this node, the poller's holder, each plugin's holder.
-    const cli = await bed.cli(0, ['cluster', 'status', '--json']);
-    assert.equal(cli.code, 0, cli.stderr);
-    const shown = JSON.parse(cli.stdout) as ClusterView;
+    // Node 1's own board may read the holders a moment after another node's did.
+    const shown = await waitFor(async () => {
+      const cli = await bed.cli(0, ['cluster', 'status', '--json']);
+      assert.equal(cli.code, 0, cli.stderr);
+      const v = JSON.parse(cli.stdout) as ClusterView;
+      return v.pollerHolder !== null && v.plugins.every((p) => p.holder !== null) ? v : null;
+    }, 'node 1 showing every holder in `sgeventd cluster status`');
     assert.equal(shown.nodeId, 'n1');
     assert.ok(shown.pollerHolder !== null && bed.nodeIds.includes(shown.pollerHolder));
     assert.deepEqual(shown.plugins.map((p) => p.name).sort(), [...PLUGINS].sort());
