@@ -10,6 +10,7 @@ import { registerReplayCommand } from './replay.ts';
 import { registerPluginCommand } from './plugin.ts';
 import { registerDemoCommand } from './demo.ts';
 import { registerToolkitCommand } from './toolkit.ts';
+import { registerClusterCommand } from './cluster.ts';
 
 /**
  * Every subcommand registers itself here, one file per command, so main.ts
@@ -27,4 +28,5 @@ export function registerCommands(program: Command): void {
   registerPluginCommand(program);
   registerDemoCommand(program);
   registerToolkitCommand(program);
+  registerClusterCommand(program);
 }

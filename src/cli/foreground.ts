@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { loadConfig } from '../config/index.ts';
-import { serveDaemon } from '../daemon/index.ts';
+import { serveClusterNode, serveDaemon } from '../daemon/index.ts';
 import { claimPidFile } from './pidfile.ts';
 import { Shutdown } from './shutdown.ts';
 import { parseEventId, configOption } from './options.ts';
@@ -21,7 +21,8 @@ export async function runForeground(opts: ForegroundOptions): Promise<void> {
   const release = claimPidFile(config.daemon.pidFile);
   shutdown.register(() => Promise.resolve(release()));
   try {
-    await serveDaemon({ config, console, recordUrl: true, ...(opts.from !== undefined ? { fromId: opts.from } : {}) }, shutdown);
+    if (config.cluster !== undefined) await serveClusterNode(config, { console, recordUrl: true }, shutdown);
+    else await serveDaemon({ config, console, recordUrl: true, ...(opts.from !== undefined ? { fromId: opts.from } : {}) }, shutdown);
     shutdown.arm();
   } catch (err) {
     await shutdown.run();

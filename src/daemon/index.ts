@@ -7,3 +7,4 @@ export { connectSite, type SiteConnection, type SiteConnectionOptions } from './
 export { resolveOnSite } from './toolkit.ts';
 export { startStatusServer, runningUrl, urlFile } from './status-server.ts';
 export { startDaemonWebhooks } from './webhook-receiver.ts';
+export { ClusterDaemon, serveClusterNode, type ClusterDaemonStatus } from './cluster-daemon.ts';

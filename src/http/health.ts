@@ -5,7 +5,7 @@ export const MIN_HEALTH_WINDOW_MS = 30_000;
 
 export type HealthReport =
   | { ok: true; lastPollAgeMs: number; limitMs: number; idle?: true }
-  | { ok: false; lastPollAgeMs: number | null; limitMs: number; reason: 'poll-stale' | 'status-unavailable'; message: string };
+  | { ok: false; lastPollAgeMs: number | null; limitMs: number; reason: 'poll-stale' | 'status-unavailable' | 'nats-disconnected'; message: string };
 
 /** The longest the last successful poll may be ago: max(3 × fetchIntervalMs, 30 s). */
 export function healthWindowMs(fetchIntervalMs: number | undefined): number {
@@ -19,6 +19,10 @@ export function healthWindowMs(fetchIntervalMs: number | undefined): number {
  */
 export function evaluateHealth(doc: StatusDocument, limitMs: number): HealthReport {
   const age = doc.lastPollAgeMs;
+  // A cluster node cut off from NATS hands out no work (its leases run out): not healthy.
+  if (doc.cluster !== undefined && !doc.cluster.connected) {
+    return { ok: false, lastPollAgeMs: age, limitMs, reason: 'nats-disconnected', message: `node ${doc.cluster.nodeId} is not connected to NATS; reconnecting` };
+  }
   if (age <= limitMs) return { ok: true, lastPollAgeMs: age, limitMs };
   if (!doc.plugins.some((p) => p.status === 'running')) return { ok: true, lastPollAgeMs: age, limitMs, idle: true };
   return {

@@ -86,6 +86,23 @@ export interface DaemonStatusLike {
   deadLetters?: readonly DeadLetterLike[];
   /** The webhook receiver; absent when webhooks are off. */
   webhooks?: WebhookStatusLike | null;
+  /** A cluster node's view of the cluster; absent on a single machine. */
+  cluster?: ClusterStatusLike;
+}
+
+/** A cluster node's view (cluster/status.ts `ClusterStatus` fits). */
+export interface ClusterStatusLike {
+  nodeId: string;
+  cluster: string;
+  connected: boolean;
+  stream: string;
+  streamLastSeq: number | null;
+  pollerHolder: string | null;
+  refreshedAt: string | null;
+  plugins: ReadonlyArray<{
+    id: string; name: string; holder: string | null; role: string; highSeq: number | null; highId: number | null;
+    pending: number; lag: number | null; inFlight: number; active: boolean | null;
+  }>;
 }
 
 export interface StatusSource {
@@ -141,6 +158,20 @@ const deadLetterSchema = z.object({
   createdAt: z.string(),
 });
 
+const clusterSchema = z.object({
+  nodeId: z.string(),
+  cluster: z.string(),
+  connected: z.boolean(),
+  stream: z.string(),
+  streamLastSeq: z.number().nullable(),
+  pollerHolder: z.string().nullable(),
+  refreshedAt: z.string().nullable(),
+  plugins: z.array(z.object({
+    id: z.string(), name: z.string(), holder: z.string().nullable(), role: z.string(), highSeq: z.number().nullable(),
+    highId: z.number().nullable(), pending: z.number(), lag: z.number().nullable(), inFlight: z.number(), active: z.boolean().nullable(),
+  })),
+});
+
 /** The body of `GET /api/status`; clients (the `status` command) parse it with this schema. */
 export const statusDocumentSchema = z.object({
   site: z.string(),
@@ -167,6 +198,8 @@ export const statusDocumentSchema = z.object({
     silent: z.object({ since: z.string(), eventId: z.number(), eventType: z.string(), lastDeliveredId: z.number() }).nullable(),
     silences: z.number(),
   }).nullable().optional(),
+  /** A cluster node's view of the cluster; absent on a single machine. */
+  cluster: clusterSchema.optional(),
 });
 
 export type StatusDocument = z.infer<typeof statusDocumentSchema>;
@@ -207,6 +240,16 @@ export function statusDocument(s: DaemonStatusLike, now: number): StatusDocument
       deliveries: { ...s.webhooks.deliveries }, lastDeliveryAt: s.webhooks.lastDeliveryAt, lastDeliveredId: s.webhooks.lastDeliveredId,
       silent: s.webhooks.silent === null ? null : { ...s.webhooks.silent }, silences: s.webhooks.silences,
     },
+    ...(s.cluster === undefined ? {} : {
+      cluster: {
+        nodeId: s.cluster.nodeId, cluster: s.cluster.cluster, connected: s.cluster.connected, stream: s.cluster.stream,
+        streamLastSeq: s.cluster.streamLastSeq, pollerHolder: s.cluster.pollerHolder, refreshedAt: s.cluster.refreshedAt,
+        plugins: s.cluster.plugins.map((p) => ({
+          id: p.id, name: p.name, holder: p.holder, role: p.role, highSeq: p.highSeq, highId: p.highId,
+          pending: p.pending, lag: p.lag, inFlight: p.inFlight, active: p.active,
+        })),
+      },
+    }),
   };
 }
 

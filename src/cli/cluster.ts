@@ -1,0 +1,49 @@
+import type { Command } from 'commander';
+import { daemonSecrets, loadConfig } from '../config/index.ts';
+import type { StatusDocument } from '../http/index.ts';
+import { SecretMask, SgeventdError } from '../shared/index.ts';
+import { daemonUrl, fetchStatus } from './daemon-api.ts';
+
+type ClusterDocument = NonNullable<StatusDocument['cluster']>;
+
+/** This node's view of the cluster, from its status server (`/api/status`). */
+export async function clusterStatus(configPath: string): Promise<ClusterDocument> {
+  const config = await loadConfig(configPath);
+  if (config.cluster === undefined) {
+    throw new SgeventdError('CLUSTER_NOT_CONFIGURED', `${configPath} has no cluster section: this daemon is not a cluster node`, { details: { config: configPath } });
+  }
+  const url = daemonUrl(config);
+  if (url === null) {
+    throw new SgeventdError('DAEMON_NOT_RUNNING', `no cluster node runs with ${configPath} on this machine (or its status server is off: http.enabled)`, { details: { config: configPath } });
+  }
+  const doc = await fetchStatus(config, url);
+  if (doc.cluster === undefined) {
+    throw new SgeventdError('CLUSTER_NOT_CONFIGURED', `the daemon at ${url} is not a cluster node`, { details: { url } });
+  }
+  return new SecretMask(daemonSecrets(config)).maskJson(doc.cluster);
+}
+
+export function registerClusterCommand(program: Command): void {
+  const cluster = program.command('cluster').description('cluster mode (NATS JetStream): what a node sees of the cluster');
+  cluster
+    .command('status')
+    .description('node id, NATS connection, lease holders, per plugin cursor, lag and events in flight')
+    .requiredOption('-c, --config <file>', 'sgeventd.yaml of a node on this machine')
+    .option('--json', 'print JSON')
+    .action(async (opts: { config: string; json?: boolean }) => {
+      const s = await clusterStatus(opts.config);
+      if (opts.json) {
+        process.stdout.write(`${JSON.stringify(s, null, 2)}\n`);
+        return;
+      }
+      const out: string[] = [];
+      out.push(`node: ${s.nodeId} (cluster ${s.cluster}, NATS ${s.connected ? 'connected' : 'DISCONNECTED'})`);
+      out.push(`stream: ${s.stream}, last message ${s.streamLastSeq ?? 'unknown'}; poller held by ${s.pollerHolder ?? 'nobody'}`);
+      out.push('');
+      out.push(['PLUGIN', 'HOLDER', 'THIS NODE', 'SEQ', 'EVENT', 'PENDING', 'LAG', 'IN FLIGHT'].join('\t'));
+      for (const p of s.plugins) {
+        out.push([p.name, p.holder ?? '-', p.role, p.highSeq ?? '-', p.highId ?? '-', p.pending, p.lag ?? '-', p.inFlight].join('\t'));
+      }
+      process.stdout.write(`${out.join('\n')}\n`);
+    });
+}

@@ -1,0 +1,329 @@
+// One term of a plugin's worker as the plugin's active node: reads the event
+// stream from the stored cursor with an ordered consumer (made again after
+// missed heartbeats or a reconnect), runs events through key lanes and the
+// dispatch steps, and commits the cursor through the lease's fence.
+import type { Logger } from 'pino';
+import { DeliverPolicy, type ConsumerMessages, type JetStreamClient, type JsMsg } from '@nats-io/jetstream';
+import { pluginOptionsFor, type DaemonConfig, type PluginFolderConfig } from '../config/index.ts';
+import { buildScope, effectiveConcurrency, inScope, KeyLanes, laneKey, reportDeactivation, runEvent, type EventScope, type PluginFailure, type ProjectDirectory, type StepContext, type TimingRecord } from '../dispatch/index.ts';
+import type { LoadResult, PluginHost } from '../hosts/index.ts';
+import type { SerializedError } from '../plugins/index.ts';
+import { sleepLong, type EventLogEntry } from '../shared/index.ts';
+import { toEventLogEntry } from '../source/index.ts';
+import type { WorkerCursor, WorkerCursorState } from './cursor.ts';
+import { checkFormat, FORMAT_HEADER } from './format.ts';
+import { ClusterFormatError } from './errors.ts';
+
+/** A lease while this node holds it (what `FencedLease` hands out). */
+export interface HeldLease<T> {
+  /** The state stored with the lease when it was claimed (the lease's initial state for a key never written). */
+  readonly state: T;
+  /** Aborted the moment the lease is lost (a fenced write failed, or renewals are too old), or released. */
+  readonly signal: AbortSignal;
+  /** A fenced write of the state; rejects when the lease is lost. */
+  write(state: T): Promise<void>;
+  /** Hands the lease over (`released: true`), with the final state. */
+  release(state?: T): Promise<void>;
+}
+
+/** What a term needs of its worker (counters, events in flight for the status) and of the node. */
+export interface ActiveRunParts {
+  readonly counters: { processed: number; skipped: number; failed: number; totalMs: number };
+  track(q: { event: EventLogEntry; seq: number }): void;
+  untrack(seq: number): void;
+}
+
+export interface ActiveRunOptions {
+  id: string;
+  entry: { name: string };
+  folder: PluginFolderConfig;
+  config: DaemonConfig;
+  directory: ProjectDirectory;
+  js: JetStreamClient;
+  stream: string;
+  filter: string;
+  retryMs: number;
+  onReconnect(listener: () => void): () => void;
+  onTiming?: (record: TimingRecord) => void;
+  onFailure?: (failure: PluginFailure) => void;
+}
+
+/** One term as the plugin's active node. */
+export class ActiveRun {
+  readonly #worker: ActiveRunParts;
+  readonly #opts: ActiveRunOptions;
+  readonly #host: PluginHost;
+  readonly #cursor: WorkerCursor;
+  readonly #held: HeldLease<WorkerCursorState | null>;
+  readonly #log: Logger;
+  readonly #ctx: StepContext;
+  readonly #lanes: KeyLanes;
+  readonly #by: 'none' | 'project' | 'entity';
+  readonly #max: number;
+  readonly #scope: EventScope;
+  /** Stops handing out: stop, lease lost, or a deactivation. */
+  readonly #halt = new AbortController();
+  #seqOf = new Map<EventLogEntry, number>();
+  #inflight = 0;
+  #changed: (() => void) | null = null;
+  #halted: { event: EventLogEntry; callback: string | null; error: SerializedError } | null = null;
+  #committing: Promise<void> | null = null;
+
+  constructor(worker: ActiveRunParts, opts: ActiveRunOptions, host: PluginHost, loaded: Extract<LoadResult, { ok: true }>, cursor: WorkerCursor, held: HeldLease<WorkerCursorState | null>, log: Logger) {
+    this.#worker = worker;
+    this.#opts = opts;
+    this.#host = host;
+    this.#cursor = cursor;
+    this.#held = held;
+    this.#log = log;
+    const pluginOpts = pluginOptionsFor(opts.folder, opts.entry.name);
+    const daemon = opts.config.daemon;
+    const concurrency = effectiveConcurrency(loaded, pluginOpts.concurrency);
+    this.#by = concurrency.by;
+    this.#max = concurrency.by === 'none' ? 1 : Math.max(1, Math.min(concurrency.max, host.capacity));
+    this.#lanes = new KeyLanes(daemon.concurrencyWindow);
+    const scriptNames = [...new Set(loaded.callbacks.map((c) => c.scriptName))];
+    this.#scope = buildScope({ projects: pluginOpts.projects, ignoreOwnEvents: pluginOpts.ignoreOwnEvents, scriptNames, directory: opts.directory });
+    this.#ctx = {
+      opts: {
+        id: opts.id, folder: opts.folder.path, name: opts.entry.name,
+        batchSize: daemon.maxEventBatchSize, fetchIntervalMs: daemon.fetchIntervalMs, backlogTimeoutMs: daemon.backlogTimeoutMs,
+        retries: pluginOpts.retries, retryBackoffMs: pluginOpts.retryBackoffMs, deadLetter: pluginOpts.deadLetter,
+        logger: log,
+        ...(opts.onTiming ? { onTiming: opts.onTiming } : {}),
+        ...(opts.onFailure ? { onFailure: opts.onFailure } : {}),
+      },
+      handler: host,
+      batcher: null,
+      counters: worker.counters,
+    };
+  }
+
+  async run(session: AbortSignal): Promise<void> {
+    const onEnd = (): void => {
+      this.#halt.abort();
+      this.#wake();
+    };
+    session.addEventListener('abort', onEnd, { once: true });
+    const flusher = this.#flushLoop();
+    try {
+      await this.#read();
+    } finally {
+      session.removeEventListener('abort', onEnd);
+      this.#halt.abort();
+      if (this.#held.signal.aborted) this.#cutOff();
+      await this.#drain();
+      if (this.#halted !== null) this.#deactivate();
+      await flusher;
+      if (!this.#held.signal.aborted) await this.#commit();
+    }
+  }
+
+  /** Reads the stream from the cursor; the consumer is made again after missed heartbeats or a reconnect. */
+  async #read(): Promise<void> {
+    const halt = this.#halt.signal;
+    let next = this.#cursor.startSeq;
+    while (!halt.aborted) {
+      let messages: ConsumerMessages;
+      try {
+        const consumer = await this.#opts.js.consumers.get(this.#opts.stream, {
+          filter_subjects: this.#opts.filter, deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: next,
+        });
+        messages = await consumer.consume({ max_messages: Math.min(512, this.#lanes.window), expires: 5000 });
+      } catch (err) {
+        if (halt.aborted) return;
+        this.#log.warn({ err, stream: this.#opts.stream, startSeq: next }, 'opening the event stream failed; trying again');
+        await sleepLong(this.#opts.retryMs, { signal: halt }).catch(() => undefined);
+        continue;
+      }
+      const recreate = new AbortController();
+      const watch = this.#watch(messages, recreate).catch((err: unknown) => this.#log.warn({ err }, 'watching the event stream consumer failed'));
+      const stopIt = (): void => {
+        messages.stop();
+      };
+      halt.addEventListener('abort', stopIt, { once: true });
+      recreate.signal.addEventListener('abort', stopIt, { once: true });
+      try {
+        for await (const m of messages) {
+          if (halt.aborted) break;
+          await this.#take(m);
+          next = m.seq + 1;
+          // Backpressure on the fence: while commits fail (a NATS election), hand out no more than one flush's worth,
+          // so a takeover repeats at most that many events plus those in flight.
+          while (this.#cursor.dirty >= this.#opts.config.daemon.stateFlushEvents && !halt.aborted) {
+            await this.#commit();
+            if (this.#cursor.dirty >= this.#opts.config.daemon.stateFlushEvents) await sleepLong(this.#opts.retryMs, { signal: halt }).catch(() => undefined);
+          }
+          while (this.#lanes.full() && !halt.aborted) await this.#waitForChange();
+        }
+      } catch (err) {
+        // A message of another format version: refused, never misread (the node's log names both versions).
+        if (err instanceof ClusterFormatError) throw err;
+        if (!halt.aborted) {
+          this.#log.warn({ err }, 'reading the event stream failed; reading again from the last message seen');
+          await sleepLong(this.#opts.retryMs, { signal: halt }).catch(() => undefined);
+        }
+      } finally {
+        halt.removeEventListener('abort', stopIt);
+        recreate.abort();
+        messages.stop();
+        await watch;
+      }
+      if (!halt.aborted) this.#log.info({ startSeq: next }, 'event stream consumer made again');
+    }
+  }
+
+  /** Watches the consumer and the connection; aborts `recreate` on missed heartbeats or a reconnect. */
+  async #watch(messages: ConsumerMessages, recreate: AbortController): Promise<void> {
+    const unsubscribe = this.#opts.onReconnect(() => {
+      this.#log.info('reconnected to NATS: making the event stream consumer again');
+      recreate.abort();
+    });
+    try {
+      // Ends when the messages are stopped (the iterator closes with them).
+      for await (const s of messages.status()) {
+        if (s.type === 'heartbeats_missed' || s.type === 'consumer_not_found' || s.type === 'consumer_deleted') {
+          this.#log.warn({ status: s.type }, 'event stream consumer lost');
+          recreate.abort();
+          return;
+        }
+        if (recreate.signal.aborted) return;
+      }
+    } finally {
+      unsubscribe();
+    }
+  }
+
+  /** One message: skipped when finished, else handed out to its lane (out of scope: finished at once). */
+  async #take(m: JsMsg): Promise<void> {
+    const seq = m.seq;
+    if (!this.#cursor.wants(seq)) return;
+    const format = m.headers?.get(FORMAT_HEADER) ?? '';
+    // A node of another version wrote it: refused clearly (CLUSTER_FORMAT_MISMATCH), never misread.
+    checkFormat(Number(format), `event message ${seq} of ${this.#opts.stream}`);
+    let event: EventLogEntry;
+    try {
+      event = toEventLogEntry(m.json<Record<string, unknown>>());
+    } catch (err) {
+      this.#log.error({ err, seq }, 'unreadable event message in the stream; skipped');
+      this.#cursor.handOut(seq, this.#cursor.highId);
+      this.#cursor.finish(seq);
+      return;
+    }
+    this.#cursor.handOut(seq, event.id);
+    const decided = inScope(this.#ctx, this.#scope, event);
+    if (!(typeof decided === 'boolean' ? decided : await decided)) {
+      this.#worker.counters.skipped++;
+      this.#cursor.finish(seq);
+      return;
+    }
+    this.#seqOf.set(event, seq);
+    this.#lanes.add(this.#by === 'none' ? 'all' : laneKey(event, this.#by), event);
+    this.#pump();
+  }
+
+  #pump(): void {
+    while (this.#inflight < this.#max && !this.#halt.signal.aborted) {
+      const next = this.#lanes.take();
+      if (next === null) return;
+      this.#inflight++;
+      void this.#runHead(next.key, next.event);
+    }
+  }
+
+  async #runHead(key: string, event: EventLogEntry): Promise<void> {
+    const seq = this.#seqOf.get(event) ?? 0;
+    this.#worker.track({ event, seq });
+    let finished = false;
+    try {
+      const outcome = await runEvent(this.#ctx, event, 'live', this.#halt.signal, null, this.#by === 'none' ? undefined : key);
+      if (this.#held.signal.aborted) return; // a deposed owner decides nothing
+      if (outcome.kind === 'aborted') {
+        if (!this.#halt.signal.aborted) this.#log.info({ eventId: event.id, code: outcome.error.code }, 'event cut off by a thread restart; delivering it again');
+      } else if (outcome.kind === 'deactivate') {
+        this.#halted ??= { event, callback: outcome.callback, error: outcome.error };
+        this.#halt.abort();
+      } else {
+        if (outcome.kind === 'skipped') {
+          this.#worker.counters.failed++;
+          this.#cursor.noteError(`${outcome.callback ?? 'plugin'}: ${outcome.error.message}`);
+        } else this.#worker.counters.processed++;
+        finished = true;
+      }
+    } catch (err) {
+      this.#log.error({ err, eventId: event.id }, 'running an event failed unexpectedly; the plugin stops on this node');
+      this.#halt.abort();
+    } finally {
+      this.#worker.untrack(seq);
+      if (finished) {
+        this.#lanes.finish(key);
+        this.#seqOf.delete(event);
+        this.#cursor.finish(seq);
+        if (this.#cursor.dirty >= this.#opts.config.daemon.stateFlushEvents) void this.#commit();
+      } else this.#lanes.release(key);
+      this.#inflight--;
+      this.#wake();
+      this.#pump();
+    }
+  }
+
+  /** The lease is gone: the callbacks in flight are cut off (their results are not committed). */
+  #cutOff(): void {
+    for (const event of this.#seqOf.keys()) this.#host.cancel(event.id);
+  }
+
+  #deactivate(): void {
+    const halt = this.#halted;
+    if (halt === null) return;
+    this.#worker.counters.failed++;
+    this.#cursor.deactivate(`${halt.callback ?? 'plugin'}: ${halt.error.message}`);
+    reportDeactivation(this.#ctx, halt.event, halt.callback, halt.error);
+  }
+
+  /** Commits the cursor through the fence every `stateFlushMs` while the run lasts. */
+  async #flushLoop(): Promise<void> {
+    const halt = this.#halt.signal;
+    while (!halt.aborted) {
+      await sleepLong(this.#opts.config.daemon.stateFlushMs, { signal: halt }).catch(() => undefined);
+      if (!halt.aborted) await this.#commit();
+    }
+  }
+
+  /** One fenced write at a time; a failed write keeps the changes for the next one. */
+  async #commit(): Promise<void> {
+    if (this.#committing !== null) {
+      await this.#committing;
+    }
+    if (this.#cursor.dirty === 0 || this.#held.signal.aborted) return;
+    this.#committing = (async () => {
+      const snap = this.#cursor.snapshot();
+      try {
+        await this.#held.write(snap);
+      } catch (err) {
+        this.#cursor.markDirty();
+        if (!this.#held.signal.aborted) this.#log.warn({ err }, 'committing the plugin cursor failed; trying again');
+      }
+    })().finally(() => {
+      this.#committing = null;
+    });
+    await this.#committing;
+  }
+
+  #wake(): void {
+    const changed = this.#changed;
+    this.#changed = null;
+    changed?.();
+  }
+
+  async #waitForChange(): Promise<void> {
+    await new Promise<void>((resolve) => {
+      this.#changed = resolve;
+    });
+  }
+
+  /** Resolves once no callback is in flight (each is bounded by the callback timeout). */
+  async #drain(): Promise<void> {
+    while (this.#inflight > 0) await this.#waitForChange();
+  }
+}
+

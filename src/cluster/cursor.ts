@@ -1,0 +1,165 @@
+// A plugin's cursor in cluster mode: the concurrency model of one machine
+// (highest handed out + unfinished ids at or below it) counted in stream
+// sequences, so a node taking over restarts the stream where the dead owner's
+// unfinished events are. Gaps in event ids are the poller's business (late ids
+// are published after higher ones), so a worker only has pending entries.
+import { z } from 'zod';
+
+/** One event handed out and not finished: its stream sequence and event id. */
+export interface PendingEvent {
+  seq: number;
+  id: number;
+}
+
+/** What a plugin's lease record carries as its state (`plugin.<pluginId>`). */
+export interface WorkerCursorState {
+  /** Every message at or below it is finished, except `pending`. */
+  highSeq: number;
+  /** The event id of the message at `highSeq` (for lag and status). */
+  highId: number;
+  pending: PendingEvent[];
+  /** False once a stopOnError failure deactivated the plugin, for the whole cluster. */
+  active: boolean;
+  lastError: string | null;
+  /** `sgeventd plugin disable` in cluster mode: no node runs the plugin. */
+  paused: boolean;
+}
+
+const seq = z.number().int().nonnegative();
+
+/** The wire shape of a stored cursor (zod: it comes back from NATS). */
+export const workerCursorSchema = z.object({
+  highSeq: seq,
+  highId: seq,
+  pending: z.array(z.object({ seq, id: seq })),
+  active: z.boolean(),
+  lastError: z.string().nullable(),
+  paused: z.boolean(),
+});
+
+/** A new plugin's cursor: it starts after `highSeq` (the stream's last message when it was first claimed). */
+export function freshCursor(highSeq: number, highId = 0): WorkerCursorState {
+  return { highSeq, highId, pending: [], active: true, lastError: null, paused: false };
+}
+
+/**
+ * The owner's live cursor. Messages are handed out in stream order; a message
+ * at or below `highSeq` not in `pending` is finished and skipped when the
+ * consumer delivers it again.
+ */
+export class WorkerCursor {
+  #highSeq: number;
+  #highId: number;
+  /** seq → event id, handed out and not finished. */
+  readonly #pending = new Map<number, number>();
+  /** Pending entries inherited from the stored cursor: run first when read again. */
+  readonly #inherited: ReadonlySet<number>;
+  #active: boolean;
+  #lastError: string | null;
+  #paused: boolean;
+  /** Changes since the last snapshot taken for a commit. */
+  #dirty = 0;
+
+  constructor(state: WorkerCursorState) {
+    this.#highSeq = state.highSeq;
+    this.#highId = state.highId;
+    for (const p of state.pending) if (p.seq <= state.highSeq) this.#pending.set(p.seq, p.id);
+    this.#inherited = new Set(this.#pending.keys());
+    this.#active = state.active;
+    this.#lastError = state.lastError;
+    this.#paused = state.paused;
+  }
+
+  /** Where the consumer starts: the oldest unfinished message, else the one after the high watermark. */
+  get startSeq(): number {
+    let min = this.#highSeq + 1;
+    for (const s of this.#pending.keys()) if (s < min) min = s;
+    return min;
+  }
+
+  get highSeq(): number {
+    return this.#highSeq;
+  }
+
+  get highId(): number {
+    return this.#highId;
+  }
+
+  get pendingCount(): number {
+    return this.#pending.size;
+  }
+
+  get inheritedCount(): number {
+    return this.#inherited.size;
+  }
+
+  get active(): boolean {
+    return this.#active;
+  }
+
+  get paused(): boolean {
+    return this.#paused;
+  }
+
+  get lastError(): string | null {
+    return this.#lastError;
+  }
+
+  /** Changes not yet in a committed snapshot. */
+  get dirty(): number {
+    return this.#dirty;
+  }
+
+  /**
+   * Whether a delivered message must run: above the high watermark (new), or
+   * pending (handed out before and not finished). Everything else is finished.
+   */
+  wants(seq: number): boolean {
+    return seq > this.#highSeq || this.#pending.has(seq);
+  }
+
+  /** Records a message as handed out; stored pending before the high watermark passes it. */
+  handOut(seq: number, id: number): void {
+    if (!this.#pending.has(seq)) this.#pending.set(seq, id);
+    if (seq > this.#highSeq) {
+      this.#highSeq = seq;
+      this.#highId = id;
+    }
+    this.#dirty++;
+  }
+
+  /** The message's callbacks all finished (or it was out of scope). */
+  finish(seq: number): void {
+    if (this.#pending.delete(seq)) this.#dirty++;
+  }
+
+  /** stopOnError: the plugin is deactivated cluster-wide; the failed event stays pending. */
+  deactivate(lastError: string): void {
+    this.#active = false;
+    this.#lastError = lastError;
+    this.#dirty++;
+  }
+
+  noteError(lastError: string): void {
+    this.#lastError = lastError;
+    this.#dirty++;
+  }
+
+  /** A commit of the last snapshot failed: it is written again with the next one. */
+  markDirty(): void {
+    this.#dirty++;
+  }
+
+  /** The state to commit; resets the change count. */
+  snapshot(): WorkerCursorState {
+    this.#dirty = 0;
+    return {
+      highSeq: this.#highSeq,
+      highId: this.#highId,
+      pending: [...this.#pending].map(([s, id]) => ({ seq: s, id })).sort((a, b) => a.seq - b.seq),
+      active: this.#active,
+      lastError: this.#lastError,
+      paused: this.#paused,
+    };
+  }
+}

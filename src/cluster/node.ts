@@ -1,0 +1,174 @@
+// One node of a cluster: its NATS connection, the poller candidate, and a
+// worker per plugin (the same plugin folders and host factory as one
+// machine). Every node runs the same config; leases decide who does what.
+import type { Logger } from 'pino';
+import type { DaemonConfig } from '../config/index.ts';
+import type { PluginFailure, ProjectDirectory, TimingRecord } from '../dispatch/index.ts';
+import type { PluginHostFactory } from '../hosts/index.ts';
+import { scanPluginFolder } from '../plugins/index.ts';
+import { pluginId } from '../state/index.ts';
+import { SgeventdError } from '../shared/index.ts';
+import { connectCluster, ensureEventStream, type ClusterConnection } from './connect.ts';
+import { FencedLease } from './fence.ts';
+import { clusterNames, type ClusterNames } from './names.ts';
+import { workerCursorSchema, type WorkerCursorState } from './cursor.ts';
+import { PluginWorker } from './worker.ts';
+import { ClusterStatusBoard, type ClusterStatus } from './status.ts';
+
+/** What a node takes from the composition root (daemon/assembly.ts). */
+export interface ClusterNodeParts {
+  config: DaemonConfig;
+  hosts: PluginHostFactory;
+  directory: ProjectDirectory;
+  logger: Logger;
+  pluginLogger(name: string): Logger | Promise<Logger>;
+  onTiming?: (record: TimingRecord) => void;
+  onFailure?: (failure: PluginFailure) => void;
+}
+
+/** The poller's part, when this build has one: started with the node, stopped (lease released) before it. */
+export interface PollerCandidate {
+  start(): void;
+  stop(): Promise<void>;
+  /** The poller's lease, for the status (who holds it). */
+  readonly lease: Pick<FencedLease<unknown>, 'read'>;
+}
+
+/**
+ * One node: connects to NATS (reconnecting without limit), makes sure the
+ * event stream exists, campaigns for the poller lease and for every plugin's
+ * lease. `stop()` finishes the callbacks in flight, commits and releases
+ * every lease it holds, so another node takes over at once.
+ */
+export class ClusterNode {
+  readonly nodeId: string;
+  readonly names: ClusterNames;
+  readonly #parts: ClusterNodeParts;
+  readonly #conn: ClusterConnection;
+  readonly #workers: PluginWorker[] = [];
+  readonly #leases: Array<FencedLease<WorkerCursorState | null>> = [];
+  readonly #reconnectListeners = new Set<() => void>();
+  readonly #board: ClusterStatusBoard;
+  #poller: PollerCandidate | null = null;
+  #connected = true;
+  #watching: Promise<void> | null = null;
+  #stopping: Promise<void> | null = null;
+
+  private constructor(parts: ClusterNodeParts, conn: ClusterConnection) {
+    const cluster = parts.config.cluster;
+    if (cluster === undefined) throw new SgeventdError('CLUSTER_NOT_CONFIGURED', 'this config has no cluster section');
+    this.#parts = parts;
+    this.#conn = conn;
+    this.nodeId = cluster.nodeId;
+    this.names = clusterNames(cluster.name, parts.config.site.url);
+    this.#board = new ClusterStatusBoard({
+      nodeId: this.nodeId, names: this.names, jsm: conn.jsm, workers: () => this.#workers, leases: () => this.#leases,
+      pollerLease: () => this.#poller?.lease ?? null,
+      connected: () => this.#connected, intervalMs: cluster.lease.checkMs, logger: parts.logger,
+    });
+  }
+
+  /** Connects to NATS: CLUSTER_CONNECT_FAILED when no server answers the first time. */
+  static async open(parts: ClusterNodeParts): Promise<ClusterNode> {
+    const cluster = parts.config.cluster;
+    if (cluster === undefined) throw new SgeventdError('CLUSTER_NOT_CONFIGURED', 'this config has no cluster section');
+    const conn = await connectCluster({ nats: cluster.nats, nodeId: cluster.nodeId });
+    return new ClusterNode(parts, conn);
+  }
+
+  get connection(): ClusterConnection {
+    return this.#conn;
+  }
+
+  /** The poller candidate (built by the composition root from the same connection). */
+  setPoller(poller: PollerCandidate): void {
+    this.#poller = poller;
+  }
+
+  async start(): Promise<void> {
+    const { config, logger } = this.#parts;
+    const cluster = config.cluster as NonNullable<DaemonConfig['cluster']>;
+    this.#watching = this.#watchConnection();
+    await ensureEventStream(this.#conn.jsm, this.names, cluster);
+    this.#poller?.start();
+    for (const folder of config.plugins) {
+      let scan;
+      try {
+        scan = await scanPluginFolder(folder.path);
+      } catch (err) {
+        logger.error({ err, folder: folder.path }, 'plugin folder refused');
+        continue;
+      }
+      for (const entry of scan.plugins) {
+        if (entry.kind === 'refused') {
+          logger.error({ err: entry.error, plugin: entry.name }, 'plugin refused');
+          continue;
+        }
+        const id = pluginId({ folder: folder.path, name: entry.name });
+        const lease = await FencedLease.open<WorkerCursorState | null>({
+          conn: this.#conn, names: this.names, key: `plugin.${id}`, nodeId: this.nodeId, timing: cluster.lease,
+          replicas: cluster.replicas, state: workerCursorSchema.nullable(), initial: null, logger,
+        });
+        this.#leases.push(lease);
+        const worker = new PluginWorker({
+          id, entry, folder, config, hosts: this.#parts.hosts, directory: this.#parts.directory, lease,
+          js: this.#conn.js, jsm: this.#conn.jsm, stream: this.names.eventStream, filter: this.names.allEvents,
+          logger, pluginLogger: await this.#parts.pluginLogger(entry.name), retryMs: cluster.lease.checkMs,
+          onReconnect: (listener) => {
+            this.#reconnectListeners.add(listener);
+            return () => this.#reconnectListeners.delete(listener);
+          },
+          ...(this.#parts.onTiming ? { onTiming: this.#parts.onTiming } : {}),
+          ...(this.#parts.onFailure ? { onFailure: this.#parts.onFailure } : {}),
+        });
+        this.#workers.push(worker);
+        worker.start();
+      }
+    }
+    this.#board.start();
+    logger.info({ nodeId: this.nodeId, plugins: this.#workers.map((w) => w.name) }, 'cluster node running');
+  }
+
+  /** Node id, NATS connectivity, lease holders, per plugin cursor, lag and in flight. */
+  status(): ClusterStatus {
+    return this.#board.snapshot();
+  }
+
+  /** Graceful: callbacks in flight finish, cursors are committed, leases released; idempotent. */
+  stop(): Promise<void> {
+    this.#stopping ??= (async () => {
+      const { logger } = this.#parts;
+      const steps: Array<() => Promise<unknown>> = [
+        () => Promise.all(this.#workers.map((w) => w.stop())),
+        () => this.#poller?.stop() ?? Promise.resolve(),
+        () => Promise.all(this.#leases.map((l) => l.close())),
+        () => this.#board.stop(),
+        () => this.#conn.close(),
+        () => this.#watching ?? Promise.resolve(),
+      ];
+      for (const step of steps) {
+        try {
+          await step();
+        } catch (err) {
+          logger.error({ err }, 'a cluster node stop step failed');
+        }
+      }
+    })();
+    return this.#stopping;
+  }
+
+  /** Connectivity for `/healthz`, and reconnects for the workers (their consumers are made again). */
+  async #watchConnection(): Promise<void> {
+    const { logger } = this.#parts;
+    for await (const s of this.#conn.nc.status()) {
+      if (s.type === 'disconnect') {
+        this.#connected = false;
+        logger.warn({ server: s.server }, 'disconnected from NATS; reconnecting (leases held run out, work stops until NATS is back)');
+      } else if (s.type === 'reconnect') {
+        this.#connected = true;
+        logger.info({ server: s.server }, 'reconnected to NATS');
+        for (const listener of this.#reconnectListeners) listener();
+      }
+    }
+  }
+}

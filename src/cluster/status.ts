@@ -1,0 +1,149 @@
+// What a node knows of the cluster, for `/api/status`, the status page and
+// `sgeventd cluster status`: read from NATS every lease check interval (the
+// holders and cursors of leases this node does not hold are in their records).
+import type { Logger } from 'pino';
+import type { JetStreamManager } from '@nats-io/jetstream';
+import type { FencedLease } from './fence.ts';
+import type { ClusterNames } from './names.ts';
+import type { WorkerCursorState } from './cursor.ts';
+import type { PluginWorker, WorkerRole } from './worker.ts';
+
+/** One plugin across the cluster. */
+export interface ClusterPluginStatus {
+  id: string;
+  name: string;
+  /** The node holding the plugin's lease (null: nobody, or released). */
+  holder: string | null;
+  /** This node's part: active, standby, ... */
+  role: WorkerRole;
+  highSeq: number | null;
+  highId: number | null;
+  pending: number;
+  /** Stream messages after the plugin's high watermark (all partitions). */
+  lag: number | null;
+  /** Callbacks running on this node. */
+  inFlight: number;
+  active: boolean | null;
+  processed: number;
+  failed: number;
+  lastError: string | null;
+}
+
+export interface ClusterStatus {
+  nodeId: string;
+  cluster: string;
+  connected: boolean;
+  stream: string;
+  streamLastSeq: number | null;
+  pollerHolder: string | null;
+  plugins: ClusterPluginStatus[];
+  /** When the holders and cursors were last read from NATS (null: not yet). */
+  refreshedAt: string | null;
+}
+
+export interface ClusterStatusBoardOptions {
+  nodeId: string;
+  names: ClusterNames;
+  jsm: JetStreamManager;
+  workers: () => readonly PluginWorker[];
+  leases: () => ReadonlyArray<FencedLease<WorkerCursorState | null>>;
+  pollerLease?: () => Pick<FencedLease<unknown>, 'read'> | null;
+  connected: () => boolean;
+  intervalMs: number;
+  logger: Logger;
+}
+
+interface Seen {
+  holder: string | null;
+  state: WorkerCursorState | null;
+}
+
+/** Reads holders and cursors every `intervalMs`; `snapshot()` answers at once from the last read. */
+export class ClusterStatusBoard {
+  readonly #opts: ClusterStatusBoardOptions;
+  #timer: NodeJS.Timeout | null = null;
+  #refreshing: Promise<void> | null = null;
+  #streamLastSeq: number | null = null;
+  #pollerHolder: string | null = null;
+  #seen = new Map<string, Seen>();
+  #refreshedAt: number | null = null;
+
+  constructor(opts: ClusterStatusBoardOptions) {
+    this.#opts = opts;
+  }
+
+  start(): void {
+    const tick = (): void => {
+      this.#refreshing ??= this.#refresh().finally(() => {
+        this.#refreshing = null;
+      });
+    };
+    tick();
+    this.#timer = setInterval(tick, this.#opts.intervalMs);
+    this.#timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    if (this.#timer) clearInterval(this.#timer);
+    this.#timer = null;
+    await this.#refreshing;
+  }
+
+  snapshot(): ClusterStatus {
+    const leases = this.#opts.leases();
+    const plugins = this.#opts.workers().map((w, i): ClusterPluginStatus => {
+      const mine = w.snapshot();
+      const seen = this.#seen.get(leases[i]?.key ?? '');
+      const active = w.role === 'active';
+      const highSeq = active ? mine.highSeq : seen?.state?.highSeq ?? mine.highSeq;
+      return {
+        id: w.id,
+        name: w.name,
+        holder: active ? this.#opts.nodeId : seen?.holder ?? null,
+        role: w.role,
+        highSeq,
+        highId: active ? mine.highId : seen?.state?.highId ?? mine.highId,
+        pending: active ? mine.pending : seen?.state?.pending.length ?? mine.pending,
+        lag: highSeq === null || this.#streamLastSeq === null ? null : Math.max(0, this.#streamLastSeq - highSeq),
+        inFlight: mine.inFlight,
+        active: seen?.state?.active ?? null,
+        processed: mine.processed,
+        failed: mine.failed,
+        lastError: mine.lastError,
+      };
+    });
+    return {
+      nodeId: this.#opts.nodeId,
+      cluster: this.#opts.names.cluster,
+      connected: this.#opts.connected(),
+      stream: this.#opts.names.eventStream,
+      streamLastSeq: this.#streamLastSeq,
+      pollerHolder: this.#pollerHolder,
+      plugins,
+      refreshedAt: this.#refreshedAt === null ? null : new Date(this.#refreshedAt).toISOString(),
+    };
+  }
+
+  async #refresh(): Promise<void> {
+    if (!this.#opts.connected()) return;
+    try {
+      const info = await this.#opts.jsm.streams.info(this.#opts.names.eventStream);
+      this.#streamLastSeq = info.state.last_seq;
+      const poller = this.#opts.pollerLease?.() ?? null;
+      if (poller !== null) {
+        const last = await poller.read();
+        this.#pollerHolder = last === undefined || last.record.released === true ? null : last.record.holder;
+      }
+      for (const lease of this.#opts.leases()) {
+        const last = await lease.read();
+        this.#seen.set(lease.key, {
+          holder: last === undefined || last.record.released === true ? null : last.record.holder,
+          state: last?.record.state ?? null,
+        });
+      }
+      this.#refreshedAt = Date.now();
+    } catch (err) {
+      this.#opts.logger.debug({ err }, 'reading the cluster status from NATS failed; the status shows the last one read');
+    }
+  }
+}

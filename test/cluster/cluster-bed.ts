@@ -1,0 +1,261 @@
+// Three `sgeventd foreground` cluster nodes as child processes, a 3-server
+// NATS cluster and the local site; plugins write one line per callback start
+// and end (test/fixtures/cluster), and the checks below read those lines.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { chmodSync, copyFileSync, createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { stringify } from 'yaml';
+import { clusterNames, type ClusterNames } from '../../src/cluster/index.ts';
+import { statusDocumentSchema, type StatusDocument } from '../../src/http/index.ts';
+import { DEFAULT_SCRIPT } from '../../src/site/index.ts';
+import { onCleanup, runCli, tempDir, waitFor, withSite, type Cleanup, type CliResult, type TestSite } from '../support/index.ts';
+import { startNats, type TestNats } from '../support/nats.ts';
+
+const BIN = fileURLToPath(new URL('../../bin/sgeventd.mjs', import.meta.url));
+const FIXTURES = fileURLToPath(new URL('../fixtures/cluster/', import.meta.url));
+
+export type ClusterView = NonNullable<StatusDocument['cluster']>;
+
+export interface ClusterBedOptions {
+  plugins: string[];
+  nodes?: number;
+  /** Each callback takes this long (a timer), so kills land mid-callback. */
+  workMs?: number;
+  lease?: { ttlMs: number; renewMs: number; checkMs: number; marginMs: number };
+}
+
+export interface ClusterBed {
+  nats: TestNats;
+  site: TestSite;
+  names: ClusterNames;
+  record: string;
+  nodeIds: string[];
+  start(i: number): void;
+  /** Sends `signal` to node `i` and waits for it to exit. */
+  kill(i: number, signal: NodeJS.Signals): Promise<void>;
+  alive(i: number): boolean;
+  /** Node `i`'s view of the cluster (null when it does not answer). */
+  view(i: number): Promise<ClusterView | null>;
+  /** Node `i`'s `/healthz`: status and reason (null when it does not answer). */
+  health(i: number): Promise<{ status: number; reason: string | null } | null>;
+  /** Runs `sgeventd <args> -c <node i's config>` against the running node. */
+  cli(i: number, args: string[]): Promise<CliResult>;
+  /** The first answer of a live node. */
+  anyView(): Promise<ClusterView | null>;
+  /** Waits until the poller's and every plugin's lease have a holder (from a live node's view); returns the view. */
+  allHeld(): Promise<ClusterView>;
+  /** The index of the node holding `plugin`'s lease (`poller`: the poller's). */
+  holderOf(view: ClusterView, plugin: string): number;
+  /** Creates `shots` Shots on the site, spread over its projects (each writes events the poller publishes); returns the newest event id. */
+  createEvents(shots: number): Promise<number>;
+  lines(): Line[];
+}
+
+export interface Line {
+  plugin: string;
+  node: string;
+  pid: string;
+  id: number;
+  key: string;
+  what: 'start' | 'end';
+}
+
+export async function clusterBed(t: Cleanup, opts: ClusterBedOptions): Promise<ClusterBed> {
+  const n = opts.nodes ?? 3;
+  const nats = await startNats(t, { servers: 3 });
+  const site = await withSite(t);
+  const dir = tempDir(t, 'sgeventd-cluster-');
+  const plugins = join(dir, 'plugins');
+  mkdirSync(plugins, { mode: 0o755 });
+  chmodSync(plugins, 0o755);
+  for (const p of opts.plugins) {
+    copyFileSync(join(FIXTURES, `${p}.mjs`), join(plugins, `${p}.mjs`));
+    chmodSync(join(plugins, `${p}.mjs`), 0o644);
+  }
+  const keep = process.env['SGEVENTD_TEST_KEEP'];
+  // Kept files are named after this bed's folder, so several tests can keep theirs side by side.
+  const keepAs = (name: string): string => (keep === undefined ? join(dir, name) : join(keep, `${basename(dir)}-${name}`));
+  if (keep !== undefined) mkdirSync(keep, { recursive: true });
+  const record = keepAs('record.txt');
+  const lease = opts.lease ?? { ttlMs: 5000, renewMs: 1000, checkMs: 1000, marginMs: 1500 };
+  const nodeIds = Array.from({ length: n }, (_, i) => `n${i + 1}`);
+  const configs = nodeIds.map((id) => {
+    const file = join(dir, `${id}.yaml`);
+    writeFileSync(file, stringify({
+      site: { url: site.url, script: { name: DEFAULT_SCRIPT.name, key: '${SGEVENTD_TEST_KEY}' }, connRetrySleepMs: 50 },
+      daemon: { state: join(dir, `${id}.db`), pidFile: join(dir, `${id}.pid`), fetchIntervalMs: 50, stateFlushMs: 50 },
+      plugins: [{ path: plugins }],
+      logging: { dir: join(dir, `logs-${id}`), level: process.env['SGEVENTD_TEST_LOG'] ?? 'info' },
+      http: { enabled: true, host: '127.0.0.1', port: 0 },
+      cluster: { name: 't', nodeId: id, nats: { servers: nats.urls }, replicas: 3, lease },
+    }));
+    return file;
+  });
+  const procs: Array<ChildProcess | null> = nodeIds.map(() => null);
+  const exited: Array<Promise<void> | null> = nodeIds.map(() => null);
+  const names = clusterNames('t', site.url);
+
+  const bed: ClusterBed = {
+    nats, site, names, record, nodeIds,
+    start(i) {
+      const id = nodeIds[i] as string;
+      const child = spawn(process.execPath, [BIN, 'foreground', '-c', configs[i] as string], {
+        env: {
+          PATH: process.env['PATH'], HOME: process.env['HOME'], SGEVENTD_TEST_KEY: DEFAULT_SCRIPT.key,
+          SGEVENTD_TEST_RECORD: record, SGEVENTD_TEST_NODE: id, SGEVENTD_TEST_WORK_MS: String(opts.workMs ?? 0),
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      // SGEVENTD_TEST_KEEP=<dir>: the nodes' output and the callback lines are kept there for a look after the test.
+      const out = createWriteStream(keepAs(`${id}.out`), { flags: 'a' });
+      child.stdout?.pipe(out);
+      child.stderr?.pipe(out);
+      procs[i] = child;
+      exited[i] = new Promise((resolve) => child.once('exit', () => resolve()));
+      onCleanup(t, async () => {
+        if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+        await exited[i];
+      });
+    },
+    async kill(i, signal) {
+      const child = procs[i];
+      if (!child) return;
+      child.kill(signal);
+      await exited[i];
+    },
+    alive(i) {
+      const child = procs[i];
+      return child !== null && child !== undefined && child.exitCode === null && child.signalCode === null;
+    },
+    async view(i) {
+      if (!bed.alive(i)) return null;
+      const urlFile = join(dir, `${nodeIds[i] as string}.pid.url`);
+      if (!existsSync(urlFile)) return null;
+      try {
+        const res = await fetch(`${readFileSync(urlFile, 'utf8').trim()}/api/status`);
+        if (res.status !== 200) return null;
+        return statusDocumentSchema.parse(await res.json()).cluster ?? null;
+      } catch {
+        return null;
+      }
+    },
+    async health(i) {
+      const urlFile = join(dir, `${nodeIds[i] as string}.pid.url`);
+      if (!bed.alive(i) || !existsSync(urlFile)) return null;
+      try {
+        const res = await fetch(`${readFileSync(urlFile, 'utf8').trim()}/healthz`);
+        const body = await res.json() as { reason?: unknown };
+        return { status: res.status, reason: typeof body.reason === 'string' ? body.reason : null };
+      } catch {
+        return null;
+      }
+    },
+    cli(i, args) {
+      return runCli([...args, '-c', configs[i] as string], { PATH: process.env['PATH'], HOME: process.env['HOME'], SGEVENTD_TEST_KEY: DEFAULT_SCRIPT.key });
+    },
+    async anyView() {
+      for (let i = 0; i < n; i++) {
+        const v = await bed.view(i);
+        if (v !== null && v.refreshedAt !== null) return v;
+      }
+      return null;
+    },
+    allHeld() {
+      return waitFor(async () => {
+        const v = await bed.anyView();
+        return v !== null && v.pollerHolder !== null && v.plugins.length === opts.plugins.length && v.plugins.every((p) => p.holder !== null) ? v : null;
+      }, 'the poller and every plugin lease held by a node', 60_000);
+    },
+    holderOf(view, plugin) {
+      const holder = plugin === 'poller' ? view.pollerHolder : view.plugins.find((p) => p.name === plugin)?.holder;
+      const i = nodeIds.indexOf(holder ?? '');
+      if (i < 0) throw new Error(`no holder for ${plugin} in ${JSON.stringify(view)}`);
+      return i;
+    },
+    async createEvents(shots) {
+      const projects = (await site.sg.find('Project', [], ['id'])).map((p) => p['id']).filter((id): id is number => typeof id === 'number');
+      for (let done = 0; done < shots; done += 100) {
+        const n = Math.min(100, shots - done);
+        await site.sg.batch(Array.from({ length: n }, (_, k) => ({
+          request_type: 'create' as const, entity_type: 'Shot',
+          data: { code: `sh${done + k}`, project: { type: 'Project', id: projects[(done + k) % projects.length] as number } },
+        })));
+      }
+      return site.newestEventId();
+    },
+    lines() {
+      if (!existsSync(record)) return [];
+      return readFileSync(record, 'utf8').split('\n').filter(Boolean).map((l) => {
+        const [plugin, node, pid, id, key, what] = l.split(' ');
+        return { plugin: plugin as string, node: node as string, pid: pid as string, id: Number(id), key: key as string, what: what as 'start' | 'end' };
+      });
+    },
+  };
+  for (let i = 0; i < n; i++) bed.start(i);
+  return bed;
+}
+
+export interface SafetyReport {
+  /** Ids with no finished callback. */
+  skipped: number[];
+  /** Starts beyond the first, per id. */
+  duplicates: number;
+  /** Repeated ids whose earlier run was in the same tenure (no handover between the two runs). */
+  repeatsWithinTenure: number[];
+  /** How often the plugin changed nodes (a death, a lost lease or a handover). */
+  handovers: number;
+  /** Keys whose first starts were not in id order. */
+  outOfOrder: string[];
+  /** Ids started on a node while another live node's run of it was open. */
+  overlapping: number[];
+}
+
+/**
+ * The safety checks of the cluster tests, from the callback lines of one
+ * plugin: every id in `(after, last]` ended at least once; an id runs again only in a
+ * later tenure (the plugin moved to another node in between: a death, or a
+ * lease lost while NATS was slow); within each key the first starts rise; no
+ * id started on one node while a live node (not in `dead`) still ran it.
+ */
+export function safety(lines: Line[], plugin: string, after: number, last: number, dead: ReadonlySet<string>): SafetyReport {
+  const mine = lines.filter((l) => l.plugin === plugin);
+  const ended = new Set(mine.filter((l) => l.what === 'end').map((l) => l.id));
+  const skipped: number[] = [];
+  for (let id = after + 1; id <= last; id++) if (!ended.has(id)) skipped.push(id);
+  const starts = new Map<number, number>(); // id → tenure of its last start
+  let tenure = 0;
+  let owner: string | null = null;
+  const open = new Map<number, Set<string>>();
+  const lastFirst = new Map<string, number>();
+  const outOfOrder = new Set<string>();
+  const overlapping: number[] = [];
+  const repeatsWithinTenure: number[] = [];
+  let duplicates = 0;
+  for (const l of mine) {
+    const running = open.get(l.id) ?? new Set<string>();
+    open.set(l.id, running);
+    if (l.what === 'end') {
+      running.delete(l.node);
+      continue;
+    }
+    for (const other of running) if (other !== l.node && !dead.has(other)) overlapping.push(l.id);
+    running.add(l.node);
+    const here = `${l.node}/${l.pid}`;
+    if (owner !== here) {
+      if (owner !== null) tenure++;
+      owner = here;
+    }
+    const before = starts.get(l.id);
+    starts.set(l.id, tenure);
+    if (before === undefined) {
+      const prev = lastFirst.get(l.key);
+      if (prev !== undefined && prev > l.id) outOfOrder.add(l.key);
+      lastFirst.set(l.key, l.id);
+    } else {
+      duplicates++;
+      if (before === tenure) repeatsWithinTenure.push(l.id);
+    }
+  }
+  return { skipped, duplicates, repeatsWithinTenure, handovers: tenure, outOfOrder: [...outOfOrder], overlapping };
+}

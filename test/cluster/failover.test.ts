@@ -1,0 +1,137 @@
+// Acceptance of cluster mode with real processes: 3 `sgeventd foreground`
+// nodes, a 3-server NATS cluster, the local site (a Shot created there writes
+// about 4 events; each test stays under 5,000). Safety only (never times):
+// nothing skipped, duplicates bounded and only after a death, per-key order,
+// no event run by two live nodes at once.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { waitFor } from '../support/index.ts';
+import { natsSkip } from '../support/nats.ts';
+import { clusterBed, safety, type ClusterBed, type ClusterView } from './cluster-bed.ts';
+
+const PLUGINS = ['serial', 'keyed'];
+/** In flight at once: keyed runs up to 4 keys, serial one event. */
+const MAX_IN_FLIGHT = { serial: 1, keyed: 4 } as const;
+/** daemon.stateFlushEvents: the most finished events a commit can be behind. */
+const FLUSH_EVENTS = 500;
+
+/** Waits until every plugin's cursor (as a live node sees it) passed `last` with nothing pending. */
+async function allDone(bed: ClusterBed, last: number, timeoutMs = 180_000): Promise<ClusterView> {
+  return waitFor(async () => {
+    const v = await bed.anyView();
+    return v !== null && v.plugins.every((p) => p.highId === last && p.pending === 0) ? v : null;
+  }, `every plugin finished event ${last}`, timeoutMs);
+}
+
+function ended(bed: ClusterBed, plugin: string): number {
+  return new Set(bed.lines().filter((l) => l.plugin === plugin && l.what === 'end').map((l) => l.id)).size;
+}
+
+function checkSafety(bed: ClusterBed, after: number, last: number, dead: Set<string>): void {
+  for (const plugin of PLUGINS) {
+    const r = safety(bed.lines(), plugin, after, last, dead);
+    assert.deepEqual(r.skipped, [], `${plugin}: no event skipped`);
+    assert.deepEqual(r.outOfOrder, [], `${plugin}: each key's events started in order`);
+    assert.deepEqual(r.overlapping, [], `${plugin}: no event ran on two live nodes at once`);
+    assert.deepEqual(r.repeatsWithinTenure, [], `${plugin}: events ran again only after the plugin changed nodes`);
+    const bound = r.handovers * (MAX_IN_FLIGHT[plugin as keyof typeof MAX_IN_FLIGHT] + FLUSH_EVENTS);
+    assert.ok(r.duplicates <= bound, `${plugin}: ${r.duplicates} duplicates, at most ${bound} (in flight + uncommitted per change of node)`);
+  }
+}
+
+/** Waits until the poller and every plugin are held by nodes not in `dead`. */
+function heldByLive(bed: ClusterBed, dead: ReadonlySet<string>): Promise<ClusterView> {
+  const live = (h: string | null): boolean => h !== null && !dead.has(h);
+  return waitFor(async () => {
+    const v = await bed.anyView();
+    return v !== null && live(v.pollerHolder) && v.plugins.every((p) => live(p.holder)) ? v : null;
+  }, 'the poller and every plugin held by live nodes', 60_000);
+}
+
+describe('cluster failover', natsSkip(), () => {
+  it('kill -9 of the poller\'s node, then of a worker\'s node, mid-stream: nothing skipped, order kept', async (t) => {
+    const bed = await clusterBed(t, { plugins: PLUGINS, workMs: 2 });
+    const first = await bed.allHeld();
+    const after = await bed.site.newestEventId();
+    const dead = new Set<string>();
+    await bed.createEvents(400);
+    await waitFor(() => ended(bed, 'keyed') >= 600, 'keyed ran part of the stream');
+    const poller = bed.holderOf(first, 'poller');
+    await bed.kill(poller, 'SIGKILL');
+    dead.add(bed.nodeIds[poller] as string);
+    await bed.createEvents(400);
+    const second = await heldByLive(bed, dead);
+    await waitFor(() => ended(bed, 'serial') >= 2400, 'serial ran part of the rest');
+    const worker = bed.holderOf(second, 'keyed');
+    await bed.kill(worker, 'SIGKILL');
+    dead.add(bed.nodeIds[worker] as string);
+    const last = await bed.createEvents(400);
+    await allDone(bed, last);
+    checkSafety(bed, after, last, dead);
+  });
+
+  it('SIGTERM hands over: the successor starts at once (the lease ttl is longer than the test waits), no event runs twice', async (t) => {
+    const bed = await clusterBed(t, { plugins: PLUGINS, workMs: 2, lease: { ttlMs: 120_000, renewMs: 1000, checkMs: 1000, marginMs: 2000 } });
+    const first = await bed.allHeld();
+    // `sgeventd cluster status` on a node: this node, the poller's holder, each plugin's holder.
+    // Node 1's own board may read the holders a moment after another node's did.
+    const shown = await waitFor(async () => {
+      const cli = await bed.cli(0, ['cluster', 'status', '--json']);
+      assert.equal(cli.code, 0, cli.stderr);
+      const v = JSON.parse(cli.stdout) as ClusterView;
+      return v.pollerHolder !== null && v.plugins.every((p) => p.holder !== null) ? v : null;
+    }, 'node 1 showing every holder in `sgeventd cluster status`');
+    assert.equal(shown.nodeId, 'n1');
+    assert.ok(shown.pollerHolder !== null && bed.nodeIds.includes(shown.pollerHolder));
+    assert.deepEqual(shown.plugins.map((p) => p.name).sort(), [...PLUGINS].sort());
+    for (const p of shown.plugins) assert.ok(p.holder !== null && bed.nodeIds.includes(p.holder), `${p.name} has a holder`);
+    const after = await bed.site.newestEventId();
+    await bed.createEvents(300);
+    await waitFor(() => ended(bed, 'serial') >= 400, 'serial ran part of the stream');
+    await bed.kill(bed.holderOf(first, 'serial'), 'SIGTERM');
+    const last = await bed.createEvents(300);
+    // A successor that waited for the ttl would not finish within the wait.
+    await allDone(bed, last, 60_000);
+    checkSafety(bed, after, last, new Set());
+    assert.equal(safety(bed.lines(), 'serial', after, last, new Set()).duplicates, 0);
+    assert.equal(safety(bed.lines(), 'keyed', after, last, new Set()).duplicates, 0);
+  });
+
+  it('kill -9 of one of the 3 NATS servers (the event stream\'s leader) mid-stream: the cluster goes on, nothing lost', async (t) => {
+    const bed = await clusterBed(t, { plugins: PLUGINS, workMs: 2 });
+    await bed.allHeld();
+    const after = await bed.site.newestEventId();
+    await bed.createEvents(300);
+    await waitFor(() => ended(bed, 'serial') >= 400, 'serial ran part of the stream');
+    const leader = (await bed.nats.streamLeader(bed.names.eventStream)) ?? 0;
+    await bed.nats.kill(leader, 'SIGKILL');
+    const last = await bed.createEvents(300);
+    await allDone(bed, last);
+    checkSafety(bed, after, last, new Set());
+  });
+
+  it('every NATS server killed, then restarted: nodes report it on /healthz, stop handing out work, then resume without loss', async (t) => {
+    const bed = await clusterBed(t, { plugins: PLUGINS, workMs: 2 });
+    await bed.allHeld();
+    const after = await bed.site.newestEventId();
+    await bed.createEvents(300);
+    await waitFor(() => ended(bed, 'serial') >= 400, 'serial ran part of the stream');
+    await Promise.all([0, 1, 2].map((i) => bed.nats.kill(i, 'SIGKILL')));
+    const report = await waitFor(async () => {
+      const r = await bed.health(0);
+      return r !== null && r.status === 503 && r.reason === 'nats-disconnected' ? r : null;
+    }, 'node 1 reporting NATS down on /healthz');
+    assert.equal(report.status, 503);
+    // Cut off from NATS, no plugin stays active on any node (their leases run out on the holders' clocks).
+    await waitFor(async () => {
+      const views = await Promise.all([0, 1, 2].map((i) => bed.view(i)));
+      return views.every((v) => v !== null && v.plugins.every((p) => p.role !== 'active'));
+    }, 'no node handing out work');
+    // Events written to the site meanwhile wait for NATS.
+    await bed.createEvents(100);
+    await Promise.all([0, 1, 2].map((i) => bed.nats.restart(i)));
+    const last = await bed.createEvents(200);
+    await allDone(bed, last);
+    checkSafety(bed, after, last, new Set());
+  });
+});
