@@ -3,6 +3,7 @@ import { daemonSecrets, loadConfig } from '../config/index.ts';
 import type { StatusDocument } from '../http/index.ts';
 import { SecretMask, SgeventdError } from '../shared/index.ts';
 import { daemonUrl, fetchStatus } from './daemon-api.ts';
+import { configOption } from './options.ts';
 
 type ClusterDocument = NonNullable<StatusDocument['cluster']>;
 
@@ -28,7 +29,7 @@ export function registerClusterCommand(program: Command): void {
   cluster
     .command('status')
     .description('node id, NATS connection, lease holders, per plugin cursor, lag and events in flight')
-    .requiredOption('-c, --config <file>', 'sgeventd.yaml of a node on this machine')
+    .addOption(configOption('sgeventd.yaml of a node on this machine'))
     .option('--json', 'print JSON')
     .action(async (opts: { config: string; json?: boolean }) => {
       const s = await clusterStatus(opts.config);
