@@ -296,11 +296,12 @@ export class ActiveRun {
     }
     if (this.#cursor.dirty === 0 || this.#held.signal.aborted) return;
     this.#committing = (async () => {
+      const changes = this.#cursor.takeChanges();
       const snap = this.#cursor.snapshot();
       try {
         await this.#held.write(snap);
       } catch (err) {
-        this.#cursor.markDirty();
+        this.#cursor.restoreChanges(changes);
         if (!this.#held.signal.aborted) this.#log.warn({ err }, 'committing the plugin cursor failed; trying again');
       }
     })().finally(() => {

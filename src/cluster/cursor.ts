@@ -145,14 +145,25 @@ export class WorkerCursor {
     this.#dirty++;
   }
 
-  /** A commit of the last snapshot failed: it is written again with the next one. */
-  markDirty(): void {
-    this.#dirty++;
+  /**
+   * The changes a commit is about to write: the count drops to 0 and comes
+   * back with `restoreChanges` when that commit fails, so the backpressure on
+   * the fence counts every change not yet committed, however many commits
+   * failed in a row.
+   */
+  takeChanges(): number {
+    const n = this.#dirty;
+    this.#dirty = 0;
+    return n;
   }
 
-  /** The state to commit; resets the change count. */
+  /** A commit failed: its changes are still uncommitted and go with the next one. */
+  restoreChanges(n: number): void {
+    this.#dirty += n;
+  }
+
+  /** The state as it stands (for a commit, a release or the status); changes nothing. */
   snapshot(): WorkerCursorState {
-    this.#dirty = 0;
     return {
       highSeq: this.#highSeq,
       highId: this.#highId,
