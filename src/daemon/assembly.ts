@@ -112,13 +112,7 @@ export class Assembly {
         () => this.site.close(),
         () => this.mailer?.close() ?? Promise.resolve(),
       ];
-      for (const step of steps) {
-        try {
-          await step();
-        } catch (err) {
-          this.logger.error({ err }, 'a shutdown step failed');
-        }
-      }
+      await runStopSteps(this.logger, steps);
     })();
     return this.#closing;
   }
@@ -126,6 +120,17 @@ export class Assembly {
   /** Flushes and ends the log files: the last step of a stop. */
   closeLogs(): Promise<void> {
     return this.loggers.close();
+  }
+}
+
+/** Runs shutdown steps in order; a failing step is logged and the next ones still run. */
+export async function runStopSteps(logger: Logger, steps: ReadonlyArray<() => Promise<unknown>>): Promise<void> {
+  for (const step of steps) {
+    try {
+      await step();
+    } catch (err) {
+      logger.error({ err }, 'a shutdown step failed');
+    }
   }
 }
 

@@ -9,7 +9,7 @@ import { DaemonMetrics } from '../metrics/index.ts';
 import { startHttpServer, type DaemonStatusLike } from '../http/index.ts';
 import { SgeventdError, sleepLong, type SecretMask } from '../shared/index.ts';
 import { laneAlert, timingLine } from './alerts.ts';
-import { Assembly } from './assembly.ts';
+import { Assembly, runStopSteps } from './assembly.ts';
 import type { StopSteps } from './serve.ts';
 import { urlFile } from './status-server.ts';
 
@@ -107,13 +107,7 @@ export class ClusterDaemon {
         () => this.#parts.toolkit.close(),
         () => this.#parts.close(),
       ];
-      for (const step of steps) {
-        try {
-          await step();
-        } catch (err) {
-          this.logger.error({ err }, 'a shutdown step failed');
-        }
-      }
+      await runStopSteps(this.logger, steps);
       this.logger.info('sgeventd cluster node stopped');
       await this.#parts.closeLogs();
     })();

@@ -8,7 +8,7 @@ import { WebhookWatch, type EventLog, type ResilientEventSource, type WebhookSil
 import { lockStateFile, openSqliteState, type DeadLetter, type StateLock, type StateStore } from '../state/index.ts';
 import type { RuntimeStatus } from '../toolkit/index.ts';
 import { laneAlert, timingLine, WEBHOOK_SILENT_MAIL_INTERVAL_MS, webhookSilentAlert } from './alerts.ts';
-import { Assembly } from './assembly.ts';
+import { Assembly, runStopSteps } from './assembly.ts';
 
 export interface DaemonOptions {
   config: DaemonConfig;
@@ -220,13 +220,7 @@ export class Daemon {
         () => this.#lock.release(),
         () => this.#parts.close(),
       ];
-      for (const step of steps) {
-        try {
-          await step();
-        } catch (err) {
-          this.logger.error({ err }, 'a shutdown step failed');
-        }
-      }
+      await runStopSteps(this.logger, steps);
       this.logger.info('sgeventd stopped');
       await this.#parts.closeLogs();
     })();

@@ -1,10 +1,10 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { describeError, SecretMask, SgeventdError, type Secret } from '../shared/index.ts';
 import type { DaemonMetrics } from '../metrics/index.ts';
 import { bearerMatches, isLoopbackHost } from './auth.ts';
 import { HttpServerError } from './errors.ts';
+import { listen } from './listen.ts';
 import { evaluateHealth, healthWindowMs, type HealthReport } from './health.ts';
 import { renderStatusPage } from './page.ts';
 import { statusDocument, type StatusDocument, type StatusSource } from './status.ts';
@@ -188,38 +188,14 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
     }
   }
 
-  await new Promise<void>((resolve, reject) => {
-    const onError = (err: NodeJS.ErrnoException): void => {
-      reject(new HttpServerError('HTTP_LISTEN_FAILED', `cannot listen on ${host}:${port}: ${err.code ?? err.message}`, {
-        cause: err, details: { host, port, errno: err.code },
-      }));
-    };
-    server.once('error', onError);
-    server.listen(port, host, () => {
-      server.off('error', onError);
-      resolve();
-    });
+  const listening = await listen(server, host, port, {
+    logger, what: 'status server',
+    failure: (err) => new HttpServerError('HTTP_LISTEN_FAILED', `cannot listen on ${host}:${port}: ${err.code ?? err.message}`, {
+      cause: err, details: { host, port, errno: err.code },
+    }),
   });
-  server.on('error', (err) => logger.error({ err }, 'status server error'));
-
-  const addr = server.address() as AddressInfo;
-  const url = `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`;
-  logger.info({ url, auth: token ? 'bearer' : 'none' }, 'status page listening');
-
-  let closing: Promise<void> | null = null;
-  return {
-    url,
-    close(): Promise<void> {
-      closing ??= new Promise<void>((resolve) => {
-        server.close((err) => {
-          if (err) logger.warn({ err }, 'status server: close');
-          resolve();
-        });
-        server.closeAllConnections();
-      });
-      return closing;
-    },
-  };
+  logger.info({ url: listening.url, auth: token ? 'bearer' : 'none' }, 'status page listening');
+  return listening;
 }
 
 function pathOf(req: IncomingMessage): string {

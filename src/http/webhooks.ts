@@ -1,10 +1,10 @@
 import { createHmac, timingSafeEqual, type Hmac } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { describeError, SgeventdError, type Secret } from '../shared/index.ts';
 import { isLoopbackHost } from './auth.ts';
+import { listen } from './listen.ts';
 
 /**
  * Receiver errors. Codes: `WEBHOOK_SECRET_REQUIRED` (a non-loopback listener
@@ -213,37 +213,14 @@ export async function startWebhookReceiver(opts: WebhookReceiverOptions): Promis
     });
   }
 
-  await new Promise<void>((resolve, reject) => {
-    const onError = (err: NodeJS.ErrnoException): void => {
-      reject(new WebhookReceiverError('WEBHOOK_LISTEN_FAILED', `cannot listen for webhooks on ${host}:${port}: ${err.code ?? err.message}`, {
-        cause: err, details: { host, port, errno: err.code },
-      }));
-    };
-    server.once('error', onError);
-    server.listen(port, host, () => {
-      server.off('error', onError);
-      resolve();
-    });
+  const listening = await listen(server, host, port, {
+    logger, what: 'webhook receiver', path,
+    failure: (err) => new WebhookReceiverError('WEBHOOK_LISTEN_FAILED', `cannot listen for webhooks on ${host}:${port}: ${err.code ?? err.message}`, {
+      cause: err, details: { host, port, errno: err.code },
+    }),
   });
-  server.on('error', (err) => logger.error({ err }, 'webhook receiver error'));
-  const addr = server.address() as AddressInfo;
-  const url = `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}${path}`;
-  logger.info({ url, signed: usable.length > 0, secrets: usable.length }, 'webhook receiver listening');
-
-  let closing: Promise<void> | null = null;
-  return {
-    url,
-    close(): Promise<void> {
-      closing ??= new Promise<void>((resolve) => {
-        server.close((err) => {
-          if (err) logger.warn({ err }, 'webhook receiver: close');
-          resolve();
-        });
-        server.closeAllConnections();
-      });
-      return closing;
-    },
-  };
+  logger.info({ url: listening.url, signed: usable.length > 0, secrets: usable.length }, 'webhook receiver listening');
+  return listening;
 }
 
 function header(req: IncomingMessage, name: string): string | null {
