@@ -95,7 +95,13 @@ interface PluginRecord {
   flagStep: boolean;
   /** Counters of the plugin's earlier cursors (before reloads), so totals survive a reload. */
   earlier: { processed: number; failed: number; totalMs: number };
+  /** A load that hit a site error, tried again after a backoff: the timer and the attempts so far. */
+  loadRetry: { timer: NodeJS.Timeout | null; attempts: number };
 }
+
+/** Backoff of loads that hit a site error: 1 s, doubling, at most a minute. */
+const LOAD_RETRY_FIRST_MS = 1000;
+const LOAD_RETRY_MAX_MS = 60_000;
 
 /**
  * The engine: owns the plugin folders, one cursor per active plugin, and the
@@ -216,6 +222,7 @@ export class Engine {
   async stop(): Promise<void> {
     if (this.#closing) return;
     this.#closing = true;
+    for (const p of this.#plugins.values()) if (p.loadRetry.timer !== null) clearTimeout(p.loadRetry.timer);
     if (this.#enablePoll) clearInterval(this.#enablePoll);
     const steps: Array<Promise<unknown>> = this.#watchers.map((w) => w.close());
     this.#opts.eventLog.close();
@@ -247,7 +254,7 @@ export class Engine {
       rec = {
         id, name, folder, entry: null, status: 'loading', host: null, cursor: null, draining: null, concurrency: null,
         lastError: null, frozen: this.#states.get(id) ?? null, busy: Promise.resolve(), sawInactive: false, flagStep: false,
-        earlier: { processed: 0, failed: 0, totalMs: 0 },
+        earlier: { processed: 0, failed: 0, totalMs: 0 }, loadRetry: { timer: null, attempts: 0 },
       };
       this.#plugins.set(id, rec);
     }
@@ -267,6 +274,8 @@ export class Engine {
     const rec = this.#plugins.get(pluginId({ folder: folder.path, name: entry.name }));
     if (rec === undefined) return;
     rec.entry = entry;
+    if (rec.loadRetry.timer !== null) clearTimeout(rec.loadRetry.timer);
+    rec.loadRetry.timer = null;
     const opts = pluginOptionsFor(folder, entry.name);
     const log = this.#opts.logger.child({ plugin: entry.name });
     if (entry.kind === 'refused') {
@@ -294,9 +303,22 @@ export class Engine {
     if (!loaded.ok) {
       rec.status = 'load-failed';
       rec.lastError = loaded.error.message;
+      if (loaded.error.code === 'PLUGIN_LOAD_SITE_ERROR' && !this.#closing) {
+        // The site, not the plugin: try again with backoff (a changed file still reloads at once).
+        const delayMs = Math.min(LOAD_RETRY_FIRST_MS * 2 ** rec.loadRetry.attempts, LOAD_RETRY_MAX_MS);
+        rec.loadRetry.attempts++;
+        log.warn({ err: loaded.error, retryInMs: delayMs, attempt: rec.loadRetry.attempts }, 'plugin load hit a site error; trying again');
+        rec.loadRetry.timer = setTimeout(() => {
+          rec.loadRetry.timer = null;
+          void this.#enqueue(folder, entry.name, () => this.#reload(folder, entry, 'retrying the plugin load after a site error'));
+        }, delayMs);
+        rec.loadRetry.timer.unref();
+        return;
+      }
       log.error({ err: loaded.error }, 'plugin failed to load; it is retried when its file changes');
       return;
     }
+    rec.loadRetry.attempts = 0;
     rec.lastError = null;
     let lastEventId: number;
     if (state?.lastEventId != null) {

@@ -19,6 +19,8 @@ export type PluginErrorCode =
   | 'PLUGIN_REGISTER_FAILED'
   | 'PLUGIN_BAD_REGISTRATION'
   | 'PLUGIN_LOAD_TIMEOUT'
+  /** The import or registerCallbacks hit a site error (connection, timeout, 5xx): the load is retried with backoff. */
+  | 'PLUGIN_LOAD_SITE_ERROR'
   | 'PLUGIN_CALLBACK_ERROR'
   | 'PLUGIN_CALLBACK_TIMEOUT'
   | 'PLUGIN_WORKER_DIED'

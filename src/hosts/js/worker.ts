@@ -33,8 +33,22 @@ process.on('unhandledRejection', (reason) => {
   pluginLogger.error({ err: serializeError(reason, 'PLUGIN_CALLBACK_ERROR') }, 'unhandled promise rejection in plugin');
 });
 
+/** Error codes of a failure to reach the site: Node's socket errors, undici's, and the api3 client's transport codes. */
+const SITE_ERROR_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH',
+  'SG_CONNECTION', 'SG_TIMEOUT', 'SG_HTTP_STATUS']);
+
+/** A load that failed on the site (not on the plugin's code) is worth another try: by error code, whatever the phase. */
+function isSiteError(err: unknown): boolean {
+  for (let e: unknown = err, depth = 0; e !== null && typeof e === 'object' && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && (SITE_ERROR_CODES.has(code) || code.startsWith('UND_ERR_'))) return true;
+  }
+  return false;
+}
+
 function loadFault(err: unknown, code: PluginErrorCode): SerializedError {
   if (err instanceof PluginError) return serializeError(err, code);
+  if (isSiteError(err)) code = 'PLUGIN_LOAD_SITE_ERROR';
   const out = serializeError(err, code);
   // Load faults carry our code; the plugin's own code, if any, stays in details.
   if (out.code !== code) out.details = { ...out.details, originalCode: out.code };

@@ -24,6 +24,23 @@ class PluginLoadError(Exception):
         self.code = code
 
 
+# Exception classes (by name, so shotgun_api3 need not be importable) that mean
+# the site could not be reached or answered with a server error.
+_SITE_ERROR_NAMES = frozenset(["ProtocolError", "HTTPException", "RemoteDisconnected", "IncompleteRead", "URLError"])
+
+
+def _is_site_error(e):
+    """A load failed on the site, not on the plugin's code: worth another try.
+    Classified by exception, whatever the phase (the official client connects
+    when it is built, inside registerCallbacks)."""
+    import socket
+    import ssl
+
+    if isinstance(e, (ConnectionError, TimeoutError, socket.timeout, socket.gaierror, ssl.SSLError)):
+        return True
+    return any(c.__name__ in _SITE_ERROR_NAMES for c in type(e).__mro__)
+
+
 def _to_datetime(value):
     if isinstance(value, str) and len(value) == _DT_LEN and value[4] == "-" and value[10] == "T" and value[19] == "Z":
         try:
@@ -176,14 +193,16 @@ class Plugin(object):
         try:
             spec.loader.exec_module(module)
         except BaseException as e:  # noqa: BLE001 - a plugin's import error is reported, not raised
-            raise PluginLoadError("PLUGIN_IMPORT_FAILED", "%s: %s" % (type(e).__name__, e))
+            code = "PLUGIN_LOAD_SITE_ERROR" if _is_site_error(e) else "PLUGIN_IMPORT_FAILED"
+            raise PluginLoadError(code, "%s: %s" % (type(e).__name__, e))
         register = getattr(module, "registerCallbacks", None)
         if not callable(register):
             raise PluginLoadError("PLUGIN_NO_REGISTER", "%s has no registerCallbacks(reg) function" % self.path)
         try:
             register(Registrar(self))
         except BaseException as e:  # noqa: BLE001
-            raise PluginLoadError("PLUGIN_REGISTER_FAILED", "registerCallbacks failed: %s: %s" % (type(e).__name__, e))
+            code = "PLUGIN_LOAD_SITE_ERROR" if _is_site_error(e) else "PLUGIN_REGISTER_FAILED"
+            raise PluginLoadError(code, "registerCallbacks failed: %s: %s" % (type(e).__name__, e))
         self.module = module
         self.uses_toolkit = bool(getattr(module, "SGEVENTD_TOOLKIT", False))
         return self.describe()
