@@ -17,7 +17,7 @@ function metric(text: string, name: string): number | undefined {
 }
 
 describe('status of a concurrent plugin over HTTP', () => {
-  it('/api/status, `sgeventd status` and /metrics show events in flight, key lanes busy, the oldest unfinished event and the lane wait', async (t) => {
+  it('/api/status, `sgeventd status` and /metrics show events in flight, key lanes busy, the oldest unfinished event and the lane wait', { timeout: 240_000 }, async (t) => {
     const h = daemonBed(t, await withSite(t));
     const target = join(h.plugins, 'held.mjs');
     copyFileSync(FIXTURE, target);
@@ -33,7 +33,7 @@ describe('status of a concurrent plugin over HTTP', () => {
     onCleanup(t, () => http.stop());
     // `sgeventd status` asks the daemon whose pid file names a live process.
     writeFileSync(config.daemon.pidFile, `${process.pid}\n`);
-    await waitFor(() => daemon.status().plugins.find((p) => p.name === 'held')?.status === 'running', 'the plugin running');
+    await waitFor(() => daemon.status().plugins.find((p) => p.name === 'held')?.status === 'running', 'the plugin running', 60_000);
 
     const projects = (await h.site.sg.find('Project', [], ['id'], { order: [{ field_name: 'id', direction: 'asc' }], limit: 2 })).map((p) => ({ type: 'Project', id: p['id'] }));
     assert.equal(projects.length, 2, 'the demo site has two projects');
@@ -50,8 +50,9 @@ describe('status of a concurrent plugin over HTTP', () => {
     };
     const busy = await waitFor(async () => {
       const p = (await api()).plugins.find((x) => x.name === 'held');
-      return p !== undefined && p.inFlight === 2 && p.lanesBusy === 2 && p.oldestUnfinished === oldest ? p : undefined;
-    }, 'two _New events in flight in two lanes');
+      // The lag counts to the newest event the daemon has read: wait until it has read the last one.
+      return p !== undefined && p.inFlight === 2 && p.lanesBusy === 2 && p.oldestUnfinished === oldest && p.oldestUnfinishedLag === newest - oldest ? p : undefined;
+    }, 'two _New events in flight in two lanes, the lag counted to the newest event', 60_000);
     assert.equal(busy.oldestUnfinishedLag, newest - (oldest as number));
 
     const metrics = async (): Promise<string> => {
@@ -74,7 +75,7 @@ describe('status of a concurrent plugin over HTTP', () => {
     await waitFor(async () => {
       const p = (await api()).plugins.find((x) => x.name === 'held');
       return p?.inFlight === 0 && p.oldestUnfinished === null && p.lastEventId === newest;
-    }, 'every event finished');
+    }, 'every event finished', 60_000);
     const after = await metrics();
     assert.equal(metric(after, 'sgeventd_inflight'), 0);
     // Every event waited in its lane; the change of the first shot waited behind its _New.
