@@ -67,6 +67,13 @@ describe('configured secrets are masked by value wherever text leaves the daemon
       const f = join(h.dir, 'sgeventd.pid.url');
       return existsSync(f) ? (await readFile(f, 'utf8')).trim() || undefined : undefined;
     }, 30_000);
+    // A plugin with no state starts after the newest event it sees when it starts: create the shot once it runs.
+    await waitFor('the leaky plugin running', async () => {
+      const res = await fetch(`${url}/api/status`, { headers: { authorization: `Bearer ${TOKEN}` } }).catch(() => null);
+      if (res === null || res.status !== 200) return undefined;
+      const doc = await res.json() as { plugins?: Array<{ name: string; status: string }> };
+      return doc.plugins?.some((p) => p.name === 'leaky' && p.status === 'running') || undefined;
+    }, 60_000);
     const project = await h.sg.findOne('Project', [], ['id']);
     assert.ok(project);
     await h.sg.create('Shot', { code: 'leak', project: { type: 'Project', id: project['id'] } });

@@ -5,9 +5,13 @@
 // (`module.registerHooks` is per thread), so the daemon's own code and other
 // plugins never go through them.
 //
-// The transform is amaro's (the Node.js project's own TypeScript wrapper, the
-// one behind `--experimental-strip-types`), in its transform mode, not Node's
-// `--experimental-transform-types` flag (gone in Node 26). Source maps are
+// A plugin loads through Node's own type stripping first. Only when that
+// refuses its syntax (ERR_UNSUPPORTED_TYPESCRIPT_SYNTAX) does the thread turn
+// on the transform and import it again under fresh URLs (`?sgeventd-transform`,
+// so no failed module is reused), compiled by amaro (the Node.js project's
+// own TypeScript wrapper) in its transform mode, not Node's
+// `--experimental-transform-types` flag (gone in Node 26). Plugins that strip
+// cleanly never load a second compiler into their thread. Source maps are
 // inlined, so stack traces name the plugin's own lines.
 import { createRequire, registerHooks } from 'node:module';
 import { fileURLToPath } from 'node:url';
@@ -37,7 +41,20 @@ function notFound(err: unknown): boolean {
   return code === 'ERR_MODULE_NOT_FOUND' || code === 'ERR_UNSUPPORTED_DIR_IMPORT';
 }
 
+/** The query that marks a plugin source for the transform (and gives it a URL no failed import used). */
+export const TRANSFORM_QUERY = 'sgeventd-transform';
 let installed = false;
+let transform = false;
+
+/** Compile plugin sources with the transform from now on (after Node's stripping refused one). */
+export function enableTransform(): void {
+  transform = true;
+}
+
+function marked(url: string): string {
+  if (!transform || !isPluginSource(url) || url.includes(TRANSFORM_QUERY)) return url;
+  return `${url}${url.includes('?') ? '&' : '?'}${TRANSFORM_QUERY}`;
+}
 
 /** Installs the hooks in this thread (once). */
 export function installPluginLoader(): void {
@@ -46,23 +63,26 @@ export function installPluginLoader(): void {
   process.setSourceMapsEnabled(true);
   registerHooks({
     resolve(specifier, context, nextResolve) {
+      let resolved;
       try {
-        return nextResolve(specifier, context);
+        resolved = nextResolve(specifier, context);
       } catch (err) {
         const parent = context.parentURL;
         if (!notFound(err) || !RELATIVE.test(specifier) || parent === undefined || !isPluginSource(parent)) throw err;
         for (const ext of CANDIDATES) {
           try {
-            return nextResolve(specifier + ext, context);
+            resolved = nextResolve(specifier + ext, context);
+            break;
           } catch (again) {
             if (!notFound(again)) throw again;
           }
         }
-        throw err;
+        if (resolved === undefined) throw err;
       }
+      return { ...resolved, url: marked(resolved.url) };
     },
     load(url, context, nextLoad) {
-      if (!isPluginSource(url)) return nextLoad(url, context);
+      if (!isPluginSource(url) || !url.includes(TRANSFORM_QUERY)) return nextLoad(url, context);
       const file = fileURLToPath(url);
       const source = readFileSync(file, 'utf8');
       let out: { code: string; map?: string };

@@ -11,7 +11,7 @@ import { toWorkerSchema, workerConfigSchema, type ToWorker } from './protocol.ts
 import { PluginRegistrar, type RegisteredCallback } from '../../plugins/registrar.ts';
 import { createLogger, post, setLogLevel, settleRequest } from './channel.ts';
 import { BatchProgress } from './progress.ts';
-import { installPluginLoader } from './plugin-loader.ts';
+import { enableTransform, installPluginLoader, TRANSFORM_QUERY } from './plugin-loader.ts';
 import { toolkitFor } from './toolkit-client.ts';
 import { createCallbackClient, type CallbackClient } from './sg.ts';
 import type { CallbackContext, EventLogEntry, PluginLogger, PluginToolkit, RegisterCallbacks } from '../../plugins/types.ts';
@@ -70,7 +70,17 @@ async function load(): Promise<void> {
   let mod: Record<string, unknown>;
   try {
     installPluginLoader();
-    mod = await import(pathToFileURL(config.file).href) as Record<string, unknown>;
+    const href = pathToFileURL(config.file).href;
+    try {
+      mod = await import(href) as Record<string, unknown>;
+    } catch (err) {
+      // Syntax Node's type stripping refuses (enum, parameter properties...), or a
+      // plugin folder under node_modules, where Node strips nothing: compile it instead.
+      const code = (err as { code?: unknown } | null)?.code;
+      if (code !== 'ERR_UNSUPPORTED_TYPESCRIPT_SYNTAX' && code !== 'ERR_UNSUPPORTED_NODE_MODULES_TYPE_STRIPPING') throw err;
+      enableTransform();
+      mod = await import(`${href}?${TRANSFORM_QUERY}`) as Record<string, unknown>;
+    }
   } catch (err) {
     post({ type: 'load-failed', error: loadFault(err, 'PLUGIN_IMPORT_FAILED') });
     return;
