@@ -104,7 +104,7 @@ describe('misbehaving plugins next to a good one', () => {
         // Fix the syntax error: it loads and runs.
         await writePlugin(h, 'broken.mjs', pluginSource('broken-fixed', ''));
         await waitFor('the fixed syntax-error plugin to run', async () => (idsByPlugin(await h.records()).get('broken-fixed') ?? []).includes(d));
-        assert.equal(byName('broken')?.status, 'running');
+        await waitFor('the fixed syntax-error plugin running', () => byName('broken')?.status === 'running' || undefined);
 
         // Remove a plugin while running.
         await unlink(join(h.plugins, 'doomed.mjs'));
@@ -160,7 +160,7 @@ describe('misbehaving plugins next to a good one', () => {
           return dlqJson.parse(JSON.parse(r.stdout)).find((x) => x.eventId === statusEvent);
         });
         assert.equal(letter.status, 'dead');
-        assert.equal(daemon.status().plugins.find((p) => p.name === 'flaky')?.status, 'running');
+        await waitFor('the flaky plugin running', () => daemon.status().plugins.find((p) => p.name === 'flaky')?.status === 'running' || undefined);
 
         await rm(failFlag);
         const retry = await runCli(['dlq', 'retry', '-c', yaml, String(letter.id)], childEnv(h));
