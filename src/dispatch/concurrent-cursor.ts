@@ -111,6 +111,9 @@ export class ConcurrentCursor extends CursorLifecycle {
   }
 
   protected override stopped(): void {
+    // Dead letters taken for retry and not run to an end go back to the store.
+    for (const retry of this.#retries.values()) retry.release();
+    this.#retries.clear();
     if (this.#halt !== null) this.deactivate(this.#halt.event, this.#halt.callback, this.#halt.error);
   }
 

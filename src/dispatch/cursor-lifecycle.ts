@@ -128,11 +128,15 @@ export abstract class CursorLifecycle {
   /** Dead letters marked for retry, run one at a time outside any lane; false when stopped in the middle. */
   protected async runRetries(run: (event: EventLogEntry) => Promise<{ kind: string; error?: SerializedError }>): Promise<boolean> {
     if (this.retryTaker === null) return true;
-    for (const item of await this.retryTaker(20)) {
+    const items = await this.retryTaker(20);
+    for (const [i, item] of items.entries()) {
       const outcome = await run(item.event);
       if (outcome.kind === 'ok') await item.resolve();
-      else if (outcome.kind === 'aborted') return false;
-      else await item.fail(outcome.error?.message ?? 'failed');
+      else if (outcome.kind === 'aborted') {
+        // Stopped in the middle: this entry and the ones not run yet go back to the store.
+        for (const rest of items.slice(i)) rest.release();
+        return false;
+      } else await item.fail(outcome.error?.message ?? 'failed');
     }
     return true;
   }

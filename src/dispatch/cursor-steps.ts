@@ -96,7 +96,7 @@ export async function runEvent(
   const replay = from === 'replay' || opts.replay === true;
   for (let attempt = 1; ; attempt++) {
     const result = attempt === 1 && first !== null ? first : await ctx.handler.process(event, key === undefined ? { attempt, replay } : { attempt, replay, key });
-    recordResults(ctx, event, result.results);
+    recordResults(ctx, event, result.results, replay);
     if (result.outcome === 'aborted') return { kind: 'aborted', error: result.error };
     const next = afterFailure(result, attempt, opts, { canRetry: !signal.aborted, keepDeadLetter: from !== 'retry' && !replay });
     if (next === null) return { kind: 'ok' };
@@ -125,7 +125,8 @@ export async function runEvent(
 }
 
 /** Timing lines and per-callback counters for the callbacks that ran. */
-export function recordResults(ctx: StepContext, event: EventLogEntry, results: readonly CallbackResult[]): void {
+/** `replay` runs (a replay cursor, or `replayRange` on a live one) write no counters. */
+export function recordResults(ctx: StepContext, event: EventLogEntry, results: readonly CallbackResult[], replay = ctx.opts.replay === true): void {
   const { opts } = ctx;
   for (const r of results) {
     ctx.counters.totalMs += r.durationMs;
@@ -134,7 +135,7 @@ export function recordResults(ctx: StepContext, event: EventLogEntry, results: r
       plugin: opts.name, callback: r.callback, eventId: event.id, startedAt: r.startedAt,
       durationMs: r.durationMs, delayMs, error: r.error ? r.error.message : null,
     });
-    if (!opts.replay) {
+    if (!replay) {
       ctx.batcher?.counter({
         pluginId: opts.id, callback: r.callback, processed: 1, failed: r.error ? 1 : 0, totalMs: r.durationMs,
         lastEventId: event.id, ...(r.error ? { lastError: r.error.message } : {}),

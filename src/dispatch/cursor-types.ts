@@ -63,4 +63,6 @@ export interface RetryItem {
   event: EventLogEntry;
   resolve(): Promise<void>;
   fail(error: string): Promise<void>;
+  /** Not run to an end (the cursor stopped): the entry goes back to the store for the next cursor. */
+  release(): void;
 }

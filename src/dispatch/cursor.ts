@@ -216,7 +216,7 @@ export class PluginCursor extends CursorLifecycle {
           r++;
           if (result.outcome === 'ok' && result.failures.length === 0) {
             // The common case, settled without a promise: what #settle does for it.
-            this.#record(event, result.results);
+            this.#record(event, result.results, replay);
             this.counters.processed++;
             this.#advance(event, from);
           } else if (!(await this.#settle(event, from, result))) return false;
@@ -277,7 +277,7 @@ export class PluginCursor extends CursorLifecycle {
     return this.#busy([event.id], runEvent(this.ctx, event, from, this.signal, first));
   }
 
-  #record(event: EventLogEntry, results: readonly CallbackResult[]): void {
-    recordResults(this.ctx, event, results);
+  #record(event: EventLogEntry, results: readonly CallbackResult[], replay: boolean): void {
+    recordResults(this.ctx, event, results, replay);
   }
 }

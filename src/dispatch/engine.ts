@@ -426,6 +426,7 @@ export class Engine {
         event,
         resolve: () => this.#opts.store.deadLetters.resolve(letter.id),
         fail: (error) => this.#opts.store.deadLetters.fail(letter.id, error),
+        release: () => this.#opts.store.deadLetters.release(letter.id),
       });
     }
     return items;

@@ -148,7 +148,18 @@ export class StateBatcher {
       const m = this.#backlogFor(b.pluginId);
       if (!m.has(b.eventId)) m.set(b.eventId, null);
     }
-    for (const c of batch.counters ?? []) this.counter(c);
+    for (const c of batch.counters ?? []) {
+      // Sums add up; the last event and error stay the newer ones when a change arrived meanwhile.
+      const newer = this.#counters.get(`${c.pluginId}\u0000${c.callback}`);
+      if (newer === undefined) this.#counters.set(`${c.pluginId}\u0000${c.callback}`, { ...c });
+      else {
+        newer.processed += c.processed;
+        newer.failed += c.failed;
+        newer.totalMs += c.totalMs;
+        if (newer.lastEventId === undefined && c.lastEventId !== undefined) newer.lastEventId = c.lastEventId;
+        if (newer.lastError === undefined && c.lastError !== undefined) newer.lastError = c.lastError;
+      }
+    }
     this.#deadLetters.unshift(...(batch.deadLetters ?? []));
   }
 

@@ -77,6 +77,9 @@ export class SqliteStateStore implements StateStore {
         this.#s.failDeadLetter.run({ id, error: this.#mask(error), now: this.#now() });
         this.#taken.delete(id);
       }),
+      release: (id) => {
+        this.#taken.delete(id);
+      },
     };
   }
 

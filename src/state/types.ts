@@ -113,6 +113,8 @@ export interface DeadLetterStore {
   resolve(id: number): Promise<void>;
   /** The retried event failed again: back to 'dead', attempts + 1, error replaced. */
   fail(id: number, error: string): Promise<void>;
+  /** Hands an entry back untouched (its retry was cut short by a stop): still 'retry', takeRetries gives it out again. */
+  release(id: number): void;
 }
 
 export interface StateStore {

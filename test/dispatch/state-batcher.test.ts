@@ -184,7 +184,6 @@ describe('StateBatcher', () => {
 
   it(
     'a counter change made while a commit is under way keeps its lastEventId and lastError when that commit is refused',
-    { todo: 'StateBatcher#putBack merges the refused counters through counter(), so the older lastEventId/lastError overwrite the newer ones (only with a store whose commit takes time)' },
     async (t) => {
       const b = await bed(t, { busyTimeoutMs: 0 });
       b.batcher.plugin(row('p', 0));

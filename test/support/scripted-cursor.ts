@@ -168,6 +168,7 @@ function storeRetries(store: SqliteStateStore): (limit: number) => Promise<Retry
     event: toEventLogEntry(letter.event as Record<string, unknown>),
     resolve: () => store.deadLetters.resolve(letter.id),
     fail: (err: string) => store.deadLetters.fail(letter.id, err),
+    release: () => store.deadLetters.release(letter.id),
   }));
 }
 
