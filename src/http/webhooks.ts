@@ -110,7 +110,7 @@ export async function startWebhookReceiver(opts: WebhookReceiverOptions): Promis
     if (m.success) onMessage(m.data);
     else logger.error({ issues: m.error.issues.map((i) => i.message) }, 'webhook receiver: unexpected message from the listener thread');
   });
-  worker.on('error', (err) => {
+  worker.on('error', (err: Error) => {
     logger.error({ err }, 'webhook receiver: listener thread failed');
     failed?.(new WebhookReceiverError('WEBHOOK_LISTENER_FAILED', `the webhook listener thread failed: ${err.message}`, { cause: err }));
   });
