@@ -3,7 +3,7 @@ import { Worker } from 'node:worker_threads';
 import assert from 'node:assert/strict';
 import { pino } from 'pino';
 import { Secret } from '../../src/shared/index.ts';
-import { parseDelivery, startWebhookReceiver, type WebhookAnnounce } from '../../src/http/index.ts';
+import { parseDelivery, startWebhookReceiver, WebhookReceiverError, type WebhookAnnounce } from '../../src/http/index.ts';
 import { daemonBed, waitFor, withSite } from '../support/index.ts';
 import { batchBody, metric, post, SECRET, serve, sign, singleBody, writeChanges } from './support.ts';
 
@@ -115,6 +115,21 @@ describe('webhook receiver', () => {
       startWebhookReceiver({ config: { host: '0.0.0.0', port: 0, path: '/w', secrets: [] }, logger: pino({ enabled: false }), onAtLeast: () => undefined }),
       { code: 'WEBHOOK_SECRET_REQUIRED' },
     );
+  });
+
+  it('an address already taken fails the start with WEBHOOK_LISTEN_FAILED; close is idempotent', async (t) => {
+    const opts = { host: '127.0.0.1', path: '/webhooks/shotgrid', secrets: [new Secret(SECRET)] };
+    const first = await startWebhookReceiver({ config: { ...opts, port: 0 }, logger: pino({ enabled: false }), onAtLeast: () => undefined });
+    t.after(() => first.close());
+    const port = Number(new URL(first.url).port);
+    await assert.rejects(
+      startWebhookReceiver({ config: { ...opts, port }, logger: pino({ enabled: false }), onAtLeast: () => undefined }),
+      (err: unknown) => err instanceof WebhookReceiverError && err.code === 'WEBHOOK_LISTEN_FAILED' && err.details['port'] === port,
+    );
+    assert.equal(await post(first.url, singleBody(1), { secret: SECRET }), 200, 'the first listener is untouched');
+    await first.close();
+    await first.close();
+    await assert.rejects(post(first.url, singleBody(1), { secret: SECRET }), 'closed: nothing listens any more');
   });
 
   it('a signed delivery is answered 200 while the daemon stops', { timeout: 60_000 }, async (t) => {
