@@ -22,6 +22,7 @@ import { createHmac, randomUUID } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -306,6 +307,8 @@ async function writeToCallback(siteOptions: SiteOptions, daemon: Record<string, 
 
 export async function run(): Promise<BenchResult> {
   const results: Record<string, number | string> = {};
+  // The machine may be shared: its load is part of every figure below.
+  results['load average (1 min) at the start'] = round(loadavg()[0] ?? NaN);
   const d = await deliveryToCallback();
   results[`delivery → callback p50 (ms, ${CHANGES} changes)`] = round(d.p50);
   results['delivery → callback p99 (ms)'] = round(d.p99);
@@ -318,6 +321,7 @@ export async function run(): Promise<BenchResult> {
   results['receiver answer max (ms, during the catch-up)'] = round(c.max);
   results['answers timed during the catch-up'] = c.answers;
   results['catch-up duration (s)'] = round(c.catchUpS);
+  results['load average (1 min) after the catch-up'] = round(loadavg()[0] ?? NaN);
 
   results['idle site requests/min, polling 200 ms'] = round(await idleRequestsPerMinute({ daemon: { fetchIntervalMs: 200 } }));
   results['idle site requests/min, polling 1000 ms'] = round(await idleRequestsPerMinute({ daemon: { fetchIntervalMs: 1000 } }));
@@ -333,6 +337,7 @@ export async function run(): Promise<BenchResult> {
     results[`write → callback p50 (ms), ${label}`] = round(r.p50);
     results[`write → callback p99 (ms), ${label}`] = round(r.p99);
   }
+  results['load average (1 min) at the end of the run'] = round(loadavg()[0] ?? NaN);
   return {
     name: 'webhooks',
     results,
@@ -340,7 +345,8 @@ export async function run(): Promise<BenchResult> {
       'the daemon runs as its own process (sgeventd foreground) in every timed run; the site and the bench\'s own sender run in the bench process; times of day are compared across processes (performance.timeOrigin + now()).',
       'delivery → callback: timed from just before the bench posts the delivery, so it includes the sender\'s side of one loopback request.',
       'the catch-up run: deliveries from a second process every 20 ms.',
-      'write → callback with webhooks: fallback polling at the default 5000 ms; the site sends each delivery after its transaction commits (a 50 ms batching window when batched; these hooks are not).',
+      'write → callback with webhooks: fallback polling at the default 5000 ms; the site sends each delivery after its transaction commits (these hooks are not batched; a batched one would gather changes that come faster than one per 2 s).',
+      'the receiver listens on its own thread and answers there; the main thread hears {atLeastId} by message.',
     ],
   };
 }

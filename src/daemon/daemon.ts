@@ -68,7 +68,6 @@ export class Daemon {
   /** Webhooks on: notices a webhook that stopped delivering. */
   readonly #webhookWatch: WebhookWatch | null;
   readonly #webhookResults: Record<string, number> = {};
-  #lastSilentMailAt = -Infinity;
 
   private constructor(opts: DaemonOptions, parts: Assembly, store: StateStore, lock: StateLock) {
     const { config } = opts;
@@ -83,7 +82,8 @@ export class Daemon {
       expect: config.webhooks.expect,
       silentAfterMs: config.webhooks.silentAfterMs,
       logger: this.logger,
-      onSilent: (silence) => this.#onWebhookSilent(silence),
+      mailIntervalMs: WEBHOOK_SILENT_MAIL_INTERVAL_MS,
+      onSilent: (silence, mail) => this.#onWebhookSilent(silence, mail),
     });
     const watch = this.#webhookWatch;
     ({ source: this.#source, log: this.#log } = parts.eventLog(watch ? (events) => watch.polled(events) : undefined));
@@ -170,12 +170,9 @@ export class Daemon {
     this.metrics.webhookDelivery(result);
   }
 
-  #onWebhookSilent(silence: WebhookSilence): void {
+  #onWebhookSilent(silence: WebhookSilence, mail: boolean): void {
     this.metrics.webhookSilent();
-    const now = Date.now();
-    if (now - this.#lastSilentMailAt < WEBHOOK_SILENT_MAIL_INTERVAL_MS) return;
-    this.#lastSilentMailAt = now;
-    this.#parts.mailer?.send(webhookSilentAlert(this.config, silence));
+    if (mail) this.#parts.mailer?.send(webhookSilentAlert(this.config, silence));
   }
 
   async start(): Promise<void> {

@@ -1,23 +1,22 @@
 import type { DaemonConfig } from '../config/index.ts';
-import { startWebhookReceiver, type WebhookReceiverHandle, type WebhookResult } from '../http/index.ts';
+import { startWebhookReceiver, webhookResults, type WebhookReceiverHandle } from '../http/index.ts';
 import type { Daemon } from './daemon.ts';
-
-const RESULTS: readonly WebhookResult[] = ['accepted', 'malformed', 'unsigned', 'bad_signature', 'too_large'];
 
 /**
  * Starts the webhook receiver of a daemon (before its loop, so a bad host or
  * a missing secret fails at once). Returns null when the config has no
  * `webhooks` section. Stop it after the daemon: a signed delivery is
- * answered 200 while the daemon drains.
+ * answered 200 while the daemon drains. Another consumer of deliveries (a
+ * cluster's poller) plugs in the same way, through `onAtLeast`.
  */
 export async function startDaemonWebhooks(daemon: Daemon, config: DaemonConfig): Promise<WebhookReceiverHandle | null> {
   const w = config.webhooks;
   if (w === undefined) return null;
-  daemon.metrics.webhooksOn(RESULTS);
+  daemon.metrics.webhooksOn(webhookResults);
   return startWebhookReceiver({
     config: { host: w.host, port: w.port, path: w.path, secrets: w.secrets },
     logger: daemon.logger,
-    onDelivery: (d) => daemon.webhookDelivery(d.eventIds),
+    onAtLeast: (id) => daemon.webhookDelivery([id]),
     onResult: (r) => daemon.webhookResult(r),
   });
 }

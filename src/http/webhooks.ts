@@ -1,24 +1,20 @@
-import { createHmac, timingSafeEqual, type Hmac } from 'node:crypto';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
-import { z } from 'zod';
-import { describeError, SgeventdError, type Secret } from '../shared/index.ts';
+import { SgeventdError, type Secret } from '../shared/index.ts';
 import { isLoopbackHost } from './auth.ts';
-import { listen } from './listen.ts';
+import { fromListenerSchema, type FromListener, type ListenerConfig, type ToListener, type WebhookResult } from './webhooks-protocol.ts';
 
 /**
  * Receiver errors. Codes: `WEBHOOK_SECRET_REQUIRED` (a non-loopback listener
- * without a secret), `WEBHOOK_LISTEN_FAILED` (the address is taken or not ours).
+ * without a secret), `WEBHOOK_LISTEN_FAILED` (the address is taken or not
+ * ours), `WEBHOOK_LISTENER_FAILED` (the listener thread ended before it listened).
  */
 export class WebhookReceiverError extends SgeventdError {}
 
-/** How one request to the receiver ended (the label of `sgeventd_webhook_deliveries_total`). */
-export type WebhookResult = 'accepted' | 'malformed' | 'unsigned' | 'bad_signature' | 'too_large';
-
-/** What a correctly signed delivery announced: the log has reached at least each of these ids. */
-export interface WebhookDelivery {
-  eventIds: number[];
-  /** `x-sg-delivery-id`, or the body's `delivery_id` (null when neither says). */
+/** What the main thread hears of one correctly signed delivery (it was answered 200 already). */
+export interface WebhookAnnounce {
+  /** Events the delivery held (1 unless batched). */
+  events: number;
   deliveryId: string | null;
   batched: boolean;
 }
@@ -26,8 +22,11 @@ export interface WebhookDelivery {
 export interface WebhookReceiverOptions {
   config: { host: string; port: number; path: string; secrets: readonly Secret[] };
   logger: Logger;
-  /** Called synchronously, before the answer: it must only nudge (cheap, never throws on purpose). */
-  onDelivery(delivery: WebhookDelivery): void;
+  /**
+   * A correctly signed delivery says the log has reached at least `id`. Runs
+   * on the main thread after the site got its answer; it must only nudge.
+   */
+  onAtLeast(id: number, delivery: WebhookAnnounce): void;
   /** Every request that reached the path with a POST, by result. */
   onResult?(result: WebhookResult): void;
 }
@@ -35,78 +34,26 @@ export interface WebhookReceiverOptions {
 export interface WebhookReceiverHandle {
   /** `http://host:port/path` as bound (the real port when 0 was asked). */
   readonly url: string;
-  /** Stops listening and ends open connections; idempotent. */
+  /** Stops listening, ends open connections and the thread; idempotent. */
   close(): Promise<void>;
 }
 
-/**
- * The body kept and parsed: a batch holds at most 50 deliveries, and the site
- * caps one payload at 1 MB. Larger bodies are still hashed (up to
- * `MAX_HASHED_BYTES`) so a signed one is answered 200, never a failure the
- * site would count against the webhook.
- */
-const MAX_PARSED_BYTES = 2 * 1024 * 1024;
-const MAX_HASHED_BYTES = 16 * 1024 * 1024;
+const THREAD_URL = new URL(`./webhooks-thread${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url);
 
-const LIMITS = { headersTimeoutMs: 10_000, requestTimeoutMs: 15_000, keepAliveTimeoutMs: 10_000, maxConnections: 256 };
-
-const eventId = z.number().int().positive();
-// One delivery as a webhook sends it; the batch format wraps the same object.
-const deliveryData = z.looseObject({ event_log_entry_id: eventId, delivery_id: z.string().optional() });
-const singleBody = z.looseObject({ data: deliveryData });
-const batchBody = z.looseObject({
-  data: z.looseObject({
-    deliveries: z.array(z.union([z.looseObject({ data: deliveryData }), deliveryData])).min(1),
-  }),
-});
-
-/** The `sha1=` HMAC of the raw body, for each configured secret (rotation: any one matches). */
-class SignatureCheck {
-  readonly #hmacs: Hmac[];
-
-  constructor(secrets: readonly Secret[]) {
-    this.#hmacs = secrets.map((s) => createHmac('sha1', s.reveal()));
-  }
-
-  update(chunk: Buffer): void {
-    for (const h of this.#hmacs) h.update(chunk);
-  }
-
-  /** 'ok', or why not; with no secret configured every delivery is accepted (loopback only). */
-  verdict(header: string | string[] | undefined): 'ok' | 'unsigned' | 'bad_signature' {
-    if (this.#hmacs.length === 0) return 'ok';
-    if (typeof header !== 'string' || header === '') return 'unsigned';
-    const m = /^sha1=([0-9a-f]{40})$/i.exec(header.trim());
-    if (m?.[1] === undefined) return 'bad_signature';
-    const given = Buffer.from(m[1], 'hex');
-    let ok = false;
-    // Every secret is compared, so the time taken does not say which one matched.
-    for (const h of this.#hmacs) ok = timingSafeEqual(h.digest(), given) || ok;
-    return ok ? 'ok' : 'bad_signature';
-  }
-}
-
-/** The event ids and delivery id of a parsed body, or null when it is not a delivery. */
-export function parseDelivery(body: unknown, headerDeliveryId: string | null): WebhookDelivery | null {
-  const batch = batchBody.safeParse(body);
-  if (batch.success) {
-    const items = batch.data.data.deliveries.map((d) => ('data' in d && typeof d.data === 'object' ? (d.data as z.infer<typeof deliveryData>) : (d as z.infer<typeof deliveryData>)));
-    return { eventIds: items.map((d) => d.event_log_entry_id), deliveryId: headerDeliveryId ?? items[0]?.delivery_id ?? null, batched: true };
-  }
-  const single = singleBody.safeParse(body);
-  if (!single.success) return null;
-  return { eventIds: [single.data.data.event_log_entry_id], deliveryId: single.data.data.delivery_id ?? headerDeliveryId, batched: false };
-}
+/** How long a polite close may take before the thread is terminated. */
+const CLOSE_TIMEOUT_MS = 5_000;
 
 /**
- * The webhook receiver: its own listener, POST on one path, the signature as
- * the only authentication (a site cannot send a bearer token). A correctly
- * signed request is answered 200 at once, whatever it holds: the site
- * disables a webhook after 100 failed deliveries in a day, and a delivery is
- * only a hint (the event log stays the truth). Bodies are never logged.
+ * The webhook receiver: its own listener on its own thread, POST on one path,
+ * the signature as the only authentication. The thread answers every
+ * correctly signed delivery 200 itself, so a main thread busy with a
+ * catch-up never delays an answer (the site disables a webhook after 100
+ * failed deliveries in a day); it posts `{ atLeastId }` to this thread, which
+ * calls `onAtLeast`. Results and log lines arrive the same way. Bodies and
+ * secrets are never logged.
  *
  * @example
- * const receiver = await startWebhookReceiver({ config, logger, onDelivery: (d) => d.eventIds.forEach((id) => log.nudge(id)) });
+ * const receiver = await startWebhookReceiver({ config, logger, onAtLeast: (id) => log.nudge(id) });
  */
 export async function startWebhookReceiver(opts: WebhookReceiverOptions): Promise<WebhookReceiverHandle> {
   const { host, port, path, secrets } = opts.config;
@@ -117,119 +64,109 @@ export async function startWebhookReceiver(opts: WebhookReceiverOptions): Promis
       { details: { key: 'webhooks.secrets', host } });
   }
   const logger = opts.logger.child({ subsystem: 'webhooks' });
-  const count = (r: WebhookResult): void => opts.onResult?.(r);
+  const workerData: ListenerConfig = { host, port, path, secrets: usable.map((s) => s.reveal()), logLevel: logger.level };
+  const worker = new Worker(THREAD_URL, { workerData, name: 'webhook-receiver' });
 
-  const server = createServer({ requestTimeout: LIMITS.requestTimeoutMs, headersTimeout: LIMITS.headersTimeoutMs }, (req, res) => {
-    try {
-      handle(req, res);
-    } catch (err) {
-      logger.error({ err }, 'webhook receiver: request failed');
-      if (!res.headersSent) answer(res, 500, { error: 'internal', code: 'WEBHOOK_INTERNAL' });
-      else res.destroy();
-    }
+  let listening: ((url: string) => void) | null = null;
+  let failed: ((err: Error) => void) | null = null;
+  let closed: (() => void) | null = null;
+  const bound = new Promise<string>((resolve, reject) => {
+    listening = resolve;
+    failed = reject;
   });
-  server.keepAliveTimeout = LIMITS.keepAliveTimeoutMs;
-  server.maxConnections = LIMITS.maxConnections;
-  server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
-    logger.debug({ err: describeError(err), code: err.code }, 'webhook receiver: bad request');
-    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
-    else socket.destroy();
-  });
+  const ended = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
 
-  function handle(req: IncomingMessage, res: ServerResponse): void {
-    const q = (req.url ?? '/').indexOf('?');
-    const reqPath = q === -1 ? (req.url ?? '/') : (req.url ?? '/').slice(0, q);
-    if (reqPath !== path) {
-      req.resume();
-      answer(res, 404, { error: 'not found', code: 'WEBHOOK_NOT_FOUND' });
-      return;
+  const onMessage = (m: FromListener): void => {
+    switch (m.type) {
+      case 'delivery':
+        try {
+          opts.onAtLeast(m.atLeastId, { events: m.events, deliveryId: m.deliveryId, batched: m.batched });
+        } catch (err) {
+          // The delivery is only a hint: polling still reads the log.
+          logger.error({ err, deliveryId: m.deliveryId }, 'webhook receiver: handling a delivery failed');
+        }
+        return;
+      case 'result':
+        opts.onResult?.(m.result);
+        return;
+      case 'log':
+        relog(logger, m.line);
+        return;
+      case 'listening':
+        listening?.(m.url);
+        return;
+      case 'listen-failed':
+        failed?.(new WebhookReceiverError('WEBHOOK_LISTEN_FAILED', `cannot listen for webhooks on ${host}:${port}: ${m.errno ?? m.message}`, {
+          details: { host, port, errno: m.errno },
+        }));
+        return;
+      case 'closed':
+        closed?.();
+        return;
     }
-    if (req.method !== 'POST') {
-      req.resume();
-      res.setHeader('allow', 'POST');
-      answer(res, 405, { error: 'method not allowed', code: 'WEBHOOK_METHOD_NOT_ALLOWED' });
-      return;
-    }
-    const check = new SignatureCheck(usable);
-    const kept: Buffer[] = [];
-    let size = 0;
-    let aborted = false;
-    req.on('data', (chunk: Buffer) => {
-      if (aborted) return;
-      size += chunk.length;
-      if (size > MAX_HASHED_BYTES) {
-        aborted = true;
-        count('too_large');
-        logger.warn({ bytes: size, limit: MAX_HASHED_BYTES }, 'webhook receiver: body too large; refused');
-        res.setHeader('connection', 'close');
-        answer(res, 413, { error: 'body too large', code: 'WEBHOOK_BODY_TOO_LARGE' });
-        req.destroy();
-        return;
-      }
-      check.update(chunk);
-      if (size <= MAX_PARSED_BYTES) kept.push(chunk);
-    });
-    req.on('error', (err) => {
-      if (!aborted) logger.debug({ err: describeError(err) }, 'webhook receiver: request stream failed');
-    });
-    req.on('end', () => {
-      if (aborted) return;
-      const verdict = check.verdict(req.headers['x-sg-signature']);
-      if (verdict !== 'ok') {
-        count(verdict);
-        logger.warn({ result: verdict, webhook: header(req, 'x-sg-webhook-id'), remote: req.socket.remoteAddress }, 'webhook receiver: delivery refused (signature)');
-        answer(res, 401, { error: 'unauthorized', code: 'WEBHOOK_UNAUTHORIZED' });
-        return;
-      }
-      const deliveryId = header(req, 'x-sg-delivery-id');
-      if (size > MAX_PARSED_BYTES) {
-        // Signed, so answered 200; no id could be read, so nothing is announced (polling reads it).
-        count('too_large');
-        logger.warn({ deliveryId, bytes: size }, 'webhook receiver: signed delivery too large to read; left to polling');
-        answer(res, 200, { ok: true });
-        return;
-      }
-      let delivery: WebhookDelivery | null;
-      try {
-        delivery = parseDelivery(JSON.parse(Buffer.concat(kept, size).toString('utf8')), deliveryId);
-      } catch {
-        delivery = null;
-      }
-      if (delivery === null) {
-        count('malformed');
-        logger.warn({ deliveryId, bytes: size }, 'webhook receiver: signed delivery without an event id; ignored');
-        answer(res, 200, { ok: true });
-        return;
-      }
-      count('accepted');
-      try {
-        opts.onDelivery(delivery);
-      } catch (err) {
-        // The delivery is only a hint: polling still reads the log. The site hears 200 all the same.
-        logger.error({ err, deliveryId }, 'webhook receiver: handling a delivery failed');
-      }
-      logger.debug({ deliveryId, events: delivery.eventIds.length, newest: Math.max(...delivery.eventIds) }, 'webhook delivery');
-      answer(res, 200, { ok: true });
-    });
+  };
+  worker.on('message', (raw: unknown) => {
+    const m = fromListenerSchema.safeParse(raw);
+    if (m.success) onMessage(m.data);
+    else logger.error({ issues: m.error.issues.map((i) => i.message) }, 'webhook receiver: unexpected message from the listener thread');
+  });
+  worker.on('error', (err: Error) => {
+    logger.error({ err }, 'webhook receiver: listener thread failed');
+    failed?.(new WebhookReceiverError('WEBHOOK_LISTENER_FAILED', `the webhook listener thread failed: ${err.message}`, { cause: err }));
+  });
+  void ended.then(() => failed?.(new WebhookReceiverError('WEBHOOK_LISTENER_FAILED', 'the webhook listener thread ended before it listened')));
+
+  let url: string;
+  try {
+    url = await bound;
+  } catch (err) {
+    await worker.terminate();
+    throw err;
   }
+  listening = null;
+  failed = null;
+  logger.info({ url, signed: usable.length > 0, secrets: usable.length }, 'webhook receiver listening');
 
-  const listening = await listen(server, host, port, {
-    logger, what: 'webhook receiver', path,
-    failure: (err) => new WebhookReceiverError('WEBHOOK_LISTEN_FAILED', `cannot listen for webhooks on ${host}:${port}: ${err.code ?? err.message}`, {
-      cause: err, details: { host, port, errno: err.code },
-    }),
-  });
-  logger.info({ url: listening.url, signed: usable.length > 0, secrets: usable.length }, 'webhook receiver listening');
-  return listening;
+  let closing: Promise<void> | null = null;
+  return {
+    url,
+    close(): Promise<void> {
+      closing ??= (async () => {
+        const politely = new Promise<void>((resolve) => {
+          closed = resolve;
+        });
+        worker.postMessage({ type: 'close' } satisfies ToListener);
+        let timer: NodeJS.Timeout | undefined;
+        const late = new Promise<'late'>((resolve) => {
+          timer = setTimeout(() => resolve('late'), CLOSE_TIMEOUT_MS);
+        });
+        const how = await Promise.race([politely.then(() => ended), ended, late]);
+        clearTimeout(timer);
+        if (how === 'late') {
+          logger.warn({ timeoutMs: CLOSE_TIMEOUT_MS }, 'webhook receiver: the listener thread did not close in time; terminated');
+          await worker.terminate();
+        }
+      })();
+      return closing;
+    },
+  };
 }
 
-function header(req: IncomingMessage, name: string): string | null {
-  const v = req.headers[name];
-  return typeof v === 'string' && v !== '' ? v : null;
-}
+const LEVEL_NAMES: Record<number, 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal'> = {
+  10: 'trace', 20: 'debug', 30: 'info', 40: 'warn', 50: 'error', 60: 'fatal',
+};
 
-function answer(res: ServerResponse, status: number, body: Record<string, unknown>): void {
-  const buf = Buffer.from(JSON.stringify(body), 'utf8');
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': buf.length, 'cache-control': 'no-store' });
-  res.end(buf);
+/** A pino line from the listener thread, logged again by this thread's logger (which adds its own base fields). */
+function relog(logger: Logger, line: string): void {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(line);
+  } catch {
+    logger.warn('webhook receiver: an unreadable log line from the listener thread');
+    return;
+  }
+  if (typeof parsed !== 'object' || parsed === null) return;
+  const { level, msg, ...fields } = parsed as { level?: unknown; msg?: unknown } & Record<string, unknown>;
+  const name = typeof level === 'number' ? (LEVEL_NAMES[level] ?? 'info') : 'info';
+  logger[name](fields, typeof msg === 'string' ? msg : '');
 }

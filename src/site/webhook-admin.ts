@@ -1,7 +1,8 @@
 /**
  * `/admin/webhooks`, outside /api3 as a real site's webhooks page is: `POST` adds
  * one (`{url, secret?, types?, batch?}`), `GET` lists them with status and counts,
- * `GET /admin/webhooks/:id` shows one, `DELETE /admin/webhooks/:id` removes one.
+ * `GET /admin/webhooks/:id` shows one, `DELETE /admin/webhooks/:id` removes one,
+ * `POST /admin/webhooks/:id/enable` takes a failed one back into service.
  * Protected as the other admin routes: a configured script's `script_name` and
  * `script_key`, in the JSON body, or (for GET and DELETE, which carry no body)
  * in the `x-script-name` / `x-script-key` headers.
@@ -48,6 +49,10 @@ export async function handleWebhookAdmin(
       throw err;
     }
   }
+  if (id !== undefined && id.endsWith('/enable') && method === 'POST') {
+    const info = webhooks.enable(id.slice(0, -'/enable'.length));
+    return info === undefined ? { status: 404, body: { error: `no webhook ${id.slice(0, -'/enable'.length)}`, code: 'SITE_WEBHOOK_NOT_FOUND' } } : { status: 200, body: info };
+  }
   if (id !== undefined && id.length > 0 && method === 'GET') {
     const info = webhooks.get(id);
     return info === undefined ? { status: 404, body: { error: `no webhook ${id}`, code: 'SITE_WEBHOOK_NOT_FOUND' } } : { status: 200, body: info };
@@ -57,5 +62,5 @@ export async function handleWebhookAdmin(
       ? { status: 200, body: { removed: id } }
       : { status: 404, body: { error: `no webhook ${id}`, code: 'SITE_WEBHOOK_NOT_FOUND' } };
   }
-  return { status: 405, body: { error: 'GET or POST /admin/webhooks, GET or DELETE /admin/webhooks/:id', code: 'SITE_WEBHOOK_BAD_REQUEST' } };
+  return { status: 405, body: { error: 'GET or POST /admin/webhooks, GET or DELETE /admin/webhooks/:id, POST /admin/webhooks/:id/enable', code: 'SITE_WEBHOOK_BAD_REQUEST' } };
 }

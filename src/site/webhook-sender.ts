@@ -6,6 +6,16 @@
  * bounded retries with exponential backoff, and the Active / Unstable / Failed
  * status over a 24 h window (Failed: no further attempts).
  *
+ * A batched webhook sends at once when its previous request went out at least
+ * `batchWindowMs` ago (2 s on a real site), else it gathers what comes until
+ * then: several items per payload only when events come faster than that.
+ * One payload holds at most 1 MB: an item larger than that loses its meta's
+ * `old_value` and `new_value` and gains a `warning`, and a batch stops before
+ * the item that would pass the cap. Every request waits for the site-wide
+ * response-time budget (webhook-throttle.ts). A 3xx answer is a success
+ * (< 400) and is not followed. A failed webhook gets nothing until it is
+ * enabled again (`enable()`, the admin route).
+ *
  * Fault injection for tests and benches: with probability `faultRate` a request is
  * dropped (never sent), duplicated (sent twice) or reordered (held back until the
  * next request went out), each counted.
@@ -16,6 +26,11 @@ import { describeError } from '../shared/index.ts';
 import type { SiteLogger } from './server.ts';
 import type { WebhookSpec } from './webhook-spec.ts';
 import { DueQueue } from './webhook-queue.ts';
+import type { ResponseBudget } from './webhook-throttle.ts';
+
+/** The largest payload a site sends (protocol.md 4). */
+export const MAX_PAYLOAD_BYTES = 1024 * 1024;
+const OVERSIZE_WARNING = 'payload over 1 MB: old_value and new_value removed';
 
 /** One event as a delivery carries it (`data`, or one item of `data.deliveries`). */
 export interface DeliveryItem {
@@ -52,6 +67,8 @@ export interface SenderTuning {
   failureThreshold: number;
   failureWindowMs: number;
   maxQueued: number;
+  /** Site-wide answer-time budget shared by every sender (the site's throttle). */
+  budget: ResponseBudget;
 }
 
 export type WebhookState = 'active' | 'unstable' | 'failed';
@@ -68,10 +85,16 @@ export interface WebhookCounts {
   dropped: number;
   duplicated: number;
   reordered: number;
+  /** Requests held back by the site's answer-time budget. */
+  throttled: number;
+  /** Items sent without old_value/new_value because they passed the 1 MB cap. */
+  oversized: number;
 }
 
 interface Pending {
   item: DeliveryItem;
+  /** Bytes of `item` as JSON (after the cap). */
+  bytes: number;
   eventBatch: EventBatchRef;
   /** Kept across retries of a single delivery. */
   deliveryId: string;
@@ -96,7 +119,7 @@ export class WebhookSender {
   readonly #queue = new DueQueue<Pending>();
   readonly #failures: number[] = [];
   readonly #abort = new AbortController();
-  readonly counts: WebhookCounts = { sent: 0, failed: 0, eventsDelivered: 0, eventsAbandoned: 0, dropped: 0, duplicated: 0, reordered: 0 };
+  readonly counts: WebhookCounts = { sent: 0, failed: 0, eventsDelivered: 0, eventsAbandoned: 0, dropped: 0, duplicated: 0, reordered: 0, throttled: 0, oversized: 0 };
   #dead = false;
   #closed = false;
   #held: Outgoing | undefined;
@@ -105,6 +128,8 @@ export class WebhookSender {
   #wakeUp: (() => void) | undefined;
   #batchSeq = 0;
   #lastError: string | undefined;
+  /** When the last request went out (a batched webhook batches within `batchWindowMs` of it). */
+  #lastSentAt = -Infinity;
 
   constructor(id: string, spec: WebhookSpec, tuning: SenderTuning, siteUrl: string, dispatcher: Dispatcher, logger?: SiteLogger) {
     this.id = id;
@@ -143,7 +168,10 @@ export class WebhookSender {
       return;
     }
     const dueAt = Date.now() + this.#o.delayMs;
-    for (const { item, eventBatch } of items) this.#queue.push({ item, eventBatch, deliveryId: randomUUID(), dueAt, attempts: 0 });
+    for (const { item, eventBatch } of items) {
+      const capped = this.#capped(item);
+      this.#queue.push({ item: capped.item, bytes: capped.bytes, eventBatch, deliveryId: randomUUID(), dueAt, attempts: 0 });
+    }
     this.#wake();
     if (this.#running) return;
     this.#running = true;
@@ -151,6 +179,29 @@ export class WebhookSender {
       this.#running = false;
       this.#logger?.error({ webhook: this.id, err: describeError(err) }, 'site: webhook sender stopped');
     });
+  }
+
+  /** An item over the payload cap loses old_value/new_value and gains a warning, as on a real site. */
+  #capped(item: DeliveryItem): { item: DeliveryItem; bytes: number } {
+    const bytes = Buffer.byteLength(JSON.stringify(item));
+    if (bytes <= MAX_PAYLOAD_BYTES) return { item, bytes };
+    this.counts.oversized++;
+    const meta = item.meta !== null && typeof item.meta === 'object' ? { ...(item.meta as Record<string, unknown>) } : item.meta;
+    if (meta !== null && typeof meta === 'object') {
+      delete (meta as Record<string, unknown>)['old_value'];
+      delete (meta as Record<string, unknown>)['new_value'];
+    }
+    const smaller = { ...item, meta, warning: OVERSIZE_WARNING };
+    return { item: smaller, bytes: Buffer.byteLength(JSON.stringify(smaller)) };
+  }
+
+  /** A failed webhook takes deliveries again (its failures are forgotten); rows written while it was failed are not sent. */
+  enable(): void {
+    if (!this.#dead) return;
+    this.#dead = false;
+    this.#failures.length = 0;
+    this.#lastError = undefined;
+    this.#logger?.info({ webhook: this.id, url: this.shownUrl }, 'site: webhook enabled again');
   }
 
   /** Stops sending; an answer in flight is abandoned. */
@@ -184,7 +235,7 @@ export class WebhookSender {
   }
 
   async #run(): Promise<void> {
-    let windowUntil: number | undefined;
+    let throttled = false;
     while (!this.#closed && !this.#dead) {
       const head = this.#queue.peek();
       if (head === undefined) {
@@ -203,26 +254,40 @@ export class WebhookSender {
         await this.#sleep(head.dueAt - now);
         continue;
       }
-      if (this.spec.batch && this.#o.batchWindowMs > 0 && this.#queue.dueCount(now, 50) < 50) {
-        windowUntil ??= now + this.#o.batchWindowMs;
-        if (windowUntil > now) {
-          await this.#sleep(windowUntil - now);
+      if (this.spec.batch && this.#queue.dueCount(now, 50) < 50) {
+        const gatherUntil = this.#lastSentAt + this.#o.batchWindowMs;
+        if (gatherUntil > now) {
+          await this.#sleep(gatherUntil - now);
           continue;
         }
       }
-      windowUntil = undefined;
+      const throttledFor = this.#o.budget.waitMs();
+      if (throttledFor > 0) {
+        if (!throttled) this.counts.throttled++;
+        throttled = true;
+        await this.#sleep(throttledFor);
+        continue;
+      }
+      throttled = false;
       const taken = this.#takeDue(this.spec.batch ? 50 : 1);
+      this.#lastSentAt = Date.now();
       await this.#dispatch(this.#build(taken));
     }
     if (this.#dead) this.#abandonAll();
+    // Stopped or failed: a webhook enabled again starts a new loop on its next row.
+    this.#running = false;
   }
 
   #takeDue(max: number): Pending[] {
     const n = Math.max(1, this.#queue.dueCount(Date.now(), max));
     const out: Pending[] = [];
+    let bytes = 0;
     for (let i = 0; i < n; i++) {
-      const p = this.#queue.shift();
-      if (p !== undefined) out.push(p);
+      // A payload stops before the item that would pass the cap (the first is always taken).
+      const next = this.#queue.peek();
+      if (next === undefined || (out.length > 0 && bytes + next.bytes > MAX_PAYLOAD_BYTES)) break;
+      bytes += next.bytes;
+      out.push(this.#queue.shift()!);
     }
     return out;
   }
@@ -298,6 +363,7 @@ export class WebhookSender {
     const n = out.items.length;
     const timeout = this.spec.batch ? Math.max(this.#o.timeoutMs, 1000 * n) : this.#o.timeoutMs;
     let error: string | undefined;
+    const startedAt = Date.now();
     try {
       const res = await request(this.spec.url, {
         method: 'POST', headers: out.headers, body: out.body, dispatcher: this.#dispatcher,
@@ -308,6 +374,7 @@ export class WebhookSender {
     } catch (err) {
       error = describeError(err);
     }
+    this.#o.budget.spend(Date.now() - startedAt);
     if (this.#closed) return;
     if (error === undefined) {
       this.counts.sent++;

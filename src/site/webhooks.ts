@@ -12,6 +12,7 @@ import { ConfigError, Secret } from '../shared/index.ts';
 import type { SiteLogger } from './server.ts';
 import type { SiteStore } from './store.ts';
 import { WebhookSender, type DeliveryItem, type SenderTuning, type WebhookCounts, type WebhookState } from './webhook-sender.ts';
+import { ResponseBudget } from './webhook-throttle.ts';
 import { describeTypes, lifecycleOf, specFromInput, subscribes, webhookInput, type WebhookInput, type WebhookSpec } from './webhook-spec.ts';
 
 /** Tuning of the site's webhooks; every field optional (defaults in WEBHOOK_DEFAULTS). */
@@ -25,8 +26,11 @@ export interface WebhookOptions {
   /** Random source of the faults (default: seeded by `faultSeed`, else Math.random). */
   random?: () => number;
   faultSeed?: number;
-  /** How long a batched webhook gathers rows before sending (real sites: about 2 s). */
+  /** A batched webhook sends at once when its last request is this old, else it gathers rows until then (real sites: 2 s). */
   batchWindowMs?: number;
+  /** The site-wide throttle: answer time allowed to all webhooks together per `throttleWindowMs` (real sites: 1 min per min). */
+  throttleBudgetMs?: number;
+  throttleWindowMs?: number;
   /** Answer time allowed per request (batched: max(this, 1 s per event)). */
   timeoutMs?: number;
   /** Attempts per delivery, the first included. */
@@ -46,7 +50,9 @@ export interface WebhookOptions {
 export const WEBHOOK_DEFAULTS = {
   delayMs: 0,
   faultRate: 0,
-  batchWindowMs: 50,
+  batchWindowMs: 2000,
+  throttleBudgetMs: 60_000,
+  throttleWindowMs: 60_000,
   timeoutMs: 6000,
   maxAttempts: 5,
   retryBaseMs: 1000,
@@ -91,6 +97,10 @@ export function compileWebhookTuning(o: WebhookOptions): SenderTuning {
     failureWindowMs: checked('failureWindowMs', o.failureWindowMs, d.failureWindowMs, 1, 30 * day),
     maxQueued: checked('maxQueued', o.maxQueued, d.maxQueued, 1, 10_000_000),
     reorderHoldMs: checked('reorderHoldMs', o.reorderHoldMs, d.reorderHoldMs, 0, 600_000),
+    budget: new ResponseBudget(
+      checked('throttleBudgetMs', o.throttleBudgetMs, d.throttleBudgetMs, 1, day),
+      checked('throttleWindowMs', o.throttleWindowMs, d.throttleWindowMs, 1, day),
+    ),
     random: o.random ?? (o.faultSeed === undefined ? Math.random : seededRandom(o.faultSeed)),
   };
 }
@@ -182,6 +192,14 @@ export class SiteWebhooks {
     this.#senders.delete(id);
     await s.sender.close();
     return true;
+  }
+
+  /** Enables a failed webhook again (as a site admin does); undefined when there is none with that id. */
+  enable(id: string): WebhookInfo | undefined {
+    const s = this.#senders.get(id);
+    if (s === undefined) return undefined;
+    s.sender.enable();
+    return this.#info(s.sender);
   }
 
   list(): WebhookInfo[] {

@@ -14,8 +14,14 @@ export interface WebhookWatchOptions {
   /** An expected event found by polling that no delivery covers this long after: the webhook is silent. */
   silentAfterMs: number;
   logger: SourceLogger;
-  /** Told once per silence (the daemon counts it and mails it, at most once an hour). */
-  onSilent?: (silence: WebhookSilence) => void;
+  /**
+   * Told once per silence (the daemon counts it); `mail` is true for the first
+   * silence and then for the first one at least `mailIntervalMs` after the last mailed one.
+   */
+  onSilent?: (silence: WebhookSilence, mail: boolean) => void;
+  /** At most one mail per this long (the daemon passes an hour). */
+  mailIntervalMs?: number;
+  /** The clock (tests pass their own). */
   now?: () => number;
 }
 
@@ -67,6 +73,7 @@ export class WebhookWatch {
   #lastDeliveryAt = 0;
   #silence: WebhookSilence | null = null;
   #silences = 0;
+  #lastMailAt = -Infinity;
 
   constructor(opts: WebhookWatchOptions) {
     this.#opts = opts;
@@ -127,6 +134,8 @@ export class WebhookWatch {
     this.#silences++;
     this.#opts.logger.warn({ ...this.#silence, silentAfterMs: this.#opts.silentAfterMs },
       'webhook silent, falling back to polling: no delivery covered an expected event');
-    this.#opts.onSilent?.(this.#silence);
+    const mail = this.#now() - this.#lastMailAt >= (this.#opts.mailIntervalMs ?? 0);
+    if (mail) this.#lastMailAt = this.#now();
+    this.#opts.onSilent?.(this.#silence, mail);
   }
 }

@@ -27,6 +27,8 @@ export interface Receiver {
 export async function startReceiver(t: Cleanup, opts: {
   answer?: (r: Received) => number | 'hang';
   onRequest?: (r: Received) => Promise<unknown>;
+  /** Headers sent with every answer (a `location` for a redirect). */
+  answerHeaders?: Record<string, string>;
 } = {}): Promise<Receiver> {
   const received: Received[] = [];
   const hanging = new Set<ServerResponse>();
@@ -44,7 +46,7 @@ export async function startReceiver(t: Cleanup, opts: {
           hanging.add(res);
           return;
         }
-        res.writeHead(status, { 'content-type': 'application/json' });
+        res.writeHead(status, { 'content-type': 'application/json', ...opts.answerHeaders });
         res.end('{}');
       };
       finish().catch((err: unknown) => {
