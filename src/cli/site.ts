@@ -73,7 +73,7 @@ export function registerSiteCommand(program: Command): void {
     .option('--webhook-delay-ms <n>', 'send each webhook delivery this long after its change commits', '0')
     .option('--webhook-fault-rate <f>', 'share (0..1) of webhook deliveries dropped, duplicated or reordered', '0')
     .option('--webhook-fault-seed <n>', 'seed of the webhook faults, so a run repeats')
-    .option('--webhook-batch-window-ms <n>', 'how long a batched webhook gathers changes before sending')
+    .option('--webhook-batch-window-ms <n>', 'a batched webhook sends at once when its last request is this old (ms, default 2000 as a real site); faster changes gather until then')
     .action(async (o: SiteCliOptions) => {
       const level = LEVELS.find((l) => l === o.logLevel);
       if (level === undefined) throw new ConfigError('--log-level', `must be one of ${LEVELS.join(', ')}, got ${JSON.stringify(o.logLevel)}`, { value: o.logLevel });
