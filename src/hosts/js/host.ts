@@ -323,6 +323,8 @@ export class WorkerPluginHost implements PluginHost {
       file: this.file,
       plugin: this.name,
       siteUrl: this.#options.siteUrl,
+      ...(this.#options.proxy === undefined ? {} : { proxy: this.#options.proxy }),
+      ...(this.#options.siteTimeoutMs === undefined ? {} : { siteTimeoutMs: this.#options.siteTimeoutMs }),
       site: this.#site,
       useSessionUuid: this.#options.useSessionUuid,
       logLevel: this.#log.level,

@@ -29,6 +29,10 @@ export interface WorkerHostOptions {
   /** Plugin name: the file name without extension. */
   name: string;
   siteUrl: string;
+  /** `site.proxy`: the plugin's `sg` reaches the site through it. */
+  proxy?: string | undefined;
+  /** `site.timeoutMs`: bounds each request of the plugin's `sg`. */
+  siteTimeoutMs?: number | undefined;
   /** The `site` part of callback keys; default: the host[:port] of siteUrl. */
   site?: string;
   useSessionUuid: boolean;

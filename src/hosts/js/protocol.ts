@@ -21,6 +21,10 @@ export const workerConfigSchema = z.object({
   file: z.string(),
   plugin: z.string(),
   siteUrl: z.string(),
+  /** `site.proxy`: every `sg` of the plugin goes through it. */
+  proxy: z.string().optional(),
+  /** `site.timeoutMs`: what each `sg` request waits for the site at most. */
+  siteTimeoutMs: z.number().int().positive().optional(),
   site: z.string(),
   useSessionUuid: z.boolean(),
   logLevel: z.string(),
