@@ -151,11 +151,13 @@ class Context implements CallbackContext {
   readonly replay: boolean;
   readonly key: string;
   readonly #cb: LoadedCallback;
+  readonly #seq: number;
   #sg: CallbackClient | undefined;
   #toolkit: PluginToolkit | undefined;
 
-  constructor(cb: LoadedCallback, event: EventLogEntry, attempt: number, replay: boolean) {
+  constructor(cb: LoadedCallback, event: EventLogEntry, attempt: number, replay: boolean, seq: number) {
     this.#cb = cb;
+    this.#seq = seq;
     this.logger = cb.logger;
     this.event = event;
     this.args = cb.reg.args;
@@ -172,7 +174,7 @@ class Context implements CallbackContext {
   }
 
   get toolkit(): PluginToolkit {
-    this.#toolkit ??= toolkitFor(this.event);
+    this.#toolkit ??= toolkitFor(this.event, this.#seq);
     return this.#toolkit;
   }
 }
@@ -199,7 +201,7 @@ async function processBatch(msg: Extract<ToWorker, { type: 'batch' }>): Promise<
       const t0 = performance.now();
       let error: SerializedError | undefined;
       try {
-        await cb.reg.callback(new Context(cb, event, msg.attempt, msg.replay));
+        await cb.reg.callback(new Context(cb, event, msg.attempt, msg.replay, msg.seq));
       } catch (err) {
         error = serializeError(err, 'PLUGIN_CALLBACK_ERROR');
       }
