@@ -88,6 +88,7 @@ export function compileConfig(raw: RawConfig, ctx: CompileContext): { config?: D
       script: { name: raw.site.script.name, key: new Secret(raw.site.script.key) },
       ...(raw.site.proxy === undefined || raw.site.proxy.trim() === '' ? {} : { proxy: raw.site.proxy.trim() }),
       timeoutMs: raw.site.timeoutMs,
+      idleCloseMs: raw.site.idleCloseMs,
       maxConnRetries: raw.site.maxConnRetries,
       connRetrySleepMs: raw.site.connRetrySleepMs,
       useSessionUuid: raw.site.useSessionUuid,

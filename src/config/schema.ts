@@ -230,6 +230,8 @@ export const rawConfigSchema = z.strictObject({
     script: z.strictObject({ name: str(), key: str() }, { error: 'a mapping with name and key' }),
     proxy: z.string({ error: 'a proxy address (host:port or URL)' }).optional(),
     timeoutMs: duration(100).default(60000),
+    // Below the site's keep-alive (a real site's is longer; Node's default 5 s): a Python `sg` idle longer is closed before a callback.
+    idleCloseMs: duration(0).default(4000),
     maxConnRetries: posInt().default(5),
     connRetrySleepMs: duration(10).default(5000),
     useSessionUuid: bool().default(false),

@@ -39,6 +39,8 @@ export interface SiteConfig {
   /** `host:port` or a URL, as shotgun_api3's `http_proxy`. */
   readonly proxy?: string;
   readonly timeoutMs: number;
+  /** A Python plugin's or runtime's `sg` idle longer than this is closed before the next callback (a fresh connection, never a retried request). */
+  readonly idleCloseMs: number;
   /** Consecutive failed attempts before an error is logged (and mailed), then `connRetrySleepMs`. */
   readonly maxConnRetries: number;
   readonly connRetrySleepMs: number;

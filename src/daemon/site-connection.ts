@@ -1,7 +1,7 @@
-import { ProxyAgent, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
 import type { Logger } from 'pino';
 import type { DaemonConfig } from '../config/index.ts';
-import { ShotgunClient } from '../shotgrid/index.ts';
+import { ShotgunClient, siteDispatcher } from '../shotgrid/index.ts';
 
 /** The daemon's own api3 client for the configured site, through `site.proxy` when one is set. */
 export interface SiteConnection {
@@ -25,7 +25,7 @@ const INTERACTIVE_TIMEOUT_MS = 15_000;
 
 /** Opens the client every command uses to reach the site as the daemon's script. */
 export function connectSite(config: DaemonConfig, opts: SiteConnectionOptions = {}): SiteConnection {
-  const dispatcher: Dispatcher | undefined = config.site.proxy ? new ProxyAgent(proxyUrl(config.site.proxy)) : undefined;
+  const dispatcher: Dispatcher | undefined = config.site.proxy ? siteDispatcher(config.site.proxy) : undefined;
   let errors = 0;
   const client = new ShotgunClient({
     baseUrl: config.site.url,
@@ -49,8 +49,4 @@ export function connectSite(config: DaemonConfig, opts: SiteConnectionOptions = 
       }
     },
   };
-}
-
-function proxyUrl(proxy: string): string {
-  return /^[a-z]+:\/\//i.test(proxy) ? proxy : `http://${proxy}`;
 }

@@ -25,7 +25,7 @@ const requests = {
  * replaced, as the pool does for its own call timeout.
  */
 export function toolkitRequestHandler(pool: () => RuntimePool): RequestHandler {
-  return async (method, params, { signal }) => {
+  return async (method, params, { signal, onStarted }) => {
     if (!(method in requests)) throw new PluginError('PLUGIN_REQUEST_FAILED', `unknown request ${method}`, { details: { method } });
     const m = method as keyof typeof requests;
     const parsed = requests[m].safeParse(params);
@@ -34,7 +34,7 @@ export function toolkitRequestHandler(pool: () => RuntimePool): RequestHandler {
       throw new PluginError('PLUGIN_REQUEST_FAILED', `${method}: ${issue?.path.join('.') ?? ''} ${issue?.message ?? 'invalid'}`, { details: { method } });
     }
     const p = parsed.data;
-    const tk = pool().forProject(p.project, { signal });
+    const tk = pool().forProject(p.project, { signal, onStarted });
     switch (m) {
       case 'toolkit.call': {
         const c = p as z.infer<(typeof requests)['toolkit.call']>;

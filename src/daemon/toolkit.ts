@@ -39,7 +39,7 @@ export class DaemonToolkit {
     const { config, client, logger } = this.#opts;
     // The compiled toolkit section is the pool's options as is.
     this.#pool ??= new RuntimePool(config.toolkit, {
-      site: { url: config.site.url, scriptName: config.site.script.name, scriptKey: config.site.script.key },
+      site: { url: config.site.url, scriptName: config.site.script.name, scriptKey: config.site.script.key, proxy: config.site.proxy },
       stateDir: dirname(config.daemon.state),
       lookup: siteLookup(client),
       secretVars: config.secretEnvVars,

@@ -4,7 +4,7 @@ import type { SerializedError } from '../plugins/index.ts';
 import type { PluginState } from '../state/index.ts';
 import type { CursorHandler, CursorOptions, EventScope, RetryItem } from './cursor-types.ts';
 import { expireGaps, inScope, noteGaps, runEvent } from './cursor-steps.ts';
-import { foldCreations } from './coalesce.ts';
+import { foldCreations, foldHorizon, readWhole, rowsFoldedBelow } from './coalesce.ts';
 import { KeyLanes, laneKey, type ConcurrencyKeyBy } from './key-lanes.ts';
 import type { StateBatcher } from './state-batcher.ts';
 import { CursorLifecycle, type CursorLoad } from './cursor-lifecycle.ts';
@@ -52,6 +52,10 @@ export class ConcurrentCursor extends CursorLifecycle {
   #drained: (() => void) | null = null;
   /** `_New` id → the in_create rows folded into it (pending until it finishes). */
   readonly #foldedInto = new Map<number, number[]>();
+  /** Rows above the highest id handed out, folded into a `_New` handed out (or finished): the read passes over them. */
+  readonly #ahead = new Set<number>();
+  /** Whether the rows folded below the stored position were looked up (coalesceCreation). */
+  #lookedBehind = false;
   #holdPump = false;
   /** Dead letters running again, by event id. */
   readonly #retries = new Map<number, RetryItem>();
@@ -117,8 +121,25 @@ export class ConcurrentCursor extends CursorLifecycle {
     if (this.#halt !== null) this.deactivate(this.#halt.event, this.#halt.callback, this.#halt.error);
   }
 
+  /** Once at start: rows above the stored position whose `_New` at or below it finished are passed over. */
+  async #lookBehind(signal: AbortSignal): Promise<boolean> {
+    if (this.#opts.coalesce === undefined || this.#lookedBehind) return true;
+    try {
+      const below = await rowsFoldedBelow(this.#log, this.#high, { ...this.#opts.coalesce, horizon: foldHorizon(this.#opts.batchSize) }, signal);
+      // A pending `_New`'s rows are pending too: read again with it.
+      for (const [row, owner] of below) if (!this.#pending.has(owner) && !this.#pending.has(row)) this.#ahead.add(row);
+      this.#lookedBehind = true;
+      return true;
+    } catch (err) {
+      if (!signal.aborted) this.#opts.logger.warn({ err, pos: this.#high }, 'reading the creations below the cursor failed; will try again');
+      await sleepLong(this.#opts.fetchIntervalMs, { signal }).catch(() => undefined);
+      return false;
+    }
+  }
+
   protected async loop(signal: AbortSignal): Promise<void> {
     while (!signal.aborted) {
+      if (!(await this.#lookBehind(signal))) continue;
       if (this.#lanes.full()) {
         // A full window: the longest lane (a hanging key piles up there) drops its queued events back to ids.
         const dropped = this.#lanes.parkLongest();
@@ -151,7 +172,8 @@ export class ConcurrentCursor extends CursorLifecycle {
       let slice;
       const limit = Math.min(this.#opts.batchSize, this.#lanes.window - this.#lanes.held);
       try {
-        slice = await this.#log.next(this.#readPos, limit, wait);
+        // Folding needs to know whether more follows: a read is made whole across cached ranges.
+        slice = this.#opts.coalesce === undefined ? await this.#log.next(this.#readPos, limit, wait) : await readWhole(this.#log, this.#readPos, limit, wait, signal);
       } catch (err) {
         if (signal.aborted) return;
         if (wait !== signal && wait.aborted) continue;
@@ -165,43 +187,59 @@ export class ConcurrentCursor extends CursorLifecycle {
       }
       const until = this.#until;
       const events = slice.events.filter((e) => e.id > this.#high && (until === null || e.id <= until));
-      const fold = this.#fold(events, slice.events.length >= limit);
+      // Rows folded into a `_New` handed out before are passed over (never noted as gaps).
+      const fresh = this.#ahead.size === 0 ? events : events.filter((e) => !this.#ahead.has(e.id));
+      const fold = this.#fold(fresh, slice.events.length >= limit, Date.now());
+      const cut = fresh[fold.taken]?.id ?? Infinity;
       // Nothing starts while a read is taken in: a `_New` waits until its folded rows are pending.
       this.#holdPump = true;
       try {
-        for (const event of events.slice(0, fold.taken)) {
+        for (const event of events) {
+          if (event.id >= cut) break;
           if (signal.aborted) return;
           if (until === null) noteGaps(this.ctx, this.#gaps, this.#high, event);
-          const owner = fold.rowOf.get(event.id);
-          if (owner === undefined) await this.#accept(fold.byId.get(event.id) ?? event, true);
-          else this.#foldRow(owner, event.id);
+          if (this.#ahead.delete(event.id)) {
+            this.#high = Math.max(this.#high, event.id);
+          } else {
+            const owner = fold.rowOf.get(event.id);
+            if (owner === undefined) await this.#accept(fold.byId.get(event.id) ?? event, true);
+            else this.#foldRow(owner, event.id);
+          }
           this.#readPos = event.id;
         }
+        // Rows past the end of what was taken, folded into a `_New` taken: pending with it, passed over when read.
+        for (const [row, owner] of fold.ahead) this.#foldRow(owner, row, true);
       } finally {
         this.#holdPump = false;
       }
       this.#pump();
-      if (!signal.aborted && fold.taken === events.length) this.#readPos = Math.min(until ?? Infinity, Math.max(this.#readPos, slice.upTo));
+      if (!signal.aborted && fold.taken === fresh.length) this.#readPos = Math.min(until ?? Infinity, Math.max(this.#readPos, slice.upTo));
+      // A `_New` at the newest end of the log waits for its rows while its window is open.
+      else if (fold.taken === 0) await sleepLong(Math.min(this.#opts.fetchIntervalMs, this.#opts.coalesce?.windowMs ?? 0), { signal }).catch(() => undefined);
     }
   }
 
   /** Folds creation rows when the plugin asks for it (`coalesceCreation`); otherwise takes every event as it is. */
-  #fold(events: readonly EventLogEntry[], more: boolean): { taken: number; byId: Map<number, EventLogEntry>; rowOf: Map<number, number> } {
+  #fold(events: readonly EventLogEntry[], more: boolean, now?: number): { taken: number; byId: Map<number, EventLogEntry>; rowOf: Map<number, number>; ahead: Map<number, number> } {
     const byId = new Map<number, EventLogEntry>();
     const rowOf = new Map<number, number>();
-    if (this.#opts.coalesce === undefined) return { taken: events.length, byId, rowOf };
-    const folded = foldCreations(events, this.#opts.coalesce, more);
+    if (this.#opts.coalesce === undefined) return { taken: events.length, byId, rowOf, ahead: new Map() };
+    const folded = foldCreations(events, { ...this.#opts.coalesce, horizon: foldHorizon(this.#opts.batchSize) }, more, now);
     for (const event of folded.events) byId.set(event.id, event);
     for (const [owner, rows] of folded.folded) for (const row of rows) rowOf.set(row, owner);
-    return { taken: folded.taken, byId, rowOf };
+    return { taken: folded.taken, byId, rowOf, ahead: folded.ahead };
   }
 
   /**
    * A row folded into the `_New` `owner`: pending until the `_New` finished
    * (stored as pending, so a restart reads both again and folds them again).
    */
-  #foldRow(owner: number, row: number): void {
-    if (row > this.#high) this.#high = row;
+  #foldRow(owner: number, row: number, ahead = false): void {
+    // A row past what the read handed out is passed over when read (the highest id handed out stays below it).
+    if (row > this.#high) {
+      if (ahead) this.#ahead.add(row);
+      else this.#high = row;
+    }
     if (!this.#pending.has(owner)) {
       // The `_New` was out of scope (finished at once): so is its row.
       this.#finishId(row);
@@ -272,7 +310,7 @@ export class ConcurrentCursor extends CursorLifecycle {
         for (const event of events) {
           const owner = fold.rowOf.get(event.id);
           if (owner === undefined) await this.#accept(fold.byId.get(event.id) ?? event, false);
-          else this.#foldRow(owner, event.id);
+          else this.#foldRow(owner, event.id, event.id > this.#high);
         }
       } finally {
         this.#holdPump = false;

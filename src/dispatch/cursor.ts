@@ -2,7 +2,7 @@ import { sleepLong } from '../shared/index.ts';
 import type { EventLogEntry } from '../shared/index.ts';
 import type { EventLog } from '../source/index.ts';
 import type { CallbackResult, ProcessResult } from '../hosts/index.ts';
-import { foldCreations } from './coalesce.ts';
+import { foldCreations, foldHorizon, readWhole, rowsFoldedBelow, type CoalesceOptions } from './coalesce.ts';
 import { expireGaps, inScope, noteGaps, recordResults, runEvent, type RunOutcome } from './cursor-steps.ts';
 import type { EventScope, CursorHandler, CursorOptions } from './cursor-types.ts';
 import type { PluginState } from '../state/index.ts';
@@ -28,6 +28,10 @@ export class PluginCursor extends CursorLifecycle {
   readonly #through = new Map<number, number>();
   /** The events handed to the plugin and not answered yet (one, or a batch). */
   #running: readonly number[] = [];
+  /** Rows above the read position folded into a `_New` already delivered: never delivered alone. */
+  readonly #consumed = new Set<number>();
+  /** Whether the rows folded below the starting position were looked up (coalesceCreation). */
+  #lookedBehind = false;
 
   constructor(
     state: Pick<PluginState, 'lastEventId' | 'backlog' | 'lastError'> & { lastEventId: number },
@@ -92,8 +96,28 @@ export class PluginCursor extends CursorLifecycle {
     return handled;
   }
 
+  /** `coalesceCreation` with this cursor's horizon (half a read). */
+  #coalesce(): (CoalesceOptions & { horizon: number }) | undefined {
+    return this.opts.coalesce === undefined ? undefined : { ...this.opts.coalesce, horizon: foldHorizon(this.opts.batchSize) };
+  }
+
+  /** Once at start: rows above the stored position folded into a `_New` at or below it finished with it. */
+  async #lookBehind(signal: AbortSignal): Promise<void> {
+    const coalesce = this.#coalesce();
+    if (coalesce === undefined || this.#lookedBehind) return;
+    try {
+      for (const row of (await rowsFoldedBelow(this.#log, this.#readPos, coalesce, signal)).keys()) this.#consumed.add(row);
+      this.#lookedBehind = true;
+    } catch (err) {
+      if (!signal.aborted) this.opts.logger.warn({ err, pos: this.#readPos }, 'reading the creations below the cursor failed; will try again');
+      await sleepLong(this.opts.fetchIntervalMs, { signal }).catch(() => undefined);
+    }
+  }
+
   protected async loop(signal: AbortSignal): Promise<void> {
     while (!signal.aborted) {
+      await this.#lookBehind(signal);
+      if (this.#coalesce() !== undefined && !this.#lookedBehind) continue;
       if (!(await this.#checkBacklog())) return;
       if (!(await this.runRetries((event) => this.#run(event, 'retry')))) return;
       // With a backlog or dead letters that may be marked for retry (`sgeventd
@@ -101,7 +125,8 @@ export class PluginCursor extends CursorLifecycle {
       const wait = this.#backlog.size > 0 || this.retryTaker !== null ? AbortSignal.any([signal, AbortSignal.timeout(this.opts.fetchIntervalMs)]) : signal;
       let slice;
       try {
-        slice = await this.#log.next(this.#readPos, this.opts.batchSize, wait);
+        // Folding needs to know whether more follows: a read is made whole across cached ranges.
+        slice = this.opts.coalesce === undefined ? await this.#log.next(this.#readPos, this.opts.batchSize, wait) : await readWhole(this.#log, this.#readPos, this.opts.batchSize, wait, signal);
       } catch (err) {
         // Only a closed log ends a cursor; anything else is logged and read again.
         if (signal.aborted) return;
@@ -114,22 +139,31 @@ export class PluginCursor extends CursorLifecycle {
         continue;
       }
       const unseen = slice.events.filter((e) => e.id > this.#lastSeenId);
-      const fold = this.#fold(unseen, slice.events.length >= this.opts.batchSize);
-      for (const event of unseen.slice(0, fold.taken)) {
+      // Rows folded into a `_New` delivered before are passed over (never noted as gaps).
+      const fresh = this.#consumed.size === 0 ? unseen : unseen.filter((e) => !this.#consumed.has(e.id));
+      const fold = this.#fold(fresh, slice.events.length >= this.opts.batchSize);
+      const cut = fresh[fold.taken]?.id ?? Infinity;
+      for (const event of unseen) {
+        if (event.id >= cut) break;
         this.#noteGaps(event);
         this.#lastSeenId = event.id;
+        this.#consumed.delete(event.id);
       }
       const done = await this.#handleAll(fold.events, 'live', (event) => {
         this.#readPos = Math.max(event.id, this.#through.get(event.id) ?? event.id);
         this.#through.delete(event.id);
       });
       if (!done) {
-        // Stopped inside the slice: what was seen but not handled is read again.
+        // Stopped inside the slice: what was seen but not handled is read again (and folded again).
         this.#through.clear();
         this.#lastSeenId = this.#readPos;
+        this.#consumed.clear();
+        this.#lookedBehind = false;
         return;
       }
-      if (fold.taken === unseen.length) this.#readPos = Math.max(this.#readPos, slice.upTo);
+      if (fold.taken === fresh.length) this.#readPos = Math.max(this.#readPos, slice.upTo);
+      // A `_New` at the newest end of the log waits for its rows while its window is open.
+      else if (fold.taken === 0) await sleepLong(Math.min(this.opts.fetchIntervalMs, this.opts.coalesce?.windowMs ?? 0), { signal }).catch(() => undefined);
     }
   }
 
@@ -140,8 +174,10 @@ export class PluginCursor extends CursorLifecycle {
    * (`#through`), so the rows folded before it are finished too.
    */
   #fold(events: EventLogEntry[], more: boolean): { events: EventLogEntry[]; taken: number } {
-    if (this.opts.coalesce === undefined) return { events, taken: events.length };
-    const folded = foldCreations(events, this.opts.coalesce, more);
+    const coalesce = this.#coalesce();
+    if (coalesce === undefined) return { events, taken: events.length };
+    const folded = foldCreations(events, coalesce, more, Date.now());
+    for (const row of folded.ahead.keys()) this.#consumed.add(row);
     const last = events[folded.taken - 1];
     folded.events.forEach((event, i) => {
       const next = folded.events[i + 1];

@@ -51,6 +51,8 @@ export class HostFactory implements PluginHostFactory {
         name: entry.name,
         siteUrl: config.site.url,
         proxy: config.site.proxy,
+        siteTimeoutMs: config.site.timeoutMs,
+        idleCloseMs: config.site.idleCloseMs,
         useSessionUuid: config.site.useSessionUuid,
         python: config.toolkit.python,
         env,
@@ -69,6 +71,8 @@ export class HostFactory implements PluginHostFactory {
       folder: folder.path,
       name: entry.name,
       siteUrl: config.site.url,
+      proxy: config.site.proxy,
+      siteTimeoutMs: config.site.timeoutMs,
       useSessionUuid: config.site.useSessionUuid,
       callbackTimeoutMs,
       // Loading (thread start, import, registerCallbacks) is not bounded by a

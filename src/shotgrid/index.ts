@@ -13,6 +13,7 @@ export type { ShotgunTransportCode, ShotgunClientErrorCode } from './errors.ts';
 export { translateFilters, optimizeEntityValue } from './filters.ts';
 export { formatDateTime, parseDateTime, transformInbound, transformOutbound } from './values.ts';
 export { apiUrl, USER_AGENT } from './transport.ts';
+export { api3Proxy, proxyUrl, siteDispatcher } from './proxy.ts';
 export type {
   BatchRequest,
   BatchResult,

@@ -41,6 +41,8 @@ export interface SiteOptions {
   faultRate?: number;
   /** Delay before every answer. */
   latencyMs?: number;
+  /** How long an idle kept-alive connection stays open (default SITE_KEEP_ALIVE_MS). */
+  keepAliveMs?: number;
   /** Page size reported by `info` and enforced by `read` (default 500). */
   maxEntitiesPerPage?: number;
   /** Largest request body accepted (default 16 MiB). */
@@ -141,9 +143,10 @@ export async function startSite(options: SiteOptions = {}): Promise<RunningSite>
       uploads, maxFileBytes, secrets: () => scripts.map((s) => s.key),
       webhookAdmin: (method, path, headers, raw) => handleWebhookAdmin(webhooks, (n, k) => auth.isScript(n, k), method, path, headers, raw),
     }, hooks);
-    server.keepAliveTimeout = SITE_KEEP_ALIVE_MS;
+    const keepAliveMs = checkNumber('keepAliveMs', options.keepAliveMs, 1, 2 ** 31) ?? SITE_KEEP_ALIVE_MS;
+    server.keepAliveTimeout = keepAliveMs;
     // Headers of a request on a kept connection must be allowed to arrive after the idle wait.
-    server.headersTimeout = SITE_KEEP_ALIVE_MS + 5000;
+    server.headersTimeout = keepAliveMs + 5000;
     const host = options.host ?? '127.0.0.1';
     server.listen(port, host);
     await Promise.race([once(server, 'listening'), once(server, 'error').then(([e]) => { throw e; })]);

@@ -12,7 +12,7 @@ export interface PoolSite extends ResolveSite {
 
 export interface RuntimePoolDeps {
   /** Credentials runtimes authenticate with; sent over the pipe in init only. */
-  site: { url: string; scriptName: string; scriptKey: Secret } | null;
+  site: { url: string; scriptName: string; scriptKey: Secret; proxy?: string | undefined } | null;
   /** The daemon's state folder: runtimes get SHOTGUN_HOME under <stateDir>/toolkit. */
   stateDir: string;
   lookup?: PoolSite | undefined;
@@ -42,6 +42,10 @@ export interface RuntimePluginSpec {
   name: string;
   siteUrl: string;
   proxy: string | null;
+  /** `site.timeoutMs`: what the plugin's `sg` waits for the site at most. */
+  timeoutMs?: number | undefined;
+  /** `site.idleCloseMs`: a connection idle longer is closed before the next callback. */
+  idleCloseMs?: number | undefined;
   useSessionUuid: boolean;
   /** Changes on every load of the plugin (file change, `sgeventd plugin reload`): a runtime re-imports it then. */
   generation: number;

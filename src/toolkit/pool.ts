@@ -95,17 +95,19 @@ export class RuntimePool {
    * Toolkit for one project; nothing starts until the first call. `signal`
    * (e.g. the callback's timeout) abandons a call: queued calls are dropped,
    * a call in flight kills its runtime, which the next call replaces.
+   * `onStarted` is told when a runtime takes a call (what came before is
+   * waiting: for a runtime to start or to be free).
    */
-  forProject(project: ProjectLike, opts: { signal?: AbortSignal | undefined } = {}): ToolkitHandle {
-    const signal = opts.signal;
+  forProject(project: ProjectLike, opts: { signal?: AbortSignal | undefined; onStarted?: (() => void) | undefined } = {}): ToolkitHandle {
+    const { signal, onStarted } = opts;
     const ref = projectRef(project);
     return {
       projectId: ref.id,
       call: (target: CallTarget, p: string, args?: readonly unknown[], kwargs?: Readonly<Record<string, unknown>>) =>
-        this.#request(ref, 'call', { target, path: p, args: args ?? [], kwargs: kwargs ?? {} }, target === 'engine' || target === 'context', signal),
-      run: (fn: string, args?: unknown, event?: unknown) => this.#request(ref, 'run', { fn, args: args ?? null, event: event ?? null }, false, signal),
-      info: async (): Promise<RuntimeInfo> => InfoSchema.parse(await this.#request(ref, 'info', {}, false, signal)),
-      command: (name: string, args?: readonly unknown[]) => this.#request(ref, 'command', { name, args: args ?? [] }, true, signal),
+        this.#request(ref, 'call', { target, path: p, args: args ?? [], kwargs: kwargs ?? {} }, target === 'engine' || target === 'context', signal, undefined, undefined, onStarted),
+      run: (fn: string, args?: unknown, event?: unknown) => this.#request(ref, 'run', { fn, args: args ?? null, event: event ?? null }, false, signal, undefined, undefined, onStarted),
+      info: async (): Promise<RuntimeInfo> => InfoSchema.parse(await this.#request(ref, 'info', {}, false, signal, undefined, undefined, onStarted)),
+      command: (name: string, args?: readonly unknown[]) => this.#request(ref, 'command', { name, args: args ?? [] }, true, signal, undefined, undefined, onStarted),
     };
   }
 
@@ -200,7 +202,7 @@ export class RuntimePool {
 
   async #request(
     ref: ProjectRef, method: string, params: Record<string, unknown>, needsEngine: boolean,
-    signal?: AbortSignal, onProgress?: (step: unknown) => void, timeoutMs = this.options.callTimeoutMs,
+    signal?: AbortSignal, onProgress?: (step: unknown) => void, timeoutMs = this.options.callTimeoutMs, onStarted?: () => void,
   ): Promise<unknown> {
     if (this.#closed) throw new ToolkitError('TK_POOL_CLOSED', 'the toolkit pool is closed', { details: { project: ref.id } });
     const { runnable: res } = await this.#resolve(ref);
@@ -209,6 +211,7 @@ export class RuntimePool {
       const { entry, rt } = await this.#lease(res, needsEngine, signal);
       try {
         // The runtime is free: the call is written now, and its timeout runs from here.
+        onStarted?.();
         return await rt.request(method, full, timeoutMs, signal, onProgress);
       } catch (e) {
         // A call that never reached a runtime that died may go to its replacement, once.

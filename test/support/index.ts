@@ -4,6 +4,7 @@ export { onCleanup, type Cleanup } from './cleanup.ts';
 export { waitFor, within } from './wait.ts';
 export { tempDir } from './temp.ts';
 export { withSite, type TestSite } from './site.ts';
+export { withProxy, type TestProxy } from './proxy.ts';
 export { daemonBed, withDaemon, logLines, DAEMON_FIXTURES, type DaemonBed } from './daemon.ts';
 export { runCli, type CliResult } from './cli.ts';
 export { browserSkip, withBrowser, CHROMIUM, BROWSER_REQUIRED } from './browser.ts';

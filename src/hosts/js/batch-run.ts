@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import { setLongTimeout, type LongTimer } from '../../shared/index.ts';
 import { PluginError, serializeError, type SerializedError } from '../../plugins/errors.ts';
 import type { BatchProgress } from './progress.ts';
+import type { QueueWait } from './queue-wait.ts';
 import { isEventShape, type FromWorker } from './protocol.ts';
 import type { EventLogEntry } from '../../plugins/types.ts';
 import type { CallbackInfo, CallbackResult } from '../contract.ts';
@@ -32,6 +33,8 @@ export interface BatchStart {
   callbacks: readonly CallbackInfo[];
   progress: BatchProgress;
   timeoutMs: number;
+  /** Time the batch's Toolkit requests waited for a runtime: not counted against `timeoutMs`. */
+  queueWait: QueueWait;
   log: Logger;
   isClosed(): boolean;
   /** A callback ran over `timeoutMs`: the host terminates the thread. */
@@ -85,7 +88,7 @@ export function startBatch(b: BatchStart): { op: Operation; done: Promise<BatchR
   // The watchdog: one timer, re-armed for the callback running when it fires.
   const watch = (): void => {
     const running = progress.running();
-    const elapsed = running === null ? 0 : Date.now() - running.startedAt;
+    const elapsed = running === null ? 0 : Date.now() - running.startedAt - b.queueWait.since(running.startedAt);
     if (running === null || elapsed < timeoutMs) {
       timer = setLongTimeout(watch, timeoutMs - elapsed);
       return;

@@ -37,12 +37,12 @@ export function setLogLevel(level: string): void {
  * answer. A host without a handler, or a handler that throws, rejects with
  * a PluginError whose `details.originalCode` holds the host's code.
  */
-export function requestHost(method: string, params?: unknown): Promise<unknown> {
+export function requestHost(method: string, params?: unknown, seq?: number): Promise<unknown> {
   const id = nextRequestId++;
   return new Promise((resolve, reject) => {
     pending.set(id, { resolve, reject });
     try {
-      post({ type: 'request', id, method, params });
+      post({ type: 'request', id, method, params, ...(seq === undefined ? {} : { seq }) });
     } catch (err) {
       pending.delete(id);
       // Params that structured clone cannot carry (functions, say) land here.

@@ -22,10 +22,12 @@ export function writeWorkerLog(log: Logger, msg: Extract<FromWorker, { type: 'lo
 }
 
 /** The answer to a thread's request: the handler's result, or its error (no handler: PLUGIN_REQUEST_FAILED). */
-export async function answerRequest(handler: RequestHandler | undefined, msg: Extract<FromWorker, { type: 'request' }>, signal: AbortSignal): Promise<ToWorker> {
+export async function answerRequest(
+  handler: RequestHandler | undefined, msg: Extract<FromWorker, { type: 'request' }>, signal: AbortSignal, onStarted?: () => void,
+): Promise<ToWorker> {
   try {
     if (handler === undefined) throw new PluginError('PLUGIN_REQUEST_FAILED', `no handler for request ${msg.method}`, { details: { method: msg.method } });
-    return { type: 'response', id: msg.id, ok: true, result: await handler(msg.method, msg.params, { signal }) };
+    return { type: 'response', id: msg.id, ok: true, result: await handler(msg.method, msg.params, { signal, ...(onStarted === undefined ? {} : { onStarted }) }) };
   } catch (err) {
     return { type: 'response', id: msg.id, ok: false, error: serializeError(err, 'PLUGIN_REQUEST_FAILED') };
   }

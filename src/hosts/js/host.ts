@@ -16,6 +16,7 @@ import { answerRequest, forwardLines, toCallbackInfo, writeWorkerLog } from './h
 import type { EventLogEntry } from '../../plugins/types.ts';
 import type { CallbackFailure, CallbackInfo, CallbackResult, LoadResult, PluginHost, ProcessResult, BatchOptions } from '../contract.ts';
 import { TRANSITIONS, type WorkerHostOptions, type WorkerHostState } from './options.ts';
+import { QueueWait } from './queue-wait.ts';
 import { resolveConcurrency } from '../../config/index.ts';
 
 type ToWorkerEvents = Extract<ToWorker, { type: 'batch' }>['events'];
@@ -54,6 +55,8 @@ export class WorkerPluginHost implements PluginHost {
   #progress: { worker: Worker; free: BatchProgress[] } | null = null;
   /** Ids of the batches in the thread now, by seq, for cancel(). */
   readonly #running = new Map<number, ReadonlySet<number>>();
+  /** What the batches in the thread waited for Toolkit runtimes, by seq. */
+  readonly #queueWaits = new Map<number, QueueWait>();
   readonly #cancelled = new Set<number>();
   #capacity = 1;
   #inflight = 0;
@@ -323,6 +326,8 @@ export class WorkerPluginHost implements PluginHost {
       file: this.file,
       plugin: this.name,
       siteUrl: this.#options.siteUrl,
+      ...(this.#options.proxy === undefined ? {} : { proxy: this.#options.proxy }),
+      ...(this.#options.siteTimeoutMs === undefined ? {} : { siteTimeoutMs: this.#options.siteTimeoutMs }),
       site: this.#site,
       useSessionUuid: this.#options.useSessionUuid,
       logLevel: this.#log.level,
@@ -413,7 +418,10 @@ export class WorkerPluginHost implements PluginHost {
     if (worker === null) throw new PluginError('PLUGIN_HOST_STATE', 'no worker');
     const seq = ++this.#seq;
     const progress = this.#takeProgress(worker, events.length * Math.max(1, this.#callbacks.length));
+    const queueWait = new QueueWait();
+    this.#queueWaits.set(seq, queueWait);
     const { op, done } = startBatch({
+      queueWait,
       plugin: this.name,
       seq,
       events,
@@ -435,6 +443,7 @@ export class WorkerPluginHost implements PluginHost {
     }, op);
     return done.finally(() => {
       this.#running.delete(seq);
+      this.#queueWaits.delete(seq);
       this.#ops.delete(seq);
       if (this.#progress?.worker === worker) this.#progress.free.push(progress);
     });
@@ -478,7 +487,14 @@ export class WorkerPluginHost implements PluginHost {
   }
 
   async #answer(worker: Worker, msg: Extract<FromWorker, { type: 'request' }>): Promise<void> {
-    const reply = await answerRequest(this.#options.handleRequest, msg, this.#workerAbort.signal);
+    // Until the work starts (a runtime takes the call), the asking callback's timeout is paused.
+    const started = msg.seq === undefined ? undefined : this.#queueWaits.get(msg.seq)?.begin();
+    let reply: ToWorker;
+    try {
+      reply = await answerRequest(this.#options.handleRequest, msg, this.#workerAbort.signal, started);
+    } finally {
+      started?.();
+    }
     if (worker !== this.#worker) return;
     try {
       worker.postMessage(reply);

@@ -18,8 +18,10 @@ export const TRANSITIONS: Record<WorkerHostState, readonly WorkerHostState[]> = 
  * Answers a worker's `request` (the toolkit handle); throw to send an error
  * back. `signal` aborts when the thread that asked is gone (callback timeout,
  * crash, reload), so work done on its behalf (a runtime call) is abandoned.
+ * `onStarted`: the handler calls it once the work starts (a Toolkit call
+ * handed to a runtime); until then the asking callback's timeout is paused.
  */
-export type RequestHandler = (method: string, params: unknown, context: { signal: AbortSignal }) => unknown;
+export type RequestHandler = (method: string, params: unknown, context: { signal: AbortSignal; onStarted?: () => void }) => unknown;
 
 export interface WorkerHostOptions {
   /** The plugin file. */
@@ -29,6 +31,10 @@ export interface WorkerHostOptions {
   /** Plugin name: the file name without extension. */
   name: string;
   siteUrl: string;
+  /** `site.proxy`: the plugin's `sg` reaches the site through it. */
+  proxy?: string | undefined;
+  /** `site.timeoutMs`: bounds each request of the plugin's `sg`. */
+  siteTimeoutMs?: number | undefined;
   /** The `site` part of callback keys; default: the host[:port] of siteUrl. */
   site?: string;
   useSessionUuid: boolean;

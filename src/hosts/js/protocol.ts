@@ -21,6 +21,10 @@ export const workerConfigSchema = z.object({
   file: z.string(),
   plugin: z.string(),
   siteUrl: z.string(),
+  /** `site.proxy`: every `sg` of the plugin goes through it. */
+  proxy: z.string().optional(),
+  /** `site.timeoutMs`: what each `sg` request waits for the site at most. */
+  siteTimeoutMs: z.number().int().positive().optional(),
   site: z.string(),
   useSessionUuid: z.boolean(),
   logLevel: z.string(),
@@ -79,7 +83,8 @@ export const fromWorkerSchema = z.discriminatedUnion('type', [
   /** The batch ended: `events` events ran to their end (the rest were not started). */
   z.object({ type: z.literal('batch-done'), seq: z.number().int(), events: z.number().int().min(0) }),
   z.object({ type: z.literal('log'), level: logLevel, bindings: z.record(z.string(), z.unknown()), obj: z.unknown().optional(), msg: z.string().optional() }),
-  z.object({ type: z.literal('request'), id: z.number().int(), method: z.string(), params: z.unknown() }),
+  /** A request of the callback running in batch `seq` (absent: outside a batch); its wait before it starts does not count against that callback's timeout. */
+  z.object({ type: z.literal('request'), id: z.number().int(), method: z.string(), params: z.unknown(), seq: z.number().int().optional() }),
 ]);
 export type FromWorker = z.infer<typeof fromWorkerSchema>;
 export type CallbackInfoMessage = z.infer<typeof callbackInfo>;

@@ -12,11 +12,12 @@ export interface CallbackClient extends PluginShotgun {
 }
 
 /** One client per callback; all of a plugin's clients share `dispatcher` (one keep-alive pool). */
-export function createCallbackClient(options: { siteUrl: string; scriptName: string; scriptKey: Secret; dispatcher: Dispatcher }): CallbackClient {
+export function createCallbackClient(options: { siteUrl: string; scriptName: string; scriptKey: Secret; dispatcher: Dispatcher; timeoutMs?: number | undefined }): CallbackClient {
   // The plugin API types `sg` loosely (any api3 method by name); the class is its implementation.
   return new ShotgunClient({
     baseUrl: options.siteUrl,
     auth: { kind: 'script', scriptName: options.scriptName, scriptKey: options.scriptKey },
     dispatcher: options.dispatcher,
+    ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
   }) as unknown as CallbackClient;
 }

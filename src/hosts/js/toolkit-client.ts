@@ -30,9 +30,9 @@ function projectOf(project: number | { type?: string; id: number } | EventLogEnt
 export class ToolkitCallError extends SgeventdError {}
 
 /** Requests to the pool; a Toolkit failure comes back with its own code rather than PLUGIN_CALLBACK_ERROR. */
-async function toolkitRequest(method: ToolkitMethod, params: unknown): Promise<unknown> {
+async function toolkitRequest(method: ToolkitMethod, params: unknown, seq: number | undefined): Promise<unknown> {
   try {
-    return await requestHost(method, params);
+    return await requestHost(method, params, seq);
   } catch (err) {
     if (!(err instanceof PluginError)) throw err;
     const { originalCode: original, originalName: _name, ...details } = err.details;
@@ -43,17 +43,17 @@ async function toolkitRequest(method: ToolkitMethod, params: unknown): Promise<u
   }
 }
 
-/** `ctx.toolkit` for one callback run; `event` goes along with `run` calls. */
-export function toolkitFor(event: EventLogEntry): PluginToolkit {
+/** `ctx.toolkit` for one callback run; `event` goes along with `run` calls, `seq` (its batch) with every request. */
+export function toolkitFor(event: EventLogEntry, seq?: number): PluginToolkit {
   return {
     forProject(target): PluginToolkitHandle {
       const project = projectOf(target);
       return {
         call: (on: ToolkitTarget, path: string, args?: readonly unknown[], kwargs?: Readonly<Record<string, unknown>>) =>
-          toolkitRequest('toolkit.call', { project, target: on, path, args: args ?? [], kwargs: kwargs ?? {} }),
-        run: (fn: string, args?: unknown) => toolkitRequest('toolkit.run', { project, fn, args: args ?? null, event }),
-        info: async () => (await toolkitRequest('toolkit.info', { project })) as Record<string, unknown>,
-        command: (name: string, args?: readonly unknown[]) => toolkitRequest('toolkit.command', { project, name, args: args ?? [] }),
+          toolkitRequest('toolkit.call', { project, target: on, path, args: args ?? [], kwargs: kwargs ?? {} }, seq),
+        run: (fn: string, args?: unknown) => toolkitRequest('toolkit.run', { project, fn, args: args ?? null, event }, seq),
+        info: async () => (await toolkitRequest('toolkit.info', { project }, seq)) as Record<string, unknown>,
+        command: (name: string, args?: readonly unknown[]) => toolkitRequest('toolkit.command', { project, name, args: args ?? [] }, seq),
       };
     },
   };

@@ -4,7 +4,8 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { pathToFileURL } from 'node:url';
 import { performance } from 'node:perf_hooks';
-import { Agent } from 'undici';
+import type { Dispatcher } from 'undici';
+import { siteDispatcher } from '../../shotgrid/index.ts';
 import { PluginError, serializeError, type PluginErrorCode, type SerializedError } from '../../plugins/errors.ts';
 import { canProcess } from '../../plugins/match.ts';
 import { toWorkerSchema, workerConfigSchema, type ToWorker } from './protocol.ts';
@@ -26,7 +27,7 @@ const config = workerConfigSchema.parse(workerData);
 setLogLevel(config.logLevel);
 const pluginLogger = createLogger({});
 let callbacks: LoadedCallback[] = [];
-let agent: Agent | undefined;
+let agent: Dispatcher | undefined;
 
 // A forgotten promise in plugin code must not take the whole thread down.
 process.on('unhandledRejection', (reason) => {
@@ -124,12 +125,12 @@ function cloneable(args: unknown): { args?: unknown } {
 
 function createClients(regs: readonly RegisteredCallback[]): LoadedCallback[] {
   if (regs.length === 0) return [];
-  agent ??= new Agent({ keepAliveTimeout: 30_000 });
+  agent ??= siteDispatcher(config.proxy, { keepAliveTimeout: 30_000 });
   const dispatcher = agent;
   return regs.map((reg) => {
     let client: CallbackClient | PluginError;
     try {
-      client = createCallbackClient({ siteUrl: config.siteUrl, scriptName: reg.scriptName, scriptKey: reg.scriptKey, dispatcher });
+      client = createCallbackClient({ siteUrl: config.siteUrl, scriptName: reg.scriptName, scriptKey: reg.scriptKey, dispatcher, timeoutMs: config.siteTimeoutMs });
     } catch (err) {
       client = new PluginError('PLUGIN_SG_UNAVAILABLE', `could not create the api3 client for script ${reg.scriptName}`, { cause: err });
     }
@@ -150,11 +151,13 @@ class Context implements CallbackContext {
   readonly replay: boolean;
   readonly key: string;
   readonly #cb: LoadedCallback;
+  readonly #seq: number;
   #sg: CallbackClient | undefined;
   #toolkit: PluginToolkit | undefined;
 
-  constructor(cb: LoadedCallback, event: EventLogEntry, attempt: number, replay: boolean) {
+  constructor(cb: LoadedCallback, event: EventLogEntry, attempt: number, replay: boolean, seq: number) {
     this.#cb = cb;
+    this.#seq = seq;
     this.logger = cb.logger;
     this.event = event;
     this.args = cb.reg.args;
@@ -171,7 +174,7 @@ class Context implements CallbackContext {
   }
 
   get toolkit(): PluginToolkit {
-    this.#toolkit ??= toolkitFor(this.event);
+    this.#toolkit ??= toolkitFor(this.event, this.#seq);
     return this.#toolkit;
   }
 }
@@ -198,7 +201,7 @@ async function processBatch(msg: Extract<ToWorker, { type: 'batch' }>): Promise<
       const t0 = performance.now();
       let error: SerializedError | undefined;
       try {
-        await cb.reg.callback(new Context(cb, event, msg.attempt, msg.replay));
+        await cb.reg.callback(new Context(cb, event, msg.attempt, msg.replay, msg.seq));
       } catch (err) {
         error = serializeError(err, 'PLUGIN_CALLBACK_ERROR');
       }

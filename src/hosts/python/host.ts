@@ -4,7 +4,7 @@ import { resolveConcurrency, type ConcurrencyOption } from '../../config/index.t
 import { canProcess } from '../../plugins/match.ts';
 import type { SerializedError } from '../../plugins/errors.ts';
 import type { EmailRecipients } from '../../plugins/types.ts';
-import { transformOutbound } from '../../shotgrid/index.ts';
+import { api3Proxy, transformOutbound } from '../../shotgrid/index.ts';
 import type { EventLogEntry } from '../../shared/index.ts';
 import { describeError, SgeventdError } from '../../shared/index.ts';
 import { PyrpcError, PythonChild } from '../../pyrpc/index.ts';
@@ -30,7 +30,12 @@ export interface PythonPluginOptions {
   file: string;
   name: string;
   siteUrl: string;
+  /** `site.proxy`, as the config has it (a URL or host:port); the plugin's `sg` gets it as shotgun_api3's `http_proxy`. */
   proxy?: string | undefined;
+  /** `site.timeoutMs`: the plugin's `sg` waits at most this long for the site (`config.timeout_secs`). */
+  siteTimeoutMs?: number | undefined;
+  /** `site.idleCloseMs`: an `sg` connection idle longer is closed before the next callback. */
+  idleCloseMs?: number | undefined;
   useSessionUuid: boolean;
   python: string;
   callbackTimeoutMs: number;
@@ -219,7 +224,9 @@ export class PythonPluginHost implements PluginHost {
   #spec(): RuntimePluginSpec {
     const o = this.#opts;
     return {
-      file: o.file, name: o.name, siteUrl: o.siteUrl, proxy: o.proxy ?? null, useSessionUuid: o.useSessionUuid, generation: this.#generation,
+      file: o.file, name: o.name, siteUrl: o.siteUrl, proxy: o.proxy === undefined ? null : api3Proxy(o.proxy), useSessionUuid: o.useSessionUuid, generation: this.#generation,
+      ...(o.siteTimeoutMs === undefined ? {} : { timeoutMs: o.siteTimeoutMs }),
+      ...(o.idleCloseMs === undefined ? {} : { idleCloseMs: o.idleCloseMs }),
       callbackTimeoutMs: o.callbackTimeoutMs,
     };
   }

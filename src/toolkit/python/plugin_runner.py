@@ -38,14 +38,14 @@ class PluginProcess(object):
         # shotgunEvents imports plugins with their folder importable.
         if folder not in sys.path:
             sys.path.insert(0, folder)
-        make = sgeventd_plugins.shotgun_factory(params["siteUrl"], params.get("proxy"))
+        make = sgeventd_plugins.shotgun_factory(params["siteUrl"], params.get("proxy"), params.get("timeoutMs"))
         scripts = []
 
         def make_recorded(name, key):
             scripts.append((name, key))  # a forked worker opens its own sg with them
             return make(name, key)
 
-        self.plugin = sgeventd_plugins.Plugin(path, params["name"], make_recorded, bool(params.get("useSessionUuid")))
+        self.plugin = sgeventd_plugins.Plugin(path, params["name"], make_recorded, bool(params.get("useSessionUuid")), params.get("idleCloseMs"))
         try:
             described = self.plugin.load()
         except sgeventd_plugins.PluginLoadError as e:

@@ -110,8 +110,9 @@ class Runtime(object):
         auth = getattr(sgtk, "authentication", None)
         if auth is None or not hasattr(sgtk, "set_authenticated_user"):
             return
+        kwargs = {"http_proxy": site["proxy"]} if site.get("proxy") else {}
         user = auth.ShotgunAuthenticator().create_script_user(
-            api_script=site.get("scriptName"), api_key=site.get("scriptKey"), host=site.get("url")
+            api_script=site.get("scriptName"), api_key=site.get("scriptKey"), host=site.get("url"), **kwargs
         )
         sgtk.set_authenticated_user(user)
 
@@ -337,8 +338,8 @@ class Runtime(object):
         cached = self.plugins.get(spec["name"])
         if cached is not None and cached[0] == stamp:
             return cached[1]
-        make = sgeventd_plugins.shotgun_factory(spec["siteUrl"], spec.get("proxy"))
-        plugin = sgeventd_plugins.Plugin(spec["file"], spec["name"], make, bool(spec.get("useSessionUuid")))
+        make = sgeventd_plugins.shotgun_factory(spec["siteUrl"], spec.get("proxy"), spec.get("timeoutMs"))
+        plugin = sgeventd_plugins.Plugin(spec["file"], spec["name"], make, bool(spec.get("useSessionUuid")), spec.get("idleCloseMs"))
         folder = os.path.dirname(spec["file"])
         if folder not in sys.path:
             sys.path.append(folder)

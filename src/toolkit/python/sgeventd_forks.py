@@ -109,7 +109,7 @@ class ForkServer(object):
         fd = sock.detach()
         for cb, (name, key) in zip(self._plugin.callbacks, self._scripts):
             old = cb.sg
-            cb.sg = self._make(name, key)
+            cb.renew_sg(self._make(name, key))
             close_quietly(old)
         self._handler.worker = True
         return serve(self._handler, Channel(fd, os.dup(fd)))

@@ -76,8 +76,11 @@ class _MissingShotgun(object):
     __nonzero__ = __bool__
 
 
-def shotgun_factory(site_url, proxy):
-    """Returns a function (script_name, script_key) -> Shotgun, or a stand-in explaining the import failure."""
+def shotgun_factory(site_url, proxy, timeout_ms=None):
+    """Returns a function (script_name, script_key) -> Shotgun, or a stand-in
+    explaining the import failure. Every Shotgun goes through ``proxy`` (the
+    daemon's ``site.proxy``, as shotgun_api3's ``http_proxy``) and waits at
+    most ``timeout_ms`` for the site (``site.timeoutMs``, as ``config.timeout_secs``)."""
     try:
         import shotgun_api3  # noqa: F401 - from the daemon's environment (or a v0.23.7+ core's zip, in a runtime)
     except ImportError as e:
@@ -101,7 +104,14 @@ def shotgun_factory(site_url, proxy):
         kwargs = {}
         if proxy:
             kwargs["http_proxy"] = proxy
-        return shotgun_api3.Shotgun(site_url, name, key, **kwargs)
+        if not timeout_ms:
+            return shotgun_api3.Shotgun(site_url, name, key, **kwargs)
+        # The timeout is a config attribute: built without connecting, then
+        # connected as connect=True would (server_caps asks for info).
+        sg = shotgun_api3.Shotgun(site_url, name, key, connect=False, **kwargs)
+        sg.config.timeout_secs = float(timeout_ms) / 1000.0
+        sg.server_caps
+        return sg
 
     make.error = None
     return make
@@ -124,6 +134,26 @@ class Callback(object):
         self.args = args
         self.stop_on_error = stop_on_error
         self.logger = logging.getLogger(plugin.logger.name + "." + self.name)
+        self.last_used = time.monotonic()
+
+    def renew_sg(self, sg):
+        """A new connection (a forked worker's own)."""
+        self.sg = sg
+        self.last_used = time.monotonic()
+
+    def close_if_idle(self, idle_close_secs):
+        """A connection idle longer than the site keeps it open fails its next
+        request (BrokenPipeError over plain http) and shotgun_api3 does not
+        retry it: close it, so the next request opens a fresh one. Nothing is
+        retried here either (a write may not be repeated)."""
+        if not idle_close_secs or time.monotonic() - self.last_used <= idle_close_secs:
+            return
+        try:
+            close = getattr(self.sg, "_close_connection", None)
+            if callable(close):
+                close()
+        except Exception as e:  # noqa: BLE001 - the next request opens its own connection anyway
+            self.logger.debug("closing an idle connection failed: %s", e)
 
     def can_process(self, event):
         # shotgunEvents Callback.canProcess, verbatim in meaning.
@@ -164,7 +194,7 @@ class Registrar(object):
 
 
 class Plugin(object):
-    def __init__(self, path, name, make_shotgun, use_session_uuid):
+    def __init__(self, path, name, make_shotgun, use_session_uuid, idle_close_ms=None):
         self.path = path
         self.name = name
         self.logger = logging.getLogger("plugin." + name)
@@ -174,6 +204,7 @@ class Plugin(object):
         self.uses_toolkit = False
         self._make_shotgun = make_shotgun
         self._use_session_uuid = use_session_uuid
+        self._idle_close_secs = float(idle_close_ms) / 1000.0 if idle_close_ms else None
 
     def set_emails(self, *emails):
         if len(emails) == 1 and isinstance(emails[0], (bool, list, tuple)):
@@ -233,6 +264,7 @@ class Plugin(object):
                 continue
             if not cb.can_process(event):
                 continue
+            cb.close_if_idle(self._idle_close_secs)
             if self._use_session_uuid and hasattr(cb.sg, "set_session_uuid"):
                 cb.sg.set_session_uuid(event.get("session_uuid"))
             started = time.time()
@@ -247,6 +279,7 @@ class Plugin(object):
                     "code": getattr(e, "code", None) if isinstance(getattr(e, "code", None), str) else "PLUGIN_CALLBACK_ERROR",
                 }
                 cb.logger.critical("An error occured processing an event.\n\n%s", error["stack"])
+            cb.last_used = time.monotonic()
             result = {
                 "callback": cb.name,
                 "index": cb.index,

@@ -1,0 +1,130 @@
+// coalesceCreation across a read boundary and a kill -9: which rows fold into
+// a `_New` never depends on where a read begins or ends, so the rows of a
+// `_New` whose horizon crosses the end of what a read took are folded into it
+// (never delivered alone), and a restart folds the same rows again.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { RunningSite } from '../../src/site/index.ts';
+import { makeHarness, waitFor } from './harness.ts';
+import { spawnDaemon, writeYaml, type DaemonChild } from './child.ts';
+
+// Reads of 8 events: a row folds into a `_New` at most 4 ids after it.
+const BATCH = 8;
+
+/** Records every delivery; a `_New` does not finish while "<record>.hold.<id>" exists. */
+const RECORDER = `
+import { appendFileSync, existsSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+export function registerCallbacks(reg) {
+  reg.registerCallback('sgeventd', 'sgeventd-key', async (ctx) => {
+    const e = ctx.event;
+    const folded = (e.meta?.in_create_changes ?? []).map((r) => r.id).join(',') || '-';
+    appendFileSync(process.env.SGEVENTD_TEST_RECORD, 'rec ' + e.id + ' ' + e.event_type + ' ' + folded + '\\n');
+    while (existsSync(process.env.SGEVENTD_TEST_RECORD + '.hold.' + e.id)) await sleep(20);
+  });
+}
+`;
+
+interface Layout {
+  x: number;
+  z: number;
+  /** Rows of X past Z (the end of what the first read takes). */
+  xRows: number[];
+  zRows: number[];
+  last: number;
+}
+
+/**
+ * f1 f2 f3 X4 Z5 rX6 rZ7 rX8 f9..f12 (relative ids), all at one instant: the
+ * first read (8 events) ends inside Z's horizon, so it takes f1..X4 and
+ * leaves Z for the next read; X's rows 6 and 8 lie past Z.
+ */
+function writeLayout(site: RunningSite): Layout {
+  const actor = site.auth.authenticate({ script_name: 'sgeventd', script_key: 'sgeventd-key' });
+  const project = (site.store.db.prepare('SELECT id FROM e_Project ORDER BY id LIMIT 1').get() as { id: number }).id;
+  const w = site.writer;
+  w.eventsEnabled = false;
+  const [x, z, f] = ['X', 'Z', 'F'].map((code) => w.create(actor, 'Shot', [{ field_name: 'code', value: `crs${code}${Date.now()}` }, { field_name: 'project', value: { type: 'Project', id: project } }]).id) as [number, number, number];
+  w.eventsEnabled = true;
+  const log = (shot: number, kind: 'New' | 'Change', attr: string | null, inCreate: boolean): number => w.events.log(actor, {
+    eventType: `Shotgun_Shot_${kind}`, attributeName: attr, entity: { type: 'Shot', id: shot }, project: { type: 'Project', id: project },
+    meta: kind === 'New'
+      ? { type: 'new_entity', entity_type: 'Shot', entity_id: shot }
+      : { type: 'attribute_change', attribute_name: attr, entity_type: 'Shot', entity_id: shot, old_value: null, new_value: 'x', ...(inCreate ? { in_create: true } : {}) },
+    description: 'test',
+  });
+  const start = Date.now();
+  w.now = () => new Date(start);
+  let out: Layout | undefined;
+  site.store.db.transaction(() => {
+    for (let i = 0; i < 3; i++) log(f, 'Change', 'description', false);
+    const newX = log(x, 'New', null, false);
+    const newZ = log(z, 'New', null, false);
+    const rx1 = log(x, 'Change', 'code', true);
+    const rz = log(z, 'Change', 'code', true);
+    const rx2 = log(x, 'Change', 'description', true);
+    let last = rx2;
+    for (let i = 0; i < 4; i++) last = log(f, 'Change', 'description', false);
+    out = { x: newX, z: newZ, xRows: [rx1, rx2], zRows: [rz], last };
+  })();
+  w.now = () => new Date();
+  assert.ok(out);
+  return out;
+}
+
+function deliveries(recs: string[][]): Array<{ id: number; folded: number[] }> {
+  return recs.filter((r) => r[0] === 'rec' && r.length >= 4).map((r) => ({ id: Number(r[1]), folded: r[3] === '-' ? [] : r[3]!.split(',').map(Number) }));
+}
+
+describe('coalesceCreation across a read boundary and a restart', () => {
+  for (const concurrency of [undefined, { by: 'project', max: 4 }] as const) {
+    it(`folds a _New's rows past the end of a read into it, and kill -9 before the next _New finishes folds the same rows (${concurrency === undefined ? 'one at a time' : `by: ${concurrency.by}`})`, async (t) => {
+      const h = await makeHarness();
+      let d: DaemonChild | null = null;
+      t.after(async () => {
+        await d?.kill9();
+        await h.close();
+      });
+      await writeFile(join(h.plugins, 'creations.mjs'), RECORDER, { mode: 0o644 });
+      const before = h.site.store.lastEventId();
+      // Z (relative id 5) holds until the test lets it go.
+      const hold = `${h.record}.hold.${before + 5}`;
+      await writeFile(hold, '');
+      const yaml = await writeYaml(h, { stateFlushMs: 50, maxEventBatchSize: BATCH }, { coalesceCreation: true, coalesceWindowMs: 1000, ...(concurrency ? { concurrency } : {}) });
+      const from = ['--from', String(before)];
+      d = spawnDaemon(h, yaml, from);
+      const w = writeLayout(h.site);
+      assert.equal(w.z, before + 5, 'the layout has the ids the hold file names');
+      const first = d;
+      await waitFor('Z in its callback', async () => {
+        if (first.child.exitCode !== null) throw new Error(`daemon exited: ${first.output()}`);
+        return deliveries(await h.records()).some((x) => x.id === w.z);
+      }, 60_000);
+      const beforeKill = deliveries(await h.records());
+      assert.deepEqual(beforeKill.find((x) => x.id === w.x)?.folded, w.xRows, `X carries its rows past the end of the first read: ${JSON.stringify({ w, beforeKill, before })}`);
+      await d.kill9();
+      await rm(hold);
+      d = spawnDaemon(h, yaml, from);
+      const again = d;
+      const all = await waitFor('the last event delivered after the restart', async () => {
+        if (again.child.exitCode !== null) throw new Error(`daemon exited: ${again.output()}`);
+        const got = deliveries(await h.records());
+        return got.slice(beforeKill.length).some((x) => x.id === w.last) ? got : undefined;
+      }, 60_000);
+      assert.equal(await d.stop(), 0, d.output());
+      d = null;
+      const after = all.slice(beforeKill.length);
+      for (const row of [...w.xRows, ...w.zRows]) assert.ok(!all.some((x) => x.id === row), `row ${row} is never delivered on its own: ${JSON.stringify(all)}`);
+      for (const got of all.filter((x) => x.id === w.x)) assert.deepEqual(got.folded, w.xRows, 'X folds the same rows each time');
+      const zAgain = after.find((x) => x.id === w.z);
+      assert.ok(zAgain, 'Z, not finished at the kill, is delivered again');
+      assert.deepEqual(zAgain.folded, w.zRows, 'with the same rows folded');
+      const ids = new Set(all.map((x) => x.id));
+      for (let id = before + 1; id <= w.last; id++) {
+        if (![...w.xRows, ...w.zRows].includes(id)) assert.ok(ids.has(id), `event ${id} delivered`);
+      }
+    });
+  }
+});
