@@ -1,9 +1,7 @@
-import type { Command } from 'commander';
 import { loadConfig } from '../config/index.ts';
 import { serveClusterNode, serveDaemon } from '../daemon/index.ts';
 import { claimPidFile } from './pidfile.ts';
 import { Shutdown } from './shutdown.ts';
-import { parseEventId, configOption } from './options.ts';
 
 export interface ForegroundOptions {
   config: string;
@@ -29,16 +27,4 @@ export async function runForeground(opts: ForegroundOptions): Promise<void> {
     throw err;
   }
   await shutdown.finished;
-}
-
-export function registerForegroundCommand(program: Command): void {
-  program
-    .command('foreground')
-    .description('run the daemon in this terminal (Ctrl-C stops it gracefully)')
-    .addOption(configOption())
-    .option('--from <id>', 'plugins with no state start after this event id', parseEventId)
-    .option('--no-console', 'log to files only (used by `sgeventd start`)')
-    .action(async (opts: ForegroundOptions) => {
-      await runForeground(opts);
-    });
 }
