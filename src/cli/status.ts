@@ -1,9 +1,7 @@
 import { existsSync } from 'node:fs';
 import { daemonSecrets, loadConfig } from '../config/index.ts';
 import { describeError, SecretMask } from '../shared/index.ts';
-import { openSqliteState } from '../state/index.ts';
 import { runningPid } from './pidfile.ts';
-import { connectSite } from '../daemon/index.ts';
 import { daemonUrl, fetchStatus } from './daemon-api.ts';
 
 interface StatusRow {
@@ -48,6 +46,8 @@ export async function collectStatus(configPath: string): Promise<{ running: numb
       // Fall back to the state file below.
     }
   }
+  // No daemon to ask: read the site and the state file, loading their clients only now.
+  const [{ connectSite }, { openSqliteState }] = await Promise.all([import('../daemon/site-connection.ts'), import('../state/index.ts')]);
   let newest: number | null = null;
   let siteError: string | null = null;
   const site = connectSite(config, { interactive: true });
