@@ -1,5 +1,7 @@
 import { loadConfig } from '../config/index.ts';
-import { serveClusterNode, serveDaemon } from '../daemon/index.ts';
+// Single files, not the folder's index: a single-machine daemon never loads
+// the cluster's modules (NATS), nor check, replay or the demo's parts.
+import { serveDaemon } from '../daemon/serve.ts';
 import { claimPidFile } from './pidfile.ts';
 import { Shutdown } from './shutdown.ts';
 
@@ -19,7 +21,10 @@ export async function runForeground(opts: ForegroundOptions): Promise<void> {
   const release = claimPidFile(config.daemon.pidFile);
   shutdown.register(() => Promise.resolve(release()));
   try {
-    if (config.cluster !== undefined) await serveClusterNode(config, { console, recordUrl: true }, shutdown);
+    if (config.cluster !== undefined) {
+      const { serveClusterNode } = await import('../daemon/cluster-daemon.ts');
+      await serveClusterNode(config, { console, recordUrl: true }, shutdown);
+    }
     else await serveDaemon({ config, console, recordUrl: true, ...(opts.from !== undefined ? { fromId: opts.from } : {}) }, shutdown);
     shutdown.arm();
   } catch (err) {
