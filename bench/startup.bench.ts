@@ -12,12 +12,17 @@
  *   with the same Python plugin when its sources are given
  *   (SGEVENTD_BENCH_SHOTGUNEVENTS, SGEVENTD_BENCH_PYTHONPATH, see shotgun-events.ts).
  *
+ * With SGEVENTD_BENCH_BASE naming a checkout of an earlier commit (its
+ * node_modules in place), the same figures are taken for its `bin/sgeventd.mjs`
+ * in turns with this one, so both see the same load. `node -e 0` is measured
+ * too, as the floor.
+ *
  * Each figure is the median of SGEVENTD_BENCH_RUNS runs (default 7) after one
  * run that is not counted (it fills Node's compile cache, as the first start
  * after an install does). Both daemons start on a backlog whose first event
  * is there already (a stored cursor / `--from`), so no poll interval is waited.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
 import { existsSync, readFileSync } from 'node:fs';
 import { chmod, mkdir, rm, writeFile } from 'node:fs/promises';
@@ -30,6 +35,8 @@ import { BIN, childEnv, spawnDaemon } from '../test/dispatch/child.ts';
 import { median, shotgunEventsSources, startShotgunEvents } from './shotgun-events.ts';
 
 const RUNS = Number(process.env['SGEVENTD_BENCH_RUNS'] ?? 7);
+const BASE = process.env['SGEVENTD_BENCH_BASE'];
+const BASE_BIN = BASE === undefined ? undefined : join(BASE, 'bin', 'sgeventd.mjs');
 
 const NOOP_JS = `import { writeFileSync, existsSync } from 'node:fs';
 const mark = process.env.BENCH_MARKS + '/first-js';
@@ -63,8 +70,9 @@ interface Measured { ms: number; cpuMs: number; rssMb: number }
 
 /** One run of `sgeventd ...args` in a fresh Python parent: wall, CPU and peak RSS. */
 // Asynchronous: the site answering the command runs in this process.
-async function measureCli(args: string[], env: NodeJS.ProcessEnv): Promise<Measured> {
-  const { stdout } = await promisify(execFile)('python3', ['-c', MEASURE_PY, process.execPath, BIN, ...args], { env, encoding: 'utf8' });
+async function measureCli(args: string[], env: NodeJS.ProcessEnv, bin: string | null = BIN): Promise<Measured> {
+  const argv = bin === null ? args : [bin, ...args];
+  const { stdout } = await promisify(execFile)('python3', ['-c', MEASURE_PY, process.execPath, ...argv], { env, encoding: 'utf8' });
   const out = JSON.parse(stdout) as Measured & { code: number; err: string };
   if (out.code !== 0) throw new Error(`sgeventd ${args.join(' ')} exited ${out.code}: ${out.err}`);
   return out;
@@ -74,11 +82,29 @@ function medianOf(runs: readonly Measured[]): Measured {
   return { ms: median(runs.map((r) => r.ms)), cpuMs: median(runs.map((r) => r.cpuMs)), rssMb: median(runs.map((r) => r.rssMb)) };
 }
 
-async function timed(args: string[], env: NodeJS.ProcessEnv): Promise<Measured> {
-  await measureCli(args, env);
+async function timed(args: string[], env: NodeJS.ProcessEnv, bin: string | null = BIN): Promise<Measured> {
+  await measureCli(args, env, bin);
   const runs: Measured[] = [];
-  for (let r = 0; r < RUNS; r++) runs.push(await measureCli(args, env));
+  for (let r = 0; r < RUNS; r++) runs.push(await measureCli(args, env, bin));
   return medianOf(runs);
+}
+
+/** This checkout's figures, and the base checkout's taken in turns with them. */
+async function timedBoth(results: Record<string, number | string>, what: string, args: string[], env: NodeJS.ProcessEnv, baseArgs = args): Promise<void> {
+  if (BASE_BIN === undefined) {
+    record(results, what, await timed(args, env));
+    return;
+  }
+  await measureCli(args, env);
+  await measureCli(baseArgs, env, BASE_BIN);
+  const ours: Measured[] = [];
+  const base: Measured[] = [];
+  for (let r = 0; r < RUNS; r++) {
+    ours.push(await measureCli(args, env));
+    base.push(await measureCli(baseArgs, env, BASE_BIN));
+  }
+  record(results, what, medianOf(ours));
+  record(results, `${what} [before]`, medianOf(base));
 }
 
 function record(results: Record<string, number | string>, what: string, m: Measured): void {
@@ -112,20 +138,24 @@ async function waitFile(file: string, alive: () => boolean, what: string, timeou
 }
 
 /** sgeventd foreground from spawn to each plugin's first callback, fresh state each run. */
-async function sgeventdFirstEvent(h: Harness, first: number, run: string): Promise<{ js: number; py: number; both: number }> {
+async function sgeventdFirstEvent(h: Harness, first: number, run: string, bin = BIN): Promise<{ js: number; py: number; both: number }> {
   const marks = join(h.dir, `marks-${run}`);
   await rm(marks, { recursive: true, force: true });
   await mkdir(marks);
   const yaml = await yamlFor(h, run, true);
   const t0 = Date.now();
-  const d = spawnDaemon(h, yaml, ['--from', String(first - 1)], { ...childEnv(h), BENCH_MARKS: marks });
+  const child = spawn(process.execPath, [bin, 'foreground', '--no-console', '-c', yaml, '--from', String(first - 1)], { env: { ...childEnv(h), BENCH_MARKS: marks }, stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  child.stderr.on('data', (b: Buffer) => (err += b.toString()));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   try {
-    const alive = () => d.child.exitCode === null;
-    const js = (await waitFile(join(marks, 'first-js'), alive, `sgeventd ${d.output()}`)) - t0;
-    const py = (await waitFile(join(marks, 'first-py'), alive, `sgeventd ${d.output()}`)) - t0;
+    const alive = () => child.exitCode === null;
+    const js = (await waitFile(join(marks, 'first-js'), alive, `sgeventd ${err}`)) - t0;
+    const py = (await waitFile(join(marks, 'first-py'), alive, `sgeventd ${err}`)) - t0;
     return { js, py, both: Math.max(js, py) };
   } finally {
-    await d.stop();
+    child.kill('SIGTERM');
+    await exited;
   }
 }
 
@@ -149,23 +179,34 @@ export async function run(): Promise<{ name: string; results: Record<string, num
 
     // Commands, with no daemon running (state file from one short run).
     const idle = await yamlFor(h, 'cli', true);
-    record(results, 'sgeventd --version', await timed(['--version'], env));
+    record(results, 'node -e 0 (the floor)', await timed(['-e', '0'], env, null));
+    await timedBoth(results, 'sgeventd --version', ['--version'], env);
     const d = spawnDaemon(h, idle, ['--from', String(first - 1)], env);
     try {
       await waitFile(join(h.dir, 'sgeventd-cli.pid.url'), () => d.child.exitCode === null, 'status server URL');
       await waitFile(join(marks, 'first-js'), () => d.child.exitCode === null, 'the first event');
-      record(results, 'sgeventd status, daemon running', await timed(['status', '-c', idle], env));
+      await timedBoth(results, 'sgeventd status, daemon running', ['status', '-c', idle], env);
       record(results, 'sgeventd plugin ls, daemon running', await timed(['plugin', 'ls', '-c', idle], env));
     } finally {
       await d.stop();
     }
-    record(results, 'sgeventd status, no daemon (site + state file)', await timed(['status', '-c', idle], env));
+    await timedBoth(results, 'sgeventd status, no daemon (site + state file)', ['status', '-c', idle], env);
     record(results, 'sgeventd plugin ls, no daemon', await timed(['plugin', 'ls', '-c', idle], env));
 
     // The daemon to its first event.
     await sgeventdFirstEvent(h, first, 'warm');
+    if (BASE_BIN !== undefined) await sgeventdFirstEvent(h, first, 'warm-base', BASE_BIN);
     const ours: Array<{ js: number; py: number; both: number }> = [];
-    for (let r = 0; r < RUNS; r++) ours.push(await sgeventdFirstEvent(h, first, String(r)));
+    const before: number[] = [];
+    for (let r = 0; r < RUNS; r++) {
+      ours.push(await sgeventdFirstEvent(h, first, String(r)));
+      if (BASE_BIN !== undefined) before.push((await sgeventdFirstEvent(h, first, `base-${r}`, BASE_BIN)).both);
+    }
+    if (BASE_BIN !== undefined) {
+      results['sgeventd start → first event, both plugins [before]: ms (median)'] = median(before);
+      results['sgeventd start → first event, both plugins [before]: ms (runs)'] = before.join(', ');
+      notes.push(`[before]: ${BASE}, the code before this work, measured in turns with this checkout.`);
+    }
     results['sgeventd start → first event, JS plugin: ms (median)'] = median(ours.map((o) => o.js));
     results['sgeventd start → first event, Python plugin: ms (median)'] = median(ours.map((o) => o.py));
     results['sgeventd start → first event, both plugins: ms (median)'] = median(ours.map((o) => o.both));
