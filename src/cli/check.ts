@@ -1,8 +1,6 @@
-import type { Command } from 'commander';
 import { loadConfig } from '../config/index.ts';
 import { check, type CheckLine } from '../daemon/index.ts';
 import { SgeventdError } from '../shared/index.ts';
-import { configOption } from './options.ts';
 
 export type { CheckLine };
 
@@ -16,17 +14,17 @@ export async function runCheck(configPath: string, opts: { toolkit: boolean } = 
   ];
 }
 
-export function registerCheckCommand(program: Command): void {
-  program
-    .command('check')
-    .description('validate config, site access and plugin imports without starting the loop')
-    .addOption(configOption())
-    .option('--no-toolkit', 'skip Toolkit resolution of every active project')
-    .action(async (opts: { config: string; toolkit: boolean }) => {
-      const lines = await runCheck(opts.config, { toolkit: opts.toolkit });
-      for (const l of lines) process.stdout.write(`${l.ok ? 'ok  ' : 'FAIL'} ${l.what}: ${l.detail}\n`);
-      // Thrown, not process.exitCode: main() returns the exit code and would overwrite it.
-      const failed = lines.filter((l) => !l.ok).length;
-      if (failed > 0) throw new SgeventdError('CHECK_FAILED', `${failed} check(s) failed`, { details: { failed } });
-    });
+export interface CheckCliOptions {
+  config: string;
+  /** commander's `--no-toolkit`. */
+  toolkit: boolean;
+}
+
+/** `sgeventd check`: one line per check; CHECK_FAILED when any failed. */
+export async function checkCommand(opts: CheckCliOptions): Promise<void> {
+  const lines = await runCheck(opts.config, { toolkit: opts.toolkit });
+  for (const l of lines) process.stdout.write(`${l.ok ? 'ok  ' : 'FAIL'} ${l.what}: ${l.detail}\n`);
+  // Thrown, not process.exitCode: main() returns the exit code and would overwrite it.
+  const failed = lines.filter((l) => !l.ok).length;
+  if (failed > 0) throw new SgeventdError('CHECK_FAILED', `${failed} check(s) failed`, { details: { failed } });
 }

@@ -1,9 +1,7 @@
-import type { Command } from 'commander';
 import { daemonSecrets, loadConfig } from '../config/index.ts';
 import type { StatusDocument } from '../http/index.ts';
 import { SecretMask, SgeventdError } from '../shared/index.ts';
 import { daemonUrl, fetchStatus } from './daemon-api.ts';
-import { configOption } from './options.ts';
 
 type ClusterDocument = NonNullable<StatusDocument['cluster']>;
 
@@ -24,27 +22,25 @@ export async function clusterStatus(configPath: string): Promise<ClusterDocument
   return new SecretMask(daemonSecrets(config)).maskJson(doc.cluster);
 }
 
-export function registerClusterCommand(program: Command): void {
-  const cluster = program.command('cluster').description('cluster mode (NATS JetStream): what a node sees of the cluster');
-  cluster
-    .command('status')
-    .description('node id, NATS connection, lease holders, per plugin cursor, lag and events in flight')
-    .addOption(configOption('sgeventd.yaml of a node on this machine'))
-    .option('--json', 'print JSON')
-    .action(async (opts: { config: string; json?: boolean }) => {
-      const s = await clusterStatus(opts.config);
-      if (opts.json) {
-        process.stdout.write(`${JSON.stringify(s, null, 2)}\n`);
-        return;
-      }
-      const out: string[] = [];
-      out.push(`node: ${s.nodeId} (cluster ${s.cluster}, NATS ${s.connected ? 'connected' : 'DISCONNECTED'})`);
-      out.push(`stream: ${s.stream}, last message ${s.streamLastSeq ?? 'unknown'}; poller held by ${s.pollerHolder ?? 'nobody'}`);
-      out.push('');
-      out.push(['PLUGIN', 'HOLDER', 'THIS NODE', 'SEQ', 'EVENT', 'PENDING', 'LAG', 'IN FLIGHT'].join('\t'));
-      for (const p of s.plugins) {
-        out.push([p.name, p.holder ?? '-', p.role, p.highSeq ?? '-', p.highId ?? '-', p.pending, p.lag ?? '-', p.inFlight].join('\t'));
-      }
-      process.stdout.write(`${out.join('\n')}\n`);
-    });
+export interface ClusterStatusCliOptions {
+  config: string;
+  json?: boolean;
+}
+
+/** `sgeventd cluster status`. */
+export async function clusterStatusCommand(opts: ClusterStatusCliOptions): Promise<void> {
+  const s = await clusterStatus(opts.config);
+  if (opts.json) {
+    process.stdout.write(`${JSON.stringify(s, null, 2)}\n`);
+    return;
+  }
+  const out: string[] = [];
+  out.push(`node: ${s.nodeId} (cluster ${s.cluster}, NATS ${s.connected ? 'connected' : 'DISCONNECTED'})`);
+  out.push(`stream: ${s.stream}, last message ${s.streamLastSeq ?? 'unknown'}; poller held by ${s.pollerHolder ?? 'nobody'}`);
+  out.push('');
+  out.push(['PLUGIN', 'HOLDER', 'THIS NODE', 'SEQ', 'EVENT', 'PENDING', 'LAG', 'IN FLIGHT'].join('\t'));
+  for (const p of s.plugins) {
+    out.push([p.name, p.holder ?? '-', p.role, p.highSeq ?? '-', p.highId ?? '-', p.pending, p.lag ?? '-', p.inFlight].join('\t'));
+  }
+  process.stdout.write(`${out.join('\n')}\n`);
 }

@@ -1,9 +1,9 @@
-import { request } from 'undici';
 import { loadConfig, type DaemonConfig } from '../config/index.ts';
-import { statusDocumentSchema, type StatusDocument } from '../http/index.ts';
+// Single files, not the folders' index: a command that only reads loads neither the daemon nor the HTTP server.
+import { statusDocumentSchema, type StatusDocument } from '../http/status.ts';
 import { SgeventdError } from '../shared/index.ts';
 import { runningPid } from './pidfile.ts';
-import { runningUrl } from '../daemon/index.ts';
+import { runningUrl } from '../daemon/url-file.ts';
 
 /** The running daemon's status server, or null when no daemon (or no status server) runs. */
 export function daemonUrl(config: DaemonConfig): string | null {
@@ -18,9 +18,10 @@ function headers(config: DaemonConfig, extra: Record<string, string> = {}): Reco
 
 /** GET /api/status of the running daemon. */
 export async function fetchStatus(config: DaemonConfig, url: string): Promise<StatusDocument> {
-  const res = await request(`${url}/api/status`, { headers: headers(config), headersTimeout: 10_000, bodyTimeout: 10_000 });
-  const body = await res.body.text();
-  if (res.statusCode !== 200) throw new SgeventdError('DAEMON_API_FAILED', `${url}/api/status answered ${res.statusCode}`, { details: { status: res.statusCode } });
+  // Node's own fetch, not undici's package: a command that asks the daemon stays quick to start.
+  const res = await fetch(`${url}/api/status`, { headers: headers(config), signal: AbortSignal.timeout(10_000) });
+  const body = await res.text();
+  if (res.status !== 200) throw new SgeventdError('DAEMON_API_FAILED', `${url}/api/status answered ${res.status}`, { details: { status: res.status } });
   return statusDocumentSchema.parse(JSON.parse(body));
 }
 
@@ -32,24 +33,23 @@ export async function fetchStatus(config: DaemonConfig, url: string): Promise<St
  */
 async function postAction(config: DaemonConfig, url: string, route: string, action: string, query: Record<string, string | undefined>, key: string, timeoutMs: number): Promise<unknown> {
   const q = new URLSearchParams(Object.entries(query).filter((e): e is [string, string] => e[1] !== undefined)).toString();
-  const res = await request(`${url}${route}${q ? `?${q}` : ''}`, {
+  const res = await fetch(`${url}${route}${q ? `?${q}` : ''}`, {
     method: 'POST',
     headers: headers(config, { 'x-sgeventd-action': action }),
-    headersTimeout: timeoutMs,
-    bodyTimeout: timeoutMs,
+    signal: AbortSignal.timeout(timeoutMs),
   });
   let body: Record<string, unknown> = {};
   try {
-    body = JSON.parse(await res.body.text()) as Record<string, unknown>;
+    body = JSON.parse(await res.text()) as Record<string, unknown>;
   } catch {
     // Not JSON: reported below by status.
   }
-  if (res.statusCode === 404 && typeof body['code'] === 'string' && typeof body['error'] === 'string') {
+  if (res.status === 404 && typeof body['code'] === 'string' && typeof body['error'] === 'string') {
     throw new SgeventdError(body['code'], body['error'], { details: query });
   }
-  if (res.statusCode !== 200 || !(key in body)) {
+  if (res.status !== 200 || !(key in body)) {
     const code = typeof body['code'] === 'string' ? body['code'] : 'no code';
-    throw new SgeventdError('DAEMON_API_FAILED', `${action} answered ${res.statusCode} (${code})`, { details: { status: res.statusCode } });
+    throw new SgeventdError('DAEMON_API_FAILED', `${action} answered ${res.status} (${code})`, { details: { status: res.status } });
   }
   return body[key];
 }

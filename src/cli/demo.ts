@@ -2,7 +2,6 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Command } from 'commander';
 import { parseConfig } from '../config/index.ts';
 import { serveDaemon } from '../daemon/index.ts';
 import { ShotgunClient } from '../shotgrid/index.ts';
@@ -171,24 +170,24 @@ export async function runDemo(opts: DemoOptions, print: (line: string) => void):
   await shutdown.finished;
 }
 
-export function registerDemoCommand(program: Command): void {
-  program
-    .command('demo')
-    .description('run a local site, two projects on two Toolkit cores, the example plugins and steady activity')
-    .option('--dir <folder>', 'where the demo keeps its site, state and logs (made fresh each run)', './.sgeventd-demo')
-    .option('--tk-core <path...>', 'a real tk-core checkout (one or two) instead of the stand-in cores')
-    .option('--activity-ms <ms>', 'pause between generated changes', (v) => Number(v), 1500)
-    .option('--exit-after <ms>', 'stop by itself after this long', (v) => Number(v))
-    .option('--http-port <port>', 'status page port (default: any free one)', (v) => Number(v))
-    .option('--no-webhooks', 'poll only (no site → daemon webhooks), to compare the change → callback latency')
-    .action(async (o: { dir: string; tkCore?: string[]; activityMs: number; exitAfter?: number; httpPort?: number; webhooks: boolean }) => {
-      await runDemo(
-        {
-          dir: o.dir, tkCore: o.tkCore ?? [], activityMs: o.activityMs, webhooks: o.webhooks,
-          ...(o.exitAfter !== undefined ? { exitAfterMs: o.exitAfter } : {}),
-          ...(o.httpPort !== undefined ? { httpPort: o.httpPort } : {}),
-        },
-        (line) => process.stdout.write(`${line}\n`),
-      );
-    });
+export interface DemoCliOptions {
+  dir: string;
+  tkCore?: string[];
+  activityMs: number;
+  exitAfter?: number;
+  httpPort?: number;
+  /** commander's `--no-webhooks`. */
+  webhooks: boolean;
+}
+
+/** `sgeventd demo`. */
+export async function demoCommand(o: DemoCliOptions): Promise<void> {
+  await runDemo(
+    {
+      dir: o.dir, tkCore: o.tkCore ?? [], activityMs: o.activityMs, webhooks: o.webhooks,
+      ...(o.exitAfter !== undefined ? { exitAfterMs: o.exitAfter } : {}),
+      ...(o.httpPort !== undefined ? { httpPort: o.httpPort } : {}),
+    },
+    (line) => process.stdout.write(`${line}\n`),
+  );
 }

@@ -1,13 +1,11 @@
 import { existsSync } from 'node:fs';
 import { basename } from 'node:path';
-import type { Command } from 'commander';
 import { daemonSecrets, loadConfig } from '../config/index.ts';
 import { SecretMask, SgeventdError } from '../shared/index.ts';
 import { openSqliteState } from '../state/index.ts';
 import type { DeadLetter, SqliteStateStore } from '../state/index.ts';
-import { configOption } from './options.ts';
 
-interface DlqCliOptions {
+export interface DlqCliOptions {
   config: string;
   plugin?: string;
   all?: boolean;
@@ -75,7 +73,8 @@ async function withState<T>(o: DlqCliOptions, fn: (state: SqliteStateStore, ids:
   }
 }
 
-async function change(action: 'retry' | 'drop', idArgs: string[], o: DlqCliOptions): Promise<void> {
+/** `sgeventd dlq retry|drop [ID...|--all]`. */
+export async function dlqChangeCommand(action: 'retry' | 'drop', idArgs: string[], o: DlqCliOptions): Promise<void> {
   const ids = parseIds(idArgs, o.all);
   const n = await withState(o, async (state, plugins) => {
     const run = (pluginId?: string) => (action === 'retry' ? state.deadLetters.requestRetry(ids, pluginId) : state.deadLetters.drop(ids, pluginId));
@@ -88,28 +87,14 @@ async function change(action: 'retry' | 'drop', idArgs: string[], o: DlqCliOptio
   process.stdout.write(action === 'retry' ? `marked ${n} ${noun} for retry; the daemon takes them on its next pass\n` : `dropped ${n} ${noun}\n`);
 }
 
-/** `sgeventd dlq ls|retry|drop -c CONFIG [--plugin NAME] [ID...|--all]` */
-export function registerDlqCommand(program: Command): void {
-  const dlq = program.command('dlq').description('dead letters: events a plugin gave up on (deadLetter option); works while the daemon runs');
-  const common = (c: Command) => c.addOption(configOption('daemon config (sgeventd.yaml or shotgunEventDaemon.conf)')).option('--plugin <name>', 'only this plugin (name or full id)');
-
-  common(dlq.command('ls').description('list dead letters'))
-    .option('--status <status>', 'dead or retry')
-    .option('--json', 'print JSON instead of a table')
-    .action(async (o: DlqCliOptions) => {
-      if (o.status !== undefined && o.status !== 'dead' && o.status !== 'retry') throw new DlqError('DLQ_USAGE', `--status must be dead or retry, got ${JSON.stringify(o.status)}`);
-      const status = o.status;
-      const rows = await withState(o, async (state, plugins, mask) => {
-        const all = await state.deadLetters.list(status === undefined ? {} : { status });
-        return mask.maskJson(plugins === undefined ? all : all.filter((d) => plugins.includes(d.pluginId)));
-      });
-      if (o.json) process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
-      else process.stdout.write(rows.length === 0 ? 'no dead letters\n' : `${formatDeadLetterTable(rows)}\n`);
-    });
-
-  common(dlq.command('retry').description('mark dead letters for retry (the running daemon takes them)').argument('[ids...]', 'dead-letter ids')).option('--all', 'every dead letter (of --plugin, if given)')
-    .action((ids: string[], o: DlqCliOptions) => change('retry', ids, o));
-
-  common(dlq.command('drop').description('delete dead letters').argument('[ids...]', 'dead-letter ids')).option('--all', 'every dead letter (of --plugin, if given)')
-    .action((ids: string[], o: DlqCliOptions) => change('drop', ids, o));
+/** `sgeventd dlq ls`. */
+export async function dlqListCommand(o: DlqCliOptions): Promise<void> {
+  if (o.status !== undefined && o.status !== 'dead' && o.status !== 'retry') throw new DlqError('DLQ_USAGE', `--status must be dead or retry, got ${JSON.stringify(o.status)}`);
+  const status = o.status;
+  const rows = await withState(o, async (state, plugins, mask) => {
+    const all = await state.deadLetters.list(status === undefined ? {} : { status });
+    return mask.maskJson(plugins === undefined ? all : all.filter((d) => plugins.includes(d.pluginId)));
+  });
+  if (o.json) process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
+  else process.stdout.write(rows.length === 0 ? 'no dead letters\n' : `${formatDeadLetterTable(rows)}\n`);
 }

@@ -1,9 +1,9 @@
-import type { Command } from 'commander';
 import { loadConfig } from '../config/index.ts';
-import { serveClusterNode, serveDaemon } from '../daemon/index.ts';
+// Single files, not the folder's index: a single-machine daemon never loads
+// the cluster's modules (NATS), nor check, replay or the demo's parts.
+import { serveDaemon } from '../daemon/serve.ts';
 import { claimPidFile } from './pidfile.ts';
 import { Shutdown } from './shutdown.ts';
-import { parseEventId, configOption } from './options.ts';
 
 export interface ForegroundOptions {
   config: string;
@@ -21,7 +21,10 @@ export async function runForeground(opts: ForegroundOptions): Promise<void> {
   const release = claimPidFile(config.daemon.pidFile);
   shutdown.register(() => Promise.resolve(release()));
   try {
-    if (config.cluster !== undefined) await serveClusterNode(config, { console, recordUrl: true }, shutdown);
+    if (config.cluster !== undefined) {
+      const { serveClusterNode } = await import('../daemon/cluster-daemon.ts');
+      await serveClusterNode(config, { console, recordUrl: true }, shutdown);
+    }
     else await serveDaemon({ config, console, recordUrl: true, ...(opts.from !== undefined ? { fromId: opts.from } : {}) }, shutdown);
     shutdown.arm();
   } catch (err) {
@@ -29,16 +32,4 @@ export async function runForeground(opts: ForegroundOptions): Promise<void> {
     throw err;
   }
   await shutdown.finished;
-}
-
-export function registerForegroundCommand(program: Command): void {
-  program
-    .command('foreground')
-    .description('run the daemon in this terminal (Ctrl-C stops it gracefully)')
-    .addOption(configOption())
-    .option('--from <id>', 'plugins with no state start after this event id', parseEventId)
-    .option('--no-console', 'log to files only (used by `sgeventd start`)')
-    .action(async (opts: ForegroundOptions) => {
-      await runForeground(opts);
-    });
 }

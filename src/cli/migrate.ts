@@ -1,13 +1,12 @@
 import { readdirSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
-import type { Command } from 'commander';
 import { loadConfig, loadShotgunEventsConf } from '../config/index.ts';
 import type { DaemonConfig } from '../config/index.ts';
 import { SgeventdError } from '../shared/index.ts';
 import { openSqliteState, pluginId, readShotgunEventsEventIdFile } from '../state/index.ts';
 import type { BacklogEntry, LegacyEventIdData, PluginState, StateBatch } from '../state/index.ts';
 
-interface MigrateCliOptions {
+export interface MigrateCliOptions {
   fromShotgunevents: string;
   config?: string;
   state?: string;
@@ -168,17 +167,7 @@ async function runMigrate(o: MigrateCliOptions, out: (line: string) => void): Pr
 }
 
 /** `sgeventd migrate --from-shotgunevents shotgunEventDaemon.conf [-c sgeventd.yaml | --state FILE] [--force] [--dry-run]` */
-export function registerMigrateCommand(program: Command): void {
-  program
-    .command('migrate')
-    .description('seed plugin cursors and backlogs from a shotgunEvents install, so switching daemons neither replays nor skips events')
-    .requiredOption('--from-shotgunevents <conf>', 'the shotgunEventDaemon.conf whose eventIdFile to read')
-    .option('-c, --config <file>', 'sgeventd config naming the state file (default: sgeventd.db beside the eventIdFile)')
-    .option('--state <file>', 'state file to seed (overrides -c)')
-    .option('--force', 'replace cursors already in the state file')
-    .option('--dry-run', 'print what would be seeded, change nothing')
-    .action(async (o: MigrateCliOptions) => {
-      if (o.state !== undefined && !isAbsolute(o.state)) o.state = resolve(o.state);
-      await runMigrate(o, (line) => process.stdout.write(`${line}\n`));
-    });
+export async function migrateCommand(o: MigrateCliOptions): Promise<void> {
+  if (o.state !== undefined && !isAbsolute(o.state)) o.state = resolve(o.state);
+  await runMigrate(o, (line) => process.stdout.write(`${line}\n`));
 }

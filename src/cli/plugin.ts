@@ -1,9 +1,13 @@
-import type { Command } from 'commander';
-import { loadConfig } from '../config/index.ts';
-import { SgeventdError } from '../shared/index.ts';
+import { existsSync } from 'node:fs';
+import { daemonSecrets, loadConfig } from '../config/index.ts';
+import { SecretMask, SgeventdError } from '../shared/index.ts';
 import { matchPluginIds, openSqliteState, type SqliteStateStore } from '../state/index.ts';
 import { requestReload, runningDaemon } from './daemon-api.ts';
-import { configOption } from './options.ts';
+
+export interface PluginCliOptions {
+  config: string;
+  json?: boolean;
+}
 
 /** Applies `change` to every stored plugin that `name` means; PLUGIN_UNKNOWN when none. Returns their ids. */
 async function setFlags(configPath: string, name: string, change: (store: SqliteStateStore, id: string) => Promise<void>): Promise<string[]> {
@@ -23,33 +27,59 @@ async function setFlags(configPath: string, name: string, change: (store: Sqlite
   }
 }
 
-export function registerPluginCommand(program: Command): void {
-  const plugin = program.command('plugin').description('manage plugins');
-  plugin
-    .command('enable <name>')
-    .description('bring back a plugin deactivated by an error or paused by `disable`; it resumes at its cursor (a running daemon follows within 2 s)')
-    .addOption(configOption())
-    .action(async (name: string, opts: { config: string }) => {
-      const ids = await setFlags(opts.config, name, async (store, id) => {
-        await store.setPluginPaused(id, false);
-        await store.setPluginActive(id, true);
-      });
-      for (const id of ids) process.stdout.write(`enabled ${id}\n`);
-    });
-  plugin
-    .command('disable <name>')
-    .description('pause a plugin until `enable`, across restarts: its thread stops after the event in hand, its cursor stays (a running daemon follows within 2 s)')
-    .addOption(configOption())
-    .action(async (name: string, opts: { config: string }) => {
-      for (const id of await setFlags(opts.config, name, (store, id) => store.setPluginPaused(id, true))) process.stdout.write(`disabled ${id}\n`);
-    });
-  plugin
-    .command('reload [name]')
-    .description('re-import a plugin (default: all) in the running daemon: picks up changed helper modules; a deactivated plugin resumes at its cursor')
-    .addOption(configOption())
-    .action(async (name: string | undefined, opts: { config: string }) => {
-      const { config, url } = await runningDaemon(opts.config);
-      const names = await requestReload(config, url, name);
-      process.stdout.write(names.length === 0 ? 'nothing to reload\n' : `${names.map((n) => `reloaded ${n}`).join('\n')}\n`);
-    });
+/** One plugin as the state file holds it. */
+export interface PluginRow {
+  plugin: string;
+  state: 'active' | 'paused' | 'inactive';
+  cursor: number | null;
+  backlog: number;
+  lastError: string | null;
+}
+
+/** The plugins of the state file (none when there is no state file yet); error texts masked. */
+export async function listPlugins(configPath: string): Promise<PluginRow[]> {
+  const config = await loadConfig(configPath);
+  if (!existsSync(config.daemon.state)) return [];
+  const store = await openSqliteState(config.daemon.state);
+  try {
+    const rows = (await store.loadPlugins()).map((p): PluginRow => ({
+      plugin: p.id, state: p.paused ? 'paused' : p.active ? 'active' : 'inactive', cursor: p.lastEventId, backlog: p.backlog.length, lastError: p.lastError,
+    }));
+    return new SecretMask(daemonSecrets(config)).maskJson(rows);
+  } finally {
+    await store.close();
+  }
+}
+
+/** `sgeventd plugin ls`. */
+export async function pluginListCommand(opts: PluginCliOptions): Promise<void> {
+  const rows = await listPlugins(opts.config);
+  if (opts.json) {
+    process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
+    return;
+  }
+  const out = [['PLUGIN', 'STATE', 'CURSOR', 'BACKLOG', 'LAST ERROR'].join('\t')];
+  for (const r of rows) out.push([r.plugin, r.state, r.cursor ?? '-', r.backlog, r.lastError ?? ''].join('\t'));
+  process.stdout.write(`${out.join('\n')}\n`);
+}
+
+/** `sgeventd plugin enable NAME`. */
+export async function pluginEnableCommand(name: string, opts: PluginCliOptions): Promise<void> {
+  const ids = await setFlags(opts.config, name, async (store, id) => {
+    await store.setPluginPaused(id, false);
+    await store.setPluginActive(id, true);
+  });
+  for (const id of ids) process.stdout.write(`enabled ${id}\n`);
+}
+
+/** `sgeventd plugin disable NAME`. */
+export async function pluginDisableCommand(name: string, opts: PluginCliOptions): Promise<void> {
+  for (const id of await setFlags(opts.config, name, (store, id) => store.setPluginPaused(id, true))) process.stdout.write(`disabled ${id}\n`);
+}
+
+/** `sgeventd plugin reload [NAME]`: in the running daemon. */
+export async function pluginReloadCommand(name: string | undefined, opts: PluginCliOptions): Promise<void> {
+  const { config, url } = await runningDaemon(opts.config);
+  const names = await requestReload(config, url, name);
+  process.stdout.write(names.length === 0 ? 'nothing to reload\n' : `${names.map((n) => `reloaded ${n}`).join('\n')}\n`);
 }

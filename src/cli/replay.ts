@@ -1,9 +1,7 @@
-import type { Command } from 'commander';
 import { loadConfig } from '../config/index.ts';
 import { replay } from '../daemon/index.ts';
-import { parseEventId, configOption } from './options.ts';
 
-interface ReplayOptions {
+export interface ReplayOptions {
   config: string;
   from: number;
   to?: number;
@@ -34,15 +32,7 @@ export async function runReplay(opts: ReplayOptions, progress: (line: string) =>
   });
 }
 
-export function registerReplayCommand(program: Command): void {
-  program
-    .command('replay')
-    .description('send past events to plugins again (a side run: cursors never move, callbacks see replay: true)')
-    .addOption(configOption())
-    .requiredOption('--from <id>', 'replay events after this id', parseEventId)
-    .option('--to <id>', 'up to and including this id (default: the newest)', parseEventId)
-    .option('--plugin <name>', 'only this plugin')
-    .action(async (opts: ReplayOptions) => {
-      await runReplay(opts, (line) => process.stderr.write(line));
-    });
+/** `sgeventd replay`: progress bars on stderr. */
+export async function replayCommand(opts: ReplayOptions): Promise<void> {
+  await runReplay(opts, (line) => process.stderr.write(line));
 }

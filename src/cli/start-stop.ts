@@ -3,11 +3,9 @@ import { mkdirSync, openSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Command } from 'commander';
 import { loadConfig } from '../config/index.ts';
 import { SgeventdError } from '../shared/index.ts';
 import { runningPid } from './pidfile.ts';
-import { configOption } from './options.ts';
 
 const BIN = fileURLToPath(new URL('../../bin/sgeventd.mjs', import.meta.url));
 
@@ -54,30 +52,26 @@ export async function stopDaemon(configPath: string, waitMs = 120_000): Promise<
   throw new SgeventdError('DAEMON_STOP_TIMEOUT', `sgeventd (pid ${pid}) did not stop within ${waitMs} ms`, { details: { pid } });
 }
 
-export function registerStartStopCommands(program: Command): void {
-  program
-    .command('start')
-    .description('start the daemon in the background')
-    .addOption(configOption())
-    .action(async (opts: { config: string }) => {
-      const pid = await startDaemon(opts.config);
-      process.stdout.write(`sgeventd started (pid ${pid})\n`);
-    });
-  program
-    .command('stop')
-    .description('stop the daemon gracefully (in-flight callbacks finish, state is committed)')
-    .addOption(configOption())
-    .action(async (opts: { config: string }) => {
-      const pid = await stopDaemon(opts.config);
-      process.stdout.write(pid === null ? 'sgeventd is not running\n' : `sgeventd stopped (pid ${pid})\n`);
-    });
-  program
-    .command('restart')
-    .description('stop, then start the daemon')
-    .addOption(configOption())
-    .action(async (opts: { config: string }) => {
-      await stopDaemon(opts.config);
-      const pid = await startDaemon(opts.config);
-      process.stdout.write(`sgeventd restarted (pid ${pid})\n`);
-    });
+/** The options of a command that takes only `-c`. */
+export interface ConfigCliOptions {
+  config: string;
+}
+
+/** `sgeventd start`. */
+export async function startCommand(opts: ConfigCliOptions): Promise<void> {
+  const pid = await startDaemon(opts.config);
+  process.stdout.write(`sgeventd started (pid ${pid})\n`);
+}
+
+/** `sgeventd stop`. */
+export async function stopCommand(opts: ConfigCliOptions): Promise<void> {
+  const pid = await stopDaemon(opts.config);
+  process.stdout.write(pid === null ? 'sgeventd is not running\n' : `sgeventd stopped (pid ${pid})\n`);
+}
+
+/** `sgeventd restart`. */
+export async function restartCommand(opts: ConfigCliOptions): Promise<void> {
+  await stopDaemon(opts.config);
+  const pid = await startDaemon(opts.config);
+  process.stdout.write(`sgeventd restarted (pid ${pid})\n`);
 }

@@ -1,12 +1,8 @@
 import { existsSync } from 'node:fs';
-import type { Command } from 'commander';
 import { daemonSecrets, loadConfig } from '../config/index.ts';
 import { describeError, SecretMask } from '../shared/index.ts';
-import { openSqliteState } from '../state/index.ts';
 import { runningPid } from './pidfile.ts';
-import { connectSite } from '../daemon/index.ts';
 import { daemonUrl, fetchStatus } from './daemon-api.ts';
-import { configOption } from './options.ts';
 
 interface StatusRow {
   plugin: string;
@@ -50,6 +46,8 @@ export async function collectStatus(configPath: string): Promise<{ running: numb
       // Fall back to the state file below.
     }
   }
+  // No daemon to ask: read the site and the state file, loading their clients only now.
+  const [{ connectSite }, { openSqliteState }] = await Promise.all([import('../daemon/site-connection.ts'), import('../state/index.ts')]);
   let newest: number | null = null;
   let siteError: string | null = null;
   const site = connectSite(config, { interactive: true });
@@ -93,27 +91,26 @@ export async function collectStatus(configPath: string): Promise<{ running: numb
   return mask.maskJson({ running, newest, siteError, plugins, source: 'state' as const });
 }
 
-export function registerStatusCommand(program: Command): void {
-  program
-    .command('status')
-    .description('per plugin: cursor, backlog, lag behind the newest event, events in flight, key lanes busy, oldest unfinished event, errors')
-    .addOption(configOption())
-    .option('--json', 'print JSON')
-    .action(async (opts: { config: string; json?: boolean }) => {
-      const s = await collectStatus(opts.config);
-      if (opts.json) {
-        process.stdout.write(`${JSON.stringify(s, null, 2)}\n`);
-        return;
-      }
-      const out: string[] = [];
-      out.push(`daemon: ${s.running === null ? 'not running' : `running (pid ${s.running})`}`);
-      out.push(`site newest event: ${s.newest ?? `unknown (${s.siteError ?? ''})`}`);
-      out.push('');
-      out.push(['PLUGIN', 'STATE', 'CURSOR', 'BACKLOG', 'LAG', 'OK', 'FAILED', 'IN FLIGHT', 'LANES BUSY', 'OLDEST UNFINISHED', 'LAST ERROR'].join('\t'));
-      for (const p of s.plugins) {
-        const oldest = p.oldestUnfinished === null ? '-' : `${p.oldestUnfinished} (lag ${p.oldestUnfinishedLag ?? '-'})`;
-        out.push([p.plugin, p.state, p.cursor ?? '-', p.backlog, p.lag ?? '-', p.processed, p.failed, p.inFlight ?? '-', p.lanesBusy ?? '-', oldest, p.lastError ?? ''].join('\t'));
-      }
-      process.stdout.write(`${out.join('\n')}\n`);
-    });
+export interface StatusCliOptions {
+  config: string;
+  json?: boolean;
+}
+
+/** `sgeventd status`: a table, or JSON. */
+export async function statusCommand(opts: StatusCliOptions): Promise<void> {
+  const s = await collectStatus(opts.config);
+  if (opts.json) {
+    process.stdout.write(`${JSON.stringify(s, null, 2)}\n`);
+    return;
+  }
+  const out: string[] = [];
+  out.push(`daemon: ${s.running === null ? 'not running' : `running (pid ${s.running})`}`);
+  out.push(`site newest event: ${s.newest ?? `unknown (${s.siteError ?? ''})`}`);
+  out.push('');
+  out.push(['PLUGIN', 'STATE', 'CURSOR', 'BACKLOG', 'LAG', 'OK', 'FAILED', 'IN FLIGHT', 'LANES BUSY', 'OLDEST UNFINISHED', 'LAST ERROR'].join('\t'));
+  for (const p of s.plugins) {
+    const oldest = p.oldestUnfinished === null ? '-' : `${p.oldestUnfinished} (lag ${p.oldestUnfinishedLag ?? '-'})`;
+    out.push([p.plugin, p.state, p.cursor ?? '-', p.backlog, p.lag ?? '-', p.processed, p.failed, p.inFlight ?? '-', p.lanesBusy ?? '-', oldest, p.lastError ?? ''].join('\t'));
+  }
+  process.stdout.write(`${out.join('\n')}\n`);
 }

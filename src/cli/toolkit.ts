@@ -1,10 +1,8 @@
-import type { Command } from 'commander';
 import { loadConfig } from '../config/index.ts';
 import { connectSite, resolveOnSite } from '../daemon/index.ts';
 import { SgeventdError } from '../shared/index.ts';
 import { formatResolution, type Resolution, type RuntimeStatus } from '../toolkit/index.ts';
 import { fetchStatus, requestRecycle, runningDaemon } from './daemon-api.ts';
-import { configOption } from './options.ts';
 
 /** How PROJECT (an id or a tank_name) resolves under the config at `configPath`. */
 export async function runToolkitResolve(configPath: string, project: string): Promise<Resolution> {
@@ -34,42 +32,37 @@ export function formatRuntimeTable(runtimes: readonly RuntimeRow[]): string {
   return `${rows.map((r) => r.join('\t')).join('\n')}\n`;
 }
 
-export function registerToolkitCommand(program: Command): void {
-  const tk = program.command('toolkit').description('Toolkit project runtimes: resolve, ps, recycle');
-  tk.command('resolve')
-    .description('print how a project finds its Toolkit configuration and core, step by step')
-    .addOption(configOption())
-    .argument('<project>', 'project id or tank_name')
-    .action(async (project: string, opts: { config: string }) => {
-      try {
-        process.stdout.write(`${formatResolution(await runToolkitResolve(opts.config, project))}\n`);
-      } catch (err) {
-        // The steps taken before the failure say where it looked; main() prints the coded error.
-        const steps = err instanceof SgeventdError && Array.isArray(err.details.steps) ? (err.details.steps as string[]) : [];
-        for (const [i, s] of steps.entries()) process.stderr.write(`${i + 1}. ${s}\n`);
-        throw err;
-      }
-    });
-  tk.command('ps')
-    .description('list the running daemon\'s project runtimes (project, core version, pid, rss, calls, age, state)')
-    .addOption(configOption())
-    .option('--json', 'print JSON')
-    .action(async (opts: { config: string; json?: boolean }) => {
-      const { config, url } = await runningDaemon(opts.config);
-      const runtimes = (await fetchStatus(config, url)).runtimes;
-      if (opts.json) {
-        process.stdout.write(`${JSON.stringify(runtimes, null, 2)}\n`);
-        return;
-      }
-      process.stdout.write(formatRuntimeTable(runtimes));
-    });
-  tk.command('recycle')
-    .description('drain and replace the running daemon\'s runtimes of one project (id or tank_name), or all')
-    .addOption(configOption())
-    .argument('[project]', 'project id or tank_name (default: all)')
-    .action(async (project: string | undefined, opts: { config: string }) => {
-      const { config, url } = await runningDaemon(opts.config);
-      const n = await requestRecycle(config, url, project);
-      process.stdout.write(`recycled ${n} runtime(s)\n`);
-    });
+export interface ToolkitListOptions {
+  config: string;
+  json?: boolean;
+}
+
+/** `sgeventd toolkit resolve PROJECT`: the steps, or the steps taken before the failure. */
+export async function toolkitResolveCommand(project: string, opts: { config: string }): Promise<void> {
+  try {
+    process.stdout.write(`${formatResolution(await runToolkitResolve(opts.config, project))}\n`);
+  } catch (err) {
+    // The steps taken before the failure say where it looked; main() prints the coded error.
+    const steps = err instanceof SgeventdError && Array.isArray(err.details.steps) ? (err.details.steps as string[]) : [];
+    for (const [i, s] of steps.entries()) process.stderr.write(`${i + 1}. ${s}\n`);
+    throw err;
+  }
+}
+
+/** `sgeventd toolkit ps`. */
+export async function toolkitPsCommand(opts: ToolkitListOptions): Promise<void> {
+  const { config, url } = await runningDaemon(opts.config);
+  const runtimes = (await fetchStatus(config, url)).runtimes;
+  if (opts.json) {
+    process.stdout.write(`${JSON.stringify(runtimes, null, 2)}\n`);
+    return;
+  }
+  process.stdout.write(formatRuntimeTable(runtimes));
+}
+
+/** `sgeventd toolkit recycle [PROJECT]`. */
+export async function toolkitRecycleCommand(project: string | undefined, opts: { config: string }): Promise<void> {
+  const { config, url } = await runningDaemon(opts.config);
+  const n = await requestRecycle(config, url, project);
+  process.stdout.write(`recycled ${n} runtime(s)\n`);
 }

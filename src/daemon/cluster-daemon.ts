@@ -11,7 +11,7 @@ import { SgeventdError, sleepLong, type SecretMask } from '../shared/index.ts';
 import { laneAlert, timingLine } from './alerts.ts';
 import { Assembly, runStopSteps } from './assembly.ts';
 import type { StopSteps } from './serve.ts';
-import { urlFile } from './status-server.ts';
+import { urlFile } from './url-file.ts';
 
 export interface ClusterDaemonStatus extends DaemonStatusLike {
   cluster: ClusterStatus;

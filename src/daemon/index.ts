@@ -5,6 +5,7 @@ export { replay, type ReplayOptions } from './replay.ts';
 export { check, type CheckLine } from './check.ts';
 export { connectSite, type SiteConnection, type SiteConnectionOptions } from './site-connection.ts';
 export { resolveOnSite } from './toolkit.ts';
-export { startStatusServer, runningUrl, urlFile } from './status-server.ts';
+export { startStatusServer } from './status-server.ts';
+export { runningUrl, urlFile } from './url-file.ts';
 export { startDaemonWebhooks } from './webhook-receiver.ts';
 export { ClusterDaemon, serveClusterNode, type ClusterDaemonStatus } from './cluster-daemon.ts';

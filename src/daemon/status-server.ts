@@ -1,21 +1,8 @@
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import type { DaemonConfig } from '../config/index.ts';
 import type { Daemon } from './daemon.ts';
+import { urlFile } from './url-file.ts';
 import { MAX_DEAD_LETTERS, startHttpServer, type HttpServerHandle } from '../http/index.ts';
-
-/** Where a running daemon records its status server's URL (beside its pid file). */
-export function urlFile(config: DaemonConfig): string {
-  return `${config.daemon.pidFile}.url`;
-}
-
-/** The running daemon's status server URL, if it recorded one. */
-export function runningUrl(config: DaemonConfig): string | null {
-  try {
-    return readFileSync(urlFile(config), 'utf8').trim() || null;
-  } catch {
-    return null;
-  }
-}
 
 /**
  * Starts the status page, `/api/status`, `/metrics` and `/healthz` for a

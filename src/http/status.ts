@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { pollAgeMs } from '../metrics/index.ts';
+// Not the folder's index: the CLI parses status documents without loading prom-client.
+import { pollAgeMs } from '../metrics/poll-age.ts';
 
 /** One plugin as the status page shows it (the engine's `PluginSnapshot` fits). */
 export interface PluginStatusLike {

@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { pollAgeMs } from './poll-age.ts';
 
 /** One finished callback, as the dispatcher reports it (a `TimingRecord` fits). */
 export interface CallbackObservation {
@@ -260,10 +261,4 @@ export class DaemonMetrics {
     seen.add(v);
     return v;
   }
-}
-
-/** Milliseconds since the last successful read of the event log, or since start when there was none. */
-export function pollAgeMs(s: { startedAt: string; lastSuccessfulReadAt: string | null }, now: number): number {
-  const ref = Date.parse(s.lastSuccessfulReadAt ?? s.startedAt);
-  return Number.isFinite(ref) ? Math.max(0, now - ref) : 0;
 }

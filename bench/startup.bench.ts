@@ -1,0 +1,246 @@
+/**
+ * Start-up, as an operator meets it:
+ *
+ * - `sgeventd --version`, `status` (asking a running daemon, and with none
+ *   running: the site and the state file) and `plugin ls`: wall time, CPU time
+ *   and peak RSS of the process, measured by a small Python parent
+ *   (`getrusage(RUSAGE_CHILDREN)`), so nothing is added to the process measured;
+ * - the daemon from process start to its first event: `sgeventd foreground`
+ *   with one no-op JS plugin and one no-op Python plugin against the local
+ *   site, timed from the spawn to the first callback entered (each plugin
+ *   writes the time on its first event); and the same for shotgunEvents itself
+ *   with the same Python plugin when its sources are given
+ *   (SGEVENTD_BENCH_SHOTGUNEVENTS, SGEVENTD_BENCH_PYTHONPATH, see shotgun-events.ts).
+ *
+ * With SGEVENTD_BENCH_BASE naming a checkout of an earlier commit (its
+ * node_modules in place), the same figures are taken for its `bin/sgeventd.mjs`
+ * in turns with this one, so both see the same load. `node -e 0` is measured
+ * too, as the floor.
+ *
+ * Each figure is the median of SGEVENTD_BENCH_RUNS runs (default 7) after one
+ * run that is not counted (it fills Node's compile cache, as the first start
+ * after an install does). Both daemons start on a backlog whose first event
+ * is there already (a stored cursor / `--from`), so no poll interval is waited.
+ */
+import { execFile, spawn } from 'node:child_process';
+import { promisify } from 'node:util';
+import { existsSync, readFileSync } from 'node:fs';
+import { chmod, mkdir, rm, writeFile } from 'node:fs/promises';
+import { loadavg } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { stringify } from 'yaml';
+import { makeHarness, bulkEvents, type Harness } from '../test/dispatch/harness.ts';
+import { BIN, childEnv, spawnDaemon } from '../test/dispatch/child.ts';
+import { median, shotgunEventsSources, startShotgunEvents } from './shotgun-events.ts';
+
+const RUNS = Number(process.env['SGEVENTD_BENCH_RUNS'] ?? 7);
+const BASE = process.env['SGEVENTD_BENCH_BASE'];
+const BASE_BIN = BASE === undefined ? undefined : join(BASE, 'bin', 'sgeventd.mjs');
+
+const NOOP_JS = `import { writeFileSync, existsSync } from 'node:fs';
+const mark = process.env.BENCH_MARKS + '/first-js';
+export function registerCallbacks(reg) {
+  reg.registerCallback('sgeventd', 'sgeventd-key', () => {
+    if (!existsSync(mark)) writeFileSync(mark, String(Date.now()));
+  });
+}
+`;
+
+const NOOP_PY = `import os, time
+MARK = os.path.join(os.environ["BENCH_MARKS"], "first-py")
+
+def registerCallbacks(reg):
+    reg.registerCallback("sgeventd", "sgeventd-key", noop, None, None)
+
+def noop(sg, logger, event, args):
+    if not os.path.exists(MARK):
+        open(MARK, "w").write(str(int(time.time() * 1000)))
+`;
+
+const MEASURE_PY = `import json, resource, subprocess, sys, time
+t = time.perf_counter()
+r = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+ms = (time.perf_counter() - t) * 1000
+u = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(json.dumps({"ms": ms, "cpuMs": (u.ru_utime + u.ru_stime) * 1000, "rssMb": u.ru_maxrss / 1024, "code": r.returncode, "err": r.stderr.decode()[-800:]}))
+`;
+
+interface Measured { ms: number; cpuMs: number; rssMb: number }
+
+/** One run of `sgeventd ...args` in a fresh Python parent: wall, CPU and peak RSS. */
+// Asynchronous: the site answering the command runs in this process.
+async function measureCli(args: string[], env: NodeJS.ProcessEnv, bin: string | null = BIN): Promise<Measured> {
+  const argv = bin === null ? args : [bin, ...args];
+  const { stdout } = await promisify(execFile)('python3', ['-c', MEASURE_PY, process.execPath, ...argv], { env, encoding: 'utf8' });
+  const out = JSON.parse(stdout) as Measured & { code: number; err: string };
+  if (out.code !== 0) throw new Error(`sgeventd ${args.join(' ')} exited ${out.code}: ${out.err}`);
+  return out;
+}
+
+function medianOf(runs: readonly Measured[]): Measured {
+  return { ms: median(runs.map((r) => r.ms)), cpuMs: median(runs.map((r) => r.cpuMs)), rssMb: median(runs.map((r) => r.rssMb)) };
+}
+
+async function timed(args: string[], env: NodeJS.ProcessEnv, bin: string | null = BIN): Promise<Measured> {
+  await measureCli(args, env, bin);
+  const runs: Measured[] = [];
+  for (let r = 0; r < RUNS; r++) runs.push(await measureCli(args, env, bin));
+  return medianOf(runs);
+}
+
+/** This checkout's figures, and the base checkout's taken in turns with them. */
+async function timedBoth(results: Record<string, number | string>, what: string, args: string[], env: NodeJS.ProcessEnv, baseArgs = args): Promise<void> {
+  if (BASE_BIN === undefined) {
+    record(results, what, await timed(args, env));
+    return;
+  }
+  await measureCli(args, env);
+  await measureCli(baseArgs, env, BASE_BIN);
+  const ours: Measured[] = [];
+  const base: Measured[] = [];
+  for (let r = 0; r < RUNS; r++) {
+    ours.push(await measureCli(args, env));
+    base.push(await measureCli(baseArgs, env, BASE_BIN));
+  }
+  record(results, what, medianOf(ours));
+  record(results, `${what} [before]`, medianOf(base));
+}
+
+function record(results: Record<string, number | string>, what: string, m: Measured): void {
+  results[`${what}: wall ms (median)`] = Math.round(m.ms);
+  results[`${what}: CPU ms (median)`] = Math.round(m.cpuMs);
+  results[`${what}: peak RSS MB (median)`] = Math.round(m.rssMb);
+}
+
+async function yamlFor(h: Harness, run: string, http: boolean): Promise<string> {
+  const file = join(h.dir, `sgeventd-${run}.yaml`);
+  await writeFile(file, stringify({
+    site: { url: h.site.url, script: { name: 'sgeventd', key: '${SGEVENTD_TEST_KEY}' } },
+    daemon: { state: join(h.dir, `state-${run}.db`), pidFile: join(h.dir, `sgeventd-${run}.pid`) },
+    plugins: [{ path: h.plugins }],
+    logging: { dir: join(h.dir, `logs-${run}`) },
+    http: http ? { port: 0 } : { enabled: false },
+  }));
+  return file;
+}
+
+async function waitFile(file: string, alive: () => boolean, what: string, timeoutMs = 120_000): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline && alive()) {
+    if (existsSync(file)) {
+      const text = readFileSync(file, 'utf8').trim();
+      if (text !== '') return Number(text);
+    }
+    await sleep(5);
+  }
+  throw new Error(`${what}: ${file} did not appear`);
+}
+
+/** sgeventd foreground from spawn to each plugin's first callback, fresh state each run. */
+async function sgeventdFirstEvent(h: Harness, first: number, run: string, bin = BIN): Promise<{ js: number; py: number; both: number }> {
+  const marks = join(h.dir, `marks-${run}`);
+  await rm(marks, { recursive: true, force: true });
+  await mkdir(marks);
+  const yaml = await yamlFor(h, run, true);
+  const t0 = Date.now();
+  const child = spawn(process.execPath, [bin, 'foreground', '--no-console', '-c', yaml, '--from', String(first - 1)], { env: { ...childEnv(h), BENCH_MARKS: marks }, stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  child.stderr.on('data', (b: Buffer) => (err += b.toString()));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  try {
+    const alive = () => child.exitCode === null;
+    const js = (await waitFile(join(marks, 'first-js'), alive, `sgeventd ${err}`)) - t0;
+    const py = (await waitFile(join(marks, 'first-py'), alive, `sgeventd ${err}`)) - t0;
+    return { js, py, both: Math.max(js, py) };
+  } finally {
+    child.kill('SIGTERM');
+    await exited;
+  }
+}
+
+export async function run(): Promise<{ name: string; results: Record<string, number | string>; notes?: string[] }> {
+  const results: Record<string, number | string> = { runs: RUNS };
+  const notes: string[] = [];
+  const loadBefore = loadavg()[0] ?? 0;
+  const h = await makeHarness();
+  try {
+    const marks = join(h.dir, 'marks');
+    await mkdir(marks, { recursive: true });
+    await writeFile(join(h.plugins, 'noop_js.mjs'), NOOP_JS);
+    await writeFile(join(h.plugins, 'noop_py.py'), NOOP_PY);
+    await chmod(join(h.plugins, 'noop_js.mjs'), 0o644);
+    await chmod(join(h.plugins, 'noop_py.py'), 0o644);
+    // One event first: shotgunEvents treats a stored cursor of 0 as "no cursor".
+    bulkEvents(h.site, 1);
+    const ids = bulkEvents(h.site, 20);
+    const first = ids[0] ?? 1;
+    const env = { ...childEnv(h), BENCH_MARKS: marks };
+
+    // Commands, with no daemon running (state file from one short run).
+    const idle = await yamlFor(h, 'cli', true);
+    record(results, 'node -e 0 (the floor)', await timed(['-e', '0'], env, null));
+    await timedBoth(results, 'sgeventd --version', ['--version'], env);
+    const d = spawnDaemon(h, idle, ['--from', String(first - 1)], env);
+    try {
+      await waitFile(join(h.dir, 'sgeventd-cli.pid.url'), () => d.child.exitCode === null, 'status server URL');
+      await waitFile(join(marks, 'first-js'), () => d.child.exitCode === null, 'the first event');
+      await timedBoth(results, 'sgeventd status, daemon running', ['status', '-c', idle], env);
+      record(results, 'sgeventd plugin ls, daemon running', await timed(['plugin', 'ls', '-c', idle], env));
+    } finally {
+      await d.stop();
+    }
+    await timedBoth(results, 'sgeventd status, no daemon (site + state file)', ['status', '-c', idle], env);
+    record(results, 'sgeventd plugin ls, no daemon', await timed(['plugin', 'ls', '-c', idle], env));
+
+    // The daemon to its first event.
+    await sgeventdFirstEvent(h, first, 'warm');
+    if (BASE_BIN !== undefined) await sgeventdFirstEvent(h, first, 'warm-base', BASE_BIN);
+    const ours: Array<{ js: number; py: number; both: number }> = [];
+    const before: number[] = [];
+    for (let r = 0; r < RUNS; r++) {
+      ours.push(await sgeventdFirstEvent(h, first, String(r)));
+      if (BASE_BIN !== undefined) before.push((await sgeventdFirstEvent(h, first, `base-${r}`, BASE_BIN)).both);
+    }
+    if (BASE_BIN !== undefined) {
+      results['sgeventd start → first event, both plugins [before]: ms (median)'] = median(before);
+      results['sgeventd start → first event, both plugins [before]: ms (runs)'] = before.join(', ');
+      notes.push(`[before]: ${BASE}, the code before this work, measured in turns with this checkout.`);
+    }
+    results['sgeventd start → first event, JS plugin: ms (median)'] = median(ours.map((o) => o.js));
+    results['sgeventd start → first event, Python plugin: ms (median)'] = median(ours.map((o) => o.py));
+    results['sgeventd start → first event, both plugins: ms (median)'] = median(ours.map((o) => o.both));
+    results['sgeventd start → first event, both plugins: ms (runs)'] = ours.map((o) => o.both).join(', ');
+
+    const sge = shotgunEventsSources();
+    if (sge === null) {
+      notes.push('shotgunEvents itself not run (set SGEVENTD_BENCH_SHOTGUNEVENTS and SGEVENTD_BENCH_PYTHONPATH).');
+    } else {
+      const plugins = join(h.dir, 'sge-plugins');
+      await mkdir(plugins, { recursive: true, mode: 0o755 });
+      await writeFile(join(plugins, 'noop_py.py'), NOOP_PY);
+      await chmod(join(plugins, 'noop_py.py'), 0o644);
+      const theirs: number[] = [];
+      for (let r = 0; r <= RUNS; r++) {
+        const m = join(h.dir, `sge-marks-${r}`);
+        await mkdir(m);
+        const t0 = Date.now();
+        const s = await startShotgunEvents({ sge, dir: join(h.dir, `sge-${r}`), plugins, pluginNames: ['noop_py'], siteUrl: h.site.url, fromId: first - 1, env: { BENCH_MARKS: m } });
+        try {
+          const at = (await waitFile(join(m, 'first-py'), s.alive, `shotgunEvents ${s.output().slice(-1000)}`)) - t0;
+          if (r > 0) theirs.push(at);
+        } finally {
+          s.kill();
+        }
+      }
+      results['shotgunEvents start → first event, same Python plugin: ms (median)'] = median(theirs);
+      results['shotgunEvents start → first event: ms (runs)'] = theirs.join(', ');
+      notes.push(`shotgunEvents from ${sge.sources}, shotgun_api3 from ${sge.pythonPath}: timed from its spawn to the plugin's first callback, as sgeventd.`);
+    }
+  } finally {
+    await h.close();
+  }
+  notes.push(`Load average (1 min) ${loadBefore.toFixed(1)} before and ${(loadavg()[0] ?? 0).toFixed(1)} after: the machine is shared; CPU ms moves less with load than wall ms.`);
+  notes.push('Run from a checkout: Node strips the TypeScript sources, and its compile cache (turned on by bin/sgeventd.mjs) keeps the result; an installed package runs dist/ (compiled JavaScript).');
+  return { name: 'startup', results, notes };
+}
