@@ -2,7 +2,9 @@ import type { Command } from 'commander';
 import { loadConfig } from '../config/index.ts';
 import { SgeventdError } from '../shared/index.ts';
 import { matchPluginIds, openSqliteState, type SqliteStateStore } from '../state/index.ts';
-import { requestReload, runningDaemon } from './daemon-api.ts';
+import { connectSite } from '../daemon/index.ts';
+import { Api3EventSource } from '../source/index.ts';
+import { daemonUrl, requestReload, runningDaemon } from './daemon-api.ts';
 import { configOption } from './options.ts';
 
 /** Applies `change` to every stored plugin that `name` means; PLUGIN_UNKNOWN when none. Returns their ids. */
@@ -21,6 +23,46 @@ async function setFlags(configPath: string, name: string, change: (store: Sqlite
   } finally {
     await store.close();
   }
+}
+
+const QUIET = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
+
+/**
+ * `plugin ack-gap`: the operator accepts that the site culled the events
+ * below a plugin's cursor (EVENT_LOG_CULLED). Its cursor moves to just
+ * before the oldest event the site keeps, its culled backlog ids go, and it
+ * is active again; a running daemon reloads it at once. Returns one line per plugin.
+ */
+async function acknowledgeGap(configPath: string, name: string): Promise<string[]> {
+  const config = await loadConfig(configPath);
+  const site = connectSite(config, { interactive: true });
+  let oldest: number;
+  try {
+    oldest = (await new Api3EventSource(site.client, QUIET).readAfter(0, 1))[0]?.id ?? 0;
+  } finally {
+    await site.close();
+  }
+  const lines: string[] = [];
+  const acked: string[] = [];
+  await setFlags(configPath, name, async (store, id) => {
+    const state = await store.getPlugin(id);
+    if (state === undefined) return;
+    const cursor = state.lastEventId;
+    if (cursor === null || oldest <= cursor + 1) {
+      lines.push(`${id}: nothing culled below its cursor (${cursor ?? 'none'}; the site's oldest event is ${oldest})`);
+      return;
+    }
+    await store.commit({
+      plugins: [{ id, folder: state.folder, name: state.name, lastEventId: oldest - 1, active: true, lastError: null }],
+      backlogRemove: state.backlog.filter((b) => b.eventId < oldest).map((b) => ({ pluginId: id, eventId: b.eventId })),
+    });
+    acked.push(state.name);
+    lines.push(`${id}: events ${cursor + 1}–${oldest - 1} acknowledged as culled; it resumes at event ${oldest}`);
+  });
+  const url = daemonUrl(config);
+  // A running daemon takes the new cursor in at once (a reload reads it from the state file).
+  if (url !== null) for (const plugin of acked) await requestReload(config, url, plugin);
+  return lines;
 }
 
 export function registerPluginCommand(program: Command): void {
@@ -42,6 +84,13 @@ export function registerPluginCommand(program: Command): void {
     .addOption(configOption())
     .action(async (name: string, opts: { config: string }) => {
       for (const id of await setFlags(opts.config, name, (store, id) => store.setPluginPaused(id, true))) process.stdout.write(`disabled ${id}\n`);
+    });
+  plugin
+    .command('ack-gap <name>')
+    .description('accept that the site culled events below a plugin\'s cursor (EVENT_LOG_CULLED): it resumes at the oldest event the site keeps')
+    .addOption(configOption())
+    .action(async (name: string, opts: { config: string }) => {
+      process.stdout.write(`${(await acknowledgeGap(opts.config, name)).join('\n')}\n`);
     });
   plugin
     .command('reload [name]')

@@ -35,7 +35,9 @@ export function laneAlert(f: PluginFailure): Alert {
     plugin: f.plugin,
     title: f.action === 'deactivated' ? `deactivated at event ${f.eventId}` : `callback ${f.callback ?? ''} failed on event ${f.eventId}`,
     body: `Plugin ${f.plugin}, callback ${f.callback ?? '(load)'}, event ${f.eventId}: ${f.error.message}\n\n${f.error.stack ?? ''}\n\n${
-      f.action === 'deactivated'
+      f.error.code === 'EVENT_LOG_CULLED'
+        ? 'The plugin is stopped before the culled range. Run `sgeventd plugin ack-gap <plugin>` to accept the loss; it then resumes at the oldest event the site keeps.'
+        : f.action === 'deactivated'
         ? 'The plugin is deactivated with its cursor on this event. Fix it and save the file (or run `sgeventd plugin enable`) to replay from here.'
         : 'The event was skipped for this callback and kept as a dead letter (`sgeventd dlq ls`).'
     }`,
