@@ -1,7 +1,7 @@
 import type { DaemonConfig } from '../config/index.ts';
 import type { PluginFailure, TimingRecord } from '../dispatch/index.ts';
 import type { Alert } from '../logging/index.ts';
-import type { WebhookSilence } from '../source/index.ts';
+import type { LogAgeWarning, WebhookSilence } from '../source/index.ts';
 
 /** Silent-webhook mail goes out at most this often. */
 export const WEBHOOK_SILENT_MAIL_INTERVAL_MS = 3_600_000;
@@ -49,5 +49,17 @@ export function timingLine(r: TimingRecord): Record<string, unknown> {
   return {
     event: r.eventId, plugin: r.plugin, callback: r.callback, start: r.startedAt.toISOString(),
     duration_ms: Math.round(r.durationMs * 1000) / 1000, delay_ms: r.delayMs, error: r.error,
+  };
+}
+
+/** A plugin's oldest unread event nears the age at which a hosted site culls its event log. */
+export function logAgeAlert(w: LogAgeWarning): Alert {
+  return {
+    level: 'warn',
+    plugin: w.plugin,
+    title: `unread events ${w.ageDays} days old`,
+    body: `Plugin ${w.plugin} has not finished event ${w.eventId}, created ${w.createdAt} (${w.ageDays} days ago). `
+      + 'A hosted site keeps its event log readable for about six months; events culled before the plugin reads them are lost to it '
+      + '(it then stops with EVENT_LOG_CULLED until `sgeventd plugin ack-gap`). Bring the plugin back, or let it catch up, before then.',
   };
 }

@@ -1,2 +1,4 @@
 export { DaemonMetrics, pollAgeMs } from './daemon-metrics.ts';
 export type { CallbackObservation, MetricsStatus, DaemonMetricsOptions } from './daemon-metrics.ts';
+export { StatusHistory } from './history.ts';
+export type { HistoryDocument, HistoryPoint, HistoryStatus, StatusHistoryOptions } from './history.ts';
