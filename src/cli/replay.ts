@@ -2,35 +2,36 @@ import type { Command } from 'commander';
 import { loadConfig } from '../config/index.ts';
 import { replay } from '../daemon/index.ts';
 import { parseEventId, configOption } from './options.ts';
+import { ProgressBar, progressWanted, type ProgressStream } from './progress.ts';
 
 interface ReplayOptions {
   config: string;
   from: number;
   to?: number;
   plugin?: string;
+  /** commander's `--no-progress`. */
+  progress?: boolean;
 }
 
 /**
  * A side run over `(from, to]`: plugins get the events again with
- * `replay: true`; no cursor, backlog or counter is written. `progress` gets
- * a bar per plugin.
+ * `replay: true`; no cursor, backlog or counter is written. With a terminal
+ * (`out` not null) each plugin gets a bar; a line per plugin when it is done.
  */
-export async function runReplay(opts: ReplayOptions, progress: (line: string) => void): Promise<Record<string, number>> {
+export async function runReplay(opts: ReplayOptions, out: ProgressStream | null, summary: ProgressStream = process.stderr): Promise<Record<string, number>> {
   const config = await loadConfig(opts.config);
-  const last = new Map<string, number>();
+  const bars = new Map<string, ProgressBar>();
+  const bar = (plugin: string): ProgressBar => {
+    let b = bars.get(plugin);
+    if (b === undefined) bars.set(plugin, (b = new ProgressBar(out, plugin)));
+    return b;
+  };
   return replay(config, {
     from: opts.from,
     ...(opts.to !== undefined ? { to: opts.to } : {}),
     ...(opts.plugin !== undefined ? { plugin: opts.plugin } : {}),
-    onProgress: (plugin, pos, to) => {
-      const span = Math.max(1, to - opts.from);
-      const pct = Math.floor((100 * (pos - opts.from)) / span);
-      if (pct === last.get(plugin)) return;
-      last.set(plugin, pct);
-      const bar = '#'.repeat(Math.floor(pct / 4)).padEnd(25, ' ');
-      progress(`\r${plugin} [${bar}] ${pct}% ${pos - opts.from}/${span}`);
-    },
-    onPluginDone: (plugin, count, to) => progress(`\r${plugin}: ${count} event(s) replayed up to ${to}\n`),
+    onProgress: (plugin, pos, to) => bar(plugin).update(pos - opts.from, Math.max(1, to - opts.from)),
+    onPluginDone: (plugin, count, to) => bar(plugin).finish(`${plugin}: ${count} event(s) replayed up to ${to}`, summary),
   });
 }
 
@@ -42,7 +43,8 @@ export function registerReplayCommand(program: Command): void {
     .requiredOption('--from <id>', 'replay events after this id', parseEventId)
     .option('--to <id>', 'up to and including this id (default: the newest)', parseEventId)
     .option('--plugin <name>', 'only this plugin')
+    .option('--no-progress', 'no progress bar (there is none when stdout or stderr is not a terminal)')
     .action(async (opts: ReplayOptions) => {
-      await runReplay(opts, (line) => process.stderr.write(line));
+      await runReplay(opts, progressWanted(opts.progress) ? process.stderr : null);
     });
 }
