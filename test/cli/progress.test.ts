@@ -62,10 +62,10 @@ describe('progress bars', { timeout: 180_000 }, () => {
     const screen: string[] = [];
     const bar = showCatchUp({ status: () => status }, { write: (s: string) => screen.push(s), columns: 0 });
     assert.match(screen.join(''), /catching up \[\.+\] 0% 0\/900 · 900 behind/, 'drawn at once from the lowest running cursor');
-    status = { ...status, plugins: [plugin(1000), plugin(1000), plugin(0, 'paused')] } as unknown as DaemonStatus;
+    status = { ...status, plugins: [plugin(1000), plugin(1000), plugin(0, 'paused')] };
     await waitFor(() => screen.join('').includes('caught up: 900 events'), 'the caught-up line');
     const lines = screen.length;
-    status = { ...status, newestEventId: 5000 } as unknown as DaemonStatus;
+    status = { ...status, newestEventId: 5000 };
     bar.stop();
     assert.equal(screen.length, lines, 'nothing more once caught up');
 
