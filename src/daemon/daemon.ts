@@ -76,6 +76,7 @@ export class Daemon {
   /** Plugins whose unread events near the age at which a hosted site culls its log. */
   readonly #logAge: LogAgeWatch;
   #logAgeTimer: NodeJS.Timeout | null = null;
+  #checkingAge = false;
   readonly #logAgeAbort = new AbortController();
 
   private constructor(opts: DaemonOptions, parts: Assembly, store: StateStore, lock: StateLock) {
@@ -197,7 +198,8 @@ export class Daemon {
     await this.#engine.start();
     this.#pcWatch.start();
     this.#history.start();
-    await this.#checkLogAge();
+    // In the background: a site that is down must not hold up the start (its reads retry).
+    void this.#checkLogAge();
     this.#logAgeTimer = setInterval(() => void this.#checkLogAge(), this.config.daemon.logAgeCheckMs);
     this.#logAgeTimer.unref();
     this.logger.info({ plugins: this.#engine.snapshot().map((p) => `${p.name}: ${p.status}`) }, 'sgeventd running');
@@ -210,6 +212,8 @@ export class Daemon {
 
   /** Warns (log, mail, status) about plugins whose oldest unread event nears the site's log retention. */
   async #checkLogAge(): Promise<void> {
+    if (this.#checkingAge) return; // the last check is still reading
+    this.#checkingAge = true;
     try {
       const fresh = await this.#logAge.check(this.#engine.snapshot().map((p) => ({
         plugin: p.name, lastEventId: p.lastEventId, oldestUnfinished: p.oldestUnfinished, lag: p.lag,
@@ -217,6 +221,8 @@ export class Daemon {
       for (const w of fresh) this.#parts.mailer?.send(logAgeAlert(w));
     } catch (err) {
       if (!this.#logAgeAbort.signal.aborted) this.logger.warn({ err }, 'checking the age of unread events failed; trying again at the next check');
+    } finally {
+      this.#checkingAge = false;
     }
   }
 
