@@ -1,6 +1,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ProgressBar, progressWanted } from '../../src/cli/progress.ts';
 import { showCatchUp } from '../../src/cli/progress-catch-up.ts';
@@ -10,14 +12,18 @@ import { daemonBed, runCli, waitFor, withSite } from '../support/index.ts';
 const BIN = fileURLToPath(new URL('../../bin/sgeventd.mjs', import.meta.url));
 
 /** Runs `sgeventd <args>` under a pseudo-terminal (util-linux `script`); returns what the terminal showed. */
-function underTty(args: string[], env: NodeJS.ProcessEnv, timeoutMs = 90_000): Promise<{ code: number | null; screen: string }> {
+function underTty(args: string[], env: NodeJS.ProcessEnv, timeoutMs = 90_000, seen?: (screen: string) => void): Promise<{ code: number | null; screen: string }> {
   const quote = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
   const command = [process.execPath, BIN, ...args].map(quote).join(' ');
   return new Promise((resolve, reject) => {
     const child = spawn('script', ['-qec', command, '/dev/null'], { env: { ...env, COLUMNS: '160', TERM: 'xterm' }, stdio: ['ignore', 'pipe', 'pipe'] });
     let screen = '';
-    child.stdout.on('data', (d: Buffer) => (screen += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (screen += d.toString()));
+    const add = (d: Buffer): void => {
+      screen += d.toString();
+      seen?.(screen);
+    };
+    child.stdout.on('data', add);
+    child.stderr.on('data', add);
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
       reject(new Error(`sgeventd ${args.join(' ')} under a pty did not finish in ${timeoutMs} ms: ${screen}`));
@@ -101,5 +107,26 @@ describe('progress bars', { timeout: 180_000 }, () => {
     assert.doesNotMatch(piped.stderr + piped.stdout, BAR, 'no bar without a terminal');
     assert.ok(!piped.stderr.includes('\r'), 'no carriage return in a pipe');
     assert.ok(piped.stderr.includes(done), piped.stderr);
+  });
+
+  it('foreground shows its catch-up on a terminal, then one caught-up line', async (t) => {
+    const site = await withSite(t);
+    const h = daemonBed(t, site);
+    h.addPlugin('gated.mjs');
+    const yaml = h.writeYaml();
+    const from = await site.newestEventId();
+    for (let i = 0; i < 3; i++) await site.newShotEvent(`fg${i}`);
+    const behind = (await site.newestEventId()) - from;
+    const gate = join(h.dir, 'gate');
+    let screen = '';
+    const run = underTty(['foreground', '-c', yaml, '--from', String(from)], { ...h.childEnv(), SGEVENTD_TEST_GATE: gate }, 90_000, (s) => (screen = s));
+    // The plugin holds its first event: the bar shows where the catch-up stands.
+    await waitFor(() => new RegExp(`catching up \\[\\.+\\] 0% 0/${behind} · ${behind} behind`).test(screen), 'the catch-up bar', 60_000);
+    writeFileSync(gate, '');
+    await waitFor(() => screen.includes(`caught up: ${behind} events`), 'the caught-up line', 60_000);
+    process.kill(Number(readFileSync(join(h.dir, 'sgeventd.pid'), 'utf8')), 'SIGTERM');
+    const done = await run;
+    assert.equal(done.code, 0, done.screen);
+    assert.equal(done.screen.split('caught up:').length, 2, 'one caught-up line');
   });
 });
