@@ -85,6 +85,7 @@ function registerDaemonCommands(program: Command): void {
     .addOption(configOption())
     .option('--from <id>', 'plugins with no state start after this event id', parseEventId)
     .option('--no-console', 'log to files only (used by `sgeventd start`)')
+    .option('--no-progress', 'no catch-up progress bar (there is none when stdout or stderr is not a terminal)')
     .action(async (o: ForegroundOptions) => (await import('./foreground.ts')).runForeground(o));
   program
     .command('start')
@@ -120,6 +121,7 @@ function registerDaemonCommands(program: Command): void {
     .requiredOption('--from <id>', 'replay events after this id', parseEventId)
     .option('--to <id>', 'up to and including this id (default: the newest)', parseEventId)
     .option('--plugin <name>', 'only this plugin')
+    .option('--no-progress', 'no progress bar (there is none when stdout or stderr is not a terminal)')
     .action(async (o: ReplayOptions) => (await import('./replay.ts')).replayCommand(o));
 }
 
@@ -141,6 +143,11 @@ function registerPluginCommand(program: Command): void {
     .description('pause a plugin until `enable`, across restarts: its thread stops after the event in hand, its cursor stays (a running daemon follows within 2 s)')
     .addOption(configOption())
     .action(async (name: string, o: PluginCliOptions) => (await import('./plugin.ts')).pluginDisableCommand(name, o));
+  plugin
+    .command('ack-gap <name>')
+    .description('accept that the site culled events below a plugin\'s cursor (EVENT_LOG_CULLED): it resumes at the oldest event the site keeps')
+    .addOption(configOption())
+    .action(async (name: string, o: PluginCliOptions) => (await import('./plugin.ts')).pluginAckGapCommand(name, o));
   plugin
     .command('reload [name]')
     .description('re-import a plugin (default: all) in the running daemon: picks up changed helper modules; a deactivated plugin resumes at its cursor')

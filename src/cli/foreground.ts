@@ -4,12 +4,16 @@ import { loadConfig } from '../config/index.ts';
 import { serveDaemon } from '../daemon/serve.ts';
 import { claimPidFile } from './pidfile.ts';
 import { Shutdown } from './shutdown.ts';
+import { showCatchUp } from './progress-catch-up.ts';
+import { progressWanted } from './progress.ts';
 
 export interface ForegroundOptions {
   config: string;
   from?: number;
   /** commander's `--no-console`: false when started in the background. */
   console?: boolean;
+  /** commander's `--no-progress`: no catch-up bar. */
+  progress?: boolean;
 }
 
 /** Runs the daemon in this process until SIGINT/SIGTERM. */
@@ -24,8 +28,13 @@ export async function runForeground(opts: ForegroundOptions): Promise<void> {
     if (config.cluster !== undefined) {
       const { serveClusterNode } = await import('../daemon/cluster-daemon.ts');
       await serveClusterNode(config, { console, recordUrl: true }, shutdown);
+    } else {
+      const { daemon } = await serveDaemon({ config, console, recordUrl: true, ...(opts.from !== undefined ? { fromId: opts.from } : {}) }, shutdown);
+      if (console && progressWanted(opts.progress)) {
+        const bar = showCatchUp(daemon, process.stderr);
+        shutdown.register(() => Promise.resolve(bar.stop()));
+      }
     }
-    else await serveDaemon({ config, console, recordUrl: true, ...(opts.from !== undefined ? { fromId: opts.from } : {}) }, shutdown);
     shutdown.arm();
   } catch (err) {
     await shutdown.run();

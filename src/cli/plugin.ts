@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { daemonSecrets, loadConfig } from '../config/index.ts';
 import { SecretMask, SgeventdError } from '../shared/index.ts';
 import { matchPluginIds, openSqliteState, type SqliteStateStore } from '../state/index.ts';
-import { requestReload, runningDaemon } from './daemon-api.ts';
+import { daemonUrl, requestReload, runningDaemon } from './daemon-api.ts';
 
 export interface PluginCliOptions {
   config: string;
@@ -82,4 +82,51 @@ export async function pluginReloadCommand(name: string | undefined, opts: Plugin
   const { config, url } = await runningDaemon(opts.config);
   const names = await requestReload(config, url, name);
   process.stdout.write(names.length === 0 ? 'nothing to reload\n' : `${names.map((n) => `reloaded ${n}`).join('\n')}\n`);
+}
+
+const QUIET = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
+
+/**
+ * `plugin ack-gap`: the operator accepts that the site culled the events
+ * below a plugin's cursor (EVENT_LOG_CULLED). Its cursor moves to just
+ * before the oldest event the site keeps, its culled backlog ids go, and it
+ * is active again; a running daemon reloads it at once. Returns one line per plugin.
+ */
+async function acknowledgeGap(configPath: string, name: string): Promise<string[]> {
+  const config = await loadConfig(configPath);
+  // Loaded here only: the other plugin commands answer without the site client.
+  const [{ connectSite }, { Api3EventSource }] = await Promise.all([import('../daemon/site-connection.ts'), import('../source/index.ts')]);
+  const site = connectSite(config, { interactive: true });
+  let oldest: number;
+  try {
+    oldest = (await new Api3EventSource(site.client, QUIET).readAfter(0, 1))[0]?.id ?? 0;
+  } finally {
+    await site.close();
+  }
+  const lines: string[] = [];
+  const acked: string[] = [];
+  await setFlags(configPath, name, async (store, id) => {
+    const state = await store.getPlugin(id);
+    if (state === undefined) return;
+    const cursor = state.lastEventId;
+    if (cursor === null || oldest <= cursor + 1) {
+      lines.push(`${id}: nothing culled below its cursor (${cursor ?? 'none'}; the site's oldest event is ${oldest})`);
+      return;
+    }
+    await store.commit({
+      plugins: [{ id, folder: state.folder, name: state.name, lastEventId: oldest - 1, active: true, lastError: null }],
+      backlogRemove: state.backlog.filter((b) => b.eventId < oldest).map((b) => ({ pluginId: id, eventId: b.eventId })),
+    });
+    acked.push(state.name);
+    lines.push(`${id}: events ${cursor + 1}–${oldest - 1} acknowledged as culled; it resumes at event ${oldest}`);
+  });
+  const url = daemonUrl(config);
+  // A running daemon takes the new cursor in at once (a reload reads it from the state file).
+  if (url !== null) for (const plugin of acked) await requestReload(config, url, plugin);
+  return lines;
+}
+
+/** `sgeventd plugin ack-gap NAME`. */
+export async function pluginAckGapCommand(name: string, opts: PluginCliOptions): Promise<void> {
+  process.stdout.write(`${(await acknowledgeGap(opts.config, name)).join('\n')}\n`);
 }

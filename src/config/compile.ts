@@ -42,7 +42,7 @@ export function compileConfig(raw: RawConfig, ctx: CompileContext): { config?: D
   };
 
   const h = raw.http;
-  const http: HttpConfig = { enabled: h.enabled, host: h.host, port: h.port, ...(h.token === undefined ? {} : { token: new Secret(h.token) }) };
+  const http: HttpConfig = { enabled: h.enabled, host: h.host, port: h.port, historySampleMs: h.historySampleMs, historyWindowMs: h.historyWindowMs, ...(h.token === undefined ? {} : { token: new Secret(h.token) }) };
 
   const t = raw.toolkit;
   const configsRoot = abs(t.configsRoot ?? ctx.env.SHOTGUN_BASE ?? '/mnt/sgtk/configs');

@@ -154,6 +154,9 @@ export const httpSectionSchema = z.strictObject({
   host: str().default('127.0.0.1'),
   port: port().default(9090),
   token: str().optional(),
+  // The page's charts: the daemon samples its rates and lags this often, and keeps this long.
+  historySampleMs: duration(100).default(10000),
+  historyWindowMs: duration(1000).default(3600000),
 }, { error: 'a mapping' }).prefault({});
 
 // `Shot:create|update`: an entity type and the operations the site's webhook is subscribed to.
@@ -258,6 +261,10 @@ export const rawConfigSchema = z.strictObject({
     }, { error: 'a mapping with count and windowMs' }).prefault({}),
     /** Events a concurrent plugin holds in memory (queued or running) before its longest key lane is parked. */
     concurrencyWindow: posInt().default(10000),
+    // A hosted site keeps its event log readable for about six months (180 days):
+    // warn when a plugin's oldest unread event is this old, checked this often.
+    logAgeWarnDays: posInt().default(150),
+    logAgeCheckMs: duration(100).default(3600000),
     /** Events the shared event log keeps in memory; default: four batches, at least 5000. */
     maxCachedEvents: posInt().optional(),
   }, { error: 'a mapping' }).prefault({})

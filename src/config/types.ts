@@ -80,6 +80,10 @@ export interface DaemonOptions {
   readonly concurrencyWindow: number;
   /** Events the shared event log keeps in memory (the oldest are dropped and read again when needed). */
   readonly maxCachedEvents: number;
+  /** Warn when a plugin's oldest unread event is this many days old (a hosted site keeps about 180). */
+  readonly logAgeWarnDays: number;
+  /** How often that age is checked. */
+  readonly logAgeCheckMs: number;
 }
 
 /** Options that apply to every plugin of a folder, or to one plugin through `overrides`. */
@@ -211,6 +215,9 @@ export interface HttpConfig {
   readonly host: string;
   readonly port: number;
   readonly token?: Secret;
+  /** The page's charts: a sample this often, kept this long. */
+  readonly historySampleMs: number;
+  readonly historyWindowMs: number;
 }
 
 /** One `expect` entry: an entity type and the operations the site's webhook is subscribed to. */

@@ -1,7 +1,7 @@
 import type { DaemonConfig } from '../config/index.ts';
 import type { PluginFailure, TimingRecord } from '../dispatch/index.ts';
 import type { Alert } from '../logging/index.ts';
-import type { WebhookSilence } from '../source/index.ts';
+import type { LogAgeWarning, WebhookSilence } from '../source/index.ts';
 
 /** Silent-webhook mail goes out at most this often. */
 export const WEBHOOK_SILENT_MAIL_INTERVAL_MS = 3_600_000;
@@ -35,7 +35,9 @@ export function laneAlert(f: PluginFailure): Alert {
     plugin: f.plugin,
     title: f.action === 'deactivated' ? `deactivated at event ${f.eventId}` : `callback ${f.callback ?? ''} failed on event ${f.eventId}`,
     body: `Plugin ${f.plugin}, callback ${f.callback ?? '(load)'}, event ${f.eventId}: ${f.error.message}\n\n${f.error.stack ?? ''}\n\n${
-      f.action === 'deactivated'
+      f.error.code === 'EVENT_LOG_CULLED'
+        ? 'The plugin is stopped before the culled range. Run `sgeventd plugin ack-gap <plugin>` to accept the loss; it then resumes at the oldest event the site keeps.'
+        : f.action === 'deactivated'
         ? 'The plugin is deactivated with its cursor on this event. Fix it and save the file (or run `sgeventd plugin enable`) to replay from here.'
         : 'The event was skipped for this callback and kept as a dead letter (`sgeventd dlq ls`).'
     }`,
@@ -47,5 +49,17 @@ export function timingLine(r: TimingRecord): Record<string, unknown> {
   return {
     event: r.eventId, plugin: r.plugin, callback: r.callback, start: r.startedAt.toISOString(),
     duration_ms: Math.round(r.durationMs * 1000) / 1000, delay_ms: r.delayMs, error: r.error,
+  };
+}
+
+/** A plugin's oldest unread event nears the age at which a hosted site culls its event log. */
+export function logAgeAlert(w: LogAgeWarning): Alert {
+  return {
+    level: 'warn',
+    plugin: w.plugin,
+    title: `unread events ${w.ageDays} days old`,
+    body: `Plugin ${w.plugin} has not finished event ${w.eventId}, created ${w.createdAt} (${w.ageDays} days ago). `
+      + 'A hosted site keeps its event log readable for about six months; events culled before the plugin reads them are lost to it '
+      + '(it then stops with EVENT_LOG_CULLED until `sgeventd plugin ack-gap`). Bring the plugin back, or let it catch up, before then.',
   };
 }

@@ -1,13 +1,13 @@
 import type { Logger } from 'pino';
 import type { DaemonConfig } from '../config/index.ts';
 import { Engine, PipelineConfigurationWatch, type PluginSnapshot, type TimingRecord } from '../dispatch/index.ts';
-import { DaemonMetrics } from '../metrics/index.ts';
+import { DaemonMetrics, StatusHistory, type HistoryDocument } from '../metrics/index.ts';
 import { checkPythonPathFolder } from '../plugins/index.ts';
 import type { SecretMask } from '../shared/index.ts';
-import { WebhookWatch, type EventLog, type ResilientEventSource, type WebhookSilence } from '../source/index.ts';
+import { LogAgeWatch, WebhookWatch, type EventLog, type LogAgeWarning, type ResilientEventSource, type WebhookSilence } from '../source/index.ts';
 import { lockStateFile, openSqliteState, type DeadLetter, type StateLock, type StateStore } from '../state/index.ts';
 import type { RuntimeStatus } from '../toolkit/index.ts';
-import { laneAlert, timingLine, WEBHOOK_SILENT_MAIL_INTERVAL_MS, webhookSilentAlert } from './alerts.ts';
+import { laneAlert, logAgeAlert, timingLine, WEBHOOK_SILENT_MAIL_INTERVAL_MS, webhookSilentAlert } from './alerts.ts';
 import { Assembly, runStopSteps } from './assembly.ts';
 
 export interface DaemonOptions {
@@ -31,10 +31,12 @@ export interface DaemonStatus {
   lastPollAt: string | null;
   lastSuccessfulReadAt: string | null;
   siteErrors: number;
-  plugins: PluginSnapshot[];
+  plugins: Array<PluginSnapshot & { logAgeWarning: LogAgeWarning | null }>;
   runtimes: RuntimeStatus[];
   /** The webhook receiver's view; null when webhooks are off. */
   webhooks: WebhookStatus | null;
+  /** Names of the projects the runtimes serve, as last read from the site. */
+  projectNames: ReadonlyMap<number, string>;
 }
 
 export interface WebhookStatus {
@@ -68,6 +70,13 @@ export class Daemon {
   /** Webhooks on: notices a webhook that stopped delivering. */
   readonly #webhookWatch: WebhookWatch | null;
   readonly #webhookResults: Record<string, number> = {};
+  /** The page's charts: samples of rates and lags over the last hour. */
+  readonly #history: StatusHistory;
+  /** Plugins whose unread events near the age at which a hosted site culls its log. */
+  readonly #logAge: LogAgeWatch;
+  #logAgeTimer: NodeJS.Timeout | null = null;
+  #checkingAge = false;
+  readonly #logAgeAbort = new AbortController();
 
   private constructor(opts: DaemonOptions, parts: Assembly, store: StateStore, lock: StateLock) {
     const { config } = opts;
@@ -106,6 +115,12 @@ export class Daemon {
       onLaneWait: (plugin, ms) => this.metrics.observeLaneWait(plugin, ms),
       hosts: parts.hosts,
     });
+    this.#history = new StatusHistory({
+      sampleMs: config.http.historySampleMs,
+      windowMs: config.http.historyWindowMs,
+      read: () => ({ newestEventId: this.#log.frontier, plugins: this.#engine.snapshot() }),
+    });
+    this.#logAge = new LogAgeWatch(this.#source, { warnAfterMs: config.daemon.logAgeWarnDays * 86_400_000, logger: this.logger });
     this.#pcWatch = new PipelineConfigurationWatch(this.#log, this.logger, (projectId) => {
       parts.toolkit.recycleProject(projectId);
     });
@@ -179,11 +194,38 @@ export class Daemon {
     this.logger.info({ site: this.config.site.url, state: this.config.daemon.state, pid: process.pid }, 'sgeventd starting');
     await this.#engine.start();
     this.#pcWatch.start();
+    this.#history.start();
+    // In the background: a site that is down must not hold up the start (its reads retry).
+    void this.#checkLogAge();
+    this.#logAgeTimer = setInterval(() => void this.#checkLogAge(), this.config.daemon.logAgeCheckMs);
+    this.#logAgeTimer.unref();
     this.logger.info({ plugins: this.#engine.snapshot().map((p) => `${p.name}: ${p.status}`) }, 'sgeventd running');
+  }
+
+  /** The samples behind the status page's charts and `/api/history`. */
+  history(): HistoryDocument {
+    return this.#history.document();
+  }
+
+  /** Warns (log, mail, status) about plugins whose oldest unread event nears the site's log retention. */
+  async #checkLogAge(): Promise<void> {
+    if (this.#checkingAge) return; // the last check is still reading
+    this.#checkingAge = true;
+    try {
+      const fresh = await this.#logAge.check(this.#engine.snapshot().map((p) => ({
+        plugin: p.name, lastEventId: p.lastEventId, oldestUnfinished: p.oldestUnfinished, lag: p.lag,
+      })), this.#logAgeAbort.signal);
+      for (const w of fresh) this.#parts.mailer?.send(logAgeAlert(w));
+    } catch (err) {
+      if (!this.#logAgeAbort.signal.aborted) this.logger.warn({ err }, 'checking the age of unread events failed; trying again at the next check');
+    } finally {
+      this.#checkingAge = false;
+    }
   }
 
   status(): DaemonStatus {
     const iso = (ms: number): string | null => (ms > 0 ? new Date(ms).toISOString() : null);
+    const runtimes = this.#parts.toolkit.list();
     return {
       site: this.config.site.url,
       pid: process.pid,
@@ -193,8 +235,9 @@ export class Daemon {
       lastSuccessfulReadAt: iso(this.#source.lastSuccessAt),
       // Every failed request to the site, retries included (the source's own count misses the client's retries).
       siteErrors: this.#parts.site.errorCount,
-      plugins: this.#engine.snapshot(),
-      runtimes: this.#parts.toolkit.list(),
+      plugins: this.#engine.snapshot().map((p) => ({ ...p, logAgeWarning: this.#logAge.warnings.get(p.name) ?? null })),
+      runtimes,
+      projectNames: this.#parts.directory.projectNames(runtimes.flatMap((r) => r.projects)),
       webhooks: this.#webhookWatch === null ? null : {
         deliveries: { ...this.#webhookResults },
         lastDeliveryAt: iso(this.#webhookWatch.lastDeliveryAt),
@@ -209,6 +252,9 @@ export class Daemon {
   stop(): Promise<void> {
     this.#stopping ??= (async () => {
       this.logger.info('sgeventd stopping: finishing in-flight callbacks');
+      this.#history.stop();
+      if (this.#logAgeTimer !== null) clearInterval(this.#logAgeTimer);
+      this.#logAgeAbort.abort();
       const steps: Array<() => Promise<unknown>> = [
         () => this.#pcWatch.stop(),
         () => this.#engine.stop(),

@@ -13,7 +13,10 @@ export async function startStatusServer(daemon: Daemon, config: DaemonConfig, re
   if (!config.http.enabled) return null;
   const http = await startHttpServer({
     config: config.http,
-    status: { status: async () => ({ ...daemon.status(), deadLetters: await daemon.recentDeadLetters(MAX_DEAD_LETTERS) }) },
+    status: {
+      status: async () => ({ ...daemon.status(), deadLetters: await daemon.recentDeadLetters(MAX_DEAD_LETTERS) }),
+      history: () => daemon.history(),
+    },
     metrics: daemon.metrics,
     logger: daemon.logger,
     // With webhooks on, the poller's interval is the fallback one.

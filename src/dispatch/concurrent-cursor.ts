@@ -1,5 +1,5 @@
 import { SgeventdError, sleepLong, type EventLogEntry } from '../shared/index.ts';
-import type { EventLog } from '../source/index.ts';
+import { EventLogCulledError, type EventLog } from '../source/index.ts';
 import type { SerializedError } from '../plugins/index.ts';
 import type { PluginState } from '../state/index.ts';
 import type { CursorHandler, CursorOptions, EventScope, RetryItem } from './cursor-types.ts';
@@ -177,6 +177,10 @@ export class ConcurrentCursor extends CursorLifecycle {
       } catch (err) {
         if (signal.aborted) return;
         if (wait !== signal && wait.aborted) continue;
+        if (err instanceof EventLogCulledError) {
+          this.stopAtCulledLog(err);
+          return;
+        }
         this.#opts.logger.error({ err, pos: this.#readPos }, 'reading the event log failed; reading again');
         try {
           await sleepLong(this.#opts.fetchIntervalMs, { signal });

@@ -4,6 +4,7 @@
 // where dead letters to retry come from.
 import type { EventLogEntry } from '../shared/index.ts';
 import type { SerializedError } from '../plugins/index.ts';
+import type { EventLogCulledError } from '../source/index.ts';
 import { reportDeactivation, type CursorCounters, type StepContext } from './cursor-steps.ts';
 import type { CursorHandler, CursorOptions, CursorStatus, RetryItem } from './cursor-types.ts';
 import type { StateBatcher } from './state-batcher.ts';
@@ -119,6 +120,21 @@ export abstract class CursorLifecycle {
     this.counters.failed++;
     reportDeactivation(this.ctx, event, callback, error);
     if (!this.opts.replay) this.batcher?.plugin(this.row(false));
+  }
+
+  /**
+   * The site culled its log below this cursor (EVENT_LOG_CULLED): the plugin
+   * stops, deactivated with the range named, instead of skipping it; it
+   * resumes at the oldest event after `sgeventd plugin ack-gap`.
+   */
+  protected stopAtCulledLog(err: EventLogCulledError): void {
+    this.#status = 'deactivated';
+    this.lastErrorText = `${err.code}: ${err.message}`;
+    this.opts.logger.error({ err, from: err.after + 1, to: err.oldestId - 1 }, 'the site culled its event log below this plugin\'s cursor: plugin stopped');
+    const error: SerializedError = { name: err.name, code: err.code, message: err.message, details: { ...err.details } };
+    this.opts.onFailure?.({ plugin: this.opts.name, callback: null, eventId: err.oldestId, error, action: 'deactivated' });
+    if (!this.opts.replay) this.batcher?.plugin(this.row(false));
+    this.halt();
   }
 
   protected row(active: boolean): StoredRow {

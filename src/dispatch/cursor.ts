@@ -1,6 +1,6 @@
 import { sleepLong } from '../shared/index.ts';
 import type { EventLogEntry } from '../shared/index.ts';
-import type { EventLog } from '../source/index.ts';
+import { EventLogCulledError, type EventLog } from '../source/index.ts';
 import type { CallbackResult, ProcessResult } from '../hosts/index.ts';
 import { foldCreations, foldHorizon, readWhole, rowsFoldedBelow, type CoalesceOptions } from './coalesce.ts';
 import { expireGaps, inScope, noteGaps, recordResults, runEvent, type RunOutcome } from './cursor-steps.ts';
@@ -130,6 +130,10 @@ export class PluginCursor extends CursorLifecycle {
       } catch (err) {
         // Only a closed log ends a cursor; anything else is logged and read again.
         if (signal.aborted) return;
+        if (err instanceof EventLogCulledError) {
+          this.stopAtCulledLog(err);
+          return;
+        }
         this.opts.logger.error({ err, pos: this.#readPos }, 'reading the event log failed; reading again');
         try {
           await sleepLong(this.opts.fetchIntervalMs, { signal });

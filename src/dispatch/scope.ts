@@ -11,6 +11,9 @@ export interface ProjectDirectory {
 
 type ProjectLookupClient = Pick<ShotgunClient, 'find'>;
 
+/** Project names are read again this often even when every id is known (a renamed project). */
+const NAMES_REFRESH_MS = 600_000;
+
 /**
  * Project ids → tank_name, read once from the site and read again (at most
  * every `refreshMs`) when an unknown project shows up.
@@ -20,6 +23,7 @@ export class SiteProjectDirectory implements ProjectDirectory {
   readonly #refreshMs: number;
   readonly #logger: Logger;
   #names = new Map<number, string | null>();
+  #projectNames = new Map<number, string>();
   #loadedAt = 0;
   #loading: Promise<void> | null = null;
 
@@ -34,13 +38,30 @@ export class SiteProjectDirectory implements ProjectDirectory {
     return this.#names.get(projectId) ?? null;
   }
 
+  /**
+   * Project names by id as last read (for the status page). Unknown ids, or
+   * names older than ten minutes, start a read in the background.
+   */
+  projectNames(ids: Iterable<number>): ReadonlyMap<number, string> {
+    const age = Date.now() - this.#loadedAt;
+    const unknown = [...ids].some((id) => !this.#projectNames.has(id));
+    if ((unknown && age >= this.#refreshMs) || age >= NAMES_REFRESH_MS) void this.#load();
+    return this.#projectNames;
+  }
+
   #load(): Promise<void> {
     this.#loading ??= (async () => {
       try {
         const rows = await this.#client.find('Project', [], ['id', 'tank_name', 'name']);
         const names = new Map<number, string | null>();
-        for (const r of rows) if (typeof r['id'] === 'number') names.set(r['id'], typeof r['tank_name'] === 'string' ? r['tank_name'] : null);
+        const projectNames = new Map<number, string>();
+        for (const r of rows) {
+          if (typeof r['id'] !== 'number') continue;
+          names.set(r['id'], typeof r['tank_name'] === 'string' ? r['tank_name'] : null);
+          if (typeof r['name'] === 'string') projectNames.set(r['id'], r['name']);
+        }
         this.#names = names;
+        this.#projectNames = projectNames;
       } catch (err) {
         this.#logger.warn({ err }, 'reading projects for project filters failed');
       } finally {

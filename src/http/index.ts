@@ -4,7 +4,8 @@ export { statusDocument, statusDocumentSchema, MAX_DEAD_LETTERS } from './status
 export type { StatusSource, DaemonStatusLike, PluginStatusLike, RuntimeStatusLike, DeadLetterLike, StatusDocument, ClusterStatusLike } from './status.ts';
 export { evaluateHealth, healthWindowMs, MIN_HEALTH_WINDOW_MS } from './health.ts';
 export type { HealthReport } from './health.ts';
-export { renderStatusPage, escapeHtml, REFRESH_SECONDS } from './page.ts';
+export { renderStatusPage, escapeHtml, REFRESH_SECONDS, type PageExtras } from './page.ts';
+export { historyDocumentSchema, type HistoryDocumentWire } from './history.ts';
 export { isLoopbackHost, bearerMatches } from './auth.ts';
 export { HttpServerError } from './errors.ts';
 export { startWebhookReceiver, WebhookReceiverError } from './webhooks.ts';

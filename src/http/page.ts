@@ -1,14 +1,12 @@
+import type { HistoryDocument } from '../metrics/index.ts';
+import { CHART_STYLE, historySection } from './page-charts.ts';
+import { duration, escapeHtml } from './page-html.ts';
 import type { StatusDocument } from './status.ts';
+
+export { duration, escapeHtml };
 
 /** Seconds between automatic reloads of the page. */
 export const REFRESH_SECONDS = 5;
-
-const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
-
-/** Escapes text for HTML element content and quoted attribute values. */
-export function escapeHtml(value: unknown): string {
-  return String(value).replace(/[&<>"']/g, (c) => ESCAPES[c] ?? c);
-}
 
 const STYLE = `
 :root { color-scheme: light; --fg: #1d2330; --muted: #5b6475; --line: #d9dee7; --bg: #f6f7f9; --card: #fff;
@@ -48,9 +46,26 @@ const STATE_CLASS: Record<string, string> = {
   loading: 'warn', starting: 'warn', stopping: 'warn', retry: 'warn',
 };
 
-/** The status page: plain server-rendered HTML, no script, reloaded every few seconds. */
-export function renderStatusPage(doc: StatusDocument): string {
+/**
+ * What the page shows besides the status itself. Each section is its own
+ * function of the documents; a new part of the page is one more entry in
+ * `sections` below.
+ */
+export interface PageExtras {
+  /** The daemon's samples for the charts; absent: no charts. */
+  history?: HistoryDocument | undefined;
+}
+
+/** The status page: plain server-rendered HTML (charts are inline SVG), no script, reloaded every few seconds. */
+export function renderStatusPage(doc: StatusDocument, extras: PageExtras = {}): string {
   const now = Date.parse(doc.generatedAt);
+  const sections = [
+    webhookSection(doc),
+    historySection(extras.history, now),
+    `<h2>Plugins</h2>\n${ageWarnings(doc)}${pluginTable(doc)}\n`,
+    `<h2>Project runtimes</h2>\n${runtimeTable(doc)}\n`,
+    `<h2>Recent dead letters</h2>\n${deadLetterTable(doc, now)}\n`,
+  ];
   return `<!doctype html>
 <html lang="en">
 <head>
@@ -58,7 +73,7 @@ export function renderStatusPage(doc: StatusDocument): string {
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta http-equiv="refresh" content="${REFRESH_SECONDS}">
 <title>sgeventd · ${escapeHtml(doc.site)}</title>
-<style>${STYLE}</style>
+<style>${STYLE}${CHART_STYLE}</style>
 </head>
 <body>
 <header>
@@ -72,17 +87,24 @@ export function renderStatusPage(doc: StatusDocument): string {
   ${card('Last poll', `${duration(doc.lastPollAgeMs)} ago`, 'last-poll')}
   ${card('Site errors', String(doc.siteErrors), 'site-errors')}
 </section>
-${webhookSection(doc)}<h2>Plugins</h2>
-${pluginTable(doc)}
-<h2>Project runtimes</h2>
-${runtimeTable(doc)}
-<h2>Recent dead letters</h2>
-${deadLetterTable(doc, now)}
-<footer>Updated ${escapeHtml(doc.generatedAt)} · reloads every ${REFRESH_SECONDS} s ·
-JSON at <a href="api/status">/api/status</a> · <a href="metrics">/metrics</a> · <a href="healthz">/healthz</a></footer>
+${sections.join('')}<footer>Updated ${escapeHtml(doc.generatedAt)} · reloads every ${REFRESH_SECONDS} s ·
+JSON at <a href="api/status">/api/status</a> and <a href="api/history">/api/history</a> · <a href="metrics">/metrics</a> · <a href="healthz">/healthz</a></footer>
 </body>
 </html>
 `;
+}
+
+/** Plugins whose oldest unread event nears the age at which a hosted site culls its log. */
+function ageWarnings(doc: StatusDocument): string {
+  const warned = doc.plugins.filter((p) => p.logAgeWarning !== null);
+  if (warned.length === 0) return '';
+  return warned.map((p) => `<p class="state warn" data-testid="log-age-warning" data-plugin="${escapeHtml(p.name)}">${escapeHtml(p.name)}: its oldest unread event (${escapeHtml(p.logAgeWarning?.eventId)}, ${escapeHtml(p.logAgeWarning?.createdAt)}) is ${escapeHtml(p.logAgeWarning?.ageDays)} days old; a hosted site culls its event log after about six months</p>`).join('\n') + '\n';
+}
+
+/** A project by its name (its id on hover); the id alone when the site did not tell its name. */
+function projectLabel(doc: StatusDocument, id: number): string {
+  const name = doc.projects[String(id)];
+  return name === undefined ? escapeHtml(id) : `<span title="project ${escapeHtml(id)}">${escapeHtml(name)}</span>`;
 }
 
 function card(label: string, value: string, id: string): string {
@@ -121,7 +143,7 @@ function mb(value: number | null): string {
 
 function runtimeTable(doc: StatusDocument): string {
   const rows = doc.runtimes.map((r) => `<tr>
-<td>${escapeHtml(r.projects.length > 0 ? r.projects.join(', ') : '–')}</td><td>${escapeHtml(r.coreVersion ?? '–')}</td><td>${escapeHtml(r.mode)}</td>
+<td data-testid="runtime-projects">${r.projects.length > 0 ? r.projects.map((id) => projectLabel(doc, id)).join(', ') : '–'}</td><td>${escapeHtml(r.coreVersion ?? '–')}</td><td>${escapeHtml(r.mode)}</td>
 <td class="num">${escapeHtml(r.pid ?? '–')}</td><td class="num">${escapeHtml(mb(r.rssMb))}</td>
 <td class="num">${escapeHtml(r.calls)}</td><td class="num">${escapeHtml(r.pending)}</td><td class="num">${escapeHtml(r.ageMs > 0 ? duration(r.ageMs) : '–')}</td>
 <td>${stateBadge(r.state)}</td><td class="mono">${escapeHtml(r.key)}</td><td class="num">${escapeHtml(mb(r.peakRssMb))}</td></tr>`);
@@ -151,17 +173,4 @@ function webhookSection(doc: StatusDocument): string {
 
 function ms(value: number): string {
   return value < 10 ? `${value.toFixed(2)} ms` : value < 1000 ? `${value.toFixed(1)} ms` : `${(value / 1000).toFixed(2)} s`;
-}
-
-/** 850 ms, 12 s, 4 min 5 s, 3 h 12 min, 2 d 4 h. */
-export function duration(msValue: number): string {
-  if (!Number.isFinite(msValue) || msValue < 0) return '–';
-  if (msValue < 1000) return `${Math.round(msValue)} ms`;
-  const s = Math.floor(msValue / 1000);
-  if (s < 60) return `${s} s`;
-  const m = Math.floor(s / 60);
-  if (m < 60) return `${m} min ${s % 60} s`;
-  const h = Math.floor(m / 60);
-  if (h < 24) return `${h} h ${m % 60} min`;
-  return `${Math.floor(h / 24)} d ${h % 24} h`;
 }

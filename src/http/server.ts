@@ -62,7 +62,8 @@ const SECURITY_HEADERS: Record<string, string> = {
 const PAGE_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 /**
- * The status server: `/` (HTML page), `/api/status` (JSON), `/metrics`
+ * The status server: `/` (HTML page), `/api/status` (JSON), `/api/history`
+ * (the samples behind the page's charts), `/metrics`
  * (Prometheus text), `/healthz`. Refuses a non-loopback host without a token;
  * with a token every route but `/healthz` needs `Authorization: Bearer <token>`.
  *
@@ -136,7 +137,13 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
     switch (path) {
       case '/': {
         res.setHeader('content-security-policy', PAGE_CSP);
-        send(res, req, 200, 'text/html; charset=utf-8', renderStatusPage(await document()));
+        send(res, req, 200, 'text/html; charset=utf-8', renderStatusPage(await document(), { history: opts.status.history?.() }));
+        return;
+      }
+      case '/api/history': {
+        const history = opts.status.history?.();
+        if (history === undefined) send(res, req, 404, 'application/json', JSON.stringify({ error: 'this daemon keeps no history', code: 'HTTP_NO_HISTORY' }));
+        else send(res, req, 200, 'application/json; charset=utf-8', JSON.stringify(history));
         return;
       }
       case '/api/status':

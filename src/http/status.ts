@@ -1,6 +1,7 @@
 import { z } from 'zod';
 // Not the folder's index: the CLI parses status documents without loading prom-client.
 import { pollAgeMs } from '../metrics/poll-age.ts';
+import type { HistoryDocument } from '../metrics/history.ts';
 
 /** One plugin as the status page shows it (the engine's `PluginSnapshot` fits). */
 export interface PluginStatusLike {
@@ -26,6 +27,8 @@ export interface PluginStatusLike {
   /** The lowest id handed out and not finished, and the events between it and the newest one. */
   oldestUnfinished?: number | null;
   oldestUnfinishedLag?: number | null;
+  /** Set when its oldest unread event nears the age at which a hosted site culls its log. */
+  logAgeWarning?: { eventId: number; createdAt: string; ageDays: number } | null;
 }
 
 /** One project runtime (the pool's `RuntimeStatus` fits). */
@@ -89,6 +92,8 @@ export interface DaemonStatusLike {
   webhooks?: WebhookStatusLike | null;
   /** A cluster node's view of the cluster; absent on a single machine. */
   cluster?: ClusterStatusLike;
+  /** Project names by id, as read from the site (cached); absent or missing ids: shown by id. */
+  projectNames?: ReadonlyMap<number, string>;
 }
 
 /** A cluster node's view (cluster/status.ts `ClusterStatus` fits). */
@@ -108,6 +113,8 @@ export interface ClusterStatusLike {
 
 export interface StatusSource {
   status(): DaemonStatusLike | Promise<DaemonStatusLike>;
+  /** The daemon's samples for the page's charts and `/api/history`; absent: neither. */
+  history?(): HistoryDocument;
 }
 
 /** Dead letters shown on the page and in `/api/status`. */
@@ -132,6 +139,7 @@ const pluginSchema = z.object({
   lanesBusy: z.number(),
   oldestUnfinished: z.number().nullable(),
   oldestUnfinishedLag: z.number().nullable(),
+  logAgeWarning: z.object({ eventId: z.number(), createdAt: z.string(), ageDays: z.number() }).nullable().default(null),
 });
 
 const runtimeSchema = z.object({
@@ -201,6 +209,8 @@ export const statusDocumentSchema = z.object({
   }).nullable().optional(),
   /** A cluster node's view of the cluster; absent on a single machine. */
   cluster: clusterSchema.optional(),
+  /** Project names by id (as a string), for the projects the document mentions. */
+  projects: z.record(z.string(), z.string()).default({}),
 });
 
 export type StatusDocument = z.infer<typeof statusDocumentSchema>;
@@ -226,6 +236,7 @@ export function statusDocument(s: DaemonStatusLike, now: number): StatusDocument
       lastError: p.lastError === null ? null : cut(p.lastError), processed: p.processed, failed: p.failed,
       processedSinceReload: p.processedSinceReload ?? p.processed, failedSinceReload: p.failedSinceReload ?? p.failed, meanMs: p.meanMs,
       inFlight: p.inFlight ?? 0, lanesBusy: p.lanesBusy ?? 0, oldestUnfinished: p.oldestUnfinished ?? null, oldestUnfinishedLag: p.oldestUnfinishedLag ?? null,
+      logAgeWarning: p.logAgeWarning ? { ...p.logAgeWarning } : null,
     })),
     runtimes: s.runtimes.map((r) => ({
       key: r.key, projects: [...r.projects], mode: r.mode, coreVersion: r.coreVersion, pid: r.pid, rssMb: r.rssMb, peakRssMb: r.peakRssMb ?? null,
@@ -241,6 +252,7 @@ export function statusDocument(s: DaemonStatusLike, now: number): StatusDocument
       deliveries: { ...s.webhooks.deliveries }, lastDeliveryAt: s.webhooks.lastDeliveryAt, lastDeliveredId: s.webhooks.lastDeliveredId,
       silent: s.webhooks.silent === null ? null : { ...s.webhooks.silent }, silences: s.webhooks.silences,
     },
+    projects: projectNames(s),
     ...(s.cluster === undefined ? {} : {
       cluster: {
         nodeId: s.cluster.nodeId, cluster: s.cluster.cluster, connected: s.cluster.connected, stream: s.cluster.stream,
@@ -252,6 +264,19 @@ export function statusDocument(s: DaemonStatusLike, now: number): StatusDocument
       },
     }),
   };
+}
+
+/** Names of the projects the runtimes serve. */
+function projectNames(s: DaemonStatusLike): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (s.projectNames === undefined) return out;
+  for (const r of s.runtimes) {
+    for (const id of r.projects) {
+      const name = s.projectNames.get(id);
+      if (name !== undefined) out[String(id)] = name;
+    }
+  }
+  return out;
 }
 
 function cut(text: string): string {

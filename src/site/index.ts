@@ -75,6 +75,10 @@ export interface RunningSite {
   /** Skips `count` EventLogEntry ids forever. */
   burnEventIds(count: number): void;
   hiddenEventIds(): number[];
+  /** Deletes the EventLogEntry rows below `beforeId` (a hosted site's culled log); returns how many. */
+  cullEventLog(beforeId: number): number;
+  /** Moves every EventLogEntry's created_at back by `days` (an old log); returns how many rows. */
+  backdateEventLog(days: number): number;
   /** Invalidates every session token (answers 102 afterwards). */
   expireSessions(): void;
   /** The webhooks the site sends (add, list, remove, status). */
@@ -134,6 +138,8 @@ export async function startSite(options: SiteOptions = {}): Promise<RunningSite>
       },
       burnEventIds: (count: number) => store.burnEventIds(count),
       hiddenEventIds: () => store.hiddenEventIds(),
+      cullEventLog: (beforeId: number) => store.cullEventLog(beforeId),
+      backdateEventLog: (days: number) => store.backdateEventLog(days * 86_400_000),
       expireSessions: () => auth.expireSessions(),
     };
     const uploads = new UploadRoutes(api, files, checkNumber('thumbnailPendingMs', options.thumbnailPendingMs, 0, 2 ** 31) ?? 0);

@@ -10,7 +10,9 @@
  * Admin endpoints (`POST /admin/...`, body `{script_name, script_key, ...}` of a configured
  * script; never faulted): `events/hold {count}` allocates the next ids hidden (a late
  * commit), `events/release {ids?}`, `events/hidden`, `events/burn {count}` (permanent
- * gaps), `sessions/expire` (every session token answers 102 afterwards).
+ * gaps), `sessions/expire` (every session token answers 102 afterwards),
+ * `events/cull {before_id}` (a hosted site's culled log: rows below it are gone) and
+ * `events/backdate {days}` (every event's created_at moved back: an old log).
  *
  * File routes (`/upload/...`, `/file_serve/...`, `/thumbnail/...`, the transient thumbnail placeholder) are uploads.ts.
  * Request log: every request is logged at debug (route, api3 method, entity type,
@@ -120,6 +122,7 @@ function faultBody(f: SiteFault): Record<string, unknown> {
 const adminSchema = z.object({
   script_name: z.string(), script_key: z.string(),
   count: z.number().int().nonnegative().optional(), ids: z.array(z.number().int()).optional(),
+  before_id: z.number().int().positive().optional(), days: z.number().nonnegative().max(36_500).optional(),
 });
 
 /** Hooks the admin endpoints call into (RunningSite implements them). */
@@ -128,6 +131,8 @@ export interface AdminHooks {
   releaseEvents(ids?: number[]): number;
   burnEventIds(count: number): void;
   hiddenEventIds(): number[];
+  cullEventLog(beforeId: number): number;
+  backdateEventLog(days: number): number;
   expireSessions(): void;
 }
 
@@ -258,6 +263,13 @@ export function createSiteServer(o: ServerOptions, admin: AdminHooks): Server {
       case '/admin/events/release': send(res, 200, { released: admin.releaseEvents(a.ids) }); return;
       case '/admin/events/burn': admin.burnEventIds(a.count ?? 1); send(res, 200, { ok: true }); return;
       case '/admin/events/hidden': send(res, 200, { ids: admin.hiddenEventIds() }); return;
+      // A hosted site's log is readable for about six months: older rows are culled, their ids never come back.
+      case '/admin/events/cull':
+        if (a.before_id === undefined) { send(res, 400, { error: 'expected before_id: the lowest EventLogEntry id to keep' }); return; }
+        send(res, 200, { culled: admin.cullEventLog(a.before_id) }); return;
+      case '/admin/events/backdate':
+        if (a.days === undefined) { send(res, 400, { error: 'expected days: how far back to move every created_at' }); return; }
+        send(res, 200, { backdated: admin.backdateEventLog(a.days) }); return;
       case '/admin/sessions/expire': admin.expireSessions(); send(res, 200, { ok: true }); return;
       default: send(res, 404, { error: 'unknown admin endpoint' });
     }

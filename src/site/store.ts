@@ -236,6 +236,27 @@ export class SiteStore {
     return n;
   }
 
+  /**
+   * Deletes the EventLogEntry rows below `beforeId`, as a hosted site culls
+   * its log after about six months (ids stay used). Returns how many.
+   */
+  cullEventLog(beforeId: number): number {
+    return this.db.prepare('DELETE FROM e_EventLogEntry WHERE id < ?').run(beforeId).changes;
+  }
+
+  /** Moves every EventLogEntry's created_at back by `ms` (an old log, for tests of its age). Returns how many. */
+  backdateEventLog(ms: number): number {
+    const rows = this.db.prepare('SELECT id, created_at FROM e_EventLogEntry').all() as Array<{ id: number; created_at: string | null }>;
+    const st = this.db.prepare('UPDATE e_EventLogEntry SET created_at = ? WHERE id = ?');
+    this.db.transaction(() => {
+      for (const r of rows) {
+        if (r.created_at === null) continue;
+        st.run(new Date(Date.parse(r.created_at) - ms).toISOString().replace(/\.\d{3}Z$/, 'Z'), r.id);
+      }
+    })();
+    return rows.length;
+  }
+
   /** Ids of EventLogEntry rows still hidden. */
   hiddenEventIds(): number[] {
     return (this.db.prepare('SELECT id FROM e_EventLogEntry WHERE _hidden = 1 ORDER BY id').all() as Array<{ id: number }>).map((r) => r.id);

@@ -1,6 +1,7 @@
 import { setLongTimeout, type LongTimer } from '../shared/index.ts';
 import type { EventLogEntry } from '../shared/index.ts';
 import type { EventSource, SourceLogger } from './types.ts';
+import { CulledLogCheck } from './culled-log.ts';
 
 /**
  * A span of the event log read from the site: every event that was visible
@@ -60,11 +61,13 @@ export class EventLog {
   /** Polls since the announced id was first asked for that came back short of it. */
   #shortReads = 0;
   #nudgedWhilePolling = false;
+  readonly #culled: CulledLogCheck;
   readonly stats = { polls: 0, catchUpReads: 0, readAheads: 0, idLookups: 0, served: 0, nudges: 0, lateRereads: 0 };
 
   constructor(source: EventSource, opts: EventLogOptions) {
     this.#source = source;
     this.#opts = opts;
+    this.#culled = new CulledLogCheck(source);
   }
 
   /** Highest event id the daemon has seen on the site. */
@@ -134,7 +137,7 @@ export class EventLog {
     for (;;) {
       if (signal?.aborted || this.#closed.signal.aborted) return { events: [], upTo: pos };
       const hit = this.#slice(pos, limit);
-      if (hit) return hit;
+      if (hit) return this.#notCulled(pos, hit);
       if (pos >= this.#frontier) {
         await this.#waitForPoll(signal);
         continue;
@@ -144,8 +147,20 @@ export class EventLog {
       const range = await untilAborted(this.#catchUp(pos, limit), signal);
       if (range === ABORTED) return { events: [], upTo: pos };
       // The cursor consumes what it read even if the cache drops it at once.
-      if (range !== null) return this.#readAhead(sliceOf(range, pos, limit));
+      if (range !== null) return this.#notCulled(pos, this.#readAhead(sliceOf(range, pos, limit)));
     }
+  }
+
+  /** The lowest id the site's log still holds (read at most once a minute); 0 when it is empty. */
+  oldestId(): Promise<number> {
+    return this.#culled.oldestId(this.#closed.signal);
+  }
+
+  /** EVENT_LOG_CULLED instead of a slice that would silently step over culled ids (culled-log.ts). */
+  async #notCulled(pos: number, slice: EventSlice): Promise<EventSlice> {
+    const first = slice.events[0];
+    if (first !== undefined) await this.#culled.check(pos, first.id, this.#closed.signal);
+    return slice;
   }
 
   /**

@@ -3,3 +3,5 @@ export { Api3EventSource, toEventLogEntry, InvalidEventError } from './api3-sour
 export { ResilientEventSource, type SiteRetryOptions } from './resilient-source.ts';
 export { EventLog, type EventLogOptions, type EventSlice } from './event-log.ts';
 export { WebhookWatch, webhookOperationOf, type WebhookWatchOptions, type WebhookSilence, type WebhookOperation, type WebhookExpectationLike } from './webhook-watch.ts';
+export { EventLogCulledError, CulledLogCheck } from './culled-log.ts';
+export { LogAgeWatch, type LogAgeWarning, type LogPosition, type LogAgeWatchOptions } from './log-age.ts';

@@ -85,7 +85,9 @@ describe('native YAML config', () => {
     assert.equal(c.toolkit.maxRuntimes, 8);
     assert.deepEqual(c.toolkit.crashBudget, { count: 3, windowMs: 600000, backoffMs: 300000 });
     assert.equal(c.toolkit.isolation, 'process');
-    assert.deepEqual(c.http, { enabled: true, host: '127.0.0.1', port: 9090 });
+    assert.deepEqual(c.http, { enabled: true, host: '127.0.0.1', port: 9090, historySampleMs: 10000, historyWindowMs: 3600000 });
+    assert.equal(c.daemon.logAgeWarnDays, 150);
+    assert.equal(c.daemon.logAgeCheckMs, 3600000);
     assert.deepEqual(c.secretEnvVars, []);
   });
 
