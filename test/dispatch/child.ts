@@ -37,7 +37,7 @@ export interface DaemonChild {
 }
 
 /** `sgeventd foreground --no-console -c <yaml> [args]` as a child process. */
-export function spawnDaemon(h: Harness, yaml: string, args: string[] = [], env: NodeJS.ProcessEnv = childEnv(h)): DaemonChild {
+export function spawnDaemon(h: Harness, yaml: string, args: string[] = [], env: NodeJS.ProcessEnv = childEnv(h), pidFile = join(h.dir, 'sgeventd.pid')): DaemonChild {
   const child = spawn(process.execPath, [BIN, 'foreground', '--no-console', '-c', yaml, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
@@ -51,6 +51,9 @@ export function spawnDaemon(h: Harness, yaml: string, args: string[] = [], env: 
       await exited;
     },
     async stop(timeoutMs = 60_000) {
+      // SIGTERM before the daemon owns its signals would kill it by the default
+      // action: wait until it wrote its pid file (written after the handlers).
+      await ownsSignals(child, pidFile, timeoutMs);
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
       const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
       const [code] = (await exited) as [number | null];
@@ -58,6 +61,19 @@ export function spawnDaemon(h: Harness, yaml: string, args: string[] = [], env: 
       return code;
     },
   };
+}
+
+/** Resolves once `child` wrote its pid into `pidFile` (or exited, or `timeoutMs` passed). */
+async function ownsSignals(child: ChildProcess, pidFile: string, timeoutMs: number): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (child.exitCode === null && child.signalCode === null && Date.now() < until) {
+    try {
+      if (Number(readFileSync(pidFile, 'utf8').trim()) === child.pid) return;
+    } catch {
+      // not written yet
+    }
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
 }
 
 /** Peak resident set size of a live process, in MiB (Linux /proc VmHWM). */

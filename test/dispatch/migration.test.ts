@@ -59,7 +59,7 @@ describe('migration from shotgunEvents', () => {
       assert.equal(m.code, 0, m.stderr);
       assert.match(m.stdout, /1 plugins? seeded/);
 
-      d = spawnDaemon(h, conf, [], env);
+      d = spawnDaemon(h, conf, [], env, join(h.dir, 'run', 'shotgunEventDaemon.pid'));
       const child = d;
       await waitFor('the plugin to reach the newest event and the backlog ids', async () => {
         if (child.child.exitCode !== null) throw new Error(`daemon exited: ${child.output()}`);
