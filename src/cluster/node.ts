@@ -32,6 +32,8 @@ export interface PollerCandidate {
   stop(): Promise<void>;
   /** The poller's lease, for the status (who holds it). */
   readonly lease: Pick<FencedLease<unknown>, 'read'>;
+  /** The poller's counters, for the status. */
+  readonly stats: { tenures: number; reads: number; published: number; duplicates: number };
 }
 
 /**
@@ -64,6 +66,10 @@ export class ClusterNode {
     this.#board = new ClusterStatusBoard({
       nodeId: this.nodeId, names: this.names, jsm: conn.jsm, workers: () => this.#workers, leases: () => this.#leases,
       pollerLease: () => this.#poller?.lease ?? null,
+      pollerCounts: () => {
+        const s = this.#poller?.stats;
+        return s === undefined ? null : { tenures: s.tenures, reads: s.reads, published: s.published, duplicates: s.duplicates };
+      },
       connected: () => this.#connected, intervalMs: cluster.lease.checkMs, logger: parts.logger,
     });
   }

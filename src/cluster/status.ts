@@ -36,9 +36,19 @@ export interface ClusterStatus {
   stream: string;
   streamLastSeq: number | null;
   pollerHolder: string | null;
+  /** This node's poller candidate: reads of the log and events published while it held the lease (null: none). */
+  poller: ClusterPollerCounts | null;
   plugins: ClusterPluginStatus[];
   /** When the holders and cursors were last read from NATS (null: not yet). */
   refreshedAt: string | null;
+}
+
+/** What this node's poller did while it held the lease (since the node started). */
+export interface ClusterPollerCounts {
+  tenures: number;
+  reads: number;
+  published: number;
+  duplicates: number;
 }
 
 export interface ClusterStatusBoardOptions {
@@ -48,6 +58,7 @@ export interface ClusterStatusBoardOptions {
   workers: () => readonly PluginWorker[];
   leases: () => ReadonlyArray<FencedLease<WorkerCursorState | null>>;
   pollerLease?: () => Pick<FencedLease<unknown>, 'read'> | null;
+  pollerCounts?: () => ClusterPollerCounts | null;
   connected: () => boolean;
   intervalMs: number;
   logger: Logger;
@@ -119,6 +130,7 @@ export class ClusterStatusBoard {
       stream: this.#opts.names.eventStream,
       streamLastSeq: this.#streamLastSeq,
       pollerHolder: this.#pollerHolder,
+      poller: this.#opts.pollerCounts?.() ?? null,
       plugins,
       refreshedAt: this.#refreshedAt === null ? null : new Date(this.#refreshedAt).toISOString(),
     };

@@ -4,9 +4,9 @@
 import { rmSync, writeFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import type { DaemonConfig } from '../config/index.ts';
-import { ClusterNode, ClusterPoller, type ClusterStatus, type PollerCandidate } from '../cluster/index.ts';
+import { ClusterNode, ClusterPoller, wakePoller, type ClusterStatus, type PollerCandidate } from '../cluster/index.ts';
 import { DaemonMetrics } from '../metrics/index.ts';
-import { startHttpServer, type DaemonStatusLike } from '../http/index.ts';
+import { startHttpServer, startWebhookReceiver, type DaemonStatusLike, type WebhookResult, type WebhookStatusLike } from '../http/index.ts';
 import { SgeventdError, sleepLong, type SecretMask } from '../shared/index.ts';
 import { laneAlert, timingLine } from './alerts.ts';
 import { Assembly, runStopSteps } from './assembly.ts';
@@ -25,6 +25,7 @@ export class ClusterDaemon {
   readonly #parts: Assembly;
   readonly #node: ClusterNode;
   readonly #startedAt = new Date();
+  readonly #webhooks: { deliveries: Record<string, number>; lastDeliveryAt: string | null; lastDeliveredId: number } | null;
   #stopping: Promise<void> | null = null;
 
   private constructor(parts: Assembly, node: ClusterNode, metrics: DaemonMetrics) {
@@ -33,6 +34,7 @@ export class ClusterDaemon {
     this.#parts = parts;
     this.#node = node;
     this.metrics = metrics;
+    this.#webhooks = parts.config.webhooks === undefined ? null : { deliveries: {}, lastDeliveryAt: null, lastDeliveredId: 0 };
   }
 
   static async open(config: DaemonConfig, opts: { console: boolean; logFiles?: boolean }): Promise<ClusterDaemon> {
@@ -76,6 +78,32 @@ export class ClusterDaemon {
     await this.#node.start();
   }
 
+  /**
+   * A correctly signed webhook delivery on this node: whichever node holds the
+   * poller lease reads the log at once (core NATS, `<prefix>.wake`). A hint
+   * only: the log stays the truth, and a wake lost with NATS costs one poll
+   * interval.
+   */
+  webhookDelivery(eventIds: readonly number[]): void {
+    const w = this.#webhooks;
+    if (w === null || eventIds.length === 0) return;
+    const newest = Math.max(...eventIds);
+    w.lastDeliveryAt = new Date().toISOString();
+    w.lastDeliveredId = Math.max(w.lastDeliveredId, newest);
+    try {
+      wakePoller(this.#node.connection, this.#node.names, newest);
+    } catch (err) {
+      this.logger.warn({ err, eventId: newest }, 'waking the cluster poller failed; it reads at its next interval');
+    }
+  }
+
+  /** One request to the webhook receiver, by result (status page and /metrics). */
+  webhookResult(result: WebhookResult): void {
+    if (this.#webhooks === null) return;
+    this.#webhooks.deliveries[result] = (this.#webhooks.deliveries[result] ?? 0) + 1;
+    this.metrics.webhookDelivery(result);
+  }
+
   status(): ClusterDaemonStatus {
     const cluster = this.#node.status();
     const highIds = cluster.plugins.map((p) => p.highId ?? 0);
@@ -94,8 +122,14 @@ export class ClusterDaemon {
         processed: p.processed, failed: p.failed, meanMs: null,
       })),
       runtimes: this.#parts.toolkit.list(),
+      webhooks: this.#webhookStatus(),
       cluster,
     };
+  }
+
+  #webhookStatus(): WebhookStatusLike | null {
+    const w = this.#webhooks;
+    return w === null ? null : { deliveries: { ...w.deliveries }, lastDeliveryAt: w.lastDeliveryAt, lastDeliveredId: w.lastDeliveredId, silent: null, silences: 0 };
   }
 
   /** Graceful: callbacks in flight finish, cursors are committed and leases released; idempotent; every step runs. */
@@ -140,6 +174,7 @@ function pollerCandidate(poller: ClusterPoller, logger: Logger, retryMs: number)
       await poller.close();
     },
     lease: poller.lease,
+    stats: poller.stats,
   };
 }
 
@@ -174,7 +209,33 @@ export async function serveClusterNode(config: DaemonConfig, opts: { console: bo
       await http.close();
     });
   }
+  await startClusterWebhooks(daemon, config, stops).catch(async (err: unknown) => {
+    await daemon.stop();
+    throw err;
+  });
   stops.register(() => daemon.stop());
   await daemon.start();
   return { daemon, statusUrl };
+}
+
+const WEBHOOK_RESULTS: readonly WebhookResult[] = ['accepted', 'malformed', 'unsigned', 'bad_signature', 'too_large'];
+
+/**
+ * The webhook receiver of a cluster node (any node may receive the site's
+ * deliveries: put them all behind the webhook's URL). Stopped after the node
+ * (stop steps run last registered first): a signed delivery is answered 200
+ * while the node drains.
+ */
+async function startClusterWebhooks(daemon: ClusterDaemon, config: DaemonConfig, stops: StopSteps): Promise<void> {
+  const w = config.webhooks;
+  if (w === undefined) return;
+  daemon.metrics.webhooksOn(WEBHOOK_RESULTS);
+  const receiver = await startWebhookReceiver({
+    config: { host: w.host, port: w.port, path: w.path, secrets: w.secrets },
+    logger: daemon.logger,
+    onDelivery: (d) => daemon.webhookDelivery(d.eventIds),
+    onResult: (r) => daemon.webhookResult(r),
+  });
+  daemon.logger.info({ url: receiver.url }, 'webhook receiver listening; deliveries wake the cluster poller');
+  stops.register(() => receiver.close());
 }

@@ -98,6 +98,8 @@ export interface ClusterStatusLike {
   stream: string;
   streamLastSeq: number | null;
   pollerHolder: string | null;
+  /** This node's poller counters (null: this node has no poller candidate). */
+  poller?: { tenures: number; reads: number; published: number; duplicates: number } | null;
   refreshedAt: string | null;
   plugins: ReadonlyArray<{
     id: string; name: string; holder: string | null; role: string; highSeq: number | null; highId: number | null;
@@ -165,6 +167,7 @@ const clusterSchema = z.object({
   stream: z.string(),
   streamLastSeq: z.number().nullable(),
   pollerHolder: z.string().nullable(),
+  poller: z.object({ tenures: z.number(), reads: z.number(), published: z.number(), duplicates: z.number() }).nullable().optional(),
   refreshedAt: z.string().nullable(),
   plugins: z.array(z.object({
     id: z.string(), name: z.string(), holder: z.string().nullable(), role: z.string(), highSeq: z.number().nullable(),
@@ -244,6 +247,7 @@ export function statusDocument(s: DaemonStatusLike, now: number): StatusDocument
       cluster: {
         nodeId: s.cluster.nodeId, cluster: s.cluster.cluster, connected: s.cluster.connected, stream: s.cluster.stream,
         streamLastSeq: s.cluster.streamLastSeq, pollerHolder: s.cluster.pollerHolder, refreshedAt: s.cluster.refreshedAt,
+        poller: s.cluster.poller === undefined || s.cluster.poller === null ? null : { ...s.cluster.poller },
         plugins: s.cluster.plugins.map((p) => ({
           id: p.id, name: p.name, holder: p.holder, role: p.role, highSeq: p.highSeq, highId: p.highId,
           pending: p.pending, lag: p.lag, inFlight: p.inFlight, active: p.active,

@@ -23,6 +23,10 @@ export interface ClusterBedOptions {
   /** Each callback takes this long (a timer), so kills land mid-callback. */
   workMs?: number;
   lease?: { ttlMs: number; renewMs: number; checkMs: number; marginMs: number };
+  /** Merged into each node's `daemon` section. */
+  daemon?: Record<string, unknown>;
+  /** More top-level sections of node `i`'s config (`webhooks`, `emails`...). */
+  sections?: (i: number) => Record<string, unknown>;
 }
 
 export interface ClusterBed {
@@ -84,11 +88,12 @@ export async function clusterBed(t: Cleanup, opts: ClusterBedOptions): Promise<C
     const file = join(dir, `${id}.yaml`);
     writeFileSync(file, stringify({
       site: { url: site.url, script: { name: DEFAULT_SCRIPT.name, key: '${SGEVENTD_TEST_KEY}' }, connRetrySleepMs: 50 },
-      daemon: { state: join(dir, `${id}.db`), pidFile: join(dir, `${id}.pid`), fetchIntervalMs: 50, stateFlushMs: 50 },
+      daemon: { state: join(dir, `${id}.db`), pidFile: join(dir, `${id}.pid`), fetchIntervalMs: 50, stateFlushMs: 50, ...opts.daemon },
       plugins: [{ path: plugins }],
       logging: { dir: join(dir, `logs-${id}`), level: process.env['SGEVENTD_TEST_LOG'] ?? 'info' },
       http: { enabled: true, host: '127.0.0.1', port: 0 },
       cluster: { name: 't', nodeId: id, nats: { servers: nats.urls }, replicas: 3, lease },
+      ...opts.sections?.(nodeIds.indexOf(id)),
     }));
     return file;
   });
