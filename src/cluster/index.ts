@@ -8,3 +8,4 @@ export type { ClusterStatus, ClusterPluginStatus } from './status.ts';
 export { PluginWorker, type HeldLease, type LeaseCampaign, type WorkerRole, type WorkerSnapshot } from './worker.ts';
 export { freshCursor, workerCursorSchema, WorkerCursor, type WorkerCursorState, type PendingEvent } from './cursor.ts';
 export { ClusterPoller, EPOCH_HEADER, pollerStateSchema, wakePoller, type ClusterPollerOptions, type PollerState, type PollerStats } from './poller.ts';
+export { ClusterAlertGate, alertBucket, alertKey, type AlertIdentity, type ClusterAlertGateOptions } from './alerts.ts';

@@ -255,6 +255,8 @@ export interface ClusterConfig {
   readonly maxAgeMs: number;
   readonly duplicateWindowMs: number;
   readonly lease: ClusterLeaseOptions;
+  /** The same alert is mailed once per this window for the whole cluster. */
+  readonly alertWindowMs: number;
   readonly poller: { readonly maxInFlight: number };
 }
 

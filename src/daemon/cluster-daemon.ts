@@ -4,7 +4,7 @@
 import { rmSync, writeFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import type { DaemonConfig } from '../config/index.ts';
-import { ClusterNode, ClusterPoller, wakePoller, type ClusterStatus, type PollerCandidate } from '../cluster/index.ts';
+import { ClusterAlertGate, ClusterNode, ClusterPoller, wakePoller, type ClusterStatus, type PollerCandidate } from '../cluster/index.ts';
 import { DaemonMetrics } from '../metrics/index.ts';
 import { startHttpServer, startWebhookReceiver, type DaemonStatusLike, type WebhookResult, type WebhookStatusLike } from '../http/index.ts';
 import { SgeventdError, sleepLong, type SecretMask } from '../shared/index.ts';
@@ -60,6 +60,16 @@ export class ClusterDaemon {
         conn: node.connection, names: node.names, cluster, daemon: config.daemon, source: parts.eventLog().source, logger: parts.logger,
       });
       node.setPoller(pollerCandidate(poller, parts.logger, cluster.lease.checkMs));
+      if (parts.mailer?.enabled === true) {
+        // The same alert raised on several nodes goes out once for the cluster.
+        const gate = await ClusterAlertGate.open({
+          conn: node.connection, names: node.names, windowMs: cluster.alertWindowMs, replicas: cluster.replicas, nodeId: cluster.nodeId, logger: parts.logger,
+        }).catch((err: unknown) => {
+          parts.logger.error({ err }, 'the cluster alert bucket is unavailable: this node mails its own alerts');
+          return null;
+        });
+        if (gate !== null) parts.mailer.gateWith((alert) => gate.claim(alert));
+      }
       return daemon;
     } catch (err) {
       await parts.close();
