@@ -54,6 +54,13 @@ export class ClusterDaemon {
         onFailure: (f) => parts.mailer?.send(laneAlert(f)),
       });
       daemon = new ClusterDaemon(parts, node, metrics);
+      node.setControl({
+        describe: () => ({
+          active: node.status().plugins.filter((p) => p.role === 'active').map((p) => p.name),
+          runtimes: parts.toolkit.list().map((r) => ({ ...r, projects: [...r.projects] })),
+        }),
+        recycle: (project) => parts.toolkit.recycle(project),
+      });
       // The poller candidate reads the site through the same retries as one machine (never skips).
       const cluster = config.cluster as NonNullable<DaemonConfig['cluster']>;
       const poller = await ClusterPoller.open({
@@ -105,6 +112,22 @@ export class ClusterDaemon {
     } catch (err) {
       this.logger.warn({ err, eventId: newest }, 'waking the cluster poller failed; it reads at its next interval');
     }
+  }
+
+  /**
+   * `sgeventd toolkit recycle [PROJECT]` on a cluster node: every node
+   * recycles its own runtimes of the project (they run where the project's
+   * plugins run); the total. A project no node knows is refused as on one machine.
+   */
+  async recycleEverywhere(project: string | undefined): Promise<number> {
+    const answers = await this.#node.recycle(project);
+    const failed = answers.filter((a) => a.type === 'failed');
+    if (answers.length > 0 && failed.length === answers.length) {
+      const first = failed[0] as Extract<(typeof answers)[number], { type: 'failed' }>;
+      throw new SgeventdError(first.code, first.error, { details: { project, nodes: failed.map((f) => f.nodeId) } });
+    }
+    for (const f of failed) this.logger.warn({ node: f.nodeId, code: f.code, project }, `recycling on node ${f.nodeId} failed: ${f.error}`);
+    return answers.reduce((n, a) => n + (a.type === 'recycled' ? a.recycled : 0), 0);
   }
 
   /** One request to the webhook receiver, by result (status page and /metrics). */
@@ -202,9 +225,7 @@ export async function serveClusterNode(config: DaemonConfig, opts: { console: bo
       fetchIntervalMs: config.daemon.fetchIntervalMs,
       mask: daemon.mask,
       actions: {
-        recycleRuntimes: () => {
-          throw new SgeventdError('CLUSTER_ACTION_UNSUPPORTED', 'toolkit recycle is not available on a cluster node yet');
-        },
+        recycleRuntimes: (project) => daemon.recycleEverywhere(project),
         reloadPlugins: () => Promise.reject(new SgeventdError('CLUSTER_ACTION_UNSUPPORTED', 'plugin reload is not available on a cluster node yet')),
       },
     }).catch(async (err: unknown) => {
