@@ -171,7 +171,7 @@ export class ClusterNode {
         () => this.#poller?.stop() ?? Promise.resolve(),
         () => Promise.all(this.#leases.map((l) => l.close())),
         () => this.#board.stop(),
-        async () => this.#control?.stop(),
+        () => Promise.resolve(this.#control?.stop()),
         () => this.#conn.close(),
         () => this.#watching ?? Promise.resolve(),
       ];
