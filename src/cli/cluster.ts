@@ -28,7 +28,7 @@ export function registerClusterCommand(program: Command): void {
   const cluster = program.command('cluster').description('cluster mode (NATS JetStream): what a node sees of the cluster');
   cluster
     .command('status')
-    .description('node id, NATS connection, lease holders, per plugin cursor, lag and events in flight')
+    .description('node id, NATS connection, the nodes that answer, lease holders, per plugin cursor, lag and events in flight')
     .addOption(configOption('sgeventd.yaml of a node on this machine'))
     .option('--json', 'print JSON')
     .action(async (opts: { config: string; json?: boolean }) => {
@@ -40,6 +40,9 @@ export function registerClusterCommand(program: Command): void {
       const out: string[] = [];
       out.push(`node: ${s.nodeId} (cluster ${s.cluster}, NATS ${s.connected ? 'connected' : 'DISCONNECTED'})`);
       out.push(`stream: ${s.stream}, last message ${s.streamLastSeq ?? 'unknown'}; poller held by ${s.pollerHolder ?? 'nobody'}`);
+      out.push('');
+      out.push(['NODE', 'HOST', 'PID', 'STARTED', 'PLUGINS HELD', 'RUNTIMES'].join('\t'));
+      for (const n of s.nodes ?? []) out.push([n.nodeId, n.host, n.pid, n.startedAt, n.active.join(',') || '-', n.runtimes.length].join('\t'));
       out.push('');
       out.push(['PLUGIN', 'HOLDER', 'THIS NODE', 'SEQ', 'EVENT', 'PENDING', 'LAG', 'IN FLIGHT'].join('\t'));
       for (const p of s.plugins) {

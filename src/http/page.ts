@@ -72,7 +72,7 @@ export function renderStatusPage(doc: StatusDocument): string {
   ${card('Last poll', `${duration(doc.lastPollAgeMs)} ago`, 'last-poll')}
   ${card('Site errors', String(doc.siteErrors), 'site-errors')}
 </section>
-${webhookSection(doc)}<h2>Plugins</h2>
+${clusterSection(doc)}${webhookSection(doc)}<h2>Plugins</h2>
 ${pluginTable(doc)}
 <h2>Project runtimes</h2>
 ${runtimeTable(doc)}
@@ -164,4 +164,24 @@ export function duration(msValue: number): string {
   const h = Math.floor(m / 60);
   if (h < 24) return `${h} h ${m % 60} min`;
   return `${Math.floor(h / 24)} d ${h % 24} h`;
+}
+
+/** A cluster node's view: NATS, the poller's holder, each plugin's holder and cursor, and the nodes that answered. */
+function clusterSection(doc: StatusDocument): string {
+  const c = doc.cluster;
+  if (c === undefined) return '';
+  const nats = c.connected ? stateBadge('running') : '<span class="state bad" data-testid="cluster-disconnected">disconnected from NATS</span>';
+  const plugins = c.plugins.map((p) => `<tr>
+<td title="${escapeHtml(p.id)}"><strong>${escapeHtml(p.name)}</strong></td><td>${escapeHtml(p.holder ?? '–')}</td><td>${stateBadge(p.role === 'active' ? 'running' : p.role)}</td>
+<td class="num">${escapeHtml(p.highSeq ?? '–')}</td><td class="num">${escapeHtml(p.highId ?? '–')}</td><td class="num">${escapeHtml(p.pending)}</td>
+<td class="num">${escapeHtml(p.lag ?? '–')}</td><td class="num">${escapeHtml(p.inFlight)}</td></tr>`);
+  const nodes = (c.nodes ?? []).map((n) => `<tr>
+<td><strong>${escapeHtml(n.nodeId)}</strong>${n.nodeId === c.nodeId ? ' <span class="muted">(this node)</span>' : ''}</td><td>${escapeHtml(n.host)}</td>
+<td class="num">${escapeHtml(n.pid)}</td><td>${escapeHtml(n.startedAt)}</td><td>${escapeHtml(n.active.join(', ') || '–')}</td><td class="num">${escapeHtml(n.runtimes.length)}</td></tr>`);
+  return `<h2>Cluster ${escapeHtml(c.cluster)}</h2>
+<p data-testid="cluster">node <strong>${escapeHtml(c.nodeId)}</strong> · NATS ${nats} <span class="muted">stream ${escapeHtml(c.stream)}, last message ${escapeHtml(c.streamLastSeq ?? '–')} ·
+poller held by ${escapeHtml(c.pollerHolder ?? 'nobody')} · read ${escapeHtml(c.refreshedAt ?? 'not yet')}</span></p>
+${table(['Node', 'Host', 'PID#', 'Started', 'Plugins held', 'Runtimes#'], nodes, 'No node answered yet.', 'cluster-nodes')}
+${table(['Plugin', 'Holder', 'This node', 'Stream seq#', 'Event#', 'Pending#', 'Lag#', 'In flight#'], plugins, 'No plugins.', 'cluster-plugins')}
+`;
 }
