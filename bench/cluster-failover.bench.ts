@@ -41,12 +41,12 @@ function feed(bed: ClusterBed): { stop(): Promise<void> } {
 
 /** One trial: `signal` to the node running `serial`; ms until `serial` starts an event on another node. */
 async function trial(bed: ClusterBed, signal: NodeJS.Signals): Promise<number> {
-  const view = await bed.allHeld();
-  const victim = bed.holderOf(view, 'serial');
-  const victimId = bed.nodeIds[victim] as string;
+  await bed.allHeld();
   const seen = bed.lines().length;
-  // The plugin is running on the victim before it goes.
-  await waitFor(() => bed.lines().slice(seen).some((l) => l.plugin === 'serial' && l.node === victimId), 'serial running on its holder', 60_000);
+  // The victim is the node that runs the plugin now (from its callback lines, not a status that may be a check old).
+  const running = await waitFor(() => bed.lines().slice(seen).find((l) => l.plugin === 'serial' && bed.alive(bed.nodeIds.indexOf(l.node))), 'serial running on a live node', 120_000);
+  const victimId = running.node;
+  const victim = bed.nodeIds.indexOf(victimId);
   const mark = bed.lines().length;
   const t0 = performance.now();
   const killed = bed.kill(victim, signal);
