@@ -38,6 +38,9 @@ export async function clusterStatusCommand(opts: ClusterStatusCliOptions): Promi
   out.push(`node: ${s.nodeId} (cluster ${s.cluster}, NATS ${s.connected ? 'connected' : 'DISCONNECTED'})`);
   out.push(`stream: ${s.stream}, last message ${s.streamLastSeq ?? 'unknown'}; poller held by ${s.pollerHolder ?? 'nobody'}`);
   out.push('');
+  out.push(['NODE', 'HOST', 'PID', 'STARTED', 'PLUGINS HELD', 'RUNTIMES'].join('\t'));
+  for (const n of s.nodes ?? []) out.push([n.nodeId, n.host, n.pid, n.startedAt, n.active.join(',') || '-', n.runtimes.length].join('\t'));
+  out.push('');
   out.push(['PLUGIN', 'HOLDER', 'THIS NODE', 'SEQ', 'EVENT', 'PENDING', 'LAG', 'IN FLIGHT'].join('\t'));
   for (const p of s.plugins) {
     out.push([p.name, p.holder ?? '-', p.role, p.highSeq ?? '-', p.highId ?? '-', p.pending, p.lag ?? '-', p.inFlight].join('\t'));

@@ -179,6 +179,7 @@ function registerToolkitCommand(program: Command): void {
     .description('list the running daemon\'s project runtimes (project, core version, pid, rss, calls, age, state)')
     .addOption(configOption())
     .option('--json', 'print JSON')
+    .option('--node <id>', 'cluster mode: only this node\'s runtimes (default: every node\'s)')
     .action(async (o: ToolkitListOptions) => (await import('./toolkit.ts')).toolkitPsCommand(o));
   tk.command('recycle')
     .description('drain and replace the running daemon\'s runtimes of one project (id or tank_name), or all')
@@ -191,7 +192,7 @@ function registerClusterCommand(program: Command): void {
   const cluster = program.command('cluster').description('cluster mode (NATS JetStream): what a node sees of the cluster');
   cluster
     .command('status')
-    .description('node id, NATS connection, lease holders, per plugin cursor, lag and events in flight')
+    .description('node id, NATS connection, the nodes that answer, lease holders, per plugin cursor, lag and events in flight')
     .addOption(configOption('sgeventd.yaml of a node on this machine'))
     .option('--json', 'print JSON')
     .action(async (o: ClusterStatusCliOptions) => (await import('./cluster.ts')).clusterStatusCommand(o));

@@ -32,9 +32,25 @@ export function formatRuntimeTable(runtimes: readonly RuntimeRow[]): string {
   return `${rows.map((r) => r.join('\t')).join('\n')}\n`;
 }
 
+type ClusterNodeRuntimes = { nodeId: string; runtimes: RuntimeRow[] };
+
+/** `toolkit ps` on a cluster node: every node's runtimes (as last asked, every lease check), a NODE column first. */
+export function clusterRuntimes(nodes: readonly ClusterNodeRuntimes[], only: string | undefined, json: boolean): string {
+  if (only !== undefined && !nodes.some((n) => n.nodeId === only)) {
+    throw new SgeventdError('CLUSTER_UNKNOWN_NODE', `no node ${JSON.stringify(only)} answered; nodes: ${nodes.map((n) => n.nodeId).join(', ') || 'none yet'}`, { details: { node: only } });
+  }
+  const shown = nodes.filter((n) => only === undefined || n.nodeId === only);
+  if (json) return `${JSON.stringify(shown.map((n) => ({ node: n.nodeId, runtimes: n.runtimes })), null, 2)}\n`;
+  const table = formatRuntimeTable(shown.flatMap((n) => n.runtimes)).split('\n');
+  const nodeOf = shown.flatMap((n) => n.runtimes.map(() => n.nodeId));
+  return `${table.filter(Boolean).map((line, i) => `${i === 0 ? 'NODE' : nodeOf[i - 1]}\t${line}`).join('\n')}\n`;
+}
+
 export interface ToolkitListOptions {
   config: string;
   json?: boolean;
+  /** Cluster mode: only this node's runtimes. */
+  node?: string;
 }
 
 /** `sgeventd toolkit resolve PROJECT`: the steps, or the steps taken before the failure. */
@@ -52,7 +68,13 @@ export async function toolkitResolveCommand(project: string, opts: { config: str
 /** `sgeventd toolkit ps`. */
 export async function toolkitPsCommand(opts: ToolkitListOptions): Promise<void> {
   const { config, url } = await runningDaemon(opts.config);
-  const runtimes = (await fetchStatus(config, url)).runtimes;
+  const doc = await fetchStatus(config, url);
+  if (doc.cluster !== undefined) {
+    process.stdout.write(clusterRuntimes(doc.cluster.nodes ?? [], opts.node, opts.json === true));
+    return;
+  }
+  if (opts.node !== undefined) throw new SgeventdError('CLUSTER_NOT_CONFIGURED', `--node needs a cluster node; the daemon at ${url} runs alone`, { details: { url } });
+  const runtimes = doc.runtimes;
   if (opts.json) {
     process.stdout.write(`${JSON.stringify(runtimes, null, 2)}\n`);
     return;

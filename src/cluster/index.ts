@@ -4,7 +4,9 @@ export { FencedLease, type ClusterLogger, type FencedLeaseOptions, type LeaseRec
 export { CLUSTER_FORMAT, FORMAT_HEADER, checkFormat } from './format.ts';
 export { ClusterConnectError, ClusterFormatError, ClusterRecordError, LeaseLostError, type LeaseLossReason } from './errors.ts';
 export { ClusterNode, type ClusterNodeParts, type PollerCandidate } from './node.ts';
-export type { ClusterStatus, ClusterPluginStatus } from './status.ts';
+export type { ClusterStatus, ClusterPluginStatus, ClusterPollerCounts } from './status.ts';
+export { ClusterControl, nodeInfoSchema, type ControlHandlers, type NodeInfo, type NodeRuntime, type RecycleAnswer } from './control.ts';
 export { PluginWorker, type HeldLease, type LeaseCampaign, type WorkerRole, type WorkerSnapshot } from './worker.ts';
 export { freshCursor, workerCursorSchema, WorkerCursor, type WorkerCursorState, type PendingEvent } from './cursor.ts';
 export { ClusterPoller, EPOCH_HEADER, pollerStateSchema, wakePoller, type ClusterPollerOptions, type PollerState, type PollerStats } from './poller.ts';
+export { ClusterAlertGate, alertBucket, alertKey, type AlertIdentity, type ClusterAlertGateOptions } from './alerts.ts';

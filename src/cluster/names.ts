@@ -20,6 +20,8 @@ export interface ClusterNames {
   readonly pollerMarkSubject: string;
   /** Core NATS subject any node publishes `{ atLeastId }` to; the poller's holder reads at once. */
   readonly wakeSubject: string;
+  /** Core NATS request subject every node answers (control.ts): `sge.<name>.<site>.ctl.<verb>`. */
+  controlSubject(verb: string): string;
   /** The stream that holds only the fenced key `key` (fence.ts). */
   leaseStream(key: string): string;
   leaseSubject(key: string): string;
@@ -46,6 +48,7 @@ export function clusterNames(cluster: string, siteUrl: string): ClusterNames {
     allEvents: `${prefix}.events.>`,
     pollerMarkSubject: `${prefix}.poller`,
     wakeSubject: `${prefix}.wake`,
+    controlSubject: (verb) => `${prefix}.ctl.${verb}`,
     leaseStream: (key) => `${streamPrefix}_L_${keyToken(key)}`,
     leaseSubject: (key) => `${prefix}.lease.${keyToken(key)}`,
     msgId: (eventId) => `${site}:${eventId}`,

@@ -14,6 +14,7 @@ import { clusterNames, type ClusterNames } from './names.ts';
 import { workerCursorSchema, type WorkerCursorState } from './cursor.ts';
 import { PluginWorker } from './worker.ts';
 import { ClusterStatusBoard, type ClusterStatus } from './status.ts';
+import { ClusterControl, type ControlHandlers, type RecycleAnswer } from './control.ts';
 
 /** What a node takes from the composition root (daemon/assembly.ts). */
 export interface ClusterNodeParts {
@@ -32,6 +33,8 @@ export interface PollerCandidate {
   stop(): Promise<void>;
   /** The poller's lease, for the status (who holds it). */
   readonly lease: Pick<FencedLease<unknown>, 'read'>;
+  /** The poller's counters, for the status. */
+  readonly stats: { tenures: number; reads: number; published: number; duplicates: number };
 }
 
 /**
@@ -50,6 +53,7 @@ export class ClusterNode {
   readonly #reconnectListeners = new Set<() => void>();
   readonly #board: ClusterStatusBoard;
   #poller: PollerCandidate | null = null;
+  #control: ClusterControl | null = null;
   #connected = true;
   #watching: Promise<void> | null = null;
   #stopping: Promise<void> | null = null;
@@ -64,6 +68,11 @@ export class ClusterNode {
     this.#board = new ClusterStatusBoard({
       nodeId: this.nodeId, names: this.names, jsm: conn.jsm, workers: () => this.#workers, leases: () => this.#leases,
       pollerLease: () => this.#poller?.lease ?? null,
+      pollerCounts: () => {
+        const s = this.#poller?.stats;
+        return s === undefined ? null : { tenures: s.tenures, reads: s.reads, published: s.published, duplicates: s.duplicates };
+      },
+      nodes: () => this.#control?.nodes() ?? Promise.resolve([]),
       connected: () => this.#connected, intervalMs: cluster.lease.checkMs, logger: parts.logger,
     });
   }
@@ -80,6 +89,18 @@ export class ClusterNode {
     return this.#conn;
   }
 
+  /**
+   * Answers the other nodes' control requests (`nodes`, `recycle`) with
+   * `handlers` (the composition root's runtimes), and asks them for the status.
+   */
+  setControl(handlers: ControlHandlers): ClusterControl {
+    const cluster = this.#parts.config.cluster as NonNullable<DaemonConfig['cluster']>;
+    this.#control = new ClusterControl({
+      conn: this.#conn, names: this.names, nodeId: this.nodeId, handlers, logger: this.#parts.logger, waitMs: cluster.controlWaitMs,
+    });
+    return this.#control;
+  }
+
   /** The poller candidate (built by the composition root from the same connection). */
   setPoller(poller: PollerCandidate): void {
     this.#poller = poller;
@@ -89,6 +110,7 @@ export class ClusterNode {
     const { config, logger } = this.#parts;
     const cluster = config.cluster as NonNullable<DaemonConfig['cluster']>;
     this.#watching = this.#watchConnection();
+    this.#control?.start();
     await ensureEventStream(this.#conn.jsm, this.names, cluster);
     this.#poller?.start();
     for (const folder of config.plugins) {
@@ -129,6 +151,12 @@ export class ClusterNode {
     logger.info({ nodeId: this.nodeId, plugins: this.#workers.map((w) => w.name) }, 'cluster node running');
   }
 
+  /** Asks every node (this one included) to recycle its runtimes of `project`, or all. */
+  recycle(project: string | undefined): Promise<RecycleAnswer[]> {
+    if (this.#control === null) return Promise.reject(new SgeventdError('CLUSTER_NOT_CONFIGURED', 'this node answers no control requests'));
+    return this.#control.recycle(project);
+  }
+
   /** Node id, NATS connectivity, lease holders, per plugin cursor, lag and in flight. */
   status(): ClusterStatus {
     return this.#board.snapshot();
@@ -143,6 +171,7 @@ export class ClusterNode {
         () => this.#poller?.stop() ?? Promise.resolve(),
         () => Promise.all(this.#leases.map((l) => l.close())),
         () => this.#board.stop(),
+        () => Promise.resolve(this.#control?.stop()),
         () => this.#conn.close(),
         () => this.#watching ?? Promise.resolve(),
       ];

@@ -55,6 +55,8 @@ export interface PollerStats {
   duplicates: number;
   lateIds: number;
   publishFailures: number;
+  /** Reads of the log after the newest id (one per round): a wake shows as one more read. */
+  reads: number;
 }
 
 /**
@@ -70,7 +72,7 @@ export interface PollerStats {
  */
 export class ClusterPoller {
   readonly lease: FencedLease<PollerState>;
-  readonly stats: PollerStats = { tenures: 0, published: 0, duplicates: 0, lateIds: 0, publishFailures: 0 };
+  readonly stats: PollerStats = { tenures: 0, published: 0, duplicates: 0, lateIds: 0, publishFailures: 0, reads: 0 };
   readonly #opts: ClusterPollerOptions;
   #wake: (() => void) | undefined;
   #wakeSub: Subscription | undefined;
@@ -197,6 +199,7 @@ export class ClusterPoller {
       }
     }
     const events = await source.readAfter(state.lastId, daemon.maxEventBatchSize, signal);
+    this.stats.reads++;
     let lastId = state.lastId;
     for (const e of events) {
       if (e.id <= lastId) continue;

@@ -3,6 +3,7 @@
 // holders and cursors of leases this node does not hold are in their records).
 import type { Logger } from 'pino';
 import type { JetStreamManager } from '@nats-io/jetstream';
+import type { NodeInfo } from './control.ts';
 import type { FencedLease } from './fence.ts';
 import type { ClusterNames } from './names.ts';
 import type { WorkerCursorState } from './cursor.ts';
@@ -36,9 +37,21 @@ export interface ClusterStatus {
   stream: string;
   streamLastSeq: number | null;
   pollerHolder: string | null;
+  /** This node's poller candidate: reads of the log and events published while it held the lease (null: none). */
+  poller: ClusterPollerCounts | null;
   plugins: ClusterPluginStatus[];
+  /** Every node that answered the last `nodes` request (its runtimes, the plugins it holds); empty before the first. */
+  nodes: NodeInfo[];
   /** When the holders and cursors were last read from NATS (null: not yet). */
   refreshedAt: string | null;
+}
+
+/** What this node's poller did while it held the lease (since the node started). */
+export interface ClusterPollerCounts {
+  tenures: number;
+  reads: number;
+  published: number;
+  duplicates: number;
 }
 
 export interface ClusterStatusBoardOptions {
@@ -48,6 +61,9 @@ export interface ClusterStatusBoardOptions {
   workers: () => readonly PluginWorker[];
   leases: () => ReadonlyArray<FencedLease<WorkerCursorState | null>>;
   pollerLease?: () => Pick<FencedLease<unknown>, 'read'> | null;
+  pollerCounts?: () => ClusterPollerCounts | null;
+  /** Asks every node what runs on it (control.ts). */
+  nodes?: () => Promise<NodeInfo[]>;
   connected: () => boolean;
   intervalMs: number;
   logger: Logger;
@@ -66,6 +82,7 @@ export class ClusterStatusBoard {
   #streamLastSeq: number | null = null;
   #pollerHolder: string | null = null;
   #seen = new Map<string, Seen>();
+  #nodes: NodeInfo[] = [];
   #refreshedAt: number | null = null;
 
   constructor(opts: ClusterStatusBoardOptions) {
@@ -119,13 +136,18 @@ export class ClusterStatusBoard {
       stream: this.#opts.names.eventStream,
       streamLastSeq: this.#streamLastSeq,
       pollerHolder: this.#pollerHolder,
+      poller: this.#opts.pollerCounts?.() ?? null,
       plugins,
+      nodes: this.#nodes,
       refreshedAt: this.#refreshedAt === null ? null : new Date(this.#refreshedAt).toISOString(),
     };
   }
 
   async #refresh(): Promise<void> {
     if (!this.#opts.connected()) return;
+    const asking = this.#opts.nodes?.().then((nodes) => {
+      this.#nodes = nodes;
+    }).catch((err: unknown) => this.#opts.logger.debug({ err }, 'asking the nodes what runs on them failed; the status shows the last answers'));
     try {
       const info = await this.#opts.jsm.streams.info(this.#opts.names.eventStream);
       this.#streamLastSeq = info.state.last_seq;
@@ -145,5 +167,6 @@ export class ClusterStatusBoard {
     } catch (err) {
       this.#opts.logger.debug({ err }, 'reading the cluster status from NATS failed; the status shows the last one read');
     }
+    await asking;
   }
 }

@@ -220,6 +220,10 @@ export const clusterSectionSchema = z.strictObject({
     marginMs: duration(0).default(2000),
   }, { error: 'a mapping with ttlMs, renewMs, checkMs' }).prefault({})
     .refine((l) => l.renewMs + l.marginMs < l.ttlMs, { error: 'a mapping where renewMs + marginMs is below ttlMs', path: [] }),
+  /** The same alert (plugin and title) raised on several nodes is mailed once per this window, for the whole cluster. */
+  alertWindowMs: duration(1000).default(3600000),
+  /** How long a node collects the other nodes' answers (status `nodes`, `toolkit ps`, `toolkit recycle`). */
+  controlWaitMs: duration(50).default(1000),
   poller: z.strictObject({
     /** Publishes awaiting their acknowledgement at once. */
     maxInFlight: posInt().default(256),

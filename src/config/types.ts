@@ -264,6 +264,10 @@ export interface ClusterConfig {
   readonly maxAgeMs: number;
   readonly duplicateWindowMs: number;
   readonly lease: ClusterLeaseOptions;
+  /** The same alert is mailed once per this window for the whole cluster. */
+  readonly alertWindowMs: number;
+  /** How long a node collects the other nodes' answers to a control request. */
+  readonly controlWaitMs: number;
   readonly poller: { readonly maxInFlight: number };
 }
 

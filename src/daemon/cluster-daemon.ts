@@ -4,9 +4,9 @@
 import { rmSync, writeFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import type { DaemonConfig } from '../config/index.ts';
-import { ClusterNode, ClusterPoller, type ClusterStatus, type PollerCandidate } from '../cluster/index.ts';
+import { ClusterAlertGate, ClusterNode, ClusterPoller, wakePoller, type ClusterStatus, type PollerCandidate } from '../cluster/index.ts';
 import { DaemonMetrics } from '../metrics/index.ts';
-import { startHttpServer, type DaemonStatusLike } from '../http/index.ts';
+import { startHttpServer, startWebhookReceiver, type DaemonStatusLike, type WebhookResult, type WebhookStatusLike } from '../http/index.ts';
 import { SgeventdError, sleepLong, type SecretMask } from '../shared/index.ts';
 import { laneAlert, timingLine } from './alerts.ts';
 import { Assembly, runStopSteps } from './assembly.ts';
@@ -25,6 +25,7 @@ export class ClusterDaemon {
   readonly #parts: Assembly;
   readonly #node: ClusterNode;
   readonly #startedAt = new Date();
+  readonly #webhooks: { deliveries: Record<string, number>; lastDeliveryAt: string | null; lastDeliveredId: number } | null;
   #stopping: Promise<void> | null = null;
 
   private constructor(parts: Assembly, node: ClusterNode, metrics: DaemonMetrics) {
@@ -33,6 +34,7 @@ export class ClusterDaemon {
     this.#parts = parts;
     this.#node = node;
     this.metrics = metrics;
+    this.#webhooks = parts.config.webhooks === undefined ? null : { deliveries: {}, lastDeliveryAt: null, lastDeliveredId: 0 };
   }
 
   static async open(config: DaemonConfig, opts: { console: boolean; logFiles?: boolean }): Promise<ClusterDaemon> {
@@ -52,12 +54,29 @@ export class ClusterDaemon {
         onFailure: (f) => parts.mailer?.send(laneAlert(f)),
       });
       daemon = new ClusterDaemon(parts, node, metrics);
+      node.setControl({
+        describe: () => ({
+          active: node.status().plugins.filter((p) => p.role === 'active').map((p) => p.name),
+          runtimes: parts.toolkit.list().map((r) => ({ ...r, projects: [...r.projects] })),
+        }),
+        recycle: (project) => parts.toolkit.recycle(project),
+      });
       // The poller candidate reads the site through the same retries as one machine (never skips).
       const cluster = config.cluster as NonNullable<DaemonConfig['cluster']>;
       const poller = await ClusterPoller.open({
         conn: node.connection, names: node.names, cluster, daemon: config.daemon, source: parts.eventLog().source, logger: parts.logger,
       });
       node.setPoller(pollerCandidate(poller, parts.logger, cluster.lease.checkMs));
+      if (parts.mailer?.enabled === true) {
+        // The same alert raised on several nodes goes out once for the cluster.
+        const gate = await ClusterAlertGate.open({
+          conn: node.connection, names: node.names, windowMs: cluster.alertWindowMs, replicas: cluster.replicas, nodeId: cluster.nodeId, logger: parts.logger,
+        }).catch((err: unknown) => {
+          parts.logger.error({ err }, 'the cluster alert bucket is unavailable: this node mails its own alerts');
+          return null;
+        });
+        if (gate !== null) parts.mailer.gateWith((alert) => gate.claim(alert));
+      }
       return daemon;
     } catch (err) {
       await parts.close();
@@ -74,6 +93,48 @@ export class ClusterDaemon {
   async start(): Promise<void> {
     this.logger.info({ site: this.config.site.url, nodeId: this.#node.nodeId, pid: process.pid }, 'sgeventd cluster node starting');
     await this.#node.start();
+  }
+
+  /**
+   * A correctly signed webhook delivery on this node: whichever node holds the
+   * poller lease reads the log at once (core NATS, `<prefix>.wake`). A hint
+   * only: the log stays the truth, and a wake lost with NATS costs one poll
+   * interval.
+   */
+  /** A signed delivery announced the log has reached at least `newest`. */
+  webhookDelivery(newest: number): void {
+    const w = this.#webhooks;
+    if (w === null) return;
+    w.lastDeliveryAt = new Date().toISOString();
+    w.lastDeliveredId = Math.max(w.lastDeliveredId, newest);
+    try {
+      wakePoller(this.#node.connection, this.#node.names, newest);
+    } catch (err) {
+      this.logger.warn({ err, eventId: newest }, 'waking the cluster poller failed; it reads at its next interval');
+    }
+  }
+
+  /**
+   * `sgeventd toolkit recycle [PROJECT]` on a cluster node: every node
+   * recycles its own runtimes of the project (they run where the project's
+   * plugins run); the total. A project no node knows is refused as on one machine.
+   */
+  async recycleEverywhere(project: string | undefined): Promise<number> {
+    const answers = await this.#node.recycle(project);
+    const failed = answers.filter((a) => a.type === 'failed');
+    if (answers.length > 0 && failed.length === answers.length) {
+      const first = failed[0] as Extract<(typeof answers)[number], { type: 'failed' }>;
+      throw new SgeventdError(first.code, first.error, { details: { project, nodes: failed.map((f) => f.nodeId) } });
+    }
+    for (const f of failed) this.logger.warn({ node: f.nodeId, code: f.code, project }, `recycling on node ${f.nodeId} failed: ${f.error}`);
+    return answers.reduce((n, a) => n + (a.type === 'recycled' ? a.recycled : 0), 0);
+  }
+
+  /** One request to the webhook receiver, by result (status page and /metrics). */
+  webhookResult(result: WebhookResult): void {
+    if (this.#webhooks === null) return;
+    this.#webhooks.deliveries[result] = (this.#webhooks.deliveries[result] ?? 0) + 1;
+    this.metrics.webhookDelivery(result);
   }
 
   status(): ClusterDaemonStatus {
@@ -94,8 +155,14 @@ export class ClusterDaemon {
         processed: p.processed, failed: p.failed, meanMs: null,
       })),
       runtimes: this.#parts.toolkit.list(),
+      webhooks: this.#webhookStatus(),
       cluster,
     };
+  }
+
+  #webhookStatus(): WebhookStatusLike | null {
+    const w = this.#webhooks;
+    return w === null ? null : { deliveries: { ...w.deliveries }, lastDeliveryAt: w.lastDeliveryAt, lastDeliveredId: w.lastDeliveredId, silent: null, silences: 0 };
   }
 
   /** Graceful: callbacks in flight finish, cursors are committed and leases released; idempotent; every step runs. */
@@ -140,6 +207,7 @@ function pollerCandidate(poller: ClusterPoller, logger: Logger, retryMs: number)
       await poller.close();
     },
     lease: poller.lease,
+    stats: poller.stats,
   };
 }
 
@@ -157,9 +225,7 @@ export async function serveClusterNode(config: DaemonConfig, opts: { console: bo
       fetchIntervalMs: config.daemon.fetchIntervalMs,
       mask: daemon.mask,
       actions: {
-        recycleRuntimes: () => {
-          throw new SgeventdError('CLUSTER_ACTION_UNSUPPORTED', 'toolkit recycle is not available on a cluster node yet');
-        },
+        recycleRuntimes: (project) => daemon.recycleEverywhere(project),
         reloadPlugins: () => Promise.reject(new SgeventdError('CLUSTER_ACTION_UNSUPPORTED', 'plugin reload is not available on a cluster node yet')),
       },
     }).catch(async (err: unknown) => {
@@ -174,7 +240,33 @@ export async function serveClusterNode(config: DaemonConfig, opts: { console: bo
       await http.close();
     });
   }
+  await startClusterWebhooks(daemon, config, stops).catch(async (err: unknown) => {
+    await daemon.stop();
+    throw err;
+  });
   stops.register(() => daemon.stop());
   await daemon.start();
   return { daemon, statusUrl };
+}
+
+const WEBHOOK_RESULTS: readonly WebhookResult[] = ['accepted', 'malformed', 'unsigned', 'bad_signature', 'too_large'];
+
+/**
+ * The webhook receiver of a cluster node (any node may receive the site's
+ * deliveries: put them all behind the webhook's URL). Stopped after the node
+ * (stop steps run last registered first): a signed delivery is answered 200
+ * while the node drains.
+ */
+async function startClusterWebhooks(daemon: ClusterDaemon, config: DaemonConfig, stops: StopSteps): Promise<void> {
+  const w = config.webhooks;
+  if (w === undefined) return;
+  daemon.metrics.webhooksOn(WEBHOOK_RESULTS);
+  const receiver = await startWebhookReceiver({
+    config: { host: w.host, port: w.port, path: w.path, secrets: w.secrets },
+    logger: daemon.logger,
+    onAtLeast: (id) => daemon.webhookDelivery(id),
+    onResult: (r) => daemon.webhookResult(r),
+  });
+  daemon.logger.info({ url: receiver.url }, 'webhook receiver listening; deliveries wake the cluster poller');
+  stops.register(() => receiver.close());
 }

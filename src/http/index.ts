@@ -1,7 +1,7 @@
 export { startHttpServer } from './server.ts';
 export type { HttpServerOptions, HttpServerHandle, DaemonActions } from './server.ts';
 export { statusDocument, statusDocumentSchema, MAX_DEAD_LETTERS } from './status.ts';
-export type { StatusSource, DaemonStatusLike, PluginStatusLike, RuntimeStatusLike, DeadLetterLike, StatusDocument, ClusterStatusLike } from './status.ts';
+export type { StatusSource, DaemonStatusLike, PluginStatusLike, RuntimeStatusLike, DeadLetterLike, StatusDocument, ClusterStatusLike, WebhookStatusLike } from './status.ts';
 export { evaluateHealth, healthWindowMs, MIN_HEALTH_WINDOW_MS } from './health.ts';
 export type { HealthReport } from './health.ts';
 export { renderStatusPage, escapeHtml, REFRESH_SECONDS, type PageExtras } from './page.ts';

@@ -60,6 +60,7 @@ export interface PageExtras {
 export function renderStatusPage(doc: StatusDocument, extras: PageExtras = {}): string {
   const now = Date.parse(doc.generatedAt);
   const sections = [
+    clusterSection(doc),
     webhookSection(doc),
     historySection(extras.history, now),
     `<h2>Plugins</h2>\n${ageWarnings(doc)}${pluginTable(doc)}\n`,
@@ -173,4 +174,25 @@ function webhookSection(doc: StatusDocument): string {
 
 function ms(value: number): string {
   return value < 10 ? `${value.toFixed(2)} ms` : value < 1000 ? `${value.toFixed(1)} ms` : `${(value / 1000).toFixed(2)} s`;
+}
+
+
+/** A cluster node's view: NATS, the poller's holder, each plugin's holder and cursor, and the nodes that answered. */
+function clusterSection(doc: StatusDocument): string {
+  const c = doc.cluster;
+  if (c === undefined) return '';
+  const nats = c.connected ? stateBadge('running') : '<span class="state bad" data-testid="cluster-disconnected">disconnected from NATS</span>';
+  const plugins = c.plugins.map((p) => `<tr>
+<td title="${escapeHtml(p.id)}"><strong>${escapeHtml(p.name)}</strong></td><td>${escapeHtml(p.holder ?? '–')}</td><td>${stateBadge(p.role === 'active' ? 'running' : p.role)}</td>
+<td class="num">${escapeHtml(p.highSeq ?? '–')}</td><td class="num">${escapeHtml(p.highId ?? '–')}</td><td class="num">${escapeHtml(p.pending)}</td>
+<td class="num">${escapeHtml(p.lag ?? '–')}</td><td class="num">${escapeHtml(p.inFlight)}</td></tr>`);
+  const nodes = (c.nodes ?? []).map((n) => `<tr>
+<td><strong>${escapeHtml(n.nodeId)}</strong>${n.nodeId === c.nodeId ? ' <span class="muted">(this node)</span>' : ''}</td><td>${escapeHtml(n.host)}</td>
+<td class="num">${escapeHtml(n.pid)}</td><td>${escapeHtml(n.startedAt)}</td><td>${escapeHtml(n.active.join(', ') || '–')}</td><td class="num">${escapeHtml(n.runtimes.length)}</td></tr>`);
+  return `<h2>Cluster ${escapeHtml(c.cluster)}</h2>
+<p data-testid="cluster">node <strong>${escapeHtml(c.nodeId)}</strong> · NATS ${nats} <span class="muted">stream ${escapeHtml(c.stream)}, last message ${escapeHtml(c.streamLastSeq ?? '–')} ·
+poller held by ${escapeHtml(c.pollerHolder ?? 'nobody')} · read ${escapeHtml(c.refreshedAt ?? 'not yet')}</span></p>
+${table(['Node', 'Host', 'PID#', 'Started', 'Plugins held', 'Runtimes#'], nodes, 'No node answered yet.', 'cluster-nodes')}
+${table(['Plugin', 'Holder', 'This node', 'Stream seq#', 'Event#', 'Pending#', 'Lag#', 'In flight#'], plugins, 'No plugins.', 'cluster-plugins')}
+`;
 }

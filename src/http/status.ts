@@ -104,6 +104,10 @@ export interface ClusterStatusLike {
   stream: string;
   streamLastSeq: number | null;
   pollerHolder: string | null;
+  /** This node's poller counters (null: this node has no poller candidate). */
+  poller?: { tenures: number; reads: number; published: number; duplicates: number } | null;
+  /** Every node that answered (its runtimes and the plugins it holds); absent from older nodes. */
+  nodes?: ReadonlyArray<{ nodeId: string; host: string; pid: number; startedAt: string; active: readonly string[]; runtimes: readonly RuntimeStatusLike[] }>;
   refreshedAt: string | null;
   plugins: ReadonlyArray<{
     id: string; name: string; holder: string | null; role: string; highSeq: number | null; highId: number | null;
@@ -174,6 +178,10 @@ const clusterSchema = z.object({
   stream: z.string(),
   streamLastSeq: z.number().nullable(),
   pollerHolder: z.string().nullable(),
+  poller: z.object({ tenures: z.number(), reads: z.number(), published: z.number(), duplicates: z.number() }).nullable().optional(),
+  nodes: z.array(z.object({
+    nodeId: z.string(), host: z.string(), pid: z.number(), startedAt: z.string(), active: z.array(z.string()), runtimes: z.array(runtimeSchema),
+  })).optional(),
   refreshedAt: z.string().nullable(),
   plugins: z.array(z.object({
     id: z.string(), name: z.string(), holder: z.string().nullable(), role: z.string(), highSeq: z.number().nullable(),
@@ -257,6 +265,10 @@ export function statusDocument(s: DaemonStatusLike, now: number): StatusDocument
       cluster: {
         nodeId: s.cluster.nodeId, cluster: s.cluster.cluster, connected: s.cluster.connected, stream: s.cluster.stream,
         streamLastSeq: s.cluster.streamLastSeq, pollerHolder: s.cluster.pollerHolder, refreshedAt: s.cluster.refreshedAt,
+        poller: s.cluster.poller === undefined || s.cluster.poller === null ? null : { ...s.cluster.poller },
+        nodes: (s.cluster.nodes ?? []).map((n) => ({
+          nodeId: n.nodeId, host: n.host, pid: n.pid, startedAt: n.startedAt, active: [...n.active], runtimes: n.runtimes.map(runtimeDocument),
+        })),
         plugins: s.cluster.plugins.map((p) => ({
           id: p.id, name: p.name, holder: p.holder, role: p.role, highSeq: p.highSeq, highId: p.highId,
           pending: p.pending, lag: p.lag, inFlight: p.inFlight, active: p.active,
@@ -277,6 +289,14 @@ function projectNames(s: DaemonStatusLike): Record<string, string> {
     }
   }
   return out;
+}
+
+/** A runtime as a node of the cluster reports it. */
+function runtimeDocument(r: RuntimeStatusLike): StatusDocument['runtimes'][number] {
+  return {
+    key: r.key, projects: [...r.projects], mode: r.mode, coreVersion: r.coreVersion, pid: r.pid, rssMb: r.rssMb, peakRssMb: r.peakRssMb ?? null,
+    calls: r.calls, ageMs: r.ageMs, pending: r.pending, state: r.state,
+  };
 }
 
 function cut(text: string): string {

@@ -14,6 +14,9 @@ export interface Alert {
   recipients?: boolean | readonly string[];
 }
 
+/** Decides whether this process mails `alert` (true) or another one did. */
+export type AlertGate = (alert: Alert) => Promise<boolean>;
+
 /**
  * Mails alerts through the configured SMTP server (nodemailer: TLS, STARTTLS,
  * auth), with the subject carrying the level as shotgunEvents does. At most
@@ -29,6 +32,7 @@ export class AlertMailer {
   readonly #sent = new Map<string, number[]>();
   readonly #suppressed = new Map<string, number>();
   #pending = new Set<Promise<void>>();
+  #gate: AlertGate | null = null;
 
   /** `mask`: the daemon's configured secrets, masked in subject and body (default: the SMTP password). */
   constructor(cfg: EmailConfig, logger: Logger, mask: SecretMask = new SecretMask([cfg.password])) {
@@ -47,6 +51,14 @@ export class AlertMailer {
         : null;
   }
 
+  /**
+   * Asks `gate` before each alert goes out (cluster mode: the same alert
+   * raised on several nodes is mailed by the first to claim it).
+   */
+  gateWith(gate: AlertGate): void {
+    this.#gate = gate;
+  }
+
   get enabled(): boolean {
     return this.#transport !== null;
   }
@@ -57,6 +69,22 @@ export class AlertMailer {
     if (alert.level === 'warn' && this.#cfg.minLevel === 'error') return;
     const to: string[] = typeof alert.recipients === 'object' ? [...alert.recipients] : [...this.#cfg.to];
     if (to.length === 0) return;
+    const gate = this.#gate;
+    if (gate === null) {
+      this.#deliver(alert, to);
+      return;
+    }
+    const p = gate(alert)
+      .then((mine) => {
+        if (mine) this.#deliver(alert, to);
+      })
+      .catch((err: unknown) => this.#log.error({ err, title: alert.title }, 'claiming an alert failed; it is not mailed from this node'))
+      .finally(() => this.#pending.delete(p));
+    this.#pending.add(p);
+  }
+
+  #deliver(alert: Alert, to: string[]): void {
+    if (!this.#transport) return;
     const key = alert.plugin ?? '(engine)';
     const now = Date.now();
     const recent = (this.#sent.get(key) ?? []).filter((t) => now - t < 3_600_000);
@@ -84,6 +112,8 @@ export class AlertMailer {
 
   /** Waits for queued mails, then closes the SMTP connection. */
   async close(): Promise<void> {
+    // Twice: a gated alert queues its mail when its claim settles.
+    await Promise.allSettled([...this.#pending]);
     await Promise.allSettled([...this.#pending]);
     this.#transport?.close();
   }

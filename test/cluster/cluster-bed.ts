@@ -23,6 +23,12 @@ export interface ClusterBedOptions {
   /** Each callback takes this long (a timer), so kills land mid-callback. */
   workMs?: number;
   lease?: { ttlMs: number; renewMs: number; checkMs: number; marginMs: number };
+  /** More plugin files (absolute paths), copied beside `plugins`. */
+  pluginFiles?: string[];
+  /** Merged into each node's `daemon` section. */
+  daemon?: Record<string, unknown>;
+  /** More top-level sections of node `i`'s config (`webhooks`, `emails`...). */
+  sections?: (i: number) => Record<string, unknown>;
 }
 
 export interface ClusterBed {
@@ -30,6 +36,8 @@ export interface ClusterBed {
   site: TestSite;
   names: ClusterNames;
   record: string;
+  /** The bed's folder (node configs `<nodeId>.yaml`, plugins/). */
+  dir: string;
   nodeIds: string[];
   start(i: number): void;
   /** Sends `signal` to node `i` and waits for it to exit. */
@@ -73,6 +81,8 @@ export async function clusterBed(t: Cleanup, opts: ClusterBedOptions): Promise<C
     copyFileSync(join(FIXTURES, `${p}.mjs`), join(plugins, `${p}.mjs`));
     chmodSync(join(plugins, `${p}.mjs`), 0o644);
   }
+  for (const f of opts.pluginFiles ?? []) copyFileSync(f, join(plugins, basename(f)));
+  const pluginCount = opts.plugins.length + (opts.pluginFiles?.length ?? 0);
   const keep = process.env['SGEVENTD_TEST_KEEP'];
   // Kept files are named after this bed's folder, so several tests can keep theirs side by side.
   const keepAs = (name: string): string => (keep === undefined ? join(dir, name) : join(keep, `${basename(dir)}-${name}`));
@@ -84,11 +94,12 @@ export async function clusterBed(t: Cleanup, opts: ClusterBedOptions): Promise<C
     const file = join(dir, `${id}.yaml`);
     writeFileSync(file, stringify({
       site: { url: site.url, script: { name: DEFAULT_SCRIPT.name, key: '${SGEVENTD_TEST_KEY}' }, connRetrySleepMs: 50 },
-      daemon: { state: join(dir, `${id}.db`), pidFile: join(dir, `${id}.pid`), fetchIntervalMs: 50, stateFlushMs: 50 },
+      daemon: { state: join(dir, `${id}.db`), pidFile: join(dir, `${id}.pid`), fetchIntervalMs: 50, stateFlushMs: 50, ...opts.daemon },
       plugins: [{ path: plugins }],
       logging: { dir: join(dir, `logs-${id}`), level: process.env['SGEVENTD_TEST_LOG'] ?? 'info' },
       http: { enabled: true, host: '127.0.0.1', port: 0 },
       cluster: { name: 't', nodeId: id, nats: { servers: nats.urls }, replicas: 3, lease },
+      ...opts.sections?.(nodeIds.indexOf(id)),
     }));
     return file;
   });
@@ -97,7 +108,7 @@ export async function clusterBed(t: Cleanup, opts: ClusterBedOptions): Promise<C
   const names = clusterNames('t', site.url);
 
   const bed: ClusterBed = {
-    nats, site, names, record, nodeIds,
+    nats, site, names, record, dir, nodeIds,
     start(i) {
       const id = nodeIds[i] as string;
       const child = spawn(process.execPath, [BIN, 'foreground', '-c', configs[i] as string], {
@@ -164,7 +175,7 @@ export async function clusterBed(t: Cleanup, opts: ClusterBedOptions): Promise<C
     allHeld() {
       return waitFor(async () => {
         const v = await bed.anyView();
-        return v !== null && v.pollerHolder !== null && v.plugins.length === opts.plugins.length && v.plugins.every((p) => p.holder !== null) ? v : null;
+        return v !== null && v.pollerHolder !== null && v.plugins.length === pluginCount && v.plugins.every((p) => p.holder !== null) ? v : null;
       }, 'the poller and every plugin lease held by a node', 60_000);
     },
     holderOf(view, plugin) {

@@ -167,7 +167,7 @@ function findStreamLeader(jsz: unknown, stream: string): string | undefined {
 }
 
 /** `count` distinct free loopback ports, held open together so none repeats, then released. */
-async function freePorts(count: number): Promise<number[]> {
+export async function freePorts(count: number): Promise<number[]> {
   const servers = await Promise.all(Array.from({ length: count }, () => new Promise<ReturnType<typeof createServer>>((resolve, reject) => {
     const srv = createServer();
     srv.once('error', reject);
