@@ -11,6 +11,12 @@ export interface PendingEvent {
   id: number;
 }
 
+/** What one commit carries: its changes, and the finished events it makes durable once stored. */
+export interface CommitTicket {
+  readonly changes: number;
+  readonly finished: number;
+}
+
 /** What a plugin's lease record carries as its state (`plugin.<pluginId>`). */
 export interface WorkerCursorState {
   /** Every message at or below it is finished, except `pending`. */
@@ -59,6 +65,8 @@ export class WorkerCursor {
   #paused: boolean;
   /** Changes since the last snapshot taken for a commit. */
   #dirty = 0;
+  /** Events finished and not yet in a confirmed commit: what a successor would run again. */
+  #unconfirmed = 0;
 
   constructor(state: WorkerCursorState) {
     this.#highSeq = state.highSeq;
@@ -111,6 +119,14 @@ export class WorkerCursor {
   }
 
   /**
+   * Events finished since the last confirmed commit, counting those of a
+   * commit still in flight: a takeover now would run them again.
+   */
+  get unconfirmed(): number {
+    return this.#unconfirmed;
+  }
+
+  /**
    * Whether a delivered message must run: above the high watermark (new), or
    * pending (handed out before and not finished). Everything else is finished.
    */
@@ -130,7 +146,10 @@ export class WorkerCursor {
 
   /** The message's callbacks all finished (or it was out of scope). */
   finish(seq: number): void {
-    if (this.#pending.delete(seq)) this.#dirty++;
+    if (this.#pending.delete(seq)) {
+      this.#dirty++;
+      this.#unconfirmed++;
+    }
   }
 
   /** stopOnError: the plugin is deactivated cluster-wide; the failed event stays pending. */
@@ -151,15 +170,20 @@ export class WorkerCursor {
    * the fence counts every change not yet committed, however many commits
    * failed in a row.
    */
-  takeChanges(): number {
-    const n = this.#dirty;
+  takeChanges(): CommitTicket {
+    const ticket = { changes: this.#dirty, finished: this.#unconfirmed };
     this.#dirty = 0;
-    return n;
+    return ticket;
   }
 
   /** A commit failed: its changes are still uncommitted and go with the next one. */
-  restoreChanges(n: number): void {
-    this.#dirty += n;
+  restoreChanges(ticket: CommitTicket): void {
+    this.#dirty += ticket.changes;
+  }
+
+  /** A commit was stored: the events it finished are no longer repeated by a successor. */
+  confirmChanges(ticket: CommitTicket): void {
+    this.#unconfirmed = Math.max(0, this.#unconfirmed - ticket.finished);
   }
 
   /** The state as it stands (for a commit, a release or the status); changes nothing. */
