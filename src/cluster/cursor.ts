@@ -29,6 +29,8 @@ export interface WorkerCursorState {
   lastError: string | null;
   /** `sgeventd plugin disable` in cluster mode: no node runs the plugin. */
   paused: boolean;
+  /** Sequence of the last `plugin enable/disable` record applied (control.ts); 0: none. */
+  control: number;
 }
 
 const seq = z.number().int().nonnegative();
@@ -41,11 +43,12 @@ export const workerCursorSchema = z.object({
   active: z.boolean(),
   lastError: z.string().nullable(),
   paused: z.boolean(),
+  control: seq.default(0),
 });
 
 /** A new plugin's cursor: it starts after `highSeq` (the stream's last message when it was first claimed). */
 export function freshCursor(highSeq: number, highId = 0): WorkerCursorState {
-  return { highSeq, highId, pending: [], active: true, lastError: null, paused: false };
+  return { highSeq, highId, pending: [], active: true, lastError: null, paused: false, control: 0 };
 }
 
 /**
@@ -63,6 +66,7 @@ export class WorkerCursor {
   #active: boolean;
   #lastError: string | null;
   #paused: boolean;
+  #control: number;
   /** Changes since the last snapshot taken for a commit. */
   #dirty = 0;
   /** Events finished and not yet in a confirmed commit: what a successor would run again. */
@@ -76,6 +80,7 @@ export class WorkerCursor {
     this.#active = state.active;
     this.#lastError = state.lastError;
     this.#paused = state.paused;
+    this.#control = state.control;
   }
 
   /** Where the consumer starts: the oldest unfinished message, else the one after the high watermark. */
@@ -159,6 +164,31 @@ export class WorkerCursor {
     this.#dirty++;
   }
 
+  /**
+   * An operator's `plugin enable` (paused false: also clears a stopOnError
+   * deactivation) or `plugin disable` (paused true), stored as control record
+   * `seq`; a record already applied is ignored.
+   */
+  applyControl(seq: number, paused: boolean): boolean {
+    if (seq <= this.#control) return false;
+    this.#control = seq;
+    this.#paused = paused;
+    if (!paused) {
+      this.#active = true;
+      this.#lastError = null;
+    }
+    this.#dirty++;
+    return true;
+  }
+
+  /** A reload brings back a plugin deactivated by stopOnError (its pending events run first). */
+  reactivate(): void {
+    if (this.#active) return;
+    this.#active = true;
+    this.#lastError = null;
+    this.#dirty++;
+  }
+
   noteError(lastError: string): void {
     this.#lastError = lastError;
     this.#dirty++;
@@ -195,6 +225,7 @@ export class WorkerCursor {
       active: this.#active,
       lastError: this.#lastError,
       paused: this.#paused,
+      control: this.#control,
     };
   }
 }
