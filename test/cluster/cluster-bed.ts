@@ -23,10 +23,14 @@ export interface ClusterBedOptions {
   /** Each callback takes this long (a timer), so kills land mid-callback. */
   workMs?: number;
   lease?: { ttlMs: number; renewMs: number; checkMs: number; marginMs: number };
+  /** More settings of the plugin folder (watch, watchPollMs...). */
+  folder?: Record<string, unknown>;
 }
 
 export interface ClusterBed {
   nats: TestNats;
+  /** The plugin folder every node reads. */
+  plugins: string;
   site: TestSite;
   names: ClusterNames;
   record: string;
@@ -50,6 +54,8 @@ export interface ClusterBed {
   /** Creates `shots` Shots on the site, spread over its projects (each writes events the poller publishes); returns the newest event id. */
   createEvents(shots: number): Promise<number>;
   lines(): Line[];
+  /** What node `i` wrote to stdout and stderr so far (its log lines). */
+  output(i: number): string;
 }
 
 export interface Line {
@@ -85,7 +91,7 @@ export async function clusterBed(t: Cleanup, opts: ClusterBedOptions): Promise<C
     writeFileSync(file, stringify({
       site: { url: site.url, script: { name: DEFAULT_SCRIPT.name, key: '${SGEVENTD_TEST_KEY}' }, connRetrySleepMs: 50 },
       daemon: { state: join(dir, `${id}.db`), pidFile: join(dir, `${id}.pid`), fetchIntervalMs: 50, stateFlushMs: 50 },
-      plugins: [{ path: plugins }],
+      plugins: [{ path: plugins, ...opts.folder }],
       logging: { dir: join(dir, `logs-${id}`), level: process.env['SGEVENTD_TEST_LOG'] ?? 'info' },
       http: { enabled: true, host: '127.0.0.1', port: 0 },
       cluster: { name: 't', nodeId: id, nats: { servers: nats.urls }, replicas: 3, lease },
@@ -97,7 +103,7 @@ export async function clusterBed(t: Cleanup, opts: ClusterBedOptions): Promise<C
   const names = clusterNames('t', site.url);
 
   const bed: ClusterBed = {
-    nats, site, names, record, nodeIds,
+    nats, site, names, record, nodeIds, plugins,
     start(i) {
       const id = nodeIds[i] as string;
       const child = spawn(process.execPath, [BIN, 'foreground', '-c', configs[i] as string], {
@@ -183,6 +189,10 @@ export async function clusterBed(t: Cleanup, opts: ClusterBedOptions): Promise<C
         })));
       }
       return site.newestEventId();
+    },
+    output(i) {
+      const file = keepAs(`${nodeIds[i] as string}.out`);
+      return existsSync(file) ? readFileSync(file, 'utf8') : '';
     },
     lines() {
       if (!existsSync(record)) return [];
