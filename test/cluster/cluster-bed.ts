@@ -23,6 +23,8 @@ export interface ClusterBedOptions {
   /** Each callback takes this long (a timer), so kills land mid-callback. */
   workMs?: number;
   lease?: { ttlMs: number; renewMs: number; checkMs: number; marginMs: number };
+  /** The NATS URLs node `i` is given (default: all three). */
+  servers?: (i: number, urls: readonly string[]) => string[];
   /** More settings of the plugin folder (watch, watchPollMs...). */
   folder?: Record<string, unknown>;
 }
@@ -86,7 +88,7 @@ export async function clusterBed(t: Cleanup, opts: ClusterBedOptions): Promise<C
   const record = keepAs('record.txt');
   const lease = opts.lease ?? { ttlMs: 5000, renewMs: 1000, checkMs: 1000, marginMs: 1500 };
   const nodeIds = Array.from({ length: n }, (_, i) => `n${i + 1}`);
-  const configs = nodeIds.map((id) => {
+  const configs = nodeIds.map((id, i) => {
     const file = join(dir, `${id}.yaml`);
     writeFileSync(file, stringify({
       site: { url: site.url, script: { name: DEFAULT_SCRIPT.name, key: '${SGEVENTD_TEST_KEY}' }, connRetrySleepMs: 50 },
@@ -94,7 +96,7 @@ export async function clusterBed(t: Cleanup, opts: ClusterBedOptions): Promise<C
       plugins: [{ path: plugins, ...opts.folder }],
       logging: { dir: join(dir, `logs-${id}`), level: process.env['SGEVENTD_TEST_LOG'] ?? 'info' },
       http: { enabled: true, host: '127.0.0.1', port: 0 },
-      cluster: { name: 't', nodeId: id, nats: { servers: nats.urls }, replicas: 3, lease },
+      cluster: { name: 't', nodeId: id, nats: { servers: opts.servers?.(i, nats.urls) ?? nats.urls }, replicas: 3, lease },
     }));
     return file;
   });

@@ -3,6 +3,7 @@
 // the plugin (also after a failover); reload reaches the owner.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { rmSync, writeFileSync } from 'node:fs';
 import { waitFor } from '../support/index.ts';
 import { natsSkip } from '../support/nats.ts';
 import { clusterBed, type ClusterBed, type ClusterView } from './cluster-bed.ts';
@@ -59,5 +60,35 @@ describe('plugin enable, disable and reload on a cluster', natsSkip(), () => {
     const unknown = await bed.cli(other, ['plugin', 'reload', 'nosuch']);
     assert.notEqual(unknown.code, 0);
     assert.equal(unknown.errorCode, 'PLUGIN_UNKNOWN');
+  });
+
+  it('a stopOnError deactivation holds on the next owner after a kill -9; enable runs the failed event again, nothing skipped', async (t) => {
+    const bed = await clusterBed(t, { plugins: ['stopper'], nodes: 2 });
+    const first = await bed.allHeld();
+    const owner = bed.holderOf(first, 'stopper');
+    const other = 1 - owner;
+    const after = await bed.site.newestEventId();
+    writeFileSync(`${bed.record}.fail`, '');
+    await bed.createEvents(5);
+    await waitFor(async () => (await bed.view(owner))?.plugins.find((p) => p.name === 'stopper')?.role === 'deactivated', 'the owner deactivating the plugin');
+    rmSync(`${bed.record}.fail`);
+    const failed = bed.lines().filter((l) => l.plugin === 'stopper' && l.what === 'start').map((l) => l.id);
+    assert.equal(failed.length, 1, 'the plugin stopped at its first failure');
+    const last = await bed.createEvents(5);
+
+    await bed.kill(owner, 'SIGKILL');
+    const nextId = bed.nodeIds[other] as string;
+    await waitFor(async () => {
+      const p = (await bed.view(other))?.plugins.find((x) => x.name === 'stopper');
+      return p?.holder === nextId && p.role === 'deactivated';
+    }, 'the new owner holding the plugin deactivated', 60_000);
+    assert.deepEqual(bed.lines().filter((l) => l.plugin === 'stopper' && l.what === 'start').map((l) => l.id), failed, 'nothing ran while deactivated');
+
+    const on = await bed.cli(other, ['plugin', 'enable', 'stopper']);
+    assert.equal(on.code, 0, on.stderr);
+    await done(bed, last);
+    const ended = bed.lines().filter((l) => l.plugin === 'stopper' && l.what === 'end').map((l) => l.id);
+    assert.equal(ended[0], failed[0], 'the failed event ran first after enable');
+    for (let id = after + 1; id <= last; id++) assert.ok(ended.includes(id), `event ${id} ran`);
   });
 });

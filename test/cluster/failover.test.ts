@@ -134,4 +134,33 @@ describe('cluster failover', natsSkip(), () => {
     await allDone(bed, last);
     checkSafety(bed, after, last, new Set());
   });
+
+  it('a node cut off from NATS (its only server killed) stops handing out work; the others take over: nothing skipped, no event on two live nodes at once', async (t) => {
+    // Node 1 knows only NATS server 1; nodes 2 and 3 know all three.
+    const bed = await clusterBed(t, { plugins: PLUGINS, workMs: 2, servers: (i, urls) => (i === 0 ? [urls[0] as string] : [...urls]) });
+    await bed.allHeld();
+    // Node 1 takes every lease: the others hand theirs over and come back as standbys.
+    await Promise.all([bed.kill(1, 'SIGTERM'), bed.kill(2, 'SIGTERM')]);
+    await waitFor(async () => {
+      const v = await bed.view(0);
+      return v !== null && v.pollerHolder === 'n1' && v.plugins.length === PLUGINS.length && v.plugins.every((p) => p.holder === 'n1' && p.role === 'active');
+    }, 'node 1 holding the poller and every plugin', 120_000);
+    bed.start(1);
+    bed.start(2);
+    const after = await bed.site.newestEventId();
+    await bed.createEvents(300);
+    await waitFor(() => ended(bed, 'serial') >= 400, 'serial ran part of the stream on node 1', 120_000);
+    await bed.nats.kill(0, 'SIGKILL');
+    await waitFor(async () => {
+      const v = await bed.view(0);
+      return v !== null && v.plugins.every((p) => p.role !== 'active');
+    }, 'the cut-off node handing out nothing', 60_000);
+    const last = await bed.createEvents(200);
+    // Node 1's own view is stale (it cannot read NATS): ask node 2.
+    await waitFor(async () => {
+      const v = await bed.view(1);
+      return v !== null && v.plugins.length === PLUGINS.length && v.plugins.every((p) => p.highId === last && p.pending === 0 && p.holder !== 'n1');
+    }, `every plugin finished event ${last} on the connected nodes`, 180_000);
+    checkSafety(bed, after, last, new Set());
+  });
 });
