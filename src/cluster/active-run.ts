@@ -143,6 +143,8 @@ export class ActiveRun {
       };
       halt.addEventListener('abort', stopIt, { once: true });
       recreate.signal.addEventListener('abort', stopIt, { once: true });
+      // Stopped while the consumer was being made: a listener added now would never fire, and an idle stream never ends the loop.
+      if (halt.aborted) stopIt();
       try {
         for await (const m of messages) {
           if (halt.aborted) break;
