@@ -126,10 +126,19 @@ export class ActiveRun {
     while (!halt.aborted) {
       let messages: ConsumerMessages;
       try {
-        const consumer = await this.#opts.js.consumers.get(this.#opts.stream, {
-          filter_subjects: this.#opts.filter, deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: next,
-        });
-        messages = await consumer.consume({ max_messages: Math.min(512, this.#lanes.window), expires: 5000 });
+        const opening = (async () => {
+          const consumer = await this.#opts.js.consumers.get(this.#opts.stream, {
+            filter_subjects: this.#opts.filter, deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: next,
+          });
+          return consumer.consume({ max_messages: Math.min(512, this.#lanes.window), expires: 5000 });
+        })();
+        // Cut off from NATS, the client may wait for the consumer without end: a lost lease must still end the run.
+        const opened = await Promise.race([opening, untilAborted(halt).then(() => null)]);
+        if (opened === null) {
+          void opening.then((m) => m.stop(), () => undefined);
+          return;
+        }
+        messages = opened;
       } catch (err) {
         if (halt.aborted) return;
         this.#log.warn({ err, stream: this.#opts.stream, startSeq: next }, 'opening the event stream failed; trying again');
@@ -340,3 +349,7 @@ export class ActiveRun {
   }
 }
 
+function untilAborted(signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.resolve();
+  return new Promise((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+}
