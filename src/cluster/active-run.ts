@@ -105,6 +105,8 @@ export class ActiveRun {
       this.#wake();
     };
     session.addEventListener('abort', onEnd, { once: true });
+    // Ended before it began (a stop during the term's set-up): a listener added now never fires.
+    if (session.aborted) onEnd();
     const flusher = this.#flushLoop();
     try {
       await this.#read();
