@@ -65,7 +65,8 @@ export async function pluginListCommand(opts: PluginCliOptions): Promise<void> {
 
 /** `sgeventd plugin enable NAME`. */
 export async function pluginEnableCommand(name: string, opts: PluginCliOptions): Promise<void> {
-  const ids = await setFlags(opts.config, name, async (store, id) => {
+  const config = await loadConfig(opts.config);
+  const ids = config.cluster !== undefined ? await (await import('./plugin-cluster.ts')).setPausedInCluster(config, name, false) : await setFlags(opts.config, name, async (store, id) => {
     await store.setPluginPaused(id, false);
     await store.setPluginActive(id, true);
   });
@@ -74,7 +75,9 @@ export async function pluginEnableCommand(name: string, opts: PluginCliOptions):
 
 /** `sgeventd plugin disable NAME`. */
 export async function pluginDisableCommand(name: string, opts: PluginCliOptions): Promise<void> {
-  for (const id of await setFlags(opts.config, name, (store, id) => store.setPluginPaused(id, true))) process.stdout.write(`disabled ${id}\n`);
+  const config = await loadConfig(opts.config);
+  const ids = config.cluster !== undefined ? await (await import('./plugin-cluster.ts')).setPausedInCluster(config, name, true) : await setFlags(opts.config, name, (store, id) => store.setPluginPaused(id, true));
+  for (const id of ids) process.stdout.write(`disabled ${id}\n`);
 }
 
 /** `sgeventd plugin reload [NAME]`: in the running daemon. */

@@ -105,6 +105,8 @@ export class ActiveRun {
       this.#wake();
     };
     session.addEventListener('abort', onEnd, { once: true });
+    // Ended before it began (a stop during the term's set-up): a listener added now never fires.
+    if (session.aborted) onEnd();
     const flusher = this.#flushLoop();
     try {
       await this.#read();
@@ -126,10 +128,19 @@ export class ActiveRun {
     while (!halt.aborted) {
       let messages: ConsumerMessages;
       try {
-        const consumer = await this.#opts.js.consumers.get(this.#opts.stream, {
-          filter_subjects: this.#opts.filter, deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: next,
-        });
-        messages = await consumer.consume({ max_messages: Math.min(512, this.#lanes.window), expires: 5000 });
+        const opening = (async () => {
+          const consumer = await this.#opts.js.consumers.get(this.#opts.stream, {
+            filter_subjects: this.#opts.filter, deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: next,
+          });
+          return consumer.consume({ max_messages: Math.min(512, this.#lanes.window), expires: 5000 });
+        })();
+        // Cut off from NATS, the client may wait for the consumer without end: a lost lease must still end the run.
+        const opened = await Promise.race([opening, untilAborted(halt).then(() => null)]);
+        if (opened === null) {
+          void opening.then((m) => m.stop(), () => undefined);
+          return;
+        }
+        messages = opened;
       } catch (err) {
         if (halt.aborted) return;
         this.#log.warn({ err, stream: this.#opts.stream, startSeq: next }, 'opening the event stream failed; trying again');
@@ -143,6 +154,8 @@ export class ActiveRun {
       };
       halt.addEventListener('abort', stopIt, { once: true });
       recreate.signal.addEventListener('abort', stopIt, { once: true });
+      // Stopped while the consumer was being made: a listener added now would never fire, and an idle stream never ends the loop.
+      if (halt.aborted) stopIt();
       try {
         for await (const m of messages) {
           if (halt.aborted) break;
@@ -222,8 +235,15 @@ export class ActiveRun {
     this.#pump();
   }
 
+  /**
+   * Starts lane heads while there is room. A callback starts only while the
+   * events finished since the last confirmed commit plus those in flight stay
+   * under `stateFlushEvents`: while commits fail (a NATS election), the lanes'
+   * read-ahead stops running too, so a successor repeats at most that many.
+   */
   #pump(): void {
-    while (this.#inflight < this.#max && !this.#halt.signal.aborted) {
+    const bound = this.#opts.config.daemon.stateFlushEvents;
+    while (this.#inflight < this.#max && this.#cursor.unconfirmed + this.#inflight < bound && !this.#halt.signal.aborted) {
       const next = this.#lanes.take();
       if (next === null) return;
       this.#inflight++;
@@ -296,18 +316,21 @@ export class ActiveRun {
     }
     if (this.#cursor.dirty === 0 || this.#held.signal.aborted) return;
     this.#committing = (async () => {
-      const changes = this.#cursor.takeChanges();
+      const ticket = this.#cursor.takeChanges();
       const snap = this.#cursor.snapshot();
       try {
         await this.#held.write(snap);
+        this.#cursor.confirmChanges(ticket);
       } catch (err) {
-        this.#cursor.restoreChanges(changes);
+        this.#cursor.restoreChanges(ticket);
         if (!this.#held.signal.aborted) this.#log.warn({ err }, 'committing the plugin cursor failed; trying again');
       }
     })().finally(() => {
       this.#committing = null;
     });
     await this.#committing;
+    // A confirmed commit may reopen the gate on starting callbacks.
+    this.#pump();
   }
 
   #wake(): void {
@@ -328,3 +351,7 @@ export class ActiveRun {
   }
 }
 
+function untilAborted(signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.resolve();
+  return new Promise((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+}

@@ -6,6 +6,7 @@ export { ClusterConnectError, ClusterFormatError, ClusterRecordError, LeaseLostE
 export { ClusterNode, type ClusterNodeParts, type PollerCandidate } from './node.ts';
 export type { ClusterStatus, ClusterPluginStatus, ClusterPollerCounts } from './status.ts';
 export { ClusterControl, nodeInfoSchema, type ControlHandlers, type NodeInfo, type NodeRuntime, type RecycleAnswer } from './control.ts';
+export { PluginControl, type ControlRecord } from './plugin-control.ts';
 export { PluginWorker, type HeldLease, type LeaseCampaign, type WorkerRole, type WorkerSnapshot } from './worker.ts';
 export { freshCursor, workerCursorSchema, WorkerCursor, type WorkerCursorState, type PendingEvent } from './cursor.ts';
 export { ClusterPoller, EPOCH_HEADER, pollerStateSchema, wakePoller, type ClusterPollerOptions, type PollerState, type PollerStats } from './poller.ts';

@@ -165,6 +165,11 @@ export class ClusterDaemon {
     return w === null ? null : { deliveries: { ...w.deliveries }, lastDeliveryAt: w.lastDeliveryAt, lastDeliveredId: w.lastDeliveredId, silent: null, silences: 0 };
   }
 
+  /** `sgeventd plugin reload [NAME]`: every node reloads its copy; waits for each owner's reload. */
+  reloadPlugins(name: string | undefined): Promise<string[]> {
+    return this.#node.reloadPlugins(name);
+  }
+
   /** Graceful: callbacks in flight finish, cursors are committed and leases released; idempotent; every step runs. */
   stop(): Promise<void> {
     this.#stopping ??= (async () => {
@@ -226,7 +231,7 @@ export async function serveClusterNode(config: DaemonConfig, opts: { console: bo
       mask: daemon.mask,
       actions: {
         recycleRuntimes: (project) => daemon.recycleEverywhere(project),
-        reloadPlugins: () => Promise.reject(new SgeventdError('CLUSTER_ACTION_UNSUPPORTED', 'plugin reload is not available on a cluster node yet')),
+        reloadPlugins: (name) => daemon.reloadPlugins(name),
       },
     }).catch(async (err: unknown) => {
       await daemon.stop();

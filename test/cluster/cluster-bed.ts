@@ -29,10 +29,16 @@ export interface ClusterBedOptions {
   daemon?: Record<string, unknown>;
   /** More top-level sections of node `i`'s config (`webhooks`, `emails`...). */
   sections?: (i: number) => Record<string, unknown>;
+  /** The NATS URLs node `i` is given (default: all three). */
+  servers?: (i: number, urls: readonly string[]) => string[];
+  /** More settings of the plugin folder (watch, watchPollMs...). */
+  folder?: Record<string, unknown>;
 }
 
 export interface ClusterBed {
   nats: TestNats;
+  /** The plugin folder every node reads. */
+  plugins: string;
   site: TestSite;
   names: ClusterNames;
   record: string;
@@ -58,6 +64,8 @@ export interface ClusterBed {
   /** Creates `shots` Shots on the site, spread over its projects (each writes events the poller publishes); returns the newest event id. */
   createEvents(shots: number): Promise<number>;
   lines(): Line[];
+  /** What node `i` wrote to stdout and stderr so far (its log lines). */
+  output(i: number): string;
 }
 
 export interface Line {
@@ -90,16 +98,16 @@ export async function clusterBed(t: Cleanup, opts: ClusterBedOptions): Promise<C
   const record = keepAs('record.txt');
   const lease = opts.lease ?? { ttlMs: 5000, renewMs: 1000, checkMs: 1000, marginMs: 1500 };
   const nodeIds = Array.from({ length: n }, (_, i) => `n${i + 1}`);
-  const configs = nodeIds.map((id) => {
+  const configs = nodeIds.map((id, i) => {
     const file = join(dir, `${id}.yaml`);
     writeFileSync(file, stringify({
       site: { url: site.url, script: { name: DEFAULT_SCRIPT.name, key: '${SGEVENTD_TEST_KEY}' }, connRetrySleepMs: 50 },
       daemon: { state: join(dir, `${id}.db`), pidFile: join(dir, `${id}.pid`), fetchIntervalMs: 50, stateFlushMs: 50, ...opts.daemon },
-      plugins: [{ path: plugins }],
+      plugins: [{ path: plugins, ...opts.folder }],
       logging: { dir: join(dir, `logs-${id}`), level: process.env['SGEVENTD_TEST_LOG'] ?? 'info' },
       http: { enabled: true, host: '127.0.0.1', port: 0 },
-      cluster: { name: 't', nodeId: id, nats: { servers: nats.urls }, replicas: 3, lease },
-      ...opts.sections?.(nodeIds.indexOf(id)),
+      cluster: { name: 't', nodeId: id, nats: { servers: opts.servers?.(i, nats.urls) ?? nats.urls }, replicas: 3, lease },
+      ...opts.sections?.(i),
     }));
     return file;
   });
@@ -108,7 +116,7 @@ export async function clusterBed(t: Cleanup, opts: ClusterBedOptions): Promise<C
   const names = clusterNames('t', site.url);
 
   const bed: ClusterBed = {
-    nats, site, names, record, dir, nodeIds,
+    nats, site, names, record, dir, nodeIds, plugins,
     start(i) {
       const id = nodeIds[i] as string;
       const child = spawn(process.execPath, [BIN, 'foreground', '-c', configs[i] as string], {
@@ -194,6 +202,10 @@ export async function clusterBed(t: Cleanup, opts: ClusterBedOptions): Promise<C
         })));
       }
       return site.newestEventId();
+    },
+    output(i) {
+      const file = keepAs(`${nodeIds[i] as string}.out`);
+      return existsSync(file) ? readFileSync(file, 'utf8') : '';
     },
     lines() {
       if (!existsSync(record)) return [];
