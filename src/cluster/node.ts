@@ -14,6 +14,10 @@ import { clusterNames, type ClusterNames } from './names.ts';
 import { workerCursorSchema, type WorkerCursorState } from './cursor.ts';
 import { PluginWorker } from './worker.ts';
 import { ClusterStatusBoard, type ClusterStatus } from './status.ts';
+import { Membership } from './membership.ts';
+import { PartitionCoordinator } from './partition-coordinator.ts';
+import { PartitionWorker } from './partition-worker.ts';
+import { scaleStatus, spreadPluginStatus } from './partition-status.ts';
 
 /** What a node takes from the composition root (daemon/assembly.ts). */
 export interface ClusterNodeParts {
@@ -49,6 +53,8 @@ export class ClusterNode {
   readonly #leases: Array<FencedLease<WorkerCursorState | null>> = [];
   readonly #reconnectListeners = new Set<() => void>();
   readonly #board: ClusterStatusBoard;
+  readonly #spread = new Map<string, PartitionWorker>();
+  #coordinator: PartitionCoordinator | null = null;
   #poller: PollerCandidate | null = null;
   #connected = true;
   #watching: Promise<void> | null = null;
@@ -65,6 +71,7 @@ export class ClusterNode {
       nodeId: this.nodeId, names: this.names, jsm: conn.jsm, workers: () => this.#workers, leases: () => this.#leases,
       pollerLease: () => this.#poller?.lease ?? null,
       connected: () => this.#connected, intervalMs: cluster.lease.checkMs, logger: parts.logger,
+      spread: (id) => this.#spreadStatus(id), scale: () => this.#scaleStatus(),
     });
   }
 
@@ -91,6 +98,16 @@ export class ClusterNode {
     this.#watching = this.#watchConnection();
     await ensureEventStream(this.#conn.jsm, this.names, cluster);
     this.#poller?.start();
+    const coordinator = new PartitionCoordinator({
+      nodeId: this.nodeId, names: this.names, partitions: cluster.partitions, placement: cluster.placement, jsm: this.#conn.jsm, logger,
+      checkMs: cluster.lease.checkMs,
+      membership: await Membership.open({ conn: this.#conn, names: this.names, nodeId: this.nodeId, replicas: cluster.replicas, timing: cluster.lease, logger }),
+    });
+    this.#coordinator = coordinator;
+    const onReconnect = (listener: () => void): (() => void) => {
+      this.#reconnectListeners.add(listener);
+      return () => this.#reconnectListeners.delete(listener);
+    };
     for (const folder of config.plugins) {
       let scan;
       try {
@@ -110,14 +127,20 @@ export class ClusterNode {
           replicas: cluster.replicas, state: workerCursorSchema.nullable(), initial: null, logger,
         });
         this.#leases.push(lease);
+        // Used only when the plugin loads with `concurrency: { by: project | entity }`.
+        const spread = new PartitionWorker({
+          id, entry, folder, config, directory: this.#parts.directory, conn: this.#conn, names: this.names, nodeId: this.nodeId,
+          partitions: cluster.partitions, timing: cluster.lease, replicas: cluster.replicas, holdMs: cluster.placement.holdMs,
+          origin: lease, placement: coordinator, logger, retryMs: cluster.lease.checkMs, onReconnect,
+          ...(this.#parts.onTiming ? { onTiming: this.#parts.onTiming } : {}),
+          ...(this.#parts.onFailure ? { onFailure: this.#parts.onFailure } : {}),
+        });
+        this.#spread.set(id, spread);
+        coordinator.add(spread);
         const worker = new PluginWorker({
           id, entry, folder, config, hosts: this.#parts.hosts, directory: this.#parts.directory, lease,
           js: this.#conn.js, jsm: this.#conn.jsm, stream: this.names.eventStream, filter: this.names.allEvents,
-          logger, pluginLogger: await this.#parts.pluginLogger(entry.name), retryMs: cluster.lease.checkMs,
-          onReconnect: (listener) => {
-            this.#reconnectListeners.add(listener);
-            return () => this.#reconnectListeners.delete(listener);
-          },
+          logger, pluginLogger: await this.#parts.pluginLogger(entry.name), retryMs: cluster.lease.checkMs, onReconnect, spread,
           ...(this.#parts.onTiming ? { onTiming: this.#parts.onTiming } : {}),
           ...(this.#parts.onFailure ? { onFailure: this.#parts.onFailure } : {}),
         });
@@ -125,6 +148,7 @@ export class ClusterNode {
         worker.start();
       }
     }
+    coordinator.start();
     this.#board.start();
     logger.info({ nodeId: this.nodeId, plugins: this.#workers.map((w) => w.name) }, 'cluster node running');
   }
@@ -134,15 +158,33 @@ export class ClusterNode {
     return this.#board.snapshot();
   }
 
+  #spreadStatus(pluginId: string): ReturnType<typeof spreadPluginStatus> | null {
+    const coordinator = this.#coordinator;
+    const worker = this.#spread.get(pluginId);
+    if (coordinator === null || worker === undefined) return null;
+    const cluster = this.#parts.config.cluster as NonNullable<DaemonConfig['cluster']>;
+    return spreadPluginStatus(pluginId, coordinator.members(), coordinator.lastSeqs, cluster.partitions, worker.origin);
+  }
+
+  #scaleStatus(): ReturnType<typeof scaleStatus> {
+    const cluster = this.#parts.config.cluster as NonNullable<DaemonConfig['cluster']>;
+    const names = new Map(this.#workers.map((w) => [w.id, w.name]));
+    const coordinator = this.#coordinator;
+    return scaleStatus(coordinator?.members() ?? new Map(), coordinator?.placement ?? null, cluster.partitions, names);
+  }
+
   /** Graceful: callbacks in flight finish, cursors are committed, leases released; idempotent. */
   stop(): Promise<void> {
     this.#stopping ??= (async () => {
       const { logger } = this.#parts;
       const steps: Array<() => Promise<unknown>> = [
+        // Out of placement first, so the others claim this node's partitions as they are released.
+        () => this.#coordinator?.leave() ?? Promise.resolve(),
         () => Promise.all(this.#workers.map((w) => w.stop())),
         () => this.#poller?.stop() ?? Promise.resolve(),
         () => Promise.all(this.#leases.map((l) => l.close())),
         () => this.#board.stop(),
+        () => this.#coordinator?.close() ?? Promise.resolve(),
         () => this.#conn.close(),
         () => this.#watching ?? Promise.resolve(),
       ];

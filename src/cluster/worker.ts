@@ -3,8 +3,8 @@
 // that lease and running events through the same steps as one machine.
 import type { Logger } from 'pino';
 import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
-import type { DaemonConfig, PluginFolderConfig } from '../config/index.ts';
-import type { PluginFailure, ProjectDirectory, TimingRecord } from '../dispatch/index.ts';
+import { pluginOptionsFor, type DaemonConfig, type PluginFolderConfig } from '../config/index.ts';
+import { effectiveConcurrency, type PluginFailure, type ProjectDirectory, type TimingRecord } from '../dispatch/index.ts';
 import type { LoadResult, PluginHost, PluginHostFactory } from '../hosts/index.ts';
 import type { JsPluginFile, PythonPluginFile } from '../plugins/index.ts';
 import { SgeventdError, sleepLong, type EventLogEntry } from '../shared/index.ts';
@@ -18,7 +18,14 @@ export interface LeaseCampaign<T> {
   acquire(signal: AbortSignal): Promise<HeldLease<T>>;
 }
 
-export type WorkerRole = 'standby' | 'active' | 'deactivated' | 'paused' | 'load-failed' | 'stopped';
+/** `spread`: the plugin's partitions are spread over the nodes (`concurrency: { by: project | entity }`, partition-worker.ts). */
+export type WorkerRole = 'standby' | 'active' | 'deactivated' | 'paused' | 'load-failed' | 'stopped' | 'spread';
+
+/** What a worker hands a plugin that is spread over partitions (partition-worker.ts). */
+export interface SpreadRun {
+  readonly inFlight: number;
+  run(host: PluginHost, loaded: Extract<LoadResult, { ok: true }>, max: number, stop: AbortSignal): Promise<void>;
+}
 
 /** What the status shows for a plugin on this node. */
 export interface WorkerSnapshot {
@@ -56,6 +63,8 @@ export interface PluginWorkerOptions {
   retryMs: number;
   onTiming?: (record: TimingRecord) => void;
   onFailure?: (failure: PluginFailure) => void;
+  /** Set on a node that spreads plugins: a plugin with `by: project | entity` runs its partitions through it instead of the plugin lease. */
+  spread?: SpreadRun;
 }
 
 interface Queued {
@@ -106,7 +115,7 @@ export class PluginWorker {
       highSeq: c?.highSeq ?? known?.highSeq ?? null,
       highId: c?.highId ?? known?.highId ?? null,
       pending: c?.pendingCount ?? known?.pending.length ?? 0,
-      inFlight: this.#inflight.size,
+      inFlight: this.#role === 'spread' ? this.#opts.spread?.inFlight ?? 0 : this.#inflight.size,
       processed: this.counters.processed,
       failed: this.counters.failed,
       lastError: c?.lastError ?? known?.lastError ?? null,
@@ -141,6 +150,13 @@ export class PluginWorker {
         this.#role = 'load-failed';
         this.#log.error({ err: loaded.error }, 'plugin failed to load on this node; this node does not campaign for it');
         await untilAborted(stop);
+        return;
+      }
+      const spread = this.#opts.spread;
+      const concurrency = effectiveConcurrency(loaded, pluginOptionsFor(this.#opts.folder, this.name).concurrency);
+      if (spread !== undefined && concurrency.by !== 'none') {
+        this.#role = 'spread';
+        await spread.run(host, loaded, Math.max(1, Math.min(concurrency.max, host.capacity)), stop);
         return;
       }
       while (!stop.aborted) {

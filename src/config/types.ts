@@ -256,6 +256,14 @@ export interface ClusterConfig {
   readonly duplicateWindowMs: number;
   readonly lease: ClusterLeaseOptions;
   readonly poller: { readonly maxInFlight: number };
+  readonly placement: ClusterPlacementOptions;
+}
+
+/** Scale-out placement (cluster/placement.ts). */
+export interface ClusterPlacementOptions {
+  readonly windowMs: number;
+  readonly holdMs: number;
+  readonly tolerance: number;
 }
 
 /** Timing of every fenced lease (fence.ts): the TTL must outlast a NATS election. */
