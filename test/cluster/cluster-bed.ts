@@ -23,6 +23,10 @@ export interface ClusterBedOptions {
   /** Each callback takes this long (a timer), so kills land mid-callback. */
   workMs?: number;
   lease?: { ttlMs: number; renewMs: number; checkMs: number; marginMs: number };
+  /** Nodes started with the bed (the others with `start(i)`); default all. */
+  initialNodes?: number;
+  /** More settings of the `cluster` section (partitions, placement). */
+  cluster?: Record<string, unknown>;
 }
 
 export interface ClusterBed {
@@ -88,7 +92,7 @@ export async function clusterBed(t: Cleanup, opts: ClusterBedOptions): Promise<C
       plugins: [{ path: plugins }],
       logging: { dir: join(dir, `logs-${id}`), level: process.env['SGEVENTD_TEST_LOG'] ?? 'info' },
       http: { enabled: true, host: '127.0.0.1', port: 0 },
-      cluster: { name: 't', nodeId: id, nats: { servers: nats.urls }, replicas: 3, lease },
+      cluster: { name: 't', nodeId: id, nats: { servers: nats.urls }, replicas: 3, lease, ...opts.cluster },
     }));
     return file;
   });
@@ -192,7 +196,7 @@ export async function clusterBed(t: Cleanup, opts: ClusterBedOptions): Promise<C
       });
     },
   };
-  for (let i = 0; i < n; i++) bed.start(i);
+  for (let i = 0; i < (opts.initialNodes ?? n); i++) bed.start(i);
   return bed;
 }
 
