@@ -28,6 +28,8 @@ export interface ClusterNodeParts {
   pluginLogger(name: string): Logger | Promise<Logger>;
   onTiming?: (record: TimingRecord) => void;
   onFailure?: (failure: PluginFailure) => void;
+  /** This node's Toolkit runtimes (project, state), announced in its heartbeat: `toolkit ps` per node in the cluster status. */
+  runtimes?: () => Array<{ project: number; state: string }>;
 }
 
 /** The poller's part, when this build has one: started with the node, stopped (lease released) before it. */
@@ -101,6 +103,7 @@ export class ClusterNode {
     const coordinator = new PartitionCoordinator({
       nodeId: this.nodeId, names: this.names, partitions: cluster.partitions, placement: cluster.placement, jsm: this.#conn.jsm, logger,
       checkMs: cluster.lease.checkMs,
+      ...(this.#parts.runtimes ? { runtimes: this.#parts.runtimes } : {}),
       membership: await Membership.open({ conn: this.#conn, names: this.names, nodeId: this.nodeId, replicas: cluster.replicas, timing: cluster.lease, logger }),
     });
     this.#coordinator = coordinator;

@@ -26,6 +26,8 @@ export interface PartitionCoordinatorOptions {
   logger: Logger;
   /** How often the last sequence of each partition is read (for the status only). */
   checkMs: number;
+  /** This node's Toolkit runtimes, for the heartbeat. */
+  runtimes?: () => Array<{ project: number; state: string }>;
 }
 
 /** Placement for this node's spread plugins, from the heartbeats of every node. */
@@ -95,7 +97,7 @@ export class PartitionCoordinator implements PartitionPlacement {
     for (const [p, projects] of this.#work.snapshot()) {
       work[String(p)] = Object.fromEntries([...projects].map(([project, n]) => [String(project), n]));
     }
-    return { held, work, inFlight };
+    return { held, work, inFlight, ...(this.#opts.runtimes ? { runtimes: this.#opts.runtimes() } : {}) };
   }
 
   /** Every node as this node sees it. */

@@ -50,6 +50,7 @@ export class ClusterDaemon {
           timing?.info(timingLine(r));
         },
         onFailure: (f) => parts.mailer?.send(laneAlert(f)),
+        runtimes: () => parts.toolkit.list().flatMap((r) => r.projects.map((project) => ({ project, state: r.state }))),
       });
       daemon = new ClusterDaemon(parts, node, metrics);
       // The poller candidate reads the site through the same retries as one machine (never skips).
