@@ -4,6 +4,7 @@ import { SgeventdError } from '../shared/index.ts';
 import { matchPluginIds, openSqliteState, type SqliteStateStore } from '../state/index.ts';
 import { requestReload, runningDaemon } from './daemon-api.ts';
 import { configOption } from './options.ts';
+import { setPausedInCluster } from './plugin-cluster.ts';
 
 /** Applies `change` to every stored plugin that `name` means; PLUGIN_UNKNOWN when none. Returns their ids. */
 async function setFlags(configPath: string, name: string, change: (store: SqliteStateStore, id: string) => Promise<void>): Promise<string[]> {
@@ -30,7 +31,8 @@ export function registerPluginCommand(program: Command): void {
     .description('bring back a plugin deactivated by an error or paused by `disable`; it resumes at its cursor (a running daemon follows within 2 s)')
     .addOption(configOption())
     .action(async (name: string, opts: { config: string }) => {
-      const ids = await setFlags(opts.config, name, async (store, id) => {
+      const config = await loadConfig(opts.config);
+      const ids = config.cluster !== undefined ? await setPausedInCluster(config, name, false) : await setFlags(opts.config, name, async (store, id) => {
         await store.setPluginPaused(id, false);
         await store.setPluginActive(id, true);
       });
@@ -41,7 +43,9 @@ export function registerPluginCommand(program: Command): void {
     .description('pause a plugin until `enable`, across restarts: its thread stops after the event in hand, its cursor stays (a running daemon follows within 2 s)')
     .addOption(configOption())
     .action(async (name: string, opts: { config: string }) => {
-      for (const id of await setFlags(opts.config, name, (store, id) => store.setPluginPaused(id, true))) process.stdout.write(`disabled ${id}\n`);
+      const config = await loadConfig(opts.config);
+      const ids = config.cluster !== undefined ? await setPausedInCluster(config, name, true) : await setFlags(opts.config, name, (store, id) => store.setPluginPaused(id, true));
+      for (const id of ids) process.stdout.write(`disabled ${id}\n`);
     });
   plugin
     .command('reload [name]')

@@ -236,9 +236,16 @@ export class ActiveRun {
     this.#pump();
   }
 
+  /**
+   * Starts lane heads while there is room. A callback starts only while the
+   * events finished since the last confirmed commit plus those in flight stay
+   * under `stateFlushEvents`: while commits fail (a NATS election), the lanes'
+   * read-ahead stops running too, so a successor repeats at most that many.
+   */
   #pump(): void {
     const gate = this.#opts.gate;
-    while (this.#inflight < this.#max && !this.#halt.signal.aborted) {
+    const bound = this.#opts.config.daemon.stateFlushEvents;
+    while (this.#inflight < this.#max && this.#cursor.unconfirmed + this.#inflight < bound && !this.#halt.signal.aborted) {
       if (gate !== undefined && !gate.take()) return;
       const next = this.#lanes.take();
       if (next === null) {
@@ -316,18 +323,21 @@ export class ActiveRun {
     }
     if (this.#cursor.dirty === 0 || this.#held.signal.aborted) return;
     this.#committing = (async () => {
-      const changes = this.#cursor.takeChanges();
+      const ticket = this.#cursor.takeChanges();
       const snap = this.#cursor.snapshot();
       try {
         await this.#held.write(snap);
+        this.#cursor.confirmChanges(ticket);
       } catch (err) {
-        this.#cursor.restoreChanges(changes);
+        this.#cursor.restoreChanges(ticket);
         if (!this.#held.signal.aborted) this.#log.warn({ err }, 'committing the plugin cursor failed; trying again');
       }
     })().finally(() => {
       this.#committing = null;
     });
     await this.#committing;
+    // A confirmed commit may reopen the gate on starting callbacks.
+    this.#pump();
   }
 
   #wake(): void {

@@ -11,6 +11,12 @@ export interface PendingEvent {
   id: number;
 }
 
+/** What one commit carries: its changes, and the finished events it makes durable once stored. */
+export interface CommitTicket {
+  readonly changes: number;
+  readonly finished: number;
+}
+
 /** What a plugin's lease record carries as its state (`plugin.<pluginId>`). */
 export interface WorkerCursorState {
   /** Every message at or below it is finished, except `pending`. */
@@ -23,6 +29,8 @@ export interface WorkerCursorState {
   lastError: string | null;
   /** `sgeventd plugin disable` in cluster mode: no node runs the plugin. */
   paused: boolean;
+  /** Sequence of the last `plugin enable/disable` record applied (control.ts); 0: none. */
+  control: number;
 }
 
 const seq = z.number().int().nonnegative();
@@ -35,11 +43,12 @@ export const workerCursorSchema = z.object({
   active: z.boolean(),
   lastError: z.string().nullable(),
   paused: z.boolean(),
+  control: seq.default(0),
 });
 
 /** A new plugin's cursor: it starts after `highSeq` (the stream's last message when it was first claimed). */
 export function freshCursor(highSeq: number, highId = 0): WorkerCursorState {
-  return { highSeq, highId, pending: [], active: true, lastError: null, paused: false };
+  return { highSeq, highId, pending: [], active: true, lastError: null, paused: false, control: 0 };
 }
 
 /**
@@ -57,8 +66,11 @@ export class WorkerCursor {
   #active: boolean;
   #lastError: string | null;
   #paused: boolean;
+  #control: number;
   /** Changes since the last snapshot taken for a commit. */
   #dirty = 0;
+  /** Events finished and not yet in a confirmed commit: what a successor would run again. */
+  #unconfirmed = 0;
 
   constructor(state: WorkerCursorState) {
     this.#highSeq = state.highSeq;
@@ -68,6 +80,7 @@ export class WorkerCursor {
     this.#active = state.active;
     this.#lastError = state.lastError;
     this.#paused = state.paused;
+    this.#control = state.control;
   }
 
   /** Where the consumer starts: the oldest unfinished message, else the one after the high watermark. */
@@ -111,6 +124,14 @@ export class WorkerCursor {
   }
 
   /**
+   * Events finished since the last confirmed commit, counting those of a
+   * commit still in flight: a takeover now would run them again.
+   */
+  get unconfirmed(): number {
+    return this.#unconfirmed;
+  }
+
+  /**
    * Whether a delivered message must run: above the high watermark (new), or
    * pending (handed out before and not finished). Everything else is finished.
    */
@@ -130,13 +151,41 @@ export class WorkerCursor {
 
   /** The message's callbacks all finished (or it was out of scope). */
   finish(seq: number): void {
-    if (this.#pending.delete(seq)) this.#dirty++;
+    if (this.#pending.delete(seq)) {
+      this.#dirty++;
+      this.#unconfirmed++;
+    }
   }
 
   /** stopOnError: the plugin is deactivated cluster-wide; the failed event stays pending. */
   deactivate(lastError: string): void {
     this.#active = false;
     this.#lastError = lastError;
+    this.#dirty++;
+  }
+
+  /**
+   * An operator's `plugin enable` (paused false: also clears a stopOnError
+   * deactivation) or `plugin disable` (paused true), stored as control record
+   * `seq`; a record already applied is ignored.
+   */
+  applyControl(seq: number, paused: boolean): boolean {
+    if (seq <= this.#control) return false;
+    this.#control = seq;
+    this.#paused = paused;
+    if (!paused) {
+      this.#active = true;
+      this.#lastError = null;
+    }
+    this.#dirty++;
+    return true;
+  }
+
+  /** A reload brings back a plugin deactivated by stopOnError (its pending events run first). */
+  reactivate(): void {
+    if (this.#active) return;
+    this.#active = true;
+    this.#lastError = null;
     this.#dirty++;
   }
 
@@ -151,15 +200,20 @@ export class WorkerCursor {
    * the fence counts every change not yet committed, however many commits
    * failed in a row.
    */
-  takeChanges(): number {
-    const n = this.#dirty;
+  takeChanges(): CommitTicket {
+    const ticket = { changes: this.#dirty, finished: this.#unconfirmed };
     this.#dirty = 0;
-    return n;
+    return ticket;
   }
 
   /** A commit failed: its changes are still uncommitted and go with the next one. */
-  restoreChanges(n: number): void {
-    this.#dirty += n;
+  restoreChanges(ticket: CommitTicket): void {
+    this.#dirty += ticket.changes;
+  }
+
+  /** A commit was stored: the events it finished are no longer repeated by a successor. */
+  confirmChanges(ticket: CommitTicket): void {
+    this.#unconfirmed = Math.max(0, this.#unconfirmed - ticket.finished);
   }
 
   /** The state as it stands (for a commit, a release or the status); changes nothing. */
@@ -171,6 +225,7 @@ export class WorkerCursor {
       active: this.#active,
       lastError: this.#lastError,
       paused: this.#paused,
+      control: this.#control,
     };
   }
 }

@@ -5,6 +5,7 @@ export { CLUSTER_FORMAT, FORMAT_HEADER, checkFormat } from './format.ts';
 export { ClusterConnectError, ClusterFormatError, ClusterRecordError, LeaseLostError, type LeaseLossReason } from './errors.ts';
 export { ClusterNode, type ClusterNodeParts, type PollerCandidate } from './node.ts';
 export type { ClusterStatus, ClusterPluginStatus } from './status.ts';
+export { ClusterControl, type ControlRecord } from './control.ts';
 export { PluginWorker, type HeldLease, type LeaseCampaign, type WorkerRole, type WorkerSnapshot } from './worker.ts';
 export { freshCursor, workerCursorSchema, WorkerCursor, type WorkerCursorState, type PendingEvent } from './cursor.ts';
 export { ClusterPoller, EPOCH_HEADER, pollerStateSchema, wakePoller, type ClusterPollerOptions, type PollerState, type PollerStats } from './poller.ts';

@@ -2,10 +2,10 @@
 // worker per plugin (the same plugin folders and host factory as one
 // machine). Every node runs the same config; leases decide who does what.
 import type { Logger } from 'pino';
-import type { DaemonConfig } from '../config/index.ts';
+import type { DaemonConfig, PluginFolderConfig } from '../config/index.ts';
 import type { PluginFailure, ProjectDirectory, TimingRecord } from '../dispatch/index.ts';
 import type { PluginHostFactory } from '../hosts/index.ts';
-import { scanPluginFolder } from '../plugins/index.ts';
+import { PluginFolderWatcher, type JsPluginFile, type PythonPluginFile } from '../plugins/index.ts';
 import { pluginId } from '../state/index.ts';
 import { SgeventdError } from '../shared/index.ts';
 import { connectCluster, ensureEventStream, type ClusterConnection } from './connect.ts';
@@ -13,6 +13,8 @@ import { FencedLease } from './fence.ts';
 import { clusterNames, type ClusterNames } from './names.ts';
 import { workerCursorSchema, type WorkerCursorState } from './cursor.ts';
 import { PluginWorker } from './worker.ts';
+import { ClusterControl } from './control.ts';
+import { answerReloads, reloadAcrossNodes } from './reload.ts';
 import { ClusterStatusBoard, type ClusterStatus } from './status.ts';
 import { Membership } from './membership.ts';
 import { PartitionCoordinator } from './partition-coordinator.ts';
@@ -58,6 +60,9 @@ export class ClusterNode {
   readonly #spread = new Map<string, PartitionWorker>();
   #coordinator: PartitionCoordinator | null = null;
   #poller: PollerCandidate | null = null;
+  #control: ClusterControl | null = null;
+  readonly #watchers: PluginFolderWatcher[] = [];
+  #stopReloads: (() => void) | null = null;
   #connected = true;
   #watching: Promise<void> | null = null;
   #stopping: Promise<void> | null = null;
@@ -99,6 +104,8 @@ export class ClusterNode {
     const cluster = config.cluster as NonNullable<DaemonConfig['cluster']>;
     this.#watching = this.#watchConnection();
     await ensureEventStream(this.#conn.jsm, this.names, cluster);
+    this.#control = await ClusterControl.open(this.#conn, this.names, cluster.replicas);
+    this.#stopReloads = answerReloads(this.#conn, this.#control, this.nodeId, () => this.#workers, logger);
     this.#poller?.start();
     const coordinator = new PartitionCoordinator({
       nodeId: this.nodeId, names: this.names, partitions: cluster.partitions, placement: cluster.placement, jsm: this.#conn.jsm, logger,
@@ -107,53 +114,110 @@ export class ClusterNode {
       membership: await Membership.open({ conn: this.#conn, names: this.names, nodeId: this.nodeId, replicas: cluster.replicas, timing: cluster.lease, logger }),
     });
     this.#coordinator = coordinator;
-    const onReconnect = (listener: () => void): (() => void) => {
-      this.#reconnectListeners.add(listener);
-      return () => this.#reconnectListeners.delete(listener);
-    };
     for (const folder of config.plugins) {
-      let scan;
+      // Hot reload as on one machine: a changed file reloads the plugin (the owner's and the standbys' copies).
+      const watcher = new PluginFolderWatcher({ folder: folder.path, mode: folder.watch, pollIntervalMs: folder.watchPollMs });
+      watcher.on('add', (entry) => {
+        if (entry.kind !== 'refused') this.#addWorker(folder, entry).catch((err: unknown) => logger.error({ err, plugin: entry.name }, 'starting a new plugin failed'));
+      });
+      watcher.on('change', (entry) => {
+        const worker = this.#workers.find((w) => w.id === pluginId({ folder: folder.path, name: entry.name }));
+        if (entry.kind === 'refused') {
+          logger.error({ err: entry.error, plugin: entry.name }, 'plugin refused after a change; the loaded code keeps running');
+        } else if (worker === undefined) {
+          this.#addWorker(folder, entry).catch((err: unknown) => logger.error({ err, plugin: entry.name }, 'starting a plugin failed'));
+        } else {
+          logger.info({ plugin: entry.name }, 'plugin file changed; reloading');
+          worker.reload(entry).catch((err: unknown) => logger.error({ err, plugin: entry.name }, 'reloading a changed plugin failed'));
+        }
+      });
+      watcher.on('remove', (prev) => {
+        const i = this.#workers.findIndex((w) => w.id === pluginId({ folder: folder.path, name: prev.name }));
+        const worker = this.#workers[i];
+        if (worker === undefined) return;
+        this.#workers.splice(i, 1);
+        logger.info({ plugin: prev.name }, 'plugin file removed; stopping it on this node (its cursor stays in NATS)');
+        worker.stop().catch((err: unknown) => logger.error({ err, plugin: prev.name }, 'stopping a removed plugin failed'));
+      });
+      watcher.on('error', (err) => logger.error({ err, folder: folder.path }, 'plugin folder scan failed; the loaded plugins stay'));
+      let entries;
       try {
-        scan = await scanPluginFolder(folder.path);
+        entries = await watcher.start();
       } catch (err) {
         logger.error({ err, folder: folder.path }, 'plugin folder refused');
+        await watcher.close();
         continue;
       }
-      for (const entry of scan.plugins) {
+      this.#watchers.push(watcher);
+      for (const entry of entries) {
         if (entry.kind === 'refused') {
           logger.error({ err: entry.error, plugin: entry.name }, 'plugin refused');
           continue;
         }
-        const id = pluginId({ folder: folder.path, name: entry.name });
-        const lease = await FencedLease.open<WorkerCursorState | null>({
-          conn: this.#conn, names: this.names, key: `plugin.${id}`, nodeId: this.nodeId, timing: cluster.lease,
-          replicas: cluster.replicas, state: workerCursorSchema.nullable(), initial: null, logger,
-        });
-        this.#leases.push(lease);
-        // Used only when the plugin loads with `concurrency: { by: project | entity }`.
-        const spread = new PartitionWorker({
-          id, entry, folder, config, directory: this.#parts.directory, conn: this.#conn, names: this.names, nodeId: this.nodeId,
-          partitions: cluster.partitions, timing: cluster.lease, replicas: cluster.replicas, holdMs: cluster.placement.holdMs,
-          origin: lease, placement: coordinator, logger, retryMs: cluster.lease.checkMs, onReconnect,
-          ...(this.#parts.onTiming ? { onTiming: this.#parts.onTiming } : {}),
-          ...(this.#parts.onFailure ? { onFailure: this.#parts.onFailure } : {}),
-        });
-        this.#spread.set(id, spread);
-        coordinator.add(spread);
-        const worker = new PluginWorker({
-          id, entry, folder, config, hosts: this.#parts.hosts, directory: this.#parts.directory, lease,
-          js: this.#conn.js, jsm: this.#conn.jsm, stream: this.names.eventStream, filter: this.names.allEvents,
-          logger, pluginLogger: await this.#parts.pluginLogger(entry.name), retryMs: cluster.lease.checkMs, onReconnect, spread,
-          ...(this.#parts.onTiming ? { onTiming: this.#parts.onTiming } : {}),
-          ...(this.#parts.onFailure ? { onFailure: this.#parts.onFailure } : {}),
-        });
-        this.#workers.push(worker);
-        worker.start();
+        await this.#addWorker(folder, entry);
       }
     }
     coordinator.start();
     this.#board.start();
     logger.info({ nodeId: this.nodeId, plugins: this.#workers.map((w) => w.name) }, 'cluster node running');
+  }
+
+  /**
+   * `sgeventd plugin reload [NAME]` on any node: every node reloads its copy,
+   * the owner's reload (callbacks in flight finish first) is waited for.
+   * PLUGIN_UNKNOWN when no plugin has that name. Returns the names reloaded.
+   */
+  async reloadPlugins(name: string | undefined): Promise<string[]> {
+    const control = this.#control;
+    if (control === null) throw new SgeventdError('CLUSTER_NOT_STARTED', 'this cluster node has not started');
+    const chosen = this.#workers.filter((w) => name === undefined || w.name === name || w.id === name);
+    if (chosen.length === 0 && name !== undefined) {
+      throw new SgeventdError('PLUGIN_UNKNOWN', `no plugin named ${JSON.stringify(name)} on this node (known: ${this.#workers.map((w) => w.name).join(', ') || 'none'})`, { details: { name } });
+    }
+    const leases = new Map(this.#leases.map((l) => [l.key, l]));
+    return reloadAcrossNodes(this.#conn, control, chosen.map((w) => ({ id: w.id, name: w.name, lease: leases.get(`plugin.${w.id}`) ?? null })));
+  }
+
+  async #addWorker(folder: PluginFolderConfig, entry: JsPluginFile | PythonPluginFile): Promise<void> {
+    const { config, logger } = this.#parts;
+    const cluster = config.cluster as NonNullable<DaemonConfig['cluster']>;
+    const id = pluginId({ folder: folder.path, name: entry.name });
+    if (this.#workers.some((w) => w.id === id) || this.#stopping !== null) return;
+    const lease = await FencedLease.open<WorkerCursorState | null>({
+      conn: this.#conn, names: this.names, key: `plugin.${id}`, nodeId: this.nodeId, timing: cluster.lease,
+      replicas: cluster.replicas, state: workerCursorSchema.nullable(), initial: null, logger,
+    });
+    if (!this.#leases.some((l) => l.key === lease.key)) this.#leases.push(lease);
+    const control = this.#control;
+    const onReconnect = (listener: () => void): (() => void) => {
+      this.#reconnectListeners.add(listener);
+      return () => this.#reconnectListeners.delete(listener);
+    };
+    // Used only when the plugin loads with `concurrency: { by: project | entity }`.
+    const coordinator = this.#coordinator;
+    const spread = coordinator === null ? undefined : new PartitionWorker({
+      id, entry, folder, config, directory: this.#parts.directory, conn: this.#conn, names: this.names, nodeId: this.nodeId,
+      partitions: cluster.partitions, timing: cluster.lease, replicas: cluster.replicas, holdMs: cluster.placement.holdMs,
+      origin: lease, placement: coordinator, logger, retryMs: cluster.lease.checkMs, onReconnect,
+      ...(this.#parts.onTiming ? { onTiming: this.#parts.onTiming } : {}),
+      ...(this.#parts.onFailure ? { onFailure: this.#parts.onFailure } : {}),
+    });
+    if (spread !== undefined) {
+      this.#spread.set(id, spread);
+      coordinator?.add(spread);
+    }
+    const worker = new PluginWorker({
+      id, entry, folder, config, hosts: this.#parts.hosts, directory: this.#parts.directory, lease,
+      js: this.#conn.js, jsm: this.#conn.jsm, stream: this.names.eventStream, filter: this.names.allEvents,
+      logger, pluginLogger: await this.#parts.pluginLogger(entry.name), retryMs: cluster.lease.checkMs,
+      onReconnect,
+      ...(spread === undefined ? {} : { spread }),
+      ...(control === null ? {} : { control: { read: () => control.read(id) } }),
+      ...(this.#parts.onTiming ? { onTiming: this.#parts.onTiming } : {}),
+      ...(this.#parts.onFailure ? { onFailure: this.#parts.onFailure } : {}),
+    });
+    this.#workers.push(worker);
+    worker.start();
   }
 
   /** Node id, NATS connectivity, lease holders, per plugin cursor, lag and in flight. */
@@ -181,6 +245,8 @@ export class ClusterNode {
     this.#stopping ??= (async () => {
       const { logger } = this.#parts;
       const steps: Array<() => Promise<unknown>> = [
+        () => Promise.all(this.#watchers.map((w) => w.close())),
+        () => Promise.resolve(this.#stopReloads?.()),
         // Out of placement first, so the others claim this node's partitions as they are released.
         () => this.#coordinator?.leave() ?? Promise.resolve(),
         () => Promise.all(this.#workers.map((w) => w.stop())),

@@ -10,6 +10,7 @@ import type { JsPluginFile, PythonPluginFile } from '../plugins/index.ts';
 import { SgeventdError, sleepLong, type EventLogEntry } from '../shared/index.ts';
 import { freshCursor, WorkerCursor, type WorkerCursorState } from './cursor.ts';
 import { ActiveRun, type HeldLease } from './active-run.ts';
+import type { ControlRecord } from './control.ts';
 
 export type { HeldLease } from './active-run.ts';
 
@@ -63,9 +64,14 @@ export interface PluginWorkerOptions {
   retryMs: number;
   onTiming?: (record: TimingRecord) => void;
   onFailure?: (failure: PluginFailure) => void;
+  /** The plugin's `plugin enable/disable` record (control.ts); read by the owner every `retryMs`. */
+  control?: { read(): Promise<ControlRecord | null> };
   /** Set on a node that spreads plugins: a plugin with `by: project | entity` runs its partitions through it instead of the plugin lease. */
   spread?: SpreadRun;
 }
+
+/** What a reload did on this node: the owner reloaded (`active`), a standby its copy (`copy`). */
+export type ReloadOutcome = 'active' | 'copy';
 
 interface Queued {
   event: EventLogEntry;
@@ -93,11 +99,21 @@ export class PluginWorker {
   #lastKnown: WorkerCursorState | null = null;
   #inflight = new Map<number, Queued>();
   #running: Promise<void> | null = null;
+  #entry: JsPluginFile | PythonPluginFile;
+  #host: PluginHost | null = null;
+  #loaded: LoadResult | null = null;
+  /** Serialises loads of the host (a standby's reload, the first load). */
+  #hostReady: Promise<void> = Promise.resolve();
+  /** Aborted to end the current term early: a reload, or an enable/disable to apply. */
+  #nudge = new AbortController();
+  /** Reloads asked of the owner, resolved once its host is replaced. */
+  #reloads: Array<() => void> = [];
 
   constructor(opts: PluginWorkerOptions) {
     this.#opts = opts;
     this.id = opts.id;
     this.name = opts.entry.name;
+    this.#entry = opts.entry;
     this.#log = opts.logger.child({ plugin: opts.entry.name });
   }
 
@@ -137,29 +153,65 @@ export class PluginWorker {
   }
 
   /**
+   * Replaces the plugin's thread or process (a changed file, `plugin reload`).
+   * The owner ends its term (callbacks in flight finish, the cursor is
+   * committed), loads the new code and goes on from its cursor, keeping the
+   * lease; a deactivated owner resumes. A standby reloads its warm copy.
+   */
+  async reload(entry?: JsPluginFile | PythonPluginFile): Promise<ReloadOutcome> {
+    if (entry !== undefined) this.#entry = entry;
+    if (this.#role === 'active' || this.#role === 'deactivated' || this.#role === 'paused' || this.#role === 'spread') {
+      const done = new Promise<void>((resolve) => this.#reloads.push(resolve));
+      this.#poke();
+      await done;
+      return 'active';
+    }
+    await this.#loadHost();
+    this.#poke();
+    return 'copy';
+  }
+
+  /** Ends the current term (or a wait) so the worker looks again at reloads and control records. */
+  #poke(): void {
+    const nudge = this.#nudge;
+    this.#nudge = new AbortController();
+    nudge.abort();
+  }
+
+  /** (Re)creates and loads the host, one load at a time. */
+  #loadHost(): Promise<void> {
+    const next = this.#hostReady.then(async () => {
+      const old = this.#host;
+      this.#host = null;
+      this.#loaded = null;
+      await old?.close().catch((err: unknown) => this.#log.warn({ err }, 'closing the plugin host failed'));
+      const host = this.#opts.hosts.create(this.#entry, this.#opts.folder, this.#opts.pluginLogger ?? this.#log);
+      this.#host = host;
+      this.#loaded = await host.load();
+      if (!this.#loaded.ok) this.#log.error({ err: this.#loaded.error }, 'plugin failed to load on this node; this node does not campaign for it until it loads');
+    });
+    this.#hostReady = next.catch((err: unknown) => this.#log.error({ err }, 'loading the plugin failed unexpectedly'));
+    return this.#hostReady;
+  }
+
+  /**
    * Loads the plugin first (a warm standby: a takeover does not wait for a
    * thread to start and import), then campaigns until stopped. A plugin that
-   * does not load here does not campaign: another node may run it.
+   * does not load here does not campaign (another node may run it) until a
+   * reload loads it.
    */
   async #campaign(): Promise<void> {
     const stop = this.#stop.signal;
-    const host = this.#opts.hosts.create(this.#opts.entry, this.#opts.folder, this.#opts.pluginLogger ?? this.#log);
     try {
-      const loaded = await host.load();
-      if (!loaded.ok) {
-        this.#role = 'load-failed';
-        this.#log.error({ err: loaded.error }, 'plugin failed to load on this node; this node does not campaign for it');
-        await untilAborted(stop);
-        return;
-      }
-      const spread = this.#opts.spread;
-      const concurrency = effectiveConcurrency(loaded, pluginOptionsFor(this.#opts.folder, this.name).concurrency);
-      if (spread !== undefined && concurrency.by !== 'none') {
-        this.#role = 'spread';
-        await spread.run(host, loaded, Math.max(1, Math.min(concurrency.max, host.capacity)), stop);
-        return;
-      }
+      await this.#loadHost();
       while (!stop.aborted) {
+        await this.#hostReady;
+        if (this.#loaded?.ok !== true) {
+          this.#role = 'load-failed';
+          await untilAborted(AbortSignal.any([stop, this.#nudge.signal]));
+          continue;
+        }
+        if (await this.#runSpread(stop)) continue;
         this.#role = 'standby';
         let held: HeldLease<WorkerCursorState | null>;
         try {
@@ -171,51 +223,127 @@ export class PluginWorker {
           continue;
         }
         try {
-          await this.#hold(held, host, loaded);
+          await this.#hold(held);
         } catch (err) {
           this.#log.error({ err }, 'running the plugin as its active node failed; campaigning again');
           await sleepLong(this.#opts.retryMs, { signal: stop }).catch(() => undefined);
         } finally {
           this.#lastKnown = this.#cursor?.snapshot() ?? this.#lastKnown;
           this.#cursor = null;
+          for (const resolve of this.#reloads.splice(0)) resolve();
         }
       }
     } finally {
-      await host.close().catch((err: unknown) => this.#log.warn({ err }, 'closing the plugin host failed'));
+      await this.#hostReady;
+      await this.#host?.close().catch((err: unknown) => this.#log.warn({ err }, 'closing the plugin host failed'));
     }
   }
 
-  /** While this node holds the lease. */
-  async #hold(held: HeldLease<WorkerCursorState | null>, host: PluginHost, loaded: Extract<LoadResult, { ok: true }>): Promise<void> {
-    const state = held.state ?? freshCursor(await this.#streamEnd());
-    this.#lastKnown = state;
-    const session = AbortSignal.any([this.#stop.signal, held.signal]);
-    if (!state.active || state.paused) {
-      // Deactivated (stopOnError) or paused for the whole cluster: hold the lease so no node runs it.
-      this.#role = state.paused ? 'paused' : 'deactivated';
-      this.#log.info({ highSeq: state.highSeq, lastError: state.lastError }, `plugin is ${this.#role} for the cluster; holding its lease without running it`);
-      await untilAborted(session);
-      if (!held.signal.aborted) await held.release(state);
-      return;
+  /**
+   * A plugin with `concurrency: { by: project | entity }` on a node that
+   * spreads plugins runs its partitions placed here (partition-worker.ts)
+   * instead of campaigning for the plugin lease, until stopped or nudged (a
+   * reload: its partitions are handed over, the host reloaded, then claimed
+   * again). False when the plugin is not spread.
+   */
+  async #runSpread(stop: AbortSignal): Promise<boolean> {
+    const spread = this.#opts.spread;
+    const loaded = this.#loaded;
+    const host = this.#host;
+    if (spread === undefined || loaded?.ok !== true || host === null) return false;
+    const concurrency = effectiveConcurrency(loaded, pluginOptionsFor(this.#opts.folder, this.name).concurrency);
+    if (concurrency.by === 'none') return false;
+    if (this.#reloads.length > 0) {
+      await this.#loadHost();
+      for (const resolve of this.#reloads.splice(0)) resolve();
+      return true;
     }
-    const cursor = new WorkerCursor(state);
+    this.#role = 'spread';
+    await spread.run(host, loaded, Math.max(1, Math.min(concurrency.max, host.capacity)), AbortSignal.any([stop, this.#nudge.signal]));
+    return true;
+  }
+
+  /**
+   * While this node holds the lease: terms of running (or of holding the
+   * lease without running, when deactivated or paused for the cluster), each
+   * ended by a loss, a stop, a reload or an enable/disable to apply.
+   */
+  async #hold(held: HeldLease<WorkerCursorState | null>): Promise<void> {
+    const cursor = new WorkerCursor(held.state ?? freshCursor(await this.#streamEnd()));
     this.#cursor = cursor;
-    this.#role = 'active';
-    this.#log.info({ highSeq: cursor.highSeq, highId: cursor.highId, pending: cursor.pendingCount }, 'plugin lease taken: running from the stored cursor');
-    const run = new ActiveRun(this, this.#opts, host, loaded, cursor, held, this.#log);
-    await run.run(session);
-    if (held.signal.aborted) {
-      this.#log.warn({ highSeq: cursor.highSeq }, 'plugin lease lost: stopped handing out events; the next owner starts from the last committed cursor');
-      return;
-    }
-    if (!cursor.active) {
-      this.#role = 'deactivated';
-      await untilAborted(session);
-    }
-    if (!held.signal.aborted) {
+    const session = AbortSignal.any([this.#stop.signal, held.signal]);
+    const watching = this.#watchControl(cursor, session);
+    try {
+      while (!session.aborted) {
+        const nudge = this.#nudge.signal;
+        if (this.#reloads.length > 0) {
+          await this.#loadHost();
+          for (const resolve of this.#reloads.splice(0)) resolve();
+          // As on one machine: a reload brings a deactivated plugin back, at its cursor.
+          cursor.reactivate();
+        }
+        await this.#hostReady;
+        await this.#applyControl(cursor, held);
+        if (this.#loaded?.ok !== true || this.#host === null) {
+          await held.release(cursor.snapshot());
+          return;
+        }
+        if (!cursor.active || cursor.paused) {
+          // Deactivated (stopOnError) or paused for the whole cluster: hold the lease so no node runs it.
+          this.#role = cursor.paused ? 'paused' : 'deactivated';
+          this.#log.info({ highSeq: cursor.highSeq, lastError: cursor.lastError }, `plugin is ${this.#role} for the cluster; holding its lease without running it`);
+          await untilAborted(AbortSignal.any([session, nudge]));
+          continue;
+        }
+        this.#role = 'active';
+        this.#log.info({ highSeq: cursor.highSeq, highId: cursor.highId, pending: cursor.pendingCount }, 'plugin lease taken: running from the stored cursor');
+        const run = new ActiveRun(this, this.#opts, this.#host, this.#loaded, cursor, held, this.#log);
+        await run.run(AbortSignal.any([session, nudge]));
+      }
+      if (held.signal.aborted) {
+        this.#log.warn({ highSeq: cursor.highSeq }, 'plugin lease lost: stopped handing out events; the next owner starts from the last committed cursor');
+        return;
+      }
       await held.release(cursor.snapshot());
       this.#log.info({ highSeq: cursor.highSeq }, 'plugin lease released');
+    } finally {
+      await watching;
     }
+  }
+
+  /** The owner looks for a new enable/disable record every `retryMs`; one to apply ends the term. */
+  async #watchControl(cursor: WorkerCursor, session: AbortSignal): Promise<void> {
+    const control = this.#opts.control;
+    if (control === undefined) return;
+    while (!session.aborted) {
+      await sleepLong(this.#opts.retryMs, { signal: session }).catch(() => undefined);
+      if (session.aborted) return;
+      try {
+        const rec = await control.read();
+        if (rec !== null && rec.seq > cursor.snapshot().control) this.#poke();
+      } catch (err) {
+        this.#log.debug({ err }, 'reading the plugin control record failed; trying again');
+      }
+    }
+  }
+
+  /** Applies a new enable/disable record to the cursor and commits it through the fence. */
+  async #applyControl(cursor: WorkerCursor, held: HeldLease<WorkerCursorState | null>): Promise<void> {
+    const control = this.#opts.control;
+    if (control === undefined) return;
+    let rec: ControlRecord | null;
+    try {
+      rec = await control.read();
+    } catch (err) {
+      this.#log.warn({ err }, 'reading the plugin control record failed; applied at the next look');
+      return;
+    }
+    if (rec === null || !cursor.applyControl(rec.seq, rec.paused)) return;
+    this.#log.info({ paused: rec.paused, control: rec.seq }, rec.paused ? 'plugin disabled for the cluster' : 'plugin enabled for the cluster; resuming at its cursor');
+    // Stored at once: a node taking over after this one finds the plugin as the operator left it.
+    await held.write(cursor.snapshot()).catch((err: unknown) => {
+      if (!held.signal.aborted) this.#log.warn({ err }, 'storing the enable/disable in the plugin cursor failed; stored with the next commit');
+    });
   }
 
   /** A new plugin starts after the stream's last message (as one machine starts after the newest event). */

@@ -72,7 +72,9 @@ export function parseConfig(raw: unknown, options: ParseConfigOptions): DaemonCo
  * the keys that folder's `overrides[pluginName]` sets.
  */
 export function pluginOptionsFor(folder: PluginFolderConfig, pluginName: string): ResolvedPluginOptions {
-  const { path: _path, overrides, ...base } = folder;
+  // The folder's watching settings are not plugin options.
+  const { path: _path, overrides, watch: _watch, ...withPoll } = folder;
+  const { ['watchPollMs']: _poll, ...base } = withPoll;
   return { ...base, ...(overrides[pluginName] ?? {}) };
 }
 

@@ -79,6 +79,9 @@ export const pluginFolderSchema = z.strictObject(
     path: str(),
     ...pluginOptionsShape,
     enabled: bool().default(true),
+    /** How changes to the folder are noticed: fs.watch hints plus a rescan every watchPollMs (auto), the rescan alone (poll: NFS, SMB), or the hints alone (events). */
+    watch: oneOf(['auto', 'poll', 'events']).default('auto'),
+    watchPollMs: duration(100).default(5000),
     ignoreOwnEvents: bool().default(false),
     retries: nonNegInt().default(0),
     retryBackoffMs: duration(0).default(1000),

@@ -121,6 +121,10 @@ export type ResolvedPluginOptions = PluginOptions;
 export interface PluginFolderConfig extends PluginOptions {
   /** Absolute folder path. */
   readonly path: string;
+  /** How changes are noticed: fs.watch hints and a rescan (auto), the rescan alone (poll), the hints alone (events). */
+  readonly watch: 'auto' | 'poll' | 'events';
+  /** Rescan period of `auto` and `poll`. */
+  readonly watchPollMs: number;
   /** Per plugin name (file name without extension): only the keys given. */
   readonly overrides: Readonly<Record<string, Partial<PluginOptions>>>;
 }

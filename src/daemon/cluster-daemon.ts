@@ -99,6 +99,11 @@ export class ClusterDaemon {
     };
   }
 
+  /** `sgeventd plugin reload [NAME]`: every node reloads its copy; waits for each owner's reload. */
+  reloadPlugins(name: string | undefined): Promise<string[]> {
+    return this.#node.reloadPlugins(name);
+  }
+
   /** Graceful: callbacks in flight finish, cursors are committed and leases released; idempotent; every step runs. */
   stop(): Promise<void> {
     this.#stopping ??= (async () => {
@@ -161,7 +166,7 @@ export async function serveClusterNode(config: DaemonConfig, opts: { console: bo
         recycleRuntimes: () => {
           throw new SgeventdError('CLUSTER_ACTION_UNSUPPORTED', 'toolkit recycle is not available on a cluster node yet');
         },
-        reloadPlugins: () => Promise.reject(new SgeventdError('CLUSTER_ACTION_UNSUPPORTED', 'plugin reload is not available on a cluster node yet')),
+        reloadPlugins: (name) => daemon.reloadPlugins(name),
       },
     }).catch(async (err: unknown) => {
       await daemon.stop();

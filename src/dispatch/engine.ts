@@ -142,7 +142,7 @@ export class Engine {
     this.#newestAtStart = await this.#opts.eventLog.start();
     logger.info({ newestEventId: this.#newestAtStart, plugins: this.#states.size }, 'event log opened');
     for (const folder of config.plugins) {
-      const watcher = new PluginFolderWatcher({ folder: folder.path, ...this.#opts.watch });
+      const watcher = new PluginFolderWatcher({ folder: folder.path, mode: folder.watch, pollIntervalMs: folder.watchPollMs, ...this.#opts.watch });
       watcher.on('add', (entry) => void this.#enqueue(folder, entry.name, () => this.#load(folder, entry)));
       watcher.on('change', (entry) => void this.#enqueue(folder, entry.name, () => this.#reload(folder, entry)));
       watcher.on('remove', (prev) => void this.#enqueue(folder, prev.name, () => this.#remove(folder, prev)));

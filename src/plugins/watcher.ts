@@ -18,6 +18,12 @@ export interface PluginFolderWatcherOptions {
   pollIntervalMs?: number;
   /** Use fs.watch hints at all; false = polling only (for mounts where fs.watch misbehaves). Default true. */
   fsWatch?: boolean;
+  /**
+   * The folder's `watch` setting: `auto` (hints and the periodic rescan),
+   * `poll` (the rescan alone: network filesystems, where fs.watch misses
+   * other machines' changes), `events` (hints alone). Default auto.
+   */
+  mode?: 'auto' | 'poll' | 'events';
 }
 
 export interface PluginFolderWatcherEvents {
@@ -60,6 +66,7 @@ export class PluginFolderWatcher extends EventEmitter<PluginFolderWatcherEvents>
   readonly #debounceMs: number;
   readonly #pollIntervalMs: number;
   readonly #useFsWatch: boolean;
+  readonly #polling: boolean;
   #known = new Map<string, Known>();
   #fsWatcher: FSWatcher | null = null;
   #debounce: NodeJS.Timeout | undefined;
@@ -74,7 +81,8 @@ export class PluginFolderWatcher extends EventEmitter<PluginFolderWatcherEvents>
     this.folder = options.folder;
     this.#debounceMs = options.debounceMs ?? 250;
     this.#pollIntervalMs = options.pollIntervalMs ?? 5000;
-    this.#useFsWatch = options.fsWatch ?? true;
+    this.#useFsWatch = (options.fsWatch ?? true) && options.mode !== 'poll';
+    this.#polling = options.mode !== 'events';
   }
 
   /** Scans once (throws on folder faults), starts watching, and returns the plugins found. */
@@ -85,8 +93,10 @@ export class PluginFolderWatcher extends EventEmitter<PluginFolderWatcherEvents>
       this.#known.set(entry.name, { entry, fingerprint: fp ?? '' });
     }
     this.#watch();
-    this.#poll = setInterval(() => this.#schedule(0), this.#pollIntervalMs);
-    this.#poll.unref();
+    if (this.#polling) {
+      this.#poll = setInterval(() => this.#schedule(0), this.#pollIntervalMs);
+      this.#poll.unref();
+    }
     return scan.plugins;
   }
 
@@ -157,6 +167,12 @@ export class PluginFolderWatcher extends EventEmitter<PluginFolderWatcherEvents>
       plugins = (await scanPluginFolder(this.folder)).plugins;
     } catch (err) {
       this.#report(err);
+      return;
+    }
+    // An unmounted share shows its empty mount point: every plugin gone at
+    // once is the folder dropping out, not a removal; the loaded plugins stay.
+    if (plugins.length === 0 && this.#known.size > 0) {
+      this.#report(new PluginError('PLUGIN_FOLDER_EMPTY', `plugin folder ${this.folder} shows no plugin any more; keeping the ${this.#known.size} loaded until it does`, { details: { path: this.folder } }));
       return;
     }
     this.#lastErrorCode = null;

@@ -27,10 +27,16 @@ export interface ClusterBedOptions {
   initialNodes?: number;
   /** More settings of the `cluster` section (partitions, placement). */
   cluster?: Record<string, unknown>;
+  /** The NATS URLs node `i` is given (default: all three). */
+  servers?: (i: number, urls: readonly string[]) => string[];
+  /** More settings of the plugin folder (watch, watchPollMs...). */
+  folder?: Record<string, unknown>;
 }
 
 export interface ClusterBed {
   nats: TestNats;
+  /** The plugin folder every node reads. */
+  plugins: string;
   site: TestSite;
   names: ClusterNames;
   record: string;
@@ -54,6 +60,8 @@ export interface ClusterBed {
   /** Creates `shots` Shots on the site, spread over its projects (each writes events the poller publishes); returns the newest event id. */
   createEvents(shots: number): Promise<number>;
   lines(): Line[];
+  /** What node `i` wrote to stdout and stderr so far (its log lines). */
+  output(i: number): string;
 }
 
 export interface Line {
@@ -84,15 +92,15 @@ export async function clusterBed(t: Cleanup, opts: ClusterBedOptions): Promise<C
   const record = keepAs('record.txt');
   const lease = opts.lease ?? { ttlMs: 5000, renewMs: 1000, checkMs: 1000, marginMs: 1500 };
   const nodeIds = Array.from({ length: n }, (_, i) => `n${i + 1}`);
-  const configs = nodeIds.map((id) => {
+  const configs = nodeIds.map((id, i) => {
     const file = join(dir, `${id}.yaml`);
     writeFileSync(file, stringify({
       site: { url: site.url, script: { name: DEFAULT_SCRIPT.name, key: '${SGEVENTD_TEST_KEY}' }, connRetrySleepMs: 50 },
       daemon: { state: join(dir, `${id}.db`), pidFile: join(dir, `${id}.pid`), fetchIntervalMs: 50, stateFlushMs: 50 },
-      plugins: [{ path: plugins }],
+      plugins: [{ path: plugins, ...opts.folder }],
       logging: { dir: join(dir, `logs-${id}`), level: process.env['SGEVENTD_TEST_LOG'] ?? 'info' },
       http: { enabled: true, host: '127.0.0.1', port: 0 },
-      cluster: { name: 't', nodeId: id, nats: { servers: nats.urls }, replicas: 3, lease, ...opts.cluster },
+      cluster: { name: 't', nodeId: id, nats: { servers: opts.servers?.(i, nats.urls) ?? nats.urls }, replicas: 3, lease, ...opts.cluster },
     }));
     return file;
   });
@@ -101,7 +109,7 @@ export async function clusterBed(t: Cleanup, opts: ClusterBedOptions): Promise<C
   const names = clusterNames('t', site.url);
 
   const bed: ClusterBed = {
-    nats, site, names, record, nodeIds,
+    nats, site, names, record, nodeIds, plugins,
     start(i) {
       const id = nodeIds[i] as string;
       const child = spawn(process.execPath, [BIN, 'foreground', '-c', configs[i] as string], {
@@ -187,6 +195,10 @@ export async function clusterBed(t: Cleanup, opts: ClusterBedOptions): Promise<C
         })));
       }
       return site.newestEventId();
+    },
+    output(i) {
+      const file = keepAs(`${nodeIds[i] as string}.out`);
+      return existsSync(file) ? readFileSync(file, 'utf8') : '';
     },
     lines() {
       if (!existsSync(record)) return [];

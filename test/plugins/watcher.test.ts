@@ -94,6 +94,36 @@ describe('PluginFolderWatcher', () => {
     });
   }
 
+  it('watch: poll notices a change with no fs.watch hint; a folder that shows no plugin at all keeps them (PLUGIN_FOLDER_EMPTY)', async () => {
+    const sub = await mkdtemp(path.join(dir, 'm-'));
+    await chmod(sub, 0o755);
+    await put(sub, 'a.mjs', 'export function registerCallbacks() {}\n');
+    await put(sub, 'b.mjs', 'export function registerCallbacks() {}\n');
+    const watcher = new PluginFolderWatcher({ folder: sub, debounceMs: 50, pollIntervalMs: 200, mode: 'poll' });
+    watchers.push(watcher);
+    await watcher.start();
+    const changed = next(watcher, 'change', 'change by polling');
+    await put(sub, 'a.mjs', 'export function registerCallbacks(reg) { void reg; }\n');
+    const [entry] = await changed as [PluginFileEntry];
+    assert.equal(entry.name, 'a');
+    const removes: unknown[] = [];
+    watcher.on('remove', (e) => removes.push(e));
+    // An unmounted share: the mount point is there, empty.
+    const empty = next(watcher, 'error', 'the empty folder reported');
+    await unlink(path.join(sub, 'a.mjs'));
+    await unlink(path.join(sub, 'b.mjs'));
+    const [err] = await empty as [{ code: string }];
+    assert.equal(err.code, 'PLUGIN_FOLDER_EMPTY');
+    await watcher.rescan();
+    assert.deepEqual(watcher.plugins.map((p) => p.name).sort(), ['a', 'b']);
+    assert.equal(removes.length, 0);
+    // Back: removing one of them is a removal again.
+    await put(sub, 'a.mjs', 'export function registerCallbacks() {}\n');
+    const removed = next(watcher, 'remove', 'b removed once the folder is back');
+    const [gone] = await removed as [PluginFileEntry];
+    assert.equal(gone.name, 'b');
+  });
+
   it('keeps its plugins when the folder becomes unreadable, and reports it once', async () => {
     const sub = await mkdtemp(path.join(dir, 'e-'));
     await chmod(sub, 0o755);
