@@ -126,6 +126,13 @@ export class PartitionWorker {
     return this.#inFlight;
   }
 
+  /** Partitions this node holds now. */
+  get holding(): number {
+    let n = 0;
+    for (const t of this.#terms.values()) if (t.heldAt !== null && t.cursor !== null) n++;
+    return n;
+  }
+
   /** The origin cursor (where partitions never claimed start), once read. */
   get origin(): WorkerCursorState | null {
     return this.#origin;

@@ -133,7 +133,7 @@ export class ClusterStatusBoard {
 
   /** A spread plugin's holder and cursor come from its partitions, not from the plugin lease. */
   #spread(w: PluginWorker, base: ClusterPluginStatus): ClusterPluginStatus {
-    const s = w.role === 'spread' ? this.#opts.spread?.(w.id) ?? null : null;
+    const s = w.spread ? this.#opts.spread?.(w.id) ?? null : null;
     if (s === null) return base;
     const lag = s.lagging === 0 ? 0 : s.highSeq === null || this.#streamLastSeq === null ? null : Math.max(0, this.#streamLastSeq - s.highSeq);
     return { ...base, holder: s.holder, highSeq: s.highSeq, highId: s.highId, pending: s.pending, lag };

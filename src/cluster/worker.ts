@@ -25,6 +25,8 @@ export type WorkerRole = 'standby' | 'active' | 'deactivated' | 'paused' | 'load
 /** What a worker hands a plugin that is spread over partitions (partition-worker.ts). */
 export interface SpreadRun {
   readonly inFlight: number;
+  /** Partitions this node holds now. */
+  readonly holding: number;
   run(host: PluginHost, loaded: Extract<LoadResult, { ok: true }>, max: number, stop: AbortSignal): Promise<void>;
 }
 
@@ -121,13 +123,19 @@ export class PluginWorker {
     return this.#role;
   }
 
+  /** Whether the plugin runs spread over partitions (partition-worker.ts). */
+  get spread(): boolean {
+    return this.#role === 'spread';
+  }
+
   snapshot(): WorkerSnapshot {
     const c = this.#cursor;
     const known = this.#lastKnown;
     return {
       id: this.id,
       name: this.name,
-      role: this.#role,
+      // A spread plugin shows as active on a node holding any of its partitions (it hands out work there).
+      role: this.#role === 'spread' ? ((this.#opts.spread?.holding ?? 0) > 0 ? 'active' : 'standby') : this.#role,
       highSeq: c?.highSeq ?? known?.highSeq ?? null,
       highId: c?.highId ?? known?.highId ?? null,
       pending: c?.pendingCount ?? known?.pending.length ?? 0,
