@@ -100,7 +100,9 @@ export async function clusterBed(t: Cleanup, opts: ClusterBedOptions): Promise<C
       plugins: [{ path: plugins, ...opts.folder }],
       logging: { dir: join(dir, `logs-${id}`), level: process.env['SGEVENTD_TEST_LOG'] ?? 'info' },
       http: { enabled: true, host: '127.0.0.1', port: 0 },
-      cluster: { name: 't', nodeId: id, nats: { servers: opts.servers?.(i, nats.urls) ?? nats.urls }, replicas: 3, lease, ...opts.cluster },
+      cluster: { name: 't', nodeId: id, nats: { servers: opts.servers?.(i, nats.urls) ?? nats.urls }, replicas: 3, lease,
+        // Few partitions unless a test asks for more: each spread (plugin, partition) is a replicated lease stream, renewed and committed on its own.
+        partitions: 8, ...opts.cluster },
     }));
     return file;
   });
