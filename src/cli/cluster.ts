@@ -45,5 +45,22 @@ export async function clusterStatusCommand(opts: ClusterStatusCliOptions): Promi
   for (const p of s.plugins) {
     out.push([p.name, p.holder ?? '-', p.role, p.highSeq ?? '-', p.highId ?? '-', p.pending, p.lag ?? '-', p.inFlight].join('\t'));
   }
+  if (s.scale !== undefined) out.push('', ...scaleLines(s.scale));
   process.stdout.write(`${out.join('\n')}\n`);
+}
+
+/** Scale-out: each node's load, and the owners of each partition of the spread plugins. */
+function scaleLines(scale: NonNullable<ClusterDocument['scale']>): string[] {
+  const out = [`partitions: ${scale.partitions} (plugins with concurrency by project or entity are spread over the nodes; by: none runs on one node)`];
+  out.push(['NODE', 'ALIVE', 'PARTITIONS', 'ACTIVE PROJECTS', 'RECENT EVENTS', 'LOAD', 'IN FLIGHT', 'RUNTIMES'].join('\t'));
+  for (const n of scale.nodes) {
+    out.push([n.nodeId, n.alive ? 'yes' : n.leaving ? 'leaving' : `no (${Math.round(n.heartbeatAgeMs / 1000)} s)`, n.partitions.length, n.activeProjects, n.recentEvents, n.load, n.inFlight,
+      n.runtimes === null ? '-' : n.runtimes.map((r) => `${r.project}:${r.state}`).join(',') || '-'].join('\t'));
+  }
+  out.push('', ['PARTITION', 'PLACED ON', 'HOLDERS'].join('\t'));
+  for (const o of scale.owners) {
+    const holders = Object.entries(o.holders).map(([plugin, node]) => `${plugin}=${node}`).join(' ');
+    out.push([o.partition, o.placedOn ?? '-', holders || '-'].join('\t'));
+  }
+  return out;
 }

@@ -46,6 +46,18 @@ export interface ActiveRunOptions {
   onReconnect(listener: () => void): () => void;
   onTiming?: (record: TimingRecord) => void;
   onFailure?: (failure: PluginFailure) => void;
+  /** Callback slots shared with the plugin's other terms on this node (its partitions, partition-worker.ts). */
+  gate?: SlotGate;
+}
+
+/** Slots shared by several terms of one plugin on a node, so they run no more than `max` callbacks together. */
+export interface SlotGate {
+  /** Takes a slot when one is free. */
+  take(): boolean;
+  /** Gives a slot back; `notify: false` when it was taken for nothing (no other term needs waking). */
+  give(notify?: boolean): void;
+  /** Called when a slot comes free; returns the unsubscribe. */
+  subscribe(listener: () => void): () => void;
 }
 
 /** One term as the plugin's active node. */
@@ -107,11 +119,13 @@ export class ActiveRun {
     session.addEventListener('abort', onEnd, { once: true });
     // Ended before it began (a stop during the term's set-up): a listener added now never fires.
     if (session.aborted) onEnd();
+    const unsubscribe = this.#opts.gate?.subscribe(() => this.#pump());
     const flusher = this.#flushLoop();
     try {
       await this.#read();
     } finally {
       session.removeEventListener('abort', onEnd);
+      unsubscribe?.();
       this.#halt.abort();
       if (this.#held.signal.aborted) this.#cutOff();
       await this.#drain();
@@ -242,10 +256,15 @@ export class ActiveRun {
    * read-ahead stops running too, so a successor repeats at most that many.
    */
   #pump(): void {
+    const gate = this.#opts.gate;
     const bound = this.#opts.config.daemon.stateFlushEvents;
     while (this.#inflight < this.#max && this.#cursor.unconfirmed + this.#inflight < bound && !this.#halt.signal.aborted) {
+      if (gate !== undefined && !gate.take()) return;
       const next = this.#lanes.take();
-      if (next === null) return;
+      if (next === null) {
+        gate?.give(false);
+        return;
+      }
       this.#inflight++;
       void this.#runHead(next.key, next.event);
     }
@@ -282,6 +301,7 @@ export class ActiveRun {
         if (this.#cursor.dirty >= this.#opts.config.daemon.stateFlushEvents) void this.#commit();
       } else this.#lanes.release(key);
       this.#inflight--;
+      this.#opts.gate?.give();
       this.#wake();
       this.#pump();
     }

@@ -27,6 +27,8 @@ export interface ClusterNames {
   leaseSubject(key: string): string;
   /** `Nats-Msg-Id` of an event: `<site>:<eventId>`, so a republish is dropped within the dedup window. */
   msgId(eventId: number): string;
+  /** KV bucket of node heartbeats (membership.ts): `SGE_<name>_<site>_NODES`. */
+  readonly nodesBucket: string;
 }
 
 /**
@@ -52,6 +54,7 @@ export function clusterNames(cluster: string, siteUrl: string): ClusterNames {
     leaseStream: (key) => `${streamPrefix}_L_${keyToken(key)}`,
     leaseSubject: (key) => `${prefix}.lease.${keyToken(key)}`,
     msgId: (eventId) => `${site}:${eventId}`,
+    nodesBucket: `${streamPrefix}_NODES`,
   };
 }
 

@@ -17,6 +17,10 @@ import { PluginControl } from './plugin-control.ts';
 import { answerReloads, reloadAcrossNodes } from './reload.ts';
 import { ClusterStatusBoard, type ClusterStatus } from './status.ts';
 import { ClusterControl, type ControlHandlers, type RecycleAnswer } from './control.ts';
+import { Membership } from './membership.ts';
+import { PartitionCoordinator } from './partition-coordinator.ts';
+import { PartitionWorker } from './partition-worker.ts';
+import { scaleStatus, spreadPluginStatus } from './partition-status.ts';
 
 /** What a node takes from the composition root (daemon/assembly.ts). */
 export interface ClusterNodeParts {
@@ -27,6 +31,8 @@ export interface ClusterNodeParts {
   pluginLogger(name: string): Logger | Promise<Logger>;
   onTiming?: (record: TimingRecord) => void;
   onFailure?: (failure: PluginFailure) => void;
+  /** This node's Toolkit runtimes (project, state), announced in its heartbeat: `toolkit ps` per node in the cluster status. */
+  runtimes?: () => Array<{ project: number; state: string }>;
 }
 
 /** The poller's part, when this build has one: started with the node, stopped (lease released) before it. */
@@ -54,6 +60,8 @@ export class ClusterNode {
   readonly #leases: Array<FencedLease<WorkerCursorState | null>> = [];
   readonly #reconnectListeners = new Set<() => void>();
   readonly #board: ClusterStatusBoard;
+  readonly #spread = new Map<string, PartitionWorker>();
+  #coordinator: PartitionCoordinator | null = null;
   #poller: PollerCandidate | null = null;
   #control: ClusterControl | null = null;
   /** `plugin enable/disable` records and `plugin reload` requests. */
@@ -80,6 +88,7 @@ export class ClusterNode {
       },
       nodes: () => this.#control?.nodes() ?? Promise.resolve([]),
       connected: () => this.#connected, intervalMs: cluster.lease.checkMs, logger: parts.logger,
+      spread: (id) => this.#spreadStatus(id), scale: () => this.#scaleStatus(),
     });
   }
 
@@ -121,6 +130,13 @@ export class ClusterNode {
     this.#pluginControl = await PluginControl.open(this.#conn, this.names, cluster.replicas);
     this.#stopReloads = answerReloads(this.#conn, this.#pluginControl, this.nodeId, () => this.#workers, logger);
     this.#poller?.start();
+    const coordinator = new PartitionCoordinator({
+      nodeId: this.nodeId, names: this.names, partitions: cluster.partitions, placement: cluster.placement, jsm: this.#conn.jsm, logger,
+      checkMs: cluster.lease.checkMs,
+      ...(this.#parts.runtimes ? { runtimes: this.#parts.runtimes } : {}),
+      membership: await Membership.open({ conn: this.#conn, names: this.names, nodeId: this.nodeId, replicas: cluster.replicas, timing: cluster.lease, logger }),
+    });
+    this.#coordinator = coordinator;
     for (const folder of config.plugins) {
       // Hot reload as on one machine: a changed file reloads the plugin (the owner's and the standbys' copies).
       const watcher = new PluginFolderWatcher({ folder: folder.path, mode: folder.watch, pollIntervalMs: folder.watchPollMs });
@@ -164,6 +180,7 @@ export class ClusterNode {
         await this.#addWorker(folder, entry);
       }
     }
+    coordinator.start();
     this.#board.start();
     logger.info({ nodeId: this.nodeId, plugins: this.#workers.map((w) => w.name) }, 'cluster node running');
   }
@@ -201,14 +218,29 @@ export class ClusterNode {
     });
     if (!this.#leases.some((l) => l.key === lease.key)) this.#leases.push(lease);
     const control = this.#pluginControl;
+    const onReconnect = (listener: () => void): (() => void) => {
+      this.#reconnectListeners.add(listener);
+      return () => this.#reconnectListeners.delete(listener);
+    };
+    // Used only when the plugin loads with `concurrency: { by: project | entity }`.
+    const coordinator = this.#coordinator;
+    const spread = coordinator === null ? undefined : new PartitionWorker({
+      id, entry, folder, config, directory: this.#parts.directory, conn: this.#conn, names: this.names, nodeId: this.nodeId,
+      partitions: cluster.partitions, timing: cluster.lease, replicas: cluster.replicas, holdMs: cluster.placement.holdMs,
+      origin: lease, placement: coordinator, logger, retryMs: cluster.lease.checkMs, onReconnect,
+      ...(this.#parts.onTiming ? { onTiming: this.#parts.onTiming } : {}),
+      ...(this.#parts.onFailure ? { onFailure: this.#parts.onFailure } : {}),
+    });
+    if (spread !== undefined) {
+      this.#spread.set(id, spread);
+      coordinator?.add(spread);
+    }
     const worker = new PluginWorker({
       id, entry, folder, config, hosts: this.#parts.hosts, directory: this.#parts.directory, lease,
       js: this.#conn.js, jsm: this.#conn.jsm, stream: this.names.eventStream, filter: this.names.allEvents,
       logger, pluginLogger: await this.#parts.pluginLogger(entry.name), retryMs: cluster.lease.checkMs,
-      onReconnect: (listener) => {
-        this.#reconnectListeners.add(listener);
-        return () => this.#reconnectListeners.delete(listener);
-      },
+      onReconnect,
+      ...(spread === undefined ? {} : { spread }),
       ...(control === null ? {} : { control: { read: () => control.read(id) } }),
       ...(this.#parts.onTiming ? { onTiming: this.#parts.onTiming } : {}),
       ...(this.#parts.onFailure ? { onFailure: this.#parts.onFailure } : {}),
@@ -222,6 +254,21 @@ export class ClusterNode {
     return this.#board.snapshot();
   }
 
+  #spreadStatus(pluginId: string): ReturnType<typeof spreadPluginStatus> | null {
+    const coordinator = this.#coordinator;
+    const worker = this.#spread.get(pluginId);
+    if (coordinator === null || worker === undefined) return null;
+    const cluster = this.#parts.config.cluster as NonNullable<DaemonConfig['cluster']>;
+    return spreadPluginStatus(pluginId, coordinator.members(), coordinator.lastSeqs, cluster.partitions, worker.origin);
+  }
+
+  #scaleStatus(): ReturnType<typeof scaleStatus> {
+    const cluster = this.#parts.config.cluster as NonNullable<DaemonConfig['cluster']>;
+    const names = new Map(this.#workers.map((w) => [w.id, w.name]));
+    const coordinator = this.#coordinator;
+    return scaleStatus(coordinator?.members() ?? new Map(), coordinator?.placement ?? null, cluster.partitions, names);
+  }
+
   /** Graceful: callbacks in flight finish, cursors are committed, leases released; idempotent. */
   stop(): Promise<void> {
     this.#stopping ??= (async () => {
@@ -229,10 +276,13 @@ export class ClusterNode {
       const steps: Array<() => Promise<unknown>> = [
         () => Promise.all(this.#watchers.map((w) => w.close())),
         () => Promise.resolve(this.#stopReloads?.()),
+        // Out of placement first, so the others claim this node's partitions as they are released.
+        () => this.#coordinator?.leave() ?? Promise.resolve(),
         () => Promise.all(this.#workers.map((w) => w.stop())),
         () => this.#poller?.stop() ?? Promise.resolve(),
         () => Promise.all(this.#leases.map((l) => l.close())),
         () => this.#board.stop(),
+        () => this.#coordinator?.close() ?? Promise.resolve(),
         () => Promise.resolve(this.#control?.stop()),
         () => this.#conn.close(),
         () => this.#watching ?? Promise.resolve(),

@@ -8,6 +8,7 @@ import type { FencedLease } from './fence.ts';
 import type { ClusterNames } from './names.ts';
 import type { WorkerCursorState } from './cursor.ts';
 import type { PluginWorker, WorkerRole } from './worker.ts';
+import type { ScaleStatus, SpreadPluginStatus } from './partition-status.ts';
 
 /** One plugin across the cluster. */
 export interface ClusterPluginStatus {
@@ -44,6 +45,8 @@ export interface ClusterStatus {
   nodes: NodeInfo[];
   /** When the holders and cursors were last read from NATS (null: not yet). */
   refreshedAt: string | null;
+  /** Scale-out: partition owners and each node's load (partition-status.ts). */
+  scale?: ScaleStatus;
 }
 
 /** What this node's poller did while it held the lease (since the node started). */
@@ -67,6 +70,9 @@ export interface ClusterStatusBoardOptions {
   connected: () => boolean;
   intervalMs: number;
   logger: Logger;
+  /** A spread plugin's cursor over its partitions (partition-status.ts). */
+  spread?: (pluginId: string) => SpreadPluginStatus | null;
+  scale?: () => ScaleStatus;
 }
 
 interface Seen {
@@ -108,7 +114,7 @@ export class ClusterStatusBoard {
 
   snapshot(): ClusterStatus {
     const leases = this.#opts.leases();
-    const plugins = this.#opts.workers().map((w, i): ClusterPluginStatus => {
+    const plugins = this.#opts.workers().map((w, i): ClusterPluginStatus => this.#spread(w, (() => {
       const mine = w.snapshot();
       const seen = this.#seen.get(leases[i]?.key ?? '');
       const active = w.role === 'active';
@@ -128,7 +134,7 @@ export class ClusterStatusBoard {
         failed: mine.failed,
         lastError: mine.lastError,
       };
-    });
+    })()));
     return {
       nodeId: this.#opts.nodeId,
       cluster: this.#opts.names.cluster,
@@ -140,7 +146,16 @@ export class ClusterStatusBoard {
       plugins,
       nodes: this.#nodes,
       refreshedAt: this.#refreshedAt === null ? null : new Date(this.#refreshedAt).toISOString(),
+      ...(this.#opts.scale === undefined ? {} : { scale: this.#opts.scale() }),
     };
+  }
+
+  /** A spread plugin's holder and cursor come from its partitions, not from the plugin lease. */
+  #spread(w: PluginWorker, base: ClusterPluginStatus): ClusterPluginStatus {
+    const s = w.spread ? this.#opts.spread?.(w.id) ?? null : null;
+    if (s === null) return base;
+    const lag = s.lagging === 0 ? 0 : s.highSeq === null || this.#streamLastSeq === null ? null : Math.max(0, this.#streamLastSeq - s.highSeq);
+    return { ...base, holder: s.holder, highSeq: s.highSeq, highId: s.highId, pending: s.pending, lag };
   }
 
   async #refresh(): Promise<void> {

@@ -3,8 +3,8 @@
 // that lease and running events through the same steps as one machine.
 import type { Logger } from 'pino';
 import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
-import type { DaemonConfig, PluginFolderConfig } from '../config/index.ts';
-import type { PluginFailure, ProjectDirectory, TimingRecord } from '../dispatch/index.ts';
+import { pluginOptionsFor, type DaemonConfig, type PluginFolderConfig } from '../config/index.ts';
+import { effectiveConcurrency, type PluginFailure, type ProjectDirectory, type TimingRecord } from '../dispatch/index.ts';
 import type { LoadResult, PluginHost, PluginHostFactory } from '../hosts/index.ts';
 import type { JsPluginFile, PythonPluginFile } from '../plugins/index.ts';
 import { SgeventdError, sleepLong, type EventLogEntry } from '../shared/index.ts';
@@ -19,7 +19,16 @@ export interface LeaseCampaign<T> {
   acquire(signal: AbortSignal): Promise<HeldLease<T>>;
 }
 
-export type WorkerRole = 'standby' | 'active' | 'deactivated' | 'paused' | 'load-failed' | 'stopped';
+/** `spread`: the plugin's partitions are spread over the nodes (`concurrency: { by: project | entity }`, partition-worker.ts). */
+export type WorkerRole = 'standby' | 'active' | 'deactivated' | 'paused' | 'load-failed' | 'stopped' | 'spread';
+
+/** What a worker hands a plugin that is spread over partitions (partition-worker.ts). */
+export interface SpreadRun {
+  readonly inFlight: number;
+  /** Partitions this node holds now. */
+  readonly holding: number;
+  run(host: PluginHost, loaded: Extract<LoadResult, { ok: true }>, max: number, stop: AbortSignal): Promise<void>;
+}
 
 /** What the status shows for a plugin on this node. */
 export interface WorkerSnapshot {
@@ -59,6 +68,8 @@ export interface PluginWorkerOptions {
   onFailure?: (failure: PluginFailure) => void;
   /** The plugin's `plugin enable/disable` record (control.ts); read by the owner every `retryMs`. */
   control?: { read(): Promise<ControlRecord | null> };
+  /** Set on a node that spreads plugins: a plugin with `by: project | entity` runs its partitions through it instead of the plugin lease. */
+  spread?: SpreadRun;
 }
 
 /** What a reload did on this node: the owner reloaded (`active`), a standby its copy (`copy`). */
@@ -112,17 +123,23 @@ export class PluginWorker {
     return this.#role;
   }
 
+  /** Whether the plugin runs spread over partitions (partition-worker.ts). */
+  get spread(): boolean {
+    return this.#role === 'spread';
+  }
+
   snapshot(): WorkerSnapshot {
     const c = this.#cursor;
     const known = this.#lastKnown;
     return {
       id: this.id,
       name: this.name,
-      role: this.#role,
+      // A spread plugin shows as active on a node holding any of its partitions (it hands out work there).
+      role: this.#role === 'spread' ? ((this.#opts.spread?.holding ?? 0) > 0 ? 'active' : 'standby') : this.#role,
       highSeq: c?.highSeq ?? known?.highSeq ?? null,
       highId: c?.highId ?? known?.highId ?? null,
       pending: c?.pendingCount ?? known?.pending.length ?? 0,
-      inFlight: this.#inflight.size,
+      inFlight: this.#role === 'spread' ? this.#opts.spread?.inFlight ?? 0 : this.#inflight.size,
       processed: this.counters.processed,
       failed: this.counters.failed,
       lastError: c?.lastError ?? known?.lastError ?? null,
@@ -151,7 +168,7 @@ export class PluginWorker {
    */
   async reload(entry?: JsPluginFile | PythonPluginFile): Promise<ReloadOutcome> {
     if (entry !== undefined) this.#entry = entry;
-    if (this.#role === 'active' || this.#role === 'deactivated' || this.#role === 'paused') {
+    if (this.#role === 'active' || this.#role === 'deactivated' || this.#role === 'paused' || this.#role === 'spread') {
       const done = new Promise<void>((resolve) => this.#reloads.push(resolve));
       this.#poke();
       await done;
@@ -202,6 +219,7 @@ export class PluginWorker {
           await untilAborted(AbortSignal.any([stop, this.#nudge.signal]));
           continue;
         }
+        if (await this.#runSpread(stop)) continue;
         this.#role = 'standby';
         let held: HeldLease<WorkerCursorState | null>;
         try {
@@ -227,6 +245,30 @@ export class PluginWorker {
       await this.#hostReady;
       await this.#host?.close().catch((err: unknown) => this.#log.warn({ err }, 'closing the plugin host failed'));
     }
+  }
+
+  /**
+   * A plugin with `concurrency: { by: project | entity }` on a node that
+   * spreads plugins runs its partitions placed here (partition-worker.ts)
+   * instead of campaigning for the plugin lease, until stopped or nudged (a
+   * reload: its partitions are handed over, the host reloaded, then claimed
+   * again). False when the plugin is not spread.
+   */
+  async #runSpread(stop: AbortSignal): Promise<boolean> {
+    const spread = this.#opts.spread;
+    const loaded = this.#loaded;
+    const host = this.#host;
+    if (spread === undefined || loaded?.ok !== true || host === null) return false;
+    const concurrency = effectiveConcurrency(loaded, pluginOptionsFor(this.#opts.folder, this.name).concurrency);
+    if (concurrency.by === 'none') return false;
+    if (this.#reloads.length > 0) {
+      await this.#loadHost();
+      for (const resolve of this.#reloads.splice(0)) resolve();
+      return true;
+    }
+    this.#role = 'spread';
+    await spread.run(host, loaded, Math.max(1, Math.min(concurrency.max, host.capacity)), AbortSignal.any([stop, this.#nudge.signal]));
+    return true;
   }
 
   /**

@@ -8,7 +8,7 @@ export { ConfigValidationError, ConfigReadError } from './errors.ts';
 export type { ConfigIssue } from './errors.ts';
 export type {
   DaemonConfig, SiteConfig, DaemonOptions, PluginOptions, ResolvedPluginOptions, ProjectFilter, PluginFolderConfig,
-  LogLevel, LoggingConfig, ClusterConfig, ClusterLeaseOptions, EmailConfig, ToolkitConfig, ToolkitProjectConfig, PythonConfig, HttpConfig, LegacyConfig,
+  LogLevel, LoggingConfig, ClusterConfig, ClusterLeaseOptions, ClusterPlacementOptions, EmailConfig, ToolkitConfig, ToolkitProjectConfig, PythonConfig, HttpConfig, LegacyConfig,
   ConcurrencyOption, WebhooksConfig, WebhookExpectation,
 } from './types.ts';
 export { daemonSecrets, pluginEnvironment, redactUrl } from './secrets.ts';

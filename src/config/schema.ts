@@ -231,6 +231,15 @@ export const clusterSectionSchema = z.strictObject({
     /** Publishes awaiting their acknowledgement at once. */
     maxInFlight: posInt().default(256),
   }, { error: 'a mapping' }).prefault({}),
+  /** Scale-out: which node owns which partition of the plugins with `concurrency: { by: project | entity }`. */
+  placement: z.strictObject({
+    /** Recent work (events per project) that placement weighs is counted over this window. */
+    windowMs: duration(1000).default(60000),
+    /** A node keeps a partition at least this long before a rebalance may move it (no flapping). */
+    holdMs: duration(0).default(30000),
+    /** Partitions move off a live node only while the load gap exceeds this share of the mean load. */
+    tolerance: z.number({ error: 'a number between 0 and 1' }).min(0, { error: 'a number between 0 and 1' }).max(1, { error: 'a number between 0 and 1' }).default(0.1),
+  }, { error: 'a mapping with windowMs, holdMs, tolerance' }).prefault({}),
 }, { error: 'a mapping with name and nats' });
 
 /** The raw native config (after `${ENV}` interpolation); defaults that need no context are applied here. */

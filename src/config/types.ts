@@ -273,6 +273,14 @@ export interface ClusterConfig {
   /** How long a node collects the other nodes' answers to a control request. */
   readonly controlWaitMs: number;
   readonly poller: { readonly maxInFlight: number };
+  readonly placement: ClusterPlacementOptions;
+}
+
+/** Scale-out placement (cluster/placement.ts). */
+export interface ClusterPlacementOptions {
+  readonly windowMs: number;
+  readonly holdMs: number;
+  readonly tolerance: number;
 }
 
 /** Timing of every fenced lease (fence.ts): the TTL must outlast a NATS election. */

@@ -112,8 +112,13 @@ function noteSharedRuntimes(resolved: ReadonlyArray<{ line: CheckLine; name: str
   }
 }
 
-function describeConcurrency(c: ReturnType<typeof effectiveConcurrency>): string {
-  return c.by === 'none' ? 'concurrency: none' : `concurrency: by ${c.by}, max ${c.max}`;
+function describeConcurrency(c: ReturnType<typeof effectiveConcurrency>, cluster: DaemonConfig['cluster']): string {
+  const own = c.by === 'none' ? 'concurrency: none' : `concurrency: by ${c.by}, max ${c.max}`;
+  if (cluster === undefined) return own;
+  // Scale-out: only a plugin with lanes can be spread; one order over all events needs one node.
+  return c.by === 'none'
+    ? `${own}; cluster: runs on one node at a time (high availability only: one order over all events)`
+    : `${own}; cluster: spread over the nodes (${cluster.partitions} partitions by project, each on one node at a time)`;
 }
 
 /** A Python Toolkit plugin's events run in runtimes of their projects, not in a process of its own. */
@@ -144,7 +149,7 @@ async function checkPlugins(parts: Assembly): Promise<CheckLine[]> {
         const r = await host.load();
         lines.push(
           r.ok
-            ? { ok: true, what, detail: `${describeKind(entry.kind, r)}${r.callbacks.length} callback(s): ${r.callbacks.map((c) => c.name).join(', ')}; ${describeConcurrency(effectiveConcurrency(r, pluginOptionsFor(folder, entry.name).concurrency))}` }
+            ? { ok: true, what, detail: `${describeKind(entry.kind, r)}${r.callbacks.length} callback(s): ${r.callbacks.map((c) => c.name).join(', ')}; ${describeConcurrency(effectiveConcurrency(r, pluginOptionsFor(folder, entry.name).concurrency), parts.config.cluster)}` }
             : { ok: false, what, detail: `${r.error.code}: ${r.error.message}` },
         );
       } finally {

@@ -52,6 +52,7 @@ export class ClusterDaemon {
           timing?.info(timingLine(r));
         },
         onFailure: (f) => parts.mailer?.send(laneAlert(f)),
+        runtimes: () => parts.toolkit.list().flatMap((r) => r.projects.map((project) => ({ project, state: r.state }))),
       });
       daemon = new ClusterDaemon(parts, node, metrics);
       node.setControl({

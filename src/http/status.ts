@@ -113,6 +113,8 @@ export interface ClusterStatusLike {
     id: string; name: string; holder: string | null; role: string; highSeq: number | null; highId: number | null;
     pending: number; lag: number | null; inFlight: number; active: boolean | null;
   }>;
+  /** Scale-out: partition owners and each node's load (cluster/partition-status.ts `ScaleStatus` fits). */
+  scale?: z.input<typeof scaleSchema>;
 }
 
 export interface StatusSource {
@@ -171,6 +173,16 @@ const deadLetterSchema = z.object({
   createdAt: z.string(),
 });
 
+const scaleSchema = z.object({
+  partitions: z.number(),
+  nodes: z.array(z.object({
+    nodeId: z.string(), alive: z.boolean(), leaving: z.boolean(), heartbeatAgeMs: z.number(), partitions: z.array(z.number()),
+    activeProjects: z.number(), recentEvents: z.number(), load: z.number(), inFlight: z.number(),
+    runtimes: z.array(z.object({ project: z.number(), state: z.string() })).nullable(),
+  })),
+  owners: z.array(z.object({ partition: z.number(), placedOn: z.string().nullable(), holders: z.record(z.string(), z.string()) })),
+});
+
 const clusterSchema = z.object({
   nodeId: z.string(),
   cluster: z.string(),
@@ -187,6 +199,8 @@ const clusterSchema = z.object({
     id: z.string(), name: z.string(), holder: z.string().nullable(), role: z.string(), highSeq: z.number().nullable(),
     highId: z.number().nullable(), pending: z.number(), lag: z.number().nullable(), inFlight: z.number(), active: z.boolean().nullable(),
   })),
+  /** Absent from nodes that do not spread plugins over partitions. */
+  scale: scaleSchema.optional(),
 });
 
 /** The body of `GET /api/status`; clients (the `status` command) parse it with this schema. */
@@ -273,6 +287,7 @@ export function statusDocument(s: DaemonStatusLike, now: number): StatusDocument
           id: p.id, name: p.name, holder: p.holder, role: p.role, highSeq: p.highSeq, highId: p.highId,
           pending: p.pending, lag: p.lag, inFlight: p.inFlight, active: p.active,
         })),
+        ...(s.cluster.scale === undefined ? {} : { scale: scaleSchema.parse(s.cluster.scale) }),
       },
     }),
   };

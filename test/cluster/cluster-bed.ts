@@ -29,6 +29,10 @@ export interface ClusterBedOptions {
   daemon?: Record<string, unknown>;
   /** More top-level sections of node `i`'s config (`webhooks`, `emails`...). */
   sections?: (i: number) => Record<string, unknown>;
+  /** Nodes started with the bed (the others with `start(i)`); default all. */
+  initialNodes?: number;
+  /** More settings of the `cluster` section (partitions, placement). */
+  cluster?: Record<string, unknown>;
   /** The NATS URLs node `i` is given (default: all three). */
   servers?: (i: number, urls: readonly string[]) => string[];
   /** More settings of the plugin folder (watch, watchPollMs...). */
@@ -106,7 +110,9 @@ export async function clusterBed(t: Cleanup, opts: ClusterBedOptions): Promise<C
       plugins: [{ path: plugins, ...opts.folder }],
       logging: { dir: join(dir, `logs-${id}`), level: process.env['SGEVENTD_TEST_LOG'] ?? 'info' },
       http: { enabled: true, host: '127.0.0.1', port: 0 },
-      cluster: { name: 't', nodeId: id, nats: { servers: opts.servers?.(i, nats.urls) ?? nats.urls }, replicas: 3, lease },
+      cluster: { name: 't', nodeId: id, nats: { servers: opts.servers?.(i, nats.urls) ?? nats.urls }, replicas: 3, lease,
+        // Few partitions unless a test asks for more: each spread (plugin, partition) is a replicated lease stream, renewed and committed on its own.
+        partitions: 8, ...opts.cluster },
       ...opts.sections?.(i),
     }));
     return file;
@@ -215,7 +221,7 @@ export async function clusterBed(t: Cleanup, opts: ClusterBedOptions): Promise<C
       });
     },
   };
-  for (let i = 0; i < n; i++) bed.start(i);
+  for (let i = 0; i < (opts.initialNodes ?? n); i++) bed.start(i);
   return bed;
 }
 

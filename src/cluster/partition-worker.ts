@@ -1,0 +1,352 @@
+// A plugin spread over the cluster (`concurrency: { by: project | entity }`):
+// on this node, one term per partition placed here, each holding the lease
+// `plugin.<id>.p<n>` with its own cursor and reading only its partition's
+// subject. The plugin's host (thread or Python process) is loaded once and
+// shared by the node's partitions, within one `max` of callbacks.
+import type { Logger } from 'pino';
+import type { ClusterLeaseOptions, DaemonConfig, PluginFolderConfig } from '../config/index.ts';
+import type { PluginFailure, ProjectDirectory, TimingRecord } from '../dispatch/index.ts';
+import type { LoadResult, PluginHost } from '../hosts/index.ts';
+import { SgeventdError, sleepLong, type EventLogEntry } from '../shared/index.ts';
+import { ActiveRun, type SlotGate } from './active-run.ts';
+import type { ClusterConnection } from './connect.ts';
+import { freshCursor, WorkerCursor, workerCursorSchema, type WorkerCursorState } from './cursor.ts';
+import { FencedLease, type LeaseTenure } from './fence.ts';
+import type { HeldPartition } from './membership.ts';
+import type { ClusterNames } from './names.ts';
+
+/** The lease key of one (plugin, partition). */
+export function partitionLeaseKey(pluginId: string, partition: number): string {
+  return `plugin.${pluginId}.p${partition}`;
+}
+
+/** What a spread plugin needs of the node's placement (partition-coordinator.ts). */
+export interface PartitionPlacement {
+  /** Partitions placed on this node now (empty until placement has settled). */
+  assigned(): ReadonlySet<number>;
+  /** Called when the placement of this node changes; returns the unsubscribe. */
+  onChange(listener: () => void): () => void;
+  /** One event of `project` handed out in `partition` (the recent work placement weighs). */
+  note(partition: number, project: number | null): void;
+}
+
+export interface PartitionWorkerOptions {
+  id: string;
+  entry: { name: string };
+  folder: PluginFolderConfig;
+  config: DaemonConfig;
+  directory: ProjectDirectory;
+  conn: Pick<ClusterConnection, 'nc' | 'js' | 'jsm'>;
+  names: ClusterNames;
+  nodeId: string;
+  partitions: number;
+  timing: ClusterLeaseOptions;
+  replicas: number;
+  /** A partition is held at least this long before a rebalance moves it. */
+  holdMs: number;
+  /** The plugin's own lease (`plugin.<id>`): where partitions never claimed start, and the cluster-wide pause or deactivation. */
+  origin: FencedLease<WorkerCursorState | null>;
+  placement: PartitionPlacement;
+  logger: Logger;
+  retryMs: number;
+  onReconnect(listener: () => void): () => void;
+  onTiming?: (record: TimingRecord) => void;
+  onFailure?: (failure: PluginFailure) => void;
+}
+
+interface Term {
+  readonly partition: number;
+  readonly stop: AbortController;
+  done: Promise<void>;
+  /** performance.now() when the lease was taken; null while campaigning. */
+  heldAt: number | null;
+  cursor: WorkerCursor | null;
+  inFlight: number;
+}
+
+/** Callback slots of one plugin on this node, shared by its partitions. */
+class SlotPool implements SlotGate {
+  readonly #max: number;
+  readonly #listeners = new Set<() => void>();
+  #used = 0;
+  #notifying = false;
+
+  constructor(max: number) {
+    this.#max = max;
+  }
+
+  take(): boolean {
+    if (this.#used >= this.#max) return false;
+    this.#used++;
+    return true;
+  }
+
+  give(notify = true): void {
+    this.#used = Math.max(0, this.#used - 1);
+    if (!notify || this.#notifying) return;
+    this.#notifying = true;
+    queueMicrotask(() => {
+      this.#notifying = false;
+      for (const listener of [...this.#listeners]) listener();
+    });
+  }
+
+  subscribe(listener: () => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+}
+
+/**
+ * Runs a spread plugin's partitions placed on this node. A partition placed
+ * elsewhere is handed over drain-first: no more events handed out, the
+ * callbacks in flight finish, the cursor is committed, then the lease is
+ * released and the new owner claims it from that record.
+ */
+export class PartitionWorker {
+  readonly #opts: PartitionWorkerOptions;
+  readonly #log: Logger;
+  readonly counters = { processed: 0, skipped: 0, failed: 0, totalMs: 0 };
+  readonly #terms = new Map<number, Term>();
+  readonly #leases = new Map<number, FencedLease<WorkerCursorState | null>>();
+  #origin: WorkerCursorState | null = null;
+  #inFlight = 0;
+
+  constructor(opts: PartitionWorkerOptions) {
+    this.#opts = opts;
+    this.#log = opts.logger.child({ plugin: opts.entry.name });
+  }
+
+  get pluginId(): string {
+    return this.#opts.id;
+  }
+
+  /** Callbacks running on this node over its partitions. */
+  get inFlight(): number {
+    return this.#inFlight;
+  }
+
+  /** Partitions this node holds now. */
+  get holding(): number {
+    let n = 0;
+    for (const t of this.#terms.values()) if (t.heldAt !== null && t.cursor !== null) n++;
+    return n;
+  }
+
+  /** The origin cursor (where partitions never claimed start), once read. */
+  get origin(): WorkerCursorState | null {
+    return this.#origin;
+  }
+
+  /** The partitions this node holds, with their cursors (the node's heartbeat carries them). */
+  held(): Record<string, HeldPartition> {
+    const out: Record<string, HeldPartition> = {};
+    for (const t of this.#terms.values()) {
+      const c = t.cursor;
+      if (t.heldAt === null || c === null) continue;
+      out[String(t.partition)] = { highSeq: c.highSeq, highId: c.highId, pending: c.pendingCount, inFlight: t.inFlight };
+    }
+    return out;
+  }
+
+  /** Runs until `stop`: then every partition is drained, committed and released. */
+  async run(host: PluginHost, loaded: Extract<LoadResult, { ok: true }>, max: number, stop: AbortSignal): Promise<void> {
+    await this.#openLeases(stop);
+    if (stop.aborted) return;
+    this.#origin = await this.#readOrigin(stop);
+    if (stop.aborted || this.#origin === null) return;
+    const gate = new SlotPool(max);
+    let changed: (() => void) | null = null;
+    const wake = (): void => {
+      changed?.();
+    };
+    const unsubscribe = this.#opts.placement.onChange(wake);
+    try {
+      while (!stop.aborted) {
+        await this.#reconcile(host, loaded, gate);
+        await new Promise<void>((resolve) => {
+          changed = resolve;
+          const timer = setTimeout(resolve, this.#opts.timing.checkMs);
+          timer.unref();
+          stop.addEventListener('abort', () => resolve(), { once: true });
+        });
+        changed = null;
+      }
+    } finally {
+      unsubscribe();
+      for (const t of this.#terms.values()) t.stop.abort();
+      await Promise.all([...this.#terms.values()].map((t) => t.done));
+      await Promise.all([...this.#leases.values()].map((l) => l.close().catch((err: unknown) => this.#log.warn({ err }, 'closing a partition lease failed'))));
+    }
+  }
+
+  /** Starts the terms of partitions placed here; hands over those placed elsewhere (after the hold time). */
+  async #reconcile(host: PluginHost, loaded: Extract<LoadResult, { ok: true }>, gate: SlotGate): Promise<void> {
+    let want = this.#opts.placement.assigned();
+    try {
+      const origin = (await this.#opts.origin.read())?.record.state ?? null;
+      if (origin !== null) this.#origin = origin;
+    } catch (err) {
+      this.#log.debug({ err }, 'reading the plugin\'s record failed; keeping the last one read');
+    }
+    const origin = this.#origin;
+    // Paused or deactivated for the cluster: no node runs any partition.
+    if (origin !== null && (!origin.active || origin.paused)) want = new Set();
+    const now = performance.now();
+    for (const t of this.#terms.values()) {
+      if (want.has(t.partition) || t.stop.signal.aborted) continue;
+      if (t.heldAt === null || now - t.heldAt >= this.#opts.holdMs || want.size === 0) {
+        this.#log.info({ partition: t.partition }, t.heldAt === null ? 'partition placed elsewhere: no longer campaigning' : 'partition placed elsewhere: handing it over');
+        t.stop.abort();
+      }
+    }
+    for (const p of want) {
+      if (this.#terms.has(p)) continue;
+      const term: Term = { partition: p, stop: new AbortController(), done: Promise.resolve(), heldAt: null, cursor: null, inFlight: 0 };
+      this.#terms.set(p, term);
+      term.done = this.#term(term, host, loaded, gate).catch((err: unknown) => {
+        this.#log.error({ err, partition: p }, 'a partition term failed');
+      }).finally(() => {
+        this.#terms.delete(p);
+      });
+    }
+  }
+
+  /** Campaigns for one partition's lease; while held, runs it from its cursor. */
+  async #term(term: Term, host: PluginHost, loaded: Extract<LoadResult, { ok: true }>, gate: SlotGate): Promise<void> {
+    const lease = this.#leases.get(term.partition);
+    if (lease === undefined) return;
+    const stop = term.stop.signal;
+    let held: LeaseTenure<WorkerCursorState | null> | null = null;
+    while (held === null && !stop.aborted) {
+      try {
+        held = await lease.acquire(stop);
+      } catch (err) {
+        if (stop.aborted) return;
+        this.#log.warn({ err, partition: term.partition }, 'campaigning for a partition lease failed; trying again');
+        await sleepLong(this.#opts.retryMs, { signal: stop }).catch(() => undefined);
+      }
+    }
+    if (held === null) return;
+    term.heldAt = performance.now();
+    const origin = this.#origin ?? freshCursor(0);
+    const state = held.state ?? freshCursor(origin.highSeq, origin.highId);
+    const log = this.#log.child({ partition: term.partition });
+    if (!state.active || state.paused) {
+      await untilAborted(AbortSignal.any([stop, held.signal]));
+      if (!held.signal.aborted) await held.release(state);
+      return;
+    }
+    const cursor = new WorkerCursor(state);
+    term.cursor = cursor;
+    log.info({ epoch: held.epoch, highSeq: cursor.highSeq, pending: cursor.pendingCount }, 'partition lease taken: running from its stored cursor');
+    const parts = {
+      counters: this.counters,
+      track: (q: { event: EventLogEntry; seq: number }): void => {
+        term.inFlight++;
+        this.#inFlight++;
+        this.#opts.placement.note(term.partition, q.event.project?.id ?? null);
+      },
+      untrack: (): void => {
+        term.inFlight--;
+        this.#inFlight--;
+      },
+    };
+    const run = new ActiveRun(parts, {
+      id: this.#opts.id, entry: this.#opts.entry, folder: this.#opts.folder, config: this.#opts.config, directory: this.#opts.directory,
+      js: this.#opts.conn.js, stream: this.#opts.names.eventStream, filter: this.#opts.names.eventSubject(term.partition),
+      retryMs: this.#opts.retryMs, onReconnect: (listener) => this.#opts.onReconnect(listener), gate,
+      ...(this.#opts.onTiming ? { onTiming: this.#opts.onTiming } : {}),
+      ...(this.#opts.onFailure ? { onFailure: this.#opts.onFailure } : {}),
+    }, host, loaded, cursor, held, log);
+    try {
+      await run.run(AbortSignal.any([stop, held.signal]));
+    } finally {
+      term.cursor = null;
+    }
+    if (held.signal.aborted) {
+      log.warn({ highSeq: cursor.highSeq }, 'partition lease lost: stopped handing out; the next owner starts from the last committed cursor');
+      return;
+    }
+    if (!cursor.active) await this.#deactivateEverywhere(cursor.lastError, stop);
+    await held.release(cursor.snapshot());
+    log.info({ highSeq: cursor.highSeq }, 'partition lease released');
+  }
+
+  /** stopOnError in one partition deactivates the plugin for the cluster: written in the plugin's own record. */
+  async #deactivateEverywhere(lastError: string | null, stop: AbortSignal): Promise<void> {
+    const signal = AbortSignal.any([stop, AbortSignal.timeout(this.#opts.timing.ttlMs * 2)]);
+    try {
+      const tenure = await this.#opts.origin.acquire(signal);
+      const state = tenure.state ?? this.#origin ?? freshCursor(0);
+      const next = { ...state, active: false, lastError };
+      await tenure.release(next);
+      this.#origin = next;
+      this.#log.error({ lastError }, 'plugin deactivated for the whole cluster (stopOnError)');
+    } catch (err) {
+      this.#log.error({ err }, 'recording the plugin\'s deactivation for the cluster failed; its other partitions keep running');
+    }
+  }
+
+  /**
+   * The plugin's own record gives where partitions never claimed start. The
+   * first node to run the plugin spread writes it (the stream's end then, as
+   * one machine starts after the newest event); a plugin that ran on one node
+   * before (HA) continues from its cursor's high watermark.
+   */
+  async #readOrigin(stop: AbortSignal): Promise<WorkerCursorState | null> {
+    while (!stop.aborted) {
+      try {
+        const last = await this.#opts.origin.read();
+        if (last !== undefined && last.record.state !== null && (last.record.released === true || last.record.holder === null)) return last.record.state;
+        const tenure = await this.#opts.origin.acquire(stop);
+        const state = tenure.state ?? freshCursor(await this.#streamEnd());
+        // Its pending entries belong to no one partition: a serial cursor's unfinished events are at or below its high watermark.
+        const origin: WorkerCursorState = { ...state, pending: [] };
+        await tenure.release(origin);
+        this.#log.info({ highSeq: origin.highSeq }, 'plugin spread over partitions: partitions never claimed start after this stream sequence');
+        return origin;
+      } catch (err) {
+        if (stop.aborted) return null;
+        this.#log.warn({ err }, 'reading the plugin\'s record failed; trying again');
+        await sleepLong(this.#opts.retryMs, { signal: stop }).catch(() => undefined);
+      }
+    }
+    return null;
+  }
+
+  async #openLeases(stop: AbortSignal): Promise<void> {
+    const todo = Array.from({ length: this.#opts.partitions }, (_, p) => p).filter((p) => !this.#leases.has(p));
+    // A few at a time: each is a replicated stream (see docs/ARCHITECTURE.md, "Scale-out", for what they cost).
+    const batch = 8;
+    while (todo.length > 0 && !stop.aborted) {
+      const now = todo.splice(0, batch);
+      const opened = await Promise.allSettled(now.map((p) => FencedLease.open<WorkerCursorState | null>({
+        conn: this.#opts.conn, names: this.#opts.names, key: partitionLeaseKey(this.#opts.id, p), nodeId: this.#opts.nodeId,
+        timing: this.#opts.timing, replicas: this.#opts.replicas, state: workerCursorSchema.nullable(), initial: null, logger: this.#log,
+      })));
+      opened.forEach((r, i) => {
+        const p = now[i] as number;
+        if (r.status === 'fulfilled') this.#leases.set(p, r.value);
+        else {
+          this.#log.warn({ err: r.reason, partition: p }, 'opening a partition lease failed; trying again');
+          todo.push(p);
+        }
+      });
+      if (opened.some((r) => r.status === 'rejected')) await sleepLong(this.#opts.retryMs, { signal: stop }).catch(() => undefined);
+    }
+  }
+
+  async #streamEnd(): Promise<number> {
+    try {
+      return (await this.#opts.conn.jsm.streams.info(this.#opts.names.eventStream)).state.last_seq;
+    } catch (err) {
+      throw new SgeventdError('CLUSTER_STREAM_UNAVAILABLE', `the event stream ${this.#opts.names.eventStream} could not be read`, { cause: err, details: { stream: this.#opts.names.eventStream } });
+    }
+  }
+}
+
+function untilAborted(signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.resolve();
+  return new Promise((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+}
