@@ -39,7 +39,7 @@ export function mailingLogger(logger: Logger, onRecord: (record: MailedRecord) =
     get(target, prop, receiver): unknown {
       if (prop === 'error' || prop === 'fatal') {
         return (...args: unknown[]): void => {
-          (target[prop] as (...a: unknown[]) => void).apply(target, args);
+          target[prop].call(target, ...(args as Parameters<Logger['error']>));
           onRecord(toRecord(prop, args));
         };
       }
