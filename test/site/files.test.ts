@@ -156,6 +156,19 @@ describe('uploads and downloads', () => {
     assert.equal((await fetch(`${site.url}/upload/nope`, { method: 'POST', body: '' })).status, 200, 'auth is checked before the route');
   });
 
+  it('the size limit counts the file part, not the multipart body around it', async () => {
+    const v = await create(site, 'Version', { code: 'at-limit', project });
+    const post = (bytes: Buffer) => postForm(site, '/upload/upload_file', [['entity_type', 'Version'], ['entity_id', String(v.id)], ...AUTH,
+      ['display_name', 'at the limit'], ['file', { filename: 'limit.bin', type: 'application/octet-stream', bytes }]]);
+    // maxFileBytes is 1024: a file of exactly 1024 bytes fits, though the form carrying it is larger.
+    const fits = await post(Buffer.alloc(1024, 7));
+    assert.match(fits.text, /^1:\d+/, fits.text);
+    const [att] = await find(site, 'Attachment', [['id', 'is', attachmentId(fits.text)]], ['file_size']);
+    assert.equal(att?.file_size, 1024);
+    const over = await post(Buffer.alloc(1025, 7));
+    assert.match(over.text, /^0:103: SITE_FILE_TOO_LARGE:/, 'one byte over: refused');
+  });
+
   it('keeps files across a restart of a --db FILE site', async () => {
     const v = await create(site, 'Version', { code: 'keep', project });
     const id = attachmentId((await postForm(site, '/upload/publish_thumbnail', [['entity_type', 'Version'], ['entity_id', String(v.id)], ...AUTH,
