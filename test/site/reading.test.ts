@@ -5,8 +5,9 @@ import { create, events, faultOf, lastEventId, update } from './helpers.ts';
 
 describe('site: a Note marked read logs Shotgun_Reading_Change, as a real site does', () => {
   it('update read_by_current_user writes one Shotgun_Reading_Change row (no Note change), once per state change', async (t) => {
-    const { site, firstProject } = await withSite(t);
-    const project = await firstProject();
+    const test = await withSite(t);
+    const site = test.site;
+    const project = await test.firstProject();
     const note = await create(site, 'Note', { subject: 'look at the comp', content: 'edges', project });
     const before = await lastEventId(site);
 
