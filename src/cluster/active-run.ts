@@ -103,7 +103,8 @@ export class ActiveRun {
         retries: pluginOpts.retries, retryBackoffMs: pluginOpts.retryBackoffMs, deadLetter: pluginOpts.deadLetter,
         logger: log,
         ...(opts.onTiming ? { onTiming: opts.onTiming } : {}),
-        ...(opts.onFailure ? { onFailure: opts.onFailure } : {}),
+        // Mail goes to the plugin's setEmails recipients (daemon/alerts.ts).
+        ...(opts.onFailure ? { onFailure: (f: PluginFailure) => opts.onFailure?.({ ...f, emails: loaded.emails }) } : {}),
       },
       handler: host,
       batcher: null,

@@ -31,7 +31,8 @@ export function compileConfig(raw: RawConfig, ctx: CompileContext): { config?: D
     const cleanOverrides: Record<string, Partial<PluginOptions>> = {};
     for (const [name, o] of Object.entries(overrides ?? {})) cleanOverrides[name] = dropUndefined(o);
     return { ...dropUndefined(options), callbackTimeoutMs: options.callbackTimeoutMs ?? raw.daemon.callbackTimeoutMs,
-      maxMemoryMb: options.maxMemoryMb ?? raw.daemon.maxPluginMemoryMb, path: abs(path), overrides: cleanOverrides };
+      maxMemoryMb: options.maxMemoryMb ?? raw.daemon.maxPluginMemoryMb, path: abs(path), overrides: cleanOverrides,
+      ...dropUndefined({ reactivateAfterMs: options.reactivateAfterMs ?? raw.daemon.reactivateAfterMs }) };
   });
 
   const e = raw.emails;

@@ -70,6 +70,8 @@ const pluginOptionsShape = {
   concurrency: concurrencySchema.optional(),
   coalesceCreation: bool().optional(),
   coalesceWindowMs: duration(0).optional(),
+  // Absent: daemon.reactivateAfterMs; 0: never (a plugin opted out of a global default).
+  reactivateAfterMs: duration(0).optional(),
 };
 
 export const pluginOptionsSchema = z.strictObject(pluginOptionsShape, { error: 'a mapping of plugin options' });
@@ -275,6 +277,10 @@ export const rawConfigSchema = z.strictObject({
       count: posInt().default(5),
       windowMs: duration(1000).default(60000),
     }, { error: 'a mapping with count and windowMs' }).prefault({}),
+    /** Opt-in: a deactivated plugin is loaded again after this delay, doubling after each failed try (absent: only by hand). */
+    reactivateAfterMs: duration(100).optional(),
+    /** The longest delay between two reactivation tries. */
+    reactivateMaxMs: duration(100).default(3_600_000),
     /** Events a concurrent plugin holds in memory (queued or running) before its longest key lane is parked. */
     concurrencyWindow: posInt().default(10000),
     // A hosted site keeps its event log readable for about six months (180 days):

@@ -76,6 +76,14 @@ export interface DaemonOptions {
    * (PLUGIN_RESTART_BUDGET) until it is reloaded.
    */
   readonly restartBudget: { readonly count: number; readonly windowMs: number };
+  /**
+   * A plugin deactivated by an error (stopOnError, restart budget, a load that
+   * failed for its own reasons) is loaded again after this delay, doubling
+   * after each try that fails again, up to `reactivateMaxMs`. Absent: never
+   * (only a file change, `plugin enable` or `plugin reload` bring it back).
+   */
+  readonly reactivateAfterMs?: number;
+  readonly reactivateMaxMs: number;
   /** Events a concurrent plugin holds in memory (queued or running); past it the longest key lane drops its queued events back to ids. */
   readonly concurrencyWindow: number;
   /** Events the shared event log keeps in memory (the oldest are dropped and read again when needed). */
@@ -107,6 +115,8 @@ export interface PluginOptions {
    */
   readonly coalesceCreation: boolean;
   readonly coalesceWindowMs: number;
+  /** `daemon.reactivateAfterMs` for this plugin (0: never); absent: never. */
+  readonly reactivateAfterMs?: number;
 }
 
 /** How a plugin's events may overlap: one lane per key, up to `max` lanes running. */

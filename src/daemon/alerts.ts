@@ -1,6 +1,7 @@
 import type { DaemonConfig } from '../config/index.ts';
-import type { PluginFailure, TimingRecord } from '../dispatch/index.ts';
-import type { Alert } from '../logging/index.ts';
+import type { PluginFailure, PluginLoadFailure, TimingRecord } from '../dispatch/index.ts';
+import type { Alert, MailedRecord } from '../logging/index.ts';
+import type { EmailRecipients } from '../plugins/index.ts';
 import type { LogAgeWarning, WebhookSilence } from '../source/index.ts';
 
 /** Silent-webhook mail goes out at most this often. */
@@ -28,11 +29,19 @@ export function siteAlert(config: DaemonConfig, kind: 'site-down' | 'site-up', e
     : { level: 'warn', plugin: null, title: 'site reachable again', body: `${config.site.url} answers again.` };
 }
 
+/*
+ * Who is mailed, as shotgunEvents means it: what a plugin's own code does
+ * (its callbacks, its logger, its import) goes to its `setEmails` recipients;
+ * what the engine finds (a registration it refuses, the site, the state file)
+ * goes to `emails.to`.
+ */
+
 /** The mail sent when a callback failed: the plugin was deactivated, or the event skipped and dead-lettered. */
 export function laneAlert(f: PluginFailure): Alert {
   return {
     level: 'error',
     plugin: f.plugin,
+    recipients: f.emails ?? true,
     title: f.action === 'deactivated' ? `deactivated at event ${f.eventId}` : `callback ${f.callback ?? ''} failed on event ${f.eventId}`,
     body: `Plugin ${f.plugin}, callback ${f.callback ?? '(load)'}, event ${f.eventId}: ${f.error.message}\n\n${f.error.stack ?? ''}\n\n${
       f.error.code === 'EVENT_LOG_CULLED'
@@ -41,6 +50,33 @@ export function laneAlert(f: PluginFailure): Alert {
         ? 'The plugin is deactivated with its cursor on this event. Fix it and save the file (or run `sgeventd plugin enable`) to replay from here.'
         : 'The event was skipped for this callback and kept as a dead letter (`sgeventd dlq ls`).'
     }`,
+  };
+}
+
+/** The mail sent when a plugin failed to load: an import failure to the plugin's recipients, a registration failure to `emails.to`. */
+export function loadAlert(f: PluginLoadFailure): Alert {
+  const imported = f.error.code === 'PLUGIN_IMPORT_FAILED';
+  return {
+    level: imported ? 'error' : 'fatal',
+    plugin: f.plugin,
+    recipients: imported ? f.emails : true,
+    title: imported ? 'could not load the plugin' : 'registering the plugin\'s callbacks failed',
+    body: `Plugin ${f.plugin} failed to load (${f.error.code}): ${f.error.message}\n\n${f.error.stack ?? ''}\n\n`
+      + 'It is loaded again when its file changes (or after reactivateAfterMs, when set).',
+  };
+}
+
+/** The mail for an ERROR or CRITICAL record of a plugin's own logger. */
+export function pluginRecordAlert(plugin: string, r: MailedRecord, recipients: EmailRecipients): Alert {
+  return { level: r.level, plugin, recipients, title: r.msg.split('\n')[0] ?? '', body: `${r.msg}${r.detail === null ? '' : `\n\n${r.detail}`}` };
+}
+
+/** The mail sent when the daemon cannot write its state file (once until a write succeeds again). */
+export function stateWriteAlert(config: DaemonConfig, err: unknown): Alert {
+  return {
+    level: 'fatal', plugin: null, title: 'writing the state file failed',
+    body: `Writing ${config.daemon.state} failed; the changes are kept in memory and written at the next flush. `
+      + `Until then a restart replays the events since the last write.\n\n${err instanceof Error ? err.stack ?? err.message : String(err)}`,
   };
 }
 

@@ -2,13 +2,15 @@ import { pluginOptionsFor, type DaemonConfig } from '../config/index.ts';
 import { effectiveConcurrency } from '../dispatch/index.ts';
 import { scanPluginFolder } from '../plugins/index.ts';
 import { describeError } from '../shared/index.ts';
-import { runtimeKey, type Resolution } from '../toolkit/index.ts';
+import { noBootstrapCore, runtimeKey, type Resolution } from '../toolkit/index.ts';
 import { Assembly } from './assembly.ts';
 
 export interface CheckLine {
   ok: boolean;
   what: string;
   detail: string;
+  /** The error code of a failed check, when it has one. */
+  code?: string;
 }
 
 /**
@@ -71,14 +73,23 @@ async function checkToolkit(parts: Assembly): Promise<CheckLine[]> {
     const what = `toolkit ${String(p['name'] ?? p['id'])}`;
     try {
       const r = await parts.toolkit.resolve(String(p['id']));
-      const where = r.mode === 'centralized' ? `${r.configPath} on core ${r.coreRoot}` : `distributed (${r.mode})`;
+      // Without a bootstrap core the project's first Toolkit event would fail: so does check.
+      if (r.mode === 'distributed' && tk.bootstrapCore === undefined) {
+        const err = noBootstrapCore(r);
+        lines.push({ ok: false, what, detail: `${err.code}: ${err.message}`, code: err.code });
+        continue;
+      }
+      const where = r.mode === 'centralized' ? `${r.configPath} on core ${r.coreRoot}` : `distributed: plugin id ${String(r.pluginId)}, prepared by toolkit.bootstrapCore ${String(tk.bootstrapCore)} at its first event`;
       const line = { ok: true, what, detail: `${where}${r.warnings.length > 0 ? `; ${r.warnings.join('; ')}` : ''}` };
       lines.push(line);
       resolved.push({ line, name: String(p['name'] ?? p['id']), res: r });
     } catch (err) {
       // A project without any Toolkit configuration is common (not every project uses Toolkit): reported, not failed.
       const code = (err as { code?: unknown }).code;
-      lines.push({ ok: code === 'TK_NO_CONFIG', what, detail: code === 'TK_NO_CONFIG' ? `no Toolkit configuration (${describeError(err)})` : describeError(err) });
+      lines.push({
+        ok: code === 'TK_NO_CONFIG', what, detail: code === 'TK_NO_CONFIG' ? `no Toolkit configuration (${describeError(err)})` : describeError(err),
+        ...(typeof code === 'string' && code !== 'TK_NO_CONFIG' ? { code } : {}),
+      });
     }
   }
   noteSharedRuntimes(resolved, tk);

@@ -1,13 +1,14 @@
 import type { Logger } from 'pino';
 import type { DaemonConfig } from '../config/index.ts';
 import { Engine, PipelineConfigurationWatch, type PluginSnapshot, type TimingRecord } from '../dispatch/index.ts';
+import { mailingLogger } from '../logging/index.ts';
 import { DaemonMetrics, StatusHistory, type HistoryDocument } from '../metrics/index.ts';
 import { checkPythonPathFolder } from '../plugins/index.ts';
 import type { SecretMask } from '../shared/index.ts';
 import { LogAgeWatch, WebhookWatch, type EventLog, type LogAgeWarning, type ResilientEventSource, type WebhookSilence } from '../source/index.ts';
 import { lockStateFile, openSqliteState, type DeadLetter, type StateLock, type StateStore } from '../state/index.ts';
 import type { RuntimeStatus } from '../toolkit/index.ts';
-import { laneAlert, logAgeAlert, timingLine, WEBHOOK_SILENT_MAIL_INTERVAL_MS, webhookSilentAlert } from './alerts.ts';
+import { laneAlert, loadAlert, logAgeAlert, pluginRecordAlert, stateWriteAlert, timingLine, WEBHOOK_SILENT_MAIL_INTERVAL_MS, webhookSilentAlert } from './alerts.ts';
 import { Assembly, runStopSteps } from './assembly.ts';
 
 export interface DaemonOptions {
@@ -97,13 +98,18 @@ export class Daemon {
     const watch = this.#webhookWatch;
     ({ source: this.#source, log: this.#log } = parts.eventLog(watch ? (events) => watch.polled(events) : undefined));
     const timing = parts.loggers.timing;
+    const mailer = parts.mailer;
     this.#engine = new Engine({
       config,
       store,
       eventLog: this.#log,
       directory: parts.directory,
       logger: this.logger,
-      pluginLogger: (name) => parts.loggers.plugin(name),
+      // A plugin's ERROR and CRITICAL records are mailed to its recipients (shotgunEvents' per-plugin SMTP handler).
+      pluginLogger: async (name) => {
+        const log = await parts.loggers.plugin(name);
+        return mailer === null ? log : mailingLogger(log, (r) => mailer.send(pluginRecordAlert(name, r, this.#engine.recipients(name))));
+      },
       ...(opts.fromId !== undefined ? { fromId: opts.fromId } : {}),
       ...(opts.watch ? { watch: opts.watch } : {}),
       onTiming: (r: TimingRecord) => {
@@ -112,6 +118,8 @@ export class Daemon {
         opts.onTiming?.(r);
       },
       onFailure: (f) => parts.mailer?.send(laneAlert(f)),
+      onLoadFailure: (f) => parts.mailer?.send(loadAlert(f)),
+      onStateWriteFailure: (err) => parts.mailer?.send(stateWriteAlert(config, err)),
       onLaneWait: (plugin, ms) => this.metrics.observeLaneWait(plugin, ms),
       hosts: parts.hosts,
     });

@@ -2,7 +2,7 @@
 // the scope rules, its options, and what it reports.
 import type { Logger } from 'pino';
 import type { EventLogEntry } from '../shared/index.ts';
-import type { SerializedError } from '../plugins/index.ts';
+import type { EmailRecipients, SerializedError } from '../plugins/index.ts';
 import type { ProcessResult } from '../hosts/index.ts';
 import type { CoalesceOptions } from './coalesce.ts';
 
@@ -54,6 +54,16 @@ export interface PluginFailure {
   error: SerializedError;
   /** What happened to the plugin: deactivated, or the event skipped (and dead-lettered). */
   action: 'deactivated' | 'skipped';
+  /** The plugin's `setEmails` (added by whoever loaded it; absent = the configured recipients). */
+  emails?: EmailRecipients;
+}
+
+/** A plugin that failed to load (not for a site error: that load is tried again). */
+export interface PluginLoadFailure {
+  plugin: string;
+  error: SerializedError;
+  /** The recipients its last successful load set with `setEmails` (true when it never loaded). */
+  emails: EmailRecipients;
 }
 
 export type CursorStatus = 'running' | 'stopping' | 'stopped' | 'deactivated';

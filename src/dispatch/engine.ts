@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { pluginOptionsFor, type ConcurrencyOption, type DaemonConfig, type PluginFolderConfig } from '../config/index.ts';
-import { PluginFolderWatcher, type PluginFileEntry } from '../plugins/index.ts';
+import { PluginFolderWatcher, type EmailRecipients, type PluginFileEntry } from '../plugins/index.ts';
 import { HostFactory, type PluginHost, type PluginHostFactory } from '../hosts/index.ts';
 import { matchPluginIds, pluginId, type PluginState, type StateStore } from '../state/index.ts';
 import { toEventLogEntry, type EventLog } from '../source/index.ts';
@@ -8,7 +8,7 @@ import { describeError, SgeventdError } from '../shared/index.ts';
 import { PluginCursor } from './cursor.ts';
 import { ConcurrentCursor } from './concurrent-cursor.ts';
 import { effectiveConcurrency } from './key-lanes.ts';
-import type { PluginFailure, RetryItem, TimingRecord } from './cursor-types.ts';
+import type { PluginFailure, PluginLoadFailure, RetryItem, TimingRecord } from './cursor-types.ts';
 import { StateBatcher } from './state-batcher.ts';
 import { buildScope, type ProjectDirectory } from './scope.ts';
 
@@ -66,6 +66,10 @@ export interface EngineOptions {
   fromId?: number;
   onTiming?: (record: TimingRecord) => void;
   onFailure?: (failure: PluginFailure) => void;
+  /** A plugin failed to load for its own reasons (import, registration); site errors are retried instead. */
+  onLoadFailure?: (failure: PluginLoadFailure) => void;
+  /** Writing the state file failed (once per run of failures). */
+  onStateWriteFailure?: (err: unknown) => void;
   /** How long an event of a concurrent plugin waited in its key lane before it started (ms). */
   onLaneWait?: (plugin: string, ms: number) => void;
   /** Builds each plugin's host (with Toolkit as the daemon gives it); default: hosts without Toolkit. */
@@ -97,6 +101,10 @@ interface PluginRecord {
   earlier: { processed: number; failed: number; totalMs: number };
   /** A load that hit a site error, tried again after a backoff: the timer and the attempts so far. */
   loadRetry: { timer: NodeJS.Timeout | null; attempts: number };
+  /** `reactivateAfterMs`: the timer of the next try after a deactivation, and the tries since it last ran an event. */
+  reactivate: { timer: NodeJS.Timeout | null; attempts: number };
+  /** What its last successful load set with `setEmails` (true until then). */
+  emails: EmailRecipients;
 }
 
 /** Backoff of loads that hit a site error: 1 s, doubling, at most a minute. */
@@ -127,6 +135,7 @@ export class Engine {
       flushMs: opts.config.daemon.stateFlushMs,
       flushEvents: opts.config.daemon.stateFlushEvents,
       logger: opts.logger,
+      ...(opts.onStateWriteFailure ? { onWriteFailure: opts.onStateWriteFailure } : {}),
     });
   }
 
@@ -222,7 +231,10 @@ export class Engine {
   async stop(): Promise<void> {
     if (this.#closing) return;
     this.#closing = true;
-    for (const p of this.#plugins.values()) if (p.loadRetry.timer !== null) clearTimeout(p.loadRetry.timer);
+    for (const p of this.#plugins.values()) {
+      if (p.loadRetry.timer !== null) clearTimeout(p.loadRetry.timer);
+      if (p.reactivate.timer !== null) clearTimeout(p.reactivate.timer);
+    }
     if (this.#enablePoll) clearInterval(this.#enablePoll);
     const steps: Array<Promise<unknown>> = this.#watchers.map((w) => w.close());
     this.#opts.eventLog.close();
@@ -255,6 +267,7 @@ export class Engine {
         id, name, folder, entry: null, status: 'loading', host: null, cursor: null, draining: null, concurrency: null,
         lastError: null, frozen: this.#states.get(id) ?? null, busy: Promise.resolve(), sawInactive: false, flagStep: false,
         earlier: { processed: 0, failed: 0, totalMs: 0 }, loadRetry: { timer: null, attempts: 0 },
+        reactivate: { timer: null, attempts: 0 }, emails: true,
       };
       this.#plugins.set(id, rec);
     }
@@ -276,6 +289,8 @@ export class Engine {
     rec.entry = entry;
     if (rec.loadRetry.timer !== null) clearTimeout(rec.loadRetry.timer);
     rec.loadRetry.timer = null;
+    if (rec.reactivate.timer !== null) clearTimeout(rec.reactivate.timer);
+    rec.reactivate.timer = null;
     const opts = pluginOptionsFor(folder, entry.name);
     const log = this.#opts.logger.child({ plugin: entry.name });
     if (entry.kind === 'refused') {
@@ -316,9 +331,12 @@ export class Engine {
         return;
       }
       log.error({ err: loaded.error }, 'plugin failed to load; it is retried when its file changes');
+      this.#opts.onLoadFailure?.({ plugin: entry.name, error: loaded.error, emails: rec.emails });
+      this.#scheduleReactivation(rec, entry, opts.reactivateAfterMs, false);
       return;
     }
     rec.loadRetry.attempts = 0;
+    rec.emails = loaded.emails;
     rec.lastError = null;
     let lastEventId: number;
     if (state?.lastEventId != null) {
@@ -342,7 +360,7 @@ export class Engine {
       logger: log,
       ...(opts.coalesceCreation ? { coalesce: { windowMs: opts.coalesceWindowMs } } : {}),
       ...(this.#opts.onTiming ? { onTiming: this.#opts.onTiming } : {}),
-      ...(this.#opts.onFailure ? { onFailure: this.#opts.onFailure } : {}),
+      ...(this.#opts.onFailure ? { onFailure: this.#failureWithEmails(this.#opts.onFailure, loaded.emails) } : {}),
     };
     const stored = { lastEventId, backlog: state?.backlog ?? [], lastError: state?.lastError ?? null };
     let cursor: PluginCursor | ConcurrentCursor;
@@ -363,8 +381,41 @@ export class Engine {
     rec.cursor = cursor;
     rec.status = 'running';
     void cursor.start().then(() => {
-      if (cursor.status === 'deactivated' && rec.cursor === cursor) rec.status = 'deactivated';
+      if (cursor.status === 'deactivated' && rec.cursor === cursor) {
+        rec.status = 'deactivated';
+        this.#scheduleReactivation(rec, entry, opts.reactivateAfterMs, cursor.counters.processed > 0);
+      }
     });
+  }
+
+  #failureWithEmails(onFailure: (f: PluginFailure) => void, emails: EmailRecipients): (f: PluginFailure) => void {
+    return (f) => onFailure({ ...f, emails });
+  }
+
+  /** The recipients a plugin chose with `setEmails` at its last successful load (true: the configured ones). */
+  recipients(name: string): EmailRecipients {
+    for (const rec of this.#plugins.values()) if (rec.name === name) return rec.emails;
+    return true;
+  }
+
+  /**
+   * `reactivateAfterMs`: loads a deactivated plugin again after the delay,
+   * doubled for each try since it last ran an event, at most
+   * `daemon.reactivateMaxMs`. The reload resumes at its cursor, so the event
+   * that failed runs first.
+   */
+  #scheduleReactivation(rec: PluginRecord, entry: PluginFileEntry, afterMs: number | undefined, ranEvents: boolean): void {
+    if (afterMs === undefined || afterMs <= 0 || this.#closing) return;
+    if (ranEvents) rec.reactivate.attempts = 0;
+    const delayMs = Math.min(afterMs * 2 ** rec.reactivate.attempts, Math.max(afterMs, this.#opts.config.daemon.reactivateMaxMs));
+    rec.reactivate.attempts++;
+    this.#opts.logger.warn({ plugin: rec.name, retryInMs: delayMs, attempt: rec.reactivate.attempts }, 'plugin deactivated; loading it again after reactivateAfterMs');
+    if (rec.reactivate.timer !== null) clearTimeout(rec.reactivate.timer);
+    rec.reactivate.timer = setTimeout(() => {
+      rec.reactivate.timer = null;
+      void this.#enqueue(rec.folder, rec.name, () => this.#reload(rec.folder, rec.entry ?? entry, 'reactivating the plugin (reactivateAfterMs)'));
+    }, delayMs);
+    rec.reactivate.timer.unref();
   }
 
   async #reload(folder: PluginFolderConfig, entry: PluginFileEntry, why = 'plugin file changed; reloading'): Promise<void> {
@@ -383,6 +434,8 @@ export class Engine {
   }
 
   async #unload(rec: PluginRecord): Promise<void> {
+    if (rec.reactivate.timer !== null) clearTimeout(rec.reactivate.timer);
+    rec.reactivate.timer = null;
     const cursor = rec.cursor;
     rec.cursor = null;
     if (cursor) {

@@ -11,6 +11,8 @@ export interface StateBatcherOptions {
   flushMs: number;
   flushEvents: number;
   logger: Logger;
+  /** The first failed commit after a good one (or the start): told once per run of failures. */
+  onWriteFailure?: (err: unknown) => void;
 }
 
 /**
@@ -31,6 +33,7 @@ export class StateBatcher {
   #timer: LongTimer | null = null;
   #flushing: Promise<void> | null = null;
   #closed = false;
+  #failing = false;
   readonly stats = { flushes: 0, failures: 0 };
 
   constructor(store: StateStore, opts: StateBatcherOptions) {
@@ -107,9 +110,12 @@ export class StateBatcher {
     try {
       await this.#store.commit(batch);
       this.stats.flushes++;
+      this.#failing = false;
     } catch (err) {
       this.stats.failures++;
       this.#opts.logger.error({ err }, 'writing daemon state failed; keeping the changes for the next flush');
+      if (!this.#failing) this.#opts.onWriteFailure?.(err);
+      this.#failing = true;
       this.#putBack(batch);
       this.#dirty();
     }

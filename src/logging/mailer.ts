@@ -4,13 +4,24 @@ import type { Logger } from 'pino';
 import type { EmailConfig } from '../config/index.ts';
 import { SecretMask } from '../shared/index.ts';
 
+/** An alert's level: pino's names (`fatal` is Python's CRITICAL). */
+export type AlertLevel = 'warn' | 'error' | 'fatal';
+
+const RANK: Record<string, number> = { trace: 10, debug: 20, info: 30, warn: 40, error: 50, fatal: 60 };
+const rank = (level: string): number => RANK[level] ?? RANK['error'] ?? 50;
+/** The level named in a mail's subject, as shotgunEvents' SMTP handler names it. */
+const SUBJECT_LEVEL: Record<AlertLevel, string> = { warn: 'WARNING', error: 'ERROR', fatal: 'CRITICAL' };
+
 export interface Alert {
-  level: 'warn' | 'error';
+  level: AlertLevel;
   /** The plugin it concerns, or null for the engine itself. */
   plugin: string | null;
   title: string;
   body: string;
-  /** Recipients from the plugin's `setEmails`: true = the configured ones, false = none. */
+  /**
+   * Who gets it: a list (a plugin's `setEmails` addresses) instead of
+   * `emails.to`; true or absent = `emails.to`; false = nobody.
+   */
   recipients?: boolean | readonly string[];
 }
 
@@ -66,7 +77,8 @@ export class AlertMailer {
   /** Queues an alert; never throws (a mail failure is logged). */
   send(alert: Alert): void {
     if (!this.#transport || alert.recipients === false) return;
-    if (alert.level === 'warn' && this.#cfg.minLevel === 'error') return;
+    // `emails.minLevel`: alerts below it are not mailed (`fatal` leaves only CRITICAL).
+    if (rank(alert.level) < rank(this.#cfg.minLevel)) return;
     const to: string[] = typeof alert.recipients === 'object' ? [...alert.recipients] : [...this.#cfg.to];
     if (to.length === 0) return;
     const gate = this.#gate;
@@ -97,7 +109,7 @@ export class AlertMailer {
     this.#sent.set(key, recent);
     const held = this.#suppressed.get(key) ?? 0;
     this.#suppressed.delete(key);
-    const level = alert.level === 'error' ? 'ERROR' : 'WARNING';
+    const level = SUBJECT_LEVEL[alert.level];
     const subject = this.#mask.mask(`${this.#cfg.subjectPrefix} ${level}: ${alert.plugin ? `${alert.plugin}: ` : ''}${alert.title}`);
     const text = this.#mask.mask(
       `${alert.body}\n\n${held > 0 ? `(${held} more alert(s) for ${key} were held back by the rate limit of ${this.#cfg.maxPerHour}/hour)\n` : ''}-- sgeventd on ${hostname()}`,

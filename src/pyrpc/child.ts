@@ -4,6 +4,7 @@ import type { Readable, Writable } from 'node:stream';
 import { describeError } from '../shared/errors.ts';
 import { Connection, type CallOptions } from './connection.ts';
 import { ChildExited, initFailure, PyrpcError } from './errors.ts';
+import { parseRecordLine } from './log-record.ts';
 import { forwardLines, readMessages } from './reader.ts';
 import { LineWriter } from './writer.ts';
 
@@ -13,6 +14,8 @@ export interface ChildLogger {
   info(obj: Record<string, unknown>, msg: string): void;
   warn(obj: Record<string, unknown>, msg: string): void;
   error(obj: Record<string, unknown>, msg: string): void;
+  /** Python's CRITICAL; `error` when absent. */
+  fatal?(obj: Record<string, unknown>, msg: string): void;
 }
 
 const noop = (): void => undefined;
@@ -279,9 +282,15 @@ export class PythonChild {
 
   #forwardLog(stream: Readable, name: 'stdout' | 'stderr'): void {
     const level = name === 'stderr' ? 'warn' : 'info';
-    forwardLines(stream, this.options.maxLogLineBytes, (text, truncated) => {
+    forwardLines(stream, this.options.maxLogLineBytes, (line, truncated) => {
+      // A record of the child's logging handler keeps its level (ERROR is an error, not a warning).
+      const record = name === 'stderr' ? parseRecordLine(line) : null;
+      const text = record?.text ?? line;
       if (name === 'stderr') this.#stderrTail = (this.#stderrTail + text + '\n').slice(-8000);
-      this.#logger[level]({ ...this.#details, stream: name, pid: this.#child.pid, ...(truncated ? { truncated: true } : {}) }, text);
+      const obj = { ...this.#details, stream: name, pid: this.#child.pid, ...(truncated ? { truncated: true } : {}) };
+      const at = record?.level ?? level;
+      if (at === 'fatal') (this.#logger.fatal ?? this.#logger.error).call(this.#logger, obj, text);
+      else this.#logger[at](obj, text);
     });
   }
 }

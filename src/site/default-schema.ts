@@ -75,7 +75,7 @@ export const DEFAULT_SCHEMA: Readonly<Record<string, EntitySpec>> = {
   Version: {
     displayField: 'code', project: true,
     fields: {
-      code: 'text', description: 'text', sg_status_list: STATUS, image: 'image', tag_list: 'tag_list',
+      code: 'text', description: 'text', sg_status_list: STATUS, image: 'image', filmstrip_image: 'image', tag_list: 'tag_list',
       entity: entity(...LINKABLE), sg_task: entity('Task'), user: entity('HumanUser', 'ApiUser'),
       playlists: reverse('Playlist.versions', 'Playlist'), published_files: reverse('PublishedFile.version', 'PublishedFile'),
       sg_path_to_frames: 'text', sg_path_to_movie: 'text', sg_uploaded_movie: 'url', frame_count: 'number',

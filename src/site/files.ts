@@ -9,6 +9,9 @@ import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import type { SiteStore } from './store.ts';
 
+/** Room an upload form gets beyond its file part (`maxFileBytes`): boundaries, part headers, auth and entity fields. */
+export const FORM_OVERHEAD_BYTES = 64 * 1024;
+
 export interface StoredFile {
   attachmentId: number;
   name: string;

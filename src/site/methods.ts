@@ -161,9 +161,10 @@ export class Api3 {
 
   #update(actor: Actor, u: z.infer<typeof updateSchema>): Record<string, unknown> {
     return this.writer.transaction(() => {
-      const { fieldsSet } = this.writer.update(actor, u.type, u.id, u.fields, u.multi_entity_update_mode);
+      const { fieldsSet, reading } = this.writer.update(actor, u.type, u.id, u.fields, u.multi_entity_update_mode);
       const ent = this.store.schema.entity(u.type);
-      return this.reader.record(ent, this.store.row(ent, u.id, true)!, fieldsSet);
+      const rec = this.reader.record(ent, this.store.row(ent, u.id, true)!, fieldsSet);
+      return reading === undefined ? rec : { ...rec, read_by_current_user: reading };
     });
   }
 

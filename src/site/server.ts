@@ -27,6 +27,7 @@ import { describeError, redact, type Secret } from '../shared/index.ts';
 import { Api3 } from './methods.ts';
 import { FAULT_CODES, SiteFault, clientFault } from './faults.ts';
 import type { UploadRoutes } from './uploads.ts';
+import { FORM_OVERHEAD_BYTES } from './files.ts';
 
 export interface SiteLogger {
   /** Each request (`sgeventd site --log-level debug`). */
@@ -152,7 +153,8 @@ export function createSiteServer(o: ServerOptions, admin: AdminHooks): Server {
     const done = (status: number, extra: Partial<RequestRecord> = {}) =>
       logRequest({ route: `${req.method ?? '?'} ${path}`, status, durationMs: Math.round((performance.now() - started) * 10) / 10, ...extra });
     if (o.uploads !== undefined && FILE_ROUTES.some((r) => path.startsWith(r))) {
-      const raw = req.method === 'POST' ? await readOrDrain(req, o.maxFileBytes ?? 100 * 1024 * 1024) : Buffer.alloc(0);
+      // The limit is the file part's (checked in uploads.ts); the form's other fields and boundaries get room of their own.
+      const raw = req.method === 'POST' ? await readOrDrain(req, (o.maxFileBytes ?? 100 * 1024 * 1024) + FORM_OVERHEAD_BYTES) : Buffer.alloc(0);
       const a = await o.uploads.handle(req, path, url.searchParams, raw);
       if (a === undefined) {
         send(res, 404, { error: 'not found' });

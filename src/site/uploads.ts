@@ -16,7 +16,7 @@
 import type { IncomingMessage } from 'node:http';
 import { extname } from 'node:path';
 import type { Api3 } from './methods.ts';
-import type { FileStore } from './files.ts';
+import { FORM_OVERHEAD_BYTES, type FileStore } from './files.ts';
 import type { Actor } from './writer.ts';
 import { SiteFault, clientFault } from './faults.ts';
 import { quoteIdent } from './schema.ts';
@@ -107,10 +107,17 @@ export class UploadRoutes {
     try {
       if (req.method === 'GET') return this.#get(req, path, query);
       if (req.method !== 'POST' || !path.startsWith('/upload/')) return undefined;
+      const limit = this.files.maxFileBytes;
       if (raw === undefined) {
-        throw clientFault('SITE_FILE_TOO_LARGE', `the upload is larger than the site's limit of ${this.files.maxFileBytes} bytes`, { limit: this.files.maxFileBytes });
+        throw clientFault('SITE_FILE_TOO_LARGE', `the upload form is larger than the site's file limit of ${limit} bytes plus ${FORM_OVERHEAD_BYTES} bytes of form fields`, { limit });
       }
       const form = await parseForm(req.headers['content-type'], raw);
+      // The limit counts the file itself, not the multipart envelope around it.
+      for (const [name, f] of form.files) {
+        if (f.bytes.length > limit) {
+          throw clientFault('SITE_FILE_TOO_LARGE', `${name}: the file (${f.bytes.length} bytes) is larger than the site's limit of ${limit} bytes`, { limit, size: f.bytes.length, part: name });
+        }
+      }
       const auth: Record<string, string> = {};
       for (const k of AUTH_KEYS) { const v = form.fields.get(k); if (v !== undefined) auth[k] = v; }
       const actor = this.api.auth.authenticate(auth);

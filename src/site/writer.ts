@@ -13,6 +13,7 @@ import { clientFault } from './faults.ts';
 import { derivedPathCache, normalizeFileLink } from './file-links.ts';
 import { EventLog, type Actor } from './events.ts';
 import { Retirement } from './retirement.ts';
+import { NoteReading, READ_FIELD } from './reading.ts';
 
 export type { Actor } from './events.ts';
 
@@ -37,8 +38,12 @@ export class SiteWriter {
 
   readonly retirement: Retirement;
 
+  /** Notes read per user (`read_by_current_user`). */
+  readonly reading: NoteReading;
+
   constructor(store: SiteStore) {
     this.store = store;
+    this.reading = new NoteReading(store);
     this.events = new EventLog(store, () => this.now());
     this.retirement = new Retirement(store, this.events, () => this.eventsEnabled);
   }
@@ -135,13 +140,17 @@ export class SiteWriter {
     });
   }
 
-  update(actor: Actor, type: string, id: unknown, written: readonly FieldWrite[], defaultMode?: UpdateMode): { fieldsSet: string[] } {
+  update(actor: Actor, type: string, id: unknown, written: readonly FieldWrite[], defaultMode?: UpdateMode): { fieldsSet: string[]; reading?: 'read' | 'unread' } {
     const ent = this.#mutable(type);
-    const fields = [...written, ...derivedPathCache(this.store, ent.fields, written)];
+    // A Note's read state is per user and has its own event type (reading.ts).
+    const readWrite = ent.name === 'Note' ? written.find((w) => w.field_name === READ_FIELD) : undefined;
+    const own = readWrite === undefined ? written : written.filter((w) => w !== readWrite);
+    const fields = [...own, ...derivedPathCache(this.store, ent.fields, own)];
     return this.transaction(() => {
       const row = this.store.activeRow(ent, id);
       const self: LinkRef = { type: ent.name, id: row.id };
       const logging = this.eventsEnabled && ent.name !== EVENT_TYPE;
+      const reading = readWrite === undefined ? undefined : this.reading.mark(actor, this.events, ent, row, readWrite.value, logging, this.#display(ent, row));
       const fieldsSet: string[] = [];
       let changed = false;
       for (const w of fields) {
@@ -185,7 +194,7 @@ export class SiteWriter {
         this.store.prepare(`UPDATE ${quoteIdent(ent.table)} SET updated_at = ?, updated_by__type = ?, updated_by__id = ? WHERE id = ?`)
           .run(formatDateTime(this.now()), actor.user.type, actor.user.id, row.id);
       }
-      return { fieldsSet };
+      return reading === undefined ? { fieldsSet } : { fieldsSet, reading };
     });
   }
 

@@ -3,7 +3,8 @@ export { runtimePoolOptions } from './options.ts';
 export type {
   RuntimePoolOptions, ResolveOptions, ToolkitProjectEntry, CentralizedProjectEntry, DistributedProjectEntry, CrashBudget,
 } from './options.ts';
-export { resolveProject, formatResolution } from './resolve.ts';
+export { resolveProject, formatResolution, concretePluginId } from './resolve.ts';
+export { noBootstrapCore } from './prepare.ts';
 export type {
   Resolution, CentralizedResolution, DistributedResolution, ResolveHost, ResolveSite, PipelineConfigurationRecord, ProjectRef,
 } from './resolve.ts';

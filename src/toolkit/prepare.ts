@@ -9,6 +9,14 @@ import type { ProjectRuntime } from './runtime.ts';
 
 export type BootstrapSpawner = (key: string, python: string, label: string, corePython: string, bundleCache: string) => Promise<ProjectRuntime>;
 
+/** TK_NO_BOOTSTRAP_CORE: a distributed project while `toolkit.bootstrapCore` is not set (the daemon's first event, and `sgeventd check`). */
+export function noBootstrapCore(res: DistributedResolution): ToolkitError {
+  const who = res.project.tankName ? `${res.project.id} (${res.project.tankName})` : String(res.project.id);
+  return new ToolkitError('TK_NO_BOOTSTRAP_CORE', `project ${who} uses a distributed configuration, which needs toolkit.bootstrapCore (a tk-core to run prepare_engine with)`, {
+    details: { project: res.project.id, key: 'toolkit.bootstrapCore', pluginId: res.pluginId ?? null, steps: res.steps },
+  });
+}
+
 /**
  * A distributed configuration: ToolkitManager.prepare_engine in a short-lived
  * process on toolkit.bootstrapCore, then runtimes start directly on the
@@ -16,11 +24,7 @@ export type BootstrapSpawner = (key: string, python: string, label: string, core
  */
 export async function prepareDistributed(res: DistributedResolution, o: RuntimePoolOptions, stateDir: string, spawn: BootstrapSpawner): Promise<CentralizedResolution> {
   const projectId = res.project.id;
-  if (o.bootstrapCore === undefined) {
-    throw new ToolkitError('TK_NO_BOOTSTRAP_CORE', `project ${projectId} uses a distributed configuration, which needs toolkit.bootstrapCore`, {
-      details: { project: projectId, pluginId: res.pluginId ?? null, steps: res.steps },
-    });
-  }
+  if (o.bootstrapCore === undefined) throw noBootstrapCore(res);
   // A core root (install/core/python) or a tk-core checkout (python/).
   const installed = path.join(o.bootstrapCore, 'install', 'core', 'python');
   const corePython = existsSync(installed) ? installed : path.join(o.bootstrapCore, 'python');

@@ -99,6 +99,20 @@ function findEntry(opts: ResolveOptions, project: ProjectRef): [string, ToolkitP
   return undefined;
 }
 
+/**
+ * The plugin id handed to ToolkitManager for a record's `plugin_ids`. tk-core
+ * matches those patterns (fnmatch, comma-separated) against the id of the
+ * program that bootstraps, so a pattern is never passed as the id itself: the
+ * first entry, with its wildcards filled in (`basic.*` -> `basic.sgeventd`).
+ */
+export function concretePluginId(pluginIds: string): string {
+  const first = pluginIds.split(',').map((s) => s.trim()).find((s) => s !== '') ?? pluginIds.trim();
+  return first
+    .replace(/\[!?\^?([^\]]*)\]/g, (m: string, cls: string) => (m.startsWith('[!') || m.startsWith('[^') ? 'x' : cls.charAt(0) || 'x'))
+    .replace(/\*/g, 'sgeventd')
+    .replace(/\?/g, 's');
+}
+
 function nonEmpty(v: string | null | undefined): string | undefined {
   return v !== null && v !== undefined && v.trim() !== '' ? v.trim() : undefined;
 }
@@ -147,10 +161,12 @@ export async function resolveProject(
       const field = pcPathField(host.platform);
       const pcPath = nonEmpty(pc[field]);
       if (pluginIds !== undefined || descriptor !== undefined) {
-        steps.push(`site: PipelineConfiguration ${pc.id} is distributed (plugin_ids ${String(pluginIds)}, descriptor ${String(descriptor)})`);
+        const pluginId = pluginIds === undefined ? undefined : concretePluginId(pluginIds);
+        steps.push(`site: PipelineConfiguration ${pc.id} is distributed (plugin_ids ${String(pluginIds)}, descriptor ${String(descriptor)})`
+          + (pluginId !== undefined && pluginId !== pluginIds ? `; bootstrapping as plugin id ${pluginId}` : ''));
         return {
           mode: 'distributed', project, source: 'site', python: opts.python, steps, warnings,
-          pluginId: pluginIds, descriptor, pipelineConfiguration: pc.id, pipelineConfigurationId: pc.id,
+          pluginId, descriptor, pipelineConfiguration: pc.id, pipelineConfigurationId: pc.id,
         };
       }
       if (pcPath !== undefined) {

@@ -156,6 +156,36 @@ describe('uploads and downloads', () => {
     assert.equal((await fetch(`${site.url}/upload/nope`, { method: 'POST', body: '' })).status, 200, 'auth is checked before the route');
   });
 
+  it('a filmstrip (publish_thumbnail filmstrip=True) sets filmstrip_image where the schema has it, and only the Attachment elsewhere', async () => {
+    const v = await create(site, 'Version', { code: 'strip', project });
+    const shot = await create(site, 'Shot', { code: 'strip_010', project });
+    const upload = (type: string, id: number) => postForm(site, '/upload/publish_thumbnail', [['entity_type', type], ['entity_id', String(id)], ...AUTH,
+      ['filmstrip', 'True'], ['thumb_image', { filename: 'strip.jpg', type: 'image/jpeg', bytes: JPEG }]]);
+    const onVersion = await upload('Version', v.id);
+    attachmentId(onVersion.text);
+    const [read] = await find(site, 'Version', [['id', 'is', v.id]], ['image', 'filmstrip_image']);
+    assert.equal(typeof read?.filmstrip_image, 'string', 'Version.filmstrip_image set');
+    assert.equal(read?.image, null, 'the thumbnail is untouched');
+    assert.deepEqual(Buffer.from(await (await fetch(read?.filmstrip_image as string)).arrayBuffer()), JPEG);
+    const onShot = await upload('Shot', shot.id);
+    attachmentId(onShot.text);
+    const [s] = await find(site, 'Shot', [['id', 'is', shot.id]], ['image']);
+    assert.equal(s?.image, null, 'a Shot has no filmstrip_image here: nothing is set');
+  });
+
+  it('the size limit counts the file part, not the multipart body around it', async () => {
+    const v = await create(site, 'Version', { code: 'at-limit', project });
+    const post = (bytes: Buffer) => postForm(site, '/upload/upload_file', [['entity_type', 'Version'], ['entity_id', String(v.id)], ...AUTH,
+      ['display_name', 'at the limit'], ['file', { filename: 'limit.bin', type: 'application/octet-stream', bytes }]]);
+    // maxFileBytes is 1024: a file of exactly 1024 bytes fits, though the form carrying it is larger.
+    const fits = await post(Buffer.alloc(1024, 7));
+    assert.match(fits.text, /^1:\d+/, fits.text);
+    const [att] = await find(site, 'Attachment', [['id', 'is', attachmentId(fits.text)]], ['file_size']);
+    assert.equal(att?.file_size, 1024);
+    const over = await post(Buffer.alloc(1025, 7));
+    assert.match(over.text, /^0:103: SITE_FILE_TOO_LARGE:/, 'one byte over: refused');
+  });
+
   it('keeps files across a restart of a --db FILE site', async () => {
     const v = await create(site, 'Version', { code: 'keep', project });
     const id = attachmentId((await postForm(site, '/upload/publish_thumbnail', [['entity_type', 'Version'], ['entity_id', String(v.id)], ...AUTH,

@@ -8,3 +8,4 @@ export { withProxy, type TestProxy } from './proxy.ts';
 export { daemonBed, withDaemon, logLines, DAEMON_FIXTURES, type DaemonBed } from './daemon.ts';
 export { runCli, type CliResult } from './cli.ts';
 export { browserSkip, withBrowser, CHROMIUM, BROWSER_REQUIRED } from './browser.ts';
+export { withSmtp, subjectOf, type Mail, type TestSmtp } from './smtp.ts';

@@ -49,3 +49,36 @@ describe('sgeventd check: how Toolkit work shares runtimes', () => {
     });
   }
 });
+
+describe('sgeventd check: distributed projects', () => {
+  it('fails a distributed project without toolkit.bootstrapCore (TK_NO_BOOTSTRAP_CORE, naming the project and the key); with one, bootstraps plugin_ids basic.* as a concrete plugin id', async (t) => {
+    const h = await makeHarness();
+    t.after(() => h.close());
+    const project = await h.sg.create('Project', { name: 'Dist Show', tank_name: 'dist_show' });
+    const id = Number(project['id']);
+    const source = writeConfig(join(h.dir, 'dist-source'), { core: { localized: { version: 'v5.0.0-dist', api3Version: '3.5.0' } }, projectId: id });
+    await h.sg.create('PipelineConfiguration', {
+      code: 'Primary', project: { type: 'Project', id }, plugin_ids: 'basic.*', descriptor: `sgtk:descriptor:path?path=${source}`,
+    });
+    const file = join(h.dir, 'sgeventd.yaml');
+    const write = (toolkit: Record<string, unknown>): void => writeFileSync(file, stringify({
+      site: { url: h.site.url, script: { name: 'sgeventd', key: 'sgeventd-key' } },
+      daemon: { state: join(h.dir, 'state.db') },
+      plugins: [{ path: h.plugins }],
+      toolkit: { python: PYTHON, ...toolkit },
+    }));
+
+    write({});
+    const without = (await runCheck(file)).find((l) => l.what === 'toolkit Dist Show');
+    assert.equal(without?.ok, false, JSON.stringify(without));
+    assert.equal(without?.code, 'TK_NO_BOOTSTRAP_CORE');
+    assert.match(without?.detail ?? '', new RegExp(`project ${String(id)} \\(dist_show\\)`));
+    assert.match(without?.detail ?? '', /toolkit\.bootstrapCore/);
+
+    const bootstrap = writeCore(join(h.dir, 'bootstrap'), { version: 'v0.23.6-bootstrap', api3Version: '3.9.1' });
+    write({ bootstrapCore: bootstrap });
+    const withCore = (await runCheck(file)).find((l) => l.what === 'toolkit Dist Show');
+    assert.equal(withCore?.ok, true, JSON.stringify(withCore));
+    assert.match(withCore?.detail ?? '', /plugin id basic\.sgeventd,/, 'a concrete plugin id, not the pattern');
+  });
+});

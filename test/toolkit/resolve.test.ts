@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { resolveProject } from '../../src/toolkit/resolve.ts';
+import { concretePluginId, resolveProject } from '../../src/toolkit/resolve.ts';
 import type { PipelineConfigurationRecord, ResolveHost, ResolveSite } from '../../src/toolkit/resolve.ts';
 import type { ResolveOptions } from '../../src/toolkit/options.ts';
 import type { ToolkitPlatform } from '../../src/toolkit/platform-paths.ts';
@@ -150,6 +150,14 @@ for (const t of tables) {
         assert.equal(r.mode, 'distributed');
         if (r.mode === 'distributed') assert.equal(r.pipelineConfigurationId, 9);
       }
+    });
+
+    it('bootstraps a record\'s plugin_ids pattern as a concrete plugin id that matches it', async () => {
+      const r = await resolveProject({ id: 70 }, base, host(t.platform, {}, []), site({ id: 9, plugin_ids: 'basic.*' }));
+      assert.equal(r.mode === 'distributed' ? r.pluginId : null, 'basic.sgeventd');
+      assert.equal(concretePluginId('basic.shell, basic.*'), 'basic.shell');
+      assert.equal(concretePluginId(' ,basic.?aya'), 'basic.saya');
+      assert.equal(concretePluginId('basic.[mn]aya'), 'basic.maya');
     });
   });
 }

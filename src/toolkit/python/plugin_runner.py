@@ -10,6 +10,7 @@ this process to fork workers (``plugin_fork``, see sgeventd_forks.py), which
 run its events, and this process only forks.
 """
 
+import json
 import logging
 import os
 import sys
@@ -79,15 +80,25 @@ class PluginProcess(object):
         return True
 
 
+class RecordLine(logging.Formatter):
+    """One line per record: a record separator, then JSON with the level name
+    and the formatted text (traceback included), so the daemon logs an ERROR
+    as an error and keeps a traceback with its message (pyrpc/log-record.ts)."""
+
+    def format(self, record):
+        text = logging.Formatter.format(self, record)
+        return "\x1e" + json.dumps({"level": record.levelname, "text": text})
+
+
 def main():
-    # Below WARNING to stdout, the rest to stderr: the daemon logs stdout
-    # lines as info and stderr lines as warnings, under the plugin's name.
+    # Below WARNING to stdout, logged as info; the rest to stderr as records
+    # that keep their level. Lines are logged under the plugin's name.
     fmt = logging.Formatter("%(name)s: %(message)s")
     low = logging.StreamHandler(sys.stdout)
     low.setFormatter(fmt)
     low.addFilter(lambda r: r.levelno < logging.WARNING)
     high = logging.StreamHandler(sys.stderr)
-    high.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    high.setFormatter(RecordLine("%(name)s: %(message)s"))
     high.setLevel(logging.WARNING)
     root = logging.getLogger()
     root.setLevel(logging.DEBUG)
