@@ -1,56 +1,16 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import type { AddressInfo } from 'node:net';
 import { readdir, readFile, writeFile, chmod } from 'node:fs/promises';
 import { join } from 'node:path';
-import { SMTPServer } from 'smtp-server';
+import { subjectOf, withSmtp } from '../support/index.ts';
 import { makeHarness, waitFor, runDaemon, bulkEvents, addPlugin } from './harness.ts';
 import { idsByPlugin } from './child.ts';
 
 const PASSWORD = 'smtp-pw-7f3a9c-never-shown';
 
-interface Mail { from: string; to: string[]; raw: string }
-
-async function startSmtp(): Promise<{ port: number; mails: Mail[]; logins: string[]; close(): Promise<void> }> {
-  const mails: Mail[] = [];
-  const logins: string[] = [];
-  const server = new SMTPServer({
-    authOptional: false,
-    allowInsecureAuth: true,
-    disabledCommands: ['STARTTLS'],
-    logger: false,
-    onAuth(auth, _session, cb) {
-      if (auth.username === 'alerts' && auth.password === PASSWORD) {
-        logins.push(auth.username);
-        cb(null, { user: auth.username });
-      } else cb(new Error('bad credentials'));
-    },
-    onData(stream, session, cb) {
-      const chunks: Buffer[] = [];
-      stream.on('data', (c: Buffer) => chunks.push(c));
-      stream.on('end', () => {
-        mails.push({
-          from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
-          to: session.envelope.rcptTo.map((r) => r.address),
-          raw: Buffer.concat(chunks).toString('utf8'),
-        });
-        cb();
-      });
-    },
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  const port = (server.server.address() as AddressInfo).port;
-  return { port, mails, logins, close: () => new Promise<void>((r) => server.close(() => r())) };
-}
-
-const subjectOf = (raw: string) => /^Subject: (.*(?:\r?\n[ \t].*)*)/m.exec(raw)?.[1]?.replace(/\r?\n[ \t]/g, ' ') ?? '';
-
 describe('email on error', () => {
-  it('mails a failing plugin\'s alert through SMTP with auth and the subject prefix; at most maxPerHour mails; the password is never in a mail or a log', { timeout: 120_000 }, async () => {
-    const smtp = await startSmtp();
+  it('mails a failing plugin\'s alert through SMTP with auth and the subject prefix; at most maxPerHour mails; the password is never in a mail or a log', { timeout: 120_000 }, async (t) => {
+    const smtp = await withSmtp(t, { username: 'alerts', password: PASSWORD });
     const h = await makeHarness();
     try {
       await addPlugin(h, 'recorder.mjs', 'good.mjs');
