@@ -3,7 +3,9 @@
 // an installed package runs the compiled dist/ instead, because Node does not
 // strip types under node_modules.
 import { existsSync } from 'node:fs';
-import { enableCompileCache } from 'node:module';
+// The module namespace, not a named import: an old Node (refused below) has
+// no enableCompileCache, and a missing named export fails before any line runs.
+import * as nodeModule from 'node:module';
 import { fileURLToPath } from 'node:url';
 
 const [major, minor] = process.versions.node.split('.').map(Number);
@@ -21,7 +23,7 @@ if (major < 22 || (major === 22 && minor < 18)) {
 // Named in the environment too, so plugin threads use it (each thread
 // otherwise strips and compiles the same modules again, and keeps a stripper
 // of its own in memory). A failure to set it up only costs speed.
-const cache = enableCompileCache?.();
+const cache = nodeModule.enableCompileCache?.();
 if (cache?.directory && process.env.NODE_COMPILE_CACHE === undefined) process.env.NODE_COMPILE_CACHE = cache.directory;
 const root = new URL('../', import.meta.url);
 const inNodeModules = fileURLToPath(root).split(/[\\/]/).includes('node_modules');
