@@ -57,7 +57,9 @@ export class ClusterDaemon {
       daemon = new ClusterDaemon(parts, node, metrics);
       node.setControl({
         describe: () => ({
-          active: node.status().plugins.filter((p) => p.role === 'active').map((p) => p.name),
+          // The plugins this node runs: held outright, or spread with at least one partition here.
+          active: ((s) => s.plugins.filter((p) => p.role === 'active'
+            || (p.role === 'spread' && (s.scale?.owners.some((o) => o.holders[p.name] === node.nodeId) ?? false))).map((p) => p.name))(node.status()),
           runtimes: parts.toolkit.list().map((r) => ({ ...r, projects: [...r.projects] })),
         }),
         recycle: (project) => parts.toolkit.recycle(project),
