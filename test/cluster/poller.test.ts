@@ -99,7 +99,7 @@ describe('cluster poller: one node publishes the event log to the stream', natsS
         })));
       }
     })();
-    await waitFor(() => a.poller.stats.published >= 500, 'node-a publishing', 60_000);
+    await waitFor(() => a.poller.stats.published >= 500, 'node-a publishing', 180_000);
     // As a crash: no release, publishing stops, the lease runs out.
     a.stop.abort();
     a.poller.abandon();
