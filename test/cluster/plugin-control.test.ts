@@ -42,7 +42,7 @@ describe('plugin enable, disable and reload on a cluster', natsSkip(), () => {
     await waitFor(async () => {
       const p = (await bed.view(other))?.plugins.find((x) => x.name === 'versioned');
       return p?.holder === nextId && p.role === 'paused';
-    }, 'the new owner holding the plugin paused', 60_000);
+    }, 'the new owner holding the plugin paused', 120_000);
     const ranWhilePaused = bed.lines().filter((l) => l.plugin === 'versioned' && l.what === 'start' && l.id > mid);
     assert.deepEqual(ranWhilePaused, [], 'no event ran while the plugin was disabled');
 
