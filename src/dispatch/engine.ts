@@ -384,6 +384,11 @@ export class Engine {
       if (cursor.status === 'deactivated' && rec.cursor === cursor) {
         rec.status = 'deactivated';
         this.#scheduleReactivation(rec, entry, opts.reactivateAfterMs, cursor.counters.processed > 0);
+        // Once "inactive" is in the state file, any "active" read there later
+        // is `plugin enable`: a poll need not have seen the inactive row first.
+        this.#batcher.flush().then(() => {
+          if (rec.cursor === cursor) rec.sawInactive = true;
+        }, (err: unknown) => log.warn({ err }, 'writing the deactivation to the state file failed; `plugin enable` is followed once a poll sees it'));
       }
     });
   }
