@@ -31,6 +31,17 @@ export interface WorkerCursorState {
   paused: boolean;
   /** Sequence of the last `plugin enable/disable` record applied (control.ts); 0: none. */
   control: number;
+  /** Per-callback counters, committed with the cursor so they survive a failover (absent in records of older nodes). */
+  counters?: Record<string, CallbackCount>;
+}
+
+/** One callback's counters as the cursor stores them. */
+export interface CallbackCount {
+  processed: number;
+  failed: number;
+  totalMs: number;
+  lastEventId: number | null;
+  lastError: string | null;
 }
 
 const seq = z.number().int().nonnegative();
@@ -44,6 +55,9 @@ export const workerCursorSchema = z.object({
   lastError: z.string().nullable(),
   paused: z.boolean(),
   control: seq.default(0),
+  counters: z.record(z.string(), z.object({
+    processed: seq, failed: seq, totalMs: z.number().nonnegative(), lastEventId: seq.nullable(), lastError: z.string().nullable(),
+  })).optional(),
 });
 
 /** A new plugin's cursor: it starts after `highSeq` (the stream's last message when it was first claimed). */
@@ -67,6 +81,7 @@ export class WorkerCursor {
   #lastError: string | null;
   #paused: boolean;
   #control: number;
+  readonly #counters = new Map<string, CallbackCount>();
   /** Changes since the last snapshot taken for a commit. */
   #dirty = 0;
   /** Events finished and not yet in a confirmed commit: what a successor would run again. */
@@ -81,6 +96,7 @@ export class WorkerCursor {
     this.#lastError = state.lastError;
     this.#paused = state.paused;
     this.#control = state.control;
+    for (const [callback, c] of Object.entries(state.counters ?? {})) this.#counters.set(callback, { ...c });
   }
 
   /** Where the consumer starts: the oldest unfinished message, else the one after the high watermark. */
@@ -189,6 +205,17 @@ export class WorkerCursor {
     this.#dirty++;
   }
 
+  /** Adds one callback run to its counters (stored with the next commit; the event's finish makes that commit). */
+  count(callback: string, delta: { processed: number; failed: number; totalMs: number; lastEventId?: number; lastError?: string | null }): void {
+    const c = this.#counters.get(callback) ?? { processed: 0, failed: 0, totalMs: 0, lastEventId: null, lastError: null };
+    c.processed += delta.processed;
+    c.failed += delta.failed;
+    c.totalMs += delta.totalMs;
+    if (delta.lastEventId !== undefined) c.lastEventId = delta.lastEventId;
+    if (delta.lastError !== undefined) c.lastError = delta.lastError;
+    this.#counters.set(callback, c);
+  }
+
   noteError(lastError: string): void {
     this.#lastError = lastError;
     this.#dirty++;
@@ -226,6 +253,7 @@ export class WorkerCursor {
       lastError: this.#lastError,
       paused: this.#paused,
       control: this.#control,
+      counters: Object.fromEntries([...this.#counters].map(([callback, c]) => [callback, { ...c }])),
     };
   }
 }

@@ -11,6 +11,7 @@ import { SgeventdError, sleepLong, type EventLogEntry } from '../shared/index.ts
 import { freshCursor, WorkerCursor, type WorkerCursorState } from './cursor.ts';
 import { ActiveRun, type HeldLease } from './active-run.ts';
 import type { ControlRecord } from './plugin-control.ts';
+import type { DeadLetterBook } from './dead-letters.ts';
 
 export type { HeldLease } from './active-run.ts';
 
@@ -68,6 +69,8 @@ export interface PluginWorkerOptions {
   onFailure?: (failure: PluginFailure) => void;
   /** The plugin's `plugin enable/disable` record (control.ts); read by the owner every `retryMs`. */
   control?: { read(): Promise<ControlRecord | null> };
+  /** The cluster's dead letters (dead-letters.ts): the owner writes them and runs those marked for retry. */
+  deadLetters?: DeadLetterBook;
   /** Set on a node that spreads plugins: a plugin with `by: project | entity` runs its partitions through it instead of the plugin lease. */
   spread?: SpreadRun;
 }
