@@ -8,7 +8,7 @@ import { effectiveConcurrency, type PluginFailure, type ProjectDirectory, type T
 import type { LoadResult, PluginHost, PluginHostFactory } from '../hosts/index.ts';
 import type { JsPluginFile, PythonPluginFile } from '../plugins/index.ts';
 import { SgeventdError, sleepLong, type EventLogEntry } from '../shared/index.ts';
-import { freshCursor, WorkerCursor, type WorkerCursorState } from './cursor.ts';
+import { freshCursor, WorkerCursor, type CallbackCount, type WorkerCursorState } from './cursor.ts';
 import { ActiveRun, type HeldLease } from './active-run.ts';
 import type { ControlRecord } from './plugin-control.ts';
 import type { DeadLetterBook } from './dead-letters.ts';
@@ -44,6 +44,8 @@ export interface WorkerSnapshot {
   processed: number;
   failed: number;
   lastError: string | null;
+  /** Per-callback counters of the cursor as this node last knew it (its own while active): cluster-wide, kept across failovers. */
+  callbacks: Record<string, CallbackCount> | null;
 }
 
 export interface PluginWorkerOptions {
@@ -146,6 +148,7 @@ export class PluginWorker {
       processed: this.counters.processed,
       failed: this.counters.failed,
       lastError: c?.lastError ?? known?.lastError ?? null,
+      callbacks: (c === null ? known : c.snapshot())?.counters ?? null,
     };
   }
 

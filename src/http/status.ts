@@ -198,6 +198,8 @@ const clusterSchema = z.object({
   plugins: z.array(z.object({
     id: z.string(), name: z.string(), holder: z.string().nullable(), role: z.string(), highSeq: z.number().nullable(),
     highId: z.number().nullable(), pending: z.number(), lag: z.number().nullable(), inFlight: z.number(), active: z.boolean().nullable(),
+    /** Callback runs and failures committed with the cursor (absent from older nodes). */
+    processed: z.number().optional(), failed: z.number().optional(),
   })),
   /** Absent from nodes that do not spread plugins over partitions. */
   scale: scaleSchema.optional(),
