@@ -112,6 +112,7 @@ export interface ClusterStatusLike {
   plugins: ReadonlyArray<{
     id: string; name: string; holder: string | null; role: string; highSeq: number | null; highId: number | null;
     pending: number; lag: number | null; inFlight: number; active: boolean | null;
+    processed?: number; failed?: number;
   }>;
   /** Scale-out: partition owners and each node's load (cluster/partition-status.ts `ScaleStatus` fits). */
   scale?: z.input<typeof scaleSchema>;
@@ -288,6 +289,7 @@ export function statusDocument(s: DaemonStatusLike, now: number): StatusDocument
         plugins: s.cluster.plugins.map((p) => ({
           id: p.id, name: p.name, holder: p.holder, role: p.role, highSeq: p.highSeq, highId: p.highId,
           pending: p.pending, lag: p.lag, inFlight: p.inFlight, active: p.active,
+          ...(p.processed === undefined ? {} : { processed: p.processed }), ...(p.failed === undefined ? {} : { failed: p.failed }),
         })),
         ...(s.cluster.scale === undefined ? {} : { scale: scaleSchema.parse(s.cluster.scale) }),
       },
