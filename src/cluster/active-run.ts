@@ -249,6 +249,11 @@ export class ActiveRun {
       this.#cursor.finish(seq);
       return;
     }
+    if (this.#cursor.finishedBeforeMigration(event.id)) {
+      this.#cursor.handOut(seq, event.id);
+      this.#cursor.finish(seq);
+      return;
+    }
     this.#cursor.handOut(seq, event.id);
     const decided = inScope(this.#ctx, this.#scope, event);
     if (!(typeof decided === 'boolean' ? decided : await decided)) {

@@ -33,6 +33,18 @@ export interface WorkerCursorState {
   control: number;
   /** Per-callback counters, committed with the cursor so they survive a failover (absent in records of older nodes). */
   counters?: Record<string, CallbackCount>;
+  /**
+   * A cursor moved from a state file (`sgeventd migrate --to-cluster`): events
+   * with ids at or below `afterId` are finished unless listed in `ids` (the
+   * file's unfinished and gap ids). An id leaves `ids` once handed out.
+   */
+  migrated?: MigratedIds;
+}
+
+/** The id-based part of a migrated cursor. */
+export interface MigratedIds {
+  afterId: number;
+  ids: number[];
 }
 
 /** One callback's counters as the cursor stores them. */
@@ -58,6 +70,7 @@ export const workerCursorSchema = z.object({
   counters: z.record(z.string(), z.object({
     processed: seq, failed: seq, totalMs: z.number().nonnegative(), lastEventId: seq.nullable(), lastError: z.string().nullable(),
   })).optional(),
+  migrated: z.object({ afterId: seq, ids: z.array(seq) }).optional(),
 });
 
 /** A new plugin's cursor: it starts after `highSeq` (the stream's last message when it was first claimed). */
@@ -82,6 +95,7 @@ export class WorkerCursor {
   #paused: boolean;
   #control: number;
   readonly #counters = new Map<string, CallbackCount>();
+  #migrated: { afterId: number; ids: Set<number> } | null;
   /** Changes since the last snapshot taken for a commit. */
   #dirty = 0;
   /** Events finished and not yet in a confirmed commit: what a successor would run again. */
@@ -97,6 +111,7 @@ export class WorkerCursor {
     this.#paused = state.paused;
     this.#control = state.control;
     for (const [callback, c] of Object.entries(state.counters ?? {})) this.#counters.set(callback, { ...c });
+    this.#migrated = state.migrated === undefined ? null : { afterId: state.migrated.afterId, ids: new Set(state.migrated.ids) };
   }
 
   /** Where the consumer starts: the oldest unfinished message, else the one after the high watermark. */
@@ -153,6 +168,21 @@ export class WorkerCursor {
    */
   wants(seq: number): boolean {
     return seq > this.#highSeq || this.#pending.has(seq);
+  }
+
+  /**
+   * A migrated cursor's rule for a new message: true when its event was
+   * finished on the single machine (at or below `afterId`, not listed); a
+   * listed id leaves the list here, as it is handed out now.
+   */
+  finishedBeforeMigration(id: number): boolean {
+    const m = this.#migrated;
+    if (m === null || id > m.afterId) return false;
+    if (m.ids.delete(id)) {
+      this.#dirty++;
+      return false;
+    }
+    return true;
   }
 
   /** Records a message as handed out; stored pending before the high watermark passes it. */
@@ -254,6 +284,7 @@ export class WorkerCursor {
       paused: this.#paused,
       control: this.#control,
       counters: Object.fromEntries([...this.#counters].map(([callback, c]) => [callback, { ...c }])),
+      ...(this.#migrated === null ? {} : { migrated: { afterId: this.#migrated.afterId, ids: [...this.#migrated.ids].sort((a, b) => a - b) } }),
     };
   }
 }

@@ -13,3 +13,4 @@ export { ClusterPoller, EPOCH_HEADER, pollerStateSchema, wakePoller, type Cluste
 export { ClusterAlertGate, alertBucket, alertKey, type AlertIdentity, type ClusterAlertGateOptions } from './alerts.ts';
 export { DeadLetterBook, deadLetterBucket, type ClusterDeadLetter } from './dead-letters.ts';
 export type { CallbackCount } from './cursor.ts';
+export { ClusterMigrateError, migrateToCluster, type MigrateOutcome, type MigrateToClusterOptions, type PluginToMigrate } from './migrate.ts';

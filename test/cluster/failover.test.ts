@@ -143,14 +143,17 @@ describe('cluster failover', natsSkip(), () => {
     await Promise.all([bed.kill(1, 'SIGTERM'), bed.kill(2, 'SIGTERM')]);
     await waitFor(async () => {
       const v = await bed.view(0);
-      return v !== null && v.pollerHolder === 'n1' && v.plugins.length === PLUGINS.length && v.plugins.every((p) => p.holder === 'n1' && p.role === 'active');
-    }, 'node 1 holding the poller and every plugin', 120_000);
+      return v !== null && v.pollerHolder === 'n1' && v.plugins.length === PLUGINS.length && v.plugins.every((p) => p.holder === 'n1' && (p.role === 'active' || p.role === 'spread'))
+        && (v.scale?.owners ?? []).every((o) => Object.values(o.holders).every((h) => h === 'n1'));
+    }, 'node 1 holding the poller, every plugin and every partition', 120_000);
     bed.start(1);
     bed.start(2);
     const after = await bed.site.newestEventId();
     await bed.createEvents(300);
     await waitFor(() => ended(bed, 'serial') >= 400, 'serial ran part of the stream on node 1', 120_000);
     await bed.nats.kill(0, 'SIGKILL');
+    await waitFor(async () => (await bed.health(0))?.reason === 'nats-disconnected', 'the cut-off node reporting it on /healthz');
+    // Its plugin lease runs out on its own clock (a spread plugin's partitions too: the safety checks below).
     await waitFor(async () => {
       const v = await bed.view(0);
       return v !== null && v.plugins.every((p) => p.role !== 'active');
