@@ -33,7 +33,7 @@ export interface ClusterBedOptions {
   initialNodes?: number;
   /** More settings of the `cluster` section (partitions, placement). */
   cluster?: Record<string, unknown>;
-  /** The NATS URLs node `i` is given (default: all three). */
+  /** The NATS URLs node `i` is given (default: all three); the servers then advertise no client URLs, so a node knows only these. */
   servers?: (i: number, urls: readonly string[]) => string[];
   /** More settings of the plugin folder (watch, watchPollMs...). */
   folder?: Record<string, unknown>;
@@ -83,7 +83,7 @@ export interface Line {
 
 export async function clusterBed(t: Cleanup, opts: ClusterBedOptions): Promise<ClusterBed> {
   const n = opts.nodes ?? 3;
-  const nats = await startNats(t, { servers: 3 });
+  const nats = await startNats(t, { servers: 3, noAdvertise: opts.servers !== undefined });
   const site = await withSite(t);
   const dir = tempDir(t, 'sgeventd-cluster-');
   const plugins = join(dir, 'plugins');
