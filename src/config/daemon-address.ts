@@ -69,8 +69,8 @@ export async function readDaemonAddress(path: string, env: Readonly<Record<strin
   const script = site ? section(site, 'script') : undefined;
   if (!site || !script || daemon === null || http === null || emails === null || webhooks === null) return null;
   const str = (t: Tree, k: string): string | undefined | null => (t[k] === undefined ? undefined : typeof t[k] === 'string' ? t[k] : null);
-  const pidFile = str(daemon, 'pidFile') ?? DAEMON_FILE_DEFAULTS.pidFile;
-  const state = str(daemon, 'state') ?? DAEMON_FILE_DEFAULTS.state;
+  const pidFile = daemon['pidFile'] === undefined ? DAEMON_FILE_DEFAULTS.pidFile : str(daemon, 'pidFile');
+  const state = daemon['state'] === undefined ? DAEMON_FILE_DEFAULTS.state : str(daemon, 'state');
   const token = str(http, 'token');
   const siteKey = str(script, 'key');
   const siteUrl = str(site, 'url');
