@@ -69,26 +69,25 @@ export async function readDaemonAddress(path: string, env: Readonly<Record<strin
   const script = site ? section(site, 'script') : undefined;
   if (!site || !script || daemon === null || http === null || emails === null || webhooks === null) return null;
   const str = (t: Tree, k: string): string | undefined | null => (t[k] === undefined ? undefined : typeof t[k] === 'string' ? t[k] : null);
-  const pidFile = daemon['pidFile'] === undefined ? DAEMON_FILE_DEFAULTS.pidFile : str(daemon, 'pidFile');
-  const state = daemon['state'] === undefined ? DAEMON_FILE_DEFAULTS.state : str(daemon, 'state');
+  // undefined: not set (the default); null: set to something else than text (refused by the full load).
+  const pidFile = str(daemon, 'pidFile');
+  const state = str(daemon, 'state');
   const token = str(http, 'token');
   const siteKey = str(script, 'key');
   const siteUrl = str(site, 'url');
   const siteProxy = str(site, 'proxy');
   const emailPassword = str(emails, 'password');
-  const hooks = webhooks['secrets'] ?? [];
-  if ([pidFile, state, token, siteKey, siteUrl, siteProxy, emailPassword].includes(null) || !Array.isArray(hooks) || !hooks.every((s) => typeof s === 'string')) return null;
+  const hooks: unknown = webhooks['secrets'] ?? [];
+  if (pidFile === null || state === null || token === null || siteKey === null || siteUrl === null || siteProxy === null || emailPassword === null) return null;
+  if (!Array.isArray(hooks) || !hooks.every((s): s is string => typeof s === 'string')) return null;
   // Relative paths resolve against the config's folder, as the full load does.
   const abs = (p: string): string => (isAbsolute(p) ? p : resolve(dirname(source), p));
   const address: DaemonAddress = {
     source,
-    daemon: { pidFile: abs(pidFile as string), state: abs(state as string) },
+    daemon: { pidFile: abs(pidFile ?? DAEMON_FILE_DEFAULTS.pidFile), state: abs(state ?? DAEMON_FILE_DEFAULTS.state) },
     http: { token: typeof token === 'string' ? new Secret(token) : undefined },
     ...(tree['cluster'] === undefined || tree['cluster'] === null ? {} : { cluster: tree['cluster'] }),
   };
-  const secrets = secretValues({
-    siteKey: siteKey ?? undefined, token: token ?? undefined, emailPassword: emailPassword ?? undefined,
-    webhookSecrets: hooks as string[], siteUrl: siteUrl ?? undefined, siteProxy: siteProxy ?? undefined,
-  });
+  const secrets = secretValues({ siteKey, token, emailPassword, webhookSecrets: hooks, siteUrl, siteProxy });
   return { address, secrets };
 }
