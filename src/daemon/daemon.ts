@@ -20,6 +20,8 @@ export interface DaemonOptions {
   fromId?: number;
   /** For tests: plugin folder watching. */
   watch?: { pollIntervalMs?: number; debounceMs?: number; fsWatch?: boolean };
+  /** The state file's lock, already being taken (foreground starts it before loading the daemon); default: taken by `open`. */
+  lock?: Promise<StateLock>;
   /** Also told of every finished callback (the demo's change → callback latency). */
   onTiming?: (record: TimingRecord) => void;
 }
@@ -139,7 +141,7 @@ export class Daemon {
     // helper starts first and is taken while the rest loads; the state store
     // opens, and the engine (the only thing that delivers) is built, only once
     // it is held. Settled into a value so a refusal is never left unhandled.
-    const locking = lockStateFile(opts.config.daemon.state, { python: opts.config.toolkit.python })
+    const locking = (opts.lock ?? lockStateFile(opts.config.daemon.state, { python: opts.config.toolkit.python }))
       .then((held) => ({ held }), (err: unknown) => ({ err }));
     let parts: Assembly | undefined;
     let lock: StateLock | undefined;
