@@ -177,7 +177,7 @@ export async function capacityRun(run: CapacityRun, o: CapacityOptions): Promise
     }
     await bed.allHeld().catch(() => null);
     // Warm-up: a round of one event per project at a time, until the node running each project stayed the same for 3 rounds
-    // and for at least the hold time (placement weighs recent work, so it settles once work has been seen).
+    // and for the hold time and the work window (placement weighs recent work, so it settles once a window of work has been seen).
     let expected = 0;
     let rounds = 0;
     let stableSince: number | null = null;
@@ -196,7 +196,7 @@ export async function capacityRun(run: CapacityRun, o: CapacityOptions): Promise
         stableSince = Date.now();
         lastMap = map;
       }
-      if (stableRounds >= 3 && Date.now() - (stableSince ?? 0) >= o.holdMs) break;
+      if (stableRounds >= 3 && Date.now() - (stableSince ?? 0) >= Math.max(o.holdMs, o.windowMs)) break;
     }
     const warm = ends(bed).ends;
     const lastPid = new Map<string, string>();

@@ -123,7 +123,7 @@ async function capacity(results: Record<string, number | string>, notes: string[
     results['capacity, 3 nodes / 1 node (goal ≥ 2.5)'] = Math.round((three.eventsPerSecond / one.eventsPerSecond) * 100) / 100;
     results['capacity, 3 nodes / control (goal ≥ 0.85)'] = Math.round((three.eventsPerSecond / control.eventsPerSecond) * 100) / 100;
   }
-  notes.push(`capacity: ${o.projects} projects, ${o.perProject} events each measured after a warm-up (rounds of one event per project until the node running each project stayed the same for 3 rounds and ${o.holdMs} ms); each event is one call in its project's runtime (stand-in core taking ${o.startDelayMs} ms to start) that makes one request to the site (latency ${o.latencyMs} ms); concurrency by project, max ${o.max} per node; ${o.partitions} partitions, placement holdMs ${o.holdMs}, windowMs ${o.windowMs}`);
+  notes.push(`capacity: ${o.projects} projects, ${o.perProject} events each measured after a warm-up (rounds of one event per project until the node running each project stayed the same for 3 rounds and ${Math.max(o.holdMs, o.windowMs)} ms); each event is one call in its project's runtime (stand-in core taking ${o.startDelayMs} ms to start) that makes one request to the site (latency ${o.latencyMs} ms); concurrency by project, max ${o.max} per node; ${o.partitions} partitions, placement holdMs ${o.holdMs}, windowMs ${o.windowMs}`);
   notes.push('capacity: the work waits on Toolkit start-up and site latency, not CPU, because every node shares this machine\'s 2 cores; CPU busy is the whole machine over the measured part (/proc/stat), other users\' work included');
 }
 

@@ -124,7 +124,9 @@ export class PartitionCoordinator implements PartitionPlacement {
     const owners = ownersFrom(members);
     const work = new Map<number, Map<number, number>>();
     for (const m of members.values()) {
-      if (!m.alive) continue;
+      // A node gone (or leaving) keeps its recent work until its window would have passed: its partitions stay as heavy as they were, so
+      // placement gives them out by weight at once instead of as idle ones, and does not move them again once the work shows.
+      if (!m.alive && m.ageMs >= this.#opts.placement.windowMs) continue;
       for (const [p, projects] of Object.entries(m.report.work)) {
         const into = work.get(Number(p)) ?? new Map<number, number>();
         work.set(Number(p), into);
