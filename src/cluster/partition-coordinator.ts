@@ -124,13 +124,17 @@ export class PartitionCoordinator implements PartitionPlacement {
     const owners = ownersFrom(members);
     const work = new Map<number, Map<number, number>>();
     for (const m of members.values()) {
-      // A node gone (or leaving) keeps its recent work until its window would have passed: its partitions stay as heavy as they were, so
-      // placement gives them out by weight at once instead of as idle ones, and does not move them again once the work shows.
-      if (!m.alive && m.ageMs >= this.#opts.placement.windowMs) continue;
+      // A node gone (or leaving) keeps its recent work, fading over one window: its partitions stay as heavy as they were, so
+      // placement gives them out by weight at once instead of as idle ones. Fading, not whole: the new owner counts the same
+      // partitions' work from the takeover on, and the two summed in full would make them look twice as busy for a window
+      // (weights that rise, then fall back, moved partitions back and forth).
+      const windowMs = this.#opts.placement.windowMs;
+      const share = m.alive ? 1 : Math.max(0, 1 - m.ageMs / windowMs);
+      if (share === 0) continue;
       for (const [p, projects] of Object.entries(m.report.work)) {
         const into = work.get(Number(p)) ?? new Map<number, number>();
         work.set(Number(p), into);
-        for (const [project, n] of Object.entries(projects)) into.set(Number(project), (into.get(Number(project)) ?? 0) + n);
+        for (const [project, n] of Object.entries(projects)) into.set(Number(project), (into.get(Number(project)) ?? 0) + n * share);
       }
     }
     this.#placement = placePartitions({

@@ -18,8 +18,11 @@ function partitionOfKey(key: string): number {
   return partitionOf(id === 0 ? null : id, PARTITIONS);
 }
 
-function ended(bed: ClusterBed): number {
-  return new Set(bed.lines().filter((l) => l.plugin === 'keyed' && l.what === 'end').map((l) => l.id)).size;
+/** Every event in (after, last] finished by keyed. */
+function allEnded(bed: ClusterBed, after: number, last: number): boolean {
+  const ended = new Set(bed.lines().filter((l) => l.plugin === 'keyed' && l.what === 'end').map((l) => l.id));
+  for (let id = after + 1; id <= last; id++) if (!ended.has(id)) return false;
+  return true;
 }
 
 /** Per partition, the nodes that ran its events in turn (a new entry each time it changed nodes), from `lines`. */
@@ -49,11 +52,9 @@ describe('placement during a takeover', natsSkip(), () => {
       return new Set((v?.scale?.owners ?? []).map((o) => o.holders['keyed']).filter((h) => h !== undefined)).size === 3;
     }, 'keyed spread over the 3 nodes', 120_000);
     const after = await bed.site.newestEventId();
-    let total = 0;
     const round = async (): Promise<number> => {
       const last = await bed.createEvents(90);
-      total += 90;
-      await waitFor(() => ended(bed) >= total, `keyed finished ${total} events`, 180_000);
+      await waitFor(() => allEnded(bed, after, last), `keyed finished every event up to ${last}`, 180_000);
       return last;
     };
     // Work first, so placement weighs every project's recent work before the kill.
