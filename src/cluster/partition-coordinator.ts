@@ -37,6 +37,8 @@ export class PartitionCoordinator implements PartitionPlacement {
   readonly #holders = new Set<PartitionHolder>();
   readonly #listeners = new Set<() => void>();
   #placement: Placement | null = null;
+  /** Partition → the live node holding it, at the last placement. */
+  #owners: ReadonlyMap<number, string> = new Map();
   #mine: ReadonlySet<number> = new Set();
   #lastSeqs = new Map<number, number>();
   #lastSeqsAt = -Infinity;
@@ -78,6 +80,10 @@ export class PartitionCoordinator implements PartitionPlacement {
   onChange(listener: () => void): () => void {
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);
+  }
+
+  heldByLive(partition: number): boolean {
+    return this.#owners.has(partition);
   }
 
   note(partition: number, project: number | null): void {
@@ -122,6 +128,7 @@ export class PartitionCoordinator implements PartitionPlacement {
     const members = membership.members();
     const live = [...members].filter(([, m]) => m.alive).map(([id]) => id);
     const owners = ownersFrom(members);
+    this.#owners = owners;
     const work = new Map<number, Map<number, number>>();
     for (const m of members.values()) {
       // A node gone (or leaving) keeps its recent work, fading over one window: its partitions stay as heavy as they were, so

@@ -29,6 +29,8 @@ export interface PartitionPlacement {
   onChange(listener: () => void): () => void;
   /** One event of `project` handed out in `partition` (the recent work placement weighs). */
   note(partition: number, project: number | null): void;
+  /** Whether a live node holds `partition` now (from the heartbeats). */
+  heldByLive(partition: number): boolean;
 }
 
 export interface PartitionWorkerOptions {
@@ -61,6 +63,8 @@ interface Term {
   readonly partition: number;
   readonly stop: AbortController;
   done: Promise<void>;
+  /** performance.now() when the term began (its campaign). */
+  readonly startedAt: number;
   /** performance.now() when the lease was taken; null while campaigning. */
   heldAt: number | null;
   cursor: WorkerCursor | null;
@@ -199,16 +203,22 @@ export class PartitionWorker {
     // Paused or deactivated for the cluster: no node runs any partition.
     if (origin !== null && (!origin.active || origin.paused)) want = new Set();
     const now = performance.now();
+    // A campaign for a partition no live node holds (its holder died) is kept until it could have claimed it (it must
+    // see the record unchanged for ttlMs on its own clock), even if placement moved it meanwhile: while a dead node's
+    // partitions are taken, the placement of those still free moves as the others are claimed, and dropping the
+    // campaigns at each move left partitions unclaimed for a long time (25 s with a 5 s TTL, measured).
+    const keepCampaign = this.#opts.timing.ttlMs + this.#opts.timing.checkMs;
+    const dropCampaign = (t: Term): boolean => this.#opts.placement.heldByLive(t.partition) || now - t.startedAt >= keepCampaign;
     for (const t of this.#terms.values()) {
       if (want.has(t.partition) || t.stop.signal.aborted) continue;
-      if (t.heldAt === null || now - t.heldAt >= this.#opts.holdMs || want.size === 0) {
+      if (want.size === 0 || (t.heldAt === null ? dropCampaign(t) : now - t.heldAt >= this.#opts.holdMs)) {
         this.#log.info({ partition: t.partition }, t.heldAt === null ? 'partition placed elsewhere: no longer campaigning' : 'partition placed elsewhere: handing it over');
         t.stop.abort();
       }
     }
     for (const p of want) {
       if (this.#terms.has(p)) continue;
-      const term: Term = { partition: p, stop: new AbortController(), done: Promise.resolve(), heldAt: null, cursor: null, inFlight: 0 };
+      const term: Term = { partition: p, stop: new AbortController(), done: Promise.resolve(), startedAt: performance.now(), heldAt: null, cursor: null, inFlight: 0 };
       this.#terms.set(p, term);
       term.done = this.#term(term, host, loaded, gate).catch((err: unknown) => {
         this.#log.error({ err, partition: p }, 'a partition term failed');
