@@ -231,6 +231,7 @@ export class ClusterNode {
       id, entry, folder, config, directory: this.#parts.directory, conn: this.#conn, names: this.names, nodeId: this.nodeId,
       partitions: cluster.partitions, timing: cluster.lease, replicas: cluster.replicas, holdMs: cluster.placement.holdMs,
       origin: lease, placement: coordinator, logger, retryMs: cluster.lease.checkMs, onReconnect,
+      ...(control === null ? {} : { control: { read: () => control.read(id) } }),
       ...(this.#parts.onTiming ? { onTiming: this.#parts.onTiming } : {}),
       ...(this.#parts.onFailure ? { onFailure: this.#parts.onFailure } : {}),
     });

@@ -228,10 +228,13 @@ export class PluginWorker {
         if (await this.#runSpread(stop)) continue;
         this.#role = 'standby';
         let held: HeldLease<WorkerCursorState | null>;
+        // A reload ends the campaign too: the new code may spread the plugin (then it does not campaign for this lease).
+        const nudge = this.#nudge.signal;
         try {
-          held = await this.#opts.lease.acquire(stop);
+          held = await this.#opts.lease.acquire(AbortSignal.any([stop, nudge]));
         } catch (err) {
           if (stop.aborted) return;
+          if (nudge.aborted) continue;
           this.#log.warn({ err }, 'campaigning for the plugin lease failed; trying again');
           await sleepLong(this.#opts.retryMs, { signal: stop }).catch(() => undefined);
           continue;

@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { clusterNames, type ClusterNames } from '../../src/cluster/index.ts';
 import { statusDocumentSchema, type StatusDocument } from '../../src/http/index.ts';
-import { DEFAULT_SCRIPT } from '../../src/site/index.ts';
+import { DEFAULT_SCRIPT, type SiteOptions } from '../../src/site/index.ts';
 import { onCleanup, runCli, tempDir, waitFor, withSite, type Cleanup, type CliResult, type TestSite } from '../support/index.ts';
 import { startNats, type TestNats } from '../support/nats.ts';
 
@@ -37,6 +37,8 @@ export interface ClusterBedOptions {
   servers?: (i: number, urls: readonly string[]) => string[];
   /** More settings of the plugin folder (watch, watchPollMs...). */
   folder?: Record<string, unknown>;
+  /** Options of the local site (latencyMs...); default the demo seed. */
+  site?: SiteOptions;
 }
 
 export interface ClusterBed {
@@ -84,7 +86,7 @@ export interface Line {
 export async function clusterBed(t: Cleanup, opts: ClusterBedOptions): Promise<ClusterBed> {
   const n = opts.nodes ?? 3;
   const nats = await startNats(t, { servers: 3, noAdvertise: opts.servers !== undefined });
-  const site = await withSite(t);
+  const site = await withSite(t, opts.site);
   const dir = tempDir(t, 'sgeventd-cluster-');
   const plugins = join(dir, 'plugins');
   mkdirSync(plugins, { mode: 0o755 });
