@@ -232,6 +232,7 @@ export class ClusterNode {
       partitions: cluster.partitions, timing: cluster.lease, replicas: cluster.replicas, holdMs: cluster.placement.holdMs,
       origin: lease, placement: coordinator, logger, retryMs: cluster.lease.checkMs, onReconnect,
       ...(control === null ? {} : { control: { read: () => control.read(id) } }),
+      ...(this.#deadLetters === null ? {} : { deadLetters: this.#deadLetters }),
       ...(this.#parts.onTiming ? { onTiming: this.#parts.onTiming } : {}),
       ...(this.#parts.onFailure ? { onFailure: this.#parts.onFailure } : {}),
     });

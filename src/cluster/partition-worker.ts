@@ -3,6 +3,7 @@
 // `plugin.<id>.p<n>` with its own cursor and reading only its partition's
 // subject. The plugin's host (thread or Python process) is loaded once and
 // shared by the node's partitions, within one `max` of callbacks.
+import type { DeadLetterBook } from './dead-letters.ts';
 import type { Logger } from 'pino';
 import type { ClusterLeaseOptions, DaemonConfig, PluginFolderConfig } from '../config/index.ts';
 import type { PluginFailure, ProjectDirectory, TimingRecord } from '../dispatch/index.ts';
@@ -57,6 +58,8 @@ export interface PartitionWorkerOptions {
   onReconnect(listener: () => void): () => void;
   onTiming?: (record: TimingRecord) => void;
   onFailure?: (failure: PluginFailure) => void;
+  /** The cluster's dead letters, shared with the plugin's whole-plugin runs (dead-letters.ts). */
+  deadLetters?: DeadLetterBook;
 }
 
 interface Term {
@@ -276,6 +279,7 @@ export class PartitionWorker {
       id: this.#opts.id, entry: this.#opts.entry, folder: this.#opts.folder, config: this.#opts.config, directory: this.#opts.directory,
       js: this.#opts.conn.js, stream: this.#opts.names.eventStream, filter: this.#opts.names.eventSubject(term.partition),
       retryMs: this.#opts.retryMs, onReconnect: (listener) => this.#opts.onReconnect(listener), gate,
+      ...(this.#opts.deadLetters === undefined ? {} : { deadLetters: this.#opts.deadLetters }),
       ...(this.#opts.onTiming ? { onTiming: this.#opts.onTiming } : {}),
       ...(this.#opts.onFailure ? { onFailure: this.#opts.onFailure } : {}),
     }, host, loaded, cursor, held, log);

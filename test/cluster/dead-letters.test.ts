@@ -75,4 +75,25 @@ describe('dead letters and counters on a cluster', natsSkip(), () => {
     const unknown = await bed.cli(next, ['dlq', 'ls', '--plugin', 'nosuch']);
     assert.equal(unknown.errorCode, 'DLQ_UNKNOWN_PLUGIN');
   });
+
+  it('a spread plugin (by project) dead-letters on whichever node holds the partition, and `dlq retry` runs each again there', async (t) => {
+    const bed = await clusterBed(t, { plugins: ['spreadletter'] });
+    await bed.allHeld();
+    const after = await bed.site.newestEventId();
+    const last = await bed.createEvents(40);
+    const failing: number[] = [];
+    for (let id = after + 1; id <= last; id++) if (id % 10 === 3) failing.push(id);
+    assert.ok(failing.length > 0);
+    const stored = await waitFor(async () => {
+      const rows = await deadLetters(bed, 0, ['--plugin', 'spreadletter']);
+      return rows.length === failing.length ? rows : null;
+    }, `${failing.length} dead letters of the spread plugin`, 120_000);
+    assert.deepEqual(stored.map((d) => d.eventId).sort((a, b) => a - b), failing);
+    writeFileSync(`${bed.record}.heal`, '');
+    const retry = await bed.cli(1, ['dlq', 'retry', '--all', '--plugin', 'spreadletter']);
+    assert.equal(retry.code, 0, retry.stderr);
+    await waitFor(async () => (await deadLetters(bed, 2, ['--plugin', 'spreadletter'])).length === 0, 'every retried dead letter gone', 120_000);
+    const ended = new Set(bed.lines().filter((l) => l.plugin === 'spreadletter' && l.what === 'end').map((l) => l.id));
+    for (let id = after + 1; id <= last; id++) assert.ok(ended.has(id), `event ${id} went through`);
+  });
 });
