@@ -248,9 +248,14 @@ export interface SafetyReport {
  * later tenure (the plugin moved to another node in between: a death, or a
  * lease lost while NATS was slow); within each key the first starts rise; no
  * id started on one node while a live node (not in `dead`) still ran it.
+ * `breaks`: positions in `lines` where every node is known to have lost the
+ * plugin's lease (all of NATS down): the next start opens a new tenure even
+ * on the node that held it before, since that node starts again from the last
+ * committed cursor.
  */
-export function safety(lines: Line[], plugin: string, after: number, last: number, dead: ReadonlySet<string>): SafetyReport {
-  const mine = lines.filter((l) => l.plugin === plugin);
+export function safety(lines: Line[], plugin: string, after: number, last: number, dead: ReadonlySet<string>, breaks: readonly number[] = []): SafetyReport {
+  const pending = [...breaks].sort((a, b) => a - b);
+  const mine = lines.map((l, at) => ({ ...l, at })).filter((l) => l.plugin === plugin);
   const ended = new Set(mine.filter((l) => l.what === 'end').map((l) => l.id));
   const skipped: number[] = [];
   for (let id = after + 1; id <= last; id++) if (!ended.has(id)) skipped.push(id);
@@ -273,7 +278,12 @@ export function safety(lines: Line[], plugin: string, after: number, last: numbe
     for (const other of running) if (other !== l.node && !dead.has(other)) overlapping.push(l.id);
     running.add(l.node);
     const here = `${l.node}/${l.pid}`;
-    if (owner !== here) {
+    let broken = false;
+    while (pending.length > 0 && (pending[0] as number) <= l.at) {
+      pending.shift();
+      broken = true;
+    }
+    if (owner !== here || broken) {
       if (owner !== null) tenure++;
       owner = here;
     }

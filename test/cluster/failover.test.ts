@@ -27,9 +27,9 @@ function ended(bed: ClusterBed, plugin: string): number {
   return new Set(bed.lines().filter((l) => l.plugin === plugin && l.what === 'end').map((l) => l.id)).size;
 }
 
-function checkSafety(bed: ClusterBed, after: number, last: number, dead: Set<string>): void {
+function checkSafety(bed: ClusterBed, after: number, last: number, dead: Set<string>, breaks: readonly number[] = []): void {
   for (const plugin of PLUGINS) {
-    const r = safety(bed.lines(), plugin, after, last, dead);
+    const r = safety(bed.lines(), plugin, after, last, dead, breaks);
     assert.deepEqual(r.skipped, [], `${plugin}: no event skipped`);
     assert.deepEqual(r.outOfOrder, [], `${plugin}: each key's events started in order`);
     assert.deepEqual(r.overlapping, [], `${plugin}: no event ran on two live nodes at once`);
@@ -127,12 +127,15 @@ describe('cluster failover', natsSkip(), () => {
       const views = await Promise.all([0, 1, 2].map((i) => bed.view(i)));
       return views.every((v) => v !== null && v.plugins.every((p) => p.role !== 'active'));
     }, 'no node handing out work');
+    // Every lease is lost here: whichever node takes a plugin back starts again
+    // from its last committed cursor, so what ran after that commit may run again.
+    const cut = bed.lines().length;
     // Events written to the site meanwhile wait for NATS.
     await bed.createEvents(100);
     await Promise.all([0, 1, 2].map((i) => bed.nats.restart(i)));
     const last = await bed.createEvents(200);
     await allDone(bed, last);
-    checkSafety(bed, after, last, new Set());
+    checkSafety(bed, after, last, new Set(), [cut]);
   });
 
   it('a node cut off from NATS (its only server killed) stops handing out work; the others take over: nothing skipped, no event on two live nodes at once', async (t) => {
