@@ -91,9 +91,13 @@ function owners(events: readonly EventLogEntry[], opts: CoalesceOptions): Map<nu
  * moves on by at least half. `now` (with a horizon): the read ended at the
  * newest event known, and a `_New` whose horizon passes it waits (with what
  * follows it) while its window is open by this clock, as its rows may still
- * come; `taken` is then 0 when it is the first event.
+ * come; `taken` is then 0 when it is the first event. `firstWaits`: the
+ * read was full only because the reader had little room (a concurrent
+ * cursor's nearly full window), so an open `_New` that is the first event
+ * is not taken either (`taken` 0): its rows past the read would otherwise be
+ * delivered alone, while a read with room would fold them.
  */
-export function foldCreations(events: readonly EventLogEntry[], opts: CoalesceOptions, more: boolean, now?: number): FoldedSlice {
+export function foldCreations(events: readonly EventLogEntry[], opts: CoalesceOptions, more: boolean, now?: number, firstWaits = false): FoldedSlice {
   let taken = events.length;
   const last = events.at(-1);
   if (last !== undefined) {
@@ -103,7 +107,7 @@ export function foldCreations(events: readonly EventLogEntry[], opts: CoalesceOp
       if (!NEW.test(e.event_type) || after(e, last) > opts.windowMs) return false;
       if (horizon === undefined) return more && i >= from;
       if (e.id + horizon <= last.id) return false;
-      if (more) return i > 0;
+      if (more) return i > 0 || firstWaits;
       return now !== undefined && e.created_at !== null && now - e.created_at.getTime() <= opts.windowMs;
     });
     if (open >= 0) taken = open;

@@ -125,7 +125,7 @@ export class ConcurrentCursor extends CursorLifecycle {
   async #lookBehind(signal: AbortSignal): Promise<boolean> {
     if (this.#opts.coalesce === undefined || this.#lookedBehind) return true;
     try {
-      const below = await rowsFoldedBelow(this.#log, this.#high, { ...this.#opts.coalesce, horizon: foldHorizon(this.#opts.batchSize) }, signal);
+      const below = await rowsFoldedBelow(this.#log, this.#high, { ...this.#opts.coalesce, horizon: this.#horizon }, signal);
       // A pending `_New`'s rows are pending too: read again with it.
       for (const [row, owner] of below) if (!this.#pending.has(owner) && !this.#pending.has(row)) this.#ahead.add(row);
       this.#lookedBehind = true;
@@ -193,7 +193,10 @@ export class ConcurrentCursor extends CursorLifecycle {
       const events = slice.events.filter((e) => e.id > this.#high && (until === null || e.id <= until));
       // Rows folded into a `_New` handed out before are passed over (never noted as gaps).
       const fresh = this.#ahead.size === 0 ? events : events.filter((e) => !this.#ahead.has(e.id));
-      const fold = this.#fold(fresh, slice.events.length >= limit, Date.now());
+      // A read made short by the window (not by the log) must not take a `_New` whose rows it cannot see.
+      const shortened = limit < Math.min(this.#opts.batchSize, this.#lanes.window);
+      const more = slice.events.length >= limit;
+      const fold = this.#fold(fresh, more, Date.now(), shortened);
       const cut = fresh[fold.taken]?.id ?? Infinity;
       // Nothing starts while a read is taken in: a `_New` waits until its folded rows are pending.
       this.#holdPump = true;
@@ -218,17 +221,27 @@ export class ConcurrentCursor extends CursorLifecycle {
       }
       this.#pump();
       if (!signal.aborted && fold.taken === fresh.length) this.#readPos = Math.min(until ?? Infinity, Math.max(this.#readPos, slice.upTo));
+      else if (fold.taken === 0 && more && shortened) {
+        // The window is nearly full: read the `_New` again once callbacks finished and made room.
+        this.#opts.logger.debug({ eventId: fresh[0]?.id, room: limit }, 'a creation waits for room in the window to be read with its rows');
+        await this.#waitForChange(this.#opts.fetchIntervalMs);
+      }
       // A `_New` at the newest end of the log waits for its rows while its window is open.
       else if (fold.taken === 0) await sleepLong(Math.min(this.#opts.fetchIntervalMs, this.#opts.coalesce?.windowMs ?? 0), { signal }).catch(() => undefined);
     }
   }
 
+  /** How far after its `_New` a row may fold: half the most one read can take (a read, or the window when smaller). */
+  get #horizon(): number {
+    return foldHorizon(Math.min(this.#opts.batchSize, this.#lanes.window));
+  }
+
   /** Folds creation rows when the plugin asks for it (`coalesceCreation`); otherwise takes every event as it is. */
-  #fold(events: readonly EventLogEntry[], more: boolean, now?: number): { taken: number; byId: Map<number, EventLogEntry>; rowOf: Map<number, number>; ahead: Map<number, number> } {
+  #fold(events: readonly EventLogEntry[], more: boolean, now?: number, firstWaits = false): { taken: number; byId: Map<number, EventLogEntry>; rowOf: Map<number, number>; ahead: Map<number, number> } {
     const byId = new Map<number, EventLogEntry>();
     const rowOf = new Map<number, number>();
     if (this.#opts.coalesce === undefined) return { taken: events.length, byId, rowOf, ahead: new Map() };
-    const folded = foldCreations(events, { ...this.#opts.coalesce, horizon: foldHorizon(this.#opts.batchSize) }, more, now);
+    const folded = foldCreations(events, { ...this.#opts.coalesce, horizon: this.#horizon }, more, now, firstWaits);
     for (const event of folded.events) byId.set(event.id, event);
     for (const [owner, rows] of folded.folded) for (const row of rows) rowOf.set(row, owner);
     return { taken: folded.taken, byId, rowOf, ahead: folded.ahead };

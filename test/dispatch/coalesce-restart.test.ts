@@ -4,7 +4,7 @@
 // (never delivered alone), and a restart folds the same rows again.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { rm, writeFile } from 'node:fs/promises';
+import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { RunningSite } from '../../src/site/index.ts';
 import { makeHarness, waitFor } from './harness.ts';
@@ -127,4 +127,85 @@ describe('coalesceCreation across a read boundary and a restart', () => {
       }
     });
   }
+});
+
+/**
+ * h1 h2 h3 (project A, h1 held) X4 rX5 rX6 f7 f8 (project B), all at one
+ * instant. With a window of 4, the first read takes h1..h3 and leaves X (its
+ * rows lie past the read); the next read has room for one event only: X.
+ */
+function writeWindowLayout(site: RunningSite): { held: number; x: number; xRows: number[]; last: number } {
+  const actor = site.auth.authenticate({ script_name: 'sgeventd', script_key: 'sgeventd-key' });
+  const [a, b] = (site.store.db.prepare('SELECT id FROM e_Project ORDER BY id LIMIT 2').all() as Array<{ id: number }>).map((p) => p.id) as [number, number];
+  const w = site.writer;
+  w.eventsEnabled = false;
+  const shot = (project: number, code: string): number => w.create(actor, 'Shot', [{ field_name: 'code', value: `cw${code}${Date.now()}` }, { field_name: 'project', value: { type: 'Project', id: project } }]).id;
+  const [h, x, f] = [shot(a, 'H'), shot(b, 'X'), shot(b, 'F')] as [number, number, number];
+  w.eventsEnabled = true;
+  const log = (id: number, project: number, kind: 'New' | 'Change', inCreate: boolean): number => w.events.log(actor, {
+    eventType: `Shotgun_Shot_${kind}`, attributeName: kind === 'New' ? null : 'code', entity: { type: 'Shot', id }, project: { type: 'Project', id: project },
+    meta: kind === 'New'
+      ? { type: 'new_entity', entity_type: 'Shot', entity_id: id }
+      : { type: 'attribute_change', attribute_name: 'code', entity_type: 'Shot', entity_id: id, old_value: null, new_value: 'x', ...(inCreate ? { in_create: true } : {}) },
+    description: 'test',
+  });
+  const start = Date.now();
+  w.now = () => new Date(start);
+  let out: { held: number; x: number; xRows: number[]; last: number } | undefined;
+  site.store.db.transaction(() => {
+    const held = log(h, a, 'Change', false);
+    log(h, a, 'Change', false);
+    log(h, a, 'Change', false);
+    const newX = log(x, b, 'New', false);
+    const rows = [log(x, b, 'Change', true), log(x, b, 'Change', true)];
+    log(f, b, 'Change', false);
+    out = { held, x: newX, xRows: rows, last: log(f, b, 'Change', false) };
+  })();
+  w.now = () => new Date();
+  assert.ok(out);
+  return out;
+}
+
+describe('coalesceCreation with a nearly full concurrency window', () => {
+  it('a _New that a window-shortened read would take without its rows waits for room, then carries them', async (t) => {
+    const h = await makeHarness();
+    let d: DaemonChild | null = null;
+    t.after(async () => {
+      await d?.kill9();
+      await h.close();
+    });
+    await writeFile(join(h.plugins, 'creations.mjs'), RECORDER, { mode: 0o644 });
+    const before = h.site.store.lastEventId();
+    const hold = `${h.record}.hold.${before + 1}`;
+    await writeFile(hold, '');
+    const logs = join(h.dir, 'logs');
+    const yaml = await writeYaml(h, { stateFlushMs: 50, maxEventBatchSize: BATCH, concurrencyWindow: 4 },
+      { coalesceCreation: true, coalesceWindowMs: 1000, concurrency: { by: 'project', max: 4 } }, { logging: { dir: logs, level: 'debug' } });
+    d = spawnDaemon(h, yaml, ['--from', String(before)]);
+    const w = writeWindowLayout(h.site);
+    assert.equal(w.held, before + 1, 'the layout has the id the hold file names');
+    const running = d;
+    const logText = async (): Promise<string> => {
+      let text = '';
+      for (const f of await readdir(logs).catch(() => [])) text += await readFile(join(logs, f), 'utf8');
+      return text;
+    };
+    // Without room for X's rows, X must not be delivered: either it waits (the log says so) or it went out alone (the defect).
+    await waitFor('X waiting for room, or delivered', async () => {
+      if (running.child.exitCode !== null) throw new Error(`daemon exited: ${running.output()}`);
+      return (await logText()).includes('a creation waits for room in the window') || deliveries(await h.records()).some((x) => x.id === w.x);
+    }, 60_000);
+    assert.ok(!deliveries(await h.records()).some((x) => x.id === w.x), 'X is not delivered while the window has no room for its rows');
+    await rm(hold);
+    const all = await waitFor('the last event delivered', async () => {
+      const got = deliveries(await h.records());
+      return got.some((x) => x.id === w.last) && got.some((x) => x.id === w.x) ? got : undefined;
+    }, 60_000);
+    assert.equal(await d.stop(), 0, d.output());
+    d = null;
+    assert.deepEqual(all.find((x) => x.id === w.x)?.folded, w.xRows, `X carries its rows: ${JSON.stringify(all)}`);
+    for (const row of w.xRows) assert.ok(!all.some((x) => x.id === row), `row ${row} is never delivered on its own`);
+    const ids = new Set(all.map((x) => x.id));
+    for (let id = before + 1; id <= w.last; id++) if (!w.xRows.includes(id)) assert.ok(ids.has(id), `event ${id} delivered`);
+  });
 });
