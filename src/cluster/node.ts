@@ -3,7 +3,7 @@
 // machine). Every node runs the same config; leases decide who does what.
 import type { Logger } from 'pino';
 import type { DaemonConfig, PluginFolderConfig } from '../config/index.ts';
-import type { PluginFailure, ProjectDirectory, TimingRecord } from '../dispatch/index.ts';
+import type { PluginFailure, PluginLoadFailure, ProjectDirectory, TimingRecord } from '../dispatch/index.ts';
 import type { PluginHostFactory } from '../hosts/index.ts';
 import { PluginFolderWatcher, type JsPluginFile, type PythonPluginFile } from '../plugins/index.ts';
 import { pluginId } from '../state/index.ts';
@@ -32,6 +32,7 @@ export interface ClusterNodeParts {
   pluginLogger(name: string): Logger | Promise<Logger>;
   onTiming?: (record: TimingRecord) => void;
   onFailure?: (failure: PluginFailure) => void;
+  onLoadFailure?: (failure: PluginLoadFailure) => void;
   /** This node's Toolkit runtimes (project, state), announced in its heartbeat: `toolkit ps` per node in the cluster status. */
   runtimes?: () => Array<{ project: number; state: string }>;
 }
@@ -250,6 +251,7 @@ export class ClusterNode {
       ...(this.#deadLetters === null ? {} : { deadLetters: this.#deadLetters }),
       ...(this.#parts.onTiming ? { onTiming: this.#parts.onTiming } : {}),
       ...(this.#parts.onFailure ? { onFailure: this.#parts.onFailure } : {}),
+      ...(this.#parts.onLoadFailure ? { onLoadFailure: this.#parts.onLoadFailure } : {}),
     });
     this.#workers.push(worker);
     worker.start();

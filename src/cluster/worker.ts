@@ -4,9 +4,9 @@
 import type { Logger } from 'pino';
 import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
 import { pluginOptionsFor, type DaemonConfig, type PluginFolderConfig } from '../config/index.ts';
-import { effectiveConcurrency, type PluginFailure, type ProjectDirectory, type TimingRecord } from '../dispatch/index.ts';
+import { effectiveConcurrency, loadRetryDelayMs, type PluginFailure, type PluginLoadFailure, type ProjectDirectory, type TimingRecord } from '../dispatch/index.ts';
 import type { LoadResult, PluginHost, PluginHostFactory } from '../hosts/index.ts';
-import type { JsPluginFile, PythonPluginFile } from '../plugins/index.ts';
+import type { EmailRecipients, JsPluginFile, PythonPluginFile } from '../plugins/index.ts';
 import { SgeventdError, sleepLong, type EventLogEntry } from '../shared/index.ts';
 import { freshCursor, WorkerCursor, type CallbackCount, type WorkerCursorState } from './cursor.ts';
 import { ActiveRun, type HeldLease } from './active-run.ts';
@@ -69,6 +69,8 @@ export interface PluginWorkerOptions {
   retryMs: number;
   onTiming?: (record: TimingRecord) => void;
   onFailure?: (failure: PluginFailure) => void;
+  /** A load failed for the plugin's own reason (an import or registration error; a site error is tried again). */
+  onLoadFailure?: (failure: PluginLoadFailure) => void;
   /** The plugin's `plugin enable/disable` record (control.ts); read by the owner every `retryMs`. */
   control?: { read(): Promise<ControlRecord | null> };
   /** The cluster's dead letters (dead-letters.ts): the owner writes them and runs those marked for retry. */
@@ -115,6 +117,11 @@ export class PluginWorker {
   #nudge = new AbortController();
   /** Reloads asked of the owner, resolved once its host is replaced. */
   #reloads: Array<() => void> = [];
+  /** What the last successful load set with `setEmails` (true until then): where a later load failure is mailed. */
+  #emails: EmailRecipients = true;
+  /** Loads in a row that hit a site error, and the timer of the next attempt. */
+  #loadAttempts = 0;
+  #loadRetry: NodeJS.Timeout | null = null;
 
   constructor(opts: PluginWorkerOptions) {
     this.#opts = opts;
@@ -195,14 +202,35 @@ export class PluginWorker {
   /** (Re)creates and loads the host, one load at a time. */
   #loadHost(): Promise<void> {
     const next = this.#hostReady.then(async () => {
+      // A load now replaces any attempt planned after a site error.
+      if (this.#loadRetry !== null) clearTimeout(this.#loadRetry);
+      this.#loadRetry = null;
       const old = this.#host;
       this.#host = null;
       this.#loaded = null;
       await old?.close().catch((err: unknown) => this.#log.warn({ err }, 'closing the plugin host failed'));
       const host = this.#opts.hosts.create(this.#entry, this.#opts.folder, this.#opts.pluginLogger ?? this.#log);
       this.#host = host;
-      this.#loaded = await host.load();
-      if (!this.#loaded.ok) this.#log.error({ err: this.#loaded.error }, 'plugin failed to load on this node; this node does not campaign for it until it loads');
+      const loaded = await host.load();
+      this.#loaded = loaded;
+      if (loaded.ok) {
+        this.#loadAttempts = 0;
+        this.#emails = loaded.emails;
+      } else if (loaded.error.code === 'PLUGIN_LOAD_SITE_ERROR') {
+        // The site, not the plugin: load again with backoff (as on one machine), then campaign.
+        if (this.#stop.signal.aborted) return;
+        const delayMs = loadRetryDelayMs(this.#loadAttempts++);
+        this.#log.warn({ err: loaded.error, retryInMs: delayMs, attempt: this.#loadAttempts }, 'plugin load hit a site error on this node; trying again');
+        this.#loadRetry = setTimeout(() => {
+          this.#loadRetry = null;
+          // Only while still failed: a node holding the lease swaps its host through a reload of its term, never here.
+          if (!this.#stop.signal.aborted && this.#loaded?.ok !== true) void this.#loadHost().then(() => this.#poke());
+        }, delayMs);
+        this.#loadRetry.unref();
+      } else {
+        this.#log.error({ err: loaded.error }, 'plugin failed to load on this node; this node does not campaign for it until it loads');
+        this.#opts.onLoadFailure?.({ plugin: this.name, error: loaded.error, emails: this.#emails });
+      }
     });
     this.#hostReady = next.catch((err: unknown) => this.#log.error({ err }, 'loading the plugin failed unexpectedly'));
     return this.#hostReady;
@@ -251,6 +279,8 @@ export class PluginWorker {
         }
       }
     } finally {
+      if (this.#loadRetry !== null) clearTimeout(this.#loadRetry);
+      this.#loadRetry = null;
       await this.#hostReady;
       await this.#host?.close().catch((err: unknown) => this.#log.warn({ err }, 'closing the plugin host failed'));
     }

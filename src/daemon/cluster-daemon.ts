@@ -8,7 +8,7 @@ import { ClusterAlertGate, ClusterNode, ClusterPoller, wakePoller, type ClusterS
 import { DaemonMetrics } from '../metrics/index.ts';
 import { startHttpServer, startWebhookReceiver, type DaemonStatusLike, type WebhookResult, type WebhookStatusLike } from '../http/index.ts';
 import { SgeventdError, sleepLong, type SecretMask } from '../shared/index.ts';
-import { laneAlert, timingLine } from './alerts.ts';
+import { laneAlert, loadAlert, timingLine } from './alerts.ts';
 import { Assembly, runStopSteps } from './assembly.ts';
 import type { StopSteps } from './serve.ts';
 import { urlFile } from './url-file.ts';
@@ -52,6 +52,7 @@ export class ClusterDaemon {
           timing?.info(timingLine(r));
         },
         onFailure: (f) => parts.mailer?.send(laneAlert(f)),
+        onLoadFailure: (f) => parts.mailer?.send(loadAlert(f)),
         runtimes: () => parts.toolkit.list().flatMap((r) => r.projects.map((project) => ({ project, state: r.state }))),
       });
       daemon = new ClusterDaemon(parts, node, metrics);

@@ -58,6 +58,11 @@ export interface PluginFailure {
   emails?: EmailRecipients;
 }
 
+/** A load that hit a site error is tried again after this long (`attempts` made so far: 1 s, doubling, at most a minute). */
+export function loadRetryDelayMs(attempts: number): number {
+  return Math.min(1000 * 2 ** attempts, 60_000);
+}
+
 /** A plugin that failed to load (not for a site error: that load is tried again). */
 export interface PluginLoadFailure {
   plugin: string;

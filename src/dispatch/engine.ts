@@ -8,7 +8,7 @@ import { describeError, SgeventdError } from '../shared/index.ts';
 import { PluginCursor } from './cursor.ts';
 import { ConcurrentCursor } from './concurrent-cursor.ts';
 import { effectiveConcurrency } from './key-lanes.ts';
-import type { PluginFailure, PluginLoadFailure, RetryItem, TimingRecord } from './cursor-types.ts';
+import { loadRetryDelayMs, type PluginFailure, type PluginLoadFailure, type RetryItem, type TimingRecord } from './cursor-types.ts';
 import { StateBatcher } from './state-batcher.ts';
 import { buildScope, type ProjectDirectory } from './scope.ts';
 
@@ -108,8 +108,6 @@ interface PluginRecord {
 }
 
 /** Backoff of loads that hit a site error: 1 s, doubling, at most a minute. */
-const LOAD_RETRY_FIRST_MS = 1000;
-const LOAD_RETRY_MAX_MS = 60_000;
 
 /**
  * The engine: owns the plugin folders, one cursor per active plugin, and the
@@ -331,7 +329,7 @@ export class Engine {
       rec.lastError = loaded.error.message;
       if (loaded.error.code === 'PLUGIN_LOAD_SITE_ERROR' && !this.#closing) {
         // The site, not the plugin: try again with backoff (a changed file still reloads at once).
-        const delayMs = Math.min(LOAD_RETRY_FIRST_MS * 2 ** rec.loadRetry.attempts, LOAD_RETRY_MAX_MS);
+        const delayMs = loadRetryDelayMs(rec.loadRetry.attempts);
         rec.loadRetry.attempts++;
         log.warn({ err: loaded.error, retryInMs: delayMs, attempt: rec.loadRetry.attempts }, 'plugin load hit a site error; trying again');
         rec.loadRetry.timer = setTimeout(() => {

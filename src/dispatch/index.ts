@@ -1,6 +1,7 @@
 export { Engine, type EngineOptions, type PluginSnapshot, type PluginStatus } from './engine.ts';
 export { PluginCursor } from './cursor.ts';
 export type { CursorHandler, CursorOptions, TimingRecord, PluginFailure, PluginLoadFailure, EventScope, RetryItem, CursorStatus } from './cursor-types.ts';
+export { loadRetryDelayMs } from './cursor-types.ts';
 export { StateBatcher, type StateBatcherOptions } from './state-batcher.ts';
 export { buildScope, SiteProjectDirectory, type ProjectDirectory } from './scope.ts';
 export { PipelineConfigurationWatch } from './config-watch.ts';
