@@ -92,6 +92,7 @@ export class ClusterStatusBoard {
   readonly #opts: ClusterStatusBoardOptions;
   #timer: NodeJS.Timeout | null = null;
   #refreshing: Promise<void> | null = null;
+  #asking: Promise<void> | null = null;
   #streamLastSeq: number | null = null;
   #pollerHolder: string | null = null;
   #seen = new Map<string, Seen>();
@@ -117,6 +118,7 @@ export class ClusterStatusBoard {
     if (this.#timer) clearInterval(this.#timer);
     this.#timer = null;
     await this.#refreshing;
+    await this.#asking;
   }
 
   snapshot(): ClusterStatus {
@@ -125,13 +127,15 @@ export class ClusterStatusBoard {
       const mine = w.snapshot();
       const seen = this.#seen.get(leases[i]?.key ?? '');
       const active = w.role === 'active';
+      // Paused and deactivated plugins are held too (their lease, without running): the holder is known here, not read.
+      const holding = active || w.role === 'paused' || w.role === 'deactivated';
       const highSeq = active ? mine.highSeq : seen?.state?.highSeq ?? mine.highSeq;
       const callbacks = active ? mine.callbacks : seen?.state?.counters ?? mine.callbacks;
       const sum = (field: 'processed' | 'failed'): number => Object.values(callbacks ?? {}).reduce((n, c) => n + c[field], 0);
       return {
         id: w.id,
         name: w.name,
-        holder: active ? this.#opts.nodeId : seen?.holder ?? null,
+        holder: holding ? this.#opts.nodeId : seen?.holder ?? null,
         role: w.role,
         highSeq,
         highId: active ? mine.highId : seen?.state?.highId ?? mine.highId,
@@ -171,9 +175,13 @@ export class ClusterStatusBoard {
 
   async #refresh(): Promise<void> {
     if (!this.#opts.connected()) return;
-    const asking = this.#opts.nodes?.().then((nodes) => {
+    // Asked on its own: the holders and cursors below never wait for the nodes' answers.
+    this.#asking ??= (this.#opts.nodes?.() ?? Promise.resolve(this.#nodes)).then((nodes) => {
       this.#nodes = nodes;
-    }).catch((err: unknown) => this.#opts.logger.debug({ err }, 'asking the nodes what runs on them failed; the status shows the last answers'));
+    }).catch((err: unknown) => this.#opts.logger.debug({ err }, 'asking the nodes what runs on them failed; the status shows the last answers'))
+      .finally(() => {
+        this.#asking = null;
+      });
     try {
       const info = await this.#opts.jsm.streams.info(this.#opts.names.eventStream);
       this.#streamLastSeq = info.state.last_seq;
@@ -193,6 +201,5 @@ export class ClusterStatusBoard {
     } catch (err) {
       this.#opts.logger.debug({ err }, 'reading the cluster status from NATS failed; the status shows the last one read');
     }
-    await asking;
   }
 }
