@@ -4,9 +4,12 @@
 // had not finished: none skipped, none twice.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { chmodSync, copyFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { connectCluster, FencedLease, workerCursorSchema } from '../../src/cluster/index.ts';
 import { openSqliteState, pluginId } from '../../src/state/index.ts';
-import { waitFor } from '../support/index.ts';
+import { onCleanup, waitFor } from '../support/index.ts';
 import { natsSkip } from '../support/nats.ts';
 import { clusterBed } from './cluster-bed.ts';
 
@@ -55,5 +58,45 @@ describe('migrate --to-cluster', natsSkip(), () => {
 
     const late = await bed.cli(0, ['migrate', '--to-cluster']);
     assert.equal(late.errorCode, 'MIGRATE_POLLER_AHEAD');
+  });
+
+  it('refuses to replace a cursor the cluster has (MIGRATE_WOULD_OVERWRITE) unless --force, and a plugin lease a running node holds (MIGRATE_LEASE_HELD)', async (t) => {
+    const bed = await clusterBed(t, { plugins: ['serial'], initialNodes: 0 });
+    const after = await bed.site.newestEventId();
+    await bed.createEvents(5);
+    const serial = pluginId({ folder: bed.plugins, name: 'serial' });
+    const leave = async (lastEventId: number): Promise<void> => {
+      const state = await openSqliteState(join(bed.dir, 'n1.db'));
+      await state.commit({ plugins: [{ id: serial, folder: bed.plugins, name: 'serial', lastEventId, active: true, lastError: null }] });
+      await state.close();
+    };
+    await leave(after + 5);
+    const first = await bed.cli(0, ['migrate', '--to-cluster']);
+    assert.equal(first.code, 0, first.stderr);
+
+    // The machine went on after the first run: its cursor no longer matches the cluster's.
+    await leave(after + 8);
+    const refused = await bed.cli(0, ['migrate', '--to-cluster']);
+    assert.notEqual(refused.code, 0, refused.stdout);
+    assert.equal(refused.errorCode, 'MIGRATE_WOULD_OVERWRITE', refused.stderr);
+    const forced = await bed.cli(0, ['migrate', '--to-cluster', '--force']);
+    assert.equal(forced.code, 0, forced.stderr);
+    assert.match(forced.stdout, /^migrated /m);
+
+    // A plugin the cluster has no cursor for yet, whose lease a node holds (renewing it): migrate waits out the ttl, then refuses.
+    copyFileSync(fileURLToPath(new URL('../fixtures/cluster/keyed.mjs', import.meta.url)), join(bed.plugins, 'keyed.mjs'));
+    chmodSync(join(bed.plugins, 'keyed.mjs'), 0o644);
+    const keyed = pluginId({ folder: bed.plugins, name: 'keyed' });
+    const conn = await connectCluster({ nats: { servers: bed.nats.urls }, nodeId: 'holder' });
+    onCleanup(t, () => conn.close());
+    const lease = await FencedLease.open({
+      conn, names: bed.names, key: `plugin.${keyed}`, nodeId: 'holder', timing: { ttlMs: 5000, renewMs: 1000, checkMs: 1000, marginMs: 1500 },
+      replicas: 3, state: workerCursorSchema.nullable(), initial: null,
+    });
+    onCleanup(t, () => lease.close());
+    await lease.acquire(AbortSignal.timeout(30_000));
+    const held = await bed.cli(0, ['migrate', '--to-cluster']);
+    assert.notEqual(held.code, 0, held.stdout);
+    assert.equal(held.errorCode, 'MIGRATE_LEASE_HELD', held.stderr);
   });
 });
