@@ -2,12 +2,12 @@
 // a `_New` never depends on where a read begins or ends, so the rows of a
 // `_New` whose horizon crosses the end of what a read took are folded into it
 // (never delivered alone), and a restart folds the same rows again.
-import { describe, it } from 'node:test';
+import { describe, it, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { RunningSite } from '../../src/site/index.ts';
-import { makeHarness, waitFor } from './harness.ts';
+import { makeHarness, waitFor, type Harness } from './harness.ts';
 import { spawnDaemon, writeYaml, type DaemonChild } from './child.ts';
 
 // Reads of 8 events: a row folds into a `_New` at most 4 ids after it.
@@ -74,6 +74,21 @@ function writeLayout(site: RunningSite): Layout {
   return out;
 }
 
+/** The recorder plugin on a fresh harness; the event `held` ids after the log's newest holds until `hold` is removed. The daemon in `running.d` is killed at the end. */
+async function recorderBed(t: TestContext, held: number): Promise<{ h: Harness; before: number; hold: string; running: { d: DaemonChild | null } }> {
+  const h = await makeHarness();
+  const running: { d: DaemonChild | null } = { d: null };
+  t.after(async () => {
+    await running.d?.kill9();
+    await h.close();
+  });
+  await writeFile(join(h.plugins, 'creations.mjs'), RECORDER, { mode: 0o644 });
+  const before = h.site.store.lastEventId();
+  const hold = `${h.record}.hold.${before + held}`;
+  await writeFile(hold, '');
+  return { h, before, hold, running };
+}
+
 function deliveries(recs: string[][]): Array<{ id: number; folded: number[] }> {
   return recs.filter((r) => r[0] === 'rec' && r.length >= 4).map((r) => ({ id: Number(r[1]), folded: r[3] === '-' ? [] : r[3]!.split(',').map(Number) }));
 }
@@ -81,40 +96,31 @@ function deliveries(recs: string[][]): Array<{ id: number; folded: number[] }> {
 describe('coalesceCreation across a read boundary and a restart', () => {
   for (const concurrency of [undefined, { by: 'project', max: 4 }] as const) {
     it(`folds a _New's rows past the end of a read into it, and kill -9 before the next _New finishes folds the same rows (${concurrency === undefined ? 'one at a time' : `by: ${concurrency.by}`})`, async (t) => {
-      const h = await makeHarness();
-      let d: DaemonChild | null = null;
-      t.after(async () => {
-        await d?.kill9();
-        await h.close();
-      });
-      await writeFile(join(h.plugins, 'creations.mjs'), RECORDER, { mode: 0o644 });
-      const before = h.site.store.lastEventId();
       // Z (relative id 5) holds until the test lets it go.
-      const hold = `${h.record}.hold.${before + 5}`;
-      await writeFile(hold, '');
+      const { h, before, hold, running } = await recorderBed(t, 5);
       const yaml = await writeYaml(h, { stateFlushMs: 50, maxEventBatchSize: BATCH }, { coalesceCreation: true, coalesceWindowMs: 1000, ...(concurrency ? { concurrency } : {}) });
       const from = ['--from', String(before)];
-      d = spawnDaemon(h, yaml, from);
+      const first = spawnDaemon(h, yaml, from);
+      running.d = first;
       const w = writeLayout(h.site);
       assert.equal(w.z, before + 5, 'the layout has the ids the hold file names');
-      const first = d;
       await waitFor('Z in its callback', async () => {
         if (first.child.exitCode !== null) throw new Error(`daemon exited: ${first.output()}`);
         return deliveries(await h.records()).some((x) => x.id === w.z);
       }, 60_000);
       const beforeKill = deliveries(await h.records());
       assert.deepEqual(beforeKill.find((x) => x.id === w.x)?.folded, w.xRows, `X carries its rows past the end of the first read: ${JSON.stringify({ w, beforeKill, before })}`);
-      await d.kill9();
+      await first.kill9();
       await rm(hold);
-      d = spawnDaemon(h, yaml, from);
-      const again = d;
+      const again = spawnDaemon(h, yaml, from);
+      running.d = again;
       const all = await waitFor('the last event delivered after the restart', async () => {
         if (again.child.exitCode !== null) throw new Error(`daemon exited: ${again.output()}`);
         const got = deliveries(await h.records());
         return got.slice(beforeKill.length).some((x) => x.id === w.last) ? got : undefined;
       }, 60_000);
-      assert.equal(await d.stop(), 0, d.output());
-      d = null;
+      assert.equal(await again.stop(), 0, again.output());
+      running.d = null;
       const after = all.slice(beforeKill.length);
       for (const row of [...w.xRows, ...w.zRows]) assert.ok(!all.some((x) => x.id === row), `row ${row} is never delivered on its own: ${JSON.stringify(all)}`);
       for (const got of all.filter((x) => x.id === w.x)) assert.deepEqual(got.folded, w.xRows, 'X folds the same rows each time');
@@ -168,23 +174,14 @@ function writeWindowLayout(site: RunningSite): { held: number; x: number; xRows:
 
 describe('coalesceCreation with a nearly full concurrency window', () => {
   it('a _New that a window-shortened read would take without its rows waits for room, then carries them', async (t) => {
-    const h = await makeHarness();
-    let d: DaemonChild | null = null;
-    t.after(async () => {
-      await d?.kill9();
-      await h.close();
-    });
-    await writeFile(join(h.plugins, 'creations.mjs'), RECORDER, { mode: 0o644 });
-    const before = h.site.store.lastEventId();
-    const hold = `${h.record}.hold.${before + 1}`;
-    await writeFile(hold, '');
+    const { h, before, hold, running } = await recorderBed(t, 1);
     const logs = join(h.dir, 'logs');
     const yaml = await writeYaml(h, { stateFlushMs: 50, maxEventBatchSize: BATCH, concurrencyWindow: 4 },
       { coalesceCreation: true, coalesceWindowMs: 1000, concurrency: { by: 'project', max: 4 } }, { logging: { dir: logs, level: 'debug' } });
-    d = spawnDaemon(h, yaml, ['--from', String(before)]);
+    const daemon = spawnDaemon(h, yaml, ['--from', String(before)]);
+    running.d = daemon;
     const w = writeWindowLayout(h.site);
     assert.equal(w.held, before + 1, 'the layout has the id the hold file names');
-    const running = d;
     const logText = async (): Promise<string> => {
       let text = '';
       for (const f of await readdir(logs).catch(() => [])) text += await readFile(join(logs, f), 'utf8');
@@ -192,7 +189,7 @@ describe('coalesceCreation with a nearly full concurrency window', () => {
     };
     // Without room for X's rows, X must not be delivered: either it waits (the log says so) or it went out alone (the defect).
     await waitFor('X waiting for room, or delivered', async () => {
-      if (running.child.exitCode !== null) throw new Error(`daemon exited: ${running.output()}`);
+      if (daemon.child.exitCode !== null) throw new Error(`daemon exited: ${daemon.output()}`);
       return (await logText()).includes('a creation waits for room in the window') || deliveries(await h.records()).some((x) => x.id === w.x);
     }, 60_000);
     assert.ok(!deliveries(await h.records()).some((x) => x.id === w.x), 'X is not delivered while the window has no room for its rows');
@@ -201,8 +198,8 @@ describe('coalesceCreation with a nearly full concurrency window', () => {
       const got = deliveries(await h.records());
       return got.some((x) => x.id === w.last) && got.some((x) => x.id === w.x) ? got : undefined;
     }, 60_000);
-    assert.equal(await d.stop(), 0, d.output());
-    d = null;
+    assert.equal(await daemon.stop(), 0, daemon.output());
+    running.d = null;
     assert.deepEqual(all.find((x) => x.id === w.x)?.folded, w.xRows, `X carries its rows: ${JSON.stringify(all)}`);
     for (const row of w.xRows) assert.ok(!all.some((x) => x.id === row), `row ${row} is never delivered on its own`);
     const ids = new Set(all.map((x) => x.id));
