@@ -284,8 +284,11 @@ export class ClusterNode {
         () => Promise.resolve(this.#stopReloads?.()),
         // Out of placement first, so the others claim this node's partitions as they are released.
         () => this.#coordinator?.leave() ?? Promise.resolve(),
-        () => Promise.all(this.#workers.map((w) => w.stop())),
-        () => this.#poller?.stop() ?? Promise.resolve(),
+        () => Promise.resolve(logger.debug('left placement; stopping the plugins and the poller')),
+        // Each plugin releases its lease as soon as its callbacks finished and its cursor is committed (before its
+        // thread closes); the poller hands over beside them, not after every plugin thread closed: a plugin's
+        // successor waits for new events, and they come from the poller.
+        () => Promise.all([...this.#workers.map((w) => w.stop()), this.#poller?.stop() ?? Promise.resolve()]),
         () => Promise.all(this.#leases.map((l) => l.close())),
         () => this.#board.stop(),
         () => this.#coordinator?.close() ?? Promise.resolve(),

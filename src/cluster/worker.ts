@@ -253,6 +253,7 @@ export class PluginWorker {
     } finally {
       await this.#hostReady;
       await this.#host?.close().catch((err: unknown) => this.#log.warn({ err }, 'closing the plugin host failed'));
+      this.#log.debug('plugin host closed');
     }
   }
 
