@@ -134,7 +134,11 @@ async function natsTrial(bed: ClusterBed, i: number): Promise<NatsTrial> {
   const serialLease = bed.names.leaseStream(`plugin.${join(bed.plugins, 'serial')}`);
   const target = i % 2 === 0 ? bed.names.eventStream : serialLease;
   const killed = i % 2 === 0 ? 'event stream leader' : 'serial lease leader';
-  const leader = await waitFor(() => bed.nats.streamLeader(target), `the leader of ${target}`, 60_000);
+  // Wrapped: server 0 is a falsy index.
+  const { leader } = await waitFor(async () => {
+    const l = await bed.nats.streamLeader(target);
+    return l === undefined ? null : { leader: l };
+  }, `the leader of ${target}`, 60_000);
   const before = await leaseEpochs(bed);
   const starts = (): number => bed.lines().filter((l) => l.plugin === 'serial' && l.what === 'start').length;
   let seen = starts();

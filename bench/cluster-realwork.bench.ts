@@ -115,7 +115,8 @@ async function oneMachine(t: Cleanup): Promise<Turn> {
   }));
   const from = site.site.store.lastEventId();
   const t0 = performance.now();
-  const child = spawn(process.execPath, [BIN, 'foreground', '--no-console', '-c', yaml, '--from', String(from)], {
+  // With its console lines, as the cluster bed's nodes run (the same logging work on both sides).
+  const child = spawn(process.execPath, [BIN, 'foreground', '-c', yaml, '--from', String(from)], {
     env: { PATH: process.env['PATH'], HOME: process.env['HOME'], SGEVENTD_TEST_KEY: DEFAULT_SCRIPT.key }, stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
