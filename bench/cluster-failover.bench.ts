@@ -56,6 +56,7 @@ function feed(bed: ClusterBed): { stop(): Promise<void> } {
 /** One trial: `signal` to the node running `serial`; ms until `serial` starts an event on another node. */
 async function trial(bed: ClusterBed, signal: NodeJS.Signals): Promise<number> {
   await bed.allHeld();
+  await standingBy(bed);
   const seen = bed.lines().length;
   // The victim is the node that runs the plugin now (from its callback lines, not a status that may be a check old).
   const running = await waitFor(() => bed.lines().slice(seen).find((l) => l.plugin === 'serial' && bed.alive(bed.nodeIds.indexOf(l.node))), 'serial running on a live node', 120_000);
@@ -73,14 +74,29 @@ async function trial(bed: ClusterBed, signal: NodeJS.Signals): Promise<number> {
     return false;
   }, `serial started on another node after ${signal}`, 120_000);
   await killed;
+  since.set(victim, bed.output(victim).length);
   bed.start(victim);
   return t1 - t0;
+}
+
+/** Per node, where its output stood when it was last started again (its file is appended to across starts). */
+const since = new Map<number, number>();
+
+/**
+ * Waits until every node started again is a warm standby of `serial` (plugin
+ * loaded, campaigning): a handover to a node still starting would time its
+ * start-up, not the handover.
+ */
+async function standingBy(bed: ClusterBed): Promise<void> {
+  await waitFor(() => [...since].every(([i, from]) => !bed.alive(i) || bed.output(i).slice(from).includes('[serial] plugin loaded: standing by')),
+    'every restarted node standing by for serial', 120_000);
 }
 
 async function scenario<T>(lease: Lease, trials: number, one: (bed: ClusterBed, i: number) => Promise<T>): Promise<T[]> {
   const steps: Array<() => unknown> = [];
   const t = { after: (fn: () => unknown) => { steps.push(fn); } };
   try {
+    since.clear();
     const bed = await clusterBed(t, { plugins: ['serial'], nodes: 3, lease });
     await bed.allHeld();
     const f = feed(bed);

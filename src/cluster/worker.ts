@@ -227,6 +227,7 @@ export class PluginWorker {
         }
         if (await this.#runSpread(stop)) continue;
         this.#role = 'standby';
+        this.#log.info('plugin loaded: standing by for its lease');
         let held: HeldLease<WorkerCursorState | null>;
         // A reload ends the campaign too: the new code may spread the plugin (then it does not campaign for this lease).
         const nudge = this.#nudge.signal;
