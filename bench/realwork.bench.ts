@@ -25,6 +25,7 @@ import { mkdir, writeFile, chmod } from 'node:fs/promises';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { RunningSite } from '../src/site/index.ts';
 import { makeHarness, type Harness } from '../test/dispatch/harness.ts';
 import { writeYaml, spawnDaemon, childEnv } from '../test/dispatch/child.ts';
 import { effectiveConcurrency } from './sgeventd-check.ts';
@@ -47,7 +48,7 @@ def describe_shot(sg, logger, event, args):
 `;
 
 /** The same work as a TS plugin (its concurrency comes from the config). */
-const TS_PLUGIN = `interface Ctx {
+export const TS_PLUGIN = `interface Ctx {
   sg: { findOne(t: string, f: unknown, fields: string[]): Promise<Record<string, unknown> | null>; update(t: string, id: number, d: Record<string, unknown>): Promise<unknown> };
   event: { entity: { id: number } };
 }
@@ -79,33 +80,44 @@ const VARIANTS: readonly Variant[] = [
   { label: 'sgeventd, TS plugin, by entity max 16', daemon: 'sgeventd', plugin: 'ts', concurrency: { by: 'entity', max: 16 } },
 ];
 
-interface Backlog {
+export interface Backlog {
   /** The id just below the backlog's first event: where every daemon starts. */
   fromId: number;
   shotIds: number[];
 }
 
-/** Ten projects (the demo seed's two and eight more), then the shots, round-robin over the projects, in one transaction. */
-function writeBacklog(h: Harness): Backlog {
-  const actor = h.site.auth.authenticate({ script_name: 'sgeventd', script_key: 'sgeventd-key' });
-  const db = h.site.store.db;
-  const projects = (db.prepare('SELECT id FROM e_Project ORDER BY id').all() as Array<{ id: number }>).map((p) => p.id);
+/** The site's projects, made up to ten (the demo seed's two and eight more). */
+export function benchProjects(site: RunningSite): number[] {
+  const actor = site.auth.authenticate({ script_name: 'sgeventd', script_key: 'sgeventd-key' });
+  const projects = (site.store.db.prepare('SELECT id FROM e_Project ORDER BY id').all() as Array<{ id: number }>).map((p) => p.id);
   for (let i = projects.length; i < PROJECTS; i++) {
-    projects.push(h.site.writer.create(actor, 'Project', [{ field_name: 'name', value: `Bench ${i}` }, { field_name: 'tank_name', value: `bench_${i}` }]).id);
+    projects.push(site.writer.create(actor, 'Project', [{ field_name: 'name', value: `Bench ${i}` }, { field_name: 'tank_name', value: `bench_${i}` }]).id);
   }
-  const fromId = h.site.store.lastEventId();
+  return projects;
+}
+
+/** `shots` new Shots, round-robin over `projects`, in one transaction (their events appear in the log at once). */
+export function writeShots(site: RunningSite, projects: readonly number[], shots: number, prefix = 'rw'): Backlog {
+  const actor = site.auth.authenticate({ script_name: 'sgeventd', script_key: 'sgeventd-key' });
+  const fromId = site.store.lastEventId();
   const shotIds: number[] = [];
-  db.transaction(() => {
-    for (let i = 0; i < SHOTS; i++) {
-      const project = projects[i % PROJECTS]!;
-      shotIds.push(h.site.writer.create(actor, 'Shot', [{ field_name: 'code', value: `rw${String(i).padStart(4, '0')}` }, { field_name: 'project', value: { type: 'Project', id: project } }]).id);
+  site.store.db.transaction(() => {
+    for (let i = 0; i < shots; i++) {
+      const project = projects[i % projects.length]!;
+      shotIds.push(site.writer.create(actor, 'Shot', [{ field_name: 'code', value: `${prefix}${String(i).padStart(4, '0')}` }, { field_name: 'project', value: { type: 'Project', id: project } }]).id);
     }
   })();
   return { fromId, shotIds };
 }
 
-function describedCount(h: Harness, b: Backlog): number {
-  const row = h.site.store.db.prepare('SELECT COUNT(*) AS n FROM e_Shot WHERE id BETWEEN ? AND ? AND description IS NOT NULL')
+/** Ten projects, then the backlog's shots. */
+function writeBacklog(h: Harness): Backlog {
+  return writeShots(h.site, benchProjects(h.site), SHOTS);
+}
+
+/** How many of the backlog's shots have their description written. */
+export function describedCount(site: RunningSite, b: Backlog): number {
+  const row = site.store.db.prepare('SELECT COUNT(*) AS n FROM e_Shot WHERE id BETWEEN ? AND ? AND description IS NOT NULL')
     .get(b.shotIds[0], b.shotIds.at(-1)) as { n: number };
   return row.n;
 }
@@ -126,7 +138,7 @@ async function untilAllDescribed(h: Harness, b: Backlog, t0: number, alive: () =
   const deadline = t0 + RUN_TIMEOUT_MS;
   let first: number | null = null;
   for (;;) {
-    const n = describedCount(h, b);
+    const n = describedCount(h.site, b);
     const now = performance.now();
     if (n > 0 && first === null) first = now;
     if (n >= b.shotIds.length) return { totalMs: now - t0, workMs: now - (first ?? now) };

@@ -85,6 +85,7 @@ export class ActiveRun {
   #changed: (() => void) | null = null;
   #halted: { event: EventLogEntry; callback: string | null; error: SerializedError } | null = null;
   #committing: Promise<void> | null = null;
+  #firstSeen = false;
   /** Dead letters recorded since the last commit took them (written before that commit's cursor). */
   #letters: NewDeadLetter[] = [];
   /** Dead letters marked for retry that this term has handed to its lanes and not finished. */
@@ -138,12 +139,18 @@ export class ActiveRun {
       session.removeEventListener('abort', onEnd);
       unsubscribe?.();
       this.#halt.abort();
+      // Step by step at debug level: where a handover's time goes (docs/ARCHITECTURE.md, "Graceful handover").
+      this.#log.debug({ inFlight: this.#inflight }, 'term ending: stopped handing out events');
       if (this.#held.signal.aborted) this.#cutOff();
       await this.#drain();
+      this.#log.debug('term ending: callbacks in flight finished');
       if (this.#halted !== null) this.#deactivate();
       await flusher;
       await retrier;
-      if (!this.#held.signal.aborted) await this.#commit();
+      if (!this.#held.signal.aborted) {
+        await this.#commit();
+        this.#log.debug({ highSeq: this.#cursor.highSeq }, 'term ending: cursor committed');
+      }
     }
   }
 
@@ -167,6 +174,7 @@ export class ActiveRun {
           return;
         }
         messages = opened;
+        this.#log.debug({ startSeq: next }, 'event stream consumer created');
       } catch (err) {
         if (halt.aborted) return;
         this.#log.warn({ err, stream: this.#opts.stream, startSeq: next }, 'opening the event stream failed; trying again');
@@ -236,6 +244,10 @@ export class ActiveRun {
   /** One message: skipped when finished, else handed out to its lane (out of scope: finished at once). */
   async #take(m: JsMsg): Promise<void> {
     const seq = m.seq;
+    if (!this.#firstSeen) {
+      this.#firstSeen = true;
+      this.#log.debug({ seq }, 'first message of the term');
+    }
     if (!this.#cursor.wants(seq)) return;
     const format = m.headers?.get(FORMAT_HEADER) ?? '';
     // A node of another version wrote it: refused clearly (CLUSTER_FORMAT_MISMATCH), never misread.

@@ -108,6 +108,8 @@ export class FencedLease<T> {
   readonly #recordSchema: z.ZodType<LeaseRecord<T>>;
   #tenure: Tenure<T> | undefined;
   #wake: (() => void) | undefined;
+  /** A record was published since the last read began: the next pause is skipped (it may have come during that read). */
+  #stirred = false;
   #sub: Subscription | undefined;
 
   private constructor(opts: FencedLeaseOptions<T>) {
@@ -174,6 +176,7 @@ export class FencedLease<T> {
         signal?.throwIfAborted();
         let last: LeaseSnapshot<T> | undefined;
         let readOk = true;
+        this.#stirred = false;
         try {
           last = await this.read();
         } catch (err) {
@@ -279,10 +282,17 @@ export class FencedLease<T> {
     return parsed.data;
   }
 
-  // Any record published on the lease's subject wakes a waiting standby at once (a release hands over without waiting for checkMs).
+  // Any record published on the lease's subject wakes a waiting standby at once (a release hands over without waiting for
+  // checkMs), also one that comes while the standby reads (it may have read the record before it).
   #subscribe(): void {
     if (this.#sub !== undefined) return;
-    this.#sub = this.#opts.conn.nc.subscribe(this.subject, { callback: () => this.#wake?.() });
+    this.#sub = this.#opts.conn.nc.subscribe(this.subject, {
+      callback: () => {
+        this.#stirred = true;
+        this.#opts.logger?.debug({ lease: this.key }, 'cluster: lease record seen; looking at once');
+        this.#wake?.();
+      },
+    });
   }
 
   #unsubscribe(): void {
@@ -291,6 +301,7 @@ export class FencedLease<T> {
   }
 
   async #pause(ms: number, signal: AbortSignal | undefined): Promise<void> {
+    if (this.#stirred) return;
     const ctl = new AbortController();
     const onAbort = (): void => ctl.abort();
     signal?.addEventListener('abort', onAbort, { once: true });

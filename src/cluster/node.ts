@@ -284,10 +284,23 @@ export class ClusterNode {
       const steps: Array<() => Promise<unknown>> = [
         () => Promise.all(this.#watchers.map((w) => w.close())),
         () => Promise.resolve(this.#stopReloads?.()),
-        // Out of placement first, so the others claim this node's partitions as they are released.
-        () => this.#coordinator?.leave() ?? Promise.resolve(),
-        () => Promise.all(this.#workers.map((w) => w.stop())),
-        () => this.#poller?.stop() ?? Promise.resolve(),
+        // All at once: each plugin releases its lease as soon as its callbacks finished and its cursor is committed
+        // (before its thread closes), and the poller hands over beside them, not after every plugin thread closed (a
+        // plugin's successor waits for new events, and they come from the poller). Spread plugins leave placement
+        // first, so the others claim this node's partitions as they are released.
+        () => {
+          logger.debug('stopping the plugins and the poller');
+          const spread = this.#workers.filter((w) => w.spread);
+          const leaving = (this.#coordinator?.leave() ?? Promise.resolve()).then(
+            () => logger.debug('left placement'),
+            (err: unknown) => logger.error({ err }, 'leaving placement failed; stopping the spread plugins anyway'),
+          );
+          return Promise.all([
+            ...this.#workers.filter((w) => !w.spread).map((w) => w.stop()),
+            this.#poller?.stop() ?? Promise.resolve(),
+            leaving.then(() => Promise.all(spread.map((w) => w.stop()))),
+          ]);
+        },
         () => Promise.all(this.#leases.map((l) => l.close())),
         () => this.#board.stop(),
         () => this.#coordinator?.close() ?? Promise.resolve(),

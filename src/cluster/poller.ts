@@ -208,6 +208,7 @@ export class ClusterPoller {
       lastId = e.id;
     }
     const seq = toPublish.length > 0 ? await this.#publish(tenure, toPublish, signal) : state.seq;
+    if (toPublish.length > 0) this.#opts.logger?.debug({ epoch: tenure.epoch, events: toPublish.length, lastId }, 'cluster: poller published');
     const next: PollerState = { lastId, gaps: [...gaps].map(([id, expiresAt]) => ({ id, expiresAt })), seq };
     if (toPublish.length > 0 || next.gaps.length !== state.gaps.length) await tenure.write(next);
     this.#lastId = lastId;

@@ -255,6 +255,7 @@ export class PluginWorker {
         }
         if (await this.#runSpread(stop)) continue;
         this.#role = 'standby';
+        this.#log.info('plugin loaded: standing by for its lease');
         let held: HeldLease<WorkerCursorState | null>;
         // A reload ends the campaign too: the new code may spread the plugin (then it does not campaign for this lease).
         const nudge = this.#nudge.signal;
@@ -283,6 +284,7 @@ export class PluginWorker {
       this.#loadRetry = null;
       await this.#hostReady;
       await this.#host?.close().catch((err: unknown) => this.#log.warn({ err }, 'closing the plugin host failed'));
+      this.#log.debug('plugin host closed');
     }
   }
 
