@@ -62,7 +62,8 @@ export class DaemonMetrics {
 
   /** The webhook receiver is on: its series exist from the start (`rate()` is 0, not absent). */
   webhooksOn(results: readonly string[]): void {
-    this.#record((m) => m.webhooksOn(results));
+    // Series at 0, not a count: kept for the load, which it does not start (a daemon with webhooks starts as quickly).
+    this.#record((m) => m.webhooksOn(results), false);
   }
 
   /** One request to the webhook receiver; `result` is one of a fixed few values. */
@@ -80,7 +81,7 @@ export class DaemonMetrics {
     return (await this.#load()).metrics();
   }
 
-  #record(apply: (m: PromMetrics) => void): void {
+  #record(apply: (m: PromMetrics) => void, load = true): void {
     if (this.#live !== null) {
       apply(this.#live);
       return;
@@ -88,7 +89,7 @@ export class DaemonMetrics {
     if (this.#loadFailed) return;
     this.#queued.push(apply);
     // A failed load is reported by the next `metrics()`, which rejects with it (a 500 on /metrics, logged).
-    this.#load().catch(() => undefined);
+    if (load) this.#load().catch(() => undefined);
   }
 
   #load(): Promise<PromMetrics> {
