@@ -94,7 +94,7 @@ function checkRest(s: string, at: number): void {
 function readFlow(s: string, at: number): { value: Value; end: number } {
   let i = at;
   const skip = (): void => {
-    while (s[i] === ' ') i++;
+    while (s[i] === ' ' || s[i] === '\t') i++;
   };
   skip();
   const c = s[i];
@@ -137,7 +137,7 @@ function readFlow(s: string, at: number): { value: Value; end: number } {
   if (c === undefined || INDICATOR.test(s.slice(i)) || c === '{' || c === '[' || c === ']' || c === '}') out();
   // A plain scalar in flow context ends at , [ ] { } or a ": "; nothing may follow it but those.
   let j = i;
-  while (j < s.length && !',[]{}'.includes(s[j]!) && !(s[j] === ':' && /[\s,\]}]/.test(s[j + 1] ?? ' ')) && !(s[j] === '#' && s[j - 1] === ' ')) j++;
+  while (j < s.length && !',[]{}'.includes(s[j]!) && !(s[j] === ':' && /[\s,\]}]/.test(s[j + 1] ?? ' ')) && !(s[j] === '#' && /\s/.test(s[j - 1] ?? ''))) j++;
   if (s[j] === '#' || s[j] === '[' || s[j] === '{') out();
   return { value: resolvePlain(s.slice(i, j).trim()), end: j };
 }
