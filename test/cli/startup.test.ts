@@ -247,6 +247,9 @@ describe('start-up: the daemon loads what its config turns on', () => {
     });
     const loaded = (): Set<string> => new Set(readFileSync(out, 'utf8').split('\n').map((u) => /\/node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(u)?.[1]).filter((p): p is string => p !== undefined));
     await waitFor(() => h.logLines().some((l) => l['msg'] === 'sgeventd running'), 'the daemon to run');
+    // The log file opened once the plugin was starting: what was logged before it is there, in order.
+    const messages = h.logLines().map((l) => l['msg']);
+    assert.ok(messages.indexOf('sgeventd starting') >= 0 && messages.indexOf('sgeventd starting') < messages.indexOf('sgeventd running'), messages.join(' | '));
     const url = await waitFor(() => {
       try {
         return readFileSync(`${config.daemon.pidFile}.url`, 'utf8').trim();

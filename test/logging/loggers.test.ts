@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createLoggers } from '../../src/logging/index.ts';
 import type { LoggingConfig } from '../../src/config/index.ts';
@@ -53,5 +53,34 @@ describe('log files', () => {
     for (const secret of ['script-key-value-1234', 'smtp-pw-5678', 'token-abcdef-9999']) {
       assert.ok(!files().some((f) => readFileSync(join(dir, f), 'utf8').includes(secret)), `${secret} reached a log file`);
     }
+  });
+});
+
+describe('log files opened late (the daemon opens them once its plugins are starting)', () => {
+  it('keep what was written before they opened, in order, and write it first', async (t) => {
+    const dir = tempDir(t, 'sgeventd-logs-');
+    const loggers = await createLoggers(config(dir), { console: false, files: true, deferFiles: true });
+    const plugin = await loggers.plugin('notify');
+    for (let i = 0; i < 50; i++) loggers.engine.info({ i }, 'before open');
+    plugin.info('plugin before open');
+    assert.deepEqual(readdirSync(dir), [], 'nothing opened yet');
+    await loggers.openFiles();
+    for (let i = 50; i < 60; i++) loggers.engine.info({ i }, 'after open');
+    await loggers.close();
+    const read = (prefix: string): string => readdirSync(dir).filter((f) => f.startsWith(prefix)).map((f) => readFileSync(join(dir, f), 'utf8')).join('');
+    await waitFor(() => read('sgeventd.').includes('"i":59,') && read('plugin-notify.').includes('plugin before open'), 'every line on disk', 10_000);
+    const order = read('sgeventd.').split('\n').filter(Boolean).map((l) => (JSON.parse(l) as { i: number }).i);
+    assert.deepEqual(order, Array.from({ length: 60 }, (_, i) => i));
+  });
+
+  it('a file that cannot be opened rejects openFiles with the reason, and close still ends', async (t) => {
+    const dir = tempDir(t, 'sgeventd-logs-');
+    const loggers = await createLoggers(config(dir, { timing: false }), { console: false, files: true, deferFiles: true });
+    loggers.engine.info('a line that has nowhere to go');
+    // The folder goes away and a file takes its name: nothing can be made in it.
+    rmSync(dir, { recursive: true });
+    writeFileSync(dir, 'not a folder');
+    await assert.rejects(loggers.openFiles(), (err: NodeJS.ErrnoException) => typeof err.code === 'string');
+    await loggers.close();
   });
 });
