@@ -264,10 +264,13 @@ class BlockReader {
  * when the text is outside that subset (the caller then uses `yaml`).
  */
 export function parsePlainYaml(text: string): { value: unknown } | null {
-  // Control characters and lone carriage returns: left to `yaml`.
-  if (/[\x00-\x08\x0B\x0C\x0E-\x1F\x7F]|\r(?!\n)/.test(text)) return null;
+  const source = text.replace(/^\uFEFF/, '');
+  // Control characters, non-characters, white space other than spaces and
+  // tabs (JavaScript's trim would take it, YAML does not) and lone carriage
+  // returns: left to `yaml`.
+  if (/[\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000\uFEFF\uFFFE\uFFFF]|\r(?!\n)/.test(source)) return null;
   const lines: Line[] = [];
-  for (const raw of text.replace(/^\uFEFF/, '').split(/\r?\n/)) {
+  for (const raw of source.split(/\r?\n/)) {
     const body = raw.trimStart();
     const lead = raw.slice(0, raw.length - body.length);
     if (commentOnly(body.trimEnd())) continue;
