@@ -241,6 +241,8 @@ class BlockReader {
       if (line.indent < indent || (line.indent === indent && !isItem(line.text))) break;
       if (line.indent > indent) out();
       const rest = line.text.slice(1).trimStart();
+      // A tab between the dash and a node on its line would count as indentation: left to `yaml`.
+      if (line.text.slice(1, line.text.length - rest.length).includes('\t')) out();
       if (commentOnly(rest)) {
         this.#at++;
         seq.push(this.#below(indent, false));
