@@ -134,7 +134,8 @@ function readFlow(s: string, at: number): { value: Value; end: number } {
       if (s[i] === close || s[i] === ',') out(); // a trailing or empty entry
     }
   }
-  if (c === undefined || INDICATOR.test(s.slice(i)) || c === '{' || c === '[' || c === ']' || c === '}') out();
+  // In flow context a plain scalar may not start with "-", "?" or ":" before a flow indicator either.
+  if (c === undefined || INDICATOR.test(s.slice(i)) || /^[-?:](?:[\s,[\]{}]|$)/.test(s.slice(i)) || '{[]}'.includes(c)) out();
   // A plain scalar in flow context ends at , [ ] { } or a ": "; nothing may follow it but those.
   let j = i;
   while (j < s.length && !',[]{}'.includes(s[j]!) && !(s[j] === ':' && /[\s,\]}]/.test(s[j + 1] ?? ' ')) && !(s[j] === '#' && /\s/.test(s[j - 1] ?? ''))) j++;
