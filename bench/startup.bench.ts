@@ -154,14 +154,14 @@ function treeCpuMs(pid: number): number {
     // Fields after the command name (which may hold spaces): utime, stime, cutime, cstime are fields 14-17.
     const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     ticks += Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]);
-    let tasks: string[] = [];
+    let tasks: string[];
     try {
       tasks = readdirSync(`/proc/${p}/task`);
     } catch {
       return;
     }
     for (const t of tasks) {
-      let children = '';
+      let children: string;
       try {
         children = readFileSync(`/proc/${p}/task/${t}/children`, 'utf8');
       } catch {

@@ -271,6 +271,7 @@ export function parsePlainYaml(text: string): { value: unknown } | null {
   // Control characters, non-characters, white space other than spaces and
   // tabs (JavaScript's trim would take it, YAML does not) and lone carriage
   // returns: left to `yaml`.
+  // eslint-disable-next-line no-control-regex -- control characters are what this looks for
   if (/[\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000\uFEFF\uFFFE\uFFFF]|\r(?!\n)/.test(source)) return null;
   const lines: Line[] = [];
   for (const raw of source.split(/\r?\n/)) {

@@ -149,7 +149,11 @@ export class Daemon {
     return {
       create: (entry, folder, logger) => {
         const host = factory.create(entry, folder, logger);
-        if (this.#logFiles === null) setImmediate(() => this.#openLogFiles().catch(() => undefined)); // reported by start()
+        if (this.#logFiles === null) {
+          setImmediate(() => {
+            this.#openLogFiles().catch(() => undefined); // reported by start()
+          });
+        }
         return host;
       },
     };

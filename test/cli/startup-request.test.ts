@@ -4,7 +4,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer as createHttpServer } from 'node:http';
-import { createServer as createNetServer, type AddressInfo, type Server } from 'node:net';
+import { createServer as createNetServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { daemonRequest } from '../../src/cli/daemon-request.ts';
 import { SgeventdError } from '../../src/shared/index.ts';
 import { onCleanup, type Cleanup } from '../support/index.ts';
@@ -12,8 +12,13 @@ import { onCleanup, type Cleanup } from '../support/index.ts';
 const coded = (code: string) => (err: unknown): boolean => err instanceof SgeventdError && err.code === code;
 
 async function listening(t: Cleanup, server: Server): Promise<string> {
+  const sockets = new Set<Socket>();
+  server.on('connection', (s: Socket) => sockets.add(s));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  onCleanup(t, () => new Promise<void>((resolve) => server.close(() => resolve())));
+  onCleanup(t, () => new Promise<void>((resolve) => {
+    for (const s of sockets) s.destroy();
+    server.close(() => resolve());
+  }));
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 }
 
@@ -42,15 +47,17 @@ describe('daemonRequest: one HTTP/1.1 request on a plain socket', () => {
   });
 
   it('DAEMON_API_FAILED for a port where nothing listens, an answer that is not HTTP, one cut short, silence, and a header with a line break', async (t) => {
+    // A port that was just free: listened on, then closed.
     const closed = createNetServer();
-    const nowhere = await listening(t, closed);
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const nowhere = `http://127.0.0.1:${(closed.address() as AddressInfo).port}`;
     await new Promise<void>((resolve) => closed.close(() => resolve()));
     await assert.rejects(daemonRequest(nowhere, 'GET', '/api/status', {}, 10_000), coded('DAEMON_API_FAILED'));
     const garbage = await listening(t, createNetServer((s) => s.end('SSH-2.0-OpenSSH\r\n\r\n')));
     await assert.rejects(daemonRequest(garbage, 'GET', '/', {}, 10_000), coded('DAEMON_API_FAILED'));
     const short = await listening(t, createNetServer((s) => s.end('HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nabc')));
     await assert.rejects(daemonRequest(short, 'GET', '/', {}, 10_000), coded('DAEMON_API_FAILED'));
-    const silent = await listening(t, createNetServer((s) => onCleanup(t, () => s.destroy())));
+    const silent = await listening(t, createNetServer());
     await assert.rejects(daemonRequest(silent, 'GET', '/', {}, 200), (err: unknown) => coded('DAEMON_API_FAILED')(err) && (err as SgeventdError).details['timeoutMs'] === 200);
     await assert.rejects(daemonRequest(garbage, 'GET', '/', { authorization: 'Bearer a\r\nx-evil: 1' }, 10_000), coded('DAEMON_API_FAILED'));
   });
