@@ -72,5 +72,4 @@ describe('log files opened late (the daemon opens them once its plugins are star
     const order = read('sgeventd.').split('\n').filter(Boolean).map((l) => (JSON.parse(l) as { i: number }).i);
     assert.deepEqual(order, Array.from({ length: 60 }, (_, i) => i));
   });
-
 });
