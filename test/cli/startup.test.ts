@@ -53,6 +53,9 @@ async function traced(t: Cleanup, args: string[], env: NodeJS.ProcessEnv = {}): 
   return { code, stdout, stderr, ours, packages };
 }
 
+/** A daemon child's start on a machine whose cores are shared (it loads about 800 modules). */
+const DAEMON_WAIT_MS = 120_000;
+
 /** The daemon's heavy parts, which no read-only command needs. */
 const HEAVY_FOLDERS = ['dispatch/', 'hosts/', 'site/', 'toolkit/', 'cluster/', 'source/', 'pyrpc/', 'logging/', 'plugins/'];
 const HEAVY_PACKAGES = ['pino', 'prom-client', 'nodemailer', '@nats-io/transport-node', 'amaro'];
@@ -211,9 +214,9 @@ describe('start-up: the daemon loads what its config turns on', () => {
       await exited;
     });
     const e1 = await h.site.newShotEvent('startup-daemon');
-    await waitFor(() => h.records().some((r) => r[0] === 'recorder' && r[1] === String(e1)), 'the plugin to see the shot');
+    await waitFor(() => h.records().some((r) => r[0] === 'recorder' && r[1] === String(e1)), 'the plugin to see the shot', DAEMON_WAIT_MS);
     // The engine's log file was written through the rotating stream.
-    await waitFor(() => h.logLines().some((l) => l['msg'] === 'sgeventd running'), 'the engine log to reach its file');
+    await waitFor(() => h.logLines().some((l) => l['msg'] === 'sgeventd running'), 'the engine log to reach its file', DAEMON_WAIT_MS);
     child.kill('SIGTERM');
     assert.equal(await exited, 0, stderr);
     const urls = readFileSync(out, 'utf8').split('\n').filter(Boolean);
@@ -246,7 +249,7 @@ describe('start-up: the daemon loads what its config turns on', () => {
       await exited;
     });
     const loaded = (): Set<string> => new Set(readFileSync(out, 'utf8').split('\n').map((u) => /\/node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(u)?.[1]).filter((p): p is string => p !== undefined));
-    await waitFor(() => h.logLines().some((l) => l['msg'] === 'sgeventd running'), 'the daemon to run');
+    await waitFor(() => h.logLines().some((l) => l['msg'] === 'sgeventd running'), 'the daemon to run', DAEMON_WAIT_MS);
     // The log file opened once the plugin was starting: what was logged before it is there, in order.
     const messages = h.logLines().map((l) => l['msg']);
     assert.ok(messages.indexOf('sgeventd starting') >= 0 && messages.indexOf('sgeventd starting') < messages.indexOf('sgeventd running'), messages.join(' | '));
@@ -256,7 +259,7 @@ describe('start-up: the daemon loads what its config turns on', () => {
       } catch {
         return '';
       }
-    }, 'the status server URL');
+    }, 'the status server URL', DAEMON_WAIT_MS);
     // Running, its plugin loaded, its status served: prom-client is not needed yet.
     const status = await fetch(`${url}/api/status`);
     assert.equal(status.status, 200);
@@ -267,8 +270,8 @@ describe('start-up: the daemon loads what its config turns on', () => {
     assert.match(await first.text(), /^sgeventd_process_cpu_user_seconds_total /m);
     assert.ok(loaded().has('prom-client'));
     const e1 = await h.site.newShotEvent('metrics-1');
-    await waitFor(() => h.records().some((r) => r[0] === 'recorder' && r[1] === String(e1)), 'the plugin to see the shot');
-    await waitFor(async () => /^sgeventd_events_processed_total\{plugin="recorder"\} 1$/m.test(await (await fetch(`${url}/metrics`)).text()), 'the callback counted');
+    await waitFor(() => h.records().some((r) => r[0] === 'recorder' && r[1] === String(e1)), 'the plugin to see the shot', DAEMON_WAIT_MS);
+    await waitFor(async () => /^sgeventd_events_processed_total\{plugin="recorder"\} 1$/m.test(await (await fetch(`${url}/metrics`)).text()), 'the callback counted', DAEMON_WAIT_MS);
     child.kill('SIGTERM');
     assert.equal(await exited, 0, stderr);
   });
