@@ -26,7 +26,7 @@ describe('daemonRequest: one HTTP/1.1 request on a plain socket', () => {
   it('sends the method, path, query and headers, and reads a sized or a chunked answer', async (t) => {
     const seen: string[] = [];
     const server = createHttpServer((req, res) => {
-      seen.push(`${req.method} ${req.url} ${req.headers['authorization'] ?? '-'} ${req.headers['x-sgeventd-action'] ?? '-'}`);
+      seen.push(`${req.method} ${req.url} ${req.headers['authorization'] ?? '-'} ${String(req.headers['x-sgeventd-action'] ?? '-')}`);
       if (req.url?.startsWith('/chunked')) {
         res.write('{"a":');
         setImmediate(() => res.end('"é"}'));
