@@ -8,23 +8,24 @@
  * - the daemon from process start to its first event: `sgeventd foreground`
  *   with one no-op JS plugin and one no-op Python plugin against the local
  *   site, timed from the spawn to the first callback entered (each plugin
- *   writes the time on its first event); and the same for shotgunEvents itself
+ *   writes the time on its first event), with the CPU time the daemon and its
+ *   child processes had used by then (from /proc); and the same for shotgunEvents itself
  *   with the same Python plugin when its sources are given
  *   (SGEVENTD_BENCH_SHOTGUNEVENTS, SGEVENTD_BENCH_PYTHONPATH, see shotgun-events.ts).
  *
  * With SGEVENTD_BENCH_BASE naming a checkout of an earlier commit (its
  * node_modules in place), the same figures are taken for its `bin/sgeventd.mjs`
  * in turns with this one, so both see the same load. `node -e 0` is measured
- * too, as the floor.
+ * too, as the floor, and `uptime` is recorded before and after the run.
  *
  * Each figure is the median of SGEVENTD_BENCH_RUNS runs (default 7) after one
  * run that is not counted (it fills Node's compile cache, as the first start
  * after an install does). Both daemons start on a backlog whose first event
  * is there already (a stored cursor / `--from`), so no poll interval is waited.
  */
-import { execFile, spawn } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { chmod, mkdir, rm, writeFile } from 'node:fs/promises';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
@@ -137,8 +138,46 @@ async function waitFile(file: string, alive: () => boolean, what: string, timeou
   throw new Error(`${what}: ${file} did not appear`);
 }
 
+/** Clock ticks per second of /proc's CPU times (USER_HZ: 100 on Linux). */
+const TICKS_PER_S = 100;
+
+/** CPU ms (user + system) used so far by process `pid`, all its threads, and its child processes (running or reaped). */
+function treeCpuMs(pid: number): number {
+  let ticks = 0;
+  const visit = (p: number): void => {
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${p}/stat`, 'utf8');
+    } catch {
+      return; // ended meanwhile
+    }
+    // Fields after the command name (which may hold spaces): utime, stime, cutime, cstime are fields 14-17.
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    ticks += Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]);
+    let tasks: string[];
+    try {
+      tasks = readdirSync(`/proc/${p}/task`);
+    } catch {
+      return;
+    }
+    for (const t of tasks) {
+      let children: string;
+      try {
+        children = readFileSync(`/proc/${p}/task/${t}/children`, 'utf8');
+      } catch {
+        continue;
+      }
+      for (const c of children.split(' ').filter(Boolean)) visit(Number(c));
+    }
+  };
+  visit(pid);
+  return (ticks * 1000) / TICKS_PER_S;
+}
+
+interface FirstEvent { js: number; py: number; both: number; cpuMs: number }
+
 /** sgeventd foreground from spawn to each plugin's first callback, fresh state each run. */
-async function sgeventdFirstEvent(h: Harness, first: number, run: string, bin = BIN): Promise<{ js: number; py: number; both: number }> {
+async function sgeventdFirstEvent(h: Harness, first: number, run: string, bin = BIN): Promise<FirstEvent> {
   const marks = join(h.dir, `marks-${run}`);
   await rm(marks, { recursive: true, force: true });
   await mkdir(marks);
@@ -152,7 +191,9 @@ async function sgeventdFirstEvent(h: Harness, first: number, run: string, bin = 
     const alive = () => child.exitCode === null;
     const js = (await waitFile(join(marks, 'first-js'), alive, `sgeventd ${err}`)) - t0;
     const py = (await waitFile(join(marks, 'first-py'), alive, `sgeventd ${err}`)) - t0;
-    return { js, py, both: Math.max(js, py) };
+    // Taken once both marks exist (a few ms late at most: the wait polls every 5 ms).
+    const cpuMs = child.pid === undefined ? Number.NaN : treeCpuMs(child.pid);
+    return { js, py, both: Math.max(js, py), cpuMs };
   } finally {
     child.kill('SIGTERM');
     await exited;
@@ -163,6 +204,8 @@ export async function run(): Promise<{ name: string; results: Record<string, num
   const results: Record<string, number | string> = { runs: RUNS };
   const notes: string[] = [];
   const loadBefore = loadavg()[0] ?? 0;
+  const uptime = (): string => execFileSync('uptime', { encoding: 'utf8' }).trim();
+  results['uptime before'] = uptime();
   const h = await makeHarness();
   try {
     const marks = join(h.dir, 'marks');
@@ -186,31 +229,33 @@ export async function run(): Promise<{ name: string; results: Record<string, num
       await waitFile(join(h.dir, 'sgeventd-cli.pid.url'), () => d.child.exitCode === null, 'status server URL');
       await waitFile(join(marks, 'first-js'), () => d.child.exitCode === null, 'the first event');
       await timedBoth(results, 'sgeventd status, daemon running', ['status', '-c', idle], env);
-      record(results, 'sgeventd plugin ls, daemon running', await timed(['plugin', 'ls', '-c', idle], env));
+      await timedBoth(results, 'sgeventd plugin ls, daemon running', ['plugin', 'ls', '-c', idle], env);
     } finally {
       await d.stop();
     }
     await timedBoth(results, 'sgeventd status, no daemon (site + state file)', ['status', '-c', idle], env);
-    record(results, 'sgeventd plugin ls, no daemon', await timed(['plugin', 'ls', '-c', idle], env));
+    await timedBoth(results, 'sgeventd plugin ls, no daemon', ['plugin', 'ls', '-c', idle], env);
 
     // The daemon to its first event.
     await sgeventdFirstEvent(h, first, 'warm');
     if (BASE_BIN !== undefined) await sgeventdFirstEvent(h, first, 'warm-base', BASE_BIN);
-    const ours: Array<{ js: number; py: number; both: number }> = [];
-    const before: number[] = [];
+    const ours: FirstEvent[] = [];
+    const before: FirstEvent[] = [];
     for (let r = 0; r < RUNS; r++) {
       ours.push(await sgeventdFirstEvent(h, first, String(r)));
-      if (BASE_BIN !== undefined) before.push((await sgeventdFirstEvent(h, first, `base-${r}`, BASE_BIN)).both);
+      if (BASE_BIN !== undefined) before.push(await sgeventdFirstEvent(h, first, `base-${r}`, BASE_BIN));
     }
     if (BASE_BIN !== undefined) {
-      results['sgeventd start → first event, both plugins [before]: ms (median)'] = median(before);
-      results['sgeventd start → first event, both plugins [before]: ms (runs)'] = before.join(', ');
+      results['sgeventd start → first event, both plugins [before]: ms (median)'] = median(before.map((o) => o.both));
+      results['sgeventd start → first event, both plugins [before]: ms (runs)'] = before.map((o) => o.both).join(', ');
+      results['sgeventd start → first event [before]: CPU ms, daemon and children (median)'] = Math.round(median(before.map((o) => o.cpuMs)));
       notes.push(`[before]: ${BASE}, the code before this work, measured in turns with this checkout.`);
     }
     results['sgeventd start → first event, JS plugin: ms (median)'] = median(ours.map((o) => o.js));
     results['sgeventd start → first event, Python plugin: ms (median)'] = median(ours.map((o) => o.py));
     results['sgeventd start → first event, both plugins: ms (median)'] = median(ours.map((o) => o.both));
     results['sgeventd start → first event, both plugins: ms (runs)'] = ours.map((o) => o.both).join(', ');
+    results['sgeventd start → first event: CPU ms, daemon and children (median)'] = Math.round(median(ours.map((o) => o.cpuMs)));
 
     const sge = shotgunEventsSources();
     if (sge === null) {
@@ -240,6 +285,7 @@ export async function run(): Promise<{ name: string; results: Record<string, num
   } finally {
     await h.close();
   }
+  results['uptime after'] = uptime();
   notes.push(`Load average (1 min) ${loadBefore.toFixed(1)} before and ${(loadavg()[0] ?? 0).toFixed(1)} after: the machine is shared; CPU ms moves less with load than wall ms.`);
   notes.push('Run from a checkout: Node strips the TypeScript sources, and its compile cache (turned on by bin/sgeventd.mjs) keeps the result; an installed package runs dist/ (compiled JavaScript).');
   return { name: 'startup', results, notes };

@@ -6,6 +6,7 @@
 import type { DaemonAddress } from '../config/daemon-address.ts';
 import { SgeventdError } from '../shared/index.ts';
 import { daemonHeaders } from './daemon-contact.ts';
+import { daemonRequest } from './daemon-request.ts';
 
 /** One plugin of the daemon's answer, as `status` prints it. */
 export interface PluginReply {
@@ -76,9 +77,9 @@ export function readStatusReply(body: unknown): StatusReply {
 
 /** GET /api/status of the running daemon, read as `status` needs it. */
 export async function fetchStatusReply(address: DaemonAddress, url: string): Promise<StatusReply> {
-  // Node's own fetch, not undici's package: a command that asks the daemon stays quick to start.
-  const res = await fetch(`${url}/api/status`, { headers: daemonHeaders(address), signal: AbortSignal.timeout(10_000) });
-  const body = await res.text();
+  // A plain socket, not fetch or node:http: a command that asks the daemon stays quick to start (daemon-request.ts).
+  const res = await daemonRequest(url, 'GET', '/api/status', daemonHeaders(address), 10_000);
+  const body = res.body;
   if (res.status !== 200) throw new SgeventdError('DAEMON_API_FAILED', `${url}/api/status answered ${res.status}`, { details: { status: res.status } });
   let parsed: unknown;
   try {

@@ -2,17 +2,18 @@
 // running daemon or its state file: the pid and state files, the status
 // token, the secrets to mask. Read from a native YAML config without the
 // schema (zod) and its compilation, which cost several times a bare Node start;
-// only those keys are checked. Anything else (a shotgunEventDaemon.conf, a
+// only those keys are checked. The text is read by plain-yaml.ts when it is
+// written in plain YAML (as configs are), else by the `yaml` package. Anything else (a shotgunEventDaemon.conf, a
 // needed key of the wrong type, an unset variable) answers null, and the
 // command loads the config in full, with its complete, coded errors. A
 // command that uses more of the config (the site, the cluster) loads it in full too.
 import { readFile } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve } from 'node:path';
-import { parse } from 'yaml';
 import { Secret } from '../shared/index.ts';
 import { DAEMON_FILE_DEFAULTS } from './file-defaults.ts';
 import { detectFormat } from './format.ts';
 import { interpolateEnv } from './interpolate.ts';
+import { parsePlainYaml } from './plain-yaml.ts';
 import { daemonSecrets, secretValues } from './secrets.ts';
 import type { DaemonConfig } from './types.ts';
 
@@ -53,7 +54,7 @@ export async function readDaemonAddress(path: string, env: Readonly<Record<strin
   if (detectFormat(source, text) !== 'yaml') return null;
   let raw: unknown;
   try {
-    raw = parse(text, { uniqueKeys: true });
+    raw = (parsePlainYaml(text) ?? { value: (await import('yaml')).parse(text, { uniqueKeys: true }) as unknown }).value;
   } catch {
     return null;
   }

@@ -1,9 +1,9 @@
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { parseDocument } from 'yaml';
 import { ConfigReadError } from './errors.ts';
 import { detectFormat } from './format.ts';
 import { parseConfig } from './parse.ts';
+import { parsePlainYaml } from './plain-yaml.ts';
 import { loadShotgunEventsConf } from './shotgunevents-conf.ts';
 import type { DaemonConfig } from './types.ts';
 
@@ -26,6 +26,12 @@ export async function loadConfig(path: string, env: Readonly<Record<string, stri
     throw new ConfigReadError(code, source, `cannot read config ${source}: ${(cause as Error).message}`, { cause });
   }
   if (detectFormat(source, text) === 'shotgunevents') return loadShotgunEventsConf(source, env);
+  // Plain YAML (as configs are written) is read without the yaml package, which
+  // is loaded only for the rest, and for its errors: the plain reader refuses
+  // any text it is not sure of, an invalid one included.
+  const plain = parsePlainYaml(text);
+  if (plain !== null) return parseConfig(plain.value, { source, env });
+  const { parseDocument } = await import('yaml');
   const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
   if (doc.errors.length > 0) {
     const first = doc.errors[0]!;

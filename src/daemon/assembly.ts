@@ -12,8 +12,11 @@ import { DaemonToolkit } from './toolkit.ts';
 
 /** What differs per command; everything else is built the same way for all of them. */
 export type DaemonMode =
-  /** foreground, start and demo: log files (and the console), alert mail, state, the loop. */
-  | { readonly command: 'run'; readonly console: boolean; readonly logFiles: boolean }
+  /**
+   * foreground, start and demo: log files (and the console), alert mail, state, the loop.
+   * `deferLogFiles`: the files open at `loggers.openFiles()`; lines wait in memory until then.
+   */
+  | { readonly command: 'run'; readonly console: boolean; readonly logFiles: boolean; readonly deferLogFiles?: boolean }
   /** replay: a side run over (from, to]; logs on stderr, no state written, no mail, no status server. */
   | { readonly command: 'replay' }
   /** check: loads plugins and resolves Toolkit without running; silent, short site timeouts. */
@@ -140,9 +143,9 @@ export async function runStopSteps(logger: Logger, steps: ReadonlyArray<() => Pr
 }
 
 async function loggersFor(config: DaemonConfig, mode: DaemonMode, mask: SecretMask): Promise<Loggers> {
-  if (mode.command === 'run') return createLoggers(config.logging, { console: mode.console, files: mode.logFiles, mask });
+  if (mode.command === 'run') return createLoggers(config.logging, { console: mode.console, files: mode.logFiles, mask, deferFiles: mode.deferLogFiles ?? false });
   const engine = mode.command === 'replay'
     ? pino({ level: config.logging.level, ...loggerSafety(mask) }, pino.destination(2))
     : pino({ enabled: false });
-  return { engine, plugin: (name) => Promise.resolve(engine.child({ plugin: name })), timing: null, close: () => Promise.resolve() };
+  return { engine, plugin: (name) => Promise.resolve(engine.child({ plugin: name })), timing: null, openFiles: () => Promise.resolve(), close: () => Promise.resolve() };
 }

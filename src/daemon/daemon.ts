@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { DaemonConfig } from '../config/index.ts';
 import { Engine, PipelineConfigurationWatch, type PluginSnapshot, type TimingRecord } from '../dispatch/index.ts';
+import type { PluginHostFactory } from '../hosts/index.ts';
 import { mailingLogger } from '../logging/index.ts';
 import { DaemonMetrics, StatusHistory, type HistoryDocument } from '../metrics/index.ts';
 import { checkPythonPathFolder } from '../plugins/index.ts';
@@ -80,6 +81,8 @@ export class Daemon {
   #logAgeTimer: NodeJS.Timeout | null = null;
   #checkingAge = false;
   readonly #logAgeAbort = new AbortController();
+  /** The log files' opening (they open once plugins are starting, see `#hosts`); awaited by `start()`. */
+  #logFiles: Promise<void> | null = null;
 
   private constructor(opts: DaemonOptions, parts: Assembly, store: StateStore, lock: StateLock) {
     const { config } = opts;
@@ -123,7 +126,7 @@ export class Daemon {
       onLoadFailure: (f) => parts.mailer?.send(loadAlert(f)),
       onStateWriteFailure: (err) => parts.mailer?.send(stateWriteAlert(config, err)),
       onLaneWait: (plugin, ms) => this.metrics.observeLaneWait(plugin, ms),
-      hosts: parts.hosts,
+      hosts: this.#hosts(parts.hosts),
     });
     this.#history = new StatusHistory({
       sampleMs: config.http.historySampleMs,
@@ -134,6 +137,31 @@ export class Daemon {
     this.#pcWatch = new PipelineConfigurationWatch(this.#log, this.logger, (projectId) => {
       parts.toolkit.recycleProject(projectId);
     });
+  }
+
+  /**
+   * The plugin hosts, as the engine gets them: the log files open right
+   * after the first host is made, in the next turn, once its thread or
+   * process is starting, so loading the rotation code runs beside the
+   * plugins' own start (logging/log-file.ts).
+   */
+  #hosts(factory: PluginHostFactory): PluginHostFactory {
+    return {
+      create: (entry, folder, logger) => {
+        const host = factory.create(entry, folder, logger);
+        if (this.#logFiles === null) {
+          setImmediate(() => {
+            this.#openLogFiles().catch(() => undefined); // reported by start()
+          });
+        }
+        return host;
+      },
+    };
+  }
+
+  #openLogFiles(): Promise<void> {
+    this.#logFiles ??= this.#parts.loggers.openFiles();
+    return this.#logFiles;
   }
 
   static async open(opts: DaemonOptions): Promise<Daemon> {
@@ -149,7 +177,7 @@ export class Daemon {
     try {
       // Studio code on toolkit.pythonPath runs in every runtime: nobody else may change it.
       for (const dir of opts.config.toolkit.pythonPath) await checkPythonPathFolder(dir);
-      parts = await Assembly.open(opts.config, { command: 'run', console: opts.console, logFiles: opts.logFiles ?? true });
+      parts = await Assembly.open(opts.config, { command: 'run', console: opts.console, logFiles: opts.logFiles ?? true, deferLogFiles: true });
       const locked = await locking;
       if ('err' in locked) throw locked.err;
       lock = locked.held;
@@ -212,6 +240,8 @@ export class Daemon {
   async start(): Promise<void> {
     this.logger.info({ site: this.config.site.url, state: this.config.daemon.state, pid: process.pid }, 'sgeventd starting');
     await this.#engine.start();
+    // Open by now unless no plugin was loaded; a file that cannot be opened fails the start.
+    await this.#openLogFiles();
     this.#pcWatch.start();
     this.#history.start();
     // In the background: a site that is down must not hold up the start (its reads retry).

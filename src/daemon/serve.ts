@@ -1,6 +1,7 @@
+// Single files of http/, not its index: the status server's and the webhook
+// receiver's modules load while the plugins start (below), not before.
+import { checkStatusExposure, checkWebhookExposure } from '../http/auth.ts';
 import { Daemon, type DaemonOptions } from './daemon.ts';
-import { startStatusServer } from './status-server.ts';
-import { startDaemonWebhooks } from './webhook-receiver.ts';
 
 /** Where stop steps go; they run in reverse order of registration (the CLI's `Shutdown`). */
 export interface StopSteps {
@@ -13,25 +14,39 @@ export interface ServeOptions extends DaemonOptions {
 }
 
 /**
- * Foreground, start and demo: opens the daemon and its status server (first,
- * so a bad host or token fails at once), then starts the loop. The daemon
- * stops before the status server, so the page stays up while it drains.
+ * Foreground, start and demo: opens the daemon and starts its loop, with the
+ * status server and the webhook receiver loading and listening meanwhile (a
+ * host that other machines reach without a token or secret is refused before
+ * anything opens; a port that is taken stops the daemon and fails the start).
+ * The daemon stops before the servers, so the page stays up and signed
+ * deliveries are answered while it drains.
  */
 export async function serveDaemon(opts: ServeOptions, stops: StopSteps): Promise<{ daemon: Daemon; statusUrl: string | null; webhookUrl: string | null }> {
+  const { config } = opts;
+  if (config.http.enabled) checkStatusExposure(config.http.host, config.http.token);
+  if (config.webhooks !== undefined) checkWebhookExposure(config.webhooks.host, config.webhooks.secrets);
   const daemon = await Daemon.open(opts);
-  for (const w of opts.config.warnings) daemon.logger.warn(w);
-  const http = await startStatusServer(daemon, opts.config, opts.recordUrl).catch(async (err: unknown) => {
+  for (const w of config.warnings) daemon.logger.warn(w);
+  // Settled into a value: it is awaited below, after the servers, whatever they do.
+  const started = daemon.start().then(() => null, (err: unknown) => ({ err }));
+  const [http, webhooks] = await Promise.allSettled([
+    (async () => (await import('./status-server.ts')).startStatusServer(daemon, config, opts.recordUrl))(),
+    (async () => (await import('./webhook-receiver.ts')).startDaemonWebhooks(daemon, config))(),
+  ]);
+  if (http.status === 'rejected' || webhooks.status === 'rejected') {
+    await started;
     await daemon.stop();
-    throw err;
-  });
-  if (http) stops.register(() => http.stop());
-  const webhooks = await startDaemonWebhooks(daemon, opts.config).catch(async (err: unknown) => {
-    await daemon.stop();
-    throw err;
-  });
-  // Registered before the daemon's stop, so it runs after it: signed deliveries get 200 while the daemon drains.
-  if (webhooks) stops.register(() => webhooks.close());
+    if (http.status === 'fulfilled') await http.value?.stop();
+    if (webhooks.status === 'fulfilled') await webhooks.value?.close();
+    throw http.status === 'rejected' ? http.reason : (webhooks as PromiseRejectedResult).reason;
+  }
+  const server = http.value;
+  const receiver = webhooks.value;
+  // Registered before the daemon's stop, so they run after it.
+  if (server) stops.register(() => server.stop());
+  if (receiver) stops.register(() => receiver.close());
   stops.register(() => daemon.stop());
-  await daemon.start();
-  return { daemon, statusUrl: http?.url ?? null, webhookUrl: webhooks?.url ?? null };
+  const failed = await started;
+  if (failed !== null) throw failed.err;
+  return { daemon, statusUrl: server?.url ?? null, webhookUrl: receiver?.url ?? null };
 }

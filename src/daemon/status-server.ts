@@ -6,8 +6,9 @@ import { MAX_DEAD_LETTERS, startHttpServer, type HttpServerHandle } from '../htt
 
 /**
  * Starts the status page, `/api/status`, `/metrics` and `/healthz` for a
- * daemon (before its loop, so a bad host or token fails at once), and records
- * the URL for the CLI. Returns null when `http.enabled` is false.
+ * daemon (while its loop starts: `serveDaemon` has refused a bad host or
+ * token before), and records the URL for the CLI. Returns null when
+ * `http.enabled` is false.
  */
 export async function startStatusServer(daemon: Daemon, config: DaemonConfig, record = true): Promise<(HttpServerHandle & { stop(): Promise<void> }) | null> {
   if (!config.http.enabled) return null;

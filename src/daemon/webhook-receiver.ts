@@ -3,8 +3,8 @@ import { startWebhookReceiver, webhookResults, type WebhookReceiverHandle } from
 import type { Daemon } from './daemon.ts';
 
 /**
- * Starts the webhook receiver of a daemon (before its loop, so a bad host or
- * a missing secret fails at once). Returns null when the config has no
+ * Starts the webhook receiver of a daemon (while its loop starts:
+ * `serveDaemon` has refused a host without a secret before). Returns null when the config has no
  * `webhooks` section. Stop it after the daemon: a signed delivery is
  * answered 200 while the daemon drains. Another consumer of deliveries (a
  * cluster's poller) plugs in the same way, through `onAtLeast`.

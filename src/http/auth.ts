@@ -1,6 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { isIP } from 'node:net';
 import type { Secret } from '../shared/index.ts';
+import { HttpServerError, WebhookReceiverError } from './errors.ts';
 
 /** True for addresses that only this machine can reach: 127.0.0.0/8, ::1, `localhost`. */
 export function isLoopbackHost(host: string): boolean {
@@ -14,6 +15,24 @@ export function isLoopbackHost(host: string): boolean {
     return mapped?.[1] !== undefined && mapped[1].startsWith('127.');
   }
   return false;
+}
+
+/** HTTP_TOKEN_REQUIRED: a status server that other machines can reach needs `http.token`. */
+export function checkStatusExposure(host: string, token: Secret | undefined): void {
+  if ((token === undefined || token.isEmpty) && !isLoopbackHost(host)) {
+    throw new HttpServerError('HTTP_TOKEN_REQUIRED', `http.host ${host} is reachable from other machines; set http.token or bind a loopback address`, {
+      details: { key: 'http.host', value: host },
+    });
+  }
+}
+
+/** WEBHOOK_SECRET_REQUIRED: a webhook receiver that other machines can reach needs a secret. */
+export function checkWebhookExposure(host: string, secrets: readonly Secret[]): void {
+  if (secrets.every((s) => s.isEmpty) && !isLoopbackHost(host)) {
+    throw new WebhookReceiverError('WEBHOOK_SECRET_REQUIRED',
+      `webhooks.host ${host} is reachable from other machines; set webhooks.secrets (the webhook's secret token) or bind a loopback address`,
+      { details: { key: 'webhooks.secrets', host } });
+  }
 }
 
 /**

@@ -2,7 +2,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { Logger } from 'pino';
 import { describeError, SecretMask, SgeventdError, type Secret } from '../shared/index.ts';
 import type { DaemonMetrics } from '../metrics/index.ts';
-import { bearerMatches, isLoopbackHost } from './auth.ts';
+import { bearerMatches, checkStatusExposure } from './auth.ts';
 import { HttpServerError } from './errors.ts';
 import { listen } from './listen.ts';
 import { evaluateHealth, healthWindowMs, type HealthReport } from './health.ts';
@@ -75,11 +75,7 @@ const PAGE_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' 
 export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServerHandle> {
   const { host, port } = opts.config;
   const token = opts.config.token && !opts.config.token.isEmpty ? opts.config.token : undefined;
-  if (!token && !isLoopbackHost(host)) {
-    throw new HttpServerError('HTTP_TOKEN_REQUIRED', `http.host ${host} is reachable from other machines; set http.token or bind a loopback address`, {
-      details: { key: 'http.host', value: host },
-    });
-  }
+  checkStatusExposure(host, token);
   const logger = opts.logger.child({ subsystem: 'http' });
   const limitMs = healthWindowMs(opts.fetchIntervalMs);
   const mask = opts.mask ?? new SecretMask([token]);

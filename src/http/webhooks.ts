@@ -1,15 +1,12 @@
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
-import { SgeventdError, type Secret } from '../shared/index.ts';
-import { isLoopbackHost } from './auth.ts';
+import type { Secret } from '../shared/index.ts';
+import { checkWebhookExposure } from './auth.ts';
+import { WebhookReceiverError } from './errors.ts';
 import { fromListenerSchema, type FromListener, type ListenerConfig, type ToListener, type WebhookResult } from './webhooks-protocol.ts';
 
-/**
- * Receiver errors. Codes: `WEBHOOK_SECRET_REQUIRED` (a non-loopback listener
- * without a secret), `WEBHOOK_LISTEN_FAILED` (the address is taken or not
- * ours), `WEBHOOK_LISTENER_FAILED` (the listener thread ended before it listened).
- */
-export class WebhookReceiverError extends SgeventdError {}
+// Its errors' class lives in errors.ts (the exposure check in auth.ts throws it too).
+export { WebhookReceiverError };
 
 /** What the main thread hears of one correctly signed delivery (it was answered 200 already). */
 export interface WebhookAnnounce {
@@ -58,11 +55,7 @@ const CLOSE_TIMEOUT_MS = 5_000;
 export async function startWebhookReceiver(opts: WebhookReceiverOptions): Promise<WebhookReceiverHandle> {
   const { host, port, path, secrets } = opts.config;
   const usable = secrets.filter((s) => !s.isEmpty);
-  if (usable.length === 0 && !isLoopbackHost(host)) {
-    throw new WebhookReceiverError('WEBHOOK_SECRET_REQUIRED',
-      `webhooks.host ${host} is reachable from other machines; set webhooks.secrets (the webhook's secret token) or bind a loopback address`,
-      { details: { key: 'webhooks.secrets', host } });
-  }
+  checkWebhookExposure(host, secrets);
   const logger = opts.logger.child({ subsystem: 'webhooks' });
   const workerData: ListenerConfig = { host, port, path, secrets: usable.map((s) => s.reveal()), logLevel: logger.level };
   const worker = new Worker(THREAD_URL, { workerData, name: 'webhook-receiver' });

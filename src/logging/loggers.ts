@@ -1,6 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pino, type Logger, type DestinationStream, type StreamEntry } from 'pino';
+import { LogFile } from './log-file.ts';
 import { loadRoll } from './pino-roll-load.ts';
 import type { LoggingConfig } from '../config/index.ts';
 import type { SecretMask } from '../shared/index.ts';
@@ -30,6 +31,12 @@ export interface Loggers {
   plugin(name: string): Promise<Logger>;
   /** One line per callback, or null when `logging.timing` is off. */
   timing: Logger | null;
+  /**
+   * Opens the log files (idempotent; files made later open at once). Until
+   * then, with `deferFiles`, their lines wait in memory. Rejects with the
+   * reason a file cannot be opened.
+   */
+  openFiles(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -55,23 +62,26 @@ function closedOrAfter(s: Closable, ms: number): Promise<void> {
 /**
  * Builds the daemon's loggers from `logging`: JSON lines in rotated files
  * (pino-roll: daily or by size, keeping `rotate.keep` files) and, in the
- * foreground, readable lines on the console.
+ * foreground, readable lines on the console. With `deferFiles`, the files
+ * open at `openFiles()` (the daemon's start: see log-file.ts); the log
+ * folder is made here either way, so a folder that cannot be made fails at once.
  */
-export async function createLoggers(cfg: LoggingConfig, opts: { console: boolean; files: boolean; mask?: SecretMask }): Promise<Loggers> {
-  const streams: Closable[] = [];
+export async function createLoggers(cfg: LoggingConfig, opts: { console: boolean; files: boolean; mask?: SecretMask; deferFiles?: boolean }): Promise<Loggers> {
+  const files: LogFile[] = [];
+  let opening = opts.deferFiles !== true;
+  if (opts.files) await mkdir(cfg.dir, { recursive: true });
   const fileStream = async (base: string): Promise<DestinationStream> => {
-    await mkdir(cfg.dir, { recursive: true });
-    const roll = await loadRoll();
-    const s = await roll({
+    const file = new LogFile(async () => (await loadRoll())({
       // pino-roll names files <base>.<n>.log (n counts rotations).
       file: join(cfg.dir, base),
       extension: '.log',
       mkdir: true,
       ...(cfg.rotate.frequency === 'daily' ? { frequency: 'daily' } : { size: `${cfg.rotate.maxSizeMb}m` }),
       limit: { count: cfg.rotate.keep },
-    });
-    streams.push(s);
-    return s;
+    }));
+    files.push(file);
+    if (opening) await file.open();
+    return file;
   };
   const engineStreams: StreamEntry[] = [];
   // Loaded only for a console: a daemon in the background never formats lines for people.
@@ -105,8 +115,15 @@ export async function createLoggers(cfg: LoggingConfig, opts: { console: boolean
     engine,
     plugin,
     timing,
+    async openFiles() {
+      opening = true;
+      await Promise.all(files.map((f) => f.open()));
+    },
     async close() {
       await Promise.allSettled(pluginLoggers.values());
+      // Files never opened are opened now, so the lines they kept reach them (a start that failed early included).
+      await Promise.allSettled(files.map((f) => f.open()));
+      const streams = files.map((f) => f.stream).filter((s) => s !== null);
       // Resolve only once the files are closed: a caller that exits or removes the folder next loses nothing.
       const closed = streams.map((s) => closedOrAfter(s, 5000));
       for (const s of streams) {

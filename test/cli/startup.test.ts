@@ -7,7 +7,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../../src/config/index.ts';
@@ -53,6 +53,9 @@ async function traced(t: Cleanup, args: string[], env: NodeJS.ProcessEnv = {}): 
   return { code, stdout, stderr, ours, packages };
 }
 
+/** A daemon child's start on a machine whose cores are shared (it loads about 800 modules). */
+const DAEMON_WAIT_MS = 120_000;
+
 /** The daemon's heavy parts, which no read-only command needs. */
 const HEAVY_FOLDERS = ['dispatch/', 'hosts/', 'site/', 'toolkit/', 'cluster/', 'source/', 'pyrpc/', 'logging/', 'plugins/'];
 const HEAVY_PACKAGES = ['pino', 'prom-client', 'nodemailer', '@nats-io/transport-node', 'amaro'];
@@ -63,9 +66,14 @@ function assertLight(run: TracedRun, what: string): void {
   assert.deepEqual(HEAVY_PACKAGES.filter((p) => run.packages.has(p)), [], `${what} loaded packages it does not need`);
 }
 
-/** The config's schema and zod: a command that only needs the config's address (config/daemon-address.ts) loads neither. */
+/**
+ * The config's schema and zod: a command that only needs the config's address
+ * (config/daemon-address.ts) loads neither, nor the `yaml` package for a
+ * config in plain YAML (config/plain-yaml.ts), as the harness writes it.
+ */
 function assertNoSchema(run: TracedRun, what: string): void {
   assert.equal(run.packages.has('zod'), false, `${what} loaded zod`);
+  assert.equal(run.packages.has('yaml'), false, `${what} loaded the yaml package`);
   assert.deepEqual(run.ours.filter((f) => ['config/schema.ts', 'config/parse.ts', 'config/compile.ts', 'http/status.ts'].includes(f)), [], `${what} loaded the config's schema`);
 }
 
@@ -129,6 +137,19 @@ describe('start-up: each command loads only its own code', () => {
     const on = await traced(t, ['plugin', 'enable', 'recorder', '-c', file], h.childEnv());
     assert.equal(on.code, 0, on.stderr);
     assertLight(on, 'plugin enable');
+
+    // The same config with its pid file written in a form the plain reader leaves to
+    // the yaml package (a \u escape): read the same, so the running daemon is found.
+    const escaped = join(tempDir(t, 'sgeventd-escaped-'), 'sgeventd.yaml');
+    const text = readFileSync(file, 'utf8');
+    const pidLine = /^(\s*pidFile: ).*$/m.exec(text);
+    assert.ok(pidLine);
+    writeFileSync(escaped, text.replace(pidLine[0], `${pidLine[1]}${JSON.stringify(config.daemon.pidFile).replaceAll('/', '\\u002F')}`));
+    const viaYaml = await traced(t, ['status', '-c', escaped, '--json'], h.childEnv());
+    assert.equal(viaYaml.code, 0, viaYaml.stderr);
+    assert.equal((JSON.parse(viaYaml.stdout) as { source: string }).source, 'daemon', 'status found the daemon through the escaped pid file path');
+    assert.equal(viaYaml.packages.has('yaml'), true, 'the escape was left to the yaml package');
+    assert.equal(viaYaml.packages.has('zod'), false);
   });
 
   it('status with no daemon reads the site and the state file, still without the daemon, hosts or site server', async (t) => {
@@ -193,9 +214,9 @@ describe('start-up: the daemon loads what its config turns on', () => {
       await exited;
     });
     const e1 = await h.site.newShotEvent('startup-daemon');
-    await waitFor(() => h.records().some((r) => r[0] === 'recorder' && r[1] === String(e1)), 'the plugin to see the shot');
+    await waitFor(() => h.records().some((r) => r[0] === 'recorder' && r[1] === String(e1)), 'the plugin to see the shot', DAEMON_WAIT_MS);
     // The engine's log file was written through the rotating stream.
-    await waitFor(() => h.logLines().some((l) => l['msg'] === 'sgeventd running'), 'the engine log to reach its file');
+    await waitFor(() => h.logLines().some((l) => l['msg'] === 'sgeventd running'), 'the engine log to reach its file', DAEMON_WAIT_MS);
     child.kill('SIGTERM');
     assert.equal(await exited, 0, stderr);
     const urls = readFileSync(out, 'utf8').split('\n').filter(Boolean);
@@ -207,5 +228,55 @@ describe('start-up: the daemon loads what its config turns on', () => {
     // format and parse bring their locale and parsers (about 85 files); the whole package is about 300.
     assert.ok(dateFns.length > 0 && dateFns.length < 150, `date-fns: ${dateFns.length} files`);
     assert.equal(dateFns.some((u) => u.endsWith('/date-fns/index.cjs') || u.endsWith('/date-fns/index.js')), false, 'date-fns\'s index loaded');
+  });
+
+  it('prom-client loads at the first /metrics request (or recording), not with the daemon, and no count is lost', async (t) => {
+    const h = daemonBed(t, await withSite(t));
+    h.addPlugin('recorder.mjs');
+    const file = h.writeYaml({}, {}, { logging: { dir: h.logs, level: 'info' }, http: { port: 0 } });
+    const config = await loadConfig(file);
+    const from = await h.site.newestEventId();
+    const out = join(tempDir(t, 'sgeventd-trace-'), 'modules.txt');
+    const child = spawn(process.execPath, ['--import', TRACE, BIN, 'foreground', '--no-console', '-c', file, '--from', String(from)], {
+      env: { ...h.childEnv(), SGEVENTD_TRACE_MODULES: out },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+    onCleanup(t, async () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      await exited;
+    });
+    const loaded = (): Set<string> => new Set(readFileSync(out, 'utf8').split('\n').map((u) => /\/node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(u)?.[1]).filter((p): p is string => p !== undefined));
+    await waitFor(() => h.logLines().some((l) => l['msg'] === 'sgeventd running'), 'the daemon to run', DAEMON_WAIT_MS);
+    // The log file opened once the plugin was starting: what was logged before it is there, in order.
+    const messages = h.logLines().map((l) => l['msg']);
+    assert.ok(messages.indexOf('sgeventd starting') >= 0 && messages.indexOf('sgeventd starting') < messages.indexOf('sgeventd running'), messages.join(' | '));
+    const url = await waitFor(() => {
+      try {
+        return readFileSync(`${config.daemon.pidFile}.url`, 'utf8').trim();
+      } catch {
+        return '';
+      }
+    }, 'the status server URL', DAEMON_WAIT_MS);
+    // Running, its plugin loaded, its status served: prom-client is not needed yet.
+    const status = await fetch(`${url}/api/status`);
+    assert.equal(status.status, 200);
+    assert.ok(loaded().has('pino-roll'), 'the trace sees the daemon\'s packages');
+    assert.equal(loaded().has('prom-client'), false, 'prom-client loaded before anything was recorded or asked');
+    const first = await fetch(`${url}/metrics`);
+    assert.equal(first.status, 200);
+    assert.match(await first.text(), /^sgeventd_process_cpu_user_seconds_total /m);
+    assert.ok(loaded().has('prom-client'));
+    const e1 = await h.site.newShotEvent('metrics-1');
+    await waitFor(() => h.records().some((r) => r[0] === 'recorder' && r[1] === String(e1)), 'the plugin to see the shot', DAEMON_WAIT_MS);
+    // Every callback the plugin ran is counted (a new shot may make more than one event).
+    await waitFor(async () => {
+      const counted = /^sgeventd_events_processed_total\{plugin="recorder"\} (\d+)$/m.exec(await (await fetch(`${url}/metrics`)).text())?.[1];
+      return counted !== undefined && Number(counted) === h.records().filter((r) => r[0] === 'recorder').length;
+    }, 'every callback counted', DAEMON_WAIT_MS);
+    child.kill('SIGTERM');
+    assert.equal(await exited, 0, stderr);
   });
 });

@@ -55,3 +55,21 @@ describe('log files', () => {
     }
   });
 });
+
+describe('log files opened late (the daemon opens them once its plugins are starting)', () => {
+  it('keep what was written before they opened, in order, and write it first', async (t) => {
+    const dir = tempDir(t, 'sgeventd-logs-');
+    const loggers = await createLoggers(config(dir), { console: false, files: true, deferFiles: true });
+    const plugin = await loggers.plugin('notify');
+    for (let i = 0; i < 50; i++) loggers.engine.info({ i }, 'before open');
+    plugin.info('plugin before open');
+    assert.deepEqual(readdirSync(dir), [], 'nothing opened yet');
+    await loggers.openFiles();
+    for (let i = 50; i < 60; i++) loggers.engine.info({ i }, 'after open');
+    await loggers.close();
+    const read = (prefix: string): string => readdirSync(dir).filter((f) => f.startsWith(prefix)).map((f) => readFileSync(join(dir, f), 'utf8')).join('');
+    await waitFor(() => read('sgeventd.').includes('"i":59,') && read('plugin-notify.').includes('plugin before open'), 'every line on disk', 10_000);
+    const order = read('sgeventd.').split('\n').filter(Boolean).map((l) => (JSON.parse(l) as { i: number }).i);
+    assert.deepEqual(order, Array.from({ length: 60 }, (_, i) => i));
+  });
+});

@@ -138,6 +138,29 @@ describe('DaemonMetrics', () => {
     await metrics.metrics();
     assert.equal(calls, 1);
   });
+
+  it('loses no count recorded before prom-client is loaded (it loads at the first recording or scrape)', async () => {
+    const metrics = new DaemonMetrics({ maxLabelValues: 2 });
+    assert.equal(metrics.loaded, false, 'nothing recorded, nothing asked: not loaded');
+    for (let i = 0; i < 500; i++) metrics.observeCallback({ plugin: i % 2 ? 'a' : 'b', callback: 'cb', durationMs: 1, error: i === 7 ? 'Error' : null });
+    metrics.observeCallback({ plugin: 'c', callback: 'cb', durationMs: 1, error: null });
+    metrics.runtimeStarted('122');
+    metrics.webhooksOn(['accepted']);
+    metrics.webhookDelivery('accepted');
+    // Recorded in the same turn: the import cannot have finished, so all of these were queued.
+    assert.equal(metrics.loaded, false);
+    const text = parsePromText(await metrics.metrics());
+    assert.equal(metrics.loaded, true);
+    assert.equal(sampleValue(text, 'sgeventd_events_processed_total', { plugin: 'a' }), 249);
+    assert.equal(sampleValue(text, 'sgeventd_events_failed_total', { plugin: 'a' }), 1);
+    assert.equal(sampleValue(text, 'sgeventd_events_processed_total', { plugin: 'b' }), 250);
+    // Applied in order: the third plugin came past the label limit.
+    assert.equal(sampleValue(text, 'sgeventd_events_processed_total', { plugin: 'other' }), 1);
+    assert.equal(sampleValue(text, 'sgeventd_runtime_starts_total', { project: '122' }), 1);
+    assert.equal(sampleValue(text, 'sgeventd_webhook_deliveries_total', { result: 'accepted' }), 1);
+    metrics.observeCallback({ plugin: 'a', callback: 'cb', durationMs: 1, error: null });
+    assert.equal(sampleValue(parsePromText(await metrics.metrics()), 'sgeventd_events_processed_total', { plugin: 'a' }), 250);
+  });
 });
 
 describe('parsePromText', () => {

@@ -1,0 +1,255 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { pollAgeMs } from './poll-age.ts';
+
+/** One finished callback, as the dispatcher reports it (a `TimingRecord` fits). */
+export interface CallbackObservation {
+  plugin: string;
+  callback: string;
+  durationMs: number;
+  /** null when the callback succeeded. */
+  error: string | null;
+}
+
+/**
+ * What the gauges read at scrape time. The daemon's status satisfies it
+ * structurally; metrics never imports the daemon (it sits below it).
+ */
+export interface MetricsStatus {
+  newestEventId: number;
+  /** ISO time of the daemon's start: the reference for the poll age before the first successful read. */
+  startedAt: string;
+  lastSuccessfulReadAt: string | null;
+  /** Failed site requests since start (a running count; exported as a counter by delta). */
+  siteErrors: number;
+  plugins: ReadonlyArray<{ name: string; status: string; lag: number | null; backlog: number; inFlight?: number }>;
+  /** `rssMb`: resident memory now; `peakRssMb`: the most the runtime has held. */
+  runtimes: ReadonlyArray<{ key: string; rssMb: number | null; peakRssMb?: number | null }>;
+}
+
+export interface DaemonMetricsOptions {
+  /** Read at every scrape to set the gauges. Without it, only counters and process metrics are exported. */
+  status?: () => MetricsStatus;
+  /** Prefix of prom-client's process metrics (default `sgeventd_`). */
+  defaultMetricsPrefix?: string;
+  /** Distinct values kept per label before new ones are folded into `other` (default 500). */
+  maxLabelValues?: number;
+}
+
+const CALLBACK_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
+const LANE_WAIT_BUCKETS = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 60, 300];
+const MAX_LABEL_LENGTH = 120;
+const OVERFLOW_LABEL = 'other';
+
+/**
+ * The daemon's Prometheus series on a registry of their own (never the
+ * global one, so two daemons in one process, or tests, do not collide).
+ * Counters are fed as things happen (`observeCallback`, `runtimeStarted`,
+ * `runtimeCrashed`); gauges are set from a status snapshot at scrape time.
+ * Labels are plugin names, callback names, project labels and runtime keys,
+ * never event ids, and each label keeps at most `maxLabelValues` values.
+ * Built by `DaemonMetrics` once prom-client is loaded (see daemon-metrics.ts).
+ */
+export class PromMetrics {
+  readonly registry: Registry;
+  readonly #status: (() => MetricsStatus) | undefined;
+  readonly #maxLabelValues: number;
+  readonly #seen = new Map<string, Set<string>>();
+  /** Bound series per plugin and callback: a catch-up observes thousands of callbacks a second, and binding hashes the labels once. */
+  readonly #bound = new Map<string, { processed: { inc(): void }; failed: { inc(): void }; duration: Map<string, { observe(v: number): void }> }>();
+  readonly #processed: Counter<'plugin'>;
+  readonly #failed: Counter<'plugin'>;
+  readonly #duration: Histogram<'plugin' | 'callback'>;
+  readonly #laneWait: Histogram<'plugin'>;
+  readonly #laneWaitBound = new Map<string, { observe(v: number): void }>();
+  readonly #runtimeStarts: Counter<'project'>;
+  readonly #runtimeCrashes: Counter<'project'>;
+  readonly #webhookDeliveries: Counter<'result'>;
+  readonly #webhookSilent: Counter;
+  #siteErrorsSeen = 0;
+  #snapshot: MetricsStatus | null = null;
+
+  constructor(opts: DaemonMetricsOptions = {}) {
+    this.registry = new Registry();
+    this.#status = opts.status;
+    this.#maxLabelValues = opts.maxLabelValues ?? 500;
+    const registers = [this.registry];
+    this.#processed = new Counter({
+      name: 'sgeventd_events_processed_total', help: 'Callback runs that finished without error, per plugin.', labelNames: ['plugin'], registers,
+    });
+    this.#failed = new Counter({
+      name: 'sgeventd_events_failed_total', help: 'Callback runs that raised or timed out, per plugin.', labelNames: ['plugin'], registers,
+    });
+    this.#duration = new Histogram({
+      name: 'sgeventd_callback_duration_seconds', help: 'Time spent in one plugin callback for one event.',
+      labelNames: ['plugin', 'callback'], buckets: CALLBACK_BUCKETS, registers,
+    });
+    this.#laneWait = new Histogram({
+      name: 'sgeventd_key_lane_wait_seconds', help: 'Time an event of a concurrent plugin waited in its key lane before its callbacks started.',
+      labelNames: ['plugin'], buckets: LANE_WAIT_BUCKETS, registers,
+    });
+    this.#runtimeStarts = new Counter({
+      name: 'sgeventd_runtime_starts_total', help: 'Toolkit project runtimes started, per project label.', labelNames: ['project'], registers,
+    });
+    this.#runtimeCrashes = new Counter({
+      name: 'sgeventd_runtime_crashes_total', help: 'Toolkit project runtimes that died unexpectedly, per project label.', labelNames: ['project'], registers,
+    });
+
+    this.#webhookDeliveries = new Counter({
+      name: 'sgeventd_webhook_deliveries_total', help: 'Requests to the webhook receiver by result (accepted, malformed, unsigned, bad_signature, too_large).',
+      labelNames: ['result'], registers,
+    });
+    this.#webhookSilent = new Counter({
+      name: 'sgeventd_webhook_silent_total', help: 'Times the webhook went silent: polling found an expected event no delivery covered.', registers,
+    });
+
+    this.#gauge({ name: 'sgeventd_lag_events', help: 'Events between the plugin cursor and the newest event seen on the site.', labelNames: ['plugin'] }, (g, s) => {
+      g.reset();
+      for (const p of s.plugins) if (p.lag !== null) g.set({ plugin: this.#label('plugin', p.name) }, p.lag);
+    });
+    this.#gauge({ name: 'sgeventd_backlog_size', help: 'Missing event ids a plugin still waits for.', labelNames: ['plugin'] }, (g, s) => {
+      g.reset();
+      for (const p of s.plugins) g.set({ plugin: this.#label('plugin', p.name) }, p.backlog);
+    });
+    this.#gauge({ name: 'sgeventd_inflight', help: 'Events whose callbacks are running now, per plugin.', labelNames: ['plugin'] }, (g, s) => {
+      g.reset();
+      for (const p of s.plugins) g.set({ plugin: this.#label('plugin', p.name) }, p.inFlight ?? 0);
+    });
+    this.#gauge({ name: 'sgeventd_plugin_active', help: '1 when the plugin is running, 0 otherwise (deactivated, failed to load, disabled...).', labelNames: ['plugin'] }, (g, s) => {
+      g.reset();
+      for (const p of s.plugins) g.set({ plugin: this.#label('plugin', p.name) }, p.status === 'running' ? 1 : 0);
+    });
+    this.#gauge({ name: 'sgeventd_newest_event_id', help: 'The newest EventLogEntry id the daemon has seen.' }, (g, s) => {
+      g.set(s.newestEventId);
+    });
+    this.#gauge({ name: 'sgeventd_last_poll_age_seconds', help: 'Seconds since the last successful read of the event log (since start before the first one).' }, (g, s) => {
+      g.set(pollAgeMs(s, Date.now()) / 1000);
+    });
+    this.#gauge({ name: 'sgeventd_runtime_rss_bytes', help: 'Resident memory of each Toolkit project runtime.', labelNames: ['key'] }, (g, s) => {
+      g.reset();
+      for (const r of s.runtimes) if (r.rssMb !== null) g.set({ key: this.#label('key', r.key) }, Math.round(r.rssMb * 1024 * 1024));
+    });
+    this.#gauge({ name: 'sgeventd_runtime_peak_rss_bytes', help: 'The most resident memory each Toolkit project runtime has held.', labelNames: ['key'] }, (g, s) => {
+      g.reset();
+      for (const r of s.runtimes) {
+        if (r.peakRssMb !== undefined && r.peakRssMb !== null) g.set({ key: this.#label('key', r.key) }, Math.round(r.peakRssMb * 1024 * 1024));
+      }
+    });
+    const current = (): MetricsStatus | null => this.#current();
+    const siteErrorsDelta = (total: number): number => {
+      // The status holds a running count; a smaller one means it was reset, so all of it is new.
+      const delta = total >= this.#siteErrorsSeen ? total - this.#siteErrorsSeen : total;
+      this.#siteErrorsSeen = total;
+      return delta;
+    };
+    new Counter({
+      name: 'sgeventd_site_request_errors_total', help: 'Requests to the ShotGrid site that failed (each retry counts).', registers,
+      collect() {
+        const s = current();
+        const delta = s ? siteErrorsDelta(s.siteErrors) : 0;
+        if (delta > 0) this.inc(delta);
+      },
+    });
+    collectDefaultMetrics({ register: this.registry, prefix: opts.defaultMetricsPrefix ?? 'sgeventd_' });
+  }
+
+  /** Counts one finished callback and records its duration. */
+  observeCallback(record: CallbackObservation): void {
+    const plugin = this.#label('plugin', record.plugin);
+    let bound = this.#bound.get(plugin);
+    if (bound === undefined) {
+      // Both series exist from the first event on, so rate(failed) is 0, not absent.
+      this.#processed.inc({ plugin }, 0);
+      this.#failed.inc({ plugin }, 0);
+      bound = { processed: this.#processed.labels({ plugin }), failed: this.#failed.labels({ plugin }), duration: new Map() };
+      this.#bound.set(plugin, bound);
+    }
+    if (record.error === null) bound.processed.inc();
+    else bound.failed.inc();
+    const seconds = Number.isFinite(record.durationMs) && record.durationMs > 0 ? record.durationMs / 1000 : 0;
+    const callback = this.#label('callback', record.callback);
+    let duration = bound.duration.get(callback);
+    if (duration === undefined) {
+      duration = this.#duration.labels({ plugin, callback });
+      bound.duration.set(callback, duration);
+    }
+    duration.observe(seconds);
+  }
+
+  /** An event of a concurrent plugin waited `ms` in its key lane before it started. */
+  observeLaneWait(plugin: string, ms: number): void {
+    const label = this.#label('plugin', plugin);
+    let bound = this.#laneWaitBound.get(label);
+    if (bound === undefined) {
+      bound = this.#laneWait.labels({ plugin: label });
+      this.#laneWaitBound.set(label, bound);
+    }
+    bound.observe(Number.isFinite(ms) && ms > 0 ? ms / 1000 : 0);
+  }
+
+  /** A Toolkit runtime started; `project` is the project label (`122` or `122,123`), never anything per event. */
+  runtimeStarted(project: string): void {
+    this.#runtimeStarts.inc({ project: this.#label('project', project) });
+  }
+
+  /** A Toolkit runtime died without being asked to stop. */
+  runtimeCrashed(project: string): void {
+    this.#runtimeCrashes.inc({ project: this.#label('project', project) });
+  }
+
+  /** The webhook receiver is on: its series exist from the start (`rate()` is 0, not absent). */
+  webhooksOn(results: readonly string[]): void {
+    for (const result of results) this.#webhookDeliveries.inc({ result }, 0);
+    this.#webhookSilent.inc(0);
+  }
+
+  /** One request to the webhook receiver; `result` is one of a fixed few values. */
+  webhookDelivery(result: string): void {
+    this.#webhookDeliveries.inc({ result });
+  }
+
+  /** The webhook went silent (once per silence). */
+  webhookSilent(): void {
+    this.#webhookSilent.inc();
+  }
+
+  /** The exposition text; takes one status snapshot for all gauges. */
+  async metrics(): Promise<string> {
+    this.#snapshot = this.#status ? this.#status() : null;
+    try {
+      return await this.registry.metrics();
+    } finally {
+      this.#snapshot = null;
+    }
+  }
+
+  /** A gauge set from the status snapshot at each scrape. */
+  #gauge<T extends string>(config: { name: string; help: string; labelNames?: T[] }, fill: (gauge: Gauge<T>, status: MetricsStatus) => void): void {
+    const current = (): MetricsStatus | null => this.#current();
+    new Gauge<T>({
+      ...config,
+      registers: [this.registry],
+      collect() {
+        const s = current();
+        if (s) fill(this, s);
+      },
+    });
+  }
+
+  #current(): MetricsStatus | null {
+    return this.#snapshot ?? (this.#status ? this.#status() : null);
+  }
+
+  /** Bounded label values: long ones are cut, and past the limit new values share `other`. */
+  #label(name: string, value: string): string {
+    const v = value.length > MAX_LABEL_LENGTH ? value.slice(0, MAX_LABEL_LENGTH) : value;
+    let seen = this.#seen.get(name);
+    if (!seen) {
+      seen = new Set();
+      this.#seen.set(name, seen);
+    }
+    if (seen.has(v)) return v;
+    if (seen.size >= this.#maxLabelValues) return OVERFLOW_LABEL;
+    seen.add(v);
+    return v;
+  }
+}
