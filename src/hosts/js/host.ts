@@ -18,6 +18,9 @@ import type { CallbackFailure, CallbackInfo, CallbackResult, LoadResult, PluginH
 import { TRANSITIONS, type WorkerHostOptions, type WorkerHostState } from './options.ts';
 import { QueueWait } from './queue-wait.ts';
 import { resolveConcurrency } from '../../config/index.ts';
+import { apiUrl } from '../../shotgrid/index.ts';
+import { SgRelay } from './sg-relay.ts';
+import { SG_REQUEST } from './sg-call.ts';
 
 type ToWorkerEvents = Extract<ToWorker, { type: 'batch' }>['events'];
 
@@ -62,6 +65,8 @@ export class WorkerPluginHost implements PluginHost {
   #inflight = 0;
   #failing = false;
   #restarting: Promise<LoadResult> | null = null;
+  /** Runs the thread's `sg` calls; made on the first one. */
+  #sgRelay: SgRelay | null = null;
 
   constructor(options: WorkerHostOptions) {
     if (!Number.isFinite(options.callbackTimeoutMs) || options.callbackTimeoutMs <= 0) {
@@ -285,7 +290,11 @@ export class WorkerPluginHost implements PluginHost {
   async close(): Promise<void> {
     if (this.#state === 'closed') return;
     this.#state = 'closed';
-    await this.#stopWorker();
+    try {
+      await this.#stopWorker();
+    } finally {
+      await this.#sgRelay?.close();
+    }
   }
 
   #budgetSpent(): SerializedError | null {
@@ -325,9 +334,7 @@ export class WorkerPluginHost implements PluginHost {
     const config: WorkerConfig = {
       file: this.file,
       plugin: this.name,
-      siteUrl: this.#options.siteUrl,
-      ...(this.#options.proxy === undefined ? {} : { proxy: this.#options.proxy }),
-      ...(this.#options.siteTimeoutMs === undefined ? {} : { siteTimeoutMs: this.#options.siteTimeoutMs }),
+      sgEndpoint: apiUrl(this.#options.siteUrl).href,
       site: this.#site,
       useSessionUuid: this.#options.useSessionUuid,
       logLevel: this.#log.level,
@@ -486,12 +493,20 @@ export class WorkerPluginHost implements PluginHost {
     else this.#loadOp?.onMessage(msg);
   }
 
+  /** The thread's `sg` calls run here, on the main thread's pool. */
+  #relaySg(params: unknown, signal: AbortSignal): Promise<unknown> {
+    this.#sgRelay ??= new SgRelay({ siteUrl: this.#options.siteUrl, proxy: this.#options.proxy, timeoutMs: this.#options.siteTimeoutMs });
+    return this.#sgRelay.call(params, signal);
+  }
+
   async #answer(worker: Worker, msg: Extract<FromWorker, { type: 'request' }>): Promise<void> {
-    // Until the work starts (a runtime takes the call), the asking callback's timeout is paused.
-    const started = msg.seq === undefined ? undefined : this.#queueWaits.get(msg.seq)?.begin();
+    const sg = msg.method === SG_REQUEST;
+    // Until the work starts (a runtime takes the call), the asking callback's timeout is paused; an sg call counts from the start.
+    const started = msg.seq === undefined || sg ? undefined : this.#queueWaits.get(msg.seq)?.begin();
     let reply: ToWorker;
     try {
-      reply = await answerRequest(this.#options.handleRequest, msg, this.#workerAbort.signal, started);
+      const handler = sg ? (_method: string, params: unknown, { signal }: { signal: AbortSignal }) => this.#relaySg(params, signal) : this.#options.handleRequest;
+      reply = await answerRequest(handler, msg, this.#workerAbort.signal, started);
     } finally {
       started?.();
     }
