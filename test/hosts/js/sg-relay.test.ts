@@ -79,7 +79,7 @@ describe('plugin thread sg through the main thread', () => {
     const { logger, records } = captureLogger();
     const h = host(t, pluginFile(t, FAULTS_PLUGIN), { logger, siteUrl: site.url });
     assert.ok((await within(h.load(), 30_000, 'load')).ok);
-    const result = await within(h.process(makeEvent(1, 'Shotgun_Shot_New', null, { entity: { type: 'Shot', id: shot['id'] as number }, project })), 30_000, 'event');
+    const result = await within(h.process(makeEvent(1, 'Shotgun_Shot_New', null, { entity: { type: 'Shot', id: shot['id'] }, project })), 30_000, 'event');
     assert.equal(result.outcome, 'ok', JSON.stringify(result));
     const writer = records.find((r) => r.msg === 'writer');
     assert.equal(writer?.['code'], 'relay010');
@@ -98,7 +98,7 @@ describe('plugin thread sg through the main thread', () => {
     const site = await withSite(t, { seed: 'demo', latencyMs: 100 });
     const project = await site.firstProject();
     const shots: number[] = [];
-    for (let i = 0; i < 8; i++) shots.push((await site.sg.create('Shot', { code: `lane${i}`, project }))['id'] as number);
+    for (let i = 0; i < 8; i++) shots.push((await site.sg.create('Shot', { code: `lane${i}`, project }))['id']);
     const { logger, records } = captureLogger();
     const h = host(t, pluginFile(t, BY_PROJECT_PLUGIN), { logger, siteUrl: site.url });
     assert.ok((await within(h.load(), 30_000, 'load')).ok);
