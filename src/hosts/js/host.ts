@@ -349,7 +349,7 @@ export class WorkerPluginHost implements PluginHost {
       // thread's time per event (fewer scavenges of each batch's events).
       resourceLimits: {
         maxYoungGenerationSizeMb: 16,
-        ...(this.#options.maxMemoryMb === undefined ? {} : { maxOldGenerationSizeMb: this.#options.maxMemoryMb }),
+        ...(this.#options.maxMemoryMb === undefined ? {} : { maxOldGenerationSizeMb: this.#options.maxMemoryMb * 2 }),
         ...this.#options.resourceLimits,
       },
     });
@@ -409,13 +409,19 @@ export class WorkerPluginHost implements PluginHost {
       }
       worker.getHeapStatistics().then((stats) => {
         const externalMb = stats.external_memory / (1024 * 1024);
+        const heapMb = stats.used_heap_size / (1024 * 1024);
+        if (heapMb > limitMb && worker === this.#worker && this.#crash === null) {
+          this.#crash = fault('PLUGIN_MEMORY_LIMIT', `plugin ${this.name} went over its heap limit of ${limitMb} MB`, { plugin: this.name, heapMb: Math.round(heapMb), limitMb });
+          void worker.terminate();
+          return;
+        }
         if (externalMb <= limitMb || worker !== this.#worker || this.#crash !== null) return;
         this.#crash = fault('PLUGIN_MEMORY_LIMIT', `plugin ${this.name} used ${Math.round(externalMb)} MB of external memory (Buffers), over its limit of ${limitMb} MB`, {
           plugin: this.name, externalMb: Math.round(externalMb), limitMb,
         });
         void worker.terminate();
       }, () => undefined); // Not running yet (starting) or any more (exiting): the next sample or 'exit' decides.
-    }, this.#options.memorySampleMs ?? 1000);
+    }, this.#options.memorySampleMs ?? 100);
     timer.unref();
     worker.once('exit', () => clearInterval(timer));
   }
