@@ -1,5 +1,7 @@
 /**
- * Scale-out (issue 15). What spreading plugins costs NATS on nats-server
+ * Scale-out (issue 15), two parts. Capacity (bench/scale-capacity.ts): 30
+ * projects on Toolkit work, 1 node vs 3 nodes with the same per-node limits,
+ * and a control of 1 node with room for every runtime. Cost: what spreading plugins costs NATS on nats-server
  * 2.9.10 (3 servers, R3 event stream): P partitions × N spread plugins, each
  * (plugin, partition) with its own fenced lease stream (R3, one Raft group
  * each) and an ordered consumer filtered on its partition's subject.
@@ -7,7 +9,10 @@
  * servers' CPU while everything is idle (from /proc, summed over the 3
  * servers), with the machine's load average beside each figure.
  * Run: `npm run bench -- scale-out`. SGEVENTD_BENCH_PARTITIONS and
- * SGEVENTD_BENCH_PLUGINS change the shape (default 32 × 3).
+ * SGEVENTD_BENCH_PLUGINS change the cost part's shape (default 32 × 3);
+ * SGEVENTD_BENCH_SCALE_PARTS picks the parts (default `capacity,cost`),
+ * SGEVENTD_BENCH_SCALE_EVENTS the measured events per project (default 20),
+ * SGEVENTD_BENCH_SCALE_LATENCY_MS the site's latency (default 500).
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -19,6 +24,7 @@ import { clusterNames, connectCluster, ensureEventStream, FencedLease } from '..
 import { clusterSectionSchema } from '../src/config/index.ts';
 import { startNats, type TestNats } from '../test/support/nats.ts';
 import type { BenchResult } from './run.ts';
+import { capacityRun, type CapacityOptions, type CapacityResult, type CapacityRun } from './scale-capacity.ts';
 
 const TICKS = 100; // USER_HZ on Linux
 
@@ -85,20 +91,55 @@ async function scaleCost(partitions: number, plugins: number, results: Record<st
   }
 }
 
+const CAPACITY_RUNS: readonly CapacityRun[] = [
+  { label: '1 node, maxRuntimes 10', nodes: 1, maxRuntimes: 10 },
+  { label: '3 nodes, maxRuntimes 10 each', nodes: 3, maxRuntimes: 10 },
+  { label: 'control: 1 node, maxRuntimes 30', nodes: 1, maxRuntimes: 30 },
+];
+
+/** A figure counts only where the machine stayed below this share busy. */
+const BUSY_LIMIT = 70;
+
+async function capacity(results: Record<string, number | string>, notes: string[]): Promise<void> {
+  const o: CapacityOptions = {
+    projects: 30, perProject: Number(process.env['SGEVENTD_BENCH_SCALE_EVENTS'] ?? 20),
+    latencyMs: Number(process.env['SGEVENTD_BENCH_SCALE_LATENCY_MS'] ?? 500), startDelayMs: 300,
+    max: 30, partitions: 32, holdMs: 5000, windowMs: 12_000,
+  };
+  const got: CapacityResult[] = [];
+  for (const r of CAPACITY_RUNS) {
+    const c = await capacityRun(r, o);
+    got.push(c);
+    const counts = c.cpuBusy < BUSY_LIMIT ? '' : ' (machine over 70 % busy: does not count)';
+    results[`capacity, ${c.label}: events/s${counts}`] = c.eventsPerSecond;
+    results[`capacity, ${c.label}: events, seconds`] = `${c.events}, ${c.seconds}`;
+    results[`capacity, ${c.label}: runtime cold starts after warm-up (total, most for one project)`] = `${c.coldStarts}, ${c.maxColdStartsPerProject}`;
+    results[`capacity, ${c.label}: CPU busy %, whole machine`] = c.cpuBusy;
+    results[`capacity, ${c.label}: projects per node`] = c.projectsPerNode;
+    results[`capacity, ${c.label}: warm-up rounds, load average before / after`] = `${c.warmupRounds}, ${c.loadAverage}`;
+  }
+  const [one, three, control] = got;
+  if (one !== undefined && three !== undefined && control !== undefined) {
+    results['capacity, 3 nodes / 1 node (goal ≥ 2.5)'] = Math.round((three.eventsPerSecond / one.eventsPerSecond) * 100) / 100;
+    results['capacity, 3 nodes / control (goal ≥ 0.85)'] = Math.round((three.eventsPerSecond / control.eventsPerSecond) * 100) / 100;
+  }
+  notes.push(`capacity: ${o.projects} projects, ${o.perProject} events each measured after a warm-up (rounds of one event per project until the node running each project stayed the same for 3 rounds and ${Math.max(o.holdMs, o.windowMs)} ms); each event is one call in its project's runtime (stand-in core taking ${o.startDelayMs} ms to start) that makes one request to the site (latency ${o.latencyMs} ms); concurrency by project, max ${o.max} per node; ${o.partitions} partitions, placement holdMs ${o.holdMs}, windowMs ${o.windowMs}`);
+  notes.push('capacity: the work waits on Toolkit start-up and site latency, not CPU, because every node shares this machine\'s 2 cores; CPU busy is the whole machine over the measured part (/proc/stat), other users\' work included');
+}
+
 export async function run(): Promise<BenchResult> {
+  const parts = (process.env['SGEVENTD_BENCH_SCALE_PARTS'] ?? 'capacity,cost').split(',');
   const partitions = Number(process.env['SGEVENTD_BENCH_PARTITIONS'] ?? 32);
   const plugins = Number(process.env['SGEVENTD_BENCH_PLUGINS'] ?? 3);
   const results: Record<string, number | string> = {};
-  const load = loadavg()[0] ?? 0;
-  await scaleCost(partitions, plugins, results);
-  results['load average (1 min) before / after'] = `${load.toFixed(1)} / ${(loadavg()[0] ?? 0).toFixed(1)}`;
-  return {
-    name: 'scale-out',
-    results,
-    notes: [
-      'the 3 nats-server processes and this process share the machine\'s cores; idle CPU is over 10 s with nothing published',
-      'lease streams are opened 8 at a time, as a node spreading a plugin does; consumers one at a time, as terms start',
-      'capacity scale-out (30 projects on Toolkit stand-ins, 1 node vs 3 nodes vs a control) is not measured here yet',
-    ],
-  };
+  const notes: string[] = [];
+  if (parts.includes('capacity')) await capacity(results, notes);
+  if (parts.includes('cost')) {
+    const load = loadavg()[0] ?? 0;
+    await scaleCost(partitions, plugins, results);
+    results['cost: load average (1 min) before / after'] = `${load.toFixed(1)} / ${(loadavg()[0] ?? 0).toFixed(1)}`;
+    notes.push('cost: the 3 nats-server processes and this process share the machine\'s cores; idle CPU is over 10 s with nothing published');
+    notes.push('cost: lease streams are opened 8 at a time, as a node spreading a plugin does; consumers one at a time, as terms start');
+  }
+  return { name: 'scale-out', results, notes };
 }

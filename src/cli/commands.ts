@@ -56,10 +56,11 @@ function registerMigrateCommand(program: Command): void {
   program
     .command('migrate')
     .description('seed plugin cursors and backlogs from a shotgunEvents install, so switching daemons neither replays nor skips events')
-    .requiredOption('--from-shotgunevents <conf>', 'the shotgunEventDaemon.conf whose eventIdFile to read')
+    .option('--from-shotgunevents <conf>', 'the shotgunEventDaemon.conf whose eventIdFile to read')
+    .option('--to-cluster', 'move the state file of -c into the cluster of its `cluster` section (nodes stopped)')
     .option('-c, --config <file>', 'sgeventd config naming the state file (default: sgeventd.db beside the eventIdFile)')
     .option('--state <file>', 'state file to seed (overrides -c)')
-    .option('--force', 'replace cursors already in the state file')
+    .option('--force', 'replace cursors already in the state file (with --to-cluster: in the cluster)')
     .option('--dry-run', 'print what would be seeded, change nothing')
     .action(async (o: MigrateCliOptions) => (await import('./migrate.ts')).migrateCommand(o));
 }

@@ -2,19 +2,9 @@ import { loadConfig, type DaemonConfig } from '../config/index.ts';
 // Single files, not the folders' index: a command that only reads loads neither the daemon nor the HTTP server.
 import { statusDocumentSchema, type StatusDocument } from '../http/status.ts';
 import { SgeventdError } from '../shared/index.ts';
-import { runningPid } from './pidfile.ts';
-import { runningUrl } from '../daemon/url-file.ts';
+import { daemonHeaders as headers, daemonUrl } from './daemon-contact.ts';
 
-/** The running daemon's status server, or null when no daemon (or no status server) runs. */
-export function daemonUrl(config: DaemonConfig): string | null {
-  if (runningPid(config.daemon.pidFile) === null) return null;
-  return runningUrl(config);
-}
-
-function headers(config: DaemonConfig, extra: Record<string, string> = {}): Record<string, string> {
-  const token = config.http.token;
-  return { ...extra, ...(token && !token.isEmpty ? { authorization: `Bearer ${token.reveal()}` } : {}) };
-}
+export { daemonUrl };
 
 /** GET /api/status of the running daemon. */
 export async function fetchStatus(config: DaemonConfig, url: string): Promise<StatusDocument> {

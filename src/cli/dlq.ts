@@ -76,7 +76,14 @@ async function withState<T>(o: DlqCliOptions, fn: (state: SqliteStateStore, ids:
 /** `sgeventd dlq retry|drop [ID...|--all]`. */
 export async function dlqChangeCommand(action: 'retry' | 'drop', idArgs: string[], o: DlqCliOptions): Promise<void> {
   const ids = parseIds(idArgs, o.all);
-  const n = await withState(o, async (state, plugins) => {
+  const config = await loadConfig(o.config);
+  const n = config.cluster !== undefined ? await (await import('./dlq-cluster.ts')).withClusterDeadLetters(config, o.plugin, async (book, plugins) => {
+    const run = (pluginId?: string) => (action === 'retry' ? book.requestRetry(ids, pluginId) : book.drop(ids, pluginId));
+    if (plugins === undefined) return run();
+    let total = 0;
+    for (const p of plugins) total += await run(p);
+    return total;
+  }) : await withState(o, async (state, plugins) => {
     const run = (pluginId?: string) => (action === 'retry' ? state.deadLetters.requestRetry(ids, pluginId) : state.deadLetters.drop(ids, pluginId));
     if (plugins === undefined) return run();
     let total = 0;
@@ -91,10 +98,22 @@ export async function dlqChangeCommand(action: 'retry' | 'drop', idArgs: string[
 export async function dlqListCommand(o: DlqCliOptions): Promise<void> {
   if (o.status !== undefined && o.status !== 'dead' && o.status !== 'retry') throw new DlqError('DLQ_USAGE', `--status must be dead or retry, got ${JSON.stringify(o.status)}`);
   const status = o.status;
+  const config = await loadConfig(o.config);
+  if (config.cluster !== undefined) {
+    const cluster = await import('./dlq-cluster.ts');
+    const mask = new SecretMask(daemonSecrets(config));
+    const rows = await cluster.withClusterDeadLetters(config, o.plugin, (book, plugins) => cluster.listClusterDeadLetters(book, plugins, status));
+    printDeadLetters(mask.maskJson(rows.map(({ key: _key, ...d }) => d)), o.json === true);
+    return;
+  }
   const rows = await withState(o, async (state, plugins, mask) => {
     const all = await state.deadLetters.list(status === undefined ? {} : { status });
     return mask.maskJson(plugins === undefined ? all : all.filter((d) => plugins.includes(d.pluginId)));
   });
-  if (o.json) process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
+  printDeadLetters(rows, o.json === true);
+}
+
+function printDeadLetters(rows: readonly DeadLetter[], json: boolean): void {
+  if (json) process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
   else process.stdout.write(rows.length === 0 ? 'no dead letters\n' : `${formatDeadLetterTable(rows)}\n`);
 }

@@ -1,7 +1,4 @@
 import { loadConfig } from '../config/index.ts';
-// Single files, not the folder's index: a single-machine daemon never loads
-// the cluster's modules (NATS), nor check, replay or the demo's parts.
-import { serveDaemon } from '../daemon/serve.ts';
 import { claimPidFile } from './pidfile.ts';
 import { Shutdown } from './shutdown.ts';
 import { showCatchUp } from './progress-catch-up.ts';
@@ -29,7 +26,14 @@ export async function runForeground(opts: ForegroundOptions): Promise<void> {
       const { serveClusterNode } = await import('../daemon/cluster-daemon.ts');
       await serveClusterNode(config, { console, recordUrl: true }, shutdown);
     } else {
-      const { daemon } = await serveDaemon({ config, console, recordUrl: true, ...(opts.from !== undefined ? { fromId: opts.from } : {}) }, shutdown);
+      // The state lock's helper (a Python process) starts now and is taken while
+      // the daemon's modules load; the daemon waits for it before it opens the state.
+      const lock = (await import('../state/lock.ts')).lockStateFile(config.daemon.state, { python: config.toolkit.python });
+      lock.catch(() => undefined); // awaited (and reported) by Daemon.open
+      // Single files, not the folder's index: a single-machine daemon never loads
+      // the cluster's modules (NATS), nor check, replay or the demo's parts.
+      const { serveDaemon } = await import('../daemon/serve.ts');
+      const { daemon } = await serveDaemon({ config, console, recordUrl: true, lock, ...(opts.from !== undefined ? { fromId: opts.from } : {}) }, shutdown);
       if (console && progressWanted(opts.progress)) {
         const bar = showCatchUp(daemon, process.stderr);
         shutdown.register(() => Promise.resolve(bar.stop()));

@@ -7,7 +7,10 @@ import { openSqliteState, pluginId, readShotgunEventsEventIdFile } from '../stat
 import type { BacklogEntry, LegacyEventIdData, PluginState, StateBatch } from '../state/index.ts';
 
 export interface MigrateCliOptions {
-  fromShotgunevents: string;
+  /** Absent with `toCluster`. */
+  fromShotgunevents?: string;
+  /** Move the state file of `config` into its cluster instead (migrate-cluster.ts). */
+  toCluster?: boolean;
   config?: string;
   state?: string;
   force?: boolean;
@@ -124,7 +127,7 @@ export function seedBatch(seeds: readonly PluginSeed[], existing: ReadonlyMap<st
   return batch;
 }
 
-async function runMigrate(o: MigrateCliOptions, out: (line: string) => void): Promise<void> {
+async function runMigrate(o: MigrateCliOptions & { fromShotgunevents: string }, out: (line: string) => void): Promise<void> {
   const conf = await loadShotgunEventsConf(o.fromShotgunevents);
   const target = o.config === undefined ? undefined : await loadConfig(o.config);
   const statePath = o.state !== undefined ? resolve(o.state) : (target ?? conf).daemon.state;
@@ -168,6 +171,13 @@ async function runMigrate(o: MigrateCliOptions, out: (line: string) => void): Pr
 
 /** `sgeventd migrate --from-shotgunevents shotgunEventDaemon.conf [-c sgeventd.yaml | --state FILE] [--force] [--dry-run]` */
 export async function migrateCommand(o: MigrateCliOptions): Promise<void> {
+  if (o.toCluster === true) {
+    if (o.config === undefined) throw new SgeventdError('MIGRATE_USAGE', '--to-cluster needs -c CONFIG: the config naming the state file and the cluster');
+    await (await import('./migrate-cluster.ts')).migrateToClusterCommand({ config: o.config, ...(o.force === true ? { force: true } : {}) });
+    return;
+  }
+  const from = o.fromShotgunevents;
+  if (from === undefined) throw new SgeventdError('MIGRATE_USAGE', 'give --from-shotgunevents CONF (from shotgunEvents) or --to-cluster -c CONFIG (into a cluster)');
   if (o.state !== undefined && !isAbsolute(o.state)) o.state = resolve(o.state);
-  await runMigrate(o, (line) => process.stdout.write(`${line}\n`));
+  await runMigrate({ ...o, fromShotgunevents: from }, (line) => process.stdout.write(`${line}\n`));
 }

@@ -1,8 +1,9 @@
 import { existsSync } from 'node:fs';
-import { daemonSecrets, loadConfig } from '../config/index.ts';
 import { SecretMask, SgeventdError } from '../shared/index.ts';
-import { matchPluginIds, openSqliteState, type SqliteStateStore } from '../state/index.ts';
-import { daemonUrl, requestReload, runningDaemon } from './daemon-api.ts';
+// Single files, not the folders' index: ls, enable and disable need neither the schema (zod) nor the daemon.
+import { matchPluginIds } from '../state/plugin-id.ts';
+import { openSqliteState, type SqliteStateStore } from '../state/sqlite.ts';
+import { addressFor, daemonUrl, fullConfig } from './daemon-contact.ts';
 
 export interface PluginCliOptions {
   config: string;
@@ -11,7 +12,7 @@ export interface PluginCliOptions {
 
 /** Applies `change` to every stored plugin that `name` means; PLUGIN_UNKNOWN when none. Returns their ids. */
 async function setFlags(configPath: string, name: string, change: (store: SqliteStateStore, id: string) => Promise<void>): Promise<string[]> {
-  const config = await loadConfig(configPath);
+  const { address: config } = await addressFor(configPath);
   const store = await openSqliteState(config.daemon.state);
   try {
     const known = (await store.loadPlugins()).map((p) => p.id);
@@ -38,14 +39,14 @@ export interface PluginRow {
 
 /** The plugins of the state file (none when there is no state file yet); error texts masked. */
 export async function listPlugins(configPath: string): Promise<PluginRow[]> {
-  const config = await loadConfig(configPath);
+  const { address: config, secrets } = await addressFor(configPath);
   if (!existsSync(config.daemon.state)) return [];
   const store = await openSqliteState(config.daemon.state);
   try {
     const rows = (await store.loadPlugins()).map((p): PluginRow => ({
       plugin: p.id, state: p.paused ? 'paused' : p.active ? 'active' : 'inactive', cursor: p.lastEventId, backlog: p.backlog.length, lastError: p.lastError,
     }));
-    return new SecretMask(daemonSecrets(config)).maskJson(rows);
+    return new SecretMask(secrets).maskJson(rows);
   } finally {
     await store.close();
   }
@@ -65,8 +66,9 @@ export async function pluginListCommand(opts: PluginCliOptions): Promise<void> {
 
 /** `sgeventd plugin enable NAME`. */
 export async function pluginEnableCommand(name: string, opts: PluginCliOptions): Promise<void> {
-  const config = await loadConfig(opts.config);
-  const ids = config.cluster !== undefined ? await (await import('./plugin-cluster.ts')).setPausedInCluster(config, name, false) : await setFlags(opts.config, name, async (store, id) => {
+  const { address } = await addressFor(opts.config);
+  // A cluster's flags live in NATS: that path uses the whole config.
+  const ids = address.cluster !== undefined ? await (await import('./plugin-cluster.ts')).setPausedInCluster(await fullConfig(opts.config), name, false) : await setFlags(opts.config, name, async (store, id) => {
     await store.setPluginPaused(id, false);
     await store.setPluginActive(id, true);
   });
@@ -75,13 +77,14 @@ export async function pluginEnableCommand(name: string, opts: PluginCliOptions):
 
 /** `sgeventd plugin disable NAME`. */
 export async function pluginDisableCommand(name: string, opts: PluginCliOptions): Promise<void> {
-  const config = await loadConfig(opts.config);
-  const ids = config.cluster !== undefined ? await (await import('./plugin-cluster.ts')).setPausedInCluster(config, name, true) : await setFlags(opts.config, name, (store, id) => store.setPluginPaused(id, true));
+  const { address } = await addressFor(opts.config);
+  const ids = address.cluster !== undefined ? await (await import('./plugin-cluster.ts')).setPausedInCluster(await fullConfig(opts.config), name, true) : await setFlags(opts.config, name, (store, id) => store.setPluginPaused(id, true));
   for (const id of ids) process.stdout.write(`disabled ${id}\n`);
 }
 
 /** `sgeventd plugin reload [NAME]`: in the running daemon. */
 export async function pluginReloadCommand(name: string | undefined, opts: PluginCliOptions): Promise<void> {
+  const { runningDaemon, requestReload } = await import('./daemon-api.ts');
   const { config, url } = await runningDaemon(opts.config);
   const names = await requestReload(config, url, name);
   process.stdout.write(names.length === 0 ? 'nothing to reload\n' : `${names.map((n) => `reloaded ${n}`).join('\n')}\n`);
@@ -96,7 +99,7 @@ const QUIET = { debug: () => undefined, info: () => undefined, warn: () => undef
  * is active again; a running daemon reloads it at once. Returns one line per plugin.
  */
 async function acknowledgeGap(configPath: string, name: string): Promise<string[]> {
-  const config = await loadConfig(configPath);
+  const config = await fullConfig(configPath);
   // Loaded here only: the other plugin commands answer without the site client.
   const [{ connectSite }, { Api3EventSource }] = await Promise.all([import('../daemon/site-connection.ts'), import('../source/index.ts')]);
   const site = connectSite(config, { interactive: true });
@@ -125,7 +128,10 @@ async function acknowledgeGap(configPath: string, name: string): Promise<string[
   });
   const url = daemonUrl(config);
   // A running daemon takes the new cursor in at once (a reload reads it from the state file).
-  if (url !== null) for (const plugin of acked) await requestReload(config, url, plugin);
+  if (url !== null) {
+    const { requestReload } = await import('./daemon-api.ts');
+    for (const plugin of acked) await requestReload(config, url, plugin);
+  }
   return lines;
 }
 

@@ -1,8 +1,10 @@
 import { existsSync } from 'node:fs';
-import { daemonSecrets, loadConfig } from '../config/index.ts';
+// Single files: asking a running daemon needs neither the schema (zod) nor the site client.
+import { daemonSecrets } from '../config/secrets.ts';
 import { describeError, SecretMask } from '../shared/index.ts';
 import { runningPid } from './pidfile.ts';
-import { daemonUrl, fetchStatus } from './daemon-api.ts';
+import { addressFor, daemonUrl, fullConfig } from './daemon-contact.ts';
+import { fetchStatusReply } from './status-reply.ts';
 
 interface StatusRow {
   plugin: string;
@@ -25,15 +27,16 @@ interface StatusRow {
 
 /** Per plugin: cursor, backlog size, lag behind the site's newest event, errors. */
 export async function collectStatus(configPath: string): Promise<{ running: number | null; newest: number | null; siteError: string | null; plugins: StatusRow[]; source: 'daemon' | 'state' }> {
-  const config = await loadConfig(configPath);
+  // The config in full only when it must be (see config/daemon-address.ts), or for the site below.
+  const { address, secrets } = await addressFor(configPath);
   // Error texts may hold a secret that plugin code put there: masked before they are printed.
-  const mask = new SecretMask(daemonSecrets(config));
-  const running = runningPid(config.daemon.pidFile);
+  let mask = new SecretMask(secrets);
+  const running = runningPid(address.daemon.pidFile);
   // A running daemon knows best (live cursors, runtimes); otherwise read the state file and the site.
-  const url = daemonUrl(config);
+  const url = daemonUrl(address);
   if (url !== null) {
     try {
-      const doc = await fetchStatus(config, url);
+      const doc = await fetchStatusReply(address, url);
       return mask.maskJson({
         running, newest: doc.newestEventId, siteError: null, source: 'daemon' as const,
         plugins: doc.plugins.map((p) => ({
@@ -46,7 +49,9 @@ export async function collectStatus(configPath: string): Promise<{ running: numb
       // Fall back to the state file below.
     }
   }
-  // No daemon to ask: read the site and the state file, loading their clients only now.
+  // No daemon to ask: read the site and the state file, loading their clients (and the whole config) only now.
+  const config = await fullConfig(configPath);
+  mask = new SecretMask(daemonSecrets(config));
   const [{ connectSite }, { openSqliteState }] = await Promise.all([import('../daemon/site-connection.ts'), import('../state/index.ts')]);
   let newest: number | null = null;
   let siteError: string | null = null;

@@ -5,14 +5,17 @@
 import type { Logger } from 'pino';
 import { DeliverPolicy, type ConsumerMessages, type JetStreamClient, type JsMsg } from '@nats-io/jetstream';
 import { pluginOptionsFor, type DaemonConfig, type PluginFolderConfig } from '../config/index.ts';
-import { buildScope, effectiveConcurrency, inScope, KeyLanes, laneKey, reportDeactivation, runEvent, type EventScope, type PluginFailure, type ProjectDirectory, type StepContext, type TimingRecord } from '../dispatch/index.ts';
+import { buildScope, effectiveConcurrency, inScope, KeyLanes, laneKey, reportDeactivation, runEvent, type EventScope, type PluginFailure, type ProjectDirectory, type StepContext, type StepRecorder, type TimingRecord } from '../dispatch/index.ts';
 import type { LoadResult, PluginHost } from '../hosts/index.ts';
 import type { SerializedError } from '../plugins/index.ts';
 import { sleepLong, type EventLogEntry } from '../shared/index.ts';
+import type { NewDeadLetter } from '../state/index.ts';
 import { toEventLogEntry } from '../source/index.ts';
 import type { WorkerCursor, WorkerCursorState } from './cursor.ts';
 import { checkFormat, FORMAT_HEADER } from './format.ts';
 import { ClusterFormatError } from './errors.ts';
+import type { ClusterDeadLetter, DeadLetterBook } from './dead-letters.ts';
+import { partitionOf } from './names.ts';
 
 /** A lease while this node holds it (what `FencedLease` hands out). */
 export interface HeldLease<T> {
@@ -48,6 +51,8 @@ export interface ActiveRunOptions {
   onFailure?: (failure: PluginFailure) => void;
   /** Callback slots shared with the plugin's other terms on this node (its partitions, partition-worker.ts). */
   gate?: SlotGate;
+  /** The cluster's dead letters: written before the commit that passes their event; retries taken every `retryMs`. */
+  deadLetters?: DeadLetterBook;
 }
 
 /** Slots shared by several terms of one plugin on a node, so they run no more than `max` callbacks together. */
@@ -80,6 +85,10 @@ export class ActiveRun {
   #changed: (() => void) | null = null;
   #halted: { event: EventLogEntry; callback: string | null; error: SerializedError } | null = null;
   #committing: Promise<void> | null = null;
+  /** Dead letters recorded since the last commit took them (written before that commit's cursor). */
+  #letters: NewDeadLetter[] = [];
+  /** Dead letters marked for retry that this term has handed to its lanes and not finished. */
+  readonly #retries = new Map<EventLogEntry, ClusterDeadLetter>();
 
   constructor(worker: ActiveRunParts, opts: ActiveRunOptions, host: PluginHost, loaded: Extract<LoadResult, { ok: true }>, cursor: WorkerCursor, held: HeldLease<WorkerCursorState | null>, log: Logger) {
     this.#worker = worker;
@@ -107,7 +116,7 @@ export class ActiveRun {
         ...(opts.onFailure ? { onFailure: (f: PluginFailure) => opts.onFailure?.({ ...f, emails: loaded.emails }) } : {}),
       },
       handler: host,
-      batcher: null,
+      batcher: this.#recorder(),
       counters: worker.counters,
     };
   }
@@ -122,6 +131,7 @@ export class ActiveRun {
     if (session.aborted) onEnd();
     const unsubscribe = this.#opts.gate?.subscribe(() => this.#pump());
     const flusher = this.#flushLoop();
+    const retrier = this.#retryLoop();
     try {
       await this.#read();
     } finally {
@@ -132,6 +142,7 @@ export class ActiveRun {
       await this.#drain();
       if (this.#halted !== null) this.#deactivate();
       await flusher;
+      await retrier;
       if (!this.#held.signal.aborted) await this.#commit();
     }
   }
@@ -238,6 +249,11 @@ export class ActiveRun {
       this.#cursor.finish(seq);
       return;
     }
+    if (this.#cursor.finishedBeforeMigration(event.id)) {
+      this.#cursor.handOut(seq, event.id);
+      this.#cursor.finish(seq);
+      return;
+    }
     this.#cursor.handOut(seq, event.id);
     const decided = inScope(this.#ctx, this.#scope, event);
     if (!(typeof decided === 'boolean' ? decided : await decided)) {
@@ -272,6 +288,8 @@ export class ActiveRun {
   }
 
   async #runHead(key: string, event: EventLogEntry): Promise<void> {
+    const retry = this.#retries.get(event);
+    if (retry !== undefined) return this.#runRetry(key, event, retry);
     const seq = this.#seqOf.get(event) ?? 0;
     this.#worker.track({ event, seq });
     let finished = false;
@@ -308,9 +326,84 @@ export class ActiveRun {
     }
   }
 
+  /**
+   * A dead letter marked for retry, run in its key's lane like any event: it
+   * goes once it passes, is dead again (attempts + 1) when it fails, and
+   * stays marked when the term ends first (the next owner takes it).
+   */
+  async #runRetry(key: string, event: EventLogEntry, entry: ClusterDeadLetter): Promise<void> {
+    let done = false;
+    try {
+      const outcome = await runEvent(this.#ctx, event, 'retry', this.#halt.signal, null, this.#by === 'none' ? undefined : key);
+      if (this.#held.signal.aborted || outcome.kind === 'aborted') return;
+      const book = this.#opts.deadLetters;
+      if (outcome.kind === 'ok') {
+        await book?.resolve(entry);
+        this.#log.info({ eventId: event.id, callback: entry.callback }, 'dead letter retried: the event went through');
+      } else await book?.fail(entry, outcome.error.message);
+      done = true;
+    } catch (err) {
+      this.#log.warn({ err, eventId: event.id }, 'retrying a dead letter failed; it stays marked for retry');
+    } finally {
+      // Out of the lane either way: one not done stays marked in the bucket and is taken again.
+      this.#lanes.finish(key);
+      if (!done) this.#log.debug({ eventId: event.id }, 'dead letter retry cut short; it stays marked for retry');
+      this.#retries.delete(event);
+      this.#inflight--;
+      this.#opts.gate?.give();
+      this.#wake();
+      this.#pump();
+    }
+  }
+
+  /**
+   * Every `retryMs`, once the last ones ran, the dead letters marked for
+   * retry (`sgeventd dlq retry`) whose events belong to this term's part of
+   * the stream join their key's lane, so they run with the plugin's lane
+   * rules and in event order within a key.
+   */
+  async #retryLoop(): Promise<void> {
+    const book = this.#opts.deadLetters;
+    if (book === undefined) return;
+    const halt = this.#halt.signal;
+    const partitions = this.#opts.config.cluster?.partitions ?? 1;
+    const mine = /\.events\.(\d+)$/.exec(this.#opts.filter);
+    while (!halt.aborted) {
+      if (this.#retries.size === 0) {
+        try {
+          const marked = await book.list({ pluginId: this.#opts.id, status: 'retry' });
+          for (const d of marked.sort((a, b) => a.eventId - b.eventId)) {
+            if (halt.aborted) break;
+            const event = toEventLogEntry(structuredClone(d.event) as Record<string, unknown>);
+            if (mine !== null && partitionOf(event.project?.id, partitions) !== Number(mine[1])) continue;
+            this.#retries.set(event, d);
+            this.#lanes.add(this.#by === 'none' ? 'all' : laneKey(event, this.#by), event);
+          }
+          this.#pump();
+        } catch (err) {
+          this.#log.warn({ err }, 'reading the dead letters marked for retry failed; trying again');
+        }
+      }
+      await sleepLong(this.#opts.retryMs, { signal: halt }).catch(() => undefined);
+    }
+  }
+
+  /** What the dispatch steps record: counters into the cursor, dead letters for the next commit. */
+  #recorder(): StepRecorder {
+    return {
+      backlogAdd: () => undefined,
+      backlogRemove: () => undefined,
+      counter: (d) => this.#cursor.count(d.callback, d),
+      deadLetter: (entry) => {
+        if (this.#opts.deadLetters !== undefined) this.#letters.push(entry);
+      },
+    };
+  }
+
   /** The lease is gone: the callbacks in flight are cut off (their results are not committed). */
   #cutOff(): void {
     for (const event of this.#seqOf.keys()) this.#host.cancel(event.id);
+    for (const event of this.#retries.keys()) this.#host.cancel(event.id);
   }
 
   #deactivate(): void {
@@ -337,9 +430,21 @@ export class ActiveRun {
     }
     if (this.#cursor.dirty === 0 || this.#held.signal.aborted) return;
     this.#committing = (async () => {
+      // Taken together: every event the snapshot counts finished has its dead letters in `letters`.
       const ticket = this.#cursor.takeChanges();
       const snap = this.#cursor.snapshot();
+      const letters = this.#letters;
+      this.#letters = [];
       try {
+        // Stored before the cursor passes their events: a death in between runs the event again, never loses its letter.
+        for (const [i, entry] of letters.entries()) {
+          try {
+            await this.#opts.deadLetters?.add(entry);
+          } catch (err) {
+            this.#letters.unshift(...letters.slice(i));
+            throw err;
+          }
+        }
         await this.#held.write(snap);
         this.#cursor.confirmChanges(ticket);
       } catch (err) {

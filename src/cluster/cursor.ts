@@ -31,6 +31,29 @@ export interface WorkerCursorState {
   paused: boolean;
   /** Sequence of the last `plugin enable/disable` record applied (control.ts); 0: none. */
   control: number;
+  /** Per-callback counters, committed with the cursor so they survive a failover (absent in records of older nodes). */
+  counters?: Record<string, CallbackCount>;
+  /**
+   * A cursor moved from a state file (`sgeventd migrate --to-cluster`): events
+   * with ids at or below `afterId` are finished unless listed in `ids` (the
+   * file's unfinished and gap ids). An id leaves `ids` once handed out.
+   */
+  migrated?: MigratedIds;
+}
+
+/** The id-based part of a migrated cursor. */
+export interface MigratedIds {
+  afterId: number;
+  ids: number[];
+}
+
+/** One callback's counters as the cursor stores them. */
+export interface CallbackCount {
+  processed: number;
+  failed: number;
+  totalMs: number;
+  lastEventId: number | null;
+  lastError: string | null;
 }
 
 const seq = z.number().int().nonnegative();
@@ -44,6 +67,10 @@ export const workerCursorSchema = z.object({
   lastError: z.string().nullable(),
   paused: z.boolean(),
   control: seq.default(0),
+  counters: z.record(z.string(), z.object({
+    processed: seq, failed: seq, totalMs: z.number().nonnegative(), lastEventId: seq.nullable(), lastError: z.string().nullable(),
+  })).optional(),
+  migrated: z.object({ afterId: seq, ids: z.array(seq) }).optional(),
 });
 
 /** A new plugin's cursor: it starts after `highSeq` (the stream's last message when it was first claimed). */
@@ -67,6 +94,8 @@ export class WorkerCursor {
   #lastError: string | null;
   #paused: boolean;
   #control: number;
+  readonly #counters = new Map<string, CallbackCount>();
+  #migrated: { afterId: number; ids: Set<number> } | null;
   /** Changes since the last snapshot taken for a commit. */
   #dirty = 0;
   /** Events finished and not yet in a confirmed commit: what a successor would run again. */
@@ -81,6 +110,8 @@ export class WorkerCursor {
     this.#lastError = state.lastError;
     this.#paused = state.paused;
     this.#control = state.control;
+    for (const [callback, c] of Object.entries(state.counters ?? {})) this.#counters.set(callback, { ...c });
+    this.#migrated = state.migrated === undefined ? null : { afterId: state.migrated.afterId, ids: new Set(state.migrated.ids) };
   }
 
   /** Where the consumer starts: the oldest unfinished message, else the one after the high watermark. */
@@ -139,6 +170,21 @@ export class WorkerCursor {
     return seq > this.#highSeq || this.#pending.has(seq);
   }
 
+  /**
+   * A migrated cursor's rule for a new message: true when its event was
+   * finished on the single machine (at or below `afterId`, not listed); a
+   * listed id leaves the list here, as it is handed out now.
+   */
+  finishedBeforeMigration(id: number): boolean {
+    const m = this.#migrated;
+    if (m === null || id > m.afterId) return false;
+    if (m.ids.delete(id)) {
+      this.#dirty++;
+      return false;
+    }
+    return true;
+  }
+
   /** Records a message as handed out; stored pending before the high watermark passes it. */
   handOut(seq: number, id: number): void {
     if (!this.#pending.has(seq)) this.#pending.set(seq, id);
@@ -189,6 +235,17 @@ export class WorkerCursor {
     this.#dirty++;
   }
 
+  /** Adds one callback run to its counters (stored with the next commit; the event's finish makes that commit). */
+  count(callback: string, delta: { processed: number; failed: number; totalMs: number; lastEventId?: number; lastError?: string | null }): void {
+    const c = this.#counters.get(callback) ?? { processed: 0, failed: 0, totalMs: 0, lastEventId: null, lastError: null };
+    c.processed += delta.processed;
+    c.failed += delta.failed;
+    c.totalMs += delta.totalMs;
+    if (delta.lastEventId !== undefined) c.lastEventId = delta.lastEventId;
+    if (delta.lastError !== undefined) c.lastError = delta.lastError;
+    this.#counters.set(callback, c);
+  }
+
   noteError(lastError: string): void {
     this.#lastError = lastError;
     this.#dirty++;
@@ -226,6 +283,8 @@ export class WorkerCursor {
       lastError: this.#lastError,
       paused: this.#paused,
       control: this.#control,
+      counters: Object.fromEntries([...this.#counters].map(([callback, c]) => [callback, { ...c }])),
+      ...(this.#migrated === null ? {} : { migrated: { afterId: this.#migrated.afterId, ids: [...this.#migrated.ids].sort((a, b) => a - b) } }),
     };
   }
 }

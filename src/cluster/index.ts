@@ -11,3 +11,6 @@ export { PluginWorker, type HeldLease, type LeaseCampaign, type WorkerRole, type
 export { freshCursor, workerCursorSchema, WorkerCursor, type WorkerCursorState, type PendingEvent } from './cursor.ts';
 export { ClusterPoller, EPOCH_HEADER, pollerStateSchema, wakePoller, type ClusterPollerOptions, type PollerState, type PollerStats } from './poller.ts';
 export { ClusterAlertGate, alertBucket, alertKey, type AlertIdentity, type ClusterAlertGateOptions } from './alerts.ts';
+export { DeadLetterBook, deadLetterBucket, type ClusterDeadLetter } from './dead-letters.ts';
+export type { CallbackCount } from './cursor.ts';
+export { ClusterMigrateError, migrateToCluster, type MigrateOutcome, type MigrateToClusterOptions, type PluginToMigrate } from './migrate.ts';

@@ -14,6 +14,7 @@ import { clusterNames, type ClusterNames } from './names.ts';
 import { workerCursorSchema, type WorkerCursorState } from './cursor.ts';
 import { PluginWorker } from './worker.ts';
 import { PluginControl } from './plugin-control.ts';
+import { DeadLetterBook } from './dead-letters.ts';
 import { answerReloads, reloadAcrossNodes } from './reload.ts';
 import { ClusterStatusBoard, type ClusterStatus } from './status.ts';
 import { ClusterControl, type ControlHandlers, type RecycleAnswer } from './control.ts';
@@ -66,6 +67,7 @@ export class ClusterNode {
   #control: ClusterControl | null = null;
   /** `plugin enable/disable` records and `plugin reload` requests. */
   #pluginControl: PluginControl | null = null;
+  #deadLetters: DeadLetterBook | null = null;
   readonly #watchers: PluginFolderWatcher[] = [];
   #stopReloads: (() => void) | null = null;
   #connected = true;
@@ -128,6 +130,7 @@ export class ClusterNode {
     this.#control?.start();
     await ensureEventStream(this.#conn.jsm, this.names, cluster);
     this.#pluginControl = await PluginControl.open(this.#conn, this.names, cluster.replicas);
+    this.#deadLetters = await DeadLetterBook.open(this.#conn, this.names, cluster.replicas);
     this.#stopReloads = answerReloads(this.#conn, this.#pluginControl, this.nodeId, () => this.#workers, logger);
     this.#poller?.start();
     const coordinator = new PartitionCoordinator({
@@ -228,6 +231,8 @@ export class ClusterNode {
       id, entry, folder, config, directory: this.#parts.directory, conn: this.#conn, names: this.names, nodeId: this.nodeId,
       partitions: cluster.partitions, timing: cluster.lease, replicas: cluster.replicas, holdMs: cluster.placement.holdMs,
       origin: lease, placement: coordinator, logger, retryMs: cluster.lease.checkMs, onReconnect,
+      ...(control === null ? {} : { control: { read: () => control.read(id) } }),
+      ...(this.#deadLetters === null ? {} : { deadLetters: this.#deadLetters }),
       ...(this.#parts.onTiming ? { onTiming: this.#parts.onTiming } : {}),
       ...(this.#parts.onFailure ? { onFailure: this.#parts.onFailure } : {}),
     });
@@ -242,6 +247,7 @@ export class ClusterNode {
       onReconnect,
       ...(spread === undefined ? {} : { spread }),
       ...(control === null ? {} : { control: { read: () => control.read(id) } }),
+      ...(this.#deadLetters === null ? {} : { deadLetters: this.#deadLetters }),
       ...(this.#parts.onTiming ? { onTiming: this.#parts.onTiming } : {}),
       ...(this.#parts.onFailure ? { onFailure: this.#parts.onFailure } : {}),
     });

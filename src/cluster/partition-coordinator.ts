@@ -37,6 +37,8 @@ export class PartitionCoordinator implements PartitionPlacement {
   readonly #holders = new Set<PartitionHolder>();
   readonly #listeners = new Set<() => void>();
   #placement: Placement | null = null;
+  /** Partition → the live node holding it, at the last placement. */
+  #owners: ReadonlyMap<number, string> = new Map();
   #mine: ReadonlySet<number> = new Set();
   #lastSeqs = new Map<number, number>();
   #lastSeqsAt = -Infinity;
@@ -78,6 +80,10 @@ export class PartitionCoordinator implements PartitionPlacement {
   onChange(listener: () => void): () => void {
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);
+  }
+
+  heldByLive(partition: number): boolean {
+    return this.#owners.has(partition);
   }
 
   note(partition: number, project: number | null): void {
@@ -122,13 +128,20 @@ export class PartitionCoordinator implements PartitionPlacement {
     const members = membership.members();
     const live = [...members].filter(([, m]) => m.alive).map(([id]) => id);
     const owners = ownersFrom(members);
+    this.#owners = owners;
     const work = new Map<number, Map<number, number>>();
     for (const m of members.values()) {
-      if (!m.alive) continue;
+      // A node gone (or leaving) keeps its recent work, fading over one window: its partitions stay as heavy as they were, so
+      // placement gives them out by weight at once instead of as idle ones. Fading, not whole: the new owner counts the same
+      // partitions' work from the takeover on, and the two summed in full would make them look twice as busy for a window
+      // (weights that rise, then fall back, moved partitions back and forth).
+      const windowMs = this.#opts.placement.windowMs;
+      const share = m.alive ? 1 : Math.max(0, 1 - m.ageMs / windowMs);
+      if (share === 0) continue;
       for (const [p, projects] of Object.entries(m.report.work)) {
         const into = work.get(Number(p)) ?? new Map<number, number>();
         work.set(Number(p), into);
-        for (const [project, n] of Object.entries(projects)) into.set(Number(project), (into.get(Number(project)) ?? 0) + n);
+        for (const [project, n] of Object.entries(projects)) into.set(Number(project), (into.get(Number(project)) ?? 0) + n * share);
       }
     }
     this.#placement = placePartitions({

@@ -3,6 +3,7 @@
 // `plugin.<id>.p<n>` with its own cursor and reading only its partition's
 // subject. The plugin's host (thread or Python process) is loaded once and
 // shared by the node's partitions, within one `max` of callbacks.
+import type { DeadLetterBook } from './dead-letters.ts';
 import type { Logger } from 'pino';
 import type { ClusterLeaseOptions, DaemonConfig, PluginFolderConfig } from '../config/index.ts';
 import type { PluginFailure, ProjectDirectory, TimingRecord } from '../dispatch/index.ts';
@@ -10,10 +11,11 @@ import type { LoadResult, PluginHost } from '../hosts/index.ts';
 import { SgeventdError, sleepLong, type EventLogEntry } from '../shared/index.ts';
 import { ActiveRun, type SlotGate } from './active-run.ts';
 import type { ClusterConnection } from './connect.ts';
-import { freshCursor, WorkerCursor, workerCursorSchema, type WorkerCursorState } from './cursor.ts';
+import { freshCursor, WorkerCursor, workerCursorSchema, type PendingEvent, type WorkerCursorState } from './cursor.ts';
 import { FencedLease, type LeaseTenure } from './fence.ts';
 import type { HeldPartition } from './membership.ts';
 import type { ClusterNames } from './names.ts';
+import type { ControlRecord } from './plugin-control.ts';
 
 /** The lease key of one (plugin, partition). */
 export function partitionLeaseKey(pluginId: string, partition: number): string {
@@ -28,6 +30,8 @@ export interface PartitionPlacement {
   onChange(listener: () => void): () => void;
   /** One event of `project` handed out in `partition` (the recent work placement weighs). */
   note(partition: number, project: number | null): void;
+  /** Whether a live node holds `partition` now (from the heartbeats). */
+  heldByLive(partition: number): boolean;
 }
 
 export interface PartitionWorkerOptions {
@@ -47,17 +51,23 @@ export interface PartitionWorkerOptions {
   /** The plugin's own lease (`plugin.<id>`): where partitions never claimed start, and the cluster-wide pause or deactivation. */
   origin: FencedLease<WorkerCursorState | null>;
   placement: PartitionPlacement;
+  /** The plugin's `plugin enable/disable` record (plugin-control.ts), read at every reconcile. */
+  control?: { read(): Promise<ControlRecord | null> };
   logger: Logger;
   retryMs: number;
   onReconnect(listener: () => void): () => void;
   onTiming?: (record: TimingRecord) => void;
   onFailure?: (failure: PluginFailure) => void;
+  /** The cluster's dead letters, shared with the plugin's whole-plugin runs (dead-letters.ts). */
+  deadLetters?: DeadLetterBook;
 }
 
 interface Term {
   readonly partition: number;
   readonly stop: AbortController;
   done: Promise<void>;
+  /** performance.now() when the term began (its campaign). */
+  readonly startedAt: number;
   /** performance.now() when the lease was taken; null while campaigning. */
   heldAt: number | null;
   cursor: WorkerCursor | null;
@@ -110,6 +120,8 @@ export class PartitionWorker {
   readonly #terms = new Map<number, Term>();
   readonly #leases = new Map<number, FencedLease<WorkerCursorState | null>>();
   #origin: WorkerCursorState | null = null;
+  /** Stream sequence → partition of the origin's pending events (read once). */
+  #pendingPartitions: Map<number, number> | null = null;
   #inFlight = 0;
 
   constructor(opts: PartitionWorkerOptions) {
@@ -189,20 +201,27 @@ export class PartitionWorker {
     } catch (err) {
       this.#log.debug({ err }, 'reading the plugin\'s record failed; keeping the last one read');
     }
+    await this.#applyControl();
     const origin = this.#origin;
     // Paused or deactivated for the cluster: no node runs any partition.
     if (origin !== null && (!origin.active || origin.paused)) want = new Set();
     const now = performance.now();
+    // A campaign for a partition no live node holds (its holder died) is kept until it could have claimed it (it must
+    // see the record unchanged for ttlMs on its own clock), even if placement moved it meanwhile: while a dead node's
+    // partitions are taken, the placement of those still free moves as the others are claimed, and dropping the
+    // campaigns at each move left partitions unclaimed for a long time (25 s with a 5 s TTL, measured).
+    const keepCampaign = this.#opts.timing.ttlMs + this.#opts.timing.checkMs;
+    const dropCampaign = (t: Term): boolean => this.#opts.placement.heldByLive(t.partition) || now - t.startedAt >= keepCampaign;
     for (const t of this.#terms.values()) {
       if (want.has(t.partition) || t.stop.signal.aborted) continue;
-      if (t.heldAt === null || now - t.heldAt >= this.#opts.holdMs || want.size === 0) {
+      if (want.size === 0 || (t.heldAt === null ? dropCampaign(t) : now - t.heldAt >= this.#opts.holdMs)) {
         this.#log.info({ partition: t.partition }, t.heldAt === null ? 'partition placed elsewhere: no longer campaigning' : 'partition placed elsewhere: handing it over');
         t.stop.abort();
       }
     }
     for (const p of want) {
       if (this.#terms.has(p)) continue;
-      const term: Term = { partition: p, stop: new AbortController(), done: Promise.resolve(), heldAt: null, cursor: null, inFlight: 0 };
+      const term: Term = { partition: p, stop: new AbortController(), done: Promise.resolve(), startedAt: performance.now(), heldAt: null, cursor: null, inFlight: 0 };
       this.#terms.set(p, term);
       term.done = this.#term(term, host, loaded, gate).catch((err: unknown) => {
         this.#log.error({ err, partition: p }, 'a partition term failed');
@@ -230,8 +249,12 @@ export class PartitionWorker {
     if (held === null) return;
     term.heldAt = performance.now();
     const origin = this.#origin ?? freshCursor(0);
-    const state = held.state ?? freshCursor(origin.highSeq, origin.highId);
+    const stored = held.state ?? { ...freshCursor(origin.highSeq, origin.highId), pending: await this.#inheritedPending(origin, term.partition, stop) };
     const log = this.#log.child({ partition: term.partition });
+    // An enable newer than this partition's record brings it back (a deactivated partition runs its failed event again).
+    const state = origin.control > stored.control
+      ? { ...stored, control: origin.control, paused: origin.paused, ...(origin.paused ? {} : { active: true, lastError: null }) }
+      : stored;
     if (!state.active || state.paused) {
       await untilAborted(AbortSignal.any([stop, held.signal]));
       if (!held.signal.aborted) await held.release(state);
@@ -256,6 +279,7 @@ export class PartitionWorker {
       id: this.#opts.id, entry: this.#opts.entry, folder: this.#opts.folder, config: this.#opts.config, directory: this.#opts.directory,
       js: this.#opts.conn.js, stream: this.#opts.names.eventStream, filter: this.#opts.names.eventSubject(term.partition),
       retryMs: this.#opts.retryMs, onReconnect: (listener) => this.#opts.onReconnect(listener), gate,
+      ...(this.#opts.deadLetters === undefined ? {} : { deadLetters: this.#opts.deadLetters }),
       ...(this.#opts.onTiming ? { onTiming: this.#opts.onTiming } : {}),
       ...(this.#opts.onFailure ? { onFailure: this.#opts.onFailure } : {}),
     }, host, loaded, cursor, held, log);
@@ -271,6 +295,40 @@ export class PartitionWorker {
     if (!cursor.active) await this.#deactivateEverywhere(cursor.lastError, stop);
     await held.release(cursor.snapshot());
     log.info({ highSeq: cursor.highSeq }, 'partition lease released');
+  }
+
+  /**
+   * `plugin enable/disable` of a spread plugin: the newest control record is
+   * written into the plugin's own record (through its fence, by whichever
+   * node sees it first), which every node reads at each reconcile: a pause
+   * stops every partition on every node (drained and committed), an enable
+   * lets each partition resume at its own cursor.
+   */
+  async #applyControl(): Promise<void> {
+    const control = this.#opts.control;
+    const known = this.#origin;
+    if (control === undefined || known === null) return;
+    let rec: ControlRecord | null;
+    try {
+      rec = await control.read();
+    } catch (err) {
+      this.#log.debug({ err }, 'reading the plugin control record failed; applied at the next look');
+      return;
+    }
+    if (rec === null || rec.seq <= known.control) return;
+    const signal = AbortSignal.timeout(this.#opts.timing.ttlMs * 2);
+    try {
+      const tenure = await this.#opts.origin.acquire(signal);
+      const state = tenure.state ?? known;
+      // Another node may have applied it (or a newer one) meanwhile.
+      const next = rec.seq <= state.control ? state
+        : { ...state, control: rec.seq, paused: rec.paused, ...(rec.paused ? {} : { active: true, lastError: null }) };
+      await tenure.release(next);
+      this.#origin = next;
+      if (next !== state) this.#log.info({ paused: rec.paused, control: rec.seq }, rec.paused ? 'spread plugin disabled for the cluster: every partition stops' : 'spread plugin enabled for the cluster: each partition resumes at its cursor');
+    } catch (err) {
+      this.#log.warn({ err }, 'applying the plugin control record failed; trying again at the next look');
+    }
   }
 
   /** stopOnError in one partition deactivates the plugin for the cluster: written in the plugin's own record. */
@@ -299,10 +357,10 @@ export class PartitionWorker {
       try {
         const last = await this.#opts.origin.read();
         if (last !== undefined && last.record.state !== null && (last.record.released === true || last.record.holder === null)) return last.record.state;
+        // Taken through the fence: a node still running the plugin on one node (by: none) finishes its term first.
         const tenure = await this.#opts.origin.acquire(stop);
-        const state = tenure.state ?? freshCursor(await this.#streamEnd());
-        // Its pending entries belong to no one partition: a serial cursor's unfinished events are at or below its high watermark.
-        const origin: WorkerCursorState = { ...state, pending: [] };
+        // Its pending entries (unfinished when it ran on one node) stay: each partition never claimed takes those of its subject.
+        const origin: WorkerCursorState = tenure.state ?? freshCursor(await this.#streamEnd());
         await tenure.release(origin);
         this.#log.info({ highSeq: origin.highSeq }, 'plugin spread over partitions: partitions never claimed start after this stream sequence');
         return origin;
@@ -313,6 +371,37 @@ export class PartitionWorker {
       }
     }
     return null;
+  }
+
+  /**
+   * The origin's pending events that belong to `partition` (a plugin that ran
+   * on one node before it was spread: the events it had handed out and not
+   * finished), found by the subject each was published on. Read once per
+   * plugin; an event no longer in the stream cannot be run again and is left.
+   */
+  async #inheritedPending(origin: WorkerCursorState, partition: number, stop: AbortSignal): Promise<PendingEvent[]> {
+    if (origin.pending.length === 0) return [];
+    if (this.#pendingPartitions === null) {
+      const found = new Map<number, number>();
+      for (const p of origin.pending) {
+        while (!stop.aborted) {
+          try {
+            const m = await this.#opts.conn.jsm.streams.getMessage(this.#opts.names.eventStream, { seq: p.seq });
+            const n = m === null ? NaN : Number(m.subject.slice(m.subject.lastIndexOf('.') + 1));
+            if (Number.isInteger(n)) found.set(p.seq, n);
+            else this.#log.warn({ seq: p.seq, eventId: p.id }, 'an event left unfinished before the plugin was spread is no longer in the stream; it cannot run again');
+            break;
+          } catch (err) {
+            this.#log.warn({ err, seq: p.seq }, 'reading an unfinished event\'s partition failed; trying again');
+            await sleepLong(this.#opts.retryMs, { signal: stop }).catch(() => undefined);
+          }
+        }
+      }
+      if (stop.aborted) return [];
+      this.#pendingPartitions = found;
+    }
+    const mine = this.#pendingPartitions;
+    return origin.pending.filter((p) => mine.get(p.seq) === partition);
   }
 
   async #openLeases(stop: AbortSignal): Promise<void> {

@@ -30,10 +30,23 @@ export interface Placement {
 }
 
 /**
+ * One active project's weight, from its share of the mean recent work: 1 up
+ * to twice the mean, 2 up to four times, 3 above. In steps, not in
+ * proportion: how many events a node hands out in a window moves with its
+ * speed and with bursts, and weights following every such change moved
+ * partitions (and cold-started their runtimes) over noise (measured:
+ * BENCHMARKS.md, "scale-out"). Only a project clearly busier than the others
+ * counts as more.
+ */
+export function projectWeight(share: number): number {
+  return share < 2 ? 1 : share < 4 ? 2 : 3;
+}
+
+/**
  * The weight of each partition: its active projects, each weighed by its
- * share of the recent work (a project with the mean work weighs 1, an idle
- * one is not counted, a busy one up to 2.5). Active projects come first
- * because each costs a warm runtime on its node; work spreads the callbacks.
+ * share of the recent work (projectWeight; an idle one is not counted).
+ * Active projects come first because each costs a warm runtime on its node;
+ * work spreads the callbacks.
  */
 export function partitionWeights(work: ReadonlyMap<number, ProjectWork>): Map<number, number> {
   const counts: number[] = [];
@@ -42,7 +55,7 @@ export function partitionWeights(work: ReadonlyMap<number, ProjectWork>): Map<nu
   const weights = new Map<number, number>();
   for (const [p, projects] of work) {
     let w = 0;
-    for (const n of projects.values()) if (n > 0) w += 0.5 + 0.5 * Math.min(4, n / mean);
+    for (const n of projects.values()) if (n > 0) w += projectWeight(n / mean);
     if (w > 0) weights.set(p, w);
   }
   return weights;

@@ -6,7 +6,7 @@ import type { JetStreamManager } from '@nats-io/jetstream';
 import type { NodeInfo } from './control.ts';
 import type { FencedLease } from './fence.ts';
 import type { ClusterNames } from './names.ts';
-import type { WorkerCursorState } from './cursor.ts';
+import type { CallbackCount, WorkerCursorState } from './cursor.ts';
 import type { PluginWorker, WorkerRole } from './worker.ts';
 import type { ScaleStatus, SpreadPluginStatus } from './partition-status.ts';
 
@@ -26,9 +26,16 @@ export interface ClusterPluginStatus {
   /** Callbacks running on this node. */
   inFlight: number;
   active: boolean | null;
+  /**
+   * Callback runs and failures, summed over the plugin's callbacks, from the
+   * counters committed with its cursor (kept across failovers); a spread
+   * plugin's are this node's since it started.
+   */
   processed: number;
   failed: number;
   lastError: string | null;
+  /** Per-callback counters committed with the cursor (null: none yet). */
+  callbacks: Record<string, CallbackCount> | null;
 }
 
 export interface ClusterStatus {
@@ -119,6 +126,8 @@ export class ClusterStatusBoard {
       const seen = this.#seen.get(leases[i]?.key ?? '');
       const active = w.role === 'active';
       const highSeq = active ? mine.highSeq : seen?.state?.highSeq ?? mine.highSeq;
+      const callbacks = active ? mine.callbacks : seen?.state?.counters ?? mine.callbacks;
+      const sum = (field: 'processed' | 'failed'): number => Object.values(callbacks ?? {}).reduce((n, c) => n + c[field], 0);
       return {
         id: w.id,
         name: w.name,
@@ -130,9 +139,10 @@ export class ClusterStatusBoard {
         lag: highSeq === null || this.#streamLastSeq === null ? null : Math.max(0, this.#streamLastSeq - highSeq),
         inFlight: mine.inFlight,
         active: seen?.state?.active ?? null,
-        processed: mine.processed,
-        failed: mine.failed,
+        processed: callbacks === null ? mine.processed : sum('processed'),
+        failed: callbacks === null ? mine.failed : sum('failed'),
         lastError: mine.lastError,
+        callbacks,
       };
     })()));
     return {
@@ -155,7 +165,8 @@ export class ClusterStatusBoard {
     const s = w.spread ? this.#opts.spread?.(w.id) ?? null : null;
     if (s === null) return base;
     const lag = s.lagging === 0 ? 0 : s.highSeq === null || this.#streamLastSeq === null ? null : Math.max(0, this.#streamLastSeq - s.highSeq);
-    return { ...base, holder: s.holder, highSeq: s.highSeq, highId: s.highId, pending: s.pending, lag };
+    const mine = w.snapshot();
+    return { ...base, holder: s.holder, highSeq: s.highSeq, highId: s.highId, pending: s.pending, lag, processed: mine.processed, failed: mine.failed, callbacks: null };
   }
 
   async #refresh(): Promise<void> {

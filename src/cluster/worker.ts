@@ -8,9 +8,10 @@ import { effectiveConcurrency, type PluginFailure, type ProjectDirectory, type T
 import type { LoadResult, PluginHost, PluginHostFactory } from '../hosts/index.ts';
 import type { JsPluginFile, PythonPluginFile } from '../plugins/index.ts';
 import { SgeventdError, sleepLong, type EventLogEntry } from '../shared/index.ts';
-import { freshCursor, WorkerCursor, type WorkerCursorState } from './cursor.ts';
+import { freshCursor, WorkerCursor, type CallbackCount, type WorkerCursorState } from './cursor.ts';
 import { ActiveRun, type HeldLease } from './active-run.ts';
 import type { ControlRecord } from './plugin-control.ts';
+import type { DeadLetterBook } from './dead-letters.ts';
 
 export type { HeldLease } from './active-run.ts';
 
@@ -43,6 +44,8 @@ export interface WorkerSnapshot {
   processed: number;
   failed: number;
   lastError: string | null;
+  /** Per-callback counters of the cursor as this node last knew it (its own while active): cluster-wide, kept across failovers. */
+  callbacks: Record<string, CallbackCount> | null;
 }
 
 export interface PluginWorkerOptions {
@@ -68,6 +71,8 @@ export interface PluginWorkerOptions {
   onFailure?: (failure: PluginFailure) => void;
   /** The plugin's `plugin enable/disable` record (control.ts); read by the owner every `retryMs`. */
   control?: { read(): Promise<ControlRecord | null> };
+  /** The cluster's dead letters (dead-letters.ts): the owner writes them and runs those marked for retry. */
+  deadLetters?: DeadLetterBook;
   /** Set on a node that spreads plugins: a plugin with `by: project | entity` runs its partitions through it instead of the plugin lease. */
   spread?: SpreadRun;
 }
@@ -143,6 +148,7 @@ export class PluginWorker {
       processed: this.counters.processed,
       failed: this.counters.failed,
       lastError: c?.lastError ?? known?.lastError ?? null,
+      callbacks: (c === null ? known : c.snapshot())?.counters ?? null,
     };
   }
 
@@ -222,10 +228,13 @@ export class PluginWorker {
         if (await this.#runSpread(stop)) continue;
         this.#role = 'standby';
         let held: HeldLease<WorkerCursorState | null>;
+        // A reload ends the campaign too: the new code may spread the plugin (then it does not campaign for this lease).
+        const nudge = this.#nudge.signal;
         try {
-          held = await this.#opts.lease.acquire(stop);
+          held = await this.#opts.lease.acquire(AbortSignal.any([stop, nudge]));
         } catch (err) {
           if (stop.aborted) return;
+          if (nudge.aborted) continue;
           this.#log.warn({ err }, 'campaigning for the plugin lease failed; trying again');
           await sleepLong(this.#opts.retryMs, { signal: stop }).catch(() => undefined);
           continue;

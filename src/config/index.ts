@@ -1,4 +1,5 @@
-export { loadConfig, detectFormat } from './load.ts';
+export { loadConfig } from './load.ts';
+export { detectFormat } from './format.ts';
 export { parseConfig, pluginOptionsFor } from './parse.ts';
 export type { ParseConfigOptions } from './parse.ts';
 export { loadShotgunEventsConf } from './shotgunevents-conf.ts';

@@ -1,7 +1,8 @@
 import { readFile } from 'node:fs/promises';
-import { extname, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import { ConfigReadError } from './errors.ts';
+import { detectFormat } from './format.ts';
 import { parseConfig } from './parse.ts';
 import { loadShotgunEventsConf } from './shotgunevents-conf.ts';
 import type { DaemonConfig } from './types.ts';
@@ -35,12 +36,4 @@ export async function loadConfig(path: string, env: Readonly<Record<string, stri
     });
   }
   return parseConfig(doc.toJS(), { source, env });
-}
-
-export function detectFormat(path: string, text: string): DaemonConfig['format'] {
-  const ext = extname(path).toLowerCase();
-  if (ext === '.yaml' || ext === '.yml') return 'yaml';
-  if (ext === '.conf' || ext === '.ini' || ext === '.cfg') return 'shotgunevents';
-  const first = text.split(/\r?\n/).map((l) => l.trim()).find((l) => l !== '' && !l.startsWith('#') && !l.startsWith(';'));
-  return first !== undefined && /^\[[^\]]+\]$/.test(first) ? 'shotgunevents' : 'yaml';
 }

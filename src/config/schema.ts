@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DAEMON_FILE_DEFAULTS } from './file-defaults.ts';
 
 // `${VAR}` interpolation yields strings; numbers and booleans written as
 // quoted or interpolated text are read as such ("9090" → 9090, "true" → true).
@@ -258,8 +259,8 @@ export const rawConfigSchema = z.strictObject({
     useSessionUuid: bool().default(false),
   }, { error: 'a mapping with url and script' }),
   daemon: z.strictObject({
-    state: str().default('./state/sgeventd.db'),
-    pidFile: str().default('./state/sgeventd.pid'),
+    state: str().default(DAEMON_FILE_DEFAULTS.state),
+    pidFile: str().default(DAEMON_FILE_DEFAULTS.pidFile),
     // Below 50 ms an idle daemon polls the site flat out.
     fetchIntervalMs: duration(50).default(1000),
     maxEventBatchSize: posInt().default(500),

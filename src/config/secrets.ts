@@ -7,15 +7,26 @@ import type { DaemonConfig } from './types.ts';
  * masked against these; plugin code never receives them.
  */
 export function daemonSecrets(config: DaemonConfig): string[] {
+  return secretValues({
+    siteKey: config.site.script.key.reveal(), token: config.http.token?.reveal(), emailPassword: config.emails.password?.reveal(),
+    webhookSecrets: (config.webhooks?.secrets ?? []).map((s) => s.reveal()), siteUrl: config.site.url, siteProxy: config.site.proxy,
+  });
+}
+
+/** The values of `daemonSecrets`, from the settings that hold them (also read without the full config, see daemon-address.ts). */
+export function secretValues(from: {
+  siteKey?: string | undefined; token?: string | undefined; emailPassword?: string | undefined;
+  webhookSecrets?: readonly string[]; siteUrl?: string | undefined; siteProxy?: string | undefined;
+}): string[] {
   const out = new Set<string>();
   const add = (v: string | undefined): void => {
     if (v !== undefined && v.length > 0) out.add(v);
   };
-  add(config.site.script.key.reveal());
-  add(config.http.token?.reveal());
-  add(config.emails.password?.reveal());
-  for (const s of config.webhooks?.secrets ?? []) add(s.reveal());
-  for (const url of [config.site.url, config.site.proxy]) {
+  add(from.siteKey);
+  add(from.token);
+  add(from.emailPassword);
+  for (const s of from.webhookSecrets ?? []) add(s);
+  for (const url of [from.siteUrl, from.siteProxy]) {
     const password = urlPassword(url);
     add(password);
     if (password !== undefined) add(safeDecode(password));

@@ -81,6 +81,11 @@ export class Assembly {
    * after `maxConnRetries`). With webhooks on, deliveries wake the poller and
    * polling runs at `webhooks.fallbackPollMs`; `onPolled` sees what each poll found.
    */
+  /** How often the log is polled: `webhooks.fallbackPollMs` when deliveries wake the poller, else `daemon.fetchIntervalMs`. */
+  get pollIntervalMs(): number {
+    return this.config.webhooks?.fallbackPollMs ?? this.config.daemon.fetchIntervalMs;
+  }
+
   eventLog(onPolled?: (events: readonly EventLogEntry[]) => void): { source: ResilientEventSource; log: EventLog } {
     const { config, logger, mailer } = this;
     const source = new ResilientEventSource(new Api3EventSource(this.site.client, logger), {
@@ -91,7 +96,7 @@ export class Assembly {
     });
     const log = new EventLog(source, {
       batchSize: config.daemon.maxEventBatchSize,
-      fetchIntervalMs: config.webhooks?.fallbackPollMs ?? config.daemon.fetchIntervalMs,
+      fetchIntervalMs: this.pollIntervalMs,
       maxCachedEvents: config.daemon.maxCachedEvents,
       logger,
       ...(onPolled ? { onPolled } : {}),

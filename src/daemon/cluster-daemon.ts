@@ -67,7 +67,8 @@ export class ClusterDaemon {
       // The poller candidate reads the site through the same retries as one machine (never skips).
       const cluster = config.cluster as NonNullable<DaemonConfig['cluster']>;
       const poller = await ClusterPoller.open({
-        conn: node.connection, names: node.names, cluster, daemon: config.daemon, source: parts.eventLog().source, logger: parts.logger,
+        // As on one machine: with webhooks on, deliveries wake the poller and polling falls back to `webhooks.fallbackPollMs`.
+        conn: node.connection, names: node.names, cluster, daemon: { ...config.daemon, fetchIntervalMs: parts.pollIntervalMs }, source: parts.eventLog().source, logger: parts.logger,
       });
       node.setPoller(pollerCandidate(poller, parts.logger, cluster.lease.checkMs));
       if (parts.mailer?.enabled === true) {

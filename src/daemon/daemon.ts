@@ -20,6 +20,8 @@ export interface DaemonOptions {
   fromId?: number;
   /** For tests: plugin folder watching. */
   watch?: { pollIntervalMs?: number; debounceMs?: number; fsWatch?: boolean };
+  /** The state file's lock, already being taken (foreground starts it before loading the daemon); default: taken by `open`. */
+  lock?: Promise<StateLock>;
   /** Also told of every finished callback (the demo's change → callback latency). */
   onTiming?: (record: TimingRecord) => void;
 }
@@ -135,14 +137,22 @@ export class Daemon {
   }
 
   static async open(opts: DaemonOptions): Promise<Daemon> {
-    // One daemon per state file: taken before anything else starts (STATE_LOCKED names the holder).
-    const lock = await lockStateFile(opts.config.daemon.state, { python: opts.config.toolkit.python });
+    // One daemon per state file (STATE_LOCKED names the holder). The lock's
+    // helper starts first and is taken while the rest loads; the state store
+    // opens, and the engine (the only thing that delivers) is built, only once
+    // it is held. Settled into a value so a refusal is never left unhandled.
+    const locking = (opts.lock ?? lockStateFile(opts.config.daemon.state, { python: opts.config.toolkit.python }))
+      .then((held) => ({ held }), (err: unknown) => ({ err }));
     let parts: Assembly | undefined;
+    let lock: StateLock | undefined;
     let store: StateStore;
     try {
       // Studio code on toolkit.pythonPath runs in every runtime: nobody else may change it.
       for (const dir of opts.config.toolkit.pythonPath) await checkPythonPathFolder(dir);
       parts = await Assembly.open(opts.config, { command: 'run', console: opts.console, logFiles: opts.logFiles ?? true });
+      const locked = await locking;
+      if ('err' in locked) throw locked.err;
+      lock = locked.held;
       if (lock.networkFilesystem !== null) {
         parts.logger.warn({ state: opts.config.daemon.state, filesystem: lock.networkFilesystem },
           'the state file is on a network filesystem: its locks and fsyncs may not hold across hosts; keep it on a local disk');
@@ -152,7 +162,8 @@ export class Daemon {
     } catch (err) {
       await parts?.close();
       await parts?.closeLogs();
-      await lock.release();
+      const locked = lock === undefined ? await locking : { held: lock };
+      if ('held' in locked) await locked.held.release();
       throw err;
     }
     return new Daemon(opts, parts, store, lock);

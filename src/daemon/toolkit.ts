@@ -4,7 +4,7 @@ import { dirname } from 'node:path';
 import type { Logger } from 'pino';
 import { pluginEnvironment, type DaemonConfig } from '../config/index.ts';
 import type { ToolkitAccess } from '../hosts/index.ts';
-import type { ShotgunClient } from '../shotgrid/index.ts';
+import { api3Proxy, type ShotgunClient } from '../shotgrid/index.ts';
 import { SgeventdError } from '../shared/index.ts';
 import { RuntimePool, resolveProject, siteLookup, type Resolution, type RuntimeStatus } from '../toolkit/index.ts';
 import { toolkitRequestHandler } from './toolkit-requests.ts';
@@ -39,7 +39,11 @@ export class DaemonToolkit {
     const { config, client, logger } = this.#opts;
     // The compiled toolkit section is the pool's options as is.
     this.#pool ??= new RuntimePool(config.toolkit, {
-      site: { url: config.site.url, scriptName: config.site.script.name, scriptKey: config.site.script.key, proxy: config.site.proxy },
+      // The proxy as shotgun_api3 takes it (`[user:pass@]host:port`): tk-core hands it to its own Shotgun connections.
+      site: {
+        url: config.site.url, scriptName: config.site.script.name, scriptKey: config.site.script.key,
+        proxy: config.site.proxy === undefined ? undefined : api3Proxy(config.site.proxy), timeoutMs: config.site.timeoutMs,
+      },
       stateDir: dirname(config.daemon.state),
       lookup: siteLookup(client),
       secretVars: config.secretEnvVars,

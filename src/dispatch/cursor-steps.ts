@@ -21,11 +21,14 @@ export interface CursorCounters {
   totalMs: number;
 }
 
+/** Where the steps record gaps, counters and dead letters: the state batcher, or a cluster owner's own recorder. */
+export type StepRecorder = Pick<StateBatcher, 'backlogAdd' | 'backlogRemove' | 'counter' | 'deadLetter'>;
+
 /** What the steps need of a cursor. */
 export interface StepContext {
   readonly opts: CursorOptions;
   readonly handler: CursorHandler;
-  readonly batcher: StateBatcher | null;
+  readonly batcher: StepRecorder | null;
   readonly counters: CursorCounters;
 }
 

@@ -123,7 +123,8 @@ export class Engine {
   readonly #plugins = new Map<string, PluginRecord>();
   readonly #watchers: PluginFolderWatcher[] = [];
   #states = new Map<string, PluginState>();
-  #newestAtStart = 0;
+  /** The log's newest id when the engine started (new plugins start after it); plugins load while it is read. */
+  #newestAtStart: Promise<number> = Promise.resolve(0);
   #enablePoll: NodeJS.Timeout | null = null;
   #polling = false;
   #closing = false;
@@ -148,8 +149,14 @@ export class Engine {
     const { config, store, logger } = this.#opts;
     await store.bindSite(config.site.url);
     this.#states = new Map((await store.loadPlugins()).map((s) => [s.id, s]));
-    this.#newestAtStart = await this.#opts.eventLog.start();
-    logger.info({ newestEventId: this.#newestAtStart, plugins: this.#states.size }, 'event log opened');
+    // The first read of the log and the plugins' loads (threads, processes) run side by side;
+    // a plugin's cursor is placed once both are done.
+    this.#newestAtStart = this.#opts.eventLog.start().then((newest) => {
+      logger.info({ newestEventId: newest, plugins: this.#states.size }, 'event log opened');
+      return newest;
+    });
+    this.#newestAtStart.catch(() => undefined); // handled: awaited with the loads below
+    const loads: Promise<unknown>[] = [this.#newestAtStart];
     for (const folder of config.plugins) {
       const watcher = new PluginFolderWatcher({ folder: folder.path, mode: folder.watch, pollIntervalMs: folder.watchPollMs, ...this.#opts.watch });
       watcher.on('add', (entry) => void this.#enqueue(folder, entry.name, () => this.#load(folder, entry)));
@@ -165,8 +172,10 @@ export class Engine {
         continue;
       }
       this.#watchers.push(watcher);
-      await Promise.all(entries.map((entry) => this.#enqueue(folder, entry.name, () => this.#load(folder, entry))));
+      loads.push(...entries.map((entry) => this.#enqueue(folder, entry.name, () => this.#load(folder, entry))));
     }
+    // Every promise is awaited: a failed first read fails the start, after the loads it raced settle their own way.
+    await Promise.all(loads);
     this.#enablePoll = setInterval(() => void this.#pollFlags(), 2000);
     this.#enablePoll.unref();
   }
@@ -314,7 +323,9 @@ export class Engine {
     const pluginLog = (await this.#opts.pluginLogger?.(entry.name)) ?? log;
     const host = this.#hosts.create(entry, folder, pluginLog);
     rec.host = host;
-    const loaded = await host.load();
+    const [loaded, newestAtStart] = await Promise.all([host.load(), this.#newestAtStart.catch(() => null)]);
+    // The log could not be opened: the engine's start fails with that error; the host is closed with the engine.
+    if (newestAtStart === null) return;
     if (!loaded.ok) {
       rec.status = 'load-failed';
       rec.lastError = loaded.error.message;
@@ -343,7 +354,7 @@ export class Engine {
       lastEventId = state.lastEventId;
       if (!state.active && reactivate) log.info({ lastEventId }, 'plugin was inactive; resuming from its frozen cursor');
     } else {
-      lastEventId = this.#opts.fromId ?? opts.startAt ?? this.#newestAtStart;
+      lastEventId = this.#opts.fromId ?? opts.startAt ?? newestAtStart;
       log.info({ lastEventId }, 'new plugin: starting after this event');
     }
     const scriptNames = [...new Set(loaded.callbacks.map((c) => c.scriptName))];

@@ -7,4 +7,4 @@ export { PipelineConfigurationWatch } from './config-watch.ts';
 export { ConcurrentCursor, type ConcurrentCursorOptions } from './concurrent-cursor.ts';
 export { effectiveConcurrency, KeyLanes, laneKey, NO_PROJECT_KEY, type ConcurrencyKeyBy } from './key-lanes.ts';
 export { CursorLifecycle, type CursorLoad } from './cursor-lifecycle.ts';
-export { inScope, reportDeactivation, runEvent, type RunOutcome, type StepContext } from './cursor-steps.ts';
+export { inScope, reportDeactivation, runEvent, type RunOutcome, type StepContext, type StepRecorder } from './cursor-steps.ts';

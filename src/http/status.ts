@@ -112,6 +112,7 @@ export interface ClusterStatusLike {
   plugins: ReadonlyArray<{
     id: string; name: string; holder: string | null; role: string; highSeq: number | null; highId: number | null;
     pending: number; lag: number | null; inFlight: number; active: boolean | null;
+    processed?: number; failed?: number;
   }>;
   /** Scale-out: partition owners and each node's load (cluster/partition-status.ts `ScaleStatus` fits). */
   scale?: z.input<typeof scaleSchema>;
@@ -198,6 +199,8 @@ const clusterSchema = z.object({
   plugins: z.array(z.object({
     id: z.string(), name: z.string(), holder: z.string().nullable(), role: z.string(), highSeq: z.number().nullable(),
     highId: z.number().nullable(), pending: z.number(), lag: z.number().nullable(), inFlight: z.number(), active: z.boolean().nullable(),
+    /** Callback runs and failures committed with the cursor (absent from older nodes). */
+    processed: z.number().optional(), failed: z.number().optional(),
   })),
   /** Absent from nodes that do not spread plugins over partitions. */
   scale: scaleSchema.optional(),
@@ -286,6 +289,7 @@ export function statusDocument(s: DaemonStatusLike, now: number): StatusDocument
         plugins: s.cluster.plugins.map((p) => ({
           id: p.id, name: p.name, holder: p.holder, role: p.role, highSeq: p.highSeq, highId: p.highId,
           pending: p.pending, lag: p.lag, inFlight: p.inFlight, active: p.active,
+          ...(p.processed === undefined ? {} : { processed: p.processed }), ...(p.failed === undefined ? {} : { failed: p.failed }),
         })),
         ...(s.cluster.scale === undefined ? {} : { scale: scaleSchema.parse(s.cluster.scale) }),
       },

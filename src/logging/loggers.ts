@@ -1,8 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pino, type Logger, type DestinationStream, type StreamEntry } from 'pino';
-import pretty from 'pino-pretty';
-import roll from 'pino-roll';
+import { loadRoll } from './pino-roll-load.ts';
 import type { LoggingConfig } from '../config/index.ts';
 import type { SecretMask } from '../shared/index.ts';
 
@@ -62,6 +61,7 @@ export async function createLoggers(cfg: LoggingConfig, opts: { console: boolean
   const streams: Closable[] = [];
   const fileStream = async (base: string): Promise<DestinationStream> => {
     await mkdir(cfg.dir, { recursive: true });
+    const roll = await loadRoll();
     const s = await roll({
       // pino-roll names files <base>.<n>.log (n counts rotations).
       file: join(cfg.dir, base),
@@ -74,7 +74,9 @@ export async function createLoggers(cfg: LoggingConfig, opts: { console: boolean
     return s;
   };
   const engineStreams: StreamEntry[] = [];
-  if (opts.console) engineStreams.push({ level: cfg.level, stream: pretty({
+  // Loaded only for a console: a daemon in the background never formats lines for people.
+  const pretty = opts.console ? (await import('pino-pretty')).default : null;
+  if (pretty !== null) engineStreams.push({ level: cfg.level, stream: pretty({
         colorize: process.stdout.isTTY, sync: true, translateTime: 'SYS:HH:MM:ss.l',
         ignore: 'pid,hostname,plugin,callback,stream', messageFormat: '{if plugin}[{plugin}] {end}{msg}',
       }) });

@@ -12,7 +12,7 @@ export interface PoolSite extends ResolveSite {
 
 export interface RuntimePoolDeps {
   /** Credentials runtimes authenticate with; sent over the pipe in init only. */
-  site: { url: string; scriptName: string; scriptKey: Secret; proxy?: string | undefined } | null;
+  site: { url: string; scriptName: string; scriptKey: Secret; proxy?: string | undefined; timeoutMs?: number | undefined } | null;
   /** The daemon's state folder: runtimes get SHOTGUN_HOME under <stateDir>/toolkit. */
   stateDir: string;
   lookup?: PoolSite | undefined;

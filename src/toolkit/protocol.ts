@@ -3,8 +3,8 @@ import type { Secret } from '../shared/secret.ts';
 
 /** What `init` carries. The script key is a Secret until the moment it is written to the pipe. */
 export interface InitParams {
-  /** `proxy`: the site's proxy (`site.proxy`), for the runtime's own connection. */
-  site: { url: string; scriptName: string; scriptKey: Secret; proxy?: string | undefined } | null;
+  /** `proxy`: the site's proxy (`site.proxy`, as shotgun_api3 takes it), `timeoutMs`: `site.timeoutMs`; both for the runtime's own connections and tk-core's. */
+  site: { url: string; scriptName: string; scriptKey: Secret; proxy?: string | undefined; timeoutMs?: number | undefined } | null;
   /** bootstrap: a short-lived process on toolkit.bootstrapCore that only prepares distributed configurations. */
   mode: 'centralized' | 'shared-core' | 'swap' | 'distributed' | 'bootstrap' | 'plugin';
   configPath?: string | undefined;
@@ -18,7 +18,7 @@ export interface InitParams {
 export function revealInit(p: InitParams): Record<string, unknown> {
   return {
     ...p,
-    site: p.site ? { url: p.site.url, scriptName: p.site.scriptName, scriptKey: p.site.scriptKey.reveal(), proxy: p.site.proxy ?? null } : null,
+    site: p.site ? { url: p.site.url, scriptName: p.site.scriptName, scriptKey: p.site.scriptKey.reveal(), proxy: p.site.proxy ?? null, timeoutMs: p.site.timeoutMs ?? null } : null,
   };
 }
 

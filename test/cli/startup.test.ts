@@ -14,6 +14,8 @@ import { loadConfig } from '../../src/config/index.ts';
 import { claimPidFile } from '../../src/cli/pidfile.ts';
 import { listPlugins } from '../../src/cli/plugin.ts';
 import { startStatusServer } from '../../src/daemon/index.ts';
+import { readStatusReply } from '../../src/cli/status-reply.ts';
+import { SgeventdError } from '../../src/shared/index.ts';
 import { daemonBed, onCleanup, tempDir, waitFor, withDaemon, withSite, type Cleanup } from '../support/index.ts';
 
 const BIN = fileURLToPath(new URL('../../bin/sgeventd.mjs', import.meta.url));
@@ -61,6 +63,12 @@ function assertLight(run: TracedRun, what: string): void {
   assert.deepEqual(HEAVY_PACKAGES.filter((p) => run.packages.has(p)), [], `${what} loaded packages it does not need`);
 }
 
+/** The config's schema and zod: a command that only needs the config's address (config/daemon-address.ts) loads neither. */
+function assertNoSchema(run: TracedRun, what: string): void {
+  assert.equal(run.packages.has('zod'), false, `${what} loaded zod`);
+  assert.deepEqual(run.ours.filter((f) => ['config/schema.ts', 'config/parse.ts', 'config/compile.ts', 'http/status.ts'].includes(f)), [], `${what} loaded the config's schema`);
+}
+
 describe('start-up: each command loads only its own code', () => {
   it('--version loads the CLI surface and commander, nothing else', async (t) => {
     const run = await traced(t, ['--version']);
@@ -101,6 +109,7 @@ describe('start-up: each command loads only its own code', () => {
     assert.equal(doc.source, 'daemon', 'status asked the running daemon');
     assert.deepEqual(doc.plugins.map((p) => [p.plugin.split('/').at(-1), p.state]), [['recorder', 'running']]);
     assertLight(status, 'status');
+    assertNoSchema(status, 'status against a running daemon');
     assert.equal(status.packages.has('undici'), false, 'asking the daemon needs no HTTP client package');
     assert.equal(status.ours.includes('daemon/site-connection.ts'), false, 'nor the site connection');
 
@@ -109,12 +118,14 @@ describe('start-up: each command loads only its own code', () => {
     assert.equal(ls.code, 0, ls.stderr);
     assert.match(ls.stdout, /^\S+recorder\tactive\t\d+\t0\t$/m);
     assertLight(ls, 'plugin ls');
+    assertNoSchema(ls, 'plugin ls');
     assert.equal(ls.packages.has('undici'), false);
 
     const off = await traced(t, ['plugin', 'disable', 'recorder', '-c', file], h.childEnv());
     assert.equal(off.code, 0, off.stderr);
     assert.match(off.stdout, /^disabled \S+recorder$/m);
     assertLight(off, 'plugin disable');
+    assertNoSchema(off, 'plugin disable');
     const on = await traced(t, ['plugin', 'enable', 'recorder', '-c', file], h.childEnv());
     assert.equal(on.code, 0, on.stderr);
     assertLight(on, 'plugin enable');
@@ -130,5 +141,71 @@ describe('start-up: each command loads only its own code', () => {
     const doc = JSON.parse(run.stdout) as { source: string; newest: number | null; running: number | null };
     assert.deepEqual([doc.source, doc.running, doc.newest], ['state', null, newest]);
     assertLight(run, 'status without a daemon');
+  });
+
+  it('a config whose address keys are wrong is still refused with the full validation\'s error, naming the key', async (t) => {
+    const h = daemonBed(t, await withSite(t));
+    const file = h.writeYaml({ pidFile: 5 });
+    for (const args of [['status', '-c', file], ['plugin', 'ls', '-c', file], ['plugin', 'disable', 'x', '-c', file]]) {
+      const run = await traced(t, args, h.childEnv());
+      assert.notEqual(run.code, 0, `${args.join(' ')} refused the config`);
+      assert.match(run.stderr, /\[CONFIG_INVALID\]/, args.join(' '));
+      assert.match(run.stderr, /daemon\.pidFile/, args.join(' '));
+    }
+    const unset = h.writeYaml({}, {}, { http: { enabled: false, token: '${SGEVENTD_NO_SUCH_VARIABLE}' } });
+    const run = await traced(t, ['status', '-c', unset], h.childEnv());
+    assert.notEqual(run.code, 0);
+    assert.match(run.stderr, /SGEVENTD_NO_SUCH_VARIABLE/);
+    assert.match(run.stderr, /\[CONFIG_INVALID\]/);
+  });
+
+  it('status refuses a daemon answer whose printed fields have the wrong type (DAEMON_API_FAILED naming the field)', () => {
+    const plugin = { id: 'f/p', status: 'running', lastEventId: 3, backlog: 0, lag: 0, processed: 1, failed: 0, lastError: null };
+    assert.deepEqual(readStatusReply({ newestEventId: 3, plugins: [plugin] }).plugins.map((p) => [p.id, p.inFlight]), [['f/p', null]]);
+    for (const [doc, field] of [
+      [{ newestEventId: '3', plugins: [] }, 'newestEventId'],
+      [{ newestEventId: 3 }, 'plugins'],
+      [{ newestEventId: 3, plugins: [{ ...plugin, lag: 'x' }] }, 'plugins[0].lag'],
+      [{ newestEventId: 3, plugins: [{ ...plugin, inFlight: null }] }, 'plugins[0].inFlight'],
+      [{ newestEventId: 3, plugins: [7] }, 'plugins[0]'],
+    ] as const) {
+      assert.throws(() => readStatusReply(doc), (err: unknown) => err instanceof SgeventdError && err.code === 'DAEMON_API_FAILED' && (err.details as { field?: string }).field === field, field);
+    }
+  });
+});
+
+describe('start-up: the daemon loads what its config turns on', () => {
+  it('without mail and without a console: no SMTP client, no console formatter, and only the date functions log rotation uses', async (t) => {
+    const h = daemonBed(t, await withSite(t));
+    h.addPlugin('recorder.mjs');
+    const file = h.writeYaml({}, {}, { logging: { dir: h.logs, level: 'info' } });
+    const from = await h.site.newestEventId();
+    const out = join(tempDir(t, 'sgeventd-trace-'), 'modules.txt');
+    const child = spawn(process.execPath, ['--import', TRACE, BIN, 'foreground', '--no-console', '-c', file, '--from', String(from)], {
+      env: { ...h.childEnv(), SGEVENTD_TRACE_MODULES: out },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+    onCleanup(t, async () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      await exited;
+    });
+    const e1 = await h.site.newShotEvent('startup-daemon');
+    await waitFor(() => h.records().some((r) => r[0] === 'recorder' && r[1] === String(e1)), 'the plugin to see the shot');
+    // The engine's log file was written through the rotating stream.
+    await waitFor(() => h.logLines().some((l) => l['msg'] === 'sgeventd running'), 'the engine log to reach its file');
+    child.kill('SIGTERM');
+    assert.equal(await exited, 0, stderr);
+    const urls = readFileSync(out, 'utf8').split('\n').filter(Boolean);
+    const packages = new Set(urls.map((u) => /\/node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(u)?.[1]).filter((p): p is string => p !== undefined));
+    assert.ok(packages.has('pino-roll'), 'the trace sees the daemon\'s packages');
+    assert.equal(packages.has('nodemailer'), false, 'nodemailer loaded with mail off');
+    assert.equal(packages.has('pino-pretty'), false, 'pino-pretty loaded without a console');
+    const dateFns = urls.filter((u) => u.includes('/node_modules/date-fns/'));
+    // format and parse bring their locale and parsers (about 85 files); the whole package is about 300.
+    assert.ok(dateFns.length > 0 && dateFns.length < 150, `date-fns: ${dateFns.length} files`);
+    assert.equal(dateFns.some((u) => u.endsWith('/date-fns/index.cjs') || u.endsWith('/date-fns/index.js')), false, 'date-fns\'s index loaded');
   });
 });

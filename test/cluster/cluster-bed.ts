@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { clusterNames, type ClusterNames } from '../../src/cluster/index.ts';
 import { statusDocumentSchema, type StatusDocument } from '../../src/http/index.ts';
-import { DEFAULT_SCRIPT } from '../../src/site/index.ts';
+import { DEFAULT_SCRIPT, type SiteOptions } from '../../src/site/index.ts';
 import { onCleanup, runCli, tempDir, waitFor, withSite, type Cleanup, type CliResult, type TestSite } from '../support/index.ts';
 import { startNats, type TestNats } from '../support/nats.ts';
 
@@ -33,10 +33,12 @@ export interface ClusterBedOptions {
   initialNodes?: number;
   /** More settings of the `cluster` section (partitions, placement). */
   cluster?: Record<string, unknown>;
-  /** The NATS URLs node `i` is given (default: all three). */
+  /** The NATS URLs node `i` is given (default: all three); the servers then advertise no client URLs, so a node knows only these. */
   servers?: (i: number, urls: readonly string[]) => string[];
   /** More settings of the plugin folder (watch, watchPollMs...). */
   folder?: Record<string, unknown>;
+  /** Options of the local site (latencyMs...); default the demo seed. */
+  site?: SiteOptions;
 }
 
 export interface ClusterBed {
@@ -83,8 +85,8 @@ export interface Line {
 
 export async function clusterBed(t: Cleanup, opts: ClusterBedOptions): Promise<ClusterBed> {
   const n = opts.nodes ?? 3;
-  const nats = await startNats(t, { servers: 3 });
-  const site = await withSite(t);
+  const nats = await startNats(t, { servers: 3, noAdvertise: opts.servers !== undefined });
+  const site = await withSite(t, opts.site);
   const dir = tempDir(t, 'sgeventd-cluster-');
   const plugins = join(dir, 'plugins');
   mkdirSync(plugins, { mode: 0o755 });
@@ -246,9 +248,14 @@ export interface SafetyReport {
  * later tenure (the plugin moved to another node in between: a death, or a
  * lease lost while NATS was slow); within each key the first starts rise; no
  * id started on one node while a live node (not in `dead`) still ran it.
+ * `breaks`: positions in `lines` where every node is known to have lost the
+ * plugin's lease (all of NATS down): the next start opens a new tenure even
+ * on the node that held it before, since that node starts again from the last
+ * committed cursor.
  */
-export function safety(lines: Line[], plugin: string, after: number, last: number, dead: ReadonlySet<string>): SafetyReport {
-  const mine = lines.filter((l) => l.plugin === plugin);
+export function safety(lines: Line[], plugin: string, after: number, last: number, dead: ReadonlySet<string>, breaks: readonly number[] = []): SafetyReport {
+  const pending = [...breaks].sort((a, b) => a - b);
+  const mine = lines.map((l, at) => ({ ...l, at })).filter((l) => l.plugin === plugin);
   const ended = new Set(mine.filter((l) => l.what === 'end').map((l) => l.id));
   const skipped: number[] = [];
   for (let id = after + 1; id <= last; id++) if (!ended.has(id)) skipped.push(id);
@@ -271,7 +278,12 @@ export function safety(lines: Line[], plugin: string, after: number, last: numbe
     for (const other of running) if (other !== l.node && !dead.has(other)) overlapping.push(l.id);
     running.add(l.node);
     const here = `${l.node}/${l.pid}`;
-    if (owner !== here) {
+    let broken = false;
+    while (pending.length > 0 && (pending[0] as number) <= l.at) {
+      pending.shift();
+      broken = true;
+    }
+    if (owner !== here || broken) {
       if (owner !== null) tenure++;
       owner = here;
     }

@@ -27,9 +27,9 @@ function ended(bed: ClusterBed, plugin: string): number {
   return new Set(bed.lines().filter((l) => l.plugin === plugin && l.what === 'end').map((l) => l.id)).size;
 }
 
-function checkSafety(bed: ClusterBed, after: number, last: number, dead: Set<string>): void {
+function checkSafety(bed: ClusterBed, after: number, last: number, dead: Set<string>, breaks: readonly number[] = []): void {
   for (const plugin of PLUGINS) {
-    const r = safety(bed.lines(), plugin, after, last, dead);
+    const r = safety(bed.lines(), plugin, after, last, dead, breaks);
     assert.deepEqual(r.skipped, [], `${plugin}: no event skipped`);
     assert.deepEqual(r.outOfOrder, [], `${plugin}: each key's events started in order`);
     assert.deepEqual(r.overlapping, [], `${plugin}: no event ran on two live nodes at once`);
@@ -127,15 +127,18 @@ describe('cluster failover', natsSkip(), () => {
       const views = await Promise.all([0, 1, 2].map((i) => bed.view(i)));
       return views.every((v) => v !== null && v.plugins.every((p) => p.role !== 'active'));
     }, 'no node handing out work');
+    // Every lease is lost here: whichever node takes a plugin back starts again
+    // from its last committed cursor, so what ran after that commit may run again.
+    const cut = bed.lines().length;
     // Events written to the site meanwhile wait for NATS.
     await bed.createEvents(100);
     await Promise.all([0, 1, 2].map((i) => bed.nats.restart(i)));
     const last = await bed.createEvents(200);
     await allDone(bed, last);
-    checkSafety(bed, after, last, new Set());
+    checkSafety(bed, after, last, new Set(), [cut]);
   });
 
-  it('a node cut off from NATS (its only server killed) stops handing out work; the others take over: nothing skipped, no event on two live nodes at once', { todo: 'the method does not cut the node off: the NATS client learns the other servers from the cluster (connect_urls) and reconnects to them; needs another way to isolate one node' }, async (t) => {
+  it('a node cut off from NATS (its only server killed) stops handing out work; the others take over: nothing skipped, no event on two live nodes at once', async (t) => {
     // Node 1 knows only NATS server 1; nodes 2 and 3 know all three.
     const bed = await clusterBed(t, { plugins: PLUGINS, workMs: 2, servers: (i, urls) => (i === 0 ? [urls[0] as string] : [...urls]) });
     await bed.allHeld();
@@ -143,14 +146,17 @@ describe('cluster failover', natsSkip(), () => {
     await Promise.all([bed.kill(1, 'SIGTERM'), bed.kill(2, 'SIGTERM')]);
     await waitFor(async () => {
       const v = await bed.view(0);
-      return v !== null && v.pollerHolder === 'n1' && v.plugins.length === PLUGINS.length && v.plugins.every((p) => p.holder === 'n1' && p.role === 'active');
-    }, 'node 1 holding the poller and every plugin', 120_000);
+      return v !== null && v.pollerHolder === 'n1' && v.plugins.length === PLUGINS.length && v.plugins.every((p) => p.holder === 'n1' && (p.role === 'active' || p.role === 'spread'))
+        && (v.scale?.owners ?? []).every((o) => Object.values(o.holders).every((h) => h === 'n1'));
+    }, 'node 1 holding the poller, every plugin and every partition', 120_000);
     bed.start(1);
     bed.start(2);
     const after = await bed.site.newestEventId();
     await bed.createEvents(300);
     await waitFor(() => ended(bed, 'serial') >= 400, 'serial ran part of the stream on node 1', 120_000);
     await bed.nats.kill(0, 'SIGKILL');
+    await waitFor(async () => (await bed.health(0))?.reason === 'nats-disconnected', 'the cut-off node reporting it on /healthz');
+    // Its plugin lease runs out on its own clock (a spread plugin's partitions too: the safety checks below).
     await waitFor(async () => {
       const v = await bed.view(0);
       return v !== null && v.plugins.every((p) => p.role !== 'active');

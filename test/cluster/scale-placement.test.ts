@@ -53,6 +53,17 @@ describe('partition placement', () => {
     assert.deepEqual(again.owner, first.owner);
   });
 
+  it('is sticky under noisy work: events per project that move with bursts and node speed (within twice the mean) move nothing', () => {
+    const work = workOf(range(30));
+    const first = placePartitions({ nodes: ['n1', 'n2', 'n3'], partitions: P, owners: new Map(), work, tolerance: 0.1 });
+    for (let turn = 0; turn < 20; turn++) {
+      // Each project between 5 and 19 events in the window, changing every turn.
+      const noisy = workOf(range(30), (id) => 5 + ((id * 7 + turn * 13) % 15));
+      const again = placePartitions({ nodes: ['n1', 'n2', 'n3'], partitions: P, owners: first.owner, work: noisy, tolerance: 0.1 });
+      assert.deepEqual(again.owner, first.owner, `turn ${turn}: nothing moved`);
+    }
+  });
+
   it('a node joining takes a third of the projects; the others keep theirs (only moved partitions change hands)', () => {
     const work = workOf(range(30));
     const two = placePartitions({ nodes: ['n1', 'n2'], partitions: P, owners: new Map(), work, tolerance: 0.1 });

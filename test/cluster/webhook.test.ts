@@ -1,7 +1,9 @@
 // Webhooks in cluster mode: any node's receiver accepts a delivery and the
 // node holding the poller lease reads the log at once (core NATS wake).
-// The poller polls every 10 minutes here, so the new event reaching the
-// plugin within the wait proves the wake; its read count says it read once.
+// `webhooks.fallbackPollMs` is 10 minutes here while `daemon.fetchIntervalMs`
+// is 50 ms: the poller honours the fallback (its read count stays at the one
+// wake, not one read per 50 ms), and the new event reaching the plugin within
+// the wait proves the wake.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { waitFor } from '../support/index.ts';
@@ -15,8 +17,8 @@ describe('cluster webhooks', natsSkip(), () => {
     const bed = await clusterBed(t, {
       plugins: ['serial'],
       nodes: 2,
-      daemon: { fetchIntervalMs: 600_000 },
-      sections: (i) => ({ webhooks: { host: '127.0.0.1', port: ports[i], secrets: [SECRET] } }),
+      daemon: { fetchIntervalMs: 50 },
+      sections: (i) => ({ webhooks: { host: '127.0.0.1', port: ports[i], secrets: [SECRET], fallbackPollMs: 600_000 } }),
     });
     const held = await bed.allHeld();
     const poller = bed.holderOf(held, 'poller');

@@ -49,7 +49,7 @@ export interface TestNats {
  * one answers `/healthz` with 200 (and, for a cluster, knows its meta leader).
  * Everything is stopped and removed when the test ends.
  */
-export async function startNats(t: Cleanup, opts: { servers: 1 | 3 } = { servers: 1 }): Promise<TestNats> {
+export async function startNats(t: Cleanup, opts: { servers: 1 | 3; noAdvertise?: boolean } = { servers: 1 }): Promise<TestNats> {
   const dir = tempDir(t, 'sgeventd-nats-');
   const n = opts.servers;
   const ports = await freePorts(n * 3);
@@ -76,6 +76,8 @@ export async function startNats(t: Cleanup, opts: { servers: 1 | 3 } = { servers
     if (s.routePort !== undefined) {
       const routes = specs.filter((o) => o !== s).map((o) => `nats://127.0.0.1:${o.routePort}`).join(',');
       args.push('--cluster_name', clusterName, '--cluster', `nats://127.0.0.1:${s.routePort}`, '--routes', routes);
+      // Clients then know only the servers they were given (no connect_urls): killing a client's only server cuts it off.
+      if (opts.noAdvertise === true) args.push('--no_advertise=true');
     }
     return args;
   };

@@ -59,6 +59,21 @@ def to_json(value, depth=0):
     return repr(value)
 
 
+
+def _with_timeout(user, seconds):
+    """tk-core sets no timeout on the connections its user creates (shotgun_api3
+    waits forever by default): each one gets ``site.timeoutMs``, as the
+    daemon's own connections do. ``config.timeout_secs`` is read when the
+    connection opens, and tk-core creates them with ``connect=False``."""
+    create = user.create_sg_connection
+
+    def create_sg_connection():
+        sg = create()
+        sg.config.timeout_secs = seconds
+        return sg
+
+    user.create_sg_connection = create_sg_connection
+
 class Project(object):
     """One configuration served by this process: its tk, engine and context."""
 
@@ -110,10 +125,14 @@ class Runtime(object):
         auth = getattr(sgtk, "authentication", None)
         if auth is None or not hasattr(sgtk, "set_authenticated_user"):
             return
+        # tk-core's user builds every Shotgun connection of the core (tk.shotgun,
+        # bootstrap, descriptors) with this proxy (ScriptUser.create_sg_connection).
         kwargs = {"http_proxy": site["proxy"]} if site.get("proxy") else {}
         user = auth.ShotgunAuthenticator().create_script_user(
             api_script=site.get("scriptName"), api_key=site.get("scriptKey"), host=site.get("url"), **kwargs
         )
+        if site.get("timeoutMs"):
+            _with_timeout(user, site["timeoutMs"] / 1000.0)
         sgtk.set_authenticated_user(user)
 
     def _unload_core(self):
