@@ -21,6 +21,7 @@ import { resolveConcurrency } from '../../config/index.ts';
 import { apiUrl } from '../../shotgrid/index.ts';
 import { SgRelay } from './sg-relay.ts';
 import { SG_REQUEST } from './sg-call.ts';
+import { HEAP_HEADROOM, MemoryWatch } from './memory-watch.ts';
 
 type ToWorkerEvents = Extract<ToWorker, { type: 'batch' }>['events'];
 
@@ -65,6 +66,8 @@ export class WorkerPluginHost implements PluginHost {
   #inflight = 0;
   #failing = false;
   #restarting: Promise<LoadResult> | null = null;
+  /** The current thread's memory limit, when it has one. */
+  #memory: MemoryWatch | null = null;
   /** Runs the thread's `sg` calls; made on the first one. */
   #sgRelay: SgRelay | null = null;
 
@@ -349,12 +352,12 @@ export class WorkerPluginHost implements PluginHost {
       // thread's time per event (fewer scavenges of each batch's events).
       resourceLimits: {
         maxYoungGenerationSizeMb: 16,
-        ...(this.#options.maxMemoryMb === undefined ? {} : { maxOldGenerationSizeMb: this.#options.maxMemoryMb * 2 }),
+        ...(this.#options.maxMemoryMb === undefined ? {} : { maxOldGenerationSizeMb: this.#options.maxMemoryMb * HEAP_HEADROOM }),
         ...this.#options.resourceLimits,
       },
     });
     this.#worker = worker;
-    this.#watchMemory(worker);
+    this.#memory = this.#watchMemory(worker);
     this.#workerAbort.abort();
     this.#workerAbort = new AbortController();
     this.#crash = null;
@@ -394,36 +397,25 @@ export class WorkerPluginHost implements PluginHost {
     });
   }
 
-  /**
-   * Buffers and ArrayBuffers live outside the heap limit: sample the thread's
-   * external memory and end it over the limit (its 'exit' then reports
-   * PLUGIN_MEMORY_LIMIT, counted against the restart budget).
-   */
-  #watchMemory(worker: Worker): void {
+  /** Ends `worker` over its memory limit (memory-watch.ts); its 'exit' then reports PLUGIN_MEMORY_LIMIT. */
+  #watchMemory(worker: Worker): MemoryWatch | null {
     const limitMb = this.#options.maxMemoryMb;
-    if (limitMb === undefined) return;
-    const timer = setInterval(() => {
-      if (worker !== this.#worker) {
-        clearInterval(timer);
-        return;
-      }
-      worker.getHeapStatistics().then((stats) => {
-        const externalMb = stats.external_memory / (1024 * 1024);
-        const heapMb = stats.used_heap_size / (1024 * 1024);
-        if (heapMb > limitMb && worker === this.#worker && this.#crash === null) {
-          this.#crash = fault('PLUGIN_MEMORY_LIMIT', `plugin ${this.name} went over its heap limit of ${limitMb} MB`, { plugin: this.name, heapMb: Math.round(heapMb), limitMb });
-          void worker.terminate();
-          return;
-        }
-        if (externalMb <= limitMb || worker !== this.#worker || this.#crash !== null) return;
-        this.#crash = fault('PLUGIN_MEMORY_LIMIT', `plugin ${this.name} used ${Math.round(externalMb)} MB of external memory (Buffers), over its limit of ${limitMb} MB`, {
-          plugin: this.name, externalMb: Math.round(externalMb), limitMb,
+    if (limitMb === undefined) return null;
+    return new MemoryWatch(worker, {
+      limitMb,
+      sampleMs: this.#options.memorySampleMs,
+      askCollect: () => {
+        if (worker === this.#worker) worker.postMessage({ type: 'collect' } satisfies ToWorker);
+      },
+      onOver: ({ heapMb, externalMb, seen }) => {
+        if (worker !== this.#worker || this.#crash !== null) return;
+        const what = heapMb > limitMb ? `${Math.round(heapMb)} MB of heap` : `${Math.round(externalMb)} MB of external memory (Buffers)`;
+        this.#crash = fault('PLUGIN_MEMORY_LIMIT', `plugin ${this.name} held ${what}, over its limit of ${limitMb} MB`, {
+          plugin: this.name, heapMb: Math.round(heapMb), externalMb: Math.round(externalMb), limitMb, seen,
         });
         void worker.terminate();
-      }, () => undefined); // Not running yet (starting) or any more (exiting): the next sample or 'exit' decides.
-    }, this.#options.memorySampleMs ?? 100);
-    timer.unref();
-    worker.once('exit', () => clearInterval(timer));
+      },
+    });
   }
 
   #runBatch(events: readonly EventLogEntry[], attempt: number, replay: boolean, fromIndex: number): Promise<BatchRun> {
@@ -494,6 +486,7 @@ export class WorkerPluginHost implements PluginHost {
     }
     const msg = parsed.data;
     if (msg.type === 'log') writeWorkerLog(this.#log, msg);
+    else if (msg.type === 'collected') this.#memory?.collected(msg.heapBytes, msg.externalBytes);
     else if (msg.type === 'request') void this.#answer(worker, msg);
     else if ('seq' in msg) this.#ops.get(msg.seq)?.onMessage(msg);
     else this.#loadOp?.onMessage(msg);

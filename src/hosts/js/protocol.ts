@@ -45,6 +45,8 @@ export const fromWorkerSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('log'), level: logLevel, bindings: z.record(z.string(), z.unknown()), obj: z.unknown().optional(), msg: z.string().optional() }),
   /** A request of the callback running in batch `seq` (absent: outside a batch); its wait before it starts does not count against that callback's timeout. */
   z.object({ type: z.literal('request'), id: z.number().int(), method: z.string(), params: z.unknown(), seq: z.number().int().optional() }),
+  /** The answer to `collect`: the heap and external memory in bytes after a full GC. */
+  z.object({ type: z.literal('collected'), heapBytes: z.number().min(0), externalBytes: z.number().min(0) }),
 ]);
 export type FromWorker = z.infer<typeof fromWorkerSchema>;
 export type CallbackInfoMessage = z.infer<typeof callbackInfo>;

@@ -57,8 +57,13 @@ export interface ShutdownMessage {
   type: 'shutdown';
 }
 
+/** The thread went over its memory limit on a sample: collect garbage and report what is left (`collected`). */
+export interface CollectMessage {
+  type: 'collect';
+}
+
 /** Host → thread. */
-export type ToWorker = LoadMessage | BatchMessage | ResponseMessage | ShutdownMessage;
+export type ToWorker = LoadMessage | BatchMessage | ResponseMessage | ShutdownMessage | CollectMessage;
 
 /** The cheap shape check of an event. */
 export function isEventShape(v: unknown): v is EventShape {
@@ -84,7 +89,8 @@ export function checkToWorker(raw: unknown): ToWorker | string {
   switch (m['type']) {
     case 'load':
     case 'shutdown':
-      return raw as LoadMessage | ShutdownMessage;
+    case 'collect':
+      return raw as LoadMessage | ShutdownMessage | CollectMessage;
     case 'batch': {
       const events = m['events'];
       if (!isInt(m['seq'])) return 'batch: seq must be an integer';

@@ -13,6 +13,7 @@ import { BatchProgress } from './progress.ts';
 import { enableTransform, installPluginLoader, TRANSFORM_QUERY } from './plugin-loader.ts';
 import { toolkitFor } from './toolkit-client.ts';
 import { createCallbackClient, type CallbackClient } from './sg.ts';
+import { collectGarbage } from './collect.ts';
 import type { CallbackContext, EventLogEntry, PluginLogger, PluginToolkit, RegisterCallbacks } from '../../plugins/types.ts';
 
 interface LoadedCallback {
@@ -239,6 +240,9 @@ function onMessage(raw: unknown): void {
       break;
     case 'shutdown':
       process.exit(0);
+      break;
+    case 'collect':
+      post({ type: 'collected', ...collectGarbage() });
       break;
   }
 }
