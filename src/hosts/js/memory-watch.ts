@@ -1,8 +1,10 @@
 // A plugin thread's memory limit (`maxMemoryMb`), enforced from the main
-// thread. V8's own limit for the thread is set above it (HEAP_HEADROOM), so
-// that no single growth step (one array's backing store copied into one half
-// as large again) can reach V8's limit, where V8 aborts the whole process
-// rather than the thread. The configured limit is then checked here:
+// thread. V8's own limit for the thread is four times higher
+// (HEAP_HEADROOM): one array or Map grown step by step (its backing store
+// copied into one half as large again, both live during the copy) is then
+// over the configured limit for at least a whole step before a step could
+// reach V8's limit, where V8 aborts the whole process rather than the
+// thread. The configured limit is checked here:
 //
 // - every `sampleMs` the thread's heap and external memory (Buffers) are read
 //   with `worker.getHeapStatistics()`, which answers even while the thread
@@ -11,7 +13,7 @@
 //   is asked to collect (a `collect` message: a full GC in the thread) and to
 //   report what is left; it is ended only if that is still over the limit;
 // - a thread that does not answer (busy in synchronous code) and stays over
-//   the limit on every sample for `busyMs` is ended without that proof.
+//   the limit on every sample for `busyMs` (1 s) is ended without that proof.
 //
 // See docs/ARCHITECTURE.md, "Plugin threads' memory limit".
 import type { Worker } from 'node:worker_threads';
@@ -31,7 +33,7 @@ export interface MemoryWatchOptions {
   limitMb: number;
   /** How often the thread's memory is read (default 100 ms). */
   sampleMs?: number | undefined;
-  /** How long a thread that does not answer may stay over the limit (default 300 ms). */
+  /** How long a thread that does not answer may stay over the limit (default 1000 ms). */
   busyMs?: number | undefined;
   /** Sends the thread a `collect` message. */
   askCollect: () => void;
@@ -85,7 +87,7 @@ export class MemoryWatch {
     if (this.#overSince === null) {
       this.#overSince = now;
       this.#o.askCollect();
-    } else if (now - this.#overSince >= (this.#o.busyMs ?? 300)) {
+    } else if (now - this.#overSince >= (this.#o.busyMs ?? 1000)) {
       this.#end({ heapMb, externalMb, seen: 'busy' });
     }
   }

@@ -60,11 +60,10 @@ describe('memory limits: allocation shapes end the plugin thread, never the proc
     assert.match(r.out, /result ok/);
   });
 
-  it('more than the limit held by an idle thread: still over after a full GC, the thread ends with PLUGIN_MEMORY_LIMIT', async (t) => {
-    const report = join(tempDir(t, 'sgeventd-shape-'), 'max-heap');
-    const r = await run(plugin('heap-over-limit.ts'), 'hold', 64, { SHAPE_LIMIT_MB: '64', SHAPE_REPORT: report });
+  it('more than the limit held by a thread that yields: still over after a full GC, the thread ends with PLUGIN_MEMORY_LIMIT', async () => {
+    const r = await run(plugin('heap-over-limit.ts'), 'hold', 64, { SHAPE_LIMIT_MB: '64' });
     assert.equal(r.code, 0, `code ${String(r.code)} signal ${String(r.signal)}: ${r.out}`);
-    assert.ok(Number(readFileSync(report, 'utf8')) > 64, `heap use reached ${readFileSync(report, 'utf8')} MB`);
+    // Seen after the thread's own full GC, not on a sample alone.
     assert.match(r.out, /result deactivate PLUGIN_MEMORY_LIMIT collected/);
   });
 });
