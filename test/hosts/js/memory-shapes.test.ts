@@ -60,10 +60,11 @@ describe('memory limits: allocation shapes end the plugin thread, never the proc
     assert.match(r.out, /result ok/);
   });
 
-  it('more than the limit held by a thread that yields: still over after a full GC, the thread ends with PLUGIN_MEMORY_LIMIT', async () => {
+  it('more than the limit held by a thread that yields: the thread ends with PLUGIN_MEMORY_LIMIT, the process lives', async () => {
     const r = await run(plugin('heap-over-limit.ts'), 'hold', 64, { SHAPE_LIMIT_MB: '64' });
     assert.equal(r.code, 0, `code ${String(r.code)} signal ${String(r.signal)}: ${r.out}`);
-    // Seen after the thread's own full GC, not on a sample alone.
-    assert.match(r.out, /result deactivate PLUGIN_MEMORY_LIMIT collected/);
+    // Seen after the thread's own full GC, or (a thread that did not get to
+    // answer within a second on a starved machine) over on every reading.
+    assert.match(r.out, /result deactivate PLUGIN_MEMORY_LIMIT (collected|busy)/);
   });
 });
