@@ -59,7 +59,7 @@ interface Shared {
 }
 
 // Hands the shared state of a parent to the constructor of its view.
-let pendingView: { shared: Shared; sessionUuid: string | undefined; sudoAsLogin: string | undefined } | undefined;
+let pendingView: { shared: Shared; sessionUuid: string | undefined; sudoAsLogin: string | undefined; signal: AbortSignal | undefined } | undefined;
 
 /**
  * A client of the ShotGrid api3 JSON protocol, on the wire exactly as the
@@ -78,6 +78,7 @@ export class ShotgunClient {
   readonly #shared: Shared;
   readonly #sessionUuid: string | undefined;
   readonly #sudoAsLogin: string | undefined;
+  readonly #signal: AbortSignal | undefined;
   readonly #isView: boolean;
 
   constructor(options: ShotgunClientOptions) {
@@ -87,6 +88,7 @@ export class ShotgunClient {
       this.#shared = view.shared;
       this.#sessionUuid = view.sessionUuid;
       this.#sudoAsLogin = view.sudoAsLogin;
+      this.#signal = view.signal;
       this.#isView = true;
       return;
     }
@@ -120,6 +122,7 @@ export class ShotgunClient {
     this.#shared = shared;
     this.#sessionUuid = options.sessionUuid;
     this.#sudoAsLogin = options.sudoAsLogin;
+    this.#signal = undefined;
     this.#isView = false;
   }
 
@@ -137,6 +140,7 @@ export class ShotgunClient {
       shared: this.#shared,
       sessionUuid: pick(options.sessionUuid, this.#sessionUuid),
       sudoAsLogin: pick(options.sudoAsLogin, this.#sudoAsLogin),
+      signal: options.signal === null ? undefined : options.signal ?? this.#signal,
     };
     return new ShotgunClient({ baseUrl: 'http://view.invalid', auth: this.#shared.auth });
   }
@@ -185,7 +189,8 @@ export class ShotgunClient {
     const body = buildPayload(method, auth, params);
     let raw: unknown;
     try {
-      raw = await s.transport.call(method, body, o.retry);
+      // Server info is shared by every view: one view's abort must not fail it for the others.
+      raw = await s.transport.call(method, body, o.retry, o.auth === false ? undefined : this.#signal);
     } catch (err) {
       if (s.closed && err instanceof ShotgunTransportError) {
         throw new ShotgunClientError('SG_CLIENT_CLOSED', 'the client is closed', { method });

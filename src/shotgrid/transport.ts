@@ -89,24 +89,25 @@ export class RpcTransport {
     return redact(text, this.#o.secrets());
   }
 
-  async call(method: string, body: string, retry: boolean): Promise<unknown> {
+  /** `signal`: the caller gave up (the plugin thread that asked is gone); no further attempt starts. */
+  async call(method: string, body: string, retry: boolean, signal?: AbortSignal): Promise<unknown> {
     const attemptsAllowed = retry ? 1 + Math.max(0, this.#o.maxRetries) : 1;
     for (let attempt = 1; ; attempt++) {
       try {
-        return await this.#once(method, body, attempt);
+        return await this.#once(method, body, attempt, signal);
       } catch (err) {
         this.#o.onRequestError?.(err);
         const retryable = err instanceof ShotgunTransportError && isRetryable(err);
-        if (!retryable || attempt >= attemptsAllowed) throw err;
+        if (!retryable || attempt >= attemptsAllowed || signal?.aborted === true) throw err;
         // Backoff grows with the attempt, as shotgun.py's BACKOFF * attempt.
         const delay = this.#o.retryDelayMs * attempt;
         this.#o.logger?.warn({ method, attempt, code: err.code, status: err.status, delayMs: delay }, 'shotgrid call failed, retrying');
-        await sleep(delay);
+        await sleep(delay, undefined, signal === undefined ? undefined : { signal });
       }
     }
   }
 
-  async #once(method: string, body: string, attempt: number): Promise<unknown> {
+  async #once(method: string, body: string, attempt: number, abort: AbortSignal | undefined): Promise<unknown> {
     const headers: Record<string, string> = {
       'content-type': 'application/json; charset=utf-8',
       connection: 'keep-alive',
@@ -126,7 +127,7 @@ export class RpcTransport {
         headers,
         body,
         dispatcher: this.#o.dispatcher,
-        signal: controller.signal,
+        signal: abort === undefined ? controller.signal : AbortSignal.any([controller.signal, abort]),
         headersTimeout: this.#o.timeoutMs,
         bodyTimeout: this.#o.timeoutMs,
       });

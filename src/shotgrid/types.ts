@@ -195,4 +195,6 @@ export interface ShotgunViewOptions {
   /** `null` clears it; `undefined` keeps the parent's. */
   sessionUuid?: string | null;
   sudoAsLogin?: string | null;
+  /** Aborts this view's requests (and their retries) when it fires; `null` clears the parent's. */
+  signal?: AbortSignal | null;
 }

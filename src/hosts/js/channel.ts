@@ -19,7 +19,7 @@ const LEVEL_RANK: Record<string, number> = { trace: 10, debug: 20, info: 30, war
 
 let minRank = LEVEL_RANK.info ?? 30;
 let nextRequestId = 1;
-const pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: unknown) => void }>();
+const pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: unknown) => void; rebuild: (e: SerializedError) => unknown }>();
 
 /** Sends one message to the host. */
 export function post(message: FromWorker): void {
@@ -35,12 +35,13 @@ export function setLogLevel(level: string): void {
 /**
  * Calls `method` on the host (its `handleRequest` option) and waits for the
  * answer. A host without a handler, or a handler that throws, rejects with
- * a PluginError whose `details.originalCode` holds the host's code.
+ * a PluginError whose `details.originalCode` holds the host's code, or with
+ * what `rebuild` makes of the host's error.
  */
-export function requestHost(method: string, params?: unknown, seq?: number): Promise<unknown> {
+export function requestHost(method: string, params?: unknown, seq?: number, rebuild: (e: SerializedError) => unknown = deserializeError): Promise<unknown> {
   const id = nextRequestId++;
   return new Promise((resolve, reject) => {
-    pending.set(id, { resolve, reject });
+    pending.set(id, { resolve, reject, rebuild });
     try {
       post({ type: 'request', id, method, params, ...(seq === undefined ? {} : { seq }) });
     } catch (err) {
@@ -57,7 +58,7 @@ export function settleRequest(id: number, answer: { ok: true; result: unknown } 
   if (p === undefined) return;
   pending.delete(id);
   if (answer.ok) p.resolve(answer.result);
-  else p.reject(deserializeError(answer.error));
+  else p.reject(p.rebuild(answer.error));
 }
 
 /** A pino-style logger whose records travel to the host as `log` messages. */

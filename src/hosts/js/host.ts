@@ -18,6 +18,10 @@ import type { CallbackFailure, CallbackInfo, CallbackResult, LoadResult, PluginH
 import { TRANSITIONS, type WorkerHostOptions, type WorkerHostState } from './options.ts';
 import { QueueWait } from './queue-wait.ts';
 import { resolveConcurrency } from '../../config/index.ts';
+import { apiUrl } from '../../shotgrid/index.ts';
+import { SgRelay } from './sg-relay.ts';
+import { SG_REQUEST } from './sg-call.ts';
+import { HEAP_HEADROOM, MemoryWatch } from './memory-watch.ts';
 
 type ToWorkerEvents = Extract<ToWorker, { type: 'batch' }>['events'];
 
@@ -62,6 +66,10 @@ export class WorkerPluginHost implements PluginHost {
   #inflight = 0;
   #failing = false;
   #restarting: Promise<LoadResult> | null = null;
+  /** The current thread's memory limit, when it has one. */
+  #memory: MemoryWatch | null = null;
+  /** Runs the thread's `sg` calls; made on the first one. */
+  #sgRelay: SgRelay | null = null;
 
   constructor(options: WorkerHostOptions) {
     if (!Number.isFinite(options.callbackTimeoutMs) || options.callbackTimeoutMs <= 0) {
@@ -285,7 +293,11 @@ export class WorkerPluginHost implements PluginHost {
   async close(): Promise<void> {
     if (this.#state === 'closed') return;
     this.#state = 'closed';
-    await this.#stopWorker();
+    try {
+      await this.#stopWorker();
+    } finally {
+      await this.#sgRelay?.close();
+    }
   }
 
   #budgetSpent(): SerializedError | null {
@@ -325,9 +337,7 @@ export class WorkerPluginHost implements PluginHost {
     const config: WorkerConfig = {
       file: this.file,
       plugin: this.name,
-      siteUrl: this.#options.siteUrl,
-      ...(this.#options.proxy === undefined ? {} : { proxy: this.#options.proxy }),
-      ...(this.#options.siteTimeoutMs === undefined ? {} : { siteTimeoutMs: this.#options.siteTimeoutMs }),
+      sgEndpoint: apiUrl(this.#options.siteUrl).href,
       site: this.#site,
       useSessionUuid: this.#options.useSessionUuid,
       logLevel: this.#log.level,
@@ -342,12 +352,12 @@ export class WorkerPluginHost implements PluginHost {
       // thread's time per event (fewer scavenges of each batch's events).
       resourceLimits: {
         maxYoungGenerationSizeMb: 16,
-        ...(this.#options.maxMemoryMb === undefined ? {} : { maxOldGenerationSizeMb: this.#options.maxMemoryMb }),
+        ...(this.#options.maxMemoryMb === undefined ? {} : { maxOldGenerationSizeMb: this.#options.maxMemoryMb * HEAP_HEADROOM }),
         ...this.#options.resourceLimits,
       },
     });
     this.#worker = worker;
-    this.#watchMemory(worker);
+    this.#memory = this.#watchMemory(worker);
     this.#workerAbort.abort();
     this.#workerAbort = new AbortController();
     this.#crash = null;
@@ -387,30 +397,25 @@ export class WorkerPluginHost implements PluginHost {
     });
   }
 
-  /**
-   * Buffers and ArrayBuffers live outside the heap limit: sample the thread's
-   * external memory and end it over the limit (its 'exit' then reports
-   * PLUGIN_MEMORY_LIMIT, counted against the restart budget).
-   */
-  #watchMemory(worker: Worker): void {
+  /** Ends `worker` over its memory limit (memory-watch.ts); its 'exit' then reports PLUGIN_MEMORY_LIMIT. */
+  #watchMemory(worker: Worker): MemoryWatch | null {
     const limitMb = this.#options.maxMemoryMb;
-    if (limitMb === undefined) return;
-    const timer = setInterval(() => {
-      if (worker !== this.#worker) {
-        clearInterval(timer);
-        return;
-      }
-      worker.getHeapStatistics().then((stats) => {
-        const externalMb = stats.external_memory / (1024 * 1024);
-        if (externalMb <= limitMb || worker !== this.#worker || this.#crash !== null) return;
-        this.#crash = fault('PLUGIN_MEMORY_LIMIT', `plugin ${this.name} used ${Math.round(externalMb)} MB of external memory (Buffers), over its limit of ${limitMb} MB`, {
-          plugin: this.name, externalMb: Math.round(externalMb), limitMb,
+    if (limitMb === undefined) return null;
+    return new MemoryWatch(worker, {
+      limitMb,
+      sampleMs: this.#options.memorySampleMs,
+      askCollect: () => {
+        if (worker === this.#worker) worker.postMessage({ type: 'collect' } satisfies ToWorker);
+      },
+      onOver: ({ heapMb, externalMb, seen }) => {
+        if (worker !== this.#worker || this.#crash !== null) return;
+        const what = heapMb > limitMb ? `${Math.round(heapMb)} MB of heap` : `${Math.round(externalMb)} MB of external memory (Buffers)`;
+        this.#crash = fault('PLUGIN_MEMORY_LIMIT', `plugin ${this.name} held ${what}, over its limit of ${limitMb} MB`, {
+          plugin: this.name, heapMb: Math.round(heapMb), externalMb: Math.round(externalMb), limitMb, seen,
         });
         void worker.terminate();
-      }, () => undefined); // Not running yet (starting) or any more (exiting): the next sample or 'exit' decides.
-    }, this.#options.memorySampleMs ?? 1000);
-    timer.unref();
-    worker.once('exit', () => clearInterval(timer));
+      },
+    });
   }
 
   #runBatch(events: readonly EventLogEntry[], attempt: number, replay: boolean, fromIndex: number): Promise<BatchRun> {
@@ -481,17 +486,26 @@ export class WorkerPluginHost implements PluginHost {
     }
     const msg = parsed.data;
     if (msg.type === 'log') writeWorkerLog(this.#log, msg);
+    else if (msg.type === 'collected') this.#memory?.collected(msg.heapBytes, msg.externalBytes);
     else if (msg.type === 'request') void this.#answer(worker, msg);
     else if ('seq' in msg) this.#ops.get(msg.seq)?.onMessage(msg);
     else this.#loadOp?.onMessage(msg);
   }
 
+  /** The thread's `sg` calls run here, on the main thread's pool. */
+  #relaySg(params: unknown, signal: AbortSignal): Promise<unknown> {
+    this.#sgRelay ??= new SgRelay({ siteUrl: this.#options.siteUrl, proxy: this.#options.proxy, timeoutMs: this.#options.siteTimeoutMs });
+    return this.#sgRelay.call(params, signal);
+  }
+
   async #answer(worker: Worker, msg: Extract<FromWorker, { type: 'request' }>): Promise<void> {
-    // Until the work starts (a runtime takes the call), the asking callback's timeout is paused.
-    const started = msg.seq === undefined ? undefined : this.#queueWaits.get(msg.seq)?.begin();
+    const sg = msg.method === SG_REQUEST;
+    // Until the work starts (a runtime takes the call), the asking callback's timeout is paused; an sg call counts from the start.
+    const started = msg.seq === undefined || sg ? undefined : this.#queueWaits.get(msg.seq)?.begin();
     let reply: ToWorker;
     try {
-      reply = await answerRequest(this.#options.handleRequest, msg, this.#workerAbort.signal, started);
+      const handler = sg ? (_method: string, params: unknown, { signal }: { signal: AbortSignal }) => this.#relaySg(params, signal) : this.#options.handleRequest;
+      reply = await answerRequest(handler, msg, this.#workerAbort.signal, started);
     } finally {
       started?.();
     }

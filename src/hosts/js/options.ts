@@ -54,13 +54,15 @@ export interface WorkerHostOptions {
    */
   restartBudget: { count: number; windowMs: number };
   /**
-   * Memory limit (MB): the thread's old-generation heap (`resourceLimits`),
-   * and its external memory (Buffers, ArrayBuffers: outside `resourceLimits`),
-   * sampled every `memorySampleMs`. Over it the thread is ended with
-   * PLUGIN_MEMORY_LIMIT. Unset: no limit of sgeventd's own.
+   * Memory limit (MB) of the thread's heap and of its external memory
+   * (Buffers, ArrayBuffers), each read every `memorySampleMs`; over it, and
+   * still over after the thread collected its garbage (or over for 1 s of
+   * a thread too busy to collect), the thread is ended with
+   * PLUGIN_MEMORY_LIMIT (memory-watch.ts). V8's own heap limit for the
+   * thread is a multiple of it. Unset: no limit of sgeventd's own.
    */
   maxMemoryMb?: number;
-  /** How often external memory is sampled; default 1000 ms. */
+  /** How often the thread's memory is read; default 100 ms. */
   memorySampleMs?: number;
   /**
    * A batch of events sent to the thread ends after the event during which

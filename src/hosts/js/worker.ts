@@ -4,17 +4,16 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { pathToFileURL } from 'node:url';
 import { performance } from 'node:perf_hooks';
-import type { Dispatcher } from 'undici';
-import { siteDispatcher } from '../../shotgrid/index.ts';
 import { PluginError, serializeError, type PluginErrorCode, type SerializedError } from '../../plugins/errors.ts';
 import { canProcess } from '../../plugins/match.ts';
-import { toWorkerSchema, workerConfigSchema, type ToWorker } from './protocol.ts';
+import { checkToWorker, checkWorkerConfig, type BatchMessage } from './to-worker.ts';
 import { PluginRegistrar, type RegisteredCallback } from '../../plugins/registrar.ts';
 import { createLogger, post, setLogLevel, settleRequest } from './channel.ts';
 import { BatchProgress } from './progress.ts';
 import { enableTransform, installPluginLoader, TRANSFORM_QUERY } from './plugin-loader.ts';
 import { toolkitFor } from './toolkit-client.ts';
 import { createCallbackClient, type CallbackClient } from './sg.ts';
+import { collectGarbage } from './collect.ts';
 import type { CallbackContext, EventLogEntry, PluginLogger, PluginToolkit, RegisterCallbacks } from '../../plugins/types.ts';
 
 interface LoadedCallback {
@@ -23,11 +22,10 @@ interface LoadedCallback {
   client: CallbackClient | PluginError;
 }
 
-const config = workerConfigSchema.parse(workerData);
+const config = checkWorkerConfig(workerData);
 setLogLevel(config.logLevel);
 const pluginLogger = createLogger({});
 let callbacks: LoadedCallback[] = [];
-let agent: Dispatcher | undefined;
 
 // A forgotten promise in plugin code must not take the whole thread down.
 process.on('unhandledRejection', (reason) => {
@@ -124,13 +122,10 @@ function cloneable(args: unknown): { args?: unknown } {
 }
 
 function createClients(regs: readonly RegisteredCallback[]): LoadedCallback[] {
-  if (regs.length === 0) return [];
-  agent ??= siteDispatcher(config.proxy, { keepAliveTimeout: 30_000 });
-  const dispatcher = agent;
   return regs.map((reg) => {
     let client: CallbackClient | PluginError;
     try {
-      client = createCallbackClient({ siteUrl: config.siteUrl, scriptName: reg.scriptName, scriptKey: reg.scriptKey, dispatcher, timeoutMs: config.siteTimeoutMs });
+      client = createCallbackClient({ endpoint: config.sgEndpoint, scriptName: reg.scriptName, scriptKey: reg.scriptKey });
     } catch (err) {
       client = new PluginError('PLUGIN_SG_UNAVAILABLE', `could not create the api3 client for script ${reg.scriptName}`, { cause: err });
     }
@@ -186,7 +181,7 @@ class Context implements CallbackContext {
  * its event), or once the batch's time budget is spent, so the host hears
  * about failures, cursors and stop requests promptly.
  */
-async function processBatch(msg: Extract<ToWorker, { type: 'batch' }>): Promise<void> {
+async function processBatch(msg: BatchMessage): Promise<void> {
   const progress = new BatchProgress(msg.progress);
   const events = msg.events as unknown as EventLogEntry[];
   const deadline = performance.now() + msg.budgetMs;
@@ -222,21 +217,12 @@ async function processBatch(msg: Extract<ToWorker, { type: 'batch' }>): Promise<
   post({ type: 'batch-done', seq: msg.seq, events: ran });
 }
 
-async function shutdown(): Promise<void> {
-  try {
-    await agent?.close();
-  } finally {
-    process.exit(0);
-  }
-}
-
 function onMessage(raw: unknown): void {
-  const parsed = toWorkerSchema.safeParse(raw);
-  if (!parsed.success) {
-    pluginLogger.error({ issues: parsed.error.issues.slice(0, 5) }, 'plugin worker received a malformed message');
+  const msg = checkToWorker(raw);
+  if (typeof msg === 'string') {
+    pluginLogger.error({ problem: msg }, 'plugin worker received a malformed message');
     return;
   }
-  const msg = parsed.data;
   switch (msg.type) {
     case 'load':
       load().catch((err: unknown) => post({ type: 'load-failed', error: loadFault(err, 'PLUGIN_IMPORT_FAILED') }));
@@ -253,7 +239,10 @@ function onMessage(raw: unknown): void {
         : { ok: false, error: msg.error });
       break;
     case 'shutdown':
-      void shutdown();
+      process.exit(0);
+      break;
+    case 'collect':
+      post({ type: 'collected', ...collectGarbage() });
       break;
   }
 }

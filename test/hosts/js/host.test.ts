@@ -304,7 +304,9 @@ describe('WorkerPluginHost: timeouts and dying threads', () => {
     assert.equal(result.outcome, 'deactivate');
     assert.ok(result.outcome === 'deactivate');
     assert.equal(result.error.code, 'PLUGIN_MEMORY_LIMIT');
-    assert.equal(result.error.details?.causeCode, 'ERR_WORKER_OUT_OF_MEMORY');
+    // Ended by the host's sampling (the thread busy over its limit), or by V8 at the thread's own heap limit, whichever comes first.
+    const cause = result.error.details?.causeCode;
+    assert.ok(cause === 'ERR_WORKER_OUT_OF_MEMORY' || (cause === 'PLUGIN_MEMORY_LIMIT' && Number(result.error.details?.heapMb) > 48), JSON.stringify(result.error.details));
     assert.equal((await within(host.process(makeEvent(51, 'fine')), 20_000, 'process')).outcome, 'ok');
   });
 
