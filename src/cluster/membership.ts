@@ -36,6 +36,8 @@ export const nodeReportSchema = z.object({
   work: z.record(z.string(), z.record(z.string(), count)),
   /** Callbacks running on the node, over every plugin. */
   inFlight: count,
+  /** Partitions this node holds (or just handed over) that its placement moves: partition → new node. Every node follows the holder's choice. */
+  moving: z.record(z.string(), z.string()).optional(),
   /** Warm Toolkit runtimes on the node (`toolkit ps` of this node), when it reports them. */
   runtimes: z.array(z.object({ project: count, state: z.string() })).optional(),
 });
@@ -95,6 +97,11 @@ export class Membership {
     // A key left by a node that died is removed after an hour; until then its age says it is gone.
     const kv = await kvm.create(opts.names.nodesBucket, { replicas: opts.replicas, history: 1, ttl: 3_600_000 });
     return new Membership(opts, kv);
+  }
+
+  /** The lease timing heartbeats are judged by. */
+  get timing(): ClusterLeaseOptions {
+    return this.#opts.timing;
   }
 
   /** Reads done so far (a node places nothing before it has read the others once). */

@@ -13,6 +13,8 @@ import { ActiveRun, type SlotGate } from './active-run.ts';
 import type { ClusterConnection } from './connect.ts';
 import { freshCursor, WorkerCursor, workerCursorSchema, type PendingEvent, type WorkerCursorState } from './cursor.ts';
 import { FencedLease, type LeaseTenure } from './fence.ts';
+import type { HeldLease } from './active-run.ts';
+import { takePartitions } from './partition-merge.ts';
 import type { HeldPartition } from './membership.ts';
 import type { ClusterNames } from './names.ts';
 import type { ControlRecord } from './plugin-control.ts';
@@ -123,6 +125,8 @@ export class PartitionWorker {
   /** Stream sequence → partition of the origin's pending events (read once). */
   #pendingPartitions: Map<number, number> | null = null;
   #inFlight = 0;
+  /** The plugin's record no longer says this spread: end every term, then spread again. */
+  #respread = false;
 
   constructor(opts: PartitionWorkerOptions) {
     this.#opts = opts;
@@ -175,6 +179,14 @@ export class PartitionWorker {
     const unsubscribe = this.#opts.placement.onChange(wake);
     try {
       while (!stop.aborted) {
+        // Taken back onto one node (merged) or spread anew elsewhere: once every term here ended, spread again from the
+        // plugin's record, through its fence (a node running it on its own finishes its term first).
+        if (this.#respread && this.#terms.size === 0) {
+          this.#respread = false;
+          const origin = await this.#readOrigin(stop);
+          if (origin === null) break;
+          this.#origin = origin;
+        }
         await this.#reconcile(host, loaded, gate);
         await new Promise<void>((resolve) => {
           changed = resolve;
@@ -197,14 +209,17 @@ export class PartitionWorker {
     let want = this.#opts.placement.assigned();
     try {
       const origin = (await this.#opts.origin.read())?.record.state ?? null;
-      if (origin !== null) this.#origin = origin;
+      if (origin !== null && !sameSpread(origin, this.#origin)) {
+        if (!this.#respread) this.#log.info({ spread: origin.spread ?? null }, 'the plugin\'s record no longer says this spread (taken back onto one node): its partitions here end');
+        this.#respread = true;
+      } else if (origin !== null) this.#origin = origin;
     } catch (err) {
       this.#log.debug({ err }, 'reading the plugin\'s record failed; keeping the last one read');
     }
     await this.#applyControl();
     const origin = this.#origin;
     // Paused or deactivated for the cluster: no node runs any partition.
-    if (origin !== null && (!origin.active || origin.paused)) want = new Set();
+    if (this.#respread || (origin !== null && (!origin.active || origin.paused))) want = new Set();
     const now = performance.now();
     // A campaign for a partition no live node holds (its holder died) is kept until it could have claimed it (it must
     // see the record unchanged for ttlMs on its own clock), even if placement moved it meanwhile: while a dead node's
@@ -249,7 +264,18 @@ export class PartitionWorker {
     if (held === null) return;
     term.heldAt = performance.now();
     const origin = this.#origin ?? freshCursor(0);
-    const stored = held.state ?? { ...freshCursor(origin.highSeq, origin.highId), pending: await this.#inheritedPending(origin, term.partition, stop) };
+    // Read again once the partition is ours: a node that took the plugin back onto itself merged the partitions' cursors
+    // first (holding every partition lease), so a record still saying this spread means no such node runs it.
+    if (!(await this.#stillSpread(origin, stop))) {
+      await held.release(held.state).catch((err: unknown) => this.#log.warn({ err, partition: term.partition }, 'releasing a partition lease failed; it runs out'));
+      return;
+    }
+    const generation = origin.spread?.generation ?? 1;
+    // A record of an earlier spread (the plugin ran on one node since) is stale: the partition starts from the plugin's record.
+    const stored = held.state !== null && (held.state.generation ?? 1) === generation ? held.state : {
+      ...freshCursor(origin.highSeq, origin.highId), pending: await this.#inheritedPending(origin, term.partition, stop),
+      ...(origin.spread === undefined ? {} : { generation }),
+    };
     const log = this.#log.child({ partition: term.partition });
     // An enable newer than this partition's record brings it back (a deactivated partition runs its failed event again).
     const state = origin.control > stored.control
@@ -356,13 +382,21 @@ export class PartitionWorker {
     while (!stop.aborted) {
       try {
         const last = await this.#opts.origin.read();
-        if (last !== undefined && last.record.state !== null && (last.record.released === true || last.record.holder === null)) return last.record.state;
+        const known = last?.record.state ?? null;
+        if (known !== null && known.spread?.merged === false && (last?.record.released === true || last?.record.holder === null)) {
+          this.#pendingPartitions = null;
+          return known;
+        }
         // Taken through the fence: a node still running the plugin on one node (by: none) finishes its term first.
         const tenure = await this.#opts.origin.acquire(stop);
         // Its pending entries (unfinished when it ran on one node) stay: each partition never claimed takes those of its subject.
-        const origin: WorkerCursorState = tenure.state ?? freshCursor(await this.#streamEnd());
+        const found: WorkerCursorState = tenure.state ?? freshCursor(await this.#streamEnd());
+        // A new spread (the first, or after the plugin ran on one node again): partition records of an earlier one are stale.
+        const origin: WorkerCursorState = found.spread?.merged === false ? found
+          : { ...found, spread: { generation: found.spread === undefined ? 1 : found.spread.generation + 1, merged: false } };
         await tenure.release(origin);
-        this.#log.info({ highSeq: origin.highSeq }, 'plugin spread over partitions: partitions never claimed start after this stream sequence');
+        this.#pendingPartitions = null;
+        this.#log.info({ highSeq: origin.highSeq, generation: origin.spread?.generation }, 'plugin spread over partitions: partitions never claimed in this spread start after this stream sequence');
         return origin;
       } catch (err) {
         if (stop.aborted) return null;
@@ -371,6 +405,49 @@ export class PartitionWorker {
       }
     }
     return null;
+  }
+
+  /** Whether the plugin's record (read now) still says the spread `origin` is of; unreadable: trusted (retried by the caller's loop). */
+  async #stillSpread(origin: WorkerCursorState, stop: AbortSignal): Promise<boolean> {
+    while (!stop.aborted) {
+      try {
+        const now = (await this.#opts.origin.read())?.record.state ?? null;
+        if (now === null || sameSpread(now, origin)) return true;
+        this.#respread = true;
+        return false;
+      } catch (err) {
+        this.#log.warn({ err }, 'reading the plugin\'s record failed; trying again');
+        await sleepLong(this.#opts.retryMs, { signal: stop }).catch(() => undefined);
+      }
+    }
+    return false;
+  }
+
+  /**
+   * The reverse switch (the plugin now runs on one node, `by: none`): takes
+   * every partition lease through its fence, merges their cursors into the
+   * plugin's one cursor (partition-merge.ts), stores it in the plugin's
+   * record, then resets and releases the partitions. Called by the node
+   * holding the plugin's own lease when its record says it is spread.
+   */
+  async mergeBack(stored: WorkerCursorState, held: HeldLease<WorkerCursorState | null>, signal: AbortSignal): Promise<WorkerCursorState> {
+    await this.#openLeases(signal);
+    signal.throwIfAborted();
+    const generation = stored.spread?.generation ?? 1;
+    const taken = await takePartitions(stored, {
+      js: this.#opts.conn.js, jsm: this.#opts.conn.jsm, names: this.#opts.names, leases: this.#leases, retryMs: this.#opts.retryMs, logger: this.#log,
+      current: (s) => (s.generation ?? 1) === generation,
+      inherited: (p, stop) => this.#inheritedPending(stored, p, stop),
+    }, signal);
+    try {
+      await held.write(taken.state);
+    } catch (err) {
+      await taken.abandon();
+      throw err;
+    }
+    await taken.release();
+    this.#pendingPartitions = null;
+    return taken.state;
   }
 
   /**
@@ -433,6 +510,11 @@ export class PartitionWorker {
       throw new SgeventdError('CLUSTER_STREAM_UNAVAILABLE', `the event stream ${this.#opts.names.eventStream} could not be read`, { cause: err, details: { stream: this.#opts.names.eventStream } });
     }
   }
+}
+
+/** Whether two records of the plugin are of the same spread, and it is not merged back. */
+function sameSpread(a: WorkerCursorState, b: WorkerCursorState | null): boolean {
+  return a.spread?.merged === false && b?.spread?.merged === false && a.spread.generation === b.spread.generation;
 }
 
 function untilAborted(signal: AbortSignal): Promise<void> {
