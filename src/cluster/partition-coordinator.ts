@@ -37,6 +37,8 @@ export class PartitionCoordinator implements PartitionPlacement {
   readonly #memory: PlacementMemory;
   /** The moves this node announces (partitions it holds, placed elsewhere). */
   #moving: Record<string, string> = {};
+  /** The moves in the last heartbeat sent: a partition is let go only once its move was announced. */
+  #announcedMoves: ReadonlySet<number> = new Set();
   readonly #holders = new Set<PartitionHolder>();
   readonly #listeners = new Set<() => void>();
   #placement: Placement | null = null;
@@ -111,6 +113,7 @@ export class PartitionCoordinator implements PartitionPlacement {
     for (const [p, projects] of this.#work.snapshot()) {
       work[String(p)] = Object.fromEntries([...projects].map(([project, n]) => [String(project), n]));
     }
+    this.#announcedMoves = new Set(Object.keys(this.#moving).map(Number));
     return {
       held, work, inFlight, ...(Object.keys(this.#moving).length > 0 ? { moving: this.#moving } : {}),
       ...(this.#opts.runtimes ? { runtimes: this.#opts.runtimes() } : {}),
@@ -164,7 +167,10 @@ export class PartitionCoordinator implements PartitionPlacement {
     this.#memory.chose(this.#placement.owner, now);
     this.#moving = this.#memory.moving(self, this.#placement.owner);
     const mine = new Set<number>();
-    for (const [p, node] of this.#placement.owner) if (node === this.#opts.nodeId) mine.add(p);
+    for (const [p, node] of this.#placement.owner) if (node === self) mine.add(p);
+    // A partition this node moves elsewhere is let go once a heartbeat announced the move (the next beat): every node
+    // then reads the move before it reads the partition released, and pins it where this node meant.
+    for (const p of Object.keys(this.#moving).map(Number)) if (!this.#announcedMoves.has(p) && owners.get(p) === self) mine.add(p);
     if (!sameSet(mine, this.#mine)) {
       this.#opts.logger.info({ partitions: [...mine].sort((a, b) => a - b), nodes: live }, 'partitions placed on this node changed');
       this.#mine = mine;

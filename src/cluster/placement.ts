@@ -217,7 +217,12 @@ export class PlacementMemory {
           if (last !== undefined) this.#leave(p, last.node, now);
           this.#owner.set(p, { node: o, at: now });
         }
-      } else if (!this.#freeSince.has(p)) this.#freeSince.set(p, now);
+      } else if (!this.#freeSince.has(p)) {
+        this.#freeSince.set(p, now);
+        // Its holder gone (dead or leaving, no move announced): placed afresh, in one pass with the others it held, not
+        // where an earlier view of the loads put it. A live holder's release (a reload) keeps it where it was.
+        if (moving.get(p) === undefined && (last === undefined || !live.has(last.node))) this.#chosen.delete(p);
+      }
       const left = this.#left.get(p);
       for (const [node, at] of left ?? []) if (now - at >= windowMs) left?.delete(node);
       if (left !== undefined && left.size > 0) barred.set(p, new Set(left.keys()));
