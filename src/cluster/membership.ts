@@ -6,7 +6,7 @@ import { Kvm, type KV } from '@nats-io/kv';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import type { ClusterLeaseOptions } from '../config/index.ts';
-import { sleepLong } from '../shared/index.ts';
+import { SgeventdError, sleepLong } from '../shared/index.ts';
 import type { ClusterConnection } from './connect.ts';
 import { CLUSTER_FORMAT, checkFormat } from './format.ts';
 import type { ClusterNames } from './names.ts';
@@ -94,9 +94,18 @@ export class Membership {
   /** Opens (or creates) the heartbeat bucket; every node may call it at once. */
   static async open(opts: MembershipOptions): Promise<Membership> {
     const kvm = new Kvm(opts.conn.js);
-    // A key left by a node that died is removed after an hour; until then its age says it is gone.
-    const kv = await kvm.create(opts.names.nodesBucket, { replicas: opts.replicas, history: 1, ttl: 3_600_000 });
-    return new Membership(opts, kv);
+    // Nodes starting together may time out on a parallel create (nats-server #3880; seen on a loaded machine): tried again.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        // A key left by a node that died is removed after an hour; until then its age says it is gone.
+        return new Membership(opts, await kvm.create(opts.names.nodesBucket, { replicas: opts.replicas, history: 1, ttl: 3_600_000 }));
+      } catch (err) {
+        if (attempt >= 4) {
+          throw new SgeventdError('CLUSTER_NODES_UNAVAILABLE', `the node heartbeat bucket ${opts.names.nodesBucket} could not be opened`, { cause: err, details: { bucket: opts.names.nodesBucket } });
+        }
+        opts.logger.warn({ err, attempt }, 'opening the node heartbeat bucket failed; trying again');
+      }
+    }
   }
 
   /** The lease timing heartbeats are judged by. */
