@@ -174,7 +174,9 @@ export class Membership {
 
   async #put(a: NodeAnnouncement): Promise<void> {
     const report: NodeReport = { format: CLUSTER_FORMAT, nodeId: this.#opts.nodeId, beat: ++this.#beat, leaving: this.#leaving, ...a };
-    await this.#kv.put(this.#opts.nodeId, JSON.stringify(report));
+    const revision = await this.#kv.put(this.#opts.nodeId, JSON.stringify(report));
+    // This node knows its own heartbeat: it never depends on reading it back.
+    this.#seen.set(this.#opts.nodeId, { revision, at: performance.now(), report });
   }
 
   async #read(): Promise<void> {
@@ -183,6 +185,7 @@ export class Membership {
     const now = performance.now();
     const present = new Set<string>();
     for (const key of keys) {
+      if (key === this.#opts.nodeId) continue;
       const e = await this.#kv.get(key);
       if (e === null || e.operation !== 'PUT') continue;
       let report: NodeReport;
@@ -200,6 +203,10 @@ export class Membership {
       const at = before === undefined ? now - Math.max(0, Date.now() - e.created.getTime()) : now;
       this.#seen.set(key, { revision: e.revision, at, report });
     }
-    for (const key of this.#seen.keys()) if (!present.has(key)) this.#seen.delete(key);
+    // A key missing from one listing is not a node gone (a listing on a loaded cluster came back without keys, and the
+    // node then saw no one alive, itself included, and let all its partitions go): forgotten only once its age says so.
+    for (const [key, seen] of this.#seen) {
+      if (key !== this.#opts.nodeId && !present.has(key) && now - seen.at >= this.#opts.timing.ttlMs) this.#seen.delete(key);
+    }
   }
 }

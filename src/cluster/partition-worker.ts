@@ -206,7 +206,8 @@ export class PartitionWorker {
     await this.#record.applyControl();
     const origin = this.#record.state;
     // Paused or deactivated for the cluster: no node runs any partition; taken back onto one node: this spread is over.
-    if (this.#record.stale || (origin !== null && (!origin.active || origin.paused))) want = new Set();
+    const stopAll = this.#record.stale || (origin !== null && (!origin.active || origin.paused));
+    if (stopAll) want = new Set();
     const now = performance.now();
     // A campaign for a partition no live node holds (its holder died) is kept until it could have claimed it (it must
     // see the record unchanged for ttlMs on its own clock), even if placement moved it meanwhile: while a dead node's
@@ -216,7 +217,8 @@ export class PartitionWorker {
     const dropCampaign = (t: Term): boolean => this.#opts.placement.heldByLive(t.partition) || now - t.startedAt >= keepCampaign;
     for (const t of this.#terms.values()) {
       if (want.has(t.partition) || t.stop.signal.aborted) continue;
-      if (want.size === 0 || (t.heldAt === null ? dropCampaign(t) : now - t.heldAt >= this.#opts.holdMs)) {
+      // Placement taking a partition away keeps it the hold time; a pause, a deactivation or the end of this spread stops it at once.
+      if (stopAll || (t.heldAt === null ? dropCampaign(t) : now - t.heldAt >= this.#opts.holdMs)) {
         this.#log.info({ partition: t.partition }, t.heldAt === null ? 'partition placed elsewhere: no longer campaigning' : 'partition placed elsewhere: handing it over');
         t.stop.abort();
       }
