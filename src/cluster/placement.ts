@@ -157,8 +157,16 @@ export function placePartitions(input: PlacementInput): Placement {
   return { owner, load };
 }
 
+/**
+ * A partition is not moved back to a node it left for this many placement
+ * windows: with a bar of one window, a rebalance on a loaded machine still
+ * moved a partition back and forth every 15-18 s (window 6 s) after a kill,
+ * as loads settled and leases were lost and taken again.
+ */
+export const RETURN_WINDOWS = 3;
+
 export interface PlacementMemoryOptions {
-  /** placement.windowMs: how long a node a partition left stays barred to it, and how long a gone owner's work fades. */
+  /** placement.windowMs: a gone owner's work fades over it; a node a partition left stays barred to it RETURN_WINDOWS times it. */
   readonly windowMs: number;
   /** placement.holdMs: a holder keeps a partition this long before it hands it over. */
   readonly holdMs: number;
@@ -175,7 +183,7 @@ export interface PlacementMemoryOptions {
  *   partition moving keeps its new node until its holder handed it over
  *   (`holdMs + claimMs`). A dead node's partitions are therefore given out
  *   once, in one pass, not again at each heartbeat read as loads change;
- * - a partition is not moved back to a node it left within `windowMs`;
+ * - a partition is not moved back to a node it left within `RETURN_WINDOWS` windows;
  * - a gone node's recent work on a partition it held counts whole until the
  *   partition is claimed, then fades over `windowMs` as the new owner's own
  *   count grows (waiting events are work; an unclaimed partition is not idle).
@@ -224,7 +232,7 @@ export class PlacementMemory {
         if (moving.get(p) === undefined && (last === undefined || !live.has(last.node))) this.#chosen.delete(p);
       }
       const left = this.#left.get(p);
-      for (const [node, at] of left ?? []) if (now - at >= windowMs) left?.delete(node);
+      for (const [node, at] of left ?? []) if (now - at >= RETURN_WINDOWS * windowMs) left?.delete(node);
       if (left !== undefined && left.size > 0) barred.set(p, new Set(left.keys()));
       else this.#left.delete(p);
       const announced = moving.get(p);

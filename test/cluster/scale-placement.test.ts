@@ -3,7 +3,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { partitionOf } from '../../src/cluster/index.ts';
-import { partitionWeights, placePartitions, PlacementMemory, WorkWindow, type ProjectWork } from '../../src/cluster/placement.ts';
+import { partitionWeights, placePartitions, PlacementMemory, RETURN_WINDOWS, WorkWindow, type ProjectWork } from '../../src/cluster/placement.ts';
 
 const P = 32;
 
@@ -174,7 +174,8 @@ describe('placement while partitions change hands', () => {
     assert.equal(memory.goneShare('n2', 10_000, 2, 13_000), 0.5);
     const back = memory.observe({ partitions: 3, self: 'n3', owners: new Map([[1, 'n1'], [2, 'n3']]), live: new Set(['n1', 'n2', 'n3']), moving: new Map(), now: 11_000 });
     assert.ok(back.barred.get(2)?.has('n2'), 'partition 2 is not moved back to n2 within the window');
-    assert.equal(memory.observe({ partitions: 3, self: 'n3', owners: new Map([[2, 'n3']]), live: new Set(nodes), moving: new Map(), now: 16_000 }).barred.size, 0, 'the bar lapses after the window');
+    assert.ok(memory.observe({ partitions: 3, self: 'n3', owners: new Map([[2, 'n3']]), live: new Set(nodes), moving: new Map(), now: 16_000 }).barred.get(2)?.has('n2'), 'still barred a window later');
+    assert.equal(memory.observe({ partitions: 3, self: 'n3', owners: new Map([[2, 'n3']]), live: new Set(nodes), moving: new Map(), now: 10_000 + RETURN_WINDOWS * 6000 }).barred.size, 0, 'the bar lapses after RETURN_WINDOWS windows');
   });
 });
 
