@@ -78,12 +78,16 @@ export async function ensureEventStream(jsm: JetStreamManager, names: ClusterNam
 
 /** Adds a stream, or updates it when it exists with other settings; tolerates a concurrent create. */
 export async function ensureStream(jsm: JetStreamManager, config: Partial<StreamConfig> & { name: string }): Promise<void> {
-  try {
-    await jsm.streams.add(config);
-    return;
-  } catch (err) {
-    // 10058: exists with a different configuration.
-    if (!(err instanceof JetStreamApiError) || err.code !== 10058) throw err;
+  // Nodes starting together may time out on parallel creates (nats-server #3880; a node died at start on a loaded machine): tried again.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await jsm.streams.add(config);
+      return;
+    } catch (err) {
+      // 10058: exists with a different configuration.
+      if (err instanceof JetStreamApiError && err.code === 10058) break;
+      if (attempt >= 4 || !(err instanceof Error) || err.name !== 'TimeoutError') throw err;
+    }
   }
   await jsm.streams.update(config.name, config);
 }

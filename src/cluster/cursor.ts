@@ -39,6 +39,21 @@ export interface WorkerCursorState {
    * file's unfinished and gap ids). An id leaves `ids` once handed out.
    */
   migrated?: MigratedIds;
+  /**
+   * On a plugin's own record: the plugin was spread over partitions
+   * (partition-worker.ts), in its `generation`-th spread; `merged` once a
+   * node running it on its own took the partitions' cursors back into this
+   * one (partition-merge.ts).
+   */
+  spread?: SpreadMark;
+  /** On a (plugin, partition) record: the spread generation it belongs to (absent: the first). */
+  generation?: number;
+}
+
+/** The spread of a plugin its own record carries. */
+export interface SpreadMark {
+  generation: number;
+  merged: boolean;
 }
 
 /** The id-based part of a migrated cursor. */
@@ -71,6 +86,8 @@ export const workerCursorSchema = z.object({
     processed: seq, failed: seq, totalMs: z.number().nonnegative(), lastEventId: seq.nullable(), lastError: z.string().nullable(),
   })).optional(),
   migrated: z.object({ afterId: seq, ids: z.array(seq) }).optional(),
+  spread: z.object({ generation: seq, merged: z.boolean() }).optional(),
+  generation: seq.optional(),
 });
 
 /** A new plugin's cursor: it starts after `highSeq` (the stream's last message when it was first claimed). */
@@ -96,6 +113,8 @@ export class WorkerCursor {
   #control: number;
   readonly #counters = new Map<string, CallbackCount>();
   #migrated: { afterId: number; ids: Set<number> } | null;
+  /** Carried through unchanged: which spread this record belongs to. */
+  readonly #spread: Pick<WorkerCursorState, 'spread' | 'generation'>;
   /** Changes since the last snapshot taken for a commit. */
   #dirty = 0;
   /** Events finished and not yet in a confirmed commit: what a successor would run again. */
@@ -112,6 +131,10 @@ export class WorkerCursor {
     this.#control = state.control;
     for (const [callback, c] of Object.entries(state.counters ?? {})) this.#counters.set(callback, { ...c });
     this.#migrated = state.migrated === undefined ? null : { afterId: state.migrated.afterId, ids: new Set(state.migrated.ids) };
+    this.#spread = {
+      ...(state.spread === undefined ? {} : { spread: { ...state.spread } }),
+      ...(state.generation === undefined ? {} : { generation: state.generation }),
+    };
   }
 
   /** Where the consumer starts: the oldest unfinished message, else the one after the high watermark. */
@@ -285,6 +308,8 @@ export class WorkerCursor {
       control: this.#control,
       counters: Object.fromEntries([...this.#counters].map(([callback, c]) => [callback, { ...c }])),
       ...(this.#migrated === null ? {} : { migrated: { afterId: this.#migrated.afterId, ids: [...this.#migrated.ids].sort((a, b) => a - b) } }),
+      ...(this.#spread.spread === undefined ? {} : { spread: { ...this.#spread.spread } }),
+      ...(this.#spread.generation === undefined ? {} : { generation: this.#spread.generation }),
     };
   }
 }

@@ -6,7 +6,7 @@ import { Kvm, type KV } from '@nats-io/kv';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import type { ClusterLeaseOptions } from '../config/index.ts';
-import { sleepLong } from '../shared/index.ts';
+import { SgeventdError, sleepLong } from '../shared/index.ts';
 import type { ClusterConnection } from './connect.ts';
 import { CLUSTER_FORMAT, checkFormat } from './format.ts';
 import type { ClusterNames } from './names.ts';
@@ -36,6 +36,8 @@ export const nodeReportSchema = z.object({
   work: z.record(z.string(), z.record(z.string(), count)),
   /** Callbacks running on the node, over every plugin. */
   inFlight: count,
+  /** Partitions this node holds (or just handed over) that its placement moves: partition → new node. Every node follows the holder's choice. */
+  moving: z.record(z.string(), z.string()).optional(),
   /** Warm Toolkit runtimes on the node (`toolkit ps` of this node), when it reports them. */
   runtimes: z.array(z.object({ project: count, state: z.string() })).optional(),
 });
@@ -92,9 +94,23 @@ export class Membership {
   /** Opens (or creates) the heartbeat bucket; every node may call it at once. */
   static async open(opts: MembershipOptions): Promise<Membership> {
     const kvm = new Kvm(opts.conn.js);
-    // A key left by a node that died is removed after an hour; until then its age says it is gone.
-    const kv = await kvm.create(opts.names.nodesBucket, { replicas: opts.replicas, history: 1, ttl: 3_600_000 });
-    return new Membership(opts, kv);
+    // Nodes starting together may time out on a parallel create (nats-server #3880; seen on a loaded machine): tried again.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        // A key left by a node that died is removed after an hour; until then its age says it is gone.
+        return new Membership(opts, await kvm.create(opts.names.nodesBucket, { replicas: opts.replicas, history: 1, ttl: 3_600_000 }));
+      } catch (err) {
+        if (attempt >= 4) {
+          throw new SgeventdError('CLUSTER_NODES_UNAVAILABLE', `the node heartbeat bucket ${opts.names.nodesBucket} could not be opened`, { cause: err, details: { bucket: opts.names.nodesBucket } });
+        }
+        opts.logger.warn({ err, attempt }, 'opening the node heartbeat bucket failed; trying again');
+      }
+    }
+  }
+
+  /** The lease timing heartbeats are judged by. */
+  get timing(): ClusterLeaseOptions {
+    return this.#opts.timing;
   }
 
   /** Reads done so far (a node places nothing before it has read the others once). */
@@ -158,7 +174,9 @@ export class Membership {
 
   async #put(a: NodeAnnouncement): Promise<void> {
     const report: NodeReport = { format: CLUSTER_FORMAT, nodeId: this.#opts.nodeId, beat: ++this.#beat, leaving: this.#leaving, ...a };
-    await this.#kv.put(this.#opts.nodeId, JSON.stringify(report));
+    const revision = await this.#kv.put(this.#opts.nodeId, JSON.stringify(report));
+    // This node knows its own heartbeat: it never depends on reading it back.
+    this.#seen.set(this.#opts.nodeId, { revision, at: performance.now(), report });
   }
 
   async #read(): Promise<void> {
@@ -167,6 +185,7 @@ export class Membership {
     const now = performance.now();
     const present = new Set<string>();
     for (const key of keys) {
+      if (key === this.#opts.nodeId) continue;
       const e = await this.#kv.get(key);
       if (e === null || e.operation !== 'PUT') continue;
       let report: NodeReport;
@@ -184,6 +203,10 @@ export class Membership {
       const at = before === undefined ? now - Math.max(0, Date.now() - e.created.getTime()) : now;
       this.#seen.set(key, { revision: e.revision, at, report });
     }
-    for (const key of this.#seen.keys()) if (!present.has(key)) this.#seen.delete(key);
+    // A key missing from one listing is not a node gone (a listing on a loaded cluster came back without keys, and the
+    // node then saw no one alive, itself included, and let all its partitions go): forgotten only once its age says so.
+    for (const [key, seen] of this.#seen) {
+      if (key !== this.#opts.nodeId && !present.has(key) && now - seen.at >= this.#opts.timing.ttlMs) this.#seen.delete(key);
+    }
   }
 }

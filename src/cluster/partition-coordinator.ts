@@ -6,7 +6,7 @@ import type { JetStreamManager } from '@nats-io/jetstream';
 import type { ClusterPlacementOptions } from '../config/index.ts';
 import type { HeldPartition, Membership, MemberView, NodeAnnouncement } from './membership.ts';
 import type { ClusterNames } from './names.ts';
-import { placePartitions, WorkWindow, type Placement } from './placement.ts';
+import { placePartitions, PlacementMemory, WorkWindow, type Placement } from './placement.ts';
 import type { PartitionPlacement } from './partition-worker.ts';
 
 /** What the coordinator asks of each spread plugin on this node. */
@@ -34,6 +34,11 @@ export interface PartitionCoordinatorOptions {
 export class PartitionCoordinator implements PartitionPlacement {
   readonly #opts: PartitionCoordinatorOptions;
   readonly #work: WorkWindow;
+  readonly #memory: PlacementMemory;
+  /** The moves this node announces (partitions it holds, placed elsewhere). */
+  #moving: Record<string, string> = {};
+  /** The moves in the last heartbeat sent: a partition is let go only once its move was announced. */
+  #announcedMoves: ReadonlySet<number> = new Set();
   readonly #holders = new Set<PartitionHolder>();
   readonly #listeners = new Set<() => void>();
   #placement: Placement | null = null;
@@ -48,6 +53,11 @@ export class PartitionCoordinator implements PartitionPlacement {
   constructor(opts: PartitionCoordinatorOptions) {
     this.#opts = opts;
     this.#work = new WorkWindow(opts.placement.windowMs);
+    const { ttlMs, renewMs } = opts.membership.timing;
+    // A node placed with a dead holder's partition claims it once the record has not moved for ttlMs on its clock,
+    // after it noticed the placement (a heartbeat read) and began to campaign (a check); twice those, for slow machines.
+    const claimMs = ttlMs + 2 * (renewMs + opts.checkMs);
+    this.#memory = new PlacementMemory({ windowMs: opts.placement.windowMs, holdMs: opts.placement.holdMs, claimMs });
   }
 
   /** A spread plugin of this node (its holdings go in the heartbeat). */
@@ -103,7 +113,11 @@ export class PartitionCoordinator implements PartitionPlacement {
     for (const [p, projects] of this.#work.snapshot()) {
       work[String(p)] = Object.fromEntries([...projects].map(([project, n]) => [String(project), n]));
     }
-    return { held, work, inFlight, ...(this.#opts.runtimes ? { runtimes: this.#opts.runtimes() } : {}) };
+    this.#announcedMoves = new Set(Object.keys(this.#moving).map(Number));
+    return {
+      held, work, inFlight, ...(Object.keys(this.#moving).length > 0 ? { moving: this.#moving } : {}),
+      ...(this.#opts.runtimes ? { runtimes: this.#opts.runtimes() } : {}),
+    };
   }
 
   /** Every node as this node sees it. */
@@ -129,26 +143,34 @@ export class PartitionCoordinator implements PartitionPlacement {
     const live = [...members].filter(([, m]) => m.alive).map(([id]) => id);
     const owners = ownersFrom(members);
     this.#owners = owners;
+    const now = performance.now();
+    const self = this.#opts.nodeId;
+    const { pinned, barred } = this.#memory.observe({
+      partitions: this.#opts.partitions, self, owners, live: new Set(live), moving: movesFrom(members, owners, self), now,
+    });
     const work = new Map<number, Map<number, number>>();
-    for (const m of members.values()) {
-      // A node gone (or leaving) keeps its recent work, fading over one window: its partitions stay as heavy as they were, so
-      // placement gives them out by weight at once instead of as idle ones. Fading, not whole: the new owner counts the same
-      // partitions' work from the takeover on, and the two summed in full would make them look twice as busy for a window
-      // (weights that rise, then fall back, moved partitions back and forth).
-      const windowMs = this.#opts.placement.windowMs;
-      const share = m.alive ? 1 : Math.max(0, 1 - m.ageMs / windowMs);
-      if (share === 0) continue;
+    for (const [id, m] of members) {
       for (const [p, projects] of Object.entries(m.report.work)) {
+        // A node gone (or leaving) keeps its recent work on its partitions while they wait for a claim, then fading as
+        // the new owner's count grows (PlacementMemory.goneShare): dropped at once, they would look idle and be moved
+        // again once their work showed; kept whole, summed with the new owner's, they would look twice as busy.
+        const share = m.alive ? 1 : this.#memory.goneShare(id, m.ageMs, Number(p), now);
+        if (share === 0) continue;
         const into = work.get(Number(p)) ?? new Map<number, number>();
         work.set(Number(p), into);
         for (const [project, n] of Object.entries(projects)) into.set(Number(project), (into.get(Number(project)) ?? 0) + n * share);
       }
     }
     this.#placement = placePartitions({
-      nodes: live, partitions: this.#opts.partitions, owners, work, tolerance: this.#opts.placement.tolerance,
+      nodes: live, partitions: this.#opts.partitions, owners, work, tolerance: this.#opts.placement.tolerance, pinned, barred,
     });
+    this.#memory.chose(this.#placement.owner, now);
+    this.#moving = this.#memory.moving(self, this.#placement.owner);
     const mine = new Set<number>();
-    for (const [p, node] of this.#placement.owner) if (node === this.#opts.nodeId) mine.add(p);
+    for (const [p, node] of this.#placement.owner) if (node === self) mine.add(p);
+    // A partition this node moves elsewhere is let go once a heartbeat announced the move (the next beat): every node
+    // then reads the move before it reads the partition released, and pins it where this node meant.
+    for (const p of Object.keys(this.#moving).map(Number)) if (!this.#announcedMoves.has(p) && owners.get(p) === self) mine.add(p);
     if (!sameSet(mine, this.#mine)) {
       this.#opts.logger.info({ partitions: [...mine].sort((a, b) => a - b), nodes: live }, 'partitions placed on this node changed');
       this.#mine = mine;
@@ -204,6 +226,23 @@ export function ownersFrom(members: ReadonlyMap<string, MemberView>): Map<number
     if (best !== undefined) owners.set(p, best[0]);
   }
   return owners;
+}
+
+/**
+ * The moves live nodes announce (partition → new node): the holder's own
+ * announcement first; for a partition no live node holds (just released),
+ * the lowest node id's.
+ */
+export function movesFrom(members: ReadonlyMap<string, MemberView>, owners: ReadonlyMap<number, string>, self: string): Map<number, string> {
+  const out = new Map<number, string>();
+  for (const [id, m] of [...members].sort((a, b) => a[0].localeCompare(b[0]))) {
+    if (!m.alive || id === self) continue;
+    for (const [p, node] of Object.entries(m.report.moving ?? {})) {
+      const partition = Number(p);
+      if (owners.get(partition) === id || (!out.has(partition) && owners.get(partition) === undefined)) out.set(partition, node);
+    }
+  }
+  return out;
 }
 
 function sameSet(a: ReadonlySet<number>, b: ReadonlySet<number>): boolean {

@@ -8,11 +8,13 @@ import type { Logger } from 'pino';
 import type { ClusterLeaseOptions, DaemonConfig, PluginFolderConfig } from '../config/index.ts';
 import type { PluginFailure, ProjectDirectory, TimingRecord } from '../dispatch/index.ts';
 import type { LoadResult, PluginHost } from '../hosts/index.ts';
-import { SgeventdError, sleepLong, type EventLogEntry } from '../shared/index.ts';
-import { ActiveRun, type SlotGate } from './active-run.ts';
+import { sleepLong, type EventLogEntry } from '../shared/index.ts';
+import { ActiveRun, type HeldLease, type SlotGate } from './active-run.ts';
 import type { ClusterConnection } from './connect.ts';
-import { freshCursor, WorkerCursor, workerCursorSchema, type PendingEvent, type WorkerCursorState } from './cursor.ts';
+import { freshCursor, WorkerCursor, workerCursorSchema, type WorkerCursorState } from './cursor.ts';
 import { FencedLease, type LeaseTenure } from './fence.ts';
+import { takePartitions } from './partition-merge.ts';
+import { SpreadOrigin } from './partition-origin.ts';
 import type { HeldPartition } from './membership.ts';
 import type { ClusterNames } from './names.ts';
 import type { ControlRecord } from './plugin-control.ts';
@@ -119,14 +121,17 @@ export class PartitionWorker {
   readonly counters = { processed: 0, skipped: 0, failed: 0, totalMs: 0 };
   readonly #terms = new Map<number, Term>();
   readonly #leases = new Map<number, FencedLease<WorkerCursorState | null>>();
-  #origin: WorkerCursorState | null = null;
-  /** Stream sequence → partition of the origin's pending events (read once). */
-  #pendingPartitions: Map<number, number> | null = null;
+  /** The plugin's own record: where partitions never claimed start, this spread, the cluster-wide pause and deactivation. */
+  readonly #record: SpreadOrigin;
   #inFlight = 0;
 
   constructor(opts: PartitionWorkerOptions) {
     this.#opts = opts;
     this.#log = opts.logger.child({ plugin: opts.entry.name });
+    this.#record = new SpreadOrigin({
+      lease: opts.origin, conn: opts.conn, names: opts.names, timing: opts.timing, retryMs: opts.retryMs, log: this.#log,
+      ...(opts.control === undefined ? {} : { control: opts.control }),
+    });
   }
 
   get pluginId(): string {
@@ -147,7 +152,7 @@ export class PartitionWorker {
 
   /** The origin cursor (where partitions never claimed start), once read. */
   get origin(): WorkerCursorState | null {
-    return this.#origin;
+    return this.#record.state;
   }
 
   /** The partitions this node holds, with their cursors (the node's heartbeat carries them). */
@@ -165,8 +170,7 @@ export class PartitionWorker {
   async run(host: PluginHost, loaded: Extract<LoadResult, { ok: true }>, max: number, stop: AbortSignal): Promise<void> {
     await this.#openLeases(stop);
     if (stop.aborted) return;
-    this.#origin = await this.#readOrigin(stop);
-    if (stop.aborted || this.#origin === null) return;
+    if ((await this.#record.take(stop)) === null) return;
     const gate = new SlotPool(max);
     let changed: (() => void) | null = null;
     const wake = (): void => {
@@ -175,6 +179,9 @@ export class PartitionWorker {
     const unsubscribe = this.#opts.placement.onChange(wake);
     try {
       while (!stop.aborted) {
+        // Taken back onto one node (merged) or spread anew elsewhere: once every term here ended, spread again from the
+        // plugin's record, through its fence (a node running it on its own finishes its term first).
+        if (this.#record.stale && this.#terms.size === 0 && (await this.#record.take(stop)) === null) break;
         await this.#reconcile(host, loaded, gate);
         await new Promise<void>((resolve) => {
           changed = resolve;
@@ -195,16 +202,12 @@ export class PartitionWorker {
   /** Starts the terms of partitions placed here; hands over those placed elsewhere (after the hold time). */
   async #reconcile(host: PluginHost, loaded: Extract<LoadResult, { ok: true }>, gate: SlotGate): Promise<void> {
     let want = this.#opts.placement.assigned();
-    try {
-      const origin = (await this.#opts.origin.read())?.record.state ?? null;
-      if (origin !== null) this.#origin = origin;
-    } catch (err) {
-      this.#log.debug({ err }, 'reading the plugin\'s record failed; keeping the last one read');
-    }
-    await this.#applyControl();
-    const origin = this.#origin;
-    // Paused or deactivated for the cluster: no node runs any partition.
-    if (origin !== null && (!origin.active || origin.paused)) want = new Set();
+    await this.#record.refresh();
+    await this.#record.applyControl();
+    const origin = this.#record.state;
+    // Paused or deactivated for the cluster: no node runs any partition; taken back onto one node: this spread is over.
+    const stopAll = this.#record.stale || (origin !== null && (!origin.active || origin.paused));
+    if (stopAll) want = new Set();
     const now = performance.now();
     // A campaign for a partition no live node holds (its holder died) is kept until it could have claimed it (it must
     // see the record unchanged for ttlMs on its own clock), even if placement moved it meanwhile: while a dead node's
@@ -214,7 +217,8 @@ export class PartitionWorker {
     const dropCampaign = (t: Term): boolean => this.#opts.placement.heldByLive(t.partition) || now - t.startedAt >= keepCampaign;
     for (const t of this.#terms.values()) {
       if (want.has(t.partition) || t.stop.signal.aborted) continue;
-      if (want.size === 0 || (t.heldAt === null ? dropCampaign(t) : now - t.heldAt >= this.#opts.holdMs)) {
+      // Placement taking a partition away keeps it the hold time; a pause, a deactivation or the end of this spread stops it at once.
+      if (stopAll || (t.heldAt === null ? dropCampaign(t) : now - t.heldAt >= this.#opts.holdMs)) {
         this.#log.info({ partition: t.partition }, t.heldAt === null ? 'partition placed elsewhere: no longer campaigning' : 'partition placed elsewhere: handing it over');
         t.stop.abort();
       }
@@ -248,8 +252,18 @@ export class PartitionWorker {
     }
     if (held === null) return;
     term.heldAt = performance.now();
-    const origin = this.#origin ?? freshCursor(0);
-    const stored = held.state ?? { ...freshCursor(origin.highSeq, origin.highId), pending: await this.#inheritedPending(origin, term.partition, stop) };
+    const origin = this.#record.state ?? freshCursor(0);
+    // Taken back onto one node meanwhile (the partitions' cursors merged into the plugin's): not run here.
+    if (!(await this.#record.stillSpread(stop))) {
+      await held.release(held.state).catch((err: unknown) => this.#log.warn({ err, partition: term.partition }, 'releasing a partition lease failed; it runs out'));
+      return;
+    }
+    const generation = origin.spread?.generation ?? 1;
+    // A record of an earlier spread (the plugin ran on one node since) is stale: the partition starts from the plugin's record.
+    const stored = held.state !== null && (held.state.generation ?? 1) === generation ? held.state : {
+      ...freshCursor(origin.highSeq, origin.highId), pending: await this.#record.inheritedPending(origin, term.partition, stop),
+      ...(origin.spread === undefined ? {} : { generation }),
+    };
     const log = this.#log.child({ partition: term.partition });
     // An enable newer than this partition's record brings it back (a deactivated partition runs its failed event again).
     const state = origin.control > stored.control
@@ -292,116 +306,35 @@ export class PartitionWorker {
       log.warn({ highSeq: cursor.highSeq }, 'partition lease lost: stopped handing out; the next owner starts from the last committed cursor');
       return;
     }
-    if (!cursor.active) await this.#deactivateEverywhere(cursor.lastError, stop);
+    if (!cursor.active) await this.#record.deactivate(cursor.lastError, stop);
     await held.release(cursor.snapshot());
     log.info({ highSeq: cursor.highSeq }, 'partition lease released');
   }
 
   /**
-   * `plugin enable/disable` of a spread plugin: the newest control record is
-   * written into the plugin's own record (through its fence, by whichever
-   * node sees it first), which every node reads at each reconcile: a pause
-   * stops every partition on every node (drained and committed), an enable
-   * lets each partition resume at its own cursor.
+   * The reverse switch (the plugin now runs on one node, `by: none`): takes
+   * every partition lease through its fence, merges their cursors into the
+   * plugin's one cursor (partition-merge.ts), stores it in the plugin's
+   * record, then resets and releases the partitions. Called by the node
+   * holding the plugin's own lease when its record says it is spread.
    */
-  async #applyControl(): Promise<void> {
-    const control = this.#opts.control;
-    const known = this.#origin;
-    if (control === undefined || known === null) return;
-    let rec: ControlRecord | null;
+  async mergeBack(stored: WorkerCursorState, held: HeldLease<WorkerCursorState | null>, signal: AbortSignal): Promise<WorkerCursorState> {
+    await this.#openLeases(signal);
+    signal.throwIfAborted();
+    const generation = stored.spread?.generation ?? 1;
+    const taken = await takePartitions(stored, {
+      js: this.#opts.conn.js, jsm: this.#opts.conn.jsm, names: this.#opts.names, leases: this.#leases, retryMs: this.#opts.retryMs, logger: this.#log,
+      current: (s) => (s.generation ?? 1) === generation,
+      inherited: (p, stop) => this.#record.inheritedPending(stored, p, stop),
+    }, signal);
     try {
-      rec = await control.read();
+      await held.write(taken.state);
     } catch (err) {
-      this.#log.debug({ err }, 'reading the plugin control record failed; applied at the next look');
-      return;
+      await taken.abandon();
+      throw err;
     }
-    if (rec === null || rec.seq <= known.control) return;
-    const signal = AbortSignal.timeout(this.#opts.timing.ttlMs * 2);
-    try {
-      const tenure = await this.#opts.origin.acquire(signal);
-      const state = tenure.state ?? known;
-      // Another node may have applied it (or a newer one) meanwhile.
-      const next = rec.seq <= state.control ? state
-        : { ...state, control: rec.seq, paused: rec.paused, ...(rec.paused ? {} : { active: true, lastError: null }) };
-      await tenure.release(next);
-      this.#origin = next;
-      if (next !== state) this.#log.info({ paused: rec.paused, control: rec.seq }, rec.paused ? 'spread plugin disabled for the cluster: every partition stops' : 'spread plugin enabled for the cluster: each partition resumes at its cursor');
-    } catch (err) {
-      this.#log.warn({ err }, 'applying the plugin control record failed; trying again at the next look');
-    }
-  }
-
-  /** stopOnError in one partition deactivates the plugin for the cluster: written in the plugin's own record. */
-  async #deactivateEverywhere(lastError: string | null, stop: AbortSignal): Promise<void> {
-    const signal = AbortSignal.any([stop, AbortSignal.timeout(this.#opts.timing.ttlMs * 2)]);
-    try {
-      const tenure = await this.#opts.origin.acquire(signal);
-      const state = tenure.state ?? this.#origin ?? freshCursor(0);
-      const next = { ...state, active: false, lastError };
-      await tenure.release(next);
-      this.#origin = next;
-      this.#log.error({ lastError }, 'plugin deactivated for the whole cluster (stopOnError)');
-    } catch (err) {
-      this.#log.error({ err }, 'recording the plugin\'s deactivation for the cluster failed; its other partitions keep running');
-    }
-  }
-
-  /**
-   * The plugin's own record gives where partitions never claimed start. The
-   * first node to run the plugin spread writes it (the stream's end then, as
-   * one machine starts after the newest event); a plugin that ran on one node
-   * before (HA) continues from its cursor's high watermark.
-   */
-  async #readOrigin(stop: AbortSignal): Promise<WorkerCursorState | null> {
-    while (!stop.aborted) {
-      try {
-        const last = await this.#opts.origin.read();
-        if (last !== undefined && last.record.state !== null && (last.record.released === true || last.record.holder === null)) return last.record.state;
-        // Taken through the fence: a node still running the plugin on one node (by: none) finishes its term first.
-        const tenure = await this.#opts.origin.acquire(stop);
-        // Its pending entries (unfinished when it ran on one node) stay: each partition never claimed takes those of its subject.
-        const origin: WorkerCursorState = tenure.state ?? freshCursor(await this.#streamEnd());
-        await tenure.release(origin);
-        this.#log.info({ highSeq: origin.highSeq }, 'plugin spread over partitions: partitions never claimed start after this stream sequence');
-        return origin;
-      } catch (err) {
-        if (stop.aborted) return null;
-        this.#log.warn({ err }, 'reading the plugin\'s record failed; trying again');
-        await sleepLong(this.#opts.retryMs, { signal: stop }).catch(() => undefined);
-      }
-    }
-    return null;
-  }
-
-  /**
-   * The origin's pending events that belong to `partition` (a plugin that ran
-   * on one node before it was spread: the events it had handed out and not
-   * finished), found by the subject each was published on. Read once per
-   * plugin; an event no longer in the stream cannot be run again and is left.
-   */
-  async #inheritedPending(origin: WorkerCursorState, partition: number, stop: AbortSignal): Promise<PendingEvent[]> {
-    if (origin.pending.length === 0) return [];
-    if (this.#pendingPartitions === null) {
-      const found = new Map<number, number>();
-      for (const p of origin.pending) {
-        while (!stop.aborted) {
-          try {
-            const m = await this.#opts.conn.jsm.streams.getMessage(this.#opts.names.eventStream, { seq: p.seq });
-            const n = m === null ? NaN : Number(m.subject.slice(m.subject.lastIndexOf('.') + 1));
-            if (Number.isInteger(n)) found.set(p.seq, n);
-            else this.#log.warn({ seq: p.seq, eventId: p.id }, 'an event left unfinished before the plugin was spread is no longer in the stream; it cannot run again');
-            break;
-          } catch (err) {
-            this.#log.warn({ err, seq: p.seq }, 'reading an unfinished event\'s partition failed; trying again');
-            await sleepLong(this.#opts.retryMs, { signal: stop }).catch(() => undefined);
-          }
-        }
-      }
-      if (stop.aborted) return [];
-      this.#pendingPartitions = found;
-    }
-    const mine = this.#pendingPartitions;
-    return origin.pending.filter((p) => mine.get(p.seq) === partition);
+    await taken.release();
+    return taken.state;
   }
 
   async #openLeases(stop: AbortSignal): Promise<void> {
@@ -423,14 +356,6 @@ export class PartitionWorker {
         }
       });
       if (opened.some((r) => r.status === 'rejected')) await sleepLong(this.#opts.retryMs, { signal: stop }).catch(() => undefined);
-    }
-  }
-
-  async #streamEnd(): Promise<number> {
-    try {
-      return (await this.#opts.conn.jsm.streams.info(this.#opts.names.eventStream)).state.last_seq;
-    } catch (err) {
-      throw new SgeventdError('CLUSTER_STREAM_UNAVAILABLE', `the event stream ${this.#opts.names.eventStream} could not be read`, { cause: err, details: { stream: this.#opts.names.eventStream } });
     }
   }
 }

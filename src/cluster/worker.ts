@@ -29,6 +29,8 @@ export interface SpreadRun {
   /** Partitions this node holds now. */
   readonly holding: number;
   run(host: PluginHost, loaded: Extract<LoadResult, { ok: true }>, max: number, stop: AbortSignal): Promise<void>;
+  /** The reverse switch: merges the partitions' cursors into the plugin's one cursor, stored through `held` (partition-worker.ts). */
+  mergeBack?(stored: WorkerCursorState, held: HeldLease<WorkerCursorState | null>, signal: AbortSignal): Promise<WorkerCursorState>;
 }
 
 /** What the status shows for a plugin on this node. */
@@ -312,15 +314,25 @@ export class PluginWorker {
     return true;
   }
 
+  /** Whether the loaded code spreads the plugin over partitions (`by: project | entity` on a node that spreads plugins). */
+  #spreads(): boolean {
+    const loaded = this.#loaded;
+    if (this.#opts.spread === undefined || loaded?.ok !== true) return false;
+    return effectiveConcurrency(loaded, pluginOptionsFor(this.#opts.folder, this.name).concurrency).by !== 'none';
+  }
+
   /**
    * While this node holds the lease: terms of running (or of holding the
    * lease without running, when deactivated or paused for the cluster), each
    * ended by a loss, a stop, a reload or an enable/disable to apply.
    */
   async #hold(held: HeldLease<WorkerCursorState | null>): Promise<void> {
-    const cursor = new WorkerCursor(held.state ?? freshCursor(await this.#streamEnd()));
-    this.#cursor = cursor;
     const session = AbortSignal.any([this.#stop.signal, held.signal]);
+    let stored = held.state ?? freshCursor(await this.#streamEnd());
+    // Spread before and now run on one node: the partitions hold its progress, merged into this cursor before anything runs.
+    if (stored.spread?.merged === false && this.#opts.spread?.mergeBack !== undefined) stored = await this.#opts.spread.mergeBack(stored, held, session);
+    const cursor = new WorkerCursor(stored);
+    this.#cursor = cursor;
     const watching = this.#watchControl(cursor, session);
     try {
       while (!session.aborted) {
@@ -335,6 +347,12 @@ export class PluginWorker {
         await this.#applyControl(cursor, held);
         if (this.#loaded?.ok !== true || this.#host === null) {
           await held.release(cursor.snapshot());
+          return;
+        }
+        // Reloaded with code that spreads the plugin: the lease is handed over (released), so its partitions run spread.
+        if (this.#spreads()) {
+          await held.release(cursor.snapshot());
+          this.#log.info({ highSeq: cursor.highSeq }, 'plugin now spread over partitions: its lease released');
           return;
         }
         if (!cursor.active || cursor.paused) {

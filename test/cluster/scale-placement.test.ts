@@ -3,7 +3,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { partitionOf } from '../../src/cluster/index.ts';
-import { partitionWeights, placePartitions, WorkWindow, type ProjectWork } from '../../src/cluster/placement.ts';
+import { partitionWeights, placePartitions, PlacementMemory, RETURN_WINDOWS, WorkWindow, type ProjectWork } from '../../src/cluster/placement.ts';
 
 const P = 32;
 
@@ -101,6 +101,81 @@ describe('partition placement', () => {
 
   it('no nodes: nothing placed', () => {
     assert.equal(placePartitions({ nodes: [], partitions: P, owners: new Map(), work: new Map(), tolerance: 0.1 }).owner.size, 0);
+  });
+});
+
+describe('placement while partitions change hands', () => {
+  const nodes = ['n1', 'n2', 'n3'];
+
+  it('keeps a pinned partition on its node and moves nothing else while one is pinned or free', () => {
+    const work = workOf(range(30));
+    const first = placePartitions({ nodes, partitions: P, owners: new Map(), work, tolerance: 0.1 });
+    // Everything on n1 but one partition pinned to n2: far from balanced, yet nothing moves until the pin is carried out.
+    const owners = new Map([...first.owner].map(([p]) => [p, 'n1']));
+    const pinnedP = [...owners.keys()][0] as number;
+    const pinned = new Map([[pinnedP, 'n2']]);
+    const held = placePartitions({ nodes, partitions: P, owners, work, tolerance: 0.1, pinned });
+    assert.equal(held.owner.get(pinnedP), 'n2');
+    for (const [p, node] of held.owner) if (p !== pinnedP) assert.equal(node, 'n1', `partition ${p} stays while a move is under way`);
+    // Once carried out (n2 owns it, nothing pinned), the rebalance runs.
+    const after = placePartitions({ nodes, partitions: P, owners: new Map([...owners, [pinnedP, 'n2']]), work, tolerance: 0.1 });
+    assert.deepEqual([...projectsOn(after.owner, work).values()].sort(), [10, 10, 10]);
+  });
+
+  it('never moves a partition back to a node it left recently, nor places a free one there while another node can take it', () => {
+    const work = workOf(range(30));
+    const two = placePartitions({ nodes: ['n1', 'n2'], partitions: P, owners: new Map(), work, tolerance: 0.1 });
+    const barred = new Map<number, Set<string>>();
+    for (const p of two.owner.keys()) barred.set(p, new Set(['n3']));
+    const three = placePartitions({ nodes, partitions: P, owners: two.owner, work, tolerance: 0.1, barred });
+    assert.deepEqual(three.owner, two.owner, 'n3 gets none of the partitions that left it');
+    const free = placePartitions({ nodes, partitions: P, owners: new Map(), work, tolerance: 0.1, barred });
+    assert.ok([...free.owner.values()].every((n) => n !== 'n3'), 'free partitions avoid the node they left');
+    const all = new Map([...barred.keys()].map((p) => [p, new Set(nodes)]));
+    assert.equal(placePartitions({ nodes, partitions: P, owners: new Map(), work, tolerance: 0.1, barred: all }).owner.size, P, 'placed anyway when every node is barred');
+  });
+
+  it('gives a dead node\'s partitions out once and keeps that choice until they are claimed, however the loads move meanwhile', () => {
+    const memory = new PlacementMemory({ windowMs: 6000, holdMs: 2000, claimMs: 9000 });
+    const work = workOf(range(30));
+    const three = placePartitions({ nodes, partitions: P, owners: new Map(), work, tolerance: 0.1 });
+    memory.observe({ partitions: P, self: 'n1', owners: three.owner, live: new Set(nodes), moving: new Map(), now: 0 });
+    memory.chose(three.owner, 0);
+    // n2 dies: its partitions are free.
+    const owners = new Map([...three.owner].filter(([, n]) => n !== 'n2'));
+    const live = new Set(['n1', 'n3']);
+    const first = memory.observe({ partitions: P, self: 'n1', owners, live, moving: new Map(), now: 5000 });
+    assert.equal(first.pinned.size, 0, 'nothing pinned to the dead node');
+    const given = placePartitions({ nodes: [...live], partitions: P, owners, work, tolerance: 0.1, ...first });
+    memory.chose(given.owner, 5000);
+    // At every later read before the claim, the loads differ (here: every project busy in turn), the choice does not.
+    for (let turn = 1; turn <= 8; turn++) {
+      const now = 5000 + turn * 1000;
+      const noisy = workOf(range(30), (id) => (id % 8 === turn % 8 ? 100 : 1 + ((id * turn) % 5)));
+      const again = memory.observe({ partitions: P, self: 'n1', owners, live, moving: new Map(), now });
+      const placed = placePartitions({ nodes: [...live], partitions: P, owners, work: noisy, tolerance: 0.1, ...again });
+      memory.chose(placed.owner, now);
+      assert.deepEqual(placed.owner, given.owner, `read ${turn}: the dead node's partitions stay where they were given`);
+    }
+    // Not claimed within claimMs: placed again.
+    const late = memory.observe({ partitions: P, self: 'n1', owners, live, moving: new Map(), now: 5000 + 9000 });
+    assert.equal(late.pinned.size, 0, 'the choice lapses when its node did not claim in time');
+  });
+
+  it('follows the move a holder announces, and counts a dead node\'s work whole until its partition is claimed', () => {
+    const memory = new PlacementMemory({ windowMs: 6000, holdMs: 2000, claimMs: 9000 });
+    const owners = new Map([[1, 'n1'], [2, 'n2']]);
+    const r = memory.observe({ partitions: 3, self: 'n3', owners, live: new Set(nodes), moving: new Map([[1, 'n3']]), now: 0 });
+    assert.equal(r.pinned.get(1), 'n3', 'n1 announced it moves partition 1 to n3');
+    // n2 dies holding partition 2: its work counts whole while 2 waits, then fades once n3 claims it.
+    memory.observe({ partitions: 3, self: 'n3', owners: new Map([[1, 'n1']]), live: new Set(['n1', 'n3']), moving: new Map(), now: 6000 });
+    assert.equal(memory.goneShare('n2', 6000, 2, 9000), 1);
+    memory.observe({ partitions: 3, self: 'n3', owners: new Map([[1, 'n1'], [2, 'n3']]), live: new Set(['n1', 'n3']), moving: new Map(), now: 10_000 });
+    assert.equal(memory.goneShare('n2', 10_000, 2, 13_000), 0.5);
+    const back = memory.observe({ partitions: 3, self: 'n3', owners: new Map([[1, 'n1'], [2, 'n3']]), live: new Set(['n1', 'n2', 'n3']), moving: new Map(), now: 11_000 });
+    assert.ok(back.barred.get(2)?.has('n2'), 'partition 2 is not moved back to n2 within the window');
+    assert.ok(memory.observe({ partitions: 3, self: 'n3', owners: new Map([[2, 'n3']]), live: new Set(nodes), moving: new Map(), now: 16_000 }).barred.get(2)?.has('n2'), 'still barred a window later');
+    assert.equal(memory.observe({ partitions: 3, self: 'n3', owners: new Map([[2, 'n3']]), live: new Set(nodes), moving: new Map(), now: 10_000 + RETURN_WINDOWS * 6000 }).barred.size, 0, 'the bar lapses after RETURN_WINDOWS windows');
   });
 });
 
