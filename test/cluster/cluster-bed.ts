@@ -232,8 +232,10 @@ export interface SafetyReport {
   skipped: number[];
   /** Starts beyond the first, per id. */
   duplicates: number;
-  /** Repeated ids whose earlier run was in the same tenure (no handover between the two runs). */
+  /** Repeated ids whose earlier run was in the same tenure (no handover between the two runs) and ended. */
   repeatsWithinTenure: number[];
+  /** Runs of an id again on the node whose earlier run of it never ended (cut off), in the same tenure: at least once, not a repeat. */
+  rerunsAfterCutOff: number;
   /** How often the plugin changed nodes (a death, a lost lease or a handover). */
   handovers: number;
   /** Keys whose first starts were not in id order. */
@@ -246,7 +248,9 @@ export interface SafetyReport {
  * The safety checks of the cluster tests, from the callback lines of one
  * plugin: every id in `(after, last]` ended at least once; an id runs again only in a
  * later tenure (the plugin moved to another node in between: a death, or a
- * lease lost while NATS was slow); within each key the first starts rise; no
+ * lease lost while NATS was slow), or on the node whose run of it was cut
+ * off before it ended (a lost lease ends the thread, and what ran in it
+ * runs again); within each key the first starts rise; no
  * id started on one node while a live node (not in `dead`) still ran it.
  * `breaks`: positions in `lines` where every node is known to have lost the
  * plugin's lease (all of NATS down): the next start opens a new tenure even
@@ -268,6 +272,7 @@ export function safety(lines: Line[], plugin: string, after: number, last: numbe
   const overlapping: number[] = [];
   const repeatsWithinTenure: number[] = [];
   let duplicates = 0;
+  let rerunsAfterCutOff = 0;
   for (const l of mine) {
     const running = open.get(l.id) ?? new Set<string>();
     open.set(l.id, running);
@@ -276,6 +281,8 @@ export function safety(lines: Line[], plugin: string, after: number, last: numbe
       continue;
     }
     for (const other of running) if (other !== l.node && !dead.has(other)) overlapping.push(l.id);
+    // This node's earlier run of the id never ended: it was cut off (its thread ended with a lost lease) and runs again.
+    const cutOff = running.has(l.node);
     running.add(l.node);
     const here = `${l.node}/${l.pid}`;
     let broken = false;
@@ -293,10 +300,12 @@ export function safety(lines: Line[], plugin: string, after: number, last: numbe
       const prev = lastFirst.get(l.key);
       if (prev !== undefined && prev > l.id) outOfOrder.add(l.key);
       lastFirst.set(l.key, l.id);
+    } else if (cutOff && before === tenure) {
+      rerunsAfterCutOff++;
     } else {
       duplicates++;
       if (before === tenure) repeatsWithinTenure.push(l.id);
     }
   }
-  return { skipped, duplicates, repeatsWithinTenure, handovers: tenure, outOfOrder: [...outOfOrder], overlapping };
+  return { skipped, duplicates, rerunsAfterCutOff, repeatsWithinTenure, handovers: tenure, outOfOrder: [...outOfOrder], overlapping };
 }

@@ -55,13 +55,13 @@ describe('cluster failover', natsSkip(), () => {
     const after = await bed.site.newestEventId();
     const dead = new Set<string>();
     await bed.createEvents(400);
-    await waitFor(() => ended(bed, 'keyed') >= 600, 'keyed ran part of the stream');
+    await waitFor(() => ended(bed, 'keyed') >= 600, 'keyed ran part of the stream', 120_000);
     const poller = bed.holderOf(first, 'poller');
     await bed.kill(poller, 'SIGKILL');
     dead.add(bed.nodeIds[poller] as string);
     await bed.createEvents(400);
     const second = await heldByLive(bed, dead);
-    await waitFor(() => ended(bed, 'serial') >= 2400, 'serial ran part of the rest');
+    await waitFor(() => ended(bed, 'serial') >= 2400, 'serial ran part of the rest', 120_000);
     const worker = bed.holderOf(second, 'keyed');
     await bed.kill(worker, 'SIGKILL');
     dead.add(bed.nodeIds[worker] as string);
@@ -87,7 +87,7 @@ describe('cluster failover', natsSkip(), () => {
     for (const p of shown.plugins) assert.ok(p.holder !== null && bed.nodeIds.includes(p.holder), `${p.name} has a holder`);
     const after = await bed.site.newestEventId();
     await bed.createEvents(300);
-    await waitFor(() => ended(bed, 'serial') >= 400, 'serial ran part of the stream');
+    await waitFor(() => ended(bed, 'serial') >= 400, 'serial ran part of the stream', 120_000);
     await bed.kill(bed.holderOf(first, 'serial'), 'SIGTERM');
     const last = await bed.createEvents(300);
     // A successor that waited for the ttl would not finish within the wait.
@@ -102,7 +102,7 @@ describe('cluster failover', natsSkip(), () => {
     await bed.allHeld();
     const after = await bed.site.newestEventId();
     await bed.createEvents(300);
-    await waitFor(() => ended(bed, 'serial') >= 400, 'serial ran part of the stream');
+    await waitFor(() => ended(bed, 'serial') >= 400, 'serial ran part of the stream', 120_000);
     const leader = (await bed.nats.streamLeader(bed.names.eventStream)) ?? 0;
     await bed.nats.kill(leader, 'SIGKILL');
     const last = await bed.createEvents(300);
@@ -115,7 +115,7 @@ describe('cluster failover', natsSkip(), () => {
     await bed.allHeld();
     const after = await bed.site.newestEventId();
     await bed.createEvents(300);
-    await waitFor(() => ended(bed, 'serial') >= 400, 'serial ran part of the stream');
+    await waitFor(() => ended(bed, 'serial') >= 400, 'serial ran part of the stream', 120_000);
     await Promise.all([0, 1, 2].map((i) => bed.nats.kill(i, 'SIGKILL')));
     const report = await waitFor(async () => {
       const r = await bed.health(0);

@@ -114,7 +114,7 @@ describe('cluster scale-out', natsSkip(), () => {
     const dead = new Set<string>();
 
     await bed.createEvents(250);
-    await waitFor(() => ended(bed, 'keyed') >= 300, 'keyed ran part of the stream on 2 nodes');
+    await waitFor(() => ended(bed, 'keyed') >= 300, 'keyed ran part of the stream on 2 nodes', 120_000);
     // n3 joins: placement moves a share of the partitions to it, each drained and committed before it is released.
     bed.start(2);
     await waitFor(async () => {
