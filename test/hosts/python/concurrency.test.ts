@@ -246,7 +246,9 @@ describe('Python plugins with SGEVENTD_CONCURRENCY', () => {
     const hung = run(host, 1, 'hang', 61);
     const other = run(host, 2, 'hang', 62);
     await waitFor(async () => (await records()).filter((r) => r.what === 'start').length === 2, 'both callbacks to start');
-    const pids = (await records()).map((r) => r.pid);
+    // By event: the two workers may write their start lines in either order.
+    const starts = (await records()).filter((r) => r.what === 'start');
+    const pids = [starts.find((r) => r.id === 1)?.pid, starts.find((r) => r.id === 2)?.pid];
     host.cancel(1);
     const r = await within(hung, 30_000, 'the cancel');
     assert.equal(r.outcome, 'aborted');
