@@ -6,7 +6,7 @@
 // on time: timings are in bench/startup.bench.ts.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -195,6 +195,22 @@ describe('start-up: each command loads only its own code', () => {
   });
 });
 
+/** `sgeventd foreground` with every module it loads traced into `out`; killed at the end of the test. */
+function tracedDaemon(t: Cleanup, env: NodeJS.ProcessEnv, file: string, from: number, out: string): { child: ChildProcess; exited: Promise<number | null>; stderr: () => string } {
+  const child = spawn(process.execPath, ['--import', TRACE, BIN, 'foreground', '--no-console', '-c', file, '--from', String(from)], {
+    env: { ...env, SGEVENTD_TRACE_MODULES: out },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+  onCleanup(t, async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    await exited;
+  });
+  return { child, exited, stderr: () => stderr };
+}
+
 describe('start-up: the daemon loads what its config turns on', () => {
   it('without mail and without a console: no SMTP client, no console formatter, and only the date functions log rotation uses', async (t) => {
     const h = daemonBed(t, await withSite(t));
@@ -202,23 +218,13 @@ describe('start-up: the daemon loads what its config turns on', () => {
     const file = h.writeYaml({}, {}, { logging: { dir: h.logs, level: 'info' } });
     const from = await h.site.newestEventId();
     const out = join(tempDir(t, 'sgeventd-trace-'), 'modules.txt');
-    const child = spawn(process.execPath, ['--import', TRACE, BIN, 'foreground', '--no-console', '-c', file, '--from', String(from)], {
-      env: { ...h.childEnv(), SGEVENTD_TRACE_MODULES: out },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stderr = '';
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
-    onCleanup(t, async () => {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-      await exited;
-    });
+    const { child, exited, stderr } = tracedDaemon(t, h.childEnv(), file, from, out);
     const e1 = await h.site.newShotEvent('startup-daemon');
     await waitFor(() => h.records().some((r) => r[0] === 'recorder' && r[1] === String(e1)), 'the plugin to see the shot', DAEMON_WAIT_MS);
     // The engine's log file was written through the rotating stream.
     await waitFor(() => h.logLines().some((l) => l['msg'] === 'sgeventd running'), 'the engine log to reach its file', DAEMON_WAIT_MS);
     child.kill('SIGTERM');
-    assert.equal(await exited, 0, stderr);
+    assert.equal(await exited, 0, stderr());
     const urls = readFileSync(out, 'utf8').split('\n').filter(Boolean);
     const packages = new Set(urls.map((u) => /\/node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(u)?.[1]).filter((p): p is string => p !== undefined));
     assert.ok(packages.has('pino-roll'), 'the trace sees the daemon\'s packages');
@@ -237,17 +243,7 @@ describe('start-up: the daemon loads what its config turns on', () => {
     const config = await loadConfig(file);
     const from = await h.site.newestEventId();
     const out = join(tempDir(t, 'sgeventd-trace-'), 'modules.txt');
-    const child = spawn(process.execPath, ['--import', TRACE, BIN, 'foreground', '--no-console', '-c', file, '--from', String(from)], {
-      env: { ...h.childEnv(), SGEVENTD_TRACE_MODULES: out },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stderr = '';
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
-    onCleanup(t, async () => {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-      await exited;
-    });
+    const { child, exited, stderr } = tracedDaemon(t, h.childEnv(), file, from, out);
     const loaded = (): Set<string> => new Set(readFileSync(out, 'utf8').split('\n').map((u) => /\/node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(u)?.[1]).filter((p): p is string => p !== undefined));
     await waitFor(() => h.logLines().some((l) => l['msg'] === 'sgeventd running'), 'the daemon to run', DAEMON_WAIT_MS);
     // The log file opened once the plugin was starting: what was logged before it is there, in order.
@@ -277,6 +273,6 @@ describe('start-up: the daemon loads what its config turns on', () => {
       return counted !== undefined && Number(counted) === h.records().filter((r) => r[0] === 'recorder').length;
     }, 'every callback counted', DAEMON_WAIT_MS);
     child.kill('SIGTERM');
-    assert.equal(await exited, 0, stderr);
+    assert.equal(await exited, 0, stderr());
   });
 });
