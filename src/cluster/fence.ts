@@ -367,7 +367,7 @@ class Tenure<T> implements LeaseTenure<T> {
   async release(state: T = this.#state): Promise<void> {
     try {
       await this.#enqueue(async () => {
-        await this.#fenced({ format: CLUSTER_FORMAT, holder: null, epoch: this.epoch, state, released: true });
+        await this.#fenced({ format: CLUSTER_FORMAT, holder: null, epoch: this.epoch, state, released: true }, RELEASE_PERSIST_MS);
         this.#state = state;
       });
       this.#opts.logger?.info({ lease: this.key, epoch: this.epoch }, 'cluster: lease released');
@@ -402,17 +402,33 @@ class Tenure<T> implements LeaseTenure<T> {
 
   // One fenced write: expects the last confirmed sequence. "Wrong last
   // sequence" is a successor's claim, unless the last record is this tenure's
-  // own (a write whose answer was lost was stored after all): then write again.
-  async #fenced(record: LeaseRecord<T>): Promise<void> {
-    for (let attempt = 0; ; attempt++) {
+  // own (a write whose answer was lost was stored after all): then write again,
+  // or, for a release found stored, done. `persistMs`: other failures (a
+  // timeout, no leader during an election) are tried again for that long while
+  // the lease is held: a release that failed once would leave the successor
+  // waiting for the whole TTL.
+  async #fenced(record: LeaseRecord<T>, persistMs = 0): Promise<void> {
+    const giveUpAt = performance.now() + persistMs;
+    for (let checked = false; ;) {
       const sentAt = performance.now();
       let seq: number;
       try {
         seq = await this.#lease.publishRecord(record, this.#lastSeq);
       } catch (err) {
-        if (!isWrongLastSequence(err)) throw err;
-        const last = attempt === 0 ? await this.#lease.read().catch(() => undefined) : undefined;
-        if (last !== undefined && last.record.holder === this.#opts.nodeId && last.record.epoch === this.epoch && last.record.released !== true) {
+        if (!isWrongLastSequence(err)) {
+          if (performance.now() >= giveUpAt || !this.held) throw err;
+          this.#opts.logger?.warn({ lease: this.key, err: describeError(err) }, 'cluster: lease write failed, trying again');
+          await sleep(retryDelay(this.#opts.timing));
+          continue;
+        }
+        const last = checked ? undefined : await this.#lease.read().catch(() => undefined);
+        checked = true;
+        const own = last !== undefined && last.record.epoch === this.epoch;
+        if (own && record.released === true && last.record.released === true) {
+          this.#lastSeq = last.seq;
+          return;
+        }
+        if (own && last.record.holder === this.#opts.nodeId && last.record.released !== true) {
           this.#lastSeq = last.seq;
           continue;
         }
@@ -462,6 +478,9 @@ class Tenure<T> implements LeaseTenure<T> {
     return this.#ctl.signal.reason as LeaseLostError;
   }
 }
+
+/** How long a release keeps trying after a failed write (a NATS election takes 4-9 s); bounded by the lease too. */
+const RELEASE_PERSIST_MS = 10_000;
 
 // After a failed renewal, try again soon: the TTL budget is spent while NATS elects a leader.
 function retryDelay(timing: ClusterLeaseOptions): number {

@@ -204,9 +204,18 @@ export class Membership {
       this.#seen.set(key, { revision: e.revision, at, report });
     }
     // A key missing from one listing is not a node gone (a listing on a loaded cluster came back without keys, and the
-    // node then saw no one alive, itself included, and let all its partitions go): forgotten only once its age says so.
+    // node then saw no one alive, itself included, and let all its partitions go): forgotten once its age says so, or
+    // at once when the key itself reads as deleted (a node that stopped gracefully removes its heartbeat: a reader that
+    // missed its `leaving` beat would otherwise keep it alive, and its partitions placed on it, for a whole TTL).
     for (const [key, seen] of this.#seen) {
-      if (key !== this.#opts.nodeId && !present.has(key) && now - seen.at >= this.#opts.timing.ttlMs) this.#seen.delete(key);
+      if (key === this.#opts.nodeId || present.has(key)) continue;
+      if (now - seen.at >= this.#opts.timing.ttlMs || await this.#removed(key)) this.#seen.delete(key);
     }
+  }
+
+  /** True when `key`'s last entry is a delete (the node removed its heartbeat); false when it is there or unknown. */
+  async #removed(key: string): Promise<boolean> {
+    const e = await this.#kv.get(key).catch(() => null);
+    return e !== null && e.operation !== 'PUT';
   }
 }

@@ -152,6 +152,46 @@ describe('cluster fence: a lease on one stream written with expect.lastSequence'
     assert.equal(td.epoch, tc.epoch + 1);
   });
 
+  it('a release whose write fails (no answer, or an answer lost after the record was stored) is tried again: the successor takes over at once', async (t) => {
+    const nats = await startNats(t, { servers: 3 });
+    // With a TTL of ten minutes, only a release can hand over within the wait.
+    const slow: ClusterLeaseOptions = { ttlMs: 600_000, renewMs: 200, checkMs: 200, marginMs: 500 };
+    for (const fault of ['unanswered', 'answer lost'] as const) {
+      const real = await connectTo(t, nats.urls, `h-${fault}`);
+      let failed = 0;
+      // A misbehaving connection: the first release record fails as a timeout would, before or after it is stored.
+      const js = new Proxy(real.js, {
+        get(target, prop, receiver) {
+          if (prop !== 'publish') return Reflect.get(target, prop, receiver) as unknown;
+          return async (subject: string, data: string, opts: Parameters<typeof target.publish>[2]) => {
+            const isRelease = (JSON.parse(data) as { released?: boolean }).released === true;
+            if (isRelease && failed === 0) {
+              failed++;
+              if (fault === 'answer lost') await target.publish(subject, data, opts);
+              throw new Error('TIMEOUT');
+            }
+            return target.publish(subject, data, opts);
+          };
+        },
+      });
+      const key = fault === 'unanswered' ? 'release-unanswered' : 'release-lost';
+      const holder = await leaseFor(t, { ...real, js }, 'h', slow, key);
+      const heir = await leaseFor(t, await connectTo(t, nats.urls, `s-${fault}`), 's', slow, key);
+      const th = await holder.acquire();
+      const standing = new AbortController();
+      onCleanup(t, () => standing.abort());
+      const tsPromise = heir.acquire(standing.signal);
+      tsPromise.catch(() => undefined); // awaited below; a failed test aborts it
+      await th.release({ n: 7, by: 'h' });
+      assert.equal(failed, 1, `${fault}: the first release write failed`);
+      assert.equal((th.signal.reason as LeaseLostError).reason, 'released', `${fault}: released, not lost`);
+      const ts = await within(tsPromise, 20_000, `${fault}: the successor taking over after the release`);
+      assert.deepEqual(ts.state, { n: 7, by: 'h' });
+      assert.equal(ts.epoch, th.epoch + 1);
+      assertLinear(await allRecords(real, holder.stream));
+    }
+  });
+
   it('a holder deposed while it did not renew: its next write fails with CLUSTER_LEASE_LOST (superseded) and it reports lost', async (t) => {
     const nats = await startNats(t, { servers: 3 });
     // The old holder renews rarely and trusts a long TTL; the standby judges with a short one.
