@@ -60,6 +60,13 @@ export function mergeCursors(
     }
   }
   const failed = states.find((s) => !s.active);
+  // A migrated id is still to run only when no partition handed it out (each drops the ids it hands out from its copy).
+  let migrated = origin.migrated;
+  for (const s of states) {
+    if (migrated === undefined || s.migrated === undefined) continue;
+    const left = new Set(s.migrated.ids);
+    migrated = { afterId: migrated.afterId, ids: migrated.ids.filter((id) => left.has(id)) };
+  }
   return {
     highSeq, highId,
     pending: [...pending].map(([seq, id]) => ({ seq, id })).sort((a, b) => a.seq - b.seq),
@@ -69,6 +76,7 @@ export function mergeCursors(
     control: Math.max(origin.control, ...states.map((s) => s.control)),
     counters,
     ...(origin.spread === undefined ? {} : { spread: { generation: origin.spread.generation, merged: true } }),
+    ...(migrated === undefined ? {} : { migrated }),
   };
 }
 

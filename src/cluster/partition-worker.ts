@@ -263,6 +263,8 @@ export class PartitionWorker {
     const stored = held.state !== null && (held.state.generation ?? 1) === generation ? held.state : {
       ...freshCursor(origin.highSeq, origin.highId), pending: await this.#record.inheritedPending(origin, term.partition, stop),
       ...(origin.spread === undefined ? {} : { generation }),
+      // A migrated plugin: every partition takes the whole id list (an id of another partition's subject never comes).
+      ...(origin.migrated === undefined ? {} : { migrated: origin.migrated }),
     };
     const log = this.#log.child({ partition: term.partition });
     // An enable newer than this partition's record brings it back (a deactivated partition runs its failed event again).
