@@ -3,83 +3,16 @@
 // `expect.lastSequence` (a KV update with a revision is not safe there: two
 // writers can both succeed, #4319). docs/ARCHITECTURE.md, "Cluster mode".
 import { setTimeout as sleep } from 'node:timers/promises';
-import { JetStreamApiError } from '@nats-io/jetstream';
 import type { Subscription } from '@nats-io/transport-node';
-import type { Logger } from 'pino';
 import { z } from 'zod';
-import type { ClusterLeaseOptions } from '../config/index.ts';
 import { describeError } from '../shared/index.ts';
-import type { ClusterConnection } from './connect.ts';
 import { ensureStream } from './connect.ts';
-import { ClusterFormatError, ClusterRecordError, LeaseLostError, type LeaseLossReason } from './errors.ts';
+import { ClusterFormatError, ClusterRecordError } from './errors.ts';
 import { CLUSTER_FORMAT, checkFormat } from './format.ts';
-import type { ClusterNames } from './names.ts';
+import { isWrongLastSequence, Tenure } from './lease-tenure.ts';
+import type { FencedLeaseOptions, LeaseRecord, LeaseSnapshot, LeaseTenure } from './lease-types.ts';
 
-/** JetStream's "wrong last sequence": another write came first. */
-const WRONG_LAST_SEQUENCE = 10071;
-
-/** One message of a lease stream. */
-export interface LeaseRecord<T> {
-  readonly format: number;
-  /** The node holding the lease; null once released. */
-  readonly holder: string | null;
-  /** Raised by one at every claim: a tenure is (holder, epoch). */
-  readonly epoch: number;
-  readonly state: T;
-  readonly released?: true;
-}
-
-/** Logging used by the fence and the poller (pino's shape). */
-export type ClusterLogger = Pick<Logger, 'info' | 'warn' | 'debug' | 'error'>;
-
-export interface FencedLeaseOptions<T> {
-  readonly conn: Pick<ClusterConnection, 'nc' | 'js' | 'jsm'>;
-  readonly names: ClusterNames;
-  /** `poller`, `plugin.<pluginId>`, ... */
-  readonly key: string;
-  readonly nodeId: string;
-  readonly timing: ClusterLeaseOptions;
-  readonly replicas: number;
-  /** The state carried in every record (parsed on read: a wire boundary). */
-  readonly state: z.ZodType<T>;
-  /** The state of a lease nobody ever held. */
-  readonly initial: T;
-  /** Records the lease stream keeps (for inspection; only the last one matters). Default 16. */
-  readonly history?: number;
-  readonly logger?: ClusterLogger;
-}
-
-/** One holding of the lease by this node, from its claim to its loss. */
-export interface LeaseTenure<T> {
-  readonly key: string;
-  readonly epoch: number;
-  /** The state as last written (or as found when claimed). */
-  readonly state: T;
-  /**
-   * True while the lease is held: no fenced write has failed and the last
-   * confirmed renewal was sent less than ttl - margin ago (monotonic clock).
-   * Check it before every action that only the holder may take.
-   */
-  readonly held: boolean;
-  /** Aborted when the tenure ends; the reason is a LeaseLostError. */
-  readonly signal: AbortSignal;
-  /** A fenced write of `state` (also a renewal). Throws CLUSTER_LEASE_LOST when a successor's claim came first. */
-  write(state: T): Promise<void>;
-  /** Hands the lease over at once: writes `{ holder: null, released: true }` with the state. */
-  release(state?: T): Promise<void>;
-  /**
-   * Ends the tenure without a release (as a crash would): the others take
-   * over after the TTL. `superseded`: the holder found out by other means
-   * (a fenced publish elsewhere failed) that a successor took over.
-   */
-  abandon(reason?: 'closed' | 'superseded', cause?: unknown): void;
-}
-
-/** The last record of a lease stream and its sequence. */
-export interface LeaseSnapshot<T> {
-  readonly seq: number;
-  readonly record: LeaseRecord<T>;
-}
+export type { ClusterLogger, FencedLeaseOptions, LeaseRecord, LeaseSnapshot, LeaseTenure } from './lease-types.ts';
 
 /**
  * A lease held by one node at a time, whose holder may write a state that a
@@ -155,6 +88,13 @@ export class FencedLease<T> {
    */
   async read(): Promise<LeaseSnapshot<T> | undefined> {
     const msg = await this.#opts.conn.jsm.streams.getMessage(this.stream, { last_by_subj: this.subject });
+    if (msg === null) return undefined;
+    return { seq: msg.seq, record: this.#parse(msg.data, msg.seq) };
+  }
+
+  /** The record stored at `seq` (undefined: none, or no longer kept). */
+  async readAt(seq: number): Promise<LeaseSnapshot<T> | undefined> {
+    const msg = await this.#opts.conn.jsm.streams.getMessage(this.stream, { seq });
     if (msg === null) return undefined;
     return { seq: msg.seq, record: this.#parse(msg.data, msg.seq) };
   }
@@ -315,178 +255,4 @@ export class FencedLease<T> {
       signal?.removeEventListener('abort', onAbort);
     }
   }
-}
-
-class Tenure<T> implements LeaseTenure<T> {
-  readonly key: string;
-  readonly epoch: number;
-  readonly #lease: FencedLease<T>;
-  readonly #opts: FencedLeaseOptions<T>;
-  readonly #ctl = new AbortController();
-  #state: T;
-  #lastSeq: number;
-  /** When the last confirmed write was sent (monotonic): the lease is ours until that + ttl - margin. */
-  #confirmedSentAt: number;
-  #chain: Promise<unknown> = Promise.resolve();
-  #queued = 0;
-  #renewTimer: NodeJS.Timeout | undefined;
-  #expiryTimer: NodeJS.Timeout | undefined;
-
-  constructor(lease: FencedLease<T>, opts: FencedLeaseOptions<T>, epoch: number, state: T, seq: number, sentAt: number) {
-    this.#lease = lease;
-    this.#opts = opts;
-    this.key = opts.key;
-    this.epoch = epoch;
-    this.#state = state;
-    this.#lastSeq = seq;
-    this.#confirmedSentAt = sentAt;
-    this.#armExpiry();
-    this.#scheduleRenew();
-  }
-
-  get state(): T {
-    return this.#state;
-  }
-
-  get signal(): AbortSignal {
-    return this.#ctl.signal;
-  }
-
-  get held(): boolean {
-    const { ttlMs, marginMs } = this.#opts.timing;
-    return !this.#ctl.signal.aborted && performance.now() < this.#confirmedSentAt + ttlMs - marginMs;
-  }
-
-  write(state: T): Promise<void> {
-    return this.#enqueue(async () => {
-      await this.#fenced({ format: CLUSTER_FORMAT, holder: this.#opts.nodeId, epoch: this.epoch, state });
-      this.#state = state;
-    });
-  }
-
-  async release(state: T = this.#state): Promise<void> {
-    try {
-      await this.#enqueue(async () => {
-        await this.#fenced({ format: CLUSTER_FORMAT, holder: null, epoch: this.epoch, state, released: true }, RELEASE_PERSIST_MS);
-        this.#state = state;
-      });
-      this.#opts.logger?.info({ lease: this.key, epoch: this.epoch }, 'cluster: lease released');
-    } finally {
-      this.end('released');
-    }
-  }
-
-  abandon(reason: 'closed' | 'superseded' = 'closed', cause?: unknown): void {
-    this.end(reason, cause);
-  }
-
-  end(reason: LeaseLossReason, cause?: unknown): void {
-    clearTimeout(this.#renewTimer);
-    clearTimeout(this.#expiryTimer);
-    if (this.#ctl.signal.aborted) return;
-    if (reason === 'superseded' || reason === 'expired') {
-      this.#opts.logger?.warn({ lease: this.key, epoch: this.epoch, reason }, 'cluster: lease lost');
-    }
-    this.#ctl.abort(new LeaseLostError(this.key, reason, { cause, epoch: this.epoch }));
-  }
-
-  #enqueue(step: () => Promise<void>): Promise<void> {
-    this.#queued++;
-    const run = this.#chain.then(async () => {
-      if (!this.held) throw this.#lostError();
-      await step();
-    });
-    this.#chain = run.catch(() => undefined).finally(() => { this.#queued--; });
-    return run;
-  }
-
-  // One fenced write: expects the last confirmed sequence. "Wrong last
-  // sequence" is a successor's claim, unless the last record is this tenure's
-  // own (a write whose answer was lost was stored after all): then write again,
-  // or, for a release found stored, done. `persistMs`: other failures (a
-  // timeout, no leader during an election) are tried again for that long while
-  // the lease is held: a release that failed once would leave the successor
-  // waiting for the whole TTL.
-  async #fenced(record: LeaseRecord<T>, persistMs = 0): Promise<void> {
-    const giveUpAt = performance.now() + persistMs;
-    for (let checked = false; ;) {
-      const sentAt = performance.now();
-      let seq: number;
-      try {
-        seq = await this.#lease.publishRecord(record, this.#lastSeq);
-      } catch (err) {
-        if (!isWrongLastSequence(err)) {
-          if (performance.now() >= giveUpAt || !this.held) throw err;
-          this.#opts.logger?.warn({ lease: this.key, err: describeError(err) }, 'cluster: lease write failed, trying again');
-          await sleep(retryDelay(this.#opts.timing));
-          continue;
-        }
-        const last = checked ? undefined : await this.#lease.read().catch(() => undefined);
-        checked = true;
-        const own = last !== undefined && last.record.epoch === this.epoch;
-        if (own && record.released === true && last.record.released === true) {
-          this.#lastSeq = last.seq;
-          return;
-        }
-        if (own && last.record.holder === this.#opts.nodeId && last.record.released !== true) {
-          this.#lastSeq = last.seq;
-          continue;
-        }
-        this.end('superseded', err);
-        throw this.#lostError();
-      }
-      this.#lastSeq = seq;
-      this.#confirmedSentAt = Math.max(this.#confirmedSentAt, sentAt);
-      this.#armExpiry();
-      this.#scheduleRenew();
-      return;
-    }
-  }
-
-  #scheduleRenew(delayMs = this.#opts.timing.renewMs): void {
-    clearTimeout(this.#renewTimer);
-    if (this.#ctl.signal.aborted) return;
-    this.#renewTimer = setTimeout(() => {
-      // A write already queued renews too.
-      if (this.#queued > 0) {
-        this.#scheduleRenew();
-        return;
-      }
-      this.#enqueue(() => this.#fenced({ format: CLUSTER_FORMAT, holder: this.#opts.nodeId, epoch: this.epoch, state: this.#state }))
-        .catch((err: unknown) => {
-          if (err instanceof LeaseLostError) return;
-          this.#opts.logger?.warn({ lease: this.key, err: describeError(err) }, 'cluster: lease renewal failed, will retry');
-          this.#scheduleRenew(retryDelay(this.#opts.timing));
-        });
-    }, delayMs);
-    this.#renewTimer.unref();
-  }
-
-  #armExpiry(): void {
-    clearTimeout(this.#expiryTimer);
-    if (this.#ctl.signal.aborted) return;
-    const { ttlMs, marginMs } = this.#opts.timing;
-    const left = this.#confirmedSentAt + ttlMs - marginMs - performance.now();
-    this.#expiryTimer = setTimeout(() => this.end('expired'), Math.max(0, left));
-    this.#expiryTimer.unref();
-  }
-
-  #lostError(): LeaseLostError {
-    const reason: unknown = this.#ctl.signal.reason;
-    if (reason instanceof LeaseLostError) return reason;
-    this.end('expired');
-    return this.#ctl.signal.reason as LeaseLostError;
-  }
-}
-
-/** How long a release keeps trying after a failed write (a NATS election takes 4-9 s); bounded by the lease too. */
-const RELEASE_PERSIST_MS = 10_000;
-
-// After a failed renewal, try again soon: the TTL budget is spent while NATS elects a leader.
-function retryDelay(timing: ClusterLeaseOptions): number {
-  return Math.max(50, Math.min(timing.renewMs / 4, 500));
-}
-
-function isWrongLastSequence(err: unknown): boolean {
-  return err instanceof JetStreamApiError && err.code === WRONG_LAST_SEQUENCE;
 }
