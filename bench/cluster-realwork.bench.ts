@@ -33,6 +33,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { stringify } from 'yaml';
+import { connect } from '@nats-io/transport-node';
+import { jetstreamManager } from '@nats-io/jetstream';
 import { DEFAULT_SCRIPT, type RunningSite } from '../src/site/index.ts';
 import { onCleanup, tempDir, withSite, type Cleanup } from '../test/support/index.ts';
 import { clusterBed } from '../test/cluster/cluster-bed.ts';
@@ -61,6 +63,8 @@ interface Turn {
   load: string;
   /** CPU seconds used during the backlog, by process kind (the bench process holds the site). */
   cpu: Record<string, number>;
+  /** Writes to the lease streams during the backlog (cursor commits and renewals, R3); mean bytes of a stored record 3 s into it. */
+  leaseWrites: { messages: number; bytes: number };
   /** CPU seconds by kind over IDLE_MS with nothing to do, after the warm-up (the cost of running at all). */
   idle: Record<string, number>;
 }
@@ -94,6 +98,27 @@ function childTicks(): Map<number, { kind: string; ticks: number }> {
     out.set(Number(name), { kind: comm.startsWith('nats') ? 'nats-server' : 'node', ticks: Number(f[11]) + Number(f[12]) });
   }
   return out;
+}
+
+/** Messages and bytes stored so far in the cluster's lease streams (every fenced write: commits, renewals, claims). */
+async function leaseTotals(urls: readonly string[], prefix: string): Promise<{ messages: number; bytes: number; stored: number }> {
+  const nc = await connect({ servers: [...urls] });
+  try {
+    const jsm = await jetstreamManager(nc);
+    let messages = 0;
+    let bytes = 0;
+    let stored = 0;
+    for await (const si of jsm.streams.list()) {
+      if (!si.config.name.startsWith(prefix)) continue;
+      // Limits keep only the last record of a lease: the last sequence counts every write.
+      messages += si.state.last_seq;
+      bytes += si.state.bytes;
+      stored += si.state.messages;
+    }
+    return { messages, bytes, stored };
+  } finally {
+    await nc.close();
+  }
 }
 
 /** Starts a CPU count over this process and its children; the returned function ends it (CPU seconds by kind). */
@@ -195,7 +220,7 @@ async function oneMachine(t: Cleanup): Promise<Turn> {
   const meter = cpuMeter();
   const d = await described(site.site, b, () => out);
   const cpu = meter();
-  return { mode: 'one machine', startupMs, totalMs: d.last - t1, workMs: d.last - d.first, claims: 0, load: `${before} → ${load()}`, cpu, idle };
+  return { mode: 'one machine', startupMs, totalMs: d.last - t1, workMs: d.last - d.first, claims: 0, load: `${before} → ${load()}`, cpu, idle, leaseWrites: { messages: 0, bytes: 0 } };
 }
 
 async function cluster(t: Cleanup): Promise<Turn> {
@@ -218,14 +243,20 @@ async function cluster(t: Cleanup): Promise<Turn> {
   const idle = await idleCpu();
   const before = load();
   const claimed = claims();
+  const leasePrefix = bed.names.leaseStream('x').slice(0, -1);
+  const writesBefore = await leaseTotals(bed.nats.urls, leasePrefix);
   const b = writeShots(bed.site.site, projects, SHOTS);
   const t1 = performance.now();
   const meter = cpuMeter();
+  const early = sleep(3000).then(() => leaseTotals(bed.nats.urls, leasePrefix));
   const d = await described(bed.site.site, b, output);
   const cpu = meter();
+  const mid = await early;
+  const writesAfter = await leaseTotals(bed.nats.urls, leasePrefix);
+  const leaseWrites = { messages: writesAfter.messages - writesBefore.messages, bytes: mid.bytes / Math.max(1, mid.stored) };
   // Profiled nodes write their profiles on a clean exit only.
   if (process.env['SGEVENTD_BENCH_NODE_OPTIONS']) for (let i = 0; i < bed.nodeIds.length; i++) await bed.kill(i, 'SIGTERM');
-  return { mode: 'cluster', startupMs, totalMs: d.last - t1, workMs: d.last - d.first, claims: claims() - claimed, load: `${before} → ${load()}`, cpu, idle };
+  return { mode: 'cluster', startupMs, totalMs: d.last - t1, workMs: d.last - d.first, claims: claims() - claimed, load: `${before} → ${load()}`, cpu, idle, leaseWrites };
 }
 
 /** One turn with its own cleanup (site, daemon or nodes and NATS servers stopped before the next turn). */
@@ -265,6 +296,8 @@ export async function run(): Promise<BenchResult> {
     // Less what running at all costs over the same time (the idle rate times the backlog's time).
     results[`${mode}: CPU ms per event beyond idle (turns)`] = ts.map((x) => ((sum(x.cpu) - sum(x.idle) * x.totalMs / IDLE_MS) * 1000 / SHOTS).toFixed(1)).join(', ');
   }
+  results['cluster: fenced lease writes during each backlog, per event (turns)'] = of('cluster').map((x) => (x.leaseWrites.messages / SHOTS).toFixed(2)).join(', ');
+  results['cluster: mean bytes of a lease record 3 s into each backlog (turns)'] = of('cluster').map((x) => String(Math.round(x.leaseWrites.bytes))).join(', ');
   results['cluster: lease claims during each backlog'] = of('cluster').map((x) => x.claims).join(', ');
   const one = of('one machine');
   const three = of('cluster');
