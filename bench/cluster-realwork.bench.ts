@@ -18,17 +18,23 @@
  * Both poll the log every SGEVENTD_BENCH_FETCH_MS (default 200 ms).
  *
  * SGEVENTD_BENCH_RUNS sets the pairs of turns (default 2),
- * SGEVENTD_BENCH_REALWORK_SHOTS the backlog (default 2,000).
+ * SGEVENTD_BENCH_REALWORK_SHOTS the backlog (default 2,000);
+ * SGEVENTD_BENCH_NODE_OPTIONS is handed to the daemons' Node as NODE_OPTIONS
+ * (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` to profile a turn).
+ * The CPU time of each process over the backlog (from /proc) is reported by
+ * kind: where the cluster's extra time goes when the cores are the limit.
  * Run: `npm run bench -- cluster-realwork`.
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { stringify } from 'yaml';
+import { connect } from '@nats-io/transport-node';
+import { jetstreamManager } from '@nats-io/jetstream';
 import { DEFAULT_SCRIPT, type RunningSite } from '../src/site/index.ts';
 import { onCleanup, tempDir, withSite, type Cleanup } from '../test/support/index.ts';
 import { clusterBed } from '../test/cluster/cluster-bed.ts';
@@ -55,6 +61,80 @@ interface Turn {
   /** Lease claims logged by the nodes during the backlog (partitions moved by placement); 0 on one machine. */
   claims: number;
   load: string;
+  /** CPU seconds used during the backlog, by process kind (the bench process holds the site). */
+  cpu: Record<string, number>;
+  /** Writes to the lease streams during the backlog (cursor commits and renewals, R3); mean bytes of a stored record 3 s into it. */
+  leaseWrites: { messages: number; bytes: number };
+  /** CPU seconds by kind over IDLE_MS with nothing to do, after the warm-up (the cost of running at all). */
+  idle: Record<string, number>;
+}
+
+const TICKS_PER_S = 100;
+const IDLE_MS = 5000;
+
+/** CPU by kind over IDLE_MS of waiting with no event written. */
+async function idleCpu(): Promise<Record<string, number>> {
+  const meter = cpuMeter();
+  await sleep(IDLE_MS);
+  return meter();
+}
+
+/** CPU ticks (user + system) of this process's children, by pid, with their kind ('node' or 'nats-server'), from /proc. */
+function childTicks(): Map<number, { kind: string; ticks: number }> {
+  const out = new Map<number, { kind: string; ticks: number }>();
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+    } catch {
+      continue;
+    }
+    // pid (comm) state ppid ... utime(14) stime(15): fields after the closing parenthesis.
+    const close = stat.lastIndexOf(')');
+    const comm = stat.slice(stat.indexOf('(') + 1, close);
+    const f = stat.slice(close + 2).split(' ');
+    if (Number(f[1]) !== process.pid) continue;
+    out.set(Number(name), { kind: comm.startsWith('nats') ? 'nats-server' : 'node', ticks: Number(f[11]) + Number(f[12]) });
+  }
+  return out;
+}
+
+/** Messages and bytes stored so far in the cluster's lease streams (every fenced write: commits, renewals, claims). */
+async function leaseTotals(urls: readonly string[], prefix: string): Promise<{ messages: number; bytes: number; stored: number }> {
+  const nc = await connect({ servers: [...urls] });
+  try {
+    const jsm = await jetstreamManager(nc);
+    let messages = 0;
+    let bytes = 0;
+    let stored = 0;
+    for await (const si of jsm.streams.list()) {
+      if (!si.config.name.startsWith(prefix)) continue;
+      // Limits keep only the last record of a lease: the last sequence counts every write.
+      messages += si.state.last_seq;
+      bytes += si.state.bytes;
+      stored += si.state.messages;
+    }
+    return { messages, bytes, stored };
+  } finally {
+    await nc.close();
+  }
+}
+
+/** Starts a CPU count over this process and its children; the returned function ends it (CPU seconds by kind). */
+function cpuMeter(): () => Record<string, number> {
+  const before = childTicks();
+  const self = process.cpuUsage();
+  return () => {
+    const used: Record<string, number> = {};
+    for (const [pid, now] of childTicks()) {
+      const d = (now.ticks - (before.get(pid)?.ticks ?? 0)) / TICKS_PER_S;
+      used[now.kind] = (used[now.kind] ?? 0) + d;
+    }
+    const s = process.cpuUsage(self);
+    used['bench + site'] = (s.user + s.system) / 1e6;
+    return used;
+  };
 }
 
 /** Waits until every shot of `b` has its description; returns when the first and the last appeared. */
@@ -117,7 +197,11 @@ async function oneMachine(t: Cleanup): Promise<Turn> {
   const t0 = performance.now();
   // With its console lines, as the cluster bed's nodes run (the same logging work on both sides).
   const child = spawn(process.execPath, [BIN, 'foreground', '-c', yaml, '--from', String(from)], {
-    env: { PATH: process.env['PATH'], HOME: process.env['HOME'], SGEVENTD_TEST_KEY: DEFAULT_SCRIPT.key }, stdio: ['ignore', 'pipe', 'pipe'],
+    env: {
+      PATH: process.env['PATH'], HOME: process.env['HOME'], SGEVENTD_TEST_KEY: DEFAULT_SCRIPT.key,
+      ...(process.env['SGEVENTD_BENCH_NODE_OPTIONS'] ? { NODE_OPTIONS: process.env['SGEVENTD_BENCH_NODE_OPTIONS'] } : {}),
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
@@ -129,11 +213,14 @@ async function oneMachine(t: Cleanup): Promise<Turn> {
   });
   await warmUp(site.site, projects, () => out);
   const startupMs = performance.now() - t0;
+  const idle = await idleCpu();
   const before = load();
   const b = writeShots(site.site, projects, SHOTS);
   const t1 = performance.now();
+  const meter = cpuMeter();
   const d = await described(site.site, b, () => out);
-  return { mode: 'one machine', startupMs, totalMs: d.last - t1, workMs: d.last - d.first, claims: 0, load: `${before} → ${load()}` };
+  const cpu = meter();
+  return { mode: 'one machine', startupMs, totalMs: d.last - t1, workMs: d.last - d.first, claims: 0, load: `${before} → ${load()}`, cpu, idle, leaseWrites: { messages: 0, bytes: 0 } };
 }
 
 async function cluster(t: Cleanup): Promise<Turn> {
@@ -153,12 +240,24 @@ async function cluster(t: Cleanup): Promise<Turn> {
   await bed.allHeld();
   await warmUp(bed.site.site, projects, output);
   const startupMs = performance.now() - t0;
+  const idle = await idleCpu();
   const before = load();
   const claimed = claims();
+  const leasePrefix = bed.names.leaseStream('x').slice(0, -1);
+  const writesBefore = await leaseTotals(bed.nats.urls, leasePrefix);
   const b = writeShots(bed.site.site, projects, SHOTS);
   const t1 = performance.now();
+  const meter = cpuMeter();
+  // A failed count (the turn failed and its servers stopped) is not the turn's error.
+  const early = sleep(3000).then(() => leaseTotals(bed.nats.urls, leasePrefix)).catch(() => ({ messages: 0, bytes: 0, stored: 0 }));
   const d = await described(bed.site.site, b, output);
-  return { mode: 'cluster', startupMs, totalMs: d.last - t1, workMs: d.last - d.first, claims: claims() - claimed, load: `${before} → ${load()}` };
+  const cpu = meter();
+  const mid = await early;
+  const writesAfter = await leaseTotals(bed.nats.urls, leasePrefix);
+  const leaseWrites = { messages: writesAfter.messages - writesBefore.messages, bytes: mid.bytes / Math.max(1, mid.stored) };
+  // Profiled nodes write their profiles on a clean exit only.
+  if (process.env['SGEVENTD_BENCH_NODE_OPTIONS']) for (let i = 0; i < bed.nodeIds.length; i++) await bed.kill(i, 'SIGTERM');
+  return { mode: 'cluster', startupMs, totalMs: d.last - t1, workMs: d.last - d.first, claims: claims() - claimed, load: `${before} → ${load()}`, cpu, idle, leaseWrites };
 }
 
 /** One turn with its own cleanup (site, daemon or nodes and NATS servers stopped before the next turn). */
@@ -172,6 +271,7 @@ async function turn(run: (t: Cleanup) => Promise<Turn>): Promise<Turn> {
   }
 }
 
+const sum = (r: Record<string, number>): number => Object.values(r).reduce((a, v) => a + v, 0);
 const seconds = (ms: number): number => Math.round(ms / 10) / 100;
 const pct = (x: number): string => `${(x * 100).toFixed(1)} %`;
 
@@ -190,7 +290,15 @@ export async function run(): Promise<BenchResult> {
     results[`${mode}: s, first to last callback (turns)`] = ts.map((x) => seconds(x.workMs).toFixed(2)).join(', ');
     results[`${mode}: s, start-up to warm (turns)`] = ts.map((x) => seconds(x.startupMs).toFixed(2)).join(', ');
     results[`${mode}: load average (1/5/15 min) before → after each backlog`] = ts.map((x) => x.load).join('; ');
+    // CPU seconds over the backlog by process kind, and as a share of the 2 cores' time over it.
+    results[`${mode}: CPU s during the backlog (turns)`] = ts.map((x) => Object.entries(x.cpu).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(' + ')).join('; ');
+    results[`${mode}: idle CPU, % of a core (turns)`] = ts.map((x) => Object.entries(x.idle).map(([k, v]) => `${k} ${(v * 100000 / IDLE_MS).toFixed(1)}`).join(' + ')).join('; ');
+    results[`${mode}: CPU ms per event (turns)`] = ts.map((x) => (sum(x.cpu) * 1000 / SHOTS).toFixed(1)).join(', ');
+    // Less what running at all costs over the same time (the idle rate times the backlog's time).
+    results[`${mode}: CPU ms per event beyond idle (turns)`] = ts.map((x) => ((sum(x.cpu) - sum(x.idle) * x.totalMs / IDLE_MS) * 1000 / SHOTS).toFixed(1)).join(', ');
   }
+  results['cluster: fenced lease writes during each backlog, per event (turns)'] = of('cluster').map((x) => (x.leaseWrites.messages / SHOTS).toFixed(2)).join(', ');
+  results['cluster: mean bytes of a lease record 3 s into each backlog (turns)'] = of('cluster').map((x) => String(Math.round(x.leaseWrites.bytes))).join(', ');
   results['cluster: lease claims during each backlog'] = of('cluster').map((x) => x.claims).join(', ');
   const one = of('one machine');
   const three = of('cluster');

@@ -131,6 +131,8 @@ export async function clusterBed(t: Cleanup, opts: ClusterBedOptions): Promise<C
         env: {
           PATH: process.env['PATH'], HOME: process.env['HOME'], SGEVENTD_TEST_KEY: DEFAULT_SCRIPT.key,
           SGEVENTD_TEST_RECORD: record, SGEVENTD_TEST_NODE: id, SGEVENTD_TEST_WORK_MS: String(opts.workMs ?? 0),
+          // SGEVENTD_BENCH_NODE_OPTIONS: options for the nodes' Node (a bench's `--cpu-prof --cpu-prof-dir=...`).
+          ...(process.env['SGEVENTD_BENCH_NODE_OPTIONS'] ? { NODE_OPTIONS: process.env['SGEVENTD_BENCH_NODE_OPTIONS'] } : {}),
         },
         stdio: ['ignore', 'pipe', 'pipe'],
       });
