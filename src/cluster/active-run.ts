@@ -426,11 +426,13 @@ export class ActiveRun {
     reportDeactivation(this.#ctx, halt.event, halt.callback, halt.error);
   }
 
-  /** Commits the cursor through the fence every `stateFlushMs` while the run lasts. */
+  /** Commits the cursor through the fence every `cluster.commitMs` while the run lasts (sooner past `stateFlushEvents`). */
   async #flushLoop(): Promise<void> {
     const halt = this.#halt.signal;
+    const { config } = this.#opts;
+    const every = config.cluster?.commitMs ?? config.daemon.stateFlushMs;
     while (!halt.aborted) {
-      await sleepLong(this.#opts.config.daemon.stateFlushMs, { signal: halt }).catch(() => undefined);
+      await sleepLong(every, { signal: halt }).catch(() => undefined);
       if (!halt.aborted) await this.#commit();
     }
   }

@@ -226,6 +226,11 @@ export const clusterSectionSchema = z.strictObject({
     marginMs: duration(0).default(2000),
   }, { error: 'a mapping with ttlMs, renewMs, checkMs' }).prefault({})
     .refine((l) => l.renewMs + l.marginMs < l.ttlMs, { error: 'a mapping where renewMs + marginMs is below ttlMs', path: [] }),
+  /**
+   * A plugin's (or partition's) cursor is committed through its fence at most this often, and sooner once
+   * `daemon.stateFlushEvents` events finished uncommitted: each commit is a replicated write on every NATS server.
+   */
+  commitMs: duration(10).default(1000),
   /** The same alert (plugin and title) raised on several nodes is mailed once per this window, for the whole cluster. */
   alertWindowMs: duration(1000).default(3600000),
   /** How long a node collects the other nodes' answers (status `nodes`, `toolkit ps`, `toolkit recycle`). */

@@ -278,6 +278,8 @@ export interface ClusterConfig {
   readonly maxAgeMs: number;
   readonly duplicateWindowMs: number;
   readonly lease: ClusterLeaseOptions;
+  /** Cursor commits through the fence at most this often (sooner past `daemon.stateFlushEvents`). */
+  readonly commitMs: number;
   /** The same alert is mailed once per this window for the whole cluster. */
   readonly alertWindowMs: number;
   /** How long a node collects the other nodes' answers to a control request. */
