@@ -11,6 +11,7 @@ import { lockStateFile, openSqliteState, type DeadLetter, type StateLock, type S
 import type { RuntimeStatus } from '../toolkit/index.ts';
 import { laneAlert, loadAlert, logAgeAlert, pluginRecordAlert, stateWriteAlert, timingLine, WEBHOOK_SILENT_MAIL_INTERVAL_MS, webhookSilentAlert } from './alerts.ts';
 import { Assembly, runStopSteps } from './assembly.ts';
+import { IdleHeapTrim } from './idle-trim.ts';
 
 export interface DaemonOptions {
   config: DaemonConfig;
@@ -83,6 +84,8 @@ export class Daemon {
   readonly #logAgeAbort = new AbortController();
   /** The log files' opening (they open once plugins are starting, see `#hosts`); awaited by `start()`. */
   #logFiles: Promise<void> | null = null;
+  /** Shrinks the main thread's heap once it falls idle; null when `daemon.idleTrimMs` is 0. */
+  readonly #idleTrim: IdleHeapTrim | null;
 
   private constructor(opts: DaemonOptions, parts: Assembly, store: StateStore, lock: StateLock) {
     const { config } = opts;
@@ -132,6 +135,10 @@ export class Daemon {
       sampleMs: config.http.historySampleMs,
       windowMs: config.http.historyWindowMs,
       read: () => ({ newestEventId: this.#log.frontier, plugins: this.#engine.snapshot() }),
+    });
+    this.#idleTrim = config.daemon.idleTrimMs === 0 ? null : new IdleHeapTrim({
+      windowMs: config.daemon.idleTrimMs,
+      onTrim: (t) => this.logger.debug({ youngBeforeMb: mb(t.youngBefore), youngAfterMb: mb(t.youngAfter), ms: Math.round(t.ms) }, 'idle: main thread heap trimmed'),
     });
     this.#logAge = new LogAgeWatch(this.#source, { warnAfterMs: config.daemon.logAgeWarnDays * 86_400_000, logger: this.logger });
     this.#pcWatch = new PipelineConfigurationWatch(this.#log, this.logger, (projectId) => {
@@ -248,6 +255,7 @@ export class Daemon {
     void this.#checkLogAge();
     this.#logAgeTimer = setInterval(() => void this.#checkLogAge(), this.config.daemon.logAgeCheckMs);
     this.#logAgeTimer.unref();
+    this.#idleTrim?.start();
     this.logger.info({ plugins: this.#engine.snapshot().map((p) => `${p.name}: ${p.status}`) }, 'sgeventd running');
   }
 
@@ -302,6 +310,7 @@ export class Daemon {
     this.#stopping ??= (async () => {
       this.logger.info('sgeventd stopping: finishing in-flight callbacks');
       this.#history.stop();
+      this.#idleTrim?.stop();
       if (this.#logAgeTimer !== null) clearInterval(this.#logAgeTimer);
       this.#logAgeAbort.abort();
       const steps: Array<() => Promise<unknown>> = [
@@ -319,3 +328,5 @@ export class Daemon {
     return this.#stopping;
   }
 }
+
+const mb = (bytes: number): number => Math.round(bytes / 104_857.6) / 10;

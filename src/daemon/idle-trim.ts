@@ -1,0 +1,93 @@
+import { performance, type EventLoopUtilization } from 'node:perf_hooks';
+import { getHeapSpaceStatistics, setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+
+/** Below this share of a window spent running (not waiting), the main thread counts as idle. */
+const IDLE_UTILIZATION = 0.05;
+
+/** V8's collector with options (exposed by `--expose-gc`); `last-resort` is the memory-reducing collection. */
+type Collector = (options: { type: 'major'; execution: 'sync'; flavor: 'last-resort' }) => void;
+
+export interface IdleTrimOptions {
+  /** The length of a window; a window in which the main thread was idle ends with a trim. */
+  windowMs: number;
+  /** Told of each trim: the young generation's size before and after, in bytes. */
+  onTrim?: (trim: { youngBefore: number; youngAfter: number; ms: number }) => void;
+}
+
+/**
+ * Sizes the main thread's young generation by activity. V8 grows the young
+ * generation's semi-spaces (up to 16 MB each here) while the daemon reads and
+ * dispatches events, and keeps them committed when it falls idle: about a
+ * tenth of an idle daemon's memory. At the end of each window in which the
+ * main thread was idle (event-loop utilization under 5 %) and the young
+ * generation is larger than after the last trim, one memory-reducing
+ * collection runs: the young generation shrinks to its floor and the old one
+ * is compacted. Activity grows it again at V8's own pace, so catch-up speed is
+ * what it is without this (a process flag such as `--max-semi-space-size`
+ * would cap it during catch-up too). The cost is one full collection of the
+ * main thread's heap (tens of ms) per idle period, not per window.
+ */
+export class IdleHeapTrim {
+  readonly #opts: IdleTrimOptions;
+  #timer: NodeJS.Timeout | null = null;
+  #last: EventLoopUtilization | null = null;
+  #collect: Collector | null = null;
+  /** The young generation's size right after the last trim (0: none yet). */
+  #floor = 0;
+  #trims = 0;
+
+  constructor(opts: IdleTrimOptions) {
+    this.#opts = opts;
+  }
+
+  /** Trims done so far. */
+  get trims(): number {
+    return this.#trims;
+  }
+
+  start(): void {
+    if (this.#timer !== null) return;
+    this.#last = performance.eventLoopUtilization();
+    this.#timer = setInterval(() => this.#check(), this.#opts.windowMs);
+    this.#timer.unref();
+  }
+
+  stop(): void {
+    if (this.#timer !== null) clearInterval(this.#timer);
+    this.#timer = null;
+  }
+
+  #check(): void {
+    const now = performance.eventLoopUtilization();
+    const window = this.#last === null ? now : performance.eventLoopUtilization(now, this.#last);
+    this.#last = now;
+    if (window.utilization >= IDLE_UTILIZATION) return;
+    const youngBefore = youngGenerationBytes();
+    if (this.#floor > 0 && youngBefore <= this.#floor) return; // nothing grew since the last trim
+    const t0 = performance.now();
+    this.#collector()({ type: 'major', execution: 'sync', flavor: 'last-resort' });
+    const youngAfter = youngGenerationBytes();
+    this.#floor = youngAfter;
+    this.#trims++;
+    // The collection itself is not activity: the next window starts after it.
+    this.#last = performance.eventLoopUtilization();
+    this.#opts.onTrim?.({ youngBefore, youngAfter, ms: performance.now() - t0 });
+  }
+
+  #collector(): Collector {
+    if (this.#collect === null) {
+      // The flag only adds `gc` to contexts made after it; the daemon's own global stays as it is.
+      setFlagsFromString('--expose-gc');
+      this.#collect = runInNewContext('gc') as Collector;
+    }
+    return this.#collect;
+  }
+}
+
+/** Committed size of the young generation (new space and new large objects), in bytes. */
+export function youngGenerationBytes(): number {
+  let bytes = 0;
+  for (const s of getHeapSpaceStatistics()) if (s.space_name === 'new_space' || s.space_name === 'new_large_object_space') bytes += s.space_size;
+  return bytes;
+}

@@ -1,0 +1,52 @@
+// The main thread's idle trim, on this process's own V8 heap: the young
+// generation grows while the thread works and shrinks once it is idle.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { IdleHeapTrim, youngGenerationBytes } from '../../src/daemon/idle-trim.ts';
+import { waitFor } from '../support/index.ts';
+
+const MB = 1024 * 1024;
+
+/** Allocates short-lived objects until V8 has grown the young generation past `bytes`. */
+function growYoung(bytes: number): void {
+  let keep: object[] = [];
+  for (let i = 0; youngGenerationBytes() <= bytes; i++) {
+    keep.push({ i, s: `x${i}` });
+    if (keep.length > 50_000) keep = [];
+  }
+  assert.ok(keep.length >= 0);
+}
+
+describe('idle heap trim', () => {
+  it('shrinks the young generation at the end of an idle window, and not while the thread works', async (t) => {
+    growYoung(8 * MB);
+    const trims: Array<{ youngBefore: number; youngAfter: number }> = [];
+    const trim = new IdleHeapTrim({ windowMs: 200, onTrim: (x) => trims.push(x) });
+    t.after(() => trim.stop());
+    // Busy: the loop runs about half of each window (a 5 ms block every 10 ms).
+    let busyUntil = Date.now() + 1_500;
+    const busy = setInterval(() => {
+      const end = Date.now() + 5;
+      while (Date.now() < end) { /* work */ }
+    }, 10);
+    trim.start();
+    await waitFor(() => Date.now() > busyUntil, 'the busy spell to end', 10_000);
+    clearInterval(busy);
+    assert.equal(trim.trims, 0, 'no trim while the main thread works');
+    busyUntil = 0;
+    const done = await waitFor(() => trims[0], 'a trim once the thread is idle', 20_000);
+    assert.ok(done.youngBefore >= 8 * MB, `the young generation was grown first (${done.youngBefore} bytes)`);
+    assert.ok(done.youngAfter < done.youngBefore / 4, `shrunk from ${done.youngBefore} to ${done.youngAfter} bytes`);
+    assert.ok(youngGenerationBytes() < 8 * MB);
+  });
+
+  it('trims again once the young generation grew back', async (t) => {
+    const trim = new IdleHeapTrim({ windowMs: 100 });
+    t.after(() => trim.stop());
+    growYoung(4 * MB);
+    trim.start();
+    await waitFor(() => trim.trims === 1, 'the first trim', 20_000);
+    growYoung(4 * MB);
+    await waitFor(() => trim.trims === 2, 'a second trim after the young generation grew again', 20_000);
+  });
+});
