@@ -84,6 +84,7 @@ export class Daemon {
   readonly #logAgeAbort = new AbortController();
   /** The log files' opening (they open once plugins are starting, see `#hosts`); awaited by `start()`. */
   #logFiles: Promise<void> | null = null;
+  readonly #pluginsStarting = Promise.withResolvers<void>();
   /** Shrinks the main thread's heap once it falls idle; null when `daemon.idleTrimMs` is 0. */
   readonly #idleTrim: IdleHeapTrim | null;
 
@@ -159,6 +160,7 @@ export class Daemon {
         if (this.#logFiles === null) {
           setImmediate(() => {
             this.#openLogFiles().catch(() => undefined); // reported by start()
+            this.#pluginsStarting.resolve();
           });
         }
         return host;
@@ -244,9 +246,22 @@ export class Daemon {
     if (mail) this.#parts.mailer?.send(webhookSilentAlert(this.config, silence));
   }
 
+  /**
+   * Resolves once the first plugin's thread or process is starting (or the
+   * start ended without one): what is not needed before a plugin starts waits
+   * for it, so the main thread starts the plugins first.
+   */
+  get pluginsStarting(): Promise<void> {
+    return this.#pluginsStarting.promise;
+  }
+
   async start(): Promise<void> {
     this.logger.info({ site: this.config.site.url, state: this.config.daemon.state, pid: process.pid }, 'sgeventd starting');
-    await this.#engine.start();
+    try {
+      await this.#engine.start();
+    } finally {
+      this.#pluginsStarting.resolve();
+    }
     // Open by now unless no plugin was loaded; a file that cannot be opened fails the start.
     await this.#openLogFiles();
     this.#pcWatch.start();
