@@ -139,7 +139,7 @@ export class Daemon {
     });
     this.#idleTrim = config.daemon.idleTrimMs === 0 ? null : new IdleHeapTrim({
       windowMs: config.daemon.idleTrimMs,
-      onTrim: (t) => this.logger.debug({ youngBeforeMb: mb(t.youngBefore), youngAfterMb: mb(t.youngAfter), ms: Math.round(t.ms) }, 'idle: main thread heap trimmed'),
+      onTrim: (t) => this.logger.debug({ youngBeforeMb: mb(t.youngBefore), youngAfterMb: mb(t.youngAfter), ms: Math.round(t.ms), cpuMs: Math.round(t.cpuMs) }, 'idle: main thread heap trimmed'),
     });
     this.#logAge = new LogAgeWatch(this.#source, { warnAfterMs: config.daemon.logAgeWarnDays * 86_400_000, logger: this.logger });
     this.#pcWatch = new PipelineConfigurationWatch(this.#log, this.logger, (projectId) => {

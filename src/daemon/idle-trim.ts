@@ -11,8 +11,8 @@ type Collector = (options: { type: 'major'; execution: 'sync'; flavor: 'last-res
 export interface IdleTrimOptions {
   /** The length of a window; a window in which the main thread was idle ends with a trim. */
   windowMs: number;
-  /** Told of each trim: the young generation's size before and after, in bytes. */
-  onTrim?: (trim: { youngBefore: number; youngAfter: number; ms: number }) => void;
+  /** Told of each trim: the young generation's size before and after (bytes), its wall and main-thread CPU time (ms). */
+  onTrim?: (trim: { youngBefore: number; youngAfter: number; ms: number; cpuMs: number }) => void;
 }
 
 /**
@@ -66,13 +66,15 @@ export class IdleHeapTrim {
     const youngBefore = youngGenerationBytes();
     if (this.#floor > 0 && youngBefore <= this.#floor) return; // nothing grew since the last trim
     const t0 = performance.now();
+    const cpu0 = process.threadCpuUsage();
     this.#collector()({ type: 'major', execution: 'sync', flavor: 'last-resort' });
+    const cpu = process.threadCpuUsage(cpu0);
     const youngAfter = youngGenerationBytes();
     this.#floor = youngAfter;
     this.#trims++;
     // The collection itself is not activity: the next window starts after it.
     this.#last = performance.eventLoopUtilization();
-    this.#opts.onTrim?.({ youngBefore, youngAfter, ms: performance.now() - t0 });
+    this.#opts.onTrim?.({ youngBefore, youngAfter, ms: performance.now() - t0, cpuMs: (cpu.user + cpu.system) / 1000 });
   }
 
   #collector(): Collector {
