@@ -11,7 +11,7 @@ import { lockStateFile, openSqliteState, type DeadLetter, type StateLock, type S
 import type { RuntimeStatus } from '../toolkit/index.ts';
 import { laneAlert, loadAlert, logAgeAlert, pluginRecordAlert, stateWriteAlert, timingLine, WEBHOOK_SILENT_MAIL_INTERVAL_MS, webhookSilentAlert } from './alerts.ts';
 import { Assembly, runStopSteps } from './assembly.ts';
-import { IdleHeapTrim } from './idle-trim.ts';
+import { daemonIdleTrim, type IdleHeapTrim } from './idle-trim.ts';
 
 export interface DaemonOptions {
   config: DaemonConfig;
@@ -137,10 +137,7 @@ export class Daemon {
       windowMs: config.http.historyWindowMs,
       read: () => ({ newestEventId: this.#log.frontier, plugins: this.#engine.snapshot() }),
     });
-    this.#idleTrim = config.daemon.idleTrimMs === 0 ? null : new IdleHeapTrim({
-      windowMs: config.daemon.idleTrimMs,
-      onTrim: (t) => this.logger.debug({ youngBeforeMb: mb(t.youngBefore), youngAfterMb: mb(t.youngAfter), ms: Math.round(t.ms), cpuMs: Math.round(t.cpuMs) }, 'idle: main thread heap trimmed'),
-    });
+    this.#idleTrim = daemonIdleTrim(config.daemon.idleTrimMs, this.logger);
     this.#logAge = new LogAgeWatch(this.#source, { warnAfterMs: config.daemon.logAgeWarnDays * 86_400_000, logger: this.logger });
     this.#pcWatch = new PipelineConfigurationWatch(this.#log, this.logger, (projectId) => {
       parts.toolkit.recycleProject(projectId);
@@ -343,5 +340,3 @@ export class Daemon {
     return this.#stopping;
   }
 }
-
-const mb = (bytes: number): number => Math.round(bytes / 104_857.6) / 10;

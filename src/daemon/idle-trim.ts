@@ -1,4 +1,5 @@
 import { performance, type EventLoopUtilization } from 'node:perf_hooks';
+import type { Logger } from 'pino';
 import { getHeapSpaceStatistics, setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 
@@ -85,6 +86,16 @@ export class IdleHeapTrim {
     }
     return this.#collect;
   }
+}
+
+/** The daemon's trim (`daemon.idleTrimMs`; null when 0), each trim a debug line. */
+export function daemonIdleTrim(windowMs: number, logger: Logger): IdleHeapTrim | null {
+  if (windowMs === 0) return null;
+  const mb = (bytes: number): number => Math.round(bytes / 104_857.6) / 10;
+  return new IdleHeapTrim({
+    windowMs,
+    onTrim: (t) => logger.debug({ youngBeforeMb: mb(t.youngBefore), youngAfterMb: mb(t.youngAfter), ms: Math.round(t.ms), cpuMs: Math.round(t.cpuMs) }, 'idle: main thread heap trimmed'),
+  });
 }
 
 /** Committed size of the young generation (new space and new large objects), in bytes. */
