@@ -5,6 +5,12 @@ import { runInNewContext } from 'node:vm';
 
 /** Below this share of a window spent running (not waiting), the main thread counts as idle. */
 const IDLE_UTILIZATION = 0.05;
+/**
+ * A trim runs only when the young generation is at least this large: after
+ * one it is at its floor (1 MB), and an idle daemon's polls grow it by a step
+ * or two at most, which is not worth a full collection.
+ */
+const TRIM_FROM_BYTES = 8 * 1024 * 1024;
 
 /** V8's collector with options (exposed by `--expose-gc`); `last-resort` is the memory-reducing collection. */
 type Collector = (options: { type: 'major'; execution: 'sync'; flavor: 'last-resort' }) => void;
@@ -22,7 +28,7 @@ export interface IdleTrimOptions {
  * dispatches events, and keeps them committed when it falls idle: about a
  * tenth of an idle daemon's memory. At the end of each window in which the
  * main thread was idle (event-loop utilization under 5 %) and the young
- * generation is larger than after the last trim, one memory-reducing
+ * generation is 8 MB or more, one memory-reducing
  * collection runs: the young generation shrinks to its floor and the old one
  * is compacted. Activity grows it again at V8's own pace, so catch-up speed is
  * what it is without this (a process flag such as `--max-semi-space-size`
@@ -34,8 +40,6 @@ export class IdleHeapTrim {
   #timer: NodeJS.Timeout | null = null;
   #last: EventLoopUtilization | null = null;
   #collect: Collector | null = null;
-  /** The young generation's size right after the last trim (0: none yet). */
-  #floor = 0;
   #trims = 0;
 
   constructor(opts: IdleTrimOptions) {
@@ -65,13 +69,12 @@ export class IdleHeapTrim {
     this.#last = now;
     if (window.utilization >= IDLE_UTILIZATION) return;
     const youngBefore = youngGenerationBytes();
-    if (this.#floor > 0 && youngBefore <= this.#floor) return; // nothing grew since the last trim
+    if (youngBefore < TRIM_FROM_BYTES) return; // at or near its floor: nothing worth a collection
     const t0 = performance.now();
     const cpu0 = process.threadCpuUsage();
     this.#collector()({ type: 'major', execution: 'sync', flavor: 'last-resort' });
     const cpu = process.threadCpuUsage(cpu0);
     const youngAfter = youngGenerationBytes();
-    this.#floor = youngAfter;
     this.#trims++;
     // The collection itself is not activity: the next window starts after it.
     this.#last = performance.eventLoopUtilization();
