@@ -38,7 +38,7 @@ export class ClusterDaemon {
     this.#node = node;
     this.metrics = metrics;
     this.#webhooks = parts.config.webhooks === undefined ? null : { deliveries: {}, lastDeliveryAt: null, lastDeliveredId: 0 };
-    this.#idleTrim = daemonIdleTrim(parts.config.daemon.idleTrimMs, parts.logger);
+    this.#idleTrim = daemonIdleTrim(parts.config.daemon.idleTrimMs, parts.logger, () => this.status());
   }
 
   static async open(config: DaemonConfig, opts: { console: boolean; logFiles?: boolean }): Promise<ClusterDaemon> {

@@ -137,7 +137,7 @@ export class Daemon {
       windowMs: config.http.historyWindowMs,
       read: () => ({ newestEventId: this.#log.frontier, plugins: this.#engine.snapshot() }),
     });
-    this.#idleTrim = daemonIdleTrim(config.daemon.idleTrimMs, this.logger);
+    this.#idleTrim = daemonIdleTrim(config.daemon.idleTrimMs, this.logger, () => ({ newestEventId: this.#log.frontier, plugins: this.#engine.snapshot() }));
     this.#logAge = new LogAgeWatch(this.#source, { warnAfterMs: config.daemon.logAgeWarnDays * 86_400_000, logger: this.logger });
     this.#pcWatch = new PipelineConfigurationWatch(this.#log, this.logger, (projectId) => {
       parts.toolkit.recycleProject(projectId);

@@ -24,6 +24,13 @@ type Collector = (options: { type: 'major'; execution: 'sync'; flavor: 'last-res
 export interface IdleTrimOptions {
   /** The length of a window; a window in which the main thread was idle ends with a trim. */
   windowMs: number;
+  /**
+   * A number that changes whenever the daemon does work (events read or
+   * handled): a window in which it changed is never idle, whatever the
+   * thread's utilization (on a loaded machine a catch-up can wait on its
+   * plugins' threads most of the time and look idle by utilization alone).
+   */
+  activity?: () => number;
   /** Told of each trim: the young generation's size before and after (bytes), its wall and main-thread CPU time (ms). */
   onTrim?: (trim: { youngBefore: number; youngAfter: number; ms: number; cpuMs: number }) => void;
 }
@@ -33,7 +40,8 @@ export interface IdleTrimOptions {
  * generation's semi-spaces (up to 16 MB each here) while the daemon reads and
  * dispatches events, and keeps them committed when it falls idle: about a
  * tenth of an idle daemon's memory. At the end of each window in which the
- * main thread was idle (event-loop utilization under 10 %) and the young
+ * daemon read and handled no event, the main thread was idle (event-loop
+ * utilization under 10 %) and the young
  * generation is 8 MB or more, one memory-reducing
  * collection runs: the young generation shrinks to its floor and the old one
  * is compacted. Activity grows it again at V8's own pace, so catch-up speed is
@@ -45,6 +53,7 @@ export class IdleHeapTrim {
   readonly #opts: IdleTrimOptions;
   #timer: NodeJS.Timeout | null = null;
   #last: EventLoopUtilization | null = null;
+  #lastActivity: number | undefined;
   #collect: Collector | null = null;
   #trims = 0;
 
@@ -60,6 +69,7 @@ export class IdleHeapTrim {
   start(): void {
     if (this.#timer !== null) return;
     this.#last = performance.eventLoopUtilization();
+    this.#lastActivity = this.#opts.activity?.();
     this.#timer = setInterval(() => this.#check(), this.#opts.windowMs);
     this.#timer.unref();
   }
@@ -73,7 +83,10 @@ export class IdleHeapTrim {
     const now = performance.eventLoopUtilization();
     const window = this.#last === null ? now : performance.eventLoopUtilization(now, this.#last);
     this.#last = now;
-    if (window.utilization >= IDLE_UTILIZATION) return;
+    const activity = this.#opts.activity?.();
+    const worked = activity !== this.#lastActivity;
+    this.#lastActivity = activity;
+    if (worked || window.utilization >= IDLE_UTILIZATION) return;
     const youngBefore = youngGenerationBytes();
     if (youngBefore < TRIM_FROM_BYTES) return; // at or near its floor: nothing worth a collection
     const t0 = performance.now();
@@ -97,12 +110,23 @@ export class IdleHeapTrim {
   }
 }
 
+/** What the trim reads of a daemon's status to tell work from idleness. */
+export interface DaemonProgress {
+  newestEventId: number;
+  plugins: ReadonlyArray<{ lastEventId: number | null }>;
+}
+
 /** The daemon's trim (`daemon.idleTrimMs`; null when 0), each trim a debug line. */
-export function daemonIdleTrim(windowMs: number, logger: Logger): IdleHeapTrim | null {
+export function daemonIdleTrim(windowMs: number, logger: Logger, status: () => DaemonProgress): IdleHeapTrim | null {
   if (windowMs === 0) return null;
   const mb = (bytes: number): number => Math.round(bytes / 104_857.6) / 10;
   return new IdleHeapTrim({
     windowMs,
+    // The newest event read and every plugin's cursor: any move is work.
+    activity: () => {
+      const s = status();
+      return s.plugins.reduce((sum, p) => sum + (p.lastEventId ?? 0), s.newestEventId);
+    },
     onTrim: (t) => logger.debug({ youngBeforeMb: mb(t.youngBefore), youngAfterMb: mb(t.youngAfter), ms: Math.round(t.ms), cpuMs: Math.round(t.cpuMs) }, 'idle: main thread heap trimmed'),
   });
 }

@@ -49,4 +49,19 @@ describe('idle heap trim', () => {
     growYoung(16 * MB);
     await waitFor(() => trim.trims === 2, 'a second trim after the young generation grew again', 60_000);
   });
+
+  it('does not trim in a window in which the daemon read or handled events, however idle the thread', async (t) => {
+    growYoung(16 * MB);
+    let events = 0;
+    const trim = new IdleHeapTrim({ windowMs: 1000, activity: () => events });
+    t.after(() => trim.stop());
+    // An event now and then: the thread stays idle by utilization.
+    const working = setInterval(() => events++, 100);
+    const until = Date.now() + 3_500;
+    trim.start();
+    await waitFor(() => Date.now() > until, 'three windows with events', 20_000);
+    clearInterval(working);
+    assert.equal(trim.trims, 0, 'no trim while events move');
+    await waitFor(() => trim.trims === 1, 'a trim once no event moves', 60_000);
+  });
 });
