@@ -293,6 +293,8 @@ export const rawConfigSchema = z.strictObject({
     // warn when a plugin's oldest unread event is this old, checked this often.
     logAgeWarnDays: posInt().default(150),
     logAgeCheckMs: duration(100).default(3600000),
+    // The main thread's heap is trimmed at the end of each window this long in which it was idle (0: never).
+    idleTrimMs: duration(0).refine((ms) => ms === 0 || ms >= 1000, { error: 'a whole number of milliseconds, 0 (off) or at least 1000' }).default(5000),
     /** Events the shared event log keeps in memory; default: four batches, at least 5000. */
     maxCachedEvents: posInt().optional(),
   }, { error: 'a mapping' }).prefault({})

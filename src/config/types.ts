@@ -92,6 +92,12 @@ export interface DaemonOptions {
   readonly logAgeWarnDays: number;
   /** How often that age is checked. */
   readonly logAgeCheckMs: number;
+  /**
+   * Window of the main thread's idle trim: at the end of a window this long in
+   * which the main thread was idle, its young generation is shrunk and its heap
+   * compacted (once per idle period). 0: never.
+   */
+  readonly idleTrimMs: number;
 }
 
 /** Options that apply to every plugin of a folder, or to one plugin through `overrides`. */

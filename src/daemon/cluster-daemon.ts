@@ -10,6 +10,7 @@ import { startHttpServer, startWebhookReceiver, type DaemonStatusLike, type Webh
 import { SgeventdError, sleepLong, type SecretMask } from '../shared/index.ts';
 import { laneAlert, loadAlert, timingLine } from './alerts.ts';
 import { Assembly, runStopSteps } from './assembly.ts';
+import { daemonIdleTrim, type IdleHeapTrim } from './idle-trim.ts';
 import type { StopSteps } from './serve.ts';
 import { urlFile } from './url-file.ts';
 
@@ -27,6 +28,8 @@ export class ClusterDaemon {
   readonly #startedAt = new Date();
   readonly #webhooks: { deliveries: Record<string, number>; lastDeliveryAt: string | null; lastDeliveredId: number } | null;
   #stopping: Promise<void> | null = null;
+  /** Shrinks the main thread's heap once it falls idle; null when `daemon.idleTrimMs` is 0. */
+  readonly #idleTrim: IdleHeapTrim | null;
 
   private constructor(parts: Assembly, node: ClusterNode, metrics: DaemonMetrics) {
     this.config = parts.config;
@@ -35,6 +38,7 @@ export class ClusterDaemon {
     this.#node = node;
     this.metrics = metrics;
     this.#webhooks = parts.config.webhooks === undefined ? null : { deliveries: {}, lastDeliveryAt: null, lastDeliveredId: 0 };
+    this.#idleTrim = daemonIdleTrim(parts.config.daemon.idleTrimMs, parts.logger, () => this.status());
   }
 
   static async open(config: DaemonConfig, opts: { console: boolean; logFiles?: boolean }): Promise<ClusterDaemon> {
@@ -98,6 +102,7 @@ export class ClusterDaemon {
   async start(): Promise<void> {
     this.logger.info({ site: this.config.site.url, nodeId: this.#node.nodeId, pid: process.pid }, 'sgeventd cluster node starting');
     await this.#node.start();
+    this.#idleTrim?.start();
   }
 
   /**
@@ -179,6 +184,7 @@ export class ClusterDaemon {
   stop(): Promise<void> {
     this.#stopping ??= (async () => {
       this.logger.info('sgeventd cluster node stopping: finishing in-flight callbacks, handing over leases');
+      this.#idleTrim?.stop();
       const steps: Array<() => Promise<unknown>> = [
         () => this.#node.stop(),
         () => this.#parts.toolkit.close(),

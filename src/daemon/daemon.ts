@@ -11,6 +11,7 @@ import { lockStateFile, openSqliteState, type DeadLetter, type StateLock, type S
 import type { RuntimeStatus } from '../toolkit/index.ts';
 import { laneAlert, loadAlert, logAgeAlert, pluginRecordAlert, stateWriteAlert, timingLine, WEBHOOK_SILENT_MAIL_INTERVAL_MS, webhookSilentAlert } from './alerts.ts';
 import { Assembly, runStopSteps } from './assembly.ts';
+import { daemonIdleTrim, type IdleHeapTrim } from './idle-trim.ts';
 
 export interface DaemonOptions {
   config: DaemonConfig;
@@ -83,6 +84,9 @@ export class Daemon {
   readonly #logAgeAbort = new AbortController();
   /** The log files' opening (they open once plugins are starting, see `#hosts`); awaited by `start()`. */
   #logFiles: Promise<void> | null = null;
+  readonly #pluginsStarting = Promise.withResolvers<void>();
+  /** Shrinks the main thread's heap once it falls idle; null when `daemon.idleTrimMs` is 0. */
+  readonly #idleTrim: IdleHeapTrim | null;
 
   private constructor(opts: DaemonOptions, parts: Assembly, store: StateStore, lock: StateLock) {
     const { config } = opts;
@@ -133,6 +137,7 @@ export class Daemon {
       windowMs: config.http.historyWindowMs,
       read: () => ({ newestEventId: this.#log.frontier, plugins: this.#engine.snapshot() }),
     });
+    this.#idleTrim = daemonIdleTrim(config.daemon.idleTrimMs, this.logger, () => ({ newestEventId: this.#log.frontier, plugins: this.#engine.snapshot() }));
     this.#logAge = new LogAgeWatch(this.#source, { warnAfterMs: config.daemon.logAgeWarnDays * 86_400_000, logger: this.logger });
     this.#pcWatch = new PipelineConfigurationWatch(this.#log, this.logger, (projectId) => {
       parts.toolkit.recycleProject(projectId);
@@ -152,6 +157,7 @@ export class Daemon {
         if (this.#logFiles === null) {
           setImmediate(() => {
             this.#openLogFiles().catch(() => undefined); // reported by start()
+            this.#pluginsStarting.resolve();
           });
         }
         return host;
@@ -237,9 +243,22 @@ export class Daemon {
     if (mail) this.#parts.mailer?.send(webhookSilentAlert(this.config, silence));
   }
 
+  /**
+   * Resolves once the first plugin's thread or process is starting (or the
+   * start ended without one): what is not needed before a plugin starts waits
+   * for it, so the main thread starts the plugins first.
+   */
+  get pluginsStarting(): Promise<void> {
+    return this.#pluginsStarting.promise;
+  }
+
   async start(): Promise<void> {
     this.logger.info({ site: this.config.site.url, state: this.config.daemon.state, pid: process.pid }, 'sgeventd starting');
-    await this.#engine.start();
+    try {
+      await this.#engine.start();
+    } finally {
+      this.#pluginsStarting.resolve();
+    }
     // Open by now unless no plugin was loaded; a file that cannot be opened fails the start.
     await this.#openLogFiles();
     this.#pcWatch.start();
@@ -248,6 +267,7 @@ export class Daemon {
     void this.#checkLogAge();
     this.#logAgeTimer = setInterval(() => void this.#checkLogAge(), this.config.daemon.logAgeCheckMs);
     this.#logAgeTimer.unref();
+    this.#idleTrim?.start();
     this.logger.info({ plugins: this.#engine.snapshot().map((p) => `${p.name}: ${p.status}`) }, 'sgeventd running');
   }
 
@@ -302,6 +322,7 @@ export class Daemon {
     this.#stopping ??= (async () => {
       this.logger.info('sgeventd stopping: finishing in-flight callbacks');
       this.#history.stop();
+      this.#idleTrim?.stop();
       if (this.#logAgeTimer !== null) clearInterval(this.#logAgeTimer);
       this.#logAgeAbort.abort();
       const steps: Array<() => Promise<unknown>> = [

@@ -1,5 +1,5 @@
 // Single files of http/, not its index: the status server's and the webhook
-// receiver's modules load while the plugins start (below), not before.
+// receiver's modules load once the plugins are starting (below), not before.
 import { checkStatusExposure, checkWebhookExposure } from '../http/auth.ts';
 import { Daemon, type DaemonOptions } from './daemon.ts';
 
@@ -29,6 +29,8 @@ export async function serveDaemon(opts: ServeOptions, stops: StopSteps): Promise
   for (const w of config.warnings) daemon.logger.warn(w);
   // Settled into a value: it is awaited below, after the servers, whatever they do.
   const started = daemon.start().then(() => null, (err: unknown) => ({ err }));
+  // The servers' modules (node:http among them) load once the plugins are starting.
+  await daemon.pluginsStarting;
   const [http, webhooks] = await Promise.allSettled([
     (async () => (await import('./status-server.ts')).startStatusServer(daemon, config, opts.recordUrl))(),
     (async () => (await import('./webhook-receiver.ts')).startDaemonWebhooks(daemon, config))(),

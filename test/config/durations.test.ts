@@ -33,12 +33,16 @@ describe('config: durations', () => {
       [{ toolkit: { crashBudget: { windowMs: 1 } } }, 'toolkit.crashBudget.windowMs'],
       [{ plugins: [{ path: '/srv/plugins', callbackTimeoutMs: 1 }] }, 'plugins.0.callbackTimeoutMs'],
       [{ daemon: { fetchIntervalMs: 1.5 } }, 'daemon.fetchIntervalMs'],
+      [{ daemon: { idleTrimMs: 999 } }, 'daemon.idleTrimMs'],
     ];
     for (const [raw, key] of cases) {
       const issues = issuesOf(raw);
       assert.deepEqual(issues.map((i) => i.key), [key], JSON.stringify(raw));
     }
     assert.deepEqual(issuesOf({ daemon: { fetchIntervalMs: 50, backlogTimeoutMs: 0 } }), []);
+    // The idle trim: 0 turns it off; a window under a second would trim on every pause between polls.
+    assert.deepEqual(issuesOf({ daemon: { idleTrimMs: 0 } }), []);
+    assert.deepEqual(issuesOf({ daemon: { idleTrimMs: 1000 } }), []);
   });
 
   it('takes spans longer than a platform timer (they are re-armed, not refused)', () => {
