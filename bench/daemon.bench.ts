@@ -19,6 +19,10 @@
  * and single runs move. SGEVENTD_BENCH_DAEMON_EVENTS sets the backlog size
  * (default 50,000: long enough that start-up and compilation are a small part).
  * Both daemons poll the head of the log once a second (the defaults).
+ * SGEVENTD_BENCH_DAEMON_ONLY picks scenarios (comma-separated: one, python,
+ * toolkit, ten, state; default all), for before/after comparisons in turns;
+ * SGEVENTD_BENCH_DAEMON_NODE_OPTIONS is given to the daemon process as
+ * NODE_OPTIONS (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`).
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
@@ -38,6 +42,9 @@ import { median, shotgunEventsSources, startShotgunEvents, type ShotgunEventsSou
 
 const EVENTS = Number(process.env['SGEVENTD_BENCH_DAEMON_EVENTS'] ?? 50_000);
 const RUNS = Number(process.env['SGEVENTD_BENCH_RUNS'] ?? 3);
+const ONLY = process.env['SGEVENTD_BENCH_DAEMON_ONLY']?.split(',').map((s) => s.trim()).filter((s) => s !== '') ?? [];
+const wanted = (scenario: 'one' | 'python' | 'toolkit' | 'ten' | 'state'): boolean => ONLY.length === 0 || ONLY.includes(scenario);
+const NODE_OPTIONS = process.env['SGEVENTD_BENCH_DAEMON_NODE_OPTIONS'];
 // The state flush settings a daemon runs with by default (the config schema's).
 const DEFAULTS = parseConfig({ site: { url: 'http://127.0.0.1:9', script: { name: 'bench', key: 'bench' } } }, { source: 'bench', env: {} }).daemon;
 
@@ -109,7 +116,7 @@ async function sgeventdOnce(h: Harness, ids: number[], marks: string, names: str
   await rm(marks, { recursive: true, force: true });
   await mkdir(marks);
   const yaml = await writeYaml(h, { state: join(h.dir, `state-${run}.db`), pidFile: join(h.dir, `sgeventd-${run}.pid`), fetchIntervalMs: 1000 });
-  const env = { ...childEnv(h), BENCH_FIRST: String(ids[0]), BENCH_LAST: String(ids.at(-1)), BENCH_MARKS: marks };
+  const env = { ...childEnv(h), BENCH_FIRST: String(ids[0]), BENCH_LAST: String(ids.at(-1)), BENCH_MARKS: marks, ...(NODE_OPTIONS === undefined ? {} : { NODE_OPTIONS }) };
   const d = spawnDaemon(h, yaml, ['--from', String(ids[0]! - 1)], env);
   try {
     const t = await waitMarks(marks, names, () => d.child.exitCode === null, 600_000);
@@ -203,7 +210,7 @@ export async function run(): Promise<{ name: string; results: Record<string, num
 
   // One plugin: sgeventd and shotgunEvents take turns on the same backlog, so
   // a change in the machine's load moves both.
-  await withBacklog(async (h, ids, marks) => {
+  if (wanted('one')) await withBacklog(async (h, ids, marks) => {
     const names = await noopPlugins(h, 1);
     const ours: number[] = [];
     const theirs: number[] = [];
@@ -234,7 +241,7 @@ export async function run(): Promise<{ name: string; results: Record<string, num
     }
   });
   // An unchanged shotgunEvents plugin (the same no-op Python file) run by sgeventd.
-  await withBacklog(async (h, ids, marks) => {
+  if (wanted('python')) await withBacklog(async (h, ids, marks) => {
     await writeFile(join(h.plugins, 'noop.py'), NOOP_PY);
     await chmod(join(h.plugins, 'noop.py'), 0o644);
     const rates: number[] = [];
@@ -242,7 +249,7 @@ export async function run(): Promise<{ name: string; results: Record<string, num
     results['catch-up events/s, the same no-op Python plugin run by sgeventd (median)'] = round(median(rates));
   });
   // The same plugin declaring SGEVENTD_TOOLKIT = True: every event runs in its project's warm runtime (a stand-in core).
-  await withBacklog(async (h, ids, marks) => {
+  if (wanted('toolkit')) await withBacklog(async (h, ids, marks) => {
     const project = await h.sg.findOne('Project', [], ['id'], { order: [{ field_name: 'id', direction: 'asc' }] });
     const pc = await h.sg.findOne('PipelineConfiguration', [['project', 'is', { type: 'Project', id: project?.['id'] }], ['code', 'is', 'Primary']], ['id']);
     const config = writeConfig(join(h.dir, 'configs', 'bench'), { core: { localized: { version: 'v0.0.0-bench', api3Version: '3.0.0' } }, projectId: Number(project?.['id']) });
@@ -253,22 +260,24 @@ export async function run(): Promise<{ name: string; results: Record<string, num
     for (let r = 0; r < RUNS; r++) rates.push(await sgeventdOnce(h, ids, marks, ['noop'], r));
     results['catch-up events/s, the same no-op Python plugin in its project\'s Toolkit runtime (median)'] = round(median(rates));
   });
-  await withBacklog(async (h, ids, marks) => {
+  if (wanted('ten')) await withBacklog(async (h, ids, marks) => {
     const names = await noopPlugins(h, 10);
     const rates: number[] = [];
     for (let r = 0; r < RUNS; r++) rates.push(await sgeventdOnce(h, ids, marks, names, r));
     results['catch-up events/s, 10 no-op plugins (each plugin, median)'] = round(median(rates));
     results['callbacks/s, 10 no-op plugins (median)'] = round(median(rates) * 10);
   });
-  for (const sync of ['normal', 'full'] as const) {
+  for (const sync of wanted('state') ? ['normal', 'full'] as const : []) {
     for (const p of [1, 10]) {
       const s = await stateCostPerEvent(p, sync);
       results[`state cost µs per event and plugin, ${p} plugin(s), stateSync ${sync} (batcher + commits)`] = Math.round(s.totalUs * 100) / 100;
       results[`state commit µs per event and plugin, ${p} plugin(s), stateSync ${sync}`] = Math.round(s.commitUs * 100) / 100;
     }
   }
-  results['shotgunEvents state save µs per event (pickle of the whole state, 1 plugin)'] = Math.round(picklePerEventUs(1) * 10) / 10;
-  results['shotgunEvents state save µs per event (pickle of the whole state, 10 plugins)'] = Math.round(picklePerEventUs(10) * 10) / 10;
+  if (wanted('state')) {
+    results['shotgunEvents state save µs per event (pickle of the whole state, 1 plugin)'] = Math.round(picklePerEventUs(1) * 10) / 10;
+    results['shotgunEvents state save µs per event (pickle of the whole state, 10 plugins)'] = Math.round(picklePerEventUs(10) * 10) / 10;
+  }
   notes.push('The daemon runs as its own process and the site in the bench process, both on this machine; catch-up is timed from the first event reaching a plugin to the last event reaching every plugin.');
   notes.push(`State cost: StateBatcher calls as the lanes make them (plugin row, counter, eventDone) with the SQLite commits they trigger (flushEvents ${DEFAULTS.stateFlushEvents}, flushMs ${DEFAULTS.stateFlushMs}, the defaults).`);
   return { name: 'daemon', results, notes };
