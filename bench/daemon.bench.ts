@@ -115,9 +115,11 @@ async function noopPlugins(h: Harness, count: number): Promise<string[]> {
 async function sgeventdOnce(h: Harness, ids: number[], marks: string, names: string[], run: number): Promise<number> {
   await rm(marks, { recursive: true, force: true });
   await mkdir(marks);
-  const yaml = await writeYaml(h, { state: join(h.dir, `state-${run}.db`), pidFile: join(h.dir, `sgeventd-${run}.pid`), fetchIntervalMs: 1000 });
+  const pidFile = join(h.dir, `sgeventd-${run}.pid`);
+  const yaml = await writeYaml(h, { state: join(h.dir, `state-${run}.db`), pidFile, fetchIntervalMs: 1000 });
   const env = { ...childEnv(h), BENCH_FIRST: String(ids[0]), BENCH_LAST: String(ids.at(-1)), BENCH_MARKS: marks, ...(NODE_OPTIONS === undefined ? {} : { NODE_OPTIONS }) };
-  const d = spawnDaemon(h, yaml, ['--from', String(ids[0]! - 1)], env);
+  // stop() waits for this pid file before SIGTERM (without it: a minute per run).
+  const d = spawnDaemon(h, yaml, ['--from', String(ids[0]! - 1)], env, pidFile);
   try {
     const t = await waitMarks(marks, names, () => d.child.exitCode === null, 600_000);
     if (t === null) throw new Error(`sgeventd did not catch up: ${d.output()}`);
