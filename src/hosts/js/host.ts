@@ -22,6 +22,7 @@ import { apiUrl } from '../../shotgrid/index.ts';
 import { SgRelay } from './sg-relay.ts';
 import { SG_REQUEST } from './sg-call.ts';
 import { HEAP_HEADROOM, MemoryWatch } from './memory-watch.ts';
+import { encodeBatch } from './batch-wire.ts';
 
 type ToWorkerEvents = Extract<ToWorker, { type: 'batch' }>['events'];
 
@@ -442,8 +443,11 @@ export class WorkerPluginHost implements PluginHost {
     });
     this.#ops.set(seq, op);
     this.#running.set(seq, new Set(events.map((e) => e.id)));
+    // A batch serialised once for every plugin thread that gets it (batch-wire.ts).
+    const eventsBytes = encodeBatch(events);
     this.#send(worker, {
-      type: 'batch', seq, events: events as unknown as ToWorkerEvents, attempt, replay, fromIndex,
+      type: 'batch', seq, attempt, replay, fromIndex,
+      ...(eventsBytes === null ? { events: events as unknown as ToWorkerEvents } : { events: [], eventsBytes }),
       budgetMs: this.#options.batchBudgetMs ?? 50, progress: progress.buffer,
     }, op);
     return done.finally(() => {
