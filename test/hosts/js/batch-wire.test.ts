@@ -41,7 +41,10 @@ describe('batch wire', () => {
     await writeFile(seen, '');
     const { logger } = captureLogger();
     const host = fixtureHost('seen-events.mjs', { logger, env: { ...process.env, SEEN_FILE: seen } });
+    // Bytes are shared only when the daemon has more than one plugin thread: a second host.
+    const other = fixtureHost('seen-events.mjs', { logger, env: { ...process.env, SEEN_FILE: '/dev/null' } });
     t.after(async () => {
+      await other.close();
       await host.close();
       await rm(dir, { recursive: true, force: true });
     });
