@@ -450,10 +450,10 @@ export class WorkerPluginHost implements PluginHost {
     this.#running.set(seq, new Set(events.map((e) => e.id)));
     // A batch serialised once for every plugin thread that gets it (batch-wire.ts);
     // with one plugin thread in the daemon there is nothing to share: a plain clone.
-    const eventsBytes = WorkerPluginHost.#open > 1 ? encodeBatch(events) : null;
+    const encoded = WorkerPluginHost.#open > 1 ? encodeBatch(events) : null;
     this.#send(worker, {
       type: 'batch', seq, attempt, replay, fromIndex,
-      ...(eventsBytes === null ? { events: events as unknown as ToWorkerEvents } : { events: [], eventsBytes }),
+      ...(encoded === null ? { events: events as unknown as ToWorkerEvents } : { events: [], eventsBytes: encoded.bytes, skip: encoded.skip }),
       budgetMs: this.#options.batchBudgetMs ?? 50, progress: progress.buffer,
     }, op);
     return done.finally(() => {

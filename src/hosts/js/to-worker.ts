@@ -39,6 +39,8 @@ export interface BatchMessage {
   events: EventShape[];
   /** The events as structured-clone bytes (batch-wire.ts), in place of `events`: the thread reads them into `events`. */
   eventsBytes?: Uint8Array;
+  /** Leading events of `eventsBytes` that are not part of this batch. */
+  skip?: number;
   attempt: number;
   replay: boolean;
   /** Index of the first callback to consider for the first event (callbacks before it already ran). */
@@ -96,7 +98,9 @@ export function checkToWorker(raw: unknown): ToWorker | string {
       return raw as LoadMessage | ShutdownMessage | CollectMessage;
     case 'batch': {
       if (m['eventsBytes'] instanceof Uint8Array) {
-        const decoded = decodeBatch(m['eventsBytes']);
+        const skip = m['skip'] ?? 0;
+        if (!isInt(skip) || skip < 0) return 'batch: skip must be an integer from 0';
+        const decoded = decodeBatch(m['eventsBytes'], skip);
         if (typeof decoded === 'string') return decoded;
         m['events'] = decoded;
         delete m['eventsBytes'];

@@ -63,14 +63,18 @@ describe('batch wire', () => {
 
   it('writes the same events in the same order once, and a different batch anew', () => {
     const events = awkwardEvents();
-    const bytes = encodeBatch(events);
-    assert.ok(bytes !== null);
-    assert.equal(encodeBatch([...events]), bytes, 'another array of the same events reuses the bytes');
-    assert.notEqual(encodeBatch(events.slice(0, 2)), bytes, 'a shorter batch is written anew');
-    const reordered = [events[0], events[2], events[1]] as EventLogEntry[];
+    const whole = encodeBatch(events);
+    assert.ok(whole !== null);
+    assert.equal(encodeBatch([...events])?.bytes, whole.bytes, 'another array of the same events reuses the bytes');
+    const tail = encodeBatch(events.slice(1));
+    assert.equal(tail?.bytes, whole.bytes, 'the tail of a batch (cut short on its budget) reuses the bytes');
+    assert.equal(tail.skip, 1);
+    assert.deepStrictEqual(decodeBatch(tail.bytes, tail.skip), structuredClone(events.slice(1)));
+    assert.notEqual(encodeBatch(events.slice(0, 2))?.bytes, whole.bytes, 'a head of the batch is written anew');
+    const reordered = [events[1], events[0], events[2]] as EventLogEntry[];
     const other = encodeBatch(reordered);
-    assert.ok(other !== null && other !== bytes);
-    assert.deepStrictEqual(decodeBatch(other), structuredClone(reordered));
+    assert.ok(other !== null && other.bytes !== whole.bytes, 'the same last event after others is written anew');
+    assert.deepStrictEqual(decodeBatch(other.bytes, other.skip), structuredClone(reordered));
   });
 
   it('leaves events it cannot write to postMessage, which reports them as before', async (t) => {
