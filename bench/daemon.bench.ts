@@ -19,9 +19,13 @@
  * and single runs move. SGEVENTD_BENCH_DAEMON_EVENTS sets the backlog size
  * (default 50,000: long enough that start-up and compilation are a small part).
  * Both daemons poll the head of the log once a second (the defaults).
+ * SGEVENTD_BENCH_DAEMON_ONLY picks scenarios (comma-separated: one, python,
+ * toolkit, ten, state; default all), for before/after comparisons in turns;
+ * SGEVENTD_BENCH_DAEMON_NODE_OPTIONS is given to the daemon process as
+ * NODE_OPTIONS (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`).
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile, chmod } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -38,6 +42,9 @@ import { median, shotgunEventsSources, startShotgunEvents, type ShotgunEventsSou
 
 const EVENTS = Number(process.env['SGEVENTD_BENCH_DAEMON_EVENTS'] ?? 50_000);
 const RUNS = Number(process.env['SGEVENTD_BENCH_RUNS'] ?? 3);
+const ONLY = process.env['SGEVENTD_BENCH_DAEMON_ONLY']?.split(',').map((s) => s.trim()).filter((s) => s !== '') ?? [];
+const wanted = (scenario: 'one' | 'python' | 'toolkit' | 'ten' | 'state'): boolean => ONLY.length === 0 || ONLY.includes(scenario);
+const NODE_OPTIONS = process.env['SGEVENTD_BENCH_DAEMON_NODE_OPTIONS'];
 // The state flush settings a daemon runs with by default (the config schema's).
 const DEFAULTS = parseConfig({ site: { url: 'http://127.0.0.1:9', script: { name: 'bench', key: 'bench' } } }, { source: 'bench', env: {} }).daemon;
 
@@ -66,14 +73,48 @@ def noop(sg, logger, event, args):
         open(os.path.join(MARKS, "last-noop"), "w").write(str(int(time.time() * 1000)))
 `;
 
-async function waitMarks(marks: string, names: string[], alive: () => boolean, timeoutMs: number): Promise<{ first: number; last: number } | null> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline && alive()) {
-    if (names.every((n) => existsSync(join(marks, `last-${n}`)))) {
-      const read = (f: string) => Number(readFileSync(join(marks, f), 'utf8'));
-      return { first: Math.min(...names.map((n) => read(`first-${n}`))), last: Math.max(...names.map((n) => read(`last-${n}`))) };
+/**
+ * CPU time (user + system, ms) used so far by process `pid` and every process
+ * below it (plugin processes), from /proc; null where there is no /proc.
+ * Wall-clock rates move with the machine's load; CPU per event much less.
+ */
+function treeCpuMs(pid: number): number | null {
+  if (!existsSync('/proc/self/stat')) return null;
+  const stats = new Map<number, { ppid: number; ticks: number }>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const text = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
+      stats.set(Number(entry), { ppid: Number(f[1]), ticks: Number(f[11]) + Number(f[12]) });
+    } catch {
+      // gone meanwhile
     }
-    await sleep(100);
+  }
+  const tree = new Set([pid]);
+  for (let grew = true; grew;) {
+    grew = false;
+    for (const [p, s] of stats) if (!tree.has(p) && tree.has(s.ppid)) { tree.add(p); grew = true; }
+  }
+  let ticks = 0;
+  for (const p of tree) ticks += stats.get(p)?.ticks ?? 0;
+  return (ticks * 1000) / 100; // USER_HZ is 100 on Linux
+}
+
+async function waitMarks(marks: string, names: string[], alive: () => boolean, timeoutMs: number, pid?: number): Promise<{ first: number; last: number; cpuMs: number | null } | null> {
+  const deadline = Date.now() + timeoutMs;
+  let cpuAtFirst: number | null = null;
+  while (Date.now() < deadline && alive()) {
+    if (pid !== undefined && cpuAtFirst === null && names.some((n) => existsSync(join(marks, `first-${n}`)))) cpuAtFirst = treeCpuMs(pid);
+    if (names.every((n) => existsSync(join(marks, `last-${n}`)))) {
+      const cpuAtLast = pid === undefined ? null : treeCpuMs(pid);
+      const read = (f: string) => Number(readFileSync(join(marks, f), 'utf8'));
+      return {
+        first: Math.min(...names.map((n) => read(`first-${n}`))), last: Math.max(...names.map((n) => read(`last-${n}`))),
+        cpuMs: cpuAtFirst === null || cpuAtLast === null ? null : cpuAtLast - cpuAtFirst,
+      };
+    }
+    await sleep(pid === undefined ? 100 : 20);
   }
   return null;
 }
@@ -104,16 +145,22 @@ async function noopPlugins(h: Harness, count: number): Promise<string[]> {
   return names;
 }
 
+/** CPU ms per 1,000 events of each sgeventd catch-up run, by scenario (read by the figures below). */
+const cpuPerThousand = new Map<string, number[]>();
+
 /** One catch-up of `sgeventd foreground` over the backlog, from a fresh state; events/s. */
-async function sgeventdOnce(h: Harness, ids: number[], marks: string, names: string[], run: number): Promise<number> {
+async function sgeventdOnce(h: Harness, ids: number[], marks: string, names: string[], run: number, scenario: string): Promise<number> {
   await rm(marks, { recursive: true, force: true });
   await mkdir(marks);
-  const yaml = await writeYaml(h, { state: join(h.dir, `state-${run}.db`), pidFile: join(h.dir, `sgeventd-${run}.pid`), fetchIntervalMs: 1000 });
-  const env = { ...childEnv(h), BENCH_FIRST: String(ids[0]), BENCH_LAST: String(ids.at(-1)), BENCH_MARKS: marks };
-  const d = spawnDaemon(h, yaml, ['--from', String(ids[0]! - 1)], env);
+  const pidFile = join(h.dir, `sgeventd-${run}.pid`);
+  const yaml = await writeYaml(h, { state: join(h.dir, `state-${run}.db`), pidFile, fetchIntervalMs: 1000 });
+  const env = { ...childEnv(h), BENCH_FIRST: String(ids[0]), BENCH_LAST: String(ids.at(-1)), BENCH_MARKS: marks, ...(NODE_OPTIONS === undefined ? {} : { NODE_OPTIONS }) };
+  // stop() waits for this pid file before SIGTERM (without it: a minute per run).
+  const d = spawnDaemon(h, yaml, ['--from', String(ids[0]! - 1)], env, pidFile);
   try {
-    const t = await waitMarks(marks, names, () => d.child.exitCode === null, 600_000);
+    const t = await waitMarks(marks, names, () => d.child.exitCode === null, 600_000, d.child.pid);
     if (t === null) throw new Error(`sgeventd did not catch up: ${d.output()}`);
+    if (t.cpuMs !== null) cpuPerThousand.set(scenario, [...(cpuPerThousand.get(scenario) ?? []), (t.cpuMs * 1000) / (ids.length - 1)]);
     return (ids.length - 1) / ((t.last - t.first) / 1000);
   } finally {
     await d.stop();
@@ -203,13 +250,13 @@ export async function run(): Promise<{ name: string; results: Record<string, num
 
   // One plugin: sgeventd and shotgunEvents take turns on the same backlog, so
   // a change in the machine's load moves both.
-  await withBacklog(async (h, ids, marks) => {
+  if (wanted('one')) await withBacklog(async (h, ids, marks) => {
     const names = await noopPlugins(h, 1);
     const ours: number[] = [];
     const theirs: number[] = [];
     let failed: unknown = null;
     for (let r = 0; r < RUNS; r++) {
-      ours.push(await sgeventdOnce(h, ids, marks, names, r));
+      ours.push(await sgeventdOnce(h, ids, marks, names, r, '1 no-op JS plugin'));
       if (sge !== null && failed === null) {
         try {
           theirs.push(await shotgunEventsOnce(h, ids, marks, sge, r));
@@ -234,15 +281,15 @@ export async function run(): Promise<{ name: string; results: Record<string, num
     }
   });
   // An unchanged shotgunEvents plugin (the same no-op Python file) run by sgeventd.
-  await withBacklog(async (h, ids, marks) => {
+  if (wanted('python')) await withBacklog(async (h, ids, marks) => {
     await writeFile(join(h.plugins, 'noop.py'), NOOP_PY);
     await chmod(join(h.plugins, 'noop.py'), 0o644);
     const rates: number[] = [];
-    for (let r = 0; r < RUNS; r++) rates.push(await sgeventdOnce(h, ids, marks, ['noop'], r));
+    for (let r = 0; r < RUNS; r++) rates.push(await sgeventdOnce(h, ids, marks, ['noop'], r, 'the no-op Python plugin'));
     results['catch-up events/s, the same no-op Python plugin run by sgeventd (median)'] = round(median(rates));
   });
   // The same plugin declaring SGEVENTD_TOOLKIT = True: every event runs in its project's warm runtime (a stand-in core).
-  await withBacklog(async (h, ids, marks) => {
+  if (wanted('toolkit')) await withBacklog(async (h, ids, marks) => {
     const project = await h.sg.findOne('Project', [], ['id'], { order: [{ field_name: 'id', direction: 'asc' }] });
     const pc = await h.sg.findOne('PipelineConfiguration', [['project', 'is', { type: 'Project', id: project?.['id'] }], ['code', 'is', 'Primary']], ['id']);
     const config = writeConfig(join(h.dir, 'configs', 'bench'), { core: { localized: { version: 'v0.0.0-bench', api3Version: '3.0.0' } }, projectId: Number(project?.['id']) });
@@ -250,25 +297,30 @@ export async function run(): Promise<{ name: string; results: Record<string, num
     await writeFile(join(h.plugins, 'noop.py'), `${NOOP_PY}\nSGEVENTD_TOOLKIT = True\n`);
     await chmod(join(h.plugins, 'noop.py'), 0o644);
     const rates: number[] = [];
-    for (let r = 0; r < RUNS; r++) rates.push(await sgeventdOnce(h, ids, marks, ['noop'], r));
+    for (let r = 0; r < RUNS; r++) rates.push(await sgeventdOnce(h, ids, marks, ['noop'], r, 'the no-op Python plugin in a Toolkit runtime'));
     results['catch-up events/s, the same no-op Python plugin in its project\'s Toolkit runtime (median)'] = round(median(rates));
   });
-  await withBacklog(async (h, ids, marks) => {
+  if (wanted('ten')) await withBacklog(async (h, ids, marks) => {
     const names = await noopPlugins(h, 10);
     const rates: number[] = [];
-    for (let r = 0; r < RUNS; r++) rates.push(await sgeventdOnce(h, ids, marks, names, r));
+    for (let r = 0; r < RUNS; r++) rates.push(await sgeventdOnce(h, ids, marks, names, r, '10 no-op JS plugins'));
     results['catch-up events/s, 10 no-op plugins (each plugin, median)'] = round(median(rates));
     results['callbacks/s, 10 no-op plugins (median)'] = round(median(rates) * 10);
   });
-  for (const sync of ['normal', 'full'] as const) {
+  for (const sync of wanted('state') ? ['normal', 'full'] as const : []) {
     for (const p of [1, 10]) {
       const s = await stateCostPerEvent(p, sync);
       results[`state cost µs per event and plugin, ${p} plugin(s), stateSync ${sync} (batcher + commits)`] = Math.round(s.totalUs * 100) / 100;
       results[`state commit µs per event and plugin, ${p} plugin(s), stateSync ${sync}`] = Math.round(s.commitUs * 100) / 100;
     }
   }
-  results['shotgunEvents state save µs per event (pickle of the whole state, 1 plugin)'] = Math.round(picklePerEventUs(1) * 10) / 10;
-  results['shotgunEvents state save µs per event (pickle of the whole state, 10 plugins)'] = Math.round(picklePerEventUs(10) * 10) / 10;
+  if (wanted('state')) {
+    results['shotgunEvents state save µs per event (pickle of the whole state, 1 plugin)'] = Math.round(picklePerEventUs(1) * 10) / 10;
+    results['shotgunEvents state save µs per event (pickle of the whole state, 10 plugins)'] = Math.round(picklePerEventUs(10) * 10) / 10;
+  }
+  for (const [scenario, values] of cpuPerThousand) {
+    results[`daemon CPU ms per 1,000 events during the catch-up (process and its plugin processes), ${scenario} (median)`] = Math.round(median(values) * 10) / 10;
+  }
   notes.push('The daemon runs as its own process and the site in the bench process, both on this machine; catch-up is timed from the first event reaching a plugin to the last event reaching every plugin.');
   notes.push(`State cost: StateBatcher calls as the lanes make them (plugin row, counter, eventDone) with the SQLite commits they trigger (flushEvents ${DEFAULTS.stateFlushEvents}, flushMs ${DEFAULTS.stateFlushMs}, the defaults).`);
   return { name: 'daemon', results, notes };

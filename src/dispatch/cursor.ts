@@ -114,12 +114,20 @@ export class PluginCursor extends CursorLifecycle {
     }
   }
 
+  /** When the dead letters were last looked at for retries (ms since the epoch). */
+  #lastRetryCheck = 0;
+
   protected async loop(signal: AbortSignal): Promise<void> {
     while (!signal.aborted) {
       await this.#lookBehind(signal);
       if (this.#coalesce() !== undefined && !this.#lookedBehind) continue;
       if (!(await this.#checkBacklog())) return;
-      if (!(await this.runRetries((event) => this.#run(event, 'retry')))) return;
+      // Dead letters marked for retry: looked for once per fetch interval (a
+      // catch-up reads a slice far more often, and each look is a state query).
+      if (Date.now() - this.#lastRetryCheck >= this.opts.fetchIntervalMs) {
+        this.#lastRetryCheck = Date.now();
+        if (!(await this.runRetries((event) => this.#run(event, 'retry')))) return;
+      }
       // With a backlog or dead letters that may be marked for retry (`sgeventd
       // dlq retry`), wake up every fetch interval even when the site is quiet.
       const wait = this.#backlog.size > 0 || this.retryTaker !== null ? AbortSignal.any([signal, AbortSignal.timeout(this.opts.fetchIntervalMs)]) : signal;

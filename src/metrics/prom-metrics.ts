@@ -1,5 +1,6 @@
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { pollAgeMs } from './poll-age.ts';
+import { FastHistogram } from './fast-histogram.ts';
 
 /** One finished callback, as the dispatcher reports it (a `TimingRecord` fits). */
 export interface CallbackObservation {
@@ -58,8 +59,8 @@ export class PromMetrics {
   readonly #bound = new Map<string, { processed: { inc(): void }; failed: { inc(): void }; duration: Map<string, { observe(v: number): void }> }>();
   readonly #processed: Counter<'plugin'>;
   readonly #failed: Counter<'plugin'>;
-  readonly #duration: Histogram<'plugin' | 'callback'>;
-  readonly #laneWait: Histogram<'plugin'>;
+  readonly #duration: FastHistogram<'plugin' | 'callback'>;
+  readonly #laneWait: FastHistogram<'plugin'>;
   readonly #laneWaitBound = new Map<string, { observe(v: number): void }>();
   readonly #runtimeStarts: Counter<'project'>;
   readonly #runtimeCrashes: Counter<'project'>;
@@ -79,11 +80,11 @@ export class PromMetrics {
     this.#failed = new Counter({
       name: 'sgeventd_events_failed_total', help: 'Callback runs that raised or timed out, per plugin.', labelNames: ['plugin'], registers,
     });
-    this.#duration = new Histogram({
+    this.#duration = new FastHistogram({
       name: 'sgeventd_callback_duration_seconds', help: 'Time spent in one plugin callback for one event.',
       labelNames: ['plugin', 'callback'], buckets: CALLBACK_BUCKETS, registers,
     });
-    this.#laneWait = new Histogram({
+    this.#laneWait = new FastHistogram({
       name: 'sgeventd_key_lane_wait_seconds', help: 'Time an event of a concurrent plugin waited in its key lane before its callbacks started.',
       labelNames: ['plugin'], buckets: LANE_WAIT_BUCKETS, registers,
     });

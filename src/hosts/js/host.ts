@@ -22,6 +22,7 @@ import { apiUrl } from '../../shotgrid/index.ts';
 import { SgRelay } from './sg-relay.ts';
 import { SG_REQUEST } from './sg-call.ts';
 import { HEAP_HEADROOM, MemoryWatch } from './memory-watch.ts';
+import { encodeBatch } from './batch-wire.ts';
 
 type ToWorkerEvents = Extract<ToWorker, { type: 'batch' }>['events'];
 
@@ -71,6 +72,9 @@ export class WorkerPluginHost implements PluginHost {
   /** Runs the thread's `sg` calls; made on the first one. */
   #sgRelay: SgRelay | null = null;
 
+  /** Hosts made and not closed, in this process. */
+  static #open = 0;
+
   constructor(options: WorkerHostOptions) {
     if (!Number.isFinite(options.callbackTimeoutMs) || options.callbackTimeoutMs <= 0) {
       throw new PluginError('PLUGIN_HOST_STATE', `callbackTimeoutMs must be a positive number, got ${String(options.callbackTimeoutMs)}`);
@@ -86,6 +90,7 @@ export class WorkerPluginHost implements PluginHost {
       this.#log.warn({ nodeOptions: process.env['NODE_OPTIONS'], maxMemoryMb: options.maxMemoryMb }, 'NODE_OPTIONS sets --max-old-space-size, which overrides the plugin thread heap limit (maxMemoryMb)');
     }
     this.#site = options.site ?? new URL(options.siteUrl).host;
+    WorkerPluginHost.#open++;
   }
 
   /** Batches that may run at once: the effective concurrency's `max`, 1 for `by: none`. */
@@ -293,6 +298,7 @@ export class WorkerPluginHost implements PluginHost {
   async close(): Promise<void> {
     if (this.#state === 'closed') return;
     this.#state = 'closed';
+    WorkerPluginHost.#open--;
     try {
       await this.#stopWorker();
     } finally {
@@ -442,8 +448,12 @@ export class WorkerPluginHost implements PluginHost {
     });
     this.#ops.set(seq, op);
     this.#running.set(seq, new Set(events.map((e) => e.id)));
+    // A batch serialised once for every plugin thread that gets it (batch-wire.ts);
+    // with one plugin thread in the daemon there is nothing to share: a plain clone.
+    const encoded = WorkerPluginHost.#open > 1 ? encodeBatch(events) : null;
     this.#send(worker, {
-      type: 'batch', seq, events: events as unknown as ToWorkerEvents, attempt, replay, fromIndex,
+      type: 'batch', seq, attempt, replay, fromIndex,
+      ...(encoded === null ? { events: events as unknown as ToWorkerEvents } : { events: [], eventsBytes: encoded.bytes, skip: encoded.skip }),
       budgetMs: this.#options.batchBudgetMs ?? 50, progress: progress.buffer,
     }, op);
     return done.finally(() => {

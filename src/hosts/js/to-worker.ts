@@ -4,6 +4,7 @@
 // BENCHMARKS.md "Idle memory"). The thread → host messages are parsed with
 // zod on the main thread (protocol.ts).
 import type { SerializedError } from '../../plugins/errors.ts';
+import { decodeBatch } from './batch-wire.ts';
 
 /** What the thread is started with (`workerData`). */
 export interface WorkerConfig {
@@ -36,6 +37,10 @@ export interface BatchMessage {
   type: 'batch';
   seq: number;
   events: EventShape[];
+  /** The events as structured-clone bytes (batch-wire.ts), in place of `events`: the thread reads them into `events`. */
+  eventsBytes?: Uint8Array;
+  /** Leading events of `eventsBytes` that are not part of this batch. */
+  skip?: number;
   attempt: number;
   replay: boolean;
   /** Index of the first callback to consider for the first event (callbacks before it already ran). */
@@ -92,6 +97,14 @@ export function checkToWorker(raw: unknown): ToWorker | string {
     case 'collect':
       return raw as LoadMessage | ShutdownMessage | CollectMessage;
     case 'batch': {
+      if (m['eventsBytes'] instanceof Uint8Array) {
+        const skip = m['skip'] ?? 0;
+        if (!isInt(skip) || skip < 0) return 'batch: skip must be an integer from 0';
+        const decoded = decodeBatch(m['eventsBytes'], skip);
+        if (typeof decoded === 'string') return decoded;
+        m['events'] = decoded;
+        delete m['eventsBytes'];
+      }
       const events = m['events'];
       if (!isInt(m['seq'])) return 'batch: seq must be an integer';
       if (!Array.isArray(events) || events.length === 0 || !events.every(isEventShape)) return 'batch: events must be a non-empty list of events with a numeric id and an event_type';
