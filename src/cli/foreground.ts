@@ -19,6 +19,8 @@ export async function runForeground(opts: ForegroundOptions): Promise<void> {
   // First: a signal from here on stops the daemon gracefully once it has started.
   const shutdown = new Shutdown();
   const config = await loadConfig(opts.config);
+  // Callbacks get daemon.stopTimeoutMs to finish; the rest of the stop (commits, hand-overs) a further 30 s.
+  shutdown.deadlineMs = config.daemon.stopTimeoutMs + 30_000;
   const release = claimPidFile(config.daemon.pidFile);
   shutdown.register(() => Promise.resolve(release()));
   try {

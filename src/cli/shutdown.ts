@@ -19,9 +19,21 @@ export class Shutdown {
       process.stderr.write(`sgeventd: ${sig} again, exiting now\n`);
       process.exit(130);
     }
+    this.#armDeadline();
     if (this.#armed) void this.run();
     else this.#held = true;
   };
+
+  #armDeadline(): void {
+    const ms = this.deadlineMs;
+    if (ms === null) return;
+    const timer = setTimeout(() => {
+      process.stderr.write(`sgeventd: the graceful stop did not finish within ${ms} ms; exiting now\n`);
+      process.exit(1);
+    }, ms);
+    timer.unref();
+    void this.finished.then(() => clearTimeout(timer));
+  }
 
   constructor() {
     this.finished = new Promise((resolve) => {
@@ -36,6 +48,13 @@ export class Shutdown {
     this.#armed = true;
     if (this.#held) void this.run();
   }
+
+  /**
+   * A stop that has not finished this long after a signal ends the process
+   * (exit 1), as a crash would: a step that hangs must not keep a node's
+   * process, and with it its place, forever. Null: no deadline.
+   */
+  deadlineMs: number | null = null;
 
   register(step: () => Promise<void>): void {
     this.#steps.push(step);

@@ -1,6 +1,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { setImmediate as tick } from 'node:timers/promises';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { Shutdown } from '../../src/cli/shutdown.ts';
 
 describe('Shutdown', () => {
@@ -64,5 +66,17 @@ describe('Shutdown', () => {
     assert.equal(ran, false);
     await shutdown.run();
     assert.equal(ran, true);
+  });
+
+  it('a stop that hangs past its deadline ends the process with exit 1, naming the deadline', () => {
+    const module = fileURLToPath(new URL('../../src/cli/shutdown.ts', import.meta.url));
+    const script = `import { Shutdown } from ${JSON.stringify(module)};
+      const s = new Shutdown(); s.deadlineMs = 300;
+      setInterval(() => undefined, 1000); // a handle that keeps the process, as a hung stop step would
+      s.register(() => new Promise(() => undefined));
+      s.arm(); process.kill(process.pid, 'SIGTERM');`;
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 60_000 });
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(r.stderr, /did not finish within 300 ms/);
   });
 });
