@@ -6,7 +6,7 @@ import { chmodSync, copyFileSync, createWriteStream, existsSync, mkdirSync, read
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
-import { clusterNames, type ClusterNames } from '../../src/cluster/index.ts';
+import { clusterNames, partitionOf, type ClusterNames } from '../../src/cluster/index.ts';
 import { statusDocumentSchema, type StatusDocument } from '../../src/http/index.ts';
 import { DEFAULT_SCRIPT, type SiteOptions } from '../../src/site/index.ts';
 import { onCleanup, runCli, tempDir, waitFor, withSite, type Cleanup, type CliResult, type TestSite } from '../support/index.ts';
@@ -259,12 +259,12 @@ export interface SafetyReport {
  * on the node that held it before, since that node starts again from the last
  * committed cursor.
  */
-export function safety(lines: Line[], plugin: string, after: number, last: number, dead: ReadonlySet<string>, breaks: readonly number[] = []): SafetyReport {
+export function safety(lines: Line[], plugin: string, after: number, last: number, dead: ReadonlySet<string>, breaks: readonly number[] = [], only?: (l: Line) => boolean): SafetyReport {
   const pending = [...breaks].sort((a, b) => a - b);
-  const mine = lines.map((l, at) => ({ ...l, at })).filter((l) => l.plugin === plugin);
+  const mine = lines.map((l, at) => ({ ...l, at })).filter((l) => l.plugin === plugin && (only === undefined || only(l)));
   const ended = new Set(mine.filter((l) => l.what === 'end').map((l) => l.id));
   const skipped: number[] = [];
-  for (let id = after + 1; id <= last; id++) if (!ended.has(id)) skipped.push(id);
+  if (only === undefined) for (let id = after + 1; id <= last; id++) if (!ended.has(id)) skipped.push(id);
   const starts = new Map<number, number>(); // id → tenure of its last start
   let tenure = 0;
   let owner: string | null = null;
@@ -310,4 +310,28 @@ export function safety(lines: Line[], plugin: string, after: number, last: numbe
     }
   }
   return { skipped, duplicates, rerunsAfterCutOff, repeatsWithinTenure, handovers: tenure, outOfOrder: [...outOfOrder], overlapping };
+}
+
+/** The project a callback line's key names (`p<id>` or `p<id>/<entity>`); null for the no-project lane (`p0`). */
+export function projectOf(key: string): number | null {
+  const id = Number(key.slice(1).split('/')[0]);
+  return id === 0 ? null : id;
+}
+
+/**
+ * The repeat checks of a spread plugin, partition by partition (its
+ * partitions change nodes one by one, so a handover is counted per
+ * partition): an event runs again only after its partition changed nodes,
+ * and at most `perHandover` events (in flight + uncommitted) per change.
+ * Returns what failed, one line each.
+ */
+export function partitionRepeats(lines: Line[], plugin: string, partitions: number, dead: ReadonlySet<string>, perHandover: number, breaks: readonly number[] = []): string[] {
+  const failed: string[] = [];
+  for (let p = 0; p < partitions; p++) {
+    const r = safety(lines, plugin, 0, 0, dead, breaks, (l) => partitionOf(projectOf(l.key), partitions) === p);
+    if (r.repeatsWithinTenure.length > 0) failed.push(`${plugin} p${p}: ${r.repeatsWithinTenure.length} events ran again without the partition changing nodes (${r.repeatsWithinTenure.slice(0, 5).join(', ')})`);
+    const bound = r.handovers * perHandover;
+    if (r.duplicates > bound) failed.push(`${plugin} p${p}: ${r.duplicates} duplicates, at most ${bound} (${r.handovers} changes of node)`);
+  }
+  return failed;
 }

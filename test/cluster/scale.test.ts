@@ -10,7 +10,7 @@ import { connect } from '@nats-io/transport-node';
 import { partitionOf } from '../../src/cluster/index.ts';
 import { onCleanup, waitFor } from '../support/index.ts';
 import { natsSkip } from '../support/nats.ts';
-import { clusterBed, safety, type ClusterBed, type ClusterView, type Line } from './cluster-bed.ts';
+import { clusterBed, partitionRepeats, projectOf, safety, type ClusterBed, type ClusterView, type Line } from './cluster-bed.ts';
 
 const PARTITIONS = 32;
 const PROJECTS = 30;
@@ -20,11 +20,6 @@ const SPREAD = ['keyed', 'entity'];
 const MAX_IN_FLIGHT: Record<string, number> = { serial: 1, keyed: 4, entity: 4 };
 /** daemon.stateFlushEvents: the most finished events a commit can be behind. */
 const FLUSH_EVENTS = 500;
-
-function projectOf(key: string): number | null {
-  const id = Number(key.slice(1).split('/')[0]);
-  return id === 0 ? null : id;
-}
 
 function ended(bed: ClusterBed, plugin: string, node?: string): number {
   return new Set(bed.lines().filter((l) => l.plugin === plugin && l.what === 'end' && (node === undefined || l.node === node)).map((l) => l.id)).size;
@@ -147,14 +142,7 @@ describe('cluster scale-out', natsSkip(), () => {
     for (const plugin of SPREAD) {
       assert.deepEqual(doubleOwners(lines, plugin, dead), [], `${plugin}: no partition run by two live nodes at once`);
       // Per partition: an event runs again only after its partition changed nodes, within in flight + uncommitted per change.
-      for (let p = 0; p < PARTITIONS; p++) {
-        const mine = lines.filter((l) => l.plugin === plugin && partitionOf(projectOf(l.key), PARTITIONS) === p);
-        if (mine.length === 0) continue;
-        const r = safety(mine, plugin, 0, 0, dead);
-        assert.deepEqual(r.repeatsWithinTenure, [], `${plugin} p${p}: events ran again only after the partition changed nodes`);
-        const bound = r.handovers * ((MAX_IN_FLIGHT[plugin] ?? 1) + FLUSH_EVENTS);
-        assert.ok(r.duplicates <= bound, `${plugin} p${p}: ${r.duplicates} duplicates, at most ${bound}`);
-      }
+      assert.deepEqual(partitionRepeats(lines, plugin, PARTITIONS, dead, (MAX_IN_FLIGHT[plugin] ?? 1) + FLUSH_EVENTS), []);
       // The spread plugins ran on every node alive at the end (the killed one may have died before its first event).
       for (const node of bed.nodeIds.filter((n) => !dead.has(n))) assert.ok(ended(bed, plugin, node) > 0, `${plugin} ran on ${node}`);
     }
