@@ -7,7 +7,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { waitFor } from '../support/index.ts';
 import { natsSkip } from '../support/nats.ts';
-import { clusterBed, partitionRepeats, safety, type ClusterBed, type ClusterView } from './cluster-bed.ts';
+import { clusterBed, leaseLosses, partitionRepeats, safety, type ClusterBed, type ClusterView } from './cluster-bed.ts';
 
 const PLUGINS = ['serial', 'keyed'];
 /** In flight at once: keyed runs up to 4 keys, serial one event. */
@@ -41,7 +41,7 @@ function checkSafety(bed: ClusterBed, after: number, last: number, dead: Set<str
   assert.deepEqual(serial.repeatsWithinTenure, [], 'serial: events ran again only after the plugin changed nodes');
   const bound = serial.handovers * (MAX_IN_FLIGHT.serial + FLUSH_EVENTS);
   assert.ok(serial.duplicates <= bound, `serial: ${serial.duplicates} duplicates, at most ${bound} (in flight + uncommitted per change of node)`);
-  assert.deepEqual(partitionRepeats(bed.lines(), 'keyed', PARTITIONS, dead, MAX_IN_FLIGHT.keyed + FLUSH_EVENTS, breaks), []);
+  assert.deepEqual(partitionRepeats(bed.lines(), 'keyed', PARTITIONS, dead, MAX_IN_FLIGHT.keyed + FLUSH_EVENTS, breaks, leaseLosses(bed, 'keyed')), []);
 }
 
 /** Waits until the poller and every plugin are held by nodes not in `dead`. */

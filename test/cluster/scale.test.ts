@@ -10,7 +10,7 @@ import { connect } from '@nats-io/transport-node';
 import { partitionOf } from '../../src/cluster/index.ts';
 import { onCleanup, waitFor } from '../support/index.ts';
 import { natsSkip } from '../support/nats.ts';
-import { clusterBed, partitionRepeats, projectOf, safety, type ClusterBed, type ClusterView, type Line } from './cluster-bed.ts';
+import { clusterBed, leaseLosses, partitionRepeats, projectOf, safety, type ClusterBed, type ClusterView, type Line } from './cluster-bed.ts';
 
 const PARTITIONS = 32;
 const PROJECTS = 30;
@@ -142,7 +142,7 @@ describe('cluster scale-out', natsSkip(), () => {
     for (const plugin of SPREAD) {
       assert.deepEqual(doubleOwners(lines, plugin, dead), [], `${plugin}: no partition run by two live nodes at once`);
       // Per partition: an event runs again only after its partition changed nodes, within in flight + uncommitted per change.
-      assert.deepEqual(partitionRepeats(lines, plugin, PARTITIONS, dead, (MAX_IN_FLIGHT[plugin] ?? 1) + FLUSH_EVENTS), []);
+      assert.deepEqual(partitionRepeats(lines, plugin, PARTITIONS, dead, (MAX_IN_FLIGHT[plugin] ?? 1) + FLUSH_EVENTS, [], leaseLosses(bed, plugin)), []);
       // The spread plugins ran on every node alive at the end (the killed one may have died before its first event).
       for (const node of bed.nodeIds.filter((n) => !dead.has(n))) assert.ok(ended(bed, plugin, node) > 0, `${plugin} ran on ${node}`);
     }
