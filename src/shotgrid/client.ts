@@ -1,5 +1,4 @@
 import { inspect } from 'node:util';
-import { Agent, type Dispatcher } from 'undici';
 import { Secret } from '../shared/secret.ts';
 import { serverCaps, type ServerCaps } from './caps.ts';
 import { ShotgunClientError, ShotgunTransportError } from './errors.ts';
@@ -52,7 +51,6 @@ import type {
 interface Shared {
   transport: RpcTransport;
   auth: ShotgunAuth;
-  ownsDispatcher: boolean;
   caps: Promise<ServerCaps> | undefined;
   sessionToken: Secret | undefined;
   closed: boolean;
@@ -93,18 +91,16 @@ export class ShotgunClient {
       return;
     }
     const o = compileOptions(options);
-    const ownsDispatcher = options.dispatcher === undefined;
-    const dispatcher: Dispatcher = options.dispatcher ?? new Agent();
     const auth = o.auth;
     const shared: Shared = {
       auth,
-      ownsDispatcher,
       caps: undefined,
       sessionToken: undefined,
       closed: false,
       transport: new RpcTransport({
         url: o.url,
-        dispatcher,
+        // None given: Node's fetch (its global keep-alive pool); undici is not loaded.
+        dispatcher: options.dispatcher,
         timeoutMs: o.timeoutMs,
         maxRetries: o.maxRetries,
         retryDelayMs: o.retryDelayMs,
@@ -375,16 +371,14 @@ export class ShotgunClient {
   }
 
   /**
-   * Stops the client; later calls fail with SG_CLIENT_CLOSED. Closes the pool
-   * only if this client created it (not a view, not a shared dispatcher).
+   * Stops the client; later calls fail with SG_CLIENT_CLOSED. A dispatcher
+   * given in the options is the caller's to close; without one the client
+   * uses Node's global pool, which has nothing of this client's to close.
    * Idempotent.
    */
-  async close(): Promise<void> {
-    if (this.#isView) return;
-    const s = this.#shared;
-    if (s.closed) return;
-    s.closed = true;
-    if (s.ownsDispatcher) await s.transport.dispatcher.close();
+  close(): Promise<void> {
+    if (!this.#isView) this.#shared.closed = true;
+    return Promise.resolve();
   }
 
   [inspect.custom](): string {

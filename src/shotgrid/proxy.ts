@@ -1,6 +1,12 @@
 // `site.proxy` for every connection to the site: the daemon's own client,
 // plugin threads' `sg` (undici) and Python `sg` (shotgun_api3's http_proxy).
-import { Agent, ProxyAgent, type Dispatcher } from 'undici';
+import { createRequire } from 'node:module';
+import type * as Undici from 'undici';
+import type { Dispatcher } from 'undici';
+
+// undici (about 110 files) loads when the first pool is made, not with this
+// module: a daemon without a proxy never needs it before its first event.
+const requireUndici = (): typeof Undici => createRequire(import.meta.url)('undici') as typeof Undici;
 
 /** The proxy as a URL (`host:port` means `http://host:port`), as undici takes it. */
 export function proxyUrl(proxy: string): string {
@@ -19,5 +25,6 @@ export function api3Proxy(proxy: string): string {
 
 /** One keep-alive pool to the site: through `proxy` when one is set. */
 export function siteDispatcher(proxy: string | undefined, options: { keepAliveTimeout?: number } = {}): Dispatcher {
+  const { Agent, ProxyAgent } = requireUndici();
   return proxy === undefined ? new Agent(options) : new ProxyAgent({ uri: proxyUrl(proxy), ...options });
 }

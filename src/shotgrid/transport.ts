@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { readFileSync } from 'node:fs';
-import { request, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
 import type { Logger } from 'pino';
 import { redact, type Secret } from '../shared/secret.ts';
 import { setLongTimeout } from '../shared/long-timer.ts';
@@ -42,7 +42,13 @@ const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT'
 
 export interface RpcTransportOptions {
   url: URL;
-  dispatcher: Dispatcher;
+  /**
+   * The caller's keep-alive pool (undici, loaded by whoever made it), or
+   * undefined: Node's own fetch and its global pool. No undici module loads
+   * for a client without one, so the daemon reads its first events without
+   * the package (about 110 files).
+   */
+  dispatcher: Dispatcher | undefined;
   timeoutMs: number;
   maxRetries: number;
   retryDelayMs: number;
@@ -81,7 +87,7 @@ export class RpcTransport {
     return this.#o.url;
   }
 
-  get dispatcher(): Dispatcher {
+  get dispatcher(): Dispatcher | undefined {
     return this.#o.dispatcher;
   }
 
@@ -121,22 +127,34 @@ export class RpcTransport {
     let text: string;
     let contentType: string | undefined;
     let location: string | undefined;
+    const signal = abort === undefined ? controller.signal : AbortSignal.any([controller.signal, abort]);
     try {
-      const res = await request(this.#o.url, {
-        method: 'POST',
-        headers,
-        body,
-        dispatcher: this.#o.dispatcher,
-        signal: abort === undefined ? controller.signal : AbortSignal.any([controller.signal, abort]),
-        headersTimeout: this.#o.timeoutMs,
-        bodyTimeout: this.#o.timeoutMs,
-      });
-      status = res.statusCode;
-      const ct = res.headers['content-type'];
-      contentType = Array.isArray(ct) ? ct[0] : ct;
-      const loc = res.headers['location'];
-      location = Array.isArray(loc) ? loc[0] : loc;
-      text = await res.body.text();
+      const dispatcher = this.#o.dispatcher;
+      if (dispatcher === undefined) {
+        // Redirects are not followed (status >= 300 fails below), as with undici's request().
+        const res = await fetch(this.#o.url, { method: 'POST', headers, body, signal, redirect: 'manual' });
+        status = res.status;
+        contentType = res.headers.get('content-type') ?? undefined;
+        location = res.headers.get('location') ?? undefined;
+        text = await res.text();
+      } else {
+        const { request } = await import('undici');
+        const res = await request(this.#o.url, {
+          method: 'POST',
+          headers,
+          body,
+          dispatcher,
+          signal,
+          headersTimeout: this.#o.timeoutMs,
+          bodyTimeout: this.#o.timeoutMs,
+        });
+        status = res.statusCode;
+        const ct = res.headers['content-type'];
+        contentType = Array.isArray(ct) ? ct[0] : ct;
+        const loc = res.headers['location'];
+        location = Array.isArray(loc) ? loc[0] : loc;
+        text = await res.body.text();
+      }
     } catch (err) {
       throw this.#transportError(err, method, attempt, controller.signal);
     } finally {
