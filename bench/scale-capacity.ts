@@ -54,8 +54,10 @@ export interface CapacityResult {
   warmupRounds: number;
   /** Projects per node in the measured part (by where their events ran). */
   projectsPerNode: string;
-  /** Per measured event, median and 90th percentile, ms: one event's end to the next one's start in its project's lane. */
-  laneGap: { median: number; p90: number };
+  /** Per measured event, median, 90th percentile and longest, ms: one event's end to the next one's start in its project's lane. */
+  laneGap: { median: number; p90: number; max: number };
+  /** The measured part's first callback start to each project's last end, ms: the fastest and the slowest project. */
+  laneSpan: { min: number; max: number };
   /** Per measured event, median and 90th percentile, ms: the site request the event's Toolkit call makes (as the runtime times it). */
   siteRequest: { median: number; p90: number };
   /** Per measured event, median and 90th percentile, ms: the callback's time beyond that site request (the node, the pool, the runtime). */
@@ -166,7 +168,7 @@ async function createShotsAtOnce(bed: ClusterBed, projects: number[], rounds: nu
 }
 
 /** Per-event times (ms) from the callback lines and the runtimes' trace of their site requests. */
-function stages(mine: End[], starts: Map<number, number>, traceFile: string): Pick<CapacityResult, 'laneGap' | 'siteRequest' | 'overhead'> {
+function stages(mine: End[], starts: Map<number, number>, traceFile: string): Pick<CapacityResult, 'laneGap' | 'laneSpan' | 'siteRequest' | 'overhead'> {
   const byPid = new Map<string, Array<{ from: number; to: number }>>();
   for (const l of existsSync(traceFile) ? readFileSync(traceFile, 'utf8').split('\n') : []) {
     const [pid, from, to] = l.split(' ');
@@ -190,11 +192,13 @@ function stages(mine: End[], starts: Map<number, number>, traceFile: string): Pi
     site.push(call.to - call.from);
     overhead.push(e.at - start - (call.to - call.from));
   }
-  const pick = (xs: number[]): { median: number; p90: number } => {
+  const pick = (xs: number[]): { median: number; p90: number; max: number } => {
     const s = [...xs].sort((a, b) => a - b);
-    return { median: s[Math.floor(s.length / 2)] ?? 0, p90: s[Math.floor(s.length * 0.9)] ?? 0 };
+    return { median: s[Math.floor(s.length / 2)] ?? 0, p90: s[Math.floor(s.length * 0.9)] ?? 0, max: s[s.length - 1] ?? 0 };
   };
-  return { laneGap: pick(gaps), siteRequest: pick(site), overhead: pick(overhead) };
+  const first = Math.min(...mine.map((e) => starts.get(e.id) ?? e.at));
+  const spans = [...lastEnd.values()].map((at) => at - first);
+  return { laneGap: pick(gaps), laneSpan: { min: Math.min(...spans), max: Math.max(...spans) }, siteRequest: pick(site), overhead: pick(overhead) };
 }
 
 async function until<T>(what: string, probe: () => T | null, bed: ClusterBed, nodes: number, timeoutMs: number): Promise<T> {

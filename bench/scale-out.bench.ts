@@ -117,7 +117,8 @@ async function capacity(results: Record<string, number | string>, notes: string[
     results[`capacity, ${c.label}: CPU busy %, whole machine`] = c.cpuBusy;
     results[`capacity, ${c.label}: projects per node`] = c.projectsPerNode;
     results[`capacity, ${c.label}: warm-up rounds, load average before / after`] = `${c.warmupRounds}, ${c.loadAverage}`;
-    results[`capacity, ${c.label}: per event, ms (median / p90): lane gap (an event's end to the next one's start in its project)`] = `${c.laneGap.median} / ${c.laneGap.p90}`;
+    results[`capacity, ${c.label}: per event, ms (median / p90 / longest): lane gap (an event's end to the next one's start in its project)`] = `${c.laneGap.median} / ${c.laneGap.p90} / ${c.laneGap.max}`;
+    results[`capacity, ${c.label}: first callback start to a project's last end, s (fastest / slowest project)`] = `${c.laneSpan.min / 1000} / ${c.laneSpan.max / 1000}`;
     results[`capacity, ${c.label}: per event, ms (median / p90): the site request`] = `${c.siteRequest.median} / ${c.siteRequest.p90}`;
     results[`capacity, ${c.label}: per event, ms (median / p90): the callback beyond the site request`] = `${c.overhead.median} / ${c.overhead.p90}`;
   }
