@@ -54,6 +54,14 @@ export interface CapacityResult {
   warmupRounds: number;
   /** Projects per node in the measured part (by where their events ran). */
   projectsPerNode: string;
+  /** Per measured event, median, 90th percentile and longest, ms: one event's end to the next one's start in its project's lane. */
+  laneGap: { median: number; p90: number; max: number };
+  /** The measured part's first callback start to each project's last end, ms: the fastest and the slowest project. */
+  laneSpan: { min: number; max: number };
+  /** Per measured event, median and 90th percentile, ms: the site request the event's Toolkit call makes (as the runtime times it). */
+  siteRequest: { median: number; p90: number };
+  /** Per measured event, median and 90th percentile, ms: the callback's time beyond that site request (the node, the pool, the runtime). */
+  overhead: { median: number; p90: number };
   loadAverage: string;
 }
 
@@ -78,9 +86,10 @@ export function registerCallbacks(reg: { registerCallback(...a: unknown[]): void
 }
 `;
 
-/** Studio code run in the project's runtime: one request to the site (which waits latencyMs), then the runtime's pid. */
+/** Studio code run in the project's runtime: one request to the site (which waits latencyMs), timed into trace.txt; then the runtime's pid. */
 const HOOKS = `import json
 import os
+import time
 import urllib.request
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
@@ -91,8 +100,12 @@ def work(ctx):
         url = f.read().strip()
     body = json.dumps({"method_name": "info", "params": []}).encode()
     req = urllib.request.Request(url + "/api3/json", data=body, headers={"Content-Type": "application/json"})
+    began = time.time()
     with urllib.request.urlopen(req, timeout=120) as r:
         r.read()
+    ended = time.time()
+    with open(os.path.join(_HERE, "trace.txt"), "a") as f:
+        f.write("%d %d %d" % (os.getpid(), int(began * 1000), int(ended * 1000)) + chr(10))
     return os.getpid()
 `;
 
@@ -135,6 +148,57 @@ async function createShots(bed: ClusterBed, projects: number[], rounds: number, 
     })));
   }
   return all.length;
+}
+
+/**
+ * The measured shots, created with their events held back and then shown at
+ * once: the site runs in this process, and the callbacks being measured wait
+ * on its answers, so it must not be busy creating shots meanwhile (creating
+ * 600 while measuring delayed its answers by up to seconds in the first part
+ * of the run, and more where more processes shared the cores: 3 nodes).
+ */
+async function createShotsAtOnce(bed: ClusterBed, projects: number[], rounds: number, tag: string, eventsPerShot: number): Promise<number> {
+  const events = rounds * projects.length * eventsPerShot;
+  bed.site.site.holdEvents(events);
+  const shots = await createShots(bed, projects, rounds, tag);
+  const held = bed.site.site.hiddenEventIds().length;
+  if (held !== events) throw new Error(`expected ${events} held events (${eventsPerShot} per shot), the site holds ${held}`);
+  bed.site.site.releaseEvents();
+  return shots;
+}
+
+/** Per-event times (ms) from the callback lines and the runtimes' trace of their site requests. */
+function stages(mine: End[], starts: Map<number, number>, traceFile: string): Pick<CapacityResult, 'laneGap' | 'laneSpan' | 'siteRequest' | 'overhead'> {
+  const byPid = new Map<string, Array<{ from: number; to: number }>>();
+  for (const l of existsSync(traceFile) ? readFileSync(traceFile, 'utf8').split('\n') : []) {
+    const [pid, from, to] = l.split(' ');
+    if (pid === undefined || to === undefined) continue;
+    const list = byPid.get(pid) ?? [];
+    byPid.set(pid, list);
+    list.push({ from: Number(from), to: Number(to) });
+  }
+  const gaps: number[] = [];
+  const site: number[] = [];
+  const overhead: number[] = [];
+  const lastEnd = new Map<string, number>();
+  for (const e of mine) {
+    const start = starts.get(e.id);
+    if (start === undefined) continue;
+    const before = lastEnd.get(e.project);
+    if (before !== undefined) gaps.push(start - before);
+    lastEnd.set(e.project, e.at);
+    const call = byPid.get(e.pid)?.find((c) => c.from >= start && c.to <= e.at);
+    if (call === undefined) continue;
+    site.push(call.to - call.from);
+    overhead.push(e.at - start - (call.to - call.from));
+  }
+  const pick = (xs: number[]): { median: number; p90: number; max: number } => {
+    const s = [...xs].sort((a, b) => a - b);
+    return { median: s[Math.floor(s.length / 2)] ?? 0, p90: s[Math.floor(s.length * 0.9)] ?? 0, max: s[s.length - 1] ?? 0 };
+  };
+  const first = Math.min(...mine.map((e) => starts.get(e.id) ?? e.at));
+  const spans = [...lastEnd.values()].map((at) => at - first);
+  return { laneGap: pick(gaps), laneSpan: { min: Math.min(...spans), max: Math.max(...spans) }, siteRequest: pick(site), overhead: pick(overhead) };
 }
 
 async function until<T>(what: string, probe: () => T | null, bed: ClusterBed, nodes: number, timeoutMs: number): Promise<T> {
@@ -183,8 +247,11 @@ export async function capacityRun(run: CapacityRun, o: CapacityOptions): Promise
     let stableSince: number | null = null;
     let stableRounds = 0;
     let lastMap = '';
+    let eventsPerShot = 0;
     while (rounds < 60) {
+      const before = await bed.site.newestEventId();
       expected += await createShots(bed, projects, 1, `w${rounds}`);
+      eventsPerShot = (await bed.site.newestEventId() - before) / projects.length;
       rounds++;
       const got = await until(`warm-up round ${rounds}`, () => { const e = ends(bed).ends; return e.size >= expected ? e : null; }, bed, run.nodes, 300_000);
       const latest = new Map<string, string>();
@@ -205,7 +272,7 @@ export async function capacityRun(run: CapacityRun, o: CapacityOptions): Promise
 
     const load = loadavg()[0] ?? 0;
     const cpu0 = cpuTicks();
-    const measured = await createShots(bed, projects, o.perProject, 'm');
+    const measured = await createShotsAtOnce(bed, projects, o.perProject, 'm', eventsPerShot);
     expected += measured;
     const done = await until('the measured events', () => { const r = ends(bed); return r.ends.size >= expected ? r : null; }, bed, run.nodes, 900_000);
     const cpu1 = cpuTicks();
@@ -231,6 +298,7 @@ export async function capacityRun(run: CapacityRun, o: CapacityOptions): Promise
       cpuBusy: Math.round(((cpu1.busy - cpu0.busy) / Math.max(1, cpu1.total - cpu0.total)) * 1000) / 10,
       warmupRounds: rounds,
       projectsPerNode: [...nodeProjects].sort().map(([n, s]) => `${n}: ${s.size}`).join(', '),
+      ...stages(mine, done.starts, join(hooks, 'trace.txt')),
       loadAverage: `${load.toFixed(1)} / ${(loadavg()[0] ?? 0).toFixed(1)}`,
     };
   } finally {

@@ -117,6 +117,10 @@ async function capacity(results: Record<string, number | string>, notes: string[
     results[`capacity, ${c.label}: CPU busy %, whole machine`] = c.cpuBusy;
     results[`capacity, ${c.label}: projects per node`] = c.projectsPerNode;
     results[`capacity, ${c.label}: warm-up rounds, load average before / after`] = `${c.warmupRounds}, ${c.loadAverage}`;
+    results[`capacity, ${c.label}: per event, ms (median / p90 / longest): lane gap (an event's end to the next one's start in its project)`] = `${c.laneGap.median} / ${c.laneGap.p90} / ${c.laneGap.max}`;
+    results[`capacity, ${c.label}: first callback start to a project's last end, s (fastest / slowest project)`] = `${c.laneSpan.min / 1000} / ${c.laneSpan.max / 1000}`;
+    results[`capacity, ${c.label}: per event, ms (median / p90): the site request`] = `${c.siteRequest.median} / ${c.siteRequest.p90}`;
+    results[`capacity, ${c.label}: per event, ms (median / p90): the callback beyond the site request`] = `${c.overhead.median} / ${c.overhead.p90}`;
   }
   const [one, three, control] = got;
   if (one !== undefined && three !== undefined && control !== undefined) {
@@ -124,6 +128,7 @@ async function capacity(results: Record<string, number | string>, notes: string[
     results['capacity, 3 nodes / control (goal ≥ 0.85)'] = Math.round((three.eventsPerSecond / control.eventsPerSecond) * 100) / 100;
   }
   notes.push(`capacity: ${o.projects} projects, ${o.perProject} events each measured after a warm-up (rounds of one event per project until the node running each project stayed the same for 3 rounds and ${Math.max(o.holdMs, o.windowMs)} ms); each event is one call in its project's runtime (stand-in core taking ${o.startDelayMs} ms to start) that makes one request to the site (latency ${o.latencyMs} ms); concurrency by project, max ${o.max} per node; ${o.partitions} partitions, placement holdMs ${o.holdMs}, windowMs ${o.windowMs}`);
+  notes.push('capacity: the measured shots are created with their events held back, then shown at once (the site runs in the bench process, and the measured callbacks wait on its answers)');
   notes.push('capacity: the work waits on Toolkit start-up and site latency, not CPU, because every node shares this machine\'s 2 cores; CPU busy is the whole machine over the measured part (/proc/stat), other users\' work included');
 }
 
