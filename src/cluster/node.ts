@@ -318,11 +318,11 @@ export class ClusterNode {
       ];
       for (const step of steps) {
         const boundMs = Math.max(0, Math.min(deadline - performance.now(), step.network ? cluster.lease.ttlMs : Infinity));
-        logger.debug({ step: step.name }, 'cluster node stop step');
+        logger.debug({ step: step.name }, `cluster node stop: ${step.name}`);
         const result = await boundedStep(step.run, boundMs);
-        if (result.kind === 'failed') logger.error({ err: result.err, step: step.name }, 'a cluster node stop step failed');
+        if (result.kind === 'failed') logger.error({ err: result.err, step: step.name }, `cluster node stop: ${step.name} failed`);
         else if (result.kind === 'overran') {
-          logger.error({ code: 'CLUSTER_STOP_STEP_OVERRAN', step: step.name, boundMs: Math.round(boundMs) }, 'a cluster node stop step did not finish in time; stopping without it');
+          logger.error({ code: 'CLUSTER_STOP_STEP_OVERRAN', step: step.name, boundMs: Math.round(boundMs) }, `cluster node stop: ${step.name} did not finish within ${Math.round(boundMs)} ms; stopping without it`);
         }
       }
       // A stalled connection (a step overran) is closed outright, so nothing of it keeps the process alive.
