@@ -352,7 +352,7 @@ export class ClusterNode {
 interface StopStep {
   name: string;
   network: boolean;
-  run(): Promise<unknown>;
+  run: () => Promise<unknown>;
 }
 
 type StepResult = { kind: 'done' } | { kind: 'failed'; err: unknown } | { kind: 'overran' };

@@ -39,7 +39,7 @@ describe('cluster membership: node heartbeats', natsSkip(), () => {
     const nats = await startNats(t, { servers: 3 });
     // Each node writes 20 heartbeats a second: the bucket is never idle, so only the reads' own end can end them.
     const fast: ClusterLeaseOptions = { ...TIMING, renewMs: 50 };
-    const nodes = [];
+    const nodes: Membership[] = [];
     for (const id of ['a', 'b', 'c']) nodes.push(await member(t, nats.urls, id, fast));
     await waitFor(() => (nodes.every((m) => m.live().join() === 'a,b,c') ? true : null), 'the three nodes seeing each other');
     const from = nodes.map((m) => m.reads);
