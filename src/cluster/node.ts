@@ -280,8 +280,10 @@ export class ClusterNode {
   /**
    * Graceful: callbacks in flight finish, cursors are committed, leases
    * released; idempotent. Each step is logged (debug) and bounded: the whole
-   * stop by `daemon.stopTimeoutMs`, each step that only talks to NATS also by
-   * the lease TTL (past it every lease ran out anyway). A step that overruns is
+   * stop by `daemon.stopTimeoutMs` (what callbacks in flight may take) plus
+   * the lease TTL (what the commits and releases after them may take), each
+   * step that only talks to NATS also by the TTL (past it every lease ran out
+   * anyway). A step that overruns is
    * logged with its name and the stop goes on (docs/ARCHITECTURE.md, "Cluster
    * mode: stop order and bounds").
    */
@@ -289,7 +291,7 @@ export class ClusterNode {
     this.#stopping ??= (async () => {
       const { logger, config } = this.#parts;
       const cluster = config.cluster as NonNullable<DaemonConfig['cluster']>;
-      const deadline = performance.now() + config.daemon.stopTimeoutMs;
+      const deadline = performance.now() + config.daemon.stopTimeoutMs + cluster.lease.ttlMs;
       const steps: StopStep[] = [
         { name: 'plugin folder watchers', network: false, run: () => Promise.all(this.#watchers.map((w) => w.close())) },
         { name: 'reload answers', network: true, run: () => Promise.resolve(this.#stopReloads?.()) },
