@@ -283,9 +283,8 @@ export class ClusterNode {
    * stop by `daemon.stopTimeoutMs` (what callbacks in flight may take) plus
    * the lease TTL (what the commits and releases after them may take), each
    * step that only talks to NATS also by the TTL (past it every lease ran out
-   * anyway). A step that overruns is
-   * logged with its name and the stop goes on (docs/ARCHITECTURE.md, "Cluster
-   * mode: stop order and bounds").
+   * anyway). A step that overruns is logged with its name and the stop goes
+   * on (docs/ARCHITECTURE.md, "Cluster mode: stop order and bounds").
    */
   stop(): Promise<void> {
     this.#stopping ??= (async () => {
@@ -321,14 +320,17 @@ export class ClusterNode {
       for (const step of steps) {
         const boundMs = Math.max(0, Math.min(deadline - performance.now(), step.network ? cluster.lease.ttlMs : Infinity));
         logger.debug({ step: step.name }, `cluster node stop: ${step.name}`);
-        const result = await boundedStep(step.run, boundMs);
+        const result = await boundedStep(step.run, boundMs, (err) => logger.debug({ err, step: step.name }, `cluster node stop: ${step.name} failed after its bound`));
         if (result.kind === 'failed') logger.error({ err: result.err, step: step.name }, `cluster node stop: ${step.name} failed`);
         else if (result.kind === 'overran') {
           logger.error({ code: 'CLUSTER_STOP_STEP_OVERRAN', step: step.name, boundMs: Math.round(boundMs) }, `cluster node stop: ${step.name} did not finish within ${Math.round(boundMs)} ms; stopping without it`);
         }
       }
       // A stalled connection (a step overran) is closed outright, so nothing of it keeps the process alive.
-      if (!this.#conn.nc.isClosed()) await boundedStep(() => this.#conn.nc.close(), 1000);
+      if (!this.#conn.nc.isClosed()) {
+        const closed = await boundedStep(() => this.#conn.nc.close(), 1000, (err) => logger.debug({ err }, 'closing the NATS connection failed'));
+        if (closed.kind !== 'done') logger.warn({ outcome: closed.kind }, 'closing the NATS connection outright did not finish');
+      }
       logger.debug('cluster node stopped');
     })();
     return this.#stopping;
@@ -359,19 +361,24 @@ interface StopStep {
 
 type StepResult = { kind: 'done' } | { kind: 'failed'; err: unknown } | { kind: 'overran' };
 
-/** Runs `run`, waiting `boundMs` at most; an overrunning step keeps going unawaited (its failure is ignored then). */
-async function boundedStep(run: () => Promise<unknown>, boundMs: number): Promise<StepResult> {
+/** Runs `run`, waiting `boundMs` at most; an overrunning step keeps going unawaited, and a failure it meets later goes to `late`. */
+async function boundedStep(run: () => Promise<unknown>, boundMs: number, late: (err: unknown) => void): Promise<StepResult> {
   let timer: NodeJS.Timeout | undefined;
+  let over = false;
   const work = (async (): Promise<StepResult> => {
     try {
       await run();
       return { kind: 'done' };
     } catch (err) {
+      if (over) late(err);
       return { kind: 'failed', err };
     }
   })();
   const overran = new Promise<StepResult>((resolve) => {
-    timer = setTimeout(() => resolve({ kind: 'overran' }), boundMs);
+    timer = setTimeout(() => {
+      over = true;
+      resolve({ kind: 'overran' });
+    }, boundMs);
   });
   try {
     return await Promise.race([work, overran]);
