@@ -56,7 +56,7 @@ export interface MemberView {
 }
 
 export interface MembershipOptions {
-  readonly conn: Pick<ClusterConnection, 'js'>;
+  readonly conn: Pick<ClusterConnection, 'js' | 'jsm'>;
   readonly names: ClusterNames;
   readonly nodeId: string;
   readonly replicas: number;
@@ -180,8 +180,7 @@ export class Membership {
   }
 
   async #read(): Promise<void> {
-    const keys: string[] = [];
-    for await (const k of await this.#kv.keys()) keys.push(k);
+    const keys = await this.#keys();
     const now = performance.now();
     const present = new Set<string>();
     for (const key of keys) {
@@ -211,6 +210,21 @@ export class Membership {
       if (key === this.#opts.nodeId || present.has(key)) continue;
       if (now - seen.at >= this.#opts.timing.ttlMs || await this.#removed(key)) this.#seen.delete(key);
     }
+  }
+
+  /**
+   * The bucket's keys, deleted ones included (their last entry is a delete
+   * marker), in one request answered by the stream's leader. Not `kv.keys()`:
+   * its listing ends on a message with nothing pending after it, or on an idle
+   * heartbeat 5 s after the last message, and with every node beating more
+   * often than that a listing that missed its last message never ended: the
+   * heartbeat loop stopped for good, and a stop waiting for it hung.
+   */
+  async #keys(): Promise<string[]> {
+    const bucket = this.#opts.names.nodesBucket;
+    const prefix = `$KV.${bucket}.`;
+    const info = await this.#opts.conn.jsm.streams.info(`KV_${bucket}`, { subjects_filter: `${prefix}>` });
+    return Object.keys(info.state.subjects ?? {}).filter((s) => s.startsWith(prefix)).map((s) => s.slice(prefix.length));
   }
 
   /** True when `key`'s last entry is a delete (the node removed its heartbeat); false when it is there or unknown. */

@@ -277,19 +277,28 @@ export class ClusterNode {
     return scaleStatus(coordinator?.members() ?? new Map(), coordinator?.placement ?? null, cluster.partitions, names);
   }
 
-  /** Graceful: callbacks in flight finish, cursors are committed, leases released; idempotent. */
+  /**
+   * Graceful: callbacks in flight finish, cursors are committed, leases
+   * released; idempotent. Each step is logged (debug) and bounded: the whole
+   * stop by `daemon.stopTimeoutMs` (what callbacks in flight may take) plus
+   * the lease TTL (what the commits and releases after them may take), each
+   * step that only talks to NATS also by the TTL (past it every lease ran out
+   * anyway). A step that overruns is logged with its name and the stop goes
+   * on (docs/ARCHITECTURE.md, "Cluster mode: stop order and bounds").
+   */
   stop(): Promise<void> {
     this.#stopping ??= (async () => {
-      const { logger } = this.#parts;
-      const steps: Array<() => Promise<unknown>> = [
-        () => Promise.all(this.#watchers.map((w) => w.close())),
-        () => Promise.resolve(this.#stopReloads?.()),
+      const { logger, config } = this.#parts;
+      const cluster = config.cluster as NonNullable<DaemonConfig['cluster']>;
+      const deadline = performance.now() + config.daemon.stopTimeoutMs + cluster.lease.ttlMs;
+      const steps: StopStep[] = [
+        { name: 'plugin folder watchers', network: false, run: () => Promise.all(this.#watchers.map((w) => w.close())) },
+        { name: 'reload answers', network: true, run: () => Promise.resolve(this.#stopReloads?.()) },
         // All at once: each plugin releases its lease as soon as its callbacks finished and its cursor is committed
         // (before its thread closes), and the poller hands over beside them, not after every plugin thread closed (a
         // plugin's successor waits for new events, and they come from the poller). Spread plugins leave placement
         // first, so the others claim this node's partitions as they are released.
-        () => {
-          logger.debug('stopping the plugins and the poller');
+        { name: 'plugins and poller', network: false, run: () => {
           const spread = this.#workers.filter((w) => w.spread);
           const leaving = (this.#coordinator?.leave() ?? Promise.resolve()).then(
             () => logger.debug('left placement'),
@@ -300,21 +309,29 @@ export class ClusterNode {
             this.#poller?.stop() ?? Promise.resolve(),
             leaving.then(() => Promise.all(spread.map((w) => w.stop()))),
           ]);
-        },
-        () => Promise.all(this.#leases.map((l) => l.close())),
-        () => this.#board.stop(),
-        () => this.#coordinator?.close() ?? Promise.resolve(),
-        () => Promise.resolve(this.#control?.stop()),
-        () => this.#conn.close(),
-        () => this.#watching ?? Promise.resolve(),
+        } },
+        { name: 'plugin leases', network: true, run: () => Promise.all(this.#leases.map((l) => l.close())) },
+        { name: 'status board', network: true, run: () => this.#board.stop() },
+        { name: 'placement and heartbeat', network: true, run: () => this.#coordinator?.close() ?? Promise.resolve() },
+        { name: 'control answers', network: true, run: () => Promise.resolve(this.#control?.stop()) },
+        { name: 'NATS connection', network: true, run: () => this.#conn.close() },
+        { name: 'connection watch', network: true, run: () => this.#watching ?? Promise.resolve() },
       ];
       for (const step of steps) {
-        try {
-          await step();
-        } catch (err) {
-          logger.error({ err }, 'a cluster node stop step failed');
+        const boundMs = Math.max(0, Math.min(deadline - performance.now(), step.network ? cluster.lease.ttlMs : Infinity));
+        logger.debug({ step: step.name }, `cluster node stop: ${step.name}`);
+        const result = await boundedStep(step.run, boundMs, (err) => logger.debug({ err, step: step.name }, `cluster node stop: ${step.name} failed after its bound`));
+        if (result.kind === 'failed') logger.error({ err: result.err, step: step.name }, `cluster node stop: ${step.name} failed`);
+        else if (result.kind === 'overran') {
+          logger.error({ code: 'CLUSTER_STOP_STEP_OVERRAN', step: step.name, boundMs: Math.round(boundMs) }, `cluster node stop: ${step.name} did not finish within ${Math.round(boundMs)} ms; stopping without it`);
         }
       }
+      // A stalled connection (a step overran) is closed outright, so nothing of it keeps the process alive.
+      if (!this.#conn.nc.isClosed()) {
+        const closed = await boundedStep(() => this.#conn.nc.close(), 1000, (err) => logger.debug({ err }, 'closing the NATS connection failed'));
+        if (closed.kind !== 'done') logger.warn({ outcome: closed.kind }, 'closing the NATS connection outright did not finish');
+      }
+      logger.debug('cluster node stopped');
     })();
     return this.#stopping;
   }
@@ -332,5 +349,40 @@ export class ClusterNode {
         for (const listener of this.#reconnectListeners) listener();
       }
     }
+  }
+}
+
+/** One step of `ClusterNode.stop`; `network`: it only waits on NATS, so the lease TTL bounds it too. */
+interface StopStep {
+  name: string;
+  network: boolean;
+  run: () => Promise<unknown>;
+}
+
+type StepResult = { kind: 'done' } | { kind: 'failed'; err: unknown } | { kind: 'overran' };
+
+/** Runs `run`, waiting `boundMs` at most; an overrunning step keeps going unawaited, and a failure it meets later goes to `late`. */
+async function boundedStep(run: () => Promise<unknown>, boundMs: number, late: (err: unknown) => void): Promise<StepResult> {
+  let timer: NodeJS.Timeout | undefined;
+  let over = false;
+  const work = (async (): Promise<StepResult> => {
+    try {
+      await run();
+      return { kind: 'done' };
+    } catch (err) {
+      if (over) late(err);
+      return { kind: 'failed', err };
+    }
+  })();
+  const overran = new Promise<StepResult>((resolve) => {
+    timer = setTimeout(() => {
+      over = true;
+      resolve({ kind: 'overran' });
+    }, boundMs);
+  });
+  try {
+    return await Promise.race([work, overran]);
+  } finally {
+    clearTimeout(timer);
   }
 }

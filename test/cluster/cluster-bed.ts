@@ -55,6 +55,8 @@ export interface ClusterBed {
   /** Sends `signal` to node `i` and waits for it to exit. */
   kill(i: number, signal: NodeJS.Signals): Promise<void>;
   alive(i: number): boolean;
+  /** Node `i`'s exit code once it exited (null: running, never started, or ended by a signal). */
+  exitCode(i: number): number | null;
   /** Node `i`'s view of the cluster (null when it does not answer). */
   view(i: number): Promise<ClusterView | null>;
   /** Node `i`'s `/healthz`: status and reason (null when it does not answer). */
@@ -152,6 +154,9 @@ export async function clusterBed(t: Cleanup, opts: ClusterBedOptions): Promise<C
       if (!child) return;
       child.kill(signal);
       await exited[i];
+    },
+    exitCode(i) {
+      return procs[i]?.exitCode ?? null;
     },
     alive(i) {
       const child = procs[i];

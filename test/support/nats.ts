@@ -36,6 +36,10 @@ export interface TestNats {
   kill(i: number, signal?: NodeJS.Signals): Promise<void>;
   /** Starts server `i` again with the same name, ports and store directory; waits for its /healthz. */
   restart(i: number): Promise<void>;
+  /** SIGSTOPs server `i`: its clients' connections stay open and go unanswered (thawed again when the test ends). */
+  freeze(i: number): void;
+  /** SIGCONTs a frozen server `i`. */
+  thaw(i: number): void;
   /** Whether server `i` is running. */
   running(i: number): boolean;
   /** The server (index) that leads the stream `stream`, from the monitor of any running server; undefined when none is known. */
@@ -104,8 +108,13 @@ export async function startNats(t: Cleanup, opts: { servers: 1 | 3; noAdvertise?
   };
 
   let closed = false;
+  const frozen = new Set<number>();
+  const thaw = (i: number): void => {
+    if (frozen.delete(i)) procs[i]?.kill('SIGCONT');
+  };
   const close = async (): Promise<void> => {
     closed = true;
+    for (const i of [...frozen]) thaw(i);
     await Promise.all(procs.map(async (p, i) => {
       if (p === undefined) return;
       p.kill('SIGTERM');
@@ -135,6 +144,13 @@ export async function startNats(t: Cleanup, opts: { servers: 1 | 3; noAdvertise?
       launch(i);
       await waitFor(() => healthy(i), `nats-server ${specs[i]?.name} healthy again`, 30_000);
     },
+    freeze(i) {
+      const p = procs[i];
+      if (p === undefined) return;
+      frozen.add(i);
+      p.kill('SIGSTOP');
+    },
+    thaw,
     running: (i) => procs[i] !== undefined,
     async streamLeader(stream) {
       for (let i = 0; i < n; i++) {
