@@ -3,6 +3,7 @@
 // commit that passes the event, so a dead letter survives the owner's death.
 // `sgeventd dlq retry` marks entries; the owner (whichever node it is then)
 // runs them through its lanes and deletes them once they pass.
+import type { JetStreamManager } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
 import { z } from 'zod';
 import type { DeadLetter, DeadLetterStatus, NewDeadLetter } from '../state/index.ts';
@@ -10,6 +11,7 @@ import { SgeventdError } from '../shared/index.ts';
 import type { ClusterConnection } from './connect.ts';
 import { ClusterRecordError } from './errors.ts';
 import { CLUSTER_FORMAT, checkFormat } from './format.ts';
+import { kvKeys } from './kv-keys.ts';
 import { keyToken, type ClusterNames } from './names.ts';
 
 const OPEN_ATTEMPTS = 4;
@@ -49,17 +51,21 @@ export interface ClusterDeadLetter extends DeadLetter {
  */
 export class DeadLetterBook {
   readonly #kv: KV;
+  readonly #jsm: JetStreamManager;
+  readonly #bucket: string;
 
-  private constructor(kv: KV) {
+  private constructor(kv: KV, jsm: JetStreamManager, bucket: string) {
     this.#kv = kv;
+    this.#jsm = jsm;
+    this.#bucket = bucket;
   }
 
   /** Opens (or makes) the bucket; parallel creates may time out on 2.9.x (#3880): tried again. */
-  static async open(conn: Pick<ClusterConnection, 'js'>, names: ClusterNames, replicas: number): Promise<DeadLetterBook> {
+  static async open(conn: Pick<ClusterConnection, 'js' | 'jsm'>, names: ClusterNames, replicas: number): Promise<DeadLetterBook> {
     const kvm = new Kvm(conn.js);
     for (let attempt = 1; ; attempt++) {
       try {
-        return new DeadLetterBook(await kvm.create(deadLetterBucket(names), { replicas, history: 1 }));
+        return new DeadLetterBook(await kvm.create(deadLetterBucket(names), { replicas, history: 1 }), conn.jsm, deadLetterBucket(names));
       } catch (err) {
         if (attempt >= OPEN_ATTEMPTS) {
           throw new SgeventdError('CLUSTER_DLQ_UNAVAILABLE', `the dead-letter bucket ${deadLetterBucket(names)} could not be opened`, { cause: err, details: { bucket: deadLetterBucket(names) } });
@@ -82,9 +88,8 @@ export class DeadLetterBook {
 
   /** Ordered by plugin, then event id, then callback. */
   async list(filter: { pluginId?: string; status?: DeadLetterStatus } = {}): Promise<ClusterDeadLetter[]> {
-    const keys: string[] = [];
-    const iter = await this.#kv.keys(filter.pluginId === undefined ? '>' : `${keyToken(filter.pluginId)}.>`);
-    for await (const k of iter) keys.push(k);
+    // One bounded request (kv-keys.ts); deleted and purged keys read as null below.
+    const keys = await kvKeys(this.#jsm, this.#bucket, filter.pluginId === undefined ? '>' : `${keyToken(filter.pluginId)}.>`);
     const out: ClusterDeadLetter[] = [];
     for (const key of keys) {
       const rec = await this.#get(key);

@@ -9,6 +9,7 @@ import type { ClusterLeaseOptions } from '../config/index.ts';
 import { SgeventdError, sleepLong } from '../shared/index.ts';
 import type { ClusterConnection } from './connect.ts';
 import { CLUSTER_FORMAT, checkFormat } from './format.ts';
+import { kvKeys } from './kv-keys.ts';
 import type { ClusterNames } from './names.ts';
 
 const count = z.number().int().nonnegative();
@@ -212,19 +213,9 @@ export class Membership {
     }
   }
 
-  /**
-   * The bucket's keys, deleted ones included (their last entry is a delete
-   * marker), in one request answered by the stream's leader. Not `kv.keys()`:
-   * its listing ends on a message with nothing pending after it, or on an idle
-   * heartbeat 5 s after the last message, and with every node beating more
-   * often than that a listing that missed its last message never ended: the
-   * heartbeat loop stopped for good, and a stop waiting for it hung.
-   */
-  async #keys(): Promise<string[]> {
-    const bucket = this.#opts.names.nodesBucket;
-    const prefix = `$KV.${bucket}.`;
-    const info = await this.#opts.conn.jsm.streams.info(`KV_${bucket}`, { subjects_filter: `${prefix}>` });
-    return Object.keys(info.state.subjects ?? {}).filter((s) => s.startsWith(prefix)).map((s) => s.slice(prefix.length));
+  /** The bucket's keys, deleted ones included (kv-keys.ts: one bounded request, not `kv.keys()`). */
+  #keys(): Promise<string[]> {
+    return kvKeys(this.#opts.conn.jsm, this.#opts.names.nodesBucket);
   }
 
   /** True when `key`'s last entry is a delete (the node removed its heartbeat); false when it is there or unknown. */
