@@ -10,10 +10,10 @@ import { describeError, SgeventdError } from '../../shared/index.ts';
 import { PyrpcError, PythonChild } from '../../pyrpc/index.ts';
 import { PLUGIN_RUNNER_SCRIPT, type RuntimePluginSpec } from '../../toolkit/index.ts';
 import type { BatchOptions, CallbackInfo, PluginHost, ProcessResult } from '../contract.ts';
-import { hostFailure } from '../outcome.ts';
 import { ForkPool } from './fork-pool.ts';
 import { PythonProcessBudget } from './process-budget.ts';
-import { declaredConcurrency, LoadSchema, mapLoadCode, parseStep, PluginLoadFault } from './wire.ts';
+import { declaredConcurrency, LoadSchema, mapLoadCode, PluginLoadFault } from './wire.ts';
+import { CLOSED, collectResults, failedResult, type ResultPlugin } from './results.ts';
 
 /**
  * Sends events of one project to that project's runtime (`plugin_process_batch`):
@@ -72,9 +72,6 @@ export interface PythonPluginOptions {
  * `concurrency.max` bounds it below this.
  */
 const TOOLKIT_CAPACITY = 256;
-
-/** The reason a run is cut off by close(). */
-const CLOSED = Symbol('closed');
 
 export type PythonLoadResult =
   | { ok: true; callbacks: CallbackInfo[]; emails: EmailRecipients; usesToolkit: boolean; shotgunApi3Error: string | null; concurrency?: ConcurrencyOption }
@@ -236,7 +233,7 @@ export class PythonPluginHost implements PluginHost {
   }
 
   async process(event: EventLogEntry, options: { attempt: number; replay: boolean; key?: string }): Promise<ProcessResult> {
-    return (await this.processBatch([event], options))[0] ?? this.#failed(event, new PyrpcError('TK_PROTOCOL', `Python plugin ${this.name} reported no result`));
+    return (await this.processBatch([event], options))[0] ?? failedResult(this.#resultPlugin(), event, new PyrpcError('TK_PROTOCOL', `Python plugin ${this.name} reported no result`));
   }
 
   /**
@@ -380,45 +377,13 @@ export class PythonPluginHost implements PluginHost {
     return this.#collect(events, steps, failure, run.signal);
   }
 
-  /** Results for the events that finished, then the failure (if any) on the event it was in. */
+  /** Turns what a call reported into results (results.ts). */
   #collect(events: readonly EventLogEntry[], steps: readonly unknown[], failure: unknown, cancelled: AbortSignal): ProcessResult[] {
-    const out: ProcessResult[] = [];
-    for (const [i, step] of steps.entries()) {
-      const event = events[i];
-      if (event === undefined) break;
-      const result = this.#toResult(event, step);
-      out.push(result);
-      if (result.outcome !== 'ok' || result.failures.length > 0) return out;
-    }
-    const cut = events[out.length];
-    if (failure !== null && cut !== undefined) {
-      const error: SerializedError | null = !cancelled.aborted
-        ? null
-        : cancelled.reason === CLOSED
-          ? { name: 'PythonPluginError', code: 'PLUGIN_HOST_STATE', message: `plugin ${this.name} was closed while the event ran` }
-          : { name: 'PythonPluginError', code: 'PLUGIN_CALLBACK_CANCELLED', message: `event ${String(cancelled.reason)} was cancelled while it ran in plugin ${this.name}` };
-      out.push(error === null ? this.#failed(cut, failure) : { outcome: 'aborted', results: [], failures: [], error });
-    }
-    return out;
+    return collectResults(this.#resultPlugin(), events, steps, failure, cancelled);
   }
 
-  #toResult(event: EventLogEntry, raw: unknown): ProcessResult {
-    return parseStep(raw) ?? this.#failed(event, new PyrpcError('TK_PROTOCOL', `Python plugin ${this.name} answered with an unexpected shape`));
-  }
-
-  /** A process or runtime failure counts as the first matching callback failing, under its stopOnError. */
-  #failed(event: EventLogEntry, err: unknown): ProcessResult {
-    const tkCode = err instanceof SgeventdError ? err.code : undefined;
-    const timedOut = tkCode === 'TK_CALL_TIMEOUT' || tkCode === 'TK_CALL_ABORTED' || (err instanceof Error && err.name === 'TimeoutError');
-    const code = timedOut
-      ? 'PLUGIN_CALLBACK_TIMEOUT'
-      : tkCode === 'TK_MEMORY_LIMIT'
-        ? 'PLUGIN_MEMORY_LIMIT'
-        : tkCode === 'TK_RUNTIME_CRASHED' || tkCode === 'TK_PROTOCOL' || tkCode === undefined
-          ? 'PLUGIN_WORKER_DIED'
-          : tkCode;
-    const message = timedOut ? `ran past callbackTimeoutMs (${this.#opts.callbackTimeoutMs} ms): ${describeError(err)}` : describeError(err);
-    return hostFailure(this.#callbacks, event, { name: 'PythonPluginError', message, code });
+  #resultPlugin(): ResultPlugin {
+    return { name: this.name, callbacks: this.#callbacks, callbackTimeoutMs: this.#opts.callbackTimeoutMs };
   }
 
   /**
