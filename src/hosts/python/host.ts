@@ -1,9 +1,7 @@
 import path from 'node:path';
-import type { Logger } from 'pino';
-import { resolveConcurrency, type ConcurrencyOption } from '../../config/index.ts';
+import { resolveConcurrency } from '../../config/index.ts';
 import { canProcess } from '../../plugins/match.ts';
 import type { SerializedError } from '../../plugins/errors.ts';
-import type { EmailRecipients } from '../../plugins/types.ts';
 import { api3Proxy, transformOutbound } from '../../shotgrid/index.ts';
 import type { EventLogEntry } from '../../shared/index.ts';
 import { describeError, SgeventdError } from '../../shared/index.ts';
@@ -11,59 +9,10 @@ import { PyrpcError, PythonChild } from '../../pyrpc/index.ts';
 import { PLUGIN_RUNNER_SCRIPT, type RuntimePluginSpec } from '../../toolkit/index.ts';
 import type { BatchOptions, CallbackInfo, PluginHost, ProcessResult } from '../contract.ts';
 import { ForkPool } from './fork-pool.ts';
+import type { PythonLoadResult, PythonPluginOptions, RunInProject } from './options.ts';
 import { PythonProcessBudget } from './process-budget.ts';
 import { declaredConcurrency, LoadSchema, mapLoadCode, PluginLoadFault } from './wire.ts';
 import { CLOSED, collectResults, failedResult, type ResultPlugin } from './results.ts';
-
-/**
- * Sends events of one project to that project's runtime (`plugin_process_batch`):
- * one call bounded by `plugin.callbackTimeoutMs` from when it is written,
- * re-armed by each finished event, which comes back through `onStep`.
- * `signal` abandons the call (the host's cancel() and close(); there is no
- * other timer), and the pool then replaces that runtime.
- */
-export type RunInProject = (
-  project: { type: 'Project'; id: number }, plugin: RuntimePluginSpec, events: unknown[], signal: AbortSignal | undefined, onStep: (step: unknown) => void,
-) => Promise<unknown>;
-
-export interface PythonPluginOptions {
-  file: string;
-  name: string;
-  siteUrl: string;
-  /** `site.proxy`, as the config has it (a URL or host:port); the plugin's `sg` gets it as shotgun_api3's `http_proxy`. */
-  proxy?: string | undefined;
-  /** `site.timeoutMs`: the plugin's `sg` waits at most this long for the site (`config.timeout_secs`). */
-  siteTimeoutMs?: number | undefined;
-  /** `site.idleCloseMs`: an `sg` connection idle longer is closed before the next callback. */
-  idleCloseMs?: number | undefined;
-  useSessionUuid: boolean;
-  python: string;
-  callbackTimeoutMs: number;
-  /** The process's RSS limit (MB), sampled on Linux; over it the process is killed and the event fails with PLUGIN_MEMORY_LIMIT. None: no limit. */
-  maxMemoryMb?: number | undefined;
-  /** Lost processes (crash, timeout, memory) restarted within `windowMs`; one more deactivates (PLUGIN_RESTART_BUDGET). */
-  restartBudget: { count: number; windowMs: number };
-  logger: Logger;
-  /** The environment the plugin process inherits (shotgunEvents plugins read their keys from it). */
-  env?: NodeJS.ProcessEnv;
-  /**
-   * Runs the plugin in the event's project runtime; used when the module
-   * declares `SGEVENTD_TOOLKIT = True`. Events without a project stay in the
-   * plugin's own process, without Toolkit.
-   */
-  runInProject?: RunInProject | undefined;
-  /**
-   * The configured concurrency (config wins over the module's
-   * `SGEVENTD_CONCURRENCY`); absent: the module's, else `by: none`. With
-   * `by: project | entity` the plugin is loaded once and its events run in up
-   * to `max` workers forked from that process (not for Toolkit plugins).
-   */
-  concurrency?: ConcurrencyOption | undefined;
-  /** The daemon-wide bound on forked workers (`python.maxProcesses`); default: a bound of `max` for this host alone. */
-  processBudget?: PythonProcessBudget | undefined;
-  /** A worker beyond a plugin's first ends after this long without an event (`python.workerIdleMs`); none: they stay. */
-  workerIdleMs?: number | undefined;
-}
 
 /**
  * Events a Toolkit plugin may have in flight at once: each runs in a runtime
@@ -72,10 +21,6 @@ export interface PythonPluginOptions {
  * `concurrency.max` bounds it below this.
  */
 const TOOLKIT_CAPACITY = 256;
-
-export type PythonLoadResult =
-  | { ok: true; callbacks: CallbackInfo[]; emails: EmailRecipients; usesToolkit: boolean; shotgunApi3Error: string | null; concurrency?: ConcurrencyOption }
-  | { ok: false; error: SerializedError };
 
 /**
  * An unchanged shotgunEvents plugin in its own Python process (a pyrpc
