@@ -4,7 +4,8 @@ import type { SerializedError } from '../plugins/index.ts';
 import type { PluginState } from '../state/index.ts';
 import type { CursorHandler, CursorOptions, EventScope, RetryItem } from './cursor-types.ts';
 import { expireGaps, inScope, noteGaps, runEvent } from './cursor-steps.ts';
-import { foldCreations, foldHorizon, readWhole, rowsFoldedBelow } from './coalesce.ts';
+import { readWhole } from './coalesce.ts';
+import { ConcurrentFolding } from './concurrent-folding.ts';
 import { KeyLanes, laneKey, type ConcurrencyKeyBy } from './key-lanes.ts';
 import type { StateBatcher } from './state-batcher.ts';
 import { CursorLifecycle, type CursorLoad } from './cursor-lifecycle.ts';
@@ -47,8 +48,8 @@ export class ConcurrentCursor extends CursorLifecycle {
   /** Resolves the loop's wait when a lane finishes. */
   #changed: (() => void) | null = null;
   #drained: (() => void) | null = null;
-  /** Whether the rows folded below the stored position were looked up (coalesceCreation). */
-  #lookedBehind = false;
+  /** Creation folding (coalesceCreation). */
+  readonly #folding: ConcurrentFolding;
   #holdPump = false;
   /** Dead letters running again, by event id. */
   readonly #retries = new Map<number, RetryItem>();
@@ -69,6 +70,7 @@ export class ConcurrentCursor extends CursorLifecycle {
     this.#log = log;
     this.#scope = scope;
     this.#lanes = new KeyLanes(opts.window);
+    this.#folding = new ConcurrentFolding(opts.coalesce, Math.min(opts.batchSize, this.#lanes.window));
     this.#ids = new UnfinishedIds(state, opts.replay === true ? null : {
       add: (id) => this.batcher?.backlogAdd(this.id, id, 0, 'pending'),
       remove: (id) => this.batcher?.backlogRemove(this.id, id),
@@ -110,12 +112,8 @@ export class ConcurrentCursor extends CursorLifecycle {
 
   /** Once at start: rows above the stored position whose `_New` at or below it finished are passed over. */
   async #lookBehind(signal: AbortSignal): Promise<boolean> {
-    if (this.#opts.coalesce === undefined || this.#lookedBehind) return true;
     try {
-      const below = await rowsFoldedBelow(this.#log, this.#ids.high, { ...this.#opts.coalesce, horizon: this.#horizon }, signal);
-      // A pending `_New`'s rows are pending too: read again with it.
-      this.#ids.passOverFolded(below);
-      this.#lookedBehind = true;
+      await this.#folding.lookBehind(this.#log, this.#ids, signal);
       return true;
     } catch (err) {
       if (!signal.aborted) this.#opts.logger.warn({ err, pos: this.#ids.high }, 'reading the creations below the cursor failed; will try again');
@@ -160,7 +158,7 @@ export class ConcurrentCursor extends CursorLifecycle {
       const limit = Math.min(this.#opts.batchSize, this.#lanes.window - this.#lanes.held);
       try {
         // Folding needs to know whether more follows: a read is made whole across cached ranges.
-        slice = this.#opts.coalesce === undefined ? await this.#log.next(this.#readPos, limit, wait) : await readWhole(this.#log, this.#readPos, limit, wait, signal);
+        slice = !this.#folding.enabled ? await this.#log.next(this.#readPos, limit, wait) : await readWhole(this.#log, this.#readPos, limit, wait, signal);
       } catch (err) {
         if (signal.aborted) return;
         if (wait !== signal && wait.aborted) continue;
@@ -183,7 +181,7 @@ export class ConcurrentCursor extends CursorLifecycle {
       // A read made short by the window (not by the log) must not take a `_New` whose rows it cannot see.
       const shortened = limit < Math.min(this.#opts.batchSize, this.#lanes.window);
       const more = slice.events.length >= limit;
-      const fold = this.#fold(fresh, more, Date.now(), shortened);
+      const fold = this.#folding.fold(fresh, more, Date.now(), shortened);
       const cut = fresh[fold.taken]?.id ?? Infinity;
       // Nothing starts while a read is taken in: a `_New` waits until its folded rows are pending.
       this.#holdPump = true;
@@ -214,22 +212,6 @@ export class ConcurrentCursor extends CursorLifecycle {
       // A `_New` at the newest end of the log waits for its rows while its window is open.
       else if (fold.taken === 0) await sleepLong(Math.min(this.#opts.fetchIntervalMs, this.#opts.coalesce?.windowMs ?? 0), { signal }).catch(() => undefined);
     }
-  }
-
-  /** How far after its `_New` a row may fold: half the most one read can take (a read, or the window when smaller). */
-  get #horizon(): number {
-    return foldHorizon(Math.min(this.#opts.batchSize, this.#lanes.window));
-  }
-
-  /** Folds creation rows when the plugin asks for it (`coalesceCreation`); otherwise takes every event as it is. */
-  #fold(events: readonly EventLogEntry[], more: boolean, now?: number, firstWaits = false): { taken: number; byId: Map<number, EventLogEntry>; rowOf: Map<number, number>; ahead: Map<number, number> } {
-    const byId = new Map<number, EventLogEntry>();
-    const rowOf = new Map<number, number>();
-    if (this.#opts.coalesce === undefined) return { taken: events.length, byId, rowOf, ahead: new Map() };
-    const folded = foldCreations(events, { ...this.#opts.coalesce, horizon: this.#horizon }, more, now, firstWaits);
-    for (const event of folded.events) byId.set(event.id, event);
-    for (const [owner, rows] of folded.folded) for (const row of rows) rowOf.set(row, owner);
-    return { taken: folded.taken, byId, rowOf, ahead: folded.ahead };
   }
 
   /**
@@ -292,7 +274,7 @@ export class ConcurrentCursor extends CursorLifecycle {
     }
     if (key === null) {
       // Recovered ids fold again by the same rule: a `_New` and its rows were pending together.
-      const fold = this.#fold(events, false);
+      const fold = this.#folding.fold(events, false);
       this.#holdPump = true;
       try {
         for (const event of events) {
