@@ -12,6 +12,7 @@ import type { EventLogEntry } from '../../plugins/types.ts';
 import type { CallbackFailure, CallbackInfo, CallbackResult, LoadResult, PluginHost, ProcessResult, BatchOptions } from '../contract.ts';
 import { TRANSITIONS, type WorkerHostOptions, type WorkerHostState } from './options.ts';
 import { PluginThread } from './plugin-thread.ts';
+import { RestartBudget } from '../restart-budget.ts';
 
 /**
  * With `concurrency` (by project or entity), up to `max` batches run in the
@@ -24,14 +25,13 @@ export class WorkerPluginHost implements PluginHost {
   readonly kind = 'js';
   readonly name: string;
   readonly file: string;
-  readonly #options: WorkerHostOptions;
   readonly #log: Logger;
   readonly #thread: PluginThread;
   #state: WorkerHostState = 'loading';
   #callbacks: CallbackInfo[] = [];
   #lastLoad: LoadResult | null = null;
   #loading: Promise<LoadResult> | null = null;
-  #crashes: number[] = [];
+  readonly #budget: RestartBudget;
   /** Ids of the batches in the thread now, for cancel(). */
   readonly #running = new Set<ReadonlySet<number>>();
   readonly #cancelled = new Set<number>();
@@ -47,7 +47,7 @@ export class WorkerPluginHost implements PluginHost {
     if (options.batchBudgetMs !== undefined && (!Number.isFinite(options.batchBudgetMs) || options.batchBudgetMs <= 0)) {
       throw new PluginError('PLUGIN_HOST_STATE', `batchBudgetMs must be a positive number, got ${String(options.batchBudgetMs)}`);
     }
-    this.#options = options;
+    this.#budget = new RestartBudget(options.restartBudget);
     this.name = options.name;
     this.file = options.file;
     this.#log = options.logger.child({ plugin: options.name });
@@ -59,7 +59,7 @@ export class WorkerPluginHost implements PluginHost {
       log: this.#log,
       site: options.site ?? new URL(options.siteUrl).host,
       isClosed: () => this.#isClosed(),
-      onLost: () => this.#crashes.push(Date.now()),
+      onLost: () => this.#budget.lost(),
     });
   }
 
@@ -93,7 +93,7 @@ export class WorkerPluginHost implements PluginHost {
       throw new PluginError('PLUGIN_HOST_STATE', `cannot load plugin ${this.name} while ${this.#state}`, { details: { plugin: this.name, state: this.#state } });
     }
     if (this.#state !== 'loading') this.#transition('loading');
-    this.#crashes = [];
+    this.#budget.reset();
     this.#loading = this.#restart();
     try {
       const result = await this.#loading;
@@ -272,11 +272,10 @@ export class WorkerPluginHost implements PluginHost {
   }
 
   #budgetSpent(): SerializedError | null {
-    const { count, windowMs } = this.#options.restartBudget;
-    const now = Date.now();
-    this.#crashes = this.#crashes.filter((t) => now - t < windowMs);
-    if (this.#crashes.length <= count) return null;
-    return fault('PLUGIN_RESTART_BUDGET', `plugin ${this.name} lost its thread ${this.#crashes.length} times within ${windowMs} ms`, { plugin: this.name, crashes: this.#crashes.length, windowMs });
+    const spent = this.#budget.spent();
+    if (spent === null) return null;
+    const { losses, windowMs } = spent;
+    return fault('PLUGIN_RESTART_BUDGET', `plugin ${this.name} lost its thread ${losses} times within ${windowMs} ms`, { plugin: this.name, crashes: losses, windowMs });
   }
 
   #isClosed(): boolean {
@@ -309,7 +308,7 @@ export class WorkerPluginHost implements PluginHost {
     const done = this.#thread.run({
       events, callbacks: this.#callbacks, attempt, replay, fromIndex,
       onTimeout: () => {
-        this.#crashes.push(Date.now());
+        this.#budget.lost();
         void this.#thread.stop();
       },
     });

@@ -9,6 +9,7 @@ import { PyrpcError, PythonChild } from '../../pyrpc/index.ts';
 import { PLUGIN_RUNNER_SCRIPT, type RuntimePluginSpec } from '../../toolkit/index.ts';
 import type { BatchOptions, CallbackInfo, PluginHost, ProcessResult } from '../contract.ts';
 import { ForkPool } from './fork-pool.ts';
+import { RestartBudget } from '../restart-budget.ts';
 import type { PythonLoadResult, PythonPluginOptions, RunInProject } from './options.ts';
 import { PythonProcessBudget } from './process-budget.ts';
 import { declaredConcurrency, LoadSchema, mapLoadCode, PluginLoadFault } from './wire.ts';
@@ -51,12 +52,13 @@ export class PythonPluginHost implements PluginHost {
   #capacity = 1;
   /** A restart of the process under way (several lanes may find it gone at once). */
   #restarting: Promise<PythonLoadResult> | null = null;
-  /** When the process was lost (crash, timeout, memory), for the restart budget. */
-  #losses: number[] = [];
+  /** Losses of the process (crash, timeout, memory) against `restartBudget`. */
+  readonly #budget: RestartBudget;
 
   constructor(opts: PythonPluginOptions) {
     this.#opts = opts;
     this.name = opts.name;
+    this.#budget = new RestartBudget(opts.restartBudget);
   }
 
   get callbacks(): readonly CallbackInfo[] {
@@ -88,18 +90,17 @@ export class PythonPluginHost implements PluginHost {
 
   /** Starts the process and imports the plugin; plugin faults come back as results. A load resets the restart budget. */
   async load(): Promise<PythonLoadResult> {
-    this.#losses = [];
+    this.#budget.reset();
     return this.#start();
   }
 
   #budgetSpent(): SerializedError | null {
-    const { count, windowMs } = this.#opts.restartBudget;
-    const now = Date.now();
-    this.#losses = this.#losses.filter((t) => now - t < windowMs);
-    if (this.#losses.length <= count) return null;
+    const spent = this.#budget.spent();
+    if (spent === null) return null;
+    const { losses, windowMs } = spent;
     return {
-      name: 'PythonPluginError', code: 'PLUGIN_RESTART_BUDGET', message: `plugin ${this.name} lost its process ${this.#losses.length} times within ${windowMs} ms`,
-      details: { plugin: this.name, losses: this.#losses.length, windowMs },
+      name: 'PythonPluginError', code: 'PLUGIN_RESTART_BUDGET', message: `plugin ${this.name} lost its process ${losses} times within ${windowMs} ms`,
+      details: { plugin: this.name, losses, windowMs },
     };
   }
 
@@ -261,7 +262,7 @@ export class PythonPluginHost implements PluginHost {
         failure = err;
         // As with the plugin's own process: a worker that failed a call is not trusted again.
         await worker.kill();
-        if (!run.signal.aborted) this.#losses.push(Date.now());
+        if (!run.signal.aborted) this.#budget.lost();
       } finally {
         lease.release();
       }
@@ -300,7 +301,7 @@ export class PythonPluginHost implements PluginHost {
     } catch (err) {
       // A timeout, crash, memory kill or cancel ends the process; the event it was in failed (or was cut off), the next batch starts a fresh one.
       await this.#stopProcess();
-      if (!run.signal.aborted) this.#losses.push(Date.now());
+      if (!run.signal.aborted) this.#budget.lost();
       failure = err;
     } finally {
       run.end();
