@@ -4,10 +4,12 @@ import type { SerializedError } from '../plugins/index.ts';
 import type { PluginState } from '../state/index.ts';
 import type { CursorHandler, CursorOptions, EventScope, RetryItem } from './cursor-types.ts';
 import { expireGaps, inScope, noteGaps, runEvent } from './cursor-steps.ts';
-import { foldCreations, foldHorizon, readWhole, rowsFoldedBelow } from './coalesce.ts';
+import { readWhole } from './coalesce.ts';
+import { ConcurrentFolding } from './concurrent-folding.ts';
 import { KeyLanes, laneKey, type ConcurrencyKeyBy } from './key-lanes.ts';
 import type { StateBatcher } from './state-batcher.ts';
 import { CursorLifecycle, type CursorLoad } from './cursor-lifecycle.ts';
+import { UnfinishedIds } from './unfinished-ids.ts';
 
 export interface ConcurrentCursorOptions extends CursorOptions {
   by: ConcurrencyKeyBy;
@@ -37,25 +39,17 @@ export class ConcurrentCursor extends CursorLifecycle {
   readonly #log: EventLog;
   readonly #scope: EventScope;
   readonly #lanes: KeyLanes;
-  /** The highest id handed out: every id at or below it is finished, pending or a gap. */
-  #high: number;
+  /** The position: the highest id handed out, gaps, pending ids (unfinished-ids.ts). */
+  readonly #ids: UnfinishedIds;
   #readPos: number;
-  readonly #gaps = new Map<number, number>();
-  readonly #pending = new Set<number>();
-  /** Pending ids from the stored cursor, to read again before anything new. */
-  #recover: number[] = [];
   #inflight = 0;
   #lastBacklogCheck = 0;
   #halt: { event: EventLogEntry; callback: string | null; error: SerializedError } | null = null;
   /** Resolves the loop's wait when a lane finishes. */
   #changed: (() => void) | null = null;
   #drained: (() => void) | null = null;
-  /** `_New` id → the in_create rows folded into it (pending until it finishes). */
-  readonly #foldedInto = new Map<number, number[]>();
-  /** Rows above the highest id handed out, folded into a `_New` handed out (or finished): the read passes over them. */
-  readonly #ahead = new Set<number>();
-  /** Whether the rows folded below the stored position were looked up (coalesceCreation). */
-  #lookedBehind = false;
+  /** Creation folding (coalesceCreation). */
+  readonly #folding: ConcurrentFolding;
   #holdPump = false;
   /** Dead letters running again, by event id. */
   readonly #retries = new Map<number, RetryItem>();
@@ -76,32 +70,29 @@ export class ConcurrentCursor extends CursorLifecycle {
     this.#log = log;
     this.#scope = scope;
     this.#lanes = new KeyLanes(opts.window);
-    this.#high = state.lastEventId;
+    this.#folding = new ConcurrentFolding(opts.coalesce, Math.min(opts.batchSize, this.#lanes.window));
+    this.#ids = new UnfinishedIds(state, opts.replay === true ? null : {
+      add: (id) => this.batcher?.backlogAdd(this.id, id, 0, 'pending'),
+      remove: (id) => this.batcher?.backlogRemove(this.id, id),
+    });
     this.#readPos = state.lastEventId;
-    for (const b of state.backlog) {
-      if (b.kind === 'pending') {
-        this.#pending.add(b.eventId);
-        this.#recover.push(b.eventId);
-      } else this.#gaps.set(b.eventId, b.expiresAt);
-    }
-    this.#recover.sort((a, b) => a - b);
   }
 
   get lastEventId(): number {
-    return this.#high;
+    return this.#ids.high;
   }
 
   get backlogSize(): number {
-    return this.#gaps.size;
+    return this.#ids.gaps.size;
   }
 
   get backlogIds(): number[] {
-    return [...this.#gaps.keys()].sort((a, b) => a - b);
+    return this.#ids.backlogIds;
   }
 
   /** Events handed out and not finished (running, queued, parked). */
   get pendingIds(): number[] {
-    return [...this.#pending].sort((a, b) => a - b);
+    return this.#ids.pendingIds;
   }
 
   get inFlight(): number {
@@ -109,9 +100,7 @@ export class ConcurrentCursor extends CursorLifecycle {
   }
 
   load(): CursorLoad {
-    let oldest: number | null = null;
-    for (const id of this.#pending) if (oldest === null || id < oldest) oldest = id;
-    return { inFlight: this.#inflight, lanesBusy: this.#lanes.busy, oldestUnfinished: oldest };
+    return { inFlight: this.#inflight, lanesBusy: this.#lanes.busy, oldestUnfinished: this.#ids.oldestPending };
   }
 
   protected override stopped(): void {
@@ -123,15 +112,11 @@ export class ConcurrentCursor extends CursorLifecycle {
 
   /** Once at start: rows above the stored position whose `_New` at or below it finished are passed over. */
   async #lookBehind(signal: AbortSignal): Promise<boolean> {
-    if (this.#opts.coalesce === undefined || this.#lookedBehind) return true;
     try {
-      const below = await rowsFoldedBelow(this.#log, this.#high, { ...this.#opts.coalesce, horizon: this.#horizon }, signal);
-      // A pending `_New`'s rows are pending too: read again with it.
-      for (const [row, owner] of below) if (!this.#pending.has(owner) && !this.#pending.has(row)) this.#ahead.add(row);
-      this.#lookedBehind = true;
+      await this.#folding.lookBehind(this.#log, this.#ids, signal);
       return true;
     } catch (err) {
-      if (!signal.aborted) this.#opts.logger.warn({ err, pos: this.#high }, 'reading the creations below the cursor failed; will try again');
+      if (!signal.aborted) this.#opts.logger.warn({ err, pos: this.#ids.high }, 'reading the creations below the cursor failed; will try again');
       await sleepLong(this.#opts.fetchIntervalMs, { signal }).catch(() => undefined);
       return false;
     }
@@ -148,9 +133,9 @@ export class ConcurrentCursor extends CursorLifecycle {
         continue;
       }
       const room = Math.max(1, Math.min(this.#opts.batchSize, this.#lanes.window - this.#lanes.held));
-      if (this.#recover.length > 0) {
+      if (this.#ids.recovering) {
         // Events handed out before a restart come first, in id order (each key's order is kept).
-        await this.#readAgain(this.#recover.splice(0, room), null);
+        await this.#readAgain(this.#ids.takeRecovered(room), null);
         continue;
       }
       await this.#checkBacklog();
@@ -167,13 +152,13 @@ export class ConcurrentCursor extends CursorLifecycle {
         await this.#waitForChange(this.#opts.fetchIntervalMs);
         continue;
       }
-      const idle = this.#gaps.size > 0 || this.#lanes.parkedIds > 0 || this.retryTaker !== null;
+      const idle = this.#ids.gaps.size > 0 || this.#lanes.parkedIds > 0 || this.retryTaker !== null;
       const wait = idle ? AbortSignal.any([signal, AbortSignal.timeout(this.#opts.fetchIntervalMs)]) : signal;
       let slice;
       const limit = Math.min(this.#opts.batchSize, this.#lanes.window - this.#lanes.held);
       try {
         // Folding needs to know whether more follows: a read is made whole across cached ranges.
-        slice = this.#opts.coalesce === undefined ? await this.#log.next(this.#readPos, limit, wait) : await readWhole(this.#log, this.#readPos, limit, wait, signal);
+        slice = !this.#folding.enabled ? await this.#log.next(this.#readPos, limit, wait) : await readWhole(this.#log, this.#readPos, limit, wait, signal);
       } catch (err) {
         if (signal.aborted) return;
         if (wait !== signal && wait.aborted) continue;
@@ -190,13 +175,13 @@ export class ConcurrentCursor extends CursorLifecycle {
         continue;
       }
       const until = this.#until;
-      const events = slice.events.filter((e) => e.id > this.#high && (until === null || e.id <= until));
+      const events = slice.events.filter((e) => e.id > this.#ids.high && (until === null || e.id <= until));
       // Rows folded into a `_New` handed out before are passed over (never noted as gaps).
-      const fresh = this.#ahead.size === 0 ? events : events.filter((e) => !this.#ahead.has(e.id));
+      const fresh = this.#ids.hasAhead ? events.filter((e) => !this.#ids.isAhead(e.id)) : events;
       // A read made short by the window (not by the log) must not take a `_New` whose rows it cannot see.
       const shortened = limit < Math.min(this.#opts.batchSize, this.#lanes.window);
       const more = slice.events.length >= limit;
-      const fold = this.#fold(fresh, more, Date.now(), shortened);
+      const fold = this.#folding.fold(fresh, more, Date.now(), shortened);
       const cut = fresh[fold.taken]?.id ?? Infinity;
       // Nothing starts while a read is taken in: a `_New` waits until its folded rows are pending.
       this.#holdPump = true;
@@ -204,10 +189,8 @@ export class ConcurrentCursor extends CursorLifecycle {
         for (const event of events) {
           if (event.id >= cut) break;
           if (signal.aborted) return;
-          if (until === null) noteGaps(this.ctx, this.#gaps, this.#high, event);
-          if (this.#ahead.delete(event.id)) {
-            this.#high = Math.max(this.#high, event.id);
-          } else {
+          if (until === null) noteGaps(this.ctx, this.#ids.gaps, this.#ids.high, event);
+          if (!this.#ids.passAhead(event.id)) {
             const owner = fold.rowOf.get(event.id);
             if (owner === undefined) await this.#accept(fold.byId.get(event.id) ?? event, true);
             else this.#foldRow(owner, event.id);
@@ -231,44 +214,17 @@ export class ConcurrentCursor extends CursorLifecycle {
     }
   }
 
-  /** How far after its `_New` a row may fold: half the most one read can take (a read, or the window when smaller). */
-  get #horizon(): number {
-    return foldHorizon(Math.min(this.#opts.batchSize, this.#lanes.window));
-  }
-
-  /** Folds creation rows when the plugin asks for it (`coalesceCreation`); otherwise takes every event as it is. */
-  #fold(events: readonly EventLogEntry[], more: boolean, now?: number, firstWaits = false): { taken: number; byId: Map<number, EventLogEntry>; rowOf: Map<number, number>; ahead: Map<number, number> } {
-    const byId = new Map<number, EventLogEntry>();
-    const rowOf = new Map<number, number>();
-    if (this.#opts.coalesce === undefined) return { taken: events.length, byId, rowOf, ahead: new Map() };
-    const folded = foldCreations(events, { ...this.#opts.coalesce, horizon: this.#horizon }, more, now, firstWaits);
-    for (const event of folded.events) byId.set(event.id, event);
-    for (const [owner, rows] of folded.folded) for (const row of rows) rowOf.set(row, owner);
-    return { taken: folded.taken, byId, rowOf, ahead: folded.ahead };
-  }
-
   /**
    * A row folded into the `_New` `owner`: pending until the `_New` finished
    * (stored as pending, so a restart reads both again and folds them again).
    */
   #foldRow(owner: number, row: number, ahead = false): void {
     // A row past what the read handed out is passed over when read (the highest id handed out stays below it).
-    if (row > this.#high) {
-      if (ahead) this.#ahead.add(row);
-      else this.#high = row;
-    }
-    if (!this.#pending.has(owner)) {
+    if (!this.#ids.foldRow(owner, row, ahead)) {
       // The `_New` was out of scope (finished at once): so is its row.
       this.#finishId(row);
       return;
     }
-    if (!this.#pending.has(row)) {
-      this.#pending.add(row);
-      if (this.#opts.replay !== true) this.batcher?.backlogAdd(this.id, row, 0, 'pending');
-    }
-    const rows = this.#foldedInto.get(owner) ?? [];
-    if (!rows.includes(row)) rows.push(row);
-    this.#foldedInto.set(owner, rows);
     this.#persist();
   }
 
@@ -278,17 +234,14 @@ export class ConcurrentCursor extends CursorLifecycle {
     const take = typeof decided === 'boolean' ? decided : await decided;
     if (!take) {
       this.counters.skipped++;
-      if (fresh) this.#high = Math.max(this.#high, event.id);
+      if (fresh) this.#ids.raise(event.id);
       this.#finishId(event.id);
       return;
     }
-    if (!this.#pending.has(event.id)) {
-      this.#pending.add(event.id);
-      if (this.#opts.replay !== true) this.batcher?.backlogAdd(this.id, event.id, 0, 'pending');
-    }
+    this.#ids.markPending(event.id);
     // The stored high watermark moves only once the event is stored as pending.
-    if (fresh && event.id > this.#high) {
-      this.#high = event.id;
+    if (fresh && event.id > this.#ids.high) {
+      this.#ids.raise(event.id);
       this.#persist();
     }
     this.#lanes.add(laneKey(event, this.#opts.by), event);
@@ -299,13 +252,13 @@ export class ConcurrentCursor extends CursorLifecycle {
   async #readAgain(ids: number[], key: string | null): Promise<void> {
     let found: Map<number, EventLogEntry>;
     // A parked `_New` gets its folded rows back.
-    const rows = key === null ? [] : ids.flatMap((id) => this.#foldedInto.get(id) ?? []);
+    const rows = key === null ? [] : ids.flatMap((id) => this.#ids.foldedRows(id) ?? []);
     try {
       found = await this.#log.lookup([...ids, ...rows], this.signal);
     } catch (err) {
       if (this.signal.aborted) return;
       this.#opts.logger.warn({ err }, 'reading handed-out events again failed; will try again');
-      if (key === null) this.#recover.unshift(...ids);
+      if (key === null) this.#ids.returnRecovered(ids);
       else this.#lanes.returnParked(key, ids);
       await sleepLong(this.#opts.fetchIntervalMs, { signal: this.signal }).catch(() => undefined);
       return;
@@ -321,20 +274,20 @@ export class ConcurrentCursor extends CursorLifecycle {
     }
     if (key === null) {
       // Recovered ids fold again by the same rule: a `_New` and its rows were pending together.
-      const fold = this.#fold(events, false);
+      const fold = this.#folding.fold(events, false);
       this.#holdPump = true;
       try {
         for (const event of events) {
           const owner = fold.rowOf.get(event.id);
           if (owner === undefined) await this.#accept(fold.byId.get(event.id) ?? event, false);
-          else this.#foldRow(owner, event.id, event.id > this.#high);
+          else this.#foldRow(owner, event.id, event.id > this.#ids.high);
         }
       } finally {
         this.#holdPump = false;
       }
     } else {
       this.#lanes.requeue(key, events.map((event) => {
-        const folded = this.#foldedInto.get(event.id);
+        const folded = this.#ids.foldedRows(event.id);
         if (folded === undefined) return event;
         const changes = folded.map((id) => found.get(id)).filter((e) => e !== undefined);
         return { ...event, meta: { ...(event.meta ?? {}), in_create_changes: changes } };
@@ -345,24 +298,25 @@ export class ConcurrentCursor extends CursorLifecycle {
 
   /** Looks for late ids once per fetch interval; a late id joins its lane (after what is queued there). */
   async #checkBacklog(): Promise<void> {
-    if (this.#gaps.size === 0) return;
+    const gaps = this.#ids.gaps;
+    if (gaps.size === 0) return;
     const now = Date.now();
     if (now - this.#lastBacklogCheck < this.#opts.fetchIntervalMs) return;
     this.#lastBacklogCheck = now;
-    expireGaps(this.ctx, this.#gaps, now);
-    if (this.#gaps.size === 0) return;
+    expireGaps(this.ctx, gaps, now);
+    if (gaps.size === 0) return;
     let found: Map<number, EventLogEntry>;
     try {
-      found = await this.#log.lookup([...this.#gaps.keys()], this.signal);
+      found = await this.#log.lookup([...gaps.keys()], this.signal);
     } catch (err) {
       if (!this.signal.aborted) this.#opts.logger.warn({ err }, 'looking up backlog ids failed; will try again');
       return;
     }
     for (const event of [...found.values()].sort((a, b) => a.id - b.id)) {
-      if (!this.#gaps.has(event.id)) continue;
+      if (!gaps.has(event.id)) continue;
       this.#opts.logger.info({ eventId: event.id }, 'late event arrived from the backlog');
       // The gap becomes pending (same row, new kind): it leaves the backlog when its callbacks finished.
-      this.#gaps.delete(event.id);
+      gaps.delete(event.id);
       await this.#accept(event, false);
     }
   }
@@ -423,17 +377,12 @@ export class ConcurrentCursor extends CursorLifecycle {
   }
 
   #gapOrigin(event: EventLogEntry): 'live' | 'backlog' {
-    return event.id <= this.#high ? 'backlog' : 'live';
+    return event.id <= this.#ids.high ? 'backlog' : 'live';
   }
 
   #finishId(id: number): void {
-    const write = this.#opts.replay !== true;
-    if (this.#pending.delete(id) && write) this.batcher?.backlogRemove(this.id, id);
-    for (const row of this.#foldedInto.get(id) ?? []) {
-      if (this.#pending.delete(row) && write) this.batcher?.backlogRemove(this.id, row);
-    }
-    this.#foldedInto.delete(id);
-    if (!write) return;
+    this.#ids.finish(id);
+    if (this.#opts.replay === true) return;
     this.#persist();
     this.batcher?.eventDone();
   }
@@ -458,7 +407,8 @@ export class ConcurrentCursor extends CursorLifecycle {
    * returns how many reached the plugin.
    */
   async replayRange(from: number, to: number, onProgress?: (pos: number) => void): Promise<number> {
-    if (from !== this.#high) throw new SgeventdError('REPLAY_RANGE', `a replay cursor starts where it was made (${this.#high}), not at ${from}`, { details: { from, at: this.#high } });
+    const at = this.#ids.high;
+    if (from !== at) throw new SgeventdError('REPLAY_RANGE', `a replay cursor starts where it was made (${at}), not at ${from}`, { details: { from, at } });
     let handled = 0;
     this.#until = to;
     this.#onReplayed = (event) => {

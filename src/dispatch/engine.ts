@@ -1,58 +1,19 @@
 import type { Logger } from 'pino';
-import { pluginOptionsFor, type ConcurrencyOption, type DaemonConfig, type PluginFolderConfig } from '../config/index.ts';
+import { pluginOptionsFor, type DaemonConfig, type PluginFolderConfig } from '../config/index.ts';
 import { PluginFolderWatcher, type EmailRecipients, type PluginFileEntry } from '../plugins/index.ts';
-import { HostFactory, type PluginHost, type PluginHostFactory } from '../hosts/index.ts';
+import { HostFactory, type PluginHostFactory } from '../hosts/index.ts';
 import { matchPluginIds, pluginId, type PluginState, type StateStore } from '../state/index.ts';
-import { toEventLogEntry, type EventLog } from '../source/index.ts';
-import { describeError, SgeventdError } from '../shared/index.ts';
+import type { EventLog } from '../source/index.ts';
+import { SgeventdError } from '../shared/index.ts';
 import { PluginCursor } from './cursor.ts';
 import { ConcurrentCursor } from './concurrent-cursor.ts';
 import { effectiveConcurrency } from './key-lanes.ts';
-import { loadRetryDelayMs, type PluginFailure, type PluginLoadFailure, type RetryItem, type TimingRecord } from './cursor-types.ts';
+import { loadRetryDelayMs, type PluginFailure, type PluginLoadFailure, type TimingRecord } from './cursor-types.ts';
 import { StateBatcher } from './state-batcher.ts';
 import { buildScope, type ProjectDirectory } from './scope.ts';
-
-export type PluginStatus =
-  | 'loading'
-  /** Stopping for a reload or a pause: no new events, callbacks in flight finishing. */
-  | 'draining'
-  | 'running'
-  | 'deactivated'
-  | 'load-failed'
-  | 'disabled'
-  | 'paused'
-  | 'refused'
-  | 'removed';
-
-
-/** What `status` shows for one plugin. */
-export interface PluginSnapshot {
-  id: string;
-  name: string;
-  folder: string;
-  file: string | null;
-  kind: 'js' | 'python' | 'refused' | 'unknown';
-  status: PluginStatus;
-  lastEventId: number | null;
-  backlog: number;
-  lag: number | null;
-  lastError: string | null;
-  /** Since the daemon started, across reloads of the plugin. */
-  processed: number;
-  failed: number;
-  /** Since the plugin was last (re)loaded. */
-  processedSinceReload: number;
-  failedSinceReload: number;
-  meanMs: number | null;
-  /** Events whose callbacks are running now. */
-  inFlight: number;
-  /** Key lanes with an event running (a plugin without concurrency is one lane). */
-  lanesBusy: number;
-  /** The lowest id handed out and not finished; null when none. */
-  oldestUnfinished: number | null;
-  /** Events between it and the newest event seen on the site. */
-  oldestUnfinishedLag: number | null;
-}
+import { newPluginRecord, snapshotOf, type PluginRecord, type PluginSnapshot } from './plugin-record.ts';
+import { followFlags, type FlagSteps } from './plugin-flags.ts';
+import { takeRetries } from './dead-letter-retries.ts';
 
 export interface EngineOptions {
   config: DaemonConfig;
@@ -77,37 +38,6 @@ export interface EngineOptions {
   /** For tests: how plugin folders are watched. */
   watch?: { pollIntervalMs?: number; debounceMs?: number; fsWatch?: boolean };
 }
-
-interface PluginRecord {
-  id: string;
-  name: string;
-  folder: PluginFolderConfig;
-  entry: PluginFileEntry | null;
-  status: PluginStatus;
-  host: PluginHost | null;
-  cursor: PluginCursor | ConcurrentCursor | null;
-  /** The cursor being stopped (its callbacks in flight finishing), shown in the status meanwhile. */
-  draining: PluginCursor | ConcurrentCursor | null;
-  /** The concurrency in force (config, else the file's declaration, else none). */
-  concurrency: ConcurrencyOption | null;
-  lastError: string | null;
-  frozen: PluginState | null;
-  /** Serialises load/reload/remove of one plugin. */
-  busy: Promise<void>;
-  sawInactive: boolean;
-  /** A step asked for by the state file's flags is queued or running; later polls wait for it. */
-  flagStep: boolean;
-  /** Counters of the plugin's earlier cursors (before reloads), so totals survive a reload. */
-  earlier: { processed: number; failed: number; totalMs: number };
-  /** A load that hit a site error, tried again after a backoff: the timer and the attempts so far. */
-  loadRetry: { timer: NodeJS.Timeout | null; attempts: number };
-  /** `reactivateAfterMs`: the timer of the next try after a deactivation, and the tries since it last ran an event. */
-  reactivate: { timer: NodeJS.Timeout | null; attempts: number };
-  /** What its last successful load set with `setEmails` (true until then). */
-  emails: EmailRecipients;
-}
-
-/** Backoff of loads that hit a site error: 1 s, doubling, at most a minute. */
 
 /**
  * The engine: owns the plugin folders, one cursor per active plugin, and the
@@ -181,33 +111,7 @@ export class Engine {
   /** Per plugin: state, cursor, backlog, lag, errors, counters. */
   snapshot(): PluginSnapshot[] {
     const frontier = this.#opts.eventLog.frontier;
-    return [...this.#plugins.values()]
-      .map((p): PluginSnapshot => {
-        const last = p.cursor?.lastEventId ?? p.frozen?.lastEventId ?? null;
-        const now = p.cursor?.counters ?? { processed: 0, failed: 0, totalMs: 0 };
-        const c = { processed: p.earlier.processed + now.processed, failed: p.earlier.failed + now.failed, totalMs: p.earlier.totalMs + now.totalMs };
-        const load = (p.cursor ?? p.draining)?.load() ?? { inFlight: 0, lanesBusy: 0, oldestUnfinished: null };
-        return {
-          id: p.id,
-          name: p.name,
-          folder: p.folder.path,
-          file: p.entry?.file ?? null,
-          kind: p.entry?.kind ?? 'unknown',
-          status: p.cursor?.status === 'deactivated' ? 'deactivated' : p.status,
-          lastEventId: last,
-          backlog: p.cursor?.backlogSize ?? p.frozen?.backlog.length ?? 0,
-          lag: last === null ? null : Math.max(0, frontier - last),
-          lastError: p.cursor?.lastError ?? p.lastError,
-          processed: c.processed,
-          failed: c.failed,
-          processedSinceReload: now.processed,
-          failedSinceReload: now.failed,
-          meanMs: c.processed + c.failed > 0 ? c.totalMs / (c.processed + c.failed) : null,
-          ...load,
-          oldestUnfinishedLag: load.oldestUnfinished === null ? null : Math.max(0, frontier - load.oldestUnfinished),
-        };
-      })
-      .sort((a, b) => a.id.localeCompare(b.id));
+    return [...this.#plugins.values()].map((p) => snapshotOf(p, frontier)).sort((a, b) => a.id.localeCompare(b.id));
   }
 
   /**
@@ -270,12 +174,7 @@ export class Engine {
     const id = pluginId({ folder: folder.path, name });
     let rec = this.#plugins.get(id);
     if (rec === undefined) {
-      rec = {
-        id, name, folder, entry: null, status: 'loading', host: null, cursor: null, draining: null, concurrency: null,
-        lastError: null, frozen: this.#states.get(id) ?? null, busy: Promise.resolve(), sawInactive: false, flagStep: false,
-        earlier: { processed: 0, failed: 0, totalMs: 0 }, loadRetry: { timer: null, attempts: 0 },
-        reactivate: { timer: null, attempts: 0 }, emails: true,
-      };
+      rec = newPluginRecord(id, name, folder, this.#states.get(id) ?? null);
       this.#plugins.set(id, rec);
     }
     const next = rec.busy.then(async () => {
@@ -385,7 +284,7 @@ export class Engine {
         ...(this.#opts.onLaneWait ? { onLaneWait: this.#opts.onLaneWait } : {}),
       });
     }
-    cursor.setRetrySource((limit) => this.#takeRetries(rec.id, limit));
+    cursor.setRetrySource((limit) => takeRetries(this.#opts.store.deadLetters, rec.id, limit));
     this.#batcher.plugin({ id: rec.id, folder: folder.path, name: entry.name, lastEventId, active: true, lastError: null });
     rec.cursor = cursor;
     rec.status = 'running';
@@ -478,27 +377,6 @@ export class Engine {
     rec.host = null;
   }
 
-  async #takeRetries(id: string, limit: number): Promise<RetryItem[]> {
-    const letters = await this.#opts.store.deadLetters.takeRetries(id, limit);
-    const items: RetryItem[] = [];
-    for (const letter of letters) {
-      let event;
-      try {
-        event = toEventLogEntry(letter.event as Record<string, unknown>);
-      } catch (err) {
-        await this.#opts.store.deadLetters.fail(letter.id, `stored event is unreadable: ${describeError(err)}`);
-        continue;
-      }
-      items.push({
-        event,
-        resolve: () => this.#opts.store.deadLetters.resolve(letter.id),
-        fail: (error) => this.#opts.store.deadLetters.fail(letter.id, error),
-        release: () => this.#opts.store.deadLetters.release(letter.id),
-      });
-    }
-    return items;
-  }
-
   /**
    * Follows the flags the CLI writes into the state file (every 2 s): `plugin
    * disable` pauses a plugin (its thread stops, its cursor stays), `plugin
@@ -508,7 +386,7 @@ export class Engine {
     if (this.#polling) return; // the last poll is still reading
     this.#polling = true;
     try {
-      for (const rec of this.#plugins.values()) await this.#followFlags(rec);
+      for (const rec of this.#plugins.values()) await followFlags(rec, this.#opts.store, this.#opts.logger, this.#flagSteps);
     } catch (err) {
       this.#opts.logger.warn({ err }, 'reading plugin flags from the state file failed; trying again');
     } finally {
@@ -516,40 +394,11 @@ export class Engine {
     }
   }
 
-  async #followFlags(rec: PluginRecord): Promise<void> {
-    const entry = rec.entry;
-    const deactivated = rec.cursor?.status === 'deactivated';
-    if (entry === null || rec.flagStep || (rec.status !== 'running' && rec.status !== 'paused' && !deactivated)) return;
-    const state = await this.#opts.store.getPlugin(rec.id);
-    if (state === undefined) return;
-    if (state.paused && rec.status !== 'paused') {
-      this.#opts.logger.info({ plugin: rec.name }, 'plugin disabled; its thread stops and its cursor stays');
-      this.#flagStep(rec, async () => {
-        await this.#unload(rec);
-        if (rec.frozen) rec.frozen.paused = true;
-        rec.status = 'paused';
-      });
-      return;
-    }
-    if (!state.paused && rec.status === 'paused') {
-      this.#opts.logger.info({ plugin: rec.name }, 'plugin enabled; resuming at its cursor');
-      this.#flagStep(rec, () => this.#load(rec.folder, entry));
-      return;
-    }
-    if (!deactivated) return;
-    // Only a flip from the stored "inactive" counts, not the moment before
-    // the deactivation itself reached the state file.
-    if (!state.active) rec.sawInactive = true;
-    if (state.active && rec.sawInactive) {
-      rec.sawInactive = false;
-      this.#flagStep(rec, () => this.#reload(rec.folder, entry, 'plugin enabled; resuming at its cursor'));
-    }
-  }
-
-  #flagStep(rec: PluginRecord, step: () => Promise<void>): void {
-    rec.flagStep = true;
-    void this.#enqueue(rec.folder, rec.name, step).finally(() => {
-      rec.flagStep = false;
-    });
-  }
+  /** What a flag in the state file asks of a plugin, each run in the plugin's queue. */
+  readonly #flagSteps: FlagSteps = {
+    enqueue: (rec, step) => this.#enqueue(rec.folder, rec.name, step),
+    unload: (rec) => this.#unload(rec),
+    load: (rec, entry) => this.#load(rec.folder, entry),
+    reload: (rec, entry, why) => this.#reload(rec.folder, entry, why),
+  };
 }

@@ -1,4 +1,5 @@
-export { Engine, type EngineOptions, type PluginSnapshot, type PluginStatus } from './engine.ts';
+export { Engine, type EngineOptions } from './engine.ts';
+export type { PluginSnapshot, PluginStatus } from './plugin-record.ts';
 export { PluginCursor } from './cursor.ts';
 export type { CursorHandler, CursorOptions, TimingRecord, PluginFailure, PluginLoadFailure, EventScope, RetryItem, CursorStatus } from './cursor-types.ts';
 export { loadRetryDelayMs } from './cursor-types.ts';

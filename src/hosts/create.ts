@@ -4,7 +4,8 @@ import type { JsPluginFile, PythonPluginFile } from '../plugins/folder.ts';
 import type { PluginHost } from './contract.ts';
 import { WorkerPluginHost } from './js/host.ts';
 import type { RequestHandler } from './js/options.ts';
-import { PythonPluginHost, type RunInProject } from './python/host.ts';
+import { PythonPluginHost } from './python/host.ts';
+import type { RunInProject } from './python/options.ts';
 import { PythonProcessBudget } from './python/process-budget.ts';
 
 /**

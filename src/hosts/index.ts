@@ -8,4 +8,4 @@ export type { WorkerHostOptions, WorkerHostState, RequestHandler } from './js/op
 export { TOOLKIT_METHODS, type ToolkitMethod } from './js/toolkit-client.ts';
 export { PythonPluginHost } from './python/host.ts';
 export { PythonProcessBudget } from './python/process-budget.ts';
-export type { PythonPluginOptions, PythonLoadResult, RunInProject } from './python/host.ts';
+export type { PythonPluginOptions, PythonLoadResult, RunInProject } from './python/options.ts';

@@ -201,4 +201,4 @@ export type { SiteLogger, RequestRecord } from './server.ts';
 export type { Actor } from './writer.ts';
 export { SiteWebhooks, WEBHOOK_DEFAULTS, seededRandom, type WebhookOptions, type WebhookInfo } from './webhooks.ts';
 export { parseWebhookFlag, type WebhookSpec, type WebhookInput, type WebhookOperation } from './webhook-spec.ts';
-export type { DeliveryItem } from './webhook-sender.ts';
+export type { DeliveryItem } from './webhook-payload.ts';

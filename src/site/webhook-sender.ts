@@ -20,39 +20,14 @@
  * dropped (never sent), duplicated (sent twice) or reordered (held back until the
  * next request went out), each counted.
  */
-import { createHmac, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { request, type Dispatcher } from 'undici';
 import { describeError } from '../shared/index.ts';
 import type { SiteLogger } from './server.ts';
 import type { WebhookSpec } from './webhook-spec.ts';
 import { DueQueue } from './webhook-queue.ts';
 import type { ResponseBudget } from './webhook-throttle.ts';
-
-/** The largest payload a site sends (protocol.md 4). */
-export const MAX_PAYLOAD_BYTES = 1024 * 1024;
-const OVERSIZE_WARNING = 'payload over 1 MB: old_value and new_value removed';
-
-/** One event as a delivery carries it (`data`, or one item of `data.deliveries`). */
-export interface DeliveryItem {
-  id: string;
-  event_log_entry_id: number;
-  event_type: string;
-  operation: string;
-  user: { type: string; id: number } | null;
-  entity: { type: string; id: number } | null;
-  project: { type: string; id: number } | null;
-  meta: unknown;
-  attribute_name: string | null;
-  created_at: string;
-  session_uuid: string | null;
-}
-
-/** The rows one transaction wrote that this webhook receives. */
-export interface EventBatchRef {
-  id: string;
-  size: number;
-  index: number;
-}
+import { buildRequest, capItem, MAX_PAYLOAD_BYTES, type DeliveryItem, type DeliveryRequest, type EventBatchRef } from './webhook-payload.ts';
 
 export interface SenderTuning {
   timeoutMs: number;
@@ -102,11 +77,8 @@ interface Pending {
   attempts: number;
 }
 
-interface Outgoing {
+interface Outgoing extends DeliveryRequest {
   items: Pending[];
-  deliveryId: string;
-  body: string;
-  headers: Record<string, string>;
 }
 
 export class WebhookSender {
@@ -169,7 +141,8 @@ export class WebhookSender {
     }
     const dueAt = Date.now() + this.#o.delayMs;
     for (const { item, eventBatch } of items) {
-      const capped = this.#capped(item);
+      const capped = capItem(item);
+      if (capped.oversized) this.counts.oversized++;
       this.#queue.push({ item: capped.item, bytes: capped.bytes, eventBatch, deliveryId: randomUUID(), dueAt, attempts: 0 });
     }
     this.#wake();
@@ -179,20 +152,6 @@ export class WebhookSender {
       this.#running = false;
       this.#logger?.error({ webhook: this.id, err: describeError(err) }, 'site: webhook sender stopped');
     });
-  }
-
-  /** An item over the payload cap loses old_value/new_value and gains a warning, as on a real site. */
-  #capped(item: DeliveryItem): { item: DeliveryItem; bytes: number } {
-    const bytes = Buffer.byteLength(JSON.stringify(item));
-    if (bytes <= MAX_PAYLOAD_BYTES) return { item, bytes };
-    this.counts.oversized++;
-    const meta = item.meta !== null && typeof item.meta === 'object' ? { ...(item.meta as Record<string, unknown>) } : item.meta;
-    if (meta !== null && typeof meta === 'object') {
-      delete (meta as Record<string, unknown>)['old_value'];
-      delete (meta as Record<string, unknown>)['new_value'];
-    }
-    const smaller = { ...item, meta, warning: OVERSIZE_WARNING };
-    return { item: smaller, bytes: Buffer.byteLength(JSON.stringify(smaller)) };
   }
 
   /** A failed webhook takes deliveries again (its failures are forgotten); rows written while it was failed are not sent. */
@@ -271,7 +230,8 @@ export class WebhookSender {
       throttled = false;
       const taken = this.#takeDue(this.spec.batch ? 50 : 1);
       this.#lastSentAt = Date.now();
-      await this.#dispatch(this.#build(taken));
+      const batch = this.spec.batch ? { id: `${this.id.slice(0, 8)}-${++this.#batchSeq}`, size: taken.length, index: 0 } : null;
+      await this.#dispatch({ items: taken, ...buildRequest({ webhookId: this.id, spec: this.spec, siteUrl: this.#siteUrl, items: taken, batch }) });
     }
     if (this.#dead) this.#abandonAll();
     // Stopped or failed: a webhook enabled again starts a new loop on its next row.
@@ -290,40 +250,6 @@ export class WebhookSender {
       out.push(this.#queue.shift()!);
     }
     return out;
-  }
-
-  #build(items: Pending[]): Outgoing {
-    const first = items[0]!;
-    const now = new Date();
-    let data: unknown;
-    let deliveryId: string;
-    let eventBatch: EventBatchRef;
-    if (this.spec.batch) {
-      deliveryId = randomUUID();
-      eventBatch = { id: `${this.id.slice(0, 8)}-${++this.#batchSeq}`, size: items.length, index: 0 };
-      data = { deliveries: items.map((p) => p.item) };
-    } else {
-      deliveryId = first.deliveryId;
-      eventBatch = first.eventBatch;
-      data = { ...first.item, delivery_id: deliveryId };
-    }
-    // Single deliveries carry a whole-second timestamp, batched ones milliseconds (protocol.md 4).
-    const timestamp = this.spec.batch ? now.toISOString() : now.toISOString().replace(/\.\d{3}Z$/, 'Z');
-    const body = JSON.stringify({ data, timestamp });
-    const headers: Record<string, string> = {
-      accept: 'application/json',
-      'content-type': 'application/json; charset=utf-8',
-      'x-sg-webhook-id': this.id,
-      'x-sg-delivery-id': deliveryId,
-      'x-sg-event-batch-id': eventBatch.id,
-      'x-sg-event-batch-size': String(eventBatch.size),
-      'x-sg-event-batch-index': String(eventBatch.index),
-      'x-sg-webhook-site-url': this.#siteUrl,
-    };
-    if (this.spec.secret !== undefined) {
-      headers['x-sg-signature'] = `sha1=${createHmac('sha1', this.spec.secret.reveal()).update(body, 'utf8').digest('hex')}`;
-    }
-    return { items, deliveryId, body, headers };
   }
 
   /** Sends one request, with the injected fault if one is drawn. */

@@ -11,7 +11,8 @@ import { Agent } from 'undici';
 import { ConfigError, Secret } from '../shared/index.ts';
 import type { SiteLogger } from './server.ts';
 import type { SiteStore } from './store.ts';
-import { WebhookSender, type DeliveryItem, type SenderTuning, type WebhookCounts, type WebhookState } from './webhook-sender.ts';
+import { WebhookSender, type SenderTuning, type WebhookCounts, type WebhookState } from './webhook-sender.ts';
+import type { DeliveryItem } from './webhook-payload.ts';
 import { ResponseBudget } from './webhook-throttle.ts';
 import { describeTypes, lifecycleOf, specFromInput, subscribes, webhookInput, type WebhookInput, type WebhookSpec } from './webhook-spec.ts';
 

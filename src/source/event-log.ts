@@ -2,16 +2,7 @@ import { setLongTimeout, type LongTimer } from '../shared/index.ts';
 import type { EventLogEntry } from '../shared/index.ts';
 import type { EventSource, SourceLogger } from './types.ts';
 import { CulledLogCheck } from './culled-log.ts';
-
-/**
- * A span of the event log read from the site: every event that was visible
- * with `after < id <= upTo` when it was read, ascending by id.
- */
-interface Range {
-  after: number;
-  upTo: number;
-  events: EventLogEntry[];
-}
+import { RangeCache, sliceOf, type EventSlice, type Range } from './range-cache.ts';
 
 export interface EventLogOptions {
   batchSize: number;
@@ -21,12 +12,6 @@ export interface EventLogOptions {
   logger: SourceLogger;
   /** Told of the events each poll at the frontier found, none included (not catch-up reads): the silent-webhook watch. */
   onPolled?: (events: readonly EventLogEntry[]) => void;
-}
-
-export interface EventSlice {
-  events: EventLogEntry[];
-  /** The position the reader may move to: nothing else was visible up to here. */
-  upTo: number;
 }
 
 /**
@@ -42,9 +27,8 @@ export interface EventSlice {
 export class EventLog {
   readonly #source: EventSource;
   readonly #opts: EventLogOptions;
-  #ranges: Range[] = [];
+  readonly #cache: RangeCache;
   #frontier = 0;
-  #cached = 0;
   #started = false;
   #waiters = new Set<() => void>();
   #poll: Promise<void> | null = null;
@@ -68,6 +52,7 @@ export class EventLog {
     this.#source = source;
     this.#opts = opts;
     this.#culled = new CulledLogCheck(source);
+    this.#cache = new RangeCache(opts.maxCachedEvents);
   }
 
   /** Highest event id the daemon has seen on the site. */
@@ -80,14 +65,14 @@ export class EventLog {
   }
 
   get cachedEvents(): number {
-    return this.#cached;
+    return this.#cache.size;
   }
 
   /** Reads the site's newest id; the live range starts there. */
   async start(signal?: AbortSignal): Promise<number> {
     const newest = await this.#source.newestId(signal);
     this.#frontier = newest;
-    this.#ranges = [{ after: newest, upTo: newest, events: [] }];
+    this.#cache.reset(newest);
     this.#lastPollAt = Date.now();
     this.#started = true;
     return newest;
@@ -190,14 +175,10 @@ export class EventLog {
   }
 
   #slice(pos: number, limit: number): EventSlice | null {
-    for (const r of this.#ranges) {
-      if (r.after <= pos && pos < r.upTo) {
-        const slice = sliceOf(r, pos, limit);
-        this.stats.served += slice.events.length;
-        return this.#readAhead(slice);
-      }
-    }
-    return null;
+    const slice = this.#cache.slice(pos, limit);
+    if (slice === null) return null;
+    this.stats.served += slice.events.length;
+    return this.#readAhead(slice);
   }
 
   /**
@@ -211,7 +192,7 @@ export class EventLog {
   #readAhead(slice: EventSlice): EventSlice {
     let pos = slice.upTo;
     for (let left = READ_AHEAD; left > 0 && pos < this.#frontier && !this.#closed.signal.aborted; left--) {
-      const cached = this.#ranges.find((r) => r.after <= pos && pos < r.upTo);
+      const cached = this.#cache.covering(pos);
       if (cached !== undefined) {
         pos = cached.upTo;
         continue;
@@ -298,7 +279,7 @@ export class EventLog {
     if (last !== undefined) {
       const from = this.#frontier;
       this.#frontier = last.id;
-      this.#insert({ after: from, upTo: last.id, events });
+      this.#cache.insert({ after: from, upTo: last.id, events });
     }
     // Told of empty polls too: the silent-webhook watch checks its clock on each.
     this.#opts.onPolled?.(events);
@@ -318,7 +299,7 @@ export class EventLog {
         const complete = read.length < want || events.length < read.length;
         const upTo = complete ? bound : (events.at(-1)?.id ?? bound);
         const range = { after: pos, upTo, events };
-        this.#insert({ ...range, events: [...events] });
+        this.#cache.insert({ ...range, events: [...events] });
         return upTo > pos ? range : null;
       })().finally(() => this.#catchUps.delete(pos));
       this.#catchUps.set(pos, pending);
@@ -326,40 +307,6 @@ export class EventLog {
     return pending;
   }
 
-  /** Adds a range, merging it with any it overlaps or touches, then trims. */
-  #insert(range: Range): void {
-    if (range.upTo <= range.after) return;
-    let merged = range;
-    const keep: Range[] = [];
-    for (const r of this.#ranges) {
-      if (r.upTo < merged.after || r.after > merged.upTo) keep.push(r);
-      else merged = mergeRanges(merged, r);
-    }
-    keep.push(merged);
-    keep.sort((a, b) => a.after - b.after);
-    this.#ranges = keep;
-    this.#cached = keep.reduce((n, r) => n + r.events.length, 0);
-    this.#trim();
-  }
-
-  #trim(): void {
-    while (this.#cached > this.#opts.maxCachedEvents) {
-      const oldest = this.#ranges[0];
-      if (oldest === undefined) return;
-      const excess = this.#cached - this.#opts.maxCachedEvents;
-      if (oldest.events.length <= excess && this.#ranges.length > 1) {
-        this.#ranges.shift();
-        this.#cached -= oldest.events.length;
-        continue;
-      }
-      const drop = Math.min(excess, oldest.events.length);
-      const dropped = oldest.events.splice(0, drop);
-      const lastDropped = dropped.at(-1);
-      if (lastDropped !== undefined) oldest.after = lastDropped.id;
-      this.#cached -= drop;
-      if (drop === 0) return;
-    }
-  }
 }
 
 const ABORTED = Symbol('aborted');
@@ -392,38 +339,4 @@ function untilAborted<T>(p: Promise<T>, signal?: AbortSignal): Promise<T | typeo
       },
     );
   });
-}
-
-function sliceOf(r: Range, pos: number, limit: number): EventSlice {
-  const start = firstAbove(r.events, pos);
-  const events = r.events.slice(start, start + limit);
-  const last = events.at(-1);
-  return { events, upTo: events.length === limit && last !== undefined ? last.id : r.upTo };
-}
-
-function mergeRanges(a: Range, b: Range): Range {
-  const after = Math.min(a.after, b.after);
-  const upTo = Math.max(a.upTo, b.upTo);
-  // Ranges that meet end to end (a catch-up read after the last): no sort.
-  const [lo, hi] = a.after <= b.after ? [a, b] : [b, a];
-  if (lo.upTo <= hi.after || (lo.events.at(-1)?.id ?? -Infinity) < (hi.events[0]?.id ?? Infinity)) {
-    return { after, upTo, events: lo.events.concat(hi.events) };
-  }
-  const byId = new Map<number, EventLogEntry>();
-  for (const e of a.events) byId.set(e.id, e);
-  for (const e of b.events) byId.set(e.id, e);
-  const events = [...byId.values()].sort((x, y) => x.id - y.id);
-  return { after, upTo, events };
-}
-
-/** Index of the first event with id > pos (binary search). */
-function firstAbove(events: readonly EventLogEntry[], pos: number): number {
-  let lo = 0;
-  let hi = events.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if ((events[mid]?.id ?? 0) <= pos) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
 }

@@ -1,69 +1,19 @@
 import path from 'node:path';
-import type { Logger } from 'pino';
-import { resolveConcurrency, type ConcurrencyOption } from '../../config/index.ts';
+import { resolveConcurrency } from '../../config/index.ts';
 import { canProcess } from '../../plugins/match.ts';
 import type { SerializedError } from '../../plugins/errors.ts';
-import type { EmailRecipients } from '../../plugins/types.ts';
 import { api3Proxy, transformOutbound } from '../../shotgrid/index.ts';
 import type { EventLogEntry } from '../../shared/index.ts';
 import { describeError, SgeventdError } from '../../shared/index.ts';
 import { PyrpcError, PythonChild } from '../../pyrpc/index.ts';
 import { PLUGIN_RUNNER_SCRIPT, type RuntimePluginSpec } from '../../toolkit/index.ts';
 import type { BatchOptions, CallbackInfo, PluginHost, ProcessResult } from '../contract.ts';
-import { hostFailure } from '../outcome.ts';
 import { ForkPool } from './fork-pool.ts';
+import { RestartBudget } from '../restart-budget.ts';
+import type { PythonLoadResult, PythonPluginOptions, RunInProject } from './options.ts';
 import { PythonProcessBudget } from './process-budget.ts';
-import { declaredConcurrency, LoadSchema, mapLoadCode, parseStep, PluginLoadFault } from './wire.ts';
-
-/**
- * Sends events of one project to that project's runtime (`plugin_process_batch`):
- * one call bounded by `plugin.callbackTimeoutMs` from when it is written,
- * re-armed by each finished event, which comes back through `onStep`.
- * `signal` abandons the call (the host's cancel() and close(); there is no
- * other timer), and the pool then replaces that runtime.
- */
-export type RunInProject = (
-  project: { type: 'Project'; id: number }, plugin: RuntimePluginSpec, events: unknown[], signal: AbortSignal | undefined, onStep: (step: unknown) => void,
-) => Promise<unknown>;
-
-export interface PythonPluginOptions {
-  file: string;
-  name: string;
-  siteUrl: string;
-  /** `site.proxy`, as the config has it (a URL or host:port); the plugin's `sg` gets it as shotgun_api3's `http_proxy`. */
-  proxy?: string | undefined;
-  /** `site.timeoutMs`: the plugin's `sg` waits at most this long for the site (`config.timeout_secs`). */
-  siteTimeoutMs?: number | undefined;
-  /** `site.idleCloseMs`: an `sg` connection idle longer is closed before the next callback. */
-  idleCloseMs?: number | undefined;
-  useSessionUuid: boolean;
-  python: string;
-  callbackTimeoutMs: number;
-  /** The process's RSS limit (MB), sampled on Linux; over it the process is killed and the event fails with PLUGIN_MEMORY_LIMIT. None: no limit. */
-  maxMemoryMb?: number | undefined;
-  /** Lost processes (crash, timeout, memory) restarted within `windowMs`; one more deactivates (PLUGIN_RESTART_BUDGET). */
-  restartBudget: { count: number; windowMs: number };
-  logger: Logger;
-  /** The environment the plugin process inherits (shotgunEvents plugins read their keys from it). */
-  env?: NodeJS.ProcessEnv;
-  /**
-   * Runs the plugin in the event's project runtime; used when the module
-   * declares `SGEVENTD_TOOLKIT = True`. Events without a project stay in the
-   * plugin's own process, without Toolkit.
-   */
-  runInProject?: RunInProject | undefined;
-  /**
-   * The configured concurrency (config wins over the module's
-   * `SGEVENTD_CONCURRENCY`); absent: the module's, else `by: none`. With
-   * `by: project | entity` the plugin is loaded once and its events run in up
-   * to `max` workers forked from that process (not for Toolkit plugins).
-   */
-  concurrency?: ConcurrencyOption | undefined;
-  /** The daemon-wide bound on forked workers (`python.maxProcesses`); default: a bound of `max` for this host alone. */
-  processBudget?: PythonProcessBudget | undefined;
-  /** A worker beyond a plugin's first ends after this long without an event (`python.workerIdleMs`); none: they stay. */
-  workerIdleMs?: number | undefined;
-}
+import { declaredConcurrency, LoadSchema, mapLoadCode, PluginLoadFault } from './wire.ts';
+import { CLOSED, collectResults, failedResult, type ResultPlugin } from './results.ts';
 
 /**
  * Events a Toolkit plugin may have in flight at once: each runs in a runtime
@@ -72,13 +22,6 @@ export interface PythonPluginOptions {
  * `concurrency.max` bounds it below this.
  */
 const TOOLKIT_CAPACITY = 256;
-
-/** The reason a run is cut off by close(). */
-const CLOSED = Symbol('closed');
-
-export type PythonLoadResult =
-  | { ok: true; callbacks: CallbackInfo[]; emails: EmailRecipients; usesToolkit: boolean; shotgunApi3Error: string | null; concurrency?: ConcurrencyOption }
-  | { ok: false; error: SerializedError };
 
 /**
  * An unchanged shotgunEvents plugin in its own Python process (a pyrpc
@@ -109,12 +52,13 @@ export class PythonPluginHost implements PluginHost {
   #capacity = 1;
   /** A restart of the process under way (several lanes may find it gone at once). */
   #restarting: Promise<PythonLoadResult> | null = null;
-  /** When the process was lost (crash, timeout, memory), for the restart budget. */
-  #losses: number[] = [];
+  /** Losses of the process (crash, timeout, memory) against `restartBudget`. */
+  readonly #budget: RestartBudget;
 
   constructor(opts: PythonPluginOptions) {
     this.#opts = opts;
     this.name = opts.name;
+    this.#budget = new RestartBudget(opts.restartBudget);
   }
 
   get callbacks(): readonly CallbackInfo[] {
@@ -146,18 +90,17 @@ export class PythonPluginHost implements PluginHost {
 
   /** Starts the process and imports the plugin; plugin faults come back as results. A load resets the restart budget. */
   async load(): Promise<PythonLoadResult> {
-    this.#losses = [];
+    this.#budget.reset();
     return this.#start();
   }
 
   #budgetSpent(): SerializedError | null {
-    const { count, windowMs } = this.#opts.restartBudget;
-    const now = Date.now();
-    this.#losses = this.#losses.filter((t) => now - t < windowMs);
-    if (this.#losses.length <= count) return null;
+    const spent = this.#budget.spent();
+    if (spent === null) return null;
+    const { losses, windowMs } = spent;
     return {
-      name: 'PythonPluginError', code: 'PLUGIN_RESTART_BUDGET', message: `plugin ${this.name} lost its process ${this.#losses.length} times within ${windowMs} ms`,
-      details: { plugin: this.name, losses: this.#losses.length, windowMs },
+      name: 'PythonPluginError', code: 'PLUGIN_RESTART_BUDGET', message: `plugin ${this.name} lost its process ${losses} times within ${windowMs} ms`,
+      details: { plugin: this.name, losses, windowMs },
     };
   }
 
@@ -236,7 +179,7 @@ export class PythonPluginHost implements PluginHost {
   }
 
   async process(event: EventLogEntry, options: { attempt: number; replay: boolean; key?: string }): Promise<ProcessResult> {
-    return (await this.processBatch([event], options))[0] ?? this.#failed(event, new PyrpcError('TK_PROTOCOL', `Python plugin ${this.name} reported no result`));
+    return (await this.processBatch([event], options))[0] ?? failedResult(this.#resultPlugin(), event, new PyrpcError('TK_PROTOCOL', `Python plugin ${this.name} reported no result`));
   }
 
   /**
@@ -319,7 +262,7 @@ export class PythonPluginHost implements PluginHost {
         failure = err;
         // As with the plugin's own process: a worker that failed a call is not trusted again.
         await worker.kill();
-        if (!run.signal.aborted) this.#losses.push(Date.now());
+        if (!run.signal.aborted) this.#budget.lost();
       } finally {
         lease.release();
       }
@@ -358,7 +301,7 @@ export class PythonPluginHost implements PluginHost {
     } catch (err) {
       // A timeout, crash, memory kill or cancel ends the process; the event it was in failed (or was cut off), the next batch starts a fresh one.
       await this.#stopProcess();
-      if (!run.signal.aborted) this.#losses.push(Date.now());
+      if (!run.signal.aborted) this.#budget.lost();
       failure = err;
     } finally {
       run.end();
@@ -380,45 +323,13 @@ export class PythonPluginHost implements PluginHost {
     return this.#collect(events, steps, failure, run.signal);
   }
 
-  /** Results for the events that finished, then the failure (if any) on the event it was in. */
+  /** Turns what a call reported into results (results.ts). */
   #collect(events: readonly EventLogEntry[], steps: readonly unknown[], failure: unknown, cancelled: AbortSignal): ProcessResult[] {
-    const out: ProcessResult[] = [];
-    for (const [i, step] of steps.entries()) {
-      const event = events[i];
-      if (event === undefined) break;
-      const result = this.#toResult(event, step);
-      out.push(result);
-      if (result.outcome !== 'ok' || result.failures.length > 0) return out;
-    }
-    const cut = events[out.length];
-    if (failure !== null && cut !== undefined) {
-      const error: SerializedError | null = !cancelled.aborted
-        ? null
-        : cancelled.reason === CLOSED
-          ? { name: 'PythonPluginError', code: 'PLUGIN_HOST_STATE', message: `plugin ${this.name} was closed while the event ran` }
-          : { name: 'PythonPluginError', code: 'PLUGIN_CALLBACK_CANCELLED', message: `event ${String(cancelled.reason)} was cancelled while it ran in plugin ${this.name}` };
-      out.push(error === null ? this.#failed(cut, failure) : { outcome: 'aborted', results: [], failures: [], error });
-    }
-    return out;
+    return collectResults(this.#resultPlugin(), events, steps, failure, cancelled);
   }
 
-  #toResult(event: EventLogEntry, raw: unknown): ProcessResult {
-    return parseStep(raw) ?? this.#failed(event, new PyrpcError('TK_PROTOCOL', `Python plugin ${this.name} answered with an unexpected shape`));
-  }
-
-  /** A process or runtime failure counts as the first matching callback failing, under its stopOnError. */
-  #failed(event: EventLogEntry, err: unknown): ProcessResult {
-    const tkCode = err instanceof SgeventdError ? err.code : undefined;
-    const timedOut = tkCode === 'TK_CALL_TIMEOUT' || tkCode === 'TK_CALL_ABORTED' || (err instanceof Error && err.name === 'TimeoutError');
-    const code = timedOut
-      ? 'PLUGIN_CALLBACK_TIMEOUT'
-      : tkCode === 'TK_MEMORY_LIMIT'
-        ? 'PLUGIN_MEMORY_LIMIT'
-        : tkCode === 'TK_RUNTIME_CRASHED' || tkCode === 'TK_PROTOCOL' || tkCode === undefined
-          ? 'PLUGIN_WORKER_DIED'
-          : tkCode;
-    const message = timedOut ? `ran past callbackTimeoutMs (${this.#opts.callbackTimeoutMs} ms): ${describeError(err)}` : describeError(err);
-    return hostFailure(this.#callbacks, event, { name: 'PythonPluginError', message, code });
+  #resultPlugin(): ResultPlugin {
+    return { name: this.name, callbacks: this.#callbacks, callbackTimeoutMs: this.#opts.callbackTimeoutMs };
   }
 
   /**
