@@ -9,11 +9,12 @@ import type { LoadResult, PluginHost, PluginHostFactory } from '../hosts/index.t
 import type { EmailRecipients, JsPluginFile, PythonPluginFile } from '../plugins/index.ts';
 import { SgeventdError, sleepLong, type EventLogEntry } from '../shared/index.ts';
 import { freshCursor, WorkerCursor, type CallbackCount, type WorkerCursorState } from './cursor.ts';
-import { ActiveRun, type HeldLease } from './active-run.ts';
+import { ActiveRun } from './active-run.ts';
+import type { HeldLease } from './lease-types.ts';
 import type { ControlRecord } from './plugin-control.ts';
 import type { DeadLetterBook } from './dead-letters.ts';
 
-export type { HeldLease } from './active-run.ts';
+export type { HeldLease } from './lease-types.ts';
 
 /** Campaigns for a lease: resolves once this node holds it. */
 export interface LeaseCampaign<T> {
