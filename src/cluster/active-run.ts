@@ -1,33 +1,22 @@
 // One term of a plugin's worker as the plugin's active node: reads the event
-// stream from the stored cursor with an ordered consumer (made again after
-// missed heartbeats or a reconnect), runs events through key lanes and the
-// dispatch steps, and commits the cursor through the lease's fence.
+// stream from the stored cursor (event-stream.ts: an ordered consumer, made
+// again after missed heartbeats or a reconnect), runs events through key
+// lanes and the dispatch steps, and commits the cursor through the lease's fence.
 import type { Logger } from 'pino';
-import { DeliverPolicy, type ConsumerMessages, type JetStreamClient, type JsMsg } from '@nats-io/jetstream';
+import type { JetStreamClient, JsMsg } from '@nats-io/jetstream';
 import { pluginOptionsFor, type DaemonConfig, type PluginFolderConfig } from '../config/index.ts';
 import { buildScope, effectiveConcurrency, inScope, KeyLanes, laneKey, reportDeactivation, runEvent, type EventScope, type PluginFailure, type ProjectDirectory, type StepContext, type StepRecorder, type TimingRecord } from '../dispatch/index.ts';
 import type { LoadResult, PluginHost } from '../hosts/index.ts';
 import type { SerializedError } from '../plugins/index.ts';
 import { sleepLong, type EventLogEntry } from '../shared/index.ts';
-import type { NewDeadLetter } from '../state/index.ts';
 import { toEventLogEntry } from '../source/index.ts';
 import type { WorkerCursor, WorkerCursorState } from './cursor.ts';
 import { checkFormat, FORMAT_HEADER } from './format.ts';
-import { ClusterFormatError } from './errors.ts';
 import type { ClusterDeadLetter, DeadLetterBook } from './dead-letters.ts';
 import { partitionOf } from './names.ts';
-
-/** A lease while this node holds it (what `FencedLease` hands out). */
-export interface HeldLease<T> {
-  /** The state stored with the lease when it was claimed (the lease's initial state for a key never written). */
-  readonly state: T;
-  /** Aborted the moment the lease is lost (a fenced write failed, or renewals are too old), or released. */
-  readonly signal: AbortSignal;
-  /** A fenced write of the state; rejects when the lease is lost. */
-  write(state: T): Promise<void>;
-  /** Hands the lease over (`released: true`), with the final state. */
-  release(state?: T): Promise<void>;
-}
+import { readEventStream } from './event-stream.ts';
+import type { HeldLease } from './lease-types.ts';
+import { TermCommits } from './term-commits.ts';
 
 /** What a term needs of its worker (counters, events in flight for the status) and of the node. */
 export interface ActiveRunParts {
@@ -84,10 +73,8 @@ export class ActiveRun {
   #inflight = 0;
   #changed: (() => void) | null = null;
   #halted: { event: EventLogEntry; callback: string | null; error: SerializedError } | null = null;
-  #committing: Promise<void> | null = null;
   #firstSeen = false;
-  /** Dead letters recorded since the last commit took them (written before that commit's cursor). */
-  #letters: NewDeadLetter[] = [];
+  readonly #commits: TermCommits;
   /** Dead letters marked for retry that this term has handed to its lanes and not finished. */
   readonly #retries = new Map<EventLogEntry, ClusterDeadLetter>();
 
@@ -98,6 +85,7 @@ export class ActiveRun {
     this.#cursor = cursor;
     this.#held = held;
     this.#log = log;
+    this.#commits = new TermCommits(cursor, held, opts.deadLetters, log);
     const pluginOpts = pluginOptionsFor(opts.folder, opts.entry.name);
     const daemon = opts.config.daemon;
     const concurrency = effectiveConcurrency(loaded, pluginOpts.concurrency);
@@ -154,91 +142,22 @@ export class ActiveRun {
     }
   }
 
-  /** Reads the stream from the cursor; the consumer is made again after missed heartbeats or a reconnect. */
+  /** Reads the stream from the cursor (event-stream.ts), pausing while commits fail or the lanes are full. */
   async #read(): Promise<void> {
     const halt = this.#halt.signal;
-    let next = this.#cursor.startSeq;
-    while (!halt.aborted) {
-      let messages: ConsumerMessages;
-      try {
-        const opening = (async () => {
-          const consumer = await this.#opts.js.consumers.get(this.#opts.stream, {
-            filter_subjects: this.#opts.filter, deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: next,
-          });
-          return consumer.consume({ max_messages: Math.min(512, this.#lanes.window), expires: 5000 });
-        })();
-        // Cut off from NATS, the client may wait for the consumer without end: a lost lease must still end the run.
-        const opened = await Promise.race([opening, untilAborted(halt).then(() => null)]);
-        if (opened === null) {
-          void opening.then((m) => m.stop(), () => undefined);
-          return;
+    const flushEvents = this.#opts.config.daemon.stateFlushEvents;
+    await readEventStream(this.#opts, { startSeq: this.#cursor.startSeq, window: this.#lanes.window, halt, log: this.#log }, {
+      take: (m) => this.#take(m),
+      pace: async () => {
+        // Backpressure on the fence: while commits fail (a NATS election), hand out no more than one flush's worth,
+        // so a takeover repeats at most that many events plus those in flight.
+        while (this.#cursor.dirty >= flushEvents && !halt.aborted) {
+          await this.#commit();
+          if (this.#cursor.dirty >= flushEvents) await sleepLong(this.#opts.retryMs, { signal: halt }).catch(() => undefined);
         }
-        messages = opened;
-        this.#log.debug({ startSeq: next }, 'event stream consumer created');
-      } catch (err) {
-        if (halt.aborted) return;
-        this.#log.warn({ err, stream: this.#opts.stream, startSeq: next }, 'opening the event stream failed; trying again');
-        await sleepLong(this.#opts.retryMs, { signal: halt }).catch(() => undefined);
-        continue;
-      }
-      const recreate = new AbortController();
-      const watch = this.#watch(messages, recreate).catch((err: unknown) => this.#log.warn({ err }, 'watching the event stream consumer failed'));
-      const stopIt = (): void => {
-        messages.stop();
-      };
-      halt.addEventListener('abort', stopIt, { once: true });
-      recreate.signal.addEventListener('abort', stopIt, { once: true });
-      // Stopped while the consumer was being made: a listener added now would never fire, and an idle stream never ends the loop.
-      if (halt.aborted) stopIt();
-      try {
-        for await (const m of messages) {
-          if (halt.aborted) break;
-          await this.#take(m);
-          next = m.seq + 1;
-          // Backpressure on the fence: while commits fail (a NATS election), hand out no more than one flush's worth,
-          // so a takeover repeats at most that many events plus those in flight.
-          while (this.#cursor.dirty >= this.#opts.config.daemon.stateFlushEvents && !halt.aborted) {
-            await this.#commit();
-            if (this.#cursor.dirty >= this.#opts.config.daemon.stateFlushEvents) await sleepLong(this.#opts.retryMs, { signal: halt }).catch(() => undefined);
-          }
-          while (this.#lanes.full() && !halt.aborted) await this.#waitForChange();
-        }
-      } catch (err) {
-        // A message of another format version: refused, never misread (the node's log names both versions).
-        if (err instanceof ClusterFormatError) throw err;
-        if (!halt.aborted) {
-          this.#log.warn({ err }, 'reading the event stream failed; reading again from the last message seen');
-          await sleepLong(this.#opts.retryMs, { signal: halt }).catch(() => undefined);
-        }
-      } finally {
-        halt.removeEventListener('abort', stopIt);
-        recreate.abort();
-        messages.stop();
-        await watch;
-      }
-      if (!halt.aborted) this.#log.info({ startSeq: next }, 'event stream consumer made again');
-    }
-  }
-
-  /** Watches the consumer and the connection; aborts `recreate` on missed heartbeats or a reconnect. */
-  async #watch(messages: ConsumerMessages, recreate: AbortController): Promise<void> {
-    const unsubscribe = this.#opts.onReconnect(() => {
-      this.#log.info('reconnected to NATS: making the event stream consumer again');
-      recreate.abort();
+        while (this.#lanes.full() && !halt.aborted) await this.#waitForChange();
+      },
     });
-    try {
-      // Ends when the messages are stopped (the iterator closes with them).
-      for await (const s of messages.status()) {
-        if (s.type === 'heartbeats_missed' || s.type === 'consumer_not_found' || s.type === 'consumer_deleted') {
-          this.#log.warn({ status: s.type }, 'event stream consumer lost');
-          recreate.abort();
-          return;
-        }
-        if (recreate.signal.aborted) return;
-      }
-    } finally {
-      unsubscribe();
-    }
   }
 
   /** One message: skipped when finished, else handed out to its lane (out of scope: finished at once). */
@@ -406,9 +325,7 @@ export class ActiveRun {
       backlogAdd: () => undefined,
       backlogRemove: () => undefined,
       counter: (d) => this.#cursor.count(d.callback, d),
-      deadLetter: (entry) => {
-        if (this.#opts.deadLetters !== undefined) this.#letters.push(entry);
-      },
+      deadLetter: (entry) => this.#commits.record(entry),
     };
   }
 
@@ -437,40 +354,9 @@ export class ActiveRun {
     }
   }
 
-  /** One fenced write at a time; a failed write keeps the changes for the next one. */
+  /** A fenced commit (term-commits.ts); a confirmed one may reopen the gate on starting callbacks. */
   async #commit(): Promise<void> {
-    if (this.#committing !== null) {
-      await this.#committing;
-    }
-    if (this.#cursor.dirty === 0 || this.#held.signal.aborted) return;
-    this.#committing = (async () => {
-      // Taken together: every event the snapshot counts finished has its dead letters in `letters`.
-      const ticket = this.#cursor.takeChanges();
-      const snap = this.#cursor.snapshot();
-      const letters = this.#letters;
-      this.#letters = [];
-      try {
-        // Stored before the cursor passes their events: a death in between runs the event again, never loses its letter.
-        for (const [i, entry] of letters.entries()) {
-          try {
-            await this.#opts.deadLetters?.add(entry);
-          } catch (err) {
-            this.#letters.unshift(...letters.slice(i));
-            throw err;
-          }
-        }
-        await this.#held.write(snap);
-        this.#cursor.confirmChanges(ticket);
-      } catch (err) {
-        this.#cursor.restoreChanges(ticket);
-        if (!this.#held.signal.aborted) this.#log.warn({ err }, 'committing the plugin cursor failed; trying again');
-      }
-    })().finally(() => {
-      this.#committing = null;
-    });
-    await this.#committing;
-    // A confirmed commit may reopen the gate on starting callbacks.
-    this.#pump();
+    if (await this.#commits.commit()) this.#pump();
   }
 
   #wake(): void {
@@ -489,9 +375,4 @@ export class ActiveRun {
   async #drain(): Promise<void> {
     while (this.#inflight > 0) await this.#waitForChange();
   }
-}
-
-function untilAborted(signal: AbortSignal): Promise<void> {
-  if (signal.aborted) return Promise.resolve();
-  return new Promise((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
 }

@@ -68,3 +68,15 @@ export interface LeaseSnapshot<T> {
   readonly seq: number;
   readonly record: LeaseRecord<T>;
 }
+
+/** A lease while this node holds it (what `FencedLease` hands out). */
+export interface HeldLease<T> {
+  /** The state stored with the lease when it was claimed (the lease's initial state for a key never written). */
+  readonly state: T;
+  /** Aborted the moment the lease is lost (a fenced write failed, or renewals are too old), or released. */
+  readonly signal: AbortSignal;
+  /** A fenced write of the state; rejects when the lease is lost. */
+  write(state: T): Promise<void>;
+  /** Hands the lease over (`released: true`), with the final state. */
+  release(state?: T): Promise<void>;
+}

@@ -9,7 +9,8 @@ import type { ClusterLeaseOptions, DaemonConfig, PluginFolderConfig } from '../c
 import type { PluginFailure, ProjectDirectory, TimingRecord } from '../dispatch/index.ts';
 import type { LoadResult, PluginHost } from '../hosts/index.ts';
 import { sleepLong, type EventLogEntry } from '../shared/index.ts';
-import { ActiveRun, type HeldLease, type SlotGate } from './active-run.ts';
+import { ActiveRun, type SlotGate } from './active-run.ts';
+import type { HeldLease } from './lease-types.ts';
 import type { ClusterConnection } from './connect.ts';
 import { freshCursor, WorkerCursor, workerCursorSchema, type WorkerCursorState } from './cursor.ts';
 import { FencedLease, type LeaseTenure } from './fence.ts';

@@ -3,8 +3,7 @@
 // partition's subject. Its read position is the lease's fenced state, so a
 // deposed poller can never move its successor's position.
 import { setTimeout as sleep } from 'node:timers/promises';
-import { JetStreamApiError, type PubAck } from '@nats-io/jetstream';
-import { headers, type Subscription } from '@nats-io/transport-node';
+import type { Subscription } from '@nats-io/transport-node';
 import { z } from 'zod';
 import type { ClusterConfig, DaemonOptions } from '../config/index.ts';
 import { describeError, type EventLogEntry } from '../shared/index.ts';
@@ -12,12 +11,11 @@ import type { EventSource } from '../source/index.ts';
 import type { ClusterConnection } from './connect.ts';
 import { ensureEventStream } from './connect.ts';
 import { FencedLease, type ClusterLogger, type LeaseTenure } from './fence.ts';
-import { CLUSTER_FORMAT, FORMAT_HEADER } from './format.ts';
 import { LeaseLostError } from './errors.ts';
-import { partitionOf, type ClusterNames } from './names.ts';
+import type { ClusterNames } from './names.ts';
+import { PublishChain, type PublishCounts } from './publish-chain.ts';
 
-/** Header naming the poller tenure (lease epoch) that published an event. */
-export const EPOCH_HEADER = 'Sgeventd-Epoch';
+export { EPOCH_HEADER } from './publish-chain.ts';
 
 /** The poller's fenced state: everything up to `lastId` is published except `gaps` (ids not visible yet, until `expiresAt`, epoch ms). */
 export const pollerStateSchema = z.object({
@@ -49,12 +47,9 @@ export interface ClusterPollerOptions {
 }
 
 /** Counters of this node's poller. */
-export interface PollerStats {
+export interface PollerStats extends PublishCounts {
   tenures: number;
-  published: number;
-  duplicates: number;
   lateIds: number;
-  publishFailures: number;
   /** Reads of the log after the newest id (one per round): a wake shows as one more read. */
   reads: number;
 }
@@ -78,12 +73,16 @@ export class ClusterPoller {
   #wakeSub: Subscription | undefined;
   #wokenTo = 0;
   #lastId = -1;
-  /** Message id the next publish expects last in the stream. */
-  #chainLast: string | undefined;
+  /** The order of the stream held by this node's tenure (publish-chain.ts). */
+  readonly #chain: PublishChain;
 
   private constructor(opts: ClusterPollerOptions, lease: FencedLease<PollerState>) {
     this.#opts = opts;
     this.lease = lease;
+    this.#chain = new PublishChain({
+      conn: opts.conn, names: opts.names, partitions: opts.cluster.partitions, maxInFlight: opts.cluster.poller.maxInFlight,
+      renewMs: opts.cluster.lease.renewMs, logger: opts.logger, counts: this.stats,
+    });
   }
 
   /** Creates the event stream and the lease stream when missing. */
@@ -207,7 +206,7 @@ export class ClusterPoller {
       toPublish.push(e);
       lastId = e.id;
     }
-    const seq = toPublish.length > 0 ? await this.#publish(tenure, toPublish, signal) : state.seq;
+    const seq = toPublish.length > 0 ? await this.#chain.publish(tenure, toPublish, signal) : state.seq;
     if (toPublish.length > 0) this.#opts.logger?.debug({ epoch: tenure.epoch, events: toPublish.length, lastId }, 'cluster: poller published');
     const next: PollerState = { lastId, gaps: [...gaps].map(([id, expiresAt]) => ({ id, expiresAt })), seq };
     if (toPublish.length > 0 || next.gaps.length !== state.gaps.length) await tenure.write(next);
@@ -217,130 +216,24 @@ export class ClusterPoller {
   }
 
   /**
-   * Makes the event stream this tenure's: reads what the previous holder
-   * published after its last stored state (ids it never recorded), then
-   * publishes a takeover mark expecting the stream's last message id. From
-   * then on every publish expects the previous one's id, so a deposed
-   * holder's next publish fails, and the stream keeps exactly the order sent.
+   * Makes the event stream this tenure's (publish-chain.ts: a takeover mark,
+   * then every publish expects the previous one's id, so a deposed holder's
+   * next publish fails). Ids the previous holder published beyond its stored
+   * state are not published again; the ids between them are gaps.
    */
   async #takeOver(tenure: LeaseTenure<PollerState>, state: PollerState, signal: AbortSignal): Promise<PollerState> {
-    const { conn, names, daemon } = this.#opts;
-    for (;;) {
-      signal.throwIfAborted();
-      if (!tenure.held) throw tenureEnded(tenure, signal);
-      const info = await conn.jsm.streams.info(names.eventStream);
-      const last = info.state.last_seq;
-      const published = new Set<number>();
-      let lastMsgId: string | undefined;
-      for (let seq = Math.max(state.seq + 1, info.state.first_seq); seq <= last; seq++) {
-        const msg = await conn.jsm.streams.getMessage(names.eventStream, { seq });
-        if (msg === null) continue;
-        if (seq === last) lastMsgId = msg.header.get('Nats-Msg-Id');
-        if (msg.subject === names.pollerMarkSubject) continue;
-        const id = eventIdOf(msg.header.get('Nats-Msg-Id'), names);
-        if (id !== undefined) published.add(id);
-      }
-      if (last > 0 && lastMsgId === undefined) {
-        const msg = await conn.jsm.streams.getMessage(names.eventStream, { seq: last });
-        lastMsgId = msg?.header.get('Nats-Msg-Id');
-      }
-      const markId = `${names.site}:poller:${tenure.epoch}`;
-      const h = headers();
-      h.set(FORMAT_HEADER, String(CLUSTER_FORMAT));
-      h.set(EPOCH_HEADER, String(tenure.epoch));
-      let ack: PubAck;
-      try {
-        ack = await conn.js.publish(names.pollerMarkSubject, JSON.stringify({ format: CLUSTER_FORMAT, epoch: tenure.epoch }), {
-          msgID: markId, headers: h,
-          expect: last === 0 || lastMsgId === undefined || lastMsgId === '' ? { lastSequence: last } : { lastMsgID: lastMsgId },
-        });
-      } catch (err) {
-        // Something was published after the scan (the previous holder's last sends): scan again.
-        if (isExpectationFailed(err)) continue;
-        throw err;
-      }
-      this.#chainLast = markId;
-      // Ids the previous holder published beyond its stored state: not again; the ids between them are gaps.
-      const gaps = new Map(state.gaps.map((g) => [g.id, g.expiresAt]));
-      for (const id of published) gaps.delete(id);
-      let lastId = state.lastId;
-      const highest = Math.max(lastId, ...published);
-      const expiresAt = Date.now() + daemon.backlogTimeoutMs;
-      for (let id = lastId + 1; id <= highest; id++) if (!published.has(id)) gaps.set(id, expiresAt);
-      lastId = highest;
-      const next: PollerState = { lastId, gaps: [...gaps].map(([id, e]) => ({ id, expiresAt: e })), seq: ack.seq };
-      if (published.size > 0) this.#opts.logger?.info({ epoch: tenure.epoch, ids: published.size, lastId }, 'cluster: poller found ids published by its predecessor');
-      await tenure.write(next);
-      return next;
-    }
-  }
-
-  // Publishes in order, up to maxInFlight awaiting their acks, each expecting
-  // the previous one's message id (the chain started by the takeover mark).
-  // Checks the lease before each send. After a failed publish the rest is
-  // sent again from the first failure (an id stored after all comes back as a
-  // duplicate, which the server answers before it checks the chain). A first
-  // failure on the chain itself means another holder published: lost.
-  // Returns the stream sequence of the last event.
-  async #publish(tenure: LeaseTenure<PollerState>, events: readonly EventLogEntry[], signal: AbortSignal): Promise<number> {
-    const { conn, names, cluster } = this.#opts;
-    const max = cluster.poller.maxInFlight;
-    let from = 0;
-    let seq = 0;
-    while (from < events.length) {
-      const results: Array<Promise<PubAck>> = [];
-      // A count and one waiter, not Promise.race over the window: that costs a reaction per publish in flight.
-      let inFlight = 0;
-      let freed: (() => void) | undefined;
-      const settle = (): void => {
-        inFlight--;
-        const wake = freed;
-        freed = undefined;
-        wake?.();
-      };
-      let prev = this.#chainLast;
-      for (let i = from; i < events.length; i++) {
-        if (signal.aborted || !tenure.held) break;
-        const e = events[i] as EventLogEntry;
-        const h = headers();
-        h.set(FORMAT_HEADER, String(CLUSTER_FORMAT));
-        h.set(EPOCH_HEADER, String(tenure.epoch));
-        const msgID = names.msgId(e.id);
-        const p = conn.js.publish(names.eventSubject(partitionOf(e.project?.id, cluster.partitions)), JSON.stringify(e), {
-          msgID, headers: h, ...(prev === undefined ? {} : { expect: { lastMsgID: prev } }),
-        });
-        prev = msgID;
-        results.push(p);
-        inFlight++;
-        void p.then(settle, settle);
-        if (inFlight >= max) await new Promise<void>((resolve) => { freed = resolve; });
-      }
-      const settled = await Promise.allSettled(results);
-      const failed = settled.findIndex((r) => r.status === 'rejected');
-      const ok = settled.slice(0, failed < 0 ? settled.length : failed);
-      for (const r of ok) {
-        if (r.status !== 'fulfilled') continue;
-        if (r.value.duplicate) this.stats.duplicates++;
-        else this.stats.published++;
-        seq = Math.max(seq, r.value.seq);
-      }
-      if (ok.length > 0) this.#chainLast = names.msgId((events[from + ok.length - 1] as EventLogEntry).id);
-      if (failed < 0) {
-        if (from + settled.length < events.length) throw tenureEnded(tenure, signal);
-        return seq;
-      }
-      const reason = (settled[failed] as PromiseRejectedResult).reason as unknown;
-      if (isExpectationFailed(reason)) {
-        tenure.abandon('superseded', reason);
-        throw tenure.signal.reason;
-      }
-      this.stats.publishFailures++;
-      this.#opts.logger?.warn({ eventId: events[from + failed]?.id, err: describeError(reason) }, 'cluster: publishing an event failed, sending again');
-      from += failed;
-      if (signal.aborted || !tenure.held) throw tenureEnded(tenure, signal);
-      await sleep(Math.min(500, this.#opts.cluster.lease.renewMs), undefined, { signal }).catch(() => undefined);
-    }
-    return seq;
+    const { published, seq } = await this.#chain.takeOver(tenure, state.seq, signal);
+    const gaps = new Map(state.gaps.map((g) => [g.id, g.expiresAt]));
+    for (const id of published) gaps.delete(id);
+    let lastId = state.lastId;
+    const highest = Math.max(lastId, ...published);
+    const expiresAt = Date.now() + this.#opts.daemon.backlogTimeoutMs;
+    for (let id = lastId + 1; id <= highest; id++) if (!published.has(id)) gaps.set(id, expiresAt);
+    lastId = highest;
+    const next: PollerState = { lastId, gaps: [...gaps].map(([id, e]) => ({ id, expiresAt: e })), seq };
+    if (published.size > 0) this.#opts.logger?.info({ epoch: tenure.epoch, ids: published.size, lastId }, 'cluster: poller found ids published by its predecessor');
+    await tenure.write(next);
+    return next;
   }
 
   async #idle(ms: number, signal: AbortSignal): Promise<void> {
@@ -378,25 +271,6 @@ export class ClusterPoller {
       },
     });
   }
-}
-
-/** JetStream's "wrong last msg ID" (10070) or "wrong last sequence" (10071). */
-function isExpectationFailed(err: unknown): boolean {
-  return err instanceof JetStreamApiError && (err.code === 10070 || err.code === 10071);
-}
-
-/** The event id in a message id `<site>:<id>` of this site. */
-function eventIdOf(msgId: string | undefined, names: ClusterNames): number | undefined {
-  const prefix = `${names.site}:`;
-  if (msgId === undefined || !msgId.startsWith(prefix)) return undefined;
-  const id = Number(msgId.slice(prefix.length));
-  return Number.isInteger(id) && id > 0 ? id : undefined;
-}
-
-function tenureEnded(tenure: LeaseTenure<PollerState>, signal: AbortSignal): unknown {
-  if (tenure.signal.aborted) return tenure.signal.reason;
-  if (signal.aborted) return signal.reason;
-  return new LeaseLostError(tenure.key, 'expired', { epoch: tenure.epoch });
 }
 
 /**

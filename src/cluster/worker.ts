@@ -4,16 +4,18 @@
 import type { Logger } from 'pino';
 import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
 import { pluginOptionsFor, type DaemonConfig, type PluginFolderConfig } from '../config/index.ts';
-import { effectiveConcurrency, loadRetryDelayMs, type PluginFailure, type PluginLoadFailure, type ProjectDirectory, type TimingRecord } from '../dispatch/index.ts';
+import { effectiveConcurrency, type PluginFailure, type PluginLoadFailure, type ProjectDirectory, type TimingRecord } from '../dispatch/index.ts';
 import type { LoadResult, PluginHost, PluginHostFactory } from '../hosts/index.ts';
-import type { EmailRecipients, JsPluginFile, PythonPluginFile } from '../plugins/index.ts';
+import type { JsPluginFile, PythonPluginFile } from '../plugins/index.ts';
 import { SgeventdError, sleepLong, type EventLogEntry } from '../shared/index.ts';
 import { freshCursor, WorkerCursor, type CallbackCount, type WorkerCursorState } from './cursor.ts';
-import { ActiveRun, type HeldLease } from './active-run.ts';
+import { ActiveRun } from './active-run.ts';
+import type { HeldLease } from './lease-types.ts';
 import type { ControlRecord } from './plugin-control.ts';
 import type { DeadLetterBook } from './dead-letters.ts';
+import { WarmCopy } from './warm-copy.ts';
 
-export type { HeldLease } from './active-run.ts';
+export type { HeldLease } from './lease-types.ts';
 
 /** Campaigns for a lease: resolves once this node holds it. */
 export interface LeaseCampaign<T> {
@@ -110,27 +112,22 @@ export class PluginWorker {
   #lastKnown: WorkerCursorState | null = null;
   #inflight = new Map<number, Queued>();
   #running: Promise<void> | null = null;
-  #entry: JsPluginFile | PythonPluginFile;
-  #host: PluginHost | null = null;
-  #loaded: LoadResult | null = null;
-  /** Serialises loads of the host (a standby's reload, the first load). */
-  #hostReady: Promise<void> = Promise.resolve();
+  /** This node's copy of the plugin: its host and last load (warm-copy.ts). */
+  readonly #copy: WarmCopy;
   /** Aborted to end the current term early: a reload, or an enable/disable to apply. */
   #nudge = new AbortController();
   /** Reloads asked of the owner, resolved once its host is replaced. */
   #reloads: Array<() => void> = [];
-  /** What the last successful load set with `setEmails` (true until then): where a later load failure is mailed. */
-  #emails: EmailRecipients = true;
-  /** Loads in a row that hit a site error, and the timer of the next attempt. */
-  #loadAttempts = 0;
-  #loadRetry: NodeJS.Timeout | null = null;
 
   constructor(opts: PluginWorkerOptions) {
     this.#opts = opts;
     this.id = opts.id;
     this.name = opts.entry.name;
-    this.#entry = opts.entry;
     this.#log = opts.logger.child({ plugin: opts.entry.name });
+    this.#copy = new WarmCopy({
+      name: this.name, entry: opts.entry, folder: opts.folder, hosts: opts.hosts, log: this.#log, pluginLogger: opts.pluginLogger,
+      stop: this.#stop.signal, onLoadFailure: opts.onLoadFailure, onRetried: () => this.#poke(),
+    });
   }
 
   get role(): WorkerRole {
@@ -182,14 +179,14 @@ export class PluginWorker {
    * lease; a deactivated owner resumes. A standby reloads its warm copy.
    */
   async reload(entry?: JsPluginFile | PythonPluginFile): Promise<ReloadOutcome> {
-    if (entry !== undefined) this.#entry = entry;
+    if (entry !== undefined) this.#copy.replaceEntry(entry);
     if (this.#role === 'active' || this.#role === 'deactivated' || this.#role === 'paused' || this.#role === 'spread') {
       const done = new Promise<void>((resolve) => this.#reloads.push(resolve));
       this.#poke();
       await done;
       return 'active';
     }
-    await this.#loadHost();
+    await this.#copy.load();
     this.#poke();
     return 'copy';
   }
@@ -201,43 +198,6 @@ export class PluginWorker {
     nudge.abort();
   }
 
-  /** (Re)creates and loads the host, one load at a time. */
-  #loadHost(): Promise<void> {
-    const next = this.#hostReady.then(async () => {
-      // A load now replaces any attempt planned after a site error.
-      if (this.#loadRetry !== null) clearTimeout(this.#loadRetry);
-      this.#loadRetry = null;
-      const old = this.#host;
-      this.#host = null;
-      this.#loaded = null;
-      await old?.close().catch((err: unknown) => this.#log.warn({ err }, 'closing the plugin host failed'));
-      const host = this.#opts.hosts.create(this.#entry, this.#opts.folder, this.#opts.pluginLogger ?? this.#log);
-      this.#host = host;
-      const loaded = await host.load();
-      this.#loaded = loaded;
-      if (loaded.ok) {
-        this.#loadAttempts = 0;
-        this.#emails = loaded.emails;
-      } else if (loaded.error.code === 'PLUGIN_LOAD_SITE_ERROR') {
-        // The site, not the plugin: load again with backoff (as on one machine), then campaign.
-        if (this.#stop.signal.aborted) return;
-        const delayMs = loadRetryDelayMs(this.#loadAttempts++);
-        this.#log.warn({ err: loaded.error, retryInMs: delayMs, attempt: this.#loadAttempts }, 'plugin load hit a site error on this node; trying again');
-        this.#loadRetry = setTimeout(() => {
-          this.#loadRetry = null;
-          // Only while still failed: a node holding the lease swaps its host through a reload of its term, never here.
-          if (!this.#stop.signal.aborted && this.#loaded?.ok !== true) void this.#loadHost().then(() => this.#poke());
-        }, delayMs);
-        this.#loadRetry.unref();
-      } else {
-        this.#log.error({ err: loaded.error }, 'plugin failed to load on this node; this node does not campaign for it until it loads');
-        this.#opts.onLoadFailure?.({ plugin: this.name, error: loaded.error, emails: this.#emails });
-      }
-    });
-    this.#hostReady = next.catch((err: unknown) => this.#log.error({ err }, 'loading the plugin failed unexpectedly'));
-    return this.#hostReady;
-  }
-
   /**
    * Loads the plugin first (a warm standby: a takeover does not wait for a
    * thread to start and import), then campaigns until stopped. A plugin that
@@ -247,10 +207,10 @@ export class PluginWorker {
   async #campaign(): Promise<void> {
     const stop = this.#stop.signal;
     try {
-      await this.#loadHost();
+      await this.#copy.load();
       while (!stop.aborted) {
-        await this.#hostReady;
-        if (this.#loaded?.ok !== true) {
+        await this.#copy.ready;
+        if (this.#copy.loaded?.ok !== true) {
           this.#role = 'load-failed';
           await untilAborted(AbortSignal.any([stop, this.#nudge.signal]));
           continue;
@@ -282,11 +242,7 @@ export class PluginWorker {
         }
       }
     } finally {
-      if (this.#loadRetry !== null) clearTimeout(this.#loadRetry);
-      this.#loadRetry = null;
-      await this.#hostReady;
-      await this.#host?.close().catch((err: unknown) => this.#log.warn({ err }, 'closing the plugin host failed'));
-      this.#log.debug('plugin host closed');
+      await this.#copy.close();
     }
   }
 
@@ -299,13 +255,13 @@ export class PluginWorker {
    */
   async #runSpread(stop: AbortSignal): Promise<boolean> {
     const spread = this.#opts.spread;
-    const loaded = this.#loaded;
-    const host = this.#host;
+    const loaded = this.#copy.loaded;
+    const host = this.#copy.host;
     if (spread === undefined || loaded?.ok !== true || host === null) return false;
     const concurrency = effectiveConcurrency(loaded, pluginOptionsFor(this.#opts.folder, this.name).concurrency);
     if (concurrency.by === 'none') return false;
     if (this.#reloads.length > 0) {
-      await this.#loadHost();
+      await this.#copy.load();
       for (const resolve of this.#reloads.splice(0)) resolve();
       return true;
     }
@@ -316,7 +272,7 @@ export class PluginWorker {
 
   /** Whether the loaded code spreads the plugin over partitions (`by: project | entity` on a node that spreads plugins). */
   #spreads(): boolean {
-    const loaded = this.#loaded;
+    const loaded = this.#copy.loaded;
     if (this.#opts.spread === undefined || loaded?.ok !== true) return false;
     return effectiveConcurrency(loaded, pluginOptionsFor(this.#opts.folder, this.name).concurrency).by !== 'none';
   }
@@ -338,14 +294,14 @@ export class PluginWorker {
       while (!session.aborted) {
         const nudge = this.#nudge.signal;
         if (this.#reloads.length > 0) {
-          await this.#loadHost();
+          await this.#copy.load();
           for (const resolve of this.#reloads.splice(0)) resolve();
           // As on one machine: a reload brings a deactivated plugin back, at its cursor.
           cursor.reactivate();
         }
-        await this.#hostReady;
+        await this.#copy.ready;
         await this.#applyControl(cursor, held);
-        if (this.#loaded?.ok !== true || this.#host === null) {
+        if (this.#copy.loaded?.ok !== true || this.#copy.host === null) {
           await held.release(cursor.snapshot());
           return;
         }
@@ -364,7 +320,7 @@ export class PluginWorker {
         }
         this.#role = 'active';
         this.#log.info({ highSeq: cursor.highSeq, highId: cursor.highId, pending: cursor.pendingCount }, 'plugin lease taken: running from the stored cursor');
-        const run = new ActiveRun(this, this.#opts, this.#host, this.#loaded, cursor, held, this.#log);
+        const run = new ActiveRun(this, this.#opts, this.#copy.host, this.#copy.loaded, cursor, held, this.#log);
         await run.run(AbortSignal.any([session, nudge]));
       }
       if (held.signal.aborted) {

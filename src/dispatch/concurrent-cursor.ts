@@ -3,9 +3,10 @@ import { EventLogCulledError, type EventLog } from '../source/index.ts';
 import type { SerializedError } from '../plugins/index.ts';
 import type { PluginState } from '../state/index.ts';
 import type { CursorHandler, CursorOptions, EventScope, RetryItem } from './cursor-types.ts';
-import { expireGaps, inScope, noteGaps, runEvent } from './cursor-steps.ts';
+import { runEvent } from './cursor-steps.ts';
 import { readWhole } from './coalesce.ts';
 import { ConcurrentFolding } from './concurrent-folding.ts';
+import { ConcurrentIntake } from './concurrent-intake.ts';
 import { KeyLanes, laneKey, type ConcurrencyKeyBy } from './key-lanes.ts';
 import type { StateBatcher } from './state-batcher.ts';
 import { CursorLifecycle, type CursorLoad } from './cursor-lifecycle.ts';
@@ -37,20 +38,19 @@ export interface ConcurrentCursorOptions extends CursorOptions {
 export class ConcurrentCursor extends CursorLifecycle {
   readonly #opts: ConcurrentCursorOptions;
   readonly #log: EventLog;
-  readonly #scope: EventScope;
   readonly #lanes: KeyLanes;
   /** The position: the highest id handed out, gaps, pending ids (unfinished-ids.ts). */
   readonly #ids: UnfinishedIds;
   #readPos: number;
   #inflight = 0;
-  #lastBacklogCheck = 0;
   #halt: { event: EventLogEntry; callback: string | null; error: SerializedError } | null = null;
   /** Resolves the loop's wait when a lane finishes. */
   #changed: (() => void) | null = null;
   #drained: (() => void) | null = null;
   /** Creation folding (coalesceCreation). */
   readonly #folding: ConcurrentFolding;
-  #holdPump = false;
+  /** Events into the lanes: scope, folded rows, ids read again, late ids (concurrent-intake.ts). */
+  readonly #intake: ConcurrentIntake;
   /** Dead letters running again, by event id. */
   readonly #retries = new Map<number, RetryItem>();
   /** A replay's last id: the loop ends once it handed out every event up to it and the lanes are empty. */
@@ -68,7 +68,6 @@ export class ConcurrentCursor extends CursorLifecycle {
     super(handler, batcher, opts, state.lastError);
     this.#opts = opts;
     this.#log = log;
-    this.#scope = scope;
     this.#lanes = new KeyLanes(opts.window);
     this.#folding = new ConcurrentFolding(opts.coalesce, Math.min(opts.batchSize, this.#lanes.window));
     this.#ids = new UnfinishedIds(state, opts.replay === true ? null : {
@@ -76,6 +75,13 @@ export class ConcurrentCursor extends CursorLifecycle {
       remove: (id) => this.batcher?.backlogRemove(this.id, id),
     });
     this.#readPos = state.lastEventId;
+    this.#intake = new ConcurrentIntake({
+      ids: this.#ids, lanes: this.#lanes, folding: this.#folding, log, scope, ctx: this.ctx, by: opts.by,
+      signal: () => this.signal,
+      finishId: (id) => this.#finishId(id),
+      persist: () => this.#persist(),
+      pump: () => this.#pump(),
+    });
   }
 
   get lastEventId(): number {
@@ -135,15 +141,15 @@ export class ConcurrentCursor extends CursorLifecycle {
       const room = Math.max(1, Math.min(this.#opts.batchSize, this.#lanes.window - this.#lanes.held));
       if (this.#ids.recovering) {
         // Events handed out before a restart come first, in id order (each key's order is kept).
-        await this.#readAgain(this.#ids.takeRecovered(room), null);
+        await this.#intake.readAgain(this.#ids.takeRecovered(room), null);
         continue;
       }
-      await this.#checkBacklog();
+      await this.#intake.checkBacklog();
       await this.#takeRetries();
       if (signal.aborted) return;
       const parked = this.#lanes.takeParked(room);
       if (parked !== null) {
-        await this.#readAgain(parked.ids, parked.key);
+        await this.#intake.readAgain(parked.ids, parked.key);
         continue;
       }
       if (this.#until !== null && this.#readPos >= this.#until) {
@@ -184,24 +190,9 @@ export class ConcurrentCursor extends CursorLifecycle {
       const fold = this.#folding.fold(fresh, more, Date.now(), shortened);
       const cut = fresh[fold.taken]?.id ?? Infinity;
       // Nothing starts while a read is taken in: a `_New` waits until its folded rows are pending.
-      this.#holdPump = true;
-      try {
-        for (const event of events) {
-          if (event.id >= cut) break;
-          if (signal.aborted) return;
-          if (until === null) noteGaps(this.ctx, this.#ids.gaps, this.#ids.high, event);
-          if (!this.#ids.passAhead(event.id)) {
-            const owner = fold.rowOf.get(event.id);
-            if (owner === undefined) await this.#accept(fold.byId.get(event.id) ?? event, true);
-            else this.#foldRow(owner, event.id);
-          }
-          this.#readPos = event.id;
-        }
-        // Rows past the end of what was taken, folded into a `_New` taken: pending with it, passed over when read.
-        for (const [row, owner] of fold.ahead) this.#foldRow(owner, row, true);
-      } finally {
-        this.#holdPump = false;
-      }
+      if (!(await this.#intake.takeRead(events, fold, cut, until, signal, (id) => {
+        this.#readPos = id;
+      }))) return;
       this.#pump();
       if (!signal.aborted && fold.taken === fresh.length) this.#readPos = Math.min(until ?? Infinity, Math.max(this.#readPos, slice.upTo));
       else if (fold.taken === 0 && more && shortened) {
@@ -214,116 +205,9 @@ export class ConcurrentCursor extends CursorLifecycle {
     }
   }
 
-  /**
-   * A row folded into the `_New` `owner`: pending until the `_New` finished
-   * (stored as pending, so a restart reads both again and folds them again).
-   */
-  #foldRow(owner: number, row: number, ahead = false): void {
-    // A row past what the read handed out is passed over when read (the highest id handed out stays below it).
-    if (!this.#ids.foldRow(owner, row, ahead)) {
-      // The `_New` was out of scope (finished at once): so is its row.
-      this.#finishId(row);
-      return;
-    }
-    this.#persist();
-  }
-
-  /** Scope decided; in-scope events join their lane as pending, the rest are finished at once. */
-  async #accept(event: EventLogEntry, fresh: boolean): Promise<void> {
-    const decided = inScope(this.ctx, this.#scope, event);
-    const take = typeof decided === 'boolean' ? decided : await decided;
-    if (!take) {
-      this.counters.skipped++;
-      if (fresh) this.#ids.raise(event.id);
-      this.#finishId(event.id);
-      return;
-    }
-    this.#ids.markPending(event.id);
-    // The stored high watermark moves only once the event is stored as pending.
-    if (fresh && event.id > this.#ids.high) {
-      this.#ids.raise(event.id);
-      this.#persist();
-    }
-    this.#lanes.add(laneKey(event, this.#opts.by), event);
-    this.#pump();
-  }
-
-  /** Reads pending or parked ids again (`key` null: ids recovered at start, lanes chosen as they are read). */
-  async #readAgain(ids: number[], key: string | null): Promise<void> {
-    let found: Map<number, EventLogEntry>;
-    // A parked `_New` gets its folded rows back.
-    const rows = key === null ? [] : ids.flatMap((id) => this.#ids.foldedRows(id) ?? []);
-    try {
-      found = await this.#log.lookup([...ids, ...rows], this.signal);
-    } catch (err) {
-      if (this.signal.aborted) return;
-      this.#opts.logger.warn({ err }, 'reading handed-out events again failed; will try again');
-      if (key === null) this.#ids.returnRecovered(ids);
-      else this.#lanes.returnParked(key, ids);
-      await sleepLong(this.#opts.fetchIntervalMs, { signal: this.signal }).catch(() => undefined);
-      return;
-    }
-    const events: EventLogEntry[] = [];
-    for (const id of ids) {
-      const event = found.get(id);
-      if (event !== undefined) events.push(event);
-      else {
-        this.#opts.logger.warn({ eventId: id }, 'a handed-out event is no longer in the event log; counted as finished');
-        this.#finishId(id);
-      }
-    }
-    if (key === null) {
-      // Recovered ids fold again by the same rule: a `_New` and its rows were pending together.
-      const fold = this.#folding.fold(events, false);
-      this.#holdPump = true;
-      try {
-        for (const event of events) {
-          const owner = fold.rowOf.get(event.id);
-          if (owner === undefined) await this.#accept(fold.byId.get(event.id) ?? event, false);
-          else this.#foldRow(owner, event.id, event.id > this.#ids.high);
-        }
-      } finally {
-        this.#holdPump = false;
-      }
-    } else {
-      this.#lanes.requeue(key, events.map((event) => {
-        const folded = this.#ids.foldedRows(event.id);
-        if (folded === undefined) return event;
-        const changes = folded.map((id) => found.get(id)).filter((e) => e !== undefined);
-        return { ...event, meta: { ...(event.meta ?? {}), in_create_changes: changes } };
-      }));
-    }
-    this.#pump();
-  }
-
-  /** Looks for late ids once per fetch interval; a late id joins its lane (after what is queued there). */
-  async #checkBacklog(): Promise<void> {
-    const gaps = this.#ids.gaps;
-    if (gaps.size === 0) return;
-    const now = Date.now();
-    if (now - this.#lastBacklogCheck < this.#opts.fetchIntervalMs) return;
-    this.#lastBacklogCheck = now;
-    expireGaps(this.ctx, gaps, now);
-    if (gaps.size === 0) return;
-    let found: Map<number, EventLogEntry>;
-    try {
-      found = await this.#log.lookup([...gaps.keys()], this.signal);
-    } catch (err) {
-      if (!this.signal.aborted) this.#opts.logger.warn({ err }, 'looking up backlog ids failed; will try again');
-      return;
-    }
-    for (const event of [...found.values()].sort((a, b) => a.id - b.id)) {
-      if (!gaps.has(event.id)) continue;
-      this.#opts.logger.info({ eventId: event.id }, 'late event arrived from the backlog');
-      // The gap becomes pending (same row, new kind): it leaves the backlog when its callbacks finished.
-      gaps.delete(event.id);
-      await this.#accept(event, false);
-    }
-  }
-
   /** Starts lane heads while fewer than `max` run and nothing stops the plugin. */
   #pump(): void {
-    while (!this.#holdPump && this.#inflight < this.#opts.max && this.#halt === null && !this.signal.aborted) {
+    while (!this.#intake.holding && this.#inflight < this.#opts.max && this.#halt === null && !this.signal.aborted) {
       const next = this.#lanes.take();
       if (next === null) return;
       if (next.waitedMs !== null) this.#opts.onLaneWait?.(this.#opts.name, next.waitedMs);

@@ -9,7 +9,8 @@ export type {
   Resolution, CentralizedResolution, DistributedResolution, ResolveHost, ResolveSite, PipelineConfigurationRecord, ProjectRef,
 } from './resolve.ts';
 export type { ToolkitPlatform } from './platform-paths.ts';
-export { RuntimePool, runtimeKey } from './pool.ts';
+export { RuntimePool } from './pool.ts';
+export { runtimeKey } from './runtime-spawn.ts';
 export type { RuntimePoolDeps, PoolSite, RuntimeStatus, RuntimePluginSpec } from './pool-types.ts';
 export { ProjectRuntime } from './runtime.ts';
 export { RUNTIME_SCRIPT, PLUGIN_RUNNER_SCRIPT } from './runtime.ts';

@@ -1,11 +1,6 @@
-import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync } from 'node:fs';
-import path from 'node:path';
 import { residentMb } from '../pyrpc/index.ts';
 import { describeError, SgeventdError } from '../shared/errors.ts';
 import { ToolkitError } from './errors.ts';
-import { runtimeEnv } from './env.ts';
-import { fingerprint } from './fingerprint.ts';
 import { projectRef, type ProjectLike, type ToolkitHandle } from './handle.ts';
 import { silentLogger } from './log.ts';
 import type { ToolkitLogger } from './log.ts';
@@ -13,9 +8,11 @@ import type { RuntimePoolOptions } from './options.ts';
 import { prepareDistributed } from './prepare.ts';
 import { InfoSchema } from './protocol.ts';
 import type { CallTarget, InitParams, RuntimeInfo } from './protocol.ts';
-import { realHost, resolveProject } from './resolve.ts';
-import type { CentralizedResolution, DistributedResolution, ProjectRef, Resolution, ResolveHost } from './resolve.ts';
-import { ProjectRuntime } from './runtime.ts';
+import { realHost } from './resolve.ts';
+import type { CentralizedResolution, ProjectRef, Resolution } from './resolve.ts';
+import { Resolutions } from './resolutions.ts';
+import type { ProjectRuntime } from './runtime.ts';
+import { runtimeKey, spawnFor, spawnRuntime } from './runtime-spawn.ts';
 import { CallQueue } from './call-queue.ts';
 import { KeyHealth } from './key-health.ts';
 import type { RuntimePluginSpec, RuntimePoolDeps, RuntimeStatus } from './pool-types.ts';
@@ -43,14 +40,6 @@ interface Lease {
   rt: ProjectRuntime;
 }
 
-interface Resolved {
-  res: Resolution;
-  /** What runtimes start on: the centralized resolution, or the prepared distributed one. */
-  runnable: CentralizedResolution;
-  fp: string;
-  checkedAt: number;
-}
-
 /**
  * Warm Python processes per key: a resolved (core, configuration), or a
  * shared core with `shareCoreRuntimes`, or everything with
@@ -67,12 +56,11 @@ export class RuntimePool {
   readonly options: RuntimePoolOptions;
   readonly #deps: RuntimePoolDeps;
   readonly #logger: ToolkitLogger;
-  readonly #host: ResolveHost;
   /** By runtime id (`<key>#<slot>`). */
   readonly #entries = new Map<string, Entry>();
   readonly #waiting: CallQueue<Lease>;
   readonly #health: KeyHealth;
-  readonly #resolved = new Map<number, Promise<Resolved>>();
+  readonly #resolutions: Resolutions;
   /** What a key's runtimes start on (from its latest call), to start more of them while calls wait. */
   readonly #startWith = new Map<string, { mode: InitParams['mode']; res: CentralizedResolution }>();
   readonly #retiring = new Set<Promise<void>>();
@@ -83,7 +71,13 @@ export class RuntimePool {
     this.options = options;
     this.#deps = deps;
     this.#logger = deps.logger ?? silentLogger;
-    this.#host = deps.host ?? realHost(deps.env ?? process.env);
+    this.#resolutions = new Resolutions({
+      options, host: deps.host ?? realHost(deps.env ?? process.env), lookup: deps.lookup, logger: this.#logger,
+      changeCheckIntervalMs: deps.changeCheckIntervalMs ?? 1000,
+      prepare: (res) => prepareDistributed(res, options, deps.stateDir, (key, python, label, corePython, bundleCache) =>
+        spawnRuntime({ key, mode: 'bootstrap', python, label, configPath: undefined, corePython, bundleCache }, options, deps, this.#logger)),
+      changed: (projectId) => this.recycle(projectId),
+    });
     this.#waiting = new CallQueue<Lease>(options.queueLimit);
     this.#health = new KeyHealth(options.crashBudget, this.#logger);
     const every = Math.max(20, Math.min(options.idleTtlMs / 2, 30_000));
@@ -128,7 +122,7 @@ export class RuntimePool {
 
   /** How a project resolves (for `sgeventd toolkit resolve`); uses the cache. */
   async resolve(project: ProjectLike): Promise<Resolution> {
-    return (await this.#resolve(projectRef(project))).runnable;
+    return (await this.#resolutions.get(projectRef(project))).runnable;
   }
 
   /** For `sgeventd toolkit ps`. */
@@ -173,8 +167,8 @@ export class RuntimePool {
         n += 1;
       }
     }
-    if (projectId !== undefined) this.#resolved.delete(projectId);
-    else if (target === undefined) this.#resolved.clear();
+    if (projectId !== undefined) this.#resolutions.forget(projectId);
+    else if (target === undefined) this.#resolutions.forget('all');
     this.#health.forget(typeof target === 'string' ? { key: target.replace(/#\d+$/, '') } : projectId === undefined ? 'all' : { project: projectId });
     return n;
   }
@@ -205,7 +199,7 @@ export class RuntimePool {
     signal?: AbortSignal, onProgress?: (step: unknown) => void, timeoutMs = this.options.callTimeoutMs, onStarted?: () => void,
   ): Promise<unknown> {
     if (this.#closed) throw new ToolkitError('TK_POOL_CLOSED', 'the toolkit pool is closed', { details: { project: ref.id } });
-    const { runnable: res } = await this.#resolve(ref);
+    const { runnable: res } = await this.#resolutions.get(ref);
     const full = { ...params, configPath: res.configPath, corePython: res.corePython };
     for (let attempt = 0; ; attempt += 1) {
       const { entry, rt } = await this.#lease(res, needsEngine, signal);
@@ -221,42 +215,6 @@ export class RuntimePool {
         this.#afterCall(entry, rt);
       }
     }
-  }
-
-  async #resolve(ref: ProjectRef): Promise<Resolved> {
-    let p = this.#resolved.get(ref.id);
-    if (!p) {
-      p = (async () => {
-        let project = ref;
-        if (!project.tankName && this.#deps.lookup?.findProject) {
-          const rec = await this.#deps.lookup.findProject(ref.id);
-          project = { ...ref, tankName: rec?.tank_name ?? undefined, name: rec?.name ?? ref.name };
-        }
-        const res = await resolveProject(project, this.options, this.#host, this.#deps.lookup);
-        for (const w of res.warnings) this.#logger.warn({ project: ref.id }, w);
-        this.#logger.info({ project: ref.id, steps: res.steps }, 'toolkit: resolved project');
-        const runnable = res.mode === 'centralized' ? res : await this.#prepare(res);
-        return { res, runnable, fp: fingerprint(runnable), checkedAt: Date.now() };
-      })();
-      this.#resolved.set(ref.id, p);
-      p.catch(() => this.#resolved.delete(ref.id));
-    }
-    const r = await p;
-    const every = this.#deps.changeCheckIntervalMs ?? 1000;
-    if (Date.now() - r.checkedAt >= every) {
-      r.checkedAt = Date.now();
-      if (fingerprint(r.runnable) !== r.fp) {
-        this.#logger.info({ project: ref.id, configPath: r.runnable.configPath }, 'toolkit: configuration or core changed on disk; recycling');
-        this.recycle(ref.id);
-        return this.#resolve(ref);
-      }
-    }
-    return r;
-  }
-
-  #prepare(res: DistributedResolution): Promise<CentralizedResolution> {
-    return prepareDistributed(res, this.options, this.#deps.stateDir, (key, python, label, corePython, bundleCache) =>
-      this.#spawn(key, 'bootstrap', python, label, undefined, corePython, bundleCache));
   }
 
   /** A free runtime of the call's key, handed to this call alone until #afterCall; the call waits for one otherwise. */
@@ -334,7 +292,7 @@ export class RuntimePool {
     };
     this.#entries.set(entry.id, entry);
     // Spawning throws synchronously on some failures (a folder it cannot make): those reach the waiting calls too.
-    entry.starting = (async () => this.#start(entry, res))().then(
+    entry.starting = (async () => spawnRuntime(spawnFor(key, mode, res, this.options), this.options, this.#deps, this.#logger))().then(
       (rt) => {
         entry.starting = undefined;
         if (this.#entries.get(entry.id) !== entry || this.#closed) {
@@ -367,44 +325,6 @@ export class RuntimePool {
   #forget(entry: Entry): void {
     if (this.#entries.get(entry.id) !== entry) return;
     this.#entries.delete(entry.id);
-  }
-
-  #start(e: Entry, res: CentralizedResolution): Promise<ProjectRuntime> {
-    const python = e.mode === 'swap' ? this.options.python : res.python;
-    const label = e.mode === 'centralized' || e.mode === 'distributed' ? `project ${res.project.id}` : e.key;
-    const configPath = e.mode === 'centralized' || e.mode === 'distributed' ? res.configPath : undefined;
-    return this.#spawn(e.key, e.mode, python, label, configPath, e.mode === 'swap' ? undefined : res.corePython, res.bundleCache);
-  }
-
-  #spawn(key: string, mode: InitParams['mode'], python: string, label: string, configPath: string | undefined, corePython: string | undefined, bundleCache: string | undefined): Promise<ProjectRuntime> {
-    const slug = createHash('sha1').update(key).digest('hex').slice(0, 12);
-    const shotgunHome = path.join(this.#deps.stateDir, 'toolkit', 'shotgun_home', slug);
-    const cwd = path.join(this.#deps.stateDir, 'toolkit', 'run');
-    mkdirSync(shotgunHome, { recursive: true });
-    mkdirSync(cwd, { recursive: true });
-    const o = this.options;
-    const env = runtimeEnv(this.#deps.env ?? process.env, {
-      configPath,
-      shotgunHome,
-      secretVars: this.#deps.secretVars ?? [],
-      holdsCore: (d) => existsSync(path.join(d, 'tank')) || existsSync(path.join(d, 'sgtk')),
-    });
-    if (bundleCache !== undefined) env.SHOTGUN_BUNDLE_CACHE_PATH = bundleCache;
-    return ProjectRuntime.start({
-      label,
-      python,
-      script: this.#deps.runtimeScript,
-      cwd,
-      env,
-      init: { site: this.#deps.site, mode, configPath, corePython, pythonPath: o.pythonPath, syncPathCache: o.syncPathCache },
-      initTimeoutMs: this.#deps.initTimeoutMs ?? 120_000,
-      callTimeoutMs: mode === 'bootstrap' ? Math.max(o.callTimeoutMs, this.#deps.initTimeoutMs ?? 120_000) : o.callTimeoutMs,
-      queueLimit: o.queueLimit,
-      maxMessageBytes: this.#deps.maxMessageBytes ?? 64 * 1024 * 1024,
-      maxLogLineBytes: this.#deps.maxLogLineBytes ?? 8192,
-      stopTimeoutMs: this.#deps.stopTimeoutMs ?? 5000,
-      logger: this.#logger,
-    });
   }
 
   /** maxRuntimes: room for one more, evicting the least recently used idle runtime if need be; false when all are busy. */
@@ -460,23 +380,6 @@ export class RuntimePool {
       if (rt && !e.busy && rt.state === 'ready' && rt.pending === 0 && now - rt.lastUsedAt >= this.options.idleTtlMs) this.#retire(e, 'idleTtlMs');
     }
   }
-}
-
-/**
- * Which runtimes serve a resolved project: the pool key (projects with one key
- * share its runtimes, so their calls run at most `maxRuntimesPerProject` at
- * once between them) and the runtime mode. `needsEngine`: engine and
- * context calls, which need a per-configuration runtime even on a shared core.
- */
-export function runtimeKey(
-  res: CentralizedResolution, options: Pick<RuntimePoolOptions, 'isolation' | 'shareCoreRuntimes'>, needsEngine: boolean,
-): { key: string; mode: InitParams['mode'] } {
-  if (options.isolation === 'swap') return { key: `swap:${res.python}`, mode: 'swap' };
-  if (res.coreSource === 'bootstrap') return { key: `config:${res.configPath}|${res.python}`, mode: 'distributed' };
-  if (options.shareCoreRuntimes && !needsEngine && res.coreSource !== 'localized') {
-    return { key: `core:${res.coreRoot}|${res.python}`, mode: 'shared-core' };
-  }
-  return { key: `config:${res.configPath}|core:${res.coreRoot}|${res.python}`, mode: 'centralized' };
 }
 
 function currentMb(pid: number | null): number | null {

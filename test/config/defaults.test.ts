@@ -42,7 +42,7 @@ const DELIBERATE: Record<string, readonly string[]> = {
   'src/daemon/replay.ts': ['retries', 'retryBackoffMs'], // a side run never retries
   'src/http/health.ts': ['fetchIntervalMs'], // no interval given: the minimum window alone
   'src/toolkit/python-plugin.ts': ['queueLimit'], // a plugin's own process, not the pool
-  'src/toolkit/pool.ts': ['stopTimeoutMs'], // how long a runtime process gets to exit, not daemon.stopTimeoutMs
+  'src/toolkit/runtime-spawn.ts': ['stopTimeoutMs'], // how long a runtime process gets to exit, not daemon.stopTimeoutMs
   'src/hosts/python/host.ts': ['stopTimeoutMs'], // how long a plugin process gets to exit, not daemon.stopTimeoutMs
 };
 
