@@ -23,6 +23,10 @@
  * toolkit, ten, state; default all), for before/after comparisons in turns;
  * SGEVENTD_BENCH_DAEMON_NODE_OPTIONS is given to the daemon process as
  * NODE_OPTIONS (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`).
+ * Besides events/s, each sgeventd catch-up reports CPU per 1,000 events over
+ * the same window: the daemon's (its process and plugin processes, /proc) and
+ * this process's (process.cpuUsage: the site serving the reads, plus the
+ * bench's polling for the marks).
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
@@ -101,17 +105,29 @@ function treeCpuMs(pid: number): number | null {
   return (ticks * 1000) / 100; // USER_HZ is 100 on Linux
 }
 
-async function waitMarks(marks: string, names: string[], alive: () => boolean, timeoutMs: number, pid?: number): Promise<{ first: number; last: number; cpuMs: number | null } | null> {
+/** CPU time (user + system, ms) this process (the bench, holding the site) used so far. */
+function ownCpuMs(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+}
+
+async function waitMarks(marks: string, names: string[], alive: () => boolean, timeoutMs: number, pid?: number): Promise<{ first: number; last: number; cpuMs: number | null; siteCpuMs: number | null } | null> {
   const deadline = Date.now() + timeoutMs;
   let cpuAtFirst: number | null = null;
+  let ownAtFirst: number | null = null;
   while (Date.now() < deadline && alive()) {
-    if (pid !== undefined && cpuAtFirst === null && names.some((n) => existsSync(join(marks, `first-${n}`)))) cpuAtFirst = treeCpuMs(pid);
+    if (pid !== undefined && cpuAtFirst === null && names.some((n) => existsSync(join(marks, `first-${n}`)))) {
+      ownAtFirst = ownCpuMs();
+      cpuAtFirst = treeCpuMs(pid);
+    }
     if (names.every((n) => existsSync(join(marks, `last-${n}`)))) {
+      const ownAtLast = ownAtFirst === null ? null : ownCpuMs();
       const cpuAtLast = pid === undefined ? null : treeCpuMs(pid);
       const read = (f: string) => Number(readFileSync(join(marks, f), 'utf8'));
       return {
         first: Math.min(...names.map((n) => read(`first-${n}`))), last: Math.max(...names.map((n) => read(`last-${n}`))),
         cpuMs: cpuAtFirst === null || cpuAtLast === null ? null : cpuAtLast - cpuAtFirst,
+        siteCpuMs: ownAtFirst === null || ownAtLast === null ? null : ownAtLast - ownAtFirst,
       };
     }
     await sleep(pid === undefined ? 100 : 20);
@@ -147,6 +163,8 @@ async function noopPlugins(h: Harness, count: number): Promise<string[]> {
 
 /** CPU ms per 1,000 events of each sgeventd catch-up run, by scenario (read by the figures below). */
 const cpuPerThousand = new Map<string, number[]>();
+/** The same for this process, which holds the site serving the reads (and polls for the marks). */
+const siteCpuPerThousand = new Map<string, number[]>();
 
 /** One catch-up of `sgeventd foreground` over the backlog, from a fresh state; events/s. */
 async function sgeventdOnce(h: Harness, ids: number[], marks: string, names: string[], run: number, scenario: string): Promise<number> {
@@ -161,6 +179,7 @@ async function sgeventdOnce(h: Harness, ids: number[], marks: string, names: str
     const t = await waitMarks(marks, names, () => d.child.exitCode === null, 600_000, d.child.pid);
     if (t === null) throw new Error(`sgeventd did not catch up: ${d.output()}`);
     if (t.cpuMs !== null) cpuPerThousand.set(scenario, [...(cpuPerThousand.get(scenario) ?? []), (t.cpuMs * 1000) / (ids.length - 1)]);
+    if (t.siteCpuMs !== null) siteCpuPerThousand.set(scenario, [...(siteCpuPerThousand.get(scenario) ?? []), (t.siteCpuMs * 1000) / (ids.length - 1)]);
     return (ids.length - 1) / ((t.last - t.first) / 1000);
   } finally {
     await d.stop();
@@ -320,6 +339,9 @@ export async function run(): Promise<{ name: string; results: Record<string, num
   }
   for (const [scenario, values] of cpuPerThousand) {
     results[`daemon CPU ms per 1,000 events during the catch-up (process and its plugin processes), ${scenario} (median)`] = Math.round(median(values) * 10) / 10;
+  }
+  for (const [scenario, values] of siteCpuPerThousand) {
+    results[`site CPU ms per 1,000 events served during the catch-up (the bench process), ${scenario} (median)`] = Math.round(median(values) * 10) / 10;
   }
   notes.push('The daemon runs as its own process and the site in the bench process, both on this machine; catch-up is timed from the first event reaching a plugin to the last event reaching every plugin.');
   notes.push(`State cost: StateBatcher calls as the lanes make them (plugin row, counter, eventDone) with the SQLite commits they trigger (flushEvents ${DEFAULTS.stateFlushEvents}, flushMs ${DEFAULTS.stateFlushMs}, the defaults).`);

@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import { redact, type Secret } from '../shared/secret.ts';
 import { setLongTimeout } from '../shared/long-timer.ts';
 import { ShotgunTransportError, faultFor, type ShotgunTransportCode } from './errors.ts';
+import { answerText, parseAnswer } from './answer-json.ts';
 
 function packageVersion(): string {
   try {
@@ -124,7 +125,7 @@ export class RpcTransport {
     const timer = setLongTimeout(() => controller.abort(new TimeoutReason('timeout')), this.#o.timeoutMs);
     const started = performance.now();
     let status: number;
-    let text: string;
+    let bytes: Uint8Array;
     let contentType: string | undefined;
     let location: string | undefined;
     const signal = abort === undefined ? controller.signal : AbortSignal.any([controller.signal, abort]);
@@ -136,7 +137,7 @@ export class RpcTransport {
         status = res.status;
         contentType = res.headers.get('content-type') ?? undefined;
         location = res.headers.get('location') ?? undefined;
-        text = await res.text();
+        bytes = new Uint8Array(await res.arrayBuffer());
       } else {
         const { request } = await import('undici');
         const res = await request(this.#o.url, {
@@ -153,7 +154,7 @@ export class RpcTransport {
         contentType = Array.isArray(ct) ? ct[0] : ct;
         const loc = res.headers['location'];
         location = Array.isArray(loc) ? loc[0] : loc;
-        text = await res.body.text();
+        bytes = new Uint8Array(await res.body.arrayBuffer());
       }
     } catch (err) {
       throw this.#transportError(err, method, attempt, controller.signal);
@@ -165,7 +166,7 @@ export class RpcTransport {
     if (status >= 300) {
       const details: Record<string, unknown> = {};
       // A 403 means the API is blocked; shotgun.py appends the body page.
-      if (status === 403) details['body'] = this.#redact(text.slice(0, 500));
+      if (status === 403) details['body'] = this.#redact(answerText(bytes).slice(0, 500));
       if (location !== undefined) details['location'] = this.#redact(location);
       const message =
         status === 503
@@ -186,14 +187,15 @@ export class RpcTransport {
     }
     let decoded: unknown;
     try {
-      decoded = JSON.parse(text);
+      // JSON.parse of the text; a read page in pieces (answer-json.ts).
+      decoded = parseAnswer(bytes);
     } catch {
       // No cause: V8's JSON error quotes the body, which may echo credentials.
       throw new ShotgunTransportError('SG_BAD_RESPONSE', `the site answered ${method} with invalid JSON`, {
         method,
         status,
         attempts: attempt,
-        details: { contentType, bodyLength: text.length },
+        details: { contentType, bodyLength: answerText(bytes).length },
       });
     }
 

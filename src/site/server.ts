@@ -28,6 +28,7 @@ import { Api3 } from './methods.ts';
 import { FAULT_CODES, SiteFault, clientFault } from './faults.ts';
 import type { UploadRoutes } from './uploads.ts';
 import { FORM_OVERHEAD_BYTES } from './files.ts';
+import { encodeBody } from './encode.ts';
 
 export interface SiteLogger {
   /** Each request (`sgeventd site --log-level debug`). */
@@ -110,8 +111,8 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
 }
 
 function send(res: ServerResponse, status: number, body: unknown): void {
-  // Encoded once: its length is the content-length.
-  const bytes = Buffer.from(JSON.stringify(body), 'utf8');
+  // Encoded once: its length is the content-length. A page of records is encoded in pieces (encode.ts).
+  const bytes = encodeBody(body);
   res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': bytes.length });
   res.end(bytes);
 }
