@@ -36,6 +36,8 @@ export async function runForeground(opts: ForegroundOptions): Promise<void> {
       // first event): their hosts adopt them; those not adopted are ended.
       const early = (await import('../hosts/python/early.ts')).EarlyPythonProcesses.begin(config);
       shutdown.register(() => early.close());
+      // Only the folders' scan is waited for (a few stats): loading the daemon's modules would hold up the spawns.
+      await early.started;
       // Single files, not the folder's index: a single-machine daemon never loads
       // the cluster's modules (NATS), nor check, replay or the demo's parts.
       const { serveDaemon } = await import('../daemon/serve.ts');
