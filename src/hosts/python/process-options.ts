@@ -26,7 +26,8 @@ export function pluginProcessOptions(o: PluginProcessSpec): ChildOptions {
     script: PLUGIN_RUNNER_SCRIPT,
     cwd: path.dirname(o.file),
     env: { ...stringEnv(o.env ?? process.env), PYTHONUNBUFFERED: '1', PYTHONIOENCODING: 'utf-8' },
-    init: { mode: 'plugin' },
+    // The runner imports shotgun_api3 from the plugin's folder while it waits for plugin_load (plugin_runner.py).
+    init: { mode: 'plugin', preloadFrom: path.dirname(o.file) },
     initTimeoutMs: o.callbackTimeoutMs,
     maxMessageBytes: 64 * 1024 * 1024,
     maxLogLineBytes: 16 * 1024,
