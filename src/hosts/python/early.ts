@@ -36,7 +36,10 @@ class HeldLogger implements ChildLogger {
 interface Early {
   options: ChildOptions;
   logger: HeldLogger;
-  child: Promise<PythonChild>;
+  /** The process, from its spawn (it may still be in `init`). */
+  child: PythonChild;
+  /** Settles as `PythonChild.start` would. */
+  ready: Promise<PythonChild>;
 }
 
 /** Where a Python plugin host asks for a process started before it. */
@@ -88,9 +91,9 @@ export class EarlyPythonProcesses implements EarlyProcessSource {
         if (!pluginOptionsFor(folder, entry.name).enabled) continue;
         const logger = new HeldLogger();
         const options = configuredProcess(config, folder, entry.file, entry.name, logger);
-        const child = PythonChild.start(options);
-        child.catch(() => undefined); // a failed start is the host's to report (it starts its own process then)
-        this.#byFile.set(entry.file, { options, logger, child });
+        const { child, ready } = PythonChild.launch(options);
+        ready.catch(() => undefined); // a failed start is the host's to report (it starts its own process then)
+        this.#byFile.set(entry.file, { options, logger, child, ready });
       }
     }
   }
@@ -110,11 +113,11 @@ export class EarlyPythonProcesses implements EarlyProcessSource {
     if (early === undefined) return null;
     this.#byFile.delete(file);
     if (!sameProcess(early.options, options)) {
-      void endChild(early.child);
+      void endChild(early);
       return null;
     }
     if (options.logger !== undefined) early.logger.bind(options.logger);
-    return early.child;
+    return early.ready;
   }
 
   /** Ends every process not adopted; later scans start none. Idempotent. */
@@ -123,16 +126,12 @@ export class EarlyPythonProcesses implements EarlyProcessSource {
     await this.#scanned;
     const left = [...this.#byFile.values()];
     this.#byFile.clear();
-    await Promise.all(left.map((e) => endChild(e.child)));
+    await Promise.all(left.map((e) => endChild(e)));
   }
 }
 
-async function endChild(child: Promise<PythonChild>): Promise<void> {
-  let c: PythonChild;
-  try {
-    c = await child;
-  } catch {
-    return; // its start failed: PythonChild.start killed it already
-  }
-  await c.close();
+/** Ends an early process, in `init` or not: a polite stop, then the signals (pyrpc/child.ts). */
+async function endChild(early: Early): Promise<void> {
+  await early.child.close();
+  await early.ready.catch(() => undefined);
 }

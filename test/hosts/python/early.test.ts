@@ -77,11 +77,11 @@ describe('Python plugins\' processes started early', () => {
 
     const folder = b.config.plugins[0];
     assert.ok(folder !== undefined);
-    const host = new HostFactory(b.config, undefined, early).create({ kind: 'python', name: 'early_one', file: path.join(b.folder, 'early_one.py'), mtimeMs: 0, size: 0, mode: 0o644, status: '' }, folder, pino({ level: 'silent' }));
+    const host = new HostFactory(b.config, undefined, early).create({ kind: 'python', name: 'early_one', file: path.join(b.folder, 'early_one.py'), mtimeMs: 0, size: 0, mode: 0o644, status: 'waiting for a Python runtime' }, folder, pino({ level: 'silent' }));
     t.after(() => host.close());
     const loaded = await host.load();
     assert.ok(loaded.ok, JSON.stringify(loaded));
-    assert.equal(loaded.ok && loaded.shotgunApi3Error, null, 'the plugin got the stand-in shotgun_api3');
+    assert.equal((loaded as { shotgunApi3Error?: string | null }).shotgunApi3Error, null, 'the plugin got the stand-in shotgun_api3');
     assert.equal((host as { pid?: number }).pid, pid, 'the host runs in the process started early');
     assert.deepEqual(importers(b.imports), [pid], 'shotgun_api3 was imported once, by that process');
     assert.deepEqual(early.files, [], 'adopted');
