@@ -119,10 +119,13 @@ export class PythonPluginHost implements PluginHost {
     const early = this.#early?.take(o.file, options) ?? null;
     this.#early = undefined;
     if (early !== null) {
-      const child = await early.catch(() => null);
-      // One that failed or ended meanwhile is not used: a new start reports the failure as its own.
+      let failed: unknown = null;
+      const child = await early.catch((err: unknown) => { failed = err; return null; });
+      // One that failed or ended meanwhile is not used: a new start reports the failure as its own,
       if (child?.state === 'ready') return child;
       await child?.close();
+      // except a timed-out init: the same process would be waited for as long again.
+      if (failed instanceof PyrpcError && failed.code === 'TK_INIT_TIMEOUT') throw failed;
     }
     return PythonChild.start(options);
   }

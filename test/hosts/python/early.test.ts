@@ -43,7 +43,7 @@ class Shotgun(object):
 interface Bed { config: DaemonConfig; folder: string; imports: string }
 
 /** A plugin folder with `plugins` (each a no-op plugin) and the stand-in shotgun_api3; the config runs them with the interpreter itself. */
-function bed(t: TestContext, plugins: string[], overrides: Record<string, unknown> = {}): Bed {
+function bed(t: TestContext, plugins: string[], overrides: Record<string, unknown> = {}, python = PYTHON): Bed {
   const { dir, cleanup } = tempDir('sgeventd-early-');
   t.after(cleanup);
   chmodSync(dir, 0o755);
@@ -58,7 +58,7 @@ function bed(t: TestContext, plugins: string[], overrides: Record<string, unknow
     site: { url: 'http://127.0.0.1:1', script: { name: 'sgeventd', key: 'k3y-0451' } },
     daemon: { state: path.join(dir, 'state.db'), pidFile: path.join(dir, 'sgeventd.pid') },
     plugins: [{ path: folder, overrides }],
-    toolkit: { python: PYTHON },
+    toolkit: { python },
   }, { source: path.join(dir, 'sgeventd.yaml') });
   return { config, folder, imports };
 }
@@ -113,5 +113,27 @@ describe('Python plugins\' processes started early', () => {
     assert.equal(early.take(file, other), null);
     await waitFor(() => !running(pid), 'the early process ended', 30_000);
     assert.equal(early.take(file, same), null, 'taken once');
+  });
+
+  it('reports an early process whose init timed out, without waiting for a second one', async (t) => {
+    const { dir, cleanup } = tempDir('sgeventd-early-py-');
+    t.after(cleanup);
+    const starts = path.join(dir, 'starts.txt');
+    const hung = path.join(dir, 'hung-python.sh');
+    // A Python that never answers init.
+    writeFileSync(hung, `#!/bin/sh\necho $$ >> '${starts}'\nexec sleep 600\n`, { mode: 0o755 });
+    const b = bed(t, ['slow'], { slow: { callbackTimeoutMs: 300 } }, hung);
+    const early = EarlyPythonProcesses.begin(b.config);
+    t.after(() => early.close());
+    await early.started;
+    const folder = b.config.plugins[0];
+    assert.ok(folder !== undefined);
+    const host = new HostFactory(b.config, undefined, early).create({ kind: 'python', name: 'slow', file: path.join(b.folder, 'slow.py'), mtimeMs: 0, size: 0, mode: 0o644, status: 'waiting for a Python runtime' }, folder, pino({ level: 'silent' }));
+    t.after(() => host.close());
+    const loaded = await host.load();
+    assert.ok(!loaded.ok && loaded.error.code === 'PLUGIN_LOAD_TIMEOUT', JSON.stringify(loaded));
+    const pids = importers(starts);
+    assert.equal(pids.length, 1, `one process started: ${pids.join(', ')}`);
+    assert.equal(running(pids[0]), false);
   });
 });
