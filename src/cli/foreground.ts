@@ -32,10 +32,16 @@ export async function runForeground(opts: ForegroundOptions): Promise<void> {
       // the daemon's modules load; the daemon waits for it before it opens the state.
       const lock = (await import('../state/lock.ts')).lockStateFile(config.daemon.state, { python: config.toolkit.python });
       lock.catch(() => undefined); // awaited (and reported) by Daemon.open
+      // The Python plugins' processes start now too (the slowest part of the
+      // first event): their hosts adopt them; those not adopted are ended.
+      const early = (await import('../hosts/python/early.ts')).EarlyPythonProcesses.begin(config);
+      shutdown.register(() => early.close());
+      // Only the folders' scan is waited for (a few stats): loading the daemon's modules would hold up the spawns.
+      await early.started;
       // Single files, not the folder's index: a single-machine daemon never loads
       // the cluster's modules (NATS), nor check, replay or the demo's parts.
       const { serveDaemon } = await import('../daemon/serve.ts');
-      const { daemon } = await serveDaemon({ config, console, recordUrl: true, lock, ...(opts.from !== undefined ? { fromId: opts.from } : {}) }, shutdown);
+      const { daemon } = await serveDaemon({ config, console, recordUrl: true, lock, early, ...(opts.from !== undefined ? { fromId: opts.from } : {}) }, shutdown);
       if (console && progressWanted(opts.progress)) {
         const bar = showCatchUp(daemon, process.stderr);
         shutdown.register(() => Promise.resolve(bar.stop()));

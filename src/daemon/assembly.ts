@@ -2,6 +2,7 @@ import { pino, type Logger } from 'pino';
 import { daemonSecrets, type DaemonConfig, type PluginFolderConfig } from '../config/index.ts';
 import { SiteProjectDirectory } from '../dispatch/index.ts';
 import { HostFactory, type PluginHost } from '../hosts/index.ts';
+import type { EarlyProcessSource } from '../hosts/python/early.ts';
 import { AlertMailer, createLoggers, loggerSafety, type Loggers } from '../logging/index.ts';
 import { SecretMask, type EventLogEntry } from '../shared/index.ts';
 import type { JsPluginFile, PythonPluginFile } from '../plugins/index.ts';
@@ -51,7 +52,7 @@ export class Assembly {
   #observer: RuntimeObserver | null = null;
   #closing: Promise<void> | null = null;
 
-  private constructor(config: DaemonConfig, mode: DaemonMode, loggers: Loggers, mask: SecretMask) {
+  private constructor(config: DaemonConfig, mode: DaemonMode, loggers: Loggers, mask: SecretMask, early?: EarlyProcessSource) {
     this.config = config;
     this.mask = mask;
     this.mode = mode;
@@ -67,12 +68,13 @@ export class Assembly {
       onRuntimeCrashed: (label) => this.#observer?.runtimeCrashed(label),
     });
     this.directory = new SiteProjectDirectory(this.site.client, this.logger);
-    this.hosts = new HostFactory(config, this.toolkit.access);
+    this.hosts = new HostFactory(config, this.toolkit.access, early);
   }
 
-  static async open(config: DaemonConfig, mode: DaemonMode): Promise<Assembly> {
+  /** `early`: Python plugins' processes already starting (foreground); their hosts adopt them. */
+  static async open(config: DaemonConfig, mode: DaemonMode, early?: EarlyProcessSource): Promise<Assembly> {
     const mask = new SecretMask(daemonSecrets(config));
-    return new Assembly(config, mode, await loggersFor(config, mode, mask), mask);
+    return new Assembly(config, mode, await loggersFor(config, mode, mask), mask, early);
   }
 
   observeRuntimes(observer: RuntimeObserver): void {

@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { DaemonConfig } from '../config/index.ts';
 import { Engine, PipelineConfigurationWatch, type PluginSnapshot, type TimingRecord } from '../dispatch/index.ts';
 import type { PluginHostFactory } from '../hosts/index.ts';
+import type { EarlyPythonProcesses } from '../hosts/python/early.ts';
 import { mailingLogger } from '../logging/index.ts';
 import { DaemonMetrics, StatusHistory, type HistoryDocument } from '../metrics/index.ts';
 import { checkPythonPathFolder } from '../plugins/index.ts';
@@ -24,6 +25,12 @@ export interface DaemonOptions {
   watch?: { pollIntervalMs?: number; debounceMs?: number; fsWatch?: boolean };
   /** The state file's lock, already being taken (foreground starts it before loading the daemon); default: taken by `open`. */
   lock?: Promise<StateLock>;
+  /**
+   * Python plugins' processes started as soon as the config was known
+   * (foreground); their hosts adopt them, and those not adopted by the end of
+   * the start (or of a failed start) are ended.
+   */
+  early?: EarlyPythonProcesses;
   /** Also told of every finished callback (the demo's change → callback latency). */
   onTiming?: (record: TimingRecord) => void;
 }
@@ -87,6 +94,8 @@ export class Daemon {
   readonly #pluginsStarting = Promise.withResolvers<void>();
   /** Shrinks the main thread's heap once it falls idle; null when `daemon.idleTrimMs` is 0. */
   readonly #idleTrim: IdleHeapTrim | null;
+  readonly #early: EarlyPythonProcesses | undefined;
+  #earlyEnded: Promise<void> | null = null;
 
   private constructor(opts: DaemonOptions, parts: Assembly, store: StateStore, lock: StateLock) {
     const { config } = opts;
@@ -95,6 +104,7 @@ export class Daemon {
     this.logger = parts.logger;
     this.#store = store;
     this.#lock = lock;
+    this.#early = opts.early;
     this.metrics = new DaemonMetrics({ status: () => this.status() });
     parts.observeRuntimes(this.metrics);
     this.#webhookWatch = config.webhooks === undefined ? null : new WebhookWatch({
@@ -183,7 +193,7 @@ export class Daemon {
     try {
       // Studio code on toolkit.pythonPath runs in every runtime: nobody else may change it.
       for (const dir of opts.config.toolkit.pythonPath) await checkPythonPathFolder(dir);
-      parts = await Assembly.open(opts.config, { command: 'run', console: opts.console, logFiles: opts.logFiles ?? true, deferLogFiles: true });
+      parts = await Assembly.open(opts.config, { command: 'run', console: opts.console, logFiles: opts.logFiles ?? true, deferLogFiles: true }, opts.early);
       const locked = await locking;
       if ('err' in locked) throw locked.err;
       lock = locked.held;
@@ -194,6 +204,7 @@ export class Daemon {
       const mask = parts.mask;
       store = await openSqliteState(opts.config.daemon.state, { synchronous: opts.config.daemon.stateSync, maskText: (text) => mask.mask(text) });
     } catch (err) {
+      await opts.early?.close();
       await parts?.close();
       await parts?.closeLogs();
       const locked = lock === undefined ? await locking : { held: lock };
@@ -201,6 +212,14 @@ export class Daemon {
       throw err;
     }
     return new Daemon(opts, parts, store, lock);
+  }
+
+  /** Ends the early Python processes no host adopted (once the start is over, and at stop); idempotent. */
+  #endEarly(): Promise<void> {
+    this.#earlyEnded ??= (this.#early?.close() ?? Promise.resolve()).catch((err: unknown) => {
+      this.logger.warn({ err }, 'ending an unused Python plugin process failed');
+    });
+    return this.#earlyEnded;
   }
 
   /** The configured secrets by value, masked in every text that leaves the daemon. */
@@ -258,6 +277,8 @@ export class Daemon {
       await this.#engine.start();
     } finally {
       this.#pluginsStarting.resolve();
+      // Every plugin found at the start has loaded: an early process left now is not needed.
+      void this.#endEarly();
     }
     // Open by now unless no plugin was loaded; a file that cannot be opened fails the start.
     await this.#openLogFiles();
@@ -328,6 +349,7 @@ export class Daemon {
       const steps: Array<() => Promise<unknown>> = [
         () => this.#pcWatch.stop(),
         () => this.#engine.stop(),
+        () => this.#endEarly(),
         () => this.#parts.toolkit.close(),
         () => this.#store.close(),
         () => this.#lock.release(),

@@ -6,6 +6,7 @@ import { WorkerPluginHost } from './js/host.ts';
 import type { RequestHandler } from './js/options.ts';
 import { PythonPluginHost } from './python/host.ts';
 import type { RunInProject } from './python/options.ts';
+import type { EarlyProcessSource } from './python/early.ts';
 import { PythonProcessBudget } from './python/process-budget.ts';
 
 /**
@@ -35,9 +36,13 @@ export class HostFactory implements PluginHostFactory {
   /** Forked workers of concurrent Python plugins, daemon-wide (`python.maxProcesses`). */
   readonly #pythonBudget: PythonProcessBudget;
 
-  constructor(config: DaemonConfig, toolkit?: ToolkitAccess) {
+  /** Python plugins' processes started before their hosts (early.ts). */
+  readonly #early: EarlyProcessSource | undefined;
+
+  constructor(config: DaemonConfig, toolkit?: ToolkitAccess, early?: EarlyProcessSource) {
     this.#config = config;
     this.#toolkit = toolkit;
+    this.#early = early;
     this.#pythonBudget = new PythonProcessBudget(config.python.maxProcesses);
   }
 
@@ -65,6 +70,7 @@ export class HostFactory implements PluginHostFactory {
         concurrency,
         processBudget: this.#pythonBudget,
         workerIdleMs: config.python.workerIdleMs,
+        early: this.#early,
       });
     }
     return new WorkerPluginHost({

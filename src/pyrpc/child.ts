@@ -138,16 +138,30 @@ export class PythonChild {
   }
 
   /** Spawns the child and completes `init`; on any failure the child is killed and the coded error thrown. */
-  static async start(o: ChildOptions): Promise<PythonChild> {
+  static start(o: ChildOptions): Promise<PythonChild> {
+    return PythonChild.launch(o).ready;
+  }
+
+  /**
+   * As `start`, with the child at hand at once: `ready` settles as `start`
+   * would, and `close()` or `kill()` may end the child during its `init`
+   * (then `ready` rejects with TK_RUNTIME_CLOSED or the kill's reason).
+   */
+  static launch(o: ChildOptions): { child: PythonChild; ready: Promise<PythonChild> } {
     const child = new PythonChild(o);
+    return { child, ready: child.#init() };
+  }
+
+  async #init(): Promise<PythonChild> {
+    const o = this.options;
     try {
-      child.initResult = await child.#connection.request('init', o.init, { timeoutMs: o.initTimeoutMs, timeoutCode: 'TK_INIT_TIMEOUT' });
-      if (child.#state !== 'starting') throw child.#fatal ?? new PyrpcError('TK_RUNTIME_CLOSED', `${o.label} stopped during init`, { details: child.#details });
-      child.#transition('ready');
-      return child;
+      this.initResult = await this.#connection.request('init', o.init, { timeoutMs: o.initTimeoutMs, timeoutCode: 'TK_INIT_TIMEOUT' });
+      if (this.#state !== 'starting') throw this.#fatal ?? new PyrpcError('TK_RUNTIME_CLOSED', `${o.label} stopped during init`, { details: this.#details });
+      this.#transition('ready');
+      return this;
     } catch (e) {
-      await child.kill();
-      throw initFailure(e, { label: o.label, exitCode: child.exitCode, signal: child.exitSignal, stderrTail: child.#stderrTail, details: child.#details });
+      await this.kill();
+      throw initFailure(e, { label: o.label, exitCode: this.exitCode, signal: this.exitSignal, stderrTail: this.#stderrTail, details: this.#details });
     }
   }
 

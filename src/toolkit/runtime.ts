@@ -5,8 +5,7 @@ import { InitResultSchema, revealInit } from './protocol.ts';
 import type { InitParams, InitResult } from './protocol.ts';
 
 export const RUNTIME_SCRIPT = path.join(import.meta.dirname, 'python', 'runtime.py');
-/** The loop that runs one unchanged shotgunEvents plugin in its own process. */
-export const PLUGIN_RUNNER_SCRIPT = path.join(import.meta.dirname, 'python', 'plugin_runner.py');
+export { PLUGIN_RUNNER_SCRIPT } from './scripts.ts';
 
 /** The child's life, with `busy` while a call is in flight. */
 export type RuntimeState = ChildState | 'busy';

@@ -1,4 +1,3 @@
-import path from 'node:path';
 import { resolveConcurrency } from '../../config/index.ts';
 import { canProcess } from '../../plugins/match.ts';
 import type { SerializedError } from '../../plugins/errors.ts';
@@ -6,11 +5,13 @@ import { api3Proxy, transformOutbound } from '../../shotgrid/index.ts';
 import type { EventLogEntry } from '../../shared/index.ts';
 import { describeError, SgeventdError } from '../../shared/index.ts';
 import { PyrpcError, PythonChild } from '../../pyrpc/index.ts';
-import { PLUGIN_RUNNER_SCRIPT, type RuntimePluginSpec } from '../../toolkit/index.ts';
+import type { RuntimePluginSpec } from '../../toolkit/index.ts';
 import type { BatchOptions, CallbackInfo, PluginHost, ProcessResult } from '../contract.ts';
 import { ForkPool } from './fork-pool.ts';
 import { RestartBudget } from '../restart-budget.ts';
 import type { PythonLoadResult, PythonPluginOptions, RunInProject } from './options.ts';
+import { pluginProcessOptions } from './process-options.ts';
+import type { EarlyProcessSource } from './early.ts';
 import { PythonProcessBudget } from './process-budget.ts';
 import { declaredConcurrency, LoadSchema, mapLoadCode, PluginLoadFault } from './wire.ts';
 import { CLOSED, collectResults, failedResult, type ResultPlugin } from './results.ts';
@@ -55,8 +56,12 @@ export class PythonPluginHost implements PluginHost {
   /** Losses of the process (crash, timeout, memory) against `restartBudget`. */
   readonly #budget: RestartBudget;
 
+  /** Where the process started early is taken from, until the first load. */
+  #early: EarlyProcessSource | undefined;
+
   constructor(opts: PythonPluginOptions) {
     this.#opts = opts;
+    this.#early = opts.early;
     this.name = opts.name;
     this.#budget = new RestartBudget(opts.restartBudget);
   }
@@ -104,25 +109,32 @@ export class PythonPluginHost implements PluginHost {
     };
   }
 
+  /**
+   * The plugin's process: at the first load, the one started early for this
+   * file (early.ts) when it is the same process and came up; else a new one.
+   */
+  async #process(): Promise<PythonChild> {
+    const o = this.#opts;
+    const options = pluginProcessOptions({ ...o, logger: o.logger });
+    const early = this.#early?.take(o.file, options) ?? null;
+    this.#early = undefined;
+    if (early !== null) {
+      let failed: unknown = null;
+      const child = await early.catch((err: unknown) => { failed = err; return null; });
+      // One that failed or ended meanwhile is not used: a new start reports the failure as its own,
+      if (child?.state === 'ready') return child;
+      await child?.close();
+      // except a timed-out init: the same process would be waited for as long again.
+      if (failed instanceof PyrpcError && failed.code === 'TK_INIT_TIMEOUT') throw failed;
+    }
+    return PythonChild.start(options);
+  }
+
   async #start(): Promise<PythonLoadResult> {
     await this.#stopProcess();
     try {
       const o = this.#opts;
-      this.#child = await PythonChild.start({
-        label: `Python plugin ${o.name}`,
-        details: { plugin: o.name },
-        python: o.python,
-        script: PLUGIN_RUNNER_SCRIPT,
-        cwd: path.dirname(o.file),
-        env: { ...stringEnv(o.env ?? process.env), PYTHONUNBUFFERED: '1', PYTHONIOENCODING: 'utf-8' },
-        init: { mode: 'plugin' },
-        initTimeoutMs: o.callbackTimeoutMs,
-        maxMessageBytes: 64 * 1024 * 1024,
-        maxLogLineBytes: 16 * 1024,
-        stopTimeoutMs: 2000,
-        maxRssMb: o.maxMemoryMb,
-        logger: o.logger,
-      });
+      this.#child = await this.#process();
       this.#generation = Date.now();
       const { callbackTimeoutMs, ...spec } = this.#spec();
       const raw = await this.#child.request('plugin_load', spec, { timeoutMs: callbackTimeoutMs });
@@ -364,10 +376,4 @@ export class PythonPluginHost implements PluginHost {
       }
     }
   }
-}
-
-function stringEnv(env: NodeJS.ProcessEnv): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(env)) if (v !== undefined) out[k] = v;
-  return out;
 }

@@ -6,6 +6,7 @@ import type { EmailRecipients } from '../../plugins/types.ts';
 import type { RuntimePluginSpec } from '../../toolkit/index.ts';
 import type { CallbackInfo } from '../contract.ts';
 import type { PythonProcessBudget } from './process-budget.ts';
+import type { EarlyProcessSource } from './early.ts';
 
 /**
  * Sends events of one project to that project's runtime (`plugin_process_batch`):
@@ -55,6 +56,8 @@ export interface PythonPluginOptions {
   processBudget?: PythonProcessBudget | undefined;
   /** A worker beyond a plugin's first ends after this long without an event (`python.workerIdleMs`); none: they stay. */
   workerIdleMs?: number | undefined;
+  /** Processes started before the host (early.ts); the first load adopts this file's when it is the same process. */
+  early?: EarlyProcessSource | undefined;
 }
 
 export type PythonLoadResult =
