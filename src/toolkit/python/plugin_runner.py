@@ -38,6 +38,9 @@ class PluginProcess(object):
         return {"pid": os.getpid(), "python": sys.version.split()[0], "mode": "worker" if self.worker else "plugin"}
 
     def m_plugin_load(self, params):
+        # The preload's thread must be gone before the plugin loads: a process
+        # that forks workers for concurrency must have no other thread.
+        join_preload()
         path = params["file"]
         folder = os.path.dirname(path)
         # shotgunEvents imports plugins with their folder importable.
@@ -100,7 +103,20 @@ def preload_shotgun_api3(folder):
         except BaseException:  # noqa: BLE001 - plugin_load imports it again and explains
             pass
 
-    threading.Thread(target=run, name="sgeventd-preload", daemon=True).start()
+    global _preload
+    _preload = threading.Thread(target=run, name="sgeventd-preload", daemon=True)
+    _preload.start()
+
+
+_preload = None
+
+
+def join_preload():
+    """Waits for the shotgun_api3 preload's thread to end, if one ran."""
+    global _preload
+    if _preload is not None:
+        _preload.join()
+        _preload = None
 
 
 class RecordLine(logging.Formatter):
