@@ -4,6 +4,7 @@ import { scanPluginFolder } from '../plugins/index.ts';
 import { describeError } from '../shared/index.ts';
 import { noBootstrapCore, runtimeKey, type Resolution } from '../toolkit/index.ts';
 import { Assembly } from './assembly.ts';
+import { pythonShim } from './python-shim.ts';
 
 export interface CheckLine {
   ok: boolean;
@@ -23,6 +24,7 @@ export async function check(config: DaemonConfig, opts: { toolkit: boolean } = {
   try {
     const lines = [
       ...(await checkSite(parts)),
+      ...checkPython(config),
       ...checkWebhooks(config),
       ...(opts.toolkit ? await checkToolkit(parts) : []),
       ...(await checkPlugins(parts)),
@@ -44,6 +46,16 @@ async function checkSite(parts: Assembly): Promise<CheckLine[]> {
   } catch (err) {
     return [{ ok: false, what: 'site', detail: `${config.site.url}: ${describeError(err)}` }];
   }
+}
+
+/** A `toolkit.python` that is a version manager's shim is said (it works, but every Python start pays for the shim). */
+function checkPython(config: DaemonConfig): CheckLine[] {
+  const shim = pythonShim(config.toolkit.python);
+  if (shim === null) return [];
+  return [{
+    ok: true, what: 'python',
+    detail: `toolkit.python ${config.toolkit.python} is a ${shim.manager} shim (${shim.path}): every Python process (the state lock's helper, each Python plugin, each Toolkit runtime) starts through it, about 0.4 s more per start on a small machine; name the interpreter itself (\`${shim.manager} which python3\`) to skip it`,
+  }];
 }
 
 /** The webhook receiver as the daemon would start it (the config schema has validated it; secrets are counted, never shown). */

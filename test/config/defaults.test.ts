@@ -43,7 +43,8 @@ const DELIBERATE: Record<string, readonly string[]> = {
   'src/http/health.ts': ['fetchIntervalMs'], // no interval given: the minimum window alone
   'src/toolkit/python-plugin.ts': ['queueLimit'], // a plugin's own process, not the pool
   'src/toolkit/runtime-spawn.ts': ['stopTimeoutMs'], // how long a runtime process gets to exit, not daemon.stopTimeoutMs
-  'src/hosts/python/host.ts': ['stopTimeoutMs'], // how long a plugin process gets to exit, not daemon.stopTimeoutMs
+  'src/hosts/python/host.ts': ['stopTimeoutMs'], // how long a forked worker gets to exit, not daemon.stopTimeoutMs
+  'src/hosts/python/process-options.ts': ['stopTimeoutMs'], // how long a plugin process gets to exit, not daemon.stopTimeoutMs
 };
 
 describe('defaults: the config schema is the one table', () => {
