@@ -31,7 +31,7 @@ export function whichPython(python: string, env: NodeJS.ProcessEnv = process.env
 export function pythonShim(python: string, env: NodeJS.ProcessEnv = process.env): { path: string; manager: string } | null {
   const path = whichPython(python, env);
   if (path === null) return null;
-  let head = '';
+  let head: string;
   try {
     const fd = openSync(path, 'r');
     try {
