@@ -28,9 +28,9 @@ export async function runForeground(opts: ForegroundOptions): Promise<void> {
       const { serveClusterNode } = await import('../daemon/cluster-daemon.ts');
       await serveClusterNode(config, { console, recordUrl: true }, shutdown);
     } else {
-      // The state lock's helper (a Python process) starts now and is taken while
-      // the daemon's modules load; the daemon waits for it before it opens the state.
-      const lock = (await import('../state/lock.ts')).lockStateFile(config.daemon.state, { python: config.toolkit.python });
+      // The state lock (an SQLite file beside the state: no other process) is
+      // taken first; Daemon.open reports a refusal before it opens the state.
+      const lock = (await import('../state/lock.ts')).lockStateFile(config.daemon.state);
       lock.catch(() => undefined); // awaited (and reported) by Daemon.open
       // The Python plugins' processes start now too (the slowest part of the
       // first event): their hosts adopt them; those not adopted are ended.

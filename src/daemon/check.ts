@@ -54,7 +54,7 @@ function checkPython(config: DaemonConfig): CheckLine[] {
   if (shim === null) return [];
   return [{
     ok: true, what: 'python',
-    detail: `toolkit.python ${config.toolkit.python} is a ${shim.manager} shim (${shim.path}): every Python process (the state lock's helper, each Python plugin, each Toolkit runtime) starts through it, about 0.4 s more per start on a small machine; name the interpreter itself (\`${shim.manager} which python3\`) to skip it`,
+    detail: `toolkit.python ${config.toolkit.python} is a ${shim.manager} shim (${shim.path}): every Python process (each Python plugin, each Toolkit runtime) starts through it, about 0.4 s more per start on a small machine; name the interpreter itself (\`${shim.manager} which python3\`) to skip it`,
   }];
 }
 

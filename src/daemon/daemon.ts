@@ -181,11 +181,11 @@ export class Daemon {
   }
 
   static async open(opts: DaemonOptions): Promise<Daemon> {
-    // One daemon per state file (STATE_LOCKED names the holder). The lock's
-    // helper starts first and is taken while the rest loads; the state store
-    // opens, and the engine (the only thing that delivers) is built, only once
-    // it is held. Settled into a value so a refusal is never left unhandled.
-    const locking = (opts.lock ?? lockStateFile(opts.config.daemon.state, { python: opts.config.toolkit.python }))
+    // One daemon per state file (STATE_LOCKED names the holder). The state
+    // store opens, and the engine (the only thing that delivers) is built,
+    // only once the lock is held. Settled into a value so a refusal is never
+    // left unhandled.
+    const locking = (opts.lock ?? lockStateFile(opts.config.daemon.state))
       .then((held) => ({ held }), (err: unknown) => ({ err }));
     let parts: Assembly | undefined;
     let lock: StateLock | undefined;

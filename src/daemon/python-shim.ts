@@ -23,8 +23,8 @@ export function whichPython(python: string, env: NodeJS.ProcessEnv = process.env
 /**
  * The version manager behind `python` when it is a shim script (pyenv's,
  * asdf's): a shell script that picks an interpreter at every start. Each
- * Python process the daemon starts (the state lock's helper, each plugin's
- * process, each Toolkit runtime) then pays for it: about 0.4 s of wall time
+ * Python process the daemon starts (each Python plugin's process, each
+ * Toolkit runtime) then pays for it: about 0.4 s of wall time
  * and as much CPU per start on the machine measured, against 0.02 s for the
  * interpreter itself (BENCHMARKS.md, Start-up). Null for anything else.
  */

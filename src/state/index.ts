@@ -11,4 +11,4 @@ export type {
 export { readShotgunEventsEventIdFile, LegacyStateError } from './shotgunevents-eventid.ts';
 export type { LegacyEventIdData, LegacyPluginState } from './shotgunevents-eventid.ts';
 export { lockStateFile, networkFilesystemName } from './lock.ts';
-export type { StateLock, StateLockHolder, StateLockOptions } from './lock.ts';
+export type { StateLock, StateLockHolder } from './lock.ts';

@@ -1,11 +1,9 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, statfsSync } from 'node:fs';
+import { mkdirSync, readFileSync, statfsSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { createInterface } from 'node:readline';
+import { dirname, resolve } from 'node:path';
+import Database from 'better-sqlite3';
+import type { Database as Db } from 'better-sqlite3';
 import { StateError } from './errors.ts';
-
-const HELPER = join(import.meta.dirname, 'state_lock.py');
 
 /** Who holds a state file, as the holder wrote it into the sidecar lock file. */
 export interface StateLockHolder {
@@ -16,7 +14,7 @@ export interface StateLockHolder {
 
 /** The lock a daemon holds on its state file while it runs. */
 export interface StateLock {
-  /** The sidecar file the lock is on: `<state>.lock`. */
+  /** The sidecar file naming the holder: `<state>.lock` (the lock itself is on `<state>.lock.db`). */
   readonly path: string;
   /** The network filesystem the state file lives on (`nfs`, `cifs`...), or null for a local one. */
   readonly networkFilesystem: string | null;
@@ -24,124 +22,101 @@ export interface StateLock {
   release(): Promise<void>;
 }
 
-export interface StateLockOptions {
-  /** The Python that runs the lock holder (the daemon's `toolkit.python`). */
-  python: string;
-}
-
 /**
- * Takes the kernel lock (fcntl) on `<state>.lock` so that only one daemon
- * runs on a state file; `status`, `dlq` and other readers never take it, so
- * they keep working beside a running daemon. Fails with STATE_LOCKED (the
- * holder's pid and host in `details`) when another process holds it.
+ * Takes a kernel lock that only one daemon may hold on a state file;
+ * `status`, `dlq` and other readers never take it, so they keep working
+ * beside a running daemon. Fails with STATE_LOCKED (the holder's pid and host
+ * in `details`) when another daemon holds it.
  *
- * Node has no flock/fcntl-lock API, so a small Python process holds the lock
- * and blocks on a pipe from the daemon: when the daemon ends in any way
- * (including SIGKILL), the kernel closes the pipe, the holder exits and the
- * kernel drops the lock. A pid file check cannot tell a live holder from a
- * recycled pid; SQLite's exclusive locking mode would lock out the readers.
+ * Node has no flock/fcntl-lock API; SQLite has: the lock is an SQLite file of
+ * its own beside the state, `<state>.lock.db`, opened in exclusive locking
+ * mode and written once, so its connection holds SQLite's exclusive (fcntl)
+ * lock until it closes. When the daemon ends in any way (SIGKILL included)
+ * the kernel drops it. A second daemon's write is refused at once (no busy
+ * wait), in this process too: SQLite keeps its connections' locks per file.
+ * The state file itself stays in WAL mode for its readers; a pid file check
+ * could not tell a live holder from a recycled pid. The holder's pid, host
+ * and start go in `<state>.lock`, a plain file read for STATE_LOCKED.
  *
  * @example
- * const lock = await lockStateFile(config.daemon.state, { python: config.toolkit.python });
+ * const lock = await lockStateFile(config.daemon.state);
  * if (lock.networkFilesystem) logger.warn({ fs: lock.networkFilesystem }, 'state file on a network filesystem');
  * ...
  * await lock.release();
  */
-export async function lockStateFile(statePath: string, opts: StateLockOptions): Promise<StateLock> {
+export function lockStateFile(statePath: string): Promise<StateLock> {
+  // Taken at once; a refusal comes back as the promise's rejection.
+  return new Promise((done) => done(lockNow(statePath)));
+}
+
+function lockNow(statePath: string): StateLock {
   const state = resolve(statePath);
   const path = `${state}.lock`;
+  const file = `${state}.lock.db`;
   try {
     mkdirSync(dirname(path), { recursive: true });
   } catch (err) {
     throw new StateError('STATE_IO', `cannot create the folder of ${path}: ${(err as Error).message}`, { cause: err, details: { path } });
   }
-  const owner = JSON.stringify({ pid: process.pid, host: hostname(), since: new Date().toISOString() });
-  // -S: the helper needs the standard library only, so no `site` (its .pth
-  // files may import packages: about 50 ms of CPU measured on one machine).
-  const child = spawn(opts.python, ['-I', '-S', HELPER, path, owner], { stdio: ['pipe', 'pipe', 'pipe'] });
-  const answer = await firstAnswer(child, path);
-  if (!answer.locked) {
-    const holder = holderOf(answer.holder);
-    const who = holder.pid === null ? 'another process' : `pid ${holder.pid} on ${holder.host ?? 'an unknown host'}`;
-    throw new StateError('STATE_LOCKED', `state file ${state} is in use by ${who} (lock ${path}); stop that daemon or point daemon.state elsewhere`, {
-      details: { path: state, lock: path, pid: holder.pid, host: holder.host, since: holder.since },
-    });
+  let db: Db;
+  try {
+    db = new Database(file, { timeout: 0 });
+  } catch (err) {
+    throw new StateError('STATE_IO', `cannot lock ${file}: ${(err as Error).message}`, { cause: err, details: { path: file } });
   }
-  // The lock must not keep a finished daemon alive; the pipe still closes when this process ends.
-  child.unref();
-  unrefStream(child.stdin);
-  unrefStream(child.stdout);
-  unrefStream(child.stderr);
-  const exited = new Promise<void>((done) => child.once('exit', () => done()));
-  let releasing: Promise<void> | null = null;
+  try {
+    // No journal and no sync: the file only carries the lock. A write in
+    // exclusive mode takes SQLite's exclusive lock and keeps it until close.
+    db.pragma('locking_mode = EXCLUSIVE');
+    db.pragma('journal_mode = OFF');
+    db.pragma('synchronous = OFF');
+    db.exec('CREATE TABLE IF NOT EXISTS held (at TEXT); DELETE FROM held; INSERT INTO held VALUES (datetime())');
+  } catch (err) {
+    db.close();
+    const code = (err as { code?: unknown }).code;
+    if (code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED') {
+      const holder = holderOf(path);
+      const who = holder.pid === null ? 'another process' : `pid ${holder.pid} on ${holder.host ?? 'an unknown host'}`;
+      throw new StateError('STATE_LOCKED', `state file ${state} is in use by ${who} (lock ${file}); stop that daemon or point daemon.state elsewhere`, {
+        details: { path: state, lock: file, pid: holder.pid, host: holder.host, since: holder.since },
+      });
+    }
+    throw new StateError('STATE_IO', `cannot lock ${file}: ${(err as Error).message}`, { cause: err, details: { path: file } });
+  }
+  try {
+    writeFileSync(path, JSON.stringify({ pid: process.pid, host: hostname(), since: new Date().toISOString() }));
+  } catch (err) {
+    db.close();
+    throw new StateError('STATE_IO', `cannot write ${path}: ${(err as Error).message}`, { cause: err, details: { path } });
+  }
+  let released = false;
   return {
     path,
     networkFilesystem: networkFilesystemOf(dirname(state)),
     release: () => {
-      releasing ??= (async () => {
-        // Held again so that the process waits for the holder's exit instead of ending mid-release.
-        child.ref();
-        child.stdin?.end();
-        await exited;
-      })();
-      return releasing;
+      if (!released) {
+        released = true;
+        db.close();
+      }
+      return Promise.resolve();
     },
   };
 }
 
-type Answer = { locked: true } | { locked: false; holder: unknown };
-
-function firstAnswer(child: ChildProcess, path: string): Promise<Answer> {
-  return new Promise((done, fail) => {
-    let stderr = '';
-    child.stderr?.setEncoding('utf8').on('data', (d: string) => { stderr = (stderr + d).slice(-2000); });
-    const lines = createInterface({ input: child.stdout! });
-    let settled = false;
-    const failWith = (why: string, cause?: unknown): void => {
-      if (settled) return;
-      settled = true;
-      lines.close();
-      fail(new StateError('STATE_IO', `cannot lock ${path}: ${why}`, { cause, details: { path } }));
-    };
-    child.once('error', (err) => failWith(`cannot run ${child.spawnfile}: ${err.message}`, err));
-    child.once('exit', (code, signal) => failWith(`the lock holder exited (${signal ?? `code ${code}`}) ${stderr.trim()}`));
-    lines.once('line', (line) => {
-      if (settled) return;
-      let parsed: unknown;
-      try {
-        parsed = JSON.parse(line);
-      } catch (err) {
-        failWith(`unexpected answer from the lock holder: ${line.slice(0, 200)}`, err);
-        return;
-      }
-      const p = parsed as { locked?: unknown; holder?: unknown };
-      if (p.locked === true) {
-        settled = true;
-        lines.close();
-        done({ locked: true });
-      } else if (p.locked === false) {
-        settled = true;
-        lines.close();
-        done({ locked: false, holder: p.holder });
-      } else {
-        failWith(`unexpected answer from the lock holder: ${line.slice(0, 200)}`);
-      }
-    });
-  });
-}
-
-function holderOf(raw: unknown): StateLockHolder {
+/** What the holder wrote; nulls when the file is missing or not what a holder writes. */
+function holderOf(path: string): StateLockHolder {
+  let raw: unknown = null;
+  try {
+    raw = JSON.parse(readFileSync(path, 'utf8'));
+  } catch {
+    // no holder named: "another process"
+  }
   const o = raw !== null && typeof raw === 'object' ? (raw as Record<string, unknown>) : {};
   return {
-    pid: typeof o.pid === 'number' ? o.pid : null,
-    host: typeof o.host === 'string' ? o.host : null,
-    since: typeof o.since === 'string' ? o.since : null,
+    pid: typeof o['pid'] === 'number' ? o['pid'] : null,
+    host: typeof o['host'] === 'string' ? o['host'] : null,
+    since: typeof o['since'] === 'string' ? o['since'] : null,
   };
-}
-
-function unrefStream(s: unknown): void {
-  const r = s as { unref?: () => void } | null;
-  r?.unref?.();
 }
 
 // statfs(2) f_type magic numbers of filesystems whose locks and fsyncs cross a network.

@@ -1,9 +1,8 @@
 // A Python plugin's process starts as soon as the config is known, before the
-// state file is locked and opened, and its host adopts it; one that is not
-// needed is ended. Real `sgeventd foreground` processes; `toolkit.python` is a
-// wrapper that records each Python it starts (and makes the state lock's
-// helper wait until the plugin's process has started, or 60 s), so the order
-// is read from what ran, never from time.
+// daemon's modules load and the state opens, and its host adopts it; one that
+// is not needed is ended. Real `sgeventd foreground` processes; `toolkit.python`
+// is a wrapper that records each plugin process it starts, so what ran is read
+// from the record, never from time.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -18,17 +17,8 @@ const BIN = fileURLToPath(new URL('../../bin/sgeventd.mjs', import.meta.url));
 const DAEMON_WAIT_MS = 120_000;
 
 const WRAPPER = `#!/bin/sh
-log="$EARLY_SPAWN_LOG"
 case "$*" in
-  *state_lock.py*)
-    i=0
-    until grep -q '^runner ' "$log" 2>/dev/null; do
-      i=$((i + 1))
-      if [ "$i" -gt 600 ]; then echo "lock-waited-in-vain $$" >> "$log"; break; fi
-      sleep 0.1
-    done
-    echo "lock $$" >> "$log" ;;
-  *plugin_runner.py*) echo "runner $$" >> "$log" ;;
+  *plugin_runner.py*) echo "runner $$" >> "$EARLY_SPAWN_LOG" ;;
 esac
 exec python3 "$@"
 `;
@@ -73,7 +63,7 @@ function foreground(t: Cleanup, b: Bed, from: number) {
 }
 
 describe('start-up: Python plugins\' processes start early', { skip: process.platform === 'win32' ? 'POSIX shell wrapper' : false }, () => {
-  it('starts the plugin\'s process before the state file is locked, and its host runs events in that very process', async (t) => {
+  it('starts the plugin\'s process once, early, and its host runs events in that very process', async (t) => {
     const b = await bed(t);
     const from = await b.h.site.newestEventId();
     const d = foreground(t, b, from);
@@ -82,10 +72,8 @@ describe('start-up: Python plugins\' processes start early', { skip: process.pla
       ? readFileSync(b.env['PY_BATCH_LOG'] as string, 'utf8').split('\n').find((l) => l.startsWith('record ') && Number(l.split(' ')[1]) >= e1)
       : undefined), `the Python plugin's first event (${d.stderr()})`, DAEMON_WAIT_MS);
     const lines = spawnLines(b.spawns);
-    const order = lines.map(([what]) => what);
-    // The lock's helper waited for the plugin's process, and did not wait in vain.
-    assert.deepEqual(order.filter((w) => w !== 'lock-waited-in-vain'), ['runner', 'lock'], lines.join('; '));
-    assert.ok(!order.includes('lock-waited-in-vain'), `the plugin's process had not started before the state lock: ${lines.join('; ')}`);
+    // No Python but the plugin's one process: the state lock needs none.
+    assert.deepEqual(lines.map(([what]) => what), ['runner'], lines.join('; '));
     // One process for the plugin, adopted: the events run in it.
     const runner = Number(lines.find(([w]) => w === 'runner')?.[1]);
     assert.equal(Number(ran.split(' ')[2]), runner, 'the event ran in the process started early');
@@ -96,7 +84,7 @@ describe('start-up: Python plugins\' processes start early', { skip: process.pla
 
   it('ends a process started early that the daemon does not use (the state file is held by another process)', async (t) => {
     const b = await bed(t);
-    const held = await lockStateFile(join(b.h.dir, 'state.db'), { python: 'python3' });
+    const held = await lockStateFile(join(b.h.dir, 'state.db'));
     onCleanup(t, () => held.release());
     const d = foreground(t, b, 0);
     const code = await d.exited;

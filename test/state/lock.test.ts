@@ -2,6 +2,7 @@ import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,9 +17,21 @@ async function tempDir(): Promise<string> {
   return dir;
 }
 
+/** This process's children, from /proc (the lock once ran in a Python child). */
+function childCount(): number {
+  return readdirSync('/proc').filter((d) => /^\d+$/.test(d)).filter((d) => {
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+      return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === process.pid;
+    } catch {
+      return false;
+    }
+  }).length;
+}
+
 async function lockedError(path: string): Promise<StateError> {
   try {
-    const lock = await lockStateFile(path, { python: 'python3' });
+    const lock = await lockStateFile(path);
     await lock.release();
   } catch (err) {
     assert.ok(err instanceof StateError);
@@ -30,7 +43,7 @@ async function lockedError(path: string): Promise<StateError> {
 describe('state file lock', () => {
   it('lets one holder in; a second is refused with STATE_LOCKED naming the holder pid and host; readers still open the file', async () => {
     const state = join(await tempDir(), 'state.db');
-    const lock = await lockStateFile(state, { python: 'python3' });
+    const lock = await lockStateFile(state);
     after(() => lock.release());
     assert.equal(lock.path, `${state}.lock`);
     assert.equal(lock.networkFilesystem, null);
@@ -42,7 +55,7 @@ describe('state file lock', () => {
     const reader = await openSqliteState(state);
     await reader.close();
     await lock.release();
-    const again = await lockStateFile(state, { python: 'python3' });
+    const again = await lockStateFile(state);
     await again.release();
   });
 
@@ -67,7 +80,7 @@ describe('state file lock', () => {
     const deadline = Date.now() + 20_000;
     for (;;) {
       try {
-        const lock = await lockStateFile(state, { python: 'python3' });
+        const lock = await lockStateFile(state);
         await lock.release();
         break;
       } catch (e) {
@@ -77,9 +90,18 @@ describe('state file lock', () => {
     }
   });
 
-  it('fails with STATE_IO when the lock holder cannot run', async () => {
+  it('fails with STATE_IO when the lock file cannot be made', async () => {
+    const dir = await tempDir();
+    writeFileSync(join(dir, 'file'), '');
+    await assert.rejects(lockStateFile(join(dir, 'file', 'state.db')), (e: unknown) => e instanceof StateError && e.code === 'STATE_IO');
+  });
+
+  it('needs no other process: a daemon holding it starts none', async () => {
     const state = join(await tempDir(), 'state.db');
-    await assert.rejects(lockStateFile(state, { python: join(state, 'no-such-python') }), (e: unknown) => e instanceof StateError && e.code === 'STATE_IO');
+    const before = childCount();
+    const lock = await lockStateFile(state);
+    assert.equal(childCount(), before);
+    await lock.release();
   });
 
   it('names network filesystems by their statfs type', () => {
