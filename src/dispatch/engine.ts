@@ -11,7 +11,7 @@ import { effectiveConcurrency } from './key-lanes.ts';
 import { loadRetryDelayMs, type PluginFailure, type PluginLoadFailure, type TimingRecord } from './cursor-types.ts';
 import { StateBatcher } from './state-batcher.ts';
 import { buildScope, type ProjectDirectory } from './scope.ts';
-import { newPluginRecord, snapshotOf, type PluginRecord, type PluginSnapshot } from './plugin-record.ts';
+import { keepStopped, newPluginRecord, snapshotOf, type PluginRecord, type PluginSnapshot } from './plugin-record.ts';
 import { followFlags, type FlagSteps } from './plugin-flags.ts';
 import { takeRetries } from './dead-letter-retries.ts';
 
@@ -352,11 +352,6 @@ export class Engine {
     const cursor = rec.cursor;
     rec.cursor = null;
     if (cursor) {
-      rec.earlier = {
-        processed: rec.earlier.processed + cursor.counters.processed,
-        failed: rec.earlier.failed + cursor.counters.failed,
-        totalMs: rec.earlier.totalMs + cursor.counters.totalMs,
-      };
       // A reload (new code, or a new concurrency and cursor kind) starts only
       // once the old cursor drained: callbacks in flight finished, state flushed below.
       rec.status = 'draining';
@@ -366,11 +361,7 @@ export class Engine {
       } finally {
         rec.draining = null;
       }
-      rec.frozen = {
-        id: rec.id, folder: rec.folder.path, name: rec.name, lastEventId: cursor.lastEventId,
-        active: cursor.status !== 'deactivated', paused: rec.frozen?.paused ?? false, lastError: cursor.lastError,
-        backlog: cursor.backlogIds.map((eventId) => ({ eventId, expiresAt: 0 })), updatedAt: Date.now(),
-      };
+      keepStopped(rec, cursor);
     }
     await this.#batcher.flush();
     await rec.host?.close();

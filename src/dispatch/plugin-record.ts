@@ -87,10 +87,28 @@ export function newPluginRecord(id: string, name: string, folder: PluginFolderCo
   };
 }
 
+/**
+ * What a stopped cursor leaves on its record: its counters added to the
+ * earlier ones (totals survive a reload), and its place as the state row the
+ * record shows and the next load starts from.
+ */
+export function keepStopped(rec: PluginRecord, cursor: PluginCursor | ConcurrentCursor): void {
+  rec.earlier = {
+    processed: rec.earlier.processed + cursor.counters.processed,
+    failed: rec.earlier.failed + cursor.counters.failed,
+    totalMs: rec.earlier.totalMs + cursor.counters.totalMs,
+  };
+  rec.frozen = {
+    id: rec.id, folder: rec.folder.path, name: rec.name, lastEventId: cursor.lastEventId,
+    active: cursor.status !== 'deactivated', paused: rec.frozen?.paused ?? false, lastError: cursor.lastError,
+    backlog: cursor.backlogIds.map((eventId) => ({ eventId, expiresAt: 0 })), updatedAt: Date.now(),
+  };
+}
+
 /** What `status` shows of `p`; `frontier`: the newest event seen on the site. */
 export function snapshotOf(p: PluginRecord, frontier: number): PluginSnapshot {
   const last = p.cursor?.lastEventId ?? p.frozen?.lastEventId ?? null;
-  const now = p.cursor?.counters ?? { processed: 0, failed: 0, totalMs: 0 };
+  const now = (p.cursor ?? p.draining)?.counters ?? { processed: 0, failed: 0, totalMs: 0 };
   const c = { processed: p.earlier.processed + now.processed, failed: p.earlier.failed + now.failed, totalMs: p.earlier.totalMs + now.totalMs };
   const load = (p.cursor ?? p.draining)?.load() ?? { inFlight: 0, lanesBusy: 0, oldestUnfinished: null };
   return {

@@ -5,14 +5,11 @@
 // from the record, never from time.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { lockStateFile } from '../../src/state/index.ts';
-import { daemonBed, onCleanup, waitFor, withSite, type Cleanup, type DaemonBed } from '../support/index.ts';
+import { daemonBed, onCleanup, startForeground, waitFor, withSite, type Cleanup, type DaemonBed, type ForegroundChild } from '../support/index.ts';
 
-const BIN = fileURLToPath(new URL('../../bin/sgeventd.mjs', import.meta.url));
 /** A daemon child's start on a machine whose cores are shared. */
 const DAEMON_WAIT_MS = 120_000;
 
@@ -50,16 +47,8 @@ function alive(pid: number): boolean {
   }
 }
 
-function foreground(t: Cleanup, b: Bed, from: number) {
-  const child = spawn(process.execPath, [BIN, 'foreground', '--no-console', '-c', b.yaml, '--from', String(from)], { env: b.env, stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
-  onCleanup(t, async () => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-    await exited;
-  });
-  return { child, exited, stderr: () => stderr };
+function foreground(t: Cleanup, b: Bed, from: number): ForegroundChild {
+  return startForeground(t, { yaml: b.yaml, from, env: b.env });
 }
 
 describe('start-up: Python plugins\' processes start early', { skip: process.platform === 'win32' ? 'POSIX shell wrapper' : false }, () => {

@@ -5,13 +5,11 @@
 // so it holds on a busy machine; the time is in bench/startup.bench.ts.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { chmodSync, copyFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { daemonBed, onCleanup, tempDir, waitFor, withSite, withSmtp } from '../support/index.ts';
+import { daemonBed, startForeground, tempDir, waitFor, withSite, withSmtp } from '../support/index.ts';
 
-const BIN = fileURLToPath(new URL('../../bin/sgeventd.mjs', import.meta.url));
 const CLI_FIXTURES = fileURLToPath(new URL('../fixtures/cli/', import.meta.url));
 const TRACE = join(CLI_FIXTURES, 'trace-modules.mjs');
 /** A daemon child's start on a machine whose cores are shared. */
@@ -35,17 +33,7 @@ describe('start-up: the first event before the heavy packages', () => {
     });
     const from = await h.site.newestEventId();
     const out = join(tempDir(t, 'sgeventd-trace-'), 'modules.txt');
-    const child = spawn(process.execPath, ['--import', TRACE, BIN, 'foreground', '--no-console', '-c', file, '--from', String(from)], {
-      env: { ...h.childEnv(), SGEVENTD_TRACE_MODULES: out },
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    let stderr = '';
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
-    onCleanup(t, async () => {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-      await exited;
-    });
+    const { child, exited, stderr } = startForeground(t, { yaml: file, from, env: { ...h.childEnv(), SGEVENTD_TRACE_MODULES: out }, nodeArgs: ['--import', TRACE] });
     const lines = (): string[] => readFileSync(out, 'utf8').split('\n').filter(Boolean);
     const e1 = await h.site.newShotEvent('start-modules');
     const marker = await waitFor(() => lines().find((l) => l.startsWith('#first-event ')), 'the plugin\'s first event', DAEMON_WAIT_MS);
@@ -72,6 +60,6 @@ describe('start-up: the first event before the heavy packages', () => {
     const after = lines();
     assert.ok(after.slice(after.indexOf(marker)).some((u) => packageOf(u) === 'prom-client'), 'prom-client loaded at the first scrape');
     child.kill('SIGTERM');
-    assert.equal(await exited, 0, stderr);
+    assert.equal(await exited, 0, stderr());
   });
 });

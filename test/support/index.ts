@@ -6,6 +6,6 @@ export { tempDir } from './temp.ts';
 export { withSite, type TestSite } from './site.ts';
 export { withProxy, type TestProxy } from './proxy.ts';
 export { daemonBed, withDaemon, logLines, DAEMON_FIXTURES, type DaemonBed } from './daemon.ts';
-export { runCli, type CliResult } from './cli.ts';
+export { runCli, startForeground, type CliResult, type ForegroundChild } from './cli.ts';
 export { browserSkip, withBrowser, CHROMIUM, BROWSER_REQUIRED } from './browser.ts';
 export { withSmtp, subjectOf, type Mail, type TestSmtp } from './smtp.ts';
