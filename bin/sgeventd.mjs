@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Runs the TypeScript sources directly (Node's type stripping) from a checkout;
-// an installed package runs the compiled dist/ instead, because Node does not
-// strip types under node_modules.
+// an installed package runs the compiled dist/ instead (bundled), because Node
+// does not strip types under node_modules.
 import { existsSync } from 'node:fs';
 // The module namespace, not a named import: an old Node (refused below) has
 // no enableCompileCache, and a missing named export fails before any line runs.
@@ -27,7 +27,10 @@ const cache = nodeModule.enableCompileCache?.();
 if (cache?.directory && process.env.NODE_COMPILE_CACHE === undefined) process.env.NODE_COMPILE_CACHE = cache.directory;
 const root = new URL('../', import.meta.url);
 const inNodeModules = fileURLToPath(root).split(/[\\/]/).includes('node_modules');
-const dist = new URL('dist/cli/main.js', root);
-const entry = inNodeModules && existsSync(fileURLToPath(dist)) ? dist : new URL('src/cli/main.ts', root);
+// Installed: the bundle (scripts/bundle.mjs: a few dozen files where the
+// compiled modules are hundreds, which Node's loader pays for one by one), else
+// the compiled modules themselves.
+const installed = [new URL('dist/bundle/main.js', root), new URL('dist/cli/main.js', root)];
+const entry = (inNodeModules ? installed.find((u) => existsSync(fileURLToPath(u))) : undefined) ?? new URL('src/cli/main.ts', root);
 const { main } = await import(entry.href);
 process.exitCode = await main(process.argv.slice(2));

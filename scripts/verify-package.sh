@@ -19,6 +19,7 @@ echo "packing (prepack builds dist/) on Node $node_version"
 tgz=$(cd "$repo" && npm pack --pack-destination "$work" --silent | tail -1)
 listing=$(tar -tzf "$work/$tgz")
 grep -qx 'package/dist/cli/main.js' <<<"$listing" || { echo "the package has no dist/cli/main.js" >&2; exit 1; }
+grep -qx 'package/dist/bundle/main.js' <<<"$listing" || { echo "the package has no bundle (dist/bundle/main.js)" >&2; exit 1; }
 grep -qx 'package/dist/toolkit/python/runtime.py' <<<"$listing" || { echo "the package has no Python runtime files" >&2; exit 1; }
 if grep -q '^package/test/' <<<"$listing"; then echo "the package ships tests" >&2; exit 1; fi
 

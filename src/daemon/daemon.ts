@@ -3,6 +3,7 @@ import type { DaemonConfig } from '../config/index.ts';
 import { Engine, PipelineConfigurationWatch, type PluginSnapshot, type TimingRecord } from '../dispatch/index.ts';
 import type { PluginHostFactory } from '../hosts/index.ts';
 import type { EarlyPythonProcesses } from '../hosts/python/early.ts';
+import { StartSideWork } from './side-work.ts';
 import { mailingLogger } from '../logging/index.ts';
 import { DaemonMetrics, StatusHistory, type HistoryDocument } from '../metrics/index.ts';
 import { checkPythonPathFolder } from '../plugins/index.ts';
@@ -89,9 +90,12 @@ export class Daemon {
   #logAgeTimer: NodeJS.Timeout | null = null;
   #checkingAge = false;
   readonly #logAgeAbort = new AbortController();
-  /** The log files' opening (they open once plugins are starting, see `#hosts`); awaited by `start()`. */
+  /** The log files' opening (with the start's side work, see side-work.ts); awaited by `start()`. */
   #logFiles: Promise<void> | null = null;
-  readonly #pluginsStarting = Promise.withResolvers<void>();
+  /** Opens the log files and lets the servers load, once the first events are out (side-work.ts). */
+  readonly #sideWork = new StartSideWork(() => {
+    this.#openLogFiles().catch(() => undefined); // reported by start()
+  });
   /** Shrinks the main thread's heap once it falls idle; null when `daemon.idleTrimMs` is 0. */
   readonly #idleTrim: IdleHeapTrim | null;
   readonly #early: EarlyPythonProcesses | undefined;
@@ -132,6 +136,7 @@ export class Daemon {
       ...(opts.fromId !== undefined ? { fromId: opts.fromId } : {}),
       ...(opts.watch ? { watch: opts.watch } : {}),
       onTiming: (r: TimingRecord) => {
+        this.#sideWork.served(r.plugin);
         this.metrics.observeCallback(r);
         timing?.info(timingLine(r));
         opts.onTiming?.(r);
@@ -154,22 +159,12 @@ export class Daemon {
     });
   }
 
-  /**
-   * The plugin hosts, as the engine gets them: the log files open right
-   * after the first host is made, in the next turn, once its thread or
-   * process is starting, so loading the rotation code runs beside the
-   * plugins' own start (logging/log-file.ts).
-   */
+  /** The plugin hosts, as the engine gets them: the side work waits for each one's first callback (side-work.ts). */
   #hosts(factory: PluginHostFactory): PluginHostFactory {
     return {
       create: (entry, folder, logger) => {
         const host = factory.create(entry, folder, logger);
-        if (this.#logFiles === null) {
-          setImmediate(() => {
-            this.#openLogFiles().catch(() => undefined); // reported by start()
-            this.#pluginsStarting.resolve();
-          });
-        }
+        this.#sideWork.arm(entry.name);
         return host;
       },
     };
@@ -263,24 +258,29 @@ export class Daemon {
   }
 
   /**
-   * Resolves once the first plugin's thread or process is starting (or the
-   * start ended without one): what is not needed before a plugin starts waits
-   * for it, so the main thread starts the plugins first.
+   * Resolves once the start's side work has begun (side-work.ts): the
+   * servers' modules wait for it, so the main thread hands out the first
+   * events first.
    */
-  get pluginsStarting(): Promise<void> {
-    return this.#pluginsStarting.promise;
+  get sideWorkBegun(): Promise<void> {
+    return this.#sideWork.begun;
   }
 
   async start(): Promise<void> {
     this.logger.info({ site: this.config.site.url, state: this.config.daemon.state, pid: process.pid }, 'sgeventd starting');
     try {
       await this.#engine.start();
+    } catch (err) {
+      this.#sideWork.begin();
+      throw err;
     } finally {
-      this.#pluginsStarting.resolve();
       // Every plugin found at the start has loaded: an early process left now is not needed.
       void this.#endEarly();
     }
-    // Open by now unless no plugin was loaded; a file that cannot be opened fails the start.
+    // No plugin started: nothing to hand out first.
+    if (!this.#sideWork.armed) this.#sideWork.begin();
+    await this.#sideWork.begun;
+    // A file that cannot be opened fails the start.
     await this.#openLogFiles();
     this.#pcWatch.start();
     this.#history.start();
@@ -341,6 +341,7 @@ export class Daemon {
   /** Graceful: in-flight callbacks finish, state is committed; idempotent; every step runs. */
   stop(): Promise<void> {
     this.#stopping ??= (async () => {
+      this.#sideWork.begin();
       this.logger.info('sgeventd stopping: finishing in-flight callbacks');
       this.#history.stop();
       this.#idleTrim?.stop();

@@ -29,8 +29,8 @@ export async function serveDaemon(opts: ServeOptions, stops: StopSteps): Promise
   for (const w of config.warnings) daemon.logger.warn(w);
   // Settled into a value: it is awaited below, after the servers, whatever they do.
   const started = daemon.start().then(() => null, (err: unknown) => ({ err }));
-  // The servers' modules (node:http among them) load once the plugins are starting.
-  await daemon.pluginsStarting;
+  // The servers' modules (node:http among them) load with the start's side work, once the first events are out.
+  await daemon.sideWorkBegun;
   const [http, webhooks] = await Promise.allSettled([
     (async () => (await import('./status-server.ts')).startStatusServer(daemon, config, opts.recordUrl))(),
     (async () => (await import('./webhook-receiver.ts')).startDaemonWebhooks(daemon, config))(),

@@ -78,13 +78,14 @@ export class Engine {
     await store.bindSite(config.site.url);
     this.#states = new Map((await store.loadPlugins()).map((s) => [s.id, s]));
     // The first read of the log and the plugins' loads (threads, processes) run side by side;
-    // a plugin's cursor is placed once both are done.
-    this.#newestAtStart = this.#opts.eventLog.start().then((newest) => {
-      logger.info({ newestEventId: newest, plugins: this.#states.size }, 'event log opened');
-      return newest;
-    });
-    this.#newestAtStart.catch(() => undefined); // handled: awaited with the loads below
-    const loads: Promise<unknown>[] = [this.#newestAtStart];
+    // a plugin's cursor is placed once both are done. The read starts once every plugin found
+    // has its thread or process starting (or needs none): Node compiles its fetch at the first
+    // request, a block of this thread best spent while the plugins start on other cores.
+    const first = Promise.withResolvers<number>();
+    this.#newestAtStart = first.promise;
+    first.promise.catch(() => undefined); // handled: awaited with the loads below
+    const loads: Promise<unknown>[] = [first.promise];
+    const starting: Promise<void>[] = [];
     for (const folder of config.plugins) {
       const watcher = new PluginFolderWatcher({ folder: folder.path, mode: folder.watch, pollIntervalMs: folder.watchPollMs, ...this.#opts.watch });
       watcher.on('add', (entry) => void this.#enqueue(folder, entry.name, () => this.#load(folder, entry)));
@@ -100,8 +101,16 @@ export class Engine {
         continue;
       }
       this.#watchers.push(watcher);
-      loads.push(...entries.map((entry) => this.#enqueue(folder, entry.name, () => this.#load(folder, entry))));
+      for (const entry of entries) {
+        const started = Promise.withResolvers<void>();
+        starting.push(started.promise);
+        loads.push(this.#enqueue(folder, entry.name, () => this.#load(folder, entry, true, started.resolve)).finally(started.resolve));
+      }
     }
+    void Promise.all(starting).then(() => new Promise((resolve) => setImmediate(resolve))).then(() => this.#opts.eventLog.start()).then((newest) => {
+      logger.info({ newestEventId: newest, plugins: this.#states.size }, 'event log opened');
+      first.resolve(newest);
+    }, first.reject);
     // Every promise is awaited: a failed first read fails the start, after the loads it raced settle their own way.
     await Promise.all(loads);
     this.#enablePoll = setInterval(() => void this.#pollFlags(), 2000);
@@ -189,7 +198,8 @@ export class Engine {
     return next;
   }
 
-  async #load(folder: PluginFolderConfig, entry: PluginFileEntry, reactivate = true): Promise<void> {
+  /** `started`: called once the plugin's thread or process is starting (the engine's start waits for it to read the log). */
+  async #load(folder: PluginFolderConfig, entry: PluginFileEntry, reactivate = true, started?: () => void): Promise<void> {
     const rec = this.#plugins.get(pluginId({ folder: folder.path, name: entry.name }));
     if (rec === undefined) return;
     rec.entry = entry;
@@ -220,7 +230,9 @@ export class Engine {
     const pluginLog = (await this.#opts.pluginLogger?.(entry.name)) ?? log;
     const host = this.#hosts.create(entry, folder, pluginLog);
     rec.host = host;
-    const [loaded, newestAtStart] = await Promise.all([host.load(), this.#newestAtStart.catch(() => null)]);
+    const loading = host.load();
+    started?.();
+    const [loaded, newestAtStart] = await Promise.all([loading, this.#newestAtStart.catch(() => null)]);
     // The log could not be opened: the engine's start fails with that error; the host is closed with the engine.
     if (newestAtStart === null) return;
     if (!loaded.ok) {
