@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseConfig } from '../../src/config/index.ts';
 import { Engine } from '../../src/dispatch/index.ts';
+import { HostFactory, type PluginHostFactory } from '../../src/hosts/index.ts';
 import { EventLog } from '../../src/source/index.ts';
 import { openSqliteState } from '../../src/state/index.ts';
 import { MemorySource, memoryLogger, waitFor } from '../support/memory-source.ts';
@@ -15,6 +16,8 @@ import { MemorySource, memoryLogger, waitFor } from '../support/memory-source.ts
 /** A memory source whose first `newestId` waits for `open()` (or fails with `fail()`). */
 class GatedSource extends MemorySource {
   #gate = Promise.withResolvers<void>();
+  /** What happened, in order: `read` at the first newestId, `load <plugin>` from the hosts (see `bed`). */
+  readonly order: string[] = [];
   open(): void {
     this.#gate.resolve();
   }
@@ -22,12 +25,13 @@ class GatedSource extends MemorySource {
     this.#gate.reject(err);
   }
   override async newestId(signal?: AbortSignal): Promise<number> {
+    if (!this.order.includes('read')) this.order.push('read');
     await this.#gate.promise;
     return super.newestId(signal);
   }
 }
 
-async function bed(t: TestContext): Promise<{ source: GatedSource; engine: Engine; imported: string; record: string }> {
+async function bed(t: TestContext, more: string[] = []): Promise<{ source: GatedSource; engine: Engine; imported: string; record: string }> {
   const dir = await mkdtemp(join(tmpdir(), 'sgeventd-start-'));
   await chmod(dir, 0o755);
   const plugins = join(dir, 'plugins');
@@ -42,6 +46,10 @@ export function registerCallbacks(reg) {
 }
 `);
   await chmod(file, 0o644);
+  for (const name of more) {
+    await writeFile(join(plugins, name), 'export function registerCallbacks(reg) { reg.registerCallback(\'sgeventd\', \'sgeventd-key\', () => {}); }\n');
+    await chmod(join(plugins, name), 0o644);
+  }
   const config = parseConfig({
     site: { url: 'http://127.0.0.1:9', script: { name: 'sgeventd', key: 'sgeventd-key' } },
     daemon: { state: join(dir, 'state.db'), pidFile: join(dir, 'sgeventd.pid'), fetchIntervalMs: 50, stateFlushMs: 50 },
@@ -54,7 +62,19 @@ export function registerCallbacks(reg) {
   const eventLog = new EventLog(source, { batchSize: config.daemon.maxEventBatchSize, fetchIntervalMs: config.daemon.fetchIntervalMs, maxCachedEvents: 10_000, logger });
   const store = await openSqliteState(config.daemon.state, { synchronous: 'normal' });
   const directory = { tankName: (): Promise<string | null> => Promise.resolve(null) };
-  const engine = new Engine({ config, store, eventLog, directory, logger, watch: { pollIntervalMs: 50, debounceMs: 20, fsWatch: false } });
+  const factory = new HostFactory(config);
+  const hosts: PluginHostFactory = {
+    create: (entry, folder, log) => {
+      const host = factory.create(entry, folder, log);
+      const load = host.load.bind(host);
+      host.load = () => {
+        source.order.push(`load ${entry.name}`);
+        return load();
+      };
+      return host;
+    },
+  };
+  const engine = new Engine({ config, store, eventLog, directory, logger, hosts, watch: { pollIntervalMs: 50, debounceMs: 20, fsWatch: false } });
   t.after(async () => {
     await engine.stop();
     eventLog.close();
@@ -78,6 +98,17 @@ describe('engine start', () => {
     b.source.append(1);
     await waitFor(async () => existsSync(b.record) && (await readFile(b.record, 'utf8')).trim() !== '', 'the new event handled', 30_000);
     assert.deepEqual((await readFile(b.record, 'utf8')).trim().split('\n').map(Number), [newest + 1], 'only the event after the newest at start');
+  });
+
+  it('starts the first read once every plugin\'s thread is starting', async (t) => {
+    const b = await bed(t, ['q.mjs', 'r.mjs']);
+    const started = b.engine.start();
+    await waitFor(() => b.source.order.includes('read'), 'the first read', 30_000);
+    // Node compiles its fetch at the first request: that block of the main thread comes after the threads' start.
+    assert.deepEqual(b.source.order.slice().sort(), ['load p', 'load q', 'load r', 'read']);
+    assert.equal(b.source.order.at(-1), 'read', `order: ${b.source.order.join(', ')}`);
+    b.source.open();
+    await started;
   });
 
   it('a failed first read fails the start with its error; no unhandled rejection', async (t) => {
