@@ -35,6 +35,14 @@ export class HistogramSeries {
     this.#count++;
   }
 
+  /** Adds the observations of `other` (a series with the same buckets) to this one. */
+  add(other: HistogramSeries): void {
+    if (other.#bounds.length !== this.#bounds.length) throw new RangeError('histogram series with other buckets');
+    for (let i = 0; i < this.#counts.length; i++) (this.#counts[i] as number) += other.#counts[i] as number;
+    this.#sum += other.#sum;
+    this.#count += other.#count;
+  }
+
   /** The samples of this series as prom-client's registry renders them. */
   samples(name: string): MetricSample[] {
     const out: MetricSample[] = [];

@@ -2,7 +2,8 @@ import { createRequire } from 'node:module';
 import type { Counter, Gauge, Registry } from 'prom-client';
 import type * as PromClient from 'prom-client';
 import { pollAgeMs } from './poll-age.ts';
-import { FastHistogram } from './fast-histogram.ts';
+import { FastHistogram, type HistogramSeries } from './fast-histogram.ts';
+import { CALLBACK_BUCKETS, LANE_WAIT_BUCKETS, secondsOf, type HeldCounts } from './held-counts.ts';
 
 /**
  * The four parts of prom-client the daemon uses, each loaded from its own
@@ -54,8 +55,14 @@ export interface DaemonMetricsOptions {
   maxLabelValues?: number;
 }
 
-const CALLBACK_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
-const LANE_WAIT_BUCKETS = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 60, 300];
+/** A plugin's series, bound once: a catch-up observes thousands of callbacks a second. */
+interface BoundPlugin {
+  plugin: string;
+  processed: { inc(n?: number): void };
+  failed: { inc(n?: number): void };
+  duration: Map<string, HistogramSeries>;
+}
+
 const MAX_LABEL_LENGTH = 120;
 const OVERFLOW_LABEL = 'other';
 
@@ -74,12 +81,12 @@ export class PromMetrics {
   readonly #maxLabelValues: number;
   readonly #seen = new Map<string, Set<string>>();
   /** Bound series per plugin and callback: a catch-up observes thousands of callbacks a second, and binding hashes the labels once. */
-  readonly #bound = new Map<string, { processed: { inc(): void }; failed: { inc(): void }; duration: Map<string, { observe(v: number): void }> }>();
+  readonly #bound = new Map<string, BoundPlugin>();
   readonly #processed: Counter<'plugin'>;
   readonly #failed: Counter<'plugin'>;
   readonly #duration: FastHistogram<'plugin' | 'callback'>;
   readonly #laneWait: FastHistogram<'plugin'>;
-  readonly #laneWaitBound = new Map<string, { observe(v: number): void }>();
+  readonly #laneWaitBound = new Map<string, HistogramSeries>();
   readonly #runtimeStarts: Counter<'project'>;
   readonly #runtimeCrashes: Counter<'project'>;
   readonly #webhookDeliveries: Counter<'result'>;
@@ -173,36 +180,59 @@ export class PromMetrics {
 
   /** Counts one finished callback and records its duration. */
   observeCallback(record: CallbackObservation): void {
-    const plugin = this.#label('plugin', record.plugin);
+    const bound = this.#plugin(record.plugin);
+    if (record.error === null) bound.processed.inc();
+    else bound.failed.inc();
+    this.#durationOf(bound, record.callback).observe(secondsOf(record.durationMs));
+  }
+
+  /** An event of a concurrent plugin waited `ms` in its key lane before it started. */
+  observeLaneWait(plugin: string, ms: number): void {
+    this.#laneWaitOf(plugin).observe(secondsOf(ms));
+  }
+
+  /** Adds what was recorded before prom-client was loaded (held-counts.ts), plugins in the order first seen. */
+  absorb(held: HeldCounts): void {
+    for (const [plugin, h] of held.callbacks) {
+      const bound = this.#plugin(plugin);
+      if (h.processed > 0) bound.processed.inc(h.processed);
+      if (h.failed > 0) bound.failed.inc(h.failed);
+      for (const [callback, series] of h.durations) this.#durationOf(bound, callback).add(series);
+    }
+    for (const [plugin, series] of held.laneWaits) this.#laneWaitOf(plugin).add(series);
+  }
+
+  #plugin(name: string): BoundPlugin {
+    const plugin = this.#label('plugin', name);
     let bound = this.#bound.get(plugin);
     if (bound === undefined) {
       // Both series exist from the first event on, so rate(failed) is 0, not absent.
       this.#processed.inc({ plugin }, 0);
       this.#failed.inc({ plugin }, 0);
-      bound = { processed: this.#processed.labels({ plugin }), failed: this.#failed.labels({ plugin }), duration: new Map() };
+      bound = { plugin, processed: this.#processed.labels({ plugin }), failed: this.#failed.labels({ plugin }), duration: new Map() };
       this.#bound.set(plugin, bound);
     }
-    if (record.error === null) bound.processed.inc();
-    else bound.failed.inc();
-    const seconds = Number.isFinite(record.durationMs) && record.durationMs > 0 ? record.durationMs / 1000 : 0;
-    const callback = this.#label('callback', record.callback);
-    let duration = bound.duration.get(callback);
-    if (duration === undefined) {
-      duration = this.#duration.labels({ plugin, callback });
-      bound.duration.set(callback, duration);
-    }
-    duration.observe(seconds);
+    return bound;
   }
 
-  /** An event of a concurrent plugin waited `ms` in its key lane before it started. */
-  observeLaneWait(plugin: string, ms: number): void {
+  #durationOf(bound: BoundPlugin, name: string): HistogramSeries {
+    const callback = this.#label('callback', name);
+    let duration = bound.duration.get(callback);
+    if (duration === undefined) {
+      duration = this.#duration.labels({ plugin: bound.plugin, callback });
+      bound.duration.set(callback, duration);
+    }
+    return duration;
+  }
+
+  #laneWaitOf(plugin: string): HistogramSeries {
     const label = this.#label('plugin', plugin);
     let bound = this.#laneWaitBound.get(label);
     if (bound === undefined) {
       bound = this.#laneWait.labels({ plugin: label });
       this.#laneWaitBound.set(label, bound);
     }
-    bound.observe(Number.isFinite(ms) && ms > 0 ? ms / 1000 : 0);
+    return bound;
   }
 
   /** A Toolkit runtime started; `project` is the project label (`122` or `122,123`), never anything per event. */

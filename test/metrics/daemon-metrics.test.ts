@@ -139,7 +139,7 @@ describe('DaemonMetrics', () => {
     assert.equal(calls, 1);
   });
 
-  it('loses no count recorded before prom-client is loaded (it loads at the first recording or scrape)', async () => {
+  it('loses no count recorded before prom-client is loaded (it loads at the first scrape or rare recording)', async () => {
     const metrics = new DaemonMetrics({ maxLabelValues: 2 });
     assert.equal(metrics.loaded, false, 'nothing recorded, nothing asked: not loaded');
     for (let i = 0; i < 500; i++) metrics.observeCallback({ plugin: i % 2 ? 'a' : 'b', callback: 'cb', durationMs: 1, error: i === 7 ? 'Error' : null });
@@ -160,6 +160,28 @@ describe('DaemonMetrics', () => {
     assert.equal(sampleValue(text, 'sgeventd_webhook_deliveries_total', { result: 'accepted' }), 1);
     metrics.observeCallback({ plugin: 'a', callback: 'cb', durationMs: 1, error: null });
     assert.equal(sampleValue(parsePromText(await metrics.metrics()), 'sgeventd_events_processed_total', { plugin: 'a' }), 250);
+  });
+});
+
+describe('callbacks before the first scrape', () => {
+  it('do not load prom-client, and come out as if it had been there', async () => {
+    const held = new DaemonMetrics();
+    const live = new DaemonMetrics();
+    await live.metrics();
+    const durations = [0, 3, 7.5, 12, 40, 260, 999, 4000, -1, Number.NaN];
+    for (const [i, ms] of durations.entries()) {
+      for (const m of [held, live]) {
+        m.observeCallback({ plugin: 'p', callback: i % 2 ? 'onA' : 'onB', durationMs: ms, error: i === 3 ? 'Error' : null });
+        m.observeLaneWait('p', ms);
+      }
+    }
+    await new Promise((r) => setImmediate(r));
+    assert.equal(held.loaded, false, 'callbacks and lane waits alone never load prom-client');
+    const series = (text: string): string[] => text.split('\n').filter((l) => /^sgeventd_(events_|callback_duration|key_lane_wait)/.test(l)).sort();
+    const expected = series(await live.metrics());
+    assert.ok(expected.length > 30, expected.join('\n'));
+    assert.deepEqual(series(await held.metrics()), expected);
+    assert.equal(held.loaded, true);
   });
 });
 
