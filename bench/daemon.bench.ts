@@ -23,6 +23,9 @@
  * toolkit, ten, state; default all), for before/after comparisons in turns;
  * SGEVENTD_BENCH_DAEMON_NODE_OPTIONS is given to the daemon process as
  * NODE_OPTIONS (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`).
+ * SGEVENTD_BENCH_BASE names a checkout of an earlier commit (its node_modules
+ * in place): its daemon runs the one-plugin catch-up too, in turns with this
+ * one and shotgunEvents, so a change is compared on the same machine state.
  * Besides events/s, each sgeventd catch-up reports CPU per 1,000 events over
  * the same window: the daemon's (its process and plugin processes, /proc) and
  * this process's (process.cpuUsage: the site serving the reads, plus the
@@ -49,6 +52,8 @@ const RUNS = Number(process.env['SGEVENTD_BENCH_RUNS'] ?? 3);
 const ONLY = process.env['SGEVENTD_BENCH_DAEMON_ONLY']?.split(',').map((s) => s.trim()).filter((s) => s !== '') ?? [];
 const wanted = (scenario: 'one' | 'python' | 'toolkit' | 'ten' | 'state'): boolean => ONLY.length === 0 || ONLY.includes(scenario);
 const NODE_OPTIONS = process.env['SGEVENTD_BENCH_DAEMON_NODE_OPTIONS'];
+const BASE = process.env['SGEVENTD_BENCH_BASE'];
+const BASE_BIN = BASE === undefined ? undefined : join(BASE, 'bin', 'sgeventd.mjs');
 // The state flush settings a daemon runs with by default (the config schema's).
 const DEFAULTS = parseConfig({ site: { url: 'http://127.0.0.1:9', script: { name: 'bench', key: 'bench' } } }, { source: 'bench', env: {} }).daemon;
 
@@ -167,14 +172,14 @@ const cpuPerThousand = new Map<string, number[]>();
 const siteCpuPerThousand = new Map<string, number[]>();
 
 /** One catch-up of `sgeventd foreground` over the backlog, from a fresh state; events/s. */
-async function sgeventdOnce(h: Harness, ids: number[], marks: string, names: string[], run: number, scenario: string): Promise<number> {
+async function sgeventdOnce(h: Harness, ids: number[], marks: string, names: string[], run: number | string, scenario: string, bin?: string): Promise<number> {
   await rm(marks, { recursive: true, force: true });
   await mkdir(marks);
   const pidFile = join(h.dir, `sgeventd-${run}.pid`);
   const yaml = await writeYaml(h, { state: join(h.dir, `state-${run}.db`), pidFile, fetchIntervalMs: 1000 });
   const env = { ...childEnv(h), BENCH_FIRST: String(ids[0]), BENCH_LAST: String(ids.at(-1)), BENCH_MARKS: marks, ...(NODE_OPTIONS === undefined ? {} : { NODE_OPTIONS }) };
   // stop() waits for this pid file before SIGTERM (without it: a minute per run).
-  const d = spawnDaemon(h, yaml, ['--from', String(ids[0]! - 1)], env, pidFile);
+  const d = spawnDaemon(h, yaml, ['--from', String(ids[0]! - 1)], env, pidFile, bin);
   try {
     const t = await waitMarks(marks, names, () => d.child.exitCode === null, 600_000, d.child.pid);
     if (t === null) throw new Error(`sgeventd did not catch up: ${d.output()}`);
@@ -273,9 +278,11 @@ export async function run(): Promise<{ name: string; results: Record<string, num
     const names = await noopPlugins(h, 1);
     const ours: number[] = [];
     const theirs: number[] = [];
+    const before: number[] = [];
     let failed: unknown = null;
     for (let r = 0; r < RUNS; r++) {
       ours.push(await sgeventdOnce(h, ids, marks, names, r, '1 no-op JS plugin'));
+      if (BASE_BIN !== undefined) before.push(await sgeventdOnce(h, ids, marks, names, `before-${r}`, '1 no-op JS plugin [before]', BASE_BIN));
       if (sge !== null && failed === null) {
         try {
           theirs.push(await shotgunEventsOnce(h, ids, marks, sge, r));
@@ -286,6 +293,12 @@ export async function run(): Promise<{ name: string; results: Record<string, num
     }
     results['catch-up events/s, 1 no-op plugin (median)'] = round(median(ours));
     results['catch-up events/s, 1 no-op plugin (runs)'] = ours.map(round).join(', ');
+    if (BASE_BIN !== undefined) {
+      results['catch-up events/s, 1 no-op plugin [before] (median)'] = round(median(before));
+      results['catch-up events/s, 1 no-op plugin [before] (runs)'] = before.map(round).join(', ');
+      results['catch-up events/s, this / before (medians)'] = (median(ours) / median(before)).toFixed(2);
+      notes.push(`[before]: ${BASE}, measured in turns with this checkout.`);
+    }
     if (sge === null) {
       notes.push('shotgunEvents itself not run (set SGEVENTD_BENCH_SHOTGUNEVENTS and SGEVENTD_BENCH_PYTHONPATH); only its state-saving pattern is measured.');
     } else if (failed !== null) {
@@ -296,6 +309,7 @@ export async function run(): Promise<{ name: string; results: Record<string, num
       results['shotgunEvents catch-up events/s, 1 no-op plugin (runs)'] = theirs.map(round).join(', ');
       results['sgeventd / shotgunEvents, 1 no-op plugin (medians)'] = Math.round((median(ours) / median(theirs)) * 10) / 10;
       results['sgeventd / shotgunEvents, 1 no-op plugin (each turn)'] = theirs.map((t, i) => (Math.round(((ours[i] ?? NaN) / t) * 10) / 10).toFixed(1)).join(', ');
+      if (BASE_BIN !== undefined) results['sgeventd [before] / shotgunEvents, 1 no-op plugin (medians)'] = Math.round((median(before) / median(theirs)) * 10) / 10;
       notes.push(`shotgunEvents (${sge.sources}, shotgun_api3 from ${sge.pythonPath}) ran to the end of the backlog each time, same site, backlog and no-op plugin, taking turns with sgeventd.`);
     }
   });

@@ -37,8 +37,9 @@ export interface DaemonChild {
 }
 
 /** `sgeventd foreground --no-console -c <yaml> [args]` as a child process. */
-export function spawnDaemon(h: Harness, yaml: string, args: string[] = [], env: NodeJS.ProcessEnv = childEnv(h), pidFile = join(h.dir, 'sgeventd.pid')): DaemonChild {
-  const child = spawn(process.execPath, [BIN, 'foreground', '--no-console', '-c', yaml, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+/** `bin`: another checkout's bin/sgeventd.mjs (benches compare commits in turns). */
+export function spawnDaemon(h: Harness, yaml: string, args: string[] = [], env: NodeJS.ProcessEnv = childEnv(h), pidFile = join(h.dir, 'sgeventd.pid'), bin = BIN): DaemonChild {
+  const child = spawn(process.execPath, [bin, 'foreground', '--no-console', '-c', yaml, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
