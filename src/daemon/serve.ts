@@ -1,5 +1,7 @@
 // Single files of http/, not its index: the status server's and the webhook
-// receiver's modules load once the plugins are starting (below), not before.
+// receiver's modules load with the start's side work (daemon/side-work.ts:
+// once every plugin has ended its first callback, or 1 s after they began
+// starting), not before.
 import { checkStatusExposure, checkWebhookExposure } from '../http/auth.ts';
 import { Daemon, type DaemonOptions } from './daemon.ts';
 

@@ -1,8 +1,9 @@
 // A rotating log file (pino-roll) that can be written before it is open.
 // Loading pino-roll is a synchronous block of the main thread (about 65 ms of
-// CPU); a daemon opens its files once its plugins are starting, so that block
-// runs beside the plugin threads' and processes' own start instead of before
-// it. Lines written meanwhile are kept in order and written first.
+// CPU); a daemon opens its files with the start's side work
+// (daemon/side-work.ts), once its plugins have had their first events, so
+// that block does not hold up the first event. Lines written meanwhile are
+// kept in order and written first.
 import type { DestinationStream } from 'pino';
 
 /** What pino-roll's `roll()` gives: a SonicBoom stream. */
