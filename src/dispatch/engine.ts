@@ -14,6 +14,7 @@ import { buildScope, type ProjectDirectory } from './scope.ts';
 import { keepStopped, newPluginRecord, snapshotOf, type PluginRecord, type PluginSnapshot } from './plugin-record.ts';
 import { followFlags, type FlagSteps } from './plugin-flags.ts';
 import { takeRetries } from './dead-letter-retries.ts';
+import { FirstRead } from './first-read.ts';
 
 export interface EngineOptions {
   config: DaemonConfig;
@@ -78,14 +79,10 @@ export class Engine {
     await store.bindSite(config.site.url);
     this.#states = new Map((await store.loadPlugins()).map((s) => [s.id, s]));
     // The first read of the log and the plugins' loads (threads, processes) run side by side;
-    // a plugin's cursor is placed once both are done. The read starts once every plugin found
-    // has its thread or process starting (or needs none): Node compiles its fetch at the first
-    // request, a block of this thread best spent while the plugins start on other cores.
-    const first = Promise.withResolvers<number>();
-    this.#newestAtStart = first.promise;
-    first.promise.catch(() => undefined); // handled: awaited with the loads below
-    const loads: Promise<unknown>[] = [first.promise];
-    const starting: Promise<void>[] = [];
+    // a plugin's cursor is placed once both are done (first-read.ts).
+    const first = new FirstRead();
+    this.#newestAtStart = first.newest;
+    const loads: Promise<unknown>[] = [first.newest];
     for (const folder of config.plugins) {
       const watcher = new PluginFolderWatcher({ folder: folder.path, mode: folder.watch, pollIntervalMs: folder.watchPollMs, ...this.#opts.watch });
       watcher.on('add', (entry) => void this.#enqueue(folder, entry.name, () => this.#load(folder, entry)));
@@ -101,16 +98,13 @@ export class Engine {
         continue;
       }
       this.#watchers.push(watcher);
-      for (const entry of entries) {
-        const started = Promise.withResolvers<void>();
-        starting.push(started.promise);
-        loads.push(this.#enqueue(folder, entry.name, () => this.#load(folder, entry, true, started.resolve)).finally(started.resolve));
-      }
+      loads.push(...entries.map((entry) => first.track((started) => this.#enqueue(folder, entry.name, () => this.#load(folder, entry, true, started)))));
     }
-    void Promise.all(starting).then(() => new Promise((resolve) => setImmediate(resolve))).then(() => this.#opts.eventLog.start()).then((newest) => {
+    first.start(async () => {
+      const newest = await this.#opts.eventLog.start();
       logger.info({ newestEventId: newest, plugins: this.#states.size }, 'event log opened');
-      first.resolve(newest);
-    }, first.reject);
+      return newest;
+    });
     // Every promise is awaited: a failed first read fails the start, after the loads it raced settle their own way.
     await Promise.all(loads);
     this.#enablePoll = setInterval(() => void this.#pollFlags(), 2000);
@@ -198,7 +192,6 @@ export class Engine {
     return next;
   }
 
-  /** `started`: called once the plugin's thread or process is starting (the engine's start waits for it to read the log). */
   async #load(folder: PluginFolderConfig, entry: PluginFileEntry, reactivate = true, started?: () => void): Promise<void> {
     const rec = this.#plugins.get(pluginId({ folder: folder.path, name: entry.name }));
     if (rec === undefined) return;
@@ -231,7 +224,7 @@ export class Engine {
     const host = this.#hosts.create(entry, folder, pluginLog);
     rec.host = host;
     const loading = host.load();
-    started?.();
+    started?.(); // the thread or process is starting: the first read may go (first-read.ts)
     const [loaded, newestAtStart] = await Promise.all([loading, this.#newestAtStart.catch(() => null)]);
     // The log could not be opened: the engine's start fails with that error; the host is closed with the engine.
     if (newestAtStart === null) return;
