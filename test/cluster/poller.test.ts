@@ -209,9 +209,9 @@ describe('cluster poller: one node publishes the event log to the stream', natsS
     assert.deepEqual(eventIds(msgs), Array.from({ length: 70 }, (_x, i) => i + 1), 'every id once, in order');
     // Publishes are chained by message id, and an event's message id is the same whoever sends it
     // (so a republish is a duplicate). A publish node-a had in flight when it was deposed can still
-    // land if node-b has just published the very message it names as last: it is then the message
-    // node-b was sending, the same row at the same place in the order, and node-b's own send of it
-    // is answered as a duplicate (publish-chain.ts). Nothing else of node-a's lands after the mark.
+    // land if node-b has just published the very message it names as last: it is then the next
+    // event after one of node-b's, the same row node-b reads, and node-b's own send of it is answered
+    // as a duplicate (docs/ARCHITECTURE.md, "The poller"). Nothing else of node-a's lands after the mark.
     const mark = msgs.find((m) => m.id === undefined && m.epoch === aTenure.epoch + 1);
     assert.ok(mark !== undefined, 'node-b\'s takeover mark');
     for (const m of msgs.filter((x) => x.seq > mark.seq && x.epoch !== aTenure.epoch + 1)) {
