@@ -25,7 +25,7 @@
  */
 import { execFile, execFileSync, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
-import { existsSync, readdirSync, readFileSync, symlinkSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync } from 'node:fs';
 import { chmod, mkdir, rm, writeFile } from 'node:fs/promises';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
@@ -244,7 +244,7 @@ async function commands(h: Harness, first: number, env: NodeJS.ProcessEnv, resul
 function installedCopy(dir: string): string {
   const tgz = execFileSync('npm', ['pack', '--pack-destination', dir, '--silent'], { cwd: ROOT, encoding: 'utf8' }).trim().split('\n').pop() ?? '';
   const pkg = join(dir, 'app', 'node_modules', 'sgeventd');
-  execFileSync('mkdir', ['-p', pkg]);
+  mkdirSync(pkg, { recursive: true });
   execFileSync('tar', ['-xzf', join(dir, tgz), '-C', pkg, '--strip-components=1']);
   symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'));
   return join(pkg, 'bin', 'sgeventd.mjs');

@@ -18,7 +18,7 @@
 // the module's own file in dist/, so the paths it builds from them (Python
 // scripts, worker files, package.json, examples) stay what they were.
 import * as esbuild from 'esbuild';
-import { readFile } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -91,7 +91,6 @@ export async function bundle({ dist, entry, outdir, inline = INLINE }) {
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const root = fileURLToPath(new URL('../', import.meta.url));
   const outdir = path.join(root, 'dist', 'bundle');
-  const { rm } = await import('node:fs/promises');
   await rm(outdir, { recursive: true, force: true });
   const files = await bundle({ dist: path.join(root, 'dist'), entry: path.join(root, 'dist', 'cli', 'main.js'), outdir });
   process.stdout.write(`bundled the CLI into dist/bundle/: ${files.filter((f) => f.endsWith('.js')).length} files\n`);

@@ -19,17 +19,15 @@ export class FirstRead {
     return this.#newest.promise;
   }
 
-  /** One more plugin to wait for: call the function returned once its thread or process is starting, or it needs none (idempotent). */
-  waitFor(): () => void {
+  /**
+   * `load(started)` for one more plugin to wait for: it calls `started` once
+   * the plugin's thread or process is starting; its end counts too.
+   */
+  track(load: (started: () => void) => Promise<void>): Promise<void> {
     const started = Promise.withResolvers<void>();
     this.#starting.push(started.promise);
-    return () => started.resolve();
-  }
-
-  /** `load(started)` for one more plugin to wait for; its `started` is also called when the load ends. */
-  track(load: (started: () => void) => Promise<void>): Promise<void> {
-    const started = this.waitFor();
-    return load(started).finally(started);
+    const resolve = (): void => started.resolve();
+    return load(resolve).finally(resolve);
   }
 
   /** Runs `read` once every plugin waited for is starting, in the next turn; its result or error is `newest`'s. */

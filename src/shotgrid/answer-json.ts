@@ -41,10 +41,11 @@ export function parseInPieces(bytes: Uint8Array): unknown {
   const cut = cuts(bytes);
   if (cut === undefined) return undefined;
   const { open, close, commas } = cut;
-  if (!OPEN.test(decoder.decode(bytes.subarray(0, open + 1)))) return undefined;
+  const head = decoder.decode(bytes.subarray(0, open + 1));
+  if (!OPEN.test(head)) return undefined;
   try {
     // The answer with an empty list of records, then the records.
-    const answer = JSON.parse(decoder.decode(bytes.subarray(0, open + 1)) + decoder.decode(bytes.subarray(close))) as { results?: { entities?: unknown } };
+    const answer = JSON.parse(head + decoder.decode(bytes.subarray(close))) as { results?: { entities?: unknown } };
     const records = answer.results?.entities;
     if (!Array.isArray(records) || records.length !== 0) return undefined;
     let from = open + 1;
